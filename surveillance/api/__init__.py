@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, dependencies, schemas and one router module per area."""

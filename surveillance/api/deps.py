@@ -1,0 +1,16 @@
+"""Request dependencies: typed access to the node's services (no globals)."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from surveillance.api.node import Node
+
+
+def get_node(request: Request) -> Node:
+    return cast(Node, request.app.state.node)
+
+
+NodeDep = Annotated[Node, Depends(get_node)]

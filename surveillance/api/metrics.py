@@ -1,0 +1,83 @@
+"""Prometheus metrics, collected on scrape from live health (no global registry).
+
+Labels are ids only: never a URL, a user name or anything else that might carry a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from surveillance.media.health import StreamState
+from surveillance.services.ingest import IngestService
+
+
+class IngestCollector(Collector):
+    def __init__(self, ingest: IngestService) -> None:
+        self._ingest = ingest
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["camera", "platform"]
+        up = GaugeMetricFamily(
+            "surveillance_camera_up", "1 if the main stream is online", labels=labels
+        )
+        state = GaugeMetricFamily(
+            "surveillance_camera_state", "1 for the camera's current state",
+            labels=[*labels, "state"],
+        )  # fmt: skip
+        fps = GaugeMetricFamily(
+            "surveillance_camera_fps", "Frames per second received", labels=labels
+        )
+        bitrate = GaugeMetricFamily(
+            "surveillance_camera_bitrate_kbps", "Received bitrate, kbit/s", labels=labels
+        )
+        age = GaugeMetricFamily(
+            "surveillance_camera_last_packet_age_seconds", "Seconds since the last packet",
+            labels=labels,
+        )  # fmt: skip
+        ring = GaugeMetricFamily(
+            "surveillance_camera_ring_bytes", "Bytes of compressed packets held", labels=labels
+        )
+        reconnects = CounterMetricFamily(
+            "surveillance_camera_reconnects", "Reconnect attempts of the main stream",
+            labels=labels,
+        )  # fmt: skip
+        for health in self._ingest.all_health():
+            values = [health.camera.id, health.camera.platform_id]
+            main = health.main
+            up.add_metric(values, 1.0 if health.state is StreamState.ONLINE else 0.0)
+            for candidate in StreamState:
+                state.add_metric(
+                    [*values, candidate.value], 1.0 if candidate is health.state else 0.0
+                )
+            if main.fps is not None:
+                fps.add_metric(values, main.fps)
+            if main.bitrate_kbps is not None:
+                bitrate.add_metric(values, main.bitrate_kbps)
+            if main.last_packet_age_s is not None:
+                age.add_metric(values, main.last_packet_age_s)
+            ring.add_metric(values, float(main.ring_bytes))
+            reconnects.add_metric(values, float(main.reconnects))
+        yield from (up, state, fps, bitrate, age, ring, reconnects)
+
+        ratio = GaugeMetricFamily(
+            "surveillance_platform_online_ratio",
+            "Online cameras over cameras expected online", labels=["platform"],
+        )  # fmt: skip
+        counts = GaugeMetricFamily(
+            "surveillance_platform_cameras", "Cameras per state", labels=["platform", "state"]
+        )
+        for rollup in self._ingest.platform_health():
+            if rollup.online_ratio is not None:
+                ratio.add_metric([rollup.platform_id], rollup.online_ratio)
+            for state_name, count in rollup.by_state.items():
+                counts.add_metric([rollup.platform_id, state_name], float(count))
+        yield from (ratio, counts)
+
+
+def build_registry(ingest: IngestService) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(IngestCollector(ingest))
+    return registry

@@ -1,0 +1,111 @@
+"""Cameras: the catalog with live health, filters, and live snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
+
+from surveillance.api.deps import NodeDep
+from surveillance.api.schemas import CameraOut, TagOut, UnavailableOut
+from surveillance.errors import CameraNotFound, CameraUnavailable
+from surveillance.services.snapshots import SnapshotMode
+
+router = APIRouter(prefix="/api", tags=["cameras"])
+
+MAX_SNAPSHOT_WIDTH = 7680
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Accept both repeated parameters and comma-separated lists."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+@router.get("/cameras", response_model=list[CameraOut], summary="List cameras with health")
+def list_cameras(
+    node: NodeDep,
+    platform: Annotated[str | None, Query(description="Only this platform's cameras")] = None,
+    tags_all: Annotated[
+        list[str] | None, Query(description="Cameras carrying every one of these tags")
+    ] = None,
+    tags_any: Annotated[
+        list[str] | None, Query(description="Cameras carrying at least one of these tags")
+    ] = None,
+    state: Annotated[
+        list[str] | None, Query(description="Only cameras in these states (e.g. offline)")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in name or id")] = None,
+) -> list[CameraOut]:
+    cameras = node.catalog.select(
+        platform=platform, tags_all=_split(tags_all), tags_any=_split(tags_any), text=q
+    )
+    wanted_states = set(_split(state))
+    result = []
+    for camera in cameras:
+        health = node.ingest.camera_health(camera.id)
+        if wanted_states and health.state.value not in wanted_states:
+            continue
+        result.append(CameraOut.of(camera, health))
+    return result
+
+
+@router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")
+def get_camera(camera_id: str, node: NodeDep) -> CameraOut:
+    camera = node.catalog.camera(camera_id)
+    if camera is None:
+        raise HTTPException(404, f"no camera with id {camera_id!r}")
+    return CameraOut.of(camera, node.ingest.camera_health(camera_id))
+
+
+@router.get("/tags", response_model=list[TagOut], summary="Zone tags, built-in and declared")
+def list_tags(node: NodeDep) -> list[TagOut]:
+    return [TagOut.of(tag) for tag in node.catalog.tags.values()]
+
+
+@router.get(
+    "/cameras/{camera_id}/snapshot.jpg",
+    summary="The camera's current picture as JPEG",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The live picture"},
+        404: {"description": "Unknown camera"},
+        503: {"model": UnavailableOut, "description": "The camera has no live picture now"},
+    },
+)
+async def snapshot(
+    camera_id: str,
+    node: NodeDep,
+    mode: Annotated[
+        SnapshotMode,
+        Query(description="latest: the newest packet's picture; keyframe: newest keyframe"),
+    ] = SnapshotMode.LATEST,
+    width: Annotated[
+        int | None, Query(ge=16, le=MAX_SNAPSHOT_WIDTH, description="Scale down to this width")
+    ] = None,
+    stream: Annotated[str, Query(pattern="^(main|sub)$", description="main or sub")] = "main",
+) -> Response:
+    try:
+        shot = await node.snapshots.snapshot(camera_id, mode=mode, width=width, sub=stream == "sub")
+    except CameraNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except CameraUnavailable as exc:
+        body = UnavailableOut(
+            detail=str(exc), camera=exc.camera_id, state=exc.state, reason=exc.reason
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "2"})
+    captured = datetime.fromtimestamp(shot.captured_at, UTC).isoformat()
+    return Response(
+        shot.jpeg,
+        media_type="image/jpeg",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Captured-At": captured,
+            "X-Frame-Age-Ms": str(round(shot.age_s * 1000)),
+            "X-Snapshot-Mode": shot.mode.value,
+        },
+    )

@@ -1,0 +1,16 @@
+"""The Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from surveillance.api.deps import NodeDep
+from surveillance.api.metrics import build_registry
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+def metrics(node: NodeDep) -> Response:
+    return Response(generate_latest(build_registry(node.ingest)), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,122 @@
+"""The ``surveillance`` command: serve, demo, check-config, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from surveillance import __version__
+
+log = logging.getLogger("surveillance")
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "surveillance"
+
+
+def _serve(config_path: Path, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from surveillance.api.app import create_app
+    from surveillance.config import ConfigError, load_config
+    from surveillance.logs import configure_logging
+    from surveillance.redact import Redactor
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    redactor = Redactor()
+    configure_logging(redactor)
+    app = create_app(config, redactor=redactor)
+    uvicorn.run(
+        app,
+        host=host or config.server.host,
+        port=port or config.server.port,
+        log_config=None,  # keep our redacting handler
+    )
+    return 0
+
+
+def _check_config(config_path: Path) -> int:
+    from surveillance.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in {config_path}", file=sys.stderr)
+        return 2
+    print(
+        f"{config_path}: OK: {len(config.platforms)} platforms, {len(config.cameras)} cameras, "
+        f"{len(config.tags)} extra tags"
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from surveillance.api.app import create_app
+    from surveillance.demo import demo_config
+    from surveillance.logs import configure_logging
+    from surveillance.redact import Redactor
+    from surveillance.simulator import Simulator, demo_mounts
+
+    redactor = Redactor()
+    configure_logging(redactor)
+    mounts = demo_mounts(args.cameras)
+    log.info("demo: preparing %d simulated camera streams (clips are cached)", len(mounts))
+    with Simulator(mounts, clip_dir=args.cache_dir / "clips") as simulator:
+        config = demo_config(simulator, mounts, args.cache_dir / "demo-data")
+        app = create_app(config, redactor=redactor)
+        log.info("demo: open http://%s:%d/docs", args.host, args.port)
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="surveillance", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"surveillance {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service with a configuration file")
+    serve.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("config", type=Path)
+
+    demo = commands.add_parser("demo", help="run the service on simulated cameras")
+    demo.add_argument("--cameras", type=int, default=12, help="number of simulated cameras")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+
+    from surveillance.simulator import cli as simulator_cli
+
+    simulate = commands.add_parser("simulate", help="serve simulated RTSP cameras")
+    simulator_cli.add_arguments(simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.config, args.host, args.port)
+    if args.command == "check-config":
+        return _check_config(args.config)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "simulate":
+        from surveillance.simulator import cli as simulator_cli
+
+        return simulator_cli.run(args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

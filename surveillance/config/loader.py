@@ -1,0 +1,311 @@
+"""Load a configuration file: YAML (safely), ``${VAR}`` secrets, CSV camera lists, checks.
+
+Every problem is reported as ``file:line: field: message`` so that an administrator with
+hundreds of cameras can go straight to the row at fault. All problems are collected, not
+just the first one.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from surveillance.config.models import BUILTIN_TAGS, AppConfig
+from surveillance.errors import SurveillanceError
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class ConfigError(SurveillanceError):
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class _Origin:
+    file: str
+    line: int
+
+
+class _Document:
+    """Plain Python data plus where each value came from, keyed by its field path."""
+
+    def __init__(self) -> None:
+        self.origins: dict[FieldPath, _Origin] = {}
+
+    def origin(self, path: FieldPath, default_file: str) -> _Origin:
+        # Walk up the path until a known node: a missing field is reported at its parent.
+        for cut in range(len(path), -1, -1):
+            found = self.origins.get(path[:cut])
+            if found:
+                return found
+        return _Origin(default_file, 0)
+
+
+_ENV_REF = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def _interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; ``$$`` is a literal ``$``."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group("name"), match.group("default")
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise KeyError(name)
+
+    return _ENV_REF.sub(replace, text)
+
+
+def _to_python(
+    node: yaml.Node,
+    path: FieldPath,
+    doc: _Document,
+    file: str,
+    env: Mapping[str, str],
+    problems: list[ConfigProblem],
+) -> Any:
+    doc.origins[path] = _Origin(file, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(_scalar(key_node))
+            if key in result:
+                problems.append(
+                    ConfigProblem(
+                        file, key_node.start_mark.line + 1, _dotted((*path, key)), "duplicate key"
+                    )
+                )
+            result[key] = _to_python(value_node, (*path, key), doc, file, env, problems)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _to_python(item, (*path, index), doc, file, env, problems)
+            for index, item in enumerate(node.value)
+        ]
+    value = _scalar(node)
+    if isinstance(value, str) and "$" in value:
+        try:
+            value = _interpolate(value, env)
+        except KeyError as missing:
+            problems.append(
+                ConfigProblem(
+                    file,
+                    node.start_mark.line + 1,
+                    _dotted(path),
+                    f"environment variable {missing.args[0]} is not set "
+                    f"(write ${{{missing.args[0]}:-default}} to give a default)",
+                )
+            )
+    return value
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "expected a plain value here", node.start_mark
+        )
+    # SafeConstructor resolves only standard YAML types: no Python object tags, ever.
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def _dotted(path: FieldPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+CSV_COLUMNS = (
+    "id", "name", "platform", "url", "sub_url", "tags", "lat", "lon", "place",
+    "transport", "mode", "enabled", "username", "password",
+)  # fmt: skip
+
+
+def _read_camera_csv(
+    path: Path,
+    shown: str,
+    first_index: int,
+    doc: _Document,
+    env: Mapping[str, str],
+    problems: list[ConfigProblem],
+) -> list[dict[str, Any]]:
+    """Rows of a camera CSV as camera dicts; ``tags`` are separated by ``;`` or spaces."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        problems.append(ConfigProblem(shown, None, "", f"cannot read: {exc.strerror}"))
+        return []
+    cameras: list[dict[str, Any]] = []
+    with handle:
+        reader = csv.DictReader(handle)
+        unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+        if unknown:
+            problems.append(
+                ConfigProblem(
+                    shown,
+                    1,
+                    "",
+                    f"unknown column(s) {sorted(unknown)}; known: {', '.join(CSV_COLUMNS)}",
+                )
+            )
+            return []
+        for row in reader:
+            index = first_index + len(cameras)
+            base: FieldPath = ("cameras", index)
+            line = reader.line_num
+            doc.origins[base] = _Origin(shown, line)
+            camera: dict[str, Any] = {}
+            location: dict[str, Any] = {}
+            for column, raw in row.items():
+                if column is None or raw is None or raw.strip() == "":
+                    continue
+                value: Any = raw.strip()
+                try:
+                    value = _interpolate(value, env)
+                except KeyError as missing:
+                    problems.append(
+                        ConfigProblem(
+                            shown,
+                            line,
+                            column,
+                            f"environment variable {missing.args[0]} is not set",
+                        )
+                    )
+                    continue
+                if column == "tags":
+                    value = [t for t in re.split(r"[;\s]+", value) if t]
+                if column in ("lat", "lon", "place"):
+                    location[column] = value
+                    doc.origins[(*base, "location", column)] = _Origin(shown, line)
+                else:
+                    camera[column] = value
+                    doc.origins[(*base, column)] = _Origin(shown, line)
+            if location:
+                camera["location"] = location
+            cameras.append(camera)
+    return cameras
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Read, interpolate, validate and cross-check a config file; raise ConfigError."""
+    env = os.environ if env is None else env
+    path = Path(path)
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(shown, None, "", f"cannot read: {exc.strerror}")]) from exc
+    return parse_config(text, shown, base_dir=path.parent, env=env)
+
+
+def parse_config(
+    text: str, shown: str, *, base_dir: Path, env: Mapping[str, str] | None = None
+) -> AppConfig:
+    env = os.environ if env is None else env
+    problems: list[ConfigProblem] = []
+    doc = _Document()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError([ConfigProblem(shown, line, "", f"invalid YAML: {exc.problem}")]) from exc
+    try:
+        data = {} if root is None else _to_python(root, (), doc, shown, env, problems)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError([ConfigProblem(shown, line, "", str(exc.problem))]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(shown, 1, "", "the file must be a mapping of sections")])
+
+    csv_files = data.get("camera_files") or []
+    if isinstance(csv_files, list):
+        cameras = data.setdefault("cameras", [])
+        if isinstance(cameras, list):
+            for entry in csv_files:
+                csv_path = base_dir / str(entry)
+                cameras.extend(
+                    _read_camera_csv(csv_path, str(csv_path), len(cameras), doc, env, problems)
+                )
+
+    config: AppConfig | None = None
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            origin = doc.origin(loc, shown)
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(ConfigProblem(origin.file, origin.line or None, _dotted(loc), message))
+    if config is not None:
+        problems.extend(_cross_check(config, doc, shown))
+    if problems:
+        raise ConfigError(problems)
+    assert config is not None
+    if not config.server.data_dir.is_absolute():
+        server = config.server.model_copy(update={"data_dir": base_dir / config.server.data_dir})
+        config = config.model_copy(update={"server": server})
+    return config
+
+
+def _cross_check(config: AppConfig, doc: _Document, shown: str) -> list[ConfigProblem]:
+    """References between sections: unique ids, known platforms, known tags."""
+    problems: list[ConfigProblem] = []
+
+    def problem(path: FieldPath, message: str) -> None:
+        origin = doc.origin(path, shown)
+        problems.append(ConfigProblem(origin.file, origin.line or None, _dotted(path), message))
+
+    tag_ids = set(BUILTIN_TAGS)
+    for index, tag in enumerate(config.tags):
+        if tag.id in tag_ids:
+            problem(("tags", index, "id"), f"tag {tag.id!r} is already defined")
+        tag_ids.add(tag.id)
+    platform_ids: set[str] = set()
+    for index, platform in enumerate(config.platforms):
+        if platform.id in platform_ids:
+            problem(("platforms", index, "id"), f"duplicate platform id {platform.id!r}")
+        platform_ids.add(platform.id)
+    camera_ids: set[str] = set()
+    for index, camera in enumerate(config.cameras):
+        if camera.id in camera_ids:
+            problem(("cameras", index, "id"), f"duplicate camera id {camera.id!r}")
+        camera_ids.add(camera.id)
+        if camera.platform not in platform_ids:
+            problem(("cameras", index, "platform"), f"unknown platform {camera.platform!r}")
+        for tag_index, tag_id in enumerate(camera.tags):
+            if tag_id not in tag_ids:
+                problem(
+                    ("cameras", index, "tags", tag_index),
+                    f"unknown tag {tag_id!r}; declare it under `tags` or use one of "
+                    f"{', '.join(sorted(tag_ids))}",
+                )
+    return problems

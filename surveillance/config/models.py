@@ -1,0 +1,208 @@
+"""The configuration tree: strict pydantic models, one per section.
+
+Unknown keys are errors (``extra="forbid"``): a typo in a command room's config must not
+silently disable a camera. Every field carries a description; ``surveillance check-config``
+and the README's configuration reference are written from these.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+BUILTIN_TAGS: dict[str, tuple[str, str]] = {
+    # id: (display name, colour)
+    "traffic": ("Traffic safety", "#f9a825"),
+    "geological-hazard": ("Geological hazard", "#6d4c41"),
+    "forest-fire": ("Forest fire", "#d84315"),
+    "public-order": ("Public order", "#1565c0"),
+    "school-gate": ("School gate", "#6a1b9a"),
+    "sanitation": ("Sanitation", "#2e7d32"),
+}
+
+ALLOWED_STREAM_SCHEMES = ("rtsp", "rtsps")
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+Identifier = Annotated[
+    str,
+    Field(
+        pattern=_ID_PATTERN,
+        description="Lower-case letters, digits, '.', '_' and '-'; 1 to 64 characters.",
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transport(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class IngestMode(StrEnum):
+    ALWAYS_ON = "always-on"
+    ON_DEMAND = "on-demand"
+
+
+class ServerConfig(_Strict):
+    host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the HTTP API listens on.")
+    data_dir: Path = Field(
+        Path("data"),
+        description="Directory for the service's own files; relative to the config file.",
+    )
+
+
+class IngestConfig(_Strict):
+    ring_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds of compressed packets kept per stream (pre-event buffer and "
+        "the GOP cache a new viewer starts from). At least one whole GOP is always kept.",
+    )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="Seconds allowed to open a stream (TCP + RTSP set-up)."
+    )
+    read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds without any data after which the connection is dropped and re-opened.",
+    )
+    stall_after_s: float = Field(
+        3.0,
+        gt=0,
+        le=600,
+        description="Seconds without packets after which an online stream shows as stalled.",
+    )
+    backoff_initial_s: float = Field(
+        0.5, gt=0, le=60, description="First reconnect delay after a failure."
+    )
+    backoff_max_s: float = Field(
+        10.0, gt=0, le=600, description="Cap of the exponential reconnect delay."
+    )
+    on_demand_idle_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="An on-demand stream disconnects this long after its last consumer left.",
+    )
+    subscriber_queue_packets: int = Field(
+        250,
+        ge=8,
+        le=100_000,
+        description="Packets a consumer may fall behind before it starts losing packets "
+        "(it then resumes at the next keyframe).",
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="If set, stream hosts must be literal addresses inside these CIDR "
+        "ranges (or names listed here verbatim).",
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if "/" in item:
+                ipaddress.ip_network(item, strict=False)
+        return value
+
+
+class TagConfig(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=80, description="Display name of the zone tag.")
+    color: str = Field(
+        "#607d8b",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="Chip colour as #rrggbb.",
+    )
+
+
+class PlatformConfig(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200, description="Display name of the platform.")
+    username: str | None = Field(
+        None, description="Default user name for this platform's cameras (use ${VAR})."
+    )
+    password: SecretStr | None = Field(
+        None, description="Default password for this platform's cameras (use ${VAR})."
+    )
+    vendor: str | None = Field(None, max_length=80, description="Free text, e.g. NVR make.")
+
+
+class LocationConfig(_Strict):
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, WGS84 degrees.")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, WGS84 degrees.")
+    place: str | None = Field(None, max_length=200, description="Place name or address.")
+
+
+def _check_stream_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ALLOWED_STREAM_SCHEMES:
+        shown = parts.scheme or "(none)"
+        raise ValueError(f"scheme {shown!r} is not allowed; use rtsp:// or rtsps://")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    if re.search(r"\s", url):
+        raise ValueError("URL contains white space")
+    return url
+
+
+class CameraConfig(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200, description="Display name of the camera.")
+    platform: Identifier = Field(description="Id of the platform this camera belongs to.")
+    url: str = Field(description="Main stream, rtsp:// or rtsps://.")
+    sub_url: str | None = Field(
+        None, description="Optional low-resolution sub-stream, used for grids and mosaics."
+    )
+    tags: list[Identifier] = Field(
+        default_factory=list, description="Zone tags (built-in or declared under `tags`)."
+    )
+    location: LocationConfig | None = Field(None, description="Where the camera is.")
+    transport: Transport = Field(Transport.TCP, description="RTSP transport: tcp or udp.")
+    mode: IngestMode = Field(
+        IngestMode.ALWAYS_ON,
+        description="always-on: connected all the time; on-demand: connected while a "
+        "consumer (viewer, snapshot) needs it.",
+    )
+    enabled: bool = Field(True, description="A disabled camera is listed but not connected.")
+    username: str | None = Field(None, description="Overrides the platform's user name.")
+    password: SecretStr | None = Field(None, description="Overrides the platform's password.")
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        return _check_stream_url(value)
+
+    @field_validator("sub_url")
+    @classmethod
+    def _sub_url_scheme(cls, value: str | None) -> str | None:
+        return None if value is None else _check_stream_url(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class AppConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    ingest: IngestConfig = Field(default_factory=IngestConfig)  # type: ignore[arg-type]
+    tags: list[TagConfig] = Field(default_factory=list, description="Extra zone tags.")
+    platforms: list[PlatformConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    camera_files: list[Path] = Field(
+        default_factory=list,
+        description="CSV files of more cameras (one per row), relative to the config file.",
+    )

@@ -1,0 +1,61 @@
+"""The demo: simulated cameras from the built-in simulator, served by a real node.
+
+The demo's configuration is built in code (not read from a file) so that ``surveillance
+demo`` runs on a fresh machine with no cameras and no config at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from surveillance.config.models import AppConfig
+from surveillance.simulator import MountSpec, Simulator
+
+DEMO_PLATFORMS = (
+    ("town-cctv", "Town CCTV platform"),
+    ("safe-city", "Police safe-city platform"),
+    ("forest-watch", "Forestry lookout platform"),
+)
+DEMO_TAG_SETS = (
+    ["traffic"],
+    ["school-gate", "public-order"],
+    ["forest-fire"],
+    ["geological-hazard"],
+    ["sanitation", "public-order"],
+    ["traffic", "public-order"],
+)
+DEMO_PLACE_NAMES = (
+    "Main St / River Rd intersection",
+    "No. 1 Primary School gate",
+    "North ridge lookout",
+    "Landslide slope K12",
+    "Market square",
+    "Bridge approach",
+)
+
+
+def demo_config(simulator: Simulator, mounts: list[MountSpec], data_dir: Path) -> AppConfig:
+    """A config with one camera per main mount, its ``-sub`` mount as sub-stream."""
+    paths = {mount.path for mount in mounts}
+    cameras = []
+    main_mounts = [m for m in mounts if not m.path.endswith("-sub")]
+    for index, mount in enumerate(main_mounts):
+        platform_id, _ = DEMO_PLATFORMS[index % len(DEMO_PLATFORMS)]
+        sub_path = f"{mount.path}-sub"
+        cameras.append(
+            {
+                "id": mount.path,
+                "name": f"{DEMO_PLACE_NAMES[index % len(DEMO_PLACE_NAMES)]} ({mount.path})",
+                "platform": platform_id,
+                "url": simulator.url(mount.path),
+                "sub_url": simulator.url(sub_path) if sub_path in paths else None,
+                "tags": DEMO_TAG_SETS[index % len(DEMO_TAG_SETS)],
+            }
+        )
+    return AppConfig.model_validate(
+        {
+            "server": {"data_dir": str(data_dir)},
+            "platforms": [{"id": i, "name": n} for i, n in DEMO_PLATFORMS],
+            "cameras": cameras,
+        }
+    )

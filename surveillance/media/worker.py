@@ -1,0 +1,134 @@
+"""The ingest worker: one thread per camera stream, demux only, reconnect forever.
+
+Why a thread and not a coroutine: PyAV's demux is a blocking C call that releases the GIL;
+one thread per connection keeps a slow or silent camera from ever holding up another, and
+the event loop never waits on a camera. The per-packet Python work is a copy of the bytes
+and a few attribute updates: no decode, no allocation beyond the packet itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from surveillance.media.backoff import Backoff
+from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.source import (
+    SourceOptions,
+    StreamOpenError,
+    describe_error,
+    open_rtsp,
+    stream_info,
+)
+from surveillance.media.stream import Stream
+
+log = logging.getLogger(__name__)
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        stream: Stream,
+        url: str,
+        options: SourceOptions,
+        backoff: Backoff,
+        redact: Callable[[str], str],
+    ) -> None:
+        self.stream = stream
+        self._url = url  # may carry credentials: never log it unredacted
+        self._options = options
+        self._backoff = backoff
+        self._redact = redact
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread, or keep a thread that was asked to stop but has not yet."""
+        self._stop.clear()
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.stream.health.set_state(StreamState.CONNECTING)
+        # Daemon: a thread blocked in a read on a silent socket must not hold up exit;
+        # it ends by itself within read_timeout_s once stop() is called.
+        self._thread = threading.Thread(
+            target=self._run, name=f"ingest:{self.stream.key}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """True while the thread is alive and has not been asked to stop."""
+        alive = self._thread is not None and self._thread.is_alive()
+        return alive and not self._stop.is_set()
+
+    def _run(self) -> None:
+        health = self.stream.health
+        while not self._stop.is_set():
+            health.set_state(StreamState.CONNECTING)
+            try:
+                self._connect_and_demux()
+            except Exception as exc:
+                self._report(exc)
+            if self._stop.is_set():
+                break
+            health.reconnects += 1
+            delay = self._backoff.next_delay()
+            self._stop.wait(delay)
+        self.stream.close_consumers()
+
+    def _report(self, exc: BaseException) -> None:
+        health = self.stream.health
+        was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
+        error = describe_error(
+            exc,
+            while_opening=not was_receiving,
+            timeout_s=(
+                self._options.read_timeout_s if was_receiving else self._options.connect_timeout_s
+            ),
+        )
+        message = self._redact(error.message)
+        health.set_error(error.kind, message, StreamState.OFFLINE)
+        log.warning("stream %s offline: %s", self.stream.key, message)
+
+    def _connect_and_demux(self) -> None:
+        container = open_rtsp(self._url, self._options)
+        try:
+            if not container.streams.video:
+                raise StreamOpenError(ErrorKind.UNSUPPORTED, "the stream has no video track")
+            video = container.streams.video[0]
+            info = stream_info(video)
+            health = self.stream.health
+            health.codec = info.codec
+            health.profile = info.profile
+            health.width = info.width or None
+            health.height = info.height or None
+            deliver = self.stream.deliver
+            stop = self._stop
+            got_first = False
+            for packet in container.demux(video):
+                if stop.is_set():
+                    return
+                if packet.size == 0:
+                    continue  # PyAV's flush marker at end of stream
+                deliver(bytes(packet), packet.pts, packet.dts, packet.is_keyframe, info)
+                if not got_first:
+                    got_first = True
+                    self._backoff.reset()
+                    log.info(
+                        "stream %s online: %s %sx%s",
+                        self.stream.key, info.codec, info.width, info.height,
+                    )  # fmt: skip
+            raise StreamOpenError(ErrorKind.ENDED, "the server ended the stream")
+        finally:
+            container.close()

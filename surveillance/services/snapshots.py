@@ -1,0 +1,150 @@
+"""Live snapshots: the current picture of a camera as JPEG, decoded only when asked.
+
+Two modes. ``latest`` (default) is the newest packet's picture, decoded from the cached
+keyframe onwards by a per-stream :class:`~surveillance.media.decode.LiveDecoder` that stays
+warm between requests. ``keyframe`` decodes only the newest keyframe: cheaper when many
+thumbnails are asked for at once, up to one GOP older. Concurrent requests for the same
+picture share one decode and one encode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+
+from surveillance.errors import CameraUnavailable
+from surveillance.media.decode import LiveDecoder, decode_keyframe, encode_jpeg
+from surveillance.media.health import StreamState
+from surveillance.media.stream import Stream
+from surveillance.services.ingest import IngestService
+
+SNAPSHOT_WARM_S = 15.0  # a live decoder keeps following its stream this long after a request
+SNAPSHOT_DECODE_TIMEOUT_S = 3.0  # longest wait for the decoder to reach the newest packet
+ON_DEMAND_FIRST_PICTURE_S = 8.0  # longest wait for an on-demand camera to come online
+SNAPSHOT_WORKERS = 4  # threads for JPEG encoding and keyframe decoding
+
+
+class SnapshotMode(StrEnum):
+    LATEST = "latest"
+    KEYFRAME = "keyframe"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    jpeg: bytes
+    width: int
+    height: int
+    captured_at: float  # time.time() when the source packet arrived
+    age_s: float  # how old the picture was when it was served
+    mode: SnapshotMode
+
+
+class SnapshotService:
+    def __init__(self, ingest: IngestService, *, warm_s: float = SNAPSHOT_WARM_S) -> None:
+        self._ingest = ingest
+        self._warm_s = warm_s
+        self._decoders: dict[str, LiveDecoder] = {}
+        self._executor = ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot")
+        # One in-flight job per (stream, mode, width): a burst of requests shares it.
+        self._inflight: dict[tuple[str, SnapshotMode, int | None], asyncio.Future[Snapshot]] = {}
+        # The last result per key, reused while no newer picture exists.
+        self._cache: dict[tuple[str, SnapshotMode, int | None], tuple[int, Snapshot]] = {}
+
+    def close(self) -> None:
+        for decoder in self._decoders.values():
+            decoder.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def snapshot(
+        self,
+        camera_id: str,
+        *,
+        mode: SnapshotMode = SnapshotMode.LATEST,
+        width: int | None = None,
+        sub: bool = False,
+    ) -> Snapshot:
+        stream = self._ingest.ensure_connected(camera_id, sub)
+        await self._wait_online(stream, camera_id)
+        key = (stream.key, mode, width)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await self._take(stream, camera_id, mode, width, key)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _wait_online(self, stream: Stream, camera_id: str) -> None:
+        health = stream.health
+        deadline = time.monotonic() + ON_DEMAND_FIRST_PICTURE_S
+        while health.state in (StreamState.CONNECTING, StreamState.IDLE) and (
+            stream.ring.latest_keyframe() is None
+        ):
+            if time.monotonic() > deadline or (
+                health.state is StreamState.CONNECTING and health.reconnects > 0
+            ):
+                break
+            await asyncio.sleep(0.05)
+        if health.state is not StreamState.ONLINE or stream.ring.latest_keyframe() is None:
+            raise CameraUnavailable(camera_id, health.state.value, health.last_error)
+
+    async def _take(
+        self,
+        stream: Stream,
+        camera_id: str,
+        mode: SnapshotMode,
+        width: int | None,
+        key: tuple[str, SnapshotMode, int | None],
+    ) -> Snapshot:
+        loop = asyncio.get_running_loop()
+        if mode is SnapshotMode.KEYFRAME:
+            packet = stream.ring.latest_keyframe()
+            if packet is None:
+                raise CameraUnavailable(camera_id, stream.health.state.value, "no keyframe yet")
+            cached = self._cache.get(key)
+            if cached and cached[0] == packet.seq:
+                return self._aged(cached[1])
+            frame = await loop.run_in_executor(self._executor, decode_keyframe, packet)
+            source_seq, received_at = packet.seq, packet.received_at
+        else:
+            latest = stream.ring.latest()
+            if latest is None:
+                raise CameraUnavailable(camera_id, stream.health.state.value, "no packets yet")
+            decoder = self._decoders.get(stream.key)
+            if decoder is None:
+                decoder = self._decoders[stream.key] = LiveDecoder(stream, self._warm_s)
+            decoded = await loop.run_in_executor(
+                self._executor, decoder.wait_for, latest.seq, SNAPSHOT_DECODE_TIMEOUT_S
+            )
+            if decoded is None:
+                raise CameraUnavailable(
+                    camera_id, stream.health.state.value, "could not decode a picture"
+                )
+            cached = self._cache.get(key)
+            if cached and cached[0] == decoded.seq:
+                return self._aged(cached[1])
+            frame, source_seq, received_at = decoded.frame, decoded.seq, decoded.received_at
+        if frame is None:
+            raise CameraUnavailable(camera_id, stream.health.state.value, "undecodable picture")
+        jpeg, out_w, out_h = await loop.run_in_executor(self._executor, encode_jpeg, frame, width)
+        captured_at = time.time() - (time.monotonic() - received_at)
+        snapshot = Snapshot(jpeg, out_w, out_h, captured_at, 0.0, mode)
+        self._cache[key] = (source_seq, snapshot)
+        return self._aged(snapshot)
+
+    @staticmethod
+    def _aged(snapshot: Snapshot) -> Snapshot:
+        age = max(0.0, time.time() - snapshot.captured_at)
+        return Snapshot(snapshot.jpeg, snapshot.width, snapshot.height, snapshot.captured_at,
+                        age, snapshot.mode)  # fmt: skip
