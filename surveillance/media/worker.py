@@ -98,8 +98,13 @@ class IngestWorker:
             ),
         )
         message = self._redact(error.message)
+        repeated = health.last_error == message and not was_receiving
         health.set_error(error.kind, message, StreamState.OFFLINE)
-        log.warning("stream %s offline: %s", self.stream.key, message)
+        # Hundreds of cameras retrying forever: say it once, not at every attempt.
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "stream %s offline: %s", self.stream.key, message,
+        )  # fmt: skip
 
     def _connect_and_demux(self) -> None:
         container = open_rtsp(self._url, self._options)

@@ -1,0 +1,144 @@
+"""Config loading: every error names file, line and field; secrets come from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from surveillance.catalog import Catalog
+from surveillance.config import ConfigError, load_config
+
+GOOD = """\
+platforms:
+  - id: town-cctv
+    name: Town CCTV platform
+    username: ${TOWN_USER}
+    password: ${TOWN_PASSWORD:-fallback-pw}
+tags:
+  - id: flood-watch
+    name: Flood watch
+    color: "#1e88e5"
+cameras:
+  - id: gate-1
+    name: School gate, No. 1 Primary
+    platform: town-cctv
+    url: rtsp://10.0.0.21:554/stream1
+    sub_url: rtsp://10.0.0.21:554/stream2
+    tags: [school-gate, public-order]
+    location: {lat: 30.1, lon: 120.2, place: No. 1 Primary}
+  - id: river-2
+    name: River bank
+    platform: town-cctv
+    url: rtsp://cam:own-secret@10.0.0.22/live
+    tags: [flood-watch]
+    mode: on-demand
+    transport: udp
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_good_config_loads_with_env_secrets_and_resolves_credentials(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), env={"TOWN_USER": "admin"})
+    assert [c.id for c in config.cameras] == ["gate-1", "river-2"]
+    catalog = Catalog.from_config(config)
+    gate = catalog.cameras["gate-1"]
+    # Platform credentials apply; the default from ${VAR:-default} is used.
+    assert gate.stream_url() == "rtsp://admin:fallback-pw@10.0.0.21:554/stream1"
+    assert gate.stream_url(sub=True) == "rtsp://admin:fallback-pw@10.0.0.21:554/stream2"
+    assert gate.display_url() == "rtsp://***@10.0.0.21:554/stream1"
+    # Credentials in the camera's own URL override the platform's password.
+    assert catalog.cameras["river-2"].stream_url() == "rtsp://cam:own-secret@10.0.0.22/live"
+    assert {"fallback-pw", "own-secret"} <= catalog.secrets()
+    assert config.server.data_dir == tmp_path / "data"
+
+
+def test_unset_variable_is_an_error_with_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    [problem] = info.value.problems
+    assert (problem.file, problem.line, problem.field) == (str(path), 4, "platforms[0].username")
+    assert "TOWN_USER" in problem.message
+
+
+def test_every_problem_is_reported_with_file_line_and_field(tmp_path: Path) -> None:
+    text = GOOD.replace("url: rtsp://10.0.0.21:554/stream1", "url: http://10.0.0.21/x")
+    text = text.replace("    mode: on-demand\n", "    mode: on-demand\n    colour: red\n")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"TOWN_USER": "u"})
+    found = {(p.line, p.field) for p in info.value.problems}
+    assert (14, "cameras[0].url") in found
+    assert (24, "cameras[1].colour") in found
+    message = str(info.value)
+    assert f"{path}:14: cameras[0].url: scheme 'http' is not allowed" in message
+
+
+def test_cross_references_are_checked(tmp_path: Path) -> None:
+    text = GOOD.replace("platform: town-cctv\n    url: rtsp://cam", "platform: nope\n    url: rtsp://cam")
+    text = text.replace("tags: [school-gate, public-order]", "tags: [school-gate, bogus]")
+    text += "  - id: gate-1\n    name: Dup\n    platform: town-cctv\n    url: rtsp://h/x\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={"TOWN_USER": "u"})
+    messages = {(p.field, p.line): p.message for p in info.value.problems}
+    assert "unknown platform 'nope'" in messages[("cameras[1].platform", 20)]
+    assert "unknown tag 'bogus'" in messages[("cameras[0].tags[1]", 16)]
+    assert "duplicate camera id 'gate-1'" in messages[("cameras[2].id", 25)]
+
+
+def test_yaml_python_tags_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "platforms: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems[0].line == 1
+
+
+def test_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "platforms:\n  - id: a\n   name: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems[0].line == 3
+    assert "invalid YAML" in info.value.problems[0].message
+
+
+def test_csv_import_adds_cameras_and_names_csv_rows(tmp_path: Path) -> None:
+    rows = ["id,name,platform,url,sub_url,tags,lat,lon,place,mode"]
+    rows += [
+        f"csv-{i},Camera {i},town-cctv,rtsp://10.1.0.{i}/main,rtsp://10.1.0.{i}/sub,"
+        f"traffic;public-order,30.{i},120.{i},Road {i},always-on"
+        for i in range(300)
+    ]
+    rows.append("csv-bad,Bad,town-cctv,ftp://10.9.9.9/x,,traffic,,,,")
+    (tmp_path / "cams.csv").write_text("\n".join(rows) + "\n")
+    text = GOOD + "camera_files: [cams.csv]\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={"TOWN_USER": "u"})
+    [problem] = info.value.problems
+    assert problem.file == str(tmp_path / "cams.csv")
+    assert problem.line == 302
+    assert problem.field == "cameras[302].url"
+
+    (tmp_path / "cams.csv").write_text("\n".join(rows[:-1]) + "\n")
+    config = load_config(write(tmp_path, text), env={"TOWN_USER": "u"})
+    assert len(config.cameras) == 302
+    camera = config.cameras[2 + 7]
+    assert camera.tags == ["traffic", "public-order"]
+    assert camera.location is not None and camera.location.place == "Road 7"
+
+
+def test_check_config_command_exits_non_zero_and_prints_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from surveillance.cli import main
+
+    path = write(tmp_path, GOOD.replace("rtsp://10.0.0.22/live", "rtmp://10.0.0.22/live"))
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:" in err and "cameras[1].url" in err
+    assert "own-secret" not in err
