@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 from surveillance.media.backoff import Backoff
 from surveillance.media.health import ErrorKind, StreamState
@@ -106,8 +108,22 @@ class IngestWorker:
             "stream %s offline: %s", self.stream.key, message,
         )  # fmt: skip
 
+    def _open(self) -> Any:
+        started = time.monotonic()
+        try:
+            return open_rtsp(self._url, self._options)
+        except Exception as exc:
+            # When PyAV's open timeout interrupts FFmpeg, the RTSP demuxer reports whatever
+            # it was doing ("Invalid data", "Immediate exit"); the clock tells the truth.
+            timeout_s = self._options.connect_timeout_s
+            if time.monotonic() - started >= timeout_s * 0.95:
+                raise StreamOpenError(
+                    ErrorKind.TIMEOUT, f"no answer within {timeout_s:g} s while opening"
+                ) from exc
+            raise
+
     def _connect_and_demux(self) -> None:
-        container = open_rtsp(self._url, self._options)
+        container = self._open()
         try:
             if not container.streams.video:
                 raise StreamOpenError(ErrorKind.UNSUPPORTED, "the stream has no video track")

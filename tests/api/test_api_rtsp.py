@@ -1,0 +1,184 @@
+"""The HTTP API against a running node and the real RTSP server: catalog, filters, health,
+metrics, and live snapshots that are valid JPEGs of the source's size and really live."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from surveillance.api.app import create_app
+from surveillance.config.models import AppConfig
+from surveillance.simulator import Simulator
+from surveillance.simulator.clips import read_frame_number
+from tests.conftest import CAMERA_PASSWORD
+
+pytestmark = pytest.mark.rtsp
+
+SNAPSHOT_SOURCES = {  # camera id -> (mount, source size)
+    "gate-main": ("cam01", (640, 360)),
+    "bframes": ("bframes", (640, 360)),
+    "baseline": ("baseline", (640, 360)),
+    "h265": ("h265", (640, 360)),
+    "sdp-only": ("sdp-only", (640, 360)),
+    "fullhd": ("fullhd", (1920, 1080)),
+}
+
+
+def api_config(simulator: Simulator, closed_port: int) -> AppConfig:
+    cameras = [
+        {
+            "id": camera_id,
+            "name": f"Camera {camera_id}",
+            "platform": "town",
+            "url": simulator.url(mount),
+            "tags": ["traffic", "school-gate"] if camera_id == "gate-main" else ["traffic"],
+        }
+        for camera_id, (mount, _) in SNAPSHOT_SOURCES.items()
+    ]
+    cameras += [
+        {"id": "with-creds", "name": "Credentials in URL", "platform": "police",
+         "url": simulator.url("auth"), "tags": ["public-order"]},
+        {"id": "dead", "name": "Nothing listens", "platform": "police",
+         "url": f"rtsp://127.0.0.1:{closed_port}/x", "tags": ["forest-fire"]},
+        {"id": "off", "name": "Switched off", "platform": "police", "enabled": False,
+         "url": simulator.url("cam02")},
+        {"id": "lazy", "name": "On demand", "platform": "town", "mode": "on-demand",
+         "url": simulator.url("cam03"), "tags": ["sanitation"]},
+    ]  # fmt: skip
+    return AppConfig.model_validate(
+        {
+            "ingest": {"backoff_initial_s": 0.2, "backoff_max_s": 1, "on_demand_idle_s": 2},
+            "platforms": [{"id": "town", "name": "Town"}, {"id": "police", "name": "Police"}],
+            "cameras": cameras,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def client(simulator: Simulator) -> Iterator[TestClient]:
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    closed_port = probe.getsockname()[1]
+    probe.close()
+    app = create_app(api_config(simulator, closed_port))
+    with TestClient(app) as test_client:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            cams = test_client.get("/api/cameras", params={"tags_any": "traffic"}).json()
+            if all(c["state"] == "online" for c in cams) and len(cams) == len(SNAPSHOT_SOURCES):
+                break
+            time.sleep(0.2)
+        yield test_client
+
+
+def decode_jpeg(body: bytes) -> np.ndarray:
+    picture = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None, "not a valid JPEG"
+    return picture
+
+
+@pytest.mark.parametrize("camera_id", list(SNAPSHOT_SOURCES))
+def test_snapshot_is_a_valid_jpeg_of_the_source_size(client: TestClient, camera_id: str) -> None:
+    width, height = SNAPSHOT_SOURCES[camera_id][1]
+    response = client.get(f"/api/cameras/{camera_id}/snapshot.jpg")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["cache-control"] == "no-store"
+    picture = decode_jpeg(response.content)
+    assert picture.shape == (height, width, 3)
+    assert read_frame_number(picture) is not None, "the picture is not a frame of the source"
+    assert int(response.headers["x-frame-age-ms"]) < 2000
+
+
+def test_snapshot_is_live_not_a_cached_picture(client: TestClient) -> None:
+    first = read_frame_number(
+        decode_jpeg(client.get("/api/cameras/gate-main/snapshot.jpg").content)
+    )
+    time.sleep(1.0)
+    second = read_frame_number(
+        decode_jpeg(client.get("/api/cameras/gate-main/snapshot.jpg").content)
+    )
+    assert first is not None and second is not None
+    # 25 fps for ~1 s; the 4 s clip loops, so compare modulo its 100 frames.
+    advanced = (second - first) % 100
+    assert 15 <= advanced <= 40, (first, second)
+
+
+def test_keyframe_mode_and_thumbnail_width(client: TestClient) -> None:
+    response = client.get(
+        "/api/cameras/fullhd/snapshot.jpg", params={"mode": "keyframe", "width": 320}
+    )
+    assert response.status_code == 200
+    assert response.headers["x-snapshot-mode"] == "keyframe"
+    assert decode_jpeg(response.content).shape == (180, 320, 3)
+
+
+def test_offline_camera_answers_503_with_its_state_and_reason(client: TestClient) -> None:
+    response = client.get("/api/cameras/dead/snapshot.jpg")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["state"] in ("offline", "connecting")
+    assert body["camera"] == "dead"
+    assert client.get("/api/cameras/off/snapshot.jpg").json()["state"] == "disabled"
+    assert client.get("/api/cameras/nope/snapshot.jpg").status_code == 404
+
+
+def test_on_demand_camera_connects_for_a_snapshot(client: TestClient) -> None:
+    assert client.get("/api/cameras/lazy").json()["state"] in ("idle", "online")
+    response = client.get("/api/cameras/lazy/snapshot.jpg")
+    assert response.status_code == 200, response.text
+    assert client.get("/api/cameras/lazy").json()["state"] == "online"
+
+
+def test_camera_filters(client: TestClient) -> None:
+    def ids(**params: object) -> set[str]:
+        response = client.get("/api/cameras", params=params)
+        assert response.status_code == 200
+        return {c["id"] for c in response.json()}
+
+    assert ids(platform="police") == {"with-creds", "dead", "off"}
+    assert ids(tags_all=["traffic", "school-gate"]) == {"gate-main"}
+    assert ids(tags_any="forest-fire,sanitation") == {"dead", "lazy"}
+    assert ids(state="disabled") == {"off"}
+    assert ids(q="nothing") == {"dead"}
+    camera = client.get("/api/cameras/gate-main").json()
+    assert camera["health"]["codec"] == "h264"
+    assert camera["health"]["width"] == 640 and camera["health"]["fps"] > 10
+    assert client.get("/api/cameras/nope").status_code == 404
+
+
+def test_platform_rollup_and_health(client: TestClient) -> None:
+    platforms = {p["id"]: p for p in client.get("/api/platforms").json()}
+    police = platforms["police"]
+    assert police["total"] == 3 and police["by_state"]["disabled"] == 1
+    assert [w["id"] for w in police["worst"]] == ["dead"]
+    health = client.get("/api/health").json()
+    assert health["status"] == "degraded"
+    assert health["cameras_total"] == len(SNAPSHOT_SOURCES) + 4
+
+
+def test_metrics_expose_state_and_rates(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    assert 'surveillance_camera_up{camera="gate-main",platform="town"} 1.0' in text
+    assert 'surveillance_camera_state{camera="dead",platform="police",state="offline"} 1.0' in text
+    assert "surveillance_platform_online_ratio" in text
+
+
+def test_credentials_appear_in_no_response(client: TestClient) -> None:
+    camera = client.get("/api/cameras/with-creds").json()
+    assert camera["url"].startswith("rtsp://***@")
+    bodies = [
+        client.get(path).text
+        for path in ("/api/cameras", "/api/platforms", "/api/health", "/metrics", "/openapi.json",
+                     "/api/cameras/with-creds", "/api/cameras/dead/snapshot.jpg")
+    ]  # fmt: skip
+    for body in bodies:
+        assert CAMERA_PASSWORD not in body
+        assert "operator:" not in body

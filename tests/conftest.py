@@ -1,0 +1,59 @@
+"""Shared fixtures. Integration tests start the real GStreamer RTSP server (the simulator)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from surveillance.simulator import ClipSpec, MountSpec, Simulator
+
+# Generated clips are cached across runs (CI starts empty and fills it once).
+CLIP_CACHE = Path(os.environ.get("SURVEILLANCE_TEST_CLIPS", "/tmp/surveillance-test-clips"))
+
+# Small, fast clips: the behaviour under test does not depend on resolution.
+SMALL_H264 = ClipSpec(codec="h264", profile="main", width=640, height=360, fps=25,
+                      bitrate_kbps=800, gop_s=1.0, seconds=4.0)  # fmt: skip
+HIGH_BFRAMES = ClipSpec(codec="h264", profile="high", width=640, height=360, fps=25,
+                        bitrate_kbps=800, gop_s=1.0, bframes=2, seconds=4.0)  # fmt: skip
+BASELINE = ClipSpec(codec="h264", profile="baseline", width=640, height=360, fps=25,
+                    bitrate_kbps=800, gop_s=1.0, seconds=4.0)  # fmt: skip
+H265 = ClipSpec(codec="h265", profile="main", width=640, height=360, fps=25,
+                bitrate_kbps=800, gop_s=1.0, seconds=4.0)  # fmt: skip
+FULL_HD = ClipSpec(codec="h264", profile="high", width=1920, height=1080, fps=25,
+                   bitrate_kbps=4000, gop_s=2.0, seconds=2.0)  # fmt: skip
+
+CAMERA_USER = "operator"
+CAMERA_PASSWORD = "s3cret-Pa55word"
+
+FLEET_SIZE = 20
+
+
+def fleet_mounts() -> list[MountSpec]:
+    mounts = [
+        MountSpec(f"cam{i:02d}", SMALL_H264, start_offset_s=(i * 0.37) % 4)
+        for i in range(FLEET_SIZE)
+    ]
+    mounts += [
+        MountSpec("auth", SMALL_H264, username=CAMERA_USER, password=CAMERA_PASSWORD),
+        MountSpec("stall", SMALL_H264),
+        MountSpec("drop", SMALL_H264),
+        MountSpec("bframes", HIGH_BFRAMES),
+        MountSpec("baseline", BASELINE),
+        MountSpec("h265", H265),
+        MountSpec("sdp-only", SMALL_H264, params_in_sdp_only=True),
+        MountSpec("fullhd", FULL_HD),
+    ]
+    return mounts
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    sim = Simulator(fleet_mounts(), clip_dir=CLIP_CACHE)
+    sim.start(timeout_s=180)
+    try:
+        yield sim
+    finally:
+        sim.stop()

@@ -1,0 +1,241 @@
+"""Ingest against the real GStreamer RTSP server: online, offline, back, stalls, auth, leaks.
+
+Every test here drives the real service code (workers, monitor, API) against real RTSP
+connections; nothing is mocked. The one fake is a TCP listener that accepts and never
+answers, which no real RTSP server can be made to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from surveillance.api.node import Node
+from surveillance.config.models import AppConfig
+from surveillance.media.health import ErrorKind, StreamState
+from surveillance.simulator import Simulator
+from tests.conftest import CAMERA_PASSWORD, FLEET_SIZE
+
+pytestmark = pytest.mark.rtsp
+
+BACKOFF_MAX_S = 2.0
+
+
+def fleet_config(simulator: Simulator, extra: list[dict[str, object]] | None = None) -> AppConfig:
+    cameras: list[dict[str, object]] = [
+        {"id": f"cam{i:02d}", "name": f"Camera {i}", "platform": "town",
+         "url": simulator.url(f"cam{i:02d}"), "tags": ["traffic"]}
+        for i in range(FLEET_SIZE)
+    ]  # fmt: skip
+    cameras += extra or []
+    return AppConfig.model_validate(
+        {
+            "ingest": {
+                "connect_timeout_s": 3,
+                "read_timeout_s": 4,
+                "stall_after_s": 1.5,
+                "backoff_initial_s": 0.2,
+                "backoff_max_s": BACKOFF_MAX_S,
+                "ring_seconds": 3,
+            },
+            "platforms": [{"id": "town", "name": "Town"}, {"id": "police", "name": "Police"}],
+            "cameras": cameras,
+        }
+    )
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> float:
+    """Seconds it took for predicate to hold; fails the test on time-out."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+    return time.monotonic() - start
+
+
+def states(node: Node, prefix: str = "cam") -> list[StreamState]:
+    return [h.state for h in node.ingest.all_health() if h.camera.id.startswith(prefix)]
+
+
+@pytest.fixture
+async def fleet(simulator: Simulator) -> AsyncIterator[Node]:
+    node = Node.build(fleet_config(simulator))
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.stop()
+
+
+async def test_twenty_cameras_come_online_and_survive_a_server_restart(
+    simulator: Simulator, fleet: Node
+) -> None:
+    await wait_until(lambda: all(s is StreamState.ONLINE for s in states(fleet)), 20)
+    health = fleet.ingest.camera_health("cam00").main
+    assert health.codec == "h264" and (health.width, health.height) == (640, 360)
+
+    simulator.stop()
+    try:
+        took = await wait_until(lambda: not any(s is StreamState.ONLINE for s in states(fleet)), 10)
+        print(f"all offline after {took:.2f} s")
+        for camera in fleet.ingest.all_health():
+            assert camera.state in (StreamState.OFFLINE, StreamState.CONNECTING)
+        await wait_until(lambda: all(s is StreamState.OFFLINE for s in states(fleet)), 10)
+        kinds = {h.main.last_error_kind for h in fleet.ingest.all_health()}
+        assert kinds <= {ErrorKind.REFUSED, ErrorKind.ENDED, ErrorKind.PROTOCOL}
+    finally:
+        simulator.restart()
+    # Back within the backoff cap plus the time an RTSP set-up takes.
+    took = await wait_until(
+        lambda: all(s is StreamState.ONLINE for s in states(fleet)), BACKOFF_MAX_S + 6
+    )
+    print(f"all online again after {took:.2f} s")
+    assert fleet.ingest.camera_health("cam05").main.reconnects >= 1
+
+
+async def test_stall_is_detected_and_cleared(simulator: Simulator) -> None:
+    extra = [{"id": "stall", "name": "Stalls", "platform": "town", "url": simulator.url("stall")}]
+    node = Node.build(fleet_config(simulator, extra))
+    await node.start()
+    try:
+        stream = node.ingest.stream("stall")
+        await wait_until(lambda: stream.health.state is StreamState.ONLINE, 15)
+        simulator.fault("stall", "stall")
+        took = await wait_until(lambda: stream.health.state is StreamState.STALLED, 5)
+        assert 1.0 <= took <= 4.0
+        health = node.ingest.camera_health("stall").main
+        assert health.last_error_kind is ErrorKind.STALLED
+        simulator.fault("stall", "resume")
+        await wait_until(lambda: stream.health.state is StreamState.ONLINE, 10)
+    finally:
+        simulator.fault("stall", "resume")
+        await node.stop()
+
+
+async def test_wrong_credentials_show_as_auth_error_and_never_leak(simulator: Simulator) -> None:
+    good = simulator.url("auth")
+    bad = good.replace(CAMERA_PASSWORD, "wrong-password-123")
+    assert CAMERA_PASSWORD in good and bad != good
+    extra = [
+        {"id": "auth-good", "name": "Good", "platform": "police", "url": good},
+        {"id": "auth-bad", "name": "Bad", "platform": "police", "url": bad},
+    ]
+    node = Node.build(fleet_config(simulator, extra))
+    await node.start()
+    try:
+        await wait_until(
+            lambda: node.ingest.camera_health("auth-bad").main.last_error_kind is ErrorKind.AUTH, 10
+        )
+        await wait_until(
+            lambda: node.ingest.stream("auth-good").health.state is StreamState.ONLINE, 10
+        )
+        bad_health = node.ingest.camera_health("auth-bad")
+        assert bad_health.state is StreamState.OFFLINE
+        assert bad_health.main.last_error and "401" in bad_health.main.last_error
+        text = repr(node.ingest.all_health())
+        assert "wrong-password-123" not in text and CAMERA_PASSWORD not in text
+        platforms = {p.platform_id: p for p in node.ingest.platform_health()}
+        assert platforms["police"].online == 1 and platforms["police"].total == 2
+        assert platforms["police"].worst[0].camera.id == "auth-bad"
+    finally:
+        await node.stop()
+
+
+async def test_dropped_connection_reconnects(simulator: Simulator) -> None:
+    extra = [{"id": "drop", "name": "Drops", "platform": "town", "url": simulator.url("drop")}]
+    node = Node.build(fleet_config(simulator, extra))
+    await node.start()
+    try:
+        stream = node.ingest.stream("drop")
+        await wait_until(lambda: stream.health.state is StreamState.ONLINE, 15)
+        simulator.fault("drop", "drop")
+        await wait_until(lambda: stream.health.reconnects >= 1, 10)
+        await wait_until(lambda: stream.health.state is StreamState.ONLINE, 10)
+    finally:
+        await node.stop()
+
+
+async def test_silent_server_times_out_without_blocking_others(simulator: Simulator) -> None:
+    # FAKE, on purpose: a listener that accepts TCP and never answers RTSP. No real server
+    # behaves like this on request, and it is exactly what a hung NVR looks like.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    extra = [{"id": "silent", "name": "Silent", "platform": "town",
+              "url": f"rtsp://127.0.0.1:{port}/x"}]  # fmt: skip
+    node = Node.build(fleet_config(simulator, extra))
+    started = time.monotonic()
+    await node.start()
+    try:
+        await wait_until(lambda: all(s is StreamState.ONLINE for s in states(node)), 20)
+        await wait_until(
+            lambda: node.ingest.camera_health("silent").main.last_error_kind is ErrorKind.TIMEOUT,
+            10,
+        )
+        assert accepted, "the worker never connected"
+        assert time.monotonic() - started < 10
+        assert node.ingest.camera_health("silent").state is StreamState.OFFLINE
+    finally:
+        t0 = time.monotonic()
+        await node.stop()
+        assert time.monotonic() - t0 < 5, "shutdown blocked on a silent camera"
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_no_thread_or_socket_leak_after_100_reconnects() -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens here: every attempt is refused at once
+    config = AppConfig.model_validate(
+        {
+            "ingest": {"backoff_initial_s": 0.002, "backoff_max_s": 0.004},
+            "platforms": [{"id": "p", "name": "P"}],
+            "cameras": [
+                {"id": "gone", "name": "Gone", "platform": "p", "url": f"rtsp://127.0.0.1:{port}/x"}
+            ],  # fmt: skip
+        }
+    )
+    threads_before = threading.active_count()
+    fds_before = _open_fds()
+    node = Node.build(config)
+    await node.start()
+    try:
+        stream = node.ingest.stream("gone")
+        await wait_until(lambda: stream.health.reconnects >= 100, 30, step=0.05)
+        assert stream.health.last_error_kind is ErrorKind.REFUSED
+        # One ingest thread, however many attempts; sockets closed after each.
+        assert threading.active_count() <= threads_before + 1
+        assert _open_fds() <= fds_before + 3
+    finally:
+        await node.stop()
+    await wait_until(lambda: not [t for t in threading.enumerate() if t.name == "ingest:gone"], 5)
