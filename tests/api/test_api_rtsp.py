@@ -41,15 +41,36 @@ def api_config(simulator: Simulator, closed_port: int) -> AppConfig:
         for camera_id, (mount, _) in SNAPSHOT_SOURCES.items()
     ]
     cameras += [
-        {"id": "with-creds", "name": "Credentials in URL", "platform": "police",
-         "url": simulator.url("auth"), "tags": ["public-order"]},
-        {"id": "dead", "name": "Nothing listens", "platform": "police",
-         "url": f"rtsp://127.0.0.1:{closed_port}/x", "tags": ["forest-fire"]},
-        {"id": "off", "name": "Switched off", "platform": "police", "enabled": False,
-         "url": simulator.url("cam02")},
-        {"id": "lazy", "name": "On demand", "platform": "town", "mode": "on-demand",
-         "url": simulator.url("cam03"), "tags": ["sanitation"]},
-    ]  # fmt: skip
+        {
+            "id": "with-creds",
+            "name": "Credentials in URL",
+            "platform": "police",
+            "url": simulator.url("auth"),
+            "tags": ["public-order"],
+        },
+        {
+            "id": "dead",
+            "name": "Nothing listens",
+            "platform": "police",
+            "url": f"rtsp://127.0.0.1:{closed_port}/x",
+            "tags": ["forest-fire"],
+        },
+        {
+            "id": "off",
+            "name": "Switched off",
+            "platform": "police",
+            "enabled": False,
+            "url": simulator.url("cam02"),
+        },
+        {
+            "id": "lazy",
+            "name": "On demand",
+            "platform": "town",
+            "mode": "on-demand",
+            "url": simulator.url("cam03"),
+            "tags": ["sanitation"],
+        },
+    ]
     return AppConfig.model_validate(
         {
             "ingest": {"backoff_initial_s": 0.2, "backoff_max_s": 1, "on_demand_idle_s": 2},
@@ -176,9 +197,16 @@ def test_credentials_appear_in_no_response(client: TestClient) -> None:
     assert camera["url"].startswith("rtsp://***@")
     bodies = [
         client.get(path).text
-        for path in ("/api/cameras", "/api/platforms", "/api/health", "/metrics", "/openapi.json",
-                     "/api/cameras/with-creds", "/api/cameras/dead/snapshot.jpg")
-    ]  # fmt: skip
+        for path in (
+            "/api/cameras",
+            "/api/platforms",
+            "/api/health",
+            "/metrics",
+            "/openapi.json",
+            "/api/cameras/with-creds",
+            "/api/cameras/dead/snapshot.jpg",
+        )
+    ]
     for body in bodies:
         assert CAMERA_PASSWORD not in body
         assert "operator:" not in body

@@ -81,7 +81,9 @@ def test_every_problem_is_reported_with_file_line_and_field(tmp_path: Path) -> N
 
 
 def test_cross_references_are_checked(tmp_path: Path) -> None:
-    text = GOOD.replace("platform: town-cctv\n    url: rtsp://cam", "platform: nope\n    url: rtsp://cam")
+    text = GOOD.replace(
+        "platform: town-cctv\n    url: rtsp://cam", "platform: nope\n    url: rtsp://cam"
+    )
     text = text.replace("tags: [school-gate, public-order]", "tags: [school-gate, bogus]")
     text += "  - id: gate-1\n    name: Dup\n    platform: town-cctv\n    url: rtsp://h/x\n"
     with pytest.raises(ConfigError) as info:

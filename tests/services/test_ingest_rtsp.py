@@ -29,10 +29,15 @@ BACKOFF_MAX_S = 2.0
 
 def fleet_config(simulator: Simulator, extra: list[dict[str, object]] | None = None) -> AppConfig:
     cameras: list[dict[str, object]] = [
-        {"id": f"cam{i:02d}", "name": f"Camera {i}", "platform": "town",
-         "url": simulator.url(f"cam{i:02d}"), "tags": ["traffic"]}
+        {
+            "id": f"cam{i:02d}",
+            "name": f"Camera {i}",
+            "platform": "town",
+            "url": simulator.url(f"cam{i:02d}"),
+            "tags": ["traffic"],
+        }
         for i in range(FLEET_SIZE)
-    ]  # fmt: skip
+    ]
     cameras += extra or []
     return AppConfig.model_validate(
         {
@@ -50,12 +55,12 @@ def fleet_config(simulator: Simulator, extra: list[dict[str, object]] | None = N
     )
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> float:
+async def wait_until(predicate: Callable[[], bool], within: float, step: float = 0.1) -> float:
     """Seconds it took for predicate to hold; fails the test on time-out."""
     start = time.monotonic()
     while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
+        if time.monotonic() - start > within:
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(step)
     return time.monotonic() - start
 
@@ -182,8 +187,9 @@ async def test_silent_server_times_out_without_blocking_others(simulator: Simula
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     port = listener.getsockname()[1]
-    extra = [{"id": "silent", "name": "Silent", "platform": "town",
-              "url": f"rtsp://127.0.0.1:{port}/x"}]  # fmt: skip
+    extra = [
+        {"id": "silent", "name": "Silent", "platform": "town", "url": f"rtsp://127.0.0.1:{port}/x"}
+    ]
     node = Node.build(fleet_config(simulator, extra))
     started = time.monotonic()
     await node.start()
@@ -222,7 +228,7 @@ async def test_no_thread_or_socket_leak_after_100_reconnects() -> None:
             "platforms": [{"id": "p", "name": "P"}],
             "cameras": [
                 {"id": "gone", "name": "Gone", "platform": "p", "url": f"rtsp://127.0.0.1:{port}/x"}
-            ],  # fmt: skip
+            ],
         }
     )
     threads_before = threading.active_count()
