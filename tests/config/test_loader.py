@@ -144,3 +144,14 @@ def test_check_config_command_exits_non_zero_and_prints_lines(
     err = capsys.readouterr().err
     assert f"{path}:" in err and "cameras[1].url" in err
     assert "own-secret" not in err
+
+
+def test_allowed_networks_limit_stream_hosts(tmp_path: Path) -> None:
+    text = GOOD + "ingest:\n  allowed_networks: [10.0.0.20/31, nvr.example]\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={"TOWN_USER": "u"})
+    [problem] = info.value.problems
+    assert problem.field == "cameras[1].url" and problem.line == 21
+    assert "allowed_networks" in problem.message
+    ok = text.replace("10.0.0.20/31", "10.0.0.0/24")
+    assert len(load_config(write(tmp_path, ok), env={"TOWN_USER": "u"}).cameras) == 2
