@@ -135,15 +135,20 @@ def test_csv_import_adds_cameras_and_names_csv_rows(tmp_path: Path) -> None:
 
 
 def test_check_config_command_exits_non_zero_and_prints_lines(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from surveillance.cli import main
 
-    path = write(tmp_path, GOOD.replace("rtsp://10.0.0.22/live", "rtmp://10.0.0.22/live"))
+    monkeypatch.setenv("TOWN_USER", "u")
+    path = write(tmp_path, GOOD.replace("rtsp://cam:own-secret@", "rtmp://cam:own-secret@"))
     assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:" in err and "cameras[1].url" in err
     assert "own-secret" not in err
+    assert "1 problem(s)" in err
+    good = write(tmp_path, GOOD, "good.yaml")
+    assert main(["check-config", str(good)]) == 0
+    assert "2 cameras" in capsys.readouterr().out
 
 
 def test_allowed_networks_limit_stream_hosts(tmp_path: Path) -> None:

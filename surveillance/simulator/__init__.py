@@ -1,0 +1,37 @@
+"""Camera simulator: generated or recorded clips served as RTSP cameras by a real server.
+
+Tests and demos need cameras that behave like real ones: continuous RTP timestamps,
+keyframes on a fixed GOP, parameter sets in the stream (or, for some models, only in the
+SDP), Basic auth, and failures (refused, dropped, stalled, rebooted). Three pieces:
+
+- :mod:`.clips` encodes small test clips with PyAV (H.264 Baseline/Main/High, H.265,
+  with or without B-frames) and draws the frame number into each picture so a client can
+  read it back after decoding.
+- :mod:`.gst_server` is a standalone script run by Debian's system Python, which has
+  GStreamer's RTSP server bindings. It demuxes each clip once into memory and feeds it
+  through an ``appsrc`` in a loop with monotonic timestamps; one shared pipeline per mount.
+- :mod:`.server` (:class:`Simulator`) runs that script from the venv and steers it over a
+  JSON-lines control channel on its stdin and stdout.
+"""
+
+from surveillance.simulator.clips import ClipSpec, ensure_clip, read_frame_number
+from surveillance.simulator.demo import demo_mounts
+from surveillance.simulator.server import (
+    MountSpec,
+    Simulator,
+    SimulatorError,
+    SimulatorUnavailable,
+    find_gst_python,
+)
+
+__all__ = [
+    "ClipSpec",
+    "MountSpec",
+    "Simulator",
+    "SimulatorError",
+    "SimulatorUnavailable",
+    "demo_mounts",
+    "ensure_clip",
+    "find_gst_python",
+    "read_frame_number",
+]

@@ -1,0 +1,480 @@
+"""Serve MP4 clips as RTSP cameras with GStreamer's RTSP server, looped with monotonic timestamps.
+
+STANDALONE: run as ``/usr/bin/python3 gst_server.py --spec spec.json`` under Debian's system
+Python (which has ``gi`` and GstRtspServer); it imports nothing from ``surveillance``.
+
+Why not ``multifilesrc loop=true ! qtdemux ! ...``: every loop restarts the timestamps at 0
+and the RTP timestamps stop advancing, which real cameras never do. Instead each clip is
+demuxed once into memory as a list of access units, and a single GLib timer tops up every
+mount's ``appsrc`` a little ahead of its pipeline clock, adding one loop length to PTS and DTS
+on every pass. The RTSP server's sinks sync to the clock, so the stream plays in real time.
+
+Control channel: one JSON command per line on stdin, one JSON reply per line on stdout. The
+first stdout line is ``{"ready": true, "port": N}``. EOF on stdin or SIGTERM ends the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstApp", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
+
+FEED_INTERVAL_MS = 50  # how often the timer tops up every appsrc
+FEED_AHEAD_NS = 250 * Gst.MSECOND  # media queued ahead of the clock; bounds how late a stall bites
+RESYNC_LEAD_NS = 50 * Gst.MSECOND  # lead given to the first buffer after a start or a stall
+MAX_QUEUED_BYTES = 2_000_000  # per mount; past this the server is behind and skips to a keyframe
+PAYLOAD_TYPE = 96
+# One thread (and GLib main context) per client connection. With the default of one thread
+# shared by every client, each TCP-interleaved RTP write waits its turn in that one loop and
+# 200 clients got ~0.9 of their 2 Mbit/s while the CPU idled; unlimited threads send at rate.
+CLIENT_THREADS = -1
+
+# NAL unit types of parameter sets: H.264 SPS/PPS (7, 8); H.265 VPS/SPS/PPS (32, 33, 34).
+_PARAM_NALS = {"h264": {7, 8}, "h265": {32, 33, 34}}
+
+
+@dataclass
+class AccessUnit:
+    buffer: Gst.Buffer
+    dts: int  # ns from the clip's first DTS
+    pts: int  # ns from the clip's first DTS (>= dts; > dts when B-frames reorder)
+    duration: int
+    keyframe: bool
+
+
+@dataclass
+class Clip:
+    caps: Gst.Caps
+    units: list[AccessUnit]
+    loop_ns: int  # one pass of the clip; added to PTS and DTS on every loop
+
+
+@dataclass
+class Mount:
+    path: str
+    clip: Clip
+    codec: str
+    params_in_sdp_only: bool
+    start_index: int
+    factory: GstRtspServer.RTSPMediaFactory
+    refused: bool = False
+    stalled: bool = False
+    # Feeding state of the current media (None when no client has it prepared).
+    appsrc: GstApp.AppSrc | None = None
+    media: GstRtspServer.RTSPMedia | None = None
+    index: int = 0
+    loops: int = 0
+    base_ns: int | None = None  # running time that the clip's DTS 0 of loop 0 maps to
+    resync: bool = True
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _nal_length_size(codec: str, caps: Gst.Caps) -> int:
+    value = caps.get_structure(0).get_value("codec_data")
+    data = value.extract_dup(0, value.get_size()) if isinstance(value, Gst.Buffer) else b""
+    if codec == "h264" and len(data) > 4:
+        return (data[4] & 0x03) + 1
+    if codec == "h265" and len(data) > 21:
+        return (data[21] & 0x03) + 1
+    return 4
+
+
+def _strip_parameter_sets(data: bytes, codec: str, length_size: int) -> bytes:
+    """Drop in-band parameter-set NAL units from a length-prefixed (avc/hvc1) access unit."""
+    out = bytearray()
+    pos = 0
+    while pos + length_size <= len(data):
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        nal = data[pos + length_size : pos + length_size + size]
+        if nal:
+            nal_type = nal[0] & 0x1F if codec == "h264" else (nal[0] >> 1) & 0x3F
+            if nal_type not in _PARAM_NALS[codec]:
+                out += data[pos : pos + length_size + size]
+        pos += length_size + size
+    return bytes(out)
+
+
+def load_clip(location: str, codec: str, strip_params: bool) -> Clip:
+    """Demux a file's video track into memory as access units in avc/hvc1 form.
+
+    Length-prefixed (not byte-stream) output keeps the parameter sets in ``codec_data``,
+    from which the payloader fills the SDP's sprop-parameter-sets and, unless told not to,
+    repeats them in front of each keyframe.
+    """
+    parser, fmt = ("h264parse", "avc") if codec == "h264" else ("h265parse", "hvc1")
+    media = "video/x-h264" if codec == "h264" else "video/x-h265"
+    pipeline = Gst.parse_launch(
+        f"filesrc name=src ! qtdemux name=demux demux.video_0 ! queue ! {parser} ! "
+        f"{media},stream-format={fmt},alignment=au ! appsink name=sink sync=false"
+    )
+    pipeline.get_by_name("src").set_property("location", location)
+    sink = pipeline.get_by_name("sink")
+    pipeline.set_state(Gst.State.PLAYING)
+    samples: list[tuple[Gst.Buffer, Gst.Caps]] = []
+    try:
+        while True:
+            sample = sink.emit("pull-sample")
+            if sample is None:
+                break
+            samples.append((sample.get_buffer(), sample.get_caps()))
+        bus = pipeline.get_bus()
+        error = bus.pop_filtered(Gst.MessageType.ERROR)
+        if error is not None:
+            err, debug = error.parse_error()
+            raise RuntimeError(f"cannot load {location}: {err.message} ({debug})")
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    if not samples:
+        raise RuntimeError(f"no {codec} video in {location}")
+    caps = samples[-1][1]
+    length_size = _nal_length_size(codec, caps)
+    first_dts = _dts(samples[0][0])
+    units: list[AccessUnit] = []
+    for buffer, _ in samples:
+        dts, pts = _dts(buffer) - first_dts, buffer.pts - first_dts
+        if strip_params:
+            data = _strip_parameter_sets(
+                buffer.extract_dup(0, buffer.get_size()), codec, length_size
+            )
+            new = Gst.Buffer.new_wrapped(data)
+            new.set_flags(buffer.get_flags())
+            buffer = new
+        keyframe = not buffer.has_flags(Gst.BufferFlags.DELTA_UNIT)
+        units.append(AccessUnit(buffer, dts, pts, 0, keyframe))
+    for this, following in itertools.pairwise(units):
+        this.duration = following.dts - this.dts
+    units[-1].duration = units[-2].duration if len(units) > 1 else 40 * Gst.MSECOND
+    loop_ns = units[-1].dts + units[-1].duration
+    return Clip(caps=caps, units=units, loop_ns=loop_ns)
+
+
+def _dts(buffer: Gst.Buffer) -> int:
+    return buffer.dts if buffer.dts != Gst.CLOCK_TIME_NONE else buffer.pts
+
+
+def start_index(clip: Clip, offset_s: float) -> int:
+    """The first keyframe at or after ``offset_s`` into the clip (wrapping to the first one)."""
+    offset_ns = int(offset_s * Gst.SECOND) % clip.loop_ns if clip.loop_ns else 0
+    keyframes = [i for i, unit in enumerate(clip.units) if unit.keyframe]
+    if not keyframes:
+        return 0
+    return next((i for i in keyframes if clip.units[i].dts >= offset_ns), keyframes[0])
+
+
+class Server:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.loop = GLib.MainLoop()
+        self.server = GstRtspServer.RTSPServer()
+        self.server.set_address(spec.get("host", "127.0.0.1"))
+        self.server.set_service(str(spec.get("port", 8554)))
+        self.mount_points = self.server.get_mount_points()
+        self.server.get_thread_pool().set_max_threads(CLIENT_THREADS)
+        self.mounts: dict[str, Mount] = {}
+        clips: dict[tuple[str, str, bool], Clip] = {}
+        auth = self._make_auth(spec["mounts"])
+        for entry in spec["mounts"]:
+            codec = entry.get("codec", "h264")
+            sdp_only = bool(entry.get("params_in_sdp_only", False))
+            clip_key = (entry["file"], codec, sdp_only)
+            if clip_key not in clips:
+                clips[clip_key] = load_clip(entry["file"], codec, strip_params=sdp_only)
+            clip = clips[clip_key]
+            path = entry["path"].strip("/")
+            factory = self._make_factory(codec, sdp_only, entry, auth)
+            mount = Mount(
+                path=path,
+                clip=clip,
+                codec=codec,
+                params_in_sdp_only=sdp_only,
+                start_index=start_index(clip, float(entry.get("start_offset_s", 0.0))),
+                factory=factory,
+            )
+            factory.connect("media-configure", self._on_media_configure, mount)
+            self.mounts[path] = mount
+            self.mount_points.add_factory("/" + path, factory)
+        if auth is not None:
+            self.server.set_auth(auth)
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _make_auth(self, entries: list[dict[str, Any]]) -> GstRtspServer.RTSPAuth | None:
+        """One Basic-auth role per distinct (username, password); anonymous has its own role."""
+        self.roles: dict[tuple[str, str], str] = {}
+        for entry in entries:
+            if entry.get("username"):
+                creds = (entry["username"], entry.get("password") or "")
+                self.roles.setdefault(creds, f"user{len(self.roles)}")
+        if not self.roles:
+            return None
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        for (username, password), role in self.roles.items():
+            token = GstRtspServer.RTSPToken()
+            token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, role)
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(username, password), token)
+        anonymous = GstRtspServer.RTSPToken()
+        anonymous.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "anonymous")
+        auth.set_default_token(anonymous)
+        return auth
+
+    def _make_factory(
+        self,
+        codec: str,
+        sdp_only: bool,
+        entry: dict[str, Any],
+        auth: GstRtspServer.RTSPAuth | None,
+    ) -> GstRtspServer.RTSPMediaFactory:
+        payloader = "rtph264pay" if codec == "h264" else "rtph265pay"
+        # config-interval=-1: parameter sets in front of every keyframe, as most cameras do;
+        # 0: only in the SDP (from codec_data), as some cameras do.
+        interval = 0 if sdp_only else -1
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(
+            # The appsrc queue is unbounded here because _feed bounds it: by the clock
+            # (FEED_AHEAD_NS) and by MAX_QUEUED_BYTES.
+            "( appsrc name=src is-live=true format=time do-timestamp=false "
+            "max-bytes=0 max-buffers=0 max-time=0 block=false "
+            f"! {payloader} name=pay0 pt={PAYLOAD_TYPE} config-interval={interval} )"
+        )
+        # Shared: one pipeline per mount however many clients, like a camera's encoder.
+        factory.set_shared(True)
+        if auth is not None:
+            everyone = ["anonymous", *self.roles.values()]
+            constructors = everyone
+            if entry.get("username"):
+                constructors = [self.roles[(entry["username"], entry.get("password") or "")]]
+            # Everyone may "access" the mount, only its own user may "construct" media from it:
+            # rtsp-auth answers a denied access with 404 but a denied construct with 401 and a
+            # WWW-Authenticate challenge, which is what a camera does and what clients expect.
+            for role in everyone:
+                construct = "true" if role in constructors else "false"
+                factory.add_role_from_structure(
+                    Gst.Structure.new_from_string(
+                        f"{role}, media.factory.access=(boolean)true, "
+                        f"media.factory.construct=(boolean){construct}"
+                    )
+                )
+        return factory
+
+    # -- media lifecycle (called from the RTSP server's client thread) -------------------
+
+    def _on_media_configure(
+        self,
+        _factory: GstRtspServer.RTSPMediaFactory,
+        media: GstRtspServer.RTSPMedia,
+        mount: Mount,
+    ) -> None:
+        appsrc = media.get_element().get_by_name("src")
+        appsrc.set_property("caps", mount.clip.caps)
+        media.connect("unprepared", self._on_media_unprepared, mount)
+        with mount.lock:
+            mount.appsrc, mount.media = appsrc, media
+            mount.index, mount.loops, mount.base_ns, mount.resync = mount.start_index, 0, None, True
+
+    def _on_media_unprepared(self, media: GstRtspServer.RTSPMedia, mount: Mount) -> None:
+        with mount.lock:
+            if mount.media is media:
+                mount.appsrc, mount.media = None, None
+
+    # -- feeding --------------------------------------------------------------------------
+
+    def feed_all(self) -> bool:
+        for mount in self.mounts.values():
+            with mount.lock:
+                if mount.appsrc is not None:
+                    self._feed(mount, mount.appsrc)
+        return True
+
+    def _feed(self, mount: Mount, appsrc: GstApp.AppSrc) -> None:
+        clock = appsrc.get_clock()
+        if clock is None:  # not PLAYING yet: a live source has no running time
+            return
+        now = clock.get_time() - appsrc.get_base_time()
+        if mount.stalled or appsrc.get_current_level_bytes() > MAX_QUEUED_BYTES:
+            # Stalled, or the server cannot send as fast as the clock (overload): send nothing
+            # now and restart at a keyframe later, as an encoder drops frames rather than
+            # buffering without bound.
+            mount.resync = True
+            return
+        clip = mount.clip
+        units = clip.units
+        if mount.resync:
+            # Start (or restart after a stall) at a keyframe, just ahead of the clock: a
+            # camera's timestamps jump over a gap, they never replay what was missed.
+            if not units[mount.index].keyframe:
+                mount.index = next(
+                    (i for i in range(mount.index, len(units)) if units[i].keyframe), 0
+                )
+                if mount.index == 0:
+                    mount.loops += 1
+            mount.base_ns = (
+                now + RESYNC_LEAD_NS - (mount.loops * clip.loop_ns + units[mount.index].dts)
+            )
+            mount.resync = False
+        base = mount.base_ns
+        assert base is not None
+        while True:
+            unit = units[mount.index]
+            offset = base + mount.loops * clip.loop_ns
+            if offset + unit.dts > now + FEED_AHEAD_NS:
+                break
+            buffer = unit.buffer.copy()
+            buffer.dts = offset + unit.dts
+            buffer.pts = offset + unit.pts
+            buffer.duration = unit.duration
+            appsrc.emit("push-buffer", buffer)
+            mount.index += 1
+            if mount.index == len(units):
+                mount.index = 0
+                mount.loops += 1
+
+    # -- control --------------------------------------------------------------------------
+
+    def _clients_of(self, mount: Mount) -> list[GstRtspServer.RTSPClient]:
+        media = mount.media
+        if media is None:
+            return []
+        found = []
+        for client in self.server.client_filter(None):
+            for session in client.session_filter(None):
+                if any(sm.get_media() is media for sm in session.filter(None)):
+                    found.append(client)
+                    break
+        return found
+
+    def handle(self, command: dict[str, Any]) -> dict[str, Any]:
+        cmd = command.get("cmd")
+        if cmd == "status":
+            return {
+                "ok": True,
+                "mounts": {
+                    path: {
+                        "clients": len(self._clients_of(mount)),
+                        "refused": mount.refused,
+                        "stalled": mount.stalled,
+                        "playing": mount.appsrc is not None,
+                        # Bytes waiting in the appsrc: grows if the server cannot keep up.
+                        "queued_bytes": (
+                            mount.appsrc.get_current_level_bytes() if mount.appsrc else 0
+                        ),
+                    }
+                    for path, mount in self.mounts.items()
+                },
+            }
+        if cmd == "quit":
+            self.loop.quit()
+            return {"ok": True}
+        if cmd == "fault":
+            mount = self.mounts.get(str(command.get("path", "")).strip("/"))
+            if mount is None:
+                return {"ok": False, "error": f"no mount {command.get('path')!r}"}
+            return self._fault(mount, command.get("kind"))
+        return {"ok": False, "error": f"unknown command {cmd!r}"}
+
+    def _fault(self, mount: Mount, kind: Any) -> dict[str, Any]:
+        if kind == "refuse":
+            if not mount.refused:
+                # Without the mount point, DESCRIBE and SETUP get 404 Not Found.
+                self.mount_points.remove_factory("/" + mount.path)
+                mount.refused = True
+            closed = self._close_clients(mount)
+        elif kind == "drop":
+            closed = self._close_clients(mount)
+        elif kind == "stall":
+            with mount.lock:
+                mount.stalled = True
+            closed = 0
+        elif kind == "resume":
+            if mount.refused:
+                self.mount_points.add_factory("/" + mount.path, mount.factory)
+                mount.refused = False
+            with mount.lock:
+                mount.stalled = False
+            closed = 0
+        else:
+            return {"ok": False, "error": f"unknown fault kind {kind!r}"}
+        return {"ok": True, "closed": closed}
+
+    def _close_clients(self, mount: Mount) -> int:
+        clients = self._clients_of(mount)
+        for client in clients:
+            client.close()
+        return len(clients)
+
+    # -- main loop ------------------------------------------------------------------------
+
+    def _on_stdin(self, source: int, condition: GLib.IOCondition) -> bool:
+        data = os.read(source, 65536) if condition & GLib.IOCondition.IN else b""
+        if not data:  # EOF: the parent is gone, never outlive it
+            self.loop.quit()
+            return False
+        self._stdin_buffer += data
+        while b"\n" in self._stdin_buffer:
+            line, self._stdin_buffer = self._stdin_buffer.split(b"\n", 1)
+            if not line.strip():
+                continue
+            try:
+                reply = self.handle(json.loads(line))
+            except Exception as exc:  # a bad command must not kill every camera
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            _reply(reply)
+        return True
+
+    def run(self) -> None:
+        self._stdin_buffer = b""
+        if self.server.attach(None) == 0:
+            raise RuntimeError("cannot listen: address in use or not permitted")
+        GLib.timeout_add(FEED_INTERVAL_MS, self.feed_all)
+        GLib.io_add_watch(
+            sys.stdin.fileno(),
+            GLib.PRIORITY_DEFAULT,
+            GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
+            self._on_stdin,
+        )
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, self._on_sigterm)
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, self._on_sigterm)
+        _reply({"ready": True, "port": self.server.get_bound_port()})
+        self.loop.run()
+
+    def _on_sigterm(self) -> bool:
+        self.loop.quit()
+        return False
+
+
+def _reply(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="JSON file describing host, port, mounts")
+    args = parser.parse_args(argv)
+    with open(args.spec, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    Gst.init(None)
+    try:
+        server = Server(spec)
+        server.run()
+    except Exception as exc:
+        _reply({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

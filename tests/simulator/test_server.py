@@ -1,0 +1,259 @@
+"""The simulator against real clients: PyAV opening RTSP over TCP from the real GStreamer server."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import av.container
+import pytest
+
+from surveillance.simulator import (
+    ClipSpec,
+    MountSpec,
+    Simulator,
+    SimulatorUnavailable,
+    find_gst_python,
+    read_frame_number,
+)
+
+pytestmark = pytest.mark.rtsp
+
+FOOTAGE = Path(__file__).resolve().parents[3] / "shared" / "footage" / "car-detection.mp4"
+CLIP = ClipSpec(width=320, height=240, fps=25, bitrate_kbps=400, gop_s=1.0, seconds=2.0)
+HEVC = ClipSpec(codec="h265", width=320, height=240, bitrate_kbps=400, gop_s=1.0, seconds=2.0)
+READ_TIMEOUT_S = 8.0
+# NAL unit types of an SPS: H.264 7, H.265 33.
+SPS_NAL = {"h264": 7, "hevc": 33}
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sim-clips")
+
+
+@pytest.fixture(scope="module")
+def sim(clip_dir: Path) -> Iterator[Simulator]:
+    try:
+        find_gst_python()
+    except SimulatorUnavailable as exc:
+        pytest.skip(str(exc))
+    mounts = [
+        MountSpec("cam", CLIP),
+        MountSpec("offset", CLIP, start_offset_s=0.9),
+        MountSpec("sdp", CLIP, params_in_sdp_only=True),
+        MountSpec("hevc-sdp", HEVC, params_in_sdp_only=True),
+        MountSpec("auth", CLIP, username="viewer", password="s3cret:/@"),
+        MountSpec("stall", CLIP),
+        MountSpec("drop", CLIP),
+        MountSpec("refuse", CLIP),
+    ]
+    if FOOTAGE.is_file():
+        mounts.append(MountSpec("footage", FOOTAGE))
+    with Simulator(mounts, clip_dir=clip_dir) as simulator:
+        yield simulator
+
+
+def open_rtsp(url: str) -> av.container.InputContainer:
+    return av.open(url, options={"rtsp_transport": "tcp"}, timeout=(READ_TIMEOUT_S, READ_TIMEOUT_S))
+
+
+def nal_types(data: bytes, codec: str) -> set[int]:
+    """NAL unit types in an Annex B packet (what FFmpeg's RTP depacketizer produces)."""
+    types = set()
+    for chunk in data.split(b"\x00\x00\x01")[1:]:
+        if chunk:
+            types.add(chunk[0] & 0x1F if codec == "h264" else (chunk[0] >> 1) & 0x3F)
+    return types
+
+
+class Reader:
+    """Reads packets in a thread, stamping each with its arrival time; ``ended`` on EOF/error."""
+
+    def __init__(self, container: av.container.InputContainer) -> None:
+        self.container = container
+        self.arrivals: list[float] = []
+        self.ended = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for packet in self.container.demux(video=0):
+                if packet.size:
+                    self.arrivals.append(time.monotonic())
+                if self.stop.is_set():
+                    return
+        except (av.error.FFmpegError, OSError):
+            pass
+        self.ended.set()
+
+    def wait_packets(self, count: int, timeout_s: float = READ_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.arrivals) < count:
+            assert time.monotonic() < deadline, f"only {len(self.arrivals)} packets arrived"
+            time.sleep(0.05)
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(READ_TIMEOUT_S + 2)
+        self.container.close()
+
+
+def test_mount_opens_and_timestamps_stay_monotonic_across_loops(sim: Simulator) -> None:
+    with open_rtsp(sim.url("cam")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.codec_context.width, stream.codec_context.height) == (320, 240)
+        stamps: list[float] = []
+        number = None
+        for packet in container.demux(stream):
+            if number is None:
+                for frame in packet.decode():
+                    number = read_frame_number(frame.to_ndarray(format="bgr24"))
+            ts = packet.dts if packet.dts is not None else packet.pts
+            if ts is not None:
+                stamps.append(float(ts * packet.time_base))
+            if len(stamps) >= 80:  # 3.2 s of a 2 s clip: crosses the loop boundary
+                break
+    assert number is not None, "the frame counter drawn into the picture was not readable"
+    distinct = [t for i, t in enumerate(stamps) if i == 0 or t != stamps[i - 1]]
+    steps = [b - a for a, b in itertools.pairwise(distinct)]
+    assert all(step > 0 for step in steps), "DTS went backwards"
+    assert max(steps) < 2.5 / CLIP.fps, f"DTS jumped by {max(steps):.3f} s"
+    assert distinct[-1] - distinct[0] > CLIP.seconds + 0.5
+
+
+def test_start_offset_starts_at_a_later_keyframe(sim: Simulator) -> None:
+    with open_rtsp(sim.url("offset")) as container:
+        for frame in container.decode(video=0):
+            number = read_frame_number(frame.to_ndarray(format="bgr24"))
+            break
+    # 0.9 s into a clip with a keyframe every 1 s: starts at the keyframe at 1 s (frame 25).
+    assert number == 25
+
+
+def test_parameter_sets_in_stream_by_default(sim: Simulator) -> None:
+    with open_rtsp(sim.url("cam")) as container:
+        for packet in container.demux(video=0):
+            if packet.is_keyframe:
+                assert SPS_NAL["h264"] in nal_types(bytes(packet), "h264")
+                break
+
+
+@pytest.mark.parametrize(("path", "codec"), [("sdp", "h264"), ("hevc-sdp", "hevc")])
+def test_params_in_sdp_only_opens_without_sps_in_packets(
+    sim: Simulator, path: str, codec: str
+) -> None:
+    with open_rtsp(sim.url(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == codec
+        assert stream.codec_context.extradata, "no parameter sets in the SDP"
+        frames = 0
+        for index, packet in enumerate(container.demux(stream)):
+            assert SPS_NAL[codec] not in nal_types(bytes(packet), codec)
+            frames += len(packet.decode())
+            if index >= 40:
+                break
+    assert frames > 0, "nothing decoded with the SDP's parameter sets"
+
+
+def test_wrong_or_missing_credentials_get_401(sim: Simulator) -> None:
+    for url in (sim.url("auth", credentials=False), sim.url("auth").replace("s3cret", "wrong")):
+        with pytest.raises(av.error.FFmpegError, match="401"):
+            open_rtsp(url)
+    with open_rtsp(sim.url("auth")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_stall_keeps_the_session_open_without_packets(sim: Simulator) -> None:
+    reader = Reader(open_rtsp(sim.url("stall")))
+    try:
+        reader.wait_packets(10)
+        sim.fault("stall", "stall")
+        time.sleep(1.0)  # what was already queued in the server drains
+        before = len(reader.arrivals)
+        time.sleep(2.0)
+        assert len(reader.arrivals) == before, "packets kept coming during the stall"
+        assert not reader.ended.is_set()
+        assert sim.status()["stall"]["clients"] == 1
+        sim.fault("stall", "resume")
+        reader.wait_packets(before + 10)
+        assert not reader.ended.is_set()
+    finally:
+        sim.fault("stall", "resume")
+        reader.finish()
+
+
+def test_drop_closes_clients_and_accepts_new_ones(sim: Simulator) -> None:
+    reader = Reader(open_rtsp(sim.url("drop")))
+    try:
+        reader.wait_packets(5)
+        sim.fault("drop", "drop")
+        assert reader.ended.wait(READ_TIMEOUT_S + 2), "the client's read did not fail"
+    finally:
+        reader.finish()
+    with open_rtsp(sim.url("drop")) as container:
+        assert next(container.demux(video=0)) is not None
+
+
+def test_refuse_fails_opening_until_resume(sim: Simulator) -> None:
+    reader = Reader(open_rtsp(sim.url("refuse")))
+    try:
+        reader.wait_packets(5)
+        sim.fault("refuse", "refuse")
+        assert reader.ended.wait(READ_TIMEOUT_S + 2), "the existing session was not closed"
+        with pytest.raises(av.error.FFmpegError):
+            open_rtsp(sim.url("refuse"))
+    finally:
+        sim.fault("refuse", "resume")
+        reader.finish()
+    with open_rtsp(sim.url("refuse")) as container:
+        assert container.streams.video
+
+
+def test_recorded_footage_serves_video_only(sim: Simulator) -> None:
+    if not FOOTAGE.is_file():
+        pytest.skip(f"recorded footage not found at {FOOTAGE}")
+    with open_rtsp(sim.url("footage")) as container:
+        assert len(container.streams) == 1, "the audio track must not be served"
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (768, 432)
+        frames = 0
+        for packet in container.demux(stream):
+            frames += len(packet.decode())
+            if frames >= 5:
+                break
+    assert frames >= 5
+
+
+def test_stop_breaks_clients_and_restart_keeps_the_port(clip_dir: Path) -> None:
+    try:
+        find_gst_python()
+    except SimulatorUnavailable as exc:
+        pytest.skip(str(exc))
+    with Simulator([MountSpec("cam", CLIP)], clip_dir=clip_dir) as sim:
+        port = sim.port
+        reader = Reader(open_rtsp(sim.url("cam")))
+        try:
+            reader.wait_packets(5)
+            sim.stop()
+            sim.stop()  # idempotent
+            assert reader.ended.wait(READ_TIMEOUT_S + 2), "the client's read did not fail"
+        finally:
+            reader.finish()
+        with pytest.raises(av.error.FFmpegError):
+            open_rtsp(sim.url("cam"))
+        sim.start()
+        assert sim.port == port
+        with open_rtsp(sim.url("cam")) as container:
+            assert next(container.demux(video=0)) is not None
+        sim.restart()
+        assert sim.port == port
+        with open_rtsp(sim.url("cam")) as container:
+            assert next(container.demux(video=0)) is not None
