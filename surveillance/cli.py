@@ -96,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
 
-    from surveillance.simulator import cli as simulator_cli
+    from surveillance.simulator.cli import add_arguments as add_simulator_arguments
 
     simulate = commands.add_parser("simulate", help="serve simulated RTSP cameras")
-    simulator_cli.add_arguments(simulate)
+    add_simulator_arguments(simulate)
     return parser
 
 
@@ -112,9 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args)
     if args.command == "simulate":
-        from surveillance.simulator import cli as simulator_cli
+        from surveillance.simulator.cli import run as run_simulator
 
-        return simulator_cli.run(args)
+        return run_simulator(args)
     raise AssertionError(args.command)
 
 

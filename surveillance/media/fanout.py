@@ -25,10 +25,12 @@ class Subscription:
     def __init__(self, max_packets: int, on_close: Callable[[Subscription], None]) -> None:
         self.max_packets = max_packets
         self.dropped = 0
+        self.prefilled = 0  # packets from the cache given before live ones
         self._on_close = on_close
         self._queue: deque[Packet] = deque()
         self._cond = threading.Condition(threading.Lock())
-        self._need_keyframe = False
+        # A consumer must start at a keyframe: nothing before one can be decoded.
+        self._need_keyframe = True
         self._closed = False
         self._async_waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
 
@@ -125,6 +127,7 @@ class FanOut:
     def subscribe(self, max_packets: int, prefill: Iterable[Packet] = ()) -> Subscription:
         subscription = Subscription(max_packets, self._remove)
         subscription.prefill(prefill)
+        subscription.prefilled = subscription.pending()
         with self._lock:
             self._subscriptions = (*self._subscriptions, subscription)
         return subscription

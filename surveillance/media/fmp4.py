@@ -1,0 +1,132 @@
+"""Fragmented MP4 for Media Source Extensions: the camera's packets re-wrapped, not re-encoded.
+
+The browser path for sources WebRTC cannot carry (B-frames, H.265 where the browser
+decodes it). One fragment per frame keeps latency at one frame interval instead of one GOP.
+The muxer's stream is copied from a template that FFmpeg builds by parsing the parameter
+sets, which gives the MP4 its avcC/hvcC box without any hand-written box code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from surveillance.media.bitstream import parameter_sets_annexb, with_parameter_sets
+from surveillance.media.packets import Packet, StreamInfo
+
+MSE_TIME_BASE = Fraction(1, 90_000)
+# empty_moov: the init segment comes first, alone; frag_every_frame: a fragment per frame;
+# default_base_moof: what MSE expects for fragment offsets.
+MOVFLAGS = "empty_moov+default_base_moof+frag_every_frame+omit_tfhd_offset"
+
+
+class _Chunks(io.RawIOBase):
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.data += b
+        return len(b)
+
+
+def _template_stream(info: StreamInfo, first_keyframe: bytes) -> tuple[Any, Any]:
+    """An input stream whose codec parameters FFmpeg derived from our parameter sets."""
+    parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
+    data = with_parameter_sets(info.codec, first_keyframe, parameter_sets)
+    container = av.open(io.BytesIO(data), format="h264" if info.codec == "h264" else "hevc")
+    return container, container.streams.video[0]
+
+
+def _split_boxes(buffer: bytearray) -> Iterator[tuple[bytes, bytes]]:
+    """Complete top-level MP4 boxes at the front of buffer, removed from it as they go."""
+    while len(buffer) >= 8:
+        size = int.from_bytes(buffer[0:4], "big")
+        if size < 8 or len(buffer) < size:
+            return
+        box_type = bytes(buffer[4:8])
+        box = bytes(buffer[:size])
+        del buffer[:size]
+        yield box_type, box
+
+
+class FragmentedMp4Muxer:
+    """Feed packets of one connection (starting at a keyframe); get the init segment and
+    one media segment (moof+mdat) per frame."""
+
+    def __init__(self, info: StreamInfo, first_keyframe: Packet) -> None:
+        self.info = info
+        self._sink = _Chunks()
+        self._template_container, template = _template_stream(info, first_keyframe.data)
+        self._output = av.open(
+            self._sink,
+            "w",
+            format="mp4",
+            options={"movflags": MOVFLAGS},
+            container_options={"flush_packets": "1"},
+            buffer_size=4096,
+        )
+        self._stream = self._output.add_stream_from_template(template)
+        self._stream.time_base = MSE_TIME_BASE
+        self._parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
+        self._origin: int | None = None
+        self._last_dts: int | None = None
+        self._pending_moof: bytes | None = None
+        self.init_segment = b""
+        self._output.start_encoding()
+        self._collect()  # the init segment is written at start
+
+    def codec_string(self) -> str | None:
+        from surveillance.media.bitstream import codec_string
+
+        return codec_string(self.info.codec, self._parameter_sets)
+
+    def add(self, packet: Packet) -> list[bytes]:
+        """Media segments completed by this packet (usually exactly one)."""
+        data = packet.data
+        if packet.keyframe:
+            data = with_parameter_sets(self.info.codec, data, self._parameter_sets)
+        pts = packet.pts if packet.pts is not None else packet.dts
+        dts = packet.dts if packet.dts is not None else pts
+        if pts is None or dts is None:
+            return []
+        if self._origin is None:
+            self._origin = dts
+        dts -= self._origin
+        pts -= self._origin
+        if self._last_dts is not None and dts <= self._last_dts:
+            return []  # a repeated or reordered timestamp would make the muxer refuse
+        self._last_dts = dts
+        av_packet = av.Packet(data)
+        av_packet.time_base = packet.info.time_base
+        av_packet.dts = dts
+        av_packet.pts = max(pts, dts)
+        av_packet.is_keyframe = packet.keyframe
+        av_packet.stream = self._stream
+        self._output.mux(av_packet)
+        return self._collect()
+
+    def _collect(self) -> list[bytes]:
+        segments: list[bytes] = []
+        for box_type, box in _split_boxes(self._sink.data):
+            if box_type in (b"ftyp", b"moov"):
+                self.init_segment += box
+            elif box_type == b"moof":
+                self._pending_moof = box
+            elif box_type == b"mdat" and self._pending_moof is not None:
+                segments.append(self._pending_moof + box)
+                self._pending_moof = None
+        return segments
+
+    def close(self) -> None:
+        # Closing only flushes the last fragment, which nobody will play: errors don't matter.
+        with contextlib.suppress(av.FFmpegError, ValueError):
+            self._output.close()
+        self._template_container.close()

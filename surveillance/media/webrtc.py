@@ -1,0 +1,184 @@
+"""WebRTC delivery with aiortc: camera packets forwarded as they are, or transcoded last.
+
+:class:`PassthroughTrack` hands aiortc the camera's own H.264 access units (aiortc packs
+them into RTP without decoding). Three things make that work in a browser (DESIGN.md,
+"Browser delivery facts"): H.264 must be forced on the transceiver (Chromium offers VP8
+first and aiortc would otherwise send H.264 under VP8's payload type); parameter sets go in
+front of every keyframe, since some cameras send them only in the SDP; and a new viewer
+starts from the cached GOP, because aiortc ignores the browser's keyframe requests (PLI) in
+pass-through and the camera's next keyframe may be seconds away.
+
+:class:`TranscodeTrack` decodes and hands aiortc pictures to encode, for sources no browser
+path can carry as they are (H.265 in a browser without H.265 support).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from fractions import Fraction
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+from surveillance.media.bitstream import parameter_sets_annexb, with_parameter_sets
+from surveillance.media.decode import decode_packets, new_decoder
+from surveillance.media.fanout import Subscription
+from surveillance.media.packets import Packet, StreamInfo
+
+RTP_CLOCK = 90_000
+RTP_TIME_BASE = Fraction(1, RTP_CLOCK)
+CACHED_FRAME_STEP = 1  # RTP ticks between cached-GOP frames: the browser plays them at once
+DEFAULT_FRAME_STEP = RTP_CLOCK // 25  # used when the source timestamps jump
+MAX_SOURCE_STEP = 5 * RTP_CLOCK  # a larger gap is a discontinuity (reconnect), not a pause
+
+
+class RtpClock:
+    """RTP timestamps for forwarded frames.
+
+    Live frames keep the source's spacing, so the browser paces them as the camera did.
+    Frames of the cached GOP are squeezed one tick apart: they are decoded only to reach
+    the present picture, and spacing them like live frames would add their age as delay.
+    Source discontinuities (a reconnect restarts timestamps) are bridged with one frame step.
+    """
+
+    def __init__(self) -> None:
+        self._last_source: int | None = None
+        self._last_info: StreamInfo | None = None
+        self._out = 0
+
+    def next(self, packet: Packet, cached: bool) -> int:
+        source_ts = packet.pts if packet.pts is not None else packet.dts
+        if source_ts is None:
+            step = DEFAULT_FRAME_STEP
+            source = None
+        else:
+            source = int(source_ts * packet.info.time_base * RTP_CLOCK)
+            step = DEFAULT_FRAME_STEP
+            if self._last_source is not None and packet.info is self._last_info:
+                delta = source - self._last_source
+                if 0 < delta <= MAX_SOURCE_STEP:
+                    step = delta
+        if cached:
+            step = CACHED_FRAME_STEP
+        if self._last_source is None and self._out == 0:
+            step = 0
+        self._last_source = source
+        self._last_info = packet.info
+        self._out += step
+        return self._out
+
+
+class PassthroughTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, subscription: Subscription) -> None:
+        super().__init__()
+        self._subscription = subscription
+        self._cached_left = subscription.prefilled
+        self._clock = RtpClock()
+        self._parameter_sets: dict[int, bytes] = {}
+        self.frames_sent = 0
+
+    def _parameter_sets_for(self, info: StreamInfo) -> bytes:
+        key = id(info)
+        if key not in self._parameter_sets:
+            self._parameter_sets = {key: parameter_sets_annexb(info.codec, info.extradata)}
+        return self._parameter_sets[key]
+
+    async def recv(self) -> Any:  # av.Packet: aiortc packs it into RTP as it is
+        packet = await self._subscription.aget()
+        cached = self._cached_left > 0
+        if cached:
+            self._cached_left -= 1
+        data = packet.data
+        if packet.keyframe:
+            data = with_parameter_sets(
+                packet.info.codec, data, self._parameter_sets_for(packet.info)
+            )
+        out = av.Packet(data)
+        out.time_base = RTP_TIME_BASE
+        out.pts = self._clock.next(packet, cached)
+        out.is_keyframe = packet.keyframe
+        self.frames_sent += 1
+        return out
+
+    def stop(self) -> None:
+        self._subscription.close()
+        super().stop()
+
+
+class TranscodeTrack(MediaStreamTrack):
+    """Decoded pictures, scaled down, for aiortc to encode as H.264: the last resort."""
+
+    kind = "video"
+
+    def __init__(self, subscription: Subscription, executor: Executor, max_width: int) -> None:
+        super().__init__()
+        self._subscription = subscription
+        self._executor = executor
+        self._max_width = max_width
+        self._decoder: Any = None
+        self._info: StreamInfo | None = None
+        self._clock = RtpClock()
+        self._cached_left = subscription.prefilled
+        self.frames_sent = 0
+
+    def _decode(self, packet: Packet) -> Any | None:
+        if packet.info is not self._info:
+            if not packet.keyframe:
+                return None
+            self._info = packet.info
+            self._decoder = new_decoder(packet.info)
+        frame = decode_packets(self._decoder, [packet])
+        if frame is None:
+            return None
+        if frame.width > self._max_width:
+            width = self._max_width - self._max_width % 2
+            height = max(2, round(frame.height * width / frame.width / 2) * 2)
+            frame = frame.reformat(width=width, height=height, format="yuv420p")
+        elif frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        return frame
+
+    async def recv(self) -> Any:  # av.VideoFrame: aiortc encodes it
+        loop = asyncio.get_running_loop()
+        while True:
+            packet = await self._subscription.aget()
+            cached = self._cached_left > 0
+            if cached:
+                self._cached_left -= 1
+            frame = await loop.run_in_executor(self._executor, self._decode, packet)
+            if frame is None or (cached and self._cached_left > 0):
+                continue  # decode the cached GOP to reach the present; send only its end
+            frame.pts = self._clock.next(packet, cached=False)
+            frame.time_base = RTP_TIME_BASE
+            self.frames_sent += 1
+            return frame
+
+    def stop(self) -> None:
+        self._subscription.close()
+        super().stop()
+
+
+def h264_codecs() -> list[Any]:
+    capabilities = RTCRtpSender.getCapabilities("video")
+    return [c for c in capabilities.codecs if c.mimeType.lower() == "video/h264"]
+
+
+async def answer_offer(
+    peer: RTCPeerConnection, offer_sdp: str, track: MediaStreamTrack
+) -> RTCSessionDescription:
+    """Accept a browser's receive-only video offer and send ``track`` as H.264."""
+    await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    if not any(t.kind == "video" for t in peer.getTransceivers()):
+        raise ValueError("the offer has no video section")
+    sender = peer.addTrack(track)
+    transceiver = next(t for t in peer.getTransceivers() if t.sender is sender)
+    # Force H.264: otherwise aiortc picks the browser's first choice (VP8) and would send
+    # our H.264 packets under VP8's payload type, which nothing can decode.
+    transceiver.setCodecPreferences(h264_codecs())
+    await peer.setLocalDescription(await peer.createAnswer())
+    local = peer.localDescription
+    return RTCSessionDescription(sdp=local.sdp, type=local.type)

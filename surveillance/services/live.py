@@ -1,0 +1,184 @@
+"""Live delivery to browsers: which path each source takes, and the sessions on each path.
+
+One ingest per camera serves every viewer: each viewer is a bounded subscription on the
+camera's stream, so a viewer that falls behind drops frames and never slows the camera or
+another viewer. The path is chosen per source and per browser from what the page reports
+it can decode (DESIGN.md, "Browser delivery facts"):
+
+- ``webrtc``: H.264 without B-frames, forwarded packet by packet, no decoding;
+- ``mse``: fragmented MP4 over a WebSocket, still no re-encoding: B-frame H.264, and H.265
+  where the browser's Media Source Extensions accept it;
+- ``transcode``: decoded, scaled down and re-encoded to H.264 over WebRTC: the last resort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aiortc import RTCPeerConnection
+
+from surveillance.errors import CameraUnavailable
+from surveillance.media.bitstream import codec_string, packet_has_b_slices, parameter_sets_annexb
+from surveillance.media.fanout import Subscription
+from surveillance.media.health import StreamState
+from surveillance.media.packets import StreamInfo
+from surveillance.media.stream import Stream
+from surveillance.media.webrtc import PassthroughTrack, TranscodeTrack, answer_offer
+from surveillance.services.ingest import IngestService
+
+log = logging.getLogger(__name__)
+
+TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
+TRANSCODE_WORKERS = 2  # decode threads shared by all transcoded viewers
+LIVE_QUEUE_PACKETS = 120  # ~5 s at 25 fps: a viewer further behind skips to the next keyframe
+FIRST_PACKET_WAIT_S = 8.0  # how long an on-demand camera may take to deliver its first GOP
+
+
+class DeliveryPath(StrEnum):
+    WEBRTC = "webrtc"
+    MSE = "mse"
+    TRANSCODE = "transcode"
+
+
+@dataclass(frozen=True)
+class BrowserCaps:
+    """What the page found it can decode."""
+
+    webrtc_h264: bool
+    mse_avc: bool
+    mse_hevc: bool
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    codec: str
+    b_frames: bool
+    codec_string: str | None
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    path: DeliveryPath
+    reason: str
+    source: SourceFacts
+
+    @property
+    def mime(self) -> str | None:
+        if self.source.codec_string is None:
+            return None
+        return f'video/mp4; codecs="{self.source.codec_string}"'
+
+
+def choose_path(source: SourceFacts, caps: BrowserCaps) -> tuple[DeliveryPath, str]:
+    if source.codec == "h264":
+        if not source.b_frames and caps.webrtc_h264:
+            return DeliveryPath.WEBRTC, "H.264 without B-frames: WebRTC pass-through"
+        if caps.mse_avc:
+            why = "B-frames" if source.b_frames else "no WebRTC H.264 in this browser"
+            return DeliveryPath.MSE, f"{why}: fragmented MP4 pass-through"
+    elif source.codec == "hevc" and caps.mse_hevc:
+        return DeliveryPath.MSE, "H.265 accepted by this browser: fragmented MP4 pass-through"
+    return DeliveryPath.TRANSCODE, "no pass-through path this browser can decode: transcoding"
+
+
+class LiveService:
+    def __init__(self, ingest: IngestService) -> None:
+        self._ingest = ingest
+        self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
+        self._peers: set[RTCPeerConnection] = set()
+        self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
+
+    async def _ready_stream(self, camera_id: str, sub: bool) -> Stream:
+        stream = self._ingest.ensure_connected(camera_id, sub)
+        waited = 0.0
+        while stream.ring.latest_keyframe() is None and waited < FIRST_PACKET_WAIT_S:
+            if stream.health.state in (StreamState.OFFLINE, StreamState.DISABLED):
+                break
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        if stream.ring.latest_keyframe() is None or stream.health.state is not StreamState.ONLINE:
+            health = stream.health
+            raise CameraUnavailable(camera_id, health.state.value, health.last_error)
+        return stream
+
+    def _source_facts(self, stream: Stream) -> SourceFacts:
+        gop = stream.ring.latest_gop()
+        info = gop[0].info
+        cached = self._facts.get(id(stream))
+        if cached and cached[0] is info:
+            return cached[1]
+        b_frames = any(packet_has_b_slices(info.codec, p.data) for p in gop[:60])
+        parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
+        facts = SourceFacts(
+            codec=info.codec,
+            b_frames=b_frames,
+            codec_string=codec_string(info.codec, parameter_sets),
+            width=info.width,
+            height=info.height,
+        )
+        self._facts[id(stream)] = (info, facts)
+        return facts
+
+    async def plan(self, camera_id: str, sub: bool, caps: BrowserCaps) -> DeliveryPlan:
+        stream = await self._ready_stream(camera_id, sub)
+        source = self._source_facts(stream)
+        path, reason = choose_path(source, caps)
+        return DeliveryPlan(path, reason, source)
+
+    async def subscribe(self, camera_id: str, sub: bool) -> Subscription:
+        stream = await self._ready_stream(camera_id, sub)
+        return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)
+
+    async def webrtc_answer(
+        self, camera_id: str, sub: bool, offer_sdp: str, transcode: bool
+    ) -> str:
+        subscription = await self.subscribe(camera_id, sub)
+        track: PassthroughTrack | TranscodeTrack
+        if transcode:
+            track = TranscodeTrack(subscription, self._executor, TRANSCODE_MAX_WIDTH)
+        else:
+            track = PassthroughTrack(subscription)
+        peer = RTCPeerConnection()
+        self._peers.add(peer)
+
+        @peer.on("connectionstatechange")
+        async def _on_state() -> None:
+            if peer.connectionState in ("failed", "closed"):
+                await self._close_peer(peer, track)
+
+        try:
+            answer = await answer_offer(peer, offer_sdp, track)
+        except Exception:
+            await self._close_peer(peer, track)
+            raise
+        log.info(
+            "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
+        )
+        return str(answer.sdp)
+
+    async def _close_peer(
+        self, peer: RTCPeerConnection, track: PassthroughTrack | TranscodeTrack
+    ) -> None:
+        track.stop()
+        self._peers.discard(peer)
+        with contextlib.suppress(Exception):
+            await peer.close()
+
+    @property
+    def viewers(self) -> int:
+        return len(self._peers)
+
+    async def close(self) -> None:
+        peers = list(self._peers)
+        self._peers.clear()
+        for peer in peers:
+            with contextlib.suppress(Exception):
+                await peer.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
