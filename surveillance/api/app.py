@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from surveillance import __version__
 from surveillance.api.node import Node
-from surveillance.api.routes import cameras, metrics, platforms
+from surveillance.api.routes import cameras, live, metrics, platforms
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
 
@@ -35,4 +35,5 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(cameras.router)
     app.include_router(platforms.router)
     app.include_router(metrics.router)
+    app.include_router(live.router)
     return app

@@ -9,6 +9,7 @@ from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
 from surveillance.services.ingest import IngestService
+from surveillance.services.live import LiveService
 from surveillance.services.snapshots import SnapshotService
 
 
@@ -19,6 +20,7 @@ class Node:
     redactor: Redactor
     ingest: IngestService
     snapshots: SnapshotService
+    live: LiveService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -27,11 +29,19 @@ class Node:
         redactor = redactor or Redactor()
         redactor.add(catalog.secrets())
         ingest = IngestService(catalog, config.ingest, redactor)
-        return cls(config, catalog, redactor, ingest, SnapshotService(ingest))
+        return cls(
+            config=config,
+            catalog=catalog,
+            redactor=redactor,
+            ingest=ingest,
+            snapshots=SnapshotService(ingest),
+            live=LiveService(ingest),
+        )
 
     async def start(self) -> None:
         await self.ingest.start()
 
     async def stop(self) -> None:
+        await self.live.close()
         self.snapshots.close()
         await self.ingest.stop()
