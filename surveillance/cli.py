@@ -77,6 +77,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from surveillance.cases.commands import verify_bundle_command, verify_command
+    from surveillance.config import ConfigError, load_config
+
+    if args.command == "verify-bundle":
+        return verify_bundle_command(args.bundle, args.expect_fingerprint)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return verify_command(config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surveillance", description=__doc__)
     parser.add_argument("--version", action="version", version=f"surveillance {__version__}")
@@ -96,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
 
+    verify = commands.add_parser(
+        "verify", help="check every evidence item against its hash and the custody logs"
+    )
+    verify.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    verify_bundle = commands.add_parser(
+        "verify-bundle", help="check an exported case bundle offline (signature, hashes)"
+    )
+    verify_bundle.add_argument("bundle", type=Path, help="the case bundle (.zip)")
+    verify_bundle.add_argument(
+        "--expect-fingerprint", help="fail unless signed by this key (sha256:...)"
+    )
+
     from surveillance.simulator.cli import add_arguments as add_simulator_arguments
 
     simulate = commands.add_parser("simulate", help="serve simulated RTSP cameras")
@@ -111,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args.config)
     if args.command == "demo":
         return _demo(args)
+    if args.command in ("verify", "verify-bundle"):
+        return _verify(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 

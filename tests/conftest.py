@@ -35,6 +35,16 @@ HIGH_BFRAMES = ClipSpec(
     bframes=2,
     seconds=4.0,
 )
+HIGH = ClipSpec(
+    codec="h264",
+    profile="high",
+    width=640,
+    height=360,
+    fps=25,
+    bitrate_kbps=800,
+    gop_s=1.0,
+    seconds=4.0,
+)
 BASELINE = ClipSpec(
     codec="h264",
     profile="baseline",
@@ -83,6 +93,7 @@ def fleet_mounts() -> list[MountSpec]:
         MountSpec("drop", SMALL_H264),
         MountSpec("bframes", HIGH_BFRAMES),
         MountSpec("baseline", BASELINE),
+        MountSpec("high", HIGH),
         MountSpec("h265", H265),
         MountSpec("sdp-only", SMALL_H264, params_in_sdp_only=True),
         MountSpec("fullhd", FULL_HD),
@@ -98,3 +109,9 @@ def simulator() -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nodes built without a data_dir use ./data: keep that inside each test's tmp dir."""
+    monkeypatch.chdir(tmp_path)

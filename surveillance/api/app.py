@@ -9,9 +9,12 @@ from fastapi import FastAPI
 
 from surveillance import __version__
 from surveillance.api.node import Node
-from surveillance.api.routes import cameras, live, metrics, platforms
+from surveillance.api.routes import cameras, live, metrics, platforms, wall
+from surveillance.api.routes import cases as case_routes
+from surveillance.api.routes import evidence as evidence_routes
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
+from surveillance.web import pages
 
 
 def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAPI:
@@ -36,4 +39,8 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(platforms.router)
     app.include_router(metrics.router)
     app.include_router(live.router)
+    app.include_router(case_routes.router)
+    app.include_router(evidence_routes.router)
+    app.include_router(wall.router)
+    pages.install(app)
     return app

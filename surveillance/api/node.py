@@ -5,12 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from surveillance.cases.db import create_db_engine, database_secrets, database_url
+from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
+from surveillance.services.cases import build_case_service
+from surveillance.services.evidence import LiveFootage
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.snapshots import SnapshotService
+from surveillance.wall.store import WallStore
 
 
 @dataclass
@@ -21,6 +26,9 @@ class Node:
     ingest: IngestService
     snapshots: SnapshotService
     live: LiveService
+    footage: LiveFootage
+    cases: CaseService
+    wall: WallStore
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -28,20 +36,34 @@ class Node:
         catalog = Catalog.from_config(config)
         redactor = redactor or Redactor()
         redactor.add(catalog.secrets())
+        redactor.add(database_secrets(config))
         ingest = IngestService(catalog, config.ingest, redactor)
+        snapshots = SnapshotService(ingest)
+        footage = LiveFootage(catalog, ingest, snapshots)
+        # One database for the node: cases and wall layouts share its engine and its
+        # migrations (run by the case service's open()).
+        engine = create_db_engine(database_url(config))
         return cls(
             config=config,
             catalog=catalog,
             redactor=redactor,
             ingest=ingest,
-            snapshots=SnapshotService(ingest),
+            snapshots=snapshots,
             live=LiveService(ingest),
+            footage=footage,
+            cases=build_case_service(config, engine, footage),
+            wall=WallStore(engine),
         )
 
     async def start(self) -> None:
+        # Schema migrations and evidence-store clean-up, before anything else runs on the
+        # loop; in place, not in a worker thread that would then idle for the node's life.
+        self.cases.open()
         await self.ingest.start()
 
     async def stop(self) -> None:
         await self.live.close()
+        self.footage.close()
+        self.cases.close()
         self.snapshots.close()
         await self.ingest.stop()

@@ -196,9 +196,34 @@ class CameraConfig(_Strict):
         return list(dict.fromkeys(value))
 
 
+DATABASE_SCHEMES = ("sqlite", "postgresql")
+
+
+class DatabaseConfig(_Strict):
+    url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the case database, e.g. "
+        "postgresql+psycopg://cases:${CASES_DB_PASSWORD}@db.example/cases; the password is "
+        "treated as a secret. Default: the SQLite file cases.db in server.data_dir.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        scheme = value.get_secret_value().split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"database scheme {scheme!r} is not supported; use sqlite or postgresql"
+            )
+        return value
+
+
 class AppConfig(_Strict):
-    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
-    ingest: IngestConfig = Field(default_factory=IngestConfig)  # type: ignore[arg-type]
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     tags: list[TagConfig] = Field(default_factory=list, description="Extra zone tags.")
     platforms: list[PlatformConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)

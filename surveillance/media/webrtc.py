@@ -171,14 +171,15 @@ async def answer_offer(
     peer: RTCPeerConnection, offer_sdp: str, track: MediaStreamTrack
 ) -> RTCSessionDescription:
     """Accept a browser's receive-only video offer and send ``track`` as H.264."""
-    await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-    if not any(t.kind == "video" for t in peer.getTransceivers()):
-        raise ValueError("the offer has no video section")
-    sender = peer.addTrack(track)
-    transceiver = next(t for t in peer.getTransceivers() if t.sender is sender)
-    # Force H.264: otherwise aiortc picks the browser's first choice (VP8) and would send
-    # our H.264 packets under VP8's payload type, which nothing can decode.
+    # The transceiver must exist, with H.264 preferred, before the offer is applied: aiortc
+    # settles a transceiver's codecs when it matches it to the offer's video section.
+    # Otherwise it picks the browser's first choice (VP8) and would send our H.264
+    # packets under VP8's payload type, which nothing can decode.
+    transceiver = peer.addTransceiver(track, direction="sendonly")
     transceiver.setCodecPreferences(h264_codecs())
+    await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    if transceiver.mid is None:
+        raise ValueError("the offer has no video section")
     await peer.setLocalDescription(await peer.createAnswer())
     local = peer.localDescription
     return RTCSessionDescription(sdp=local.sdp, type=local.type)

@@ -1,0 +1,161 @@
+"""Cases: create, list and filter, read, edit, move through the workflow, comment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from surveillance.api.case_errors import case_errors
+from surveillance.api.case_schemas import (
+    CaseDetailOut,
+    CaseIn,
+    CaseOut,
+    CasePageOut,
+    CasePatch,
+    CommentIn,
+    StatesOut,
+    TimelineOut,
+    TransitionIn,
+)
+from surveillance.api.deps import NodeDep, UserDep
+from surveillance.api.node import Node
+from surveillance.cases.records import CaseFilter
+from surveillance.cases.states import OPEN_STATES, TRANSITIONS, CaseState
+
+router = APIRouter(prefix="/api", tags=["cases"])
+
+MAX_PAGE = 200
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def _check_references(node: Node, tags: list[str] | None, cameras: list[str] | None) -> None:
+    unknown_tags = [t for t in tags or [] if t not in node.catalog.tags]
+    unknown_cameras = [c for c in cameras or [] if c not in node.catalog.cameras]
+    if unknown_tags:
+        raise HTTPException(422, f"unknown tag(s): {', '.join(unknown_tags)}")
+    if unknown_cameras:
+        raise HTTPException(422, f"unknown camera(s): {', '.join(unknown_cameras)}")
+
+
+@router.get("/cases/states", response_model=StatesOut, summary="The case workflow")
+def case_states() -> StatesOut:
+    return StatesOut(
+        states=[s.value for s in CaseState],
+        transitions={s.value: [t.value for t in TRANSITIONS[s]] for s in CaseState},
+        open_states=[s.value for s in OPEN_STATES],
+    )
+
+
+@router.post("/cases", response_model=CaseOut, status_code=201, summary="Report a case")
+def create_case(body: CaseIn, node: NodeDep, user: UserDep) -> CaseOut:
+    _check_references(node, body.tags, body.cameras)
+    case = node.cases.store.create(
+        title=body.title,
+        description=body.description,
+        place=body.place,
+        tags=body.tags,
+        cameras=body.cameras,
+        reporter=user,
+        assignee=body.assignee,
+    )
+    return CaseOut.of(case)
+
+
+@router.get("/cases", response_model=CasePageOut, summary="List and filter cases")
+def list_cases(
+    node: NodeDep,
+    state: Annotated[
+        list[CaseState] | None, Query(description="Any of these states (repeat)")
+    ] = None,
+    open: Annotated[bool | None, Query(description="Only open (true) or finished (false)")] = None,
+    tag: Annotated[list[str] | None, Query(description="Any of these zone tags")] = None,
+    camera: Annotated[list[str] | None, Query(description="Linked to any of these")] = None,
+    assignee: Annotated[str | None, Query(max_length=128)] = None,
+    reporter: Annotated[str | None, Query(max_length=128)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text in number, title, text, place")
+    ] = None,
+    created_from: Annotated[datetime | None, Query(description="Created at or after")] = None,
+    created_to: Annotated[datetime | None, Query(description="Created before")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePageOut:
+    states = tuple(state or ())
+    if open is not None:
+        wanted = set(OPEN_STATES) if open else set(CaseState) - set(OPEN_STATES)
+        states = tuple(s for s in (states or tuple(CaseState)) if s in wanted)
+        if not states:
+            return CasePageOut(total=0, limit=limit, offset=offset, cases=[])
+    for moment in (created_from, created_to):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, "created_from and created_to need a time zone")
+    page = node.cases.store.search(
+        CaseFilter(
+            states=states,
+            tags=_split(tag),
+            cameras=_split(camera),
+            assignee=assignee,
+            reporter=reporter,
+            text=q or None,
+            created_from=created_from,
+            created_to=created_to,
+            limit=limit,
+            offset=offset,
+        )
+    )
+    return CasePageOut(
+        total=page.total, limit=limit, offset=offset, cases=[CaseOut.of(c) for c in page.cases]
+    )
+
+
+@router.get("/cases/{number}", response_model=CaseDetailOut, summary="A case with its timeline")
+def get_case(number: str, node: NodeDep) -> CaseDetailOut:
+    with case_errors():
+        return CaseDetailOut.of_detail(node.cases.store.get(number))
+
+
+@router.patch("/cases/{number}", response_model=CaseOut, summary="Edit a case's fields")
+def edit_case(number: str, body: CasePatch, node: NodeDep, user: UserDep) -> CaseOut:
+    _check_references(node, body.tags, body.cameras)
+    given = body.model_fields_set
+    with case_errors():
+        case = node.cases.store.update(
+            number,
+            user,
+            title=body.title,
+            description=body.description,
+            tags=body.tags,
+            cameras=body.cameras,
+            **{name: getattr(body, name) for name in ("place", "assignee") if name in given},
+        )
+    return CaseOut.of(case)
+
+
+@router.post(
+    "/cases/{number}/transitions", response_model=CaseOut, summary="Move a case to a new state"
+)
+def transition(number: str, body: TransitionIn, node: NodeDep, user: UserDep) -> CaseOut:
+    with case_errors():
+        case = node.cases.store.transition(
+            number, body.to, user, comment=body.comment, assignee=body.assignee
+        )
+    return CaseOut.of(case)
+
+
+@router.post(
+    "/cases/{number}/comments",
+    response_model=TimelineOut,
+    status_code=201,
+    summary="Comment on a case",
+)
+def comment(number: str, body: CommentIn, node: NodeDep, user: UserDep) -> TimelineOut:
+    with case_errors():
+        return TimelineOut.of(node.cases.store.comment(number, user, body.text))

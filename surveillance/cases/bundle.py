@@ -1,0 +1,310 @@
+"""Case bundles: a zip of a case's media, a manifest, and the node's signature over it.
+
+Layout::
+
+    manifest.json       the case, its timeline, items with hashes, custody log, exporter
+    manifest.json.sig   Ed25519 signature of manifest.json's exact bytes, base64
+    media/<sha256>.<ext>
+    README.txt          how to check it (not covered by the signature; it carries no facts)
+
+The signature covers the manifest, and the manifest covers every media file by its
+SHA-256, so one changed byte in either fails :func:`verify_bundle`. The manifest carries
+the public key; a key inside the file proves only that the bundle is intact, so the report
+names the key's fingerprint for a person to compare with the node's (or pass
+``--expect-fingerprint``). Zip metadata such as member dates is not part of the evidence.
+Verification needs nothing but this module, :mod:`.custody` and ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from surveillance.cases import custody
+from surveillance.cases.records import CaseRecord, ExportView, ItemRecord, TimelineRecord
+from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
+from surveillance.cases.storage import EvidenceStore, is_hash
+
+FORMAT = "surveillance-case-bundle/1"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+README = "README.txt"
+MEDIA_DIR = "media/"
+COPY_CHUNK_BYTES = 1 << 20
+EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
+
+README_TEXT = """This is a case bundle exported by the surveillance service.
+
+Check it, with no service running, with:
+
+    surveillance verify-bundle THIS_FILE.zip
+
+It checks the signature over manifest.json and the SHA-256 of every media file against it,
+and prints the signing key's fingerprint: compare it with the exporting node's fingerprint
+(shown by the node at /api/node/key).
+"""
+
+
+def media_name(item: ItemRecord) -> str:
+    return f"{MEDIA_DIR}{item.sha256}.{EXTENSIONS.get(item.media_type, 'bin')}"
+
+
+def build_manifest(
+    view: ExportView, key: NodeKey, node_name: str, operator: str, exported_at: datetime
+) -> bytes:
+    case = view.detail.case
+    head = (case.custody_seq, case.custody_head)
+    manifest = {
+        "format": FORMAT,
+        "exported_at": custody.iso(exported_at),
+        "exported_by": operator,
+        "node": {
+            "name": node_name,
+            "fingerprint": key.fingerprint,
+            "public_key": base64.b64encode(key.public_raw).decode(),
+            "algorithm": "ed25519",
+        },
+        "case": _case_json(case, view.detail.timeline),
+        "items": [_item_json(item) for item in view.items],
+        "custody": [
+            {
+                "seq": entry.seq,
+                "at": custody.iso(entry.at),
+                "actor": entry.actor,
+                "action": entry.action,
+                "item": entry.item_id,
+                "detail": entry.detail,
+                "prev_hash": entry.prev_hash,
+                "entry_hash": entry.entry_hash,
+            }
+            for entry in view.custody
+        ],
+        "custody_head": {"seq": head[0], "hash": head[1]},
+    }
+    return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+
+
+def write_bundle(
+    out: IO[bytes],
+    view: ExportView,
+    store: EvidenceStore,
+    key: NodeKey,
+    node_name: str,
+    operator: str,
+    exported_at: datetime,
+) -> None:
+    manifest = build_manifest(view, key, node_name, operator, exported_at)
+    signature = base64.b64encode(key.sign(manifest)) + b"\n"
+    stamp = exported_at.timetuple()[:6]
+    # Stored, not deflated: media is compressed already, and it keeps the zip seekable.
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(zipfile.ZipInfo(MANIFEST, stamp), manifest)
+        archive.writestr(zipfile.ZipInfo(SIGNATURE, stamp), signature)
+        archive.writestr(zipfile.ZipInfo(README, stamp), README_TEXT)
+        written: set[str] = set()
+        for item in view.items:
+            name = media_name(item)
+            if name in written:
+                continue  # the same bytes attached twice: one file serves both items
+            written.add(name)
+            with (
+                store.open(item.sha256) as source,
+                archive.open(zipfile.ZipInfo(name, stamp), "w", force_zip64=True) as target,
+            ):
+                while chunk := source.read(COPY_CHUNK_BYTES):
+                    target.write(chunk)
+
+
+def _case_json(case: CaseRecord, timeline: tuple[TimelineRecord, ...]) -> dict[str, Any]:
+    return {
+        "number": case.number,
+        "title": case.title,
+        "description": case.description,
+        "place": case.place,
+        "reporter": case.reporter,
+        "assignee": case.assignee,
+        "state": case.state.value,
+        "tags": list(case.tags),
+        "cameras": list(case.cameras),
+        "created_at": custody.iso(case.created_at),
+        "updated_at": custody.iso(case.updated_at),
+        "timeline": [
+            {
+                "at": custody.iso(t.at),
+                "actor": t.actor,
+                "kind": t.kind,
+                "text": t.text,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+                "item": t.item_id,
+            }
+            for t in timeline
+        ],
+    }
+
+
+def _item_json(item: ItemRecord) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "file": media_name(item),
+        "sha256": item.sha256,
+        "size": item.size,
+        "media_type": item.media_type,
+        "camera": item.camera_id,
+        "platform": item.platform_id,
+        "captured_at": custody.iso(item.captured_at),
+        "stream_time_s": item.stream_time_s,
+        "attached_at": custody.iso(item.attached_at),
+        "attached_by": item.attached_by,
+        "codec": item.codec,
+        "width": item.width,
+        "height": item.height,
+        "duration_s": item.duration_s,
+        "frames": item.frames,
+        "note": item.note,
+    }
+
+
+# -- verification ---------------------------------------------------------------------------
+@dataclass
+class BundleReport:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fingerprint: str | None = None
+    node_name: str | None = None
+    case_number: str | None = None
+    items: int = 0
+    custody_entries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_bundle(path: str, expect_fingerprint: str | None = None) -> BundleReport:
+    """Check a bundle's signature, every media hash and the custody chain, offline."""
+    report = BundleReport()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _verify_archive(archive, report, expect_fingerprint)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        report.problems.append(f"not a readable bundle: {exc}")
+    return report
+
+
+def _read(archive: zipfile.ZipFile, name: str, report: BundleReport) -> bytes | None:
+    try:
+        return archive.read(name)
+    except KeyError:
+        report.problems.append(f"{name} is missing")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        report.problems.append(f"{name} cannot be read intact: {exc}")
+    return None
+
+
+def _verify_archive(
+    archive: zipfile.ZipFile, report: BundleReport, expect_fingerprint: str | None
+) -> None:
+    manifest_bytes = _read(archive, MANIFEST, report)
+    signature_text = _read(archive, SIGNATURE, report)
+    if manifest_bytes is None or signature_text is None:
+        return
+    try:
+        manifest = json.loads(manifest_bytes)
+        node = manifest["node"]
+        public = base64.b64decode(node["public_key"], validate=True)
+        signature = base64.b64decode(signature_text.strip(), validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        report.problems.append(f"manifest or signature is malformed: {exc!r}")
+        return
+    report.fingerprint = fingerprint(public)
+    report.node_name = str(node.get("name"))
+    if not verify_signature(public, signature, manifest_bytes):
+        report.problems.append("the signature does not match manifest.json (altered or forged)")
+    if node.get("fingerprint") != report.fingerprint:
+        report.problems.append("the manifest's key fingerprint does not match its public key")
+    if expect_fingerprint and expect_fingerprint != report.fingerprint:
+        report.problems.append(
+            f"signed by {report.fingerprint}, not by the expected {expect_fingerprint}"
+        )
+    if manifest.get("format") != FORMAT:
+        report.problems.append(f"unknown bundle format {manifest.get('format')!r}")
+    try:
+        _verify_contents(archive, manifest, report)
+    except (KeyError, TypeError, ValueError) as exc:
+        report.problems.append(f"manifest is incomplete: {exc!r}")
+
+
+def _verify_contents(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], report: BundleReport
+) -> None:
+    report.case_number = number = str(manifest["case"]["number"])
+    expected_files = {MANIFEST, SIGNATURE, README}
+    for item in manifest["items"]:
+        report.items += 1
+        name, digest = str(item["file"]), str(item["sha256"])
+        expected_files.add(name)
+        label = f"item {item['id']} ({item['kind']}, {name})"
+        if not is_hash(digest) or name != f"{MEDIA_DIR}{digest}.{name.rsplit('.', 1)[-1]}":
+            report.problems.append(f"{label}: file name does not match its SHA-256")
+            continue
+        actual = _hash_member(archive, name, report)
+        if actual is None:
+            continue
+        if actual[0] != digest:
+            report.problems.append(f"{label}: SHA-256 is {actual[0]}, manifest says {digest}")
+        if actual[1] != item["size"]:
+            report.problems.append(f"{label}: {actual[1]} bytes, manifest says {item['size']}")
+    for name in archive.namelist():
+        if name not in expected_files:
+            report.problems.append(f"{name}: not listed in the manifest")
+    entries = manifest["custody"]
+    report.custody_entries = len(entries)
+    links = [
+        (
+            custody.Link(
+                case_number=number,
+                seq=int(e["seq"]),
+                at=str(e["at"]),
+                actor=str(e["actor"]),
+                action=str(e["action"]),
+                item_id=e["item"],
+                detail=e["detail"],
+                prev_hash=str(e["prev_hash"]),
+            ),
+            str(e["entry_hash"]),
+        )
+        for e in entries
+    ]
+    head = manifest["custody_head"]
+    report.problems += custody.check_chain(number, links, (int(head["seq"]), str(head["hash"])))
+    attached = {(e["item"], e["detail"].get("sha256")) for e in entries if e["action"] == "attach"}
+    for item in manifest["items"]:
+        if (item["id"], item["sha256"]) not in attached:
+            report.problems.append(f"item {item['id']}: no custody entry records its attach")
+
+
+def _hash_member(
+    archive: zipfile.ZipFile, name: str, report: BundleReport
+) -> tuple[str, int] | None:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with archive.open(name) as member:
+            while chunk := member.read(COPY_CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+    except KeyError:
+        report.problems.append(f"{name} is missing")
+        return None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        report.problems.append(f"{name} cannot be read intact: {exc}")
+        return None
+    return digest.hexdigest(), size

@@ -1,0 +1,70 @@
+"""The ``surveillance verify`` and ``surveillance verify-bundle`` commands.
+
+Both print one line per problem naming what failed, end with a summary line, and exit 1
+if anything failed (2 for unusable input), so scripts and people can rely on the code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from surveillance.cases.bundle import verify_bundle
+from surveillance.cases.db import SQLITE_FILE, check_current, create_db_engine, database_url
+from surveillance.cases.errors import StoreOutdated
+from surveillance.cases.storage import EVIDENCE_DIR, LocalEvidenceStore
+from surveillance.cases.store import CaseStore
+from surveillance.cases.verify import verify_store
+from surveillance.config.models import AppConfig
+
+
+def verify_command(config: AppConfig) -> int:
+    """Check every stored item against its hash and every custody chain."""
+    url = database_url(config)
+    sqlite_file = config.server.data_dir / SQLITE_FILE
+    if config.database.url is None and not sqlite_file.is_file():
+        print(f"FAILED: no case database at {sqlite_file}", file=sys.stderr)
+        return 2
+    engine = create_db_engine(url)
+    try:
+        check_current(engine)
+        evidence = LocalEvidenceStore(config.server.data_dir / EVIDENCE_DIR)
+        report = verify_store(CaseStore(engine), evidence)
+    except StoreOutdated as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    for problem in report.problems:
+        print(f"FAILED: {problem}")
+    summary = (
+        f"{report.items} items, {report.cases} cases, {report.custody_entries} custody entries"
+    )
+    if report.ok:
+        print(f"OK: {summary}: every item matches its SHA-256, every custody chain is intact")
+        return 0
+    print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {summary}")
+    return 1
+
+
+def verify_bundle_command(path: Path, expect_fingerprint: str | None) -> int:
+    """Check a case bundle offline: signature, media hashes, custody chain."""
+    if not path.is_file():
+        print(f"FAILED: {path}: no such file", file=sys.stderr)
+        return 2
+    report = verify_bundle(str(path), expect_fingerprint)
+    for problem in report.problems:
+        print(f"FAILED: {problem}")
+    signer = f"signed by node {report.node_name!r}, key fingerprint {report.fingerprint}"
+    if report.ok:
+        print(
+            f"OK: case {report.case_number}: {report.items} items and "
+            f"{report.custody_entries} custody entries intact; {signer}"
+        )
+        if not expect_fingerprint:
+            print("Compare that fingerprint with the node's (GET /api/node/key).")
+        return 0
+    if report.fingerprint:
+        print(f"(the bundle claims to be {signer})")
+    print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {path}")
+    return 1

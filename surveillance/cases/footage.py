@@ -1,0 +1,49 @@
+"""Footage as the case layer sees it: bytes plus facts, from a source it does not know.
+
+The services layer implements :class:`FootageSource` with live snapshots and the packet
+ring (later also with recordings). Keeping it an interface keeps video code out of this
+package and lets tests of the case workflow run without cameras.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class ItemKind(StrEnum):
+    SNAPSHOT = "snapshot"
+    CLIP = "clip"
+
+
+@dataclass(frozen=True)
+class Footage:
+    kind: ItemKind
+    data: bytes
+    media_type: str  # image/jpeg, video/mp4
+    camera_id: str
+    platform_id: str | None
+    captured_at: datetime  # when its first packet reached the server (server clock, UTC)
+    stream_time_s: float | None  # the first frame's timestamp on the camera's media clock
+    codec: str  # of the stored bytes: jpeg, h264, hevc
+    width: int
+    height: int
+    duration_s: float | None
+    frames: int
+    note: str | None = None  # e.g. why a clip is shorter than asked
+
+
+class FootageSource(Protocol):
+    async def snapshot(self, camera_id: str) -> Footage:
+        """The camera's picture now. Raises CameraNotFound, CameraUnavailable."""
+        ...
+
+    async def clip(
+        self, camera_id: str, at: datetime | None, pre_s: float, post_s: float
+    ) -> Footage:
+        """From ``at - pre_s`` to ``at + post_s`` (``at`` defaults to now), waiting for
+        the post-event seconds if needed. Raises CameraNotFound, CameraUnavailable,
+        FootageUnavailable."""
+        ...

@@ -1,0 +1,113 @@
+"""Plain, immutable views of stored cases, for the layers above the store.
+
+The store hands these out instead of ORM objects so that nothing above it holds a session
+or can lazily load (or change) a row by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from surveillance.cases.states import CaseState
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    id: int
+    number: str
+    title: str
+    description: str
+    place: str | None
+    reporter: str
+    assignee: str | None
+    state: CaseState
+    tags: tuple[str, ...]
+    cameras: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    custody_seq: int
+    custody_head: str
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    id: int
+    at: datetime
+    actor: str
+    kind: str  # created, comment, state, evidence, edit
+    text: str
+    from_state: str | None
+    to_state: str | None
+    item_id: int | None
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    id: int
+    case_number: str
+    kind: str
+    sha256: str
+    size: int
+    media_type: str
+    camera_id: str
+    platform_id: str | None
+    captured_at: datetime
+    stream_time_s: float | None
+    attached_at: datetime
+    attached_by: str
+    codec: str
+    width: int
+    height: int
+    duration_s: float | None
+    frames: int
+    note: str | None
+
+
+@dataclass(frozen=True)
+class CustodyRecord:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    item_id: int | None
+    detail: dict[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    case: CaseRecord
+    timeline: tuple[TimelineRecord, ...]
+    item_count: int
+
+
+@dataclass(frozen=True)
+class CasePage:
+    total: int
+    cases: tuple[CaseRecord, ...]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    states: tuple[CaseState, ...] = ()
+    tags: tuple[str, ...] = ()  # any of these
+    cameras: tuple[str, ...] = ()  # any of these
+    assignee: str | None = None
+    reporter: str | None = None
+    text: str | None = None  # in number, title, description or place
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ExportView:
+    """Everything a bundle needs, read in the transaction that logged the export."""
+
+    detail: CaseDetail
+    items: tuple[ItemRecord, ...]
+    custody: tuple[CustodyRecord, ...]

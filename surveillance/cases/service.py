@@ -1,0 +1,111 @@
+"""The case service: the workflow and evidence operations the API offers, in one place.
+
+An attach checks the case first (a missing or closed case fails before any footage is
+taken), takes the footage, stores its bytes, then records the item, checking the case's
+state again in the recording transaction. If storing fails nothing is recorded; if
+recording fails the stored bytes are an unreferenced blob, invisible and harmless (content
+addressing lets a later identical attach reuse them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from sqlalchemy import Engine
+
+from surveillance.cases import bundle, db
+from surveillance.cases.errors import EvidenceMissing
+from surveillance.cases.footage import Footage, FootageSource
+from surveillance.cases.records import ItemRecord
+from surveillance.cases.signing import NodeKey
+from surveillance.cases.storage import EvidenceStore
+from surveillance.cases.store import CaseStore
+
+
+class CaseService:
+    def __init__(
+        self,
+        engine: Engine,
+        evidence: EvidenceStore,
+        footage: FootageSource,
+        key_dir: Path,
+        node_name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = CaseStore(engine)
+        self.evidence = evidence
+        self.footage = footage
+        self.node_name = node_name or socket.gethostname()
+        self._key_dir = key_dir
+        self._key: NodeKey | None = None
+        self._key_lock = threading.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------
+    def open(self) -> None:
+        """Migrate the schema and prepare the evidence store (blocking: run in a thread)."""
+        db.upgrade(self.engine)
+        self.evidence.prepare()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def key(self) -> NodeKey:
+        """The node's signing key, created on first use."""
+        with self._key_lock:
+            if self._key is None:
+                self._key = NodeKey.load_or_create(self._key_dir)
+            return self._key
+
+    # -- evidence -------------------------------------------------------------------------
+    async def attach_snapshot(self, number: str, camera_id: str, actor: str) -> ItemRecord:
+        await asyncio.to_thread(self.store.check_attachable, number)
+        footage = await self.footage.snapshot(camera_id)
+        return await self._record(number, footage, actor)
+
+    async def attach_clip(
+        self,
+        number: str,
+        camera_id: str,
+        actor: str,
+        *,
+        at: datetime | None,
+        pre_s: float,
+        post_s: float,
+    ) -> ItemRecord:
+        await asyncio.to_thread(self.store.check_attachable, number)
+        footage = await self.footage.clip(camera_id, at, pre_s, post_s)
+        return await self._record(number, footage, actor)
+
+    async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
+        blob = await asyncio.to_thread(self.evidence.put, footage.data)
+        return await asyncio.to_thread(self.store.add_item, number, footage, blob, actor)
+
+    def open_item(
+        self, number: str, ref: str, actor: str, *, download: bool
+    ) -> tuple[ItemRecord, BinaryIO]:
+        """An item's bytes, logged as a view or a download (blocking)."""
+        item = self.store.item(number, ref)
+        try:
+            handle = self.evidence.open(item.sha256)
+        except KeyError:
+            raise EvidenceMissing(item.sha256) from None
+        try:
+            self.store.log_access(number, item.id, "download" if download else "view", actor)
+        except BaseException:
+            handle.close()
+            raise
+        return item, handle
+
+    def export(self, number: str, actor: str, out: IO[bytes]) -> None:
+        """Write the case's signed bundle to ``out``, logging the export (blocking)."""
+        key = self.key
+        detail = {"node": self.node_name, "fingerprint": key.fingerprint}
+        view = self.store.export_view(number, actor, detail)
+        exported_at = datetime.now(UTC)
+        bundle.write_bundle(out, view, self.evidence, key, self.node_name, actor, exported_at)

@@ -1,0 +1,160 @@
+"""Where evidence bytes live: a content-addressed store behind a small interface.
+
+Items are named by the SHA-256 of their bytes, so a name is also a check: reading an item
+back and hashing it proves it unaltered. The only identifiers accepted are 64 lower-case
+hex digits, so no request can name a path. There is no delete: removing evidence is a
+retention decision for later (and never while its case is open). :class:`LocalEvidenceStore`
+keeps items on local disk; an object-store implementation can follow the same protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from surveillance.cases.errors import EvidenceWriteError
+
+EVIDENCE_DIR = "evidence"  # under server.data_dir
+HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+WRITE_CHUNK_BYTES = 1 << 20  # written (and a disk-full error met) a chunk at a time
+READ_CHUNK_BYTES = 1 << 20
+TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    sha256: str
+    size: int
+    created: bool  # False if identical bytes were already stored
+
+
+class EvidenceStore(Protocol):
+    def prepare(self) -> None:
+        """Get ready at start-up (create, clean up what an interrupted write left)."""
+        ...
+
+    def put(self, data: bytes) -> StoredBlob:
+        """Store ``data`` durably and atomically under its SHA-256; never overwrite."""
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Read a stored item; KeyError if there is none by that hash."""
+        ...
+
+    def size(self, sha256: str) -> int | None: ...
+
+    def hash_of_stored(self, sha256: str) -> str | None:
+        """SHA-256 of the bytes actually stored under ``sha256`` (None if missing)."""
+        ...
+
+    def hashes(self) -> Iterator[str]: ...
+
+
+def is_hash(text: str) -> bool:
+    return bool(HASH_PATTERN.match(text))
+
+
+class LocalEvidenceStore:
+    """Files ``<root>/<first two hex digits>/<sha256>``, read-only once written.
+
+    A write goes to a temporary file in the target's directory, is fsynced, then linked to
+    its final name and the directory fsynced: a crash or a full disk leaves either the
+    complete item or nothing under that name (at most a temporary file, removed at the next
+    start). ``os.link`` is used as a rename that refuses to replace an existing file.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def prepare(self) -> None:
+        """Create the root and remove temporary files a crash left behind."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob(f"*/{TEMP_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
+
+    def _path(self, sha256: str) -> Path:
+        if not is_hash(sha256):
+            raise KeyError(sha256)
+        return self.root / sha256[:2] / sha256
+
+    def put(self, data: bytes) -> StoredBlob:
+        digest = hashlib.sha256(data).hexdigest()
+        final = self._path(digest)
+        if final.exists():
+            return StoredBlob(digest, len(data), created=False)
+        directory = final.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            try:
+                with open(temp, "xb") as handle:
+                    self._write(handle, data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(temp, 0o444)
+                try:
+                    os.link(temp, final)
+                    created = True
+                except FileExistsError:
+                    created = False  # the same bytes, stored by a concurrent request
+            finally:
+                temp.unlink(missing_ok=True)
+            _fsync_dir(directory)
+        except OSError as exc:
+            disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
+            raise EvidenceWriteError(reason, disk_full=disk_full) from exc
+        return StoredBlob(digest, len(data), created)
+
+    def _write(self, handle: BinaryIO, data: bytes) -> None:
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_CHUNK_BYTES):
+            handle.write(view[start : start + WRITE_CHUNK_BYTES])
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return self._path(sha256).open("rb")
+        except FileNotFoundError:
+            raise KeyError(sha256) from None
+
+    def size(self, sha256: str) -> int | None:
+        try:
+            return self._path(sha256).stat().st_size
+        except (KeyError, FileNotFoundError):
+            return None
+
+    def hash_of_stored(self, sha256: str) -> str | None:
+        try:
+            handle = self.open(sha256)
+        except KeyError:
+            return None
+        digest = hashlib.sha256()
+        with handle:
+            while chunk := handle.read(READ_CHUNK_BYTES):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def hashes(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob("*/*")):
+            if is_hash(path.name) and path.parent.name == path.name[:2]:
+                yield path.name
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The new name is durable only once its directory entry is on disk.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on directories
+            os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""The wall: named layouts (grids of tiles) and tours (timed pages), independent of video."""

@@ -1,0 +1,194 @@
+// One live video in one <video> element, on the path the server chose for this browser:
+// WebRTC pass-through, fragmented MP4 over MSE, or WebRTC with server-side transcoding.
+
+import { api } from "./api.js";
+
+const ICE_GATHER_TIMEOUT_MS = 2000;
+const MSE_MAX_LAG_S = 1.0; // jump to the live edge when playback falls this far behind
+const MSE_KEEP_S = 20; // seconds of buffer kept behind the playhead
+
+export function browserCaps() {
+  const rtc = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities
+    ? RTCRtpReceiver.getCapabilities("video") : null;
+  const webrtcH264 = !!rtc && rtc.codecs.some((c) => c.mimeType.toLowerCase() === "video/h264");
+  const ms = window.MediaSource;
+  const supports = (type) => !!ms && MediaSource.isTypeSupported(type);
+  return {
+    webrtc_h264: webrtcH264,
+    mse_avc: supports('video/mp4; codecs="avc1.640028"'),
+    mse_hevc: supports('video/mp4; codecs="hvc1.1.6.L93.B0"') ||
+      supports('video/mp4; codecs="hev1.1.6.L93.B0"'),
+  };
+}
+
+function waitForIce(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ICE_GATHER_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+export class LivePlayer {
+  constructor(video, camera, stream, caps) {
+    this.video = video;
+    this.camera = camera;
+    this.stream = stream;
+    this.caps = caps;
+    this.path = null;
+    this.reason = "";
+    this.closed = false;
+    this.startedAt = performance.now();
+    this.firstFrameMs = null;
+    this._pc = null;
+    this._ws = null;
+    this._mediaSource = null;
+    this._objectUrl = null;
+  }
+
+  async start() {
+    const plan = await api.post("/api/live/plan", {
+      camera: this.camera, stream: this.stream, caps: this.caps,
+    });
+    if (this.closed) return;
+    this.path = plan.path;
+    this.reason = plan.reason;
+    this.plan = plan;
+    this._watchFirstFrame();
+    if (plan.path === "mse") this._startMse();
+    else await this._startWebRtc(plan.path === "transcode");
+  }
+
+  _watchFirstFrame() {
+    // Fires when a decoded frame is presented, whatever the path.
+    if (!this.video.requestVideoFrameCallback) return;
+    this.video.requestVideoFrameCallback(() => {
+      if (this.firstFrameMs === null) this.firstFrameMs = performance.now() - this.startedAt;
+    });
+  }
+
+  async _startWebRtc(transcode) {
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this._pc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addEventListener("track", (event) => {
+      this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      this.video.play().catch(() => {});
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitForIce(pc);
+    if (this.closed) return;
+    const answer = await api.post("/api/live/webrtc", {
+      camera: this.camera, stream: this.stream, sdp: pc.localDescription.sdp, transcode,
+    });
+    if (this.closed) return;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }
+
+  _startMse() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const query = new URLSearchParams({ camera: this.camera, stream: this.stream });
+    const ws = new WebSocket(`${scheme}//${location.host}/api/live/mse?${query}`);
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    let buffer = null;
+    const queue = [];
+    const pump = () => {
+      if (!buffer || buffer.updating || queue.length === 0) return;
+      try {
+        buffer.appendBuffer(queue.shift());
+      } catch (error) {
+        queue.length = 0; // quota or decode error: drop what is queued, keep going live
+      }
+    };
+    const keepLive = () => {
+      const ranges = this.video.buffered;
+      if (!ranges.length || buffer.updating) return;
+      const end = ranges.end(ranges.length - 1);
+      if (end - this.video.currentTime > MSE_MAX_LAG_S) this.video.currentTime = end - 0.1;
+      const start = ranges.start(0);
+      if (this.video.currentTime - start > MSE_KEEP_S * 1.5) {
+        buffer.remove(start, this.video.currentTime - MSE_KEEP_S);
+      }
+    };
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data === "string") {
+        const message = JSON.parse(event.data);
+        if (message.type === "init") {
+          queue.length = 0;
+          this._openMediaSource(message.mime, (sourceBuffer) => {
+            buffer = sourceBuffer;
+            buffer.addEventListener("updateend", () => { keepLive(); pump(); });
+            pump();
+          });
+        } else if (message.type === "error") {
+          this.error = message.detail;
+        }
+        return;
+      }
+      queue.push(event.data);
+      pump();
+    });
+  }
+
+  _openMediaSource(mime, onReady) {
+    if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);
+    const mediaSource = new MediaSource();
+    this._mediaSource = mediaSource;
+    this._objectUrl = URL.createObjectURL(mediaSource);
+    this.video.srcObject = null;
+    this.video.src = this._objectUrl;
+    mediaSource.addEventListener("sourceopen", () => {
+      const sourceBuffer = mediaSource.addSourceBuffer(mime);
+      sourceBuffer.mode = "segments";
+      onReady(sourceBuffer);
+      this.video.play().catch(() => {});
+    }, { once: true });
+  }
+
+  decodedFrames() {
+    if (this.path === "mse") {
+      const quality = this.video.getVideoPlaybackQuality();
+      return quality.totalVideoFrames - quality.droppedVideoFrames;
+    }
+    return this._lastStats ? this._lastStats.framesDecoded : 0;
+  }
+
+  async stats() {
+    if (this._pc) {
+      const report = await this._pc.getStats();
+      report.forEach((entry) => {
+        if (entry.type === "inbound-rtp" && entry.kind === "video") {
+          this._lastStats = {
+            framesDecoded: entry.framesDecoded || 0,
+            framesReceived: entry.framesReceived || 0,
+            keyFramesDecoded: entry.keyFramesDecoded || 0,
+          };
+        }
+      });
+    }
+    const quality = this.video.getVideoPlaybackQuality ? this.video.getVideoPlaybackQuality() : null;
+    return {
+      path: this.path,
+      framesDecoded: this.decodedFrames(),
+      videoFrames: quality ? quality.totalVideoFrames : 0,
+      firstFrameMs: this.firstFrameMs,
+      width: this.video.videoWidth,
+      height: this.video.videoHeight,
+    };
+  }
+
+  close() {
+    this.closed = true;
+    if (this._pc) this._pc.close();
+    if (this._ws) this._ws.close();
+    if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);
+    this.video.removeAttribute("src");
+    this.video.srcObject = null;
+  }
+}

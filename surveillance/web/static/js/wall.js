@@ -1,0 +1,446 @@
+// The wall page: a grid of live tiles, a filterable camera list, named layouts and tours.
+
+import { api, ApiError } from "./api.js";
+import { ageText, clear, el } from "./dom.js";
+import { browserCaps, LivePlayer } from "./player.js";
+
+const HEALTH_POLL_MS = 2000;
+const DEFAULT_DWELL_S = 15;
+const PRESET_ORDER = ["1", "2x2", "3x3", "4x4", "5x5", "6x6", "1+5", "1+7", "1+12"];
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  caps: browserCaps(),
+  cameras: new Map(), // id -> camera (with health)
+  tags: new Map(),
+  presets: {},
+  layoutName: null,
+  grid: null, // {cols, rows, tiles: [{x, y, w, h, camera}]}
+  tiles: [], // per tile index: {root, video, player, camera, stream, overlay}
+  fullscreen: null, // tile index shown full-screen
+  tour: null, // {name, pages, index, paused, dwell, timer}
+};
+
+function message(text) {
+  $("message").textContent = text;
+}
+
+// ---- camera list and filters -------------------------------------------------------------
+
+function selectedTags() {
+  return [...document.querySelectorAll("#filter-tags .chip.on")].map((chip) => chip.dataset.tag);
+}
+
+function filteredCameras() {
+  const text = $("filter-text").value.trim().toLowerCase();
+  const platform = $("filter-platform").value;
+  const health = $("filter-state").value;
+  const tags = selectedTags();
+  const mode = document.querySelector("input[name=tag-mode]:checked").value;
+  return [...state.cameras.values()].filter((camera) => {
+    if (platform && camera.platform !== platform) return false;
+    if (health && camera.state !== health) return false;
+    if (text && !camera.name.toLowerCase().includes(text) && !camera.id.includes(text)) return false;
+    if (tags.length) {
+      const has = (tag) => camera.tags.includes(tag);
+      if (mode === "all" ? !tags.every(has) : !tags.some(has)) return false;
+    }
+    return true;
+  });
+}
+
+function tagChip(tagId) {
+  const tag = state.tags.get(tagId);
+  const chip = el("span", { class: "chip", text: tag ? tag.name : tagId });
+  if (tag) chip.style.setProperty("--chip", tag.color);
+  return chip;
+}
+
+function renderCameraList() {
+  const list = $("camera-list");
+  clear(list);
+  for (const camera of filteredCameras()) {
+    const item = el("li", {
+      class: `camera state-${camera.state}`,
+      draggable: "true",
+      "data-camera": camera.id,
+      title: "Drag onto a tile, or click to fill the next free tile",
+      ondragstart: (event) => event.dataTransfer.setData("text/camera", camera.id),
+      onclick: () => putOnNextFreeTile(camera.id),
+    },
+    el("span", { class: "dot" }),
+    el("span", { class: "name", text: camera.name }),
+    el("span", { class: "chips" }, ...camera.tags.map(tagChip)));
+    list.append(item);
+  }
+}
+
+function renderFilters(platforms) {
+  const select = $("filter-platform");
+  for (const platform of platforms) select.append(el("option", { value: platform.id, text: platform.name }));
+  const chips = $("filter-tags");
+  for (const tag of state.tags.values()) {
+    const chip = tagChip(tag.id);
+    chip.dataset.tag = tag.id;
+    chip.setAttribute("role", "button");
+    chip.addEventListener("click", () => { chip.classList.toggle("on"); renderCameraList(); });
+    chips.append(chip);
+  }
+  for (const id of ["filter-text", "filter-platform", "filter-state"]) {
+    $(id).addEventListener("input", renderCameraList);
+  }
+  for (const radio of document.querySelectorAll("input[name=tag-mode]")) {
+    radio.addEventListener("change", renderCameraList);
+  }
+}
+
+// ---- tiles ---------------------------------------------------------------------------------
+
+function streamFor(camera, fullscreen) {
+  return camera.has_sub_stream && !fullscreen ? "sub" : "main";
+}
+
+function buildTile(tile, index) {
+  const video = el("video", { muted: true, autoplay: true, playsinline: true });
+  video.muted = true;
+  const name = el("span", { class: "tile-name" });
+  const chips = el("span", { class: "chips" });
+  const health = el("span", { class: "badge health" });
+  const path = el("span", { class: "badge path" });
+  const notice = el("div", { class: "notice" });
+  const root = el("div", {
+    class: "tile",
+    "data-index": index,
+    ondragover: (event) => event.preventDefault(),
+    ondrop: (event) => {
+      event.preventDefault();
+      const camera = event.dataTransfer.getData("text/camera");
+      if (camera) assignCamera(index, camera);
+    },
+    ondblclick: () => toggleFullscreen(index),
+  }, video, el("div", { class: "overlay top" }, name, chips),
+  el("div", { class: "overlay bottom" }, health, path), notice);
+  root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
+  root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
+  return { root, video, name, chips, health, path, notice, player: null, camera: null, stream: null };
+}
+
+function renderWall() {
+  const wall = $("wall");
+  for (const tile of state.tiles) if (tile.player) tile.player.close();
+  clear(wall);
+  state.fullscreen = null;
+  wall.classList.remove("has-fullscreen");
+  wall.style.gridTemplateColumns = `repeat(${state.grid.cols}, 1fr)`;
+  wall.style.gridTemplateRows = `repeat(${state.grid.rows}, 1fr)`;
+  state.tiles = state.grid.tiles.map((tile, index) => {
+    const view = buildTile(tile, index);
+    wall.append(view.root);
+    return view;
+  });
+  state.grid.tiles.forEach((tile, index) => updateTile(index));
+}
+
+function stopPlayer(view) {
+  if (view.player) view.player.close();
+  view.player = null;
+  view.path.textContent = "";
+}
+
+function updateTile(index) {
+  const view = state.tiles[index];
+  const cameraId = state.grid.tiles[index].camera;
+  const camera = cameraId ? state.cameras.get(cameraId) : null;
+  view.root.dataset.camera = cameraId || "";
+  clear(view.chips);
+  if (!cameraId) {
+    stopPlayer(view);
+    view.root.dataset.state = "empty";
+    view.name.textContent = "";
+    view.health.textContent = "";
+    view.notice.textContent = "Drop a camera here";
+    return;
+  }
+  if (!camera) {
+    stopPlayer(view);
+    view.root.dataset.state = "unknown";
+    view.name.textContent = cameraId;
+    view.notice.textContent = "Camera not in the catalog";
+    return;
+  }
+  view.name.textContent = camera.name;
+  view.chips.append(...camera.tags.map(tagChip));
+  view.root.dataset.state = camera.state;
+  const online = camera.state === "online" || (camera.state === "idle" && camera.mode === "on-demand");
+  if (!online) {
+    stopPlayer(view);
+    const reason = camera.health.last_error ? ` · ${camera.health.last_error}` : "";
+    const age = camera.health.last_packet_age_s;
+    const seen = age === null ? "never seen" : `last seen ${ageText(age)}`;
+    view.health.textContent = `${camera.state} · ${seen}`;
+    view.notice.textContent = `${camera.state.toUpperCase()}${reason}`;
+    return;
+  }
+  view.health.textContent = camera.state;
+  view.notice.textContent = "";
+  const wanted = streamFor(camera, state.fullscreen === index);
+  if (view.player && view.camera === cameraId && view.stream === wanted && !view.player.failed) return;
+  stopPlayer(view);
+  view.camera = cameraId;
+  view.stream = wanted;
+  const player = new LivePlayer(view.video, cameraId, wanted, state.caps);
+  view.player = player;
+  view.path.textContent = "…";
+  player.start().then(() => {
+    if (view.player === player) view.path.textContent = `${player.path} · ${wanted}`;
+  }).catch((error) => {
+    player.failed = true;
+    if (view.player === player) {
+      view.path.textContent = "";
+      view.notice.textContent = error instanceof ApiError ? error.message : "video failed";
+    }
+  });
+}
+
+function assignCamera(index, cameraId) {
+  state.grid.tiles[index].camera = cameraId;
+  updateTile(index);
+}
+
+function putOnNextFreeTile(cameraId) {
+  const free = state.grid.tiles.findIndex((tile) => !tile.camera);
+  if (free === -1) {
+    message("No free tile: drag the camera onto a tile to replace it.");
+    return;
+  }
+  assignCamera(free, cameraId);
+}
+
+function toggleFullscreen(index) {
+  const wall = $("wall");
+  const previous = state.fullscreen;
+  if (previous !== null) state.tiles[previous].root.classList.remove("fullscreen");
+  state.fullscreen = previous === index ? null : index;
+  wall.classList.toggle("has-fullscreen", state.fullscreen !== null);
+  if (state.fullscreen !== null) {
+    state.tiles[index].root.classList.add("fullscreen");
+    history.pushState({ fullscreen: index }, "");
+  }
+  if (previous !== null) updateTile(previous); // back to the sub-stream
+  if (state.fullscreen !== null) updateTile(state.fullscreen); // up to the main stream
+}
+
+window.addEventListener("popstate", () => {
+  if (state.fullscreen !== null) toggleFullscreen(state.fullscreen);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.fullscreen !== null) toggleFullscreen(state.fullscreen);
+});
+
+// ---- layouts -------------------------------------------------------------------------------
+
+function useGrid(grid, keepCameras = true) {
+  const cameras = keepCameras && state.grid
+    ? state.grid.tiles.map((tile) => tile.camera).filter(Boolean) : [];
+  const tiles = grid.tiles.map((tile, index) => ({ ...tile, camera: tile.camera || cameras[index] || null }));
+  state.grid = { cols: grid.cols, rows: grid.rows, tiles };
+  renderWall();
+}
+
+async function loadLayout(name) {
+  try {
+    const layout = await api.get(`/api/layouts/${encodeURIComponent(name)}`);
+    state.layoutName = layout.name;
+    useGrid(layout, false);
+    document.title = `${layout.title} · Wall`;
+  } catch (error) {
+    message(`Layout ${name}: ${error.message}`);
+    useGrid(state.presets["2x2"], false);
+  }
+}
+
+async function saveLayout() {
+  const name = prompt("Layout name (lower-case letters, digits, - . _)", state.layoutName || "");
+  if (!name) return;
+  const title = prompt("Title shown on the wall", name) || name;
+  const body = { name, title, cols: state.grid.cols, rows: state.grid.rows, tiles: state.grid.tiles };
+  try {
+    await api.put(`/api/layouts/${encodeURIComponent(name)}`, body);
+    state.layoutName = name;
+    history.replaceState(null, "", `/wall/${encodeURIComponent(name)}`);
+    await refreshLayoutList();
+    message(`Saved layout ${name}. Open /wall/${name} on a wall screen to show it.`);
+  } catch (error) {
+    message(`Could not save: ${error.message}`);
+  }
+}
+
+async function refreshLayoutList() {
+  const select = $("layout-select");
+  clear(select);
+  select.append(el("option", { value: "", text: "(unsaved)" }));
+  for (const layout of await api.get("/api/layouts")) {
+    select.append(el("option", { value: layout.name, text: layout.title, selected: layout.name === state.layoutName }));
+  }
+}
+
+// ---- tours ---------------------------------------------------------------------------------
+
+function stopTour() {
+  if (state.tour && state.tour.timer) clearTimeout(state.tour.timer);
+  state.tour = null;
+  $("tour-pause").disabled = true;
+  $("tour-next").disabled = true;
+  $("tour-status").textContent = "";
+}
+
+function showTourPage() {
+  const tour = state.tour;
+  const page = tour.pages[tour.index];
+  useGrid(page, false);
+  $("tour-status").textContent = `${tour.title}: page ${tour.index + 1}/${tour.pages.length}${tour.paused ? " (paused)" : ""}`;
+  $("tour-status").dataset.page = String(tour.index);
+  scheduleTour();
+}
+
+function scheduleTour() {
+  const tour = state.tour;
+  if (tour.timer) clearTimeout(tour.timer);
+  tour.timer = null;
+  if (tour.paused || tour.pages.length < 2) return;
+  tour.timer = setTimeout(nextTourPage, tour.dwell * 1000);
+}
+
+function nextTourPage() {
+  const tour = state.tour;
+  if (!tour) return;
+  tour.index = (tour.index + 1) % tour.pages.length;
+  showTourPage();
+}
+
+function startTour(title, pages, dwell) {
+  stopTour();
+  if (!pages.length) {
+    message("The tour has no pages.");
+    return;
+  }
+  state.tour = { title, pages, index: 0, paused: false, dwell, timer: null };
+  $("tour-pause").disabled = false;
+  $("tour-next").disabled = false;
+  $("tour-pause").textContent = "Pause";
+  showTourPage();
+}
+
+async function startNamedTour(name) {
+  if (!name) {
+    stopTour();
+    return;
+  }
+  const tours = await api.get("/api/tours");
+  const tour = tours.find((t) => t.name === name);
+  const pages = await api.get(`/api/tours/${encodeURIComponent(name)}/pages`);
+  startTour(tour ? tour.title : name, pages, tour ? tour.dwell_s : DEFAULT_DWELL_S);
+}
+
+function groupToWall() {
+  const cameras = filteredCameras().map((camera) => camera.id);
+  const perPage = state.grid.tiles.length;
+  if (cameras.length <= perPage) {
+    stopTour();
+    state.grid.tiles.forEach((tile, index) => { tile.camera = cameras[index] || null; });
+    renderWall();
+    return;
+  }
+  // More cameras than tiles: page through them with the current grid.
+  const pages = [];
+  for (let i = 0; i < cameras.length; i += perPage) {
+    pages.push({
+      cols: state.grid.cols, rows: state.grid.rows,
+      tiles: state.grid.tiles.map((tile, index) => ({ ...tile, camera: cameras[i + index] || null })),
+    });
+  }
+  startTour("Group", pages, DEFAULT_DWELL_S);
+}
+
+// ---- health polling ------------------------------------------------------------------------
+
+async function refreshCameras() {
+  const cameras = await api.get("/api/cameras");
+  state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
+}
+
+async function pollHealth() {
+  try {
+    await refreshCameras();
+    renderCameraList();
+    state.tiles.forEach((view, index) => updateTile(index));
+  } catch (error) {
+    message(`Health update failed: ${error.message}`);
+  }
+  setTimeout(pollHealth, HEALTH_POLL_MS);
+}
+
+function tickClock() {
+  $("clock").textContent = new Date().toLocaleString();
+  setTimeout(tickClock, 1000);
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+async function main() {
+  const [tags, platforms, presets] = await Promise.all([
+    api.get("/api/tags"), api.get("/api/platforms"), api.get("/api/layouts/presets"),
+  ]);
+  state.tags = new Map(tags.map((tag) => [tag.id, tag]));
+  state.presets = presets;
+  await refreshCameras();
+  renderFilters(platforms);
+  renderCameraList();
+  const buttons = $("preset-buttons");
+  for (const name of PRESET_ORDER) {
+    buttons.append(el("button", { type: "button", text: name, "data-preset": name, onclick: () => { stopTour(); useGrid(presets[name]); } }));
+  }
+  const match = location.pathname.match(/^\/wall\/([^/]+)$/);
+  if (match) await loadLayout(decodeURIComponent(match[1]));
+  else useGrid(presets["2x2"], false);
+  await refreshLayoutList();
+  const tourSelect = $("tour-select");
+  for (const tour of await api.get("/api/tours")) tourSelect.append(el("option", { value: tour.name, text: tour.title }));
+  tourSelect.addEventListener("change", () => startNamedTour(tourSelect.value));
+  $("layout-select").addEventListener("change", (event) => {
+    const name = event.target.value;
+    if (!name) return;
+    stopTour();
+    history.replaceState(null, "", `/wall/${encodeURIComponent(name)}`);
+    loadLayout(name);
+  });
+  $("save-layout").addEventListener("click", saveLayout);
+  $("tour-pause").addEventListener("click", () => {
+    if (!state.tour) return;
+    state.tour.paused = !state.tour.paused;
+    $("tour-pause").textContent = state.tour.paused ? "Resume" : "Pause";
+    showTourPage();
+  });
+  $("tour-next").addEventListener("click", nextTourPage);
+  $("group-to-wall").addEventListener("click", groupToWall);
+  $("toggle-list").addEventListener("click", () => document.body.classList.toggle("list-hidden"));
+  tickClock();
+  setTimeout(pollHealth, HEALTH_POLL_MS);
+}
+
+// For tests and wall controllers: what each tile shows and how its video is doing.
+window.wall = {
+  async tiles() {
+    return Promise.all(state.tiles.map(async (view, index) => ({
+      index,
+      camera: state.grid.tiles[index].camera,
+      state: view.root.dataset.state,
+      stream: view.stream,
+      stats: view.player ? await view.player.stats() : null,
+    })));
+  },
+  startTour,
+};
+
+main().catch((error) => message(`Wall failed to start: ${error.message}`));

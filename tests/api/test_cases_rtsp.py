@@ -1,0 +1,352 @@
+"""Cases and evidence through the HTTP API, against the real RTSP server: snapshots and
+clips read back with matching hashes, the workflow, refusals that store nothing, a
+signed export checked offline by the CLI, and `surveillance verify` naming tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from fastapi.testclient import TestClient
+
+from surveillance.api.app import create_app
+from surveillance.api.node import Node
+from surveillance.config.models import AppConfig
+from surveillance.simulator import Simulator
+from tests.cases.test_storage import DiskFullStore
+from tests.media.test_clip import nal_units_annexb, nal_units_lengths
+
+pytestmark = pytest.mark.rtsp
+
+CAMERAS = {"gate": "cam04", "h265": "h265", "bframes": "bframes", "sdp-only": "sdp-only"}
+RING_SECONDS = 20  # long enough to still hold a 10 s clip's packets when the test compares
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cases-data")
+
+
+@pytest.fixture(scope="module")
+def app_client(simulator: Simulator, data_dir: Path) -> Iterator[TestClient]:
+    cameras: list[dict[str, Any]] = [
+        {"id": cid, "name": cid, "platform": "town", "url": simulator.url(mount)}
+        for cid, mount in CAMERAS.items()
+    ]
+    cameras.append(
+        {"id": "dead", "name": "dead", "platform": "town",
+         "url": f"rtsp://127.0.0.1:{closed_port()}/x"}
+    )  # fmt: skip
+    config = AppConfig.model_validate(
+        {
+            "server": {"data_dir": str(data_dir)},
+            "ingest": {"ring_seconds": RING_SECONDS, "backoff_initial_s": 0.2},
+            "platforms": [{"id": "town", "name": "Town"}],
+            "cameras": cameras,
+        }
+    )
+    with TestClient(create_app(config), headers={"X-User": "handler1"}) as client:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            states = {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
+            if all(states[c] == "online" for c in CAMERAS):
+                break
+            time.sleep(0.2)
+        time.sleep(9)  # let the rings fill: the first clip reaches 8 s back
+        yield client
+
+
+def node_of(client: TestClient) -> Node:
+    node: Node = client.app.state.node  # type: ignore[attr-defined]
+    return node
+
+
+def new_case(client: TestClient, **fields: Any) -> str:
+    body = {"title": "Flooded underpass", "tags": ["traffic"], "cameras": ["gate"], **fields}
+    response = client.post("/api/cases", json=body)
+    assert response.status_code == 201, response.text
+    number: str = response.json()["number"]
+    return number
+
+
+def content(client: TestClient, item: dict[str, Any], **params: Any) -> bytes:
+    response = client.get(item["content_url"], params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-content-sha256"] == item["sha256"]
+    return response.content
+
+
+def test_snapshot_and_10s_clip_read_back_unaltered(app_client: TestClient) -> None:
+    number = new_case(app_client)
+    shot = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"})
+    assert shot.status_code == 201, shot.text
+    snapshot = shot.json()
+    assert snapshot["attached_by"] == "handler1" and snapshot["platform"] == "town"
+    assert (snapshot["codec"], snapshot["width"], snapshot["height"]) == ("jpeg", 640, 360)
+    body = content(app_client, snapshot)
+    assert hashlib.sha256(body).hexdigest() == snapshot["sha256"] and body[:2] == b"\xff\xd8"
+
+    asked = time.monotonic()
+    response = app_client.post(
+        f"/api/cases/{number}/items/clip", json={"camera": "gate", "pre_s": 8, "post_s": 2}
+    )
+    assert response.status_code == 201, response.text
+    assert time.monotonic() - asked >= 1.5  # it waited for the post-event seconds
+    clip = response.json()
+    assert clip["codec"] == "h264" and clip["note"] is None
+    assert 9.5 <= clip["duration_s"] <= 11.5  # from the keyframe at or before the start
+    assert abs(clip["frames"] - clip["duration_s"] * 25) <= 3
+    data = content(app_client, clip, download="true")
+    assert hashlib.sha256(data).hexdigest() == clip["sha256"] and len(data) == clip["size"]
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.width) == ("h264", 640)
+        demuxed = [p for p in container.demux(stream) if p.size]
+    assert len(demuxed) == clip["frames"] and demuxed[0].is_keyframe
+    muxed = [bytes(p) for p in demuxed]
+    with av.open(io.BytesIO(data)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == clip["frames"]
+    # No re-encode: the NAL units are the very ones the camera sent, in order.
+    ring = node_of(app_client).ingest.stream("gate").ring.since(0)
+    ring_units = [nal_units_annexb(p.data) for p in ring]
+    clip_units = [nal_units_lengths(p) for p in muxed]
+    start = ring_units.index(clip_units[0])
+    assert ring_units[start : start + len(clip_units)] == clip_units
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert [e["action"] for e in custody] == ["create", "attach", "view", "attach", "download"]
+
+
+@pytest.mark.parametrize("camera", ["h265", "bframes", "sdp-only"])
+def test_clips_of_other_codecs_and_camera_quirks_decode(
+    app_client: TestClient, camera: str
+) -> None:
+    number = new_case(app_client, cameras=[camera])
+    response = app_client.post(
+        f"/api/cases/{number}/items/clip", json={"camera": camera, "pre_s": 3}
+    )
+    assert response.status_code == 201, response.text
+    clip = response.json()
+    assert clip["codec"] == ("hevc" if camera == "h265" else "h264")
+    with av.open(io.BytesIO(content(app_client, clip))) as container:
+        first = next(p for p in container.demux(container.streams.video[0]) if p.size)
+        assert first.is_keyframe
+    with av.open(io.BytesIO(content(app_client, clip))) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= clip["frames"] - 2
+
+
+def test_whole_workflow_and_refusals(app_client: TestClient) -> None:
+    number = new_case(app_client)
+    states = app_client.get("/api/cases/states").json()
+    assert states["transitions"]["closed"] == ["in_progress", "archived"]
+
+    def move(to: str, **extra: Any) -> Any:
+        return app_client.post(f"/api/cases/{number}/transitions", json={"to": to, **extra})
+
+    assert move("dispatched", assignee="bob").json()["assignee"] == "bob"
+    assert move("in_progress").status_code == 200
+    comment = app_client.post(f"/api/cases/{number}/comments", json={"text": "<b>on site</b>"})
+    assert comment.status_code == 201 and comment.json()["text"] == "<b>on site</b>"
+    assert move("feedback").status_code == 200
+    assert move("closed").json()["open"] is False
+    refused = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"})
+    assert refused.status_code == 409 and "reopen" in refused.json()["detail"]
+    assert move("in_progress", comment="reopened").status_code == 200
+    assert (
+        app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).status_code
+        == 201
+    )
+    for to in ("feedback", "closed", "archived"):
+        assert move(to).status_code == 200, to
+    archived = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"})
+    assert archived.status_code == 409 and "archived" in archived.json()["detail"]
+    assert move("in_progress").status_code == 409
+    case = app_client.get(f"/api/cases/{number}").json()
+    assert case["state"] == "archived" and case["items"] == 1
+    assert [t["kind"] for t in case["timeline"]].count("state") == 8
+    listed = app_client.get("/api/cases", params={"state": "archived", "q": number}).json()
+    assert [c["number"] for c in listed["cases"]] == [number]
+    assert app_client.get("/api/cases", params={"open": "true", "q": number}).json()["total"] == 0
+
+    assert app_client.get("/api/cases/2020-999999").status_code == 404
+    missing = app_client.post("/api/cases/2020-999999/items/snapshot", json={"camera": "gate"})
+    assert missing.status_code == 404
+    assert app_client.post("/api/cases", json={"title": "x", "tags": ["nope"]}).status_code == 422
+
+
+def test_offline_camera_or_empty_window_stores_nothing(app_client: TestClient) -> None:
+    number = new_case(app_client)
+    before = app_client.get(f"/api/cases/{number}").json()
+    offline = app_client.post(f"/api/cases/{number}/items/clip", json={"camera": "dead"})
+    assert offline.status_code == 503 and "nothing was stored" in offline.json()["detail"]
+    unknown = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "nope"})
+    assert unknown.status_code == 404
+    long_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    empty = app_client.post(
+        f"/api/cases/{number}/items/clip", json={"camera": "gate", "pre_s": 5, "at": long_ago}
+    )
+    assert empty.status_code == 409 and "no packets" in empty.json()["detail"]
+    after = app_client.get(f"/api/cases/{number}").json()
+    assert after["items"] == 0 and after["custody_head"] == before["custody_head"]
+
+
+def evidence_files(data_dir: Path) -> list[Path]:
+    return sorted(p for p in (data_dir / "evidence").rglob("*") if p.is_file())
+
+
+def test_disk_full_during_a_write_leaves_no_item_and_the_case_unchanged(
+    app_client: TestClient, data_dir: Path
+) -> None:
+    cases = node_of(app_client).cases
+    number = new_case(app_client)
+    before = app_client.get(f"/api/cases/{number}").json()
+    files_before = evidence_files(data_dir)
+    real = cases.evidence
+    cases.evidence = DiskFullStore(data_dir / "evidence")
+    try:
+        response = app_client.post(
+            f"/api/cases/{number}/items/clip", json={"camera": "gate", "pre_s": 2}
+        )
+    finally:
+        cases.evidence = real
+    assert response.status_code == 507
+    assert "disk is full" in response.json()["detail"]
+    assert "unchanged" in response.json()["detail"]
+    assert evidence_files(data_dir) == files_before  # no partial item, no temp file
+    after = app_client.get(f"/api/cases/{number}").json()
+    assert after == before
+
+
+def test_two_handlers_attaching_at_once_both_succeed(app_client: TestClient) -> None:
+    number = new_case(app_client)
+    results: list[int] = []
+
+    def attach(path: str, body: dict[str, Any], user: str) -> None:
+        response = app_client.post(path, json=body, headers={"X-User": user})
+        results.append(response.status_code)
+
+    threads = [
+        threading.Thread(target=attach, args=(f"/api/cases/{number}/items/{kind}", body, user))
+        for kind, body, user in (
+            ("clip", {"camera": "gate", "pre_s": 1, "post_s": 1}, "ann"),
+            ("clip", {"camera": "h265", "pre_s": 1, "post_s": 1}, "bob"),
+            ("snapshot", {"camera": "gate"}, "carl"),
+            ("snapshot", {"camera": "gate"}, "dora"),
+        )
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [201] * 4
+    items = app_client.get(f"/api/cases/{number}/items").json()
+    assert sorted(i["attached_by"] for i in items) == ["ann", "bob", "carl", "dora"]
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert [e["seq"] for e in custody] == list(range(1, 6))
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "..%2F..%2Fcases.db",
+        "%2e%2e",
+        "..%2F..%2Fnode-key.pem",
+        "0",
+        "99999999",
+        "1%2F..%2F..%2Fcases.db",
+        "a" * 63,
+        "%2Fetc%2Fpasswd",
+    ],
+)
+def test_item_ids_never_reach_files(app_client: TestClient, ref: str) -> None:
+    number = new_case(app_client)
+    for path in (f"/api/cases/{number}/items/{ref}/content", f"/api/cases/{number}/items/{ref}"):
+        response = app_client.get(path)
+        assert response.status_code in (404, 405, 422), (path, response.status_code)
+        assert b"PRIVATE KEY" not in response.content and b"SQLite" not in response.content
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surveillance.cli", *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_export_verifies_offline_and_one_flipped_byte_fails(
+    app_client: TestClient, tmp_path: Path
+) -> None:
+    number = new_case(app_client)
+    for kind, body in (("snapshot", {"camera": "gate"}), ("clip", {"camera": "gate", "pre_s": 2})):
+        assert app_client.post(f"/api/cases/{number}/items/{kind}", json=body).status_code == 201
+    response = app_client.get(f"/api/cases/{number}/export.zip", headers={"X-User": "exporter"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    bundle = tmp_path / "case.zip"
+    bundle.write_bytes(response.content)
+    fingerprint = app_client.get("/api/node/key").json()["fingerprint"]
+    ok = run_cli("verify-bundle", str(bundle))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert fingerprint in ok.stdout and f"case {number}" in ok.stdout
+    assert (
+        run_cli("verify-bundle", str(bundle), "--expect-fingerprint", fingerprint).returncode == 0
+    )
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert custody[-1]["action"] == "export" and custody[-1]["actor"] == "exporter"
+
+    data = bytearray(bundle.read_bytes())
+    clip_name = next(n for n in zipfile.ZipFile(bundle).namelist() if n.endswith(".mp4"))
+    info = zipfile.ZipFile(bundle).getinfo(clip_name)
+    data[info.header_offset + 200 + info.file_size // 2] ^= 0x40
+    flipped = tmp_path / "flipped.zip"
+    flipped.write_bytes(bytes(data))
+    failed = run_cli("verify-bundle", str(flipped))
+    assert failed.returncode == 1
+    assert "FAILED" in failed.stdout and clip_name in failed.stdout
+
+
+def test_verify_command_names_tampered_evidence_and_custody(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"server:\n  data_dir: {data_dir}\n")
+    ok = run_cli("verify", "--config", str(config))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith("OK:")
+
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    blob = data_dir / "evidence" / item["sha256"][:2] / item["sha256"]
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with sqlite3.connect(data_dir / "cases.db") as db:
+        db.execute(
+            "UPDATE custody_entries SET actor = 'mallory' WHERE seq = 1 AND case_id = "
+            "(SELECT id FROM cases WHERE number = ?)",
+            (number,),
+        )
+    failed = run_cli("verify", "--config", str(config))
+    assert failed.returncode == 1
+    assert f"case {number} item {item['id']}" in failed.stdout and "altered" in failed.stdout
+    assert f"case {number} custody entry 1 (create)" in failed.stdout

@@ -1,0 +1,75 @@
+"""Case bundles: signed, checked offline, and failing loudly on one flipped byte."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from surveillance.cases.bundle import MANIFEST, verify_bundle, write_bundle
+from surveillance.cases.signing import KEY_FILE, NodeKey
+from surveillance.cases.storage import LocalEvidenceStore
+from surveillance.cases.store import CaseStore
+from tests.cases.helpers import footage
+
+
+@pytest.fixture
+def bundle(store: CaseStore, tmp_path: Path) -> tuple[Path, NodeKey, bytes]:
+    evidence = LocalEvidenceStore(tmp_path / "ev")
+    evidence.prepare()
+    number = store.create(title="bundle", reporter="ann").number
+    media = bytes(range(256)) * 40
+    store.add_item(number, footage(media), evidence.put(media), "bob")
+    store.add_item(number, footage(media), evidence.put(media), "carl")  # same bytes twice
+    key = NodeKey.load_or_create(tmp_path / "data")
+    view = store.export_view(number, "dora", {"node": "n1"})
+    out = io.BytesIO()
+    write_bundle(out, view, evidence, key, "n1", "dora", datetime.now(UTC))
+    path = tmp_path / "case.zip"
+    path.write_bytes(out.getvalue())
+    return path, key, media
+
+
+def test_key_is_created_once_with_mode_0600(tmp_path: Path) -> None:
+    key = NodeKey.load_or_create(tmp_path)
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert NodeKey.load_or_create(tmp_path).fingerprint == key.fingerprint
+    assert key.fingerprint.startswith("sha256:") and len(key.fingerprint) == 7 + 64
+
+
+def test_bundle_verifies_and_names_its_signer(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    path, key, _ = bundle
+    report = verify_bundle(str(path))
+    assert report.problems == []
+    assert report.fingerprint == key.fingerprint and report.items == 2
+    manifest = json.loads(zipfile.ZipFile(path).read(MANIFEST))
+    assert [e["action"] for e in manifest["custody"]] == ["create", "attach", "attach", "export"]
+    assert manifest["exported_by"] == "dora"
+    assert verify_bundle(str(path), "sha256:" + "0" * 64).problems[-1].startswith("signed by")
+
+
+def flipped(path: Path, offset: int) -> Path:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    copy = path.with_name(f"flipped-{offset}.zip")
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+def test_one_flipped_byte_anywhere_in_content_fails(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    path, _, media = bundle
+    data = path.read_bytes()
+    archive = zipfile.ZipFile(path)
+    offsets = {
+        "media": data.index(media) + len(media) // 2,
+        "manifest": data.index(b'"exported_by"'),
+        "signature": data.index(archive.read("manifest.json.sig")[:20]) + 5,
+        "central directory": data.rindex(b"media/") + 3,
+    }
+    for where, offset in offsets.items():
+        report = verify_bundle(str(flipped(path, offset)))
+        assert report.problems, f"a flipped byte in the {where} went unnoticed"

@@ -1,0 +1,132 @@
+"""Browser tests: the real service over HTTP, the real RTSP simulator, real headless Chromium.
+
+Chromium is Debian's (`/usr/bin/chromium`), driven by Playwright without its own browser
+download (this machine reaches no browser-download host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, async_playwright
+
+from surveillance.api.app import create_app
+from surveillance.config.models import AppConfig
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServiceProcess:
+    """The real app under uvicorn in a thread: stop() and start() again is a service restart
+    (a new node, a new database connection, the same data directory)."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.port = free_port()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        app = create_app(self.config)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="test-service", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the service did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+        self._server = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def service_config(cameras: list[dict[str, Any]], data_dir: Path) -> AppConfig:
+    return AppConfig.model_validate(
+        {
+            "server": {"data_dir": str(data_dir)},
+            "ingest": {"backoff_initial_s": 0.2, "backoff_max_s": 2},
+            "platforms": [
+                {"id": "town", "name": "Town CCTV"},
+                {"id": "police", "name": "Safe city"},
+            ],
+            "cameras": cameras,
+        }
+    )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def wait_for(predicate: Any, within: float, step: float = 0.25) -> Any:
+    """Poll an async predicate until it returns something truthy."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(step)
+    raise AssertionError(f"not reached within {within} s; last value: {last!r}")
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[ServiceProcess] = []
+
+    def make(cameras: list[dict[str, Any]]) -> ServiceProcess:
+        service = ServiceProcess(service_config(cameras, tmp_path / "data"))
+        service.start()
+        started.append(service)
+        return service
+
+    yield make
+    for service in started:
+        service.stop()
