@@ -67,6 +67,9 @@ class StreamHealth:
         self.state = state
         self.state_since = time.time()
         self.last_packet_at: float | None = None  # time.monotonic()
+        # time.monotonic() when the current RTSP session was set up (None while not open):
+        # a session that stays silent from the start is a stall too.
+        self.session_opened_at: float | None = None
         self.packets = 0
         self.bytes = 0
         self.reconnects = 0

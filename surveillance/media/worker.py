@@ -124,6 +124,7 @@ class IngestWorker:
 
     def _connect_and_demux(self) -> None:
         container = self._open()
+        self.stream.health.session_opened_at = time.monotonic()
         try:
             if not container.streams.video:
                 raise StreamOpenError(ErrorKind.UNSUPPORTED, "the stream has no video track")
@@ -152,4 +153,5 @@ class IngestWorker:
                     )  # fmt: skip
             raise StreamOpenError(ErrorKind.ENDED, "the server ended the stream")
         finally:
+            self.stream.health.session_opened_at = None
             container.close()

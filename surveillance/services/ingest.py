@@ -207,12 +207,21 @@ class IngestService:
         if update_rates:
             health.update_rates(now)
         age = health.last_packet_age(now)
-        if (
-            health.state is StreamState.ONLINE
-            and age is not None
-            and age > self.settings.stall_after_s
-        ):
+        stall_after = self.settings.stall_after_s
+        if health.state is StreamState.ONLINE and age is not None and age > stall_after:
             message = f"no packets for {age:.0f} s while the connection stays open"
+            health.set_error(ErrorKind.STALLED, message, StreamState.STALLED)
+            log.warning("stream %s stalled: %s", slot.stream.key, message)
+        opened_at = health.session_opened_at
+        if (
+            health.state is StreamState.CONNECTING
+            and opened_at is not None
+            and now - opened_at > stall_after
+        ):
+            # FFmpeg's socket timeout cannot end this wait: the server's RTCP reports and
+            # keep-alive answers keep the socket busy. The stream shows as stalled, and
+            # turns online by itself when video starts.
+            message = "the RTSP session is open but the camera sends no video"
             health.set_error(ErrorKind.STALLED, message, StreamState.STALLED)
             log.warning("stream %s stalled: %s", slot.stream.key, message)
         if slot.camera.mode is IngestMode.ON_DEMAND and slot.camera.enabled:

@@ -245,3 +245,23 @@ async def test_no_thread_or_socket_leak_after_100_reconnects() -> None:
     finally:
         await node.stop()
     await wait_until(lambda: not [t for t in threading.enumerate() if t.name == "ingest:gone"], 5)
+
+
+async def test_camera_silent_from_the_start_never_stays_connecting(simulator: Simulator) -> None:
+    simulator.fault("stall", "stall")
+    extra = [{"id": "stall", "name": "Stalls", "platform": "town", "url": simulator.url("stall")}]
+    node = Node.build(fleet_config(simulator, extra))
+    await node.start()
+    try:
+        stream = node.ingest.stream("stall")
+        # Either the open times out (offline) or the session opens and stays silent
+        # (stalled): both say why; "connecting" for ever would hide a dead camera.
+        await wait_until(
+            lambda: stream.health.state in (StreamState.STALLED, StreamState.OFFLINE), 10
+        )
+        assert stream.health.last_error
+        simulator.fault("stall", "resume")
+        await wait_until(lambda: stream.health.state is StreamState.ONLINE, 15)
+    finally:
+        simulator.fault("stall", "resume")
+        await node.stop()
