@@ -11,11 +11,13 @@ SDP), Basic auth, and failures (refused, dropped, stalled, rebooted). Three piec
   GStreamer's RTSP server bindings. It demuxes each clip once into memory and feeds it
   through an ``appsrc`` in a loop with monotonic timestamps; one shared pipeline per mount.
 - :mod:`.server` (:class:`Simulator`) runs that script from the venv and steers it over a
-  JSON-lines control channel on its stdin and stdout.
+  JSON-lines control channel on its stdin and stdout; :class:`SimulatorFleet` splits
+  large sets over several such processes.
 """
 
 from surveillance.simulator.clips import ClipSpec, ensure_clip, read_frame_number
 from surveillance.simulator.demo import demo_mounts
+from surveillance.simulator.fleet import SimulatorFleet
 from surveillance.simulator.server import (
     MountSpec,
     Simulator,
@@ -29,6 +31,7 @@ __all__ = [
     "MountSpec",
     "Simulator",
     "SimulatorError",
+    "SimulatorFleet",
     "SimulatorUnavailable",
     "demo_mounts",
     "ensure_clip",
