@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,66 +16,14 @@ CLIP_CACHE = Path(os.environ.get("SURVEILLANCE_TEST_CLIPS", "/tmp/surveillance-t
 
 # Small, fast clips: the behaviour under test does not depend on resolution.
 SMALL_H264 = ClipSpec(
-    codec="h264",
-    profile="main",
-    width=640,
-    height=360,
-    fps=25,
-    bitrate_kbps=800,
-    gop_s=1.0,
+    codec="h264", profile="main", width=640, height=360, fps=25, bitrate_kbps=800, gop_s=1.0,
     seconds=4.0,
-)
-HIGH_BFRAMES = ClipSpec(
-    codec="h264",
-    profile="high",
-    width=640,
-    height=360,
-    fps=25,
-    bitrate_kbps=800,
-    gop_s=1.0,
-    bframes=2,
-    seconds=4.0,
-)
-HIGH = ClipSpec(
-    codec="h264",
-    profile="high",
-    width=640,
-    height=360,
-    fps=25,
-    bitrate_kbps=800,
-    gop_s=1.0,
-    seconds=4.0,
-)
-BASELINE = ClipSpec(
-    codec="h264",
-    profile="baseline",
-    width=640,
-    height=360,
-    fps=25,
-    bitrate_kbps=800,
-    gop_s=1.0,
-    seconds=4.0,
-)
-H265 = ClipSpec(
-    codec="h265",
-    profile="main",
-    width=640,
-    height=360,
-    fps=25,
-    bitrate_kbps=800,
-    gop_s=1.0,
-    seconds=4.0,
-)
-FULL_HD = ClipSpec(
-    codec="h264",
-    profile="high",
-    width=1920,
-    height=1080,
-    fps=25,
-    bitrate_kbps=4000,
-    gop_s=2.0,
-    seconds=2.0,
-)
+)  # fmt: skip
+HIGH = replace(SMALL_H264, profile="high")
+HIGH_BFRAMES = replace(HIGH, bframes=2)
+BASELINE = replace(SMALL_H264, profile="baseline")
+H265 = replace(SMALL_H264, codec="h265")
+FULL_HD = replace(HIGH, width=1920, height=1080, bitrate_kbps=4000, gop_s=2.0, seconds=2.0)
 
 CAMERA_USER = "operator"
 CAMERA_PASSWORD = "s3cret-Pa55word"
