@@ -49,6 +49,17 @@ def wall(layout: str | None = None) -> FileResponse:
     return FileResponse(STATIC_DIR / "wall.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/cases")
+def cases() -> FileResponse:
+    return FileResponse(STATIC_DIR / "cases.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/cases/{number}")
+def case(number: str) -> FileResponse:
+    # As with the wall: the page reads the case number from its own URL.
+    return FileResponse(STATIC_DIR / "case.html", headers={"Cache-Control": "no-cache"})
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

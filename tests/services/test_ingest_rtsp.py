@@ -201,7 +201,11 @@ async def test_silent_server_times_out_without_blocking_others(simulator: Simula
         )
         assert accepted, "the worker never connected"
         assert time.monotonic() - started < 10
-        assert node.ingest.camera_health("silent").state is StreamState.OFFLINE
+        # Offline with its reason, or already retrying: never online.
+        assert node.ingest.camera_health("silent").state in (
+            StreamState.OFFLINE,
+            StreamState.CONNECTING,
+        )
     finally:
         t0 = time.monotonic()
         await node.stop()

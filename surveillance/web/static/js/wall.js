@@ -1,6 +1,7 @@
 // The wall page: a grid of live tiles, a filterable camera list, named layouts and tours.
 
 import { api, ApiError } from "./api.js";
+import { addAttachButton } from "./attach.js";
 import { ageText, clear, el } from "./dom.js";
 import { browserCaps, LivePlayer } from "./player.js";
 
@@ -123,6 +124,7 @@ function buildTile(tile, index) {
   el("div", { class: "overlay bottom" }, health, path), notice);
   root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
   root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
+  addAttachButton(root); // attach this tile's snapshot or last seconds to an open case
   return { root, video, name, chips, health, path, notice, player: null, camera: null, stream: null };
 }
 
