@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from surveillance import __version__
 from surveillance.api.node import Node
-from surveillance.api.routes import cameras, live, metrics, platforms, wall
+from surveillance.api.routes import cameras, live, metrics, mosaic, platforms, wall
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
 from surveillance.config.models import AppConfig
@@ -42,5 +42,6 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(case_routes.router)
     app.include_router(evidence_routes.router)
     app.include_router(wall.router)
+    app.include_router(mosaic.router)
     pages.install(app)
     return app

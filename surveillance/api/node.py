@@ -14,6 +14,7 @@ from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
+from surveillance.services.mosaic import MosaicService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
@@ -29,6 +30,7 @@ class Node:
     footage: LiveFootage
     cases: CaseService
     wall: WallStore
+    mosaic: MosaicService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -43,6 +45,7 @@ class Node:
         # One database for the node: cases and wall layouts share its engine and its
         # migrations (run by the case service's open()).
         engine = create_db_engine(database_url(config))
+        wall = WallStore(engine)
         return cls(
             config=config,
             catalog=catalog,
@@ -52,7 +55,8 @@ class Node:
             live=LiveService(ingest),
             footage=footage,
             cases=build_case_service(config, engine, footage),
-            wall=WallStore(engine),
+            wall=wall,
+            mosaic=MosaicService(ingest, catalog, wall),
         )
 
     async def start(self) -> None:
@@ -60,8 +64,10 @@ class Node:
         # loop; in place, not in a worker thread that would then idle for the node's life.
         self.cases.open()
         await self.ingest.start()
+        await self.mosaic.start()
 
     async def stop(self) -> None:
+        await self.mosaic.close()
         await self.live.close()
         self.footage.close()
         self.cases.close()

@@ -1,0 +1,256 @@
+"""Server-side mosaics on demand: one renderer per (layout, size, frame rate) in use.
+
+The first consumer of a mosaic starts its renderer; every consumer holds a
+:class:`MosaicLease` and gives it back when it leaves; the renderer stops ``idle_s`` after
+the last lease is returned, so a client that reconnects finds it still warm. Tiles decode
+their cameras' sub-streams where the camera has one (a mosaic tile never needs the main
+stream's detail), through the same on-demand connection as every other consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import RTCPeerConnection
+
+from surveillance.catalog import Catalog
+from surveillance.errors import CameraNotFound, SurveillanceError
+from surveillance.media.canvas import ascii_text
+from surveillance.media.mosaic import GridCell, MosaicRenderer, MosaicTile, grid_rects
+from surveillance.media.webrtc import PassthroughTrack, answer_offer
+from surveillance.services.ingest import IngestService
+from surveillance.wall.layouts import PRESETS, Grid, fill
+from surveillance.wall.store import WallStore
+
+log = logging.getLogger(__name__)
+
+MOSAIC_IDLE_S = 10.0  # a renderer stops this long after its last consumer left
+REAP_INTERVAL_S = 1.0  # how often idle renderers are looked for
+RENDERER_JOIN_S = 3.0  # how long stopping waits for a renderer's threads
+FIRST_KEYFRAME_WAIT_S = 5.0  # how long a WebRTC viewer waits for the encoder's first GOP
+OUTPUT_SIZES = {1080: (1920, 1080), 2160: (3840, 2160)}  # ?size= -> pixels
+DEFAULT_FPS = 25
+MAX_FPS = 25  # the cameras' own rate; more would only repeat pictures
+
+
+def _label(name: str, camera_id: str) -> str:
+    """The tile's label: the name, unless the ASCII-only font would show nothing of it
+    (a name wholly in another script), then the camera id."""
+    readable = any(c.isascii() and c.isalnum() for c in ascii_text(name))
+    return name if readable else camera_id
+
+
+class MosaicLayoutNotFound(SurveillanceError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no layout or preset named {name!r}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class MosaicRequest:
+    layout: str
+    cameras: tuple[str, ...] = ()  # for a preset: the cameras to fill it with, in order
+    size: int = 1080
+    fps: int = DEFAULT_FPS
+
+
+@dataclass
+class _Entry:
+    renderer: MosaicRenderer
+    leases: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
+
+
+class MosaicLease:
+    """One consumer's hold on a running renderer; ``release`` is safe to call twice."""
+
+    def __init__(self, renderer: MosaicRenderer, on_release: Callable[[], None]) -> None:
+        self.renderer = renderer
+        self._on_release = on_release
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._on_release()
+
+    def __enter__(self) -> MosaicLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class MosaicService:
+    def __init__(
+        self,
+        ingest: IngestService,
+        catalog: Catalog,
+        wall: WallStore,
+        idle_s: float = MOSAIC_IDLE_S,
+    ) -> None:
+        self._ingest = ingest
+        self._catalog = catalog
+        self._wall = wall
+        self.idle_s = idle_s
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._peers: set[RTCPeerConnection] = set()
+        self._reaper: asyncio.Task[None] | None = None
+
+    # -- layouts --------------------------------------------------------------------------
+    def resolve(self, request: MosaicRequest) -> Grid:
+        """A stored layout by name; with ``cameras``, a preset filled with them."""
+        if request.size not in OUTPUT_SIZES:
+            raise ValueError(f"size must be one of {sorted(OUTPUT_SIZES)}")
+        if not 1 <= request.fps <= MAX_FPS:
+            raise ValueError(f"fps must be 1 to {MAX_FPS}")
+        grid: Grid | None = None
+        if not request.cameras:
+            grid = self._wall.layout(request.layout)
+        if grid is None:
+            preset = PRESETS.get(request.layout)
+            if preset is None:
+                raise MosaicLayoutNotFound(request.layout)
+            grid = fill(preset, list(request.cameras))
+        for tile in grid.tiles:
+            if tile.camera and self._catalog.camera(tile.camera) is None:
+                raise CameraNotFound(tile.camera)
+        return Grid(cols=grid.cols, rows=grid.rows, tiles=grid.tiles)
+
+    def _build(self, key: str, grid: Grid, size: int, fps: int) -> MosaicRenderer:
+        width, height = OUTPUT_SIZES[size]
+        cells = [GridCell(t.x, t.y, t.w, t.h) for t in grid.tiles]
+        tiles = []
+        for tile, rect in zip(grid.tiles, grid_rects(grid.cols, grid.rows, cells, width, height),
+                              strict=True):  # fmt: skip
+            camera = self._catalog.camera(tile.camera) if tile.camera else None
+            if camera is None:
+                tiles.append(MosaicTile(rect, "", None))
+                continue
+            stream = self._ingest.ensure_connected(camera.id, sub=camera.has_sub_stream)
+            tiles.append(MosaicTile(rect, _label(camera.name, camera.id), stream))
+        return MosaicRenderer(key, tiles, width, height, fps)
+
+    # -- leases ---------------------------------------------------------------------------
+    def acquire(self, request: MosaicRequest) -> MosaicLease:
+        """Start (or join) the renderer of this mosaic; raises for unknown layouts/cameras."""
+        grid = self.resolve(request)
+        # The grid itself is the key: editing a stored layout makes a new mosaic, and the
+        # old one idles out.
+        key = f"{request.size}p{request.fps}:{grid.model_dump_json()}"
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not entry.renderer.running:
+                renderer = self._build(key, grid, request.size, request.fps)
+                renderer.start()
+                entry = _Entry(renderer)
+                self._entries[key] = entry
+                log.info("mosaic %r started: %d tiles, %dp%d", request.layout,
+                         len(grid.tiles), request.size, request.fps)  # fmt: skip
+            entry.leases += 1
+            return MosaicLease(entry.renderer, functools.partial(self._release, key))
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.leases -= 1
+                if entry.leases <= 0:
+                    entry.leases = 0
+                    entry.idle_since = time.monotonic()
+
+    def running(self) -> list[MosaicRenderer]:
+        with self._lock:
+            return [e.renderer for e in self._entries.values() if e.renderer.running]
+
+    def consumers(self) -> int:
+        with self._lock:
+            return sum(e.leases for e in self._entries.values())
+
+    # -- WebRTC ---------------------------------------------------------------------------
+    async def webrtc_answer(self, request: MosaicRequest, offer_sdp: str) -> str:
+        lease = self.acquire(request)
+        try:
+            renderer = lease.renderer
+            renderer.want_video()
+            stream = renderer.stream
+            waited = 0.0
+            while stream.ring.latest_keyframe() is None and waited < FIRST_KEYFRAME_WAIT_S:
+                await asyncio.sleep(0.02)
+                waited += 0.02
+            if stream.ring.latest_keyframe() is None:
+                raise RuntimeError("the mosaic encoder produced no picture")
+            track = PassthroughTrack(stream.subscribe(from_cached_gop=True))
+        except BaseException:
+            lease.release()
+            raise
+        peer = RTCPeerConnection()
+        self._peers.add(peer)
+
+        async def close() -> None:
+            track.stop()
+            lease.release()
+            self._peers.discard(peer)
+            with contextlib.suppress(Exception):
+                await peer.close()
+
+        @peer.on("connectionstatechange")
+        async def _on_state() -> None:
+            if peer.connectionState in ("failed", "closed"):
+                await close()
+
+        try:
+            answer = await answer_offer(peer, offer_sdp, track)
+        except Exception:
+            await close()
+            raise
+        return str(answer.sdp)
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap(), name="mosaic-reaper")
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            now = time.monotonic()
+            with self._lock:
+                idle = [
+                    (key, e.renderer)
+                    for key, e in self._entries.items()
+                    if (e.leases == 0 and now - e.idle_since >= self.idle_s)
+                    or not e.renderer.running
+                ]
+                for key, _ in idle:
+                    del self._entries[key]
+            for _, renderer in idle:
+                log.info("mosaic %s idle: stopping", renderer.key.split(":", 1)[0])
+                await self._stop_renderer(renderer)
+
+    @staticmethod
+    async def _stop_renderer(renderer: MosaicRenderer) -> None:
+        renderer.stop()
+        await asyncio.to_thread(renderer.join, RENDERER_JOIN_S)
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for peer in list(self._peers):
+            with contextlib.suppress(Exception):
+                await peer.close()
+        self._peers.clear()
+        with self._lock:
+            renderers = [e.renderer for e in self._entries.values()]
+            self._entries.clear()
+        for renderer in renderers:
+            await self._stop_renderer(renderer)
