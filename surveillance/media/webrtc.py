@@ -162,6 +162,22 @@ class TranscodeTrack(MediaStreamTrack):
         super().stop()
 
 
+def without_mdns_candidates(sdp: str) -> str:
+    """The offer without host candidates hidden behind mDNS names (``<uuid>.local``).
+
+    Browsers hide local addresses that way; aiortc tries to resolve each name and waits out
+    a one-second time-out first, which delayed every viewer's first frame by a second. The
+    browser's connectivity checks reach us anyway, and its real address is learned from
+    them (a peer-reflexive candidate), so nothing is lost by dropping these lines.
+    """
+    kept = [
+        line
+        for line in sdp.splitlines(keepends=True)
+        if not (line.startswith("a=candidate:") and ".local " in line)
+    ]
+    return "".join(kept)
+
+
 def h264_codecs() -> list[Any]:
     capabilities = RTCRtpSender.getCapabilities("video")
     return [c for c in capabilities.codecs if c.mimeType.lower() == "video/h264"]
@@ -177,7 +193,9 @@ async def answer_offer(
     # packets under VP8's payload type, which nothing can decode.
     transceiver = peer.addTransceiver(track, direction="sendonly")
     transceiver.setCodecPreferences(h264_codecs())
-    await peer.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+    await peer.setRemoteDescription(
+        RTCSessionDescription(sdp=without_mdns_candidates(offer_sdp), type="offer")
+    )
     if transceiver.mid is None:
         raise ValueError("the offer has no video section")
     await peer.setLocalDescription(await peer.createAnswer())

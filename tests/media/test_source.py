@@ -52,3 +52,18 @@ def test_non_rtsp_urls_never_open(url: str) -> None:
     # The RTSP demuxer is forced and the protocol whitelist names only what RTSP needs.
     with pytest.raises(av.FFmpegError):
         open_rtsp(url, OPTIONS)
+
+
+def test_mdns_host_candidates_are_dropped_from_offers() -> None:
+    from surveillance.media.webrtc import without_mdns_candidates
+
+    offer = (
+        "v=0\r\n"
+        "a=candidate:1 1 udp 2122260223 3f1e8c2a-9b1d-4c55-a0f1-0d9c9d1c1e11.local 50123 typ host"
+        " generation 0\r\n"
+        "a=candidate:2 1 udp 2122260223 192.0.2.7 50124 typ host generation 0\r\n"
+        "a=end-of-candidates\r\n"
+    )
+    kept = without_mdns_candidates(offer)
+    assert ".local" not in kept
+    assert "192.0.2.7 50124" in kept and kept.endswith("a=end-of-candidates\r\n")

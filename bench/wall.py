@@ -1,0 +1,887 @@
+"""Wall benchmark: server CPU per tile-viewer, time to first frame, latency to the browser.
+
+Usage::
+
+    python -m bench.wall --quick                                  # < 1 minute, a smoke run
+    python -m bench.wall --tiles 16 --viewers 2 --json /tmp/bench-wall.json
+
+Method
+------
+The simulator serves T identical H.264 High streams without B-frames (1080p25, 4 Mbit/s,
+2 s GOP; ``--quick``: 4 streams at 720p, 2 Mbit/s), each mount starting at a different GOP
+of the clip. The service runs as users run it, ``surveillance serve --config <generated
+yaml>`` on a free loopback port, with the T cameras always-on, and a named layout
+``bench-wall`` (the smallest square preset that holds T tiles, 4x4 for 16) shows them all.
+Then, one phase at a time:
+
+1. **ingest only** -- no viewer. The service's CPU (utime + stime of all its threads, from
+   ``/proc/<pid>/stat``) over ``--repeat`` windows of ``--seconds``.
+2. **viewers** -- V headless Chromium viewers, each its own browser context with one page
+   on ``/wall/bench-wall``: the real wall page and ``player.js`` on the real delivery path
+   (WebRTC pass-through for these sources). Viewers open one after another; each must have
+   every tile decoding before the next opens. Once all play, the same CPU windows again,
+   for the service and also for Chromium (every process of the browser) and Playwright's
+   driver. Before and after the windows each page's ``window.wall.tiles()`` gives every
+   tile's path, size and ``framesDecoded`` (from WebRTC ``getStats``): every tile must be
+   decoding, and its rate over the windows is its decoded frame rate.
+3. **latency** -- with the viewers still playing, a reference reader process per chosen
+   camera (``--latency-tiles``, spread over the viewers) opens the same RTSP mount directly
+   and stamps each frame number's arrival (``time.time()``); in the page a grabber keeps the
+   frame-number region of every frame the tile presents, with its presentation time
+   (``requestVideoFrameCallback``, mapped onto ``Date.now()``). The benchmark reads the
+   numbers from those pixels (``read_frame_number``); see :mod:`bench.wall_latency`.
+
+Reading the figures
+-------------------
+CPU is in percent of ONE core (100 = one core busy; the machine has 100 x nproc).
+``service_cpu_pct_per_tile_viewer`` = (service CPU with viewers - service CPU ingest only)
+/ (T x V), medians over the windows: what one more tile on one more screen costs the
+server, the figure the budget (<= 0.3% of a core per 1080p tile-viewer) is about. It
+includes each page's own requests (its health poll every few seconds), spread over its
+tiles. Chromium's CPU is the client's, not the server's, and is reported only so the run
+can be judged: on two cores without a GPU, decoding T x V 1080p streams in software is far
+more work than forwarding them, and if the machine is saturated (``machine`` near
+100 x nproc) the browser decodes late, which shows in the decoded frame rates and the
+latency, though not in the server's CPU per tile-viewer.
+
+Time to first frame is per tile and viewer: ``firstFrameMs`` from ``player.js`` (from
+the player's start -- plan request, offer, answer, ICE, the cached GOP -- to the first
+presented frame); ``first_frame_from_navigation`` also counts the page's own loading.
+Budget: <= 1 s on every tile (judged on the maximum; p50 and p95 are given too).
+
+Latency is presentation in the browser minus arrival at the reference reader of the same
+frame number, over every grabbed frame; p95 <= 500 ms is the budget. It splits (WebRTC
+only) into arrival -> receipt by the browser (the service's forwarding and the network)
+and receipt -> presentation (Chromium's jitter buffer and decoder, which run late when the
+machine is saturated). The reference stamps a packet when its demuxer returns it, as the
+service's ingest does, so the reading and demuxing both share is not in the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench.procs import Children
+from bench.procstat import CpuWindow, load_average, measure_cpu
+from bench.service import HOST, CameraEntry, ServiceProcess, free_port, serve_prefix, write_config
+from bench.stats import median, percentile, rounded
+from bench.wall_browser import (
+    Browsers,
+    Crop,
+    Viewer,
+    first_frames_since_navigation,
+    live_requests,
+    start_grabber,
+    stop_grabbers,
+    take_grabs,
+    tiles,
+)
+from bench.wall_latency import (
+    Grab,
+    best_scale,
+    crop_for,
+    latency_figures,
+    read_grabs,
+    start_reference,
+    wait_ready,
+)
+from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet, ensure_clip
+
+DEFAULT_CACHE = Path.home() / ".cache" / "surveillance" / "bench-clips"
+LAYOUT = "bench-wall"
+SERVICE_READY_TIMEOUT_S = 60.0
+REFERENCE_READY_TIMEOUT_S = 15.0
+POLL_S = 0.5
+GRAB_PULL_S = 1.0
+CALIBRATION_S = 1.5
+READABLE_SHARE = 0.8  # of grabbed frames; below it, grab at full resolution instead
+QUIET_SAMPLE_S = 2.0
+QUIET_BUSY_PCT = 25.0  # % of one core: what an idle machine stays below
+BUSY_BACKGROUND_PCT = 20.0
+SATURATED_SHARE = 0.9  # of the machine's CPU
+
+TILE_CPU_BUDGET_PCT = 0.3  # % of one core per 1080p tile-viewer
+FIRST_FRAME_BUDGET_MS = 1000.0
+LATENCY_P95_BUDGET_MS = 500.0
+FIRST_FRAME_STEPS = (
+    "plan_request_ms",
+    "offer_and_ice_ms",
+    "answer_request_ms",
+    "answer_to_first_frame_ms",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    tiles: int
+    viewers: int
+    seconds: float
+    repeat: int
+    latency_seconds: float
+    latency_tiles: int
+    quick: bool
+    clip: ClipSpec
+    settle_s: float
+    first_frame_timeout_s: float
+    wait_quiet_s: float
+    viewport: tuple[int, int]
+    cache_dir: Path
+    json_path: Path | None
+
+
+def parse_settings(argv: Sequence[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.wall", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--tiles", type=int, help="cameras on the wall (default 16; 4 quick)")
+    parser.add_argument("--viewers", type=int, help="browser pages showing the wall (default 2)")
+    parser.add_argument("--seconds", type=float, help="CPU window (default 15; 5 with --quick)")
+    parser.add_argument("--repeat", type=int, help="windows per phase (default 3; 1 quick)")
+    parser.add_argument(
+        "--latency-seconds", type=float, help="latency sampling (default 20; 6 with --quick)"
+    )
+    parser.add_argument(
+        "--latency-tiles", type=int, help="tiles whose frames are grabbed (default 2)"
+    )
+    parser.add_argument("--quick", action="store_true", help="4 tiles at 720p, in under a minute")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="clip cache")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        help="first wait up to this many seconds for an idle machine (default 180; 0 quick)",
+    )
+    args = parser.parse_args(argv)
+    base = _quick_defaults(args.cache_dir) if args.quick else _full_defaults(args.cache_dir)
+    settings = replace(
+        base,
+        tiles=args.tiles or base.tiles,
+        viewers=args.viewers or base.viewers,
+        seconds=args.seconds or base.seconds,
+        repeat=args.repeat or base.repeat,
+        latency_seconds=args.latency_seconds or base.latency_seconds,
+        latency_tiles=args.latency_tiles if args.latency_tiles is not None else base.latency_tiles,
+        wait_quiet_s=base.wait_quiet_s if args.wait_quiet is None else args.wait_quiet,
+        json_path=args.json,
+    )
+    if settings.tiles < 1 or settings.viewers < 1 or settings.seconds <= 0 or settings.repeat < 1:
+        parser.error("--tiles, --viewers, --seconds and --repeat must be positive")
+    if settings.tiles > 144:
+        parser.error("--tiles: at most 144 (a 12x12 grid)")
+    if settings.latency_tiles < 0:
+        parser.error("--latency-tiles must be >= 0")
+    return settings
+
+
+def _full_defaults(cache_dir: Path) -> Settings:
+    # The same 1080p clip as bench.ingest's snapshot camera: 10 s, five GOPs.
+    return Settings(
+        tiles=16,
+        viewers=2,
+        seconds=15.0,
+        repeat=3,
+        latency_seconds=20.0,
+        latency_tiles=2,
+        quick=False,
+        clip=ClipSpec(width=1920, height=1080, bitrate_kbps=4000, gop_s=2.0, seconds=10.0),
+        settle_s=5.0,
+        first_frame_timeout_s=30.0,
+        wait_quiet_s=180.0,
+        viewport=(1920, 1080),
+        cache_dir=cache_dir,
+        json_path=None,
+    )
+
+
+def _quick_defaults(cache_dir: Path) -> Settings:
+    full = _full_defaults(cache_dir)
+    return replace(
+        full,
+        tiles=4,
+        seconds=5.0,
+        repeat=1,
+        latency_seconds=6.0,
+        quick=True,
+        clip=ClipSpec(width=1280, height=720, bitrate_kbps=2000, gop_s=2.0, seconds=4.0),
+        settle_s=2.0,
+        first_frame_timeout_s=20.0,
+        wait_quiet_s=0.0,
+    )
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+
+def camera_ids(settings: Settings) -> list[str]:
+    return [f"cam{i}" for i in range(1, settings.tiles + 1)]
+
+
+def mounts(settings: Settings) -> list[MountSpec]:
+    gops = max(1, round(settings.clip.seconds / settings.clip.gop_s))
+    return [
+        MountSpec(camera, settings.clip, start_offset_s=(i % gops) * settings.clip.gop_s)
+        for i, camera in enumerate(camera_ids(settings))
+    ]
+
+
+def put_layout(port: int, cameras: list[str]) -> dict[str, Any]:
+    """A square grid holding every camera, saved as ``LAYOUT`` through the API."""
+    side = math.ceil(math.sqrt(len(cameras)))
+    tiles_ = [
+        {"x": i % side, "y": i // side, "w": 1, "h": 1, "camera": camera}
+        for i, camera in enumerate(cameras)
+    ]
+    body = {"name": LAYOUT, "title": "Benchmark wall", "cols": side, "rows": side,
+            "tiles": tiles_}  # fmt: skip
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}/api/layouts/{LAYOUT}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="PUT",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        saved: dict[str, Any] = json.loads(response.read())
+    return saved
+
+
+@dataclass
+class Run:
+    settings: Settings
+    simulator: SimulatorFleet
+    children: Children
+    service: ServiceProcess
+    tmp: Path
+
+    def base_groups(self) -> dict[str, list[int]]:
+        return {"service": [self.service.pid], "simulator": self.simulator.pids}
+
+    def windows(self, groups: dict[str, list[int]] | None = None) -> list[CpuWindow]:
+        found = []
+        for _ in range(self.settings.repeat):
+            found.append(measure_cpu(groups or self.base_groups(), self.settings.seconds))
+        return found
+
+
+# -- phases -----------------------------------------------------------------------------------
+
+
+def ingest_phase(run: Run) -> dict[str, Any]:
+    time.sleep(run.settings.settle_s)
+    windows = run.windows()
+    listing = run.service.cameras()
+    fps = [float(c["health"]["fps"]) for c in listing if c["health"].get("fps") is not None]
+    return {
+        "service_cpu_pct": median([w.groups["service"] for w in windows]),
+        "online": sum(c["state"] == "online" for c in listing),
+        "stream_fps_mean": rounded(sum(fps) / len(fps)) if fps else None,
+        "windows": windows,
+    }
+
+
+def _all_decoding(viewer: Viewer, cameras: list[str]) -> bool:
+    found = tiles(viewer.page)
+    decoding = {
+        t["camera"] for t in found if t["stats"] and (t["stats"].get("framesDecoded") or 0) > 0
+    }
+    return all(c in decoding for c in cameras)
+
+
+def open_viewers(run: Run, browsers: Browsers, cameras: list[str]) -> list[dict[str, Any]]:
+    """Open the viewers one after another, each once the last has every tile decoding."""
+    url = f"http://{HOST}:{run.service.port}/wall/{LAYOUT}"
+    opened = []
+    for index in range(run.settings.viewers):
+        started = time.monotonic()
+        viewer = browsers.open(url, started)
+        ok = _all_decoding(viewer, cameras)
+        while not ok and time.monotonic() - started < run.settings.first_frame_timeout_s:
+            time.sleep(POLL_S)
+            ok = _all_decoding(viewer, cameras)
+        waited = time.monotonic() - started
+        _progress(
+            f"viewer {index + 1}: {'every tile' if ok else 'NOT every tile'} decoding "
+            f"after {waited:.1f} s"
+        )
+        opened.append({"viewer": index, "all_decoding": ok, "decoding_after_s": rounded(waited)})
+    return opened
+
+
+def _breakdown(requests: list[dict[str, Any]], camera: str, first: float | None) -> dict[str, Any]:
+    """Where a tile's first frame went: ms since navigation of each step's end."""
+    plan = next(
+        (r for r in requests if r["camera"] == camera and r["path"].endswith("/plan")), None
+    )
+    answer = next(
+        (r for r in requests if r["camera"] == camera and r["path"].endswith("/webrtc")), None
+    )
+    if plan is None or answer is None:
+        return {}
+    return {
+        "plan_request_ms": rounded(plan["end"] - plan["start"], 1),
+        "offer_and_ice_ms": rounded(answer["start"] - plan["end"], 1),
+        "answer_request_ms": rounded(answer["end"] - answer["start"], 1),
+        "answer_to_first_frame_ms": None if first is None else rounded(first - answer["end"], 1),
+        "player_started_at_ms": rounded(plan["start"], 1),
+    }
+
+
+def _tile_rows(browsers: Browsers, *, breakdown: bool = False) -> list[dict[str, Any]]:
+    rows = []
+    for viewer in browsers.viewers:
+        since_nav = first_frames_since_navigation(viewer.page)
+        requests = live_requests(viewer.page) if breakdown else []
+        for tile in tiles(viewer.page):
+            stats = tile["stats"] or {}
+            first = since_nav.get(tile["camera"])
+            rows.append(
+                {
+                    "viewer": viewer.index,
+                    "tile": tile["index"],
+                    "camera": tile["camera"],
+                    "state": tile["state"],
+                    "stream": tile["stream"],
+                    "path": stats.get("path"),
+                    "width": stats.get("width"),
+                    "height": stats.get("height"),
+                    "frames_decoded": stats.get("framesDecoded"),
+                    "first_frame_ms": rounded(stats.get("firstFrameMs"), 1),
+                    "first_frame_from_navigation_ms": rounded(first, 1),
+                    **(_breakdown(requests, tile["camera"], first) if breakdown else {}),
+                }
+            )
+    return rows
+
+
+def viewers_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str, Any]:
+    opened = open_viewers(run, browsers, cameras)
+    time.sleep(run.settings.settle_s)
+    before, t0 = _tile_rows(browsers), time.monotonic()
+    windows = []
+    for _ in range(run.settings.repeat):
+        # Renderers may come and go: list the browser's processes afresh for each window.
+        groups = {
+            **run.base_groups(),
+            "chromium": browsers.chromium_pids(),
+            "driver": [browsers.driver_pid] if browsers.driver_pid else [],
+        }
+        windows.append(measure_cpu(groups, run.settings.seconds))
+    after, elapsed = _tile_rows(browsers, breakdown=True), time.monotonic() - t0
+    start = {(r["viewer"], r["camera"]): r["frames_decoded"] or 0 for r in before}
+    for row in after:
+        decoded = (row["frames_decoded"] or 0) - start.get((row["viewer"], row["camera"]), 0)
+        row["decoded_fps"] = rounded(decoded / elapsed)
+        row["decoding"] = decoded > 0
+    return {
+        "opened": opened,
+        "service_cpu_pct": median([w.groups["service"] for w in windows]),
+        "chromium_cpu_pct": median([w.groups["chromium"] for w in windows]),
+        "driver_cpu_pct": median([w.groups["driver"] for w in windows]),
+        "chromium_processes": len(browsers.chromium_pids()),
+        "tiles": after,
+        "windows": windows,
+    }
+
+
+def latency_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str, Any]:
+    s = run.settings
+    count = min(s.latency_tiles, len(cameras))
+    if count == 0:
+        return {"skipped": "--latency-tiles 0"}
+    # Spread the grabbed tiles over the wall and over the viewers.
+    chosen = [(cameras[i * len(cameras) // count], i % len(browsers.viewers)) for i in range(count)]
+    references = {
+        camera: start_reference(
+            run.children,
+            camera,
+            run.simulator.url(camera),
+            s.clip.frame_count,
+            run.tmp / f"reference-{camera}.log",
+        )
+        for camera, _ in chosen
+    }
+    try:
+        if not wait_ready(list(references.values()), REFERENCE_READY_TIMEOUT_S):
+            return {"error": "a reference reader read no keyframe in time"}
+        height = s.clip.height
+        scale = best_scale(height)
+        grabs, errors = _grab(browsers, chosen, height, scale, CALIBRATION_S)
+        readable = sum(g.number is not None for g in grabs)
+        if scale > 1 and readable < READABLE_SHARE * max(1, len(grabs)):
+            _progress(f"frame numbers unreadable at 1/{scale} size: grabbing at full size")
+            scale = 1
+        grab_started = time.monotonic()
+        grabs, errors = _grab(browsers, chosen, height, scale, s.latency_seconds)
+        grab_s = time.monotonic() - grab_started
+    finally:
+        run.children.stop([r.proc for r in references.values()])
+    figures = latency_figures(grabs, references)
+    sw, sh, dw, dh = crop_for(height, scale)
+    return {
+        **figures,
+        "grabbed_tiles": [{"camera": c, "viewer": v} for c, v in chosen],
+        "grab_region": {"source": [sw, sh], "kept": [dw, dh], "scale": scale},
+        "grabber_errors": errors,
+        # Frames the grabbed tiles presented per second (each presented frame is grabbed).
+        "grabbed_fps": {
+            f"{c}@viewer{v}": rounded(
+                sum(g.camera == c and g.viewer == v for g in grabs) / grab_s, 1
+            )
+            for c, v in chosen
+        },
+        "reference_packets": {c: r.packets for c, r in references.items()},
+        "reference_mismatches": {c: r.mismatches for c, r in references.items()},
+    }
+
+
+def _grab(
+    browsers: Browsers,
+    chosen: list[tuple[str, int]],
+    height: int,
+    scale: int,
+    seconds: float,
+) -> tuple[list[Grab], int]:
+    sw, sh, dw, dh = crop_for(height, scale)
+    crop = Crop(sw, sh, dw, dh)
+    pages = {v: browsers.viewers[v].page for _, v in chosen}
+    for camera, v in chosen:
+        if not start_grabber(pages[v], camera, crop):
+            raise RuntimeError(f"viewer {v}: no video for {camera} to grab frames from")
+    raw: list[tuple[int, dict[str, dict[str, Any]]]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(min(GRAB_PULL_S, max(0.0, deadline - time.monotonic())))
+        raw.extend((v, take_grabs(page)) for v, page in pages.items())
+    for v, page in pages.items():
+        stop_grabbers(page)
+        raw.append((v, take_grabs(page)))
+    grabs: list[Grab] = []
+    errors = 0
+    for v, batch in raw:
+        found, failed = read_grabs(v, batch, height, scale, dw)
+        grabs.extend(found)
+        errors += failed
+    return grabs, errors
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def run_phases(settings: Settings) -> dict[str, Any]:
+    phases: dict[str, Any] = {}
+    started = time.monotonic()
+    ensure_clip(settings.clip, settings.cache_dir)
+    phases["clip_generation_s"] = rounded(time.monotonic() - started)
+    phases["quiet_before"] = wait_quiet(settings.wait_quiet_s)
+    cameras = camera_ids(settings)
+    with (
+        Children() as children,
+        tempfile.TemporaryDirectory(prefix="bench-wall-") as tmp_name,
+        SimulatorFleet(mounts(settings), clip_dir=settings.cache_dir) as simulator,
+    ):
+        tmp = Path(tmp_name)
+        port = free_port()
+        config = tmp / "service.yaml"
+        entries = [CameraEntry(c, simulator.url(c)) for c in cameras]
+        write_config(config, entries, tmp / "data", port)
+        service = ServiceProcess(children, config, port, tmp / "service.log")
+        run = Run(settings, simulator, children, service, tmp)
+        try:
+            phases["service_ready_s"] = rounded(service.wait_ready(SERVICE_READY_TIMEOUT_S))
+            online, waited = service.wait_online(settings.tiles, 20.0 + 0.5 * settings.tiles)
+            phases["online_at_start"], phases["online_wait_s"] = online, rounded(waited)
+            phases["layout"] = put_layout(port, cameras)
+            _progress("phase ingest only ...")
+            phases["ingest"] = ingest_phase(run)
+            browsers = Browsers(settings.viewport)
+            try:
+                browsers.start()
+                _progress(f"phase viewers ({settings.viewers} x {settings.tiles} tiles) ...")
+                phases["viewers"] = viewers_phase(run, browsers, cameras)
+                _progress("phase latency ...")
+                phases["latency"] = latency_phase(run, browsers, cameras)
+            finally:
+                browsers.close()
+            phases["service_log_tail"] = service.log_tail()[-1500:]
+        finally:
+            service.stop()
+    phases["total_s"] = rounded(time.monotonic() - started)
+    return phases
+
+
+def wait_quiet(max_wait_s: float) -> dict[str, float]:
+    """Wait (up to ``max_wait_s``) until the machine is nearly idle."""
+    if max_wait_s <= 0:
+        return {}
+    started = time.monotonic()
+    announced = False
+    while True:
+        busy = measure_cpu({}, QUIET_SAMPLE_S).machine_pct
+        waited = time.monotonic() - started
+        if busy <= QUIET_BUSY_PCT or waited >= max_wait_s:
+            if busy > QUIET_BUSY_PCT:
+                _progress(f"the machine is still busy ({busy:.0f}% of a core): going ahead")
+            return {"machine_pct": round(busy, 1), "waited_s": round(waited, 1)}
+        if not announced:
+            _progress(f"waiting for the machine to quieten ({busy:.0f}% of a core busy)")
+            announced = True
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def _window_medians(windows: list[CpuWindow]) -> dict[str, float | None]:
+    groups = windows[0].groups.keys() if windows else []
+    found = {g: rounded(median([w.groups[g] for w in windows]), 2) for g in groups}
+    found["background"] = rounded(median([w.background_pct for w in windows]), 1)
+    found["machine"] = rounded(median([w.machine_pct for w in windows]), 1)
+    return found
+
+
+def summarize(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
+    ingest, viewers = phases["ingest"], phases["viewers"]
+    latency = phases.get("latency", {})
+    tile_viewers = settings.tiles * settings.viewers
+    extra = viewers["service_cpu_pct"] - ingest["service_cpu_pct"]
+    rows = viewers["tiles"]
+    firsts = [r["first_frame_ms"] for r in rows if r["first_frame_ms"] is not None]
+    since_nav = [
+        r["first_frame_from_navigation_ms"]
+        for r in rows
+        if r["first_frame_from_navigation_ms"] is not None
+    ]
+    fps = [r["decoded_fps"] for r in rows if r["decoded_fps"] is not None]
+    paths: dict[str, int] = {}
+    for row in rows:
+        paths[str(row["path"])] = paths.get(str(row["path"]), 0) + 1
+    f: dict[str, Any] = {
+        "tiles": settings.tiles,
+        "viewers": settings.viewers,
+        "tile_viewers": tile_viewers,
+        "source": f"{settings.clip.width}x{settings.clip.height} {settings.clip.fps} fps "
+        f"H.264 {settings.clip.profile}, {settings.clip.bitrate_kbps} kbit/s, "
+        f"GOP {settings.clip.gop_s:g} s, no B-frames",
+        "online": ingest["online"],
+        "service_cpu_pct_ingest_only": rounded(ingest["service_cpu_pct"]),
+        "service_cpu_pct_with_viewers": rounded(viewers["service_cpu_pct"]),
+        "service_cpu_pct_per_tile_viewer": rounded(extra / tile_viewers, 3),
+        "chromium_cpu_pct": rounded(viewers["chromium_cpu_pct"]),
+        "playwright_driver_cpu_pct": rounded(viewers["driver_cpu_pct"]),
+        "tiles_decoding": sum(bool(r.get("decoding")) for r in rows),
+        "tiles_total": len(rows),
+        "paths": paths,
+        "decoded_fps_median": rounded(median(fps)),
+        "decoded_fps_min": rounded(min(fps)) if fps else None,
+        "first_frame_p50_ms": rounded(percentile(firsts, 50), 1),
+        "first_frame_p95_ms": rounded(percentile(firsts, 95), 1),
+        "first_frame_max_ms": rounded(max(firsts), 1) if firsts else None,
+        "first_frame_n": len(firsts),
+        "first_frame_from_navigation_p50_ms": rounded(percentile(since_nav, 50), 1),
+        "first_frame_from_navigation_p95_ms": rounded(percentile(since_nav, 95), 1),
+        "first_frame_from_navigation_max_ms": rounded(max(since_nav), 1) if since_nav else None,
+        "first_frame_steps_p50_ms": {
+            step: rounded(median([r[step] for r in rows if r.get(step) is not None]), 1)
+            for step in FIRST_FRAME_STEPS
+        },
+        **{k: v for k, v in latency.items() if k.startswith(("latency_", "to_", "receipt_"))},
+        "latency_grabbed_fps": latency.get("grabbed_fps"),
+        "cpu_pct_by_phase": {
+            "ingest": _window_medians(ingest["windows"]),
+            "viewers": _window_medians(viewers["windows"]),
+        },
+    }
+    f["targets"] = build_targets(settings, f)
+    f["warnings"] = warnings(settings, f, phases)
+    return f
+
+
+def _verdict(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def build_targets(settings: Settings, f: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    size = f"{settings.clip.height}p"
+    note = "" if settings.clip.height >= 1080 else f" (measured at {size}: indicative only)"
+    return {
+        "cpu_per_tile_viewer": {
+            "rule": f"service CPU per 1080p tile-viewer <= {TILE_CPU_BUDGET_PCT}% of a core" + note,
+            "value": f["service_cpu_pct_per_tile_viewer"],
+            "limit": TILE_CPU_BUDGET_PCT,
+            "pass": _verdict(f["service_cpu_pct_per_tile_viewer"], TILE_CPU_BUDGET_PCT),
+        },
+        "first_frame": {
+            "rule": f"first frame on every tile <= {FIRST_FRAME_BUDGET_MS:g} ms after the player "
+            "starts (max over tiles and viewers)",
+            "value": f["first_frame_max_ms"],
+            "limit": FIRST_FRAME_BUDGET_MS,
+            "pass": _verdict(f["first_frame_max_ms"], FIRST_FRAME_BUDGET_MS)
+            if f["first_frame_n"] == f["tiles_total"]
+            else False,
+        },
+        "first_frame_p95": {
+            "rule": f"informational: first frame p95 <= {FIRST_FRAME_BUDGET_MS:g} ms",
+            "value": f["first_frame_p95_ms"],
+            "limit": FIRST_FRAME_BUDGET_MS,
+            "pass": _verdict(f["first_frame_p95_ms"], FIRST_FRAME_BUDGET_MS),
+        },
+        "latency_p95": {
+            "rule": f"source -> presented frame p95 <= {LATENCY_P95_BUDGET_MS:g} ms",
+            "value": f.get("latency_p95_ms"),
+            "limit": LATENCY_P95_BUDGET_MS,
+            "pass": _verdict(f.get("latency_p95_ms"), LATENCY_P95_BUDGET_MS),
+        },
+        "every_tile_decodes": {
+            "rule": "every tile of every viewer decodes frames during the CPU windows",
+            "value": f"{f['tiles_decoding']}/{f['tiles_total']}",
+            "limit": f"{settings.tiles * settings.viewers}/{settings.tiles * settings.viewers}",
+            "pass": f["tiles_decoding"] == settings.tiles * settings.viewers,
+        },
+    }
+
+
+def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> list[str]:
+    found = []
+    if f["online"] < settings.tiles:
+        found.append(f"only {f['online']} of {settings.tiles} cameras were online")
+    fps = phases["ingest"]["stream_fps_mean"]
+    if fps is not None and fps < 0.95 * settings.clip.fps:
+        found.append(f"the service reports streams at {fps} fps, not {settings.clip.fps}")
+    not_webrtc = {p: n for p, n in f["paths"].items() if p != "webrtc"}
+    if not_webrtc:
+        found.append(f"tiles not on WebRTC pass-through: {not_webrtc}")
+    small = [r for r in phases["viewers"]["tiles"] if r["height"] != settings.clip.height]
+    if small:
+        found.append(f"{len(small)} tiles do not show the {settings.clip.height}p source")
+    nproc = os.cpu_count() or 1
+    machine = f["cpu_pct_by_phase"]["viewers"]["machine"] or 0.0
+    if machine > SATURATED_SHARE * 100 * nproc:
+        found.append(
+            f"the machine was saturated with viewers ({machine}% of {100 * nproc}%): Chromium "
+            f"({f['chromium_cpu_pct']}%) decodes {f['tile_viewers']} streams in software; "
+            "decoded frame rates, first frames and latency suffer from that, not from the server"
+        )
+    slow = f["decoded_fps_min"]
+    if slow is not None and slow < 0.8 * settings.clip.fps:
+        found.append(f"some tiles decoded only {slow} fps (source {settings.clip.fps} fps)")
+    for phase, cpu in f["cpu_pct_by_phase"].items():
+        if (cpu["background"] or 0) > BUSY_BACKGROUND_PCT:
+            found.append(
+                f"{phase}: other processes used {cpu['background']}% of a core meanwhile "
+                "(the machine is shared)"
+            )
+    latency = phases.get("latency", {})
+    if "error" in latency:
+        found.append(f"latency: {latency['error']}")
+    grabbed = latency.get("latency_grabbed") or 0
+    if grabbed and (latency.get("latency_frames") or 0) < 0.8 * grabbed:
+        found.append(
+            f"latency: only {latency.get('latency_frames')} of {grabbed} grabbed frames were "
+            f"read and matched ({latency.get('latency_unreadable')} unreadable, "
+            f"{latency.get('latency_unmatched')} unmatched)"
+        )
+    mismatched = {c: m for c, m in latency.get("reference_mismatches", {}).items() if m}
+    if mismatched:
+        found.append(f"reference reader: frame counts off at keyframes: {mismatched}")
+    return found
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
+    return str(value)
+
+
+def print_table(r: dict[str, Any]) -> None:
+    m = r["machine"]
+    print(
+        f"\nbench.wall  {r['timestamp']}  {m['nproc']} cores ({m['cpu_model']}), "
+        f"load {m['loadavg_start']}"
+    )
+    print(f"  {r['command']}")
+    print(
+        f"  {r['tiles']} tiles x {r['viewers']} viewers; {r['source']}; "
+        f"{r['settings']['repeat']} x {r['settings']['seconds']:g} s windows, medians; "
+        "CPU in % of one core\n"
+    )
+    cpu = r["cpu_pct_by_phase"]
+    print(f"  {'':<26}{'ingest only':>14}{'with viewers':>14}")
+    for label, key in (
+        ("service CPU", "service"),
+        ("simulator CPU", "simulator"),
+        ("chromium CPU (client)", "chromium"),
+        ("playwright driver CPU", "driver"),
+        ("background CPU", "background"),
+        ("machine CPU", "machine"),
+    ):
+        print(f"  {label:<26}{_fmt(cpu['ingest'].get(key)):>14}{_fmt(cpu['viewers'].get(key)):>14}")
+    print(
+        f"\n  service CPU per tile-viewer: {_fmt(r['service_cpu_pct_per_tile_viewer'])}% of a core "
+        f"(({_fmt(r['service_cpu_pct_with_viewers'])} - {_fmt(r['service_cpu_pct_ingest_only'])})"
+        f" / {r['tile_viewers']})"
+    )
+    print(
+        f"  tiles decoding {r['tiles_decoding']}/{r['tiles_total']}, paths {r['paths']}, "
+        f"decoded fps median {_fmt(r['decoded_fps_median'])} min {_fmt(r['decoded_fps_min'])}"
+    )
+    print(f"\n  {'(ms)':<34}{'p50':>10}{'p95':>10}{'max':>10}{'n':>8}")
+    for label, prefix, n in (
+        ("first frame (player start)", "first_frame", r["first_frame_n"]),
+        ("first frame (navigation)", "first_frame_from_navigation", r["first_frame_n"]),
+        ("latency source -> presented", "latency", r.get("latency_frames")),
+    ):
+        print(
+            f"  {label:<34}{_fmt(r.get(prefix + '_p50_ms')):>10}"
+            f"{_fmt(r.get(prefix + '_p95_ms')):>10}{_fmt(r.get(prefix + '_max_ms')):>10}"
+            f"{_fmt(n):>8}"
+        )
+    for label, prefix in (
+        ("  arrival -> browser receipt", "to_browser_receipt"),
+        ("  receipt -> presented", "receipt_to_presentation"),
+    ):
+        print(
+            f"  {label:<34}{_fmt(r.get(prefix + '_p50_ms')):>10}"
+            f"{_fmt(r.get(prefix + '_p95_ms')):>10}"
+        )
+    steps = r["first_frame_steps_p50_ms"]
+    print(
+        "  first frame steps, p50 ms: plan {plan_request_ms}, offer+ICE {offer_and_ice_ms}, "
+        "answer {answer_request_ms}, answer -> first frame {answer_to_first_frame_ms}".format(
+            **{k: _fmt(v) for k, v in steps.items()}
+        )
+    )
+    print(f"  latency: frames presented per second on the grabbed tiles {r['latency_grabbed_fps']}")
+    print("\n  targets")
+    for name, target in r["targets"].items():
+        verdict = {True: "PASS", False: "FAIL", None: "n/a "}[target["pass"]]
+        print(
+            f"  [{verdict}] {name}: {target['value']} (limit {target['limit']}) - {target['rule']}"
+        )
+    for warning in r["warnings"]:
+        print(f"  WARNING: {warning}")
+    print()
+
+
+def environment(argv: Sequence[str]) -> dict[str, Any]:
+    return {
+        "benchmark": "bench.wall",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join([Path(sys.executable).name, "-m", "bench.wall", *argv]),
+        "machine": {
+            "nproc": os.cpu_count(),
+            "cpu_model": _cpu_model(),
+            "kernel": platform.release(),
+            "loadavg_start": load_average(),
+        },
+        "versions": _versions(),
+    }
+
+
+def _cpu_model() -> str | None:
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def _versions() -> dict[str, str | None]:
+    import aiortc
+    import av
+    import playwright
+
+    import surveillance
+
+    chromium = None
+    try:
+        import subprocess
+
+        chromium = subprocess.run(
+            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "python": platform.python_version(),
+        "surveillance": getattr(surveillance, "__version__", None),
+        "av": av.__version__,
+        "aiortc": getattr(aiortc, "__version__", None),
+        "playwright": getattr(playwright, "__version__", None),
+        "chromium": chromium,
+    }
+
+
+def settings_info(settings: Settings) -> dict[str, Any]:
+    info = asdict(settings)
+    info["clip"] = settings.clip.key()
+    info["cache_dir"] = str(settings.cache_dir)
+    info["json_path"] = str(settings.json_path) if settings.json_path else None
+    info["service_command"] = " ".join(serve_prefix())
+    return info
+
+
+def _details(phases: dict[str, Any]) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, CpuWindow):
+            return asdict(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {k: plain(v) for k, v in phases.items()}
+
+
+def _progress(message: str) -> None:
+    print(f"[bench.wall {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` stops its processes.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings = parse_settings(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+    report = environment(argv)
+    try:
+        phases = run_phases(settings)
+    except KeyboardInterrupt:
+        _progress("interrupted: every process it started has been stopped")
+        return 130
+    report["settings"] = settings_info(settings)
+    report.update(summarize(settings, phases))
+    report["machine"]["loadavg_end"] = load_average()
+    report["phases"] = _details(phases)
+    print_table(report)
+    if settings.json_path is not None:
+        settings.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _progress(f"wrote {settings.json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
