@@ -30,7 +30,9 @@ def start_ffmpeg(children: Children, urls: Sequence[str], log: Path) -> list[sub
     return [children.spawn(ffmpeg_command(url), log=log) for url in urls]
 
 
-def wait_receiving(server_port: int, pids: Sequence[int], timeout_s: float) -> tuple[int, float]:
+def wait_receiving(
+    server_ports: Sequence[int], pids: Sequence[int], timeout_s: float
+) -> tuple[int, float]:
     """Wait until every process receives stream data: (how many do, seconds waited).
 
     ``-loglevel error`` prints nothing while all is well, so the sign of life is the bytes
@@ -38,10 +40,10 @@ def wait_receiving(server_port: int, pids: Sequence[int], timeout_s: float) -> t
     """
     started = time.monotonic()
     receiving: set[int] = set()
-    previous = tcp_received_by_pid(server_port)
+    previous = tcp_received_by_pid(server_ports)
     while len(receiving) < len(pids) and time.monotonic() - started < timeout_s:
         time.sleep(1.0)
-        now = tcp_received_by_pid(server_port)
+        now = tcp_received_by_pid(server_ports)
         for pid in pids:
             if now.get(pid, 0) - previous.get(pid, 0) >= RECEIVING_BYTES_PER_S:
                 receiving.add(pid)
@@ -57,9 +59,10 @@ class Reception:
     flowing: int  # connections that received at least half a stream's nominal rate
 
 
-def received_by(server_port: int, pids: Sequence[int]) -> dict[tuple[int, str], int]:
+def received_by(server_ports: Sequence[int], pids: Sequence[int]) -> dict[tuple[int, str], int]:
+    """Bytes received so far per connection of ``pids`` to any of ``server_ports``."""
     wanted = set(pids)
-    return {k: v for k, v in tcp_received(server_port).items() if k[0] in wanted}
+    return {k: v for k, v in tcp_received(server_ports).items() if k[0] in wanted}
 
 
 def reception(

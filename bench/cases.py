@@ -7,12 +7,13 @@ Usage::
 
 Method
 ------
-1. **Attach while streaming.** The camera simulator (GStreamer's RTSP server, its own
-   process) serves ``--cameras`` 720p25 H.264 High streams at 2 Mbit/s with a 2 s GOP, the
-   foundation benchmark's streams. The service runs in this process (app factory + ASGI
-   test client, no network) with every camera always-on, a SQLite case database and the
-   local evidence store in a temporary data directory. Once all cameras are online and the
-   rings hold ``--clip-seconds`` of footage:
+1. **Attach while streaming.** The camera simulator (GStreamer RTSP server processes of
+   25 mounts each, a :class:`~surveillance.simulator.SimulatorFleet`) serves ``--cameras``
+   720p25 H.264 High streams at 2 Mbit/s with a 2 s GOP, the foundation benchmark's
+   streams. The service runs in this process (app factory + ASGI test client, no network)
+   with every camera always-on, a SQLite case database and the local evidence store in a
+   temporary data directory. Once all cameras are online and the rings hold
+   ``--clip-seconds`` of footage:
 
    - *clip export*, measured first, before any decoder runs:
      ``POST /api/cases/{n}/items/clip`` with ``pre_s = --clip-seconds`` and ``post_s = 0``
@@ -58,7 +59,7 @@ from surveillance.cases.states import CaseState
 from surveillance.cases.store import CaseStore
 from surveillance.config.models import AppConfig
 from surveillance.media.clip import remux_mp4
-from surveillance.simulator import MountSpec, Simulator
+from surveillance.simulator import MountSpec, SimulatorFleet
 from surveillance.simulator.demo import MAIN_STREAM
 
 CLIP_CACHE = Path.home() / ".cache" / "surveillance" / "clips"
@@ -95,7 +96,7 @@ def bench_attach(cameras: int, snapshots: int, clips: int, clip_s: float) -> dic
         for i in range(cameras)
     ]
     with (
-        Simulator(mounts, clip_dir=CLIP_CACHE) as simulator,
+        SimulatorFleet(mounts, clip_dir=CLIP_CACHE) as simulator,
         tempfile.TemporaryDirectory(prefix="bench-cases-") as data_dir,
     ):
         config = AppConfig.model_validate(

@@ -7,12 +7,14 @@ Usage::
 
 Method
 ------
-The camera simulator (GStreamer's RTSP server, in its own process) serves N identical
-720p25 H.264 High streams at 2 Mbit/s with a 2 s GOP and no B-frames, plus one 1080p
-4 Mbit/s mount ``fullhd`` for snapshots. Mounts start at different GOPs of the clip
-(``start_offset_s``); note that this varies the picture, not the keyframe timing, which
-follows each mount's first client, so keyframes of clients that connect together still
-roughly coincide. Then, one phase at a time, never two at once
+The camera simulator serves N identical 720p25 H.264 High streams at 2 Mbit/s with a
+2 s GOP and no B-frames, plus one 1080p 4 Mbit/s mount ``fullhd`` for snapshots. It is a
+:class:`~surveillance.simulator.SimulatorFleet`: GStreamer RTSP server processes of 25
+mounts each, on their own ports, since one process cannot feed many more than sixty TCP
+clients at full rate; its CPU is the sum over those processes. Mounts start at different
+GOPs of the clip (``start_offset_s``); note that this varies the picture, not the keyframe
+timing, which follows each mount's first client, so keyframes of clients that connect
+together still roughly coincide. Then, one phase at a time, never two at once
 (the machine has two cores and every phase would steal from the other):
 
 1. **service** -- ``surveillance serve --config <generated yaml>``, the command users run,
@@ -96,7 +98,7 @@ from bench.service import (
 )
 from bench.snapshots import SnapshotTaker, sample, summarize, take_rounds
 from bench.stats import median, ratio, rounded
-from surveillance.simulator import ClipSpec, MountSpec, Simulator, ensure_clip
+from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet, ensure_clip
 
 DEFAULT_CACHE = Path.home() / ".cache" / "surveillance" / "bench-clips"
 FULLHD = "fullhd"
@@ -220,19 +222,21 @@ def _quick_defaults(cache_dir: Path) -> Settings:
 
 @dataclass
 class Run:
-    """What every phase needs: settings, the simulator, the children, a scratch directory."""
+    """What every phase needs: settings, the simulator fleet, the children, a scratch dir."""
 
     settings: Settings
-    simulator: Simulator
+    simulator: SimulatorFleet
     children: Children
     tmp: Path
 
     @property
-    def simulator_pid(self) -> int:
-        pid = self.simulator.pid
-        if pid is None:
-            raise RuntimeError("the simulator is not running")
-        return pid
+    def simulator_pids(self) -> list[int]:
+        """Every simulator process, all of which must be running (their CPU is summed)."""
+        pids = self.simulator.pids
+        if len(pids) < len(self.simulator.servers):
+            gone = len(self.simulator.servers) - len(pids)
+            raise RuntimeError(f"{gone} of the simulator's processes are not running")
+        return pids
 
     def camera_ids(self) -> list[str]:
         return [f"cam{i}" for i in range(1, self.settings.cameras + 1)]
@@ -250,14 +254,14 @@ class Run:
         the same streams at the same rate (a stream stuck in the simulator costs nothing).
         """
         pids, streams = receivers
-        port = self.simulator.port
-        before = received_by(port, pids)
+        ports = self.simulator.ports
+        before = received_by(ports, pids)
         found = []
         for _ in range(self.settings.repeat):
             found.append(measure_cpu(groups, self.settings.seconds))
             if on_window is not None:
                 on_window()
-        after = received_by(port, pids)
+        after = received_by(ports, pids)
         wall = sum(w.wall_s for w in found)
         return found, reception(before, after, wall, streams, self.settings.clip.bitrate_kbps)
 
@@ -312,7 +316,7 @@ def service_phase(run: Run) -> dict[str, Any]:
         time.sleep(s.settle_s)
         rss: list[float] = []
         windows, got = run.windows(
-            {"service": [service.pid], "simulator": [run.simulator_pid]},
+            {"service": [service.pid], "simulator": run.simulator_pids},
             ([service.pid], s.cameras),
             on_window=lambda: rss.append(rss_mb(service.pid) or 0.0),
         )
@@ -394,10 +398,10 @@ def ffmpeg_phase(run: Run) -> dict[str, Any]:
     procs = start_ffmpeg(run.children, urls, run.tmp / "ffmpeg.log")
     try:
         pids = [p.pid for p in procs]
-        receiving, waited = wait_receiving(run.simulator.port, pids, s.online_timeout_s)
+        receiving, waited = wait_receiving(run.simulator.ports, pids, s.online_timeout_s)
         time.sleep(s.settle_s)
         windows, got = run.windows(
-            {"ffmpeg": pids, "simulator": [run.simulator_pid]}, (pids, len(pids))
+            {"ffmpeg": pids, "simulator": run.simulator_pids}, (pids, len(pids))
         )
         rss = [v for v in (rss_mb(p) for p in pids) if v is not None]
         pss = [v for v in (pss_mb(p) for p in pids) if v is not None]
@@ -433,7 +437,7 @@ def opencv_phase(run: Run) -> dict[str, Any]:
             mark = now
 
         windows, got = run.windows(
-            {"opencv": [reader.pid], "simulator": [run.simulator_pid]},
+            {"opencv": [reader.pid], "simulator": run.simulator_pids},
             ([reader.pid], len(ids)),
             count,
         )
@@ -457,7 +461,7 @@ def opencv_phase(run: Run) -> dict[str, Any]:
 
 
 def run_phases(settings: Settings) -> dict[str, Any]:
-    """Every phase in turn, on one simulator; every child process is gone when this returns."""
+    """Every phase in turn, on one simulator fleet; every child process is gone on return."""
     phases: dict[str, Any] = {}
     started = time.monotonic()
     for spec in (settings.clip, settings.fullhd_clip):
@@ -466,8 +470,9 @@ def run_phases(settings: Settings) -> dict[str, Any]:
     with (
         Children() as children,
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
-        Simulator(mounts(settings), clip_dir=settings.cache_dir) as simulator,
+        SimulatorFleet(mounts(settings), clip_dir=settings.cache_dir) as simulator,
     ):
+        phases["simulator_processes"] = len(simulator.servers)
         run = Run(settings, simulator, children, Path(tmp))
         steps: list[tuple[str, Callable[[Run], dict[str, Any]]]] = [
             ("zero", service_zero_phase),

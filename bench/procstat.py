@@ -63,14 +63,17 @@ def pss_mb(pid: int) -> float | None:
     return None
 
 
-def tcp_received(server_port: int) -> dict[tuple[int, str], int]:
-    """Bytes received so far per loopback TCP connection to ``server_port``.
+def tcp_received(server_ports: Sequence[int]) -> dict[tuple[int, str], int]:
+    """Bytes received so far per loopback TCP connection to any of ``server_ports``.
 
     Keyed by (pid, local address). From the kernel's tcp_info via ``ss``: FFmpeg reads its
     sockets with recv(), which the per-process counters of /proc/<pid>/io do not see.
     """
+    if not server_ports:
+        return {}
+    ports = " or ".join(f"dport = :{port}" for port in server_ports)
     out = subprocess.run(
-        ["ss", "-tinpH", "state", "established", f"( dport = :{server_port} )"],
+        ["ss", "-tinpH", "state", "established", f"( {ports} )"],
         capture_output=True,
         text=True,
         check=False,
@@ -90,10 +93,10 @@ def tcp_received(server_port: int) -> dict[tuple[int, str], int]:
     return received
 
 
-def tcp_received_by_pid(server_port: int) -> dict[int, int]:
-    """Bytes received so far on connections to ``server_port``, summed per pid."""
+def tcp_received_by_pid(server_ports: Sequence[int]) -> dict[int, int]:
+    """Bytes received so far on connections to any of ``server_ports``, summed per pid."""
     by_pid: dict[int, int] = {}
-    for (pid, _), count in tcp_received(server_port).items():
+    for (pid, _), count in tcp_received(server_ports).items():
         by_pid[pid] = by_pid.get(pid, 0) + count
     return by_pid
 

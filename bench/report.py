@@ -85,9 +85,11 @@ def print_table(r: dict[str, Any]) -> None:
         f"({r['machine']['cpu_model']}), load {r['machine']['loadavg_start']}"
     )
     print(f"  {r['command']}")
+    servers = phases["simulator_processes"]
     print(
-        f"  {r['cameras']} cameras, clip {s['clip']}; {s['repeat']} x {s['seconds']:g} s "
-        "windows per phase, medians; CPU in % of one core\n"
+        f"  {r['cameras']} cameras from {servers} simulator process{'es' if servers != 1 else ''}"
+        f", clip {s['clip']}; {s['repeat']} x {s['seconds']:g} s windows per phase, medians; "
+        "CPU in % of one core\n"
     )
     print(_row("", "service", "ffmpeg copy", f"opencv ({r['opencv_cameras']})"))
     print(

@@ -31,6 +31,9 @@ class SimulatorFleet:
     ) -> None:
         if mounts_per_process < 1:
             raise SimulatorError("mounts_per_process must be at least 1")
+        paths = [m.path.strip("/") for m in mounts]
+        if len(set(paths)) != len(paths):
+            raise SimulatorError("mount paths must be unique")
         chunks = [
             mounts[i : i + mounts_per_process] for i in range(0, len(mounts), mounts_per_process)
         ]
@@ -68,8 +71,15 @@ class SimulatorFleet:
             raise
 
     def stop(self) -> None:
+        """Stop every server, even when stopping one of them fails."""
+        errors: list[BaseException] = []
         for server in self.servers:
-            server.stop()
+            try:
+                server.stop()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise SimulatorError(f"{len(errors)} server(s) failed to stop: {errors[0]}")
 
     def url(self, path: str, *, credentials: bool = True) -> str:
         return self._server(path).url(path, credentials=credentials)
@@ -79,6 +89,7 @@ class SimulatorFleet:
 
     @property
     def pids(self) -> list[int]:
+        """Process ids of the servers that are running (a dead one is left out)."""
         return [pid for server in self.servers if (pid := server.pid) is not None]
 
     @property
