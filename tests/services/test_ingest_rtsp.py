@@ -191,16 +191,17 @@ async def test_silent_server_times_out_without_blocking_others(simulator: Simula
         {"id": "silent", "name": "Silent", "platform": "town", "url": f"rtsp://127.0.0.1:{port}/x"}
     ]
     node = Node.build(fleet_config(simulator, extra))
-    started = time.monotonic()
     await node.start()
     try:
-        await wait_until(lambda: all(s is StreamState.ONLINE for s in states(node)), 20)
-        await wait_until(
+        # The silent camera is named a time-out within its connect time-out (3 s) plus
+        # margin, while the rest of the fleet comes online regardless.
+        took = await wait_until(
             lambda: node.ingest.camera_health("silent").main.last_error_kind is ErrorKind.TIMEOUT,
-            10,
+            8,
         )
+        print(f"silent camera timed out after {took:.1f} s")
         assert accepted, "the worker never connected"
-        assert time.monotonic() - started < 10
+        await wait_until(lambda: all(s is StreamState.ONLINE for s in states(node)), 20)
         # Offline with its reason, or already retrying: never online.
         assert node.ingest.camera_health("silent").state in (
             StreamState.OFFLINE,
