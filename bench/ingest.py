@@ -86,7 +86,15 @@ from bench.baselines import (
     wait_receiving,
 )
 from bench.procs import Children
-from bench.procstat import CpuWindow, cpu_seconds, load_average, measure_cpu, pss_mb, rss_mb
+from bench.procstat import (
+    CpuWindow,
+    cpu_seconds,
+    load_average,
+    machine_facts,
+    measure_cpu,
+    pss_mb,
+    rss_mb,
+)
 from bench.report import build_targets, print_table
 from bench.service import (
     CameraEntry,
@@ -611,25 +619,9 @@ def environment(argv: Sequence[str]) -> dict[str, Any]:
         "benchmark": "bench.ingest",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, "-m", "bench.ingest", *argv]),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "mem_total_gib": round(
-                os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
-            ),
-            "kernel": platform.release(),
-            "loadavg_start": load_average(),
-        },
+        "machine": machine_facts(),
         "versions": _versions(),
     }
-
-
-def _cpu_model() -> str | None:
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
 
 
 def _versions() -> dict[str, str | None]:

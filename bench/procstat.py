@@ -7,6 +7,7 @@ uses, so a 2-core machine tops out at 200. Memory is in MiB (reported as "MB").
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 import time
@@ -176,3 +177,22 @@ def measure_cpu(groups: Mapping[str, Sequence[int]], seconds: float) -> CpuWindo
         machine_pct=machine,
         background_pct=max(0.0, machine - sum(pct.values())),
     )
+
+
+def machine_facts() -> dict[str, object]:
+    """What a reader needs to judge a run: cores, CPU model, memory, kernel, load at start."""
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "mem_total_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "loadavg_start": load_average(),
+    }
+
+
+def cpu_model() -> str | None:
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return None

@@ -78,7 +78,7 @@ from types import FrameType
 from typing import Any
 
 from bench.procs import Children
-from bench.procstat import CpuWindow, load_average, measure_cpu
+from bench.procstat import CpuWindow, load_average, machine_facts, measure_cpu
 from bench.service import HOST, CameraEntry, ServiceProcess, free_port, serve_prefix, write_config
 from bench.stats import median, percentile, rounded
 from bench.wall_browser import (
@@ -786,22 +786,9 @@ def environment(argv: Sequence[str]) -> dict[str, Any]:
         "benchmark": "bench.wall",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, "-m", "bench.wall", *argv]),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "kernel": platform.release(),
-            "loadavg_start": load_average(),
-        },
+        "machine": machine_facts(),
         "versions": _versions(),
     }
-
-
-def _cpu_model() -> str | None:
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
 
 
 def _versions() -> dict[str, str | None]:
