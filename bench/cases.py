@@ -51,8 +51,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from surveillance import db
 from surveillance.api.app import create_app
-from surveillance.cases import custody, db
+from surveillance.cases import custody
 from surveillance.cases.models import Case, CaseCamera, CaseTag
 from surveillance.cases.records import CaseFilter
 from surveillance.cases.states import CaseState

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from surveillance.cases.db import create_db_engine, database_secrets, database_url
+from sqlalchemy import Engine
+
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
+from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
 from surveillance.redact import Redactor
 from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
@@ -24,6 +26,7 @@ class Node:
     config: AppConfig
     catalog: Catalog
     redactor: Redactor
+    engine: Engine
     ingest: IngestService
     snapshots: SnapshotService
     live: LiveService
@@ -43,13 +46,14 @@ class Node:
         snapshots = SnapshotService(ingest)
         footage = LiveFootage(catalog, ingest, snapshots)
         # One database for the node: cases and wall layouts share its engine and its
-        # migrations (run by the case service's open()).
+        # migrations (run in start()).
         engine = create_db_engine(database_url(config))
         wall = WallStore(engine)
         return cls(
             config=config,
             catalog=catalog,
             redactor=redactor,
+            engine=engine,
             ingest=ingest,
             snapshots=snapshots,
             live=LiveService(ingest),
@@ -62,6 +66,7 @@ class Node:
     async def start(self) -> None:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
+        upgrade(self.engine)
         self.cases.open()
         await self.ingest.start()
         await self.mosaic.start()
@@ -70,6 +75,6 @@ class Node:
         await self.mosaic.close()
         await self.live.close()
         self.footage.close()
-        self.cases.close()
         self.snapshots.close()
         await self.ingest.stop()
+        self.engine.dispose()

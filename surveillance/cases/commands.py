@@ -10,12 +10,17 @@ import sys
 from pathlib import Path
 
 from surveillance.cases.bundle import verify_bundle
-from surveillance.cases.db import SQLITE_FILE, check_current, create_db_engine, database_url
-from surveillance.cases.errors import StoreOutdated
 from surveillance.cases.storage import EVIDENCE_DIR, LocalEvidenceStore
 from surveillance.cases.store import CaseStore
 from surveillance.cases.verify import verify_store
 from surveillance.config.models import AppConfig
+from surveillance.db import (
+    SQLITE_FILE,
+    StoreOutdated,
+    check_current,
+    create_db_engine,
+    database_url,
+)
 
 
 def verify_command(config: AppConfig) -> int:

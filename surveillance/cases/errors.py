@@ -51,7 +51,3 @@ class EvidenceMissing(SurveillanceError):
         super().__init__(
             f"evidence file {sha256} is missing from the store; run `surveillance verify`"
         )
-
-
-class StoreOutdated(SurveillanceError):
-    """The database schema is not at the version this code expects."""

@@ -18,7 +18,7 @@ from typing import IO, BinaryIO
 
 from sqlalchemy import Engine
 
-from surveillance.cases import bundle, db
+from surveillance.cases import bundle
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.footage import Footage, FootageSource
 from surveillance.cases.records import ItemRecord
@@ -47,12 +47,8 @@ class CaseService:
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
-        """Migrate the schema and prepare the evidence store (blocking: run in a thread)."""
-        db.upgrade(self.engine)
+        """Prepare the evidence store: remove what an interrupted write left (blocking)."""
         self.evidence.prepare()
-
-    def close(self) -> None:
-        self.engine.dispose()
 
     @property
     def key(self) -> NodeKey:

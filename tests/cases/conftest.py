@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from surveillance.cases import db
+from surveillance import db
 from surveillance.cases.store import CaseStore
 
 PG_START_TIMEOUT_S = 60

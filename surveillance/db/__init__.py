@@ -1,4 +1,7 @@
-"""The case database: engine from the configuration, schema brought up to date by Alembic.
+"""The node's database: engine from the configuration, schema brought up to date by Alembic.
+
+Cases, evidence records, custody entries and wall layouts live here; one migration chain
+(``migrations/``) covers them all.
 
 SQLite (the default, one file in the data directory) runs in WAL mode with every
 transaction started ``BEGIN IMMEDIATE``: transactions that read the chain head and then
@@ -20,12 +23,16 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from surveillance.cases.errors import StoreOutdated
 from surveillance.config.models import AppConfig
+from surveillance.errors import SurveillanceError
 
-SQLITE_FILE = "cases.db"
+SQLITE_FILE = "cases.db"  # the name predates the wall's tables; kept for existing nodes
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another one to finish
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class StoreOutdated(SurveillanceError):
+    """The database schema is not at the version this code expects."""
 
 
 def database_url(config: AppConfig) -> str:

@@ -1,4 +1,4 @@
-"""Alembic environment: the engine is handed over by :func:`surveillance.cases.db.upgrade`.
+"""Alembic environment: the engine is handed over by :func:`surveillance.db.upgrade`.
 
 There is no alembic.ini and no URL here: migrations run only from code, with the engine
 the service built from its configuration.
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):
-    raise RuntimeError("run migrations through surveillance.cases.db.upgrade()")
+    raise RuntimeError("run migrations through surveillance.db.upgrade()")
 
 with engine.connect() as connection:
     context.configure(connection=connection, render_as_batch=True)
