@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -64,3 +65,36 @@ def simulator() -> Iterator[Simulator]:
 def _work_in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nodes built without a data_dir use ./data: keep that inside each test's tmp dir."""
     monkeypatch.chdir(tmp_path)
+
+
+MOUNTS_IDLE_TIMEOUT_S = 15.0
+MEDIA_SETTLE_S = 0.5
+
+
+@pytest.fixture(autouse=True)
+def _simulator_clients_gone_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the shared simulator, wait until the clients it opened are gone.
+
+    A client that connects to a mount while the server is still tearing down the previous
+    client's shared pipeline can get a session that never sends video (seen in CI as
+    "the RTSP session is open but the camera sends no video"). Real cameras are not torn
+    down between viewers; giving the simulator a moment keeps one test's clean-up from
+    becoming the next test's failure. Clients held by module-scoped fixtures were there
+    before the test and are not waited for.
+    """
+    if "simulator" not in request.fixturenames:
+        yield
+        return
+    simulator: Simulator = request.getfixturevalue("simulator")
+    before = _clients(simulator)
+    yield
+    if not simulator.running:
+        return
+    deadline = time.monotonic() + MOUNTS_IDLE_TIMEOUT_S
+    while _clients(simulator) > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(MEDIA_SETTLE_S)
+
+
+def _clients(simulator: Simulator) -> int:
+    return sum(int(m["clients"]) for m in simulator.status().values())

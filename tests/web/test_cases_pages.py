@@ -88,9 +88,13 @@ async def _walk_through(
     await page.click("#new-submit")
     await until(page, "document.getElementById('message').textContent.startsWith('Reported')")
     rows = page.locator("#case-rows tr")
-    await wait_for(lambda: rows.count(), 5)
-    number = await rows.first.get_attribute("data-number")
-    assert number and number not in (older, done)
+
+    async def new_case_listed_first() -> str | None:
+        # The list re-renders after the report: wait for the new one, not the old list.
+        numbers = await row_numbers(page)
+        return numbers[0] if len(numbers) == 3 and numbers[0] not in (older, done) else None
+
+    number = await wait_for(new_case_listed_first, 10)
     assert await row_numbers(page) == [
         number,
         older,
