@@ -65,7 +65,6 @@ import json
 import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -74,7 +73,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.baselines import (
@@ -85,7 +83,7 @@ from bench.baselines import (
     start_ffmpeg,
     wait_receiving,
 )
-from bench.procs import Children
+from bench.procs import Children, unwind_on_termination
 from bench.procstat import (
     CpuWindow,
     cpu_seconds,
@@ -660,16 +658,10 @@ def settings_info(settings: Settings) -> dict[str, Any]:
     return info
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` stops its processes.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = parse_settings(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    unwind_on_termination()
     report = environment(argv)
     try:
         phases = run_phases(settings)

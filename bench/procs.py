@@ -9,7 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any
 
 STOP_GRACE_S = 8.0  # SIGTERM, then this long before SIGKILL
@@ -109,3 +109,13 @@ def _signal_group(proc: subprocess.Popen[Any], sig: signal.Signals) -> None:
     # ProcessLookupError: already gone; PermissionError: a zombie group on some kernels.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def unwind_on_termination() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` stops its processes."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)

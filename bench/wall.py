@@ -65,7 +65,6 @@ import math
 import os
 import platform
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -74,10 +73,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from bench.procs import Children
+from bench.procs import Children, unwind_on_termination
 from bench.procstat import CpuWindow, load_average, machine_facts, measure_cpu
 from bench.service import HOST, CameraEntry, ServiceProcess, free_port, serve_prefix, write_config
 from bench.stats import median, percentile, rounded
@@ -843,16 +841,10 @@ def _progress(message: str) -> None:
     print(f"[bench.wall {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
-    # SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` stops its processes.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings = parse_settings(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    unwind_on_termination()
     report = environment(argv)
     try:
         phases = run_phases(settings)
