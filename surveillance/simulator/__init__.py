@@ -9,7 +9,7 @@ SDP), Basic auth, and failures (refused, dropped, stalled, rebooted). Three piec
   read it back after decoding.
 - :mod:`.gst_server` is a standalone script run by Debian's system Python, which has
   GStreamer's RTSP server bindings. It demuxes each clip once into memory and feeds it
-  through an ``appsrc`` in a loop with monotonic timestamps; one shared pipeline per mount.
+  through an ``appsrc`` in a loop with monotonic timestamps; one pipeline per client.
 - :mod:`.server` (:class:`Simulator`) runs that script from the venv and steers it over a
   JSON-lines control channel on its stdin and stdout; :class:`SimulatorFleet` splits
   large sets over several such processes.

@@ -73,14 +73,20 @@ class Mount:
     factory: GstRtspServer.RTSPMediaFactory
     refused: bool = False
     stalled: bool = False
-    # Feeding state of the current media (None when no client has it prepared).
-    appsrc: GstApp.AppSrc | None = None
-    media: GstRtspServer.RTSPMedia | None = None
-    index: int = 0
+    feeds: list[Feed] = field(default_factory=list)  # one per client's media
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Feed:
+    """Feeding state of one media (one client's pipeline) of a mount."""
+
+    appsrc: GstApp.AppSrc
+    media: GstRtspServer.RTSPMedia
+    index: int
     loops: int = 0
     base_ns: int | None = None  # running time that the clip's DTS 0 of loop 0 maps to
     resync: bool = True
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _nal_length_size(codec: str, caps: Gst.Caps) -> int:
@@ -250,8 +256,11 @@ class Server:
             "max-bytes=0 max-buffers=0 max-time=0 block=false "
             f"! {payloader} name=pay0 pt={PAYLOAD_TYPE} config-interval={interval} )"
         )
-        # Shared: one pipeline per mount however many clients, like a camera's encoder.
-        factory.set_shared(True)
+        # One pipeline per client. A shared pipeline is cheaper, but a client that arrives
+        # while the last one's shared pipeline is being torn down gets that pipeline back,
+        # prepared again without "media-configure", and then never receives video: under a
+        # test suite's connect/disconnect churn that left mounts dead for the session.
+        factory.set_shared(False)
         if auth is not None:
             everyone = ["anonymous", *self.roles.values()]
             constructors = everyone
@@ -282,24 +291,23 @@ class Server:
         appsrc.set_property("caps", mount.clip.caps)
         media.connect("unprepared", self._on_media_unprepared, mount)
         with mount.lock:
-            mount.appsrc, mount.media = appsrc, media
-            mount.index, mount.loops, mount.base_ns, mount.resync = mount.start_index, 0, None, True
+            mount.feeds.append(Feed(appsrc, media, mount.start_index))
 
     def _on_media_unprepared(self, media: GstRtspServer.RTSPMedia, mount: Mount) -> None:
         with mount.lock:
-            if mount.media is media:
-                mount.appsrc, mount.media = None, None
+            mount.feeds = [f for f in mount.feeds if f.media is not media]
 
     # -- feeding --------------------------------------------------------------------------
 
     def feed_all(self) -> bool:
         for mount in self.mounts.values():
             with mount.lock:
-                if mount.appsrc is not None:
-                    self._feed(mount, mount.appsrc)
+                for feed in mount.feeds:
+                    self._feed(mount, feed)
         return True
 
-    def _feed(self, mount: Mount, appsrc: GstApp.AppSrc) -> None:
+    def _feed(self, mount: Mount, feed: Feed) -> None:
+        appsrc = feed.appsrc
         clock = appsrc.get_clock()
         if clock is None:  # not PLAYING yet: a live source has no running time
             return
@@ -308,28 +316,28 @@ class Server:
             # Stalled, or the server cannot send as fast as the clock (overload): send nothing
             # now and restart at a keyframe later, as an encoder drops frames rather than
             # buffering without bound.
-            mount.resync = True
+            feed.resync = True
             return
         clip = mount.clip
         units = clip.units
-        if mount.resync:
+        if feed.resync:
             # Start (or restart after a stall) at a keyframe, just ahead of the clock: a
             # camera's timestamps jump over a gap, they never replay what was missed.
-            if not units[mount.index].keyframe:
-                mount.index = next(
-                    (i for i in range(mount.index, len(units)) if units[i].keyframe), 0
+            if not units[feed.index].keyframe:
+                feed.index = next(
+                    (i for i in range(feed.index, len(units)) if units[i].keyframe), 0
                 )
-                if mount.index == 0:
-                    mount.loops += 1
-            mount.base_ns = (
-                now + RESYNC_LEAD_NS - (mount.loops * clip.loop_ns + units[mount.index].dts)
+                if feed.index == 0:
+                    feed.loops += 1
+            feed.base_ns = (
+                now + RESYNC_LEAD_NS - (feed.loops * clip.loop_ns + units[feed.index].dts)
             )
-            mount.resync = False
-        base = mount.base_ns
+            feed.resync = False
+        base = feed.base_ns
         assert base is not None
         while True:
-            unit = units[mount.index]
-            offset = base + mount.loops * clip.loop_ns
+            unit = units[feed.index]
+            offset = base + feed.loops * clip.loop_ns
             if offset + unit.dts > now + FEED_AHEAD_NS:
                 break
             buffer = unit.buffer.copy()
@@ -337,21 +345,21 @@ class Server:
             buffer.pts = offset + unit.pts
             buffer.duration = unit.duration
             appsrc.emit("push-buffer", buffer)
-            mount.index += 1
-            if mount.index == len(units):
-                mount.index = 0
-                mount.loops += 1
+            feed.index += 1
+            if feed.index == len(units):
+                feed.index = 0
+                feed.loops += 1
 
     # -- control --------------------------------------------------------------------------
 
     def _clients_of(self, mount: Mount) -> list[GstRtspServer.RTSPClient]:
-        media = mount.media
-        if media is None:
+        medias = [feed.media for feed in mount.feeds]
+        if not medias:
             return []
         found = []
         for client in self.server.client_filter(None):
             for session in client.session_filter(None):
-                if any(sm.get_media() is media for sm in session.filter(None)):
+                if any(sm.get_media() in medias for sm in session.filter(None)):
                     found.append(client)
                     break
         return found
@@ -366,10 +374,10 @@ class Server:
                         "clients": len(self._clients_of(mount)),
                         "refused": mount.refused,
                         "stalled": mount.stalled,
-                        "playing": mount.appsrc is not None,
+                        "playing": bool(mount.feeds),
                         # Bytes waiting in the appsrc: grows if the server cannot keep up.
                         "queued_bytes": (
-                            mount.appsrc.get_current_level_bytes() if mount.appsrc else 0
+                            sum(f.appsrc.get_current_level_bytes() for f in mount.feeds)
                         ),
                     }
                     for path, mount in self.mounts.items()
