@@ -91,6 +91,18 @@ def _verify(args: argparse.Namespace) -> int:
     return verify_command(config)
 
 
+def _auth(args: argparse.Namespace) -> int:
+    from surveillance.auth.commands import run
+    from surveillance.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return run(args, config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surveillance", description=__doc__)
     parser.add_argument("--version", action="version", version=f"surveillance {__version__}")
@@ -122,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--expect-fingerprint", help="fail unless signed by this key (sha256:...)"
     )
 
+    from surveillance.auth.commands import add_arguments as add_auth_arguments
+
+    add_auth_arguments(commands)
+
     from surveillance.simulator.cli import add_arguments as add_simulator_arguments
 
     simulate = commands.add_parser("simulate", help="serve simulated RTSP cameras")
@@ -139,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command in ("verify", "verify-bundle"):
         return _verify(args)
+    if args.command in ("user", "token"):
+        return _auth(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from surveillance import __version__
+from surveillance.api.guards import ensure_every_route_guarded, requires
 from surveillance.api.node import Node
-from surveillance.api.routes import cameras, live, metrics, mosaic, platforms, wall
+from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic, platforms, wall
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
 from surveillance.config.models import AppConfig
@@ -33,8 +35,20 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
         version=__version__,
         description="Command-room video integration: cameras, health, live snapshots.",
         lifespan=lifespan,
+        # The schema is served below to signed-in users only; no interactive docs page
+        # (it would load its script from a CDN, which the pages' CSP forbids).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.node = node
+
+    @app.get("/api/openapi.json", include_in_schema=False, dependencies=[requires()])
+    def openapi_schema() -> dict[str, Any]:
+        return app.openapi()
+
+    app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(cameras.router)
     app.include_router(platforms.router)
     app.include_router(metrics.router)
@@ -44,4 +58,5 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(wall.router)
     app.include_router(mosaic.router)
     pages.install(app)
+    ensure_every_route_guarded(app)
     return app

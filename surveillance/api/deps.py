@@ -1,4 +1,6 @@
-"""Request dependencies: typed access to the node's services (no globals)."""
+"""Request dependencies: typed access to the node's services (no globals).
+
+Who is asking, and whether they may, is decided by the route's guard (``guards.py``)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,3 @@ def get_node(request: Request) -> Node:
 
 
 NodeDep = Annotated[Node, Depends(get_node)]
-
-
-def current_user(request: Request) -> str:
-    """Who is acting. Until sign-in exists (issue 5) it is the ``X-User`` header, so that
-    layouts and evidence already record a name; this is the one place to replace."""
-    name = request.headers.get("x-user", "").strip()
-    return name[:128] if name else "anonymous"
-
-
-UserDep = Annotated[str, Depends(current_user)]

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from surveillance.auth.audit import AuditLog
+from surveillance.auth.ratelimit import SignInLimiter
+from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
@@ -34,6 +37,9 @@ class Node:
     cases: CaseService
     wall: WallStore
     mosaic: MosaicService
+    auth: AuthStore
+    audit: AuditLog
+    sign_in_limiter: SignInLimiter
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -49,6 +55,10 @@ class Node:
         # migrations (run in start()).
         engine = create_db_engine(database_url(config))
         wall = WallStore(engine)
+        auth = config.auth
+        policy = SessionPolicy(
+            idle_s=auth.session_idle_minutes * 60, max_s=auth.session_max_hours * 3600
+        )
         return cls(
             config=config,
             catalog=catalog,
@@ -61,12 +71,16 @@ class Node:
             cases=build_case_service(config, engine, footage),
             wall=wall,
             mosaic=MosaicService(ingest, catalog, wall),
+            auth=AuthStore(engine, policy),
+            audit=AuditLog(engine),
+            sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
         )
 
     async def start(self) -> None:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)
+        self.audit.start()
         self.cases.open()
         await self.ingest.start()
         await self.mosaic.start()
@@ -77,4 +91,5 @@ class Node:
         self.footage.close()
         self.snapshots.close()
         await self.ingest.stop()
+        self.audit.close()
         self.engine.dispose()

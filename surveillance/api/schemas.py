@@ -167,7 +167,6 @@ class HealthOut(BaseModel):
     cameras_total: int
     cameras_online: int
     by_state: dict[str, int]
-    platforms: list[PlatformOut]
 
 
 class UnavailableOut(BaseModel):

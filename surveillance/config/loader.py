@@ -272,8 +272,13 @@ def parse_config(
     if problems:
         raise ConfigError(problems)
     assert config is not None
-    if not config.server.data_dir.is_absolute():
-        server = config.server.model_copy(update={"data_dir": base_dir / config.server.data_dir})
+    relative = {
+        name: base_dir / path
+        for name in ("data_dir", "tls_certfile", "tls_keyfile")
+        if (path := getattr(config.server, name)) is not None and not path.is_absolute()
+    }
+    if relative:
+        server = config.server.model_copy(update=relative)
         config = config.model_copy(update={"server": server})
     return config
 

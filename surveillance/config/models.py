@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 BUILTIN_TAGS: dict[str, tuple[str, str]] = {
     # id: (display name, colour)
@@ -58,6 +58,33 @@ class ServerConfig(_Strict):
     data_dir: Path = Field(
         Path("data"),
         description="Directory for the service's own files; relative to the config file.",
+    )
+    tls_certfile: Path | None = Field(
+        None, description="PEM certificate (chain) for HTTPS; relative to the config file."
+    )
+    tls_keyfile: Path | None = Field(
+        None, description="PEM private key for HTTPS; relative to the config file."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
+        return self
+
+
+class AuthConfig(_Strict):
+    session_idle_minutes: float = Field(
+        60, gt=0, le=7 * 24 * 60, description="A session unused this long ends."
+    )
+    session_max_hours: float = Field(
+        12, gt=0, le=30 * 24, description="A session ends this long after sign-in, used or not."
+    )
+    sign_in_max_failures: int = Field(
+        5, ge=1, le=1000, description="Failed sign-ins from one address before it must wait."
+    )
+    sign_in_window_s: float = Field(
+        300, gt=0, le=86400, description="The window failed sign-ins are counted in."
     )
 
 
@@ -224,6 +251,7 @@ class AppConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     tags: list[TagConfig] = Field(default_factory=list, description="Extra zone tags.")
     platforms: list[PlatformConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)

@@ -159,9 +159,17 @@ class IngestService:
     def all_health(self) -> list[CameraHealth]:
         return [self.camera_health(camera_id) for camera_id in self.catalog.cameras]
 
-    def platform_health(self, worst_count: int = 5) -> list[PlatformHealth]:
-        by_platform: dict[str, list[CameraHealth]] = {p: [] for p in self.catalog.platforms}
+    def platform_health(
+        self, worst_count: int = 5, visible: Callable[[Camera], bool] | None = None
+    ) -> list[PlatformHealth]:
+        """Per-platform roll-up; with ``visible``, of those cameras only (and only the
+        platforms that have any)."""
+        by_platform: dict[str, list[CameraHealth]] = (
+            {p: [] for p in self.catalog.platforms} if visible is None else {}
+        )
         for health in self.all_health():
+            if visible is not None and not visible(health.camera):
+                continue
             by_platform.setdefault(health.camera.platform_id, []).append(health)
         result = []
         for platform_id, cameras in by_platform.items():

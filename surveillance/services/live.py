@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -137,8 +138,14 @@ class LiveService:
         return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)
 
     async def webrtc_answer(
-        self, camera_id: str, sub: bool, offer_sdp: str, transcode: bool
+        self,
+        camera_id: str,
+        sub: bool,
+        offer_sdp: str,
+        transcode: bool,
+        on_end: Callable[[], None] | None = None,
     ) -> str:
+        """The answer SDP; ``on_end`` is called once when the viewer's connection ends."""
         subscription = await self.subscribe(camera_id, sub)
         track: PassthroughTrack | TranscodeTrack
         if transcode:
@@ -151,12 +158,12 @@ class LiveService:
         @peer.on("connectionstatechange")
         async def _on_state() -> None:
             if peer.connectionState in ("failed", "closed"):
-                await self._close_peer(peer, track)
+                await self._close_peer(peer, track, on_end)
 
         try:
             answer = await answer_offer(peer, offer_sdp, track)
         except Exception:
-            await self._close_peer(peer, track)
+            await self._close_peer(peer, track, None)
             raise
         log.info(
             "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
@@ -164,9 +171,14 @@ class LiveService:
         return str(answer.sdp)
 
     async def _close_peer(
-        self, peer: RTCPeerConnection, track: PassthroughTrack | TranscodeTrack
+        self,
+        peer: RTCPeerConnection,
+        track: PassthroughTrack | TranscodeTrack,
+        on_end: Callable[[], None] | None,
     ) -> None:
         track.stop()
+        if peer in self._peers and on_end is not None:
+            on_end()
         self._peers.discard(peer)
         with contextlib.suppress(Exception):
             await peer.close()

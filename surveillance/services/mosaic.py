@@ -176,7 +176,13 @@ class MosaicService:
             return sum(e.leases for e in self._entries.values())
 
     # -- WebRTC ---------------------------------------------------------------------------
-    async def webrtc_answer(self, request: MosaicRequest, offer_sdp: str) -> str:
+    async def webrtc_answer(
+        self,
+        request: MosaicRequest,
+        offer_sdp: str,
+        on_end: Callable[[], None] | None = None,
+    ) -> str:
+        """The answer SDP; ``on_end`` is called once when the viewer's connection ends."""
         lease = self.acquire(request)
         try:
             renderer = lease.renderer
@@ -195,9 +201,12 @@ class MosaicService:
         peer = RTCPeerConnection()
         self._peers.add(peer)
 
-        async def close() -> None:
+        async def close(notify: Callable[[], None] | None) -> None:
             track.stop()
-            lease.release()
+            if peer in self._peers:  # once, however many times the state changes
+                lease.release()
+                if notify is not None:
+                    notify()
             self._peers.discard(peer)
             with contextlib.suppress(Exception):
                 await peer.close()
@@ -205,12 +214,12 @@ class MosaicService:
         @peer.on("connectionstatechange")
         async def _on_state() -> None:
             if peer.connectionState in ("failed", "closed"):
-                await close()
+                await close(on_end)
 
         try:
             answer = await answer_offer(peer, offer_sdp, track)
         except Exception:
-            await close()
+            await close(None)  # never started, so nothing to report as ended
             raise
         return str(answer.sdp)
 

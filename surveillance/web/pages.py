@@ -10,6 +10,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from surveillance.api.guards import page_requires, public
+from surveillance.auth.roles import Permission
+
 STATIC_DIR = Path(str(resources.files("surveillance.web") / "static"))
 
 # No inline script or style, nothing from elsewhere; media from blob: URLs (MSE) only.
@@ -37,27 +40,41 @@ SECURITY_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/", dependencies=[page_requires()])
 def index() -> RedirectResponse:
     return RedirectResponse("/wall")
 
 
-@router.get("/wall")
-@router.get("/wall/{layout}")
+@router.get("/login", dependencies=[public()])
+def login() -> FileResponse:
+    return _page("login.html")
+
+
+@router.get("/wall", dependencies=[page_requires(Permission.LIVE_VIEW)])
+@router.get("/wall/{layout}", dependencies=[page_requires(Permission.LIVE_VIEW)])
 def wall(layout: str | None = None) -> FileResponse:
     # The page reads the layout name from its own URL; the server sends the same file.
-    return FileResponse(STATIC_DIR / "wall.html", headers={"Cache-Control": "no-cache"})
+    return _page("wall.html")
 
 
-@router.get("/cases")
+@router.get("/cases", dependencies=[page_requires(Permission.CASES_READ)])
 def cases() -> FileResponse:
-    return FileResponse(STATIC_DIR / "cases.html", headers={"Cache-Control": "no-cache"})
+    return _page("cases.html")
 
 
-@router.get("/cases/{number}")
+@router.get("/cases/{number}", dependencies=[page_requires(Permission.CASES_READ)])
 def case(number: str) -> FileResponse:
     # As with the wall: the page reads the case number from its own URL.
-    return FileResponse(STATIC_DIR / "case.html", headers={"Cache-Control": "no-cache"})
+    return _page("case.html")
+
+
+@router.get("/admin", dependencies=[page_requires(Permission.USERS_MANAGE)])
+def admin() -> FileResponse:
+    return _page("admin.html")
 
 
 def install(app: FastAPI) -> None:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from surveillance.api.deps import NodeDep
+from surveillance.api.guards import audit, requires, visible_camera
 from surveillance.api.schemas import CameraOut, TagOut, UnavailableOut
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
 from surveillance.services.snapshots import SnapshotMode
 
 router = APIRouter(prefix="/api", tags=["cameras"])
+
+Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
 
 MAX_SNAPSHOT_WIDTH = 7680
 
@@ -29,6 +34,7 @@ def _split(values: list[str] | None) -> list[str]:
 @router.get("/cameras", response_model=list[CameraOut], summary="List cameras with health")
 def list_cameras(
     node: NodeDep,
+    principal: Viewer,
     platform: Annotated[str | None, Query(description="Only this platform's cameras")] = None,
     tags_all: Annotated[
         list[str] | None, Query(description="Cameras carrying every one of these tags")
@@ -47,6 +53,8 @@ def list_cameras(
     wanted_states = set(_split(state))
     result = []
     for camera in cameras:
+        if not principal.sees(camera.id, camera.platform_id):
+            continue
         health = node.ingest.camera_health(camera.id)
         if wanted_states and health.state.value not in wanted_states:
             continue
@@ -55,15 +63,13 @@ def list_cameras(
 
 
 @router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")
-def get_camera(camera_id: str, node: NodeDep) -> CameraOut:
-    camera = node.catalog.camera(camera_id)
-    if camera is None:
-        raise HTTPException(404, f"no camera with id {camera_id!r}")
+def get_camera(camera_id: str, node: NodeDep, principal: Viewer) -> CameraOut:
+    camera = visible_camera(node, principal, camera_id)
     return CameraOut.of(camera, node.ingest.camera_health(camera_id))
 
 
 @router.get("/tags", response_model=list[TagOut], summary="Zone tags, built-in and declared")
-def list_tags(node: NodeDep) -> list[TagOut]:
+def list_tags(node: NodeDep, principal: Viewer) -> list[TagOut]:
     return [TagOut.of(tag) for tag in node.catalog.tags.values()]
 
 
@@ -80,6 +86,8 @@ def list_tags(node: NodeDep) -> list[TagOut]:
 async def snapshot(
     camera_id: str,
     node: NodeDep,
+    principal: Annotated[Principal, requires(Permission.SNAPSHOT_TAKE)],
+    request: Request,
     mode: Annotated[
         SnapshotMode,
         Query(description="latest: the newest packet's picture; keyframe: newest keyframe"),
@@ -89,15 +97,18 @@ async def snapshot(
     ] = None,
     stream: Annotated[str, Query(pattern="^(main|sub)$", description="main or sub")] = "main",
 ) -> Response:
+    visible_camera(node, principal, camera_id)
     try:
         shot = await node.snapshots.snapshot(camera_id, mode=mode, width=width, sub=stream == "sub")
     except CameraNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     except CameraUnavailable as exc:
+        audit(request, principal.name, "snapshot", camera_id=camera_id, outcome="unavailable")
         body = UnavailableOut(
             detail=str(exc), camera=exc.camera_id, state=exc.state, reason=exc.reason
         )
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "2"})
+    audit(request, principal.name, "snapshot", camera_id=camera_id, stream=stream)
     captured = datetime.fromtimestamp(shot.captured_at, UTC).isoformat()
     return Response(
         shot.jpeg,

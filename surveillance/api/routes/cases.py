@@ -19,14 +19,21 @@ from surveillance.api.case_schemas import (
     TimelineOut,
     TransitionIn,
 )
-from surveillance.api.deps import NodeDep, UserDep
+from surveillance.api.case_scope import camera_seen, scoped_case, scoped_detail
+from surveillance.api.deps import NodeDep
+from surveillance.api.guards import requires
 from surveillance.api.node import Node
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
 from surveillance.cases.records import CaseFilter
 from surveillance.cases.states import OPEN_STATES, TRANSITIONS, CaseState
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
 MAX_PAGE = 200
+
+Reader = Annotated[Principal, requires(Permission.CASES_READ)]
+Writer = Annotated[Principal, requires(Permission.CASES_WRITE)]
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -36,9 +43,15 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _check_references(node: Node, tags: list[str] | None, cameras: list[str] | None) -> None:
+def _check_references(
+    node: Node, principal: Principal, tags: list[str] | None, cameras: list[str] | None
+) -> None:
     unknown_tags = [t for t in tags or [] if t not in node.catalog.tags]
-    unknown_cameras = [c for c in cameras or [] if c not in node.catalog.cameras]
+    unknown_cameras = [
+        c
+        for c in cameras or []
+        if c not in node.catalog.cameras or not camera_seen(node, principal, c, None)
+    ]
     if unknown_tags:
         raise HTTPException(422, f"unknown tag(s): {', '.join(unknown_tags)}")
     if unknown_cameras:
@@ -46,7 +59,7 @@ def _check_references(node: Node, tags: list[str] | None, cameras: list[str] | N
 
 
 @router.get("/cases/states", response_model=StatesOut, summary="The case workflow")
-def case_states() -> StatesOut:
+def case_states(principal: Reader) -> StatesOut:
     return StatesOut(
         states=[s.value for s in CaseState],
         transitions={s.value: [t.value for t in TRANSITIONS[s]] for s in CaseState},
@@ -55,15 +68,15 @@ def case_states() -> StatesOut:
 
 
 @router.post("/cases", response_model=CaseOut, status_code=201, summary="Report a case")
-def create_case(body: CaseIn, node: NodeDep, user: UserDep) -> CaseOut:
-    _check_references(node, body.tags, body.cameras)
+def create_case(body: CaseIn, node: NodeDep, principal: Writer) -> CaseOut:
+    _check_references(node, principal, body.tags, body.cameras)
     case = node.cases.store.create(
         title=body.title,
         description=body.description,
         place=body.place,
         tags=body.tags,
         cameras=body.cameras,
-        reporter=user,
+        reporter=principal.name,
         assignee=body.assignee,
     )
     return CaseOut.of(case)
@@ -72,6 +85,7 @@ def create_case(body: CaseIn, node: NodeDep, user: UserDep) -> CaseOut:
 @router.get("/cases", response_model=CasePageOut, summary="List and filter cases")
 def list_cases(
     node: NodeDep,
+    principal: Reader,
     state: Annotated[
         list[CaseState] | None, Query(description="Any of these states (repeat)")
     ] = None,
@@ -97,11 +111,15 @@ def list_cases(
     for moment in (created_from, created_to):
         if moment is not None and moment.tzinfo is None:
             raise HTTPException(422, "created_from and created_to need a time zone")
+    cameras = _split(camera)
+    seen = tuple(c for c in cameras if camera_seen(node, principal, c, None))
+    if cameras and not seen:  # asking about cameras outside the scope finds nothing
+        return CasePageOut(total=0, limit=limit, offset=offset, cases=[])
     page = node.cases.store.search(
         CaseFilter(
             states=states,
             tags=_split(tag),
-            cameras=_split(camera),
+            cameras=seen,
             assignee=assignee,
             reporter=reporter,
             text=q or None,
@@ -112,42 +130,46 @@ def list_cases(
         )
     )
     return CasePageOut(
-        total=page.total, limit=limit, offset=offset, cases=[CaseOut.of(c) for c in page.cases]
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        cases=[CaseOut.of(scoped_case(node, principal, c)) for c in page.cases],
     )
 
 
 @router.get("/cases/{number}", response_model=CaseDetailOut, summary="A case with its timeline")
-def get_case(number: str, node: NodeDep) -> CaseDetailOut:
+def get_case(number: str, node: NodeDep, principal: Reader) -> CaseDetailOut:
     with case_errors():
-        return CaseDetailOut.of_detail(node.cases.store.get(number))
+        detail = node.cases.store.get(number)
+    return CaseDetailOut.of_detail(scoped_detail(node, principal, detail))
 
 
 @router.patch("/cases/{number}", response_model=CaseOut, summary="Edit a case's fields")
-def edit_case(number: str, body: CasePatch, node: NodeDep, user: UserDep) -> CaseOut:
-    _check_references(node, body.tags, body.cameras)
+def edit_case(number: str, body: CasePatch, node: NodeDep, principal: Writer) -> CaseOut:
+    _check_references(node, principal, body.tags, body.cameras)
     given = body.model_fields_set
     with case_errors():
         case = node.cases.store.update(
             number,
-            user,
+            principal.name,
             title=body.title,
             description=body.description,
             tags=body.tags,
             cameras=body.cameras,
             **{name: getattr(body, name) for name in ("place", "assignee") if name in given},
         )
-    return CaseOut.of(case)
+    return CaseOut.of(scoped_case(node, principal, case))
 
 
 @router.post(
     "/cases/{number}/transitions", response_model=CaseOut, summary="Move a case to a new state"
 )
-def transition(number: str, body: TransitionIn, node: NodeDep, user: UserDep) -> CaseOut:
+def transition(number: str, body: TransitionIn, node: NodeDep, principal: Writer) -> CaseOut:
     with case_errors():
         case = node.cases.store.transition(
-            number, body.to, user, comment=body.comment, assignee=body.assignee
+            number, body.to, principal.name, comment=body.comment, assignee=body.assignee
         )
-    return CaseOut.of(case)
+    return CaseOut.of(scoped_case(node, principal, case))
 
 
 @router.post(
@@ -156,6 +178,6 @@ def transition(number: str, body: TransitionIn, node: NodeDep, user: UserDep) ->
     status_code=201,
     summary="Comment on a case",
 )
-def comment(number: str, body: CommentIn, node: NodeDep, user: UserDep) -> TimelineOut:
+def comment(number: str, body: CommentIn, node: NodeDep, principal: Writer) -> TimelineOut:
     with case_errors():
-        return TimelineOut.of(node.cases.store.comment(number, user, body.text))
+        return TimelineOut.of(node.cases.store.comment(number, principal.name, body.text))

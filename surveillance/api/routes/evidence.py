@@ -25,7 +25,16 @@ from surveillance.api.case_schemas import (
     NodeKeyOut,
     SnapshotIn,
 )
-from surveillance.api.deps import NodeDep, UserDep
+from surveillance.api.case_scope import (
+    hidden_items,
+    item_seen,
+    require_item_seen,
+    scoped_custody,
+)
+from surveillance.api.deps import NodeDep
+from surveillance.api.guards import audit, requires, visible_camera
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
 from surveillance.cases.bundle import EXTENSIONS
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ItemRecord
@@ -36,6 +45,10 @@ router = APIRouter(prefix="/api", tags=["evidence"])
 CHUNK_BYTES = 256 * 1024
 MAX_FUTURE_S = 5.0  # a clip's `at` may lie this far ahead of the server clock
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+Reader = Annotated[Principal, requires(Permission.CASES_READ)]
+Attacher = Annotated[Principal, requires(Permission.EVIDENCE_ATTACH)]
+Exporter = Annotated[Principal, requires(Permission.EVIDENCE_EXPORT)]
 
 ATTACH_ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": CaseErrorOut, "description": "No such case or camera"},
@@ -52,9 +65,34 @@ ATTACH_ERRORS: dict[int | str, dict[str, object]] = {
     responses=ATTACH_ERRORS,
     summary="Attach a camera's picture now",
 )
-async def attach_snapshot(number: str, body: SnapshotIn, node: NodeDep, user: UserDep) -> ItemOut:
-    with case_errors():
-        return ItemOut.of(await node.cases.attach_snapshot(number, body.camera, user))
+async def attach_snapshot(
+    number: str, body: SnapshotIn, node: NodeDep, principal: Attacher, request: Request
+) -> ItemOut:
+    visible_camera(node, principal, body.camera)
+    try:
+        with case_errors():
+            item = await node.cases.attach_snapshot(number, body.camera, principal.name)
+    except HTTPException as exc:
+        audit(
+            request,
+            principal.name,
+            "evidence.snapshot",
+            camera_id=body.camera,
+            outcome="failed",
+            case=number,
+            status=exc.status_code,
+        )
+        raise
+    audit(
+        request,
+        principal.name,
+        "evidence.snapshot",
+        camera_id=body.camera,
+        case=number,
+        item=item.id,
+        sha256=item.sha256,
+    )
+    return ItemOut.of(item)
 
 
 @router.post(
@@ -64,7 +102,10 @@ async def attach_snapshot(number: str, body: SnapshotIn, node: NodeDep, user: Us
     responses=ATTACH_ERRORS,
     summary="Attach a clip from `at - pre_s` to `at + post_s`, remuxed, not re-encoded",
 )
-async def attach_clip(number: str, body: ClipIn, node: NodeDep, user: UserDep) -> ItemOut:
+async def attach_clip(
+    number: str, body: ClipIn, node: NodeDep, principal: Attacher, request: Request
+) -> ItemOut:
+    visible_camera(node, principal, body.camera)
     if body.pre_s + body.post_s <= 0:
         raise HTTPException(422, "pre_s + post_s must be more than zero")
     if body.at is not None:
@@ -72,17 +113,46 @@ async def attach_clip(number: str, body: ClipIn, node: NodeDep, user: UserDep) -
             raise HTTPException(422, "`at` needs a time zone")
         if body.at.timestamp() > time.time() + MAX_FUTURE_S:
             raise HTTPException(422, "`at` lies in the future")
-    with case_errors():
-        item = await node.cases.attach_clip(
-            number, body.camera, user, at=body.at, pre_s=body.pre_s, post_s=body.post_s
+    try:
+        with case_errors():
+            item = await node.cases.attach_clip(
+                number,
+                body.camera,
+                principal.name,
+                at=body.at,
+                pre_s=body.pre_s,
+                post_s=body.post_s,
+            )
+    except HTTPException as exc:
+        audit(
+            request,
+            principal.name,
+            "evidence.clip",
+            camera_id=body.camera,
+            outcome="failed",
+            case=number,
+            status=exc.status_code,
         )
+        raise
+    audit(
+        request,
+        principal.name,
+        "evidence.clip",
+        camera_id=body.camera,
+        case=number,
+        item=item.id,
+        sha256=item.sha256,
+        pre_s=body.pre_s,
+        post_s=body.post_s,
+    )
     return ItemOut.of(item)
 
 
 @router.get("/cases/{number}/items", response_model=list[ItemOut], summary="A case's evidence")
-def list_items(number: str, node: NodeDep) -> list[ItemOut]:
+def list_items(number: str, node: NodeDep, principal: Reader) -> list[ItemOut]:
     with case_errors():
-        return [ItemOut.of(item) for item in node.cases.store.items(number)]
+        items = node.cases.store.items(number)
+    return [ItemOut.of(item) for item in items if item_seen(node, principal, item)]
 
 
 @router.get(
@@ -90,9 +160,11 @@ def list_items(number: str, node: NodeDep) -> list[ItemOut]:
     response_model=ItemOut,
     summary="One item's facts, by id or SHA-256",
 )
-def get_item(number: str, ref: str, node: NodeDep) -> ItemOut:
+def get_item(number: str, ref: str, node: NodeDep, principal: Reader) -> ItemOut:
     with case_errors():
-        return ItemOut.of(node.cases.store.item(number, ref))
+        item = node.cases.store.item(number, ref)
+    require_item_seen(node, principal, item, ref)
+    return ItemOut.of(item)
 
 
 @router.get(
@@ -106,17 +178,27 @@ def item_content(
     ref: str,
     request: Request,
     node: NodeDep,
-    user: UserDep,
+    principal: Reader,
     download: Annotated[bool, Query(description="Save as a file (logged as a download)")] = False,
 ) -> Response:
     byte_range = _parse_range(request.headers.get("range"))
     with case_errors():
+        item = node.cases.store.item(number, ref)
+    require_item_seen(node, principal, item, ref)
+    with case_errors():
         if byte_range is not None and byte_range[0] > 0:
             # A player continuing a view: not a new access, not logged again.
-            item = node.cases.store.item(number, ref)
             handle = _open_blob(node.cases.evidence, item.sha256)
         else:
-            item, handle = node.cases.open_item(number, ref, user, download=download)
+            item, handle = node.cases.open_item(number, ref, principal.name, download=download)
+            audit(
+                request,
+                principal.name,
+                "evidence.download" if download else "evidence.view",
+                camera_id=item.camera_id,
+                case=number,
+                item=item.id,
+            )
     return _send(handle, item, byte_range, download)
 
 
@@ -163,9 +245,11 @@ def _send(
     headers["Content-Length"] = str(end - start + 1)
     handle.seek(start)
     return StreamingResponse(
-        _chunks(handle, end - start + 1), status_code=status, media_type=item.media_type,
+        _chunks(handle, end - start + 1),
+        status_code=status,
+        media_type=item.media_type,
         headers=headers,
-    )  # fmt: skip
+    )
 
 
 def _chunks(handle: IO[bytes], remaining: int) -> Iterator[bytes]:
@@ -179,9 +263,10 @@ def _chunks(handle: IO[bytes], remaining: int) -> Iterator[bytes]:
 
 
 @router.get("/cases/{number}/custody", response_model=list[CustodyOut], summary="The custody log")
-def custody_log(number: str, node: NodeDep) -> list[CustodyOut]:
+def custody_log(number: str, node: NodeDep, principal: Reader) -> list[CustodyOut]:
     with case_errors():
-        return [CustodyOut.of(entry) for entry in node.cases.store.custody(number)]
+        entries = node.cases.store.custody(number)
+    return [CustodyOut.of(e) for e in scoped_custody(node, principal, number, entries)]
 
 
 @router.get(
@@ -190,17 +275,24 @@ def custody_log(number: str, node: NodeDep) -> list[CustodyOut]:
     responses={200: {"content": {"application/zip": {}}}},
     summary="A signed case bundle (logged as an export)",
 )
-def export_case(number: str, node: NodeDep, user: UserDep) -> Response:
+def export_case(number: str, node: NodeDep, principal: Exporter, request: Request) -> Response:
+    with case_errors():
+        hidden = hidden_items(node, principal, number)
+    if hidden:
+        # A bundle is signed as the whole case; a partial one would misrepresent it.
+        audit(request, principal.name, "case.export", outcome="denied", case=number)
+        raise HTTPException(403, "the case holds evidence outside your scope; ask an admin")
     # An anonymous temporary file: bundles can be large, and it vanishes when closed.
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it when sent
     try:
         with case_errors():
-            node.cases.export(number, user, spool)
+            node.cases.export(number, principal.name, spool)
         size = spool.tell()
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
+    audit(request, principal.name, "case.export", case=number, bytes=size)
     return StreamingResponse(
         _chunks(spool, size),
         media_type="application/zip",
@@ -212,7 +304,7 @@ def export_case(number: str, node: NodeDep, user: UserDep) -> Response:
 
 
 @router.get("/node/key", response_model=NodeKeyOut, summary="The node's signing key")
-def node_key(node: NodeDep) -> NodeKeyOut:
+def node_key(node: NodeDep, principal: Reader) -> NodeKeyOut:
     key = node.cases.key
     return NodeKeyOut(
         algorithm="ed25519",

@@ -7,12 +7,15 @@ import contextlib
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from surveillance.api.deps import NodeDep, get_node
+from surveillance.api.guards import audit, requires, visible_camera
 from surveillance.api.schemas import UnavailableOut
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
 from surveillance.media.fanout import SubscriptionClosed
 from surveillance.media.fmp4 import FragmentedMp4Muxer
@@ -22,6 +25,8 @@ router = APIRouter(prefix="/api/live", tags=["live"])
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64_000
+
+Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
 
 
 class CapsIn(BaseModel):
@@ -67,8 +72,9 @@ def _unavailable(exc: CameraUnavailable) -> JSONResponse:
 
 
 @router.post("/plan", response_model=PlanOut, responses={503: {"model": UnavailableOut}})
-async def plan(body: PlanIn, node: NodeDep) -> PlanOut | JSONResponse:
+async def plan(body: PlanIn, node: NodeDep, principal: Viewer) -> PlanOut | JSONResponse:
     """Which delivery path this camera takes to this browser, and why."""
+    visible_camera(node, principal, body.camera)
     caps = BrowserCaps(body.caps.webrtc_h264, body.caps.mse_avc, body.caps.mse_hevc)
     try:
         result = await node.live.plan(body.camera, body.stream == "sub", caps)
@@ -92,11 +98,19 @@ async def plan(body: PlanIn, node: NodeDep) -> PlanOut | JSONResponse:
 
 
 @router.post("/webrtc", response_model=AnswerOut, responses={503: {"model": UnavailableOut}})
-async def webrtc(body: OfferIn, node: NodeDep) -> AnswerOut | JSONResponse:
+async def webrtc(
+    body: OfferIn, node: NodeDep, principal: Viewer, request: Request
+) -> AnswerOut | JSONResponse:
     """Answer a browser's receive-only offer (all ICE candidates in the SDP, no trickle)."""
+    visible_camera(node, principal, body.camera)
+    path = "transcode" if body.transcode else "webrtc"
+
+    def ended() -> None:
+        audit(request, principal.name, "live.stop", camera_id=body.camera, path=path)
+
     try:
         sdp = await node.live.webrtc_answer(
-            body.camera, body.stream == "sub", body.sdp, transcode=body.transcode
+            body.camera, body.stream == "sub", body.sdp, transcode=body.transcode, on_end=ended
         )
     except CameraNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
@@ -104,12 +118,14 @@ async def webrtc(body: OfferIn, node: NodeDep) -> AnswerOut | JSONResponse:
         return _unavailable(exc)
     except ValueError as exc:
         raise HTTPException(400, f"bad offer: {exc}") from exc
+    audit(request, principal.name, "live.start", camera_id=body.camera, path=path)
     return AnswerOut(sdp=sdp)
 
 
 @router.websocket("/mse")
 async def mse(
     websocket: WebSocket,
+    principal: Viewer,
     camera: Annotated[str, Query(max_length=64)],
     stream: Annotated[Literal["main", "sub"], Query()] = "main",
 ) -> None:
@@ -118,11 +134,14 @@ async def mse(
     node = get_node(websocket)  # type: ignore[arg-type]
     await websocket.accept()
     try:
+        visible_camera(node, principal, camera)
         subscription = await node.live.subscribe(camera, stream == "sub")
-    except (CameraNotFound, CameraUnavailable) as exc:
-        await websocket.send_json({"type": "error", "detail": str(exc)})
+    except (CameraNotFound, CameraUnavailable, HTTPException) as exc:
+        detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        await websocket.send_json({"type": "error", "detail": detail})
         await websocket.close(code=1011)
         return
+    audit(websocket, principal.name, "live.start", camera_id=camera, path="mse")
     muxer: FragmentedMp4Muxer | None = None
     loop = asyncio.get_running_loop()
     try:
@@ -142,6 +161,7 @@ async def mse(
     except (WebSocketDisconnect, SubscriptionClosed, RuntimeError):
         pass
     finally:
+        audit(websocket, principal.name, "live.stop", camera_id=camera, path="mse")
         subscription.close()
         if muxer is not None:
             muxer.close()

@@ -6,11 +6,18 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from surveillance.api.deps import NodeDep
+from surveillance.api.guards import requires
 from surveillance.api.metrics import build_registry
+from surveillance.auth.roles import Permission
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    dependencies=[requires(Permission.SYSTEM_READ)],
+)
 def metrics(node: NodeDep) -> Response:
     return Response(generate_latest(build_registry(node.ingest)), media_type=CONTENT_TYPE_LATEST)

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import APIRouter
 
 from surveillance import __version__
 from surveillance.api.deps import NodeDep
+from surveillance.api.guards import public, requires
 from surveillance.api.schemas import HealthOut, PlatformOut
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
 from surveillance.media.health import StreamState
 
 router = APIRouter(prefix="/api", tags=["platforms"])
 
 
 @router.get("/platforms", response_model=list[PlatformOut], summary="Platforms with health")
-def list_platforms(node: NodeDep) -> list[PlatformOut]:
+def list_platforms(
+    node: NodeDep, principal: Annotated[Principal, requires(Permission.LIVE_VIEW)]
+) -> list[PlatformOut]:
+    visible = None
+    if principal.scope.limited:
+        visible = lambda camera: principal.sees(camera.id, camera.platform_id)  # noqa: E731
     return [
         PlatformOut.of(node.catalog.platforms.get(rollup.platform_id), rollup)
-        for rollup in node.ingest.platform_health()
+        for rollup in node.ingest.platform_health(visible=visible)
     ]
 
 
-@router.get("/health", response_model=HealthOut, summary="Node health (public)")
+@router.get("/health", response_model=HealthOut, summary="Node health", dependencies=[public()])
 def health(node: NodeDep) -> HealthOut:
+    """Public, for load balancers and monitors: counts only, no camera or platform names."""
     rollups = node.ingest.platform_health()
     by_state: dict[str, int] = {state.value: 0 for state in StreamState}
     for rollup in rollups:
@@ -37,5 +47,4 @@ def health(node: NodeDep) -> HealthOut:
         cameras_total=sum(by_state.values()),
         cameras_online=by_state["online"],
         by_state=by_state,
-        platforms=[PlatformOut.of(node.catalog.platforms.get(r.platform_id), r) for r in rollups],
     )

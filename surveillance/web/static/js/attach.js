@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { caseUrl, errorText } from "./case-format.js";
+import { requirePermission } from "./session.js";
 
 const DEFAULT_LAST_S = 10;
 const MAX_LAST_S = 600; // the API's limit; what the ring holds may be less, and it says so
@@ -123,6 +124,7 @@ export function addAttachButton(tile) {
     openPanel(tile, button);
   });
   button.addEventListener("dblclick", (event) => event.stopPropagation());
+  requirePermission(button, "evidence.attach"); // hidden for roles that may not attach
   (tile.querySelector(".overlay.top") || tile).append(button);
   return button;
 }

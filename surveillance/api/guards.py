@@ -1,0 +1,228 @@
+"""Access control for every route: who is asking (session cookie or API token), whether
+their role allows the route, CSRF and origin checks, and camera scopes.
+
+Each route declares its rule with ``requires(Permission...)`` or ``public()``; ``create_app``
+refuses to build an app with a route that declares neither, so a route added later is
+denied until someone decides who may use it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+import fastapi.routing
+from fastapi import Depends, FastAPI, HTTPException, WebSocketException
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute, Mount
+
+from surveillance.api.node import Node
+from surveillance.auth.audit import AuditEntry
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
+from surveillance.catalog import Camera
+
+SESSION_COOKIE = "surveillance_session"
+CSRF_COOKIE = "surveillance_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WS_POLICY_VIOLATION = 1008
+# Mounted apps that are public by design: the pages' scripts and styles, no data.
+PUBLIC_MOUNTS = frozenset({"/static"})
+
+
+def node_of(connection: HTTPConnection) -> Node:
+    node: Node = connection.app.state.node
+    return node
+
+
+def client_address(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+def _bearer(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def authenticate(connection: HTTPConnection) -> Principal | None:
+    """The principal a request carries: an API token first, else the session cookie."""
+    auth = node_of(connection).auth
+    token = _bearer(connection)
+    if token is not None:
+        return auth.token_principal(token)
+    session = connection.cookies.get(SESSION_COOKIE)
+    if session:
+        return auth.session_principal(session)
+    return None
+
+
+def own_origin(connection: HTTPConnection) -> str:
+    """This service's origin as a browser names it (a WebSocket's origin is its page's)."""
+    scheme = {"ws": "http", "wss": "https"}.get(connection.url.scheme, connection.url.scheme)
+    return f"{scheme}://{connection.url.netloc}"
+
+
+def cross_site(connection: HTTPConnection) -> bool:
+    """Whether the browser says this request comes from another site's page."""
+    origin = connection.headers.get("origin")
+    if origin is not None and origin != own_origin(connection):
+        return True
+    return connection.headers.get("sec-fetch-site") == "cross-site"
+
+
+def audit(
+    connection: HTTPConnection,
+    user: str,
+    action: str,
+    *,
+    camera_id: str | None = None,
+    outcome: str = "ok",
+    **detail: Any,
+) -> None:
+    node_of(connection).audit.record(
+        AuditEntry(
+            user=user,
+            action=action,
+            camera_id=camera_id,
+            client=client_address(connection),
+            outcome=outcome,
+            detail=detail,
+        )
+    )
+
+
+class Guard:
+    """The access rule of one route; FastAPI calls it before the route (in a worker thread,
+    since it reads the database). It returns the principal, so a route may take it."""
+
+    def __init__(self, permissions: Iterable[Permission], *, public: bool = False) -> None:
+        self.permissions = frozenset(permissions)
+        self.public = public
+
+    def __call__(self, connection: HTTPConnection) -> Principal | None:
+        is_websocket = connection.scope["type"] == "websocket"
+        if self.public:
+            return None
+        principal = authenticate(connection)
+        if principal is None:
+            self._deny(is_websocket, 401, "sign in required")
+        assert principal is not None
+        if principal.session_hash is not None:
+            self._check_csrf(connection, principal, is_websocket)
+        missing = sorted(p.value for p in self.permissions if not principal.can(p))
+        if missing:
+            audit(
+                connection,
+                principal.name,
+                "access.denied",
+                outcome="denied",
+                path=connection.url.path,
+                missing=missing,
+            )
+            self._deny(is_websocket, 403, f"your role may not do this (needs {', '.join(missing)})")
+        connection.state.principal = principal
+        return principal
+
+    def _check_csrf(
+        self, connection: HTTPConnection, principal: Principal, is_websocket: bool
+    ) -> None:
+        # SameSite=Strict already keeps the cookie off other sites' requests; the origin
+        # check and the token are the second and third locks on the same door.
+        if cross_site(connection):
+            self._deny(is_websocket, 403, "cross-site request refused")
+        method = "GET" if is_websocket else connection.scope["method"]
+        if method in SAFE_METHODS:
+            return
+        sent = connection.headers.get(CSRF_HEADER, "")
+        expected = principal.csrf_token or ""
+        if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+            self._deny(is_websocket, 403, "CSRF token missing or wrong")
+
+    @staticmethod
+    def _deny(is_websocket: bool, status: int, detail: str) -> None:
+        if is_websocket:
+            raise WebSocketException(WS_POLICY_VIOLATION, detail)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        raise HTTPException(status, detail, headers=headers)
+
+
+class PageGuard(Guard):
+    """A page's rule: like an API route's, but a visitor who is not signed in is sent to the
+    sign-in page, which brings them back afterwards."""
+
+    def __call__(self, connection: HTTPConnection) -> Principal | None:
+        try:
+            return super().__call__(connection)
+        except HTTPException as exc:
+            if exc.status_code != 401:
+                raise
+            target = connection.url.path
+            if connection.url.query:
+                target += f"?{connection.url.query}"
+            location = f"/login?{urlencode({'next': target})}"
+            raise HTTPException(303, "sign in required", headers={"Location": location}) from None
+
+
+def page_requires(*permissions: Permission) -> Any:
+    return Depends(PageGuard(permissions))
+
+
+def requires(*permissions: Permission) -> Any:
+    """``Depends`` on a guard: the route needs a signed-in user with these permissions."""
+    return Depends(Guard(permissions))
+
+
+def public() -> Any:
+    """``Depends`` on a guard that lets everyone in (health, sign-in)."""
+    return Depends(Guard((), public=True))
+
+
+def route_guard(route: APIRoute | APIWebSocketRoute) -> Guard | None:
+    """The guard a route declared, found in its dependency tree."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, Guard):
+            return dependant.call
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def served_routes(app: FastAPI) -> list[tuple[str, BaseRoute]]:
+    """(path, route) for every route the app serves. Newer FastAPI keeps each included
+    router as one node of ``app.routes`` and offers ``iter_route_contexts`` to walk them;
+    older versions copied the routes into ``app.routes`` themselves."""
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    if walk is None:
+        return [(str(getattr(route, "path", "")), route) for route in app.routes]
+    return [(str(context.path), context.original_route) for context in walk(app.routes)]
+
+
+def ensure_every_route_guarded(app: FastAPI) -> None:
+    unguarded = []
+    for path, route in served_routes(app):
+        if isinstance(route, APIRoute | APIWebSocketRoute):
+            if route_guard(route) is None:
+                unguarded.append(path)
+        elif not (isinstance(route, Mount) and path in PUBLIC_MOUNTS):
+            unguarded.append(path or repr(route))
+    if unguarded:
+        raise RuntimeError(f"routes without an access rule: {', '.join(sorted(unguarded))}")
+
+
+def visible_camera(node: Node, principal: Principal, camera_id: str) -> Camera:
+    """The camera if it exists and is in the principal's scope; otherwise 404 with the same
+    words either way, so a scoped user cannot tell others' cameras from missing ones."""
+    camera = node.catalog.camera(camera_id)
+    if camera is None or not principal.sees(camera.id, camera.platform_id):
+        raise HTTPException(404, f"no camera with id {camera_id!r}")
+    return camera
+
+
+def visible_cameras(node: Node, principal: Principal) -> list[Camera]:
+    return [c for c in node.catalog.cameras.values() if principal.sees(c.id, c.platform_id)]

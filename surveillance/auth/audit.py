@@ -1,0 +1,151 @@
+"""The audit log: who did or looked at what, when, from where, and how it went.
+
+Entries are appended by one writer thread so that a request never waits for a disk sync;
+``flush`` waits for everything recorded so far, and every query flushes first, so a reader
+always sees its own actions. The table refuses UPDATE and DELETE (migration 0003).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from surveillance.auth.tables import audit_table
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    user: str
+    action: str
+    outcome: str = "ok"
+    camera_id: str | None = None
+    client: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    user: str | None = None
+    camera_id: str | None = None
+    action: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+class AuditLog:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.Queue[AuditEntry | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._write_forever, name="audit", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def record(self, entry: AuditEntry) -> None:
+        if self._thread is None:  # not started (command-line use): write through
+            self._write([entry])
+        else:
+            self._queue.put(entry)
+
+    def flush(self) -> None:
+        if self._thread is not None:
+            self._queue.join()
+
+    def query(self, q: AuditQuery) -> list[AuditEntry]:
+        self.flush()
+        t = audit_table
+        statement = select(t).order_by(t.c.id.desc()).limit(max(1, min(q.limit, MAX_PAGE)))
+        if q.user is not None:
+            statement = statement.where(t.c.user_name == q.user)
+        if q.camera_id is not None:
+            statement = statement.where(t.c.camera_id == q.camera_id)
+        if q.action is not None:
+            statement = statement.where(t.c.action == q.action)
+        if q.since is not None:
+            statement = statement.where(t.c.at >= q.since)
+        if q.until is not None:
+            statement = statement.where(t.c.at < q.until)
+        if q.before_id is not None:
+            statement = statement.where(t.c.id < q.before_id)
+        with self._engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            AuditEntry(
+                id=int(m["id"]),
+                at=float(m["at"]),
+                user=str(m["user_name"]),
+                action=str(m["action"]),
+                camera_id=m["camera_id"],
+                client=str(m["client"]),
+                outcome=str(m["outcome"]),
+                detail=json.loads(m["detail"]),
+            )
+            for m in (row._mapping for row in rows)
+        ]
+
+    def _write_forever(self) -> None:
+        while True:
+            entries: list[AuditEntry] = []
+            first = self._queue.get()
+            stop = first is None
+            if first is not None:
+                entries.append(first)
+            while len(entries) < BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    entries.append(more)
+            try:
+                if entries:
+                    self._write(entries)
+            except Exception:
+                # Losing the audit trail silently would be worse than a loud log line.
+                log.exception("could not write %d audit entries", len(entries))
+            finally:
+                for _ in range(len(entries) + (1 if stop else 0)):
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def _write(self, entries: list[AuditEntry]) -> None:
+        rows = [
+            {
+                "at": e.at,
+                "user_name": e.user[:128],
+                "action": e.action,
+                "camera_id": e.camera_id,
+                "client": e.client[:64],
+                "outcome": e.outcome,
+                "detail": json.dumps(e.detail, sort_keys=True, default=str),
+            }
+            for e in entries
+        ]
+        with self._engine.begin() as connection:
+            connection.execute(insert(audit_table), rows)

@@ -1,0 +1,50 @@
+"""Password hashing: argon2id with the argon2-cffi defaults (RFC 9106's second
+recommended option, 64 MiB and 3 passes), parameters stored in each hash so they can grow."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; a cap keeps one request cheap
+
+_hasher = PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a wrong name costs as long as a
+    wrong password and sign-in timing does not tell which names exist."""
+    return _hasher.hash("not a password of anyone's")
+
+
+class WeakPassword(ValueError):
+    pass
+
+
+def check_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    check_strength(password)
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _hasher.check_needs_rehash(stored_hash)

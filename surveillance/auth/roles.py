@@ -1,0 +1,45 @@
+"""Roles and the permissions each one grants: the one table the whole service checks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    HANDLER = "handler"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    LIVE_VIEW = "live.view"  # camera list, live video, mosaic, reading layouts and tours
+    SNAPSHOT_TAKE = "snapshot.take"  # still pictures straight from a camera
+    WALL_EDIT = "wall.edit"  # saving and deleting layouts and tours
+    CASES_READ = "cases.read"  # cases, their evidence and custody log
+    CASES_WRITE = "cases.write"  # reporting, editing, moving and commenting on cases
+    EVIDENCE_ATTACH = "evidence.attach"  # attaching snapshots and clips to cases
+    EVIDENCE_EXPORT = "evidence.export"  # signed export bundles
+    AUDIT_READ = "audit.read"  # the audit log (others' entries for unscoped admins only)
+    USERS_MANAGE = "users.manage"  # users and API tokens
+    SYSTEM_READ = "system.read"  # metrics and the node's configuration
+
+
+_WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset(_WALL),
+    Role.OPERATOR: frozenset(_WALL | {Permission.SNAPSHOT_TAKE, Permission.WALL_EDIT}),
+    # Handlers watch the wall too: evidence is attached from a wall tile.
+    Role.HANDLER: frozenset(
+        _WALL
+        | {
+            Permission.SNAPSHOT_TAKE,
+            Permission.CASES_READ,
+            Permission.CASES_WRITE,
+            Permission.EVIDENCE_ATTACH,
+            Permission.EVIDENCE_EXPORT,
+        }
+    ),
+    Role.ADMIN: frozenset(Permission),
+}
