@@ -60,7 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from surveillance.api.app import create_app
-    from surveillance.demo import demo_config
+    from surveillance.demo import DEMO_ADMIN, demo_admin, demo_config
     from surveillance.logs import configure_logging
     from surveillance.redact import Redactor
     from surveillance.simulator import Simulator, demo_mounts
@@ -71,8 +71,18 @@ def _demo(args: argparse.Namespace) -> int:
     log.info("demo: preparing %d simulated camera streams (clips are cached)", len(mounts))
     with Simulator(mounts, clip_dir=args.cache_dir / "clips") as simulator:
         config = demo_config(simulator, mounts, args.cache_dir / "demo-data")
+        # No default account: the demo's admin gets a new password on every run, before
+        # the service answers. Printed, not logged: the log's redactor would mask it.
+        password = demo_admin(config)
+        login = f"http://{args.host}:{args.port}/login"
+        print(
+            f"demo: sign in at {login} as {DEMO_ADMIN} with password {password} "
+            "(made for this run)",
+            flush=True,
+        )
+        redactor.add([password])  # and no log line carries it
         app = create_app(config, redactor=redactor)
-        log.info("demo: open http://%s:%d/docs", args.host, args.port)
+        log.info("demo: open %s", login)
         uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
 

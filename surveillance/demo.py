@@ -1,15 +1,24 @@
 """The demo: simulated cameras from the built-in simulator, served by a real node.
 
 The demo's configuration is built in code (not read from a file) so that ``surveillance
-demo`` runs on a fresh machine with no cameras and no config at all.
+demo`` runs on a fresh machine with no cameras and no config at all. There is no default
+account either: each run makes (or resets) the demo's admin with a new random password.
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
+from surveillance.auth.audit import AuditEntry, AuditLog
+from surveillance.auth.roles import Role
+from surveillance.auth.store import AuthStore
 from surveillance.config.models import AppConfig
+from surveillance.db import create_db_engine, database_url, upgrade
 from surveillance.simulator import MountSpec, Simulator
+
+DEMO_ADMIN = "admin"
+DEMO_ACTOR = "demo"  # who the audit log says made the demo's admin
 
 DEMO_PLATFORMS = (
     ("town-cctv", "Town CCTV platform"),
@@ -59,3 +68,33 @@ def demo_config(simulator: Simulator, mounts: list[MountSpec], data_dir: Path) -
             "cameras": cameras,
         }
     )
+
+
+def demo_admin(config: AppConfig) -> str:
+    """Make the demo's admin, or give it back its role and a new password, in the demo's
+    database; returns the password, made for this run only (no two runs share one)."""
+    password = secrets.token_urlsafe(12)
+    engine = create_db_engine(database_url(config))
+    try:
+        upgrade(engine)
+        store, audit = AuthStore(engine), AuditLog(engine)
+        if store.user(DEMO_ADMIN) is None:
+            store.add_user(DEMO_ADMIN, Role.ADMIN, password)
+            detail: dict[str, object] = {"role": Role.ADMIN.value}
+            action = "user.add"
+        else:
+            store.update_user(DEMO_ADMIN, role=Role.ADMIN, platforms=(), cameras=(), disabled=False)
+            store.set_password(DEMO_ADMIN, password)  # also ends the last run's sessions
+            detail = {"role": Role.ADMIN.value, "password_reset": True}
+            action = "user.update"
+        audit.record(
+            AuditEntry(
+                user=DEMO_ACTOR,
+                action=action,
+                client="local",
+                detail={"target": DEMO_ADMIN, **detail},
+            )
+        )
+    finally:
+        engine.dispose()
+    return password

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from surveillance.api.node import Node
 from surveillance.auth.roles import Role
 
-TEST_PASSWORD = "test password, long enough"  # noqa: S105 - a test fixture
+TEST_PASSWORD = "test password, long enough"  # a test fixture, not a secret
 
 
 def ensure_user(

@@ -5,24 +5,31 @@ Runs the real command as a subprocess (simulator process + uvicorn), as a user w
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
+from surveillance.auth.roles import Role
+from surveillance.auth.store import AuthStore
+from surveillance.config.models import AppConfig
+from surveillance.db import create_db_engine, database_url, upgrade
+from surveillance.demo import DEMO_ADMIN, demo_admin
 from tests.conftest import CLIP_CACHE
 
-pytestmark = pytest.mark.rtsp
-
-
 SETTLE_S = 20.0  # how long a camera may take to come online once the API answers
+SIGN_IN_LINE = re.compile(
+    r"^demo: sign in at (?P<url>http://\S+/login) as (?P<name>\S+) "
+    r"with password (?P<password>\S+) \(made for this run\)$",
+    re.MULTILINE,
+)
 
 
 def free_port() -> int:
@@ -31,36 +38,47 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def get_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
-
-
 def simulator_pids() -> set[int]:
     found = subprocess.run(["pgrep", "-f", "gst_server.py"], capture_output=True, text=True)
     return {int(pid) for pid in found.stdout.split()}
 
 
+def sign_in_line(log: Path) -> re.Match[str] | None:
+    return SIGN_IN_LINE.search(log.read_text())
+
+
+@pytest.mark.rtsp
 def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
     before = simulator_pids()
     port = free_port()
     command = [sys.executable, "-m", "surveillance.cli", "demo", "--cameras", "5",
                "--port", str(port), "--cache-dir", str(CLIP_CACHE / "demo")]  # fmt: skip
-    log = (tmp_path / "demo.log").open("w+")
+    log_path = tmp_path / "demo.log"
+    log = log_path.open("w+")
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ
     )
+    base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base, timeout=10)
     try:
         deadline = time.monotonic() + 150  # first run generates the demo clips
         cameras: list[dict[str, object]] = []
         api_up: float | None = None
+        signed_in = False
         while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "demo.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             try:
-                cameras = get_json(f"http://127.0.0.1:{port}/api/cameras")  # type: ignore[assignment]
-            except OSError:
+                if not signed_in:
+                    signed_in = _sign_in(client, log_path, base)
+                    if not signed_in:
+                        time.sleep(0.5)
+                        continue
+                response = client.get("/api/cameras")
+            except httpx.TransportError:
                 time.sleep(0.5)
                 continue
+            assert response.status_code == 200, response.text
+            cameras = response.json()
             api_up = api_up or time.monotonic()
             settled = all(c["state"] in ("online", "stalled") for c in cameras)
             if cameras and (
@@ -83,14 +101,20 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         assert all(c["has_sub_stream"] for c in cameras)
         codecs = {c["health"]["codec"] for c in cameras}  # type: ignore[index]
         assert codecs == {"h264", "hevc"}
-        platforms = get_json(f"http://127.0.0.1:{port}/api/platforms")
+        platforms = client.get("/api/platforms").json()
         assert isinstance(platforms, list) and len(platforms) == 3
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/cameras/cam1/snapshot.jpg", timeout=10
-        ) as response:
-            assert response.headers["Content-Type"] == "image/jpeg"
-            assert response.read(2) == b"\xff\xd8"
+        response = client.get("/api/cameras/cam1/snapshot.jpg")
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert response.content[:2] == b"\xff\xd8"
+        # There is no way in without the password: the same requests, anonymous, are refused.
+        assert httpx.get(f"{base}/api/cameras", timeout=10).status_code == 401
+        assert httpx.get(f"{base}/api/health", timeout=10).status_code == 200
+        # The password is in the printed line only, never in a log line.
+        match = sign_in_line(log_path)
+        assert match is not None
+        assert log_path.read_text().count(match["password"]) == 1
     finally:
+        client.close()
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(15)
@@ -103,3 +127,35 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
     while simulator_pids() - before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not simulator_pids() - before, "the demo left its simulator running"
+
+
+def _sign_in(client: httpx.Client, log: Path, base: str) -> bool:
+    """Sign in as the printed line says, once the line is there and the service answers."""
+    match = sign_in_line(log)
+    if match is None:
+        return False
+    assert match["url"] == f"{base}/login" and match["name"] == DEMO_ADMIN
+    assert client.get("/login").status_code == 200
+    response = client.post(
+        "/api/auth/login", json={"name": match["name"], "password": match["password"]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["role"] == "admin"
+    return True
+
+
+def test_each_demo_run_makes_a_new_admin_password(tmp_path: Path) -> None:
+    config = AppConfig.model_validate({"server": {"data_dir": str(tmp_path / "data")}})
+    first = demo_admin(config)
+    second = demo_admin(config)
+    assert first != second and len(second) >= 16
+    engine = create_db_engine(database_url(config))
+    try:
+        upgrade(engine)
+        store = AuthStore(engine)
+        user = store.check_password(DEMO_ADMIN, second)
+        assert user is not None and user.role is Role.ADMIN and not user.scope.limited
+        assert store.check_password(DEMO_ADMIN, first) is None  # last run's is gone
+        assert [u.name for u in store.users()] == [DEMO_ADMIN]
+    finally:
+        engine.dispose()

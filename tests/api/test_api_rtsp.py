@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from surveillance.api.app import create_app
+from surveillance.api.node import Node
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
+from tests.auth_helpers import bearer
 from tests.conftest import CAMERA_PASSWORD
 
 pytestmark = pytest.mark.rtsp
@@ -90,6 +92,9 @@ def client(simulator: Simulator) -> Iterator[TestClient]:
     probe.close()
     app = create_app(api_config(simulator, closed_port))
     with TestClient(app) as test_client:
+        node: Node = app.state.node
+        # Catalog, snapshots and metrics: an admin sees all of it.
+        test_client.headers.update(bearer(node))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             cams = test_client.get("/api/cameras", params={"tags_any": "traffic"}).json()
@@ -183,6 +188,10 @@ def test_platform_rollup_and_health(client: TestClient) -> None:
     health = client.get("/api/health").json()
     assert health["status"] == "degraded"
     assert health["cameras_total"] == len(SNAPSHOT_SOURCES) + 4
+    # Health is public: a load balancer asks without credentials, and learns no platforms.
+    anonymous = client.get("/api/health", headers={"Authorization": ""})
+    assert anonymous.status_code == 200 and anonymous.json()["status"] == "degraded"
+    assert "platforms" not in health
 
 
 def test_metrics_expose_state_and_rates(client: TestClient) -> None:
@@ -195,18 +204,17 @@ def test_metrics_expose_state_and_rates(client: TestClient) -> None:
 def test_credentials_appear_in_no_response(client: TestClient) -> None:
     camera = client.get("/api/cameras/with-creds").json()
     assert camera["url"].startswith("rtsp://***@")
-    bodies = [
-        client.get(path).text
-        for path in (
-            "/api/cameras",
-            "/api/platforms",
-            "/api/health",
-            "/metrics",
-            "/openapi.json",
-            "/api/cameras/with-creds",
-            "/api/cameras/dead/snapshot.jpg",
-        )
-    ]
-    for body in bodies:
-        assert CAMERA_PASSWORD not in body
-        assert "operator:" not in body
+    expected = {  # path -> status: every route really answers, not a refusal
+        "/api/cameras": 200,
+        "/api/platforms": 200,
+        "/api/health": 200,
+        "/metrics": 200,
+        "/api/openapi.json": 200,
+        "/api/cameras/with-creds": 200,
+        "/api/cameras/dead/snapshot.jpg": 503,
+    }
+    for path, status in expected.items():
+        response = client.get(path)
+        assert response.status_code == status, (path, response.status_code, response.text)
+        assert CAMERA_PASSWORD not in response.text, path
+        assert "operator:" not in response.text, path

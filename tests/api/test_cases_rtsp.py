@@ -23,8 +23,10 @@ from fastapi.testclient import TestClient
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
+from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
+from tests.auth_helpers import bearer
 from tests.cases.test_storage import DiskFullStore
 from tests.media.test_clip import nal_units_annexb, nal_units_lengths
 
@@ -66,7 +68,10 @@ def app_client(simulator: Simulator, data_dir: Path) -> Iterator[TestClient]:
             "cameras": cameras,
         }
     )
-    with TestClient(create_app(config), headers={"X-User": "handler1"}) as client:
+    app = create_app(config)
+    with TestClient(app) as client:
+        # Cases and evidence are a handler's work; the acting name comes from the token.
+        client.headers.update(bearer(app.state.node, "handler1", Role.HANDLER))
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             states = {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
@@ -240,9 +245,11 @@ def test_disk_full_during_a_write_leaves_no_item_and_the_case_unchanged(
 def test_two_handlers_attaching_at_once_both_succeed(app_client: TestClient) -> None:
     number = new_case(app_client)
     results: list[int] = []
+    node = node_of(app_client)
+    handlers = {name: bearer(node, name, Role.HANDLER) for name in ("ann", "bob", "carl", "dora")}
 
     def attach(path: str, body: dict[str, Any], user: str) -> None:
-        response = app_client.post(path, json=body, headers={"X-User": user})
+        response = app_client.post(path, json=body, headers=handlers[user])
         results.append(response.status_code)
 
     threads = [
@@ -299,7 +306,8 @@ def test_export_verifies_offline_and_one_flipped_byte_fails(
     number = new_case(app_client)
     for kind, body in (("snapshot", {"camera": "gate"}), ("clip", {"camera": "gate", "pre_s": 2})):
         assert app_client.post(f"/api/cases/{number}/items/{kind}", json=body).status_code == 201
-    response = app_client.get(f"/api/cases/{number}/export.zip", headers={"X-User": "exporter"})
+    exporter = bearer(node_of(app_client), "exporter", Role.HANDLER)
+    response = app_client.get(f"/api/cases/{number}/export.zip", headers=exporter)
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     bundle = tmp_path / "case.zip"
     bundle.write_bytes(response.content)

@@ -20,10 +20,12 @@ from playwright.async_api import async_playwright
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
+from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
-from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for
+from tests.auth_helpers import bearer
+from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port, sign_in, wait_for
 
 pytestmark = pytest.mark.rtsp
 
@@ -80,7 +82,9 @@ def service(
             {"x": i % 2, "y": i // 2, "camera": camera} for i, camera in enumerate([*LIVE, "dead"])
         ],
     }
-    assert httpx.put(f"{url}/api/layouts/quad", json=layout).status_code == 200
+    # Layouts are saved by an operator, who also watches the mosaic and takes snapshots.
+    saved = httpx.put(f"{url}/api/layouts/quad", json=layout, headers=operator(node))
+    assert saved.status_code == 200, saved.text
     while time.monotonic() < deadline:
         if all(node.ingest.stream(c, sub=True).ring.latest_keyframe() for c in LIVE):
             break
@@ -90,6 +94,10 @@ def service(
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def operator(node: Node) -> dict[str, str]:
+    return bearer(node, "operator1", Role.OPERATOR)
 
 
 def decode_jpeg(body: bytes) -> np.ndarray:
@@ -128,7 +136,7 @@ def test_mjpeg_shows_live_tiles_and_the_offline_one(service: tuple[str, Node]) -
     url, node = service
     readable: list[tuple[float, list[int | None], np.ndarray]] = []
     with (
-        httpx.Client(timeout=10) as client,
+        httpx.Client(timeout=10, headers=operator(node)) as client,
         client.stream("GET", f"{url}/api/mosaic/quad.mjpeg") as response,
     ):
         assert response.status_code == 200
@@ -173,9 +181,13 @@ def wait_until(predicate: Any, within: float) -> None:
 
 
 def test_snapshot_of_a_preset_and_errors(service: tuple[str, Node]) -> None:
-    url, _ = service
+    url, node = service
+    headers = operator(node)
     response = httpx.get(
-        f"{url}/api/mosaic/1+5/snapshot.jpg", params={"cameras": "north,dead"}, timeout=10
+        f"{url}/api/mosaic/1+5/snapshot.jpg",
+        params={"cameras": "north,dead"},
+        headers=headers,
+        timeout=10,
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/jpeg"
@@ -183,14 +195,19 @@ def test_snapshot_of_a_preset_and_errors(service: tuple[str, Node]) -> None:
     assert picture.shape == (1080, 1920, 3)
     big = cv2.resize(picture[:720, :1280], (640, 360), interpolation=cv2.INTER_AREA)
     assert read_frame_number(big) is not None, "the big tile shows its camera"
-    assert httpx.get(f"{url}/api/mosaic/nope/snapshot.jpg").status_code == 404
-    missing = httpx.get(f"{url}/api/mosaic/2x2/snapshot.jpg", params={"cameras": "north,ghost"})
+    assert httpx.get(f"{url}/api/mosaic/nope/snapshot.jpg", headers=headers).status_code == 404
+    missing = httpx.get(
+        f"{url}/api/mosaic/2x2/snapshot.jpg", params={"cameras": "north,ghost"}, headers=headers
+    )
     assert missing.status_code == 404
-    assert httpx.get(f"{url}/api/mosaic/quad.mjpeg", params={"size": 720}).status_code == 422
+    too_big = httpx.get(f"{url}/api/mosaic/quad.mjpeg", params={"size": 720}, headers=headers)
+    assert too_big.status_code == 422
 
 
+# Signed in by cookie, as the pages are: a POST carries the readable CSRF cookie's value.
 OFFER_AND_PLAY = """
 async (endpoint) => {
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("surveillance_csrf="));
   const pc = new RTCPeerConnection();
   pc.addTransceiver("video", { direction: "recvonly" });
   const video = document.createElement("video");
@@ -208,7 +225,8 @@ async (endpoint) => {
   });
   const response = await fetch(endpoint, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json",
+               "x-csrf-token": csrf ? csrf.slice("surveillance_csrf=".length) : "" },
     body: JSON.stringify({ sdp: pc.localDescription.sdp }),
   });
   if (!response.ok) throw new Error(await response.text());
@@ -235,6 +253,7 @@ async def test_chromium_plays_the_mosaic_over_webrtc(service: tuple[str, Node]) 
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             context = await browser.new_context(bypass_csp=True)
+            await sign_in(context, url, node, "viewer1", Role.VIEWER)
             page = await context.new_page()
             await page.goto(f"{url}/api/health")
             await page.evaluate(OFFER_AND_PLAY, f"{url}/api/mosaic/quad/webrtc")

@@ -16,10 +16,14 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from fastapi import FastAPI
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
 from surveillance.api.app import create_app
+from surveillance.api.node import Node
+from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
+from tests.auth_helpers import TEST_PASSWORD, ensure_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -49,13 +53,23 @@ class ServiceProcess:
         self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._app: FastAPI | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def node(self) -> Node:
+        """The running node (a new one after each restart), e.g. to add users to its
+        database the way `surveillance user add` does."""
+        assert self._app is not None, "the service is not running"
+        node: Node = self._app.state.node
+        return node
+
     def start(self) -> None:
         app = create_app(self.config)
+        self._app = app
         server = uvicorn.Server(
             uvicorn.Config(
                 app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
@@ -75,6 +89,7 @@ class ServiceProcess:
             self._server.should_exit = True
             self._thread.join(15)
         self._server = None
+        self._app = None
 
     def restart(self) -> None:
         self.stop()
@@ -103,6 +118,31 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+async def sign_in(context: BrowserContext, url: str, node: Node, name: str, role: Role) -> None:
+    """Sign the browser context in as ``name`` (made with ``role`` if missing), the way the
+    sign-in page does: its session and CSRF cookies are the pages' from then on."""
+    ensure_user(node, name, role)
+    response = await context.request.post(
+        f"{url}/api/auth/login", data={"name": name, "password": TEST_PASSWORD}
+    )
+    assert response.status == 200, await response.text()
+    cookies = {cookie["name"] for cookie in await context.cookies(url)}
+    assert {"surveillance_session", "surveillance_csrf"} <= cookies, cookies
+
+
+async def signed_in_page(
+    browser: Browser,
+    service: ServiceProcess,
+    name: str,
+    role: Role,
+    viewport: ViewportSize | None = None,
+) -> Page:
+    """A page in a new browser context signed in as ``name``."""
+    context = await browser.new_context(viewport=viewport)
+    await sign_in(context, service.url, service.node, name, role)
+    return await context.new_page()
 
 
 async def wait_for(predicate: Any, within: float, step: float = 0.25) -> Any:

@@ -14,12 +14,15 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from surveillance.auth.roles import Role
 from surveillance.simulator import Simulator
-from tests.web.conftest import ServiceProcess, free_port, wait_for
+from tests.auth_helpers import bearer
+from tests.web.conftest import ServiceProcess, free_port, signed_in_page, wait_for
 
 pytestmark = pytest.mark.rtsp
 
 XSS = "<img src=x onerror=alert(1)>"
+HANDLER = "handler1"  # reports, works and attaches evidence to cases, from the wall too
 PANEL_STATUS = "document.querySelector('#attach-panel .attach-status').textContent"
 
 
@@ -36,8 +39,12 @@ async def online(client: httpx.AsyncClient, camera: str) -> bool:
     return bool((await client.get(f"/api/cameras/{camera}")).json()["state"] == "online")
 
 
-async def new_page(browser: Browser) -> tuple[Page, list[str]]:
-    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+async def new_page(
+    browser: Browser, service: ServiceProcess, name: str = HANDLER
+) -> tuple[Page, list[str]]:
+    page = await signed_in_page(
+        browser, service, name, Role.HANDLER, viewport={"width": 1400, "height": 1000}
+    )
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     return page, dialogs
@@ -62,7 +69,8 @@ async def test_case_pages_workflow_evidence_export_and_wall_attach(
     simulator: Simulator, service_factory: Any, browser: Browser
 ) -> None:
     service: ServiceProcess = service_factory(cameras(simulator))
-    async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
+    headers = bearer(service.node, HANDLER, Role.HANDLER)
+    async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as client:
         await _walk_through(service, client, browser)
 
 
@@ -78,7 +86,7 @@ async def _walk_through(
     await wait_for(lambda: online(client, "gate"), 20)
 
     # The list: report a case with the form; it comes first among the open cases.
-    page, dialogs = await new_page(browser)
+    page, dialogs = await new_page(browser, service)
     await ready(page, f"{service.url}/cases")
     await page.fill("#new-title-input", "Flooded underpass")
     await page.fill("#new-place", "Underpass, Ring Road")
@@ -191,7 +199,10 @@ async def _walk_through(
     # The wall: a tile's Attach button puts its snapshot and its last 2 s into the case.
     layout = {"name": "desk", "title": "Desk", "cols": 1, "rows": 1,
               "tiles": [{"x": 0, "y": 0, "w": 1, "h": 1, "camera": "gate"}]}  # fmt: skip
-    assert (await client.put("/api/layouts/desk", json=layout)).status_code == 200
+    # An operator saves the wall's layout; the handler watches it and attaches from it.
+    operator = bearer(service.node, "operator1", Role.OPERATOR)
+    saved = await client.put("/api/layouts/desk", json=layout, headers=operator)
+    assert saved.status_code == 200, saved.text
     await page.goto(f"{service.url}/wall/desk")
     tile_button = page.locator(".tile[data-camera=gate] .attach-button")
     await page.wait_for_selector(".tile[data-camera=gate][data-state=online]")
@@ -236,7 +247,9 @@ async def _rows_are(page: Page, numbers: list[str]) -> bool:
 async def test_markup_in_case_data_is_shown_as_text(service_factory: Any, browser: Browser) -> None:
     service: ServiceProcess = service_factory([])
     comment = {"text": "<script>alert(2)</script>"}
-    async with httpx.AsyncClient(base_url=service.url, headers={"X-User": XSS}) as client:
+    # A user whose very name is markup reports the case (and reads it in the browser).
+    headers = bearer(service.node, XSS, Role.HANDLER)
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
         fields = {"title": XSS, "description": XSS, "place": XSS, "assignee": XSS}
         created = await client.post("/api/cases", json=fields)
         assert created.status_code == 201, created.text
@@ -244,7 +257,7 @@ async def test_markup_in_case_data_is_shown_as_text(service_factory: Any, browse
         answer = await client.post(f"/api/cases/{number}/comments", json=comment)
         assert answer.status_code == 201
 
-    page, dialogs = await new_page(browser)
+    page, dialogs = await new_page(browser, service, XSS)
     await ready(page, f"{service.url}/cases")
     assert await text(page, "#case-rows .title") == XSS
     assert await page.locator("#case-rows img").count() == 0
@@ -260,11 +273,13 @@ async def test_markup_in_case_data_is_shown_as_text(service_factory: Any, browse
 
 def test_case_pages_are_served_with_the_security_headers(service_factory: Any) -> None:
     service: ServiceProcess = service_factory([])
+    headers = bearer(service.node, HANDLER, Role.HANDLER)
     for path in ("/cases", "/cases/2024-000001"):
-        response = httpx.get(f"{service.url}{path}")
+        response = httpx.get(f"{service.url}{path}", headers=headers)
         assert response.status_code == 200
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert '<script type="module"' in response.text
+    # Scripts hold no data: they are served without signing in (the sign-in page needs them).
     assert httpx.get(f"{service.url}/static/js/cases.js").status_code == 200
     assert httpx.get(f"{service.url}/static/js/attach.js").status_code == 200
 
@@ -273,14 +288,15 @@ async def test_list_pages_through_open_cases_before_finished_ones(
     service_factory: Any, browser: Browser
 ) -> None:
     service: ServiceProcess = service_factory([])
-    async with httpx.AsyncClient(base_url=service.url) as client:
+    headers = bearer(service.node, HANDLER, Role.HANDLER)
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
         opened = [await _create(client, f"Open {i}") for i in range(24)]
         # Reported after the open ones, so newer: still listed after every open case.
         finished = [await _create(client, f"Done {i}") for i in range(3)]
         for number in finished:
             moved = await client.post(f"/api/cases/{number}/transitions", json={"to": "closed"})
             assert moved.status_code == 200
-    page, _ = await new_page(browser)
+    page, _ = await new_page(browser, service)
     await ready(page, f"{service.url}/cases")
     assert await row_numbers(page) == opened[::-1] + finished[::-1][:1]
     assert await text(page, "#page-info") == "1\u201325 of 27"

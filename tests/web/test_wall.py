@@ -11,12 +11,15 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from surveillance.auth.roles import Role
 from surveillance.simulator import Simulator
-from tests.web.conftest import ServiceProcess, wait_for
+from tests.auth_helpers import bearer
+from tests.web.conftest import ServiceProcess, signed_in_page, wait_for
 
 pytestmark = pytest.mark.rtsp
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
+OPERATOR = "operator1"  # saves layouts and tours, and watches the wall
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "wall.png"
 
 # tile order in the 3x3 layout: (camera id, expected path in headless Chromium)
@@ -81,10 +84,13 @@ async def wall(
     from tests.web.conftest import free_port
 
     service: ServiceProcess = service_factory(wall_cameras(simulator, free_port()))
-    async with httpx.AsyncClient(base_url=service.url) as client:
+    headers = bearer(service.node, OPERATOR, Role.OPERATOR)
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
         response = await client.put("/api/layouts/main-wall", json=layout_body("main-wall"))
     assert response.status_code == 200, response.text
-    page = await browser.new_page(viewport={"width": 1600, "height": 900})
+    page = await signed_in_page(
+        browser, service, OPERATOR, Role.OPERATOR, viewport={"width": 1600, "height": 900}
+    )
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     await page.goto(f"{service.url}/wall/main-wall")
@@ -192,7 +198,8 @@ async def test_tours_advance_pause_and_page_a_tag_group(
     ]
     tour = {"name": "rounds", "title": "Rounds", "dwell_s": 2, "pages": pages}
     fire = {"name": "fire", "title": "Forest fire", "tag": "forest-fire", "preset": "1"}
-    async with httpx.AsyncClient(base_url=service.url) as client:
+    headers = bearer(service.node, OPERATOR, Role.OPERATOR)
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
         assert (await client.put("/api/tours/rounds", json=tour)).status_code == 200
         assert (await client.put("/api/tours/fire", json=fire)).status_code == 200
         tag_pages = (await client.get("/api/tours/fire/pages")).json()
@@ -217,10 +224,12 @@ async def _page_is(status: Any, value: str) -> bool:
 
 def test_wall_page_sets_security_headers(simulator: Simulator, service_factory: Any) -> None:
     service: ServiceProcess = service_factory([])
-    response = httpx.get(f"{service.url}/wall")
+    headers = bearer(service.node, "viewer1", Role.VIEWER)
+    response = httpx.get(f"{service.url}/wall", headers=headers)
     assert response.status_code == 200
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert json.loads(httpx.get(f"{service.url}/api/layouts/presets").text)["1+12"]["cols"] == 4
+    presets = httpx.get(f"{service.url}/api/layouts/presets", headers=headers)
+    assert json.loads(presets.text)["1+12"]["cols"] == 4

@@ -100,7 +100,7 @@ def list_cases(
     created_from: Annotated[datetime | None, Query(description="Created at or after")] = None,
     created_to: Annotated[datetime | None, Query(description="Created before")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # SQL takes a 64-bit int
 ) -> CasePageOut:
     states = tuple(state or ())
     if open is not None:

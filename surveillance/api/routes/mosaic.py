@@ -147,7 +147,10 @@ async def _mjpeg_parts(lease: MosaicLease, ended: Callable[[], None]) -> AsyncIt
 @router.get(
     "/{layout}/snapshot.jpg",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={
+        200: {"content": {"image/jpeg": {}}},
+        503: {"description": "The mosaic produced no picture in time"},
+    },
 )
 async def snapshot(
     layout: str,
@@ -169,7 +172,11 @@ async def snapshot(
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/{layout}/webrtc", response_model=MosaicAnswerOut)
+@router.post(
+    "/{layout}/webrtc",
+    response_model=MosaicAnswerOut,
+    responses={503: {"description": "No WebRTC session could be set up now"}},
+)
 async def webrtc(
     layout: str,
     body: MosaicOfferIn,

@@ -122,13 +122,8 @@ async function signOut(button) {
 // ---- the header ----------------------------------------------------------------------------
 
 function renderSession(box, me) {
-  const links = [];
-  if (can(me, "users.manage")) {
-    links.push(el("a", { id: "session-admin", href: "/admin", text: "Admin" }));
-  } else if (can(me, "audit.read")) {
-    // Everyone else may read their own audit entries; the admin page shows only that part.
-    links.push(el("a", { id: "session-audit", href: "/admin#audit", text: "My activity" }));
-  }
+  // The server serves /admin to users.manage only, so nobody else is offered the link.
+  const admin = can(me, "users.manage") ? el("a", { id: "session-admin", href: "/admin", text: "Admin" }) : null;
   const change = el("button", {
     id: "session-password", type: "button", text: "Change password", onclick: openPasswordDialog,
   });
@@ -136,7 +131,7 @@ function renderSession(box, me) {
   out.addEventListener("click", () => signOut(out));
   box.replaceChildren(
     el("span", { class: "session-who", text: `signed in as ${me.name} (${me.role})` }),
-    ...links, change, out);
+    ...(admin ? [admin] : []), change, out);
   box.dataset.user = me.name;
   box.dataset.role = me.role;
 }

@@ -1,0 +1,170 @@
+"""One node for the security tests: two platforms ("town" is the scoped users' own, "police"
+the other), real cameras from the simulator with credentials in every URL, a user per role,
+users limited to "town", and a case holding evidence from both platforms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiortc import RTCPeerConnection
+from fastapi.testclient import TestClient
+
+from surveillance.api.app import create_app
+from surveillance.api.node import Node
+from surveillance.auth.roles import Role
+from surveillance.config.models import AppConfig
+from surveillance.simulator import Simulator
+from tests.auth_helpers import bearer
+
+# Every credential the node knows; none may ever leave it.
+OWN_CAMERA_PASSWORD = "Canary-Own-7c1e"
+OTHER_CAMERA_PASSWORD = "Canary-Other-52ab"
+PLATFORM_PASSWORD = "Canary-Platform-90df"
+SECRETS = (OWN_CAMERA_PASSWORD, OTHER_CAMERA_PASSWORD, PLATFORM_PASSWORD)
+
+OWN_CAMERA = "own-cam"
+OTHER_CAMERA = "other-cam"
+OWN_LAYOUT = "own-layout"
+OTHER_LAYOUT = "other-layout"
+
+# name -> (role, platforms): one unscoped user per role, and two limited to "town".
+IDENTITIES: dict[str, tuple[Role, tuple[str, ...]]] = {
+    "viewer": (Role.VIEWER, ()),
+    "operator": (Role.OPERATOR, ()),
+    "handler": (Role.HANDLER, ()),
+    "admin": (Role.ADMIN, ()),
+    "scoped-operator": (Role.OPERATOR, ("town",)),
+    "scoped-handler": (Role.HANDLER, ("town",)),
+}
+
+
+def _with_credentials(url: str, user: str, password: str) -> str:
+    return url.replace("rtsp://", f"rtsp://{user}:{password}@", 1)
+
+
+def security_config(simulator: Simulator, data_dir: Path) -> AppConfig:
+    return AppConfig.model_validate(
+        {
+            "server": {"data_dir": str(data_dir)},
+            "ingest": {"backoff_initial_s": 0.2, "backoff_max_s": 1},
+            "platforms": [
+                {"id": "town", "name": "Town"},
+                {
+                    "id": "police",
+                    "name": "Police",
+                    "username": "nvr",
+                    "password": PLATFORM_PASSWORD,
+                },
+            ],
+            "cameras": [
+                {
+                    "id": OWN_CAMERA,
+                    "name": "Own camera",
+                    "platform": "town",
+                    "url": _with_credentials(simulator.url("cam10"), "watch", OWN_CAMERA_PASSWORD),
+                    "tags": ["traffic"],
+                },
+                {
+                    "id": OTHER_CAMERA,
+                    "name": "Other camera",
+                    "platform": "police",
+                    "url": _with_credentials(
+                        simulator.url("cam11"), "watch", OTHER_CAMERA_PASSWORD
+                    ),
+                    "tags": ["traffic"],
+                },
+                {
+                    # Platform credentials, used because the camera names none.
+                    "id": "police-plain",
+                    "name": "Police, platform credentials",
+                    "platform": "police",
+                    "url": simulator.url("cam12"),
+                },
+            ],
+        }
+    )
+
+
+async def _make_offer() -> str:
+    peer = RTCPeerConnection()
+    peer.addTransceiver("video", direction="recvonly")
+    await peer.setLocalDescription(await peer.createOffer())
+    sdp = str(peer.localDescription.sdp)
+    await peer.close()
+    return sdp
+
+
+@dataclass
+class SecureNode:
+    client: TestClient
+    node: Node
+    headers: dict[str, dict[str, str]]  # identity -> Authorization header
+    own_case: str  # evidence from the own platform only
+    mixed_case: str  # evidence from both platforms
+    own_item: int  # in own_case
+    other_item: int  # in mixed_case
+    offer_sdp: str
+    data_dir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="package")
+def secure(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNode]:
+    data_dir = tmp_path_factory.mktemp("secure-node")
+    app = create_app(security_config(simulator, data_dir))
+    node: Node = app.state.node
+    with TestClient(app) as client:
+        headers = {
+            name: bearer(node, name, role, platforms=platforms)
+            for name, (role, platforms) in IDENTITIES.items()
+        }
+        admin = headers["admin"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = {c["id"]: c["state"] for c in client.get("/api/cameras", headers=admin).json()}
+            if states.get(OWN_CAMERA) == states.get(OTHER_CAMERA) == "online":
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"cameras did not come online: {states}")
+
+        def new_case(title: str, cameras: tuple[str, ...]) -> tuple[str, list[int]]:
+            number = client.post("/api/cases", json={"title": title}, headers=admin).json()[
+                "number"
+            ]
+            items = [
+                client.post(
+                    f"/api/cases/{number}/items/snapshot", json={"camera": camera}, headers=admin
+                ).json()["id"]
+                for camera in cameras
+            ]
+            return number, items
+
+        own_case, (own_item,) = new_case("Own evidence", (OWN_CAMERA,))
+        mixed_case, (_, other_item) = new_case("Evidence from both", (OWN_CAMERA, OTHER_CAMERA))
+        for name, camera in ((OWN_LAYOUT, OWN_CAMERA), (OTHER_LAYOUT, OTHER_CAMERA)):
+            layout = {
+                "name": name,
+                "title": name,
+                "cols": 1,
+                "rows": 1,
+                "tiles": [{"x": 0, "y": 0, "camera": camera}],
+            }
+            assert client.put(f"/api/layouts/{name}", json=layout, headers=admin).status_code == 200
+        yield SecureNode(
+            client=client,
+            node=node,
+            headers=headers,
+            own_case=own_case,
+            mixed_case=mixed_case,
+            own_item=own_item,
+            other_item=other_item,
+            offer_sdp=asyncio.run(_make_offer()),
+            data_dir=data_dir,
+        )

@@ -1,0 +1,260 @@
+"""Every route the app serves x every identity x own and other platform gets the status its
+declared rule promises.
+
+The routes come from the app's own route table, so a route added later is in the matrix
+without editing this file. What each role may do is written here from the issue's words
+(``ALLOWED``), not read back from the service, so a route that declares too little is caught.
+Requests carry real identifiers and, where the test knows one, a valid body; a route it
+knows nothing about still gets the anonymous and role checks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.websockets import WebSocketDisconnect
+
+from surveillance.api.guards import Guard, route_guard, served_routes
+from surveillance.auth.roles import Permission, Role
+from tests.security.conftest import (
+    IDENTITIES,
+    OTHER_CAMERA,
+    OTHER_LAYOUT,
+    OWN_CAMERA,
+    OWN_LAYOUT,
+    SecureNode,
+)
+from tests.auth_helpers import TEST_PASSWORD
+
+pytestmark = pytest.mark.rtsp
+
+# The issue's role table: viewer (wall), operator (wall, layouts, tours, snapshots),
+# handler (cases, attaching and exporting evidence; they attach from the wall), admin (all).
+WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
+ALLOWED: dict[Role, set[Permission]] = {
+    Role.VIEWER: WALL,
+    Role.OPERATOR: WALL | {Permission.SNAPSHOT_TAKE, Permission.WALL_EDIT},
+    Role.HANDLER: WALL
+    | {
+        Permission.SNAPSHOT_TAKE,
+        Permission.CASES_READ,
+        Permission.CASES_WRITE,
+        Permission.EVIDENCE_ATTACH,
+        Permission.EVIDENCE_EXPORT,
+    },
+    Role.ADMIN: set(Permission),
+}
+# Only these may be reached without signing in.
+PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/login"), ("GET", "/login")}
+# Sensitive permissions that must guard these routes at least (catches a route that
+# declares a weaker rule than its job needs).
+MUST_NEED = {
+    ("GET", "/api/users"): Permission.USERS_MANAGE,
+    ("POST", "/api/users"): Permission.USERS_MANAGE,
+    ("POST", "/api/tokens"): Permission.USERS_MANAGE,
+    ("GET", "/metrics"): Permission.SYSTEM_READ,
+    ("GET", "/api/cases/{number}/export.zip"): Permission.EVIDENCE_EXPORT,
+    ("GET", "/api/cases/{number}/items/{ref}/content"): Permission.CASES_READ,
+    ("POST", "/api/cases/{number}/items/clip"): Permission.EVIDENCE_ATTACH,
+    ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): Permission.SNAPSHOT_TAKE,
+    ("PUT", "/api/layouts/{name}"): Permission.WALL_EDIT,
+    ("GET", "/api/audit"): Permission.AUDIT_READ,
+}
+PAGES = {"/", "/wall", "/wall/{layout}", "/cases", "/cases/{number}", "/admin", "/login"}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str  # the route's template
+    url: str
+    body: Any
+    # Whether the request names something of the target platform (camera, item, layout).
+    about_target: bool
+
+
+def routes(secure: SecureNode) -> list[tuple[str, str, APIRoute | APIWebSocketRoute]]:
+    found = []
+    for path, route in served_routes(secure.client.app):  # type: ignore[arg-type]
+        if isinstance(route, APIRoute):
+            found += [(method, path, route) for method in sorted(route.methods - {"HEAD"})]
+        elif isinstance(route, APIWebSocketRoute):
+            found.append(("WS", path, route))
+    return found
+
+
+def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
+    """A real request for the route, about the own or the other platform."""
+    camera = OTHER_CAMERA if other else OWN_CAMERA
+    layout = OTHER_LAYOUT if other else OWN_LAYOUT
+    values = {
+        "camera_id": camera,
+        # The other platform's case is a mixed one: the case is visible to a scoped user,
+        # the other platform's evidence in it is not.
+        "number": secure.mixed_case if other else secure.own_case,
+        "ref": str(secure.other_item if other else secure.own_item),
+        "token_id": "0000000000ab",  # a token that does not exist: revoking it is a 404
+        "layout": layout,
+    }
+    about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
+    if path.startswith("/api/users/"):
+        values["name"] = "nobody-by-this-name"
+    elif path == "/api/layouts/{name}":
+        values["name"] = layout
+        about += 1
+    elif path.startswith("/api/tours/"):
+        values["name"] = "no-such-tour"
+    if path in PAGES:
+        about = 0  # a page is the same static file whatever its URL names
+    url = path
+    for name, value in values.items():
+        url = url.replace("{" + name + "}", value)
+    assert "{" not in url, f"no sample value for a parameter of {path}: add one to build()"
+    body, body_about = _body(secure, method, path, camera, layout)
+    query = ""
+    if path.startswith("/api/mosaic/"):
+        url = url.replace(layout, "1")
+        query = f"?cameras={camera}"
+        about = 1
+    if path == "/api/live/mse":
+        query = f"?camera={camera}"
+        about = 1
+    return Call(method, path, url + query, body, bool(about or body_about))
+
+
+def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) -> tuple[Any, bool]:
+    if method not in ("POST", "PUT", "PATCH"):
+        return None, False
+    recently = (datetime.now(UTC) - timedelta(seconds=3)).isoformat()
+    grid = {"cols": 1, "rows": 1, "tiles": [{"x": 0, "y": 0, "camera": camera}]}
+    known: dict[tuple[str, str], tuple[Any, bool]] = {
+        ("POST", "/api/auth/login"): ({"name": "viewer", "password": TEST_PASSWORD}, False),
+        ("POST", "/api/auth/logout"): (None, False),
+        ("POST", "/api/auth/password"): (
+            {"current_password": TEST_PASSWORD, "new_password": TEST_PASSWORD},
+            False,
+        ),
+        ("POST", "/api/users"): (
+            {"name": f"u-{uuid.uuid4().hex[:8]}", "role": "viewer", "password": TEST_PASSWORD},
+            False,
+        ),
+        ("PATCH", "/api/users/{name}"): ({"disabled": False}, False),
+        ("POST", "/api/tokens"): ({"user": "viewer", "label": "matrix"}, False),
+        ("POST", "/api/live/plan"): (
+            {"camera": camera, "caps": {"webrtc_h264": True, "mse_avc": True, "mse_hevc": False}},
+            True,
+        ),
+        ("POST", "/api/live/webrtc"): ({"camera": camera, "sdp": secure.offer_sdp}, True),
+        ("POST", "/api/mosaic/{layout}/webrtc"): ({"sdp": secure.offer_sdp}, True),
+        ("POST", "/api/cases"): ({"title": "matrix", "cameras": [camera]}, True),
+        ("PATCH", "/api/cases/{number}"): ({"cameras": [camera]}, True),
+        ("POST", "/api/cases/{number}/transitions"): ({"to": "dispatched"}, False),
+        ("POST", "/api/cases/{number}/comments"): ({"text": "matrix"}, False),
+        ("POST", "/api/cases/{number}/items/snapshot"): ({"camera": camera}, True),
+        ("POST", "/api/cases/{number}/items/clip"): (
+            {"camera": camera, "at": recently, "pre_s": 1, "post_s": 0.5},
+            True,
+        ),
+        ("PUT", "/api/layouts/{name}"): ({"name": layout, "title": layout, **grid}, True),
+        ("PUT", "/api/tours/{name}"): (
+            {"name": "no-such-tour", "title": "t", "pages": [{"grid": grid, "dwell_s": 10}]},
+            True,
+        ),
+    }
+    return known.get((method, path), ({}, False))
+
+
+def restore_layout(secure: SecureNode, layout_name: str) -> None:
+    """Put back a layout an allowed DELETE removed, so later rows find the same data."""
+    camera = OWN_CAMERA if layout_name == OWN_LAYOUT else OTHER_CAMERA
+    layout = {
+        "name": layout_name,
+        "title": layout_name,
+        "cols": 1,
+        "rows": 1,
+        "tiles": [{"x": 0, "y": 0, "camera": camera}],
+    }
+    response = secure.client.put(
+        f"/api/layouts/{layout_name}", json=layout, headers=secure.headers["admin"]
+    )
+    assert response.status_code == 200
+
+
+def send(secure: SecureNode, identity: str | None, call: Call) -> int:
+    headers = secure.headers[identity] if identity else {}
+    client = secure.client
+    client.cookies.clear()  # the sign-in route's cookie would make the next call signed in
+    if call.method == "WS":
+        try:
+            with client.websocket_connect(call.url, headers=headers) as ws:
+                message = ws.receive_json()
+        except WebSocketDisconnect as exc:
+            return 401 if exc.code == 1008 and not identity else 403 if exc.code == 1008 else 500
+        return 200 if message.get("type") == "init" else 404
+    response = client.request(
+        call.method, call.url, json=call.body, headers=headers, follow_redirects=False
+    )
+    return response.status_code
+
+
+def expected(identity: str | None, guard: Guard, call: Call, other: bool) -> set[int] | str:
+    """The statuses the rules allow, or "allowed" (anything but 401, 403 and 5xx)."""
+    if guard.public:
+        return "allowed"
+    if identity is None:
+        return {303} if call.path in PAGES else {401}
+    role, platforms = IDENTITIES[identity]
+    if not guard.permissions <= ALLOWED[role]:
+        return {403}
+    if platforms and call.about_target and other:
+        return {403, 404, 422}
+    return "allowed"
+
+
+def test_every_route_declares_a_rule_and_only_the_public_ones_are_open(
+    secure: SecureNode,
+) -> None:
+    open_routes = set()
+    for method, path, route in routes(secure):
+        guard = route_guard(route)
+        assert guard is not None, f"{method} {path} has no access rule"
+        if guard.public:
+            open_routes.add((method, path))
+        need = MUST_NEED.get((method, path))
+        if need is not None:
+            assert need in guard.permissions, f"{method} {path} must need {need}"
+    assert open_routes == PUBLIC
+
+
+@pytest.mark.parametrize("identity", [None, *IDENTITIES], ids=lambda i: i or "anonymous")
+def test_route_matrix(secure: SecureNode, identity: str | None) -> None:
+    problems = []
+    for method, path, route in routes(secure):
+        guard = route_guard(route)
+        assert guard is not None
+        for other in (False, True):
+            call = build(secure, method, path, other)
+            if other and not call.about_target:
+                continue  # the same request as for the own platform
+            status = send(secure, identity, call)
+            want = expected(identity, guard, call, other)
+            if status == 204 and call.method == "DELETE" and path == "/api/layouts/{name}":
+                restore_layout(secure, layout_name=call.url.rsplit("/", 1)[1])
+            scoped = bool(identity and IDENTITIES[identity][1])
+            if want == "allowed":
+                ok = status not in (401, 403) and status < 500
+                if ok and call.about_target and not other and status == 404:
+                    ok = False  # the own platform's things must be found
+                if scoped and not other and call.about_target:
+                    ok = ok and status != 422
+            else:
+                ok = status in want
+            if not ok:
+                where = "other" if other else "own"
+                problems.append(f"{call.method} {call.url} ({where}): {status}, expected {want}")
+    assert not problems, "\n".join(problems)
