@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiortc import RTCPeerConnection
-from fastapi.testclient import TestClient
 
-from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
 from tests.auth_helpers import bearer
+from tests.service import ServiceProcess
 
 # Every credential the node knows; none may ever leave it.
 OWN_CAMERA_PASSWORD = "Canary-Own-7c1e"
@@ -102,7 +102,9 @@ async def _make_offer() -> str:
 
 @dataclass
 class SecureNode:
-    client: TestClient
+    # A real server: the matrix must reach endless streams and WebSockets over the wire.
+    service: ServiceProcess
+    client: httpx.Client
     node: Node
     headers: dict[str, dict[str, str]]  # identity -> Authorization header
     own_case: str  # evidence from the own platform only
@@ -117,9 +119,10 @@ class SecureNode:
 @pytest.fixture(scope="package")
 def secure(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNode]:
     data_dir = tmp_path_factory.mktemp("secure-node")
-    app = create_app(security_config(simulator, data_dir))
-    node: Node = app.state.node
-    with TestClient(app) as client:
+    service = ServiceProcess(security_config(simulator, data_dir))
+    service.start()
+    node = service.node
+    with httpx.Client(base_url=service.url, timeout=30) as client:
         headers = {
             name: bearer(node, name, role, platforms=platforms)
             for name, (role, platforms) in IDENTITIES.items()
@@ -158,6 +161,7 @@ def secure(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> It
             }
             assert client.put(f"/api/layouts/{name}", json=layout, headers=admin).status_code == 200
         yield SecureNode(
+            service=service,
             client=client,
             node=node,
             headers=headers,
@@ -168,3 +172,4 @@ def secure(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> It
             offer_sdp=asyncio.run(_make_offer()),
             data_dir=data_dir,
         )
+    service.stop()

@@ -7,23 +7,19 @@ download (this machine reaches no browser-download host).
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
-from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from tests.auth_helpers import TEST_PASSWORD, ensure_user
+from tests.service import ServiceProcess, free_port  # noqa: F401 - re-exported for the web tests
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -36,64 +32,6 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
     "--autoplay-policy=no-user-gesture-required",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ServiceProcess:
-    """The real app under uvicorn in a thread: stop() and start() again is a service restart
-    (a new node, a new database connection, the same data directory)."""
-
-    def __init__(self, config: AppConfig) -> None:
-        self.config = config
-        self.port = free_port()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app: FastAPI | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def node(self) -> Node:
-        """The running node (a new one after each restart), e.g. to add users to its
-        database the way `surveillance user add` does."""
-        assert self._app is not None, "the service is not running"
-        node: Node = self._app.state.node
-        return node
-
-    def start(self) -> None:
-        app = create_app(self.config)
-        self._app = app
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-            )
-        )
-        self._server = server
-        self._thread = threading.Thread(target=server.run, name="test-service", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the service did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(15)
-        self._server = None
-        self._app = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 def service_config(cameras: list[dict[str, Any]], data_dir: Path) -> AppConfig:
