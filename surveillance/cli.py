@@ -31,11 +31,15 @@ def _serve(config_path: Path, host: str | None, port: int | None) -> int:
     redactor = Redactor()
     configure_logging(redactor)
     app = create_app(config, redactor=redactor)
+    tls = config.server
     uvicorn.run(
         app,
         host=host or config.server.host,
         port=port or config.server.port,
         log_config=None,  # keep our redacting handler
+        # With TLS the session cookie is marked Secure (the request scheme is https).
+        ssl_certfile=str(tls.tls_certfile) if tls.tls_certfile else None,
+        ssl_keyfile=str(tls.tls_keyfile) if tls.tls_keyfile else None,
     )
     return 0
 
