@@ -73,11 +73,10 @@ def test_no_identifier_reaches_outside_the_stores(secure: SecureNode) -> None:
             for payload in PAYLOADS:
                 # Each identifier in turn; the others get harmless real-looking values.
                 for name in re.findall(r"{(\w+)}", path):
-                    target = re.sub(
-                        r"{(\w+)}",
-                        lambda m, n=name: payload if m.group(1) == n else "x",  # type: ignore[misc]
-                        path,
-                    )
+                    target = path
+                    for other in re.findall(r"{(\w+)}", path):
+                        value = payload if other == name else "x"
+                        target = target.replace("{" + other + "}", value)
                     targets.append((method, target))
     targets += [("GET", f"/static/{payload}") for payload in PAYLOADS]
     targets += [("GET", f"/static/js/{payload}") for payload in PAYLOADS]
