@@ -34,7 +34,8 @@ class ServiceProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.config.server.tls_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def node(self) -> Node:
@@ -49,7 +50,14 @@ class ServiceProcess:
         self._app = app
         server = uvicorn.Server(
             uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                # As `surveillance serve` does with the same options.
+                ssl_certfile=self.config.server.tls_certfile,
+                ssl_keyfile=self.config.server.tls_keyfile,
             )
         )
         self._server = server

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from surveillance.auth.audit import AuditEntry
 from surveillance.auth.passwords import MAX_PASSWORD_LENGTH
 from surveillance.auth.principal import Principal, User
-from surveillance.auth.roles import Role
+from surveillance.auth.roles import Permission, Role
 from surveillance.auth.store import TokenInfo
 
 Password = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
@@ -89,6 +89,9 @@ class UserPatch(BaseModel):
 class TokenIn(BaseModel):
     user: str = Field(min_length=1, max_length=64)
     label: str = Field("", max_length=128)
+    permissions: list[Permission] | None = Field(
+        None, description="Limit the token to these of the user's permissions"
+    )
 
 
 class TokenOut(BaseModel):
@@ -98,6 +101,7 @@ class TokenOut(BaseModel):
     created_at: float
     last_used_at: float | None
     revoked: bool
+    permissions: list[Permission] | None = Field(description="null: all of the user's")
 
     @classmethod
     def of(cls, info: TokenInfo) -> TokenOut:
@@ -108,6 +112,7 @@ class TokenOut(BaseModel):
             created_at=info.created_at,
             last_used_at=info.last_used_at,
             revoked=info.revoked,
+            permissions=None if info.permissions is None else sorted(info.permissions),
         )
 
 

@@ -113,7 +113,17 @@ class Guard:
             self._deny(is_websocket, 401, "sign in required")
         assert principal is not None
         if principal.session_hash is not None:
-            self._check_csrf(connection, principal, is_websocket)
+            refusal = self._csrf_refusal(connection, principal, is_websocket)
+            if refusal is not None:
+                audit(
+                    connection,
+                    principal.name,
+                    "access.denied",
+                    outcome="denied",
+                    path=connection.url.path,
+                    reason=refusal,
+                )
+                self._deny(is_websocket, 403, refusal)
         missing = sorted(p.value for p in self.permissions if not principal.can(p))
         if missing:
             audit(
@@ -128,20 +138,23 @@ class Guard:
         connection.state.principal = principal
         return principal
 
-    def _check_csrf(
-        self, connection: HTTPConnection, principal: Principal, is_websocket: bool
-    ) -> None:
+    @staticmethod
+    def _csrf_refusal(
+        connection: HTTPConnection, principal: Principal, is_websocket: bool
+    ) -> str | None:
+        """Why a cookie-authenticated request is refused as forged, or None."""
         # SameSite=Strict already keeps the cookie off other sites' requests; the origin
         # check and the token are the second and third locks on the same door.
         if cross_site(connection):
-            self._deny(is_websocket, 403, "cross-site request refused")
+            return "cross-site request refused"
         method = "GET" if is_websocket else connection.scope["method"]
         if method in SAFE_METHODS:
-            return
+            return None
         sent = connection.headers.get(CSRF_HEADER, "")
         expected = principal.csrf_token or ""
         if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
-            self._deny(is_websocket, 403, "CSRF token missing or wrong")
+            return "CSRF token missing or wrong"
+        return None
 
     @staticmethod
     def _deny(is_websocket: bool, status: int, detail: str) -> None:

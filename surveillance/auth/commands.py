@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from surveillance.auth.audit import AuditEntry, AuditLog
 from surveillance.auth.passwords import WeakPassword
-from surveillance.auth.roles import Role
+from surveillance.auth.roles import Permission, Role
 from surveillance.auth.store import AuthError, AuthStore
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
@@ -34,6 +34,12 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:  # type: ignore
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--platform", action="append", default=[], help="limit to this platform")
     add.add_argument("--camera", action="append", default=[], help="limit to this camera")
+    update = user_commands.add_parser("update", help="change a user's role or scope")
+    update.add_argument("name")
+    update.add_argument("--role", choices=[r.value for r in Role])
+    update.add_argument("--platform", action="append", help="limit to this platform (repeat)")
+    update.add_argument("--camera", action="append", help="limit to this camera (repeat)")
+    update.add_argument("--all-cameras", action="store_true", help="lift every limit")
     passwd = user_commands.add_parser("passwd", help="set a password (from stdin)")
     passwd.add_argument("name")
     for verb in ("disable", "enable", "remove"):
@@ -45,6 +51,12 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:  # type: ignore
     create = token_commands.add_parser("create", help="print a new token for a user, once")
     create.add_argument("name", help="the user the token acts as")
     create.add_argument("--label", default="", help="what the token is for")
+    create.add_argument(
+        "--only",
+        action="append",
+        choices=[p.value for p in Permission],
+        help="limit the token to this permission (repeat); e.g. system.read for metrics",
+    )
     token_commands.add_parser("list", help="list tokens (never their secrets)")
     token_commands.add_parser("revoke", help="revoke a token").add_argument("id")
 
@@ -115,15 +127,36 @@ def _user(args: argparse.Namespace, config: AppConfig, store: AuthStore, audit: 
             cameras=args.camera,
         )
         print(f"added {user.name} ({user.role.value})")
+    elif command == "update":
+        platforms, cameras = args.platform, args.camera
+        if args.all_cameras:
+            platforms, cameras = [], []
+        _check_scope(config, platforms or [], cameras or [])
+        role = Role(args.role) if args.role else None
+        if role not in (None, Role.ADMIN) and store.is_last_admin(args.name):
+            raise AuthError(f"{args.name} is the last enabled admin")
+        user = store.update_user(args.name, role=role, platforms=platforms, cameras=cameras)
+        _record(
+            audit,
+            "user.update",
+            target=args.name,
+            changed=[k for k in ("role", "platform", "camera") if getattr(args, k)],
+        )
+        scope = ",".join(sorted(user.scope.platforms | user.scope.cameras)) or "all cameras"
+        print(f"{user.name}: {user.role.value}, {scope}")
     elif command == "passwd":
         store.set_password(args.name, read_password(f"new password for {args.name}: "))
         _record(audit, "user.update", target=args.name, password_reset=True)
         print(f"password set for {args.name}; their sessions have ended")
     elif command in ("disable", "enable"):
+        if command == "disable" and store.is_last_admin(args.name):
+            raise AuthError(f"{args.name} is the last enabled admin")
         store.update_user(args.name, disabled=command == "disable")
         _record(audit, "user.update", target=args.name, changed=["disabled"])
         print(f"{command}d {args.name}")
     elif command == "remove":
+        if store.is_last_admin(args.name):
+            raise AuthError(f"{args.name} is the last enabled admin")
         store.remove_user(args.name)
         _record(audit, "user.remove", target=args.name)
         print(f"removed {args.name}")
@@ -133,7 +166,8 @@ def _user(args: argparse.Namespace, config: AppConfig, store: AuthStore, audit: 
 def _token(args: argparse.Namespace, store: AuthStore, audit: AuditLog) -> int:
     command = args.token_command
     if command == "create":
-        info, secret = store.create_token(args.name, args.label)
+        only = None if args.only is None else [Permission(p) for p in args.only]
+        info, secret = store.create_token(args.name, args.label, only)
         _record(audit, "token.create", target=info.user, token=info.id)
         print(secret)
         print(f"token {info.id} for {info.user}: shown once, store it now", file=sys.stderr)

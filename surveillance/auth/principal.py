@@ -27,6 +27,9 @@ class Principal:
     session_hash: str | None = None
     csrf_token: str | None = None
     token_id: str | None = None
+    # A token may be limited to some of its user's permissions (a metrics scraper needs
+    # system.read, not the rest of an admin's rights).
+    token_permissions: frozenset[Permission] | None = None
 
     @property
     def name(self) -> str:
@@ -38,7 +41,10 @@ class Principal:
 
     @property
     def permissions(self) -> frozenset[Permission]:
-        return ROLE_PERMISSIONS[self.user.role]
+        granted = ROLE_PERMISSIONS[self.user.role]
+        if self.token_permissions is not None:
+            return granted & self.token_permissions
+        return granted
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions
@@ -49,4 +55,8 @@ class Principal:
     @property
     def sees_everyone(self) -> bool:
         """Whether others' audit entries are visible: unscoped admins only."""
-        return self.user.role is Role.ADMIN and not self.user.scope.limited
+        return (
+            Permission.USERS_MANAGE in self.permissions
+            and self.user.role is Role.ADMIN
+            and not self.user.scope.limited
+        )

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from surveillance.auth.passwords import hash_password, needs_rehash, verify_password
 from surveillance.auth.principal import Principal, User
-from surveillance.auth.roles import Role
+from surveillance.auth.roles import ROLE_PERMISSIONS, Permission, Role
 from surveillance.auth.scope import Scope
 from surveillance.auth.tables import sessions_table, tokens_table, users_table
 
@@ -57,6 +57,11 @@ class TokenInfo:
     created_at: float
     last_used_at: float | None
     revoked: bool
+    permissions: frozenset[Permission] | None = None  # None: all of the user's
+
+
+def _permissions(raw: object) -> frozenset[Permission] | None:
+    return None if raw is None else frozenset(Permission(p) for p in json.loads(str(raw)))
 
 
 def secret_hash(secret: str) -> str:
@@ -189,6 +194,12 @@ class AuthStore:
             connection.execute(delete(sessions_table).where(sessions_table.c.user_id == user.id))
         return self.require_user(name)
 
+    def is_last_admin(self, name: str) -> bool:
+        """Whether this user is the only enabled admin (who must not be removed, disabled
+        or demoted: nobody could manage users any more)."""
+        admins = [u.name for u in self.users() if u.role is Role.ADMIN and not u.disabled]
+        return admins == [name]
+
     def remove_user(self, name: str) -> None:
         user = self.require_user(name)
         with self._engine.begin() as connection:
@@ -287,10 +298,22 @@ class AuthStore:
 
     # -- API tokens --------------------------------------------------------------------
 
-    def create_token(self, user_name: str, label: str) -> tuple[TokenInfo, str]:
-        """A new token for the user, and its secret: shown once, stored only hashed."""
+    def create_token(
+        self, user_name: str, label: str, permissions: Iterable[Permission] | None = None
+    ) -> tuple[TokenInfo, str]:
+        """A new token for the user, and its secret: shown once, stored only hashed.
+        ``permissions`` limits the token to those of the user's permissions."""
         user = self.require_user(user_name)
         label = label.strip()[:128] or "token"
+        limited = None if permissions is None else frozenset(permissions)
+        if limited is not None:
+            beyond = sorted(p.value for p in limited - ROLE_PERMISSIONS[user.role])
+            if beyond or not limited:
+                raise AuthError(
+                    f"a {user.role.value}'s token cannot have {', '.join(beyond)}"
+                    if beyond
+                    else "a limited token needs at least one permission"
+                )
         token_id = secrets.token_hex(6)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = time.time()
@@ -301,12 +324,15 @@ class AuthStore:
                     user_id=user.id,
                     label=label,
                     secret_hash=secret_hash(secret),
+                    permissions=None
+                    if limited is None
+                    else json.dumps(sorted(p.value for p in limited)),
                     created_at=now,
                     last_used_at=None,
                     revoked_at=None,
                 )
             )
-        return TokenInfo(token_id, user.name, label, now, None, False), secret
+        return TokenInfo(token_id, user.name, label, now, None, False, limited), secret
 
     def tokens(self) -> list[TokenInfo]:
         statement = (
@@ -324,6 +350,7 @@ class AuthStore:
                 created_at=float(m["created_at"]),
                 last_used_at=None if m["last_used_at"] is None else float(m["last_used_at"]),
                 revoked=m["revoked_at"] is not None,
+                permissions=_permissions(m["permissions"]),
             )
             for m in (row._mapping for row in rows)
         ]
@@ -344,6 +371,7 @@ class AuthStore:
             select(
                 users_table,
                 tokens_table.c.id.label("token_id"),
+                tokens_table.c.permissions.label("token_permissions"),
                 tokens_table.c.last_used_at,
                 tokens_table.c.revoked_at,
             )
@@ -367,4 +395,8 @@ class AuthStore:
                     .where(tokens_table.c.id == m["token_id"])
                     .values(last_used_at=now)
                 )
-        return Principal(user=user, token_id=str(m["token_id"]))
+        return Principal(
+            user=user,
+            token_id=str(m["token_id"]),
+            token_permissions=_permissions(m["token_permissions"]),
+        )

@@ -53,6 +53,8 @@ tokens_table = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("label", String(128), nullable=False),
     Column("secret_hash", String(64), nullable=False, unique=True),
+    # JSON list of permissions the token is limited to; NULL = all of its user's.
+    Column("permissions", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),

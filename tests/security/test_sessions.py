@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
-from surveillance.auth.roles import Role
+from surveillance.auth.roles import Permission, Role
 from surveillance.config.models import AppConfig
 from tests.auth_helpers import TEST_PASSWORD, ensure_user
 
@@ -198,3 +198,32 @@ def _query(**fields: Any) -> Any:
     from surveillance.auth.audit import AuditQuery
 
     return AuditQuery(**fields)
+
+
+def test_a_token_limited_to_metrics_reads_metrics_only(app_node: tuple[TestClient, Node]) -> None:
+    client, node = app_node
+    ensure_user(node, "root", Role.ADMIN)
+    _, secret = node.auth.create_token("root", "prometheus", [Permission.SYSTEM_READ])
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/metrics", headers=headers).status_code == 200
+    assert client.get("/api/cameras", headers=headers).status_code == 403
+    assert client.get("/api/users", headers=headers).status_code == 403
+    # Nor may a token carry more than its user has.
+    ensure_user(node, "vic", Role.VIEWER)
+    with pytest.raises(ValueError, match=r"cannot have system\.read"):
+        node.auth.create_token("vic", "sneaky", [Permission.SYSTEM_READ])
+
+
+def test_guessing_the_current_password_is_throttled(app_node: tuple[TestClient, Node]) -> None:
+    client, node = app_node  # three failures allowed
+    ensure_user(node, "gus", Role.VIEWER)
+    csrf = sign_in(client, "gus")["csrf_token"]
+    statuses = [
+        client.post(
+            "/api/auth/password",
+            json={"current_password": f"guess number {i}", "new_password": "whatever it is"},
+            headers={"X-CSRF-Token": csrf},
+        ).status_code
+        for i in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]

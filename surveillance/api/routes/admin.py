@@ -39,10 +39,6 @@ def _check_scope_ids(node: Node, platforms: Iterable[str], cameras: Iterable[str
         raise HTTPException(422, f"unknown {', '.join(unknown)}")
 
 
-def _enabled_admins(node: Node) -> list[str]:
-    return [u.name for u in node.auth.users() if u.role is Role.ADMIN and not u.disabled]
-
-
 def _user_errors(exc: AuthError | WeakPassword) -> HTTPException:
     status = 404 if isinstance(exc, UnknownUser) else 422
     if isinstance(exc, AuthError) and "exists already" in str(exc):
@@ -80,7 +76,7 @@ def update_user(
 ) -> UserOut:
     _check_scope_ids(node, body.platforms or [], body.cameras or [])
     demoting = (body.role not in (None, Role.ADMIN)) or body.disabled
-    if demoting and _enabled_admins(node) == [name]:
+    if demoting and node.auth.is_last_admin(name):
         raise HTTPException(409, "this is the last enabled admin")
     try:
         user = node.auth.update_user(
@@ -108,7 +104,7 @@ def update_user(
 
 @router.delete("/users/{name}", status_code=204, summary="Remove a user and their tokens")
 def remove_user(name: str, node: NodeDep, principal: Admin, request: Request) -> Response:
-    if _enabled_admins(node) == [name]:
+    if node.auth.is_last_admin(name):
         raise HTTPException(409, "this is the last enabled admin")
     try:
         node.auth.remove_user(name)
@@ -126,7 +122,7 @@ def list_tokens(node: NodeDep, principal: Admin) -> list[TokenOut]:
 @router.post("/tokens", response_model=NewTokenOut, status_code=201, summary="Create a token")
 def create_token(body: TokenIn, node: NodeDep, principal: Admin, request: Request) -> NewTokenOut:
     try:
-        info, secret = node.auth.create_token(body.user, body.label)
+        info, secret = node.auth.create_token(body.user, body.label, body.permissions)
     except AuthError as exc:
         raise _user_errors(exc) from exc
     audit(request, principal.name, "token.create", target=info.user, token=info.id)

@@ -18,6 +18,7 @@ from surveillance.api.guards import (
     public,
     requires,
 )
+from surveillance.api.node import Node
 from surveillance.auth.passwords import WeakPassword
 from surveillance.auth.principal import Principal
 from surveillance.auth.store import NewSession
@@ -40,6 +41,18 @@ def _clear_cookies(response: Response) -> None:
         response.delete_cookie(name, path="/", samesite="strict")
 
 
+def _refuse_if_throttled(node: Node, request: Request, name: str, action: str) -> None:
+    wait = node.sign_in_limiter.retry_after(client_address(request))
+    if wait > 0:
+        audit(request, name, action, outcome="limited")
+        seconds = math.ceil(wait)
+        raise HTTPException(
+            429,
+            f"too many failed attempts from this address; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 @router.post(
     "/login",
     response_model=MeOut,
@@ -51,15 +64,7 @@ def sign_in(body: SignInIn, request: Request, response: Response, node: NodeDep)
     client = client_address(request)
     if cross_site(request):
         raise HTTPException(403, "cross-site request refused")
-    wait = node.sign_in_limiter.retry_after(client)
-    if wait > 0:
-        audit(request, body.name, "auth.sign_in", outcome="limited")
-        seconds = math.ceil(wait)
-        raise HTTPException(
-            429,
-            f"too many failed sign-ins from this address; try again in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
+    _refuse_if_throttled(node, request, body.name, "auth.sign_in")
     user = node.auth.check_password(body.name, body.password)
     if user is None:
         node.sign_in_limiter.failed(client)
@@ -95,7 +100,11 @@ def me(principal: SignedIn) -> MeOut:
 def change_password(
     body: PasswordChangeIn, principal: SignedIn, request: Request, node: NodeDep
 ) -> Response:
+    # Guessing the current password from a stolen session is throttled like sign-in.
+    client = client_address(request)
+    _refuse_if_throttled(node, request, principal.name, "auth.password")
     if node.auth.check_password(principal.name, body.current_password) is None:
+        node.sign_in_limiter.failed(client)
         audit(request, principal.name, "auth.password", outcome="failed")
         raise HTTPException(401, "the current password is wrong")
     try:

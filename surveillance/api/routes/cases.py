@@ -148,14 +148,20 @@ def get_case(number: str, node: NodeDep, principal: Reader) -> CaseDetailOut:
 def edit_case(number: str, body: CasePatch, node: NodeDep, principal: Writer) -> CaseOut:
     _check_references(node, principal, body.tags, body.cameras)
     given = body.model_fields_set
+    cameras = body.cameras
     with case_errors():
+        if cameras is not None and principal.scope.limited:
+            # A scoped user edits the cameras they see; the others stay linked.
+            current = node.cases.store.get(number).case.cameras
+            hidden = [c for c in current if not camera_seen(node, principal, c, None)]
+            cameras = hidden + [c for c in cameras if c not in hidden]
         case = node.cases.store.update(
             number,
             principal.name,
             title=body.title,
             description=body.description,
             tags=body.tags,
-            cameras=body.cameras,
+            cameras=cameras,
             **{name: getattr(body, name) for name in ("place", "assignee") if name in given},
         )
     return CaseOut.of(scoped_case(node, principal, case))

@@ -10,8 +10,8 @@ import base64
 import re
 import tempfile
 import time
-from collections.abc import Iterator
-from typing import IO, Annotated, BinaryIO
+from collections.abc import Coroutine, Iterator
+from typing import IO, Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -58,6 +58,41 @@ ATTACH_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
+async def _audited(
+    request: Request,
+    principal: Principal,
+    action: str,
+    number: str,
+    camera_id: str,
+    attaching: Coroutine[Any, Any, ItemRecord],
+) -> ItemRecord:
+    """Runs an attach, and records it in the audit log whether it worked or not."""
+    try:
+        with case_errors():
+            item = await attaching
+    except HTTPException as exc:
+        audit(
+            request,
+            principal.name,
+            action,
+            camera_id=camera_id,
+            outcome="failed",
+            case=number,
+            status=exc.status_code,
+        )
+        raise
+    audit(
+        request,
+        principal.name,
+        action,
+        camera_id=camera_id,
+        case=number,
+        item=item.id,
+        sha256=item.sha256,
+    )
+    return item
+
+
 @router.post(
     "/cases/{number}/items/snapshot",
     response_model=ItemOut,
@@ -69,29 +104,8 @@ async def attach_snapshot(
     number: str, body: SnapshotIn, node: NodeDep, principal: Attacher, request: Request
 ) -> ItemOut:
     visible_camera(node, principal, body.camera)
-    try:
-        with case_errors():
-            item = await node.cases.attach_snapshot(number, body.camera, principal.name)
-    except HTTPException as exc:
-        audit(
-            request,
-            principal.name,
-            "evidence.snapshot",
-            camera_id=body.camera,
-            outcome="failed",
-            case=number,
-            status=exc.status_code,
-        )
-        raise
-    audit(
-        request,
-        principal.name,
-        "evidence.snapshot",
-        camera_id=body.camera,
-        case=number,
-        item=item.id,
-        sha256=item.sha256,
-    )
+    attaching = node.cases.attach_snapshot(number, body.camera, principal.name)
+    item = await _audited(request, principal, "evidence.snapshot", number, body.camera, attaching)
     return ItemOut.of(item)
 
 
@@ -113,38 +127,10 @@ async def attach_clip(
             raise HTTPException(422, "`at` needs a time zone")
         if body.at.timestamp() > time.time() + MAX_FUTURE_S:
             raise HTTPException(422, "`at` lies in the future")
-    try:
-        with case_errors():
-            item = await node.cases.attach_clip(
-                number,
-                body.camera,
-                principal.name,
-                at=body.at,
-                pre_s=body.pre_s,
-                post_s=body.post_s,
-            )
-    except HTTPException as exc:
-        audit(
-            request,
-            principal.name,
-            "evidence.clip",
-            camera_id=body.camera,
-            outcome="failed",
-            case=number,
-            status=exc.status_code,
-        )
-        raise
-    audit(
-        request,
-        principal.name,
-        "evidence.clip",
-        camera_id=body.camera,
-        case=number,
-        item=item.id,
-        sha256=item.sha256,
-        pre_s=body.pre_s,
-        post_s=body.post_s,
+    attaching = node.cases.attach_clip(
+        number, body.camera, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
     )
+    item = await _audited(request, principal, "evidence.clip", number, body.camera, attaching)
     return ItemOut.of(item)
 
 

@@ -52,6 +52,7 @@ def upgrade() -> None:
         ),
         sa.Column("label", sa.String(128), nullable=False),
         sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("permissions", sa.Text, nullable=True),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("last_used_at", sa.Float, nullable=True),
         sa.Column("revoked_at", sa.Float, nullable=True),
