@@ -93,7 +93,8 @@ class LiveService:
     def __init__(self, ingest: IngestService) -> None:
         self._ingest = ingest
         self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
-        self._peers: set[RTCPeerConnection] = set()
+        # Each viewer's connection, with what to call when it ends (the audit's live.stop).
+        self._peers: dict[RTCPeerConnection, Callable[[], None] | None] = {}
         self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
 
     async def _ready_stream(self, camera_id: str, sub: bool) -> Stream:
@@ -153,7 +154,7 @@ class LiveService:
         else:
             track = PassthroughTrack(subscription)
         peer = RTCPeerConnection()
-        self._peers.add(peer)
+        self._peers[peer] = on_end
 
         @peer.on("connectionstatechange")
         async def _on_state() -> None:
@@ -179,7 +180,7 @@ class LiveService:
         track.stop()
         if peer in self._peers and on_end is not None:
             on_end()
-        self._peers.discard(peer)
+        self._peers.pop(peer, None)
         with contextlib.suppress(Exception):
             await peer.close()
 
@@ -188,9 +189,11 @@ class LiveService:
         return len(self._peers)
 
     async def close(self) -> None:
-        peers = list(self._peers)
+        peers = list(self._peers.items())
         self._peers.clear()
-        for peer in peers:
+        for peer, on_end in peers:
+            if on_end is not None:
+                on_end()  # a viewer cut off by shutdown stopped watching too
             with contextlib.suppress(Exception):
                 await peer.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
