@@ -1,14 +1,23 @@
-"""The service under test, run the way users run it: ``surveillance serve --config FILE``."""
+"""The service under test, run the way users run it: ``surveillance serve --config FILE``.
+
+Every route but ``/api/health`` needs a signed-in user, and there is no default account,
+so each run makes its own, as an operator would: :func:`create_bench_credentials` runs
+``surveillance user add`` (an admin with a random password, on stdin) and ``surveillance
+token create`` on the configuration before the service starts. HTTP clients send the token
+(``Authorization: Bearer svt_...``); browsers sign in with the name and password.
+"""
 
 from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +29,9 @@ HOST = "127.0.0.1"
 HTTP_TIMEOUT_S = 30.0  # one request; a snapshot of a cold camera may take seconds
 POLL_S = 0.5
 LOG_TAIL_CHARS = 3000
+BENCH_USER = "bench"
+BENCH_TOKEN_LABEL = "benchmark"
+CLI_TIMEOUT_S = 120.0  # migrations on a fresh database, then one argon2 hash
 
 
 class ServiceError(RuntimeError):
@@ -60,11 +72,63 @@ def write_config(path: Path, cameras: Sequence[CameraEntry], data_dir: Path, por
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-class Http:
-    """A keep-alive HTTP/1.1 client for one loopback port (stdlib only, so timings are lean)."""
+@dataclass(frozen=True)
+class BenchCredentials:
+    """The benchmark's own admin: name and password for browsers, an API token for HTTP."""
 
-    def __init__(self, port: int) -> None:
+    name: str
+    password: str = field(repr=False)
+    token: str = field(repr=False)
+
+    def headers(self) -> dict[str, str]:
+        """The header that authenticates an API request as this user."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def create_bench_credentials(config: Path, name: str = BENCH_USER) -> BenchCredentials:
+    """An admin ``name`` and an API token for it, made with the real command line on the
+    database of ``config``; run it after writing the config and before ``serve``."""
+    password = secrets.token_urlsafe(16)
+    _surveillance_cli(
+        ["user", "add", name, "--role", "admin", "--config", str(config)], stdin=password + "\n"
+    )
+    token = _surveillance_cli(
+        ["token", "create", name, "--label", BENCH_TOKEN_LABEL, "--config", str(config)]
+    ).strip()
+    if not token.startswith("svt_"):
+        raise ServiceError(f"surveillance token create printed no token for {name}")
+    return BenchCredentials(name, password, token)
+
+
+def _surveillance_cli(args: Sequence[str], stdin: str = "") -> str:
+    """Run ``surveillance ARGS``; its stdout, or ServiceError with its stderr."""
+    command = [_console_script(), *args]
+    done = subprocess.run(
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServiceError(
+            f"surveillance {' '.join(args[:2])} exited with status {done.returncode}: "
+            f"{done.stderr.strip()[-LOG_TAIL_CHARS:]}"
+        )
+    return done.stdout
+
+
+class Http:
+    """A keep-alive HTTP/1.1 client for one loopback port (stdlib only, so timings are lean).
+
+    With ``token``, every request carries it (``Authorization: Bearer``).
+    """
+
+    def __init__(self, port: int, token: str | None = None) -> None:
         self.port = port
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._conn: http.client.HTTPConnection | None = None
 
     def get(self, path: str) -> tuple[int, bytes]:
@@ -72,7 +136,7 @@ class Http:
         for attempt in range(2):
             conn = self._conn or http.client.HTTPConnection(HOST, self.port, timeout=HTTP_TIMEOUT_S)
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=self._headers)
                 response = conn.getresponse()
                 body = response.read()
             except (OSError, http.client.HTTPException):
@@ -98,13 +162,19 @@ class Http:
 
 
 class ServiceProcess:
-    """``surveillance serve`` in its own process, with its log kept for error messages."""
+    """``surveillance serve`` in its own process, with its log kept for error messages.
+
+    Before it starts, the benchmark's user and token are made on its configuration
+    (:func:`create_bench_credentials`); ``credentials`` holds them and ``http`` sends the
+    token.
+    """
 
     def __init__(self, children: Children, config: Path, port: int, log: Path) -> None:
         self._children = children
         self._log = log
         self.port = port
-        self.http = Http(port)
+        self.credentials = create_bench_credentials(config)
+        self.http = Http(port, self.credentials.token)
         self.proc = children.spawn(_serve_command(config, port), log=log, env=python_env())
 
     @property
@@ -163,7 +233,11 @@ def _serve_command(config: Path, port: int) -> list[str]:
 def serve_prefix() -> tuple[str, ...]:
     """The console script users run; it execs Python directly, so its pid is the service's
     pid (no wrapper shell whose CPU would read as zero)."""
-    return (str(Path(sys.executable).with_name("surveillance")), "serve")
+    return (_console_script(), "serve")
+
+
+def _console_script() -> str:
+    return str(Path(sys.executable).with_name("surveillance"))
 
 
 @dataclass(frozen=True)

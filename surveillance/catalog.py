@@ -136,6 +136,11 @@ class Catalog:
     def camera(self, camera_id: str) -> Camera | None:
         return self.cameras.get(camera_id)
 
+    def unknown(self, platforms: Iterable[str] = (), cameras: Iterable[str] = ()) -> list[str]:
+        """The ids that name no platform or camera, as "platform 'x'" / "camera 'y'"."""
+        missing = [f"platform {p!r}" for p in platforms if p not in self.platforms]
+        return missing + [f"camera {c!r}" for c in cameras if c not in self.cameras]
+
     def select(
         self,
         *,

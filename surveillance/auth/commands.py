@@ -84,11 +84,9 @@ def _store(config: AppConfig) -> Iterator[tuple[AuthStore, AuditLog]]:
 
 
 def _check_scope(config: AppConfig, platforms: list[str], cameras: list[str]) -> None:
-    catalog = Catalog.from_config(config)
-    unknown = [f"platform {p!r}" for p in platforms if p not in catalog.platforms]
-    unknown += [f"camera {c!r}" for c in cameras if c not in catalog.cameras]
+    unknown = Catalog.from_config(config).unknown(platforms, cameras)
     if unknown:
-        raise AuthError(f"unknown {', '.join(unknown)} in {len(unknown)} scope entr(y/ies)")
+        raise AuthError(f"unknown {', '.join(unknown)}")
 
 
 def run(args: argparse.Namespace, config: AppConfig) -> int:

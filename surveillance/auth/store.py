@@ -35,6 +35,10 @@ class UnknownUser(AuthError):
     pass
 
 
+class UserExists(AuthError):
+    pass
+
+
 @dataclass(frozen=True)
 class SessionPolicy:
     idle_s: float = 3600.0
@@ -128,7 +132,7 @@ class AuthStore:
                     )
                 )
         except IntegrityError:
-            raise AuthError(f"user {name!r} exists already") from None
+            raise UserExists(f"user {name!r} exists already") from None
         return self.require_user(name)
 
     def users(self) -> list[User]:

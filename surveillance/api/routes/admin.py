@@ -24,7 +24,7 @@ from surveillance.auth.audit import AuditQuery
 from surveillance.auth.passwords import WeakPassword
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission, Role
-from surveillance.auth.store import AuthError, UnknownUser
+from surveillance.auth.store import AuthError, UnknownUser, UserExists
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -33,16 +33,13 @@ AuditReader = Annotated[Principal, requires(Permission.AUDIT_READ)]
 
 
 def _check_scope_ids(node: Node, platforms: Iterable[str], cameras: Iterable[str]) -> None:
-    unknown = [f"platform {p!r}" for p in platforms if p not in node.catalog.platforms]
-    unknown += [f"camera {c!r}" for c in cameras if c not in node.catalog.cameras]
+    unknown = node.catalog.unknown(platforms, cameras)
     if unknown:
         raise HTTPException(422, f"unknown {', '.join(unknown)}")
 
 
 def _user_errors(exc: AuthError | WeakPassword) -> HTTPException:
-    status = 404 if isinstance(exc, UnknownUser) else 422
-    if isinstance(exc, AuthError) and "exists already" in str(exc):
-        status = 409
+    status = 404 if isinstance(exc, UnknownUser) else 409 if isinstance(exc, UserExists) else 422
     return HTTPException(status, str(exc))
 
 
