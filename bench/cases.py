@@ -12,8 +12,10 @@ Method
    720p25 H.264 High streams at 2 Mbit/s with a 2 s GOP, the foundation benchmark's
    streams. The service runs in this process (app factory + ASGI test client, no network)
    with every camera always-on, a SQLite case database and the local evidence store in a
-   temporary data directory. Once all cameras are online and the rings hold
-   ``--clip-seconds`` of footage:
+   temporary data directory; its configuration is a YAML file there, on which the
+   benchmark's admin and API token are made with ``surveillance user add`` and ``token
+   create`` before the app starts, and every request carries that token. Once all
+   cameras are online and the rings hold ``--clip-seconds`` of footage:
 
    - *clip export*, measured first, before any decoder runs:
      ``POST /api/cases/{n}/items/clip`` with ``pre_s = --clip-seconds`` and ``post_s = 0``
@@ -48,9 +50,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from bench.service import create_bench_credentials
 from surveillance import db
 from surveillance.api.app import create_app
 from surveillance.cases import custody
@@ -58,7 +62,7 @@ from surveillance.cases.models import Case, CaseCamera, CaseTag
 from surveillance.cases.records import CaseFilter
 from surveillance.cases.states import CaseState
 from surveillance.cases.store import CaseStore
-from surveillance.config.models import AppConfig
+from surveillance.config import load_config
 from surveillance.media.clip import remux_mp4
 from surveillance.simulator import MountSpec, SimulatorFleet
 from surveillance.simulator.demo import MAIN_STREAM
@@ -100,24 +104,30 @@ def bench_attach(cameras: int, snapshots: int, clips: int, clip_s: float) -> dic
         SimulatorFleet(mounts, clip_dir=CLIP_CACHE) as simulator,
         tempfile.TemporaryDirectory(prefix="bench-cases-") as data_dir,
     ):
-        config = AppConfig.model_validate(
-            {
-                "server": {"data_dir": data_dir},
-                "ingest": {"ring_seconds": clip_s + 4},
-                "platforms": [{"id": "bench", "name": "Bench"}],
-                "cameras": [
-                    {
-                        "id": m.path,
-                        "name": m.path,
-                        "platform": "bench",
-                        "url": simulator.url(m.path),
-                    }
-                    for m in mounts
-                ],
-            }
+        config_file = Path(data_dir) / "config.yaml"
+        config_file.write_text(
+            yaml.safe_dump(
+                {
+                    "server": {"data_dir": data_dir},
+                    "ingest": {"ring_seconds": clip_s + 4},
+                    "platforms": [{"id": "bench", "name": "Bench"}],
+                    "cameras": [
+                        {
+                            "id": m.path,
+                            "name": m.path,
+                            "platform": "bench",
+                            "url": simulator.url(m.path),
+                        }
+                        for m in mounts
+                    ],
+                },
+                sort_keys=False,
+            ),
+            encoding="utf-8",
         )
-        app = create_app(config)
-        with TestClient(app) as client:
+        credentials = create_bench_credentials(config_file)
+        app = create_app(load_config(config_file))
+        with TestClient(app, headers=credentials.headers()) as client:
             _wait_online(client, cameras)
             time.sleep(clip_s + 2.5)  # rings hold the clip window from its keyframe
             number = client.post("/api/cases", json={"title": "bench"}).json()["number"]

@@ -91,10 +91,11 @@ def write_config(path: Path, simulator: Simulator, tiles: int, data_dir: Path, p
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-def post_json(port: int, path: str, body: dict[str, Any]) -> Any:
+def post_json(port: int, path: str, body: dict[str, Any], token: str) -> Any:
     conn = http.client.HTTPConnection(HOST, port, timeout=HTTP_TIMEOUT_S)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     try:
-        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        conn.request("POST", path, json.dumps(body), headers)
         response = conn.getresponse()
         data = response.read()
     finally:
@@ -113,7 +114,7 @@ class Viewer:
         self.size: tuple[int, int] | None = None
         self._pull: asyncio.Task[None] | None = None
 
-    async def connect(self, port: int, path: str) -> None:
+    async def connect(self, port: int, path: str, token: str) -> None:
         self.peer.addTransceiver("video", direction="recvonly")
 
         @self.peer.on("track")
@@ -122,7 +123,7 @@ class Viewer:
 
         await self.peer.setLocalDescription(await self.peer.createOffer())
         offer = {"sdp": self.peer.localDescription.sdp}
-        answer = await asyncio.to_thread(post_json, port, path, offer)
+        answer = await asyncio.to_thread(post_json, port, path, offer, token)
         await self.peer.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
 
     async def _count(self, track: MediaStreamTrack) -> None:
@@ -162,7 +163,7 @@ async def measure(service: ServiceProcess, tiles: int, seconds: float) -> dict[s
     path = f"/api/mosaic/{grid_preset(tiles)}/webrtc?size={MOSAIC_SIZE}&fps={MOSAIC_FPS}"
     viewer = Viewer()
     try:
-        await viewer.connect(service.port, f"{path}&cameras={cameras}")
+        await viewer.connect(service.port, f"{path}&cameras={cameras}", service.credentials.token)
         deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
         while viewer.frames == 0:
             if time.monotonic() > deadline:

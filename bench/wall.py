@@ -18,10 +18,11 @@ Then, one phase at a time:
    ``/proc/<pid>/stat``) over ``--repeat`` windows of ``--seconds``.
 2. **viewers** -- V headless Chromium viewers, each its own browser context with one page
    on ``/wall/bench-wall``: the real wall page and ``player.js`` on the real delivery path
-   (WebRTC pass-through for these sources). Viewers open one after another; each must have
-   every tile decoding before the next opens. Once all play, the same CPU windows again,
-   for the service and also for Chromium (every process of the browser) and Playwright's
-   driver. Before and after the windows each page's ``window.wall.tiles()`` gives every
+   (WebRTC pass-through for these sources). Viewers open one after another, each signed in
+   as the run's own admin (made with ``surveillance user add`` before the service starts);
+   each must have every tile decoding before the next opens. Once all play, the same CPU
+   windows again, for the service and also for Chromium (every process of the browser) and
+   Playwright's driver. Before and after the windows each page's ``window.wall.tiles()`` gives every
    tile's path, size and ``framesDecoded`` (from WebRTC ``getStats``): every tile must be
    decoding, and its rate over the windows is its decoded frame rate.
 3. **latency** -- with the viewers still playing, a reference reader process per chosen
@@ -77,7 +78,15 @@ from typing import Any
 
 from bench.procs import Children, unwind_on_termination
 from bench.procstat import CpuWindow, load_average, machine_facts, measure_cpu
-from bench.service import HOST, CameraEntry, ServiceProcess, free_port, serve_prefix, write_config
+from bench.service import (
+    HOST,
+    BenchCredentials,
+    CameraEntry,
+    ServiceProcess,
+    free_port,
+    serve_prefix,
+    write_config,
+)
 from bench.stats import median, percentile, rounded
 from bench.wall_browser import (
     Browsers,
@@ -238,7 +247,7 @@ def mounts(settings: Settings) -> list[MountSpec]:
     ]
 
 
-def put_layout(port: int, cameras: list[str]) -> dict[str, Any]:
+def put_layout(port: int, cameras: list[str], credentials: BenchCredentials) -> dict[str, Any]:
     """A square grid holding every camera, saved as ``LAYOUT`` through the API."""
     side = math.ceil(math.sqrt(len(cameras)))
     tiles_ = [
@@ -250,7 +259,7 @@ def put_layout(port: int, cameras: list[str]) -> dict[str, Any]:
     request = urllib.request.Request(
         f"http://{HOST}:{port}/api/layouts/{LAYOUT}",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **credentials.headers()},
         method="PUT",
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -305,8 +314,10 @@ def open_viewers(run: Run, browsers: Browsers, cameras: list[str]) -> list[dict[
     url = f"http://{HOST}:{run.service.port}/wall/{LAYOUT}"
     opened = []
     for index in range(run.settings.viewers):
-        started = time.monotonic()
-        viewer = browsers.open(url, started)
+        # Each viewer signs in (its own context, its own session) before its page opens;
+        # the CPU windows start only once every viewer plays.
+        viewer = browsers.open(url, run.service.credentials)
+        started = viewer.opened_at
         ok = _all_decoding(viewer, cameras)
         while not ok and time.monotonic() - started < run.settings.first_frame_timeout_s:
             time.sleep(POLL_S)
@@ -503,7 +514,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
             phases["service_ready_s"] = rounded(service.wait_ready(SERVICE_READY_TIMEOUT_S))
             online, waited = service.wait_online(settings.tiles, 20.0 + 0.5 * settings.tiles)
             phases["online_at_start"], phases["online_wait_s"] = online, rounded(waited)
-            phases["layout"] = put_layout(port, cameras)
+            phases["layout"] = put_layout(port, cameras, service.credentials)
             _progress("phase ingest only ...")
             phases["ingest"] = ingest_phase(run)
             browsers = Browsers(settings.viewport)

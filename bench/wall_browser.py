@@ -2,6 +2,8 @@
 
 Each viewer is its own browser context (no shared cache, cookies or connections) with one
 page on ``/wall/<layout>``: the real page, the real ``player.js``, the real delivery path.
+A context signs in first, as a person would on ``/login``: ``POST /api/auth/login`` from
+the context's request client, which shares its cookies (session and CSRF) with its pages.
 The browser is Debian's ``/usr/bin/chromium`` (Playwright downloads nothing here).
 
 Two small scripts are added to each page, neither of which changes what the page does:
@@ -21,11 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from bench.service import BenchCredentials
 
 CHROMIUM = "/usr/bin/chromium"
 # DESIGN.md, "A real browser"; autoplay so muted videos start without a click.
@@ -182,13 +188,15 @@ class Browsers:
             executable_path=CHROMIUM, args=CHROMIUM_FLAGS
         )
 
-    def open(self, url: str, opened_at: float) -> Viewer:
+    def open(self, url: str, credentials: BenchCredentials) -> Viewer:
+        """A new context, signed in as ``credentials``, with a page navigated to ``url``."""
         assert self._browser is not None, "start() first"
         width, height = self._viewport
         context = self._browser.new_context(viewport={"width": width, "height": height})
         context.add_init_script(FIRST_FRAME_WATCHER)
+        sign_in(context, url, credentials)
         page = context.new_page()
-        viewer = Viewer(len(self.viewers), context, page, opened_at)
+        viewer = Viewer(len(self.viewers), context, page, time.monotonic())
         self.viewers.append(viewer)
         page.goto(url, wait_until="load")
         return viewer
@@ -212,6 +220,22 @@ class Browsers:
         if self._playwright is not None:
             self._playwright.stop()
             self._playwright = None
+
+
+def sign_in(context: BrowserContext, url: str, credentials: BenchCredentials) -> None:
+    """Sign ``context`` in on the service ``url`` belongs to; its pages get the cookies."""
+    parts = urlsplit(url)
+    response = context.request.post(
+        f"{parts.scheme}://{parts.netloc}/api/auth/login",
+        data={"name": credentials.name, "password": credentials.password},
+    )
+    try:
+        if not response.ok:
+            raise RuntimeError(
+                f"sign-in as {credentials.name}: HTTP {response.status}: {response.text()[:200]}"
+            )
+    finally:
+        response.dispose()
 
 
 def tiles(page: Page) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import fastapi.routing
@@ -111,7 +111,6 @@ class Guard:
         principal = authenticate(connection)
         if principal is None:
             self._deny(is_websocket, 401, "sign in required")
-        assert principal is not None
         if principal.session_hash is not None:
             refusal = self._csrf_refusal(connection, principal, is_websocket)
             if refusal is not None:
@@ -135,7 +134,6 @@ class Guard:
                 missing=missing,
             )
             self._deny(is_websocket, 403, f"your role may not do this (needs {', '.join(missing)})")
-        connection.state.principal = principal
         return principal
 
     @staticmethod
@@ -157,7 +155,7 @@ class Guard:
         return None
 
     @staticmethod
-    def _deny(is_websocket: bool, status: int, detail: str) -> None:
+    def _deny(is_websocket: bool, status: int, detail: str) -> NoReturn:
         if is_websocket:
             raise WebSocketException(WS_POLICY_VIOLATION, detail)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
