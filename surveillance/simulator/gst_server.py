@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +70,10 @@ class Mount:
     clip: Clip
     codec: str
     params_in_sdp_only: bool
-    start_index: int
+    # Where the clip stands at any moment, the same for every client of the mount, as a
+    # camera's picture is: position = (monotonic now - epoch + offset) modulo the clip.
+    epoch_ns: int
+    offset_ns: int
     factory: GstRtspServer.RTSPMediaFactory
     refused: bool = False
     stalled: bool = False
@@ -83,10 +87,11 @@ class Feed:
 
     appsrc: GstApp.AppSrc
     media: GstRtspServer.RTSPMedia
-    index: int
+    index: int = 0
     loops: int = 0
     base_ns: int | None = None  # running time that the clip's DTS 0 of loop 0 maps to
     resync: bool = True
+    last_dts_ns: int = -1  # running time of the last buffer sent: timestamps never go back
 
 
 def _nal_length_size(codec: str, caps: Gst.Caps) -> int:
@@ -172,13 +177,13 @@ def _dts(buffer: Gst.Buffer) -> int:
     return buffer.dts if buffer.dts != Gst.CLOCK_TIME_NONE else buffer.pts
 
 
-def start_index(clip: Clip, offset_s: float) -> int:
-    """The first keyframe at or after ``offset_s`` into the clip (wrapping to the first one)."""
-    offset_ns = int(offset_s * Gst.SECOND) % clip.loop_ns if clip.loop_ns else 0
-    keyframes = [i for i, unit in enumerate(clip.units) if unit.keyframe]
-    if not keyframes:
-        return 0
-    return next((i for i in keyframes if clip.units[i].dts >= offset_ns), keyframes[0])
+def keyframe_at_or_after(clip: Clip, position_ns: int) -> tuple[int, int]:
+    """(loop, index) of the first keyframe at or after ``position_ns`` into the looping
+    clip, counted from loop 0."""
+    loop, within = divmod(position_ns, clip.loop_ns) if clip.loop_ns else (0, 0)
+    keyframes = [i for i, unit in enumerate(clip.units) if unit.keyframe] or [0]
+    index = next((i for i in keyframes if clip.units[i].dts >= within), None)
+    return (loop, index) if index is not None else (loop + 1, keyframes[0])
 
 
 class Server:
@@ -206,7 +211,8 @@ class Server:
                 clip=clip,
                 codec=codec,
                 params_in_sdp_only=sdp_only,
-                start_index=start_index(clip, float(entry.get("start_offset_s", 0.0))),
+                epoch_ns=time.monotonic_ns(),
+                offset_ns=int(float(entry.get("start_offset_s", 0.0)) * Gst.SECOND),
                 factory=factory,
             )
             factory.connect("media-configure", self._on_media_configure, mount)
@@ -291,7 +297,7 @@ class Server:
         appsrc.set_property("caps", mount.clip.caps)
         media.connect("unprepared", self._on_media_unprepared, mount)
         with mount.lock:
-            mount.feeds.append(Feed(appsrc, media, mount.start_index))
+            mount.feeds.append(Feed(appsrc, media))
 
     def _on_media_unprepared(self, media: GstRtspServer.RTSPMedia, mount: Mount) -> None:
         with mount.lock:
@@ -321,17 +327,15 @@ class Server:
         clip = mount.clip
         units = clip.units
         if feed.resync:
-            # Start (or restart after a stall) at a keyframe, just ahead of the clock: a
-            # camera's timestamps jump over a gap, they never replay what was missed.
-            if not units[feed.index].keyframe:
-                feed.index = next(
-                    (i for i in range(feed.index, len(units)) if units[i].keyframe), 0
-                )
-                if feed.index == 0:
-                    feed.loops += 1
-            feed.base_ns = (
-                now + RESYNC_LEAD_NS - (feed.loops * clip.loop_ns + units[feed.index].dts)
-            )
+            # Start (or restart after a stall) at the keyframe the mount's clock has just
+            # reached, as a camera does: every client sees the same picture at the same
+            # moment, and after a gap the picture has moved on, it never replays.
+            position = time.monotonic_ns() - mount.epoch_ns + mount.offset_ns
+            feed.loops, feed.index = keyframe_at_or_after(clip, position + RESYNC_LEAD_NS)
+            feed.base_ns = now - position
+            first = feed.base_ns + feed.loops * clip.loop_ns + units[feed.index].dts
+            if first <= feed.last_dts_ns:  # a resync without a gap (overload): keep order
+                feed.base_ns += feed.last_dts_ns - first + units[feed.index].duration
             feed.resync = False
         base = feed.base_ns
         assert base is not None
@@ -345,6 +349,7 @@ class Server:
             buffer.pts = offset + unit.pts
             buffer.duration = unit.duration
             appsrc.emit("push-buffer", buffer)
+            feed.last_dts_ns = buffer.dts
             feed.index += 1
             if feed.index == len(units):
                 feed.index = 0
