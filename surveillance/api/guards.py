@@ -224,14 +224,16 @@ def ensure_every_route_guarded(app: FastAPI) -> None:
         raise RuntimeError(f"routes without an access rule: {', '.join(sorted(unguarded))}")
 
 
+def sees_camera(node: Node, principal: Principal, camera_id: str) -> bool:
+    """Whether the camera exists and is in the principal's scope."""
+    camera = node.catalog.camera(camera_id)
+    return camera is not None and principal.sees(camera.id, camera.platform_id)
+
+
 def visible_camera(node: Node, principal: Principal, camera_id: str) -> Camera:
     """The camera if it exists and is in the principal's scope; otherwise 404 with the same
     words either way, so a scoped user cannot tell others' cameras from missing ones."""
     camera = node.catalog.camera(camera_id)
-    if camera is None or not principal.sees(camera.id, camera.platform_id):
+    if camera is None or not sees_camera(node, principal, camera_id):
         raise HTTPException(404, f"no camera with id {camera_id!r}")
     return camera
-
-
-def visible_cameras(node: Node, principal: Principal) -> list[Camera]:
-    return [c for c in node.catalog.cameras.values() if principal.sees(c.id, c.platform_id)]

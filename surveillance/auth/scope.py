@@ -23,6 +23,3 @@ class Scope:
         if not self.limited:
             return True
         return platform_id in self.platforms or camera_id in self.cameras
-
-
-UNLIMITED = Scope()

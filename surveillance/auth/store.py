@@ -292,14 +292,6 @@ class AuthStore:
         with self._engine.begin() as connection:
             connection.execute(delete(sessions_table).where(sessions_table.c.secret_hash == hashed))
 
-    def session_count(self, name: str) -> int:
-        user = self.require_user(name)
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(sessions_table.c.secret_hash).where(sessions_table.c.user_id == user.id)
-            ).all()
-        return len(rows)
-
     # -- API tokens --------------------------------------------------------------------
 
     def create_token(

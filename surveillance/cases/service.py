@@ -82,11 +82,9 @@ class CaseService:
         blob = await asyncio.to_thread(self.evidence.put, footage.data)
         return await asyncio.to_thread(self.store.add_item, number, footage, blob, actor)
 
-    def open_item(
-        self, number: str, ref: str, actor: str, *, download: bool
-    ) -> tuple[ItemRecord, BinaryIO]:
+    def open_item(self, item: ItemRecord, actor: str, *, download: bool) -> BinaryIO:
         """An item's bytes, logged as a view or a download (blocking)."""
-        item = self.store.item(number, ref)
+        number = item.case_number
         try:
             handle = self.evidence.open(item.sha256)
         except KeyError:
@@ -96,7 +94,7 @@ class CaseService:
         except BaseException:
             handle.close()
             raise
-        return item, handle
+        return handle
 
     def export(self, number: str, actor: str, out: IO[bytes]) -> None:
         """Write the case's signed bundle to ``out``, logging the export (blocking)."""

@@ -91,7 +91,8 @@ def security_config(simulator: Simulator, data_dir: Path) -> AppConfig:
     )
 
 
-async def _make_offer() -> str:
+async def make_offer() -> str:
+    """A browser-like receive-only video offer, for the WebRTC routes."""
     peer = RTCPeerConnection()
     peer.addTransceiver("video", direction="recvonly")
     await peer.setLocalDescription(await peer.createOffer())
@@ -169,7 +170,7 @@ def secure(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> It
             mixed_case=mixed_case,
             own_item=own_item,
             other_item=other_item,
-            offer_sdp=asyncio.run(_make_offer()),
+            offer_sdp=asyncio.run(make_offer()),
             data_dir=data_dir,
         )
     service.stop()

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from aiortc import RTCPeerConnection
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -26,6 +25,7 @@ from surveillance.api.app import create_app
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
 from tests.auth_helpers import bearer
+from tests.security.conftest import make_offer
 
 pytestmark = pytest.mark.rtsp
 
@@ -142,15 +142,6 @@ class FuzzNode:
             assert response.status_code == 200, response.text
 
 
-async def _make_offer() -> str:
-    peer = RTCPeerConnection()
-    peer.addTransceiver("video", direction="recvonly")
-    await peer.setLocalDescription(await peer.createOffer())
-    sdp = str(peer.localDescription.sdp)
-    await peer.close()
-    return sdp
-
-
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -218,7 +209,7 @@ def fuzz_node(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) ->
             camera_id="fuzz-a",
             layout=LAYOUT,
             tour=TOUR,
-            sdp=asyncio.run(_make_offer()),
+            sdp=asyncio.run(make_offer()),
         )
         try:
             yield fuzz

@@ -21,7 +21,7 @@ from surveillance.api.case_schemas import (
 )
 from surveillance.api.case_scope import camera_seen, scoped_case, scoped_detail
 from surveillance.api.deps import NodeDep
-from surveillance.api.guards import requires
+from surveillance.api.guards import requires, sees_camera
 from surveillance.api.node import Node
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -47,11 +47,7 @@ def _check_references(
     node: Node, principal: Principal, tags: list[str] | None, cameras: list[str] | None
 ) -> None:
     unknown_tags = [t for t in tags or [] if t not in node.catalog.tags]
-    unknown_cameras = [
-        c
-        for c in cameras or []
-        if c not in node.catalog.cameras or not camera_seen(node, principal, c, None)
-    ]
+    unknown_cameras = [c for c in cameras or [] if not sees_camera(node, principal, c)]
     if unknown_tags:
         raise HTTPException(422, f"unknown tag(s): {', '.join(unknown_tags)}")
     if unknown_cameras:

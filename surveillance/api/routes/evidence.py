@@ -176,7 +176,7 @@ def item_content(
             # A player continuing a view: not a new access, not logged again.
             handle = _open_blob(node.cases.evidence, item.sha256)
         else:
-            item, handle = node.cases.open_item(number, ref, principal.name, download=download)
+            handle = node.cases.open_item(item, principal.name, download=download)
             audit(
                 request,
                 principal.name,

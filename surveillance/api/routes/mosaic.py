@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires
+from surveillance.api.guards import audit, requires, sees_camera
 from surveillance.api.node import Node
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -72,8 +72,7 @@ def _permitted(node: Node, principal: Principal, request: MosaicRequest) -> list
         raise HTTPException(404, str(exc)) from exc
     shown = [t.camera for t in grid.tiles if t.camera]
     for camera_id in shown:
-        camera = node.catalog.camera(camera_id)
-        if camera is not None and principal.sees(camera.id, camera.platform_id):
+        if sees_camera(node, principal, camera_id):
             continue
         if camera_id in request.cameras:
             raise HTTPException(404, f"no camera with id {camera_id!r}")

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires
+from surveillance.api.guards import audit, requires, sees_camera
 from surveillance.api.node import Node
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -24,14 +24,9 @@ Editor = Annotated[Principal, requires(Permission.WALL_EDIT)]
 G = TypeVar("G", bound=Grid)
 
 
-def _seen(node: Node, principal: Principal, camera_id: str) -> bool:
-    camera = node.catalog.camera(camera_id)
-    return camera is not None and principal.sees(camera.id, camera.platform_id)
-
-
 def _check_cameras(node: Node, principal: Principal, grids: list[Grid]) -> None:
     named = {t.camera for g in grids for t in g.tiles if t.camera}
-    unknown = sorted(c for c in named if not _seen(node, principal, c))
+    unknown = sorted(c for c in named if not sees_camera(node, principal, c))
     if unknown:
         raise HTTPException(422, f"unknown camera(s): {', '.join(unknown)}")
 
@@ -42,7 +37,7 @@ def _scoped(node: Node, principal: Principal, grid: G) -> G:
         return grid
     tiles = [
         t
-        if t.camera is None or _seen(node, principal, t.camera)
+        if t.camera is None or sees_camera(node, principal, t.camera)
         else t.model_copy(update={"camera": None})
         for t in grid.tiles
     ]
@@ -56,7 +51,7 @@ def _scoped_tour(node: Node, principal: Principal, tour: Tour) -> Tour:
 
 def _check_overwrite(node: Node, principal: Principal, grids: list[Grid]) -> None:
     hidden = [
-        t for g in grids for t in g.tiles if t.camera and not _seen(node, principal, t.camera)
+        t for g in grids for t in g.tiles if t.camera and not sees_camera(node, principal, t.camera)
     ]
     if hidden:
         raise HTTPException(403, "this shows cameras outside your scope; an admin may change it")
