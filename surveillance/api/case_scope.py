@@ -29,7 +29,7 @@ def item_seen(node: Node, principal: Principal, item: ItemRecord) -> bool:
 def hidden_items(node: Node, principal: Principal, number: str) -> set[int]:
     if not principal.scope.limited:
         return set()
-    return {i.id for i in node.cases.store.items(number) if not item_seen(node, principal, i)}
+    return {i.id for i in node.cases.items(number) if not item_seen(node, principal, i)}
 
 
 def scoped_case(node: Node, principal: Principal, case: CaseRecord) -> CaseRecord:

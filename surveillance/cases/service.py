@@ -14,15 +14,24 @@ import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from sqlalchemy import Engine
 
 from surveillance.cases import bundle
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.footage import Footage, FootageSource
-from surveillance.cases.records import ItemRecord
+from surveillance.cases.records import (
+    CaseDetail,
+    CaseFilter,
+    CasePage,
+    CaseRecord,
+    CustodyRecord,
+    ItemRecord,
+    TimelineRecord,
+)
 from surveillance.cases.signing import NodeKey
+from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStore
 
@@ -57,6 +66,44 @@ class CaseService:
             if self._key is None:
                 self._key = NodeKey.load_or_create(self._key_dir)
             return self._key
+
+    # -- cases (blocking: async callers run these in a worker thread) ----------------------
+    def create(self, **fields: Any) -> CaseRecord:
+        """Report a case; ``fields`` as :meth:`CaseStore.create` takes them."""
+        return self.store.create(**fields)
+
+    def search(self, query: CaseFilter) -> CasePage:
+        return self.store.search(query)
+
+    def get(self, number: str) -> CaseDetail:
+        return self.store.get(number)
+
+    def update(self, number: str, actor: str, **fields: Any) -> CaseRecord:
+        """Edit a case; ``fields`` as :meth:`CaseStore.update` takes them (absent: unchanged)."""
+        return self.store.update(number, actor, **fields)
+
+    def transition(
+        self,
+        number: str,
+        target: CaseState,
+        actor: str,
+        *,
+        comment: str | None = None,
+        assignee: str | None = None,
+    ) -> CaseRecord:
+        return self.store.transition(number, target, actor, comment=comment, assignee=assignee)
+
+    def comment(self, number: str, actor: str, text: str) -> TimelineRecord:
+        return self.store.comment(number, actor, text)
+
+    def items(self, number: str) -> list[ItemRecord]:
+        return self.store.items(number)
+
+    def item(self, number: str, ref: str) -> ItemRecord:
+        return self.store.item(number, ref)
+
+    def custody(self, number: str) -> list[CustodyRecord]:
+        return self.store.custody(number)
 
     # -- evidence -------------------------------------------------------------------------
     async def attach_snapshot(self, number: str, camera_id: str, actor: str) -> ItemRecord:
@@ -95,6 +142,13 @@ class CaseService:
             handle.close()
             raise
         return handle
+
+    def open_blob(self, item: ItemRecord) -> BinaryIO:
+        """An item's bytes without a custody entry (a player continuing a logged view)."""
+        try:
+            return self.evidence.open(item.sha256)
+        except KeyError:
+            raise EvidenceMissing(item.sha256) from None
 
     def export(self, number: str, actor: str, out: IO[bytes]) -> None:
         """Write the case's signed bundle to ``out``, logging the export (blocking)."""

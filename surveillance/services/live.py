@@ -20,12 +20,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection
 
 from surveillance.errors import CameraUnavailable
 from surveillance.media.bitstream import codec_string, packet_has_b_slices, parameter_sets_annexb
-from surveillance.media.fanout import Subscription
+from surveillance.media.fanout import Subscription, SubscriptionClosed
+from surveillance.media.fmp4 import FragmentedMp4Muxer
 from surveillance.media.health import StreamState
 from surveillance.media.packets import StreamInfo
 from surveillance.media.stream import Stream
@@ -89,6 +91,14 @@ def choose_path(source: SourceFacts, caps: BrowserCaps) -> tuple[DeliveryPath, s
     return DeliveryPath.TRANSCODE, "no pass-through path this browser can decode: transcoding"
 
 
+class MseChannel(Protocol):
+    """Where fragmented MP4 goes: a WebSocket, as the API passes it, satisfies this."""
+
+    async def send_json(self, data: Any) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+
 class LiveService:
     def __init__(self, ingest: IngestService) -> None:
         self._ingest = ingest
@@ -137,6 +147,50 @@ class LiveService:
     async def subscribe(self, camera_id: str, sub: bool) -> Subscription:
         stream = await self._ready_stream(camera_id, sub)
         return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)
+
+    async def serve_mse(
+        self,
+        camera_id: str,
+        sub: bool,
+        channel: MseChannel,
+        on_start: Callable[[], None] | None = None,
+    ) -> None:
+        """Send the camera's packets as fragmented MP4 until the stream or the viewer ends.
+
+        Raises CameraNotFound or CameraUnavailable before anything is sent. Then calls
+        ``on_start``, and sends a JSON message ``{"type": "init", "mime": ...}`` and the init
+        segment before each new set of parameters, then one media segment per frame. An error
+        raised by the channel's send methods means the viewer has gone: it returns normally.
+        """
+        subscription = await self.subscribe(camera_id, sub)
+        if on_start is not None:
+            on_start()
+        muxer: FragmentedMp4Muxer | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                packet = await subscription.aget()
+                if muxer is None or packet.info is not muxer.info:
+                    if not packet.keyframe:
+                        continue
+                    if muxer is not None:
+                        muxer.close()
+                    # Building the muxer parses parameter sets with FFmpeg: off the event loop.
+                    muxer = await loop.run_in_executor(
+                        None, FragmentedMp4Muxer, packet.info, packet
+                    )
+                    await channel.send_json({"type": "init", "mime": _mime(muxer)})
+                    await channel.send_bytes(muxer.init_segment)
+                for segment in muxer.add(packet):
+                    await channel.send_bytes(segment)
+        except SubscriptionClosed:
+            pass
+        except Exception as exc:  # the channel failed: the viewer has gone
+            log.debug("mse viewer of %s gone: %s", camera_id, type(exc).__name__)
+        finally:
+            subscription.close()
+            if muxer is not None:
+                muxer.close()
 
     async def webrtc_answer(
         self,
@@ -197,3 +251,8 @@ class LiveService:
             with contextlib.suppress(Exception):
                 await peer.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _mime(muxer: FragmentedMp4Muxer) -> str:
+    codec = muxer.codec_string() or "avc1.640028"
+    return f'video/mp4; codecs="{codec}"'

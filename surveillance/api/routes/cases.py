@@ -66,7 +66,7 @@ def case_states(principal: Reader) -> StatesOut:
 @router.post("/cases", response_model=CaseOut, status_code=201, summary="Report a case")
 def create_case(body: CaseIn, node: NodeDep, principal: Writer) -> CaseOut:
     _check_references(node, principal, body.tags, body.cameras)
-    case = node.cases.store.create(
+    case = node.cases.create(
         title=body.title,
         description=body.description,
         place=body.place,
@@ -111,7 +111,7 @@ def list_cases(
     seen = tuple(c for c in cameras if camera_seen(node, principal, c, None))
     if cameras and not seen:  # asking about cameras outside the scope finds nothing
         return CasePageOut(total=0, limit=limit, offset=offset, cases=[])
-    page = node.cases.store.search(
+    page = node.cases.search(
         CaseFilter(
             states=states,
             tags=_split(tag),
@@ -136,7 +136,7 @@ def list_cases(
 @router.get("/cases/{number}", response_model=CaseDetailOut, summary="A case with its timeline")
 def get_case(number: str, node: NodeDep, principal: Reader) -> CaseDetailOut:
     with case_errors():
-        detail = node.cases.store.get(number)
+        detail = node.cases.get(number)
     return CaseDetailOut.of_detail(scoped_detail(node, principal, detail))
 
 
@@ -148,10 +148,10 @@ def edit_case(number: str, body: CasePatch, node: NodeDep, principal: Writer) ->
     with case_errors():
         if cameras is not None and principal.scope.limited:
             # A scoped user edits the cameras they see; the others stay linked.
-            current = node.cases.store.get(number).case.cameras
+            current = node.cases.get(number).case.cameras
             hidden = [c for c in current if not camera_seen(node, principal, c, None)]
             cameras = hidden + [c for c in cameras if c not in hidden]
-        case = node.cases.store.update(
+        case = node.cases.update(
             number,
             principal.name,
             title=body.title,
@@ -168,7 +168,7 @@ def edit_case(number: str, body: CasePatch, node: NodeDep, principal: Writer) ->
 )
 def transition(number: str, body: TransitionIn, node: NodeDep, principal: Writer) -> CaseOut:
     with case_errors():
-        case = node.cases.store.transition(
+        case = node.cases.transition(
             number, body.to, principal.name, comment=body.comment, assignee=body.assignee
         )
     return CaseOut.of(scoped_case(node, principal, case))
@@ -182,4 +182,4 @@ def transition(number: str, body: TransitionIn, node: NodeDep, principal: Writer
 )
 def comment(number: str, body: CommentIn, node: NodeDep, principal: Writer) -> TimelineOut:
     with case_errors():
-        return TimelineOut.of(node.cases.store.comment(number, principal.name, body.text))
+        return TimelineOut.of(node.cases.comment(number, principal.name, body.text))

@@ -36,9 +36,7 @@ from surveillance.api.guards import audit, requires, visible_camera
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.cases.bundle import EXTENSIONS
-from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ItemRecord
-from surveillance.cases.storage import EvidenceStore
 
 router = APIRouter(prefix="/api", tags=["evidence"])
 
@@ -137,7 +135,7 @@ async def attach_clip(
 @router.get("/cases/{number}/items", response_model=list[ItemOut], summary="A case's evidence")
 def list_items(number: str, node: NodeDep, principal: Reader) -> list[ItemOut]:
     with case_errors():
-        items = node.cases.store.items(number)
+        items = node.cases.items(number)
     return [ItemOut.of(item) for item in items if item_seen(node, principal, item)]
 
 
@@ -148,7 +146,7 @@ def list_items(number: str, node: NodeDep, principal: Reader) -> list[ItemOut]:
 )
 def get_item(number: str, ref: str, node: NodeDep, principal: Reader) -> ItemOut:
     with case_errors():
-        item = node.cases.store.item(number, ref)
+        item = node.cases.item(number, ref)
     require_item_seen(node, principal, item, ref)
     return ItemOut.of(item)
 
@@ -169,12 +167,12 @@ def item_content(
 ) -> Response:
     byte_range = _parse_range(request.headers.get("range"))
     with case_errors():
-        item = node.cases.store.item(number, ref)
+        item = node.cases.item(number, ref)
     require_item_seen(node, principal, item, ref)
     with case_errors():
         if byte_range is not None and byte_range[0] > 0:
             # A player continuing a view: not a new access, not logged again.
-            handle = _open_blob(node.cases.evidence, item.sha256)
+            handle = node.cases.open_blob(item)
         else:
             handle = node.cases.open_item(item, principal.name, download=download)
             audit(
@@ -186,13 +184,6 @@ def item_content(
                 item=item.id,
             )
     return _send(handle, item, byte_range, download)
-
-
-def _open_blob(store: EvidenceStore, sha256: str) -> BinaryIO:
-    try:
-        return store.open(sha256)
-    except KeyError:
-        raise EvidenceMissing(sha256) from None
 
 
 def _parse_range(header: str | None) -> tuple[int, int | None] | None:
@@ -251,7 +242,7 @@ def _chunks(handle: IO[bytes], remaining: int) -> Iterator[bytes]:
 @router.get("/cases/{number}/custody", response_model=list[CustodyOut], summary="The custody log")
 def custody_log(number: str, node: NodeDep, principal: Reader) -> list[CustodyOut]:
     with case_errors():
-        entries = node.cases.store.custody(number)
+        entries = node.cases.custody(number)
     return [CustodyOut.of(e) for e in scoped_custody(node, principal, number, entries)]
 
 

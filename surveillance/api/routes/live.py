@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -17,8 +16,6 @@ from surveillance.api.schemas import UnavailableOut
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
-from surveillance.media.fanout import SubscriptionClosed
-from surveillance.media.fmp4 import FragmentedMp4Muxer
 from surveillance.services.live import BrowserCaps
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -135,40 +132,26 @@ async def mse(
     await websocket.accept()
     try:
         visible_camera(node, principal, camera)
-        subscription = await node.live.subscribe(camera, stream == "sub")
-    except (CameraNotFound, CameraUnavailable, HTTPException) as exc:
-        detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+    except HTTPException as exc:
+        detail = exc.detail
         await websocket.send_json({"type": "error", "detail": detail})
         await websocket.close(code=1011)
         return
-    audit(websocket, principal.name, "live.start", camera_id=camera, path="mse")
-    muxer: FragmentedMp4Muxer | None = None
-    loop = asyncio.get_running_loop()
+    watching = False
+
+    def started() -> None:
+        nonlocal watching
+        watching = True
+        audit(websocket, principal.name, "live.start", camera_id=camera, path="mse")
+
     try:
-        while True:
-            packet = await subscription.aget()
-            if muxer is None or packet.info is not muxer.info:
-                if not packet.keyframe:
-                    continue
-                if muxer is not None:
-                    muxer.close()
-                # Building the muxer parses parameter sets with FFmpeg: off the event loop.
-                muxer = await loop.run_in_executor(None, FragmentedMp4Muxer, packet.info, packet)
-                await websocket.send_json({"type": "init", "mime": _mime(muxer)})
-                await websocket.send_bytes(muxer.init_segment)
-            for segment in muxer.add(packet):
-                await websocket.send_bytes(segment)
-    except (WebSocketDisconnect, SubscriptionClosed, RuntimeError):
-        pass
+        await node.live.serve_mse(camera, stream == "sub", websocket, on_start=started)
+    except (CameraNotFound, CameraUnavailable) as exc:
+        await websocket.send_json({"type": "error", "detail": str(exc)})
+        await websocket.close(code=1011)
+        return
     finally:
-        audit(websocket, principal.name, "live.stop", camera_id=camera, path="mse")
-        subscription.close()
-        if muxer is not None:
-            muxer.close()
-        with contextlib.suppress(RuntimeError):
-            await websocket.close()
-
-
-def _mime(muxer: FragmentedMp4Muxer) -> str:
-    codec = muxer.codec_string() or "avc1.640028"
-    return f'video/mp4; codecs="{codec}"'
+        if watching:  # a viewer cut off by shutdown stopped watching too
+            audit(websocket, principal.name, "live.stop", camera_id=camera, path="mse")
+    with contextlib.suppress(RuntimeError):  # the viewer may have closed it already
+        await websocket.close()
