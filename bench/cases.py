@@ -30,7 +30,7 @@ Method
 2. **Case list with 10,000 cases.** A separate SQLite database gets ``--cases`` cases
    (tags, cameras, assignees, states, creation times spread over a year) inserted in bulk,
    then each filter the API offers runs ``--repeat`` times through
-   :meth:`CaseStore.search` (page of 50 plus the total count). p50/p95 over all queries.
+   :meth:`CaseStore.search` (``surveillance.cases.case_store``) (page of 50 plus the total count). p50/p95 over all queries.
 
 Targets (DESIGN.md): clip export >= 100x real time; list/filter p95 <= 50 ms.
 """
@@ -61,7 +61,7 @@ from surveillance.cases import custody
 from surveillance.cases.models import Case, CaseCamera, CaseTag
 from surveillance.cases.records import CaseFilter
 from surveillance.cases.states import CaseState
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 from surveillance.config import load_config
 from surveillance.media.clip import remux_mp4
 from surveillance.simulator import MountSpec, SimulatorFleet
@@ -192,7 +192,7 @@ def _wait_online(client: Any, cameras: int) -> None:
 
 
 # -- 2. case list with many cases ------------------------------------------------------------
-def fill(store: CaseStore, count: int, rng: random.Random) -> datetime:
+def fill(store: CaseStores, count: int, rng: random.Random) -> datetime:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     states = list(CaseState)
     with Session(store.engine) as session, session.begin():
@@ -227,7 +227,7 @@ def bench_list(count: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-list-") as tmp:
         engine = db.create_db_engine(f"sqlite:///{tmp}/cases.db")
         db.upgrade(engine)
-        store = CaseStore(engine)
+        store = CaseStores(engine)
         started = time.perf_counter()
         start = fill(store, count, rng)
         fill_s = time.perf_counter() - started
@@ -252,7 +252,7 @@ def bench_list(count: int, repeat: int) -> dict[str, Any]:
             times = []
             for _ in range(repeat):
                 began = time.perf_counter()
-                page = store.search(query)
+                page = store.cases.search(query)
                 times.append(time.perf_counter() - began)
             everything += times
             per_query[name] = {**summary_ms(times), "total": page.total}

@@ -22,14 +22,19 @@ import binascii
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from enum import Enum
+from typing import IO, TYPE_CHECKING, Any
 
 from surveillance.cases import custody
-from surveillance.cases.records import CaseRecord, ExportView, ItemRecord, TimelineRecord
+from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
 from surveillance.cases.storage import EvidenceStore, is_hash
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 FORMAT = "surveillance-case-bundle/1"
 MANIFEST = "manifest.json"
@@ -38,6 +43,15 @@ README = "README.txt"
 MEDIA_DIR = "media/"
 COPY_CHUNK_BYTES = 1 << 20
 EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
+
+# The manifest writes each record whole (``dataclasses.asdict``); these say only where its
+# names differ from the record's, as format 1 has them (None: not in the manifest). A new
+# record field therefore reaches the manifest by itself.
+Keys = Mapping[str, str | None]
+CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}  # head: top level
+TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
+ITEM_KEYS: Keys = {"case_number": None, "camera_id": "camera", "platform_id": "platform"}
+CUSTODY_KEYS: Keys = {"item_id": "item"}
 
 README_TEXT = """This is a case bundle exported by the surveillance service.
 
@@ -59,7 +73,6 @@ def build_manifest(
     view: ExportView, key: NodeKey, node_name: str, operator: str, exported_at: datetime
 ) -> bytes:
     case = view.detail.case
-    head = (case.custody_seq, case.custody_head)
     manifest = {
         "format": FORMAT,
         "exported_at": custody.iso(exported_at),
@@ -70,22 +83,11 @@ def build_manifest(
             "public_key": base64.b64encode(key.public_raw).decode(),
             "algorithm": "ed25519",
         },
-        "case": _case_json(case, view.detail.timeline),
-        "items": [_item_json(item) for item in view.items],
-        "custody": [
-            {
-                "seq": entry.seq,
-                "at": custody.iso(entry.at),
-                "actor": entry.actor,
-                "action": entry.action,
-                "item": entry.item_id,
-                "detail": entry.detail,
-                "prev_hash": entry.prev_hash,
-                "entry_hash": entry.entry_hash,
-            }
-            for entry in view.custody
-        ],
-        "custody_head": {"seq": head[0], "hash": head[1]},
+        "case": _json(case, CASE_KEYS)
+        | {"timeline": [_json(t, TIMELINE_KEYS) for t in view.detail.timeline]},
+        "items": [_json(item, ITEM_KEYS) | {"file": media_name(item)} for item in view.items],
+        "custody": [_json(entry, CUSTODY_KEYS) for entry in view.custody],
+        "custody_head": {"seq": case.custody_seq, "hash": case.custody_head},
     }
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
@@ -121,55 +123,22 @@ def write_bundle(
                     target.write(chunk)
 
 
-def _case_json(case: CaseRecord, timeline: tuple[TimelineRecord, ...]) -> dict[str, Any]:
-    return {
-        "number": case.number,
-        "title": case.title,
-        "description": case.description,
-        "place": case.place,
-        "reporter": case.reporter,
-        "assignee": case.assignee,
-        "state": case.state.value,
-        "tags": list(case.tags),
-        "cameras": list(case.cameras),
-        "created_at": custody.iso(case.created_at),
-        "updated_at": custody.iso(case.updated_at),
-        "timeline": [
-            {
-                "at": custody.iso(t.at),
-                "actor": t.actor,
-                "kind": t.kind,
-                "text": t.text,
-                "from_state": t.from_state,
-                "to_state": t.to_state,
-                "item": t.item_id,
-            }
-            for t in timeline
-        ],
-    }
-
-
-def _item_json(item: ItemRecord) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "kind": item.kind,
-        "file": media_name(item),
-        "sha256": item.sha256,
-        "size": item.size,
-        "media_type": item.media_type,
-        "camera": item.camera_id,
-        "platform": item.platform_id,
-        "captured_at": custody.iso(item.captured_at),
-        "stream_time_s": item.stream_time_s,
-        "attached_at": custody.iso(item.attached_at),
-        "attached_by": item.attached_by,
-        "codec": item.codec,
-        "width": item.width,
-        "height": item.height,
-        "duration_s": item.duration_s,
-        "frames": item.frames,
-        "note": item.note,
-    }
+def _json(record: DataclassInstance, keys: Keys) -> dict[str, Any]:
+    """The record's fields as manifest JSON: renamed or left out as ``keys`` says, times
+    in the custody chain's ISO form, states by value, tuples as lists."""
+    out: dict[str, Any] = {}
+    for name, value in asdict(record).items():
+        key = keys.get(name, name)
+        if key is None:
+            continue
+        if isinstance(value, datetime):
+            value = custody.iso(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
 
 
 # -- verification ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from surveillance.cases.bundle import verify_bundle
 from surveillance.cases.storage import EVIDENCE_DIR, LocalEvidenceStore
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 from surveillance.cases.verify import verify_store
 from surveillance.config.models import AppConfig
 from surveillance.db import (
@@ -34,7 +34,7 @@ def verify_command(config: AppConfig) -> int:
     try:
         check_current(engine)
         evidence = LocalEvidenceStore(config.server.data_dir / EVIDENCE_DIR)
-        report = verify_store(CaseStore(engine), evidence)
+        report = verify_store(CaseStores(engine), evidence)
     except StoreOutdated as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2

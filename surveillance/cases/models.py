@@ -1,4 +1,4 @@
-"""The case database's tables, as SQLAlchemy 2 typed ORM classes.
+"""The case database's tables, as SQLAlchemy 2 typed ORM classes on the node's one base.
 
 The schema itself is created and changed only by the Alembic migrations in
 ``migrations/``; these classes must match the newest one. Times are stored as UTC.
@@ -22,7 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from surveillance.db.orm import Base
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,10 +47,6 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Case(Base):

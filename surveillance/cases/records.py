@@ -1,16 +1,35 @@
 """Plain, immutable views of stored cases, for the layers above the store.
 
 The store hands these out instead of ORM objects so that nothing above it holds a session
-or can lazily load (or change) a row by accident.
+or can lazily load (or change) a row by accident. Each record names its fields once, here:
+:func:`from_row` copies every field of the same name from a row (or any object), so a new
+column reaches the record, the API and the bundle by being added to the model, the
+migration and the record, and nowhere else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from surveillance.cases import custody
 from surveillance.cases.states import CaseState
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+
+
+def from_row(record_type: type[R], row: object, **given: Any) -> R:
+    """A ``record_type`` with each field read from ``row``'s attribute of the same name,
+    except those ``given`` (values the row holds in another form or not at all)."""
+    values = {
+        f.name: given[f.name] if f.name in given else getattr(row, f.name)
+        for f in fields(record_type)
+    }
+    return record_type(**values)
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,19 @@ class CustodyRecord:
     detail: dict[str, Any]
     prev_hash: str
     entry_hash: str
+
+    def link(self, case_number: str) -> custody.Link:
+        """This entry as the hash chain sees it."""
+        return custody.Link(
+            case_number=case_number,
+            seq=self.seq,
+            at=custody.iso(self.at),
+            actor=self.actor,
+            action=self.action,
+            item_id=self.item_id,
+            detail=self.detail,
+            prev_hash=self.prev_hash,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 from sqlalchemy import Engine
 
 from surveillance.cases import bundle
+from surveillance.cases.case_store import UNSET
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.footage import Footage, FootageSource
 from surveillance.cases.records import (
@@ -33,7 +35,7 @@ from surveillance.cases.records import (
 from surveillance.cases.signing import NodeKey
 from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 
 
 class CaseService:
@@ -46,7 +48,7 @@ class CaseService:
         node_name: str | None = None,
     ) -> None:
         self.engine = engine
-        self.store = CaseStore(engine)
+        self.stores = CaseStores(engine)
         self.evidence = evidence
         self.footage = footage
         self.node_name = node_name or socket.gethostname()
@@ -68,19 +70,58 @@ class CaseService:
             return self._key
 
     # -- cases (blocking: async callers run these in a worker thread) ----------------------
-    def create(self, **fields: Any) -> CaseRecord:
-        """Report a case; ``fields`` as :meth:`CaseStore.create` takes them."""
-        return self.store.create(**fields)
+    def create(
+        self,
+        *,
+        title: str,
+        description: str = "",
+        place: str | None = None,
+        tags: Iterable[str] = (),
+        cameras: Iterable[str] = (),
+        reporter: str,
+        assignee: str | None = None,
+        now: datetime | None = None,
+    ) -> CaseRecord:
+        return self.stores.cases.create(
+            title=title,
+            description=description,
+            place=place,
+            tags=tags,
+            cameras=cameras,
+            reporter=reporter,
+            assignee=assignee,
+            now=now,
+        )
 
     def search(self, query: CaseFilter) -> CasePage:
-        return self.store.search(query)
+        return self.stores.cases.search(query)
 
     def get(self, number: str) -> CaseDetail:
-        return self.store.get(number)
+        return self.stores.cases.get(number)
 
-    def update(self, number: str, actor: str, **fields: Any) -> CaseRecord:
-        """Edit a case; ``fields`` as :meth:`CaseStore.update` takes them (absent: unchanged)."""
-        return self.store.update(number, actor, **fields)
+    def update(
+        self,
+        number: str,
+        actor: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        place: str | None = UNSET,
+        assignee: str | None = UNSET,
+        tags: Sequence[str] | None = None,
+        cameras: Sequence[str] | None = None,
+    ) -> CaseRecord:
+        """Edit a case; a field left out stays as it is (place and assignee take None)."""
+        return self.stores.cases.update(
+            number,
+            actor,
+            title=title,
+            description=description,
+            place=place,
+            assignee=assignee,
+            tags=tags,
+            cameras=cameras,
+        )
 
     def transition(
         self,
@@ -91,23 +132,25 @@ class CaseService:
         comment: str | None = None,
         assignee: str | None = None,
     ) -> CaseRecord:
-        return self.store.transition(number, target, actor, comment=comment, assignee=assignee)
+        return self.stores.cases.transition(
+            number, target, actor, comment=comment, assignee=assignee
+        )
 
     def comment(self, number: str, actor: str, text: str) -> TimelineRecord:
-        return self.store.comment(number, actor, text)
+        return self.stores.cases.comment(number, actor, text)
 
     def items(self, number: str) -> list[ItemRecord]:
-        return self.store.items(number)
+        return self.stores.items.items(number)
 
     def item(self, number: str, ref: str) -> ItemRecord:
-        return self.store.item(number, ref)
+        return self.stores.items.item(number, ref)
 
     def custody(self, number: str) -> list[CustodyRecord]:
-        return self.store.custody(number)
+        return self.stores.custody.entries(number)
 
     # -- evidence -------------------------------------------------------------------------
     async def attach_snapshot(self, number: str, camera_id: str, actor: str) -> ItemRecord:
-        await asyncio.to_thread(self.store.check_attachable, number)
+        await asyncio.to_thread(self.stores.items.check_attachable, number)
         footage = await self.footage.snapshot(camera_id)
         return await self._record(number, footage, actor)
 
@@ -121,13 +164,13 @@ class CaseService:
         pre_s: float,
         post_s: float,
     ) -> ItemRecord:
-        await asyncio.to_thread(self.store.check_attachable, number)
+        await asyncio.to_thread(self.stores.items.check_attachable, number)
         footage = await self.footage.clip(camera_id, at, pre_s, post_s)
         return await self._record(number, footage, actor)
 
     async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
         blob = await asyncio.to_thread(self.evidence.put, footage.data)
-        return await asyncio.to_thread(self.store.add_item, number, footage, blob, actor)
+        return await asyncio.to_thread(self.stores.items.add, number, footage, blob, actor)
 
     def open_item(self, item: ItemRecord, actor: str, *, download: bool) -> BinaryIO:
         """An item's bytes, logged as a view or a download (blocking)."""
@@ -137,7 +180,8 @@ class CaseService:
         except KeyError:
             raise EvidenceMissing(item.sha256) from None
         try:
-            self.store.log_access(number, item.id, "download" if download else "view", actor)
+            action = "download" if download else "view"
+            self.stores.custody.log_access(number, item.id, action, actor)
         except BaseException:
             handle.close()
             raise
@@ -154,6 +198,6 @@ class CaseService:
         """Write the case's signed bundle to ``out``, logging the export (blocking)."""
         key = self.key
         detail = {"node": self.node_name, "fingerprint": key.fingerprint}
-        view = self.store.export_view(number, actor, detail)
+        view = self.stores.export_view(number, actor, detail)
         exported_at = datetime.now(UTC)
         bundle.write_bundle(out, view, self.evidence, key, self.node_name, actor, exported_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from surveillance.cases.storage import EvidenceStore
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 
 
 @dataclass
@@ -20,10 +20,10 @@ class StoreReport:
         return not self.problems
 
 
-def verify_store(store: CaseStore, evidence: EvidenceStore) -> StoreReport:
+def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
     report = StoreReport()
     checked: dict[str, str | None] = {}  # one read per blob, however many items share it
-    for item in store.all_items():
+    for item in stores.items.all_items():
         report.items += 1
         label = f"case {item.case_number} item {item.id} ({item.kind} from {item.camera_id})"
         if item.sha256 not in checked:
@@ -37,6 +37,6 @@ def verify_store(store: CaseStore, evidence: EvidenceStore) -> StoreReport:
             )
         elif evidence.size(item.sha256) != item.size:
             report.problems.append(f"{label}: size differs from the recorded {item.size} bytes")
-    report.cases, report.custody_entries, chain_problems = store.check_chains()
+    report.cases, report.custody_entries, chain_problems = stores.custody.check_chains()
     report.problems += chain_problems
     return report

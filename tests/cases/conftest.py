@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import Engine
 
 from surveillance import db
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 
 PG_START_TIMEOUT_S = 60
 
@@ -123,5 +123,5 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def store(engine: Engine) -> CaseStore:
-    return CaseStore(engine)
+def stores(engine: Engine) -> CaseStores:
+    return CaseStores(engine)

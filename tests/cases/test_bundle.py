@@ -13,20 +13,20 @@ import pytest
 from surveillance.cases.bundle import MANIFEST, verify_bundle, write_bundle
 from surveillance.cases.signing import KEY_FILE, NodeKey
 from surveillance.cases.storage import LocalEvidenceStore
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 from tests.cases.helpers import footage
 
 
 @pytest.fixture
-def bundle(store: CaseStore, tmp_path: Path) -> tuple[Path, NodeKey, bytes]:
+def bundle(stores: CaseStores, tmp_path: Path) -> tuple[Path, NodeKey, bytes]:
     evidence = LocalEvidenceStore(tmp_path / "ev")
     evidence.prepare()
-    number = store.create(title="bundle", reporter="ann").number
+    number = stores.cases.create(title="bundle", reporter="ann").number
     media = bytes(range(256)) * 40
-    store.add_item(number, footage(media), evidence.put(media), "bob")
-    store.add_item(number, footage(media), evidence.put(media), "carl")  # same bytes twice
+    stores.items.add(number, footage(media), evidence.put(media), "bob")
+    stores.items.add(number, footage(media), evidence.put(media), "carl")  # same bytes twice
     key = NodeKey.load_or_create(tmp_path / "data")
-    view = store.export_view(number, "dora", {"node": "n1"})
+    view = stores.export_view(number, "dora", {"node": "n1"})
     out = io.BytesIO()
     write_bundle(out, view, evidence, key, "n1", "dora", datetime.now(UTC))
     path = tmp_path / "case.zip"

@@ -1,5 +1,5 @@
-"""The case store on SQLite and on a real PostgreSQL: numbers, workflow, filters,
-concurrency, and a custody chain that names tampered rows."""
+"""The case store (cases, items, custody log) on SQLite and on a real PostgreSQL: numbers,
+workflow, filters, concurrency, and a custody chain that names tampered rows."""
 
 from __future__ import annotations
 
@@ -15,69 +15,69 @@ from surveillance.cases.errors import CaseConflict, CaseNotFound
 from surveillance.cases.records import CaseFilter
 from surveillance.cases.states import CaseState
 from surveillance.cases.storage import LocalEvidenceStore
-from surveillance.cases.store import CaseStore
+from surveillance.cases.store import CaseStores
 from tests.cases.helpers import footage
 
 S = CaseState
 
 
-def test_numbers_are_per_year_and_human_readable(store: CaseStore) -> None:
-    first = store.create(title="a", reporter="ann")
-    second = store.create(title="b", reporter="ann")
+def test_numbers_are_per_year_and_human_readable(stores: CaseStores) -> None:
+    first = stores.cases.create(title="a", reporter="ann")
+    second = stores.cases.create(title="b", reporter="ann")
     assert re.fullmatch(r"\d{4}-\d{6}", first.number)
     assert int(second.number[-6:]) == int(first.number[-6:]) + 1
-    old = store.create(title="c", reporter="ann", now=datetime(2020, 5, 1, tzinfo=UTC))
+    old = stores.cases.create(title="c", reporter="ann", now=datetime(2020, 5, 1, tzinfo=UTC))
     assert old.number == "2020-000001"
     with pytest.raises(CaseNotFound):
-        store.get("2020-999999")
+        stores.cases.get("2020-999999")
 
 
-def test_whole_workflow_with_reopen_and_archive(store: CaseStore, tmp_path: Path) -> None:
+def test_whole_workflow_with_reopen_and_archive(stores: CaseStores, tmp_path: Path) -> None:
     evidence = LocalEvidenceStore(tmp_path / "evidence")
-    case = store.create(title="Slope crack", tags=["geological-hazard"], reporter="ann")
+    case = stores.cases.create(title="Slope crack", tags=["geological-hazard"], reporter="ann")
     number = case.number
     with pytest.raises(CaseConflict, match="needs an assignee"):
-        store.transition(number, S.DISPATCHED, "lead")
-    store.transition(number, S.DISPATCHED, "lead", assignee="bob")
+        stores.cases.transition(number, S.DISPATCHED, "lead")
+    stores.cases.transition(number, S.DISPATCHED, "lead", assignee="bob")
     with pytest.raises(CaseConflict, match="cannot move from dispatched to closed"):
-        store.transition(number, S.CLOSED, "lead")
-    store.transition(number, S.IN_PROGRESS, "bob")
-    store.comment(number, "bob", "on site")
-    store.transition(number, S.FEEDBACK, "bob", comment="barrier placed")
-    store.transition(number, S.IN_PROGRESS, "lead", comment="also warn the school")
-    store.transition(number, S.FEEDBACK, "bob")
-    store.transition(number, S.CLOSED, "lead")
+        stores.cases.transition(number, S.CLOSED, "lead")
+    stores.cases.transition(number, S.IN_PROGRESS, "bob")
+    stores.cases.comment(number, "bob", "on site")
+    stores.cases.transition(number, S.FEEDBACK, "bob", comment="barrier placed")
+    stores.cases.transition(number, S.IN_PROGRESS, "lead", comment="also warn the school")
+    stores.cases.transition(number, S.FEEDBACK, "bob")
+    stores.cases.transition(number, S.CLOSED, "lead")
     blob = evidence.put(b"picture")
     with pytest.raises(CaseConflict, match="reopen"):
-        store.add_item(number, footage(b"picture"), blob, "bob")
-    store.transition(number, S.IN_PROGRESS, "lead", comment="reopened: new crack")
-    store.add_item(number, footage(b"picture"), blob, "bob")
-    store.transition(number, S.FEEDBACK, "bob")
-    store.transition(number, S.CLOSED, "lead")
-    final = store.transition(number, S.ARCHIVED, "lead")
+        stores.items.add(number, footage(b"picture"), blob, "bob")
+    stores.cases.transition(number, S.IN_PROGRESS, "lead", comment="reopened: new crack")
+    stores.items.add(number, footage(b"picture"), blob, "bob")
+    stores.cases.transition(number, S.FEEDBACK, "bob")
+    stores.cases.transition(number, S.CLOSED, "lead")
+    final = stores.cases.transition(number, S.ARCHIVED, "lead")
     assert final.state is S.ARCHIVED and final.assignee == "bob"
     for attempt in (
-        lambda: store.add_item(number, footage(b"picture"), blob, "bob"),
-        lambda: store.comment(number, "bob", "late"),
-        lambda: store.transition(number, S.IN_PROGRESS, "lead"),
-        lambda: store.update(number, "lead", title="new"),
+        lambda: stores.items.add(number, footage(b"picture"), blob, "bob"),
+        lambda: stores.cases.comment(number, "bob", "late"),
+        lambda: stores.cases.transition(number, S.IN_PROGRESS, "lead"),
+        lambda: stores.cases.update(number, "lead", title="new"),
     ):
         with pytest.raises(CaseConflict, match="archived"):
             attempt()
-    detail = store.get(number)
+    detail = stores.cases.get(number)
     states = [(t.from_state, t.to_state) for t in detail.timeline if t.kind == "state"]
     assert states[0] == ("reported", "dispatched") and states[-1] == ("closed", "archived")
     assert [t.kind for t in detail.timeline].count("evidence") == 1
     assert detail.case.cameras == ("cam01",)  # linked by the attach
-    actions = [e.action for e in store.custody(number)]
+    actions = [e.action for e in stores.custody.entries(number)]
     assert actions[0] == "create" and actions.count("state") == 10 and "attach" in actions
-    assert store.check_chains()[2] == []
+    assert stores.custody.check_chains()[2] == []
 
 
-def test_filters_and_pagination(store: CaseStore) -> None:
+def test_filters_and_pagination(stores: CaseStores) -> None:
     start = datetime(2025, 3, 1, tzinfo=UTC)
     for i in range(30):
-        store.create(
+        stores.cases.create(
             title=f"Case {i} {'flood' if i % 3 == 0 else 'traffic jam'}",
             description="near the 100% river_bank" if i == 7 else "",
             tags=["traffic"] if i % 2 else ["forest-fire"],
@@ -86,38 +86,38 @@ def test_filters_and_pagination(store: CaseStore) -> None:
             assignee="bob" if i < 10 else None,
             now=start + timedelta(hours=i),
         )
-    page = store.search(CaseFilter(limit=10, offset=0))
+    page = stores.cases.search(CaseFilter(limit=10, offset=0))
     assert page.total == 30 and len(page.cases) == 10
     assert page.cases[0].created_at > page.cases[-1].created_at  # newest first
-    later = store.search(CaseFilter(limit=10, offset=25))
+    later = stores.cases.search(CaseFilter(limit=10, offset=25))
     assert len(later.cases) == 5
-    assert store.search(CaseFilter(tags=("traffic",))).total == 15
-    assert store.search(CaseFilter(cameras=("cam01", "cam02"))).total == 12
-    assert store.search(CaseFilter(assignee="bob")).total == 10
-    assert store.search(CaseFilter(text="FLOOD")).total == 10
-    assert store.search(CaseFilter(text="100%")).total == 1  # % is literal, not a wildcard
-    assert store.search(CaseFilter(text="0%_r")).total == 0  # _ is literal too
+    assert stores.cases.search(CaseFilter(tags=("traffic",))).total == 15
+    assert stores.cases.search(CaseFilter(cameras=("cam01", "cam02"))).total == 12
+    assert stores.cases.search(CaseFilter(assignee="bob")).total == 10
+    assert stores.cases.search(CaseFilter(text="FLOOD")).total == 10
+    assert stores.cases.search(CaseFilter(text="100%")).total == 1  # % is literal, not a wildcard
+    assert stores.cases.search(CaseFilter(text="0%_r")).total == 0  # _ is literal too
     window = CaseFilter(
         created_from=start + timedelta(hours=5), created_to=start + timedelta(hours=8)
     )
-    assert store.search(window).total == 3
-    number = store.search(CaseFilter(limit=1)).cases[0].number
-    store.transition(number, S.DISPATCHED, "lead", assignee="carl")
-    assert store.search(CaseFilter(states=(S.DISPATCHED,))).cases[0].number == number
-    assert store.search(CaseFilter(states=(S.REPORTED,), tags=("traffic",))).total < 15
+    assert stores.cases.search(window).total == 3
+    number = stores.cases.search(CaseFilter(limit=1)).cases[0].number
+    stores.cases.transition(number, S.DISPATCHED, "lead", assignee="carl")
+    assert stores.cases.search(CaseFilter(states=(S.DISPATCHED,))).cases[0].number == number
+    assert stores.cases.search(CaseFilter(states=(S.REPORTED,), tags=("traffic",))).total < 15
 
 
-def test_concurrent_attaches_and_creates_all_succeed(store: CaseStore, tmp_path: Path) -> None:
+def test_concurrent_attaches_and_creates_all_succeed(stores: CaseStores, tmp_path: Path) -> None:
     evidence = LocalEvidenceStore(tmp_path / "evidence")
-    number = store.create(title="busy", reporter="ann").number
+    number = stores.cases.create(title="busy", reporter="ann").number
     errors: list[BaseException] = []
     numbers: list[str] = []
 
     def attach(i: int) -> None:
         try:
             data = f"picture {i}".encode()
-            store.add_item(number, footage(data), evidence.put(data), f"user{i}")
-            numbers.append(store.create(title=f"other {i}", reporter="x").number)
+            stores.items.add(number, footage(data), evidence.put(data), f"user{i}")
+            numbers.append(stores.cases.create(title=f"other {i}", reporter="x").number)
         except BaseException as exc:
             errors.append(exc)
 
@@ -127,18 +127,18 @@ def test_concurrent_attaches_and_creates_all_succeed(store: CaseStore, tmp_path:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert len(store.items(number)) == 8
+    assert len(stores.items.items(number)) == 8
     assert len(set(numbers)) == 8
-    assert [e.seq for e in store.custody(number)] == list(range(1, 10))
-    assert store.check_chains()[2] == []
+    assert [e.seq for e in stores.custody.entries(number)] == list(range(1, 10))
+    assert stores.custody.check_chains()[2] == []
 
 
-def test_custody_chain_names_tampered_and_removed_entries(store: CaseStore) -> None:
-    number = store.create(title="chain", reporter="ann").number
-    store.transition(number, S.DISPATCHED, "lead", assignee="bob")
-    store.transition(number, S.IN_PROGRESS, "bob")
-    assert store.check_chains()[2] == []
-    with store.engine.begin() as conn:
+def test_custody_chain_names_tampered_and_removed_entries(stores: CaseStores) -> None:
+    number = stores.cases.create(title="chain", reporter="ann").number
+    stores.cases.transition(number, S.DISPATCHED, "lead", assignee="bob")
+    stores.cases.transition(number, S.IN_PROGRESS, "bob")
+    assert stores.custody.check_chains()[2] == []
+    with stores.engine.begin() as conn:
         conn.execute(
             text(
                 "UPDATE custody_entries SET actor = 'mallory' WHERE seq = 2 AND case_id = "
@@ -146,11 +146,11 @@ def test_custody_chain_names_tampered_and_removed_entries(store: CaseStore) -> N
             ),
             {"n": number},
         )
-    problems = store.check_chains()[2]
+    problems = stores.custody.check_chains()[2]
     assert problems == [
         f"case {number} custody entry 2 (state): content does not match its hash (altered)"
     ]
-    with store.engine.begin() as conn:
+    with stores.engine.begin() as conn:
         conn.execute(
             text(
                 "DELETE FROM custody_entries WHERE seq = 3 AND case_id = "
@@ -158,5 +158,5 @@ def test_custody_chain_names_tampered_and_removed_entries(store: CaseStore) -> N
             ),
             {"n": number},
         )
-    problems = store.check_chains()[2]
+    problems = stores.custody.check_chains()[2]
     assert any("ends at entry 2" in p for p in problems), problems

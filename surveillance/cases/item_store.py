@@ -1,0 +1,115 @@
+"""Evidence items: what footage a case holds, by hash, with the facts of its capture.
+
+An attach records the item, links its camera to the case, puts it on the timeline and
+appends to the custody chain, all in one transaction, after checking the case's state
+again (the footage was taken while the case was not locked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from surveillance.cases import custody_log
+from surveillance.cases.case_store import add_timeline_entry, case_record
+from surveillance.cases.errors import ItemNotFound
+from surveillance.cases.footage import Footage
+from surveillance.cases.lookup import find_case, require, utcnow
+from surveillance.cases.models import Case, CaseCamera, EvidenceItem
+from surveillance.cases.records import CaseRecord, ItemRecord, from_row
+from surveillance.cases.states import CaseState, attach_error
+from surveillance.cases.storage import StoredBlob, is_hash
+from surveillance.db.orm import Transactions
+
+# Every fact of the footage is kept with the item, under the same name; only the bytes
+# go to the evidence store instead.
+FOOTAGE_FACTS = tuple(f.name for f in fields(Footage) if f.name != "data")
+
+
+class ItemStore:
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
+
+    def check_attachable(self, number: str) -> CaseRecord:
+        """The case, if it exists and takes evidence now; raises otherwise."""
+        with self._transactions.begin() as session:
+            case = find_case(session, number)
+            require(case, attach_error(CaseState(case.state)))
+            return case_record(case)
+
+    def add(self, number: str, footage: Footage, blob: StoredBlob, actor: str) -> ItemRecord:
+        """Record stored footage as evidence of a case, checking its state again."""
+        with self._transactions.begin() as session:
+            case = find_case(session, number, lock=True)
+            require(case, attach_error(CaseState(case.state)))
+            moment = utcnow()
+            facts = {name: getattr(footage, name) for name in FOOTAGE_FACTS}
+            facts["kind"] = footage.kind.value
+            item = EvidenceItem(
+                **facts,
+                case_id=case.id,
+                sha256=blob.sha256,
+                size=blob.size,
+                attached_at=moment,
+                attached_by=actor,
+            )
+            session.add(item)
+            if footage.camera_id not in {c.camera_id for c in case.cameras}:
+                case.cameras.append(CaseCamera(camera_id=footage.camera_id))
+            case.updated_at = moment
+            session.flush()
+            text = f"{footage.kind.value} from {footage.camera_id}"
+            entry = add_timeline_entry(session, case, moment, actor, "evidence", text)
+            entry.item_id = item.id
+            detail = {
+                "sha256": blob.sha256,
+                "size": blob.size,
+                "kind": footage.kind.value,
+                "camera": footage.camera_id,
+            }
+            custody_log.append(session, case, moment, actor, "attach", item.id, detail)
+            return item_record(item, case.number)
+
+    def items(self, number: str) -> list[ItemRecord]:
+        with self._transactions.begin() as session:
+            return items_of(session, find_case(session, number))
+
+    def item(self, number: str, ref: str) -> ItemRecord:
+        """An item of the case by its id (digits) or its SHA-256 (64 hex digits)."""
+        with self._transactions.begin() as session:
+            case = find_case(session, number)
+            query = select(EvidenceItem).where(EvidenceItem.case_id == case.id)
+            if ref.isdigit() and len(ref) <= 18:
+                query = query.where(EvidenceItem.id == int(ref))
+            elif is_hash(ref):
+                query = query.where(EvidenceItem.sha256 == ref).order_by(EvidenceItem.id)
+            else:
+                raise ItemNotFound(number, ref)
+            item = session.scalars(query.limit(1)).first()
+            if item is None:
+                raise ItemNotFound(number, ref)
+            return item_record(item, case.number)
+
+    def all_items(self) -> list[ItemRecord]:
+        """Every item of every case, for ``surveillance verify``."""
+        with self._transactions.begin() as session:
+            rows = session.execute(
+                select(EvidenceItem, Case.number)
+                .join(Case, Case.id == EvidenceItem.case_id)
+                .order_by(EvidenceItem.id)
+            ).all()
+            return [item_record(item, number) for item, number in rows]
+
+
+def items_of(session: Session, case: Case) -> list[ItemRecord]:
+    """The case's items in the order they were attached, as read in ``session``."""
+    rows = session.scalars(
+        select(EvidenceItem).where(EvidenceItem.case_id == case.id).order_by(EvidenceItem.id)
+    ).all()
+    return [item_record(item, case.number) for item in rows]
+
+
+def item_record(item: EvidenceItem, case_number: str) -> ItemRecord:
+    return from_row(ItemRecord, item, case_number=case_number)

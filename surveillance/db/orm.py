@@ -1,0 +1,40 @@
+"""The one SQLAlchemy style of the node's stores: typed ORM classes on one declarative base,
+used through short sessions, one transaction each.
+
+Cases, auth and wall all declare their tables as ``Mapped`` classes on :class:`Base`, so
+one ``Base.metadata`` describes the whole database (what the migrations must produce, see
+``tests/db/test_schema_matches_migrations.py``) and mypy checks every column's type where
+it is read. Rows are turned into plain records before they leave a store: nothing above
+the stores holds a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Every table of the node's database, whichever package declares it."""
+
+
+class Transactions:
+    """Sessions on one engine; each ``with transactions.begin() as session`` is one
+    transaction, committed at the end of the block and rolled back on an exception.
+
+    On SQLite every transaction starts ``BEGIN IMMEDIATE`` (see :mod:`surveillance.db`),
+    so reads inside one see a state no other writer changes until it ends.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Records are built after commit in some places: keep the loaded values.
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
