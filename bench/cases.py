@@ -30,7 +30,7 @@ Method
 2. **Case list with 10,000 cases.** A separate SQLite database gets ``--cases`` cases
    (tags, cameras, assignees, states, creation times spread over a year) inserted in bulk,
    then each filter the API offers runs ``--repeat`` times through
-   :meth:`CaseStore.search` (``surveillance.cases.case_store``) (page of 50 plus the total count). p50/p95 over all queries.
+   :meth:`CaseStore.search` (page of 50 plus the total count). p50/p95 over all queries.
 
 Targets (DESIGN.md): clip export >= 100x real time; list/filter p95 <= 50 ms.
 """
