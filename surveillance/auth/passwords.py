@@ -1,8 +1,10 @@
 """Password hashing: argon2id with the argon2-cffi defaults (RFC 9106's second
-recommended option, 64 MiB and 3 passes), parameters stored in each hash so they can grow."""
+recommended option, 64 MiB and 3 passes), parameters stored in each hash so they can grow;
+and the fast hash that session and token secrets are stored under."""
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -48,3 +50,9 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 def needs_rehash(stored_hash: str) -> bool:
     return _hasher.check_needs_rehash(stored_hash)
+
+
+def secret_hash(secret: str) -> str:
+    """How a session or token secret is stored. Those secrets are 256 random bits, so a
+    fast hash is enough (there is no guessing to slow down), unlike a password's."""
+    return hashlib.sha256(secret.encode()).hexdigest()

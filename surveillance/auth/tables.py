@@ -1,77 +1,82 @@
-"""The access-control tables (created by migration 0003)."""
+"""The access-control tables (created by migration 0003), as typed ORM classes.
+
+Rows stay inside the auth stores: what leaves them is a :class:`~.principal.User`, a
+:class:`~.principal.Principal` or a :class:`~.tokens.TokenInfo`.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-metadata = MetaData()
+from surveillance.db.orm import Base
 
-users_table = Table(
-    "users",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),
-    Column("password_hash", String(255), nullable=False),
-    Column("platforms", Text, nullable=False),  # JSON list of platform ids; [] = all
-    Column("cameras", Text, nullable=False),  # JSON list of camera ids
-    Column("disabled", Boolean, nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("password_changed_at", Float, nullable=False),
-)
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    platforms: Mapped[str] = mapped_column(Text)  # JSON list of platform ids; [] = all
+    cameras: Mapped[str] = mapped_column(Text)  # JSON list of camera ids
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[float] = mapped_column(Float)
+    password_changed_at: Mapped[float] = mapped_column(Float)
+
 
 # Only the SHA-256 of a session or token secret is stored: the secrets are 256 random bits,
 # so a fast hash is enough (no guessing to slow down), and a copy of the database signs
 # nobody in.
-sessions_table = Table(
-    "sessions",
-    metadata,
-    Column("secret_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("csrf_token", String(64), nullable=False),
-    Column("client", String(64), nullable=False),
-    Column("created_at", Float, nullable=False),
-    Column("last_seen_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
-)
+class SessionRow(Base):
+    __tablename__ = "sessions"
 
-tokens_table = Table(
-    "api_tokens",
-    metadata,
-    Column("id", String(16), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("label", String(128), nullable=False),
-    Column("secret_hash", String(64), nullable=False, unique=True),
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("sessions_user", "user_id"),)
+
+
+class TokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # JSON list of permissions the token is limited to; NULL = all of its user's.
-    Column("permissions", Text, nullable=True),
-    Column("created_at", Float, nullable=False),
-    Column("last_used_at", Float, nullable=True),
-    Column("revoked_at", Float, nullable=True),
-)
+    permissions: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
 
-audit_table = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Float, nullable=False),
-    Column("user_name", String(128), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("camera_id", String(128), nullable=True),
-    Column("client", String(64), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("detail", Text, nullable=False),  # JSON object
-    Index("audit_log_user_at", "user_name", "at"),
-    Index("audit_log_camera_at", "camera_id", "at"),
-    Index("audit_log_at", "at"),
-)
+
+class AuditRow(Base):
+    """One audit entry; the database refuses updates and deletes (migration 0003)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    user_name: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str | None] = mapped_column(String(128))
+    client: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)  # JSON object
+
+    __table_args__ = (
+        Index("audit_log_user_at", "user_name", "at"),
+        Index("audit_log_camera_at", "camera_id", "at"),
+        Index("audit_log_at", "at"),
+    )
+
+
+# The audit log writes batches with Core statements on the same table.
+audit_table: Table = AuditRow.__table__  # type: ignore[assignment]

@@ -31,10 +31,9 @@ from surveillance.cases.records import (
     CasePage,
     CaseRecord,
     TimelineRecord,
-    from_row,
 )
 from surveillance.cases.states import CaseState, edit_error, transition_error
-from surveillance.db.orm import Transactions
+from surveillance.db.orm import Transactions, from_row
 
 NUMBER_DIGITS = 6  # 2026-000123
 CREATE_RETRIES = 3  # concurrent first cases of a year may race for the year's counter row

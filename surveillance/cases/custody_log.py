@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from surveillance.cases import custody
 from surveillance.cases.lookup import find_case, utcnow
 from surveillance.cases.models import Case, CustodyEntry
-from surveillance.cases.records import CustodyRecord, from_row
-from surveillance.db.orm import Transactions
+from surveillance.cases.records import CustodyRecord
+from surveillance.db.orm import Transactions, from_row
 
 
 def append(

@@ -18,10 +18,10 @@ from surveillance.cases.errors import ItemNotFound
 from surveillance.cases.footage import Footage
 from surveillance.cases.lookup import find_case, require, utcnow
 from surveillance.cases.models import Case, CaseCamera, EvidenceItem
-from surveillance.cases.records import CaseRecord, ItemRecord, from_row
+from surveillance.cases.records import CaseRecord, ItemRecord
 from surveillance.cases.states import CaseState, attach_error
 from surveillance.cases.storage import StoredBlob, is_hash
-from surveillance.db.orm import Transactions
+from surveillance.db.orm import Transactions, from_row
 
 # Every fact of the footage is kept with the item, under the same name; only the bytes
 # go to the evidence store instead.

@@ -2,34 +2,20 @@
 
 The store hands these out instead of ORM objects so that nothing above it holds a session
 or can lazily load (or change) a row by accident. Each record names its fields once, here:
-:func:`from_row` copies every field of the same name from a row (or any object), so a new
-column reaches the record, the API and the bundle by being added to the model, the
-migration and the record, and nowhere else.
+the stores build them with :func:`surveillance.db.orm.from_row`, which copies every field
+of the same name from the row, and the bundle writes them whole; so a new column reaches
+the record, the API and the bundle by being added to the model, the migration and the
+record, and nowhere else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from surveillance.cases import custody
 from surveillance.cases.states import CaseState
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-R = TypeVar("R", bound="DataclassInstance")
-
-
-def from_row(record_type: type[R], row: object, **given: Any) -> R:
-    """A ``record_type`` with each field read from ``row``'s attribute of the same name,
-    except those ``given`` (values the row holds in another form or not at all)."""
-    values = {
-        f.name: given[f.name] if f.name in given else getattr(row, f.name)
-        for f in fields(record_type)
-    }
-    return record_type(**values)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 class Base(DeclarativeBase):
@@ -38,3 +45,17 @@ class Transactions:
     def begin(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+
+
+def from_row(record_type: type[R], row: object, **given: Any) -> R:
+    """A ``record_type`` dataclass with each field read from ``row``'s attribute of the same
+    name, except those ``given`` (values the row holds in another form, or not at all).
+
+    Records name their fields once; a new column reaches the record by having the same name
+    in both, not by another line in a copy function.
+    """
+    values = {
+        f.name: given[f.name] if f.name in given else getattr(row, f.name)
+        for f in fields(record_type)
+    }
+    return record_type(**values)
