@@ -4,88 +4,101 @@ opens its URL shows the same thing again."""
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, Text, delete, select
+from pydantic import BaseModel
+from sqlalchemy import Engine, Float, String, Text, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, mapped_column
 
+from surveillance.db.orm import Base, Transactions
 from surveillance.wall.layouts import Layout
 from surveillance.wall.tours import Tour
 
-metadata = MetaData()
+M = TypeVar("M", bound=BaseModel)
 
-# The body is the validated model as JSON: the wall reads and writes whole documents, and
-# queries by anything but the name are not needed.
-layouts_table = Table(
-    "wall_layouts",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("body", Text, nullable=False),
-    Column("updated_at", Float, nullable=False),
-    Column("updated_by", String(128), nullable=False),
-)
-tours_table = Table(
-    "wall_tours",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("body", Text, nullable=False),
-    Column("updated_at", Float, nullable=False),
-    Column("updated_by", String(128), nullable=False),
-)
+
+class _Document:
+    """A validated model stored whole, as JSON, by name: the wall reads and writes whole
+    documents, and queries by anything but the name are not needed."""
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class LayoutRow(_Document, Base):
+    __tablename__ = "wall_layouts"
+
+
+class TourRow(_Document, Base):
+    __tablename__ = "wall_tours"
 
 
 class WallStore:
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._transactions = Transactions(engine)
+        self._dialect = engine.dialect.name
 
-    def _upsert(self, table: Table, name: str, body: str, user: str) -> None:
-        values = {"name": name, "body": body, "updated_at": time.time(), "updated_by": user}
-        insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(table).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.name],
-            set_={k: v for k, v in values.items() if k != "name"},
+    def _save(self, row_type: type[_Document], document: Layout | Tour, user: str) -> None:
+        values = {
+            "name": document.name,
+            "body": document.model_dump_json(),
+            "updated_at": time.time(),
+            "updated_by": user,
+        }
+        # One statement that inserts or replaces: two screens saving the same new name at
+        # once must not fail the second with a duplicate key.
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(row_type)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"}
+            )
         )
-        with self._engine.begin() as connection:
-            connection.execute(statement)
+        with self._transactions.begin() as session:
+            session.execute(statement)
 
-    def _get(self, table: Table, name: str) -> str | None:
-        with self._engine.connect() as connection:
-            row = connection.execute(select(table.c.body).where(table.c.name == name)).first()
-        return None if row is None else str(row[0])
+    def _get(self, row_type: type[_Document], model: type[M], name: str) -> M | None:
+        with self._transactions.begin() as session:
+            body = session.scalar(select(row_type.body).where(row_type.name == name))
+        return None if body is None else model.model_validate_json(body)
 
-    def _all(self, table: Table) -> list[str]:
-        with self._engine.connect() as connection:
-            rows = connection.execute(select(table.c.body).order_by(table.c.name)).all()
-        return [str(row[0]) for row in rows]
+    def _all(self, row_type: type[_Document], model: type[M]) -> list[M]:
+        with self._transactions.begin() as session:
+            bodies = session.scalars(select(row_type.body).order_by(row_type.name)).all()
+        return [model.model_validate_json(body) for body in bodies]
 
-    def _delete(self, table: Table, name: str) -> bool:
-        with self._engine.begin() as connection:
-            result = connection.execute(delete(table).where(table.c.name == name))
-        return bool(result.rowcount)
+    def _delete(self, row_type: type[_Document], name: str) -> bool:
+        with self._transactions.begin() as session:
+            deleted = session.scalars(
+                delete(row_type).where(row_type.name == name).returning(row_type.name)
+            ).all()
+        return bool(deleted)
 
     def save_layout(self, layout: Layout, user: str) -> None:
-        self._upsert(layouts_table, layout.name, layout.model_dump_json(), user)
+        self._save(LayoutRow, layout, user)
 
     def layout(self, name: str) -> Layout | None:
-        body = self._get(layouts_table, name)
-        return None if body is None else Layout.model_validate_json(body)
+        return self._get(LayoutRow, Layout, name)
 
     def layouts(self) -> list[Layout]:
-        return [Layout.model_validate_json(body) for body in self._all(layouts_table)]
+        return self._all(LayoutRow, Layout)
 
     def delete_layout(self, name: str) -> bool:
-        return self._delete(layouts_table, name)
+        return self._delete(LayoutRow, name)
 
     def save_tour(self, tour: Tour, user: str) -> None:
-        self._upsert(tours_table, tour.name, tour.model_dump_json(), user)
+        self._save(TourRow, tour, user)
 
     def tour(self, name: str) -> Tour | None:
-        body = self._get(tours_table, name)
-        return None if body is None else Tour.model_validate_json(body)
+        return self._get(TourRow, Tour, name)
 
     def tours(self) -> list[Tour]:
-        return [Tour.model_validate_json(body) for body in self._all(tours_table)]
+        return self._all(TourRow, Tour)
 
     def delete_tour(self, name: str) -> bool:
-        return self._delete(tours_table, name)
+        return self._delete(TourRow, name)
