@@ -18,10 +18,13 @@ class ItemKind(StrEnum):
     CLIP = "clip"
 
 
-@dataclass(frozen=True)
-class Footage:
-    kind: ItemKind
-    data: bytes
+@dataclass(frozen=True, kw_only=True)
+class Capture:
+    """What is known of footage besides its bytes. An evidence item keeps every one of
+    these under the same name (:class:`~.records.ItemRecord` extends this class, the
+    ``evidence_items`` table has these columns, the bundle manifest writes them), so a new
+    fact is declared here, in the model and in a migration."""
+
     media_type: str  # image/jpeg, video/mp4
     camera_id: str
     platform_id: str | None
@@ -33,6 +36,12 @@ class Footage:
     duration_s: float | None
     frames: int
     note: str | None = None  # e.g. why a clip is shorter than asked
+
+
+@dataclass(frozen=True, kw_only=True)
+class Footage(Capture):
+    kind: ItemKind
+    data: bytes
 
 
 class FootageSource(Protocol):

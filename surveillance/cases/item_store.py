@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from surveillance.cases import custody_log
 from surveillance.cases.case_store import add_timeline_entry, case_record
 from surveillance.cases.errors import ItemNotFound
-from surveillance.cases.footage import Footage
+from surveillance.cases.footage import Capture, Footage
 from surveillance.cases.lookup import find_case, require, utcnow
 from surveillance.cases.models import Case, CaseCamera, EvidenceItem
 from surveillance.cases.records import CaseRecord, ItemRecord
@@ -23,9 +23,9 @@ from surveillance.cases.states import CaseState, attach_error
 from surveillance.cases.storage import StoredBlob, is_hash
 from surveillance.db.orm import Transactions, from_row
 
-# Every fact of the footage is kept with the item, under the same name; only the bytes
-# go to the evidence store instead.
-FOOTAGE_FACTS = tuple(f.name for f in fields(Footage) if f.name != "data")
+# Every fact of the capture is kept with the item, under the same name; the bytes go to
+# the evidence store instead.
+CAPTURE_FACTS = tuple(f.name for f in fields(Capture))
 
 
 class ItemStore:
@@ -45,7 +45,7 @@ class ItemStore:
             case = find_case(session, number, lock=True)
             require(case, attach_error(CaseState(case.state)))
             moment = utcnow()
-            facts = {name: getattr(footage, name) for name in FOOTAGE_FACTS}
+            facts = {name: getattr(footage, name) for name in CAPTURE_FACTS}
             facts["kind"] = footage.kind.value
             item = EvidenceItem(
                 **facts,

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from surveillance.cases import custody
+from surveillance.cases.footage import Capture
 from surveillance.cases.states import CaseState
 
 
@@ -48,26 +49,18 @@ class TimelineRecord:
     item_id: int | None
 
 
-@dataclass(frozen=True)
-class ItemRecord:
+@dataclass(frozen=True, kw_only=True)
+class ItemRecord(Capture):
+    """An evidence item: the footage's facts (:class:`~.footage.Capture`), and where and
+    when its bytes were attached."""
+
     id: int
     case_number: str
-    kind: str
+    kind: str  # an ItemKind's value
     sha256: str
     size: int
-    media_type: str
-    camera_id: str
-    platform_id: str | None
-    captured_at: datetime
-    stream_time_s: float | None
     attached_at: datetime
     attached_by: str
-    codec: str
-    width: int
-    height: int
-    duration_s: float | None
-    frames: int
-    note: str | None
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,32 @@ def test_one_flipped_byte_anywhere_in_content_fails(bundle: tuple[Path, NodeKey,
     for where, offset in offsets.items():
         report = verify_bundle(str(flipped(path, offset)))
         assert report.problems, f"a flipped byte in the {where} went unnoticed"
+
+
+def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    """The manifest is written from the records generically; old bundles and other tools
+    read these names, so a record change must not rename or drop one."""
+    path, _, _ = bundle
+    manifest = json.loads(zipfile.ZipFile(path).read(MANIFEST))
+    assert set(manifest) == {
+        "format", "exported_at", "exported_by", "node", "case", "items", "custody",
+        "custody_head",
+    }  # fmt: skip
+    assert set(manifest["case"]) == {
+        "number", "title", "description", "place", "reporter", "assignee", "state", "tags",
+        "cameras", "created_at", "updated_at", "timeline",
+    }  # fmt: skip
+    assert set(manifest["case"]["timeline"][0]) == {
+        "at", "actor", "kind", "text", "from_state", "to_state", "item",
+    }  # fmt: skip
+    assert set(manifest["items"][0]) == {
+        "id", "kind", "file", "sha256", "size", "media_type", "camera", "platform",
+        "captured_at", "stream_time_s", "attached_at", "attached_by", "codec", "width",
+        "height", "duration_s", "frames", "note",
+    }  # fmt: skip
+    assert set(manifest["custody"][0]) == {
+        "seq", "at", "actor", "action", "item", "detail", "prev_hash", "entry_hash",
+    }  # fmt: skip
+    assert manifest["case"]["state"] == "reported" and manifest["case"]["cameras"] == ["cam01"]
+    assert manifest["items"][0]["camera"] == "cam01"
+    assert manifest["custody_head"]["seq"] == len(manifest["custody"])
