@@ -17,7 +17,7 @@ from surveillance.auth.principal import Principal
 from surveillance.auth.roles import ROLE_PERMISSIONS, Permission
 from surveillance.auth.tables import TokenRow, UserRow
 from surveillance.auth.users import UserStore, user_of
-from surveillance.db.orm import Transactions
+from surveillance.db.orm import Transactions, from_row
 
 TOKEN_PREFIX = "svt_"  # noqa: S105 - a prefix, not a secret
 # Writing last-used on every request would make every API call a write; a minute's
@@ -41,12 +41,10 @@ def _permissions(stored: str | None) -> frozenset[Permission] | None:
 
 
 def _info(row: TokenRow, user_name: str) -> TokenInfo:
-    return TokenInfo(
-        id=row.id,
+    return from_row(
+        TokenInfo,
+        row,
         user=user_name,
-        label=row.label,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
         revoked=row.revoked_at is not None,
         permissions=_permissions(row.permissions),
     )

@@ -1,7 +1,9 @@
 """The node's database: engine from the configuration, schema brought up to date by Alembic.
 
-Cases, evidence records, custody entries and wall layouts live here; one migration chain
-(``migrations/``) covers them all.
+Cases, evidence records, custody entries, wall layouts and tours, users, sessions, API
+tokens and the audit log live here; one migration chain (``migrations/``) covers them all.
+Every package declares its tables as ORM classes on the one base in :mod:`.orm`, so one
+metadata describes the database, and a test checks it against the migrations.
 
 SQLite (the default, one file in the data directory) runs in WAL mode with every
 transaction started ``BEGIN IMMEDIATE``: transactions that read the chain head and then
