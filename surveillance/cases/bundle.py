@@ -46,7 +46,8 @@ EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 
 # The manifest writes each record whole (``dataclasses.asdict``); these say only where its
 # names differ from the record's, as format 1 has them (None: not in the manifest). A new
-# record field therefore reaches the manifest by itself.
+# record field therefore reaches the manifest by itself; tests/cases/test_bundle.py pins the
+# names, because readers of format 1 may see keys added but never renamed or dropped.
 Keys = Mapping[str, str | None]
 CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}  # head: top level
 TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
