@@ -19,16 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from bench.procs import unwind_on_termination
 from bench.procstat import CpuWindow, load_average, machine_facts, measure_cpu
 from bench.service import serve_prefix
 from bench.stats import median, rounded
 from surveillance.simulator import ClipSpec
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 CLIP_CACHE = Path.home() / ".cache" / "surveillance" / "bench-clips"
 SERVICE_READY_TIMEOUT_S = 60.0
@@ -38,7 +35,21 @@ BUSY_BACKGROUND_PCT = 20.0  # % of one core used by others during a phase: worth
 VERSION_TIMEOUT_S = 30.0  # ``chromium --version`` starts slowly on a cold cache
 
 Report = dict[str, Any]
-Settings = TypeVar("Settings", bound="DataclassInstance")
+
+
+class BenchSettings(Protocol):
+    """A benchmark's settings: a frozen dataclass with (at least) these two fields."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def quick(self) -> bool: ...
+
+    @property
+    def json_path(self) -> Path | None: ...
+
+
+Settings = TypeVar("Settings", bound=BenchSettings)
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, quick: str, wait_quiet: str) -> None:
@@ -175,26 +186,33 @@ def plain(value: Any) -> Any:
 def run_benchmark(
     benchmark: str,
     argv: Sequence[str],
+    settings: Settings,
     *,
     versions: Callable[[], dict[str, Any]],
-    run_phases: Callable[[], Report],
-    summarize: Callable[[Report], Report],
+    run_phases: Callable[[Settings], Report],
+    summarize: Callable[[Settings, Report], Report],
     print_table: Callable[[Report], None],
-    json_path: Path | None,
+    describe: Callable[[Settings], Report] = settings_info,
 ) -> int:
-    """Run the phases and report on them: the environment, then what ``summarize`` makes
-    of the phases. SIGTERM and SIGHUP unwind like Ctrl-C, so every process is stopped."""
+    """Run the phases, then print and write the report.
+
+    The report is the environment, what ``summarize`` makes of the phases, the phases
+    themselves and the settings (``describe``). SIGTERM and SIGHUP unwind like Ctrl-C, so
+    every process the phases started is stopped however the run ends.
+    """
     unwind_on_termination()
     report = environment(benchmark, argv, versions())
     try:
-        phases = run_phases()
+        phases = run_phases(settings)
     except KeyboardInterrupt:
         progress(benchmark, "interrupted: every process it started has been stopped")
         return 130
-    report.update(summarize(phases))
+    report.update(summarize(settings, phases))
+    report["phases"] = plain(phases)
+    report["settings"] = describe(settings)
     report["machine"]["loadavg_end"] = load_average()
     print_table(report)
-    if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        progress(benchmark, f"wrote {json_path}")
+    if settings.json_path is not None:
+        settings.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        progress(benchmark, f"wrote {settings.json_path}")
     return 0

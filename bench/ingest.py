@@ -70,6 +70,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench.baselines import (
     OpenCvReader,
     Reception,
@@ -79,21 +80,6 @@ from bench.baselines import (
     wait_receiving,
 )
 from bench.cameras import camera_ids, staggered_mounts
-from bench.harness import (
-    CLIP_CACHE,
-    SERVICE_READY_TIMEOUT_S,
-    Report,
-    add_run_options,
-    background_warnings,
-    command_version,
-    plain,
-    progress,
-    run_benchmark,
-    settings_from,
-    settings_info,
-    wait_quiet,
-    window_medians,
-)
 from bench.procs import Children
 from bench.procstat import CpuWindow, cpu_seconds, measure_cpu, pss_mb, rss_mb
 from bench.report import build_targets, print_table
@@ -143,14 +129,14 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--opencv-cameras", type=int, help="cameras for the OpenCV baseline (default 8; 2 quick)"
     )
-    add_run_options(
+    harness.add_run_options(
         parser,
         quick="a smoke run in under a minute",
         wait_quiet="before each phase, wait up to this many seconds for an idle machine "
         "(default 180; 0 with --quick)",
     )
     args = parser.parse_args(argv)
-    settings = settings_from(args, _full_defaults(), _quick_defaults())
+    settings = harness.settings_from(args, _full_defaults(), _quick_defaults())
     if settings.cameras < 1 or settings.seconds <= 0 or settings.repeat < 1:
         parser.error("--cameras, --seconds and --repeat must be positive")
     return settings
@@ -175,7 +161,7 @@ def _full_defaults() -> Settings:
         fullhd_keyframe=10,
         fullhd_cold=3,
         wait_quiet_s=180.0,
-        cache_dir=CLIP_CACHE,
+        cache_dir=harness.CLIP_CACHE,
         json_path=None,
     )
 
@@ -266,7 +252,7 @@ def service_zero_phase(run: Run) -> dict[str, Any]:
     write_config(config, [], run.tmp / "data-zero", port)
     service = ServiceProcess(run.children, config, port, run.tmp / "service-zero.log")
     try:
-        service.wait_ready(SERVICE_READY_TIMEOUT_S)
+        service.wait_ready(harness.SERVICE_READY_TIMEOUT_S)
         time.sleep(run.settings.settle_s)
         # Its idle CPU too: the fixed cost (event loop, monitor) that per-stream figures at
         # small N carry.
@@ -289,7 +275,7 @@ def service_phase(run: Run) -> dict[str, Any]:
     write_config(config, cameras, run.tmp / "data", port)
     service = ServiceProcess(run.children, config, port, run.tmp / "service.log")
     try:
-        ready_s = service.wait_ready(SERVICE_READY_TIMEOUT_S)
+        ready_s = service.wait_ready(harness.SERVICE_READY_TIMEOUT_S)
         online_start, online_wait_s = service.wait_online(s.cameras, s.online_timeout_s)
         time.sleep(s.settle_s)
         rss: list[float] = []
@@ -459,7 +445,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
             ("opencv", opencv_phase),
         ]
         for name, step in steps:
-            quiet = wait_quiet(BENCHMARK, settings.wait_quiet_s)
+            quiet = harness.wait_quiet(BENCHMARK, settings.wait_quiet_s)
             _progress(f"phase {name} ...")
             phases[name] = step(run)
             phases[name]["quiet_before"] = quiet
@@ -469,11 +455,11 @@ def run_phases(settings: Settings) -> dict[str, Any]:
 
 
 def _progress(message: str) -> None:
-    progress(BENCHMARK, message)
+    harness.progress(BENCHMARK, message)
 
 
 def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
-    """The flat figures the budget is about, then the details they come from."""
+    """The flat figures the budget is about (the phases themselves follow in the report)."""
     n = settings.cameras
     svc, ff, cv = phases["service"], phases["ffmpeg"], phases["opencv"]
     service_per = ratio(svc["service_cpu_pct_total"], n)
@@ -517,13 +503,13 @@ def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
         )
     )
     figures["cpu_pct_by_phase"] = {
-        "service": window_medians(svc["windows"], 1),
-        "ffmpeg": window_medians(ff["windows"], 1),
-        "opencv": window_medians(cv["windows"], 1),
+        "service": harness.window_medians(svc["windows"], 1),
+        "ffmpeg": harness.window_medians(ff["windows"], 1),
+        "opencv": harness.window_medians(cv["windows"], 1),
     }
     figures["targets"] = build_targets(figures, os.cpu_count() or 1)
     figures["warnings"] = warnings(settings, figures, phases)
-    return {**figures, "phases": plain(phases)}
+    return figures
 
 
 def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> list[str]:
@@ -537,7 +523,7 @@ def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> l
                 f"{phase}: only {count} of {expected[phase]} connections received at least "
                 "half the nominal rate during the CPU windows (see ratio_..._per_mbit)"
             )
-    found.extend(background_warnings(f["cpu_pct_by_phase"]))
+    found.extend(harness.background_warnings(f["cpu_pct_by_phase"]))
     fps = phases["service"]["stream_fps_mean"]
     if fps is not None and fps < 0.95 * settings.clip.fps:
         found.append(f"service: streams arrive at {fps} fps, not {settings.clip.fps}")
@@ -551,13 +537,13 @@ def _versions() -> dict[str, Any]:
     return {
         "pyav": av.__version__,
         "pyav_ffmpeg": getattr(av, "ffmpeg_version_info", None),
-        "ffmpeg_cli": command_version(["ffmpeg", "-version"]),
+        "ffmpeg_cli": harness.command_version(["ffmpeg", "-version"]),
         "opencv": cv2.__version__,
     }
 
 
-def _settings_info(settings: Settings) -> Report:
-    info = settings_info(settings)
+def _settings_info(settings: Settings) -> dict[str, Any]:
+    info = harness.settings_info(settings)
     info["cpu_scope"] = (
         f"CPU windows run before any snapshot; the {FULLHD!r} 1080p camera is on-demand and "
         "not connected until the snapshot phase, so it is in no CPU figure"
@@ -567,18 +553,15 @@ def _settings_info(settings: Settings) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings = parse_settings(argv)
-    return run_benchmark(
+    return harness.run_benchmark(
         BENCHMARK,
         argv,
+        parse_settings(argv),
         versions=_versions,
-        run_phases=lambda: run_phases(settings),
-        summarize=lambda phases: {
-            **summarize_run(settings, phases),
-            "settings": _settings_info(settings),
-        },
+        run_phases=run_phases,
+        summarize=summarize_run,
         print_table=print_table,
-        json_path=settings.json_path,
+        describe=_settings_info,
     )
 
 

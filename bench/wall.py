@@ -73,21 +73,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench.cameras import camera_ids, staggered_mounts
-from bench.harness import (
-    CLIP_CACHE,
-    SERVICE_READY_TIMEOUT_S,
-    add_run_options,
-    background_warnings,
-    command_version,
-    plain,
-    progress,
-    run_benchmark,
-    settings_from,
-    settings_info,
-    wait_quiet,
-    window_medians,
-)
 from bench.procs import Children
 from bench.procstat import CpuWindow, measure_cpu
 from bench.service import (
@@ -174,13 +161,13 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--latency-tiles", type=int, help="tiles whose frames are grabbed (default 2)"
     )
-    add_run_options(
+    harness.add_run_options(
         parser,
         quick="4 tiles at 720p, in under a minute",
         wait_quiet="first wait up to this many seconds for an idle machine (default 180; 0 quick)",
     )
     args = parser.parse_args(argv)
-    settings = settings_from(args, _full_defaults(), _quick_defaults())
+    settings = harness.settings_from(args, _full_defaults(), _quick_defaults())
     if settings.tiles < 1 or settings.viewers < 1 or settings.seconds <= 0 or settings.repeat < 1:
         parser.error("--tiles, --viewers, --seconds and --repeat must be positive")
     if settings.tiles > 144:
@@ -205,7 +192,7 @@ def _full_defaults() -> Settings:
         first_frame_timeout_s=30.0,
         wait_quiet_s=180.0,
         viewport=(1920, 1080),
-        cache_dir=CLIP_CACHE,
+        cache_dir=harness.CLIP_CACHE,
         json_path=None,
     )
 
@@ -478,7 +465,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
     started = time.monotonic()
     ensure_clip(settings.clip, settings.cache_dir)
     phases["clip_generation_s"] = rounded(time.monotonic() - started)
-    phases["quiet_before"] = wait_quiet(BENCHMARK, settings.wait_quiet_s)
+    phases["quiet_before"] = harness.wait_quiet(BENCHMARK, settings.wait_quiet_s)
     cameras = camera_ids(settings.tiles)
     with (
         Children() as children,
@@ -495,7 +482,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
         service = ServiceProcess(children, config, port, tmp / "service.log")
         run = Run(settings, simulator, children, service, tmp)
         try:
-            phases["service_ready_s"] = rounded(service.wait_ready(SERVICE_READY_TIMEOUT_S))
+            phases["service_ready_s"] = rounded(service.wait_ready(harness.SERVICE_READY_TIMEOUT_S))
             online, waited = service.wait_online(settings.tiles, 20.0 + 0.5 * settings.tiles)
             phases["online_at_start"], phases["online_wait_s"] = online, rounded(waited)
             phases["layout"] = put_layout(port, cameras, service.credentials)
@@ -568,8 +555,8 @@ def summarize(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
         **{k: v for k, v in latency.items() if k.startswith(("latency_", "to_", "receipt_"))},
         "latency_grabbed_fps": latency.get("grabbed_fps"),
         "cpu_pct_by_phase": {
-            "ingest": window_medians(ingest["windows"], 2),
-            "viewers": window_medians(viewers["windows"], 2),
+            "ingest": harness.window_medians(ingest["windows"], 2),
+            "viewers": harness.window_medians(viewers["windows"], 2),
         },
     }
     f["targets"] = build_targets(settings, f)
@@ -645,7 +632,7 @@ def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> l
     slow = f["decoded_fps_min"]
     if slow is not None and slow < 0.8 * settings.clip.fps:
         found.append(f"some tiles decoded only {slow} fps (source {settings.clip.fps} fps)")
-    found.extend(background_warnings(f["cpu_pct_by_phase"]))
+    found.extend(harness.background_warnings(f["cpu_pct_by_phase"]))
     latency = phases.get("latency", {})
     if "error" in latency:
         found.append(f"latency: {latency['error']}")
@@ -752,29 +739,24 @@ def _versions() -> dict[str, Any]:
         "av": av.__version__,
         "aiortc": getattr(aiortc, "__version__", None),
         "playwright": getattr(playwright, "__version__", None),
-        "chromium": command_version([CHROMIUM, "--version"]),
+        "chromium": harness.command_version([CHROMIUM, "--version"]),
     }
 
 
 def _progress(message: str) -> None:
-    progress(BENCHMARK, message)
+    harness.progress(BENCHMARK, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings = parse_settings(argv)
-    return run_benchmark(
+    return harness.run_benchmark(
         BENCHMARK,
         argv,
+        parse_settings(argv),
         versions=_versions,
-        run_phases=lambda: run_phases(settings),
-        summarize=lambda phases: {
-            "settings": settings_info(settings),
-            **summarize(settings, phases),
-            "phases": plain(phases),
-        },
+        run_phases=run_phases,
+        summarize=summarize,
         print_table=print_table,
-        json_path=settings.json_path,
     )
 
 
