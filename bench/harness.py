@@ -49,7 +49,7 @@ class BenchSettings(Protocol):
     def json_path(self) -> Path | None: ...
 
 
-Settings = TypeVar("Settings", bound=BenchSettings)
+AnySettings = TypeVar("AnySettings", bound=BenchSettings)
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, quick: str, wait_quiet: str) -> None:
@@ -67,7 +67,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, quick: str, wait_quiet: 
     )
 
 
-def settings_from(args: argparse.Namespace, full: Settings, quick: Settings) -> Settings:
+def settings_from(args: argparse.Namespace, full: AnySettings, quick: AnySettings) -> AnySettings:
     """The full run's defaults (``quick``'s with --quick), then every option given.
 
     An option sets the settings field named like its ``dest``; one left out is None.
@@ -186,13 +186,13 @@ def plain(value: Any) -> Any:
 def run_benchmark(
     benchmark: str,
     argv: Sequence[str],
-    settings: Settings,
+    settings: AnySettings,
     *,
     versions: Callable[[], dict[str, Any]],
-    run_phases: Callable[[Settings], Report],
-    summarize: Callable[[Settings, Report], Report],
+    run_phases: Callable[[AnySettings], Report],
+    summarize: Callable[[AnySettings, Report], Report],
     print_table: Callable[[Report], None],
-    describe: Callable[[Settings], Report] = settings_info,
+    describe: Callable[[AnySettings], Report] = settings_info,
 ) -> int:
     """Run the phases, then print and write the report.
 
