@@ -61,20 +61,16 @@ costs one JPEG encode; the 1080p "first" request also connects the on-demand cam
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench.baselines import (
     OpenCvReader,
     Reception,
@@ -83,35 +79,17 @@ from bench.baselines import (
     start_ffmpeg,
     wait_receiving,
 )
-from bench.procs import Children, unwind_on_termination
-from bench.procstat import (
-    CpuWindow,
-    cpu_seconds,
-    load_average,
-    machine_facts,
-    measure_cpu,
-    pss_mb,
-    rss_mb,
-)
+from bench.cameras import camera_ids, staggered_mounts
+from bench.procs import Children
+from bench.procstat import CpuWindow, cpu_seconds, measure_cpu, pss_mb, rss_mb
 from bench.report import build_targets, print_table
-from bench.service import (
-    CameraEntry,
-    ServiceProcess,
-    free_port,
-    ring_figures,
-    serve_prefix,
-    write_config,
-)
+from bench.service import CameraEntry, ServiceProcess, free_port, ring_figures, write_config
 from bench.snapshots import SnapshotTaker, sample, summarize, take_rounds
 from bench.stats import median, ratio, rounded
 from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet, ensure_clip
 
-DEFAULT_CACHE = Path.home() / ".cache" / "surveillance" / "bench-clips"
+BENCHMARK = "bench.ingest"
 FULLHD = "fullhd"
-SERVICE_READY_TIMEOUT_S = 60.0
-QUIET_SAMPLE_S = 2.0
-BUSY_BACKGROUND_PCT = 20.0  # % of one core used by others during a phase: worth a warning
-QUIET_BUSY_PCT = 25.0  # % of one core: the idle simulator and the odd daemon stay below
 
 
 @dataclass(frozen=True)
@@ -143,7 +121,7 @@ class Settings:
 
 def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.ingest", description=__doc__.split("\n")[0]
+        prog=f"python -m {BENCHMARK}", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--cameras", type=int, help="streams (default 200; 8 with --quick)")
     parser.add_argument("--seconds", type=float, help="CPU window (default 20; 5 with --quick)")
@@ -151,32 +129,20 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--opencv-cameras", type=int, help="cameras for the OpenCV baseline (default 8; 2 quick)"
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run in under a minute")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="clip cache")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        help="before each phase, wait up to this many seconds for an idle machine "
+    harness.add_run_options(
+        parser,
+        quick="a smoke run in under a minute",
+        wait_quiet="before each phase, wait up to this many seconds for an idle machine "
         "(default 180; 0 with --quick)",
     )
     args = parser.parse_args(argv)
-    base = _quick_defaults(args.cache_dir) if args.quick else _full_defaults(args.cache_dir)
-    settings = replace(
-        base,
-        cameras=args.cameras or base.cameras,
-        seconds=args.seconds or base.seconds,
-        repeat=args.repeat or base.repeat,
-        opencv_cameras=args.opencv_cameras or base.opencv_cameras,
-        wait_quiet_s=base.wait_quiet_s if args.wait_quiet is None else args.wait_quiet,
-        json_path=args.json,
-    )
+    settings = harness.settings_from(args, _full_defaults(), _quick_defaults())
     if settings.cameras < 1 or settings.seconds <= 0 or settings.repeat < 1:
         parser.error("--cameras, --seconds and --repeat must be positive")
     return settings
 
 
-def _full_defaults(cache_dir: Path) -> Settings:
+def _full_defaults() -> Settings:
     # 10 s clips: five GOPs, so the start offsets give five different starting pictures.
     return Settings(
         cameras=200,
@@ -195,14 +161,14 @@ def _full_defaults(cache_dir: Path) -> Settings:
         fullhd_keyframe=10,
         fullhd_cold=3,
         wait_quiet_s=180.0,
-        cache_dir=cache_dir,
+        cache_dir=harness.CLIP_CACHE,
         json_path=None,
     )
 
 
-def _quick_defaults(cache_dir: Path) -> Settings:
+def _quick_defaults() -> Settings:
     # 4 s clips encode in about 3 s on a cold cache; no 1080p cold shots (17 s wait each).
-    full = _full_defaults(cache_dir)
+    full = _full_defaults()
     return replace(
         full,
         cameras=8,
@@ -245,7 +211,7 @@ class Run:
         return pids
 
     def camera_ids(self) -> list[str]:
-        return [f"cam{i}" for i in range(1, self.settings.cameras + 1)]
+        return camera_ids(self.settings.cameras)
 
     def windows(
         self,
@@ -274,15 +240,7 @@ class Run:
 
 def mounts(settings: Settings) -> list[MountSpec]:
     """N 720p mounts on one clip, each starting at a different GOP of it, plus ``fullhd``."""
-    gops = max(1, round(settings.clip.seconds / settings.clip.gop_s))
-    found = [
-        MountSpec(
-            f"cam{i}",
-            settings.clip,
-            start_offset_s=((i - 1) % gops) * settings.clip.gop_s,
-        )
-        for i in range(1, settings.cameras + 1)
-    ]
+    found = staggered_mounts(camera_ids(settings.cameras), settings.clip)
     found.append(MountSpec(FULLHD, settings.fullhd_clip))
     return found
 
@@ -294,7 +252,7 @@ def service_zero_phase(run: Run) -> dict[str, Any]:
     write_config(config, [], run.tmp / "data-zero", port)
     service = ServiceProcess(run.children, config, port, run.tmp / "service-zero.log")
     try:
-        service.wait_ready(SERVICE_READY_TIMEOUT_S)
+        service.wait_ready(harness.SERVICE_READY_TIMEOUT_S)
         time.sleep(run.settings.settle_s)
         # Its idle CPU too: the fixed cost (event loop, monitor) that per-stream figures at
         # small N carry.
@@ -317,7 +275,7 @@ def service_phase(run: Run) -> dict[str, Any]:
     write_config(config, cameras, run.tmp / "data", port)
     service = ServiceProcess(run.children, config, port, run.tmp / "service.log")
     try:
-        ready_s = service.wait_ready(SERVICE_READY_TIMEOUT_S)
+        ready_s = service.wait_ready(harness.SERVICE_READY_TIMEOUT_S)
         online_start, online_wait_s = service.wait_online(s.cameras, s.online_timeout_s)
         time.sleep(s.settle_s)
         rss: list[float] = []
@@ -487,7 +445,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
             ("opencv", opencv_phase),
         ]
         for name, step in steps:
-            quiet = wait_quiet(settings.wait_quiet_s)
+            quiet = harness.wait_quiet(BENCHMARK, settings.wait_quiet_s)
             _progress(f"phase {name} ...")
             phases[name] = step(run)
             phases[name]["quiet_before"] = quiet
@@ -496,41 +454,12 @@ def run_phases(settings: Settings) -> dict[str, Any]:
     return phases
 
 
-def wait_quiet(max_wait_s: float) -> dict[str, float]:
-    """Wait (up to ``max_wait_s``) until the machine is nearly idle before a phase starts.
-
-    The machine may be shared; another user's load during a window inflates nothing we
-    measure per process, but it starves the simulator and the measured processes alike.
-    """
-    if max_wait_s <= 0:
-        return {}
-    started = time.monotonic()
-    while True:
-        busy = measure_cpu({}, QUIET_SAMPLE_S).machine_pct
-        waited = time.monotonic() - started
-        if busy <= QUIET_BUSY_PCT or waited >= max_wait_s:
-            if busy > QUIET_BUSY_PCT:
-                _progress(f"the machine is still busy ({busy:.0f}% of a core): going ahead")
-            return {"machine_pct": round(busy, 1), "waited_s": round(waited, 1)}
-        if waited < QUIET_SAMPLE_S * 1.5:
-            _progress(f"waiting for the machine to quieten ({busy:.0f}% of a core busy)")
-
-
 def _progress(message: str) -> None:
-    print(f"[bench.ingest {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _window_medians(windows: list[CpuWindow], group: str) -> dict[str, float | None]:
-    return {
-        "simulator": rounded(median([w.groups["simulator"] for w in windows]), 1),
-        "background": rounded(median([w.background_pct for w in windows]), 1),
-        "machine": rounded(median([w.machine_pct for w in windows]), 1),
-        group: rounded(median([w.groups[group] for w in windows]), 1),
-    }
+    harness.progress(BENCHMARK, message)
 
 
 def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
-    """The flat figures the budget is about, then the details they come from."""
+    """The flat figures the budget is about (the phases themselves follow in the report)."""
     n = settings.cameras
     svc, ff, cv = phases["service"], phases["ffmpeg"], phases["opencv"]
     service_per = ratio(svc["service_cpu_pct_total"], n)
@@ -574,19 +503,13 @@ def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
         )
     )
     figures["cpu_pct_by_phase"] = {
-        "service": _window_medians(svc["windows"], "service"),
-        "ffmpeg": _window_medians(ff["windows"], "ffmpeg"),
-        "opencv": _window_medians(cv["windows"], "opencv"),
+        "service": harness.window_medians(svc["windows"], 1),
+        "ffmpeg": harness.window_medians(ff["windows"], 1),
+        "opencv": harness.window_medians(cv["windows"], 1),
     }
     figures["targets"] = build_targets(figures, os.cpu_count() or 1)
     figures["warnings"] = warnings(settings, figures, phases)
-    details = {
-        key: {k: [asdict(w) for w in v] if k == "windows" else v for k, v in value.items()}
-        if isinstance(value, dict)
-        else value
-        for key, value in phases.items()
-    }
-    return {**figures, "phases": details}
+    return figures
 
 
 def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> list[str]:
@@ -600,57 +523,27 @@ def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> l
                 f"{phase}: only {count} of {expected[phase]} connections received at least "
                 "half the nominal rate during the CPU windows (see ratio_..._per_mbit)"
             )
-    for phase, cpu in f["cpu_pct_by_phase"].items():
-        if (cpu["background"] or 0) > BUSY_BACKGROUND_PCT:
-            found.append(
-                f"{phase}: other processes used {cpu['background']}% of a core meanwhile "
-                "(the machine is shared): the phase competed for CPU"
-            )
+    found.extend(harness.background_warnings(f["cpu_pct_by_phase"]))
     fps = phases["service"]["stream_fps_mean"]
     if fps is not None and fps < 0.95 * settings.clip.fps:
         found.append(f"service: streams arrive at {fps} fps, not {settings.clip.fps}")
     return found
 
 
-def environment(argv: Sequence[str]) -> dict[str, Any]:
-    return {
-        "benchmark": "bench.ingest",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.executable).name, "-m", "bench.ingest", *argv]),
-        "machine": machine_facts(),
-        "versions": _versions(),
-    }
-
-
-def _versions() -> dict[str, str | None]:
+def _versions() -> dict[str, Any]:
     import av
     import cv2
 
-    import surveillance
-
-    try:
-        cli = subprocess.run(
-            ["ffmpeg", "-version"], capture_output=True, text=True, check=False, timeout=10
-        ).stdout.splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        cli = None
     return {
-        "python": platform.python_version(),
-        "surveillance": surveillance.__version__,
         "pyav": av.__version__,
         "pyav_ffmpeg": getattr(av, "ffmpeg_version_info", None),
-        "ffmpeg_cli": cli,
+        "ffmpeg_cli": harness.command_version(["ffmpeg", "-version"]),
         "opencv": cv2.__version__,
     }
 
 
-def settings_info(settings: Settings) -> dict[str, Any]:
-    info = asdict(settings)
-    info["clip"] = settings.clip.key()
-    info["fullhd_clip"] = settings.fullhd_clip.key()
-    info["cache_dir"] = str(settings.cache_dir)
-    info["json_path"] = str(settings.json_path) if settings.json_path else None
-    info["service_command"] = " ".join(serve_prefix())
+def _settings_info(settings: Settings) -> dict[str, Any]:
+    info = harness.settings_info(settings)
     info["cpu_scope"] = (
         f"CPU windows run before any snapshot; the {FULLHD!r} 1080p camera is on-demand and "
         "not connected until the snapshot phase, so it is in no CPU figure"
@@ -660,22 +553,16 @@ def settings_info(settings: Settings) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings = parse_settings(argv)
-    unwind_on_termination()
-    report = environment(argv)
-    try:
-        phases = run_phases(settings)
-    except KeyboardInterrupt:
-        _progress("interrupted: every process it started has been stopped")
-        return 130
-    report.update(summarize_run(settings, phases))
-    report["machine"]["loadavg_end"] = load_average()
-    report["settings"] = settings_info(settings)
-    print_table(report)
-    if settings.json_path is not None:
-        settings.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        _progress(f"wrote {settings.json_path}")
-    return 0
+    return harness.run_benchmark(
+        BENCHMARK,
+        argv,
+        parse_settings(argv),
+        versions=_versions,
+        run_phases=run_phases,
+        summarize=summarize_run,
+        print_table=print_table,
+        describe=_settings_info,
+    )
 
 
 if __name__ == "__main__":

@@ -64,31 +64,30 @@ import argparse
 import json
 import math
 import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Children, unwind_on_termination
-from bench.procstat import CpuWindow, load_average, machine_facts, measure_cpu
+from bench import harness
+from bench.cameras import camera_ids, staggered_mounts
+from bench.procs import Children
+from bench.procstat import CpuWindow, measure_cpu
 from bench.service import (
     HOST,
     BenchCredentials,
     CameraEntry,
     ServiceProcess,
     free_port,
-    serve_prefix,
     write_config,
 )
 from bench.stats import median, percentile, rounded
 from bench.wall_browser import (
+    CHROMIUM,
     Browsers,
     Crop,
     Viewer,
@@ -108,19 +107,15 @@ from bench.wall_latency import (
     start_reference,
     wait_ready,
 )
-from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet, ensure_clip
+from surveillance.simulator import ClipSpec, SimulatorFleet, ensure_clip
 
-DEFAULT_CACHE = Path.home() / ".cache" / "surveillance" / "bench-clips"
+BENCHMARK = "bench.wall"
 LAYOUT = "bench-wall"
-SERVICE_READY_TIMEOUT_S = 60.0
 REFERENCE_READY_TIMEOUT_S = 15.0
 POLL_S = 0.5
 GRAB_PULL_S = 1.0
 CALIBRATION_S = 1.5
 READABLE_SHARE = 0.8  # of grabbed frames; below it, grab at full resolution instead
-QUIET_SAMPLE_S = 2.0
-QUIET_BUSY_PCT = 25.0  # % of one core: what an idle machine stays below
-BUSY_BACKGROUND_PCT = 20.0
 SATURATED_SHARE = 0.9  # of the machine's CPU
 
 TILE_CPU_BUDGET_PCT = 0.3  # % of one core per 1080p tile-viewer
@@ -154,7 +149,7 @@ class Settings:
 
 def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.wall", description=(__doc__ or "").split("\n")[0]
+        prog=f"python -m {BENCHMARK}", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("--tiles", type=int, help="cameras on the wall (default 16; 4 quick)")
     parser.add_argument("--viewers", type=int, help="browser pages showing the wall (default 2)")
@@ -166,27 +161,13 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--latency-tiles", type=int, help="tiles whose frames are grabbed (default 2)"
     )
-    parser.add_argument("--quick", action="store_true", help="4 tiles at 720p, in under a minute")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="clip cache")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        help="first wait up to this many seconds for an idle machine (default 180; 0 quick)",
+    harness.add_run_options(
+        parser,
+        quick="4 tiles at 720p, in under a minute",
+        wait_quiet="first wait up to this many seconds for an idle machine (default 180; 0 quick)",
     )
     args = parser.parse_args(argv)
-    base = _quick_defaults(args.cache_dir) if args.quick else _full_defaults(args.cache_dir)
-    settings = replace(
-        base,
-        tiles=args.tiles or base.tiles,
-        viewers=args.viewers or base.viewers,
-        seconds=args.seconds or base.seconds,
-        repeat=args.repeat or base.repeat,
-        latency_seconds=args.latency_seconds or base.latency_seconds,
-        latency_tiles=args.latency_tiles if args.latency_tiles is not None else base.latency_tiles,
-        wait_quiet_s=base.wait_quiet_s if args.wait_quiet is None else args.wait_quiet,
-        json_path=args.json,
-    )
+    settings = harness.settings_from(args, _full_defaults(), _quick_defaults())
     if settings.tiles < 1 or settings.viewers < 1 or settings.seconds <= 0 or settings.repeat < 1:
         parser.error("--tiles, --viewers, --seconds and --repeat must be positive")
     if settings.tiles > 144:
@@ -196,7 +177,7 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     return settings
 
 
-def _full_defaults(cache_dir: Path) -> Settings:
+def _full_defaults() -> Settings:
     # The same 1080p clip as bench.ingest's snapshot camera: 10 s, five GOPs.
     return Settings(
         tiles=16,
@@ -211,13 +192,13 @@ def _full_defaults(cache_dir: Path) -> Settings:
         first_frame_timeout_s=30.0,
         wait_quiet_s=180.0,
         viewport=(1920, 1080),
-        cache_dir=cache_dir,
+        cache_dir=harness.CLIP_CACHE,
         json_path=None,
     )
 
 
-def _quick_defaults(cache_dir: Path) -> Settings:
-    full = _full_defaults(cache_dir)
+def _quick_defaults() -> Settings:
+    full = _full_defaults()
     return replace(
         full,
         tiles=4,
@@ -233,18 +214,6 @@ def _quick_defaults(cache_dir: Path) -> Settings:
 
 
 # -- setup ------------------------------------------------------------------------------------
-
-
-def camera_ids(settings: Settings) -> list[str]:
-    return [f"cam{i}" for i in range(1, settings.tiles + 1)]
-
-
-def mounts(settings: Settings) -> list[MountSpec]:
-    gops = max(1, round(settings.clip.seconds / settings.clip.gop_s))
-    return [
-        MountSpec(camera, settings.clip, start_offset_s=(i % gops) * settings.clip.gop_s)
-        for i, camera in enumerate(camera_ids(settings))
-    ]
 
 
 def put_layout(port: int, cameras: list[str], credentials: BenchCredentials) -> dict[str, Any]:
@@ -496,12 +465,14 @@ def run_phases(settings: Settings) -> dict[str, Any]:
     started = time.monotonic()
     ensure_clip(settings.clip, settings.cache_dir)
     phases["clip_generation_s"] = rounded(time.monotonic() - started)
-    phases["quiet_before"] = wait_quiet(settings.wait_quiet_s)
-    cameras = camera_ids(settings)
+    phases["quiet_before"] = harness.wait_quiet(BENCHMARK, settings.wait_quiet_s)
+    cameras = camera_ids(settings.tiles)
     with (
         Children() as children,
         tempfile.TemporaryDirectory(prefix="bench-wall-") as tmp_name,
-        SimulatorFleet(mounts(settings), clip_dir=settings.cache_dir) as simulator,
+        SimulatorFleet(
+            staggered_mounts(cameras, settings.clip), clip_dir=settings.cache_dir
+        ) as simulator,
     ):
         tmp = Path(tmp_name)
         port = free_port()
@@ -511,7 +482,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
         service = ServiceProcess(children, config, port, tmp / "service.log")
         run = Run(settings, simulator, children, service, tmp)
         try:
-            phases["service_ready_s"] = rounded(service.wait_ready(SERVICE_READY_TIMEOUT_S))
+            phases["service_ready_s"] = rounded(service.wait_ready(harness.SERVICE_READY_TIMEOUT_S))
             online, waited = service.wait_online(settings.tiles, 20.0 + 0.5 * settings.tiles)
             phases["online_at_start"], phases["online_wait_s"] = online, rounded(waited)
             phases["layout"] = put_layout(port, cameras, service.credentials)
@@ -533,33 +504,7 @@ def run_phases(settings: Settings) -> dict[str, Any]:
     return phases
 
 
-def wait_quiet(max_wait_s: float) -> dict[str, float]:
-    """Wait (up to ``max_wait_s``) until the machine is nearly idle."""
-    if max_wait_s <= 0:
-        return {}
-    started = time.monotonic()
-    announced = False
-    while True:
-        busy = measure_cpu({}, QUIET_SAMPLE_S).machine_pct
-        waited = time.monotonic() - started
-        if busy <= QUIET_BUSY_PCT or waited >= max_wait_s:
-            if busy > QUIET_BUSY_PCT:
-                _progress(f"the machine is still busy ({busy:.0f}% of a core): going ahead")
-            return {"machine_pct": round(busy, 1), "waited_s": round(waited, 1)}
-        if not announced:
-            _progress(f"waiting for the machine to quieten ({busy:.0f}% of a core busy)")
-            announced = True
-
-
 # -- figures ----------------------------------------------------------------------------------
-
-
-def _window_medians(windows: list[CpuWindow]) -> dict[str, float | None]:
-    groups = windows[0].groups.keys() if windows else []
-    found = {g: rounded(median([w.groups[g] for w in windows]), 2) for g in groups}
-    found["background"] = rounded(median([w.background_pct for w in windows]), 1)
-    found["machine"] = rounded(median([w.machine_pct for w in windows]), 1)
-    return found
 
 
 def summarize(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
@@ -610,8 +555,8 @@ def summarize(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
         **{k: v for k, v in latency.items() if k.startswith(("latency_", "to_", "receipt_"))},
         "latency_grabbed_fps": latency.get("grabbed_fps"),
         "cpu_pct_by_phase": {
-            "ingest": _window_medians(ingest["windows"]),
-            "viewers": _window_medians(viewers["windows"]),
+            "ingest": harness.window_medians(ingest["windows"], 2),
+            "viewers": harness.window_medians(viewers["windows"], 2),
         },
     }
     f["targets"] = build_targets(settings, f)
@@ -687,12 +632,7 @@ def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> l
     slow = f["decoded_fps_min"]
     if slow is not None and slow < 0.8 * settings.clip.fps:
         found.append(f"some tiles decoded only {slow} fps (source {settings.clip.fps} fps)")
-    for phase, cpu in f["cpu_pct_by_phase"].items():
-        if (cpu["background"] or 0) > BUSY_BACKGROUND_PCT:
-            found.append(
-                f"{phase}: other processes used {cpu['background']}% of a core meanwhile "
-                "(the machine is shared)"
-            )
+    found.extend(harness.background_warnings(f["cpu_pct_by_phase"]))
     latency = phases.get("latency", {})
     if "error" in latency:
         found.append(f"latency: {latency['error']}")
@@ -790,87 +730,34 @@ def print_table(r: dict[str, Any]) -> None:
     print()
 
 
-def environment(argv: Sequence[str]) -> dict[str, Any]:
-    return {
-        "benchmark": "bench.wall",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.executable).name, "-m", "bench.wall", *argv]),
-        "machine": machine_facts(),
-        "versions": _versions(),
-    }
-
-
-def _versions() -> dict[str, str | None]:
+def _versions() -> dict[str, Any]:
     import aiortc
     import av
     import playwright
 
-    import surveillance
-
-    chromium = None
-    try:
-        import subprocess
-
-        chromium = subprocess.run(
-            ["/usr/bin/chromium", "--version"], capture_output=True, text=True, timeout=30
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
     return {
-        "python": platform.python_version(),
-        "surveillance": getattr(surveillance, "__version__", None),
         "av": av.__version__,
         "aiortc": getattr(aiortc, "__version__", None),
         "playwright": getattr(playwright, "__version__", None),
-        "chromium": chromium,
+        "chromium": harness.command_version([CHROMIUM, "--version"]),
     }
 
 
-def settings_info(settings: Settings) -> dict[str, Any]:
-    info = asdict(settings)
-    info["clip"] = settings.clip.key()
-    info["cache_dir"] = str(settings.cache_dir)
-    info["json_path"] = str(settings.json_path) if settings.json_path else None
-    info["service_command"] = " ".join(serve_prefix())
-    return info
-
-
-def _details(phases: dict[str, Any]) -> dict[str, Any]:
-    def plain(value: Any) -> Any:
-        if isinstance(value, CpuWindow):
-            return asdict(value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    return {k: plain(v) for k, v in phases.items()}
-
-
 def _progress(message: str) -> None:
-    print(f"[bench.wall {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    harness.progress(BENCHMARK, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings = parse_settings(argv)
-    unwind_on_termination()
-    report = environment(argv)
-    try:
-        phases = run_phases(settings)
-    except KeyboardInterrupt:
-        _progress("interrupted: every process it started has been stopped")
-        return 130
-    report["settings"] = settings_info(settings)
-    report.update(summarize(settings, phases))
-    report["machine"]["loadavg_end"] = load_average()
-    report["phases"] = _details(phases)
-    print_table(report)
-    if settings.json_path is not None:
-        settings.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        _progress(f"wrote {settings.json_path}")
-    return 0
+    return harness.run_benchmark(
+        BENCHMARK,
+        argv,
+        parse_settings(argv),
+        versions=_versions,
+        run_phases=run_phases,
+        summarize=summarize,
+        print_table=print_table,
+    )
 
 
 if __name__ == "__main__":
