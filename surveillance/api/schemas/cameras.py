@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from surveillance.catalog import Camera, Platform, Tag
+from surveillance.api.schemas.base import Out
+from surveillance.catalog import Camera, Platform
 from surveillance.media.health import HealthSnapshot
 from surveillance.services.ingest import CameraHealth, PlatformHealth
 
@@ -149,15 +150,13 @@ class PlatformOut(BaseModel):
         )
 
 
-class TagOut(BaseModel):
+class TagOut(Out):
+    """Read from a :class:`~surveillance.catalog.Tag`."""
+
     id: str
     name: str
     color: str
     builtin: bool
-
-    @classmethod
-    def of(cls, tag: Tag) -> TagOut:
-        return cls(id=tag.id, name=tag.name, color=tag.color, builtin=tag.builtin)
 
 
 class HealthOut(BaseModel):
