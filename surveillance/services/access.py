@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.cases.errors import ItemNotFound
 from surveillance.cases.records import CaseDetail, CaseRecord, CustodyRecord, ItemRecord
-from surveillance.cases.service import CaseService
 from surveillance.catalog import Camera, Catalog
 from surveillance.errors import CameraNotFound, Forbidden, InvalidRequest
 from surveillance.wall.layouts import Grid
@@ -47,6 +46,14 @@ HIDDEN_CAMERAS = "this shows cameras outside your scope; an admin may change it"
 HIDDEN_MOSAIC = "this layout shows cameras outside your scope"
 HIDDEN_EVIDENCE = "the case holds evidence outside your scope; ask an admin"
 LIMITED_TOKEN = "this token is limited to {}; this route needs a token without limits"  # noqa: S105
+
+
+class CaseReader(Protocol):
+    """What access needs of the case service: a case, and its evidence items."""
+
+    def get(self, number: str) -> CaseDetail: ...
+
+    def items(self, number: str) -> list[ItemRecord]: ...
 
 
 def route_refusal(
@@ -66,7 +73,7 @@ def route_refusal(
 
 
 class Access:
-    def __init__(self, catalog: Catalog, cases: CaseService) -> None:
+    def __init__(self, catalog: Catalog, cases: CaseReader) -> None:
         self._catalog = catalog
         self._cases = cases
 
