@@ -110,6 +110,10 @@ def _wall(connection: HTTPConnection) -> WallStore:
     return node_of(connection).wall
 
 
+def _started_at(connection: HTTPConnection) -> float:
+    return node_of(connection).started_at
+
+
 NodeDep = Annotated[Node, Depends(node_of)]
 AccessDep = Annotated[Access, Depends(_access)]
 AuditDep = Annotated[Auditor, Depends(auditor)]
@@ -123,3 +127,4 @@ LiveDep = Annotated[LiveService, Depends(_live)]
 MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
+StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from surveillance import __version__
-from surveillance.api.deps import AccessDep, CatalogDep, IngestDep, NodeDep
+from surveillance.api.deps import AccessDep, CatalogDep, IngestDep, StartedAtDep
 from surveillance.api.guards import public, requires
 from surveillance.api.schemas.cameras import HealthOut, PlatformOut
 from surveillance.auth.principal import Principal
@@ -33,7 +33,7 @@ def list_platforms(
 
 
 @router.get("/health", response_model=HealthOut, summary="Node health", dependencies=[public()])
-def health(ingest: IngestDep, node: NodeDep) -> HealthOut:
+def health(ingest: IngestDep, started_at: StartedAtDep) -> HealthOut:
     """Public, for load balancers and monitors: counts only, no camera or platform names."""
     rollups = ingest.platform_health()
     by_state: dict[str, int] = {state.value: 0 for state in StreamState}
@@ -44,7 +44,7 @@ def health(ingest: IngestDep, node: NodeDep) -> HealthOut:
     return HealthOut(
         status="ok" if by_state["online"] == expected else "degraded",
         version=__version__,
-        uptime_s=round(time.time() - node.started_at, 1),
+        uptime_s=round(time.time() - started_at, 1),
         cameras_total=sum(by_state.values()),
         cameras_online=by_state["online"],
         by_state=by_state,
