@@ -65,58 +65,63 @@ def auditor(connection: HTTPConnection) -> Auditor:
     return Auditor(node_of(connection).audit, client_address(connection))
 
 
-# One small function per service, so each dependency is typed end to end.
-def _access(connection: HTTPConnection) -> Access:
+async def _auditor(connection: HTTPConnection) -> Auditor:
+    return auditor(connection)
+
+
+
+# One small function per service, so each dependency is typed end to end; async, so
+# FastAPI calls them on the loop instead of handing each to a worker thread.
+async def _access(connection: HTTPConnection) -> Access:
     return node_of(connection).access
 
 
-def _auth(connection: HTTPConnection) -> AuthStore:
+async def _auth(connection: HTTPConnection) -> AuthStore:
     return node_of(connection).auth
 
 
-def _audit_log(connection: HTTPConnection) -> AuditLog:
+async def _audit_log(connection: HTTPConnection) -> AuditLog:
     return node_of(connection).audit
 
 
-def _cases(connection: HTTPConnection) -> CaseService:
+async def _cases(connection: HTTPConnection) -> CaseService:
     return node_of(connection).cases
 
 
-def _catalog(connection: HTTPConnection) -> Catalog:
+async def _catalog(connection: HTTPConnection) -> Catalog:
     return node_of(connection).catalog
 
 
-def _ingest(connection: HTTPConnection) -> IngestService:
+async def _ingest(connection: HTTPConnection) -> IngestService:
     return node_of(connection).ingest
 
 
-def _limiter(connection: HTTPConnection) -> SignInLimiter:
+async def _limiter(connection: HTTPConnection) -> SignInLimiter:
     return node_of(connection).sign_in_limiter
 
 
-def _live(connection: HTTPConnection) -> LiveService:
+async def _live(connection: HTTPConnection) -> LiveService:
     return node_of(connection).live
 
 
-def _mosaic(connection: HTTPConnection) -> MosaicService:
+async def _mosaic(connection: HTTPConnection) -> MosaicService:
     return node_of(connection).mosaic
 
 
-def _snapshots(connection: HTTPConnection) -> SnapshotService:
+async def _snapshots(connection: HTTPConnection) -> SnapshotService:
     return node_of(connection).snapshots
 
 
-def _wall(connection: HTTPConnection) -> WallStore:
+async def _wall(connection: HTTPConnection) -> WallStore:
     return node_of(connection).wall
 
 
-def _started_at(connection: HTTPConnection) -> float:
+async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
 
-NodeDep = Annotated[Node, Depends(node_of)]
 AccessDep = Annotated[Access, Depends(_access)]
-AuditDep = Annotated[Auditor, Depends(auditor)]
+AuditDep = Annotated[Auditor, Depends(_auditor)]
 AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
