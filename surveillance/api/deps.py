@@ -69,7 +69,6 @@ async def _auditor(connection: HTTPConnection) -> Auditor:
     return auditor(connection)
 
 
-
 # One small function per service, so each dependency is typed end to end; async, so
 # FastAPI calls them on the loop instead of handing each to a worker thread.
 async def _access(connection: HTTPConnection) -> Access:
