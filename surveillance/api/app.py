@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from surveillance import __version__
+from surveillance.api import errors, pages
 from surveillance.api.guards import ensure_every_route_guarded, requires
 from surveillance.api.node import Node
 from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic, platforms, wall
@@ -16,7 +17,6 @@ from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
-from surveillance.web import pages
 
 
 def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAPI:
@@ -42,6 +42,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
         redoc_url=None,
     )
     app.state.node = node
+    errors.install(app)
 
     @app.get("/api/openapi.json", include_in_schema=False, dependencies=[requires()])
     def openapi_schema() -> dict[str, Any]:

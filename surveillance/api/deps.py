@@ -1,18 +1,134 @@
-"""Request dependencies: typed access to the node's services (no globals).
+"""Request dependencies: each route takes the service it needs, typed, and nothing else.
 
-Who is asking, and whether they may, is decided by the route's guard (``guards.py``)."""
+Who is asking, and whether they may use the route, is decided by the route's guard
+(``guards.py``); what they may see or change, by the access service (``AccessDep``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
 from surveillance.api.node import Node
+from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
+from surveillance.auth.ratelimit import SignInLimiter
+from surveillance.auth.store import AuthStore
+from surveillance.cases.service import CaseService
+from surveillance.catalog import Catalog
+from surveillance.services.access import Access
+from surveillance.services.ingest import IngestService
+from surveillance.services.live import LiveService
+from surveillance.services.mosaic import MosaicService
+from surveillance.services.snapshots import SnapshotService
+from surveillance.wall.store import WallStore
 
 
-def get_node(request: Request) -> Node:
-    return cast(Node, request.app.state.node)
+def node_of(connection: HTTPConnection) -> Node:
+    return cast(Node, connection.app.state.node)
 
 
-NodeDep = Annotated[Node, Depends(get_node)]
+def client_address(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+@dataclass(frozen=True)
+class Auditor:
+    """The audit log, bound to one request's client address."""
+
+    log: AuditLog
+    client: str
+
+    def __call__(
+        self,
+        user: str,
+        action: AuditAction,
+        *,
+        camera_id: str | None = None,
+        outcome: str = "ok",
+        **detail: Any,
+    ) -> None:
+        entry = AuditEntry(
+            user=user,
+            action=action,
+            camera_id=camera_id,
+            client=self.client,
+            outcome=outcome,
+            detail=detail,
+        )
+        self.log.record(entry)
+
+
+def auditor(connection: HTTPConnection) -> Auditor:
+    return Auditor(node_of(connection).audit, client_address(connection))
+
+
+async def _auditor(connection: HTTPConnection) -> Auditor:
+    return auditor(connection)
+
+
+# One small function per service, so each dependency is typed end to end; async, so
+# FastAPI calls them on the loop instead of handing each to a worker thread.
+async def _access(connection: HTTPConnection) -> Access:
+    return node_of(connection).access
+
+
+async def _auth(connection: HTTPConnection) -> AuthStore:
+    return node_of(connection).auth
+
+
+async def _audit_log(connection: HTTPConnection) -> AuditLog:
+    return node_of(connection).audit
+
+
+async def _cases(connection: HTTPConnection) -> CaseService:
+    return node_of(connection).cases
+
+
+async def _catalog(connection: HTTPConnection) -> Catalog:
+    return node_of(connection).catalog
+
+
+async def _ingest(connection: HTTPConnection) -> IngestService:
+    return node_of(connection).ingest
+
+
+async def _limiter(connection: HTTPConnection) -> SignInLimiter:
+    return node_of(connection).sign_in_limiter
+
+
+async def _live(connection: HTTPConnection) -> LiveService:
+    return node_of(connection).live
+
+
+async def _mosaic(connection: HTTPConnection) -> MosaicService:
+    return node_of(connection).mosaic
+
+
+async def _snapshots(connection: HTTPConnection) -> SnapshotService:
+    return node_of(connection).snapshots
+
+
+async def _wall(connection: HTTPConnection) -> WallStore:
+    return node_of(connection).wall
+
+
+async def _started_at(connection: HTTPConnection) -> float:
+    return node_of(connection).started_at
+
+
+AccessDep = Annotated[Access, Depends(_access)]
+AuditDep = Annotated[Auditor, Depends(_auditor)]
+AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
+AuthDep = Annotated[AuthStore, Depends(_auth)]
+CasesDep = Annotated[CaseService, Depends(_cases)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+IngestDep = Annotated[IngestService, Depends(_ingest)]
+LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
+LiveDep = Annotated[LiveService, Depends(_live)]
+MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
+SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
+WallDep = Annotated[WallStore, Depends(_wall)]
+StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

@@ -1,5 +1,6 @@
 """Access control for every route: who is asking (session cookie or API token), whether
-their role allows the route, CSRF and origin checks, and camera scopes.
+their role (and their token) allows the route, CSRF and origin checks. What they may see
+of cameras, cases and the wall is the access service's to decide (``services/access.py``).
 
 Each route declares its rule with ``requires(Permission...)`` or ``public()``; ``create_app``
 refuses to build an app with a route that declares neither, so a route added later is
@@ -19,11 +20,11 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Mount
 
-from surveillance.api.node import Node
-from surveillance.auth.audit import AuditEntry
+from surveillance.api.deps import auditor, node_of
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
-from surveillance.catalog import Camera
+from surveillance.services.access import route_refusal
 
 SESSION_COOKIE = "surveillance_session"
 CSRF_COOKIE = "surveillance_csrf"
@@ -32,15 +33,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WS_POLICY_VIOLATION = 1008
 # Mounted apps that are public by design: the pages' scripts and styles, no data.
 PUBLIC_MOUNTS = frozenset({"/static"})
-
-
-def node_of(connection: HTTPConnection) -> Node:
-    node: Node = connection.app.state.node
-    return node
-
-
-def client_address(connection: HTTPConnection) -> str:
-    return connection.client.host if connection.client else "unknown"
 
 
 def _bearer(connection: HTTPConnection) -> str | None:
@@ -75,34 +67,20 @@ def cross_site(connection: HTTPConnection) -> bool:
     return connection.headers.get("sec-fetch-site") == "cross-site"
 
 
-def audit(
-    connection: HTTPConnection,
-    user: str,
-    action: str,
-    *,
-    camera_id: str | None = None,
-    outcome: str = "ok",
-    **detail: Any,
-) -> None:
-    node_of(connection).audit.record(
-        AuditEntry(
-            user=user,
-            action=action,
-            camera_id=camera_id,
-            client=client_address(connection),
-            outcome=outcome,
-            detail=detail,
-        )
-    )
-
-
 class Guard:
     """The access rule of one route; FastAPI calls it before the route (in a worker thread,
     since it reads the database). It returns the principal, so a route may take it."""
 
-    def __init__(self, permissions: Iterable[Permission], *, public: bool = False) -> None:
+    def __init__(
+        self,
+        permissions: Iterable[Permission],
+        *,
+        public: bool = False,
+        open_to_limited_tokens: bool = False,
+    ) -> None:
         self.permissions = frozenset(permissions)
         self.public = public
+        self.open_to_limited_tokens = open_to_limited_tokens
 
     def __call__(self, connection: HTTPConnection) -> Principal | None:
         is_websocket = connection.scope["type"] == "websocket"
@@ -115,9 +93,11 @@ class Guard:
             refusal = self._csrf_refusal(connection, principal, is_websocket)
             if refusal is not None:
                 self._refuse(connection, principal, is_websocket, refusal, reason=refusal)
-        missing = sorted(p.value for p in self.permissions if not principal.can(p))
-        if missing:
-            detail = f"your role may not do this (needs {', '.join(missing)})"
+        rule = route_refusal(
+            principal, self.permissions, open_to_limited_tokens=self.open_to_limited_tokens
+        )
+        if rule is not None:
+            detail, missing = rule
             self._refuse(connection, principal, is_websocket, detail, missing=missing)
         return principal
 
@@ -131,7 +111,9 @@ class Guard:
     ) -> NoReturn:
         """403, recorded in the audit log: a signed-in user was turned away."""
         path = connection.url.path
-        audit(connection, principal.name, "access.denied", outcome="denied", path=path, **why)
+        auditor(connection)(
+            principal.name, AuditAction.ACCESS_DENIED, outcome="denied", path=path, **why
+        )
         self._deny(is_websocket, 403, detail)
 
     @staticmethod
@@ -181,9 +163,12 @@ def page_requires(*permissions: Permission) -> Any:
     return Depends(PageGuard(permissions))
 
 
-def requires(*permissions: Permission) -> Any:
-    """``Depends`` on a guard: the route needs a signed-in user with these permissions."""
-    return Depends(Guard(permissions))
+def requires(*permissions: Permission, open_to_limited_tokens: bool = False) -> Any:
+    """``Depends`` on a guard: the route needs a signed-in user with these permissions.
+
+    A route that names none is still refused to an API token limited to some permissions,
+    unless it says ``open_to_limited_tokens`` (see ``services/access.py``)."""
+    return Depends(Guard(permissions, open_to_limited_tokens=open_to_limited_tokens))
 
 
 def public() -> Any:
@@ -222,18 +207,3 @@ def ensure_every_route_guarded(app: FastAPI) -> None:
             unguarded.append(path or repr(route))
     if unguarded:
         raise RuntimeError(f"routes without an access rule: {', '.join(sorted(unguarded))}")
-
-
-def sees_camera(node: Node, principal: Principal, camera_id: str) -> bool:
-    """Whether the camera exists and is in the principal's scope."""
-    camera = node.catalog.camera(camera_id)
-    return camera is not None and principal.sees(camera.id, camera.platform_id)
-
-
-def visible_camera(node: Node, principal: Principal, camera_id: str) -> Camera:
-    """The camera if it exists and is in the principal's scope; otherwise 404 with the same
-    words either way, so a scoped user cannot tell others' cameras from missing ones."""
-    camera = node.catalog.camera(camera_id)
-    if camera is None or not sees_camera(node, principal, camera_id):
-        raise HTTPException(404, f"no camera with id {camera_id!r}")
-    return camera

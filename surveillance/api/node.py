@@ -15,6 +15,7 @@ from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
 from surveillance.redact import Redactor
+from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.ingest import IngestService
@@ -40,6 +41,7 @@ class Node:
     auth: AuthStore
     audit: AuditLog
     sign_in_limiter: SignInLimiter
+    access: Access
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -59,6 +61,7 @@ class Node:
         policy = SessionPolicy(
             idle_s=auth.session_idle_minutes * 60, max_s=auth.session_max_hours * 3600
         )
+        cases = build_case_service(config, engine, footage)
         return cls(
             config=config,
             catalog=catalog,
@@ -68,12 +71,13 @@ class Node:
             snapshots=snapshots,
             live=LiveService(ingest),
             footage=footage,
-            cases=build_case_service(config, engine, footage),
+            cases=cases,
             wall=wall,
             mosaic=MosaicService(ingest, catalog, wall),
             auth=AuthStore(engine, policy),
             audit=AuditLog(engine),
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
+            access=Access(catalog, cases),
         )
 
     async def start(self) -> None:

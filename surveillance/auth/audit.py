@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
@@ -25,9 +26,36 @@ BATCH = 256
 MAX_PAGE = 500
 
 
+class AuditAction(StrEnum):
+    """Every action the log records: the one list a reader of the log filters by."""
+
+    ACCESS_DENIED = "access.denied"  # a signed-in user was refused by a route's rule
+    SIGN_IN = "auth.sign_in"
+    SIGN_OUT = "auth.sign_out"
+    PASSWORD = "auth.password"  # noqa: S105 - an action's name; one's own password changed
+    USER_ADD = "user.add"
+    USER_UPDATE = "user.update"
+    USER_REMOVE = "user.remove"
+    TOKEN_CREATE = "token.create"  # noqa: S105 - an action's name
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105 - an action's name
+    LIVE_START = "live.start"  # per camera, also for each camera of a mosaic
+    LIVE_STOP = "live.stop"
+    SNAPSHOT = "snapshot"  # a still picture straight from a camera or a mosaic
+    EVIDENCE_SNAPSHOT = "evidence.snapshot"  # attaching a picture to a case
+    EVIDENCE_CLIP = "evidence.clip"
+    EVIDENCE_VIEW = "evidence.view"
+    EVIDENCE_DOWNLOAD = "evidence.download"
+    CASE_EXPORT = "case.export"
+    LAYOUT_SAVE = "layout.save"
+    LAYOUT_DELETE = "layout.delete"
+    TOUR_SAVE = "tour.save"
+    TOUR_DELETE = "tour.delete"
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     user: str
+    # An AuditAction when the service writes it; read back from the table as text.
     action: str
     outcome: str = "ok"
     camera_id: str | None = None

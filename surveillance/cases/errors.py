@@ -1,22 +1,22 @@
-"""Errors of the case layer; the API maps each to one HTTP status."""
+"""Errors of the case layer; each derives from the base that carries its HTTP status."""
 
 from __future__ import annotations
 
-from surveillance.errors import SurveillanceError
+from surveillance.errors import CameraUnavailable, Conflict, NotFound, SurveillanceError
 
 
-class CaseNotFound(SurveillanceError):
+class CaseNotFound(NotFound):
     def __init__(self, number: str) -> None:
         super().__init__(f"no case {number!r}")
         self.number = number
 
 
-class ItemNotFound(SurveillanceError):
+class ItemNotFound(NotFound):
     def __init__(self, number: str, ref: str) -> None:
         super().__init__(f"case {number!r} has no evidence item {ref!r}")
 
 
-class CaseConflict(SurveillanceError):
+class CaseConflict(Conflict):
     """The case's state forbids the request (closed, archived, not a valid transition)."""
 
     def __init__(self, number: str, state: str, reason: str) -> None:
@@ -26,22 +26,26 @@ class CaseConflict(SurveillanceError):
         self.reason = reason
 
 
-class FootageUnavailable(SurveillanceError):
+class FootageUnavailable(Conflict):
     """The camera is up but has nothing for the requested window (or no picture yet)."""
 
     def __init__(self, camera_id: str, reason: str) -> None:
-        super().__init__(f"camera {camera_id!r}: {reason}")
+        super().__init__(f"camera {camera_id!r}: {reason}; nothing was stored")
         self.camera_id = camera_id
         self.reason = reason
 
 
 class EvidenceWriteError(SurveillanceError):
-    """The evidence store could not write an item; nothing was stored."""
+    """The evidence store could not write an item; nothing was stored.
+
+    507 Insufficient Storage when the disk is full (an operator can free space and retry),
+    500 otherwise."""
 
     def __init__(self, reason: str, *, disk_full: bool) -> None:
-        super().__init__(f"evidence not stored: {reason}")
+        super().__init__(f"evidence not stored: {reason}; the case is unchanged")
         self.reason = reason
         self.disk_full = disk_full
+        self.status_code = 507 if disk_full else 500  # type: ignore[misc]
 
 
 class EvidenceMissing(SurveillanceError):
@@ -51,3 +55,11 @@ class EvidenceMissing(SurveillanceError):
         super().__init__(
             f"evidence file {sha256} is missing from the store; run `surveillance verify`"
         )
+
+
+class AttachCameraUnavailable(CameraUnavailable):
+    """The camera had no picture when an attach asked for one; nothing was stored."""
+
+    def __init__(self, cause: CameraUnavailable) -> None:
+        super().__init__(cause.camera_id, cause.state, cause.reason)
+        self.args = (f"{cause}; nothing was stored",)

@@ -227,3 +227,32 @@ def test_guessing_the_current_password_is_throttled(app_node: tuple[TestClient, 
         for i in range(4)
     ]
     assert statuses == [401, 401, 401, 429]
+
+
+def test_a_limited_token_gets_only_what_its_permissions_name(
+    app_node: tuple[TestClient, Node],
+) -> None:
+    """Issue 10 item 11: routes that need no named permission are not for a limited token;
+    "who am I" stays open to it, to tell it what it may do."""
+    client, node = app_node
+    ensure_user(node, "rita", Role.ADMIN)
+    _, limited = node.auth.create_token("rita", "prometheus", [Permission.SYSTEM_READ])
+    _, full = node.auth.create_token("rita", "all of rita's")
+    headers = {"Authorization": f"Bearer {limited}"}
+    change = {"current_password": TEST_PASSWORD, "new_password": "a new password, long enough"}
+    assert client.post("/api/auth/password", json=change, headers=headers).status_code == 403
+    assert node.auth.check_password("rita", TEST_PASSWORD) is not None  # unchanged
+    assert client.get("/api/openapi.json", headers=headers).status_code == 403
+    assert client.post("/api/auth/logout", headers=headers).status_code == 403
+    me = client.get("/api/auth/me", headers=headers)
+    assert me.status_code == 200 and me.json()["permissions"] == ["system.read"]
+    denied = node.audit.query(_query(user="rita", action="access.denied"))
+    assert {e.detail["path"] for e in denied} == {
+        "/api/auth/password",
+        "/api/openapi.json",
+        "/api/auth/logout",
+    }
+    # A token with all of its user's permissions is the user, as before.
+    full_headers = {"Authorization": f"Bearer {full}"}
+    assert client.get("/api/openapi.json", headers=full_headers).status_code == 200
+    assert client.post("/api/auth/password", json=change, headers=full_headers).status_code == 204

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from surveillance.api.auth_schemas import (
+from surveillance.api.deps import AuditDep, AuditLogDep, AuthDep, CatalogDep
+from surveillance.api.guards import requires
+from surveillance.api.schemas.auth import (
     AuditEntryOut,
     AuditPageOut,
     NewTokenOut,
@@ -17,14 +20,11 @@ from surveillance.api.auth_schemas import (
     UserOut,
     UserPatch,
 )
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires
-from surveillance.api.node import Node
-from surveillance.auth.audit import AuditQuery
-from surveillance.auth.passwords import WeakPassword
+from surveillance.auth.audit import AuditAction, AuditQuery
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission, Role
-from surveillance.auth.store import AuthError, UnknownUser, UserExists
+from surveillance.catalog import Catalog
+from surveillance.errors import Conflict, InvalidRequest, NotFound
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -32,117 +32,112 @@ Admin = Annotated[Principal, requires(Permission.USERS_MANAGE)]
 AuditReader = Annotated[Principal, requires(Permission.AUDIT_READ)]
 
 
-def _check_scope_ids(node: Node, platforms: Iterable[str], cameras: Iterable[str]) -> None:
-    unknown = node.catalog.unknown(platforms, cameras)
+LAST_ADMIN = "this is the last enabled admin"
+
+
+def _check_scope_ids(catalog: Catalog, platforms: Iterable[str], cameras: Iterable[str]) -> None:
+    unknown = catalog.unknown(platforms, cameras)
     if unknown:
-        raise HTTPException(422, f"unknown {', '.join(unknown)}")
-
-
-def _user_errors(exc: AuthError | WeakPassword) -> HTTPException:
-    status = 404 if isinstance(exc, UnknownUser) else 409 if isinstance(exc, UserExists) else 422
-    return HTTPException(status, str(exc))
+        raise InvalidRequest(f"unknown {', '.join(unknown)}")
 
 
 @router.get("/users", response_model=list[UserOut], summary="Users, roles and scopes")
-def list_users(node: NodeDep, principal: Admin) -> list[UserOut]:
-    return [UserOut.of(user) for user in node.auth.users()]
+def list_users(auth: AuthDep, principal: Admin) -> list[UserOut]:
+    return [UserOut.model_validate(user) for user in auth.users()]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="Add a user")
-def add_user(body: UserIn, node: NodeDep, principal: Admin, request: Request) -> UserOut:
-    _check_scope_ids(node, body.platforms, body.cameras)
-    try:
-        user = node.auth.add_user(body.name, body.role, body.password, body.platforms, body.cameras)
-    except (AuthError, WeakPassword) as exc:
-        raise _user_errors(exc) from exc
+def add_user(
+    body: UserIn, auth: AuthDep, catalog: CatalogDep, audit: AuditDep, principal: Admin
+) -> UserOut:
+    _check_scope_ids(catalog, body.platforms, body.cameras)
+    user = auth.add_user(body.name, body.role, body.password, body.platforms, body.cameras)
     audit(
-        request,
         principal.name,
-        "user.add",
+        AuditAction.USER_ADD,
         target=user.name,
         role=user.role.value,
         platforms=body.platforms,
         cameras=body.cameras,
     )
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 @router.patch("/users/{name}", response_model=UserOut, summary="Change role, scope, password")
 def update_user(
-    name: str, body: UserPatch, node: NodeDep, principal: Admin, request: Request
+    name: str,
+    body: UserPatch,
+    auth: AuthDep,
+    catalog: CatalogDep,
+    audit: AuditDep,
+    principal: Admin,
 ) -> UserOut:
-    _check_scope_ids(node, body.platforms or [], body.cameras or [])
+    _check_scope_ids(catalog, body.platforms or [], body.cameras or [])
     demoting = (body.role not in (None, Role.ADMIN)) or body.disabled
-    if demoting and node.auth.is_last_admin(name):
-        raise HTTPException(409, "this is the last enabled admin")
-    try:
-        user = node.auth.update_user(
-            name,
-            role=body.role,
-            platforms=body.platforms,
-            cameras=body.cameras,
-            disabled=body.disabled,
-        )
-        if body.password is not None:
-            user = node.auth.set_password(name, body.password)
-    except (AuthError, WeakPassword) as exc:
-        raise _user_errors(exc) from exc
+    if demoting and auth.is_last_admin(name):
+        raise Conflict(LAST_ADMIN)
+    user = auth.update_user(
+        name,
+        role=body.role,
+        platforms=body.platforms,
+        cameras=body.cameras,
+        disabled=body.disabled,
+    )
+    if body.password is not None:
+        user = auth.set_password(name, body.password)
     changed = sorted(body.model_fields_set - {"password"})
     audit(
-        request,
         principal.name,
-        "user.update",
+        AuditAction.USER_UPDATE,
         target=name,
         changed=changed,
         password_reset=body.password is not None,
     )
-    return UserOut.of(user)
+    return UserOut.model_validate(user)
 
 
 @router.delete("/users/{name}", status_code=204, summary="Remove a user and their tokens")
-def remove_user(name: str, node: NodeDep, principal: Admin, request: Request) -> Response:
-    if node.auth.is_last_admin(name):
-        raise HTTPException(409, "this is the last enabled admin")
-    try:
-        node.auth.remove_user(name)
-    except AuthError as exc:
-        raise _user_errors(exc) from exc
-    audit(request, principal.name, "user.remove", target=name)
+def remove_user(name: str, auth: AuthDep, audit: AuditDep, principal: Admin) -> Response:
+    if auth.is_last_admin(name):
+        raise Conflict(LAST_ADMIN)
+    auth.remove_user(name)
+    audit(principal.name, AuditAction.USER_REMOVE, target=name)
     return Response(status_code=204)
 
 
 @router.get("/tokens", response_model=list[TokenOut], summary="API tokens (never the secrets)")
-def list_tokens(node: NodeDep, principal: Admin) -> list[TokenOut]:
-    return [TokenOut.of(info) for info in node.auth.tokens()]
+def list_tokens(auth: AuthDep, principal: Admin) -> list[TokenOut]:
+    return [TokenOut.model_validate(info) for info in auth.tokens()]
 
 
 @router.post("/tokens", response_model=NewTokenOut, status_code=201, summary="Create a token")
-def create_token(body: TokenIn, node: NodeDep, principal: Admin, request: Request) -> NewTokenOut:
-    try:
-        info, secret = node.auth.create_token(body.user, body.label, body.permissions)
-    except AuthError as exc:
-        raise _user_errors(exc) from exc
-    audit(request, principal.name, "token.create", target=info.user, token=info.id)
-    return NewTokenOut(**TokenOut.of(info).model_dump(), token=secret)
+def create_token(body: TokenIn, auth: AuthDep, audit: AuditDep, principal: Admin) -> NewTokenOut:
+    info, secret = auth.create_token(body.user, body.label, body.permissions)
+    audit(principal.name, AuditAction.TOKEN_CREATE, target=info.user, token=info.id)
+    return NewTokenOut(**dict(TokenOut.model_validate(info)), token=secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
-def revoke_token(token_id: str, node: NodeDep, principal: Admin, request: Request) -> Response:
-    if not node.auth.revoke_token(token_id):
-        raise HTTPException(404, f"no live token {token_id!r}")
-    audit(request, principal.name, "token.revoke", token=token_id)
+def revoke_token(token_id: str, auth: AuthDep, audit: AuditDep, principal: Admin) -> Response:
+    if not auth.revoke_token(token_id):
+        raise NotFound(f"no live token {token_id!r}")
+    audit(principal.name, AuditAction.TOKEN_REVOKE, token=token_id)
     return Response(status_code=204)
 
 
 @router.get("/audit", response_model=AuditPageOut, summary="The audit log, newest first")
 def audit_log(
-    node: NodeDep,
+    log: AuditLogDep,
     principal: AuditReader,
     user: Annotated[str | None, Query(max_length=128)] = None,
     camera: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[float | None, Query(description="Unix time, inclusive")] = None,
-    until: Annotated[float | None, Query(description="Unix time, exclusive")] = None,
+    since: Annotated[
+        datetime | None, Query(description="ISO 8601 (or Unix seconds), inclusive")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="ISO 8601 (or Unix seconds), exclusive")
+    ] = None,
     before_id: Annotated[
         int | None, Query(ge=1, le=2**62, description="Page: entries older than")
     ] = None,
@@ -153,16 +148,24 @@ def audit_log(
         if user is not None and user != principal.name:
             return AuditPageOut(entries=[], next_before_id=None)
         user = principal.name
-    entries = node.audit.query(
-        AuditQuery(
-            user=user,
-            camera_id=camera,
-            action=action,
-            since=since,
-            until=until,
-            before_id=before_id,
-            limit=limit,
-        )
+    query = AuditQuery(
+        user=user,
+        camera_id=camera,
+        action=action,
+        since=None if since is None else _unix(since),
+        until=None if until is None else _unix(until),
+        before_id=before_id,
+        limit=limit,
     )
+    entries = log.query(query)
     next_before = entries[-1].id if len(entries) == limit else None
-    return AuditPageOut(entries=[AuditEntryOut.of(e) for e in entries], next_before_id=next_before)
+    return AuditPageOut(
+        entries=[AuditEntryOut.model_validate(e) for e in entries], next_before_id=next_before
+    )
+
+
+def _unix(moment: datetime) -> float:
+    """The table keeps Unix seconds; a time without a zone is read as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

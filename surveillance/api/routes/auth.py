@@ -7,25 +7,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from surveillance.api.auth_schemas import MeOut, PasswordChangeIn, SignInIn
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    audit,
-    client_address,
-    cross_site,
-    public,
-    requires,
-)
-from surveillance.api.node import Node
-from surveillance.auth.passwords import WeakPassword
+from surveillance.api.deps import AuditDep, AuthDep, LimiterDep, client_address
+from surveillance.api.guards import CSRF_COOKIE, SESSION_COOKIE, cross_site, public, requires
+from surveillance.api.schemas.auth import MeOut, PasswordChangeIn, SignInIn
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
+from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import NewSession
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 SignedIn = Annotated[Principal, requires()]
+# Who am I, for any token: it tells a limited token what it may do, and changes nothing.
+Anyone = Annotated[Principal, requires(open_to_limited_tokens=True)]
 
 
 def _set_cookies(request: Request, response: Response, session: NewSession, max_age: float) -> None:
@@ -41,10 +35,12 @@ def _clear_cookies(response: Response) -> None:
         response.delete_cookie(name, path="/", samesite="strict")
 
 
-def _refuse_if_throttled(node: Node, request: Request, name: str, action: str) -> None:
-    wait = node.sign_in_limiter.retry_after(client_address(request))
+def _refuse_if_throttled(
+    limiter: SignInLimiter, request: Request, audit: AuditDep, name: str, action: AuditAction
+) -> None:
+    wait = limiter.retry_after(client_address(request))
     if wait > 0:
-        audit(request, name, action, outcome="limited")
+        audit(name, action, outcome="limited")
         seconds = math.ceil(wait)
         raise HTTPException(
             429,
@@ -60,35 +56,42 @@ def _refuse_if_throttled(node: Node, request: Request, name: str, action: str) -
     responses={401: {"description": "Wrong name or password"}, 429: {"description": "Wait"}},
     dependencies=[public()],
 )
-def sign_in(body: SignInIn, request: Request, response: Response, node: NodeDep) -> MeOut:
+def sign_in(
+    body: SignInIn,
+    request: Request,
+    response: Response,
+    auth: AuthDep,
+    limiter: LimiterDep,
+    audit: AuditDep,
+) -> MeOut:
     client = client_address(request)
     if cross_site(request):
         raise HTTPException(403, "cross-site request refused")
-    _refuse_if_throttled(node, request, body.name, "auth.sign_in")
-    user = node.auth.check_password(body.name, body.password)
+    _refuse_if_throttled(limiter, request, audit, body.name, AuditAction.SIGN_IN)
+    user = auth.check_password(body.name, body.password)
     if user is None:
-        node.sign_in_limiter.failed(client)
-        audit(request, body.name, "auth.sign_in", outcome="failed")
+        limiter.failed(client)
+        audit(body.name, AuditAction.SIGN_IN, outcome="failed")
         raise HTTPException(401, "wrong name or password")
-    node.sign_in_limiter.succeeded(client)
-    session = node.auth.create_session(user, client)
-    _set_cookies(request, response, session, node.auth.policy.max_s)
-    audit(request, user.name, "auth.sign_in")
+    limiter.succeeded(client)
+    session = auth.create_session(user, client)
+    _set_cookies(request, response, session, auth.policy.max_s)
+    audit(user.name, AuditAction.SIGN_IN)
     return MeOut.of(session.principal, session.expires_at)
 
 
 @router.post("/logout", status_code=204, summary="End this session")
-def sign_out(principal: SignedIn, request: Request, node: NodeDep) -> Response:
+def sign_out(principal: SignedIn, auth: AuthDep, audit: AuditDep) -> Response:
     if principal.session_hash is not None:
-        node.auth.end_session(principal.session_hash)
-    audit(request, principal.name, "auth.sign_out")
+        auth.end_session(principal.session_hash)
+    audit(principal.name, AuditAction.SIGN_OUT)
     response = Response(status_code=204)
     _clear_cookies(response)
     return response
 
 
 @router.get("/me", response_model=MeOut, summary="The signed-in user, role and scope")
-def me(principal: SignedIn) -> MeOut:
+def me(principal: Anyone) -> MeOut:
     return MeOut.of(principal)
 
 
@@ -96,25 +99,28 @@ def me(principal: SignedIn) -> MeOut:
     "/password",
     status_code=204,
     summary="Change one's own password; ends all of the user's sessions",
+    description="Refused (403) to an API token limited to some permissions.",
 )
 def change_password(
-    body: PasswordChangeIn, principal: SignedIn, request: Request, node: NodeDep
+    body: PasswordChangeIn,
+    principal: SignedIn,
+    request: Request,
+    auth: AuthDep,
+    limiter: LimiterDep,
+    audit: AuditDep,
 ) -> Response:
     # Guessing the current password from a stolen session is throttled like sign-in.
     client = client_address(request)
-    _refuse_if_throttled(node, request, principal.name, "auth.password")
-    if node.auth.check_password(principal.name, body.current_password) is None:
-        node.sign_in_limiter.failed(client)
-        audit(request, principal.name, "auth.password", outcome="failed")
+    _refuse_if_throttled(limiter, request, audit, principal.name, AuditAction.PASSWORD)
+    if auth.check_password(principal.name, body.current_password) is None:
+        limiter.failed(client)
+        audit(principal.name, AuditAction.PASSWORD, outcome="failed")
         raise HTTPException(401, "the current password is wrong")
-    try:
-        user = node.auth.set_password(principal.name, body.new_password)
-    except WeakPassword as exc:
-        raise HTTPException(422, str(exc)) from exc
-    audit(request, principal.name, "auth.password")
+    user = auth.set_password(principal.name, body.new_password)  # WeakPassword: 422
+    audit(principal.name, AuditAction.PASSWORD)
     response = Response(status_code=204)
     if principal.session_hash is not None:
         # Every session ended, this one included; the browser that asked gets a new one.
-        session = node.auth.create_session(user, client_address(request))
-        _set_cookies(request, response, session, node.auth.policy.max_s)
+        session = auth.create_session(user, client)
+        _set_cookies(request, response, session, auth.policy.max_s)
     return response

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Response
 
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires, visible_camera
-from surveillance.api.schemas import CameraOut, TagOut, UnavailableOut
+from surveillance.api.deps import AccessDep, AuditDep, CatalogDep, IngestDep, SnapshotsDep
+from surveillance.api.guards import requires
+from surveillance.api.schemas.cameras import CameraOut, TagOut, UnavailableOut
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
-from surveillance.errors import CameraNotFound, CameraUnavailable
+from surveillance.errors import CameraUnavailable
 from surveillance.services.snapshots import SnapshotMode
 
 router = APIRouter(prefix="/api", tags=["cameras"])
@@ -33,7 +33,9 @@ def _split(values: list[str] | None) -> list[str]:
 
 @router.get("/cameras", response_model=list[CameraOut], summary="List cameras with health")
 def list_cameras(
-    node: NodeDep,
+    catalog: CatalogDep,
+    ingest: IngestDep,
+    access: AccessDep,
     principal: Viewer,
     platform: Annotated[str | None, Query(description="Only this platform's cameras")] = None,
     tags_all: Annotated[
@@ -47,15 +49,13 @@ def list_cameras(
     ] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in name or id")] = None,
 ) -> list[CameraOut]:
-    cameras = node.catalog.select(
+    cameras = catalog.select(
         platform=platform, tags_all=_split(tags_all), tags_any=_split(tags_any), text=q
     )
     wanted_states = set(_split(state))
     result = []
-    for camera in cameras:
-        if not principal.sees(camera.id, camera.platform_id):
-            continue
-        health = node.ingest.camera_health(camera.id)
+    for camera in access.cameras(principal, cameras):
+        health = ingest.camera_health(camera.id)
         if wanted_states and health.state.value not in wanted_states:
             continue
         result.append(CameraOut.of(camera, health))
@@ -63,14 +63,16 @@ def list_cameras(
 
 
 @router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")
-def get_camera(camera_id: str, node: NodeDep, principal: Viewer) -> CameraOut:
-    camera = visible_camera(node, principal, camera_id)
-    return CameraOut.of(camera, node.ingest.camera_health(camera_id))
+def get_camera(
+    camera_id: str, ingest: IngestDep, access: AccessDep, principal: Viewer
+) -> CameraOut:
+    camera = access.camera(principal, camera_id)
+    return CameraOut.of(camera, ingest.camera_health(camera_id))
 
 
 @router.get("/tags", response_model=list[TagOut], summary="Zone tags, built-in and declared")
-def list_tags(node: NodeDep, principal: Viewer) -> list[TagOut]:
-    return [TagOut.of(tag) for tag in node.catalog.tags.values()]
+def list_tags(catalog: CatalogDep, principal: Viewer) -> list[TagOut]:
+    return [TagOut.model_validate(tag) for tag in catalog.tags.values()]
 
 
 @router.get(
@@ -85,9 +87,10 @@ def list_tags(node: NodeDep, principal: Viewer) -> list[TagOut]:
 )
 async def snapshot(
     camera_id: str,
-    node: NodeDep,
+    snapshots: SnapshotsDep,
+    access: AccessDep,
+    audit: AuditDep,
     principal: Annotated[Principal, requires(Permission.SNAPSHOT_TAKE)],
-    request: Request,
     mode: Annotated[
         SnapshotMode,
         Query(description="latest: the newest packet's picture; keyframe: newest keyframe"),
@@ -97,18 +100,14 @@ async def snapshot(
     ] = None,
     stream: Annotated[str, Query(pattern="^(main|sub)$", description="main or sub")] = "main",
 ) -> Response:
-    visible_camera(node, principal, camera_id)
+    access.camera(principal, camera_id)
     try:
-        shot = await node.snapshots.snapshot(camera_id, mode=mode, width=width, sub=stream == "sub")
-    except CameraNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except CameraUnavailable as exc:
-        audit(request, principal.name, "snapshot", camera_id=camera_id, outcome="unavailable")
-        body = UnavailableOut(
-            detail=str(exc), camera=exc.camera_id, state=exc.state, reason=exc.reason
-        )
-        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "2"})
-    audit(request, principal.name, "snapshot", camera_id=camera_id, stream=stream)
+        shot = await snapshots.snapshot(camera_id, mode=mode, width=width, sub=stream == "sub")
+    except CameraUnavailable:
+        # Recorded, then answered like any error (503 with the camera's state and reason).
+        audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, outcome="unavailable")
+        raise
+    audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, stream=stream)
     captured = datetime.fromtimestamp(shot.captured_at, UTC).isoformat()
     return Response(
         shot.jpeg,

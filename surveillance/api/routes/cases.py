@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from surveillance.api.case_errors import case_errors
-from surveillance.api.case_schemas import (
+from surveillance.api.deps import AccessDep, CasesDep
+from surveillance.api.guards import requires
+from surveillance.api.schemas.cases import (
     CaseDetailOut,
     CaseIn,
     CaseOut,
@@ -19,14 +20,11 @@ from surveillance.api.case_schemas import (
     TimelineOut,
     TransitionIn,
 )
-from surveillance.api.case_scope import camera_seen, scoped_case, scoped_detail
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import requires, sees_camera
-from surveillance.api.node import Node
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.cases.records import CaseFilter
 from surveillance.cases.states import OPEN_STATES, TRANSITIONS, CaseState
+from surveillance.errors import InvalidRequest
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -43,17 +41,6 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _check_references(
-    node: Node, principal: Principal, tags: list[str] | None, cameras: list[str] | None
-) -> None:
-    unknown_tags = [t for t in tags or [] if t not in node.catalog.tags]
-    unknown_cameras = [c for c in cameras or [] if not sees_camera(node, principal, c)]
-    if unknown_tags:
-        raise HTTPException(422, f"unknown tag(s): {', '.join(unknown_tags)}")
-    if unknown_cameras:
-        raise HTTPException(422, f"unknown camera(s): {', '.join(unknown_cameras)}")
-
-
 @router.get("/cases/states", response_model=StatesOut, summary="The case workflow")
 def case_states(principal: Reader) -> StatesOut:
     return StatesOut(
@@ -64,9 +51,9 @@ def case_states(principal: Reader) -> StatesOut:
 
 
 @router.post("/cases", response_model=CaseOut, status_code=201, summary="Report a case")
-def create_case(body: CaseIn, node: NodeDep, principal: Writer) -> CaseOut:
-    _check_references(node, principal, body.tags, body.cameras)
-    case = node.cases.create(
+def create_case(body: CaseIn, cases: CasesDep, access: AccessDep, principal: Writer) -> CaseOut:
+    access.check_references(principal, body.tags, body.cameras)
+    case = cases.create(
         title=body.title,
         description=body.description,
         place=body.place,
@@ -75,12 +62,13 @@ def create_case(body: CaseIn, node: NodeDep, principal: Writer) -> CaseOut:
         reporter=principal.name,
         assignee=body.assignee,
     )
-    return CaseOut.of(case)
+    return CaseOut.model_validate(case)
 
 
 @router.get("/cases", response_model=CasePageOut, summary="List and filter cases")
 def list_cases(
-    node: NodeDep,
+    cases: CasesDep,
+    access: AccessDep,
     principal: Reader,
     state: Annotated[
         list[CaseState] | None, Query(description="Any of these states (repeat)")
@@ -106,12 +94,11 @@ def list_cases(
             return CasePageOut(total=0, limit=limit, offset=offset, cases=[])
     for moment in (created_from, created_to):
         if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, "created_from and created_to need a time zone")
-    cameras = _split(camera)
-    seen = tuple(c for c in cameras if camera_seen(node, principal, c, None))
-    if cameras and not seen:  # asking about cameras outside the scope finds nothing
+            raise InvalidRequest("created_from and created_to need a time zone")
+    seen = access.case_search_cameras(principal, _split(camera))
+    if seen is None:  # asking about cameras outside the scope finds nothing
         return CasePageOut(total=0, limit=limit, offset=offset, cases=[])
-    page = node.cases.search(
+    page = cases.search(
         CaseFilter(
             states=states,
             tags=_split(tag),
@@ -129,49 +116,43 @@ def list_cases(
         total=page.total,
         limit=limit,
         offset=offset,
-        cases=[CaseOut.of(scoped_case(node, principal, c)) for c in page.cases],
+        cases=[CaseOut.model_validate(access.case(principal, c)) for c in page.cases],
     )
 
 
 @router.get("/cases/{number}", response_model=CaseDetailOut, summary="A case with its timeline")
-def get_case(number: str, node: NodeDep, principal: Reader) -> CaseDetailOut:
-    with case_errors():
-        detail = node.cases.get(number)
-    return CaseDetailOut.of_detail(scoped_detail(node, principal, detail))
+def get_case(number: str, cases: CasesDep, access: AccessDep, principal: Reader) -> CaseDetailOut:
+    return CaseDetailOut.of(access.case_detail(principal, cases.get(number)))
 
 
 @router.patch("/cases/{number}", response_model=CaseOut, summary="Edit a case's fields")
-def edit_case(number: str, body: CasePatch, node: NodeDep, principal: Writer) -> CaseOut:
-    _check_references(node, principal, body.tags, body.cameras)
+def edit_case(
+    number: str, body: CasePatch, cases: CasesDep, access: AccessDep, principal: Writer
+) -> CaseOut:
+    access.check_references(principal, body.tags, body.cameras)
     given = body.model_fields_set
-    cameras = body.cameras
-    with case_errors():
-        if cameras is not None and principal.scope.limited:
-            # A scoped user edits the cameras they see; the others stay linked.
-            current = node.cases.get(number).case.cameras
-            hidden = [c for c in current if not camera_seen(node, principal, c, None)]
-            cameras = hidden + [c for c in cameras if c not in hidden]
-        case = node.cases.update(
-            number,
-            principal.name,
-            title=body.title,
-            description=body.description,
-            tags=body.tags,
-            cameras=cameras,
-            **{name: getattr(body, name) for name in ("place", "assignee") if name in given},
-        )
-    return CaseOut.of(scoped_case(node, principal, case))
+    case = cases.update(
+        number,
+        principal.name,
+        title=body.title,
+        description=body.description,
+        tags=body.tags,
+        cameras=access.case_cameras_after_edit(principal, number, body.cameras),
+        **{name: getattr(body, name) for name in ("place", "assignee") if name in given},
+    )
+    return CaseOut.model_validate(access.case(principal, case))
 
 
 @router.post(
     "/cases/{number}/transitions", response_model=CaseOut, summary="Move a case to a new state"
 )
-def transition(number: str, body: TransitionIn, node: NodeDep, principal: Writer) -> CaseOut:
-    with case_errors():
-        case = node.cases.transition(
-            number, body.to, principal.name, comment=body.comment, assignee=body.assignee
-        )
-    return CaseOut.of(scoped_case(node, principal, case))
+def transition(
+    number: str, body: TransitionIn, cases: CasesDep, access: AccessDep, principal: Writer
+) -> CaseOut:
+    case = cases.transition(
+        number, body.to, principal.name, comment=body.comment, assignee=body.assignee
+    )
+    return CaseOut.model_validate(access.case(principal, case))
 
 
 @router.post(
@@ -180,6 +161,5 @@ def transition(number: str, body: TransitionIn, node: NodeDep, principal: Writer
     status_code=201,
     summary="Comment on a case",
 )
-def comment(number: str, body: CommentIn, node: NodeDep, principal: Writer) -> TimelineOut:
-    with case_errors():
-        return TimelineOut.of(node.cases.comment(number, principal.name, body.text))
+def comment(number: str, body: CommentIn, cases: CasesDep, principal: Writer) -> TimelineOut:
+    return TimelineOut.model_validate(cases.comment(number, principal.name, body.text))

@@ -13,11 +13,12 @@ import time
 from collections.abc import Coroutine, Iterator
 from typing import IO, Annotated, Any, BinaryIO
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.case_errors import case_errors
-from surveillance.api.case_schemas import (
+from surveillance.api.deps import AccessDep, AuditDep, Auditor, CasesDep
+from surveillance.api.guards import requires
+from surveillance.api.schemas.cases import (
     CaseErrorOut,
     ClipIn,
     CustodyOut,
@@ -25,18 +26,13 @@ from surveillance.api.case_schemas import (
     NodeKeyOut,
     SnapshotIn,
 )
-from surveillance.api.case_scope import (
-    hidden_items,
-    item_seen,
-    require_item_seen,
-    scoped_custody,
-)
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires, visible_camera
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.cases.bundle import EXTENSIONS
+from surveillance.cases.errors import AttachCameraUnavailable
 from surveillance.cases.records import ItemRecord
+from surveillance.errors import CameraUnavailable, InvalidRequest, SurveillanceError
 
 router = APIRouter(prefix="/api", tags=["evidence"])
 
@@ -57,20 +53,18 @@ ATTACH_ERRORS: dict[int | str, dict[str, object]] = {
 
 
 async def _audited(
-    request: Request,
+    audit: Auditor,
     principal: Principal,
-    action: str,
+    action: AuditAction,
     number: str,
     camera_id: str,
     attaching: Coroutine[Any, Any, ItemRecord],
 ) -> ItemRecord:
     """Runs an attach, and records it in the audit log whether it worked or not."""
     try:
-        with case_errors():
-            item = await attaching
-    except HTTPException as exc:
+        item = await attaching
+    except SurveillanceError as exc:
         audit(
-            request,
             principal.name,
             action,
             camera_id=camera_id,
@@ -78,9 +72,10 @@ async def _audited(
             case=number,
             status=exc.status_code,
         )
+        if isinstance(exc, CameraUnavailable):
+            raise AttachCameraUnavailable(exc) from exc  # says that nothing was stored
         raise
     audit(
-        request,
         principal.name,
         action,
         camera_id=camera_id,
@@ -99,12 +94,18 @@ async def _audited(
     summary="Attach a camera's picture now",
 )
 async def attach_snapshot(
-    number: str, body: SnapshotIn, node: NodeDep, principal: Attacher, request: Request
+    number: str,
+    body: SnapshotIn,
+    cases: CasesDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Attacher,
 ) -> ItemOut:
-    visible_camera(node, principal, body.camera)
-    attaching = node.cases.attach_snapshot(number, body.camera, principal.name)
-    item = await _audited(request, principal, "evidence.snapshot", number, body.camera, attaching)
-    return ItemOut.of(item)
+    access.camera(principal, body.camera)
+    attaching = cases.attach_snapshot(number, body.camera, principal.name)
+    action = AuditAction.EVIDENCE_SNAPSHOT
+    item = await _audited(audit, principal, action, number, body.camera, attaching)
+    return ItemOut.model_validate(item)
 
 
 @router.post(
@@ -115,28 +116,32 @@ async def attach_snapshot(
     summary="Attach a clip from `at - pre_s` to `at + post_s`, remuxed, not re-encoded",
 )
 async def attach_clip(
-    number: str, body: ClipIn, node: NodeDep, principal: Attacher, request: Request
+    number: str,
+    body: ClipIn,
+    cases: CasesDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Attacher,
 ) -> ItemOut:
-    visible_camera(node, principal, body.camera)
+    access.camera(principal, body.camera)
     if body.pre_s + body.post_s <= 0:
-        raise HTTPException(422, "pre_s + post_s must be more than zero")
+        raise InvalidRequest("pre_s + post_s must be more than zero")
     if body.at is not None:
         if body.at.tzinfo is None:
-            raise HTTPException(422, "`at` needs a time zone")
+            raise InvalidRequest("`at` needs a time zone")
         if body.at.timestamp() > time.time() + MAX_FUTURE_S:
-            raise HTTPException(422, "`at` lies in the future")
-    attaching = node.cases.attach_clip(
+            raise InvalidRequest("`at` lies in the future")
+    attaching = cases.attach_clip(
         number, body.camera, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
     )
-    item = await _audited(request, principal, "evidence.clip", number, body.camera, attaching)
-    return ItemOut.of(item)
+    action = AuditAction.EVIDENCE_CLIP
+    item = await _audited(audit, principal, action, number, body.camera, attaching)
+    return ItemOut.model_validate(item)
 
 
 @router.get("/cases/{number}/items", response_model=list[ItemOut], summary="A case's evidence")
-def list_items(number: str, node: NodeDep, principal: Reader) -> list[ItemOut]:
-    with case_errors():
-        items = node.cases.items(number)
-    return [ItemOut.of(item) for item in items if item_seen(node, principal, item)]
+def list_items(number: str, cases: CasesDep, access: AccessDep, principal: Reader) -> list[ItemOut]:
+    return [ItemOut.model_validate(i) for i in access.items(principal, cases.items(number))]
 
 
 @router.get(
@@ -144,11 +149,10 @@ def list_items(number: str, node: NodeDep, principal: Reader) -> list[ItemOut]:
     response_model=ItemOut,
     summary="One item's facts, by id or SHA-256",
 )
-def get_item(number: str, ref: str, node: NodeDep, principal: Reader) -> ItemOut:
-    with case_errors():
-        item = node.cases.item(number, ref)
-    require_item_seen(node, principal, item, ref)
-    return ItemOut.of(item)
+def get_item(
+    number: str, ref: str, cases: CasesDep, access: AccessDep, principal: Reader
+) -> ItemOut:
+    return ItemOut.model_validate(access.item(principal, cases.item(number, ref), ref))
 
 
 @router.get(
@@ -161,28 +165,26 @@ def item_content(
     number: str,
     ref: str,
     request: Request,
-    node: NodeDep,
+    cases: CasesDep,
+    access: AccessDep,
+    audit: AuditDep,
     principal: Reader,
     download: Annotated[bool, Query(description="Save as a file (logged as a download)")] = False,
 ) -> Response:
     byte_range = _parse_range(request.headers.get("range"))
-    with case_errors():
-        item = node.cases.item(number, ref)
-    require_item_seen(node, principal, item, ref)
-    with case_errors():
-        if byte_range is not None and byte_range[0] > 0:
-            # A player continuing a view: not a new access, not logged again.
-            handle = node.cases.open_blob(item)
-        else:
-            handle = node.cases.open_item(item, principal.name, download=download)
-            audit(
-                request,
-                principal.name,
-                "evidence.download" if download else "evidence.view",
-                camera_id=item.camera_id,
-                case=number,
-                item=item.id,
-            )
+    item = access.item(principal, cases.item(number, ref), ref)
+    if byte_range is not None and byte_range[0] > 0:
+        # A player continuing a view: not a new access, not logged again.
+        handle = cases.open_blob(item)
+    else:
+        handle = cases.open_item(item, principal.name, download=download)
+        audit(
+            principal.name,
+            AuditAction.EVIDENCE_DOWNLOAD if download else AuditAction.EVIDENCE_VIEW,
+            camera_id=item.camera_id,
+            case=number,
+            item=item.id,
+        )
     return _send(handle, item, byte_range, download)
 
 
@@ -240,10 +242,11 @@ def _chunks(handle: IO[bytes], remaining: int) -> Iterator[bytes]:
 
 
 @router.get("/cases/{number}/custody", response_model=list[CustodyOut], summary="The custody log")
-def custody_log(number: str, node: NodeDep, principal: Reader) -> list[CustodyOut]:
-    with case_errors():
-        entries = node.cases.custody(number)
-    return [CustodyOut.of(e) for e in scoped_custody(node, principal, number, entries)]
+def custody_log(
+    number: str, cases: CasesDep, access: AccessDep, principal: Reader
+) -> list[CustodyOut]:
+    entries = access.custody(principal, number, cases.custody(number))
+    return [CustodyOut.model_validate(e) for e in entries]
 
 
 @router.get(
@@ -252,24 +255,23 @@ def custody_log(number: str, node: NodeDep, principal: Reader) -> list[CustodyOu
     responses={200: {"content": {"application/zip": {}}}},
     summary="A signed case bundle (logged as an export)",
 )
-def export_case(number: str, node: NodeDep, principal: Exporter, request: Request) -> Response:
-    with case_errors():
-        hidden = hidden_items(node, principal, number)
-    if hidden:
-        # A bundle is signed as the whole case; a partial one would misrepresent it.
-        audit(request, principal.name, "case.export", outcome="denied", case=number)
-        raise HTTPException(403, "the case holds evidence outside your scope; ask an admin")
+def export_case(
+    number: str, cases: CasesDep, access: AccessDep, audit: AuditDep, principal: Exporter
+) -> Response:
+    refusal = access.export_refusal(principal, number)
+    if refusal is not None:
+        audit(principal.name, AuditAction.CASE_EXPORT, outcome="denied", case=number)
+        raise refusal
     # An anonymous temporary file: bundles can be large, and it vanishes when closed.
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it when sent
     try:
-        with case_errors():
-            node.cases.export(number, principal.name, spool)
+        cases.export(number, principal.name, spool)
         size = spool.tell()
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
-    audit(request, principal.name, "case.export", case=number, bytes=size)
+    audit(principal.name, AuditAction.CASE_EXPORT, case=number, bytes=size)
     return StreamingResponse(
         _chunks(spool, size),
         media_type="application/zip",
@@ -281,11 +283,11 @@ def export_case(number: str, node: NodeDep, principal: Exporter, request: Reques
 
 
 @router.get("/node/key", response_model=NodeKeyOut, summary="The node's signing key")
-def node_key(node: NodeDep, principal: Reader) -> NodeKeyOut:
-    key = node.cases.key
+def node_key(cases: CasesDep, principal: Reader) -> NodeKeyOut:
+    key = cases.key
     return NodeKeyOut(
         algorithm="ed25519",
         fingerprint=key.fingerprint,
         public_key=base64.b64encode(key.public_raw).decode(),
-        node=node.cases.node_name,
+        node=cases.node_name,
     )

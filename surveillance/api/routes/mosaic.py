@@ -10,27 +10,27 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires, sees_camera
-from surveillance.api.node import Node
+from surveillance.api.deps import AccessDep, AuditDep, Auditor, MosaicDep
+from surveillance.api.guards import requires
+from surveillance.api.schemas.live import AnswerOut, MosaicOfferIn
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
-from surveillance.errors import CameraNotFound
+from surveillance.errors import Unavailable
+from surveillance.services.access import Access
 from surveillance.services.mosaic import (
     DEFAULT_FPS,
     MAX_FPS,
-    MosaicLayoutNotFound,
     MosaicLease,
     MosaicRequest,
+    MosaicService,
 )
 
 router = APIRouter(prefix="/api/mosaic", tags=["mosaic"])
 
-MAX_SDP_BYTES = 64_000
 MJPEG_BOUNDARY = "mosaicframe"
 FRAME_WAIT_S = 5.0  # how long a reader waits for the next composed picture
 SNAPSHOT_WAIT_S = 3.0  # a cold mosaic's tiles start from their cached GOPs: usually < 0.5 s
@@ -44,15 +44,6 @@ CamerasQuery = Annotated[
 ]
 
 
-class MosaicOfferIn(BaseModel):
-    sdp: str = Field(max_length=MAX_SDP_BYTES)
-
-
-class MosaicAnswerOut(BaseModel):
-    type: Literal["answer"] = "answer"
-    sdp: str
-
-
 Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
 
 
@@ -61,35 +52,20 @@ def _request(layout: str, cameras: str | None, size: str, fps: int) -> MosaicReq
     return MosaicRequest(layout=layout, cameras=ids, size=int(size), fps=fps)
 
 
-def _permitted(node: Node, principal: Principal, request: MosaicRequest) -> list[str]:
-    """The mosaic's camera ids, if the principal may see every one of them.
-
-    A camera named outside the scope is "not found", as everywhere; a stored layout that
-    shows such cameras is refused as a whole rather than drawn with holes."""
-    try:
-        grid = node.mosaic.resolve(request)
-    except (MosaicLayoutNotFound, CameraNotFound) as exc:
-        raise HTTPException(404, str(exc)) from exc
-    shown = [t.camera for t in grid.tiles if t.camera]
-    for camera_id in shown:
-        if sees_camera(node, principal, camera_id):
-            continue
-        if camera_id in request.cameras:
-            raise HTTPException(404, f"no camera with id {camera_id!r}")
-        raise HTTPException(403, "this layout shows cameras outside your scope")
-    return shown
+async def _permitted(
+    mosaics: MosaicService, access: Access, principal: Principal, request: MosaicRequest
+) -> list[str]:
+    """The mosaic's camera ids, if the principal may see every one of them (the stored
+    layout is read off the event loop)."""
+    grid = await asyncio.to_thread(mosaics.resolve, request)
+    return access.mosaic_cameras(principal, grid, request.cameras)
 
 
-def _audit_view(connection: Request, principal: Principal, cameras: list[str], action: str) -> None:
+def _audit_view(
+    audit: Auditor, principal: Principal, cameras: list[str], action: AuditAction
+) -> None:
     for camera_id in cameras:
-        audit(connection, principal.name, action, camera_id=camera_id, path="mosaic")
-
-
-def _acquire(node: Node, request: MosaicRequest) -> MosaicLease:
-    try:
-        return node.mosaic.acquire(request)
-    except (MosaicLayoutNotFound, CameraNotFound) as exc:
-        raise HTTPException(404, str(exc)) from exc
+        audit(principal.name, action, camera_id=camera_id, path="mosaic")
 
 
 @router.get(
@@ -99,9 +75,10 @@ def _acquire(node: Node, request: MosaicRequest) -> MosaicLease:
 )
 async def mjpeg(
     layout: str,
-    node: NodeDep,
+    mosaics: MosaicDep,
+    access: AccessDep,
+    audit: AuditDep,
     principal: Viewer,
-    request: Request,
     size: SizeQuery = "1080",
     fps: FpsQuery = DEFAULT_FPS,
     cameras: CamerasQuery = None,
@@ -109,12 +86,12 @@ async def mjpeg(
     """Motion JPEG: each part is the newest picture when the client is ready for one, so a
     slow client gets fewer frames, never older ones."""
     mosaic = _request(layout, cameras, size, fps)
-    shown = _permitted(node, principal, mosaic)
-    lease = _acquire(node, mosaic)
-    _audit_view(request, principal, shown, "live.start")
+    shown = await _permitted(mosaics, access, principal, mosaic)
+    lease = await asyncio.to_thread(mosaics.acquire, mosaic)
+    _audit_view(audit, principal, shown, AuditAction.LIVE_START)
 
     def ended() -> None:
-        _audit_view(request, principal, shown, "live.stop")
+        _audit_view(audit, principal, shown, AuditAction.LIVE_STOP)
 
     return StreamingResponse(
         _mjpeg_parts(lease, ended),
@@ -153,53 +130,51 @@ async def _mjpeg_parts(lease: MosaicLease, ended: Callable[[], None]) -> AsyncIt
 )
 async def snapshot(
     layout: str,
-    node: NodeDep,
+    mosaics: MosaicDep,
+    access: AccessDep,
+    audit: AuditDep,
     principal: Annotated[Principal, requires(Permission.SNAPSHOT_TAKE)],
-    request: Request,
     size: SizeQuery = "1080",
     fps: FpsQuery = DEFAULT_FPS,
     cameras: CamerasQuery = None,
 ) -> Response:
     """One composed picture; the mosaic stays warm for a while for the next request."""
     mosaic = _request(layout, cameras, size, fps)
-    shown = _permitted(node, principal, mosaic)
-    _audit_view(request, principal, shown, "snapshot")
-    with _acquire(node, mosaic) as lease:
+    shown = await _permitted(mosaics, access, principal, mosaic)
+    _audit_view(audit, principal, shown, AuditAction.SNAPSHOT)
+    with await asyncio.to_thread(mosaics.acquire, mosaic) as lease:
         jpeg = await asyncio.to_thread(lease.renderer.snapshot_jpeg, SNAPSHOT_WAIT_S, FRAME_WAIT_S)
     if jpeg is None:
-        raise HTTPException(503, "the mosaic produced no picture in time")
+        raise Unavailable("the mosaic produced no picture in time")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post(
     "/{layout}/webrtc",
-    response_model=MosaicAnswerOut,
-    responses={503: {"description": "No WebRTC session could be set up now"}},
+    response_model=AnswerOut,
+    responses={
+        400: {"description": "An offer this service cannot answer"},
+        503: {"description": "No WebRTC session could be set up now"},
+    },
 )
 async def webrtc(
     layout: str,
     body: MosaicOfferIn,
-    node: NodeDep,
+    mosaics: MosaicDep,
+    access: AccessDep,
+    audit: AuditDep,
     principal: Viewer,
-    request: Request,
     size: SizeQuery = "1080",
     fps: FpsQuery = DEFAULT_FPS,
     cameras: CamerasQuery = None,
-) -> MosaicAnswerOut:
+) -> AnswerOut:
     """Answer a browser's receive-only offer with the mosaic as H.264 (no trickle ICE)."""
     mosaic = _request(layout, cameras, size, fps)
-    shown = _permitted(node, principal, mosaic)
+    shown = await _permitted(mosaics, access, principal, mosaic)
 
     def ended() -> None:
-        _audit_view(request, principal, shown, "live.stop")
+        _audit_view(audit, principal, shown, AuditAction.LIVE_STOP)
 
-    try:
-        sdp = await node.mosaic.webrtc_answer(mosaic, body.sdp, on_end=ended)
-    except (MosaicLayoutNotFound, CameraNotFound) as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(400, f"bad offer: {exc}") from exc
-    except RuntimeError as exc:
-        raise HTTPException(503, str(exc)) from exc
-    _audit_view(request, principal, shown, "live.start")
-    return MosaicAnswerOut(sdp=sdp)
+    sdp = await mosaics.webrtc_answer(mosaic, body.sdp, on_end=ended)
+    _audit_view(audit, principal, shown, AuditAction.LIVE_START)
+    return AnswerOut(sdp=sdp)

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from surveillance import __version__
-from surveillance.api.deps import NodeDep
+from surveillance.api.deps import AccessDep, CatalogDep, IngestDep, StartedAtDep
 from surveillance.api.guards import public, requires
-from surveillance.api.schemas import HealthOut, PlatformOut
+from surveillance.api.schemas.cameras import HealthOut, PlatformOut
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.media.health import StreamState
@@ -20,21 +20,22 @@ router = APIRouter(prefix="/api", tags=["platforms"])
 
 @router.get("/platforms", response_model=list[PlatformOut], summary="Platforms with health")
 def list_platforms(
-    node: NodeDep, principal: Annotated[Principal, requires(Permission.LIVE_VIEW)]
+    catalog: CatalogDep,
+    ingest: IngestDep,
+    access: AccessDep,
+    principal: Annotated[Principal, requires(Permission.LIVE_VIEW)],
 ) -> list[PlatformOut]:
-    visible = None
-    if principal.scope.limited:
-        visible = lambda camera: principal.sees(camera.id, camera.platform_id)  # noqa: E731
+    visible = access.camera_filter(principal)
     return [
-        PlatformOut.of(node.catalog.platforms.get(rollup.platform_id), rollup)
-        for rollup in node.ingest.platform_health(visible=visible)
+        PlatformOut.of(catalog.platforms.get(rollup.platform_id), rollup)
+        for rollup in ingest.platform_health(visible=visible)
     ]
 
 
 @router.get("/health", response_model=HealthOut, summary="Node health", dependencies=[public()])
-def health(node: NodeDep) -> HealthOut:
+def health(ingest: IngestDep, started_at: StartedAtDep) -> HealthOut:
     """Public, for load balancers and monitors: counts only, no camera or platform names."""
-    rollups = node.ingest.platform_health()
+    rollups = ingest.platform_health()
     by_state: dict[str, int] = {state.value: 0 for state in StreamState}
     for rollup in rollups:
         for state, count in rollup.by_state.items():
@@ -43,7 +44,7 @@ def health(node: NodeDep) -> HealthOut:
     return HealthOut(
         status="ok" if by_state["online"] == expected else "degraded",
         version=__version__,
-        uptime_s=round(time.time() - node.started_at, 1),
+        uptime_s=round(time.time() - started_at, 1),
         cameras_total=sum(by_state.values()),
         cameras_online=by_state["online"],
         by_state=by_state,

@@ -1,60 +1,28 @@
 """Wall layouts and tours: named, stored on the server, shared by every wall screen.
 
-A user limited to some cameras sees the others' tiles empty, and may not overwrite a layout
-or tour that shows cameras they cannot see (they would drop them without knowing)."""
+What a user limited to some cameras sees of them, and may change, is the access service's
+to decide (``services/access.py``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Response
 
-from surveillance.api.deps import NodeDep
-from surveillance.api.guards import audit, requires, sees_camera
-from surveillance.api.node import Node
+from surveillance.api.deps import AccessDep, AuditDep, WallDep
+from surveillance.api.guards import requires
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
+from surveillance.errors import InvalidRequest
+from surveillance.wall.errors import LayoutNotFound, TourNotFound
 from surveillance.wall.layouts import PRESETS, Grid, Layout, LayoutName
-from surveillance.wall.tours import Tour, tag_pages
+from surveillance.wall.tours import Tour
 
 router = APIRouter(prefix="/api", tags=["wall"])
 
 Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
 Editor = Annotated[Principal, requires(Permission.WALL_EDIT)]
-G = TypeVar("G", bound=Grid)
-
-
-def _check_cameras(node: Node, principal: Principal, grids: list[Grid]) -> None:
-    named = {t.camera for g in grids for t in g.tiles if t.camera}
-    unknown = sorted(c for c in named if not sees_camera(node, principal, c))
-    if unknown:
-        raise HTTPException(422, f"unknown camera(s): {', '.join(unknown)}")
-
-
-def _scoped(node: Node, principal: Principal, grid: G) -> G:
-    """The grid with tiles of cameras outside the principal's scope emptied."""
-    if not principal.scope.limited:
-        return grid
-    tiles = [
-        t
-        if t.camera is None or sees_camera(node, principal, t.camera)
-        else t.model_copy(update={"camera": None})
-        for t in grid.tiles
-    ]
-    return grid.model_copy(update={"tiles": tiles})
-
-
-def _scoped_tour(node: Node, principal: Principal, tour: Tour) -> Tour:
-    pages = [p.model_copy(update={"grid": _scoped(node, principal, p.grid)}) for p in tour.pages]
-    return tour.model_copy(update={"pages": pages})
-
-
-def _check_overwrite(node: Node, principal: Principal, grids: list[Grid]) -> None:
-    hidden = [
-        t for g in grids for t in g.tiles if t.camera and not sees_camera(node, principal, t.camera)
-    ]
-    if hidden:
-        raise HTTPException(403, "this shows cameras outside your scope; an admin may change it")
 
 
 @router.get("/layouts/presets", response_model=dict[str, Grid], summary="Built-in grids")
@@ -63,88 +31,87 @@ def presets(principal: Viewer) -> dict[str, Grid]:
 
 
 @router.get("/layouts", response_model=list[Layout], summary="Named layouts")
-def list_layouts(node: NodeDep, principal: Viewer) -> list[Layout]:
-    return [_scoped(node, principal, layout) for layout in node.wall.layouts()]
+def list_layouts(wall: WallDep, access: AccessDep, principal: Viewer) -> list[Layout]:
+    return [access.grid(principal, layout) for layout in wall.layouts()]
 
 
 @router.get("/layouts/{name}", response_model=Layout)
-def get_layout(name: LayoutName, node: NodeDep, principal: Viewer) -> Layout:
-    layout = node.wall.layout(name)
+def get_layout(name: LayoutName, wall: WallDep, access: AccessDep, principal: Viewer) -> Layout:
+    layout = wall.layout(name)
     if layout is None:
-        raise HTTPException(404, f"no layout named {name!r}")
-    return _scoped(node, principal, layout)
+        raise LayoutNotFound(name)
+    return access.grid(principal, layout)
 
 
 @router.put("/layouts/{name}", response_model=Layout, summary="Create or replace a layout")
 def put_layout(
-    name: LayoutName, layout: Layout, node: NodeDep, principal: Editor, request: Request
+    name: LayoutName,
+    layout: Layout,
+    wall: WallDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Editor,
 ) -> Layout:
     if layout.name != name:
-        raise HTTPException(422, "the layout's name must match the URL")
-    _check_cameras(node, principal, [layout])
-    existing = node.wall.layout(name)
-    if existing is not None:
-        _check_overwrite(node, principal, [existing])
-    node.wall.save_layout(layout, principal.name)
-    audit(request, principal.name, "layout.save", layout=name)
+        raise InvalidRequest("the layout's name must match the URL")
+    access.check_layout_save(principal, layout, wall.layout(name))
+    wall.save_layout(layout, principal.name)
+    audit(principal.name, AuditAction.LAYOUT_SAVE, layout=name)
     return layout
 
 
 @router.delete("/layouts/{name}", status_code=204)
-def delete_layout(name: LayoutName, node: NodeDep, principal: Editor, request: Request) -> Response:
-    existing = node.wall.layout(name)
+def delete_layout(
+    name: LayoutName, wall: WallDep, access: AccessDep, audit: AuditDep, principal: Editor
+) -> Response:
+    existing = wall.layout(name)
     if existing is None:
-        raise HTTPException(404, f"no layout named {name!r}")
-    _check_overwrite(node, principal, [existing])
-    node.wall.delete_layout(name)
-    audit(request, principal.name, "layout.delete", layout=name)
+        raise LayoutNotFound(name)
+    access.check_layout_change(principal, existing)
+    wall.delete_layout(name)
+    audit(principal.name, AuditAction.LAYOUT_DELETE, layout=name)
     return Response(status_code=204)
 
 
 @router.get("/tours", response_model=list[Tour], summary="Tours")
-def list_tours(node: NodeDep, principal: Viewer) -> list[Tour]:
-    return [_scoped_tour(node, principal, tour) for tour in node.wall.tours()]
+def list_tours(wall: WallDep, access: AccessDep, principal: Viewer) -> list[Tour]:
+    return [access.tour(principal, tour) for tour in wall.tours()]
 
 
 @router.put("/tours/{name}", response_model=Tour, summary="Create or replace a tour")
 def put_tour(
-    name: LayoutName, tour: Tour, node: NodeDep, principal: Editor, request: Request
+    name: LayoutName,
+    tour: Tour,
+    wall: WallDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Editor,
 ) -> Tour:
     if tour.name != name:
-        raise HTTPException(422, "the tour's name must match the URL")
-    if tour.tag and tour.tag not in node.catalog.tags:
-        raise HTTPException(422, f"unknown tag {tour.tag!r}")
-    _check_cameras(node, principal, [page.grid for page in tour.pages])
-    existing = node.wall.tour(name)
-    if existing is not None:
-        _check_overwrite(node, principal, [page.grid for page in existing.pages])
-    node.wall.save_tour(tour, principal.name)
-    audit(request, principal.name, "tour.save", tour=name)
+        raise InvalidRequest("the tour's name must match the URL")
+    access.check_tour_save(principal, tour, wall.tour(name))
+    wall.save_tour(tour, principal.name)
+    audit(principal.name, AuditAction.TOUR_SAVE, tour=name)
     return tour
 
 
 @router.delete("/tours/{name}", status_code=204)
-def delete_tour(name: LayoutName, node: NodeDep, principal: Editor, request: Request) -> Response:
-    existing = node.wall.tour(name)
+def delete_tour(
+    name: LayoutName, wall: WallDep, access: AccessDep, audit: AuditDep, principal: Editor
+) -> Response:
+    existing = wall.tour(name)
     if existing is None:
-        raise HTTPException(404, f"no tour named {name!r}")
-    _check_overwrite(node, principal, [page.grid for page in existing.pages])
-    node.wall.delete_tour(name)
-    audit(request, principal.name, "tour.delete", tour=name)
+        raise TourNotFound(name)
+    access.check_tour_change(principal, existing)
+    wall.delete_tour(name)
+    audit(principal.name, AuditAction.TOUR_DELETE, tour=name)
     return Response(status_code=204)
 
 
 @router.get("/tours/{name}/pages", response_model=list[Grid], summary="A tour's pages now")
-def tour_pages(name: LayoutName, node: NodeDep, principal: Viewer) -> list[Grid]:
+def tour_pages(name: LayoutName, wall: WallDep, access: AccessDep, principal: Viewer) -> list[Grid]:
     """Fixed pages as stored; a tag tour's pages from the cameras carrying the tag now."""
-    tour = node.wall.tour(name)
+    tour = wall.tour(name)
     if tour is None:
-        raise HTTPException(404, f"no tour named {name!r}")
-    if tour.tag:
-        cameras = [
-            c.id
-            for c in node.catalog.select(tags_all=[tour.tag])
-            if principal.sees(c.id, c.platform_id)
-        ]
-        return tag_pages(tour.preset, cameras)
-    return [_scoped(node, principal, page.grid) for page in tour.pages]
+        raise TourNotFound(name)
+    return access.tour_pages(principal, tour)

@@ -27,9 +27,10 @@ function message(text, isError = false) {
   $("message").classList.toggle("error", isError);
 }
 
-function unixText(seconds) {
-  if (seconds === null || seconds === undefined) return "";
-  return new Date(seconds * 1000).toLocaleString();
+// The API answers times as ISO 8601 in UTC; shown in the browser's time zone.
+function timeText(iso) {
+  if (iso === null || iso === undefined) return "";
+  return new Date(iso).toLocaleString();
 }
 
 // "a, b,,c " -> ["a", "b", "c"]
@@ -69,8 +70,8 @@ function renderUsers() {
       el("td", { class: "role", text: user.role }),
       el("td", { class: "scope", text: scopeText(user) }),
       el("td", { class: "status", text: user.disabled ? "disabled" : "active" }),
-      el("td", { text: unixText(user.created_at) }),
-      el("td", { text: unixText(user.password_changed_at) }));
+      el("td", { text: timeText(user.created_at) }),
+      el("td", { text: timeText(user.password_changed_at) }));
     const actions = el("td", { class: "actions" },
       el("button", { type: "button", class: "edit", text: "Edit", onclick: () => openEditor(row, user) }),
       el("button", {
@@ -204,8 +205,8 @@ async function loadTokens() {
       el("td", {}, el("code", { text: String(token.id) })),
       el("td", { text: token.user }),
       el("td", { text: token.label }),
-      el("td", { text: unixText(token.created_at) }),
-      el("td", { text: token.last_used_at === null ? "never" : unixText(token.last_used_at) }),
+      el("td", { text: timeText(token.created_at) }),
+      el("td", { text: token.last_used_at === null ? "never" : timeText(token.last_used_at) }),
       el("td", { class: "status", text: token.revoked ? "revoked" : "active" }),
       el("td", { class: "actions" }, revoke)));
   }
@@ -265,10 +266,11 @@ async function revokeToken(token) {
 // ---- audit log -----------------------------------------------------------------------------
 
 // A datetime-local value is the browser's local time, which is what Date parses it as.
-function unixFromLocal(value) {
+// A datetime-local input's value (local time, no zone) as ISO 8601 in UTC.
+function isoFromLocal(value) {
   if (!value) return null;
-  const ms = new Date(value).getTime();
-  return Number.isNaN(ms) ? null : Math.floor(ms / 1000);
+  const moment = new Date(value);
+  return Number.isNaN(moment.getTime()) ? null : moment.toISOString();
 }
 
 function auditFilterParams() {
@@ -277,10 +279,10 @@ function auditFilterParams() {
     const value = $(id).value.trim();
     if (value) params.set(name, value);
   }
-  const since = unixFromLocal($("audit-since").value);
-  const until = unixFromLocal($("audit-until").value);
-  if (since !== null) params.set("since", String(since));
-  if (until !== null) params.set("until", String(until));
+  const since = isoFromLocal($("audit-since").value);
+  const until = isoFromLocal($("audit-until").value);
+  if (since !== null) params.set("since", since);
+  if (until !== null) params.set("until", until);
   params.set("limit", String(AUDIT_PAGE));
   return params;
 }
@@ -295,7 +297,7 @@ function auditRow(entry) {
   const good = OK_OUTCOMES.has(entry.outcome);
   return el("tr", { "data-id": entry.id, "data-action": entry.action, "data-outcome": entry.outcome },
     el("td", { class: "number", text: String(entry.id) }),
-    el("td", { class: "when", text: unixText(entry.at) }),
+    el("td", { class: "when", text: timeText(entry.at) }),
     el("td", { text: entry.user }),
     el("td", { text: entry.action }),
     el("td", { text: entry.camera_id || "" }),

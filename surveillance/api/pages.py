@@ -1,4 +1,5 @@
-"""Routes that serve the pages, and the security headers every response carries."""
+"""Routes that serve the pages (static files from ``surveillance.web``), and the security
+headers every response carries."""
 
 from __future__ import annotations
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from surveillance.catalog import Camera, Platform, Tag
-from surveillance.media.health import HealthSnapshot
+from surveillance.api.schemas.base import Out, UtcTime
+from surveillance.catalog import Camera, Platform
+from surveillance.media.health import ErrorKind, StreamState
 from surveillance.services.ingest import CameraHealth, PlatformHealth
 
 
@@ -15,52 +17,31 @@ def _iso(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+def _rounded(digits: int) -> AfterValidator:
+    """Health figures to a precision worth reading (a camera's fps is not 24.99731)."""
+    return AfterValidator(lambda value: None if value is None else round(value, digits))
 
 
-class StreamHealthOut(BaseModel):
-    state: str = Field(description="connecting, online, stalled, offline, disabled or idle")
-    state_since: datetime | None
-    last_packet_age_s: float | None
-    fps: float | None
-    bitrate_kbps: float | None
+class StreamHealthOut(Out):
+    """Read from a :class:`~surveillance.media.health.HealthSnapshot`."""
+
+    state: StreamState = Field(description="connecting, online, stalled, offline, disabled or idle")
+    state_since: UtcTime | None
+    last_packet_age_s: Annotated[float | None, _rounded(3)]
+    fps: Annotated[float | None, _rounded(2)]
+    bitrate_kbps: Annotated[float | None, _rounded(1)]
     codec: str | None
     profile: str | None
     width: int | None
     height: int | None
     reconnects: int
     last_error: str | None = Field(description="Why the stream last failed; no credentials.")
-    last_error_kind: str | None
-    last_error_at: datetime | None
+    last_error_kind: ErrorKind | None
+    last_error_at: UtcTime | None
     ring_bytes: int
-    ring_seconds: float
+    ring_seconds: Annotated[float, _rounded(2)]
     consumers: int
     dropped_by_consumers: int
-
-    @classmethod
-    def of(cls, h: HealthSnapshot) -> StreamHealthOut:
-        return cls(
-            state=h.state.value,
-            state_since=_iso(h.state_since),
-            last_packet_age_s=None
-            if h.last_packet_age_s is None
-            else round(h.last_packet_age_s, 3),
-            fps=_round(h.fps, 2),
-            bitrate_kbps=_round(h.bitrate_kbps, 1),
-            codec=h.codec,
-            profile=h.profile,
-            width=h.width,
-            height=h.height,
-            reconnects=h.reconnects,
-            last_error=h.last_error,
-            last_error_kind=h.last_error_kind.value if h.last_error_kind else None,
-            last_error_at=_iso(h.last_error_at),
-            ring_bytes=h.ring_bytes,
-            ring_seconds=round(h.ring_seconds, 2),
-            consumers=h.consumers,
-            dropped_by_consumers=h.dropped_by_consumers,
-        )
 
 
 class LocationOut(BaseModel):
@@ -101,8 +82,8 @@ class CameraOut(BaseModel):
             has_sub_stream=camera.has_sub_stream,
             url=camera.display_url(),
             state=health.state.value,
-            health=StreamHealthOut.of(health.main),
-            sub_health=StreamHealthOut.of(health.sub) if health.sub else None,
+            health=StreamHealthOut.model_validate(health.main),
+            sub_health=StreamHealthOut.model_validate(health.sub) if health.sub else None,
         )
 
 
@@ -149,15 +130,13 @@ class PlatformOut(BaseModel):
         )
 
 
-class TagOut(BaseModel):
+class TagOut(Out):
+    """Read from a :class:`~surveillance.catalog.Tag`."""
+
     id: str
     name: str
     color: str
     builtin: bool
-
-    @classmethod
-    def of(cls, tag: Tag) -> TagOut:
-        return cls(id=tag.id, name=tag.name, color=tag.color, builtin=tag.builtin)
 
 
 class HealthOut(BaseModel):

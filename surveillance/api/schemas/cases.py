@@ -9,15 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, Field, computed_field
 
-from surveillance.cases.records import (
-    CaseDetail,
-    CaseRecord,
-    CustodyRecord,
-    ItemRecord,
-    TimelineRecord,
-)
+from surveillance.api.schemas.base import In, Out
+from surveillance.cases.records import CaseDetail
 from surveillance.cases.states import CaseState
 
 MAX_CLIP_PRE_S = 600.0  # cannot exceed what the ring may hold (ingest.ring_seconds <= 600)
@@ -27,11 +22,7 @@ CameraId = str
 TagId = str
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CaseIn(_In):
+class CaseIn(In):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=20_000)
     place: str | None = Field(None, max_length=200)
@@ -40,7 +31,7 @@ class CaseIn(_In):
     assignee: str | None = Field(None, max_length=128)
 
 
-class CasePatch(_In):
+class CasePatch(In):
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=20_000)
     place: str | None = Field(None, max_length=200)
@@ -49,28 +40,28 @@ class CasePatch(_In):
     cameras: list[CameraId] | None = Field(None, max_length=256)
 
 
-class TransitionIn(_In):
+class TransitionIn(In):
     to: CaseState
     comment: str | None = Field(None, max_length=20_000)
     assignee: str | None = Field(None, max_length=64, description="Set when dispatching")
 
 
-class CommentIn(_In):
+class CommentIn(In):
     text: str = Field(min_length=1, max_length=20_000)
 
 
-class SnapshotIn(_In):
+class SnapshotIn(In):
     camera: CameraId
 
 
-class ClipIn(_In):
+class ClipIn(In):
     camera: CameraId
     pre_s: float = Field(10.0, ge=0, le=MAX_CLIP_PRE_S, description="Seconds before `at`")
     post_s: float = Field(0.0, ge=0, le=MAX_CLIP_POST_S, description="Seconds after `at`")
     at: datetime | None = Field(None, description="The moment (default: now); timezone needed")
 
 
-class CaseOut(BaseModel):
+class CaseOut(Out):
     number: str
     title: str
     description: str
@@ -78,35 +69,20 @@ class CaseOut(BaseModel):
     reporter: str
     assignee: str | None
     state: CaseState
-    open: bool = Field(description="Reported up to feedback: takes evidence")
     tags: list[str]
     cameras: list[str]
     created_at: datetime
     updated_at: datetime
-    custody_entries: int
+    custody_entries: int = Field(validation_alias=AliasChoices("custody_entries", "custody_seq"))
     custody_head: str
 
-    @classmethod
-    def of(cls, case: CaseRecord) -> CaseOut:
-        return cls(
-            number=case.number,
-            title=case.title,
-            description=case.description,
-            place=case.place,
-            reporter=case.reporter,
-            assignee=case.assignee,
-            state=case.state,
-            open=case.state not in (CaseState.CLOSED, CaseState.ARCHIVED),
-            tags=list(case.tags),
-            cameras=list(case.cameras),
-            created_at=case.created_at,
-            updated_at=case.updated_at,
-            custody_entries=case.custody_seq,
-            custody_head=case.custody_head,
-        )
+    @computed_field(description="Reported up to feedback: takes evidence")  # type: ignore[prop-decorator]
+    @property
+    def open(self) -> bool:
+        return self.state not in (CaseState.CLOSED, CaseState.ARCHIVED)
 
 
-class TimelineOut(BaseModel):
+class TimelineOut(Out):
     id: int
     at: datetime
     actor: str
@@ -116,41 +92,33 @@ class TimelineOut(BaseModel):
     to_state: str | None
     item_id: int | None
 
-    @classmethod
-    def of(cls, entry: TimelineRecord) -> TimelineOut:
-        return cls(**entry.__dict__)
-
 
 class CaseDetailOut(CaseOut):
     timeline: list[TimelineOut]
     items: int
 
     @classmethod
-    def of_detail(cls, detail: CaseDetail) -> CaseDetailOut:
-        base = CaseOut.of(detail.case).model_dump()
-        return cls(
-            **base,
-            timeline=[TimelineOut.of(t) for t in detail.timeline],
-            items=detail.item_count,
-        )
+    def of(cls, detail: CaseDetail) -> CaseDetailOut:
+        case = CaseOut.model_validate(detail.case)
+        return cls(**dict(case), timeline=list(detail.timeline), items=detail.item_count)
 
 
-class CasePageOut(BaseModel):
+class CasePageOut(Out):
     total: int
     limit: int
     offset: int
     cases: list[CaseOut]
 
 
-class ItemOut(BaseModel):
+class ItemOut(Out):
     id: int
-    case: str
+    case: str = Field(validation_alias=AliasChoices("case", "case_number"))
     kind: str = Field(description="snapshot or clip")
     sha256: str
     size: int
     media_type: str
-    camera: str
-    platform: str | None
+    camera: str = Field(validation_alias=AliasChoices("camera", "camera_id"))
+    platform: str | None = Field(validation_alias=AliasChoices("platform", "platform_id"))
     captured_at: datetime = Field(description="When its first packet reached the server")
     stream_time_s: float | None = Field(description="First frame's time on the camera's clock")
     attached_at: datetime
@@ -161,34 +129,14 @@ class ItemOut(BaseModel):
     duration_s: float | None
     frames: int
     note: str | None
-    content_url: str
 
-    @classmethod
-    def of(cls, item: ItemRecord) -> ItemOut:
-        return cls(
-            id=item.id,
-            case=item.case_number,
-            kind=item.kind,
-            sha256=item.sha256,
-            size=item.size,
-            media_type=item.media_type,
-            camera=item.camera_id,
-            platform=item.platform_id,
-            captured_at=item.captured_at,
-            stream_time_s=item.stream_time_s,
-            attached_at=item.attached_at,
-            attached_by=item.attached_by,
-            codec=item.codec,
-            width=item.width,
-            height=item.height,
-            duration_s=item.duration_s,
-            frames=item.frames,
-            note=item.note,
-            content_url=f"/api/cases/{item.case_number}/items/{item.id}/content",
-        )
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def content_url(self) -> str:
+        return f"/api/cases/{self.case}/items/{self.id}/content"
 
 
-class CustodyOut(BaseModel):
+class CustodyOut(Out):
     seq: int
     at: datetime
     actor: str
@@ -198,25 +146,21 @@ class CustodyOut(BaseModel):
     prev_hash: str
     entry_hash: str
 
-    @classmethod
-    def of(cls, entry: CustodyRecord) -> CustodyOut:
-        return cls(**entry.__dict__)
 
-
-class StatesOut(BaseModel):
+class StatesOut(Out):
     states: list[str]
     transitions: dict[str, list[str]]
     open_states: list[str]
 
 
-class NodeKeyOut(BaseModel):
+class NodeKeyOut(Out):
     algorithm: str
     fingerprint: str = Field(description="sha256: and the hex SHA-256 of the raw public key")
     public_key: str = Field(description="Raw Ed25519 public key, base64")
     node: str
 
 
-class CaseErrorOut(BaseModel):
+class CaseErrorOut(Out):
     detail: str
     case: str | None = None
     state: str | None = None

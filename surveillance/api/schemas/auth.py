@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasPath, BeforeValidator, Field
 
-from surveillance.auth.audit import AuditEntry
+from surveillance.api.schemas.base import In, Out, UtcTime
 from surveillance.auth.passwords import MAX_PASSWORD_LENGTH
-from surveillance.auth.principal import Principal, User
+from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission, Role
-from surveillance.auth.store import TokenInfo
 
 Password = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+SortedIds = Annotated[list[str], BeforeValidator(sorted)]
 
 
-class SignInIn(BaseModel):
+class SignInIn(In):
     name: str = Field(min_length=1, max_length=64)
     password: str = Password
 
 
-class MeOut(BaseModel):
+class MeOut(Out):
     name: str
     role: Role
     platforms: list[str]
     cameras: list[str]
     permissions: list[str]
     csrf_token: str | None = Field(description="Send as X-CSRF-Token on state changes")
-    expires_at: float | None = None
+    expires_at: UtcTime | None = None
 
     @classmethod
     def of(cls, principal: Principal, expires_at: float | None = None) -> MeOut:
@@ -43,34 +43,24 @@ class MeOut(BaseModel):
         )
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(In):
     current_password: str = Password
     new_password: str = Password
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
+    """Read from a :class:`~surveillance.auth.principal.User`."""
+
     name: str
     role: Role
-    platforms: list[str]
-    cameras: list[str]
+    platforms: SortedIds = Field(validation_alias=AliasPath("scope", "platforms"))
+    cameras: SortedIds = Field(validation_alias=AliasPath("scope", "cameras"))
     disabled: bool
-    created_at: float
-    password_changed_at: float
-
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        return cls(
-            name=user.name,
-            role=user.role,
-            platforms=sorted(user.scope.platforms),
-            cameras=sorted(user.scope.cameras),
-            disabled=user.disabled,
-            created_at=user.created_at,
-            password_changed_at=user.password_changed_at,
-        )
+    created_at: UtcTime
+    password_changed_at: UtcTime
 
 
-class UserIn(BaseModel):
+class UserIn(In):
     name: str = Field(min_length=1, max_length=64)
     role: Role
     password: str = Password
@@ -78,7 +68,7 @@ class UserIn(BaseModel):
     cameras: list[str] = Field(default_factory=list, max_length=1000)
 
 
-class UserPatch(BaseModel):
+class UserPatch(In):
     role: Role | None = None
     platforms: list[str] | None = Field(None, max_length=1000)
     cameras: list[str] | None = Field(None, max_length=1000)
@@ -86,7 +76,7 @@ class UserPatch(BaseModel):
     password: str | None = Field(None, min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
-class TokenIn(BaseModel):
+class TokenIn(In):
     user: str = Field(min_length=1, max_length=64)
     label: str = Field("", max_length=128)
     permissions: list[Permission] | None = Field(
@@ -94,35 +84,33 @@ class TokenIn(BaseModel):
     )
 
 
-class TokenOut(BaseModel):
+def _sorted_or_none(value: Any) -> Any:
+    return None if value is None else sorted(value)
+
+
+class TokenOut(Out):
+    """Read from a :class:`~surveillance.auth.store.TokenInfo`."""
+
     id: str
     user: str
     label: str
-    created_at: float
-    last_used_at: float | None
+    created_at: UtcTime
+    last_used_at: UtcTime | None
     revoked: bool
-    permissions: list[Permission] | None = Field(description="null: all of the user's")
-
-    @classmethod
-    def of(cls, info: TokenInfo) -> TokenOut:
-        return cls(
-            id=info.id,
-            user=info.user,
-            label=info.label,
-            created_at=info.created_at,
-            last_used_at=info.last_used_at,
-            revoked=info.revoked,
-            permissions=None if info.permissions is None else sorted(info.permissions),
-        )
+    permissions: Annotated[list[Permission] | None, BeforeValidator(_sorted_or_none)] = Field(
+        description="null: all of the user's"
+    )
 
 
 class NewTokenOut(TokenOut):
     token: str = Field(description="The secret: shown this once, stored only hashed")
 
 
-class AuditEntryOut(BaseModel):
+class AuditEntryOut(Out):
+    """Read from an :class:`~surveillance.auth.audit.AuditEntry`."""
+
     id: int
-    at: float
+    at: UtcTime
     user: str
     action: str
     camera_id: str | None
@@ -130,21 +118,7 @@ class AuditEntryOut(BaseModel):
     outcome: str
     detail: dict[str, Any]
 
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditEntryOut:
-        assert entry.id is not None
-        return cls(
-            id=entry.id,
-            at=entry.at,
-            user=entry.user,
-            action=entry.action,
-            camera_id=entry.camera_id,
-            client=entry.client,
-            outcome=entry.outcome,
-            detail=entry.detail,
-        )
 
-
-class AuditPageOut(BaseModel):
+class AuditPageOut(Out):
     entries: list[AuditEntryOut]
     next_before_id: int | None

@@ -1,0 +1,52 @@
+"""Bodies of live video: delivery-path planning and WebRTC signalling (camera and mosaic)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from surveillance.api.schemas.base import In, Out
+
+MAX_SDP_BYTES = 64_000
+
+
+class CapsIn(In):
+    webrtc_h264: bool = Field(description="RTCRtpReceiver reports H.264")
+    mse_avc: bool = Field(description="MediaSource accepts avc1 (H.264) in MP4")
+    mse_hevc: bool = Field(description="MediaSource accepts hvc1/hev1 (H.265) in MP4")
+
+
+class PlanIn(In):
+    camera: str
+    stream: Literal["main", "sub"] = "main"
+    caps: CapsIn
+
+
+class PlanOut(Out):
+    camera: str
+    stream: str
+    path: str = Field(description="webrtc, mse or transcode")
+    reason: str
+    codec: str
+    b_frames: bool
+    codec_string: str | None
+    mime: str | None
+    width: int
+    height: int
+
+
+class OfferIn(In):
+    camera: str
+    stream: Literal["main", "sub"] = "main"
+    sdp: str = Field(max_length=MAX_SDP_BYTES)
+    transcode: bool = False
+
+
+class MosaicOfferIn(In):
+    sdp: str = Field(max_length=MAX_SDP_BYTES)
+
+
+class AnswerOut(Out):
+    type: Literal["answer"] = "answer"
+    sdp: str
