@@ -13,7 +13,7 @@ it can decode (DESIGN.md, "Browser delivery facts"):
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from surveillance.media.batch_thread import BatchThread
 from surveillance.media.bitstream import codec_string, packet_has_b_slices, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
 from surveillance.media.fmp4 import InitSegment, MseSegmenter
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
 TRANSCODE_WORKERS = 2  # decode threads shared by all transcoded viewers
 LIVE_QUEUE_PACKETS = 120  # ~5 s at 25 fps: a viewer further behind skips to the next keyframe
-MSE_MUX_WORKERS = 2  # muxing threads shared by all MSE viewers
 # Packets muxed per hand-off to a muxing thread. A hand-off costs about twice the muxing
 # of a typical 1080p frame, so a viewer's backlog (the cached GOP, a burst after a stall)
 # goes over in one; a viewer that keeps up has one packet at a time anyway.
@@ -105,7 +105,7 @@ class LiveService:
         self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
         self._peers = PeerSessions()
         self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
-        self._mux_executor = ThreadPoolExecutor(MSE_MUX_WORKERS, thread_name_prefix="mse-mux")
+        self._muxing = BatchThread("mse-mux")
 
     def _source_facts(self, stream: Stream) -> SourceFacts:
         gop = stream.ring.latest_gop()
@@ -153,14 +153,13 @@ class LiveService:
         if on_start is not None:
             on_start()
         segmenter = MseSegmenter()
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 burst = [await subscription.aget()]
                 burst += subscription.take_pending(MSE_BURST_PACKETS - 1)
                 # Muxing is FFmpeg work: in a thread. One viewer's bursts go one at a time,
                 # so its segments keep their order.
-                segments = await loop.run_in_executor(self._mux_executor, segmenter.segments, burst)
+                segments = await self._muxing.run(functools.partial(segmenter.segments, burst))
                 for segment in segments:
                     if isinstance(segment, InitSegment):
                         await channel.send_json({"type": "init", "mime": segment.mime})
@@ -178,8 +177,8 @@ class LiveService:
         # A burst may still be muxing in a thread (the viewer's task was cancelled): close
         # after it, there, without making the event loop wait.
         try:
-            self._mux_executor.submit(segmenter.close)
-        except RuntimeError:  # shutting down: the executor takes no more work
+            self._muxing.submit(segmenter.close)
+        except RuntimeError:  # shutting down: the thread takes no more work
             segmenter.close()
 
     async def webrtc_answer(
@@ -213,4 +212,4 @@ class LiveService:
     async def close(self) -> None:
         await self._peers.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._mux_executor.shutdown(wait=False, cancel_futures=True)
+        self._muxing.close()
