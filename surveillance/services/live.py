@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
 TRANSCODE_WORKERS = 2  # decode threads shared by all transcoded viewers
 LIVE_QUEUE_PACKETS = 120  # ~5 s at 25 fps: a viewer further behind skips to the next keyframe
-# Packets muxed per hand-off to a muxing thread. A hand-off costs about twice the muxing
-# of a typical 1080p frame, so a viewer's backlog (the cached GOP, a burst after a stall)
-# goes over in one; a viewer that keeps up has one packet at a time anyway.
+# Packets muxed per hand-off to the muxing thread: a viewer's backlog (the cached GOP, a
+# burst after a stall) goes over in one; a viewer that keeps up has one packet at a time.
 MSE_BURST_PACKETS = 50
 
 
@@ -157,8 +156,9 @@ class LiveService:
             while True:
                 burst = [await subscription.aget()]
                 burst += subscription.take_pending(MSE_BURST_PACKETS - 1)
-                # Muxing is FFmpeg work: in a thread. One viewer's bursts go one at a time,
-                # so its segments keep their order.
+                # Muxing is FFmpeg work: off the event loop, in one thread that takes every
+                # viewer's waiting burst per wake-up (a pool's hop per job cost more than the
+                # muxing). One viewer's bursts go one at a time: its segments keep their order.
                 segments = await self._muxing.run(functools.partial(segmenter.segments, burst))
                 for segment in segments:
                     if isinstance(segment, InitSegment):
