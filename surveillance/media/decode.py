@@ -1,9 +1,15 @@
 """Decoding on demand: the latest picture of a stream, and JPEG encoding.
 
-Ingest never decodes. A :class:`LiveDecoder` exists only while someone asks a stream for
-pictures: it starts from the cached GOP (so its first picture is the current one, not the
-next keyframe's), follows live packets while requests keep coming, and ends ``warm_s``
-after the last request. Requests in between cost a JPEG encode, not a GOP decode.
+Ingest never decodes. Whoever wants pictures follows a subscription through
+:class:`PacketDecoder` (or :func:`follow_decoded`, for a thread): one place that knows a
+reconnect means new timestamps and perhaps new parameter sets, so a new decoder, started at
+the new connection's first keyframe. Its users: the snapshot :class:`LiveDecoder`, mosaic
+tiles and the WebRTC transcoding track.
+
+A :class:`LiveDecoder` exists only while someone asks a stream for pictures: it starts from
+the cached GOP (so its first picture is the current one, not the next keyframe's), follows
+live packets while requests keep coming, and ends ``warm_s`` after the last request.
+Requests in between cost a JPEG encode, not a GOP decode.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from surveillance.media.fanout import SubscriptionClosed
+from surveillance.media.fanout import Subscription, SubscriptionClosed
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.stream import Stream
 
@@ -67,6 +74,50 @@ def decode_packets(ctx: Any, packets: list[Packet], flush: bool = False) -> Any 
         except av.InvalidDataError:
             pass
     return last
+
+
+class PacketDecoder:
+    """Decodes the packets of a subscription, across reconnects of its stream.
+
+    A packet of a new connection (another ``info``) needs a new decoder, and nothing of
+    that connection before its first keyframe can be decoded: those packets give None.
+    """
+
+    def __init__(self, make_decoder: Callable[[StreamInfo], Any] = new_decoder) -> None:
+        self._make_decoder = make_decoder
+        self._ctx: Any = None
+        self.info: StreamInfo | None = None  # the connection being decoded
+
+    def decode(self, packet: Packet) -> Any | None:
+        """The picture this packet completes (av.VideoFrame), if any."""
+        if packet.info is not self.info:
+            if not packet.keyframe:
+                return None  # wait for a keyframe of the new connection
+            self.info = packet.info
+            self._ctx = self._make_decoder(packet.info)
+        return decode_packets(self._ctx, [packet])
+
+
+def follow_decoded(
+    subscription: Subscription,
+    should_end: Callable[[], bool],
+    poll_s: float,
+    make_decoder: Callable[[StreamInfo], Any] = new_decoder,
+) -> Iterator[tuple[Packet, Any]]:
+    """Each decoded picture of a subscription with the packet that completed it, until
+    ``should_end()`` (asked at least every ``poll_s``) or the subscription closes.
+    Blocking: for a decoder thread."""
+    decoder = PacketDecoder(make_decoder)
+    while not should_end():
+        try:
+            packet = subscription.get(timeout=poll_s)
+        except SubscriptionClosed:
+            return
+        if packet is None:
+            continue
+        frame = decoder.decode(packet)
+        if frame is not None:
+            yield packet, frame
 
 
 def decode_keyframe(keyframe: Packet) -> Any | None:
@@ -141,24 +192,9 @@ class LiveDecoder:
                     self._thread = None
 
     def _decode_until_idle(self) -> None:
-        ctx: Any = None
-        info: StreamInfo | None = None
         with self.stream.subscribe(from_cached_gop=True) as subscription:
-            while not self._should_end():
-                try:
-                    packet = subscription.get(timeout=DECODER_POLL_S)
-                except SubscriptionClosed:
-                    return
-                if packet is None:
-                    continue
-                if packet.info is not info:
-                    if not packet.keyframe:
-                        continue  # wait for a keyframe of the new connection
-                    info = packet.info
-                    ctx = new_decoder(info)
-                frame = decode_packets(ctx, [packet])
-                if frame is not None:
-                    decoded = DecodedFrame(frame, packet.seq, packet.received_at, info)
-                    with self._cond:
-                        self._latest = decoded
-                        self._cond.notify_all()
+            for packet, frame in follow_decoded(subscription, self._should_end, DECODER_POLL_S):
+                decoded = DecodedFrame(frame, packet.seq, packet.received_at, packet.info)
+                with self._cond:
+                    self._latest = decoded
+                    self._cond.notify_all()

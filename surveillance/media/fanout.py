@@ -89,6 +89,12 @@ class Subscription:
                 self._async_waiter = (loop, future)
             await future
 
+    def take_pending(self, limit: int) -> list[Packet]:
+        """Up to ``limit`` packets already queued, without waiting (a consumer's burst)."""
+        with self._cond:
+            count = min(limit, len(self._queue))
+            return [self._queue.popleft() for _ in range(count)]
+
     def pending(self) -> int:
         return len(self._queue)
 

@@ -4,25 +4,32 @@ The browser path for sources WebRTC cannot carry (B-frames, H.265 where the brow
 decodes it). One fragment per frame keeps latency at one frame interval instead of one GOP.
 The muxer's stream is copied from a template that FFmpeg builds by parsing the parameter
 sets, which gives the MP4 its avcC/hvcC box without any hand-written box code.
+
+:class:`MseSegmenter` follows a subscription across reconnects (a new connection needs a
+new init segment) and is blocking work: the live service runs it in a thread, a burst of
+queued packets per hand-off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import av
 
-from surveillance.media.bitstream import parameter_sets_annexb, with_parameter_sets
+from surveillance.media.bitstream import codec_string, parameter_sets_annexb, with_parameter_sets
 from surveillance.media.packets import Packet, StreamInfo
 
 MSE_TIME_BASE = Fraction(1, 90_000)
 # empty_moov: the init segment comes first, alone; frag_every_frame: a fragment per frame;
 # default_base_moof: what MSE expects for fragment offsets.
 MOVFLAGS = "empty_moov+default_base_moof+frag_every_frame+omit_tfhd_offset"
+FALLBACK_CODEC_STRING = "avc1.640028"  # High 4.0: for parameter sets we cannot read
 
 
 class _Chunks(io.RawIOBase):
@@ -84,9 +91,12 @@ class FragmentedMp4Muxer:
         self._collect()  # the init segment is written at start
 
     def codec_string(self) -> str | None:
-        from surveillance.media.bitstream import codec_string
-
         return codec_string(self.info.codec, self._parameter_sets)
+
+    @property
+    def mime(self) -> str:
+        """What the page passes to ``MediaSource.addSourceBuffer``."""
+        return f'video/mp4; codecs="{self.codec_string() or FALLBACK_CODEC_STRING}"'
 
     def add(self, packet: Packet) -> list[bytes]:
         """Media segments completed by this packet (usually exactly one)."""
@@ -130,3 +140,50 @@ class FragmentedMp4Muxer:
         with contextlib.suppress(av.FFmpegError, ValueError):
             self._output.close()
         self._template_container.close()
+
+
+@dataclass(frozen=True)
+class InitSegment:
+    """Sent before the media segments of each connection: the page (re)creates its buffer."""
+
+    mime: str
+    data: bytes
+
+
+class MseSegmenter:
+    """A subscription's packets as MSE segments, across reconnects of the stream.
+
+    Blocking (FFmpeg parses parameter sets and muxes): call from one thread at a time; the
+    lock makes a ``close`` from another thread wait for a ``segments`` still running.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._muxer: FragmentedMp4Muxer | None = None
+        self._closed = False
+
+    def segments(self, packets: Sequence[Packet]) -> list[InitSegment | bytes]:
+        """An init segment at each new connection's first keyframe, then one media segment
+        per frame; packets of a connection before its first keyframe are skipped."""
+        out: list[InitSegment | bytes] = []
+        with self._lock:
+            for packet in packets:
+                if self._closed:
+                    break
+                muxer = self._muxer
+                if muxer is None or packet.info is not muxer.info:
+                    if not packet.keyframe:
+                        continue
+                    if muxer is not None:
+                        muxer.close()
+                    muxer = self._muxer = FragmentedMp4Muxer(packet.info, packet)
+                    out.append(InitSegment(muxer.mime, muxer.init_segment))
+                out.extend(muxer.add(packet))
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._muxer is not None:
+                self._muxer.close()
+                self._muxer = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,8 +63,15 @@ class StreamHealth:
     the monitor once a second from counter deltas, not per packet.
     """
 
-    def __init__(self, state: StreamState = StreamState.CONNECTING) -> None:
+    def __init__(
+        self,
+        state: StreamState = StreamState.CONNECTING,
+        on_state_change: Callable[[], None] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
+        # Called (outside the lock, from whichever thread changed it) after every change of
+        # state: the stream wakes whoever waits for its first picture.
+        self._on_state_change = on_state_change
         self.state = state
         self.state_since = time.time()
         self.last_packet_at: float | None = None  # time.monotonic()
@@ -73,6 +81,10 @@ class StreamHealth:
         self.packets = 0
         self.bytes = 0
         self.reconnects = 0
+        # Failed connection attempts since the worker was (re)started or the stream last
+        # delivered a packet: while it is above zero, a connecting stream is retrying, and
+        # whoever asks for a picture is told why it failed instead of waiting.
+        self.failed_attempts = 0
         self.codec: str | None = None
         self.profile: str | None = None
         self.width: int | None = None
@@ -86,13 +98,16 @@ class StreamHealth:
 
     def set_state(self, state: StreamState) -> None:
         with self._lock:
-            if state is not self.state:
+            changed = state is not self.state
+            if changed:
                 self.state = state
                 self.state_since = time.time()
             if state is not StreamState.ONLINE and state is not StreamState.STALLED:
                 self.fps = None
                 self.bitrate_kbps = None
                 self._rate_mark = None
+        if changed and self._on_state_change is not None:
+            self._on_state_change()
 
     def set_error(self, kind: ErrorKind, message: str, state: StreamState) -> None:
         with self._lock:

@@ -3,29 +3,46 @@
 A single ingest worker feeds it through :meth:`Stream.deliver`; everyone else reads. The
 lock makes "take the cached GOP and start receiving live packets" atomic, so a new
 consumer neither misses nor repeats a packet.
+
+Whoever needs a picture first awaits :meth:`Stream.wait_ready`: the ingest thread wakes
+the event loop when a keyframe arrives or the stream's state changes, so a viewer starts
+the moment the picture exists and a failed camera answers at once with its reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from enum import Enum
 
 from surveillance.media.fanout import FanOut, Subscription
 from surveillance.media.health import HealthSnapshot, StreamHealth, StreamState
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.ring import PacketRing
 
+# States in which waiting cannot bring a picture: the camera failed or is turned off, or
+# the connection is open but silent. Each has a reason in the stream's health.
+_GIVE_UP_STATES = (StreamState.OFFLINE, StreamState.DISABLED, StreamState.STALLED)
+
+
+class Readiness(Enum):
+    READY = "ready"  # online, with a keyframe in the ring to start from
+    WAITING = "waiting"  # connecting (first attempt), starting, or online before a keyframe
+    FAILED = "failed"  # see _GIVE_UP_STATES, or connecting again after a failed attempt
+
 
 class Stream:
     def __init__(self, key: str, *, ring_seconds: float, queue_packets: int) -> None:
         self.key = key  # "<camera id>" or "<camera id>/sub"
-        self.ring = PacketRing(ring_seconds)
-        self.health = StreamHealth()
-        self.queue_packets = queue_packets
-        self._fanout = FanOut()
         self._lock = threading.Lock()
         self._next_seq = 0
-        self._packet_arrived = threading.Condition(self._lock)
+        # Event-loop futures of wait_ready calls, resolved from the ingest thread.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._fanout = FanOut()
+        self.ring = PacketRing(ring_seconds)
+        self.health = StreamHealth(on_state_change=self._wake_waiters)
+        self.queue_packets = queue_packets
 
     def deliver(
         self,
@@ -42,11 +59,14 @@ class Stream:
             self._next_seq += 1
             self.ring.append(packet)
             self._fanout.publish(packet)
-            self._packet_arrived.notify_all()
         health = self.health
         health.packet(len(data), now)
         if health.state is not StreamState.ONLINE:
-            health.set_state(StreamState.ONLINE)
+            health.set_state(StreamState.ONLINE)  # wakes waiters itself
+        elif keyframe and self._waiters:
+            # Read without the lock: a waiter that registers after this read checked the
+            # ring after this keyframe was in it, so it needs no wake-up.
+            self._wake_waiters()
 
     def subscribe(
         self, *, from_cached_gop: bool = True, max_packets: int | None = None
@@ -56,11 +76,52 @@ class Stream:
             cached = self.ring.latest_gop() if from_cached_gop else []
             return self._fanout.subscribe(max_packets or self.queue_packets, cached)
 
-    def wait_for_packet(self, after_seq: int, timeout: float) -> bool:
-        """Block until a packet newer than ``after_seq`` is in the ring (or time-out)."""
-        with self._lock:
-            return self._packet_arrived.wait_for(lambda: self._next_seq > after_seq + 1, timeout)
+    # -- waiting for the first picture ----------------------------------------------------
+    def readiness(self) -> Readiness:
+        health = self.health
+        state = health.state
+        if state is StreamState.ONLINE and self.ring.latest_keyframe() is not None:
+            return Readiness.READY
+        if state in _GIVE_UP_STATES or (
+            state is StreamState.CONNECTING and health.failed_attempts > 0
+        ):
+            return Readiness.FAILED
+        return Readiness.WAITING
 
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until a viewer can start from a keyframe; False if the stream failed (at
+        once, when it is or goes offline) or ``timeout_s`` passed. ``health`` says why."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            with self._lock:
+                readiness = self.readiness()
+                if readiness is Readiness.WAITING:
+                    waiter = (loop, loop.create_future())
+                    self._waiters.append(waiter)
+            if readiness is not Readiness.WAITING:
+                return readiness is Readiness.READY
+            remaining = deadline - loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(waiter[1], remaining)
+            except TimeoutError:
+                return self.readiness() is Readiness.READY
+            finally:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+
+    def _wake_waiters(self) -> None:
+        """Resolve every waiter's future on its loop; each then looks again. Any thread."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+    # -- consumers ------------------------------------------------------------------------
     @property
     def consumers(self) -> int:
         return len(self._fanout)
@@ -75,3 +136,8 @@ class Stream:
             consumers=self.consumers,
             dropped=self._fanout.dropped_total(),
         )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from surveillance.media.canvas import U8Array
-from surveillance.media.decode import decode_packets, new_decoder
-from surveillance.media.fanout import Subscription, SubscriptionClosed
+from surveillance.media.decode import follow_decoded, new_decoder
+from surveillance.media.fanout import Subscription
 from surveillance.media.packets import StreamInfo
 from surveillance.media.stream import Stream
 
@@ -142,28 +142,15 @@ class TileSource:
         return ctx
 
     def _run(self, subscription: Subscription) -> None:
-        ctx: Any = None
-        info: StreamInfo | None = None
         try:
-            while not self._stop.is_set():
-                packet = subscription.get(timeout=TILE_POLL_S)
-                if packet is None:
-                    continue
-                if packet.info is not info:
-                    if not packet.keyframe:
-                        continue  # wait for a keyframe of the new connection
-                    info = packet.info
-                    ctx = self._new_decoder(info)
-                frame = decode_packets(ctx, [packet])
-                if frame is None:
-                    continue
+            for packet, frame in follow_decoded(
+                subscription, self._stop.is_set, TILE_POLL_S, self._new_decoder
+            ):
                 self.decoded += 1
                 with self._lock:
                     self._frame = frame
                     self._frame_received_at = packet.received_at
                     self._frame_serial += 1
-        except SubscriptionClosed:
-            pass
         except Exception:
             log.exception("tile decoder of %s failed", self.stream.key)
         finally:

@@ -20,10 +20,12 @@ from fractions import Fraction
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription, sdp
+from aiortc.exceptions import OperationError
 
+from surveillance.errors import BadOffer
 from surveillance.media.bitstream import parameter_sets_annexb, with_parameter_sets
-from surveillance.media.decode import decode_packets, new_decoder
+from surveillance.media.decode import PacketDecoder
 from surveillance.media.fanout import Subscription
 from surveillance.media.packets import Packet, StreamInfo
 
@@ -119,19 +121,13 @@ class TranscodeTrack(MediaStreamTrack):
         self._subscription = subscription
         self._executor = executor
         self._max_width = max_width
-        self._decoder: Any = None
-        self._info: StreamInfo | None = None
+        self._decoder = PacketDecoder()
         self._clock = RtpClock()
         self._cached_left = subscription.prefilled
         self.frames_sent = 0
 
     def _decode(self, packet: Packet) -> Any | None:
-        if packet.info is not self._info:
-            if not packet.keyframe:
-                return None
-            self._info = packet.info
-            self._decoder = new_decoder(packet.info)
-        frame = decode_packets(self._decoder, [packet])
+        frame = self._decoder.decode(packet)
         if frame is None:
             return None
         if frame.width > self._max_width:
@@ -186,18 +182,34 @@ def h264_codecs() -> list[Any]:
 async def answer_offer(
     peer: RTCPeerConnection, offer_sdp: str, track: MediaStreamTrack
 ) -> RTCSessionDescription:
-    """Accept a browser's receive-only video offer and send ``track`` as H.264."""
+    """Accept a browser's receive-only video offer and send ``track`` as H.264.
+
+    Raises BadOffer for an offer that does not parse, has no video, or shares no codec
+    with us; anything else that fails is ours, and leaves as it is.
+    """
+    offer = without_mdns_candidates(offer_sdp)
+    try:
+        # aiortc's parser answers malformed lines with assertions, index and value errors:
+        # parsed here alone, whatever it raises is the offer's fault.
+        parsed = sdp.SessionDescription.parse(offer)
+    except Exception as exc:
+        raise BadOffer(f"the SDP does not parse ({type(exc).__name__})") from exc
+    if not any(media.kind == "video" for media in parsed.media):
+        raise BadOffer("the offer has no video section")
     # The transceiver must exist, with H.264 preferred, before the offer is applied: aiortc
     # settles a transceiver's codecs when it matches it to the offer's video section.
     # Otherwise it picks the browser's first choice (VP8) and would send our H.264
     # packets under VP8's payload type, which nothing can decode.
     transceiver = peer.addTransceiver(track, direction="sendonly")
     transceiver.setCodecPreferences(h264_codecs())
-    await peer.setRemoteDescription(
-        RTCSessionDescription(sdp=without_mdns_candidates(offer_sdp), type="offer")
-    )
+    try:
+        await peer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    except (ValueError, OperationError) as exc:
+        # ValueError: the offer fails validation (ICE credentials, DTLS fingerprint, RTCP
+        # multiplexing); OperationError: it offers no codec we can send (no H.264).
+        raise BadOffer(str(exc) or type(exc).__name__) from exc
     if transceiver.mid is None:
-        raise ValueError("the offer has no video section")
+        raise BadOffer("the offer has no video section")
     await peer.setLocalDescription(await peer.createAnswer())
     local = peer.localDescription
     return RTCSessionDescription(sdp=local.sdp, type=local.type)

@@ -48,6 +48,8 @@ class IngestWorker:
     def start(self) -> None:
         """Start the thread, or keep a thread that was asked to stop but has not yet."""
         self._stop.clear()
+        # Whoever (re)starts the worker wants a fresh attempt, not the last run's verdict.
+        self.stream.health.failed_attempts = 0
         if self._thread is not None and self._thread.is_alive():
             return
         self.stream.health.set_state(StreamState.CONNECTING)
@@ -101,6 +103,7 @@ class IngestWorker:
         )
         message = self._redact(error.message)
         repeated = health.last_error == message and not was_receiving
+        health.failed_attempts += 1
         health.set_error(error.kind, message, StreamState.OFFLINE)
         # Hundreds of cameras retrying forever: say it once, not at every attempt.
         log.log(
@@ -147,6 +150,7 @@ class IngestWorker:
                 if not got_first:
                     got_first = True
                     self._backoff.reset()
+                    self.stream.health.failed_attempts = 0
                     log.info(
                         "stream %s online: %s %sx%s",
                         self.stream.key, info.codec, info.width, info.height,

@@ -15,16 +15,13 @@ from datetime import UTC, datetime
 from surveillance.cases.errors import FootageUnavailable
 from surveillance.cases.footage import Footage, ItemKind
 from surveillance.catalog import Catalog
-from surveillance.errors import CameraNotFound, CameraUnavailable
+from surveillance.errors import CameraNotFound
 from surveillance.media.clip import ClipError, collect_window, remux_mp4
-from surveillance.media.health import StreamState
-from surveillance.media.stream import Stream
 from surveillance.services.ingest import IngestService
 from surveillance.services.snapshots import SnapshotMode, SnapshotService
 
 CLIP_GRACE_S = 3.0  # how long past the window's end a clip waits for a late packet
 CLIP_WORKERS = 4  # clips being collected or remuxed at once; more wait their turn
-FIRST_PACKET_WAIT_S = 8.0  # an on-demand camera's time to start sending
 NOTE_THRESHOLD_S = 0.5  # a clip this much shorter than asked says so in its note
 
 
@@ -70,8 +67,7 @@ class LiveFootage:
         self, camera_id: str, at: datetime | None, pre_s: float, post_s: float
     ) -> Footage:
         platform = self._platform(camera_id)
-        stream = self._ingest.ensure_connected(camera_id)
-        await self._wait_online(stream, camera_id)
+        stream = await self._ingest.ready_stream(camera_id)
         now_wall, now_mono = time.time(), time.monotonic()
         moment = now_mono if at is None else now_mono - (now_wall - at.timestamp())
         start, end = moment - pre_s, moment + post_s
@@ -103,15 +99,3 @@ class LiveFootage:
             frames=facts.frames,
             note="; ".join(notes) or None,
         )
-
-    async def _wait_online(self, stream: Stream, camera_id: str) -> None:
-        health = stream.health
-        deadline = time.monotonic() + FIRST_PACKET_WAIT_S
-        while health.state in (StreamState.CONNECTING, StreamState.IDLE) and (
-            stream.ring.latest() is None
-        ):
-            if time.monotonic() > deadline or health.reconnects > 0:
-                break
-            await asyncio.sleep(0.05)
-        if health.state is not StreamState.ONLINE or stream.ring.latest() is None:
-            raise CameraUnavailable(camera_id, health.state.value, health.last_error)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import IngestConfig, IngestMode
-from surveillance.errors import CameraNotFound
+from surveillance.errors import CameraNotFound, CameraUnavailable
 from surveillance.media.backoff import Backoff
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.media.source import SourceOptions
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 MONITOR_INTERVAL_S = 0.5  # how often stall and idle checks run
 RATE_INTERVAL_S = 1.0  # window of the fps and bitrate figures
 SHUTDOWN_JOIN_S = 3.0  # how long stop() waits for worker threads before leaving them
+# How long a request waits for a stream's first keyframe: an on-demand camera connecting,
+# or a camera between its connection and its first keyframe. Failed cameras answer at once.
+FIRST_PICTURE_WAIT_S = 8.0
 
 # Worst first, for the "worst cameras" of a platform.
 _SEVERITY = {
@@ -146,6 +149,19 @@ class IngestService:
                 log.info("on-demand stream %s connecting", slot.stream.key)
                 slot.worker.start()
         return slot.stream
+
+    async def ready_stream(
+        self, camera_id: str, sub: bool = False, *, timeout_s: float = FIRST_PICTURE_WAIT_S
+    ) -> Stream:
+        """The stream, connected (an on-demand camera starts now), with a keyframe to start
+        from. Raises CameraNotFound, or CameraUnavailable with the camera's state and reason:
+        at once for a camera that is offline, stalled or disabled, after ``timeout_s`` for one
+        that does not start."""
+        stream = self.ensure_connected(camera_id, sub)
+        if not await stream.wait_ready(timeout_s):
+            health = stream.health
+            raise CameraUnavailable(camera_id, health.state.value, health.last_error)
+        return stream
 
     def camera_health(self, camera_id: str) -> CameraHealth:
         camera = self.catalog.camera(camera_id)

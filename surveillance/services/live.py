@@ -13,8 +13,7 @@ it can decode (DESIGN.md, "Browser delivery facts"):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,16 +21,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from aiortc import RTCPeerConnection
-
-from surveillance.errors import CameraUnavailable
+from surveillance.media.batch_thread import BatchThread
 from surveillance.media.bitstream import codec_string, packet_has_b_slices, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
-from surveillance.media.fmp4 import FragmentedMp4Muxer
-from surveillance.media.health import StreamState
+from surveillance.media.fmp4 import InitSegment, MseSegmenter
 from surveillance.media.packets import StreamInfo
+from surveillance.media.peers import PeerSessions
 from surveillance.media.stream import Stream
-from surveillance.media.webrtc import PassthroughTrack, TranscodeTrack, answer_offer
+from surveillance.media.webrtc import PassthroughTrack, TranscodeTrack
 from surveillance.services.ingest import IngestService
 
 log = logging.getLogger(__name__)
@@ -39,7 +36,9 @@ log = logging.getLogger(__name__)
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
 TRANSCODE_WORKERS = 2  # decode threads shared by all transcoded viewers
 LIVE_QUEUE_PACKETS = 120  # ~5 s at 25 fps: a viewer further behind skips to the next keyframe
-FIRST_PACKET_WAIT_S = 8.0  # how long an on-demand camera may take to deliver its first GOP
+# Packets muxed per hand-off to the muxing thread: a viewer's backlog (the cached GOP, a
+# burst after a stall) goes over in one; a viewer that keeps up has one packet at a time.
+MSE_BURST_PACKETS = 50
 
 
 class DeliveryPath(StrEnum):
@@ -103,22 +102,9 @@ class LiveService:
     def __init__(self, ingest: IngestService) -> None:
         self._ingest = ingest
         self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
-        # Each viewer's connection, with what to call when it ends (the audit's live.stop).
-        self._peers: dict[RTCPeerConnection, Callable[[], None] | None] = {}
+        self._peers = PeerSessions()
         self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
-
-    async def _ready_stream(self, camera_id: str, sub: bool) -> Stream:
-        stream = self._ingest.ensure_connected(camera_id, sub)
-        waited = 0.0
-        while stream.ring.latest_keyframe() is None and waited < FIRST_PACKET_WAIT_S:
-            if stream.health.state in (StreamState.OFFLINE, StreamState.DISABLED):
-                break
-            await asyncio.sleep(0.05)
-            waited += 0.05
-        if stream.ring.latest_keyframe() is None or stream.health.state is not StreamState.ONLINE:
-            health = stream.health
-            raise CameraUnavailable(camera_id, health.state.value, health.last_error)
-        return stream
+        self._muxing = BatchThread("mse-mux")
 
     def _source_facts(self, stream: Stream) -> SourceFacts:
         gop = stream.ring.latest_gop()
@@ -139,13 +125,13 @@ class LiveService:
         return facts
 
     async def plan(self, camera_id: str, sub: bool, caps: BrowserCaps) -> DeliveryPlan:
-        stream = await self._ready_stream(camera_id, sub)
+        stream = await self._ingest.ready_stream(camera_id, sub)
         source = self._source_facts(stream)
         path, reason = choose_path(source, caps)
         return DeliveryPlan(path, reason, source)
 
     async def subscribe(self, camera_id: str, sub: bool) -> Subscription:
-        stream = await self._ready_stream(camera_id, sub)
+        stream = await self._ingest.ready_stream(camera_id, sub)
         return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)
 
     async def serve_mse(
@@ -165,23 +151,19 @@ class LiveService:
         subscription = await self.subscribe(camera_id, sub)
         if on_start is not None:
             on_start()
-        muxer: FragmentedMp4Muxer | None = None
-        loop = asyncio.get_running_loop()
+        segmenter = MseSegmenter()
         try:
             while True:
-                packet = await subscription.aget()
-                if muxer is None or packet.info is not muxer.info:
-                    if not packet.keyframe:
-                        continue
-                    if muxer is not None:
-                        muxer.close()
-                    # Building the muxer parses parameter sets with FFmpeg: off the event loop.
-                    muxer = await loop.run_in_executor(
-                        None, FragmentedMp4Muxer, packet.info, packet
-                    )
-                    await channel.send_json({"type": "init", "mime": _mime(muxer)})
-                    await channel.send_bytes(muxer.init_segment)
-                for segment in muxer.add(packet):
+                burst = [await subscription.aget()]
+                burst += subscription.take_pending(MSE_BURST_PACKETS - 1)
+                # Muxing is FFmpeg work: off the event loop, in one thread that takes every
+                # viewer's waiting burst per wake-up (a pool's hop per job cost more than the
+                # muxing). One viewer's bursts go one at a time: its segments keep their order.
+                segments = await self._muxing.run(functools.partial(segmenter.segments, burst))
+                for segment in segments:
+                    if isinstance(segment, InitSegment):
+                        await channel.send_json({"type": "init", "mime": segment.mime})
+                        segment = segment.data
                     await channel.send_bytes(segment)
         except SubscriptionClosed:
             pass
@@ -189,8 +171,15 @@ class LiveService:
             log.debug("mse viewer of %s gone: %s", camera_id, type(exc).__name__)
         finally:
             subscription.close()
-            if muxer is not None:
-                muxer.close()
+            self._close_off_loop(segmenter)
+
+    def _close_off_loop(self, segmenter: MseSegmenter) -> None:
+        # A burst may still be muxing in a thread (the viewer's task was cancelled): close
+        # after it, there, without making the event loop wait.
+        try:
+            self._muxing.submit(segmenter.close)
+        except RuntimeError:  # shutting down: the thread takes no more work
+            segmenter.close()
 
     async def webrtc_answer(
         self,
@@ -200,59 +189,27 @@ class LiveService:
         transcode: bool,
         on_end: Callable[[], None] | None = None,
     ) -> str:
-        """The answer SDP; ``on_end`` is called once when the viewer's connection ends."""
+        """The answer SDP; ``on_end`` is called once when the viewer's connection ends.
+
+        Raises CameraNotFound, CameraUnavailable, or BadOffer for an offer that cannot be
+        answered."""
         subscription = await self.subscribe(camera_id, sub)
         track: PassthroughTrack | TranscodeTrack
         if transcode:
             track = TranscodeTrack(subscription, self._executor, TRANSCODE_MAX_WIDTH)
         else:
             track = PassthroughTrack(subscription)
-        peer = RTCPeerConnection()
-        self._peers[peer] = on_end
-
-        @peer.on("connectionstatechange")
-        async def _on_state() -> None:
-            if peer.connectionState in ("failed", "closed"):
-                await self._close_peer(peer, track, on_end)
-
-        try:
-            answer = await answer_offer(peer, offer_sdp, track)
-        except Exception:
-            await self._close_peer(peer, track, None)
-            raise
+        answer = await self._peers.answer(offer_sdp, track, on_end=on_end)
         log.info(
             "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
         )
-        return str(answer.sdp)
-
-    async def _close_peer(
-        self,
-        peer: RTCPeerConnection,
-        track: PassthroughTrack | TranscodeTrack,
-        on_end: Callable[[], None] | None,
-    ) -> None:
-        track.stop()
-        if peer in self._peers and on_end is not None:
-            on_end()
-        self._peers.pop(peer, None)
-        with contextlib.suppress(Exception):
-            await peer.close()
+        return answer
 
     @property
     def viewers(self) -> int:
         return len(self._peers)
 
     async def close(self) -> None:
-        peers = list(self._peers.items())
-        self._peers.clear()
-        for peer, on_end in peers:
-            if on_end is not None:
-                on_end()  # a viewer cut off by shutdown stopped watching too
-            with contextlib.suppress(Exception):
-                await peer.close()
+        await self._peers.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _mime(muxer: FragmentedMp4Muxer) -> str:
-    codec = muxer.codec_string() or "avc1.640028"
-    return f'video/mp4; codecs="{codec}"'
+        self._muxing.close()

@@ -18,13 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiortc import RTCPeerConnection
-
 from surveillance.catalog import Catalog
-from surveillance.errors import CameraNotFound, SurveillanceError
+from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, Unavailable
 from surveillance.media.canvas import ascii_text
 from surveillance.media.mosaic import GridCell, MosaicRenderer, MosaicTile, grid_rects
-from surveillance.media.webrtc import PassthroughTrack, answer_offer
+from surveillance.media.peers import PeerSessions
+from surveillance.media.webrtc import PassthroughTrack
 from surveillance.services.ingest import IngestService
 from surveillance.wall.layouts import PRESETS, Grid, fill
 from surveillance.wall.store import WallStore
@@ -34,7 +33,9 @@ log = logging.getLogger(__name__)
 MOSAIC_IDLE_S = 10.0  # a renderer stops this long after its last consumer left
 REAP_INTERVAL_S = 1.0  # how often idle renderers are looked for
 RENDERER_JOIN_S = 3.0  # how long stopping waits for a renderer's threads
-FIRST_KEYFRAME_WAIT_S = 5.0  # how long a WebRTC viewer waits for the encoder's first GOP
+# How long a WebRTC viewer waits for the mosaic encoder's first keyframe: the renderer is
+# local, so this is not the cameras' FIRST_PICTURE_WAIT_S.
+ENCODER_FIRST_PICTURE_WAIT_S = 5.0
 OUTPUT_SIZES = {1080: (1920, 1080), 2160: (3840, 2160)}  # ?size= -> pixels
 DEFAULT_FPS = 25
 MAX_FPS = 25  # the cameras' own rate; more would only repeat pictures
@@ -47,10 +48,14 @@ def _label(name: str, camera_id: str) -> str:
     return name if readable else camera_id
 
 
-class MosaicLayoutNotFound(SurveillanceError):
+class MosaicLayoutNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"no layout or preset named {name!r}")
         self.name = name
+
+
+class MosaicUnavailable(Unavailable):
+    """The mosaic could not produce what a viewer needs to start (its encoder's picture)."""
 
 
 @dataclass(frozen=True)
@@ -102,16 +107,18 @@ class MosaicService:
         self.idle_s = idle_s
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        self._peers: set[RTCPeerConnection] = set()
+        self._peers = PeerSessions()
         self._reaper: asyncio.Task[None] | None = None
 
     # -- layouts --------------------------------------------------------------------------
     def resolve(self, request: MosaicRequest) -> Grid:
-        """A stored layout by name; with ``cameras``, a preset filled with them."""
+        """A stored layout by name; with ``cameras``, a preset filled with them.
+
+        Blocking (a stored layout is a database read): from async code, ``await grid()``."""
         if request.size not in OUTPUT_SIZES:
-            raise ValueError(f"size must be one of {sorted(OUTPUT_SIZES)}")
+            raise InvalidRequest(f"size must be one of {sorted(OUTPUT_SIZES)}")
         if not 1 <= request.fps <= MAX_FPS:
-            raise ValueError(f"fps must be 1 to {MAX_FPS}")
+            raise InvalidRequest(f"fps must be 1 to {MAX_FPS}")
         grid: Grid | None = None
         if not request.cameras:
             grid = self._wall.layout(request.layout)
@@ -139,10 +146,17 @@ class MosaicService:
             tiles.append(MosaicTile(rect, _label(camera.name, camera.id), stream))
         return MosaicRenderer(key, tiles, width, height, fps)
 
+    async def grid(self, request: MosaicRequest) -> Grid:
+        """:meth:`resolve`, off the event loop."""
+        return await asyncio.to_thread(self.resolve, request)
+
     # -- leases ---------------------------------------------------------------------------
-    def acquire(self, request: MosaicRequest) -> MosaicLease:
-        """Start (or join) the renderer of this mosaic; raises for unknown layouts/cameras."""
-        grid = self.resolve(request)
+    def acquire(self, request: MosaicRequest, grid: Grid | None = None) -> MosaicLease:
+        """Start (or join) the renderer of this mosaic; raises for unknown layouts/cameras.
+
+        Blocking unless given the request's ``grid``: from async code, ``await lease()``."""
+        if grid is None:
+            grid = self.resolve(request)
         # The grid itself is the key: editing a stored layout makes a new mosaic, and the
         # old one idles out.
         key = f"{request.size}p{request.fps}:{grid.model_dump_json()}"
@@ -157,6 +171,10 @@ class MosaicService:
                          len(grid.tiles), request.size, request.fps)  # fmt: skip
             entry.leases += 1
             return MosaicLease(entry.renderer, functools.partial(self._release, key))
+
+    async def lease(self, request: MosaicRequest) -> MosaicLease:
+        """:meth:`acquire`, with the layout read off the event loop."""
+        return self.acquire(request, await self.grid(request))
 
     def _release(self, key: str) -> None:
         with self._lock:
@@ -182,46 +200,22 @@ class MosaicService:
         offer_sdp: str,
         on_end: Callable[[], None] | None = None,
     ) -> str:
-        """The answer SDP; ``on_end`` is called once when the viewer's connection ends."""
-        lease = self.acquire(request)
+        """The answer SDP; ``on_end`` is called once when the viewer's connection ends.
+
+        Raises MosaicLayoutNotFound, CameraNotFound, MosaicUnavailable when the encoder
+        produced no picture in time, or BadOffer for an offer that cannot be answered."""
+        lease = await self.lease(request)
         try:
             renderer = lease.renderer
             renderer.want_video()
             stream = renderer.stream
-            waited = 0.0
-            while stream.ring.latest_keyframe() is None and waited < FIRST_KEYFRAME_WAIT_S:
-                await asyncio.sleep(0.02)
-                waited += 0.02
-            if stream.ring.latest_keyframe() is None:
-                raise RuntimeError("the mosaic encoder produced no picture")
+            if not await stream.wait_ready(ENCODER_FIRST_PICTURE_WAIT_S):
+                raise MosaicUnavailable("the mosaic encoder produced no picture")
             track = PassthroughTrack(stream.subscribe(from_cached_gop=True))
         except BaseException:
             lease.release()
             raise
-        peer = RTCPeerConnection()
-        self._peers.add(peer)
-
-        async def close(notify: Callable[[], None] | None) -> None:
-            track.stop()
-            if peer in self._peers:  # once, however many times the state changes
-                lease.release()
-                if notify is not None:
-                    notify()
-            self._peers.discard(peer)
-            with contextlib.suppress(Exception):
-                await peer.close()
-
-        @peer.on("connectionstatechange")
-        async def _on_state() -> None:
-            if peer.connectionState in ("failed", "closed"):
-                await close(on_end)
-
-        try:
-            answer = await answer_offer(peer, offer_sdp, track)
-        except Exception:
-            await close(None)  # never started, so nothing to report as ended
-            raise
-        return str(answer.sdp)
+        return await self._peers.answer(offer_sdp, track, on_end=on_end, on_close=lease.release)
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -254,10 +248,7 @@ class MosaicService:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        for peer in list(self._peers):
-            with contextlib.suppress(Exception):
-                await peer.close()
-        self._peers.clear()
+        await self._peers.close()
         with self._lock:
             renderers = [e.renderer for e in self._entries.values()]
             self._entries.clear()

@@ -17,13 +17,11 @@ from enum import StrEnum
 
 from surveillance.errors import CameraUnavailable
 from surveillance.media.decode import LiveDecoder, decode_keyframe, encode_jpeg
-from surveillance.media.health import StreamState
 from surveillance.media.stream import Stream
 from surveillance.services.ingest import IngestService
 
 SNAPSHOT_WARM_S = 15.0  # a live decoder keeps following its stream this long after a request
 SNAPSHOT_DECODE_TIMEOUT_S = 3.0  # longest wait for the decoder to reach the newest packet
-ON_DEMAND_FIRST_PICTURE_S = 8.0  # longest wait for an on-demand camera to come online
 SNAPSHOT_WORKERS = 4  # threads for JPEG encoding and keyframe decoding
 
 
@@ -66,8 +64,7 @@ class SnapshotService:
         width: int | None = None,
         sub: bool = False,
     ) -> Snapshot:
-        stream = self._ingest.ensure_connected(camera_id, sub)
-        await self._wait_online(stream, camera_id)
+        stream = await self._ingest.ready_stream(camera_id, sub)
         key = (stream.key, mode, width)
         pending = self._inflight.get(key)
         if pending is not None:
@@ -84,20 +81,6 @@ class SnapshotService:
             raise
         finally:
             del self._inflight[key]
-
-    async def _wait_online(self, stream: Stream, camera_id: str) -> None:
-        health = stream.health
-        deadline = time.monotonic() + ON_DEMAND_FIRST_PICTURE_S
-        while health.state in (StreamState.CONNECTING, StreamState.IDLE) and (
-            stream.ring.latest_keyframe() is None
-        ):
-            if time.monotonic() > deadline or (
-                health.state is StreamState.CONNECTING and health.reconnects > 0
-            ):
-                break
-            await asyncio.sleep(0.05)
-        if health.state is not StreamState.ONLINE or stream.ring.latest_keyframe() is None:
-            raise CameraUnavailable(camera_id, health.state.value, health.last_error)
 
     async def _take(
         self,
