@@ -66,8 +66,10 @@ ONE_CAMERA = principal(Scope.of(cameras=["other"]))
 
 def item(item_id: int, camera: str, platform: str | None) -> ItemRecord:
     return ItemRecord(
-        item_id, CASE, "snapshot", f"{item_id:064x}", 1, "image/jpeg", camera, platform,
-        NOW, None, NOW, "admin", "h264", 1, 1, None, 1, None,
+        id=item_id, case_number=CASE, kind="snapshot", sha256=f"{item_id:064x}", size=1,
+        media_type="image/jpeg", camera_id=camera, platform_id=platform, captured_at=NOW,
+        stream_time_s=None, attached_at=NOW, attached_by="admin", codec="jpeg", width=1,
+        height=1, duration_s=None, frames=1,
     )  # fmt: skip
 
 

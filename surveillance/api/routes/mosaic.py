@@ -57,7 +57,7 @@ async def _permitted(
 ) -> list[str]:
     """The mosaic's camera ids, if the principal may see every one of them (the stored
     layout is read off the event loop)."""
-    grid = await asyncio.to_thread(mosaics.resolve, request)
+    grid = await mosaics.grid(request)
     return access.mosaic_cameras(principal, grid, request.cameras)
 
 
@@ -87,7 +87,7 @@ async def mjpeg(
     slow client gets fewer frames, never older ones."""
     mosaic = _request(layout, cameras, size, fps)
     shown = await _permitted(mosaics, access, principal, mosaic)
-    lease = await asyncio.to_thread(mosaics.acquire, mosaic)
+    lease = await mosaics.lease(mosaic)
     _audit_view(audit, principal, shown, AuditAction.LIVE_START)
 
     def ended() -> None:
@@ -142,7 +142,7 @@ async def snapshot(
     mosaic = _request(layout, cameras, size, fps)
     shown = await _permitted(mosaics, access, principal, mosaic)
     _audit_view(audit, principal, shown, AuditAction.SNAPSHOT)
-    with await asyncio.to_thread(mosaics.acquire, mosaic) as lease:
+    with await mosaics.lease(mosaic) as lease:
         jpeg = await asyncio.to_thread(lease.renderer.snapshot_jpeg, SNAPSHOT_WAIT_S, FRAME_WAIT_S)
     if jpeg is None:
         raise Unavailable("the mosaic produced no picture in time")
