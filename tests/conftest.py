@@ -1,12 +1,24 @@
-"""Shared fixtures. Integration tests start the real GStreamer RTSP server (the simulator)."""
+"""Shared fixtures, and the test tiers.
+
+Every test lands in exactly one tier, marked here from what it uses (so a new test needs no
+marker by hand; an explicit ``unit``/``integration``/``browser`` marker wins):
+
+- ``browser``: drives headless Chromium (``tests/web``, anything that imports Playwright);
+- ``integration``: starts something real: the GStreamer RTSP server (the ``simulator``
+  fixture, or a ``Simulator`` made in the module), a PostgreSQL cluster, the app under
+  uvicorn (``ServiceProcess``), or another process (``subprocess``);
+- ``unit``: everything else, in-process and quick. ``scripts/check --fast`` runs only these.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -98,3 +110,63 @@ def _simulator_clients_gone_after_test(request: pytest.FixtureRequest) -> Iterat
 
 def _clients(simulator: Simulator) -> int:
     return sum(int(m["clients"]) for m in simulator.status().values())
+
+
+# -- test tiers ----------------------------------------------------------------------------
+
+TIERS = ("browser", "integration", "unit")  # a test that fits several takes the first
+BROWSER_FIXTURES = frozenset({"browser"})
+INTEGRATION_FIXTURES = frozenset({"simulator", "postgres"})
+INTEGRATION_MARKERS = frozenset({"rtsp", "postgresql"})
+# What a test module imports that starts something real: modules by name, other objects by
+# "module.qualname" of where they are defined (so re-exports are recognised too).
+BROWSER_IMPORTS = ("playwright",)
+INTEGRATION_IMPORTS = (
+    "surveillance.simulator.server.Simulator",
+    "surveillance.simulator.fleet.SimulatorFleet",
+    "tests.service.ServiceProcess",
+    "uvicorn",
+    "subprocess",
+)
+BROWSER_DIRS = ("web",)  # under tests/
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue  # marked by hand
+        item.add_marker(_tier(item, tests_dir))
+
+
+def _tier(item: pytest.Item, tests_dir: Path) -> str:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    imports = _imports(item.module) if isinstance(item, pytest.Function) else set()
+    path = item.path.resolve()
+    in_browser_dir = any(path.is_relative_to(tests_dir / name) for name in BROWSER_DIRS)
+    if in_browser_dir or fixtures & BROWSER_FIXTURES or _uses(imports, BROWSER_IMPORTS):
+        return "browser"
+    if (
+        fixtures & INTEGRATION_FIXTURES
+        or any(item.get_closest_marker(name) for name in INTEGRATION_MARKERS)
+        or _uses(imports, INTEGRATION_IMPORTS)
+    ):
+        return "integration"
+    return "unit"
+
+
+def _imports(module: ModuleType | None) -> set[str]:
+    """Where the objects a test module holds at its top level come from."""
+    if module is None:
+        return set()
+    found: set[str] = set()
+    for value in vars(module).values():
+        if inspect.ismodule(value):
+            found.add(value.__name__)
+        elif inspect.isclass(value) or inspect.isfunction(value):
+            found.add(f"{value.__module__}.{value.__qualname__}")
+    return found
+
+
+def _uses(imports: set[str], wanted: tuple[str, ...]) -> bool:
+    return any(name == w or name.startswith(w + ".") for name in imports for w in wanted)
