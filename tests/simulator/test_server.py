@@ -20,6 +20,8 @@ from surveillance.simulator import (
     find_gst_python,
     read_frame_number,
 )
+from tests.conftest import needs_file
+from tests.waits import wait_until
 
 pytestmark = pytest.mark.rtsp
 
@@ -28,6 +30,8 @@ CLIP = ClipSpec(width=320, height=240, fps=25, bitrate_kbps=400, gop_s=1.0, seco
 HEVC = ClipSpec(codec="h265", width=320, height=240, bitrate_kbps=400, gop_s=1.0, seconds=2.0)
 READ_TIMEOUT_S = 8.0
 OPEN_BURST_S = 0.6
+SECOND_VIEWER_AFTER_S = 0.9  # of the first viewer's frames: the clip has moved on by then
+QUIET_S = 0.3  # no packet for this long: what was queued before a stall has arrived
 # NAL unit types of an SPS: H.264 7, H.265 33.
 SPS_NAL = {"h264": 7, "hevc": 33}
 
@@ -53,7 +57,7 @@ def sim(clip_dir: Path) -> Iterator[Simulator]:
         MountSpec("drop", CLIP),
         MountSpec("refuse", CLIP),
     ]
-    if FOOTAGE.is_file():
+    if FOOTAGE.is_file():  # else the test that needs it fails under CI, skips elsewhere
         mounts.append(MountSpec("footage", FOOTAGE))
     with Simulator(mounts, clip_dir=clip_dir) as simulator:
         yield simulator
@@ -130,15 +134,18 @@ def test_mount_opens_and_timestamps_stay_monotonic_across_loops(sim: Simulator) 
     assert distinct[-1] - distinct[0] > CLIP.seconds + 0.5
 
 
-def numbered_frames(url: str, seconds: float, out: list[tuple[float, int]]) -> None:
-    """(arrival time, frame number drawn into the picture) of each frame for ``seconds``."""
+def numbered_frames(
+    url: str, seconds: float, out: list[tuple[float, int]], until: threading.Event | None = None
+) -> None:
+    """(arrival time, frame number drawn into the picture) of each frame for ``seconds``, or
+    until ``until`` is set if it is given (``seconds`` then only bounds a stuck test)."""
     with open_rtsp(url) as container:
         deadline = time.monotonic() + seconds
         for frame in container.decode(video=0):
             number = read_frame_number(frame.to_ndarray(format="bgr24"))
             if number is not None:
                 out.append((time.monotonic(), number))
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (until is not None and until.is_set()):
                 return
 
 
@@ -166,10 +173,22 @@ def test_clients_of_a_mount_see_the_same_picture_at_the_same_time(sim: Simulator
     # (The wall-latency benchmark compares a reference reader with the service's feed.)
     first: list[tuple[float, int]] = []
     second: list[tuple[float, int]] = []
-    early = threading.Thread(target=numbered_frames, args=(sim.url("cam"), 3.0, first))
+    second_done = threading.Event()
+    early = threading.Thread(
+        target=numbered_frames, args=(sim.url("cam"), 3 * READ_TIMEOUT_S, first, second_done)
+    )
     early.start()
-    time.sleep(1.3)
-    numbered_frames(sim.url("cam"), 1.5, second)
+    # The second viewer joins once the first has been watching a while, at another point
+    # of the clip (timed from the first's frames, not from when its thread started).
+    wait_until(
+        lambda: first and first[-1][0] - first[0][0] >= SECOND_VIEWER_AFTER_S,
+        READ_TIMEOUT_S,
+        "the first viewer's frames",
+    )
+    try:
+        numbered_frames(sim.url("cam"), 1.5, second)
+    finally:
+        second_done.set()  # the first viewer watched throughout, however long opening took
     early.join(READ_TIMEOUT_S)
     frames = int(CLIP.fps * CLIP.seconds)
     gaps = sorted(abs(g) for g in frame_gap(first, second, frames))
@@ -230,9 +249,18 @@ def test_stall_keeps_the_session_open_without_packets(sim: Simulator) -> None:
     try:
         reader.wait_packets(10)
         sim.fault("stall", "stall")
-        time.sleep(1.0)  # what was already queued in the server drains
+        # What the server had queued before the stall drains: its queue empties and the
+        # packets stop arriving.
+        wait_until(
+            lambda: (
+                sim.status()["stall"]["queued_bytes"] == 0
+                and time.monotonic() - reader.arrivals[-1] >= QUIET_S
+            ),
+            READ_TIMEOUT_S,
+            "the stalled mount's queue draining",
+        )
         before = len(reader.arrivals)
-        time.sleep(2.0)
+        time.sleep(2.0)  # the wait is what is under test: nothing arrives, the session stays
         assert len(reader.arrivals) == before, "packets kept coming during the stall"
         assert not reader.ended.is_set()
         assert sim.status()["stall"]["clients"] == 1
@@ -272,8 +300,7 @@ def test_refuse_fails_opening_until_resume(sim: Simulator) -> None:
 
 
 def test_recorded_footage_serves_video_only(sim: Simulator) -> None:
-    if not FOOTAGE.is_file():
-        pytest.skip(f"recorded footage not found at {FOOTAGE}")
+    needs_file(FOOTAGE, "recorded footage (../shared/footage, see its README)")
     with open_rtsp(sim.url("footage")) as container:
         assert len(container.streams) == 1, "the audio track must not be served"
         stream = container.streams.video[0]
