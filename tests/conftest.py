@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from surveillance.simulator import ClipSpec, MountSpec, Simulator
+from tests.service import ServiceProcess
 
 # Generated clips are cached across runs (CI starts empty and fills it once).
 CLIP_CACHE = Path(os.environ.get("SURVEILLANCE_TEST_CLIPS", "/tmp/surveillance-test-clips"))
@@ -150,6 +151,25 @@ INTEGRATION_IMPORTS = (
     "subprocess",
 )
 BROWSER_DIRS = ("web",)  # under tests/
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_servers(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the unit tier honest: a test the rules above took for a unit test that starts the
+    RTSP simulator or a real HTTP server fails, saying how to put it in its tier."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*_: object, **__: object) -> None:
+        pytest.fail(
+            "a unit-tier test started a server: mark it @pytest.mark.integration, or use the "
+            "simulator fixture (tiers: tests/conftest.py)"
+        )
+
+    monkeypatch.setattr(Simulator, "start", refuse)
+    monkeypatch.setattr(ServiceProcess, "start", refuse)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
