@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -86,37 +85,35 @@ MOUNTS_IDLE_TIMEOUT_S = 15.0
 
 @pytest.fixture(autouse=True)
 def _simulator_clients_gone_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test that used the shared simulator, wait until the clients it opened are gone
-    and their pipelines are torn down, as the simulator reports them.
+    """After a test that used the shared simulator, wait until the clients it opened are gone,
+    as the simulator's status() reports them, mount by mount.
 
-    A client that connects to a mount while the server is still tearing down the previous
-    client's pipeline could get a session that never sends video (seen in CI as "the RTSP
-    session is open but the camera sends no video"). Real cameras are not torn down between
-    viewers; waiting for the simulator to say so keeps one test's clean-up from becoming the
-    next test's failure. Clients held by module-scoped fixtures were there before the test
-    and are not waited for; nor, past the deadline, is a connection such a fixture's node
-    opened during the test and keeps (an on-demand camera): that is not this test's mess.
+    A client left over from one test (a node still closing its connections) must not be
+    counted by, or compete with, the next test's. A fixed settle time after the clients left
+    is no longer needed: each client gets a pipeline of its own (gst_server.py, "One pipeline
+    per client"), so a pipeline still being torn down is never handed to a new client; such
+    a pipeline may outlive its client by seconds, so it is not waited for. Clients held by
+    module-scoped fixtures were there before the test and are not waited for; nor, past the
+    deadline, is a connection such a fixture's node opened during the test and keeps.
     """
     if "simulator" not in request.fixturenames:
         yield
         return
     simulator: Simulator = request.getfixturevalue("simulator")
-    before = simulator.status()
+    before = _clients(simulator)
     yield
     if not simulator.running:
         return
     deadline = time.monotonic() + MOUNTS_IDLE_TIMEOUT_S
-    while not _back_to(before, simulator.status()) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        now = _clients(simulator)
+        if all(now[path] <= count for path, count in before.items()):
+            return
         time.sleep(0.02)
 
 
-def _back_to(before: dict[str, Any], now: dict[str, Any]) -> bool:
-    """Every mount has no more clients than before, and a mount that had no pipeline then
-    has none now (the server drops a client's pipeline when it has unprepared it)."""
-    return all(
-        now[path]["clients"] <= mount["clients"] and (mount["playing"] or not now[path]["playing"])
-        for path, mount in before.items()
-    )
+def _clients(simulator: Simulator) -> dict[str, int]:
+    return {path: int(mount["clients"]) for path, mount in simulator.status().items()}
 
 
 def needs_file(path: Path, what: str) -> Path:
