@@ -1,16 +1,29 @@
-"""Shared fixtures. Integration tests start the real GStreamer RTSP server (the simulator)."""
+"""Shared fixtures, and the test tiers.
+
+Every test lands in exactly one tier, marked here from what it uses (so a new test needs no
+marker by hand; an explicit ``unit``/``integration``/``browser`` marker wins):
+
+- ``browser``: drives headless Chromium (``tests/web``, anything that imports Playwright);
+- ``integration``: starts something real: the GStreamer RTSP server (the ``simulator``
+  fixture, or a ``Simulator`` made in the module), a PostgreSQL cluster, the app under
+  uvicorn (``ServiceProcess``), or another process (``subprocess``);
+- ``unit``: everything else, in-process and quick. ``scripts/check --fast`` runs only these.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from surveillance.simulator import ClipSpec, MountSpec, Simulator
+from tests.service import ServiceProcess
 
 # Generated clips are cached across runs (CI starts empty and fills it once).
 CLIP_CACHE = Path(os.environ.get("SURVEILLANCE_TEST_CLIPS", "/tmp/surveillance-test-clips"))
@@ -68,19 +81,20 @@ def _work_in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 MOUNTS_IDLE_TIMEOUT_S = 15.0
-MEDIA_SETTLE_S = 0.5
 
 
 @pytest.fixture(autouse=True)
 def _simulator_clients_gone_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test that used the shared simulator, wait until the clients it opened are gone.
+    """After a test that used the shared simulator, wait until the clients it opened are gone,
+    as the simulator's status() reports them, mount by mount.
 
-    A client that connects to a mount while the server is still tearing down the previous
-    client's shared pipeline can get a session that never sends video (seen in CI as
-    "the RTSP session is open but the camera sends no video"). Real cameras are not torn
-    down between viewers; giving the simulator a moment keeps one test's clean-up from
-    becoming the next test's failure. Clients held by module-scoped fixtures were there
-    before the test and are not waited for.
+    A client left over from one test (a node still closing its connections) must not be
+    counted by, or compete with, the next test's. A fixed settle time after the clients left
+    is no longer needed: each client gets a pipeline of its own (gst_server.py, "One pipeline
+    per client"), so a pipeline still being torn down is never handed to a new client; such
+    a pipeline may outlive its client by seconds, so it is not waited for. Clients held by
+    module-scoped fixtures were there before the test and are not waited for; nor, past the
+    deadline, is a connection such a fixture's node opened during the test and keeps.
     """
     if "simulator" not in request.fixturenames:
         yield
@@ -91,10 +105,106 @@ def _simulator_clients_gone_after_test(request: pytest.FixtureRequest) -> Iterat
     if not simulator.running:
         return
     deadline = time.monotonic() + MOUNTS_IDLE_TIMEOUT_S
-    while _clients(simulator) > before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(MEDIA_SETTLE_S)
+    while time.monotonic() < deadline:
+        now = _clients(simulator)
+        if all(now[path] <= count for path, count in before.items()):
+            return
+        time.sleep(0.02)
 
 
-def _clients(simulator: Simulator) -> int:
-    return sum(int(m["clients"]) for m in simulator.status().values())
+def _clients(simulator: Simulator) -> dict[str, int]:
+    return {path: int(mount["clients"]) for path, mount in simulator.status().items()}
+
+
+def needs_file(path: Path, what: str) -> Path:
+    """A file from outside the repository that a test needs (recorded footage, say).
+
+    Under CI (``CI`` set, as .ci/run does) a missing file fails the test: CI provides it, so
+    its absence is a broken set-up, not a reason to pass quietly. Elsewhere the test skips,
+    naming the path it looked for.
+    """
+    if path.is_file():
+        return path
+    message = f"{what} not found at {path}"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{message} (required under CI)")
+    pytest.skip(message)
+
+
+# -- test tiers ----------------------------------------------------------------------------
+
+TIERS = ("browser", "integration", "unit")  # a test that fits several takes the first
+BROWSER_FIXTURES = frozenset({"browser"})
+INTEGRATION_FIXTURES = frozenset({"simulator", "postgres"})
+INTEGRATION_MARKERS = frozenset({"rtsp", "postgresql"})
+# What a test module imports that starts something real: modules by name, other objects by
+# "module.qualname" of where they are defined (so re-exports are recognised too).
+BROWSER_IMPORTS = ("playwright",)
+INTEGRATION_IMPORTS = (
+    "surveillance.simulator.server.Simulator",
+    "surveillance.simulator.fleet.SimulatorFleet",
+    "tests.service.ServiceProcess",
+    "uvicorn",
+    "subprocess",
+)
+BROWSER_DIRS = ("web",)  # under tests/
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_servers(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the unit tier honest: a test the rules above took for a unit test that starts the
+    RTSP simulator or a real HTTP server fails, saying how to put it in its tier."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*_: object, **__: object) -> None:
+        pytest.fail(
+            "a unit-tier test started a server: mark it @pytest.mark.integration, or use the "
+            "simulator fixture (tiers: tests/conftest.py)"
+        )
+
+    monkeypatch.setattr(Simulator, "start", refuse)
+    monkeypatch.setattr(ServiceProcess, "start", refuse)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue  # marked by hand
+        item.add_marker(_tier(item, tests_dir))
+
+
+def _tier(item: pytest.Item, tests_dir: Path) -> str:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    imports = _imports(item.module) if isinstance(item, pytest.Function) else set()
+    path = item.path.resolve()
+    in_browser_dir = any(path.is_relative_to(tests_dir / name) for name in BROWSER_DIRS)
+    if in_browser_dir or fixtures & BROWSER_FIXTURES or _uses(imports, BROWSER_IMPORTS):
+        return "browser"
+    if (
+        fixtures & INTEGRATION_FIXTURES
+        or any(item.get_closest_marker(name) for name in INTEGRATION_MARKERS)
+        or _uses(imports, INTEGRATION_IMPORTS)
+    ):
+        return "integration"
+    return "unit"
+
+
+def _imports(module: ModuleType | None) -> set[str]:
+    """Where the objects a test module holds at its top level come from."""
+    if module is None:
+        return set()
+    found: set[str] = set()
+    for value in vars(module).values():
+        if inspect.ismodule(value):
+            found.add(value.__name__)
+        elif inspect.isclass(value) or inspect.isfunction(value):
+            found.add(f"{value.__module__}.{value.__qualname__}")
+    return found
+
+
+def _uses(imports: set[str], wanted: tuple[str, ...]) -> bool:
+    return any(name == w or name.startswith(w + ".") for name in imports for w in wanted)

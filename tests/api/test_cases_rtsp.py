@@ -29,11 +29,14 @@ from surveillance.simulator import Simulator
 from tests.auth_helpers import bearer
 from tests.cases.test_storage import DiskFullStore
 from tests.media.test_clip import nal_units_annexb, nal_units_lengths
+from tests.waits import wait_until
 
 pytestmark = pytest.mark.rtsp
 
 CAMERAS = {"gate": "cam04", "h265": "h265", "bframes": "bframes", "sdp-only": "sdp-only"}
 RING_SECONDS = 20  # long enough to still hold a 10 s clip's packets when the test compares
+# The first clip reaches 8 s back, from the keyframe at or before that: one GOP (1 s) more.
+FILLED_RING_S = 8 + 1
 
 
 def closed_port() -> int:
@@ -78,7 +81,12 @@ def app_client(simulator: Simulator, data_dir: Path) -> Iterator[TestClient]:
             if all(states[c] == "online" for c in CAMERAS):
                 break
             time.sleep(0.2)
-        time.sleep(9)  # let the rings fill: the first clip reaches 8 s back
+        streams = [app.state.node.ingest.stream(camera) for camera in CAMERAS]
+        wait_until(
+            lambda: all(s.ring.duration_s() >= FILLED_RING_S for s in streams),
+            FILLED_RING_S + 20,
+            f"every camera's ring holding {FILLED_RING_S} s",
+        )
         yield client
 
 

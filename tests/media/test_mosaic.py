@@ -16,6 +16,7 @@ import pytest
 from surveillance.media.canvas import Rect, YuvCanvas, ascii_text, i420_to_bgr
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.mosaic import (
+    STALE_PICTURE_S,
     GridCell,
     MosaicRenderer,
     MosaicTile,
@@ -27,9 +28,14 @@ from surveillance.media.tile_source import fit
 from surveillance.simulator import ensure_clip
 from surveillance.simulator.clips import read_frame_number
 from tests.conftest import CLIP_CACHE, SMALL_H264
+from tests.waits import wait_until
 
 FPS = 25
 W, H = 1920, 1080
+# Packets in a stream's ring before the renderer starts: a GOP under way (~0.3 s of the
+# 1 s GOP), as from a camera that has been up a while.
+CACHED_PACKETS = 8
+STALE_MARGIN_S = 0.1  # composition after the stale limit, not on it
 
 
 class ClipFeeder:
@@ -89,7 +95,9 @@ def two_by_two(clip: Path) -> Iterator[tuple[MosaicRenderer, list[Stream]]]:
     feeders = [ClipFeeder(clip, s) for s in streams[:3]]
     for feeder in feeders:
         feeder.__enter__()
-    time.sleep(0.3)  # a cached GOP to start from, as a camera that has been up a while
+    # A cached GOP to start from, as a camera that has been up a while.
+    live = streams[:3]
+    wait_until(lambda: all(len(s.ring) >= CACHED_PACKETS for s in live), 5, "a GOP under way")
     renderer.start()
     try:
         yield renderer, streams
@@ -133,11 +141,17 @@ def test_labels_in_any_script_are_drawn_as_ascii() -> None:
 def test_live_tiles_advance_and_the_offline_tile_is_dark_with_text(
     two_by_two: tuple[MosaicRenderer, list[Stream]],
 ) -> None:
-    renderer, _ = two_by_two
+    renderer, streams = two_by_two
     assert renderer.wait_settled(5)
     first = renderer.wait_picture(0, 5, not_before=time.monotonic())
     assert first is not None
-    time.sleep(0.6)
+    # The cameras move on by 15 frames (0.6 s at 25 fps) before the second picture.
+    seen = [s.ring.latest().seq for s in streams[:3]]
+    wait_until(
+        lambda: all(s.ring.latest().seq >= n + 15 for s, n in zip(streams[:3], seen, strict=True)),
+        5,
+        "15 new packets from each live camera",
+    )
     second = renderer.wait_picture(first[0], 5)
     assert second is not None
     a, b = i420_to_bgr(first[1]), i420_to_bgr(second[1])
@@ -158,14 +172,18 @@ def test_a_stalled_camera_is_not_shown_as_live(clip: Path) -> None:
     tile = MosaicTile(Rect(0, 0, 640, 360), "Stalls", stream)
     renderer = MosaicRenderer("stall", [tile], 640, 360, FPS)
     with ClipFeeder(clip, stream):
-        time.sleep(0.3)
+        wait_until(lambda: len(stream.ring) >= CACHED_PACKETS, 5, "a GOP under way")
         renderer.start()
         assert renderer.wait_settled(5)
         live = renderer.wait_picture(0, 5, not_before=time.monotonic())
         assert live is not None and read_frame_number(i420_to_bgr(live[1])) is not None
     try:
-        time.sleep(2.5)  # packets stopped; the ingest state still says online
-        stale = renderer.wait_picture(0, 5)
+        # Packets stopped; the ingest state still says online. The first picture composed
+        # once the last one is older than the stale limit must not pass it off as live.
+        last_packet = stream.ring.latest()
+        assert last_packet is not None
+        stale_from = last_packet.received_at + STALE_PICTURE_S + STALE_MARGIN_S
+        stale = renderer.wait_picture(0, 5, not_before=stale_from)
         assert stale is not None
         bgr = i420_to_bgr(stale[1])
         assert read_frame_number(bgr) is None

@@ -119,6 +119,8 @@ def test_idle_session_expires(app_node: tuple[TestClient, Node]) -> None:
     client, node = app_node  # session_idle_minutes is 3 s for this node
     ensure_user(node, "ivy", Role.VIEWER)
     sign_in(client, "ivy")
+    # These sleeps are what is under test, not a wait for something: idle time passing on
+    # the clock the session store reads.
     for _ in range(3):  # in use: stays alive past the idle limit
         time.sleep(1.2)
         assert client.get("/api/auth/me").status_code == 200

@@ -20,6 +20,8 @@ from surveillance.simulator import (
     find_gst_python,
     read_frame_number,
 )
+from tests.conftest import needs_file
+from tests.waits import wait_until
 
 pytestmark = pytest.mark.rtsp
 
@@ -28,6 +30,7 @@ CLIP = ClipSpec(width=320, height=240, fps=25, bitrate_kbps=400, gop_s=1.0, seco
 HEVC = ClipSpec(codec="h265", width=320, height=240, bitrate_kbps=400, gop_s=1.0, seconds=2.0)
 READ_TIMEOUT_S = 8.0
 OPEN_BURST_S = 0.6
+QUIET_S = 0.3  # no packet for this long: what was queued before a stall has arrived
 # NAL unit types of an SPS: H.264 7, H.265 33.
 SPS_NAL = {"h264": 7, "hevc": 33}
 
@@ -53,7 +56,7 @@ def sim(clip_dir: Path) -> Iterator[Simulator]:
         MountSpec("drop", CLIP),
         MountSpec("refuse", CLIP),
     ]
-    if FOOTAGE.is_file():
+    if FOOTAGE.is_file():  # else the test that needs it fails under CI, skips elsewhere
         mounts.append(MountSpec("footage", FOOTAGE))
     with Simulator(mounts, clip_dir=clip_dir) as simulator:
         yield simulator
@@ -168,6 +171,11 @@ def test_clients_of_a_mount_see_the_same_picture_at_the_same_time(sim: Simulator
     second: list[tuple[float, int]] = []
     early = threading.Thread(target=numbered_frames, args=(sim.url("cam"), 3.0, first))
     early.start()
+    # A fixed wait, kept on purpose: the second viewer joins later, at another point of the
+    # clip. Timing it from the first viewer's frames and letting the first watch until the
+    # second is done (issue 9) compared twice as many frames and failed half the runs here:
+    # the gap between the two readers is a 0-6 frame sawtooth, so the median <= 3 bound
+    # holds only for a short overlap. Left for the simulator's owner to look at.
     time.sleep(1.3)
     numbered_frames(sim.url("cam"), 1.5, second)
     early.join(READ_TIMEOUT_S)
@@ -230,9 +238,18 @@ def test_stall_keeps_the_session_open_without_packets(sim: Simulator) -> None:
     try:
         reader.wait_packets(10)
         sim.fault("stall", "stall")
-        time.sleep(1.0)  # what was already queued in the server drains
+        # What the server had queued before the stall drains: its queue empties and the
+        # packets stop arriving.
+        wait_until(
+            lambda: (
+                sim.status()["stall"]["queued_bytes"] == 0
+                and time.monotonic() - reader.arrivals[-1] >= QUIET_S
+            ),
+            READ_TIMEOUT_S,
+            "the stalled mount's queue draining",
+        )
         before = len(reader.arrivals)
-        time.sleep(2.0)
+        time.sleep(2.0)  # the wait is what is under test: nothing arrives, the session stays
         assert len(reader.arrivals) == before, "packets kept coming during the stall"
         assert not reader.ended.is_set()
         assert sim.status()["stall"]["clients"] == 1
@@ -272,8 +289,7 @@ def test_refuse_fails_opening_until_resume(sim: Simulator) -> None:
 
 
 def test_recorded_footage_serves_video_only(sim: Simulator) -> None:
-    if not FOOTAGE.is_file():
-        pytest.skip(f"recorded footage not found at {FOOTAGE}")
+    needs_file(FOOTAGE, "recorded footage (../shared/footage, see its README)")
     with open_rtsp(sim.url("footage")) as container:
         assert len(container.streams) == 1, "the audio track must not be served"
         stream = container.streams.video[0]
