@@ -21,7 +21,15 @@ class SignInLimiter:
         """Seconds this client must wait before trying again; 0 when it may try now."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            failures = self._prune(client, now)
+            # Asking must not add the address: only failures are tracked, so the cap on
+            # tracked addresses holds however many addresses merely try.
+            failures = self._failures.get(client)
+            if failures is None:
+                return 0.0
+            self._prune(failures, now)
+            if not failures:
+                del self._failures[client]
+                return 0.0
             if len(failures) < self._max:
                 return 0.0
             return max(0.0, failures[0] + self._window - now)
@@ -29,16 +37,23 @@ class SignInLimiter:
     def failed(self, client: str, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
-            if client not in self._failures and len(self._failures) >= MAX_TRACKED_CLIENTS:
-                self._failures.pop(next(iter(self._failures)))
-            self._prune(client, now).append(now)
+            failures = self._failures.get(client)
+            if failures is None:
+                if len(self._failures) >= MAX_TRACKED_CLIENTS:
+                    self._failures.pop(next(iter(self._failures)))  # the oldest-tracked
+                failures = self._failures[client] = deque()
+            self._prune(failures, now)
+            failures.append(now)
 
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._failures.pop(client, None)
 
-    def _prune(self, client: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
+    @property
+    def tracked_clients(self) -> int:
+        with self._lock:
+            return len(self._failures)
+
+    def _prune(self, failures: deque[float], now: float) -> None:
         while failures and failures[0] <= now - self._window:
             failures.popleft()
-        return failures
