@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from enum import Enum
 
 from surveillance.media.fanout import FanOut, Subscription
 from surveillance.media.health import HealthSnapshot, StreamHealth, StreamState
 from surveillance.media.packets import Packet, StreamInfo
+from surveillance.media.reorder import BFrameWatch
 from surveillance.media.ring import PacketRing
 
 # States in which waiting cannot bring a picture: the camera failed or is turned off, or
@@ -43,6 +45,8 @@ class Stream:
         self.ring = PacketRing(ring_seconds)
         self.health = StreamHealth(on_state_change=self._wake_waiters)
         self.queue_packets = queue_packets
+        # Written by the ingest thread only; a new connection (a new info) starts a new watch.
+        self._b_frames: tuple[StreamInfo, BFrameWatch] | None = None
 
     def deliver(
         self,
@@ -59,14 +63,27 @@ class Stream:
             self._next_seq += 1
             self.ring.append(packet)
             self._fanout.publish(packet)
+        watched = self._b_frames
+        if watched is None or watched[0] is not info:
+            watched = self._b_frames = (info, BFrameWatch(info.codec))
+        settled_before = watched[1].verdict is not None
+        watched[1].feed(data, keyframe)
+        settled_now = not settled_before and watched[1].verdict is not None
         health = self.health
         health.packet(len(data), now)
         if health.state is not StreamState.ONLINE:
             health.set_state(StreamState.ONLINE)  # wakes waiters itself
-        elif keyframe and self._waiters:
+        elif (keyframe or settled_now) and self._waiters:
             # Read without the lock: a waiter that registers after this read checked the
             # ring after this keyframe was in it, so it needs no wake-up.
             self._wake_waiters()
+
+    def b_frames(self, info: StreamInfo) -> bool | None:
+        """Whether the connection that sent ``info`` carries B-frames; None: not known yet."""
+        watched = self._b_frames
+        if watched is None or watched[0] is not info:
+            return None
+        return watched[1].verdict
 
     def subscribe(
         self, *, from_cached_gop: bool = True, max_packets: int | None = None
@@ -91,23 +108,38 @@ class Stream:
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until a viewer can start from a keyframe; False if the stream failed (at
         once, when it is or goes offline) or ``timeout_s`` passed. ``health`` says why."""
+        await self._wait_until(lambda: self.readiness() is not Readiness.WAITING, timeout_s)
+        return self.readiness() is Readiness.READY
+
+    async def wait_b_frames_known(self, info: StreamInfo, timeout_s: float) -> bool | None:
+        """:meth:`b_frames` once the connection has settled it (or ``timeout_s`` passed, or
+        the stream failed or reconnected meanwhile: then None)."""
+        await self._wait_until(
+            lambda: self.b_frames(info) is not None or self.readiness() is Readiness.FAILED,
+            timeout_s,
+        )
+        return self.b_frames(info)
+
+    async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``done()`` holds, looking again at each wake-up from the ingest thread
+        (a keyframe, a change of state, a settled B-frame verdict); its last value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
             with self._lock:
-                readiness = self.readiness()
-                if readiness is Readiness.WAITING:
+                finished = done()
+                if not finished:
                     waiter = (loop, loop.create_future())
                     self._waiters.append(waiter)
-            if readiness is not Readiness.WAITING:
-                return readiness is Readiness.READY
+            if finished:
+                return True
             remaining = deadline - loop.time()
             try:
                 if remaining <= 0:
                     raise TimeoutError
                 await asyncio.wait_for(waiter[1], remaining)
             except TimeoutError:
-                return self.readiness() is Readiness.READY
+                return done()
             finally:
                 with self._lock:
                     if waiter in self._waiters:

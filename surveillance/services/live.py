@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from surveillance.media.batch_thread import BatchThread
-from surveillance.media.bitstream import codec_string, packet_has_b_slices, parameter_sets_annexb
+from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
 from surveillance.media.fmp4 import InitSegment, MseSegmenter
 from surveillance.media.packets import StreamInfo
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
 TRANSCODE_WORKERS = 2  # decode threads shared by all transcoded viewers
+# How long a plan waits, right after a (re)connect, for the stream to show whether it has
+# B-frames (media/reorder.py settles it within 12 frames: 0.5 s at 25 fps, 2 s at 6 fps).
+B_FRAMES_KNOWN_WAIT_S = 2.0
 LIVE_QUEUE_PACKETS = 120  # ~5 s at 25 fps: a viewer further behind skips to the next keyframe
 # Packets muxed per hand-off to the muxing thread: a viewer's backlog (the cached GOP, a
 # burst after a stall) goes over in one; a viewer that keeps up has one packet at a time.
@@ -59,7 +62,7 @@ class BrowserCaps:
 @dataclass(frozen=True)
 class SourceFacts:
     codec: str
-    b_frames: bool
+    b_frames: bool | None  # None: the connection has not shown yet whether it has any
     codec_string: str | None
     width: int
     height: int
@@ -80,11 +83,19 @@ class DeliveryPlan:
 
 def choose_path(source: SourceFacts, caps: BrowserCaps) -> tuple[DeliveryPath, str]:
     if source.codec == "h264":
-        if not source.b_frames and caps.webrtc_h264:
+        if source.b_frames is False and caps.webrtc_h264:
             return DeliveryPath.WEBRTC, "H.264 without B-frames: WebRTC pass-through"
         if caps.mse_avc:
-            why = "B-frames" if source.b_frames else "no WebRTC H.264 in this browser"
+            why = {
+                True: "B-frames",
+                None: "B-frames not known yet",
+                False: "no WebRTC H.264 in this browser",
+            }[source.b_frames]
             return DeliveryPath.MSE, f"{why}: fragmented MP4 pass-through"
+        if source.b_frames is None and caps.webrtc_h264:
+            # No MSE to fall back on: pass-through may stutter if B-frames turn up, but
+            # decoding and re-encoding would cost far more for a source that likely has none.
+            return DeliveryPath.WEBRTC, "B-frames not known yet, no MSE: WebRTC pass-through"
     elif source.codec == "hevc" and caps.mse_hevc:
         return DeliveryPath.MSE, "H.265 accepted by this browser: fragmented MP4 pass-through"
     return DeliveryPath.TRANSCODE, "no pass-through path this browser can decode: transcoding"
@@ -106,13 +117,14 @@ class LiveService:
         self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
         self._muxing = BatchThread("mse-mux")
 
-    def _source_facts(self, stream: Stream) -> SourceFacts:
-        gop = stream.ring.latest_gop()
-        info = gop[0].info
+    async def _source_facts(self, stream: Stream) -> SourceFacts:
+        info = stream.ring.latest_gop()[0].info
         cached = self._facts.get(id(stream))
-        if cached and cached[0] is info:
+        if cached and cached[0] is info and cached[1].b_frames is not None:
             return cached[1]
-        b_frames = any(packet_has_b_slices(info.codec, p.data) for p in gop[:60])
+        # Right after a (re)connect the connection may not have shown its B-frames yet:
+        # wait the fraction of a second that takes rather than guess from a lucky sample.
+        b_frames = await stream.wait_b_frames_known(info, B_FRAMES_KNOWN_WAIT_S)
         parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
         facts = SourceFacts(
             codec=info.codec,
@@ -126,7 +138,7 @@ class LiveService:
 
     async def plan(self, camera_id: str, sub: bool, caps: BrowserCaps) -> DeliveryPlan:
         stream = await self._ingest.ready_stream(camera_id, sub)
-        source = self._source_facts(stream)
+        source = await self._source_facts(stream)
         path, reason = choose_path(source, caps)
         return DeliveryPlan(path, reason, source)
 

@@ -20,13 +20,14 @@ WEBRTC_ONLY = BrowserCaps(webrtc_h264=True, mse_avc=False, mse_hevc=False)
 NOTHING = BrowserCaps(webrtc_h264=False, mse_avc=False, mse_hevc=False)
 
 
-def camera(codec: str = "h264", b_frames: bool = False) -> SourceFacts:
+def camera(codec: str = "h264", b_frames: bool | None = False) -> SourceFacts:
     codec_string = "avc1.640033" if codec == "h264" else "hvc1.1.6.L150.80"
     return SourceFacts(codec, b_frames, codec_string, 1920, 1080)
 
 
 H264 = camera()
 H264_B_FRAMES = camera(b_frames=True)
+H264_NOT_KNOWN_YET = camera(b_frames=None)  # right after a reconnect, for a moment
 H265 = camera("hevc")
 
 
@@ -41,6 +42,9 @@ H265 = camera("hevc")
         (H264_B_FRAMES, NO_WEBRTC_H264, DeliveryPath.MSE, "B-frames"),
         (H264_B_FRAMES, WEBRTC_ONLY, DeliveryPath.TRANSCODE, "no pass-through"),
         (H264, NOTHING, DeliveryPath.TRANSCODE, "no pass-through"),
+        # Not known yet: MSE plays either way; WebRTC only if there is nothing else.
+        (H264_NOT_KNOWN_YET, CHROMIUM, DeliveryPath.MSE, "not known yet"),
+        (H264_NOT_KNOWN_YET, WEBRTC_ONLY, DeliveryPath.WEBRTC, "not known yet"),
         (H265, CHROMIUM_WITH_HEVC, DeliveryPath.MSE, "H.265 accepted"),
         # H.265 never goes over WebRTC here, and H.264 support does not help it.
         (H265, CHROMIUM, DeliveryPath.TRANSCODE, "no pass-through"),
@@ -62,10 +66,12 @@ def test_only_transcoding_needs_no_browser_decoder_for_the_camera() -> None:
         for mse_avc in (False, True):
             for mse_hevc in (False, True):
                 caps = BrowserCaps(webrtc_h264, mse_avc, mse_hevc)
-                for source in (H264, H264_B_FRAMES, H265):
+                for source in (H264, H264_B_FRAMES, H264_NOT_KNOWN_YET, H265):
                     chosen, _ = choose_path(source, caps)
                     if chosen is DeliveryPath.WEBRTC:
-                        assert webrtc_h264 and not source.b_frames and source.codec == "h264"
+                        assert webrtc_h264 and source.b_frames is not True
+                        assert source.codec == "h264"
+                        assert source.b_frames is False or not mse_avc
                     if chosen is DeliveryPath.MSE:
                         assert mse_hevc if source.codec == "hevc" else mse_avc
 

@@ -29,7 +29,7 @@ class PlanOut(Out):
     path: str = Field(description="webrtc, mse or transcode")
     reason: str
     codec: str
-    b_frames: bool
+    b_frames: bool | None = Field(description="null while the stream has not shown it yet")
     codec_string: str | None
     mime: str | None
     width: int
