@@ -11,8 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from surveillance.api.schemas.cameras import UnavailableOut
-from surveillance.auth.passwords import WeakPassword
-from surveillance.auth.store import AuthError, UnknownUser, UserExists
 from surveillance.errors import CameraUnavailable, SurveillanceError
 
 
@@ -30,14 +28,5 @@ async def _surveillance_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=_headers(exc))
 
 
-async def _auth_error(request: Request, exc: Exception) -> JSONResponse:
-    # AuthError derives from ValueError (auth/store.py); it is mapped here, by its own
-    # classes, so no route catches a ValueError to guess its status.
-    status = 404 if isinstance(exc, UnknownUser) else 409 if isinstance(exc, UserExists) else 422
-    return JSONResponse({"detail": str(exc)}, status_code=status)
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(SurveillanceError, _surveillance_error)
-    app.add_exception_handler(AuthError, _auth_error)
-    app.add_exception_handler(WeakPassword, _auth_error)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from surveillance.auth.audit import AuditEntry, AuditLog
-from surveillance.auth.passwords import WeakPassword
+from surveillance.auth.errors import WeakPassword
 from surveillance.auth.roles import Permission, Role
 from surveillance.auth.store import AuthError, AuthStore
 from surveillance.catalog import Catalog

@@ -10,6 +10,8 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from surveillance.auth.errors import WeakPassword
+
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; a cap keeps one request cheap
 
@@ -21,10 +23,6 @@ def _dummy_hash() -> str:
     """Verified against when the user does not exist, so a wrong name costs as long as a
     wrong password and sign-in timing does not tell which names exist."""
     return _hasher.hash("not a password of anyone's")
-
-
-class WeakPassword(ValueError):
-    pass
 
 
 def check_strength(password: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
+from surveillance.auth.errors import AuthError
 from surveillance.auth.roles import Permission, Role
 from surveillance.config.models import AppConfig
 from tests.auth_helpers import TEST_PASSWORD, ensure_user
@@ -212,7 +213,7 @@ def test_a_token_limited_to_metrics_reads_metrics_only(app_node: tuple[TestClien
     assert client.get("/api/users", headers=headers).status_code == 403
     # Nor may a token carry more than its user has.
     ensure_user(node, "vic", Role.VIEWER)
-    with pytest.raises(ValueError, match=r"cannot have system\.read"):
+    with pytest.raises(AuthError, match=r"cannot have system\.read"):
         node.auth.create_token("vic", "sneaky", [Permission.SYSTEM_READ])
 
 
