@@ -32,7 +32,7 @@ Method
    then each filter the API offers runs ``--repeat`` times through
    :meth:`CaseStore.search` (page of 50 plus the total count). p50/p95 over all queries.
 
-Targets (DESIGN.md): clip export >= 100x real time; list/filter p95 <= 50 ms.
+Targets (docs/architecture.md, README): clip export >= 100x real time; list/filter p95 <= 50 ms.
 """
 
 from __future__ import annotations

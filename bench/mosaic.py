@@ -4,7 +4,7 @@ One ``surveillance serve`` process ingests N simulated cameras (640x360 H.264, e
 sub-stream), first with nothing watching (ingest only), then with one WebRTC viewer of an
 N-tile mosaic at 1080p25 (decode of the N sub-streams, composition, x264, pass-through to
 the viewer). The service's CPU (utime + stime from /proc) in each window, and the
-difference, is the mosaic's cost; DESIGN.md's budget is 0.5 core for 16 tiles::
+difference, is the mosaic's cost; the budget (docs/architecture.md) is 0.5 core for 16 tiles::
 
     python -m bench.mosaic --tiles 16 --seconds 20 --json mosaic.json
     python -m bench.mosaic --quick
@@ -38,7 +38,7 @@ SOURCE = ClipSpec(codec="h264", profile="main", width=640, height=360, fps=25,
                   bitrate_kbps=800, gop_s=1.0, seconds=4.0)  # fmt: skip
 MOSAIC_SIZE = 1080
 MOSAIC_FPS = 25
-BUDGET_CORES = 0.5  # DESIGN.md: mosaic 16 tiles -> one 1080p25 stream
+BUDGET_CORES = 0.5  # docs/architecture.md: mosaic 16 tiles -> one 1080p25 stream
 START_TIMEOUT_S = 60.0  # service up and every camera online
 SETTLE_S = 3.0  # after a change, before a window opens: start-up costs are not steady state
 FIRST_FRAME_TIMEOUT_S = 15.0

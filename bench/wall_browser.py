@@ -34,7 +34,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from bench.service import BenchCredentials
 
 CHROMIUM = "/usr/bin/chromium"
-# DESIGN.md, "A real browser"; autoplay so muted videos start without a click.
+# The flags the browser tests use (tests/web/conftest.py); autoplay so muted videos
+# start without a click.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -1,6 +1,6 @@
 """H.264 encoding of composed pictures with libx264, shaped for WebRTC pass-through.
 
-No B-frames (WebRTC cannot reorder, DESIGN.md), parameter sets in front of every keyframe
+No B-frames (WebRTC cannot reorder, docs/architecture.md), parameter sets in front of every keyframe
 (x264 repeats them when the codec has no global header), a keyframe every
 ``KEYFRAME_INTERVAL_S`` so a new viewer's cached GOP stays short, and zero-latency tuning
 so a picture leaves the encoder as soon as it goes in.

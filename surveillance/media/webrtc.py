@@ -1,10 +1,10 @@
 """WebRTC delivery with aiortc: camera packets forwarded as they are, or transcoded last.
 
 :class:`PassthroughTrack` hands aiortc the camera's own H.264 access units (aiortc packs
-them into RTP without decoding). Three things make that work in a browser (DESIGN.md,
-"Browser delivery facts"): H.264 must be forced on the transceiver (Chromium offers VP8
-first and aiortc would otherwise send H.264 under VP8's payload type); parameter sets go in
-front of every keyframe, since some cameras send them only in the SDP; and a new viewer
+them into RTP without decoding). Three things make that work in a browser
+(docs/architecture.md, "Browser delivery facts"): H.264 must be forced on the transceiver
+(Chromium offers VP8 first and aiortc would otherwise send H.264 under VP8's payload type);
+parameter sets go in front of every keyframe, since some cameras send them only in the SDP; and a new viewer
 starts from the cached GOP, because aiortc ignores the browser's keyframe requests (PLI) in
 pass-through and the camera's next keyframe may be seconds away.
 

@@ -3,7 +3,7 @@
 One ingest per camera serves every viewer: each viewer is a bounded subscription on the
 camera's stream, so a viewer that falls behind drops frames and never slows the camera or
 another viewer. The path is chosen per source and per browser from what the page reports
-it can decode (DESIGN.md, "Browser delivery facts"):
+it can decode (docs/architecture.md, "Browser delivery facts"):
 
 - ``webrtc``: H.264 without B-frames, forwarded packet by packet, no decoding;
 - ``mse``: fragmented MP4 over a WebSocket, still no re-encoding: B-frame H.264, and H.265
