@@ -4,9 +4,9 @@
 them into RTP without decoding). Three things make that work in a browser
 (docs/architecture.md, "Browser delivery facts"): H.264 must be forced on the transceiver
 (Chromium offers VP8 first and aiortc would otherwise send H.264 under VP8's payload type);
-parameter sets go in front of every keyframe, since some cameras send them only in the SDP; and a new viewer
-starts from the cached GOP, because aiortc ignores the browser's keyframe requests (PLI) in
-pass-through and the camera's next keyframe may be seconds away.
+parameter sets go in front of every keyframe, since some cameras send them only in the
+SDP; and a new viewer starts from the cached GOP, because aiortc ignores the browser's
+keyframe requests (PLI) in pass-through and the camera's next keyframe may be seconds away.
 
 :class:`TranscodeTrack` decodes and hands aiortc pictures to encode, for sources no browser
 path can carry as they are (H.265 in a browser without H.265 support).
