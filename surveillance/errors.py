@@ -68,6 +68,14 @@ class CameraNotFound(NotFound):
         self.camera_id = camera_id
 
 
+class NoSubStream(NotFound):
+    """The camera exists but has no sub-stream configured."""
+
+    def __init__(self, camera_id: str) -> None:
+        super().__init__(f"camera {camera_id!r} has no sub-stream; ask for the main stream")
+        self.camera_id = camera_id
+
+
 class CameraUnavailable(Unavailable):
     """The camera has no live picture right now (offline, stalled, connecting, disabled)."""
 

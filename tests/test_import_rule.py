@@ -82,6 +82,23 @@ def test_imports_flow_from_higher_to_lower_ranks() -> None:
     assert wrong == []
 
 
+# Parts held to less than their rank allows: the video core stays free of the service.
+ONLY = {"media": {"errors"}}
+
+
+def test_the_video_core_imports_only_errors() -> None:
+    wrong = []
+    for part, path in _source_files():
+        allowed = ONLY.get(part)
+        if allowed is None:
+            continue
+        for module in _imports(path):
+            target = _part(module)
+            if target not in ({part} | allowed):
+                wrong.append(f"{path.relative_to(PACKAGE_DIR)} imports {module}")
+    assert wrong == []
+
+
 def test_web_holds_only_static_assets() -> None:
     code = [p for p in (PACKAGE_DIR / "web").rglob("*.py") if p.name != "__init__.py"]
     assert code == [], "page routes belong in surveillance/api; web/ is static files"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import IngestConfig, IngestMode
-from surveillance.errors import CameraNotFound, CameraUnavailable
+from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
 from surveillance.media.backoff import Backoff
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.media.source import SourceOptions
@@ -131,7 +131,7 @@ class IngestService:
         if slot is None:
             if camera_id not in self.catalog.cameras:
                 raise CameraNotFound(camera_id)
-            raise CameraNotFound(f"{camera_id}/sub")
+            raise NoSubStream(camera_id)
         return slot.stream
 
     def ensure_connected(self, camera_id: str, sub: bool = False) -> Stream:

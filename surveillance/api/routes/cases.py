@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -95,6 +95,10 @@ def list_cases(
     for moment in (created_from, created_to):
         if moment is not None and moment.tzinfo is None:
             raise InvalidRequest("created_from and created_to need a time zone")
+        if moment is not None and not _in_utc_range(moment):
+            raise InvalidRequest(
+                "created_from and created_to must lie between years 1 and 9999 in UTC"
+            )
     seen = access.case_search_cameras(principal, _split(camera))
     if seen is None:  # asking about cameras outside the scope finds nothing
         return CasePageOut(total=0, limit=limit, offset=offset, cases=[])
@@ -163,3 +167,13 @@ def transition(
 )
 def comment(number: str, body: CommentIn, cases: CasesDep, principal: Writer) -> TimelineOut:
     return TimelineOut.model_validate(cases.comment(number, principal.name, body.text))
+
+
+def _in_utc_range(moment: datetime) -> bool:
+    """Whether the moment is a date in UTC too: 9999-12-31T23:59-23:59 is not, and the
+    database would fail to store the comparison value."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
