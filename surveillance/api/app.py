@@ -15,6 +15,7 @@ from surveillance.api.node import Node
 from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic, platforms, wall
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
+from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
 
@@ -40,6 +41,8 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Every route's body is capped; a route may set its own (sign-in: smaller).
+        max_body_size=DEFAULT_BODY_BYTES,
     )
     app.state.node = node
     errors.install(app)

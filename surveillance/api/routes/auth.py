@@ -9,7 +9,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from surveillance.api.deps import AuditDep, AuthDep, LimiterDep, client_address
 from surveillance.api.guards import CSRF_COOKIE, SESSION_COOKIE, cross_site, public, requires
-from surveillance.api.schemas.auth import MeOut, PasswordChangeIn, SignInIn
+from surveillance.api.schemas.auth import (
+    PASSWORD_CHANGE_BODY_BYTES,
+    SIGN_IN_BODY_BYTES,
+    MeOut,
+    PasswordChangeIn,
+    SignInIn,
+)
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.ratelimit import SignInLimiter
@@ -55,6 +61,7 @@ def _refuse_if_throttled(
     summary="Sign in with name and password; sets the session cookie",
     responses={401: {"description": "Wrong name or password"}, 429: {"description": "Wait"}},
     dependencies=[public()],
+    max_body_size=SIGN_IN_BODY_BYTES,
 )
 def sign_in(
     body: SignInIn,
@@ -100,6 +107,7 @@ def me(principal: Anyone) -> MeOut:
     status_code=204,
     summary="Change one's own password; ends all of the user's sessions",
     description="Refused (403) to an API token limited to some permissions.",
+    max_body_size=PASSWORD_CHANGE_BODY_BYTES,
 )
 def change_password(
     body: PasswordChangeIn,
