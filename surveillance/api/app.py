@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from surveillance import __version__
 from surveillance.api import errors, pages
 from surveillance.api.guards import ensure_every_route_guarded, requires
+from surveillance.api.hosts import HostCheck, allowed_hosts
 from surveillance.api.node import Node
 from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic, platforms, wall
 from surveillance.api.routes import cases as case_routes
@@ -45,6 +46,8 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
         max_body_size=DEFAULT_BODY_BYTES,
     )
     app.state.node = node
+    # Before routing: nothing, the origin check included, may trust a Host not allowed.
+    app.add_middleware(HostCheck, hosts=allowed_hosts(config.server))
     errors.install(app)
 
     @app.get("/api/openapi.json", include_in_schema=False, dependencies=[requires()])

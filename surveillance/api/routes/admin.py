@@ -20,6 +20,7 @@ from surveillance.api.schemas.auth import (
     UserOut,
     UserPatch,
 )
+from surveillance.api.schemas.base import NumericId
 from surveillance.auth.audit import AuditAction, AuditQuery
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission, Role
@@ -138,9 +139,7 @@ def audit_log(
     until: Annotated[
         datetime | None, Query(description="ISO 8601 (or Unix seconds), exclusive")
     ] = None,
-    before_id: Annotated[
-        int | None, Query(ge=1, le=2**62, description="Page: entries older than")
-    ] = None,
+    before_id: Annotated[NumericId | None, Query(description="Page: entries older than")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPageOut:
     """Unscoped admins see everyone's entries; everybody else only their own."""
