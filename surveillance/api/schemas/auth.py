@@ -117,6 +117,7 @@ class AuditEntryOut(Out):
     id: int
     at: UtcTime
     user: str
+    user_id: int | None = Field(description="The acting user; null: no user (cli, unknown)")
     action: str
     camera_id: str | None
     client: str
