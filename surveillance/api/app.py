@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from surveillance import __version__
 from surveillance.api import errors, pages
 from surveillance.api.guards import ensure_every_route_guarded, requires
+from surveillance.api.hosts import HostCheck, allowed_hosts
 from surveillance.api.node import Node
 from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic, platforms, wall
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
+from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
 
@@ -40,8 +42,12 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Every route's body is capped; a route may set its own (sign-in: smaller).
+        max_body_size=DEFAULT_BODY_BYTES,
     )
     app.state.node = node
+    # Before routing: nothing, the origin check included, may trust a Host not allowed.
+    app.add_middleware(HostCheck, hosts=allowed_hosts(config.server))
     errors.install(app)
 
     @app.get("/api/openapi.json", include_in_schema=False, dependencies=[requires()])

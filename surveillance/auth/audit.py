@@ -3,6 +3,11 @@
 Entries are appended by one writer thread so that a request never waits for a disk sync;
 ``flush`` waits for everything recorded so far, and every query flushes first, so a reader
 always sees its own actions. The table refuses UPDATE and DELETE (migration 0003).
+
+Each entry is keyed by the acting user's id as well as their name: a removed user's name
+can be given to someone else, who must not inherit the entries. The writer looks the id
+up by name when it writes, taking only a user created before the entry's moment, so an
+entry never lands on a user that did not exist when it happened.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
-from surveillance.auth.tables import audit_table
+from surveillance.auth.tables import UserRow, audit_table
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +68,16 @@ class AuditEntry:
     detail: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
     id: int | None = None
+    # The acting user's id, looked up from ``user`` when written; None when no user of that
+    # name existed at ``at``, or when the actor is not a user (``actor_is_user``).
+    user_id: int | None = None
+    actor_is_user: bool = True  # False for the command line's "cli"
 
 
 @dataclass(frozen=True)
 class AuditQuery:
-    user: str | None = None
+    user: str | None = None  # everyone who acted under this name
+    user_id: int | None = None  # one user, whatever their name
     camera_id: str | None = None
     action: str | None = None
     since: float | None = None
@@ -108,6 +118,8 @@ class AuditLog:
         statement = select(t).order_by(t.c.id.desc()).limit(max(1, min(q.limit, MAX_PAGE)))
         if q.user is not None:
             statement = statement.where(t.c.user_name == q.user)
+        if q.user_id is not None:
+            statement = statement.where(t.c.user_id == q.user_id)
         if q.camera_id is not None:
             statement = statement.where(t.c.camera_id == q.camera_id)
         if q.action is not None:
@@ -125,6 +137,7 @@ class AuditLog:
                 id=int(m["id"]),
                 at=float(m["at"]),
                 user=str(m["user_name"]),
+                user_id=m["user_id"],
                 action=str(m["action"]),
                 camera_id=m["camera_id"],
                 client=str(m["client"]),
@@ -163,17 +176,41 @@ class AuditLog:
                 return
 
     def _write(self, entries: list[AuditEntry]) -> None:
-        rows = [
-            {
-                "at": e.at,
-                "user_name": e.user[:128],
-                "action": e.action,
-                "camera_id": e.camera_id,
-                "client": e.client[:64],
-                "outcome": e.outcome,
-                "detail": json.dumps(e.detail, sort_keys=True, default=str),
-            }
-            for e in entries
-        ]
         with self._engine.begin() as connection:
+            user_ids = _user_ids(connection, entries)
+            rows = [
+                {
+                    "at": e.at,
+                    "user_name": e.user[:128],
+                    "user_id": user_id,
+                    "action": e.action,
+                    "camera_id": e.camera_id,
+                    "client": e.client[:64],
+                    "outcome": e.outcome,
+                    "detail": json.dumps(e.detail, sort_keys=True, default=str),
+                }
+                for e, user_id in zip(entries, user_ids, strict=True)
+            ]
             connection.execute(insert(audit_table), rows)
+
+
+def _user_ids(connection: Connection, entries: list[AuditEntry]) -> list[int | None]:
+    """Each entry's acting user: the id it carries, else that of the user of its name if
+    one was created before the entry's moment, else None."""
+    names = {e.user for e in entries if e.actor_is_user and e.user_id is None}
+    users: dict[str, tuple[int, float]] = {}
+    if names:
+        found = connection.execute(
+            select(UserRow.name, UserRow.id, UserRow.created_at).where(UserRow.name.in_(names))
+        ).all()
+        users = {name: (user_id, created_at) for name, user_id, created_at in found}
+    ids: list[int | None] = []
+    for e in entries:
+        user = users.get(e.user) if e.actor_is_user else None
+        if e.user_id is not None:
+            ids.append(e.user_id)
+        elif user is not None and user[1] <= e.at:
+            ids.append(user[0])
+        else:
+            ids.append(None)
+    return ids

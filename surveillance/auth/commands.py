@@ -101,7 +101,10 @@ def run(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def _record(audit: AuditLog, action: str, **detail: object) -> None:
-    audit.record(AuditEntry(user=CLI_ACTOR, action=action, client="local", detail=detail))
+    entry = AuditEntry(
+        user=CLI_ACTOR, action=action, client="local", detail=detail, actor_is_user=False
+    )
+    audit.record(entry)
 
 
 def _user(args: argparse.Namespace, config: AppConfig, store: AuthStore, audit: AuditLog) -> int:

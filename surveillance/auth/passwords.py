@@ -5,6 +5,7 @@ and the fast hash that session and token secrets are stored under."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -17,12 +18,20 @@ MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; a cap keeps one request c
 
 _hasher = PasswordHasher()
 
+# Argon2 hashes and checks running at once, in this process. Each takes the hasher's
+# memory_cost (64 MiB) for its duration, so this many take at most 128 MiB; more would only
+# share the same two cores (a check computes for its whole duration). Without a
+# bound, 60 concurrent sign-ins ran 40 at once (the worker threads) and took 1.6 GB.
+MAX_CONCURRENT_ARGON2 = 2
+_argon2_slots = threading.BoundedSemaphore(MAX_CONCURRENT_ARGON2)
+
 
 @cache
 def _dummy_hash() -> str:
     """Verified against when the user does not exist, so a wrong name costs as long as a
     wrong password and sign-in timing does not tell which names exist."""
-    return _hasher.hash("not a password of anyone's")
+    with _argon2_slots:
+        return _hasher.hash("not a password of anyone's")
 
 
 def check_strength(password: str) -> None:
@@ -34,14 +43,18 @@ def check_strength(password: str) -> None:
 
 def hash_password(password: str) -> str:
     check_strength(password)
-    return _hasher.hash(password)
+    with _argon2_slots:
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD_LENGTH:
         return False
+    against = stored_hash or _dummy_hash()
     try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        with _argon2_slots:
+            matches = _hasher.verify(against, password)
+        return matches and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

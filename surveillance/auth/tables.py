@@ -17,6 +17,10 @@ class UserRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    # The name folded so that look-alikes meet (users.name_key): unique, so two users can
+    # never look the same. NULL only in that SQLite cannot add a NOT NULL column without a
+    # default (migration 0005); every row has one.
+    name_key: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     platforms: Mapped[str] = mapped_column(Text)  # JSON list of platform ids; [] = all
@@ -24,6 +28,8 @@ class UserRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[float] = mapped_column(Float)
     password_changed_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("users_name_key_unique", "name_key", unique=True),)
 
 
 # Only the SHA-256 of a session or token secret is stored: the secrets are 256 random bits,
@@ -65,6 +71,10 @@ class AuditRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[float] = mapped_column(Float)
     user_name: Mapped[str] = mapped_column(String(128))
+    # The user who acted, by id: a name can be removed and given to someone else, who must
+    # not inherit this entry. NULL when no user of that name existed then (a failed sign-in
+    # with an unknown name, the command line). No foreign key: entries outlive their users.
+    user_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
     camera_id: Mapped[str | None] = mapped_column(String(128))
     client: Mapped[str] = mapped_column(String(64))
@@ -73,6 +83,7 @@ class AuditRow(Base):
 
     __table_args__ = (
         Index("audit_log_user_at", "user_name", "at"),
+        Index("audit_log_user_id_at", "user_id", "at"),
         Index("audit_log_camera_at", "camera_id", "at"),
         Index("audit_log_at", "at"),
     )

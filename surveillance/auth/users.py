@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select
@@ -23,14 +24,57 @@ from surveillance.auth.scope import Scope
 from surveillance.auth.tables import SessionRow, TokenRow, UserRow
 from surveillance.db.orm import Transactions, from_row
 
-# Printable, no surrounding blanks; anything else a name may hold is shown as text.
-USER_NAME = re.compile(r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]{0,62}[^\x00-\x1f\x7f\s])?$")
+# ASCII letters, digits, '.', '_' and '-', starting with a letter or a digit, 1-64 long: a
+# name is safe in a URL path segment (/api/users/{name}: "a/b" could be made but never
+# managed), in a command-line argument (no leading '-'), in a log line and on a page; and
+# no other script's letter can pass for a Latin one (a Cyrillic "a" for a Latin "a").
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+USER_NAME_RULE = (
+    "user name must be 1-64 ASCII letters, digits, '.', '_' or '-', "
+    "starting with a letter or a digit"
+)
+
+# Characters that pass for others, after NFKC and case folding: the ASCII ones that fonts
+# draw alike (I/l/1, O/0), and the Cyrillic and Greek letters that look Latin, which names
+# made before the rule above may hold. Two names that fold to the same key are one name.
+_LOOKALIKE_LETTERS = {
+    "CYRILLIC SMALL LETTER A": "a", "CYRILLIC SMALL LETTER VE": "b",
+    "CYRILLIC SMALL LETTER IE": "e", "CYRILLIC SMALL LETTER KA": "k",
+    "CYRILLIC SMALL LETTER EM": "m", "CYRILLIC SMALL LETTER EN": "h",
+    "CYRILLIC SMALL LETTER O": "o", "CYRILLIC SMALL LETTER ER": "p",
+    "CYRILLIC SMALL LETTER ES": "c", "CYRILLIC SMALL LETTER TE": "t",
+    "CYRILLIC SMALL LETTER U": "y", "CYRILLIC SMALL LETTER HA": "x",
+    "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I": "l", "CYRILLIC SMALL LETTER JE": "j",
+    "CYRILLIC SMALL LETTER DZE": "s", "CYRILLIC SMALL LETTER KOMI DE": "d",
+    "CYRILLIC SMALL LETTER PALOCHKA": "l", "CYRILLIC SMALL LETTER SHHA": "h",
+    "CYRILLIC SMALL LETTER QA": "q", "CYRILLIC SMALL LETTER WE": "w",
+    "GREEK SMALL LETTER ALPHA": "a", "GREEK SMALL LETTER BETA": "b",
+    "GREEK SMALL LETTER EPSILON": "e", "GREEK SMALL LETTER IOTA": "l",
+    "GREEK SMALL LETTER KAPPA": "k", "GREEK SMALL LETTER NU": "v",
+    "GREEK SMALL LETTER OMICRON": "o", "GREEK SMALL LETTER RHO": "p",
+    "GREEK SMALL LETTER TAU": "t", "GREEK SMALL LETTER UPSILON": "u",
+    "GREEK SMALL LETTER CHI": "x",
+}  # fmt: skip
+_LOOKALIKES = str.maketrans(
+    {"0": "o", "1": "l", "i": "l"}
+    | {unicodedata.lookup(name): latin for name, latin in _LOOKALIKE_LETTERS.items()}
+)
+_LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"))
 
 
 def check_user_name(name: str) -> str:
-    if not USER_NAME.match(name):
-        raise AuthError("user name must be 1-64 printable characters without outer spaces")
+    if not USER_NAME.fullmatch(name):
+        raise AuthError(USER_NAME_RULE)
     return name
+
+
+def name_key(name: str) -> str:
+    """What a name looks like, for telling look-alikes apart: "Alice", "ALICE", "aIice" and
+    "a1ice" have one key. Migration 0005 keeps a frozen copy for the names it found."""
+    key = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES)
+    for pair, single in _LOOKALIKE_PAIRS:
+        key = key.replace(pair, single)
+    return key
 
 
 def user_of(row: UserRow) -> User:
@@ -58,14 +102,21 @@ class UserStore:
         cameras: Iterable[str] = (),
     ) -> User:
         check_user_name(name)
+        key = name_key(name)
         scope = Scope.of(platforms, cameras)
         _check_scope(role, scope)
         password_hash = hash_password(password)
         now = time.time()
         try:
             with self._transactions.begin() as session:
+                alike = session.scalars(
+                    select(UserRow.name).where(UserRow.name_key == key)
+                ).one_or_none()
+                if alike is not None and alike != name:
+                    raise UserExists(f"user {name!r} would look like the existing user {alike!r}")
                 row = UserRow(
                     name=name,
+                    name_key=key,
                     role=role.value,
                     password_hash=password_hash,
                     platforms=json.dumps(sorted(scope.platforms)),

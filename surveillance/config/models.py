@@ -38,6 +38,13 @@ Identifier = Annotated[
 ]
 
 
+# A DNS name or an IPv4 address, or an IPv6 address without brackets; no port, no scheme.
+HostName = Annotated[
+    str, Field(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45})$")
+]
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,6 +72,21 @@ class ServerConfig(_Strict):
     tls_keyfile: Path | None = Field(
         None, description="PEM private key for HTTPS; relative to the config file."
     )
+    allowed_hosts: list[HostName] = Field(
+        default_factory=lambda: list(LOOPBACK_HOSTS),
+        min_length=1,
+        max_length=100,
+        description=(
+            "Host names (or IP addresses) browsers and clients may address the service by, "
+            "without port; a request naming another Host is refused with 400. `server.host` "
+            "is allowed as well when it is one address (not 0.0.0.0 or ::)."
+        ),
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower_case(cls, hosts: list[str]) -> list[str]:
+        return [host.lower() for host in hosts]
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:

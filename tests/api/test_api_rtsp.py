@@ -92,7 +92,7 @@ def client(simulator: Simulator) -> Iterator[TestClient]:
     closed_port = probe.getsockname()[1]
     probe.close()
     app = create_app(api_config(simulator, closed_port))
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://localhost") as test_client:
         node: Node = app.state.node
         # Catalog, snapshots and metrics: an admin sees all of it.
         test_client.headers.update(bearer(node))

@@ -72,7 +72,7 @@ def app_client(simulator: Simulator, data_dir: Path) -> Iterator[TestClient]:
         }
     )
     app = create_app(config)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         # Cases and evidence are a handler's work; the acting name comes from the token.
         client.headers.update(bearer(app.state.node, "handler1", Role.HANDLER))
         deadline = time.monotonic() + 20

@@ -181,7 +181,7 @@ def fuzz_config(simulator: Simulator, data_dir: Path) -> AppConfig:
 def fuzz_node(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzNode]:
     app = create_app(fuzz_config(simulator, tmp_path_factory.mktemp("fuzz-node")))
     # Server errors come back as 500 responses (for the check) instead of being raised here.
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://localhost") as client:
         auth = bearer(app.state.node, "fuzz-admin")  # an admin holds every permission
         deadline = time.monotonic() + 30
         states: dict[str, str] = {}

@@ -29,7 +29,7 @@ def app_node(tmp_path: Path) -> Iterator[tuple[TestClient, Node]]:
     lock their client address out, which must not disturb other tests."""
     config = AppConfig.model_validate(
         {
-            "server": {"data_dir": str(tmp_path / "data")},
+            "server": {"data_dir": str(tmp_path / "data"), "allowed_hosts": ["testserver"]},
             "auth": {"session_idle_minutes": 0.05, "sign_in_max_failures": 3},
             "platforms": [{"id": "town", "name": "Town"}],
         }

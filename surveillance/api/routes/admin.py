@@ -20,6 +20,7 @@ from surveillance.api.schemas.auth import (
     UserOut,
     UserPatch,
 )
+from surveillance.api.schemas.base import NumericId
 from surveillance.auth.audit import AuditAction, AuditQuery
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission, Role
@@ -129,7 +130,9 @@ def revoke_token(token_id: str, auth: AuthDep, audit: AuditDep, principal: Admin
 def audit_log(
     log: AuditLogDep,
     principal: AuditReader,
-    user: Annotated[str | None, Query(max_length=128)] = None,
+    user: Annotated[
+        str | None, Query(max_length=128, description="Everyone who acted under this name")
+    ] = None,
     camera: Annotated[str | None, Query(max_length=128)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[
@@ -138,21 +141,27 @@ def audit_log(
     until: Annotated[
         datetime | None, Query(description="ISO 8601 (or Unix seconds), exclusive")
     ] = None,
-    before_id: Annotated[
-        int | None, Query(ge=1, le=2**62, description="Page: entries older than")
-    ] = None,
+    before_id: Annotated[NumericId | None, Query(description="Page: entries older than")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPageOut:
-    """Unscoped admins see everyone's entries; everybody else only their own."""
+    """Unscoped admins see everyone's entries; everybody else only their own, by user id:
+    someone given a removed user's name does not see that user's entries."""
+    since_s = None if since is None else _unix(since)
+    user_id = None
     if not principal.sees_everyone:
-        if user is not None and user != principal.name:
+        own = principal.user
+        if user is not None and user != own.name:
             return AuditPageOut(entries=[], next_before_id=None)
-        user = principal.name
+        # SQLite gives a new row the id after the highest, so the newest removed user's id
+        # comes back: entries from before this user existed are someone else's.
+        user, user_id = None, own.id
+        since_s = max(since_s or 0.0, own.created_at)
     query = AuditQuery(
         user=user,
+        user_id=user_id,
         camera_id=camera,
         action=action,
-        since=None if since is None else _unix(since),
+        since=since_s,
         until=None if until is None else _unix(until),
         before_id=before_id,
         limit=limit,

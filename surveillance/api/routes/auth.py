@@ -9,7 +9,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from surveillance.api.deps import AuditDep, AuthDep, LimiterDep, client_address
 from surveillance.api.guards import CSRF_COOKIE, SESSION_COOKIE, cross_site, public, requires
-from surveillance.api.schemas.auth import MeOut, PasswordChangeIn, SignInIn
+from surveillance.api.schemas.auth import (
+    PASSWORD_CHANGE_BODY_BYTES,
+    SIGN_IN_BODY_BYTES,
+    MeOut,
+    PasswordChangeIn,
+    SignInIn,
+)
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.ratelimit import SignInLimiter
@@ -35,10 +41,12 @@ def _clear_cookies(response: Response) -> None:
         response.delete_cookie(name, path="/", samesite="strict")
 
 
-def _refuse_if_throttled(
+def _count_attempt(
     limiter: SignInLimiter, request: Request, audit: AuditDep, name: str, action: AuditAction
 ) -> None:
-    wait = limiter.retry_after(client_address(request))
+    """Counts a password attempt from this address before the password is checked, or
+    refuses it (429) when the address has used up its attempts (auth/ratelimit.py)."""
+    wait = limiter.attempt(client_address(request))
     if wait > 0:
         audit(name, action, outcome="limited")
         seconds = math.ceil(wait)
@@ -55,6 +63,7 @@ def _refuse_if_throttled(
     summary="Sign in with name and password; sets the session cookie",
     responses={401: {"description": "Wrong name or password"}, 429: {"description": "Wait"}},
     dependencies=[public()],
+    max_body_size=SIGN_IN_BODY_BYTES,
 )
 def sign_in(
     body: SignInIn,
@@ -67,10 +76,9 @@ def sign_in(
     client = client_address(request)
     if cross_site(request):
         raise HTTPException(403, "cross-site request refused")
-    _refuse_if_throttled(limiter, request, audit, body.name, AuditAction.SIGN_IN)
+    _count_attempt(limiter, request, audit, body.name, AuditAction.SIGN_IN)
     user = auth.check_password(body.name, body.password)
     if user is None:
-        limiter.failed(client)
         audit(body.name, AuditAction.SIGN_IN, outcome="failed")
         raise HTTPException(401, "wrong name or password")
     limiter.succeeded(client)
@@ -100,6 +108,7 @@ def me(principal: Anyone) -> MeOut:
     status_code=204,
     summary="Change one's own password; ends all of the user's sessions",
     description="Refused (403) to an API token limited to some permissions.",
+    max_body_size=PASSWORD_CHANGE_BODY_BYTES,
 )
 def change_password(
     body: PasswordChangeIn,
@@ -111,11 +120,11 @@ def change_password(
 ) -> Response:
     # Guessing the current password from a stolen session is throttled like sign-in.
     client = client_address(request)
-    _refuse_if_throttled(limiter, request, audit, principal.name, AuditAction.PASSWORD)
+    _count_attempt(limiter, request, audit, principal.name, AuditAction.PASSWORD)
     if auth.check_password(principal.name, body.current_password) is None:
-        limiter.failed(client)
         audit(principal.name, AuditAction.PASSWORD, outcome="failed")
         raise HTTPException(401, "the current password is wrong")
+    limiter.succeeded(client)
     user = auth.set_password(principal.name, body.new_password)  # WeakPassword: 422
     audit(principal.name, AuditAction.PASSWORD)
     response = Response(status_code=204)

@@ -12,6 +12,11 @@ from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission, Role
 
 Password = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+# Sign-in is open to anyone, so its body is capped near what a real one can weigh: a
+# 64-character name and a 1024-character password, each character at most 12 bytes as a
+# JSON escape (a surrogate pair), is 13 KB. The password change carries two passwords.
+SIGN_IN_BODY_BYTES = 16 * 1024
+PASSWORD_CHANGE_BODY_BYTES = 32 * 1024
 SortedIds = Annotated[list[str], BeforeValidator(sorted)]
 
 
@@ -112,6 +117,7 @@ class AuditEntryOut(Out):
     id: int
     at: UtcTime
     user: str
+    user_id: int | None = Field(description="The acting user; null: no user (cli, unknown)")
     action: str
     camera_id: str | None
     client: str

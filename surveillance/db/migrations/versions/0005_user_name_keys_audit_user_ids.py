@@ -1,0 +1,118 @@
+"""User name keys (look-alike names are one name) and the audit log keyed by user id.
+
+``users.name_key`` is each name folded so that look-alikes meet (NFKC, case folding, the
+look-alike letters below), under a unique index. A database may hold names from before
+the name rule that fold alike; the later of such users gets its id appended to its key,
+so the upgrade never fails and the names stay as they are.
+
+``audit_log.user_id`` is the acting user's id. Existing entries get the id of the user of
+their name who was created at or before the entry (names are unique at any moment, so
+that user is the one who acted); entries of a removed user whose name now belongs to
+someone else get none, and stay readable by name. The append-only triggers are lifted for
+this one UPDATE, in the migration's transaction, and put back as they were.
+
+Revision ID: 0005
+Revises: 0003 (the head at a3edb3b; the lead orders it after 0004 if that lands too)
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+APPEND_ONLY = "audit log is append-only"
+CLI_ACTOR = "cli"  # the command line's entries: no user acted
+
+# A frozen copy of surveillance.auth.users.name_key as of this migration (db/ may not
+# import auth/, and a migration must not change when that code does).
+_LOOKALIKE_LETTERS = {
+    "CYRILLIC SMALL LETTER A": "a", "CYRILLIC SMALL LETTER VE": "b",
+    "CYRILLIC SMALL LETTER IE": "e", "CYRILLIC SMALL LETTER KA": "k",
+    "CYRILLIC SMALL LETTER EM": "m", "CYRILLIC SMALL LETTER EN": "h",
+    "CYRILLIC SMALL LETTER O": "o", "CYRILLIC SMALL LETTER ER": "p",
+    "CYRILLIC SMALL LETTER ES": "c", "CYRILLIC SMALL LETTER TE": "t",
+    "CYRILLIC SMALL LETTER U": "y", "CYRILLIC SMALL LETTER HA": "x",
+    "CYRILLIC SMALL LETTER BYELORUSSIAN-UKRAINIAN I": "l", "CYRILLIC SMALL LETTER JE": "j",
+    "CYRILLIC SMALL LETTER DZE": "s", "CYRILLIC SMALL LETTER KOMI DE": "d",
+    "CYRILLIC SMALL LETTER PALOCHKA": "l", "CYRILLIC SMALL LETTER SHHA": "h",
+    "CYRILLIC SMALL LETTER QA": "q", "CYRILLIC SMALL LETTER WE": "w",
+    "GREEK SMALL LETTER ALPHA": "a", "GREEK SMALL LETTER BETA": "b",
+    "GREEK SMALL LETTER EPSILON": "e", "GREEK SMALL LETTER IOTA": "l",
+    "GREEK SMALL LETTER KAPPA": "k", "GREEK SMALL LETTER NU": "v",
+    "GREEK SMALL LETTER OMICRON": "o", "GREEK SMALL LETTER RHO": "p",
+    "GREEK SMALL LETTER TAU": "t", "GREEK SMALL LETTER UPSILON": "u",
+    "GREEK SMALL LETTER CHI": "x",
+}  # fmt: skip
+_LOOKALIKES = str.maketrans(
+    {"0": "o", "1": "l", "i": "l"}
+    | {unicodedata.lookup(name): latin for name, latin in _LOOKALIKE_LETTERS.items()}
+)
+
+
+def _name_key(name: str) -> str:
+    key = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES)
+    for pair, single in (("rn", "m"), ("vv", "w")):
+        key = key.replace(pair, single)
+    return key
+
+
+def upgrade() -> None:
+    op.add_column("users", sa.Column("name_key", sa.String(255), nullable=True))
+    bind = op.get_bind()
+    users = sa.table("users", sa.column("id", sa.Integer), sa.column("name", sa.String))
+    taken: set[str] = set()
+    for user_id, name in bind.execute(sa.select(users.c.id, users.c.name).order_by(users.c.id)):
+        key = _name_key(name)
+        if key in taken:
+            key = f"{key}#{user_id}"
+        taken.add(key)
+        bind.execute(
+            sa.text("UPDATE users SET name_key = :key WHERE id = :id"), {"key": key, "id": user_id}
+        )
+    op.create_index("users_name_key_unique", "users", ["name_key"], unique=True)
+
+    op.add_column("audit_log", sa.Column("user_id", sa.Integer, nullable=True))
+    op.create_index("audit_log_user_id_at", "audit_log", ["user_id", "at"])
+    with _audit_updates_allowed():
+        op.execute(
+            sa.text(
+                "UPDATE audit_log SET user_id = (SELECT users.id FROM users "
+                "WHERE users.name = audit_log.user_name AND users.created_at <= audit_log.at) "
+                "WHERE NOT (audit_log.user_name = :cli AND audit_log.client = 'local')"
+            ).bindparams(cli=CLI_ACTOR)
+        )
+
+
+@contextmanager
+def _audit_updates_allowed() -> Iterator[None]:
+    """Lifts the UPDATE trigger of migration 0003 for the block and puts it back."""
+    postgres = op.get_bind().dialect.name == "postgresql"
+    if postgres:
+        op.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+    else:
+        op.execute("DROP TRIGGER audit_log_no_update")
+    yield
+    if postgres:
+        op.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update")
+    else:
+        op.execute(
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
+        )
+
+
+def downgrade() -> None:
+    op.drop_index("audit_log_user_id_at", "audit_log")
+    op.drop_column("audit_log", "user_id")
+    op.drop_index("users_name_key_unique", "users")
+    op.drop_column("users", "name_key")
