@@ -35,7 +35,7 @@ def client_and_headers(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, s
         }
     )
     app = create_app(config)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         yield client, bearer(app.state.node)
 
 
