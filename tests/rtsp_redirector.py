@@ -3,9 +3,9 @@
 A fake, by necessity: no real part here redirects on request (Debian's GStreamer RTSP
 server has no redirect mode), and a redirect is all this peer must do. It speaks just
 enough RTSP for a client to follow it: every request gets ``302`` with ``Location`` and the
-request's ``CSeq``. With ``honest_requests=n``, the first n requests get ``200`` instead
-(``OPTIONS`` with ``Public``, ``DESCRIBE`` with a small H.264 SDP): a camera that tells a
-pre-flight check one thing and the client that follows another.
+request's ``CSeq``. With ``honest_connections=n``, the requests of the first n connections
+get ``200`` instead (``OPTIONS`` with ``Public``, ``DESCRIBE`` with a small H.264 SDP): a
+camera that tells a pre-flight check one thing and the client that follows another.
 
 It runs its own asyncio loop in a thread and counts the connections it accepted.
 """
@@ -29,13 +29,13 @@ SDP = (
 
 
 class Redirector:
-    def __init__(self, host: str, location: str, *, honest_requests: int = 0) -> None:
+    def __init__(self, host: str, location: str, *, honest_connections: int = 0) -> None:
         self.host = host
         self.port = 0
         self.location = location
         self.connections = 0
         self.requests: list[str] = []  # request lines, in order
-        self._honest_left = honest_requests
+        self._honest_left = honest_connections
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -65,6 +65,8 @@ class Redirector:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        honest = self._honest_left > 0
+        self._honest_left -= 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -77,16 +79,16 @@ class Redirector:
                 length = int(headers.get("content-length", "0"))
                 if length:
                     await reader.readexactly(length)
-                writer.write(self._answer(lines[0].split(" ", 1)[0], headers.get("cseq", "0")))
+                method = lines[0].split(" ", 1)[0]
+                writer.write(self._answer(method, headers.get("cseq", "0"), honest))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    def _answer(self, method: str, cseq: str) -> bytes:
-        if self._honest_left > 0:
-            self._honest_left -= 1
+    def _answer(self, method: str, cseq: str, honest: bool) -> bytes:
+        if honest:
             if method == "DESCRIBE":
                 body = SDP.encode()
                 extra = f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n"
@@ -100,8 +102,8 @@ class Redirector:
 
 
 @contextmanager
-def redirector(host: str, location: str, *, honest_requests: int = 0) -> Iterator[Redirector]:
-    peer = Redirector(host, location, honest_requests=honest_requests)
+def redirector(host: str, location: str, *, honest_connections: int = 0) -> Iterator[Redirector]:
+    peer = Redirector(host, location, honest_connections=honest_connections)
     peer.start()
     try:
         yield peer
