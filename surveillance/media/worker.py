@@ -149,7 +149,8 @@ class IngestWorker:
         which FFmpeg follows. FFmpeg keeps the session's control connection open, so among
         the sockets that appeared while it opened, one must reach the expected host.
         (Another stream opening at the same moment to the same host and port could hide
-        such a redirect; it can never make an honest camera fail this check.)
+        such a redirect. An honest camera fails it only if it closed the connection before
+        the check and, in that instant, another connection elsewhere appeared: one retry.)
         """
         sockets_after = socket_inodes()
         if sockets_before is None or sockets_after is None:

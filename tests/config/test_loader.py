@@ -162,6 +162,13 @@ def test_allowed_networks_limit_stream_hosts(tmp_path: Path) -> None:
     assert len(load_config(write(tmp_path, ok), env={"TOWN_USER": "u"}).cameras) == 2
 
 
+def test_redirects_are_refused_unless_allowed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), env={"TOWN_USER": "u"})
+    assert config.ingest.allow_redirects is False
+    text = GOOD + "ingest:\n  allow_redirects: true\n"
+    assert load_config(write(tmp_path, text), env={"TOWN_USER": "u"}).ingest.allow_redirects
+
+
 def test_query_string_credentials_are_secrets_and_hidden(tmp_path: Path) -> None:
     """Dahua-style URLs carry the credentials in the query string, not the userinfo."""
     text = GOOD.replace(
