@@ -18,7 +18,7 @@ from surveillance.config.models import (
     PlatformConfig,
     Transport,
 )
-from surveillance.redact import redact_url, url_credentials, with_credentials
+from surveillance.redact import redact_url, url_credentials, url_secrets, with_credentials
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ class Camera:
         return url
 
     def display_url(self, sub: bool = False) -> str | None:
+        """The URL with its credentials (userinfo and query parameters) replaced by ``***``."""
         url = self._sub_url if sub else self._main_url
         return None if url is None else redact_url(url)
 
@@ -125,12 +126,12 @@ class Catalog:
         return cls(platforms, cameras, tags)
 
     def secrets(self) -> set[str]:
-        """Every password and user name in use, for the log and error redactor."""
+        """Every password, user name and token in use, in userinfo or query string, for the
+        log and error redactor."""
         found: set[str] = set()
         for camera in self.cameras.values():
             for sub in (False, True) if camera.has_sub_stream else (False,):
-                user, password = url_credentials(camera.stream_url(sub))
-                found.update(v for v in (user, password) if v)
+                found |= url_secrets(camera.stream_url(sub))
         return found
 
     def camera(self, camera_id: str) -> Camera | None:

@@ -1,6 +1,12 @@
 """Keep credentials on the server: strip them from URLs and from any text that may carry them.
 
-FFmpeg error strings and exception messages can echo the URL they were given, userinfo
+Cameras take credentials in two places: the URL's userinfo (``rtsp://user:pw@host/``) and,
+Dahua-style, the query string (``/cam/realmonitor?channel=1&user=admin&password=...``; other
+makes use ``username=``, ``pwd=``, ``passwd=``, ``token=``, ``auth=``, ``key=``). Both are
+redacted by structure, and every such value is also registered with :class:`Redactor` as a
+secret, so a text that echoes one outside a URL is cleaned too.
+
+FFmpeg error strings and exception messages can echo the URL they were given, credentials
 included; every such text passes through :class:`Redactor` before it reaches a health
 record, a log line or a response.
 """
@@ -11,17 +17,58 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 REDACTED = "***"
 
 # userinfo in any URL-looking text: scheme://user:pass@ or scheme://user@
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
+# A query parameter anywhere in a text (a whole URL, or FFmpeg echoing only the request
+# line): its value runs to the next '&', '#', white space, quote or angle bracket.
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&])(?P<name>[^=&#?\s'\"<>]+)=(?P<value>[^&#\s'\"<>]*)")
+
+# Parameter names that carry credentials: a name containing one of these words (any case,
+# '_' and '-' ignored: "api_key", "access-token", "UserName"), or equal to a short one.
+# Redacting a harmless parameter by mistake ("keyframe=") costs nothing; missing one leaks.
+_CREDENTIAL_WORDS = (
+    "user",
+    "login",
+    "account",
+    "pass",
+    "pwd",
+    "token",
+    "auth",
+    "key",
+    "secret",
+    "credential",
+    "session",
+    "signature",
+)
+_CREDENTIAL_NAMES = frozenset({"pw", "usr", "uid", "sig", "sid"})
+
+
+def is_credential_parameter(name: str) -> bool:
+    """Whether a query parameter of this name carries a user name, password or token."""
+    plain = unquote(name).lower().replace("_", "").replace("-", "")
+    return plain in _CREDENTIAL_NAMES or any(word in plain for word in _CREDENTIAL_WORDS)
+
+
+def _redact_parameter(match: re.Match[str]) -> str:
+    if not is_credential_parameter(match.group("name")) or not match.group("value"):
+        return match.group(0)
+    return f"{match.group('lead')}{match.group('name')}={REDACTED}"
+
 
 def redact_url(url: str) -> str:
-    """``rtsp://user:pw@host/x`` -> ``rtsp://***@host/x``; a URL without userinfo is unchanged."""
-    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", url)
+    """Credentials out of every URL in a text, by structure: the userinfo, and the values of
+    query parameters named like users, passwords and tokens.
+
+    ``rtsp://user:pw@host/x?channel=1&password=pw`` -> ``rtsp://***@host/x?channel=1&password=***``;
+    a URL without credentials is unchanged.
+    """
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", url)
+    return _QUERY_PARAM.sub(_redact_parameter, text)
 
 
 def with_credentials(url: str, username: str | None, password: str | None) -> str:
@@ -42,6 +89,22 @@ def url_credentials(url: str) -> tuple[str | None, str | None]:
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     return username, password
+
+
+def url_secrets(url: str) -> set[str]:
+    """Every credential a URL carries: userinfo user and password, and the values of query
+    parameters named like credentials, each as written and decoded."""
+    found = {value for value in url_credentials(url) if value}
+    query = urlsplit(url).query
+    for match in _QUERY_PARAM.finditer("?" + query if query else ""):
+        if is_credential_parameter(match.group("name")) and match.group("value"):
+            found.add(match.group("value"))
+    found.update(
+        value
+        for name, value in parse_qsl(query, keep_blank_values=False)
+        if value and is_credential_parameter(name)
+    )
+    return found
 
 
 class Redactor:

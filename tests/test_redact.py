@@ -6,13 +6,49 @@ import logging
 
 import pytest
 
-from surveillance.redact import RedactingFilter, Redactor, redact_url, with_credentials
+from surveillance.redact import (
+    RedactingFilter,
+    Redactor,
+    redact_url,
+    url_secrets,
+    with_credentials,
+)
 
 
 def test_redact_url_hides_userinfo() -> None:
     assert redact_url("rtsp://admin:pw@10.0.0.1:554/x") == "rtsp://***@10.0.0.1:554/x"
     assert redact_url("failed: 'rtsps://u@h/x' (401)") == "failed: 'rtsps://***@h/x' (401)"
     assert redact_url("rtsp://10.0.0.1/x") == "rtsp://10.0.0.1/x"
+
+
+DAHUA = "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0&user=admin&password=Pa55-word"
+
+
+def test_redact_url_hides_credentials_in_the_query_string() -> None:
+    assert redact_url(DAHUA) == (
+        "rtsp://10.0.0.5:554/cam/realmonitor?channel=1&subtype=0&user=***&password=***"
+    )
+    # Other makes' names, any case, in FFmpeg's quoting; harmless parameters stay.
+    text = "failed: 'rtsp://h/live?UserName=op&PWD=x1&passwd=x2&token=t&auth=a&api_key=k&ch=2'"
+    assert redact_url(text) == (
+        "failed: 'rtsp://h/live?UserName=***&PWD=***&passwd=***&token=***&auth=***"
+        "&api_key=***&ch=2'"
+    )
+    # Both places at once, and a request line without scheme or host.
+    assert redact_url("rtsp://u:p@h/x?pwd=y") == "rtsp://***@h/x?pwd=***"
+    assert redact_url("DESCRIBE /x?key=abc RTSP/1.0") == "DESCRIBE /x?key=*** RTSP/1.0"
+
+
+def test_url_secrets_finds_userinfo_and_query_credentials_raw_and_decoded() -> None:
+    assert url_secrets(DAHUA) == {"admin", "Pa55-word"}
+    assert url_secrets("rtsp://me:s%40fe@h/x?channel=1&pwd=a%26b") == {"me", "s@fe", "a%26b", "a&b"}
+    assert url_secrets("rtsp://h/x?channel=1&subtype=0") == set()
+
+
+def test_redactor_learns_query_secrets_and_cleans_any_echo() -> None:
+    redact = Redactor(url_secrets(DAHUA))
+    # An error text that names the password without the URL around it.
+    assert redact("camera said: bad password Pa55-word") == "camera said: bad password ***"
 
 
 def test_with_credentials_encodes_special_characters() -> None:

@@ -8,19 +8,18 @@ just the first one.
 from __future__ import annotations
 
 import csv
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
 
 from surveillance.config.models import BUILTIN_TAGS, AppConfig
+from surveillance.config.networks import AllowedHosts
 from surveillance.errors import SurveillanceError
 
 FieldPath = tuple[str | int, ...]
@@ -283,27 +282,6 @@ def parse_config(
     return config
 
 
-class _AllowedHosts:
-    """``ingest.allowed_networks``: CIDR ranges, or host names listed verbatim."""
-
-    def __init__(self, entries: list[str]) -> None:
-        self._networks = [ipaddress.ip_network(e, strict=False) for e in entries if "/" in e]
-        self._names = {e.lower() for e in entries if "/" not in e}
-        self._open = not entries
-
-    def permits(self, url: str) -> bool:
-        if self._open:
-            return True
-        host = (urlsplit(url).hostname or "").lower()
-        if host in self._names:
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False  # a name not listed: it could resolve anywhere
-        return any(address in network for network in self._networks)
-
-
 def _cross_check(config: AppConfig, doc: _Document, shown: str) -> list[ConfigProblem]:
     """References between sections: unique ids, known platforms, known tags."""
     problems: list[ConfigProblem] = []
@@ -322,7 +300,7 @@ def _cross_check(config: AppConfig, doc: _Document, shown: str) -> list[ConfigPr
         if platform.id in platform_ids:
             problem(("platforms", index, "id"), f"duplicate platform id {platform.id!r}")
         platform_ids.add(platform.id)
-    allowed = _AllowedHosts(config.ingest.allowed_networks)
+    allowed = AllowedHosts(config.ingest.allowed_networks)
     camera_ids: set[str] = set()
     for index, camera in enumerate(config.cameras):
         for field_name in ("url", "sub_url"):

@@ -157,6 +157,11 @@ class IngestConfig(_Strict):
         description="If set, stream hosts must be literal addresses inside these CIDR "
         "ranges (or names listed here verbatim).",
     )
+    allow_redirects: bool = Field(
+        False,
+        description="Follow a camera's RTSP redirect (3xx with Location), to hosts inside "
+        "allowed_networks only; by default a redirecting camera stays offline.",
+    )
 
     @field_validator("allowed_networks")
     @classmethod

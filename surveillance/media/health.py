@@ -28,6 +28,7 @@ class ErrorKind(StrEnum):
     UNSUPPORTED = "unsupported"
     STALLED = "stalled"
     PROTOCOL = "protocol"
+    REDIRECT = "redirect"  # the camera redirected elsewhere and the node refused to follow
     OTHER = "other"
 
 

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from surveillance.media.backoff import Backoff
+from surveillance.media.connections import addresses_of, socket_inodes, tcp_peers
 from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.preflight import Endpoint, RedirectPolicy, preflight
 from surveillance.media.source import (
     SourceOptions,
     StreamOpenError,
@@ -36,10 +38,12 @@ class IngestWorker:
         options: SourceOptions,
         backoff: Backoff,
         redact: Callable[[str], str],
+        redirects: RedirectPolicy | None = None,
     ) -> None:
         self.stream = stream
         self._url = url  # may carry credentials: never log it unredacted
         self._options = options
+        self._redirects = redirects or RedirectPolicy()  # default: follow none
         self._backoff = backoff
         self._redact = redact
         self._stop = threading.Event()
@@ -112,18 +116,54 @@ class IngestWorker:
         )  # fmt: skip
 
     def _open(self) -> Any:
+        timeout_s = self._options.connect_timeout_s
         started = time.monotonic()
         try:
-            return open_rtsp(self._url, self._options)
+            # FFmpeg follows RTSP redirects by itself: ask first (media/preflight.py).
+            url = preflight(self._url, self._redirects, timeout_s)
+            started = time.monotonic()
+            sockets_before = socket_inodes()
+            container = open_rtsp(url, self._options)
+        except StreamOpenError:
+            raise
         except Exception as exc:
             # When PyAV's open timeout interrupts FFmpeg, the RTSP demuxer reports whatever
             # it was doing ("Invalid data", "Immediate exit"); the clock tells the truth.
-            timeout_s = self._options.connect_timeout_s
             if time.monotonic() - started >= timeout_s * 0.95:
                 raise StreamOpenError(
                     ErrorKind.TIMEOUT, f"no answer within {timeout_s:g} s while opening"
                 ) from exc
             raise
+        try:
+            self._check_peer(url, sockets_before)
+        except BaseException:
+            container.close()
+            raise
+        return container
+
+    @staticmethod
+    def _check_peer(url: str, sockets_before: set[int] | None) -> None:
+        """Refuse a session FFmpeg opened somewhere else than ``url``'s host.
+
+        A camera can answer the pre-flight with 200 and FFmpeg's own DESCRIBE with a 302,
+        which FFmpeg follows. FFmpeg keeps the session's control connection open, so among
+        the sockets that appeared while it opened, one must reach the expected host.
+        (Another stream opening at the same moment to the same host and port could hide
+        such a redirect. An honest camera fails it only if it closed the connection before
+        the check and, in that instant, another connection elsewhere appeared: one retry.)
+        """
+        sockets_after = socket_inodes()
+        if sockets_before is None or sockets_after is None:
+            return  # no /proc: the pre-flight is the only check
+        peers = set(tcp_peers(sockets_after - sockets_before))
+        endpoint = Endpoint.of(url)
+        expected = addresses_of(endpoint.host, endpoint.port)
+        if peers and expected and not peers & expected:
+            raise StreamOpenError(
+                ErrorKind.REDIRECT,
+                f"FFmpeg's connection did not go to {endpoint.host}:{endpoint.port}: the camera "
+                "redirected it after answering the node's own check; refused",
+            )
 
     def _connect_and_demux(self) -> None:
         container = self._open()

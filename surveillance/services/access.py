@@ -101,6 +101,11 @@ class Access:
             return None
         return lambda camera: principal.sees(camera.id, camera.platform_id)
 
+    def sees_stream_urls(self, principal: Principal) -> bool:
+        """Stream URLs, even with their credentials redacted, map the camera network (hosts,
+        ports, paths): they are the node's configuration, shown to who may read it (admins)."""
+        return principal.can(Permission.SYSTEM_READ)
+
     def check_references(
         self, principal: Principal, tags: Iterable[str] | None, cameras: Iterable[str] | None
     ) -> None:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import IngestConfig, IngestMode
+from surveillance.config.networks import AllowedHosts
 from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
 from surveillance.media.backoff import Backoff
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
+from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
 from surveillance.media.stream import Stream
 from surveillance.media.worker import IngestWorker
@@ -77,6 +79,9 @@ class IngestService:
         self.catalog = catalog
         self.settings = settings
         self._redact = redact
+        self._redirects = RedirectPolicy(
+            settings.allow_redirects, AllowedHosts(settings.allowed_networks).permits
+        )
         self._slots: dict[tuple[str, bool], _StreamSlot] = {}
         self._monitor_task: asyncio.Task[None] | None = None
         for camera in catalog.cameras.values():
@@ -98,6 +103,7 @@ class IngestService:
             options,
             Backoff(s.backoff_initial_s, s.backoff_max_s),
             self._redact,
+            self._redirects,
         )
         if not camera.enabled:
             stream.health.set_state(StreamState.DISABLED)

@@ -160,3 +160,25 @@ def test_allowed_networks_limit_stream_hosts(tmp_path: Path) -> None:
     assert "allowed_networks" in problem.message
     ok = text.replace("10.0.0.20/31", "10.0.0.0/24")
     assert len(load_config(write(tmp_path, ok), env={"TOWN_USER": "u"}).cameras) == 2
+
+
+def test_redirects_are_refused_unless_allowed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), env={"TOWN_USER": "u"})
+    assert config.ingest.allow_redirects is False
+    text = GOOD + "ingest:\n  allow_redirects: true\n"
+    assert load_config(write(tmp_path, text), env={"TOWN_USER": "u"}).ingest.allow_redirects
+
+
+def test_query_string_credentials_are_secrets_and_hidden(tmp_path: Path) -> None:
+    """Dahua-style URLs carry the credentials in the query string, not the userinfo."""
+    text = GOOD.replace(
+        "url: rtsp://cam:own-secret@10.0.0.22/live",
+        "url: rtsp://10.0.0.22/cam/realmonitor?channel=1&subtype=0&user=cam&password=q-secret",
+    )
+    catalog = Catalog.from_config(load_config(write(tmp_path, text), env={"TOWN_USER": "admin"}))
+    river = catalog.cameras["river-2"]
+    assert "password=q-secret" in river.stream_url()
+    shown = river.display_url()
+    assert shown is not None and "q-secret" not in shown
+    assert shown.endswith("?channel=1&subtype=0&user=***&password=***")
+    assert "q-secret" in catalog.secrets()

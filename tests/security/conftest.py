@@ -26,12 +26,26 @@ from tests.service import ServiceProcess
 OWN_CAMERA_PASSWORD = "Canary-Own-7c1e"
 OTHER_CAMERA_PASSWORD = "Canary-Other-52ab"
 PLATFORM_PASSWORD = "Canary-Platform-90df"
-SECRETS = (OWN_CAMERA_PASSWORD, OTHER_CAMERA_PASSWORD, PLATFORM_PASSWORD)
+# Credentials in the query string, the way Dahua-style cameras take them
+# (".../cam/realmonitor?channel=1&subtype=0&user=admin&password=...").
+QUERY_PASSWORD = "Canary-Query-3f6b"
+QUERY_PWD = "Canary-Pwd-d071"
+QUERY_TOKEN = "Canary-Token-e48a"
+SECRETS = (
+    OWN_CAMERA_PASSWORD,
+    OTHER_CAMERA_PASSWORD,
+    PLATFORM_PASSWORD,
+    QUERY_PASSWORD,
+    QUERY_PWD,
+    QUERY_TOKEN,
+)
 
 OWN_CAMERA = "own-cam"
 OTHER_CAMERA = "other-cam"
 OWN_LAYOUT = "own-layout"
 OTHER_LAYOUT = "other-layout"
+QUERY_CAMERA = "query-cam"  # online, credentials in its query string
+QUERY_FAILING_CAMERA = "query-failing"  # offline with an error text that echoes its URL
 
 # name -> (role, platforms): one unscoped user per role, and two limited to "town".
 IDENTITIES: dict[str, tuple[Role, tuple[str, ...]]] = {
@@ -85,6 +99,22 @@ def security_config(simulator: Simulator, data_dir: Path) -> AppConfig:
                     "name": "Police, platform credentials",
                     "platform": "police",
                     "url": simulator.url("cam12"),
+                },
+                {
+                    "id": QUERY_CAMERA,
+                    "name": "Query-string credentials",
+                    "platform": "town",
+                    "url": simulator.url("cam13")
+                    + f"?channel=1&subtype=0&user=watch&password={QUERY_PASSWORD}",
+                },
+                {
+                    # rtsps:// to a plain RTSP server: FFmpeg fails with EIO and a text
+                    # holding the whole URL, which becomes the camera's last_error.
+                    "id": QUERY_FAILING_CAMERA,
+                    "name": "Query-string credentials, failing",
+                    "platform": "town",
+                    "url": simulator.url("cam14").replace("rtsp://", "rtsps://", 1)
+                    + f"?username=watch&pwd={QUERY_PWD}&token={QUERY_TOKEN}",
                 },
             ],
         }

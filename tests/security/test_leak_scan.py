@@ -1,5 +1,6 @@
-"""Leak scan: with credentials in every camera URL and on a platform, no response of any
-route (errors included, for every identity), no log record and no metric carries them."""
+"""Leak scan: with credentials in every camera URL (in the userinfo, and in the query string
+the way Dahua-style cameras take them) and on a platform, no response of any route (errors
+included, for every identity), no log record and no metric carries them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ import logging
 
 import pytest
 
-from tests.security.conftest import IDENTITIES, SECRETS, SecureNode
+from tests.security.conftest import (
+    IDENTITIES,
+    QUERY_CAMERA,
+    QUERY_FAILING_CAMERA,
+    SECRETS,
+    SecureNode,
+)
 from tests.security.test_route_matrix import build, routes, send
+from tests.waits import wait_until
 
 pytestmark = pytest.mark.rtsp
 
@@ -21,6 +29,15 @@ def test_no_credential_leaves_the_node(
     secure: SecureNode, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    admin = secure.headers["admin"]
+
+    def failing_error() -> str | None:
+        camera = secure.client.get(f"/api/cameras/{QUERY_FAILING_CAMERA}", headers=admin).json()
+        error: str | None = camera["health"]["last_error"]
+        return error
+
+    # The failing camera's error text is FFmpeg's, which names the whole URL.
+    wait_until(failing_error, 20, "the query-string camera's first failure")
     problems = []
     for identity in (None, *IDENTITIES):
         for method, path, _route in routes(secure):
@@ -30,8 +47,13 @@ def test_no_credential_leaves_the_node(
                 if leaked := _leaks(body):
                     problems.append(f"{identity} {method} {call.url} ({status}): {leaked}")
     # Error paths: unknown ids, malformed bodies, a camera that is not there.
-    admin = secure.headers["admin"]
-    for url in ("/api/cameras/ghost", "/api/cameras/ghost/snapshot.jpg", "/api/cases/nope/items"):
+    for url in (
+        "/api/cameras/ghost",
+        "/api/cameras/ghost/snapshot.jpg",
+        "/api/cases/nope/items",
+        f"/api/cameras/{QUERY_FAILING_CAMERA}",
+        f"/api/cameras/{QUERY_FAILING_CAMERA}/snapshot.jpg",  # 503 with the reason
+    ):
         response = secure.client.get(url, headers=admin)
         problems += [f"{url}: {leak}" for leak in _leaks(response.content)]
     for url, body in (
@@ -50,3 +72,16 @@ def test_no_credential_leaves_the_node(
         problems += [f"log {record.name}: {leak}" for leak in _leaks(text.encode())]
     assert len(caplog.records) > 0
     assert not problems, "\n".join(problems)
+
+
+def test_stream_urls_are_shown_to_admins_only(secure: SecureNode) -> None:
+    """Even redacted, a stream URL names hosts and paths of the camera network: only admins
+    (who may read the node's configuration) see it; everyone else gets null."""
+    for identity in IDENTITIES:
+        cameras = secure.client.get("/api/cameras", headers=secure.headers[identity]).json()
+        urls = {camera["id"]: camera["url"] for camera in cameras}
+        if identity == "admin":
+            assert urls[QUERY_CAMERA].endswith("?channel=1&subtype=0&user=***&password=***")
+            assert "/cam14?username=***&pwd=***&token=***" in urls[QUERY_FAILING_CAMERA]
+        else:
+            assert set(urls.values()) == {None}, identity

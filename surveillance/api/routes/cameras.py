@@ -53,12 +53,13 @@ def list_cameras(
         platform=platform, tags_all=_split(tags_all), tags_any=_split(tags_any), text=q
     )
     wanted_states = set(_split(state))
+    show_url = access.sees_stream_urls(principal)
     result = []
     for camera in access.cameras(principal, cameras):
         health = ingest.camera_health(camera.id)
         if wanted_states and health.state.value not in wanted_states:
             continue
-        result.append(CameraOut.of(camera, health))
+        result.append(CameraOut.of(camera, health, show_url=show_url))
     return result
 
 
@@ -67,7 +68,8 @@ def get_camera(
     camera_id: str, ingest: IngestDep, access: AccessDep, principal: Viewer
 ) -> CameraOut:
     camera = access.camera(principal, camera_id)
-    return CameraOut.of(camera, ingest.camera_health(camera_id))
+    show_url = access.sees_stream_urls(principal)
+    return CameraOut.of(camera, ingest.camera_health(camera_id), show_url=show_url)
 
 
 @router.get("/tags", response_model=list[TagOut], summary="Zone tags, built-in and declared")

@@ -60,13 +60,16 @@ class CameraOut(BaseModel):
     mode: str
     enabled: bool
     has_sub_stream: bool
-    url: str | None = Field(description="Main stream URL with any credentials replaced by ***.")
+    url: str | None = Field(
+        description="Main stream URL with its credentials (userinfo and query parameters "
+        "named like users, passwords and tokens) replaced by ***; admins only, null for others."
+    )
     state: str
     health: StreamHealthOut
     sub_health: StreamHealthOut | None
 
     @classmethod
-    def of(cls, camera: Camera, health: CameraHealth) -> CameraOut:
+    def of(cls, camera: Camera, health: CameraHealth, *, show_url: bool) -> CameraOut:
         location = camera.location
         return cls(
             id=camera.id,
@@ -80,7 +83,7 @@ class CameraOut(BaseModel):
             mode=camera.mode.value,
             enabled=camera.enabled,
             has_sub_stream=camera.has_sub_stream,
-            url=camera.display_url(),
+            url=camera.display_url() if show_url else None,
             state=health.state.value,
             health=StreamHealthOut.model_validate(health.main),
             sub_health=StreamHealthOut.model_validate(health.sub) if health.sub else None,
