@@ -11,8 +11,13 @@ The signature covers the manifest, and the manifest covers every media file by i
 SHA-256, so one changed byte in either fails :func:`verify_bundle`. The manifest carries
 the public key; a key inside the file proves only that the bundle is intact, so the report
 names the key's fingerprint for a person to compare with the node's (or pass
-``--expect-fingerprint``). Zip metadata such as member dates is not part of the evidence.
-Verification needs nothing but this module, :mod:`.custody` and ``cryptography``.
+``--expect-fingerprint``; without it the report says the signer was not checked). The zip
+must hold exactly these members, each name once: a second member of one name could be the
+copy another unzip tool extracts. The manifest's items and case state are held to the
+custody entries that bound them (:mod:`.binding`), so a database row edited before the
+export fails here even though the node signed it. Zip metadata such as member dates is
+not part of the evidence. Verification needs nothing but this module, :mod:`.custody`,
+:mod:`.binding` and ``cryptography``.
 """
 
 from __future__ import annotations
@@ -22,19 +27,16 @@ import binascii
 import hashlib
 import json
 import zipfile
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from surveillance.cases import custody
+from surveillance.cases.binding import Entry, Keys, check_case, item_json, record_json
 from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
 from surveillance.cases.storage import EvidenceStore, is_hash
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 FORMAT = "surveillance-case-bundle/1"
 MANIFEST = "manifest.json"
@@ -47,11 +49,10 @@ EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 # The manifest writes each record whole (``dataclasses.asdict``); these say only where its
 # names differ from the record's, as format 1 has them (None: not in the manifest). A new
 # record field therefore reaches the manifest by itself; tests/cases/test_bundle.py pins the
-# names, because readers of format 1 may see keys added but never renamed or dropped.
-Keys = Mapping[str, str | None]
+# names, because readers of format 1 may see keys added but never renamed or dropped. The
+# items' names are binding.ITEM_KEYS: an attach entry binds an item in this same form.
 CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}  # head: top level
 TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
-ITEM_KEYS: Keys = {"case_number": None, "camera_id": "camera", "platform_id": "platform"}
 CUSTODY_KEYS: Keys = {"item_id": "item"}
 
 README_TEXT = """This is a case bundle exported by the surveillance service.
@@ -84,10 +85,10 @@ def build_manifest(
             "public_key": base64.b64encode(key.public_raw).decode(),
             "algorithm": "ed25519",
         },
-        "case": _json(case, CASE_KEYS)
-        | {"timeline": [_json(t, TIMELINE_KEYS) for t in view.detail.timeline]},
-        "items": [_json(item, ITEM_KEYS) | {"file": media_name(item)} for item in view.items],
-        "custody": [_json(entry, CUSTODY_KEYS) for entry in view.custody],
+        "case": record_json(case, CASE_KEYS)
+        | {"timeline": [record_json(t, TIMELINE_KEYS) for t in view.detail.timeline]},
+        "items": [item_json(item) | {"file": media_name(item)} for item in view.items],
+        "custody": [record_json(entry, CUSTODY_KEYS) for entry in view.custody],
         "custody_head": {"seq": case.custody_seq, "hash": case.custody_head},
     }
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
@@ -124,24 +125,6 @@ def write_bundle(
                     target.write(chunk)
 
 
-def _json(record: DataclassInstance, keys: Keys) -> dict[str, Any]:
-    """The record's fields as manifest JSON: renamed or left out as ``keys`` says, times
-    in the custody chain's ISO form, states by value, tuples as lists."""
-    out: dict[str, Any] = {}
-    for name, value in asdict(record).items():
-        key = keys.get(name, name)
-        if key is None:
-            continue
-        if isinstance(value, datetime):
-            value = custody.iso(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[key] = value
-    return out
-
-
 # -- verification ---------------------------------------------------------------------------
 @dataclass
 class BundleReport:
@@ -152,6 +135,8 @@ class BundleReport:
     case_number: str | None = None
     items: int = 0
     custody_entries: int = 0
+    unbound_items: int = 0  # attached before item records were bound (see .binding)
+    fingerprint_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -182,6 +167,13 @@ def _read(archive: zipfile.ZipFile, name: str, report: BundleReport) -> bytes | 
 def _verify_archive(
     archive: zipfile.ZipFile, report: BundleReport, expect_fingerprint: str | None
 ) -> None:
+    # Two members of one name: this module reads one copy, `unzip` and others may take
+    # the other, so a tampered copy could hide behind a genuine one. None is allowed.
+    for name, count in Counter(archive.namelist()).items():
+        if count > 1:
+            report.problems.append(
+                f"{name} appears {count} times in the zip (readers may take either copy)"
+            )
     manifest_bytes = _read(archive, MANIFEST, report)
     signature_text = _read(archive, SIGNATURE, report)
     if manifest_bytes is None or signature_text is None:
@@ -200,15 +192,17 @@ def _verify_archive(
         report.problems.append("the signature does not match manifest.json (altered or forged)")
     if node.get("fingerprint") != report.fingerprint:
         report.problems.append("the manifest's key fingerprint does not match its public key")
-    if expect_fingerprint and expect_fingerprint != report.fingerprint:
-        report.problems.append(
-            f"signed by {report.fingerprint}, not by the expected {expect_fingerprint}"
-        )
+    if expect_fingerprint:
+        report.fingerprint_checked = True
+        if expect_fingerprint != report.fingerprint:
+            report.problems.append(
+                f"signed by {report.fingerprint}, not by the expected {expect_fingerprint}"
+            )
     if manifest.get("format") != FORMAT:
         report.problems.append(f"unknown bundle format {manifest.get('format')!r}")
     try:
         _verify_contents(archive, manifest, report)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         report.problems.append(f"manifest is incomplete: {exc!r}")
 
 
@@ -232,9 +226,11 @@ def _verify_contents(
             report.problems.append(f"{label}: SHA-256 is {actual[0]}, manifest says {digest}")
         if actual[1] != item["size"]:
             report.problems.append(f"{label}: {actual[1]} bytes, manifest says {item['size']}")
-    for name in archive.namelist():
-        if name not in expected_files:
-            report.problems.append(f"{name}: not listed in the manifest")
+    names = set(archive.namelist())
+    for name in sorted(names - expected_files):
+        report.problems.append(f"{name}: not listed in the manifest")
+    if README not in names:
+        report.problems.append(f"{README} is missing")
     entries = manifest["custody"]
     report.custody_entries = len(entries)
     links = [
@@ -255,10 +251,12 @@ def _verify_contents(
     ]
     head = manifest["custody_head"]
     report.problems += custody.check_chain(number, links, (int(head["seq"]), str(head["hash"])))
-    attached = {(e["item"], e["detail"].get("sha256")) for e in entries if e["action"] == "attach"}
-    for item in manifest["items"]:
-        if (item["id"], item["sha256"]) not in attached:
-            report.problems.append(f"item {item['id']}: no custody entry records its attach")
+    # The items and state the manifest lists come from the node's rows; the chain holds
+    # what was bound when each happened. A row edited before the export shows here.
+    chain = [Entry(link.seq, link.action, link.item_id, link.detail) for link, _ in links]
+    bound = check_case(number, str(manifest["case"]["state"]), manifest["items"], chain)
+    report.problems += bound.problems
+    report.unbound_items = bound.unbound_items
 
 
 def _hash_member(

@@ -1,4 +1,5 @@
-"""``surveillance verify``: every stored item against its hash, every custody chain intact."""
+"""``surveillance verify``: every stored item against its hash, every custody chain intact,
+every item row and case state held to its chain (:mod:`.binding`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class StoreReport:
     items: int = 0
     cases: int = 0
     custody_entries: int = 0
+    unbound_items: int = 0
 
     @property
     def ok(self) -> bool:
@@ -37,6 +39,8 @@ def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
             )
         elif evidence.size(item.sha256) != item.size:
             report.problems.append(f"{label}: size differs from the recorded {item.size} bytes")
-    report.cases, report.custody_entries, chain_problems = stores.custody.check_chains()
-    report.problems += chain_problems
+    cases = stores.check_cases()
+    report.cases, report.custody_entries = cases.cases, cases.custody_entries
+    report.unbound_items = cases.unbound_items
+    report.problems += cases.problems
     return report

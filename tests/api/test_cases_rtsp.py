@@ -366,3 +366,40 @@ def test_verify_command_names_tampered_evidence_and_custody(
     assert failed.returncode == 1
     assert f"case {number} item {item['id']}" in failed.stdout and "altered" in failed.stdout
     assert f"case {number} custody entry 1 (create)" in failed.stdout
+
+
+def test_a_changed_item_row_fails_verify_and_its_export_fails_verify_bundle(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    """One SQL UPDATE of an item's camera and attacher, and one of the case's state: the
+    node still exports and signs what its rows say, but neither check accepts it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"server:\n  data_dir: {data_dir}\n")
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    # Other tests of this module tamper with their own cases; this one's must be clean.
+    assert f"case {number}" not in run_cli("verify", "--config", str(config)).stdout
+    with sqlite3.connect(data_dir / "cases.db") as db:
+        db.execute(
+            "UPDATE evidence_items SET camera_id = 'h265', attached_by = 'mallory' WHERE id = ?",
+            (item["id"],),
+        )
+        db.execute("UPDATE cases SET state = 'closed' WHERE number = ?", (number,))
+    db.close()
+    failed = run_cli("verify", "--config", str(config))
+    assert failed.returncode == 1, failed.stdout
+    label = f"case {number} item {item['id']} (snapshot from h265)"
+    assert f"{label}: camera is 'h265' in its record but 'gate'" in failed.stdout
+    assert f"{label}: attached_by is 'mallory' in its record but 'handler1'" in failed.stdout
+    assert f"case {number}: state is 'closed', but its create entry leaves it" in failed.stdout
+
+    fingerprint = app_client.get("/api/node/key").json()["fingerprint"]
+    exporter = bearer(node_of(app_client), "exporter", Role.HANDLER)
+    response = app_client.get(f"/api/cases/{number}/export.zip", headers=exporter)
+    assert response.status_code == 200
+    bundle = tmp_path / "tampered.zip"
+    bundle.write_bytes(response.content)
+    checked = run_cli("verify-bundle", str(bundle), "--expect-fingerprint", fingerprint)
+    assert checked.returncode == 1, checked.stdout
+    assert "camera is 'h265' in its record but 'gate'" in checked.stdout
+    assert "state is 'closed'" in checked.stdout
