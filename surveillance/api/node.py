@@ -24,6 +24,10 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
+# The data directory holds the database (password hashes), the evidence and the node's
+# signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
+DATA_DIR_MODE = 0o700
+
 
 @dataclass
 class Node:
@@ -81,6 +85,10 @@ class Node:
         )
 
     async def start(self) -> None:
+        data_dir = self.config.server.data_dir
+        data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+        if data_dir.stat().st_mode & 0o777 != DATA_DIR_MODE:
+            data_dir.chmod(DATA_DIR_MODE)  # a node made before this, or a mkdir by hand
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)

@@ -27,6 +27,11 @@ HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 WRITE_CHUNK_BYTES = 1 << 20  # written (and a disk-full error met) a chunk at a time
 READ_CHUNK_BYTES = 1 << 20
 TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
+# The service's user alone reads evidence (and no one writes it once stored); directories
+# likewise. Files of a node made before this were 0444 in 0755 directories: prepare()
+# tightens them.
+FILE_MODE = 0o400
+DIR_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,15 @@ class LocalEvidenceStore:
         self.root = root
 
     def prepare(self) -> None:
-        """Create the root and remove temporary files a crash left behind."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the root, remove temporary files a crash left behind, and make every
+        directory and file readable by the service's user only."""
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         for leftover in self.root.glob(f"*/{TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
+        for path in (self.root, *self.root.rglob("*")):
+            wanted = DIR_MODE if path.is_dir() else FILE_MODE
+            if path.stat().st_mode & 0o777 != wanted:
+                path.chmod(wanted)
 
     def _path(self, sha256: str) -> Path:
         if not is_hash(sha256):
@@ -92,14 +102,14 @@ class LocalEvidenceStore:
             return StoredBlob(digest, len(data), created=False)
         directory = final.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                with open(temp, "xb") as handle:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                with os.fdopen(fd, "wb") as handle:
                     self._write(handle, data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.chmod(temp, 0o444)
                 try:
                     os.link(temp, final)
                     created = True

@@ -403,3 +403,33 @@ def test_a_changed_item_row_fails_verify_and_its_export_fails_verify_bundle(
     assert checked.returncode == 1, checked.stdout
     assert "camera is 'h265' in its record but 'gate'" in checked.stdout
     assert "state is 'closed'" in checked.stdout
+
+
+def private_modes(data_dir: Path) -> dict[str, int]:
+    """Every entry under the data directory that group or others could use, with its mode."""
+    return {
+        str(p.relative_to(data_dir)): p.stat().st_mode & 0o777
+        for p in (data_dir, *data_dir.rglob("*"))
+        if p.stat().st_mode & 0o077
+    }
+
+
+def test_the_data_directory_and_its_files_are_the_service_users_alone(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    number = new_case(app_client)
+    shot = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"})
+    assert shot.status_code == 201
+    assert app_client.get("/api/node/key").status_code == 200  # the key exists
+    assert (data_dir / "node-key.pem").is_file() and any((data_dir / "evidence").rglob("*"))
+    assert private_modes(data_dir) == {}
+
+    # A node made before this: a 0755 directory with a 0644 database.
+    older = tmp_path / "older"
+    older.mkdir(mode=0o755)
+    older.chmod(0o755)
+    (older / "cases.db").touch(mode=0o644)
+    (older / "cases.db").chmod(0o644)
+    config = AppConfig.model_validate({"server": {"data_dir": str(older)}})
+    with TestClient(create_app(config)):
+        assert private_modes(older) == {}
