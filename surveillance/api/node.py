@@ -65,7 +65,11 @@ class Node:
         policy = SessionPolicy(
             idle_s=auth.session_idle_minutes * 60, max_s=auth.session_max_hours * 3600
         )
-        cases = build_case_service(config, engine, footage)
+        auth_store = AuthStore(engine, policy)
+        # Cases are assigned to people with an account here; the case layer asks this.
+        cases = build_case_service(
+            config, engine, footage, lambda name: auth_store.user(name) is not None
+        )
         return cls(
             config=config,
             catalog=catalog,
@@ -78,7 +82,7 @@ class Node:
             cases=cases,
             wall=wall,
             mosaic=MosaicService(ingest, catalog, wall),
-            auth=AuthStore(engine, policy),
+            auth=auth_store,
             audit=AuditLog(engine),
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
             access=Access(catalog, cases),

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from surveillance.errors import CameraUnavailable, Conflict, NotFound, SurveillanceError
+from surveillance.errors import (
+    CameraUnavailable,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    SurveillanceError,
+)
 
 
 class CaseNotFound(NotFound):
@@ -14,6 +20,14 @@ class CaseNotFound(NotFound):
 class ItemNotFound(NotFound):
     def __init__(self, number: str, ref: str) -> None:
         super().__init__(f"case {number!r} has no evidence item {ref!r}")
+
+
+class UnknownAssignee(InvalidRequest):
+    """A case cannot be assigned to someone who has no account on this node."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no user {name!r} to assign the case to; nothing was changed")
+        self.name = name
 
 
 class CaseConflict(Conflict):

@@ -5,6 +5,10 @@ taken), takes the footage, stores its bytes, then records the item, checking the
 state again in the recording transaction. If storing fails nothing is recorded; if
 recording fails the stored bytes are an unreferenced blob, invisible and harmless (content
 addressing lets a later identical attach reuse them).
+
+Assignees are people with an account: the service asks ``assignee_exists`` (wired to the
+user store by the node, since this package knows nothing of auth) before a case is
+created, edited or moved with a new assignee.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -21,7 +25,7 @@ from sqlalchemy import Engine
 
 from surveillance.cases import bundle
 from surveillance.cases.case_store import UNSET
-from surveillance.cases.errors import EvidenceMissing
+from surveillance.cases.errors import EvidenceMissing, UnknownAssignee
 from surveillance.cases.footage import Footage, FootageSource
 from surveillance.cases.records import (
     CaseDetail,
@@ -45,9 +49,11 @@ class CaseService:
         evidence: EvidenceStore,
         footage: FootageSource,
         key_dir: Path,
+        assignee_exists: Callable[[str], bool],
         node_name: str | None = None,
     ) -> None:
         self.engine = engine
+        self._assignee_exists = assignee_exists
         self.stores = CaseStores(engine)
         self.evidence = evidence
         self.footage = footage
@@ -82,6 +88,7 @@ class CaseService:
         assignee: str | None = None,
         now: datetime | None = None,
     ) -> CaseRecord:
+        self._check_assignee(assignee)
         return self.stores.cases.create(
             title=title,
             description=description,
@@ -92,6 +99,10 @@ class CaseService:
             assignee=assignee,
             now=now,
         )
+
+    def _check_assignee(self, name: str | None) -> None:
+        if name and not self._assignee_exists(name):
+            raise UnknownAssignee(name)
 
     def search(self, query: CaseFilter) -> CasePage:
         return self.stores.cases.search(query)
@@ -112,6 +123,8 @@ class CaseService:
         cameras: Sequence[str] | None = None,
     ) -> CaseRecord:
         """Edit a case; a field left out stays as it is (place and assignee take None)."""
+        if assignee is not UNSET:
+            self._check_assignee(assignee)
         return self.stores.cases.update(
             number,
             actor,
@@ -132,6 +145,7 @@ class CaseService:
         comment: str | None = None,
         assignee: str | None = None,
     ) -> CaseRecord:
+        self._check_assignee(assignee)
         return self.stores.cases.transition(
             number, target, actor, comment=comment, assignee=assignee
         )

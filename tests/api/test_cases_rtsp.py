@@ -26,7 +26,7 @@ from surveillance.api.node import Node
 from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
-from tests.auth_helpers import bearer
+from tests.auth_helpers import bearer, ensure_user
 from tests.cases.test_storage import DiskFullStore
 from tests.media.test_clip import nal_units_annexb, nal_units_lengths
 from tests.waits import wait_until
@@ -176,6 +176,16 @@ def test_whole_workflow_and_refusals(app_client: TestClient) -> None:
     def move(to: str, **extra: Any) -> Any:
         return app_client.post(f"/api/cases/{number}/transitions", json={"to": to, **extra})
 
+    nobody = move("dispatched", assignee="nobody-here")
+    assert nobody.status_code == 422, nobody.text
+    assert "no user 'nobody-here'" in nobody.json()["detail"]
+    edit = app_client.patch(f"/api/cases/{number}", json={"assignee": "nobody-here"})
+    assert edit.status_code == 422
+    create = app_client.post("/api/cases", json={"title": "x", "assignee": "nobody-here"})
+    assert create.status_code == 422
+    case = app_client.get(f"/api/cases/{number}").json()
+    assert case["state"] == "reported" and case["assignee"] is None
+    ensure_user(node_of(app_client), "bob", Role.HANDLER)
     assert move("dispatched", assignee="bob").json()["assignee"] == "bob"
     assert move("in_progress").status_code == 200
     comment = app_client.post(f"/api/cases/{number}/comments", json={"text": "<b>on site</b>"})
