@@ -27,6 +27,7 @@ from surveillance.cases import bundle
 from surveillance.cases.case_store import UNSET
 from surveillance.cases.errors import EvidenceMissing, UnknownAssignee
 from surveillance.cases.footage import Footage, FootageSource
+from surveillance.cases.reads import RecentReads
 from surveillance.cases.records import (
     CaseDetail,
     CaseFilter,
@@ -61,6 +62,7 @@ class CaseService:
         self._key_dir = key_dir
         self._key: NodeKey | None = None
         self._key_lock = threading.Lock()
+        self.recent_reads = RecentReads()
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -186,27 +188,28 @@ class CaseService:
         blob = await asyncio.to_thread(self.evidence.put, footage.data)
         return await asyncio.to_thread(self.stores.items.add, number, footage, blob, actor)
 
-    def open_item(self, item: ItemRecord, actor: str, *, download: bool) -> BinaryIO:
-        """An item's bytes, logged as a view or a download (blocking)."""
-        number = item.case_number
+    def open_item(
+        self, item: ItemRecord, actor: str, *, download: bool, reader: str
+    ) -> tuple[BinaryIO, bool]:
+        """An item's bytes, and whether this read was logged as a view or a download now
+        (blocking). Every read counts, whatever range it asks for; ``reader`` (a session or
+        a token) is logged once per item and action within :data:`.reads.READ_LOG_WINDOW_S`.
+        """
         try:
             handle = self.evidence.open(item.sha256)
         except KeyError:
             raise EvidenceMissing(item.sha256) from None
+        action = "download" if download else "view"
+        key = (reader, item.case_number, item.id, action)
+        if not self.recent_reads.claim(key):
+            return handle, False
         try:
-            action = "download" if download else "view"
-            self.stores.custody.log_access(number, item.id, action, actor)
+            self.stores.custody.log_access(item.case_number, item.id, action, actor)
         except BaseException:
+            self.recent_reads.release(key)
             handle.close()
             raise
-        return handle
-
-    def open_blob(self, item: ItemRecord) -> BinaryIO:
-        """An item's bytes without a custody entry (a player continuing a logged view)."""
-        try:
-            return self.evidence.open(item.sha256)
-        except KeyError:
-            raise EvidenceMissing(item.sha256) from None
+        return handle, True
 
     def export(self, number: str, actor: str, out: IO[bytes]) -> None:
         """Write the case's signed bundle to ``out``, logging the export (blocking)."""

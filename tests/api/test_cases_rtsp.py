@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
+from surveillance.auth.audit import AuditAction, AuditQuery
 from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
@@ -443,3 +444,41 @@ def test_the_data_directory_and_its_files_are_the_service_users_alone(
     config = AppConfig.model_validate({"server": {"data_dir": str(older)}})
     with TestClient(create_app(config)):
         assert private_modes(older) == {}
+
+
+def test_every_read_is_logged_once_per_reader_whatever_the_range(app_client: TestClient) -> None:
+    """`Range: bytes=1-` is (nearly) the whole item: it is a view like any other. A player's
+    further range requests from the same token within the window are not logged again."""
+    node = node_of(app_client)
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    reader = bearer(node, "reader1", Role.HANDLER)
+
+    def read(headers: dict[str, str], byte_range: str, **params: Any) -> None:
+        response = app_client.get(
+            item["content_url"], params=params, headers={**headers, "Range": byte_range}
+        )
+        assert response.status_code == 206, response.text
+
+    def logged() -> list[tuple[str, str]]:
+        custody = app_client.get(f"/api/cases/{number}/custody").json()
+        return [(e["action"], e["actor"]) for e in custody if e["action"] in ("view", "download")]
+
+    read(reader, "bytes=1-")
+    assert logged() == [("view", "reader1")]
+    read(reader, "bytes=0-")
+    read(reader, "bytes=100-200")
+    assert logged() == [("view", "reader1")]  # the same reader within the window
+    read(bearer(node, "reader1", Role.HANDLER), "bytes=5-")  # another token, same user
+    read(reader, "bytes=1-", download="true")
+    assert logged() == [("view", "reader1"), ("view", "reader1"), ("download", "reader1")]
+    audited = node.audit.query(AuditQuery(user="reader1"))
+    actions = sorted(e.action for e in audited if e.detail.get("case") == number)
+    assert actions == sorted(
+        [AuditAction.EVIDENCE_VIEW, AuditAction.EVIDENCE_VIEW, AuditAction.EVIDENCE_DOWNLOAD]
+    )
+    # Asking for bytes past the end reads nothing, and logs nothing.
+    beyond = app_client.get(
+        item["content_url"], headers={**reader, "Range": f"bytes={item['size']}-"}
+    )
+    assert beyond.status_code == 416 and len(logged()) == 3
