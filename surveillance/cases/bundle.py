@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from surveillance.cases import custody
 from surveillance.cases.binding import Entry, Keys, check_case, item_json, record_json
+from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
 from surveillance.cases.storage import EvidenceStore, is_hash
@@ -117,8 +118,13 @@ def write_bundle(
             if name in written:
                 continue  # the same bytes attached twice: one file serves both items
             written.add(name)
+            try:
+                source = store.open(item.sha256)
+            except KeyError:
+                label = f"case {item.case_number} item {item.id}, {item.kind} from {item.camera_id}"
+                raise EvidenceMissing(item.sha256, label) from None
             with (
-                store.open(item.sha256) as source,
+                source,
                 archive.open(zipfile.ZipInfo(name, stamp), "w", force_zip64=True) as target,
             ):
                 while chunk := source.read(COPY_CHUNK_BYTES):

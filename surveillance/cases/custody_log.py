@@ -84,6 +84,12 @@ class CustodyLog:
             case = find_case(session, number, lock=True)
             append(session, case, utcnow(), actor, action, item_id, {})
 
+    def log_failed_export(self, number: str, actor: str, reason: str) -> None:
+        """Append an ``export_failed`` entry: someone tried, no bundle left the node."""
+        with self._transactions.begin() as session:
+            case = find_case(session, number, lock=True)
+            append(session, case, utcnow(), actor, "export_failed", None, {"reason": reason})
+
     def check_chains(self) -> tuple[int, int, list[str]]:
         """(cases, entries, problems) over every case's custody chain."""
         problems: list[str] = []

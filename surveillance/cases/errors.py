@@ -63,11 +63,38 @@ class EvidenceWriteError(SurveillanceError):
 
 
 class EvidenceMissing(SurveillanceError):
-    """A recorded item's bytes are not in the evidence store (see ``surveillance verify``)."""
+    """A recorded item's bytes are not in the evidence store (see ``surveillance verify``).
 
-    def __init__(self, sha256: str) -> None:
+    500: the node lost data it recorded, nothing the client can change; the message says
+    which file and which item."""
+
+    def __init__(self, sha256: str, item: str | None = None) -> None:
+        of = f" ({item})" if item else ""
         super().__init__(
-            f"evidence file {sha256} is missing from the store; run `surveillance verify`"
+            f"evidence file {sha256}{of} is missing from the store; run `surveillance verify`"
+        )
+        self.sha256 = sha256
+
+
+class ExportFailed(SurveillanceError):
+    """A bundle could not be written; the custody log records the failure, not an export.
+
+    507 when the disk under the temporary bundle is full, 500 otherwise."""
+
+    def __init__(self, number: str, reason: str, *, disk_full: bool = False) -> None:
+        super().__init__(f"case {number} was not exported: {reason}")
+        self.reason = reason
+        self.status_code = 507 if disk_full else 500  # type: ignore[misc]
+
+
+class ExportOutdated(Conflict):
+    """The case's custody log moved on each time while its bundle was being written."""
+
+    retry_after_s = 1
+
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"case {number} changed while its bundle was written; nothing was exported, try again"
         )
 
 

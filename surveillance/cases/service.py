@@ -14,6 +14,7 @@ created, edited or moved with a new assignee.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +26,12 @@ from sqlalchemy import Engine
 
 from surveillance.cases import bundle
 from surveillance.cases.case_store import UNSET
-from surveillance.cases.errors import EvidenceMissing, UnknownAssignee
+from surveillance.cases.errors import (
+    EvidenceMissing,
+    ExportFailed,
+    ExportOutdated,
+    UnknownAssignee,
+)
 from surveillance.cases.footage import Footage, FootageSource
 from surveillance.cases.reads import RecentReads
 from surveillance.cases.records import (
@@ -41,6 +47,11 @@ from surveillance.cases.signing import NodeKey
 from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStores
+from surveillance.errors import SurveillanceError
+
+# A bundle is written again if the case's custody log moved on while it was written (a
+# view or an attach meanwhile), so that the bundle ends with its own export entry.
+EXPORT_ATTEMPTS = 3
 
 
 class CaseService:
@@ -212,9 +223,34 @@ class CaseService:
         return handle, True
 
     def export(self, number: str, actor: str, out: IO[bytes]) -> None:
-        """Write the case's signed bundle to ``out``, logging the export (blocking)."""
+        """Write the case's signed bundle to ``out`` (seekable), then log the export
+        (blocking). The entry is committed only once the bundle is whole; a bundle that
+        cannot be written is logged as ``export_failed`` with its reason instead."""
         key = self.key
         detail = {"node": self.node_name, "fingerprint": key.fingerprint}
-        view = self.stores.export_view(number, actor, detail)
-        exported_at = datetime.now(UTC)
-        bundle.write_bundle(out, view, self.evidence, key, self.node_name, actor, exported_at)
+        for _ in range(EXPORT_ATTEMPTS):
+            view = self.stores.prepare_export(number, actor, detail)
+            out.seek(0)
+            out.truncate()
+            try:
+                exported_at = datetime.now(UTC)
+                bundle.write_bundle(
+                    out, view, self.evidence, key, self.node_name, actor, exported_at
+                )
+            except (SurveillanceError, OSError) as exc:
+                failure = _export_failure(number, exc)
+                self.stores.custody.log_failed_export(number, actor, failure.reason)
+                raise failure from exc
+            if self.stores.commit_export(number, view):
+                return
+        raise ExportOutdated(number)
+
+
+def _export_failure(number: str, exc: SurveillanceError | OSError) -> ExportFailed:
+    if isinstance(exc, OSError):
+        disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
+        return ExportFailed(number, reason, disk_full=disk_full)
+    failure = ExportFailed(number, str(exc))
+    failure.status_code = exc.status_code  # type: ignore[misc]
+    return failure

@@ -43,10 +43,11 @@ class CaseStores:
         self.items = ItemStore(self._transactions)
         self.custody = CustodyLog(self._transactions)
 
-    def export_view(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
-        """Log an export and read what the bundle holds, in one transaction: the bundle's
-        custody log ends with the entry for its own export."""
-        with self._transactions.begin() as session:
+    def prepare_export(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
+        """What a bundle holds, its custody log ending with the entry for its own export,
+        read in one transaction that is then rolled back: the export is logged only once
+        its bundle is written (:meth:`commit_export`)."""
+        with self._transactions.rehearse() as session:
             case = find_case(session, number, lock=True)
             custody_log.append(session, case, utcnow(), actor, "export", None, detail)
             session.flush()
@@ -56,6 +57,28 @@ class CaseStores:
                 tuple(items),
                 tuple(custody_log.entries(session, case)),
             )
+
+    def commit_export(self, number: str, view: ExportView) -> bool:
+        """Append the export entry ``view`` ends with, exactly as the bundle holds it; False
+        (nothing appended) if the chain moved on since, so the bundle is out of date."""
+        entry = view.custody[-1]
+        with self._transactions.begin() as session:
+            case = find_case(session, number, lock=True)
+            if (case.custody_seq, case.custody_head) != (entry.seq - 1, entry.prev_hash):
+                return False
+            custody_log.append(
+                session, case, entry.at, entry.actor, entry.action, None, entry.detail
+            )
+            if case.custody_head != entry.entry_hash:
+                raise AssertionError("the export entry differs from the one in its bundle")
+            return True
+
+    def export_view(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
+        """Prepare an export and log it at once (for callers that write no bundle after)."""
+        view = self.prepare_export(number, actor, detail)
+        if not self.commit_export(number, view):
+            raise AssertionError("the chain moved between two statements of one caller")
+        return view
 
     def check_cases(self) -> CasesCheck:
         """Every case's custody chain intact, its items and state held to its entries."""

@@ -46,6 +46,17 @@ class Transactions:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def rehearse(self) -> Iterator[Session]:
+        """A transaction that is always rolled back: to see what a change would make (and
+        hold the same locks as making it) without keeping it. Build records inside."""
+        with self._sessions() as session:
+            session.begin()
+            try:
+                yield session
+            finally:
+                session.rollback()
+
 
 def from_row(record_type: type[R], row: object, **given: Any) -> R:
     """A ``record_type`` dataclass with each field read from ``row``'s attribute of the same

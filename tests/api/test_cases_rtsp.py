@@ -482,3 +482,38 @@ def test_every_read_is_logged_once_per_reader_whatever_the_range(app_client: Tes
         item["content_url"], headers={**reader, "Range": f"bytes={item['size']}-"}
     )
     assert beyond.status_code == 416 and len(logged()) == 3
+
+
+def test_a_failed_export_is_logged_as_failed_with_its_reason(
+    app_client: TestClient, data_dir: Path
+) -> None:
+    """A blob missing from the store: the answer names the file and the item, the custody
+    log says the export failed and why (no `export` entry), and so does the audit log."""
+    node = node_of(app_client)
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    blob = data_dir / "evidence" / item["sha256"][:2] / item["sha256"]
+    kept = blob.read_bytes()
+    blob.unlink()
+    try:
+        exporter = bearer(node, "exporter", Role.HANDLER)
+        response = app_client.get(f"/api/cases/{number}/export.zip", headers=exporter)
+    finally:
+        node.cases.evidence.put(kept)
+    assert response.status_code == 500
+    detail = response.json()["detail"]
+    assert f"case {number} was not exported" in detail and item["sha256"] in detail
+    assert f"item {item['id']}, snapshot from gate" in detail
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert [e["action"] for e in custody] == ["create", "attach", "export_failed"]
+    assert custody[-1]["actor"] == "exporter"
+    assert "is missing from the store" in custody[-1]["detail"]["reason"]
+    audited = node.audit.query(AuditQuery(user="exporter", action=AuditAction.CASE_EXPORT))
+    failed = [e for e in audited if e.detail.get("case") == number]
+    assert [e.outcome for e in failed] == ["failed"]
+    assert item["sha256"] in failed[0].detail["reason"]
+
+    # With the file back, the export works and is logged as one.
+    assert app_client.get(f"/api/cases/{number}/export.zip", headers=exporter).status_code == 200
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert [e["action"] for e in custody][-1] == "export"

@@ -257,8 +257,13 @@ def custody_log(
 @router.get(
     "/cases/{number}/export.zip",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}}},
-    summary="A signed case bundle (logged as an export)",
+    responses={
+        200: {"content": {"application/zip": {}}},
+        409: {"model": CaseErrorOut, "description": "The case changed on every attempt"},
+        500: {"model": CaseErrorOut, "description": "Evidence missing; logged as failed"},
+        507: {"model": CaseErrorOut, "description": "Disk full; logged as failed"},
+    },
+    summary="A signed case bundle (logged as an export once written, or as failed)",
 )
 def export_case(
     number: str, cases: CasesDep, access: AccessDep, audit: AuditDep, principal: Exporter
@@ -273,6 +278,17 @@ def export_case(
         cases.export(number, principal.name, spool)
         size = spool.tell()
         spool.seek(0)
+    except SurveillanceError as exc:
+        spool.close()
+        audit(
+            principal.name,
+            AuditAction.CASE_EXPORT,
+            outcome="failed",
+            case=number,
+            status=exc.status_code,
+            reason=str(exc),
+        )
+        raise
     except BaseException:
         spool.close()
         raise
