@@ -42,6 +42,8 @@ def verify_command(config: AppConfig) -> int:
         engine.dispose()
     for problem in report.problems:
         print(f"FAILED: {problem}")
+    for note in report.notes:
+        print(f"Note: {note}")
     summary = (
         f"{report.items} items, {report.cases} cases, {report.custody_entries} custody entries"
     )

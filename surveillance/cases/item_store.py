@@ -92,6 +92,17 @@ class ItemStore:
                 raise ItemNotFound(number, ref)
             return item_record(item, case.number)
 
+    def owns(self, sha256: str) -> bool:
+        """Whether any item of any case holds these bytes."""
+        with self._transactions.begin() as session:
+            query = select(EvidenceItem.id).where(EvidenceItem.sha256 == sha256).limit(1)
+            return session.scalars(query).first() is not None
+
+    def owned_hashes(self) -> set[str]:
+        """The SHA-256 of every item's bytes, for finding files no item owns."""
+        with self._transactions.begin() as session:
+            return set(session.scalars(select(EvidenceItem.sha256).distinct()))
+
     def all_items(self) -> list[ItemRecord]:
         """Every item of every case, for ``surveillance verify``."""
         with self._transactions.begin() as session:

@@ -3,8 +3,9 @@
 An attach checks the case first (a missing or closed case fails before any footage is
 taken), takes the footage, stores its bytes, then records the item, checking the case's
 state again in the recording transaction. If storing fails nothing is recorded; if
-recording fails the stored bytes are an unreferenced blob, invisible and harmless (content
-addressing lets a later identical attach reuse them).
+recording fails (the case was closed meanwhile, the database is full) the stored file is
+removed again unless something else owns it (:mod:`.unowned`), and what a crash leaves
+is set aside at the next start.
 
 Assignees are people with an account: the service asks ``assignee_exists`` (wired to the
 user store by the node, since this package knows nothing of auth) before a case is
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from surveillance.cases import bundle
 from surveillance.cases.case_store import UNSET
@@ -47,7 +51,10 @@ from surveillance.cases.signing import NodeKey
 from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStores
+from surveillance.cases.unowned import AttachClaims, set_aside_unowned
 from surveillance.errors import SurveillanceError
+
+log = logging.getLogger(__name__)
 
 # A bundle is written again if the case's custody log moved on while it was written (a
 # view or an attach meanwhile), so that the bundle ends with its own export entry.
@@ -74,11 +81,14 @@ class CaseService:
         self._key: NodeKey | None = None
         self._key_lock = threading.Lock()
         self.recent_reads = RecentReads()
+        self._claims = AttachClaims()
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
-        """Prepare the evidence store: remove what an interrupted write left (blocking)."""
+        """Prepare the evidence store: remove what an interrupted write left, and set aside
+        files no item owns (an attach interrupted between file and row) (blocking)."""
         self.evidence.prepare()
+        set_aside_unowned(self.evidence, self.stores.items.owned_hashes())
 
     @property
     def key(self) -> NodeKey:
@@ -196,8 +206,27 @@ class CaseService:
         return await self._record(number, footage, actor)
 
     async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
-        blob = await asyncio.to_thread(self.evidence.put, footage.data)
-        return await asyncio.to_thread(self.stores.items.add, number, footage, blob, actor)
+        return await asyncio.to_thread(self._store_and_record, number, footage, actor)
+
+    def _store_and_record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
+        sha256 = hashlib.sha256(footage.data).hexdigest()
+        with self._claims.claim(sha256):
+            blob = self.evidence.put(footage.data)
+            try:
+                return self.stores.items.add(number, footage, blob, actor)
+            except BaseException:
+                # Whoever first stored these bytes: if no attach but this one claims
+                # them and no item owns them, they go with this attach's failure.
+                self._discard_quietly(sha256)
+                raise
+
+    def _discard_quietly(self, sha256: str) -> None:
+        # The attach's own error is the one to report; if the database cannot even be
+        # asked whether an item owns the file, it stays, and the next start sets it aside.
+        try:
+            self._claims.discard_if_unowned(sha256, self.evidence, self.stores.items.owns)
+        except (SurveillanceError, OSError, SQLAlchemyError):
+            log.exception("could not remove evidence file %s of a refused attach", sha256)
 
     def open_item(
         self, item: ItemRecord, actor: str, *, download: bool, reader: str

@@ -2,9 +2,12 @@
 
 Items are named by the SHA-256 of their bytes, so a name is also a check: reading an item
 back and hashing it proves it unaltered. The only identifiers accepted are 64 lower-case
-hex digits, so no request can name a path. There is no delete: removing evidence is a
-retention decision for later (and never while its case is open). :class:`LocalEvidenceStore`
-keeps items on local disk; an object-store implementation can follow the same protocol.
+hex digits, so no request can name a path. Evidence is never deleted (retention is a
+decision for later, and never while its case is open); what can go is bytes that no
+item owns, which an attach stored before its row was refused: :meth:`discard` removes
+them right away, :meth:`set_aside` moves those found at start out of the store.
+:class:`LocalEvidenceStore` keeps items on local disk; an object-store implementation can
+follow the same protocol.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ EVIDENCE_DIR = "evidence"  # under server.data_dir
 HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 WRITE_CHUNK_BYTES = 1 << 20  # written (and a disk-full error met) a chunk at a time
 READ_CHUNK_BYTES = 1 << 20
+UNOWNED_DIR = "evidence-unowned"  # beside the store: files no item owned at start
 TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
 # The service's user alone reads evidence (and no one writes it once stored); directories
 # likewise. Files of a node made before this were 0444 in 0755 directories: prepare()
@@ -61,6 +65,18 @@ class EvidenceStore(Protocol):
         ...
 
     def hashes(self) -> Iterator[str]: ...
+
+    def discard(self, sha256: str) -> None:
+        """Remove bytes that no item owns (the caller made sure); no error if absent."""
+        ...
+
+    def set_aside(self, sha256: str) -> str:
+        """Move bytes that no item owns out of the store; where they went."""
+        ...
+
+    def set_aside_names(self) -> list[str]:
+        """What :meth:`set_aside` moved out so far."""
+        ...
 
 
 def is_hash(text: str) -> bool:
@@ -158,6 +174,29 @@ class LocalEvidenceStore:
         for path in sorted(self.root.glob("*/*")):
             if is_hash(path.name) and path.parent.name == path.name[:2]:
                 yield path.name
+
+    def discard(self, sha256: str) -> None:
+        path = self._path(sha256)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    @property
+    def unowned_root(self) -> Path:
+        return self.root.parent / UNOWNED_DIR
+
+    def set_aside(self, sha256: str) -> str:
+        # Moved, not deleted: a database restored from an older backup leaves newer
+        # evidence unowned too, and that is for a person to judge.
+        self.unowned_root.mkdir(mode=DIR_MODE, exist_ok=True)
+        target = self.unowned_root / sha256
+        os.replace(self._path(sha256), target)
+        _fsync_dir(self._path(sha256).parent)
+        return str(target)
+
+    def set_aside_names(self) -> list[str]:
+        if not self.unowned_root.is_dir():
+            return []
+        return sorted(str(p) for p in self.unowned_root.iterdir())
 
 
 def _fsync_dir(directory: Path) -> None:
