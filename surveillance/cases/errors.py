@@ -68,12 +68,13 @@ class EvidenceMissing(SurveillanceError):
     500: the node lost data it recorded, nothing the client can change; the message says
     which file and which item."""
 
-    def __init__(self, sha256: str, item: str | None = None) -> None:
+    def __init__(self, sha256: str, item: str | None = None, item_id: int | None = None) -> None:
         of = f" ({item})" if item else ""
         super().__init__(
             f"evidence file {sha256}{of} is missing from the store; run `surveillance verify`"
         )
         self.sha256 = sha256
+        self.item_id = item_id
 
 
 class ExportFailed(SurveillanceError):
@@ -81,9 +82,12 @@ class ExportFailed(SurveillanceError):
 
     507 when the disk under the temporary bundle is full, 500 otherwise."""
 
-    def __init__(self, number: str, reason: str, *, disk_full: bool = False) -> None:
+    def __init__(
+        self, number: str, reason: str, *, disk_full: bool = False, item_id: int | None = None
+    ) -> None:
         super().__init__(f"case {number} was not exported: {reason}")
         self.reason = reason
+        self.item_id = item_id  # the item it failed on, if one
         self.status_code = 507 if disk_full else 500  # type: ignore[misc]
 
 

@@ -268,7 +268,9 @@ class CaseService:
                 )
             except (SurveillanceError, OSError) as exc:
                 failure = _export_failure(number, exc)
-                self.stores.custody.log_failed_export(number, actor, failure.reason)
+                self.stores.custody.log_failed_export(
+                    number, actor, failure.reason, failure.item_id
+                )
                 raise failure from exc
             if self.stores.commit_export(number, view):
                 return
@@ -280,6 +282,7 @@ def _export_failure(number: str, exc: SurveillanceError | OSError) -> ExportFail
         disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
         reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
         return ExportFailed(number, reason, disk_full=disk_full)
-    failure = ExportFailed(number, str(exc))
+    item_id = exc.item_id if isinstance(exc, EvidenceMissing) else None
+    failure = ExportFailed(number, str(exc), item_id=item_id)
     failure.status_code = exc.status_code  # type: ignore[misc]
     return failure
