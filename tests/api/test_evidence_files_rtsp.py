@@ -9,7 +9,6 @@ import hashlib
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,8 +141,12 @@ def test_an_attach_refused_while_its_clip_waited_leaves_no_file(
                 )
             )
         )
+        stream = node_of(client).ingest.stream("gate")
+        consumers = stream.consumers
         attach.start()
-        time.sleep(0.5)  # what is tested: the case closes while the clip's post-event wait runs
+        # The clip subscribes to the stream once the case was found open; it then waits
+        # for its 3 post-event seconds, and the case closes meanwhile.
+        wait_until(lambda: stream.consumers > consumers, 10, "the clip collecting packets")
         closed = client.post(f"/api/cases/{number}/transitions", json={"to": "closed"})
         assert closed.status_code == 200
         attach.join()
