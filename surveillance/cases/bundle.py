@@ -12,8 +12,9 @@ SHA-256, so one changed byte in either fails :func:`verify_bundle`. The manifest
 the public key; a key inside the file proves only that the bundle is intact, so the report
 names the key's fingerprint for a person to compare with the node's (or pass
 ``--expect-fingerprint``; without it the report says the signer was not checked). The zip
-must hold exactly these members, each name once: a second member of one name could be the
-copy another unzip tool extracts. The manifest's items and case state are held to the
+must hold exactly these members, each name once, and nothing between or before them: a
+second member of one name, or one hidden outside the central directory, could be the copy
+another unzip tool extracts. The manifest's items and case state are held to the
 custody entries that bound them (:mod:`.binding`), so a database row edited before the
 export fails here even though the node signed it. Zip metadata such as member dates is
 not part of the evidence. Verification needs nothing but this module, :mod:`.custody`,
@@ -26,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import json
+import struct
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,6 +47,12 @@ SIGNATURE = "manifest.json.sig"
 README = "README.txt"
 MEDIA_DIR = "media/"
 COPY_CHUNK_BYTES = 1 << 20
+# The zip format's local file header (APPNOTE.TXT 4.3.7), to find where each member ends.
+LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+LOCAL_SIGNATURE = b"PK\x03\x04"
+DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
+DATA_DESCRIPTOR_FLAG = 0x08  # sizes follow the data (a zip written to a pipe)
+ZIP64_EXTRA_ID = 0x0001
 EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 
 # The manifest writes each record whole (``dataclasses.asdict``); these say only where its
@@ -173,6 +181,7 @@ def _read(archive: zipfile.ZipFile, name: str, report: BundleReport) -> bytes | 
 def _verify_archive(
     archive: zipfile.ZipFile, report: BundleReport, expect_fingerprint: str | None
 ) -> None:
+    _check_layout(archive, report)
     # Two members of one name: this module reads one copy, `unzip` and others may take
     # the other, so a tampered copy could hide behind a genuine one. None is allowed.
     for name, count in Counter(archive.namelist()).items():
@@ -263,6 +272,54 @@ def _verify_contents(
     bound = check_case(number, str(manifest["case"]["state"]), manifest["items"], chain)
     report.problems += bound.problems
     report.unbound_items = bound.unbound_items
+
+
+def _check_layout(archive: zipfile.ZipFile, report: BundleReport) -> None:
+    """The members must fill the zip from its first byte to its central directory.
+
+    Readers that use the central directory (this one) skip bytes no member covers, but a
+    reader that streams the file from the start takes a local header found there for a
+    member: data put before or between the members could be what such a reader extracts.
+    """
+    fp = archive.fp
+    if fp is None:
+        return
+    position = 0
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset != position:
+            report.problems.append(
+                f"bytes {position} to {info.header_offset} of the zip belong to no member"
+            )
+        fp.seek(info.header_offset)
+        header = fp.read(LOCAL_HEADER.size)
+        if len(header) != LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
+            report.problems.append(f"{info.filename}: no local header where the zip says")
+            return
+        fields = LOCAL_HEADER.unpack(header)
+        name_length, extra_length = fields[-2], fields[-1]
+        fp.seek(name_length, 1)
+        zip64 = _has_zip64_extra(fp.read(extra_length))
+        position = (
+            info.header_offset + LOCAL_HEADER.size + name_length + extra_length
+        ) + info.compress_size
+        if info.flag_bits & DATA_DESCRIPTOR_FLAG:
+            # CRC and both sizes, 8 bytes each for a zip64 member (APPNOTE.TXT 4.3.9).
+            fp.seek(position)
+            signature = 4 if fp.read(4) == DESCRIPTOR_SIGNATURE else 0
+            position += signature + (20 if zip64 else 12)
+    if position != archive.start_dir:
+        report.problems.append(
+            f"bytes {position} to {archive.start_dir} of the zip belong to no member"
+        )
+
+
+def _has_zip64_extra(extra: bytes) -> bool:
+    while len(extra) >= 4:
+        header_id, size = struct.unpack("<2H", extra[:4])
+        if header_id == ZIP64_EXTRA_ID:
+            return True
+        extra = extra[4 + size :]
+    return False
 
 
 def _hash_member(

@@ -156,3 +156,19 @@ def test_the_ok_line_says_when_the_signer_was_not_checked(
     assert verify_bundle_command(path, key.fingerprint) == 0
     checked = capsys.readouterr().out.splitlines()[0]
     assert checked.startswith("OK:") and "NOT" not in checked and "the expected key" in checked
+
+
+def test_bytes_outside_every_member_fail(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    """A tampered member put before the zip: Python's zipfile (and this check's reading)
+    skips it by the central directory's offsets, a streaming unzip extracts it first."""
+    path, key, media = bundle
+    name = next(n for n in zipfile.ZipFile(path).namelist() if n.startswith("media/"))
+    decoy = io.BytesIO()
+    with zipfile.ZipFile(decoy, "w") as archive:
+        archive.writestr(name, b"tampered" + media[8:])
+    hidden = decoy.getvalue()[: zipfile.ZipFile(decoy).start_dir]  # its member, no directory
+    prefixed = path.with_name("prefixed.zip")
+    prefixed.write_bytes(hidden + path.read_bytes())
+    assert zipfile.ZipFile(prefixed).read(name) == media  # the central directory's copy
+    problems = verify_bundle(str(prefixed), key.fingerprint).problems
+    assert problems == [f"bytes 0 to {len(hidden)} of the zip belong to no member"]
