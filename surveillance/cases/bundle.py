@@ -129,8 +129,7 @@ def write_bundle(
             try:
                 source = store.open(item.sha256)
             except KeyError:
-                label = f"case {item.case_number} item {item.id}, {item.kind} from {item.camera_id}"
-                raise EvidenceMissing(item.sha256, label, item.id) from None
+                raise EvidenceMissing.of(item) from None
             with (
                 source,
                 archive.open(zipfile.ZipInfo(name, stamp), "w", force_zip64=True) as target,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from surveillance.errors import (
     CameraUnavailable,
     Conflict,
@@ -9,6 +11,9 @@ from surveillance.errors import (
     NotFound,
     SurveillanceError,
 )
+
+if TYPE_CHECKING:
+    from surveillance.cases.records import ItemRecord
 
 
 class CaseNotFound(NotFound):
@@ -75,6 +80,11 @@ class EvidenceMissing(SurveillanceError):
         )
         self.sha256 = sha256
         self.item_id = item_id
+
+    @classmethod
+    def of(cls, item: ItemRecord) -> EvidenceMissing:
+        label = f"case {item.case_number} item {item.id}, {item.kind} from {item.camera_id}"
+        return cls(item.sha256, label, item.id)
 
 
 class ExportFailed(SurveillanceError):

@@ -238,7 +238,7 @@ class CaseService:
         try:
             handle = self.evidence.open(item.sha256)
         except KeyError:
-            raise EvidenceMissing(item.sha256) from None
+            raise EvidenceMissing.of(item) from None
         action = "download" if download else "view"
         key = (reader, item.case_number, item.id, action)
         if not self.recent_reads.claim(key):

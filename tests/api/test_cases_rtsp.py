@@ -506,8 +506,14 @@ def test_a_failed_export_is_logged_as_failed_with_its_reason(
     try:
         exporter = bearer(node, "exporter", Role.HANDLER)
         response = app_client.get(f"/api/cases/{number}/export.zip", headers=exporter)
+        viewed = app_client.get(item["content_url"])
     finally:
         node.cases.evidence.put(kept)
+    assert viewed.status_code == 500
+    assert (
+        f"{item['sha256']} (case {number} item {item['id']}, snapshot from gate) is missing"
+        in (viewed.json()["detail"])
+    )
     assert response.status_code == 500
     detail = response.json()["detail"]
     assert f"case {number} was not exported" in detail and item["sha256"] in detail
