@@ -24,6 +24,10 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
+# The data directory holds the database (password hashes), the evidence and the node's
+# signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
+DATA_DIR_MODE = 0o700
+
 
 @dataclass
 class Node:
@@ -61,7 +65,11 @@ class Node:
         policy = SessionPolicy(
             idle_s=auth.session_idle_minutes * 60, max_s=auth.session_max_hours * 3600
         )
-        cases = build_case_service(config, engine, footage)
+        auth_store = AuthStore(engine, policy)
+        # Cases are assigned to people with an account here; the case layer asks this.
+        cases = build_case_service(
+            config, engine, footage, lambda name: auth_store.user(name) is not None
+        )
         return cls(
             config=config,
             catalog=catalog,
@@ -74,13 +82,17 @@ class Node:
             cases=cases,
             wall=wall,
             mosaic=MosaicService(ingest, catalog, wall),
-            auth=AuthStore(engine, policy),
+            auth=auth_store,
             audit=AuditLog(engine),
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
             access=Access(catalog, cases),
         )
 
     async def start(self) -> None:
+        data_dir = self.config.server.data_dir
+        data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+        if data_dir.stat().st_mode & 0o777 != DATA_DIR_MODE:
+            data_dir.chmod(DATA_DIR_MODE)  # a node made before this, or a mkdir by hand
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)

@@ -11,8 +11,14 @@ The signature covers the manifest, and the manifest covers every media file by i
 SHA-256, so one changed byte in either fails :func:`verify_bundle`. The manifest carries
 the public key; a key inside the file proves only that the bundle is intact, so the report
 names the key's fingerprint for a person to compare with the node's (or pass
-``--expect-fingerprint``). Zip metadata such as member dates is not part of the evidence.
-Verification needs nothing but this module, :mod:`.custody` and ``cryptography``.
+``--expect-fingerprint``; without it the report says the signer was not checked). The zip
+must hold exactly these members, each name once, and nothing between or before them: a
+second member of one name, or one hidden outside the central directory, could be the copy
+another unzip tool extracts. The manifest's items and case state are held to the
+custody entries that bound them (:mod:`.binding`), so a database row edited before the
+export fails here even though the node signed it. Zip metadata such as member dates is
+not part of the evidence. Verification needs nothing but this module, :mod:`.custody`,
+:mod:`.binding` and ``cryptography``.
 """
 
 from __future__ import annotations
@@ -21,20 +27,19 @@ import base64
 import binascii
 import hashlib
 import json
+import struct
 import zipfile
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from surveillance.cases import custody
+from surveillance.cases.binding import Entry, Keys, check_case, item_json, record_json
+from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
 from surveillance.cases.storage import EvidenceStore, is_hash
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 FORMAT = "surveillance-case-bundle/1"
 MANIFEST = "manifest.json"
@@ -42,16 +47,21 @@ SIGNATURE = "manifest.json.sig"
 README = "README.txt"
 MEDIA_DIR = "media/"
 COPY_CHUNK_BYTES = 1 << 20
+# The zip format's local file header (APPNOTE.TXT 4.3.7), to find where each member ends.
+LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+LOCAL_SIGNATURE = b"PK\x03\x04"
+DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
+DATA_DESCRIPTOR_FLAG = 0x08  # sizes follow the data (a zip written to a pipe)
+ZIP64_EXTRA_ID = 0x0001
 EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 
 # The manifest writes each record whole (``dataclasses.asdict``); these say only where its
 # names differ from the record's, as format 1 has them (None: not in the manifest). A new
 # record field therefore reaches the manifest by itself; tests/cases/test_bundle.py pins the
-# names, because readers of format 1 may see keys added but never renamed or dropped.
-Keys = Mapping[str, str | None]
+# names, because readers of format 1 may see keys added but never renamed or dropped. The
+# items' names are binding.ITEM_KEYS: an attach entry binds an item in this same form.
 CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}  # head: top level
 TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
-ITEM_KEYS: Keys = {"case_number": None, "camera_id": "camera", "platform_id": "platform"}
 CUSTODY_KEYS: Keys = {"item_id": "item"}
 
 README_TEXT = """This is a case bundle exported by the surveillance service.
@@ -84,10 +94,10 @@ def build_manifest(
             "public_key": base64.b64encode(key.public_raw).decode(),
             "algorithm": "ed25519",
         },
-        "case": _json(case, CASE_KEYS)
-        | {"timeline": [_json(t, TIMELINE_KEYS) for t in view.detail.timeline]},
-        "items": [_json(item, ITEM_KEYS) | {"file": media_name(item)} for item in view.items],
-        "custody": [_json(entry, CUSTODY_KEYS) for entry in view.custody],
+        "case": record_json(case, CASE_KEYS)
+        | {"timeline": [record_json(t, TIMELINE_KEYS) for t in view.detail.timeline]},
+        "items": [item_json(item) | {"file": media_name(item)} for item in view.items],
+        "custody": [record_json(entry, CUSTODY_KEYS) for entry in view.custody],
         "custody_head": {"seq": case.custody_seq, "hash": case.custody_head},
     }
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
@@ -116,30 +126,16 @@ def write_bundle(
             if name in written:
                 continue  # the same bytes attached twice: one file serves both items
             written.add(name)
+            try:
+                source = store.open(item.sha256)
+            except KeyError:
+                raise EvidenceMissing.of(item) from None
             with (
-                store.open(item.sha256) as source,
+                source,
                 archive.open(zipfile.ZipInfo(name, stamp), "w", force_zip64=True) as target,
             ):
                 while chunk := source.read(COPY_CHUNK_BYTES):
                     target.write(chunk)
-
-
-def _json(record: DataclassInstance, keys: Keys) -> dict[str, Any]:
-    """The record's fields as manifest JSON: renamed or left out as ``keys`` says, times
-    in the custody chain's ISO form, states by value, tuples as lists."""
-    out: dict[str, Any] = {}
-    for name, value in asdict(record).items():
-        key = keys.get(name, name)
-        if key is None:
-            continue
-        if isinstance(value, datetime):
-            value = custody.iso(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[key] = value
-    return out
 
 
 # -- verification ---------------------------------------------------------------------------
@@ -152,6 +148,8 @@ class BundleReport:
     case_number: str | None = None
     items: int = 0
     custody_entries: int = 0
+    unbound_items: int = 0  # attached before item records were bound (see .binding)
+    fingerprint_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -182,6 +180,14 @@ def _read(archive: zipfile.ZipFile, name: str, report: BundleReport) -> bytes | 
 def _verify_archive(
     archive: zipfile.ZipFile, report: BundleReport, expect_fingerprint: str | None
 ) -> None:
+    _check_layout(archive, report)
+    # Two members of one name: this module reads one copy, `unzip` and others may take
+    # the other, so a tampered copy could hide behind a genuine one. None is allowed.
+    for name, count in Counter(archive.namelist()).items():
+        if count > 1:
+            report.problems.append(
+                f"{name} appears {count} times in the zip (readers may take either copy)"
+            )
     manifest_bytes = _read(archive, MANIFEST, report)
     signature_text = _read(archive, SIGNATURE, report)
     if manifest_bytes is None or signature_text is None:
@@ -200,15 +206,17 @@ def _verify_archive(
         report.problems.append("the signature does not match manifest.json (altered or forged)")
     if node.get("fingerprint") != report.fingerprint:
         report.problems.append("the manifest's key fingerprint does not match its public key")
-    if expect_fingerprint and expect_fingerprint != report.fingerprint:
-        report.problems.append(
-            f"signed by {report.fingerprint}, not by the expected {expect_fingerprint}"
-        )
+    if expect_fingerprint:
+        report.fingerprint_checked = True
+        if expect_fingerprint != report.fingerprint:
+            report.problems.append(
+                f"signed by {report.fingerprint}, not by the expected {expect_fingerprint}"
+            )
     if manifest.get("format") != FORMAT:
         report.problems.append(f"unknown bundle format {manifest.get('format')!r}")
     try:
         _verify_contents(archive, manifest, report)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         report.problems.append(f"manifest is incomplete: {exc!r}")
 
 
@@ -232,9 +240,11 @@ def _verify_contents(
             report.problems.append(f"{label}: SHA-256 is {actual[0]}, manifest says {digest}")
         if actual[1] != item["size"]:
             report.problems.append(f"{label}: {actual[1]} bytes, manifest says {item['size']}")
-    for name in archive.namelist():
-        if name not in expected_files:
-            report.problems.append(f"{name}: not listed in the manifest")
+    names = set(archive.namelist())
+    for name in sorted(names - expected_files):
+        report.problems.append(f"{name}: not listed in the manifest")
+    if README not in names:
+        report.problems.append(f"{README} is missing")
     entries = manifest["custody"]
     report.custody_entries = len(entries)
     links = [
@@ -255,10 +265,60 @@ def _verify_contents(
     ]
     head = manifest["custody_head"]
     report.problems += custody.check_chain(number, links, (int(head["seq"]), str(head["hash"])))
-    attached = {(e["item"], e["detail"].get("sha256")) for e in entries if e["action"] == "attach"}
-    for item in manifest["items"]:
-        if (item["id"], item["sha256"]) not in attached:
-            report.problems.append(f"item {item['id']}: no custody entry records its attach")
+    # The items and state the manifest lists come from the node's rows; the chain holds
+    # what was bound when each happened. A row edited before the export shows here.
+    chain = [Entry(link.seq, link.action, link.item_id, link.detail) for link, _ in links]
+    bound = check_case(number, str(manifest["case"]["state"]), manifest["items"], chain)
+    report.problems += bound.problems
+    report.unbound_items = bound.unbound_items
+
+
+def _check_layout(archive: zipfile.ZipFile, report: BundleReport) -> None:
+    """The members must fill the zip from its first byte to its central directory.
+
+    Readers that use the central directory (this one) skip bytes no member covers, but a
+    reader that streams the file from the start takes a local header found there for a
+    member: data put before or between the members could be what such a reader extracts.
+    """
+    fp = archive.fp
+    if fp is None:
+        return
+    position = 0
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset != position:
+            report.problems.append(
+                f"bytes {position} to {info.header_offset} of the zip belong to no member"
+            )
+        fp.seek(info.header_offset)
+        header = fp.read(LOCAL_HEADER.size)
+        if len(header) != LOCAL_HEADER.size or header[:4] != LOCAL_SIGNATURE:
+            report.problems.append(f"{info.filename}: no local header where the zip says")
+            return
+        fields = LOCAL_HEADER.unpack(header)
+        name_length, extra_length = fields[-2], fields[-1]
+        fp.seek(name_length, 1)
+        zip64 = _has_zip64_extra(fp.read(extra_length))
+        position = (
+            info.header_offset + LOCAL_HEADER.size + name_length + extra_length
+        ) + info.compress_size
+        if info.flag_bits & DATA_DESCRIPTOR_FLAG:
+            # CRC and both sizes, 8 bytes each for a zip64 member (APPNOTE.TXT 4.3.9).
+            fp.seek(position)
+            signature = 4 if fp.read(4) == DESCRIPTOR_SIGNATURE else 0
+            position += signature + (20 if zip64 else 12)
+    if position != archive.start_dir:
+        report.problems.append(
+            f"bytes {position} to {archive.start_dir} of the zip belong to no member"
+        )
+
+
+def _has_zip64_extra(extra: bytes) -> bool:
+    while len(extra) >= 4:
+        header_id, size = struct.unpack("<2H", extra[:4])
+        if header_id == ZIP64_EXTRA_ID:
+            return True
+        extra = extra[4 + size :]
+    return False
 
 
 def _hash_member(

@@ -42,11 +42,17 @@ def verify_command(config: AppConfig) -> int:
         engine.dispose()
     for problem in report.problems:
         print(f"FAILED: {problem}")
+    for note in report.notes:
+        print(f"Note: {note}")
     summary = (
         f"{report.items} items, {report.cases} cases, {report.custody_entries} custody entries"
     )
     if report.ok:
-        print(f"OK: {summary}: every item matches its SHA-256, every custody chain is intact")
+        print(
+            f"OK: {summary}: every item matches its SHA-256 and its attach entry, every "
+            "case's state its last state entry, every custody chain is intact"
+        )
+        _print_unbound(report.unbound_items)
         return 0
     print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {summary}")
     return 1
@@ -62,14 +68,30 @@ def verify_bundle_command(path: Path, expect_fingerprint: str | None) -> int:
         print(f"FAILED: {problem}")
     signer = f"signed by node {report.node_name!r}, key fingerprint {report.fingerprint}"
     if report.ok:
+        if report.fingerprint_checked:
+            checked = "the expected key"
+        else:
+            # Any key can sign a bundle intact: only the fingerprint says whose it is.
+            checked = (
+                "signer NOT checked: no expected fingerprint given, so this shows the "
+                "bundle intact, not who signed it; compare the fingerprint with the "
+                "node's (GET /api/node/key) or pass --expect-fingerprint"
+            )
         print(
             f"OK: case {report.case_number}: {report.items} items and "
-            f"{report.custody_entries} custody entries intact; {signer}"
+            f"{report.custody_entries} custody entries intact; {signer}; {checked}"
         )
-        if not expect_fingerprint:
-            print("Compare that fingerprint with the node's (GET /api/node/key).")
+        _print_unbound(report.unbound_items)
         return 0
     if report.fingerprint:
         print(f"(the bundle claims to be {signer})")
     print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {path}")
     return 1
+
+
+def _print_unbound(count: int) -> None:
+    if count:
+        print(
+            f"Note: {count} item(s) were attached before item records were bound into the "
+            "custody chain: only their SHA-256, size, kind and camera are checked against it."
+        )

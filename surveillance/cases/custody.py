@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-ACTIONS = ("create", "attach", "view", "download", "export", "state")
+ACTIONS = ("create", "attach", "view", "download", "export", "export_failed", "state")
 
 
 def canonical_json(value: Any) -> bytes:

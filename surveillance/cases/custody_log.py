@@ -84,6 +84,16 @@ class CustodyLog:
             case = find_case(session, number, lock=True)
             append(session, case, utcnow(), actor, action, item_id, {})
 
+    def log_failed_export(
+        self, number: str, actor: str, reason: str, item_id: int | None = None
+    ) -> None:
+        """Append an ``export_failed`` entry: someone tried, no bundle left the node. It
+        names the item it failed on, if one, so that only who may see the item sees it."""
+        with self._transactions.begin() as session:
+            case = find_case(session, number, lock=True)
+            detail = {"reason": reason}
+            append(session, case, utcnow(), actor, "export_failed", item_id, detail)
+
     def check_chains(self) -> tuple[int, int, list[str]]:
         """(cases, entries, problems) over every case's custody chain."""
         problems: list[str] = []

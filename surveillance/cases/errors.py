@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from surveillance.errors import CameraUnavailable, Conflict, NotFound, SurveillanceError
+from typing import TYPE_CHECKING
+
+from surveillance.errors import (
+    CameraUnavailable,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    SurveillanceError,
+)
+
+if TYPE_CHECKING:
+    from surveillance.cases.records import ItemRecord
 
 
 class CaseNotFound(NotFound):
@@ -14,6 +25,14 @@ class CaseNotFound(NotFound):
 class ItemNotFound(NotFound):
     def __init__(self, number: str, ref: str) -> None:
         super().__init__(f"case {number!r} has no evidence item {ref!r}")
+
+
+class UnknownAssignee(InvalidRequest):
+    """A case cannot be assigned to someone who has no account on this node."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no user {name!r} to assign the case to; nothing was changed")
+        self.name = name
 
 
 class CaseConflict(Conflict):
@@ -49,11 +68,47 @@ class EvidenceWriteError(SurveillanceError):
 
 
 class EvidenceMissing(SurveillanceError):
-    """A recorded item's bytes are not in the evidence store (see ``surveillance verify``)."""
+    """A recorded item's bytes are not in the evidence store (see ``surveillance verify``).
 
-    def __init__(self, sha256: str) -> None:
+    500: the node lost data it recorded, nothing the client can change; the message says
+    which file and which item."""
+
+    def __init__(self, sha256: str, item: str | None = None, item_id: int | None = None) -> None:
+        of = f" ({item})" if item else ""
         super().__init__(
-            f"evidence file {sha256} is missing from the store; run `surveillance verify`"
+            f"evidence file {sha256}{of} is missing from the store; run `surveillance verify`"
+        )
+        self.sha256 = sha256
+        self.item_id = item_id
+
+    @classmethod
+    def of(cls, item: ItemRecord) -> EvidenceMissing:
+        label = f"case {item.case_number} item {item.id}, {item.kind} from {item.camera_id}"
+        return cls(item.sha256, label, item.id)
+
+
+class ExportFailed(SurveillanceError):
+    """A bundle could not be written; the custody log records the failure, not an export.
+
+    507 when the disk under the temporary bundle is full, 500 otherwise."""
+
+    def __init__(
+        self, number: str, reason: str, *, disk_full: bool = False, item_id: int | None = None
+    ) -> None:
+        super().__init__(f"case {number} was not exported: {reason}")
+        self.reason = reason
+        self.item_id = item_id  # the item it failed on, if one
+        self.status_code = 507 if disk_full else 500  # type: ignore[misc]
+
+
+class ExportOutdated(Conflict):
+    """The case's custody log moved on each time while its bundle was being written."""
+
+    retry_after_s = 1
+
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"case {number} changed while its bundle was written; nothing was exported, try again"
         )
 
 

@@ -1,7 +1,8 @@
 """Evidence items: what footage a case holds, by hash, with the facts of its capture.
 
 An attach records the item, links its camera to the case, puts it on the timeline and
-appends to the custody chain, all in one transaction, after checking the case's state
+appends to the custody chain an entry that binds the whole item record
+(:mod:`.binding`), all in one transaction, after checking the case's state
 again (the footage was taken while the case was not locked).
 """
 
@@ -12,7 +13,7 @@ from dataclasses import fields
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from surveillance.cases import custody_log
+from surveillance.cases import binding, custody_log
 from surveillance.cases.case_store import add_timeline_entry, case_record
 from surveillance.cases.errors import ItemNotFound
 from surveillance.cases.footage import Capture, Footage
@@ -60,17 +61,16 @@ class ItemStore:
                 case.cameras.append(CaseCamera(camera_id=footage.camera_id))
             case.updated_at = moment
             session.flush()
+            # Read back what the database holds, so the entry binds the stored row (times
+            # in UTC, floats as stored), the very values `surveillance verify` reads later.
+            session.refresh(item)
+            record = item_record(item, case.number)
             text = f"{footage.kind.value} from {footage.camera_id}"
             entry = add_timeline_entry(session, case, moment, actor, "evidence", text)
             entry.item_id = item.id
-            detail = {
-                "sha256": blob.sha256,
-                "size": blob.size,
-                "kind": footage.kind.value,
-                "camera": footage.camera_id,
-            }
+            detail = binding.attach_detail(record)
             custody_log.append(session, case, moment, actor, "attach", item.id, detail)
-            return item_record(item, case.number)
+            return record
 
     def items(self, number: str) -> list[ItemRecord]:
         with self._transactions.begin() as session:
@@ -91,6 +91,17 @@ class ItemStore:
             if item is None:
                 raise ItemNotFound(number, ref)
             return item_record(item, case.number)
+
+    def owns(self, sha256: str) -> bool:
+        """Whether any item of any case holds these bytes."""
+        with self._transactions.begin() as session:
+            query = select(EvidenceItem.id).where(EvidenceItem.sha256 == sha256).limit(1)
+            return session.scalars(query).first() is not None
+
+    def owned_hashes(self) -> set[str]:
+        """The SHA-256 of every item's bytes, for finding files no item owns."""
+        with self._transactions.begin() as session:
+            return set(session.scalars(select(EvidenceItem.sha256).distinct()))
 
     def all_items(self) -> list[ItemRecord]:
         """Every item of every case, for ``surveillance verify``."""

@@ -3,26 +3,41 @@
 An attach checks the case first (a missing or closed case fails before any footage is
 taken), takes the footage, stores its bytes, then records the item, checking the case's
 state again in the recording transaction. If storing fails nothing is recorded; if
-recording fails the stored bytes are an unreferenced blob, invisible and harmless (content
-addressing lets a later identical attach reuse them).
+recording fails (the case was closed meanwhile, the database is full) the stored file is
+removed again unless something else owns it (:mod:`.unowned`), and what a crash leaves
+is set aside at the next start.
+
+Assignees are people with an account: the service asks ``assignee_exists`` (wired to the
+user store by the node, since this package knows nothing of auth) before a case is
+created, edited or moved with a new assignee.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import hashlib
+import logging
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from surveillance.cases import bundle
 from surveillance.cases.case_store import UNSET
-from surveillance.cases.errors import EvidenceMissing
+from surveillance.cases.errors import (
+    EvidenceMissing,
+    ExportFailed,
+    ExportOutdated,
+    UnknownAssignee,
+)
 from surveillance.cases.footage import Footage, FootageSource
+from surveillance.cases.reads import RecentReads
 from surveillance.cases.records import (
     CaseDetail,
     CaseFilter,
@@ -36,6 +51,14 @@ from surveillance.cases.signing import NodeKey
 from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStores
+from surveillance.cases.unowned import AttachClaims, set_aside_unowned
+from surveillance.errors import SurveillanceError
+
+log = logging.getLogger(__name__)
+
+# A bundle is written again if the case's custody log moved on while it was written (a
+# view or an attach meanwhile), so that the bundle ends with its own export entry.
+EXPORT_ATTEMPTS = 3
 
 
 class CaseService:
@@ -45,9 +68,11 @@ class CaseService:
         evidence: EvidenceStore,
         footage: FootageSource,
         key_dir: Path,
+        assignee_exists: Callable[[str], bool],
         node_name: str | None = None,
     ) -> None:
         self.engine = engine
+        self._assignee_exists = assignee_exists
         self.stores = CaseStores(engine)
         self.evidence = evidence
         self.footage = footage
@@ -55,11 +80,15 @@ class CaseService:
         self._key_dir = key_dir
         self._key: NodeKey | None = None
         self._key_lock = threading.Lock()
+        self.recent_reads = RecentReads()
+        self._claims = AttachClaims()
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
-        """Prepare the evidence store: remove what an interrupted write left (blocking)."""
+        """Prepare the evidence store: remove what an interrupted write left, and set aside
+        files no item owns (an attach interrupted between file and row) (blocking)."""
         self.evidence.prepare()
+        set_aside_unowned(self.evidence, self.stores.items.owned_hashes())
 
     @property
     def key(self) -> NodeKey:
@@ -82,6 +111,7 @@ class CaseService:
         assignee: str | None = None,
         now: datetime | None = None,
     ) -> CaseRecord:
+        self._check_assignee(assignee)
         return self.stores.cases.create(
             title=title,
             description=description,
@@ -92,6 +122,10 @@ class CaseService:
             assignee=assignee,
             now=now,
         )
+
+    def _check_assignee(self, name: str | None) -> None:
+        if name and not self._assignee_exists(name):
+            raise UnknownAssignee(name)
 
     def search(self, query: CaseFilter) -> CasePage:
         return self.stores.cases.search(query)
@@ -112,6 +146,8 @@ class CaseService:
         cameras: Sequence[str] | None = None,
     ) -> CaseRecord:
         """Edit a case; a field left out stays as it is (place and assignee take None)."""
+        if assignee is not UNSET:
+            self._check_assignee(assignee)
         return self.stores.cases.update(
             number,
             actor,
@@ -132,6 +168,7 @@ class CaseService:
         comment: str | None = None,
         assignee: str | None = None,
     ) -> CaseRecord:
+        self._check_assignee(assignee)
         return self.stores.cases.transition(
             number, target, actor, comment=comment, assignee=assignee
         )
@@ -169,35 +206,83 @@ class CaseService:
         return await self._record(number, footage, actor)
 
     async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
-        blob = await asyncio.to_thread(self.evidence.put, footage.data)
-        return await asyncio.to_thread(self.stores.items.add, number, footage, blob, actor)
+        return await asyncio.to_thread(self._store_and_record, number, footage, actor)
 
-    def open_item(self, item: ItemRecord, actor: str, *, download: bool) -> BinaryIO:
-        """An item's bytes, logged as a view or a download (blocking)."""
-        number = item.case_number
+    def _store_and_record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
+        sha256 = hashlib.sha256(footage.data).hexdigest()
+        with self._claims.claim(sha256):
+            blob = self.evidence.put(footage.data)
+            try:
+                return self.stores.items.add(number, footage, blob, actor)
+            except BaseException:
+                # Whoever first stored these bytes: if no attach but this one claims
+                # them and no item owns them, they go with this attach's failure.
+                self._discard_quietly(sha256)
+                raise
+
+    def _discard_quietly(self, sha256: str) -> None:
+        # The attach's own error is the one to report; if the database cannot even be
+        # asked whether an item owns the file, it stays, and the next start sets it aside.
+        try:
+            self._claims.discard_if_unowned(sha256, self.evidence, self.stores.items.owns)
+        except (SurveillanceError, OSError, SQLAlchemyError):
+            log.exception("could not remove evidence file %s of a refused attach", sha256)
+
+    def open_item(
+        self, item: ItemRecord, actor: str, *, download: bool, reader: str
+    ) -> tuple[BinaryIO, bool]:
+        """An item's bytes, and whether this read was logged as a view or a download now
+        (blocking). Every read counts, whatever range it asks for; ``reader`` (a session or
+        a token) is logged once per item and action within :data:`.reads.READ_LOG_WINDOW_S`.
+        """
         try:
             handle = self.evidence.open(item.sha256)
         except KeyError:
-            raise EvidenceMissing(item.sha256) from None
+            raise EvidenceMissing.of(item) from None
+        action = "download" if download else "view"
+        key = (reader, item.case_number, item.id, action)
+        if not self.recent_reads.claim(key):
+            return handle, False
         try:
-            action = "download" if download else "view"
-            self.stores.custody.log_access(number, item.id, action, actor)
+            self.stores.custody.log_access(item.case_number, item.id, action, actor)
         except BaseException:
+            self.recent_reads.release(key)
             handle.close()
             raise
-        return handle
-
-    def open_blob(self, item: ItemRecord) -> BinaryIO:
-        """An item's bytes without a custody entry (a player continuing a logged view)."""
-        try:
-            return self.evidence.open(item.sha256)
-        except KeyError:
-            raise EvidenceMissing(item.sha256) from None
+        return handle, True
 
     def export(self, number: str, actor: str, out: IO[bytes]) -> None:
-        """Write the case's signed bundle to ``out``, logging the export (blocking)."""
+        """Write the case's signed bundle to ``out`` (seekable), then log the export
+        (blocking). The entry is committed only once the bundle is whole; a bundle that
+        cannot be written is logged as ``export_failed`` with its reason instead."""
         key = self.key
         detail = {"node": self.node_name, "fingerprint": key.fingerprint}
-        view = self.stores.export_view(number, actor, detail)
-        exported_at = datetime.now(UTC)
-        bundle.write_bundle(out, view, self.evidence, key, self.node_name, actor, exported_at)
+        for _ in range(EXPORT_ATTEMPTS):
+            view = self.stores.prepare_export(number, actor, detail)
+            out.seek(0)
+            out.truncate()
+            try:
+                exported_at = datetime.now(UTC)
+                bundle.write_bundle(
+                    out, view, self.evidence, key, self.node_name, actor, exported_at
+                )
+            except (SurveillanceError, OSError) as exc:
+                failure = _export_failure(number, exc)
+                self.stores.custody.log_failed_export(
+                    number, actor, failure.reason, failure.item_id
+                )
+                raise failure from exc
+            if self.stores.commit_export(number, view):
+                return
+        raise ExportOutdated(number)
+
+
+def _export_failure(number: str, exc: SurveillanceError | OSError) -> ExportFailed:
+    if isinstance(exc, OSError):
+        disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
+        return ExportFailed(number, reason, disk_full=disk_full)
+    item_id = exc.item_id if isinstance(exc, EvidenceMissing) else None
+    failure = ExportFailed(number, str(exc), item_id=item_id)
+    failure.status_code = exc.status_code  # type: ignore[misc]
+    return failure

@@ -2,9 +2,12 @@
 
 Items are named by the SHA-256 of their bytes, so a name is also a check: reading an item
 back and hashing it proves it unaltered. The only identifiers accepted are 64 lower-case
-hex digits, so no request can name a path. There is no delete: removing evidence is a
-retention decision for later (and never while its case is open). :class:`LocalEvidenceStore`
-keeps items on local disk; an object-store implementation can follow the same protocol.
+hex digits, so no request can name a path. Evidence is never deleted (retention is a
+decision for later, and never while its case is open); what can go is bytes that no
+item owns, which an attach stored before its row was refused: :meth:`discard` removes
+them right away, :meth:`set_aside` moves those found at start out of the store.
+:class:`LocalEvidenceStore` keeps items on local disk; an object-store implementation can
+follow the same protocol.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ EVIDENCE_DIR = "evidence"  # under server.data_dir
 HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 WRITE_CHUNK_BYTES = 1 << 20  # written (and a disk-full error met) a chunk at a time
 READ_CHUNK_BYTES = 1 << 20
+UNOWNED_DIR = "evidence-unowned"  # beside the store: files no item owned at start
 TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
+# The service's user alone reads evidence (and no one writes it once stored); directories
+# likewise. Files of a node made before this were 0444 in 0755 directories: prepare()
+# tightens them.
+FILE_MODE = 0o400
+DIR_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,18 @@ class EvidenceStore(Protocol):
 
     def hashes(self) -> Iterator[str]: ...
 
+    def discard(self, sha256: str) -> None:
+        """Remove bytes that no item owns (the caller made sure); no error if absent."""
+        ...
+
+    def set_aside(self, sha256: str) -> str:
+        """Move bytes that no item owns out of the store; where they went."""
+        ...
+
+    def set_aside_names(self) -> list[str]:
+        """What :meth:`set_aside` moved out so far."""
+        ...
+
 
 def is_hash(text: str) -> bool:
     return bool(HASH_PATTERN.match(text))
@@ -75,10 +96,15 @@ class LocalEvidenceStore:
         self.root = root
 
     def prepare(self) -> None:
-        """Create the root and remove temporary files a crash left behind."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the root, remove temporary files a crash left behind, and make every
+        directory and file readable by the service's user only."""
+        self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         for leftover in self.root.glob(f"*/{TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
+        for path in (self.root, *self.root.rglob("*")):
+            wanted = DIR_MODE if path.is_dir() else FILE_MODE
+            if path.stat().st_mode & 0o777 != wanted:
+                path.chmod(wanted)
 
     def _path(self, sha256: str) -> Path:
         if not is_hash(sha256):
@@ -92,14 +118,14 @@ class LocalEvidenceStore:
             return StoredBlob(digest, len(data), created=False)
         directory = final.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             temp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
             try:
-                with open(temp, "xb") as handle:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                with os.fdopen(fd, "wb") as handle:
                     self._write(handle, data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.chmod(temp, 0o444)
                 try:
                     os.link(temp, final)
                     created = True
@@ -148,6 +174,29 @@ class LocalEvidenceStore:
         for path in sorted(self.root.glob("*/*")):
             if is_hash(path.name) and path.parent.name == path.name[:2]:
                 yield path.name
+
+    def discard(self, sha256: str) -> None:
+        path = self._path(sha256)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    @property
+    def unowned_root(self) -> Path:
+        return self.root.parent / UNOWNED_DIR
+
+    def set_aside(self, sha256: str) -> str:
+        # Moved, not deleted: a database restored from an older backup leaves newer
+        # evidence unowned too, and that is for a person to judge.
+        self.unowned_root.mkdir(mode=DIR_MODE, exist_ok=True)
+        target = self.unowned_root / sha256
+        os.replace(self._path(sha256), target)
+        _fsync_dir(self._path(sha256).parent)
+        return str(target)
+
+    def set_aside_names(self) -> list[str]:
+        if not self.unowned_root.is_dir():
+            return []
+        return sorted(str(p) for p in self.unowned_root.iterdir())
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -10,17 +10,29 @@ serialised: the case row is locked ``FOR UPDATE`` (PostgreSQL) or the whole data
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from surveillance.cases import custody_log
+from surveillance.cases import binding, custody, custody_log
 from surveillance.cases.case_store import CaseStore, case_detail
 from surveillance.cases.custody_log import CustodyLog
 from surveillance.cases.item_store import ItemStore, items_of
 from surveillance.cases.lookup import find_case, utcnow
-from surveillance.cases.records import ExportView
+from surveillance.cases.models import Case
+from surveillance.cases.records import CustodyRecord, ExportView
 from surveillance.db.orm import Transactions
+
+
+@dataclass
+class CasesCheck:
+    """What checking every case's chain and rows found (``surveillance verify``)."""
+
+    cases: int = 0
+    custody_entries: int = 0
+    unbound_items: int = 0  # attached before item records were bound (see .binding)
+    problems: list[str] = field(default_factory=list)
 
 
 class CaseStores:
@@ -31,10 +43,11 @@ class CaseStores:
         self.items = ItemStore(self._transactions)
         self.custody = CustodyLog(self._transactions)
 
-    def export_view(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
-        """Log an export and read what the bundle holds, in one transaction: the bundle's
-        custody log ends with the entry for its own export."""
-        with self._transactions.begin() as session:
+    def prepare_export(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
+        """What a bundle holds, its custody log ending with the entry for its own export,
+        read in one transaction that is then rolled back: the export is logged only once
+        its bundle is written (:meth:`commit_export`)."""
+        with self._transactions.rehearse() as session:
             case = find_case(session, number, lock=True)
             custody_log.append(session, case, utcnow(), actor, "export", None, detail)
             session.flush()
@@ -44,3 +57,48 @@ class CaseStores:
                 tuple(items),
                 tuple(custody_log.entries(session, case)),
             )
+
+    def commit_export(self, number: str, view: ExportView) -> bool:
+        """Append the export entry ``view`` ends with, exactly as the bundle holds it; False
+        (nothing appended) if the chain moved on since, so the bundle is out of date."""
+        entry = view.custody[-1]
+        with self._transactions.begin() as session:
+            case = find_case(session, number, lock=True)
+            if (case.custody_seq, case.custody_head) != (entry.seq - 1, entry.prev_hash):
+                return False
+            custody_log.append(
+                session, case, entry.at, entry.actor, entry.action, None, entry.detail
+            )
+            if case.custody_head != entry.entry_hash:
+                raise AssertionError("the export entry differs from the one in its bundle")
+            return True
+
+    def export_view(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
+        """Prepare an export and log it at once (for callers that write no bundle after)."""
+        view = self.prepare_export(number, actor, detail)
+        if not self.commit_export(number, view):
+            raise AssertionError("the chain moved between two statements of one caller")
+        return view
+
+    def check_cases(self) -> CasesCheck:
+        """Every case's custody chain intact, its items and state held to its entries."""
+        result = CasesCheck()
+        with self._transactions.begin() as session:
+            for case in session.scalars(select(Case).order_by(Case.id)).all():
+                chain = custody_log.entries(session, case)
+                result.cases += 1
+                result.custody_entries += len(chain)
+                result.problems += custody.check_chain(
+                    case.number,
+                    ((entry.link(case.number), entry.entry_hash) for entry in chain),
+                    (case.custody_seq, case.custody_head),
+                )
+                items = [binding.item_json(item) for item in items_of(session, case)]
+                bound = binding.check_case(case.number, case.state, items, _entries(chain))
+                result.unbound_items += bound.unbound_items
+                result.problems += bound.problems
+        return result
+
+
+def _entries(chain: list[CustodyRecord]) -> list[binding.Entry]:
+    return [binding.Entry(e.seq, e.action, e.item_id, e.detail) for e in chain]

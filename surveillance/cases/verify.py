@@ -1,4 +1,6 @@
-"""``surveillance verify``: every stored item against its hash, every custody chain intact."""
+"""``surveillance verify``: every stored item against its hash, every custody chain intact,
+every item row and case state held to its chain (:mod:`.binding`), no file in the
+evidence store that no item owns (:mod:`.unowned`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ class StoreReport:
     items: int = 0
     cases: int = 0
     custody_entries: int = 0
+    unbound_items: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -37,6 +41,20 @@ def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
             )
         elif evidence.size(item.sha256) != item.size:
             report.problems.append(f"{label}: size differs from the recorded {item.size} bytes")
-    report.cases, report.custody_entries, chain_problems = stores.custody.check_chains()
-    report.problems += chain_problems
+    owned = set(checked)
+    for sha256 in evidence.hashes():
+        if sha256 not in owned:
+            report.problems.append(
+                f"evidence file {sha256} is owned by no item (left by a refused or "
+                "interrupted attach, or its item's row was deleted); the node moves such "
+                "files out of the store at its next start"
+            )
+    for path in evidence.set_aside_names():
+        report.notes.append(
+            f"{path}: set aside at start, owned by no item; inspect it, then delete it"
+        )
+    cases = stores.check_cases()
+    report.cases, report.custody_entries = cases.cases, cases.custody_entries
+    report.unbound_items = cases.unbound_items
+    report.problems += cases.problems
     return report

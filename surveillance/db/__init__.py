@@ -14,6 +14,8 @@ of them read the same head. PostgreSQL serialises the same appends with row lock
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ from surveillance.config.models import AppConfig
 from surveillance.errors import SurveillanceError
 
 SQLITE_FILE = "cases.db"  # the name predates the wall's tables; kept for existing nodes
+SQLITE_FILE_MODE = 0o600  # password hashes, session and token hashes, the audit log
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+PRIVATE_DIR_MODE = 0o700
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another one to finish
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -56,8 +61,8 @@ def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:":
+        _private_sqlite_files(Path(parsed.database))
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -76,6 +81,20 @@ def create_db_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """Create the database file readable by the service's user only, and tighten the files
+    of a node made before that. SQLite creates its -wal and -shm files with the database
+    file's permissions (unix VFS ``findCreateFileMode``), so the main file's mode is theirs.
+    """
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, SQLITE_FILE_MODE))
+    for suffix in SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if companion.stat().st_mode & 0o777 != SQLITE_FILE_MODE:
+                companion.chmod(SQLITE_FILE_MODE)
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:

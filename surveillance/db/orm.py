@@ -16,7 +16,10 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from surveillance.db.errors import database_full
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -43,8 +46,32 @@ class Transactions:
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        with _full_is_507(), self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def rehearse(self) -> Iterator[Session]:
+        """A transaction that is always rolled back: to see what a change would make (and
+        hold the same locks as making it) without keeping it. Build records inside."""
+        with _full_is_507(), self._sessions() as session:
+            session.begin()
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+
+@contextmanager
+def _full_is_507() -> Iterator[None]:
+    """A database that cannot grow raises :class:`~.errors.DatabaseFull` (507, with the
+    reason) once the transaction is rolled back; every other error passes unchanged."""
+    try:
+        yield
+    except DBAPIError as exc:
+        full = database_full(exc)
+        if full is None:
+            raise
+        raise full from exc
 
 
 def from_row(record_type: type[R], row: object, **given: Any) -> R:

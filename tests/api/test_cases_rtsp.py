@@ -23,10 +23,11 @@ from fastapi.testclient import TestClient
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
+from surveillance.auth.audit import AuditAction, AuditQuery
 from surveillance.auth.roles import Role
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
-from tests.auth_helpers import bearer
+from tests.auth_helpers import bearer, ensure_user
 from tests.cases.test_storage import DiskFullStore
 from tests.media.test_clip import nal_units_annexb, nal_units_lengths
 from tests.waits import wait_until
@@ -176,6 +177,16 @@ def test_whole_workflow_and_refusals(app_client: TestClient) -> None:
     def move(to: str, **extra: Any) -> Any:
         return app_client.post(f"/api/cases/{number}/transitions", json={"to": to, **extra})
 
+    nobody = move("dispatched", assignee="nobody-here")
+    assert nobody.status_code == 422, nobody.text
+    assert "no user 'nobody-here'" in nobody.json()["detail"]
+    edit = app_client.patch(f"/api/cases/{number}", json={"assignee": "nobody-here"})
+    assert edit.status_code == 422
+    create = app_client.post("/api/cases", json={"title": "x", "assignee": "nobody-here"})
+    assert create.status_code == 422
+    case = app_client.get(f"/api/cases/{number}").json()
+    assert case["state"] == "reported" and case["assignee"] is None
+    ensure_user(node_of(app_client), "bob", Role.HANDLER)
     assert move("dispatched", assignee="bob").json()["assignee"] == "bob"
     assert move("in_progress").status_code == 200
     comment = app_client.post(f"/api/cases/{number}/comments", json={"text": "<b>on site</b>"})
@@ -366,3 +377,157 @@ def test_verify_command_names_tampered_evidence_and_custody(
     assert failed.returncode == 1
     assert f"case {number} item {item['id']}" in failed.stdout and "altered" in failed.stdout
     assert f"case {number} custody entry 1 (create)" in failed.stdout
+
+
+def test_a_changed_item_row_fails_verify_and_its_export_fails_verify_bundle(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    """One SQL UPDATE of an item's camera and attacher, and one of the case's state: the
+    node still exports and signs what its rows say, but neither check accepts it."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"server:\n  data_dir: {data_dir}\n")
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    # Other tests of this module tamper with their own cases; this one's must be clean.
+    assert f"case {number}" not in run_cli("verify", "--config", str(config)).stdout
+    with sqlite3.connect(data_dir / "cases.db") as db:
+        db.execute(
+            "UPDATE evidence_items SET camera_id = 'h265', attached_by = 'mallory' WHERE id = ?",
+            (item["id"],),
+        )
+        db.execute("UPDATE cases SET state = 'closed' WHERE number = ?", (number,))
+    db.close()
+    failed = run_cli("verify", "--config", str(config))
+    assert failed.returncode == 1, failed.stdout
+    label = f"case {number} item {item['id']} (snapshot from h265)"
+    assert f"{label}: camera is 'h265' in its record but 'gate'" in failed.stdout
+    assert f"{label}: attached_by is 'mallory' in its record but 'handler1'" in failed.stdout
+    assert f"case {number}: state is 'closed', but its create entry leaves it" in failed.stdout
+
+    fingerprint = app_client.get("/api/node/key").json()["fingerprint"]
+    exporter = bearer(node_of(app_client), "exporter", Role.HANDLER)
+    response = app_client.get(f"/api/cases/{number}/export.zip", headers=exporter)
+    assert response.status_code == 200
+    bundle = tmp_path / "tampered.zip"
+    bundle.write_bytes(response.content)
+    checked = run_cli("verify-bundle", str(bundle), "--expect-fingerprint", fingerprint)
+    assert checked.returncode == 1, checked.stdout
+    assert "camera is 'h265' in its record but 'gate'" in checked.stdout
+    assert "state is 'closed'" in checked.stdout
+
+
+def private_modes(data_dir: Path) -> dict[str, int]:
+    """Every entry under the data directory that group or others could use, with its mode."""
+    return {
+        str(p.relative_to(data_dir)): p.stat().st_mode & 0o777
+        for p in (data_dir, *data_dir.rglob("*"))
+        if p.stat().st_mode & 0o077
+    }
+
+
+def test_the_data_directory_and_its_files_are_the_service_users_alone(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    number = new_case(app_client)
+    shot = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"})
+    assert shot.status_code == 201
+    assert app_client.get("/api/node/key").status_code == 200  # the key exists
+    assert (data_dir / "node-key.pem").is_file()
+    sha256 = shot.json()["sha256"]
+    open_to_others = private_modes(data_dir)
+    # Other tests of this module loosen their own evidence files to tamper with them.
+    tampered = [n for n in open_to_others if n.startswith("evidence/") and sha256 not in n]
+    for name in tampered:
+        if (data_dir / name).is_file():
+            del open_to_others[name]
+    assert (data_dir / "evidence" / sha256[:2] / sha256).is_file()
+    assert open_to_others == {}
+
+    # A node made before this: a 0755 directory with a 0644 database.
+    older = tmp_path / "older"
+    older.mkdir(mode=0o755)
+    older.chmod(0o755)
+    (older / "cases.db").touch(mode=0o644)
+    (older / "cases.db").chmod(0o644)
+    config = AppConfig.model_validate({"server": {"data_dir": str(older)}})
+    with TestClient(create_app(config)):
+        assert private_modes(older) == {}
+
+
+def test_every_read_is_logged_once_per_reader_whatever_the_range(app_client: TestClient) -> None:
+    """`Range: bytes=1-` is (nearly) the whole item: it is a view like any other. A player's
+    further range requests from the same token within the window are not logged again."""
+    node = node_of(app_client)
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    reader = bearer(node, "reader1", Role.HANDLER)
+
+    def read(headers: dict[str, str], byte_range: str, **params: Any) -> None:
+        response = app_client.get(
+            item["content_url"], params=params, headers={**headers, "Range": byte_range}
+        )
+        assert response.status_code == 206, response.text
+
+    def logged() -> list[tuple[str, str]]:
+        custody = app_client.get(f"/api/cases/{number}/custody").json()
+        return [(e["action"], e["actor"]) for e in custody if e["action"] in ("view", "download")]
+
+    read(reader, "bytes=1-")
+    assert logged() == [("view", "reader1")]
+    read(reader, "bytes=0-")
+    read(reader, "bytes=100-200")
+    assert logged() == [("view", "reader1")]  # the same reader within the window
+    read(bearer(node, "reader1", Role.HANDLER), "bytes=5-")  # another token, same user
+    read(reader, "bytes=1-", download="true")
+    assert logged() == [("view", "reader1"), ("view", "reader1"), ("download", "reader1")]
+    audited = node.audit.query(AuditQuery(user="reader1"))
+    actions = sorted(e.action for e in audited if e.detail.get("case") == number)
+    assert actions == sorted(
+        [AuditAction.EVIDENCE_VIEW, AuditAction.EVIDENCE_VIEW, AuditAction.EVIDENCE_DOWNLOAD]
+    )
+    # Asking for bytes past the end reads nothing, and logs nothing.
+    beyond = app_client.get(
+        item["content_url"], headers={**reader, "Range": f"bytes={item['size']}-"}
+    )
+    assert beyond.status_code == 416 and len(logged()) == 3
+
+
+def test_a_failed_export_is_logged_as_failed_with_its_reason(
+    app_client: TestClient, data_dir: Path
+) -> None:
+    """A blob missing from the store: the answer names the file and the item, the custody
+    log says the export failed and why (no `export` entry), and so does the audit log."""
+    node = node_of(app_client)
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    blob = data_dir / "evidence" / item["sha256"][:2] / item["sha256"]
+    kept = blob.read_bytes()
+    blob.unlink()
+    try:
+        exporter = bearer(node, "exporter", Role.HANDLER)
+        response = app_client.get(f"/api/cases/{number}/export.zip", headers=exporter)
+        viewed = app_client.get(item["content_url"])
+    finally:
+        node.cases.evidence.put(kept)
+    assert viewed.status_code == 500
+    assert (
+        f"{item['sha256']} (case {number} item {item['id']}, snapshot from gate) is missing"
+        in (viewed.json()["detail"])
+    )
+    assert response.status_code == 500
+    detail = response.json()["detail"]
+    assert f"case {number} was not exported" in detail and item["sha256"] in detail
+    assert f"item {item['id']}, snapshot from gate" in detail
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert [e["action"] for e in custody] == ["create", "attach", "export_failed"]
+    assert custody[-1]["actor"] == "exporter" and custody[-1]["item_id"] == item["id"]
+    assert "is missing from the store" in custody[-1]["detail"]["reason"]
+    audited = node.audit.query(AuditQuery(user="exporter", action=AuditAction.CASE_EXPORT))
+    failed = [e for e in audited if e.detail.get("case") == number]
+    assert [e.outcome for e in failed] == ["failed"]
+    assert item["sha256"] in failed[0].detail["reason"]
+
+    # With the file back, the export works and is logged as one.
+    assert app_client.get(f"/api/cases/{number}/export.zip", headers=exporter).status_code == 200
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert [e["action"] for e in custody][-1] == "export"

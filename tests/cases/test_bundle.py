@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from surveillance.cases.bundle import MANIFEST, verify_bundle, write_bundle
+from surveillance.cases.bundle import MANIFEST, README, verify_bundle, write_bundle
+from surveillance.cases.commands import verify_bundle_command
 from surveillance.cases.signing import KEY_FILE, NodeKey
 from surveillance.cases.storage import LocalEvidenceStore
 from surveillance.cases.store import CaseStores
@@ -102,3 +104,71 @@ def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey,
     assert manifest["case"]["state"] == "reported" and manifest["case"]["cameras"] == ["cam01"]
     assert manifest["items"][0]["camera"] == "cam01"
     assert manifest["custody_head"]["seq"] == len(manifest["custody"])
+
+
+def rezipped(path: Path, name: str, members: list[tuple[str, bytes]]) -> Path:
+    """The bundle's members in their order, with ``members`` put in front of them."""
+    source = zipfile.ZipFile(path)
+    copy = path.with_name(name)
+    with zipfile.ZipFile(copy, "w") as archive, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it writes
+        for member, data in members:
+            archive.writestr(member, data)
+        for info in source.infolist():
+            archive.writestr(info, source.read(info.filename))
+    return copy
+
+
+def test_a_second_member_of_one_name_fails(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    """Python's zipfile reads the last of two same-named members, other tools may extract
+    the first: a tampered copy first must not pass behind the genuine one."""
+    path, key, media = bundle
+    name = next(n for n in zipfile.ZipFile(path).namelist() if n.startswith("media/"))
+    tampered = rezipped(path, "dup.zip", [(name, b"tampered" + media[8:])])
+    report = verify_bundle(str(tampered), key.fingerprint)
+    assert f"{name} appears 2 times in the zip (readers may take either copy)" in report.problems
+    manifest = rezipped(path, "dup-manifest.zip", [(MANIFEST, b"{}")])
+    assert any("manifest.json appears 2 times" in p for p in verify_bundle(str(manifest)).problems)
+
+
+def test_members_must_be_exactly_the_expected_set(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    path, key, _ = bundle
+    extra = rezipped(path, "extra.zip", [("media/../evil.sh", b"#!/bin/sh\n")])
+    problems = verify_bundle(str(extra), key.fingerprint).problems
+    assert problems == ["media/../evil.sh: not listed in the manifest"]
+    source = zipfile.ZipFile(path)
+    without = path.with_name("no-readme.zip")
+    with zipfile.ZipFile(without, "w") as archive:
+        for info in source.infolist():
+            if info.filename != README:
+                archive.writestr(info, source.read(info.filename))
+    assert verify_bundle(str(without), key.fingerprint).problems == [f"{README} is missing"]
+
+
+def test_the_ok_line_says_when_the_signer_was_not_checked(
+    bundle: tuple[Path, NodeKey, bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, key, _ = bundle
+    assert verify_bundle_command(path, None) == 0
+    unchecked = capsys.readouterr().out.splitlines()[0]
+    assert unchecked.startswith("OK:") and "signer NOT checked" in unchecked
+    assert key.fingerprint in unchecked
+    assert verify_bundle_command(path, key.fingerprint) == 0
+    checked = capsys.readouterr().out.splitlines()[0]
+    assert checked.startswith("OK:") and "NOT" not in checked and "the expected key" in checked
+
+
+def test_bytes_outside_every_member_fail(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    """A tampered member put before the zip: Python's zipfile (and this check's reading)
+    skips it by the central directory's offsets, a streaming unzip extracts it first."""
+    path, key, media = bundle
+    name = next(n for n in zipfile.ZipFile(path).namelist() if n.startswith("media/"))
+    decoy = io.BytesIO()
+    with zipfile.ZipFile(decoy, "w") as archive:
+        archive.writestr(name, b"tampered" + media[8:])
+    hidden = decoy.getvalue()[: zipfile.ZipFile(decoy).start_dir]  # its member, no directory
+    prefixed = path.with_name("prefixed.zip")
+    prefixed.write_bytes(hidden + path.read_bytes())
+    assert zipfile.ZipFile(prefixed).read(name) == media  # the central directory's copy
+    problems = verify_bundle(str(prefixed), key.fingerprint).problems
+    assert problems == [f"bytes 0 to {len(hidden)} of the zip belong to no member"]

@@ -39,7 +39,8 @@ def test_put_is_content_addressed_read_only_and_never_overwritten(tmp_path: Path
     digest = hashlib.sha256(data).hexdigest()
     assert (first.sha256, first.size, first.created) == (digest, len(data), True)
     path = tmp_path / "ev" / digest[:2] / digest
-    assert path.stat().st_mode & 0o777 == 0o444
+    assert path.stat().st_mode & 0o777 == 0o400  # the service's user only, read-only
+    assert path.parent.stat().st_mode & 0o777 == 0o700
     inode = path.stat().st_ino
     again = store.put(data)
     assert not again.created and path.stat().st_ino == inode
@@ -81,3 +82,17 @@ def test_only_hashes_name_items(tmp_path: Path, ref: str) -> None:
     with pytest.raises(KeyError):
         store.open(ref)
     assert store.hash_of_stored(ref) is None and store.size(ref) is None
+
+
+def test_prepare_makes_an_older_stores_files_private(tmp_path: Path) -> None:
+    """Stores written before evidence was private held 0444 files in 0755 directories."""
+    digest = hashlib.sha256(b"old").hexdigest()
+    old = tmp_path / "ev" / digest[:2] / digest
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"old")
+    old.chmod(0o444)
+    for directory in (old.parent, old.parent.parent):
+        directory.chmod(0o755)
+    LocalEvidenceStore(tmp_path / "ev").prepare()
+    assert old.stat().st_mode & 0o777 == 0o400
+    assert {d.stat().st_mode & 0o777 for d in (old.parent, old.parent.parent)} == {0o700}

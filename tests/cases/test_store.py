@@ -160,3 +160,20 @@ def test_custody_chain_names_tampered_and_removed_entries(stores: CaseStores) ->
         )
     problems = stores.custody.check_chains()[2]
     assert any("ends at entry 2" in p for p in problems), problems
+
+
+def test_an_export_is_logged_only_if_the_chain_did_not_move(stores: CaseStores) -> None:
+    """A bundle ends with its own export entry: prepared, written, then committed only if
+    nothing was appended meanwhile (else the caller writes it again)."""
+    number = stores.cases.create(title="export", reporter="ann").number
+    view = stores.prepare_export(number, "dora", {"node": "n1"})
+    assert [e.action for e in view.custody] == ["create", "export"]
+    assert [e.action for e in stores.custody.entries(number)] == ["create"]  # not yet
+    stores.cases.transition(number, S.CLOSED, "lead")  # meanwhile
+    assert not stores.commit_export(number, view)
+    again = stores.prepare_export(number, "dora", {"node": "n1"})
+    assert stores.commit_export(number, again)
+    entries = stores.custody.entries(number)
+    assert [e.action for e in entries] == ["create", "state", "export"]
+    assert entries[-1].entry_hash == again.custody[-1].entry_hash
+    assert stores.check_cases().problems == []

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page
 
 from surveillance.auth.roles import Role
 from surveillance.simulator import Simulator
-from tests.auth_helpers import bearer
+from tests.auth_helpers import bearer, ensure_user
 from tests.web.conftest import ServiceProcess, free_port, signed_in_page, wait_for
 
 pytestmark = pytest.mark.rtsp
@@ -70,6 +70,7 @@ async def test_case_pages_workflow_evidence_export_and_wall_attach(
 ) -> None:
     service: ServiceProcess = service_factory(cameras(simulator))
     headers = bearer(service.node, HANDLER, Role.HANDLER)
+    ensure_user(service.node, "team-3", Role.HANDLER)  # cases are dispatched to users
     async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as client:
         await _walk_through(service, client, browser)
 

@@ -175,6 +175,7 @@ async def seed(service: ServiceProcess, browser: Browser) -> str:
     node = service.node
     ensure_user(node, ADMIN, Role.ADMIN)
     ensure_user(node, HANDLER, Role.HANDLER)
+    ensure_user(node, ASSIGNEE, Role.HANDLER)  # cases are assigned to users only
     _, handler_secret = node.auth.create_token(HANDLER, TOKEN_LABEL)
     handler = {"Authorization": f"Bearer {handler_secret}"}
     admin = bearer(node, ADMIN, Role.ADMIN)

@@ -1,7 +1,9 @@
 """Evidence: attach snapshots and clips to a case, list and read items, export a bundle.
 
-Reading an item's bytes is logged in the case's custody log (``view``, or ``download``
-with ``?download=true``); a video player's follow-up range requests are not logged again.
+Reading an item's bytes is logged in the case's custody log and the audit log (``view``,
+or ``download`` with ``?download=true``), whatever range is asked for: once per session or
+API token and item within a minute (:mod:`surveillance.cases.reads`), so a video player's
+range requests while it plays are one view, and ``Range: bytes=1-`` is no way around it.
 """
 
 from __future__ import annotations
@@ -173,11 +175,12 @@ def item_content(
 ) -> Response:
     byte_range = _parse_range(request.headers.get("range"))
     item = access.item(principal, cases.item(number, ref), ref)
-    if byte_range is not None and byte_range[0] > 0:
-        # A player continuing a view: not a new access, not logged again.
-        handle = cases.open_blob(item)
-    else:
-        handle = cases.open_item(item, principal.name, download=download)
+    if byte_range is not None and not _satisfiable(byte_range, item.size):
+        # No byte is read: nothing to log.
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{item.size}"})
+    reader = principal.session_hash or f"token:{principal.token_id}"
+    handle, logged = cases.open_item(item, principal.name, download=download, reader=reader)
+    if logged:
         audit(
             principal.name,
             AuditAction.EVIDENCE_DOWNLOAD if download else AuditAction.EVIDENCE_VIEW,
@@ -186,6 +189,11 @@ def item_content(
             item=item.id,
         )
     return _send(handle, item, byte_range, download)
+
+
+def _satisfiable(byte_range: tuple[int, int | None], size: int) -> bool:
+    start, end = byte_range
+    return start < size and (end is None or end >= start)
 
 
 def _parse_range(header: str | None) -> tuple[int, int | None] | None:
@@ -216,9 +224,6 @@ def _send(
     if byte_range is not None:
         start = byte_range[0]
         end = min(size - 1, byte_range[1] if byte_range[1] is not None else size - 1)
-        if start >= size or end < start:
-            handle.close()
-            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
@@ -252,8 +257,13 @@ def custody_log(
 @router.get(
     "/cases/{number}/export.zip",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}}},
-    summary="A signed case bundle (logged as an export)",
+    responses={
+        200: {"content": {"application/zip": {}}},
+        409: {"model": CaseErrorOut, "description": "The case changed on every attempt"},
+        500: {"model": CaseErrorOut, "description": "Evidence missing; logged as failed"},
+        507: {"model": CaseErrorOut, "description": "Disk full; logged as failed"},
+    },
+    summary="A signed case bundle (logged as an export once written, or as failed)",
 )
 def export_case(
     number: str, cases: CasesDep, access: AccessDep, audit: AuditDep, principal: Exporter
@@ -268,6 +278,17 @@ def export_case(
         cases.export(number, principal.name, spool)
         size = spool.tell()
         spool.seek(0)
+    except SurveillanceError as exc:
+        spool.close()
+        audit(
+            principal.name,
+            AuditAction.CASE_EXPORT,
+            outcome="failed",
+            case=number,
+            status=exc.status_code,
+            reason=str(exc),
+        )
+        raise
     except BaseException:
         spool.close()
         raise

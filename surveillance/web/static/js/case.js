@@ -228,8 +228,13 @@ function setBusy(busy, text) {
 
 // ---- custody -------------------------------------------------------------------------------
 
+// An attach entry also binds the whole item record ("item", format "v"): the item column
+// and the evidence list show it, so the log shows the summary keys only.
+const BOUND_KEYS = new Set(["item", "v"]);
+
 function detailText(detail) {
   return Object.entries(detail || {})
+    .filter(([key]) => !BOUND_KEYS.has(key))
     .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
     .join(" ");
 }
