@@ -19,7 +19,7 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     # The name folded so that look-alikes meet (users.name_key): unique, so two users can
     # never look the same. NULL only in that SQLite cannot add a NOT NULL column without a
-    # default (migration 0005); every row has one.
+    # default (migration 0004); every row has one.
     name_key: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))

@@ -70,7 +70,7 @@ def check_user_name(name: str) -> str:
 
 def name_key(name: str) -> str:
     """What a name looks like, for telling look-alikes apart: "Alice", "ALICE", "aIice" and
-    "a1ice" have one key. Migration 0005 keeps a frozen copy for the names it found."""
+    "a1ice" have one key. Migration 0004 keeps a frozen copy for the names it found."""
     key = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES)
     for pair, single in _LOOKALIKE_PAIRS:
         key = key.replace(pair, single)

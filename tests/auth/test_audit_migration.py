@@ -1,4 +1,4 @@
-"""Migration 0005 on a database that has lived under 0003: every audit entry stays readable,
+"""Migration 0004 on a database that has lived under 0003: every audit entry stays readable,
 entries get the id of the user who acted (not of a later bearer of the name), user names
 get their look-alike keys, and the audit log is append-only again afterwards."""
 

@@ -11,7 +11,7 @@ that user is the one who acted); entries of a removed user whose name now belong
 someone else get none, and stay readable by name. The append-only triggers are lifted for
 this one UPDATE, in the migration's transaction, and put back as they were.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003 (the head at a3edb3b; the lead orders it after 0004 if that lands too)
 Create Date: 2026-12-01
 """
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
