@@ -105,11 +105,6 @@ def test_an_id_in_a_query_is_ascii_digits_only(service: ServiceProcess, before_i
     assert answer.status_code == 422
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the ItemRef type (api/schemas/base.py) on routes/evidence.py's {ref}: "
-    "left to the lead, that file is another engineer's",
-)
 def test_an_item_id_in_a_path_is_ascii_digits_only(secure: SecureNode) -> None:
     admin = secure.headers["admin"]
     base = f"/api/cases/{secure.own_case}/items"

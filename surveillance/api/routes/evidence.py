@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from surveillance.api.deps import AccessDep, AuditDep, Auditor, CasesDep
 from surveillance.api.guards import requires
+from surveillance.api.schemas.base import ItemRef
 from surveillance.api.schemas.cases import (
     CaseErrorOut,
     ClipIn,
@@ -152,7 +153,7 @@ def list_items(number: str, cases: CasesDep, access: AccessDep, principal: Reade
     summary="One item's facts, by id or SHA-256",
 )
 def get_item(
-    number: str, ref: str, cases: CasesDep, access: AccessDep, principal: Reader
+    number: str, ref: ItemRef, cases: CasesDep, access: AccessDep, principal: Reader
 ) -> ItemOut:
     return ItemOut.model_validate(access.item(principal, cases.item(number, ref), ref))
 
@@ -165,7 +166,7 @@ def get_item(
 )
 def item_content(
     number: str,
-    ref: str,
+    ref: ItemRef,
     request: Request,
     cases: CasesDep,
     access: AccessDep,
