@@ -74,7 +74,8 @@ def _demo(args: argparse.Namespace) -> int:
     mounts = demo_mounts(args.cameras)
     log.info("demo: preparing %d simulated camera streams (clips are cached)", len(mounts))
     with Simulator(mounts, clip_dir=args.cache_dir / "clips") as simulator:
-        config = demo_config(simulator, mounts, args.cache_dir / "demo-data")
+        data_dir = args.data_dir or args.cache_dir / "demo-data"
+        config = demo_config(simulator, mounts, data_dir)
         # No default account: the demo's admin gets a new password on every run, before
         # the service answers. Printed, not logged: the log's redactor would mask it.
         password = demo_admin(config)
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    demo.add_argument(
+        "--data-dir", type=Path, help="the demo node's data (default: CACHE_DIR/demo-data)"
+    )
 
     verify = commands.add_parser(
         "verify", help="check every evidence item against its hash and the custody logs"

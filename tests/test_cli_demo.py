@@ -52,7 +52,9 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
     before = simulator_pids()
     port = free_port()
     command = [sys.executable, "-m", "surveillance.cli", "demo", "--cameras", "5",
-               "--port", str(port), "--cache-dir", str(CLIP_CACHE / "demo")]  # fmt: skip
+               "--port", str(port), "--cache-dir", str(CLIP_CACHE / "demo"),
+               # A node of its own: the cached clips are shared, a database is not.
+               "--data-dir", str(tmp_path / "data")]  # fmt: skip
     log_path = tmp_path / "demo.log"
     log = log_path.open("w+")
     process = subprocess.Popen(

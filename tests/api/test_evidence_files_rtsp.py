@@ -48,7 +48,7 @@ def config_for(simulator: Simulator, data_dir: Path) -> AppConfig:
 @contextmanager
 def running(simulator: Simulator, data_dir: Path) -> Iterator[TestClient]:
     app = create_app(config_for(simulator, data_dir))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         client.headers.update(bearer(app.state.node, "handler1", Role.HANDLER))
 
         def online() -> bool:
