@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +103,13 @@ class LocalEvidenceStore:
         for leftover in self.root.glob(f"*/{TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
         for path in (self.root, *self.root.rglob("*")):
-            wanted = DIR_MODE if path.is_dir() else FILE_MODE
-            if path.stat().st_mode & 0o777 != wanted:
+            # lstat, and never chmod a symbolic link: chmod follows it, and a link planted
+            # in the store would make the node change the mode of any file it points at.
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                continue
+            wanted = DIR_MODE if stat.S_ISDIR(mode) else FILE_MODE
+            if mode & 0o777 != wanted:
                 path.chmod(wanted)
 
     def _path(self, sha256: str) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,8 @@ def _private_sqlite_files(path: Path) -> None:
     for suffix in SQLITE_COMPANIONS:
         companion = path.with_name(path.name + suffix)
         with contextlib.suppress(FileNotFoundError):
-            if companion.stat().st_mode & 0o777 != SQLITE_FILE_MODE:
+            mode = companion.lstat().st_mode  # never follow (and chmod) a planted link
+            if stat.S_ISREG(mode) and mode & 0o777 != SQLITE_FILE_MODE:
                 companion.chmod(SQLITE_FILE_MODE)
 
 

@@ -96,3 +96,15 @@ def test_prepare_makes_an_older_stores_files_private(tmp_path: Path) -> None:
     LocalEvidenceStore(tmp_path / "ev").prepare()
     assert old.stat().st_mode & 0o777 == 0o400
     assert {d.stat().st_mode & 0o777 for d in (old.parent, old.parent.parent)} == {0o700}
+
+
+def test_prepare_never_changes_what_a_link_in_the_store_points_at(tmp_path: Path) -> None:
+    """A symbolic link planted in the store (seen in acceptance testing: one to /etc/passwd
+    made the node chmod it to 0400) is left alone, and so is its target."""
+    target = tmp_path / "outside.txt"
+    target.write_text("not evidence")
+    target.chmod(0o644)
+    (tmp_path / "ev" / "a6").mkdir(parents=True)
+    (tmp_path / "ev" / "a6" / "link").symlink_to(target)
+    LocalEvidenceStore(tmp_path / "ev").prepare()
+    assert target.stat().st_mode & 0o777 == 0o644
