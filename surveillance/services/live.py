@@ -26,7 +26,7 @@ from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
 from surveillance.media.fmp4 import InitSegment, MseSegmenter
 from surveillance.media.packets import StreamInfo
-from surveillance.media.peers import PeerSessions
+from surveillance.media.peers import PeerAnswer, PeerSessions
 from surveillance.media.stream import Stream
 from surveillance.media.webrtc import PassthroughTrack, TranscodeTrack
 from surveillance.services.ingest import IngestService
@@ -110,10 +110,10 @@ class MseChannel(Protocol):
 
 
 class LiveService:
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(self, ingest: IngestService, peers: PeerSessions | None = None) -> None:
         self._ingest = ingest
         self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
-        self._peers = PeerSessions()
+        self._peers = peers or PeerSessions()
         self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
         self._muxing = BatchThread("mse-mux")
 
@@ -200,18 +200,20 @@ class LiveService:
         offer_sdp: str,
         transcode: bool,
         on_end: Callable[[], None] | None = None,
-    ) -> str:
-        """The answer SDP; ``on_end`` is called once when the viewer's connection ends.
+        owner: str | None = None,
+    ) -> PeerAnswer:
+        """The answer; ``on_end`` is called once when the viewer's connection ends.
 
-        Raises CameraNotFound, CameraUnavailable, or BadOffer for an offer that cannot be
-        answered."""
+        Raises CameraNotFound, CameraUnavailable, BadOffer for an offer that cannot be
+        answered, or TooManyPendingPeers when too many of ``owner``'s (or all) viewers
+        wait to connect."""
         subscription = await self.subscribe(camera_id, sub)
         track: PassthroughTrack | TranscodeTrack
         if transcode:
             track = TranscodeTrack(subscription, self._executor, TRANSCODE_MAX_WIDTH)
         else:
             track = PassthroughTrack(subscription)
-        answer = await self._peers.answer(offer_sdp, track, on_end=on_end)
+        answer = await self._peers.answer(offer_sdp, track, owner=owner, on_end=on_end)
         log.info(
             "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
         )

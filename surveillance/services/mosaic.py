@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from surveillance.catalog import Catalog
-from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, Unavailable
+from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, TooBusy, Unavailable
 from surveillance.media.canvas import ascii_text
 from surveillance.media.mosaic import GridCell, MosaicRenderer, MosaicTile, grid_rects
-from surveillance.media.peers import PeerSessions
+from surveillance.media.peers import PeerAnswer, PeerSessions
 from surveillance.media.webrtc import PassthroughTrack
 from surveillance.services.ingest import IngestService
 from surveillance.wall.layouts import PRESETS, Grid, fill
@@ -39,6 +39,7 @@ ENCODER_FIRST_PICTURE_WAIT_S = 5.0
 OUTPUT_SIZES = {1080: (1920, 1080), 2160: (3840, 2160)}  # ?size= -> pixels
 DEFAULT_FPS = 25
 MAX_FPS = 25  # the cameras' own rate; more would only repeat pictures
+MAX_RENDERERS = 8  # mosaics rendering at once on the node (limits.mosaics in the config)
 
 
 def _label(name: str, camera_id: str) -> str:
@@ -52,6 +53,11 @@ class MosaicLayoutNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"no layout or preset named {name!r}")
         self.name = name
+
+
+class TooManyRenderers(TooBusy):
+    """The node renders as many different mosaics as it may; viewers of one of those
+    (same layout, size and frame rate) still join it."""
 
 
 class MosaicUnavailable(Unavailable):
@@ -100,14 +106,17 @@ class MosaicService:
         catalog: Catalog,
         wall: WallStore,
         idle_s: float = MOSAIC_IDLE_S,
+        peers: PeerSessions | None = None,
+        max_renderers: int = MAX_RENDERERS,
     ) -> None:
         self._ingest = ingest
         self._catalog = catalog
         self._wall = wall
         self.idle_s = idle_s
+        self.max_renderers = max_renderers
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        self._peers = PeerSessions()
+        self._peers = peers or PeerSessions()
         self._reaper: asyncio.Task[None] | None = None
 
     # -- layouts --------------------------------------------------------------------------
@@ -163,6 +172,7 @@ class MosaicService:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or not entry.renderer.running:
+                self._check_room(key)
                 renderer = self._build(key, grid, request.size, request.fps)
                 renderer.start()
                 entry = _Entry(renderer)
@@ -171,6 +181,21 @@ class MosaicService:
                          len(grid.tiles), request.size, request.fps)  # fmt: skip
             entry.leases += 1
             return MosaicLease(entry.renderer, functools.partial(self._release, key))
+
+    def _check_room(self, key: str) -> None:
+        """Under the lock: raise TooManyRenderers unless a new renderer may start. One
+        idle (nobody watching) is stopped early to make room rather than refuse."""
+        running = {k: e for k, e in self._entries.items() if e.renderer.running and k != key}
+        if len(running) < self.max_renderers:
+            return
+        idle = [k for k, e in running.items() if e.leases == 0]
+        if not idle:
+            raise TooManyRenderers(
+                f"this node renders {self.max_renderers} mosaics at most; try again later"
+            )
+        oldest = min(idle, key=lambda k: running[k].idle_since)
+        # Its threads see the stop and end on their own; nobody holds a lease to wait for.
+        self._entries.pop(oldest).renderer.stop()
 
     async def lease(self, request: MosaicRequest) -> MosaicLease:
         """:meth:`acquire`, with the layout read off the event loop."""
@@ -199,11 +224,13 @@ class MosaicService:
         request: MosaicRequest,
         offer_sdp: str,
         on_end: Callable[[], None] | None = None,
-    ) -> str:
-        """The answer SDP; ``on_end`` is called once when the viewer's connection ends.
+        owner: str | None = None,
+    ) -> PeerAnswer:
+        """The answer; ``on_end`` is called once when the viewer's connection ends.
 
-        Raises MosaicLayoutNotFound, CameraNotFound, MosaicUnavailable when the encoder
-        produced no picture in time, or BadOffer for an offer that cannot be answered."""
+        Raises MosaicLayoutNotFound, CameraNotFound, TooManyRenderers, MosaicUnavailable
+        when the encoder produced no picture in time, BadOffer for an offer that cannot be
+        answered, or TooManyPendingPeers."""
         lease = await self.lease(request)
         try:
             renderer = lease.renderer
@@ -215,7 +242,9 @@ class MosaicService:
         except BaseException:
             lease.release()
             raise
-        return await self._peers.answer(offer_sdp, track, on_end=on_end, on_close=lease.release)
+        return await self._peers.answer(
+            offer_sdp, track, owner=owner, on_end=on_end, on_close=lease.release
+        )
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:

@@ -43,7 +43,7 @@ def test_a_viewer_ends_once_and_shutdown_ends_the_rest() -> None:
                 offer, track, on_end=lambda n=name: ended.append(n),
                 on_close=lambda n=name: closed.append(n),
             )  # fmt: skip
-            assert "H264" in answer
+            assert "H264" in answer.sdp
         assert len(sessions) == 2
         await sessions.close()
         assert sorted(ended) == ["a", "b"] and sorted(closed) == ["a", "b"]
