@@ -113,7 +113,7 @@ class LiveService:
     def __init__(self, ingest: IngestService, peers: PeerSessions | None = None) -> None:
         self._ingest = ingest
         self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
-        self._peers = peers or PeerSessions()
+        self._peers = peers if peers is not None else PeerSessions()  # empty is falsy
         self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
         self._muxing = BatchThread("mse-mux")
 

@@ -116,7 +116,7 @@ class MosaicService:
         self.max_renderers = max_renderers
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        self._peers = peers or PeerSessions()
+        self._peers = peers if peers is not None else PeerSessions()  # empty is falsy
         self._reaper: asyncio.Task[None] | None = None
 
     # -- layouts --------------------------------------------------------------------------
