@@ -84,7 +84,7 @@ def test_one_user_gets_429_past_their_mosaic_limit(service: tuple[httpx.Client, 
     client, node = service
     headers = bearer(node, "mosaic-viewer", Role.OPERATOR)
     url = "/api/mosaic/1.mjpeg"
-    params = {"cameras": "gate", "fps": 2}
+    params = {"cameras": "gate", "fps": "2"}
     with ExitStack() as streams:
         for _ in range(MOSAICS_PER_USER):
             response = streams.enter_context(
