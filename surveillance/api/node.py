@@ -74,6 +74,7 @@ class Node:
             max_pending=limits.pending_peers,
             max_pending_per_owner=limits.pending_peers_per_user,
         )
+        mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
         return cls(
             config=config,
             catalog=catalog,
@@ -81,11 +82,11 @@ class Node:
             engine=engine,
             ingest=ingest,
             snapshots=snapshots,
-            live=LiveService(ingest, peers),
+            live=LiveService(ingest, mosaic, peers),
             footage=footage,
             cases=cases,
             wall=wall,
-            mosaic=MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics),
+            mosaic=mosaic,
             auth=AuthStore(engine, policy),
             audit=AuditLog(engine),
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),

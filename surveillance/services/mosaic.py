@@ -1,5 +1,10 @@
 """Server-side mosaics on demand: one renderer per (layout, size, frame rate) in use.
 
+A transcoded live view is a one-tile mosaic of its camera at the viewer's size: one
+renderer per (camera, stream, size) decodes, scales and encodes once for every viewer of
+it, who each get the encoded packets as they are (before, aiortc decoded and encoded per
+viewer: eight transcodes of one camera cost eight encoders).
+
 The first consumer of a mosaic starts its renderer; every consumer holds a
 :class:`MosaicLease` and gives it back when it leaves; the renderer stops ``idle_s`` after
 the last lease is returned, so a client that reconnects finds it still warm. Tiles decode
@@ -23,6 +28,7 @@ from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, TooBus
 from surveillance.media.canvas import ascii_text
 from surveillance.media.mosaic import GridCell, MosaicRenderer, MosaicTile, grid_rects
 from surveillance.media.peers import PeerAnswer, PeerSessions
+from surveillance.media.stream import Stream
 from surveillance.media.webrtc import PassthroughTrack
 from surveillance.services.ingest import IngestService
 from surveillance.wall.layouts import PRESETS, Grid, fill
@@ -75,6 +81,7 @@ class MosaicRequest:
 @dataclass
 class _Entry:
     renderer: MosaicRenderer
+    transcoder: bool = False  # a one-tile renderer for a transcoded live view
     leases: int = 0
     idle_since: float = field(default_factory=time.monotonic)
 
@@ -169,23 +176,50 @@ class MosaicService:
         # The grid itself is the key: editing a stored layout makes a new mosaic, and the
         # old one idles out.
         key = f"{request.size}p{request.fps}:{grid.model_dump_json()}"
+
+        def build() -> MosaicRenderer:
+            log.info("mosaic %r starting: %d tiles, %dp%d", request.layout,
+                     len(grid.tiles), request.size, request.fps)  # fmt: skip
+            return self._build(key, grid, request.size, request.fps)
+
+        return self._join(key, build, transcoder=False)
+
+    def transcoder(self, stream: Stream, width: int, height: int, fps: int) -> MosaicLease:
+        """Start (or join) the one transcoder of a camera's ``stream`` at this size and
+        rate: a one-tile renderer without a label. Not counted as a mosaic (the live views'
+        limits count transcodes)."""
+        key = f"transcode:{stream.key}:{width}x{height}p{fps}"
+
+        def build() -> MosaicRenderer:
+            log.info("transcoder of %s starting: %dx%d at %d fps", stream.key, width, height, fps)
+            tile = MosaicTile(grid_rects(1, 1, [GridCell(0, 0)], width, height)[0], "", stream)
+            return MosaicRenderer(key, [tile], width, height, fps)
+
+        return self._join(key, build, transcoder=True)
+
+    def _join(
+        self, key: str, build: Callable[[], MosaicRenderer], *, transcoder: bool
+    ) -> MosaicLease:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or not entry.renderer.running:
-                self._check_room(key)
-                renderer = self._build(key, grid, request.size, request.fps)
+                if not transcoder:
+                    self._check_room(key)
+                renderer = build()
                 renderer.start()
-                entry = _Entry(renderer)
+                entry = _Entry(renderer, transcoder)
                 self._entries[key] = entry
-                log.info("mosaic %r started: %d tiles, %dp%d", request.layout,
-                         len(grid.tiles), request.size, request.fps)  # fmt: skip
             entry.leases += 1
             return MosaicLease(entry.renderer, functools.partial(self._release, key))
 
     def _check_room(self, key: str) -> None:
         """Under the lock: raise TooManyRenderers unless a new renderer may start. One
         idle (nobody watching) is stopped early to make room rather than refuse."""
-        running = {k: e for k, e in self._entries.items() if e.renderer.running and k != key}
+        running = {
+            k: e
+            for k, e in self._entries.items()
+            if e.renderer.running and not e.transcoder and k != key
+        }
         if len(running) < self.max_renderers:
             return
         idle = [k for k, e in running.items() if e.leases == 0]
@@ -211,8 +245,20 @@ class MosaicService:
                     entry.idle_since = time.monotonic()
 
     def running(self) -> list[MosaicRenderer]:
+        """The mosaics rendering now (not the transcoders)."""
         with self._lock:
-            return [e.renderer for e in self._entries.values() if e.renderer.running]
+            return [
+                e.renderer
+                for e in self._entries.values()
+                if e.renderer.running and not e.transcoder
+            ]
+
+    def transcoders(self) -> list[MosaicRenderer]:
+        """The transcoders running now, one per camera stream and size in use."""
+        with self._lock:
+            return [
+                e.renderer for e in self._entries.values() if e.renderer.running and e.transcoder
+            ]
 
     def consumers(self) -> int:
         with self._lock:
@@ -231,7 +277,17 @@ class MosaicService:
         Raises MosaicLayoutNotFound, CameraNotFound, TooManyRenderers, MosaicUnavailable
         when the encoder produced no picture in time, BadOffer for an offer that cannot be
         answered, or TooManyPendingPeers."""
-        lease = await self.lease(request)
+        return await self.answer_from(await self.lease(request), offer_sdp, on_end, owner)
+
+    async def answer_from(
+        self,
+        lease: MosaicLease,
+        offer_sdp: str,
+        on_end: Callable[[], None] | None = None,
+        owner: str | None = None,
+    ) -> PeerAnswer:
+        """The answer for a viewer of the leased renderer's video; the lease is given back
+        when the viewer ends, or at once if none could be set up."""
         try:
             renderer = lease.renderer
             renderer.want_video()

@@ -1,6 +1,7 @@
 """Bounded work per viewer, on the real service with small ``limits``: the N+1th concurrent
-mosaic, transcode and unconnected WebRTC offer of one user gets 429 with Retry-After, and
-offers never completed are dropped after the connect deadline, giving back their sockets."""
+mosaic, transcode and unconnected WebRTC offer of one user gets 429 with Retry-After, viewers
+of one camera's transcode share one transcoder, and offers never completed are dropped after
+the connect deadline, giving back their sockets."""
 
 from __future__ import annotations
 
@@ -113,6 +114,10 @@ def test_one_user_gets_429_past_their_transcode_limit(
     for _ in range(TRANSCODES_PER_USER):
         assert client.post("/api/live/webrtc", json=body, headers=headers).status_code == 200
     assert_too_busy(client.post("/api/live/webrtc", json=body, headers=headers))
+    # Another user's transcode of the same camera at the same size shares the transcoder.
+    other = bearer(node, "transcoder-2", Role.OPERATOR)
+    assert client.post("/api/live/webrtc", json=body, headers=other).status_code == 200
+    assert len(node.mosaic.transcoders()) == 1
     # Pass-through costs no decoding: not a transcode.
     passthrough = {**body, "transcode": False}
     assert client.post("/api/live/webrtc", json=passthrough, headers=headers).status_code == 200
