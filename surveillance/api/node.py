@@ -14,6 +14,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.media.memory import limit_malloc_arenas
 from surveillance.media.peers import PeerSessions
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
@@ -98,6 +99,9 @@ class Node:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)
+        # Before the ingest, decoder and encoder threads: memory freed after a load goes
+        # back to the system instead of staying in per-thread arenas (media/memory.py).
+        limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
         await self.ingest.start()
