@@ -9,8 +9,11 @@ stayed 170-500 MB above its baseline with nothing running any more. Two measures
 back to within a few MB of the baseline, and each alone does not:
 
 - :func:`limit_malloc_arenas` at start: with 4 arenas, 70 MB stayed; with 2, 3 MB;
-- :func:`give_back_freed_memory` (``malloc_trim(0)``) after a mosaic or transcoder stops:
-  without it, 290 MB stayed even with 2 arenas.
+- :func:`give_back_freed_memory` a few seconds after mosaics or transcoders stopped: a
+  full cycle collection first (a stopped renderer's pictures and its viewers' last frames
+  are held in reference cycles, e.g. by a cancelled stream's traceback, which an idle
+  process's collector may not look at for a long time: trimming alone freed nothing), then
+  ``malloc_trim(0)``: without both, 290 MB stayed even with 2 arenas.
 
 Both are glibc's; elsewhere (musl) they do nothing.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -51,8 +55,10 @@ def limit_malloc_arenas(count: int = MALLOC_ARENAS) -> None:
 
 
 def give_back_freed_memory() -> None:
-    """Return freed heap pages to the system, where the C library can (glibc); blocking
-    for a few milliseconds, so call it off the event loop after large work ended."""
+    """Free what only the cycle collector can, and return freed heap pages to the system
+    where the C library can (glibc). Holds the GIL for a full collection (tens of ms):
+    call it when large work has ended, not per request."""
+    gc.collect()
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 MOSAIC_IDLE_S = 10.0  # a renderer stops this long after its last consumer left
 REAP_INTERVAL_S = 1.0  # how often idle renderers are looked for
+# Memory is given back to the system this long after renderers stopped: their viewers'
+# last pictures and responses are freed after the renderer, and a trim right at the stop
+# left 100 MB of them resident (media/memory.py).
+MEMORY_SETTLE_S = 5.0
 RENDERER_JOIN_S = 3.0  # how long stopping waits for a renderer's threads
 # How long a WebRTC viewer waits for the mosaic encoder's first keyframe: the renderer is
 # local, so this is not the cameras' FIRST_PICTURE_WAIT_S.
@@ -308,11 +312,17 @@ class MosaicService:
         self._reaper = asyncio.create_task(self._reap(), name="mosaic-reaper")
 
     async def _reap(self) -> None:
+        give_back_at: float | None = None
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
-            await self._reap_idle()
+            if await self._reap_idle():
+                give_back_at = time.monotonic() + MEMORY_SETTLE_S
+            if give_back_at is not None and time.monotonic() >= give_back_at:
+                give_back_at = None
+                await asyncio.to_thread(give_back_freed_memory)
 
-    async def _reap_idle(self) -> None:
+    async def _reap_idle(self) -> bool:
+        """Stop the renderers nobody used for ``idle_s``; whether any was stopped."""
         # A function of its own: the loop's locals would otherwise keep the last stopped
         # renderer (its 12 MB pictures, decoders and encoder) alive until the next one.
         now = time.monotonic()
@@ -327,13 +337,12 @@ class MosaicService:
         for _, renderer in idle:
             log.info("mosaic %s idle: stopping", renderer.key.split(":", 1)[0])
             await self._stop_renderer(renderer)
+        return bool(idle)
 
     @staticmethod
     async def _stop_renderer(renderer: MosaicRenderer) -> None:
         renderer.stop()
         await asyncio.to_thread(renderer.join, RENDERER_JOIN_S)
-        # Its pictures, encoder and decoders were the largest blocks in the process.
-        await asyncio.to_thread(give_back_freed_memory)
 
     async def close(self) -> None:
         if self._reaper is not None:
