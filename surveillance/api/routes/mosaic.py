@@ -143,6 +143,8 @@ async def _mjpeg_parts(
         access_ended.set()
 
     view.stop = stop
+    if view.ended_because is not None:  # ended before the first part
+        access_ended.set()
     try:
         while not access_ended.is_set():
             found = await asyncio.to_thread(lease.renderer.jpeg, seq, FRAME_WAIT_S)
