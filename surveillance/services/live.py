@@ -233,7 +233,7 @@ class LiveService:
         width = min(TRANSCODE_MAX_WIDTH, info.width) // 2 * 2
         height = max(2, round(info.height * width / max(1, info.width) / 2) * 2)
         # A 6 fps camera encoded at 25 would only repeat pictures.
-        fps = min(MAX_FPS, max(1, round(stream.health.fps or MAX_FPS)))
+        fps = min(MAX_FPS, max(1, round(info.average_fps or stream.health.fps or MAX_FPS)))
         return self._transcoders.transcoder(stream, width, height, fps)
 
     @property

@@ -190,10 +190,11 @@ class MosaicService:
         return self._join(key, build, transcoder=False)
 
     def transcoder(self, stream: Stream, width: int, height: int, fps: int) -> MosaicLease:
-        """Start (or join) the one transcoder of a camera's ``stream`` at this size and
-        rate: a one-tile renderer without a label. Not counted as a mosaic (the live views'
-        limits count transcodes)."""
-        key = f"transcode:{stream.key}:{width}x{height}p{fps}"
+        """Start (or join) the one transcoder of a camera's ``stream`` at this size: a
+        one-tile renderer without a label, at ``fps`` when it starts. Not counted as a
+        mosaic (the live views' limits count transcodes)."""
+        # Not keyed by the rate: a measured rate wavers (24 or 25) and would split viewers.
+        key = f"transcode:{stream.key}:{width}x{height}"
 
         def build() -> MosaicRenderer:
             log.info("transcoder of %s starting: %dx%d at %d fps", stream.key, width, height, fps)
