@@ -21,6 +21,7 @@ from surveillance.catalog import Catalog
 from surveillance.services.access import Access
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
+from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
@@ -103,6 +104,10 @@ async def _live(connection: HTTPConnection) -> LiveService:
     return node_of(connection).live
 
 
+async def _live_views(connection: HTTPConnection) -> LiveViews:
+    return node_of(connection).live_views
+
+
 async def _mosaic(connection: HTTPConnection) -> MosaicService:
     return node_of(connection).mosaic
 
@@ -128,6 +133,7 @@ CatalogDep = Annotated[Catalog, Depends(_catalog)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
 LiveDep = Annotated[LiveService, Depends(_live)]
+LiveViewsDep = Annotated[LiveViews, Depends(_live_views)]
 MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]

@@ -14,12 +14,15 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.media.memory import limit_malloc_arenas
+from surveillance.media.peers import PeerSessions
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
+from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
@@ -46,6 +49,7 @@ class Node:
     audit: AuditLog
     sign_in_limiter: SignInLimiter
     access: Access
+    live_views: LiveViews
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -70,6 +74,16 @@ class Node:
         cases = build_case_service(
             config, engine, footage, lambda name: auth_store.user(name) is not None
         )
+        access = Access(catalog, cases)
+        limits = config.limits
+        # One set of WebRTC viewers for live tiles and mosaics: the caps on viewers waiting
+        # to connect are per user and per node, whatever they watch.
+        peers = PeerSessions(
+            connect_deadline_s=limits.peer_connect_deadline_s,
+            max_pending=limits.pending_peers,
+            max_pending_per_owner=limits.pending_peers_per_user,
+        )
+        mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
         return cls(
             config=config,
             catalog=catalog,
@@ -77,15 +91,16 @@ class Node:
             engine=engine,
             ingest=ingest,
             snapshots=snapshots,
-            live=LiveService(ingest),
+            live=LiveService(ingest, mosaic, peers),
             footage=footage,
             cases=cases,
             wall=wall,
-            mosaic=MosaicService(ingest, catalog, wall),
+            mosaic=mosaic,
             auth=auth_store,
             audit=AuditLog(engine),
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
-            access=Access(catalog, cases),
+            access=access,
+            live_views=LiveViews(access, limits),
         )
 
     async def start(self) -> None:
@@ -96,12 +111,17 @@ class Node:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)
+        # Before the ingest, decoder and encoder threads: memory freed after a load goes
+        # back to the system instead of staying in per-thread arenas (media/memory.py).
+        limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
         await self.ingest.start()
         await self.mosaic.start()
+        await self.live_views.start()
 
     async def stop(self) -> None:
+        await self.live_views.close_all()
         await self.mosaic.close()
         await self.live.close()
         self.footage.close()

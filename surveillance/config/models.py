@@ -274,6 +274,43 @@ class DatabaseConfig(_Strict):
         return value
 
 
+class LimitsConfig(_Strict):
+    """What one user, and the whole node, may run at once: each limit reached is answered
+    with 429 and Retry-After, never with a slower node for everyone."""
+
+    mosaics_per_user: int = Field(
+        4, ge=1, le=1000, description="Mosaic streams (MJPEG or WebRTC) one user watches at once."
+    )
+    mosaics: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Mosaic renderers running on the node at once (viewers of the same "
+        "layout, size and frame rate share one).",
+    )
+    transcodes_per_user: int = Field(
+        2, ge=1, le=1000, description="Transcoded live views one user watches at once."
+    )
+    transcodes: int = Field(
+        8, ge=1, le=1000, description="Transcoded live views on the node at once."
+    )
+    pending_peers_per_user: int = Field(
+        8,
+        ge=1,
+        le=10000,
+        description="WebRTC viewers of one user answered but not yet connected.",
+    )
+    pending_peers: int = Field(
+        64, ge=1, le=10000, description="WebRTC viewers on the node answered but not yet connected."
+    )
+    peer_connect_deadline_s: float = Field(
+        15,
+        gt=0,
+        le=300,
+        description="A WebRTC viewer not connected this long after its answer is dropped.",
+    )
+
+
 class AppConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -286,3 +323,4 @@ class AppConfig(_Strict):
         default_factory=list,
         description="CSV files of more cameras (one per row), relative to the config file.",
     )
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -269,7 +269,8 @@ class MosaicRenderer:
                 canvas.paste(Rect(x, y, picture.width, picture.height), picture.i420)
             else:
                 self._draw_status(rect, band_px, source, picture is not None, now)
-            canvas.text(Rect(rect.x, rect.y + rect.h - band_px, rect.w, band_px), tile.label)
+            if tile.label:  # a transcoder's single tile has none
+                canvas.text(Rect(rect.x, rect.y + rect.h - band_px, rect.w, band_px), tile.label)
         with self._cond:
             self._picture_seq += 1
             if now < self._pictures_until:

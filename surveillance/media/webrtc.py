@@ -1,4 +1,4 @@
-"""WebRTC delivery with aiortc: camera packets forwarded as they are, or transcoded last.
+"""WebRTC delivery with aiortc: camera packets forwarded as they are.
 
 :class:`PassthroughTrack` hands aiortc the camera's own H.264 access units (aiortc packs
 them into RTP without decoding). Three things make that work in a browser
@@ -8,14 +8,13 @@ parameter sets go in front of every keyframe, since some cameras send them only 
 SDP; and a new viewer starts from the cached GOP, because aiortc ignores the browser's
 keyframe requests (PLI) in pass-through and the camera's next keyframe may be seconds away.
 
-:class:`TranscodeTrack` decodes and hands aiortc pictures to encode, for sources no browser
-path can carry as they are (H.265 in a browser without H.265 support).
+Sources no browser path can carry as they are (H.265 in a browser without H.265 support)
+are transcoded once per camera stream and size by a one-tile mosaic renderer
+(services/mosaic.py), whose H.264 is forwarded by this same track.
 """
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import Executor
 from fractions import Fraction
 from typing import Any
 
@@ -25,7 +24,6 @@ from aiortc.exceptions import OperationError
 
 from surveillance.errors import BadOffer
 from surveillance.media.bitstream import parameter_sets_annexb, with_parameter_sets
-from surveillance.media.decode import PacketDecoder
 from surveillance.media.fanout import Subscription
 from surveillance.media.packets import Packet, StreamInfo
 
@@ -105,53 +103,6 @@ class PassthroughTrack(MediaStreamTrack):
         out.is_keyframe = packet.keyframe
         self.frames_sent += 1
         return out
-
-    def stop(self) -> None:
-        self._subscription.close()
-        super().stop()
-
-
-class TranscodeTrack(MediaStreamTrack):
-    """Decoded pictures, scaled down, for aiortc to encode as H.264: the last resort."""
-
-    kind = "video"
-
-    def __init__(self, subscription: Subscription, executor: Executor, max_width: int) -> None:
-        super().__init__()
-        self._subscription = subscription
-        self._executor = executor
-        self._max_width = max_width
-        self._decoder = PacketDecoder()
-        self._clock = RtpClock()
-        self._cached_left = subscription.prefilled
-        self.frames_sent = 0
-
-    def _decode(self, packet: Packet) -> Any | None:
-        frame = self._decoder.decode(packet)
-        if frame is None:
-            return None
-        if frame.width > self._max_width:
-            width = self._max_width - self._max_width % 2
-            height = max(2, round(frame.height * width / frame.width / 2) * 2)
-            frame = frame.reformat(width=width, height=height, format="yuv420p")
-        elif frame.format.name != "yuv420p":
-            frame = frame.reformat(format="yuv420p")
-        return frame
-
-    async def recv(self) -> Any:  # av.VideoFrame: aiortc encodes it
-        loop = asyncio.get_running_loop()
-        while True:
-            packet = await self._subscription.aget()
-            cached = self._cached_left > 0
-            if cached:
-                self._cached_left -= 1
-            frame = await loop.run_in_executor(self._executor, self._decode, packet)
-            if frame is None or (cached and self._cached_left > 0):
-                continue  # decode the cached GOP to reach the present; send only its end
-            frame.pts = self._clock.next(packet, cached=False)
-            frame.time_base = RTP_TIME_BASE
-            self.frames_sent += 1
-            return frame
 
     def stop(self) -> None:
         self._subscription.close()

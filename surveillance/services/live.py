@@ -8,7 +8,9 @@ it can decode (docs/architecture.md, "Browser delivery facts"):
 - ``webrtc``: H.264 without B-frames, forwarded packet by packet, no decoding;
 - ``mse``: fragmented MP4 over a WebSocket, still no re-encoding: B-frame H.264, and H.265
   where the browser's Media Source Extensions accept it;
-- ``transcode``: decoded, scaled down and re-encoded to H.264 over WebRTC: the last resort.
+- ``transcode``: decoded, scaled down and re-encoded to H.264 over WebRTC: the last resort,
+  once per camera stream and size for all its viewers (a one-tile mosaic renderer,
+  services/mosaic.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -26,15 +27,15 @@ from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
 from surveillance.media.fmp4 import InitSegment, MseSegmenter
 from surveillance.media.packets import StreamInfo
-from surveillance.media.peers import PeerSessions
+from surveillance.media.peers import PeerAnswer, PeerSessions
 from surveillance.media.stream import Stream
-from surveillance.media.webrtc import PassthroughTrack, TranscodeTrack
+from surveillance.media.webrtc import PassthroughTrack
 from surveillance.services.ingest import IngestService
+from surveillance.services.mosaic import MAX_FPS, MosaicLease, MosaicService
 
 log = logging.getLogger(__name__)
 
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
-TRANSCODE_WORKERS = 2  # decode threads shared by all transcoded viewers
 # How long a plan waits, right after a (re)connect, for the stream to show whether it has
 # B-frames (media/reorder.py settles it within 12 frames: 0.5 s at 25 fps, 2 s at 6 fps).
 B_FRAMES_KNOWN_WAIT_S = 2.0
@@ -110,11 +111,16 @@ class MseChannel(Protocol):
 
 
 class LiveService:
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(
+        self,
+        ingest: IngestService,
+        transcoders: MosaicService,
+        peers: PeerSessions | None = None,
+    ) -> None:
         self._ingest = ingest
+        self._transcoders = transcoders
         self._facts: dict[int, tuple[StreamInfo, SourceFacts]] = {}
-        self._peers = PeerSessions()
-        self._executor = ThreadPoolExecutor(TRANSCODE_WORKERS, thread_name_prefix="transcode")
+        self._peers = peers if peers is not None else PeerSessions()  # empty is falsy
         self._muxing = BatchThread("mse-mux")
 
     async def _source_facts(self, stream: Stream) -> SourceFacts:
@@ -200,22 +206,35 @@ class LiveService:
         offer_sdp: str,
         transcode: bool,
         on_end: Callable[[], None] | None = None,
-    ) -> str:
-        """The answer SDP; ``on_end`` is called once when the viewer's connection ends.
+        owner: str | None = None,
+    ) -> PeerAnswer:
+        """The answer; ``on_end`` is called once when the viewer's connection ends.
 
-        Raises CameraNotFound, CameraUnavailable, or BadOffer for an offer that cannot be
-        answered."""
-        subscription = await self.subscribe(camera_id, sub)
-        track: PassthroughTrack | TranscodeTrack
+        Raises CameraNotFound, CameraUnavailable, BadOffer for an offer that cannot be
+        answered, or TooManyPendingPeers when too many of ``owner``'s (or all) viewers
+        wait to connect."""
         if transcode:
-            track = TranscodeTrack(subscription, self._executor, TRANSCODE_MAX_WIDTH)
+            answer = await self._transcoders.answer_from(
+                await self._transcoder(camera_id, sub), offer_sdp, on_end, owner
+            )
         else:
-            track = PassthroughTrack(subscription)
-        answer = await self._peers.answer(offer_sdp, track, on_end=on_end)
+            track = PassthroughTrack(await self.subscribe(camera_id, sub))
+            answer = await self._peers.answer(offer_sdp, track, owner=owner, on_end=on_end)
         log.info(
             "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
         )
         return answer
+
+    async def _transcoder(self, camera_id: str, sub: bool) -> MosaicLease:
+        """A lease on the camera stream's shared transcoder: at most TRANSCODE_MAX_WIDTH
+        wide, the source's aspect and (measured) frame rate."""
+        stream = await self._ingest.ready_stream(camera_id, sub)
+        info = stream.ring.latest_gop()[0].info
+        width = min(TRANSCODE_MAX_WIDTH, info.width) // 2 * 2
+        height = max(2, round(info.height * width / max(1, info.width) / 2) * 2)
+        # A 6 fps camera encoded at 25 would only repeat pictures.
+        fps = min(MAX_FPS, max(1, round(info.average_fps or stream.health.fps or MAX_FPS)))
+        return self._transcoders.transcoder(stream, width, height, fps)
 
     @property
     def viewers(self) -> int:
@@ -223,5 +242,4 @@ class LiveService:
 
     async def close(self) -> None:
         await self._peers.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
         self._muxing.close()

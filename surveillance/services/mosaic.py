@@ -1,5 +1,10 @@
 """Server-side mosaics on demand: one renderer per (layout, size, frame rate) in use.
 
+A transcoded live view is a one-tile mosaic of its camera at the viewer's size: one
+renderer per (camera, stream, size) decodes, scales and encodes once for every viewer of
+it, who each get the encoded packets as they are (before, aiortc decoded and encoded per
+viewer: eight transcodes of one camera cost eight encoders).
+
 The first consumer of a mosaic starts its renderer; every consumer holds a
 :class:`MosaicLease` and gives it back when it leaves; the renderer stops ``idle_s`` after
 the last lease is returned, so a client that reconnects finds it still warm. Tiles decode
@@ -19,10 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from surveillance.catalog import Catalog
-from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, Unavailable
+from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, TooBusy, Unavailable
 from surveillance.media.canvas import ascii_text
+from surveillance.media.memory import give_back_freed_memory
 from surveillance.media.mosaic import GridCell, MosaicRenderer, MosaicTile, grid_rects
-from surveillance.media.peers import PeerSessions
+from surveillance.media.peers import PeerAnswer, PeerSessions
+from surveillance.media.stream import Stream
 from surveillance.media.webrtc import PassthroughTrack
 from surveillance.services.ingest import IngestService
 from surveillance.wall.layouts import PRESETS, Grid, fill
@@ -32,6 +39,10 @@ log = logging.getLogger(__name__)
 
 MOSAIC_IDLE_S = 10.0  # a renderer stops this long after its last consumer left
 REAP_INTERVAL_S = 1.0  # how often idle renderers are looked for
+# Memory is given back to the system this long after renderers stopped: their viewers'
+# last pictures and responses are freed after the renderer, and a trim right at the stop
+# left 100 MB of them resident (media/memory.py).
+MEMORY_SETTLE_S = 5.0
 RENDERER_JOIN_S = 3.0  # how long stopping waits for a renderer's threads
 # How long a WebRTC viewer waits for the mosaic encoder's first keyframe: the renderer is
 # local, so this is not the cameras' FIRST_PICTURE_WAIT_S.
@@ -39,6 +50,7 @@ ENCODER_FIRST_PICTURE_WAIT_S = 5.0
 OUTPUT_SIZES = {1080: (1920, 1080), 2160: (3840, 2160)}  # ?size= -> pixels
 DEFAULT_FPS = 25
 MAX_FPS = 25  # the cameras' own rate; more would only repeat pictures
+MAX_RENDERERS = 8  # mosaics rendering at once on the node (limits.mosaics in the config)
 
 
 def _label(name: str, camera_id: str) -> str:
@@ -52,6 +64,11 @@ class MosaicLayoutNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"no layout or preset named {name!r}")
         self.name = name
+
+
+class TooManyRenderers(TooBusy):
+    """The node renders as many different mosaics as it may; viewers of one of those
+    (same layout, size and frame rate) still join it."""
 
 
 class MosaicUnavailable(Unavailable):
@@ -69,6 +86,7 @@ class MosaicRequest:
 @dataclass
 class _Entry:
     renderer: MosaicRenderer
+    transcoder: bool = False  # a one-tile renderer for a transcoded live view
     leases: int = 0
     idle_since: float = field(default_factory=time.monotonic)
 
@@ -100,14 +118,17 @@ class MosaicService:
         catalog: Catalog,
         wall: WallStore,
         idle_s: float = MOSAIC_IDLE_S,
+        peers: PeerSessions | None = None,
+        max_renderers: int = MAX_RENDERERS,
     ) -> None:
         self._ingest = ingest
         self._catalog = catalog
         self._wall = wall
         self.idle_s = idle_s
+        self.max_renderers = max_renderers
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        self._peers = PeerSessions()
+        self._peers = peers if peers is not None else PeerSessions()  # empty is falsy
         self._reaper: asyncio.Task[None] | None = None
 
     # -- layouts --------------------------------------------------------------------------
@@ -160,17 +181,61 @@ class MosaicService:
         # The grid itself is the key: editing a stored layout makes a new mosaic, and the
         # old one idles out.
         key = f"{request.size}p{request.fps}:{grid.model_dump_json()}"
+
+        def build() -> MosaicRenderer:
+            log.info("mosaic %r starting: %d tiles, %dp%d", request.layout,
+                     len(grid.tiles), request.size, request.fps)  # fmt: skip
+            return self._build(key, grid, request.size, request.fps)
+
+        return self._join(key, build, transcoder=False)
+
+    def transcoder(self, stream: Stream, width: int, height: int, fps: int) -> MosaicLease:
+        """Start (or join) the one transcoder of a camera's ``stream`` at this size: a
+        one-tile renderer without a label, at ``fps`` when it starts. Not counted as a
+        mosaic (the live views' limits count transcodes)."""
+        # Not keyed by the rate: a measured rate wavers (24 or 25) and would split viewers.
+        key = f"transcode:{stream.key}:{width}x{height}"
+
+        def build() -> MosaicRenderer:
+            log.info("transcoder of %s starting: %dx%d at %d fps", stream.key, width, height, fps)
+            tile = MosaicTile(grid_rects(1, 1, [GridCell(0, 0)], width, height)[0], "", stream)
+            return MosaicRenderer(key, [tile], width, height, fps)
+
+        return self._join(key, build, transcoder=True)
+
+    def _join(
+        self, key: str, build: Callable[[], MosaicRenderer], *, transcoder: bool
+    ) -> MosaicLease:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or not entry.renderer.running:
-                renderer = self._build(key, grid, request.size, request.fps)
+                if not transcoder:
+                    self._check_room(key)
+                renderer = build()
                 renderer.start()
-                entry = _Entry(renderer)
+                entry = _Entry(renderer, transcoder)
                 self._entries[key] = entry
-                log.info("mosaic %r started: %d tiles, %dp%d", request.layout,
-                         len(grid.tiles), request.size, request.fps)  # fmt: skip
             entry.leases += 1
             return MosaicLease(entry.renderer, functools.partial(self._release, key))
+
+    def _check_room(self, key: str) -> None:
+        """Under the lock: raise TooManyRenderers unless a new renderer may start. One
+        idle (nobody watching) is stopped early to make room rather than refuse."""
+        running = {
+            k: e
+            for k, e in self._entries.items()
+            if e.renderer.running and not e.transcoder and k != key
+        }
+        if len(running) < self.max_renderers:
+            return
+        idle = [k for k, e in running.items() if e.leases == 0]
+        if not idle:
+            raise TooManyRenderers(
+                f"this node renders {self.max_renderers} mosaics at most; try again later"
+            )
+        oldest = min(idle, key=lambda k: running[k].idle_since)
+        # Its threads see the stop and end on their own; nobody holds a lease to wait for.
+        self._entries.pop(oldest).renderer.stop()
 
     async def lease(self, request: MosaicRequest) -> MosaicLease:
         """:meth:`acquire`, with the layout read off the event loop."""
@@ -186,8 +251,20 @@ class MosaicService:
                     entry.idle_since = time.monotonic()
 
     def running(self) -> list[MosaicRenderer]:
+        """The mosaics rendering now (not the transcoders)."""
         with self._lock:
-            return [e.renderer for e in self._entries.values() if e.renderer.running]
+            return [
+                e.renderer
+                for e in self._entries.values()
+                if e.renderer.running and not e.transcoder
+            ]
+
+    def transcoders(self) -> list[MosaicRenderer]:
+        """The transcoders running now, one per camera stream and size in use."""
+        with self._lock:
+            return [
+                e.renderer for e in self._entries.values() if e.renderer.running and e.transcoder
+            ]
 
     def consumers(self) -> int:
         with self._lock:
@@ -199,12 +276,24 @@ class MosaicService:
         request: MosaicRequest,
         offer_sdp: str,
         on_end: Callable[[], None] | None = None,
-    ) -> str:
-        """The answer SDP; ``on_end`` is called once when the viewer's connection ends.
+        owner: str | None = None,
+    ) -> PeerAnswer:
+        """The answer; ``on_end`` is called once when the viewer's connection ends.
 
-        Raises MosaicLayoutNotFound, CameraNotFound, MosaicUnavailable when the encoder
-        produced no picture in time, or BadOffer for an offer that cannot be answered."""
-        lease = await self.lease(request)
+        Raises MosaicLayoutNotFound, CameraNotFound, TooManyRenderers, MosaicUnavailable
+        when the encoder produced no picture in time, BadOffer for an offer that cannot be
+        answered, or TooManyPendingPeers."""
+        return await self.answer_from(await self.lease(request), offer_sdp, on_end, owner)
+
+    async def answer_from(
+        self,
+        lease: MosaicLease,
+        offer_sdp: str,
+        on_end: Callable[[], None] | None = None,
+        owner: str | None = None,
+    ) -> PeerAnswer:
+        """The answer for a viewer of the leased renderer's video; the lease is given back
+        when the viewer ends, or at once if none could be set up."""
         try:
             renderer = lease.renderer
             renderer.want_video()
@@ -215,28 +304,41 @@ class MosaicService:
         except BaseException:
             lease.release()
             raise
-        return await self._peers.answer(offer_sdp, track, on_end=on_end, on_close=lease.release)
+        return await self._peers.answer(
+            offer_sdp, track, owner=owner, on_end=on_end, on_close=lease.release
+        )
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap(), name="mosaic-reaper")
 
     async def _reap(self) -> None:
+        give_back_at: float | None = None
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
-            now = time.monotonic()
-            with self._lock:
-                idle = [
-                    (key, e.renderer)
-                    for key, e in self._entries.items()
-                    if (e.leases == 0 and now - e.idle_since >= self.idle_s)
-                    or not e.renderer.running
-                ]
-                for key, _ in idle:
-                    del self._entries[key]
-            for _, renderer in idle:
-                log.info("mosaic %s idle: stopping", renderer.key.split(":", 1)[0])
-                await self._stop_renderer(renderer)
+            if await self._reap_idle():
+                give_back_at = time.monotonic() + MEMORY_SETTLE_S
+            if give_back_at is not None and time.monotonic() >= give_back_at:
+                give_back_at = None
+                await asyncio.to_thread(give_back_freed_memory)
+
+    async def _reap_idle(self) -> bool:
+        """Stop the renderers nobody used for ``idle_s``; whether any was stopped."""
+        # A function of its own: the loop's locals would otherwise keep the last stopped
+        # renderer (its 12 MB pictures, decoders and encoder) alive until the next one.
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                (key, e.renderer)
+                for key, e in self._entries.items()
+                if (e.leases == 0 and now - e.idle_since >= self.idle_s) or not e.renderer.running
+            ]
+            for key, _ in idle:
+                del self._entries[key]
+        for _, renderer in idle:
+            log.info("mosaic %s idle: stopping", renderer.key.split(":", 1)[0])
+            await self._stop_renderer(renderer)
+        return bool(idle)
 
     @staticmethod
     async def _stop_renderer(renderer: MosaicRenderer) -> None:

@@ -9,7 +9,7 @@ from aiortc import RTCPeerConnection, VideoStreamTrack
 
 from surveillance.errors import BadOffer
 from surveillance.media.batch_thread import BatchThread
-from surveillance.media.peers import PeerSessions
+from surveillance.media.peers import PeerSessions, TooManyPendingPeers
 
 
 class Track(VideoStreamTrack):
@@ -43,7 +43,7 @@ def test_a_viewer_ends_once_and_shutdown_ends_the_rest() -> None:
                 offer, track, on_end=lambda n=name: ended.append(n),
                 on_close=lambda n=name: closed.append(n),
             )  # fmt: skip
-            assert "H264" in answer
+            assert "H264" in answer.sdp
         assert len(sessions) == 2
         await sessions.close()
         assert sorted(ended) == ["a", "b"] and sorted(closed) == ["a", "b"]
@@ -70,6 +70,47 @@ def test_a_bad_offer_is_refused_and_cleans_up_without_reporting_an_end() -> None
                 )
         assert ended == [] and closed == [1, 1, 1]
         assert len(sessions) == 0 and track.stopped == 3
+
+    asyncio.run(main())
+
+
+def test_viewers_waiting_to_connect_are_capped_and_dropped_after_the_deadline() -> None:
+    async def main() -> None:
+        sessions = PeerSessions(connect_deadline_s=0.5, max_pending=3, max_pending_per_owner=2)
+        ended: list[str] = []
+        closed: list[str] = []
+        browsers = []
+        three_ended = asyncio.Event()
+
+        def end(owner: str) -> None:
+            ended.append(owner)
+            if len(ended) == 3:
+                three_ended.set()
+
+        async def offer(owner: str) -> None:
+            browser, sdp = await browser_offer()
+            browsers.append(browser)  # never given the answer: it never connects
+            await sessions.answer(
+                sdp, Track(), owner=owner, on_end=lambda: end(owner),
+                on_close=lambda: closed.append(owner),
+            )  # fmt: skip
+
+        await offer("a")
+        await offer("a")
+        with pytest.raises(TooManyPendingPeers):
+            await offer("a")  # a's own cap
+        await offer("b")
+        with pytest.raises(TooManyPendingPeers):
+            await offer("c")  # the node's cap
+        assert sessions.pending() == 3 and sessions.pending("a") == 2
+        assert closed == ["a", "c"] and ended == []  # refused: closed, never started
+        await asyncio.wait_for(three_ended.wait(), 5)  # the deadline is 0.5 s
+        assert len(sessions) == 0
+        assert sorted(ended) == ["a", "a", "b"]
+        await offer("c")  # room again
+        await sessions.close()
+        for browser in browsers:
+            await browser.close()
 
     asyncio.run(main())
 

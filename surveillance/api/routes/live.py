@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Annotated, Literal
+import functools
+from collections.abc import Coroutine
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
 
-from surveillance.api.deps import AccessDep, AuditDep, LiveDep
-from surveillance.api.guards import requires
+from surveillance.api.deps import AccessDep, AuditDep, LiveDep, LiveViewsDep
+from surveillance.api.guards import WS_POLICY_VIOLATION, authenticate, requires
 from surveillance.api.schemas.cameras import UnavailableOut
 from surveillance.api.schemas.live import AnswerOut, OfferIn, PlanIn, PlanOut
 from surveillance.auth.audit import AuditAction
@@ -16,6 +19,7 @@ from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
 from surveillance.services.live import BrowserCaps
+from surveillance.services.live_sessions import LiveAccessEnded, LiveView, ViewKind, peer_owner
 
 router = APIRouter(prefix="/api/live", tags=["live"])
 
@@ -47,29 +51,55 @@ async def plan(body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer
     "/webrtc",
     response_model=AnswerOut,
     responses={400: {"description": "An offer this service cannot answer"},
+               429: {"description": "Too many transcodes or viewers waiting to connect"},
                503: {"model": UnavailableOut}},
 )  # fmt: skip
 async def webrtc(
-    body: OfferIn, live: LiveDep, access: AccessDep, audit: AuditDep, principal: Viewer
+    request: Request,
+    body: OfferIn,
+    live: LiveDep,
+    views: LiveViewsDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Viewer,
 ) -> AnswerOut:
-    """Answer a browser's receive-only offer (all ICE candidates in the SDP, no trickle)."""
+    """Answer a browser's receive-only offer (all ICE candidates in the SDP, no trickle).
+    The viewer ends when its sign-in or its access to the camera does."""
     access.camera(principal, body.camera)
-    path = "transcode" if body.transcode else "webrtc"
+    kind = ViewKind.TRANSCODE if body.transcode else ViewKind.WEBRTC
+    # The request's own credential, looked up again while the viewer watches.
+    view = views.open(kind, principal, functools.partial(authenticate, request), [body.camera])
 
     def ended() -> None:
-        audit(principal.name, AuditAction.LIVE_STOP, camera_id=body.camera, path=path)
+        views.close(view)
+        audit(principal.name, AuditAction.LIVE_STOP, camera_id=body.camera, path=kind.value,
+              reason=view.stop_reason)  # fmt: skip
 
-    sdp = await live.webrtc_answer(
-        body.camera, body.stream == "sub", body.sdp, transcode=body.transcode, on_end=ended
-    )
-    audit(principal.name, AuditAction.LIVE_START, camera_id=body.camera, path=path)
-    return AnswerOut(sdp=sdp)
+    try:
+        answer = await live.webrtc_answer(
+            body.camera,
+            body.stream == "sub",
+            body.sdp,
+            transcode=body.transcode,
+            on_end=ended,
+            owner=peer_owner(principal),
+        )
+    except BaseException:
+        views.close(view)
+        raise
+    view.stop = lambda _reason: answer.close()
+    if view.ended_because is not None:  # access ended while the answer was being made
+        await answer.close()
+        raise LiveAccessEnded(view.ended_because)
+    audit(principal.name, AuditAction.LIVE_START, camera_id=body.camera, path=kind.value)
+    return AnswerOut(sdp=answer.sdp)
 
 
 @router.websocket("/mse")
 async def mse(
     websocket: WebSocket,
     live: LiveDep,
+    views: LiveViewsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Viewer,
@@ -80,9 +110,12 @@ async def mse(
     then binary messages (init segment, then one media segment per frame).
 
     A failure before the first segment is told in the stream itself (a JSON error message,
-    then close 1011): a WebSocket has no status to carry it once accepted."""
+    then close 1011): a WebSocket has no status to carry it once accepted. When the
+    viewer's sign-in or access to the camera ends, the socket is closed with 1008 (policy
+    violation) and the reason."""
     await websocket.accept()
     watching = False
+    view: LiveView | None = None
 
     def started() -> None:
         nonlocal watching
@@ -91,13 +124,44 @@ async def mse(
 
     try:
         access.camera(principal, camera)
-        await live.serve_mse(camera, stream == "sub", websocket, on_start=started)
+        # The connection's own credential, looked up again while the viewer watches.
+        view = views.open(
+            ViewKind.MSE, principal, functools.partial(authenticate, websocket), [camera]
+        )
+        await _serve_until_access_ends(
+            view, live.serve_mse(camera, stream == "sub", websocket, on_start=started)
+        )
     except (CameraNotFound, CameraUnavailable) as exc:
         await websocket.send_json({"type": "error", "detail": str(exc)})
         await websocket.close(code=1011)
         return
     finally:
+        if view is not None:
+            views.close(view)
         if watching:  # a viewer cut off by shutdown stopped watching too
-            audit(principal.name, AuditAction.LIVE_STOP, camera_id=camera, path="mse")
+            audit(principal.name, AuditAction.LIVE_STOP, camera_id=camera, path="mse",
+                  reason=view.stop_reason if view else "viewer left")  # fmt: skip
     with contextlib.suppress(RuntimeError):  # the viewer may have closed it already
-        await websocket.close()
+        if view is not None and view.ended_because is not None:
+            # A close reason is at most 123 bytes (RFC 6455, 5.5.1).
+            reason = view.ended_because.encode()[:123].decode(errors="ignore")
+            await websocket.close(code=WS_POLICY_VIOLATION, reason=reason)
+        else:
+            await websocket.close()
+
+
+async def _serve_until_access_ends(view: LiveView, serving: Coroutine[Any, Any, None]) -> None:
+    """Run ``serving`` until it ends or ``view`` is ended by the access re-check; its own
+    errors (camera not found or unavailable) are raised."""
+    task = asyncio.create_task(serving)
+
+    async def stop(_reason: str) -> None:
+        task.cancel()
+
+    view.stop = stop
+    try:
+        await asyncio.wait([task])
+    finally:
+        task.cancel()  # this handler was cancelled (shutdown): so is the sending
+    if not task.cancelled():
+        task.result()

@@ -7,20 +7,28 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AuditDep, Auditor, MosaicDep
-from surveillance.api.guards import requires
+from surveillance.api.deps import AccessDep, AuditDep, Auditor, LiveViewsDep, MosaicDep
+from surveillance.api.guards import authenticate, requires
 from surveillance.api.schemas.live import AnswerOut, MosaicOfferIn
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import Unavailable
 from surveillance.services.access import Access
+from surveillance.services.live_sessions import (
+    LiveAccessEnded,
+    LiveView,
+    LiveViews,
+    ViewKind,
+    peer_owner,
+)
 from surveillance.services.mosaic import (
     DEFAULT_FPS,
     MAX_FPS,
@@ -62,20 +70,38 @@ async def _permitted(
 
 
 def _audit_view(
-    audit: Auditor, principal: Principal, cameras: list[str], action: AuditAction
+    audit: Auditor,
+    principal: Principal,
+    cameras: list[str],
+    action: AuditAction,
+    reason: str | None = None,
 ) -> None:
+    detail = {} if reason is None else {"reason": reason}
     for camera_id in cameras:
-        audit(principal.name, action, camera_id=camera_id, path="mosaic")
+        audit(principal.name, action, camera_id=camera_id, path="mosaic", **detail)
+
+
+def _open_view(
+    views: LiveViews, request: Request, principal: Principal, shown: list[str]
+) -> LiveView:
+    """Register a mosaic viewer (TooManyMosaics at the user's limit); the request's own
+    credential is looked up again while it watches."""
+    return views.open(ViewKind.MOSAIC, principal, functools.partial(authenticate, request), shown)
 
 
 @router.get(
     "/{layout}.mjpeg",
     response_class=StreamingResponse,
-    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}": {}}}},
+    responses={
+        200: {"content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}": {}}},
+        429: {"description": "Too many mosaics for this user or this node"},
+    },
 )
 async def mjpeg(
+    request: Request,
     layout: str,
     mosaics: MosaicDep,
+    views: LiveViewsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Viewer,
@@ -84,32 +110,51 @@ async def mjpeg(
     cameras: CamerasQuery = None,
 ) -> StreamingResponse:
     """Motion JPEG: each part is the newest picture when the client is ready for one, so a
-    slow client gets fewer frames, never older ones."""
+    slow client gets fewer frames, never older ones. The stream ends when the viewer's
+    sign-in or access to any camera shown does."""
     mosaic = _request(layout, cameras, size, fps)
     shown = await _permitted(mosaics, access, principal, mosaic)
-    lease = await mosaics.lease(mosaic)
+    view = _open_view(views, request, principal, shown)
+    try:
+        lease = await mosaics.lease(mosaic)
+    except BaseException:
+        views.close(view)
+        raise
     _audit_view(audit, principal, shown, AuditAction.LIVE_START)
 
     def ended() -> None:
-        _audit_view(audit, principal, shown, AuditAction.LIVE_STOP)
+        views.close(view)
+        _audit_view(audit, principal, shown, AuditAction.LIVE_STOP, view.stop_reason)
 
     return StreamingResponse(
-        _mjpeg_parts(lease, ended),
+        _mjpeg_parts(lease, view, ended),
         media_type=f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}",
         headers={"Cache-Control": "no-store"},
     )
 
 
-async def _mjpeg_parts(lease: MosaicLease, ended: Callable[[], None]) -> AsyncIterator[bytes]:
+async def _mjpeg_parts(
+    lease: MosaicLease, view: LiveView, ended: Callable[[], None]
+) -> AsyncIterator[bytes]:
     seq = 0
+    access_ended = asyncio.Event()
+
+    async def stop(_reason: str) -> None:
+        access_ended.set()
+
+    view.stop = stop
+    if view.ended_because is not None:  # ended before the first part
+        access_ended.set()
     try:
-        while True:
+        while not access_ended.is_set():
             found = await asyncio.to_thread(lease.renderer.jpeg, seq, FRAME_WAIT_S)
             if found is None:
                 if not lease.renderer.running:
                     return
                 continue
             seq, jpeg = found
+            if access_ended.is_set():  # ended while this picture was awaited: not shown
+                return
             head = (
                 f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                 f"Content-Length: {len(jpeg)}\r\n\r\n"
@@ -154,13 +199,16 @@ async def snapshot(
     response_model=AnswerOut,
     responses={
         400: {"description": "An offer this service cannot answer"},
+        429: {"description": "Too many mosaics or viewers waiting to connect"},
         503: {"description": "No WebRTC session could be set up now"},
     },
 )
 async def webrtc(
+    request: Request,
     layout: str,
     body: MosaicOfferIn,
     mosaics: MosaicDep,
+    views: LiveViewsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Viewer,
@@ -168,13 +216,26 @@ async def webrtc(
     fps: FpsQuery = DEFAULT_FPS,
     cameras: CamerasQuery = None,
 ) -> AnswerOut:
-    """Answer a browser's receive-only offer with the mosaic as H.264 (no trickle ICE)."""
+    """Answer a browser's receive-only offer with the mosaic as H.264 (no trickle ICE).
+    The viewer ends when its sign-in or access to any camera shown does."""
     mosaic = _request(layout, cameras, size, fps)
     shown = await _permitted(mosaics, access, principal, mosaic)
+    view = _open_view(views, request, principal, shown)
 
     def ended() -> None:
-        _audit_view(audit, principal, shown, AuditAction.LIVE_STOP)
+        views.close(view)
+        _audit_view(audit, principal, shown, AuditAction.LIVE_STOP, view.stop_reason)
 
-    sdp = await mosaics.webrtc_answer(mosaic, body.sdp, on_end=ended)
+    try:
+        answer = await mosaics.webrtc_answer(
+            mosaic, body.sdp, on_end=ended, owner=peer_owner(principal)
+        )
+    except BaseException:
+        views.close(view)
+        raise
+    view.stop = lambda _reason: answer.close()
+    if view.ended_because is not None:  # access ended while the answer was being made
+        await answer.close()
+        raise LiveAccessEnded(view.ended_because)
     _audit_view(audit, principal, shown, AuditAction.LIVE_START)
-    return AnswerOut(sdp=sdp)
+    return AnswerOut(sdp=answer.sdp)
