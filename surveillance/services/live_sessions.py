@@ -31,6 +31,7 @@ from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.config.models import LimitsConfig
 from surveillance.errors import Forbidden, TooBusy
+from surveillance.media.peers import PeerAnswer
 from surveillance.services.access import Access
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,21 @@ class LiveViews:
                 reason = refusal(view, current[key], self._access)
                 if reason is not None and view in self._views:
                     await self.end(view, reason)
+
+    async def answered(self, view: LiveView, answering: Awaitable[PeerAnswer]) -> PeerAnswer:
+        """The WebRTC answer made for ``view``, tied to it: ending the view closes the peer.
+        If the answer fails the view is closed; if access ended while it was being made,
+        the peer is closed and this raises :class:`LiveAccessEnded`."""
+        try:
+            answer = await answering
+        except BaseException:
+            self.close(view)
+            raise
+        view.stop = lambda _reason: answer.close()
+        if view.ended_because is not None:
+            await answer.close()
+            raise LiveAccessEnded(view.ended_because)
+        return answer
 
     async def end(self, view: LiveView, reason: str) -> None:
         """End one view because its access ended."""

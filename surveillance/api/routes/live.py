@@ -19,7 +19,7 @@ from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
 from surveillance.services.live import BrowserCaps
-from surveillance.services.live_sessions import LiveAccessEnded, LiveView, ViewKind, peer_owner
+from surveillance.services.live_sessions import LiveView, ViewKind, peer_owner
 
 router = APIRouter(prefix="/api/live", tags=["live"])
 
@@ -75,22 +75,15 @@ async def webrtc(
         audit(principal.name, AuditAction.LIVE_STOP, camera_id=body.camera, path=kind.value,
               reason=view.stop_reason)  # fmt: skip
 
-    try:
-        answer = await live.webrtc_answer(
-            body.camera,
-            body.stream == "sub",
-            body.sdp,
-            transcode=body.transcode,
-            on_end=ended,
-            owner=peer_owner(principal),
-        )
-    except BaseException:
-        views.close(view)
-        raise
-    view.stop = lambda _reason: answer.close()
-    if view.ended_because is not None:  # access ended while the answer was being made
-        await answer.close()
-        raise LiveAccessEnded(view.ended_because)
+    answering = live.webrtc_answer(
+        body.camera,
+        body.stream == "sub",
+        body.sdp,
+        transcode=body.transcode,
+        on_end=ended,
+        owner=peer_owner(principal),
+    )
+    answer = await views.answered(view, answering)
     audit(principal.name, AuditAction.LIVE_START, camera_id=body.camera, path=kind.value)
     return AnswerOut(sdp=answer.sdp)
 

@@ -23,7 +23,6 @@ from surveillance.auth.roles import Permission
 from surveillance.errors import Unavailable
 from surveillance.services.access import Access
 from surveillance.services.live_sessions import (
-    LiveAccessEnded,
     LiveView,
     LiveViews,
     ViewKind,
@@ -226,16 +225,7 @@ async def webrtc(
         views.close(view)
         _audit_view(audit, principal, shown, AuditAction.LIVE_STOP, view.stop_reason)
 
-    try:
-        answer = await mosaics.webrtc_answer(
-            mosaic, body.sdp, on_end=ended, owner=peer_owner(principal)
-        )
-    except BaseException:
-        views.close(view)
-        raise
-    view.stop = lambda _reason: answer.close()
-    if view.ended_because is not None:  # access ended while the answer was being made
-        await answer.close()
-        raise LiveAccessEnded(view.ended_because)
+    answering = mosaics.webrtc_answer(mosaic, body.sdp, on_end=ended, owner=peer_owner(principal))
+    answer = await views.answered(view, answering)
     _audit_view(audit, principal, shown, AuditAction.LIVE_START)
     return AnswerOut(sdp=answer.sdp)
