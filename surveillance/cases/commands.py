@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from surveillance.cases.bundle import verify_bundle
+from surveillance.cases.signing import key_status
 from surveillance.cases.storage import EVIDENCE_DIR, LocalEvidenceStore
 from surveillance.cases.store import CaseStores
 from surveillance.cases.verify import verify_store
@@ -35,6 +36,9 @@ def verify_command(config: AppConfig) -> int:
         check_current(engine)
         evidence = LocalEvidenceStore(config.server.data_dir / EVIDENCE_DIR)
         report = verify_store(CaseStores(engine), evidence)
+        key = key_status(config.server.data_dir)
+        report.problems += [key.problem] if key.problem else []
+        report.notes += [key.note] if key.note else []
     except StoreOutdated as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2

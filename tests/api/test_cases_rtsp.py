@@ -531,3 +531,39 @@ def test_a_failed_export_is_logged_as_failed_with_its_reason(
     assert app_client.get(f"/api/cases/{number}/export.zip", headers=exporter).status_code == 200
     custody = app_client.get(f"/api/cases/{number}/custody").json()
     assert [e["action"] for e in custody][-1] == "export"
+
+
+def test_a_full_disk_at_the_first_export_answers_507_and_a_broken_key_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is made at the first export: a full disk then is 507 with the reason and
+    leaves no key file (it left an empty one, and every later export answered 500)."""
+    from surveillance.cases import signing
+    from tests.cases.test_signing import _full_disk_halfway
+
+    data = tmp_path / "node"
+    config = AppConfig.model_validate({"server": {"data_dir": str(data)}})
+    with TestClient(create_app(config), base_url="http://localhost") as client:
+        client.headers.update(bearer(node_of(client), "handler1", Role.HANDLER))
+        number = new_case(client, cameras=[])
+        with monkeypatch.context() as patched:
+            patched.setattr(signing, "_write_all", _full_disk_halfway)
+            full = client.get(f"/api/cases/{number}/export.zip")
+            key_full = client.get("/api/node/key")
+        assert full.status_code == 507 and "disk is full" in full.json()["detail"]
+        assert key_full.status_code == 507
+        assert not (data / "node-key.pem").exists()
+        assert [p.name for p in data.iterdir() if p.name.startswith(".node-key")] == []
+        assert client.get(f"/api/cases/{number}/export.zip").status_code == 200  # space freed
+
+        node_of(client).cases._key = None  # as after a restart
+        (data / "node-key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken")
+        for path in (f"/api/cases/{number}/export.zip", "/api/node/key"):
+            broken = client.get(path)
+            assert broken.status_code == 500
+            assert "node-key.pem cannot be used" in broken.json()["detail"], path
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(f"server:\n  data_dir: {data}\n")
+    verified = run_cli("verify", "--config", str(config_file))
+    assert verified.returncode == 1
+    assert "node-key.pem cannot be used: it holds no readable PEM private key" in verified.stdout

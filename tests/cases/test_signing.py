@@ -1,0 +1,60 @@
+"""The node's key file: written atomically, a full disk answered with 507, a broken file
+named (never silently replaced), an empty one (a write cut short before its first byte,
+so never used to sign) replaced."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from surveillance.cases import signing
+from surveillance.cases.errors import NodeKeyBroken, NodeKeyWriteError
+from surveillance.cases.signing import KEY_FILE, NodeKey
+
+
+def _full_disk_halfway(handle: BinaryIO, pem: bytes) -> None:
+    # The real write path up to the data: temp file, then the disk fills mid-file.
+    handle.write(pem[: len(pem) // 2])
+    handle.flush()
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_leaves_no_key_file_and_answers_507(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr(signing, "_write_all", _full_disk_halfway)
+        with pytest.raises(NodeKeyWriteError, match="disk is full") as caught:
+            NodeKey.load_or_create(tmp_path)
+    assert caught.value.status_code == 507
+    assert list(tmp_path.iterdir()) == []  # no key file, empty or not, no temp file
+    key = NodeKey.load_or_create(tmp_path)  # space freed: the key is made
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert NodeKey.load_or_create(tmp_path).fingerprint == key.fingerprint
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]
+
+
+def test_an_empty_key_file_is_replaced_by_a_new_key(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE).write_bytes(b"")  # what a full disk left before the fix
+    key = NodeKey.load_or_create(tmp_path)
+    assert (tmp_path / KEY_FILE).stat().st_size > 0
+    assert NodeKey.load_or_create(tmp_path).fingerprint == key.fingerprint
+
+
+@pytest.mark.parametrize("content", [b"-----BEGIN PRIVATE KEY-----\ntrunc", b"\x00" * 40])
+def test_a_broken_key_file_is_named_and_kept(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / KEY_FILE).write_bytes(content)
+    with pytest.raises(NodeKeyBroken, match=KEY_FILE) as caught:
+        NodeKey.load_or_create(tmp_path)
+    assert "restore it" in str(caught.value)
+    assert (tmp_path / KEY_FILE).read_bytes() == content  # never replaced
+
+
+def test_an_unreadable_key_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE).mkdir()  # read fails with EISDIR, even as root
+    with pytest.raises(NodeKeyBroken, match="Is a directory"):
+        NodeKey.load_or_create(tmp_path)
