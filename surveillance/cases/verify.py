@@ -49,6 +49,17 @@ def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
                 "interrupted attach, or its item's row was deleted); the node moves such "
                 "files out of the store at its next start"
             )
+    for stray in evidence.strays():
+        action = (
+            "removes the link (never its target)"
+            if stray.kind == "symlink"
+            else "moves it out of the store"
+        )
+        report.problems.append(
+            f"{stray.path}: {stray.kind} in the evidence store, not a file named by its "
+            f"SHA-256 in its own prefix directory; no item owns it; the node {action} at "
+            "its next start"
+        )
     for path in evidence.set_aside_names():
         report.notes.append(
             f"{path}: set aside at start, owned by no item; inspect it, then delete it"
