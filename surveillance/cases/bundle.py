@@ -35,7 +35,16 @@ from datetime import datetime
 from typing import IO, Any
 
 from surveillance.cases import custody
-from surveillance.cases.binding import Entry, Keys, check_case, item_json, record_json
+from surveillance.cases.binding import (
+    CASE_KEYS,
+    TIMELINE_KEYS,
+    Entry,
+    Keys,
+    check_case,
+    check_case_facts,
+    item_json,
+    record_json,
+)
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
@@ -60,8 +69,6 @@ EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 # record field therefore reaches the manifest by itself; tests/cases/test_bundle.py pins the
 # names, because readers of format 1 may see keys added but never renamed or dropped. The
 # items' names are binding.ITEM_KEYS: an attach entry binds an item in this same form.
-CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}  # head: top level
-TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
 CUSTODY_KEYS: Keys = {"item_id": "item"}
 
 README_TEXT = """This is a case bundle exported by the surveillance service.
@@ -267,10 +274,16 @@ def _verify_contents(
     report.problems += custody.check_chain(number, links, (int(head["seq"]), str(head["hash"])))
     # The items and state the manifest lists come from the node's rows; the chain holds
     # what was bound when each happened. A row edited before the export shows here.
-    chain = [Entry(link.seq, link.action, link.item_id, link.detail) for link, _ in links]
+    chain = [
+        Entry(link.seq, link.action, link.item_id, link.detail, link.actor, link.at)
+        for link, _ in links
+    ]
     bound = check_case(number, str(manifest["case"]["state"]), manifest["items"], chain)
     report.problems += bound.problems
     report.unbound_items = bound.unbound_items
+    facts = check_case_facts(number, manifest["case"], manifest["case"]["timeline"], chain)
+    report.problems += facts.problems
+    report.notes += facts.partly_bound
 
 
 def _check_layout(archive: zipfile.ZipFile, report: BundleReport) -> None:

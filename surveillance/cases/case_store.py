@@ -1,6 +1,6 @@
 """Cases and their workflow: numbers, edits, state changes, comments and the timeline.
 
-Every change that the custody chain records (create, state) appends to it in the same
+Every change that the custody chain records (create, edit, state, comment) appends to it in the same
 transaction (:func:`.custody_log.append`), so a failed request leaves the case exactly as
 it was.
 """
@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from surveillance.cases import custody, custody_log
+from surveillance.cases import binding, custody, custody_log
 from surveillance.cases.lookup import find_case, require, utcnow
 from surveillance.cases.models import (
     Case,
@@ -80,7 +80,7 @@ class CaseStore:
                     session.add(case)
                     session.flush()
                     add_timeline_entry(session, case, moment, reporter, "created", title)
-                    detail = {"title": title}
+                    detail = binding.create_detail(case_record(case))
                     custody_log.append(session, case, moment, reporter, "create", None, detail)
                     return case_record(case)
             except IntegrityError:
@@ -140,6 +140,8 @@ class CaseStore:
                 moment = utcnow()
                 case.updated_at = moment
                 add_timeline_entry(session, case, moment, actor, "edit", ", ".join(changed))
+                detail = binding.edit_detail(case_record(case), changed)
+                custody_log.append(session, case, moment, actor, "edit", None, detail)
             return case_record(case)
 
     def transition(
@@ -177,6 +179,8 @@ class CaseStore:
             moment = utcnow()
             case.updated_at = moment
             entry = add_timeline_entry(session, case, moment, actor, "comment", text)
+            detail = binding.comment_detail(text)
+            custody_log.append(session, case, moment, actor, "comment", None, detail)
             session.flush()
             return from_row(TimelineRecord, entry)
 

@@ -54,7 +54,7 @@ def verify_command(config: AppConfig) -> int:
     if report.ok:
         print(
             f"OK: {summary}: every item matches its SHA-256 and its attach entry, every "
-            "case's state its last state entry, every custody chain is intact"
+            "case's state and facts the entries that set them, every custody chain is intact"
         )
         _print_unbound(report.unbound_items)
         return 0
@@ -70,6 +70,8 @@ def verify_bundle_command(path: Path, expect_fingerprint: str | None) -> int:
     report = verify_bundle(str(path), expect_fingerprint)
     for problem in report.problems:
         print(f"FAILED: {problem}")
+    for note in report.notes:
+        print(f"Note: {note}")
     signer = f"signed by node {report.node_name!r}, key fingerprint {report.fingerprint}"
     if report.ok:
         if report.fingerprint_checked:

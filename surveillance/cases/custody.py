@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-ACTIONS = ("create", "attach", "view", "download", "export", "export_failed", "state")
+ACTIONS = (
+    "create",
+    "edit",
+    "comment",
+    "attach",
+    "view",
+    "download",
+    "export",
+    "export_failed",
+    "state",
+)
 
 
 def canonical_json(value: Any) -> bytes:

@@ -33,6 +33,7 @@ class CasesCheck:
     custody_entries: int = 0
     unbound_items: int = 0  # attached before item records were bound (see .binding)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what is bound only partly
 
 
 class CaseStores:
@@ -97,8 +98,20 @@ class CaseStores:
                 bound = binding.check_case(case.number, case.state, items, _entries(chain))
                 result.unbound_items += bound.unbound_items
                 result.problems += bound.problems
+                detail = case_detail(session, case)
+                facts = binding.check_case_facts(
+                    case.number,
+                    binding.record_json(detail.case, binding.CASE_KEYS),
+                    [binding.record_json(t, binding.TIMELINE_KEYS) for t in detail.timeline],
+                    _entries(chain),
+                )
+                result.problems += facts.problems
+                result.notes += facts.partly_bound
         return result
 
 
 def _entries(chain: list[CustodyRecord]) -> list[binding.Entry]:
-    return [binding.Entry(e.seq, e.action, e.item_id, e.detail) for e in chain]
+    return [
+        binding.Entry(e.seq, e.action, e.item_id, e.detail, e.actor, custody.iso(e.at))
+        for e in chain
+    ]

@@ -68,4 +68,5 @@ def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
     report.cases, report.custody_entries = cases.cases, cases.custody_entries
     report.unbound_items = cases.unbound_items
     report.problems += cases.problems
+    report.notes += cases.notes
     return report
