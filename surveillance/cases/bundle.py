@@ -30,6 +30,7 @@ import json
 import struct
 import zipfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -45,6 +46,7 @@ from surveillance.cases.binding import (
     item_json,
     record_json,
 )
+from surveillance.cases.entry_signatures import Signed, check_signatures
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
@@ -88,7 +90,12 @@ def media_name(item: ItemRecord) -> str:
 
 
 def build_manifest(
-    view: ExportView, key: NodeKey, node_name: str, operator: str, exported_at: datetime
+    view: ExportView,
+    key: NodeKey,
+    node_name: str,
+    operator: str,
+    exported_at: datetime,
+    signing_start: Mapping[str, Any] | None = None,
 ) -> bytes:
     case = view.detail.case
     manifest = {
@@ -106,6 +113,8 @@ def build_manifest(
         "items": [item_json(item) | {"file": media_name(item)} for item in view.items],
         "custody": [record_json(entry, CUSTODY_KEYS) for entry in view.custody],
         "custody_head": {"seq": case.custody_seq, "hash": case.custody_head},
+        # When the node began signing custody entries (see .entry_signatures).
+        "custody_signing": dict(signing_start) if signing_start else None,
     }
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
@@ -118,8 +127,9 @@ def write_bundle(
     node_name: str,
     operator: str,
     exported_at: datetime,
+    signing_start: Mapping[str, Any] | None = None,
 ) -> None:
-    manifest = build_manifest(view, key, node_name, operator, exported_at)
+    manifest = build_manifest(view, key, node_name, operator, exported_at, signing_start)
     signature = base64.b64encode(key.sign(manifest)) + b"\n"
     stamp = exported_at.timetuple()[:6]
     # Stored, not deflated: media is compressed already, and it keeps the zip seekable.
@@ -284,6 +294,14 @@ def _verify_contents(
     facts = check_case_facts(number, manifest["case"], manifest["case"]["timeline"], chain)
     report.problems += facts.problems
     report.notes += facts.partly_bound
+    signed = [
+        Signed(link.seq, link.action, link.at, stored, e.get("signature"))
+        for (link, stored), e in zip(links, entries, strict=True)
+    ]
+    public = base64.b64decode(manifest["node"]["public_key"])
+    problems, notes = check_signatures(number, signed, public, manifest.get("custody_signing"))
+    report.problems += problems
+    report.notes += notes
 
 
 def _check_layout(archive: zipfile.ZipFile, report: BundleReport) -> None:

@@ -42,8 +42,9 @@ _Q = TypeVar("_Q", bound=Select[Any])
 
 
 class CaseStore:
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, transactions: Transactions, sign: custody_log.Signer | None = None) -> None:
         self._transactions = transactions
+        self._sign = sign
 
     def create(
         self,
@@ -81,7 +82,9 @@ class CaseStore:
                     session.flush()
                     add_timeline_entry(session, case, moment, reporter, "created", title)
                     detail = binding.create_detail(case_record(case))
-                    custody_log.append(session, case, moment, reporter, "create", None, detail)
+                    custody_log.append(
+                        session, case, moment, reporter, "create", None, detail, self._sign
+                    )
                     return case_record(case)
             except IntegrityError:
                 if attempt == CREATE_RETRIES - 1:
@@ -141,7 +144,7 @@ class CaseStore:
                 case.updated_at = moment
                 add_timeline_entry(session, case, moment, actor, "edit", ", ".join(changed))
                 detail = binding.edit_detail(case_record(case), changed)
-                custody_log.append(session, case, moment, actor, "edit", None, detail)
+                custody_log.append(session, case, moment, actor, "edit", None, detail, self._sign)
             return case_record(case)
 
     def transition(
@@ -169,7 +172,7 @@ class CaseStore:
             detail = {"from": current.value, "to": target.value}
             if assignee:
                 detail["assignee"] = assignee
-            custody_log.append(session, case, moment, actor, "state", None, detail)
+            custody_log.append(session, case, moment, actor, "state", None, detail, self._sign)
             return case_record(case)
 
     def comment(self, number: str, actor: str, text: str) -> TimelineRecord:
@@ -180,7 +183,7 @@ class CaseStore:
             case.updated_at = moment
             entry = add_timeline_entry(session, case, moment, actor, "comment", text)
             detail = binding.comment_detail(text)
-            custody_log.append(session, case, moment, actor, "comment", None, detail)
+            custody_log.append(session, case, moment, actor, "comment", None, detail, self._sign)
             session.flush()
             return from_row(TimelineRecord, entry)
 

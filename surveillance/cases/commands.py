@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from surveillance.cases.bundle import verify_bundle
+from surveillance.cases.entry_signatures import load_start
 from surveillance.cases.signing import key_status
 from surveillance.cases.storage import EVIDENCE_DIR, LocalEvidenceStore
 from surveillance.cases.store import CaseStores
@@ -21,6 +22,14 @@ from surveillance.db import (
     check_current,
     create_db_engine,
     database_url,
+)
+
+# Said on every run: the one change to a chain that its own signatures cannot show.
+TRUNCATION_LIMIT = (
+    "a case's newest custody entries removed, with its head set back to the entry before "
+    "them, leave a chain of genuine signed entries: the database alone cannot show it; "
+    "compare with a bundle exported earlier (its manifest holds the head then) or the "
+    "audit log's evidence and export entries"
 )
 
 
@@ -35,8 +44,9 @@ def verify_command(config: AppConfig) -> int:
     try:
         check_current(engine)
         evidence = LocalEvidenceStore(config.server.data_dir / EVIDENCE_DIR)
-        report = verify_store(CaseStores(engine), evidence)
         key = key_status(config.server.data_dir)
+        start = load_start(config.server.data_dir)
+        report = verify_store(CaseStores(engine), evidence, key.public_raw, start)
         report.problems += [key.problem] if key.problem else []
         report.notes += [key.note] if key.note else []
     except StoreOutdated as exc:
@@ -48,6 +58,7 @@ def verify_command(config: AppConfig) -> int:
         print(f"FAILED: {problem}")
     for note in report.notes:
         print(f"Note: {note}")
+    print(f"Note: {TRUNCATION_LIMIT}")
     summary = (
         f"{report.items} items, {report.cases} cases, {report.custody_entries} custody entries"
     )
@@ -70,8 +81,6 @@ def verify_bundle_command(path: Path, expect_fingerprint: str | None) -> int:
     report = verify_bundle(str(path), expect_fingerprint)
     for problem in report.problems:
         print(f"FAILED: {problem}")
-    for note in report.notes:
-        print(f"Note: {note}")
     signer = f"signed by node {report.node_name!r}, key fingerprint {report.fingerprint}"
     if report.ok:
         if report.fingerprint_checked:
@@ -88,7 +97,9 @@ def verify_bundle_command(path: Path, expect_fingerprint: str | None) -> int:
             f"{report.custody_entries} custody entries intact; {signer}; {checked}"
         )
         _print_unbound(report.unbound_items)
+        _print_notes(report.notes)
         return 0
+    _print_notes(report.notes)
     if report.fingerprint:
         print(f"(the bundle claims to be {signer})")
     print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {path}")
@@ -101,3 +112,8 @@ def _print_unbound(count: int) -> None:
             f"Note: {count} item(s) were attached before item records were bound into the "
             "custody chain: only their SHA-256, size, kind and camera are checked against it."
         )
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"Note: {note}")

@@ -27,7 +27,7 @@ from surveillance.cases.errors import NodeKeyBroken, NodeKeyWriteError
 
 KEY_FILE = "node-key.pem"
 KEY_MODE = 0o600
-TEMP_PREFIX = ".node-key.tmp-"
+TEMP_PREFIX = ".node-key.tmp-"  # also for the other small files beside it
 
 
 def fingerprint(public_raw: bytes) -> str:
@@ -100,31 +100,36 @@ def read_key(path: Path) -> Ed25519PrivateKey:
 
 
 def _create(path: Path) -> Ed25519PrivateKey:
-    """Write a new key atomically: a temporary file in the key's directory (0600 from its
-    creation), fsynced, renamed over the name, the directory fsynced. A full disk or a
-    crash leaves the old state (no file, or the empty one) and at most a temporary file."""
+    """Write a new key atomically (:func:`write_atomically`): a full disk or a crash leaves
+    the old state (no file, or the empty one), never a partial key."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                _write_all(handle, pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        write_atomically(path, pem, KEY_MODE)
     except OSError as exc:
         raise NodeKeyWriteError(path, exc) from exc
     return key
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """A temporary file in ``path``'s directory (``mode`` from its creation), fsynced,
+    renamed over ``path``, the directory fsynced; on any error the temporary file goes."""
+    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            _write_all(handle, data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
 
 
 def _write_all(handle: BinaryIO, pem: bytes) -> None:

@@ -84,7 +84,7 @@ def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey,
     manifest = json.loads(zipfile.ZipFile(path).read(MANIFEST))
     assert set(manifest) == {
         "format", "exported_at", "exported_by", "node", "case", "items", "custody",
-        "custody_head",
+        "custody_head", "custody_signing",
     }  # fmt: skip
     assert set(manifest["case"]) == {
         "number", "title", "description", "place", "reporter", "assignee", "state", "tags",
@@ -100,6 +100,7 @@ def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey,
     }  # fmt: skip
     assert set(manifest["custody"][0]) == {
         "seq", "at", "actor", "action", "item", "detail", "prev_hash", "entry_hash",
+        "signature",
     }  # fmt: skip
     assert manifest["case"]["state"] == "reported" and manifest["case"]["cameras"] == ["cam01"]
     assert manifest["items"][0]["camera"] == "cam01"
