@@ -5,7 +5,8 @@ Layout::
     manifest.json       the case, its timeline, items with hashes, custody log, exporter
     manifest.json.sig   Ed25519 signature of manifest.json's exact bytes, base64
     media/<sha256>.<ext>
-    README.txt          how to check it (not covered by the signature; it carries no facts)
+    README.txt          how to check it (its SHA-256 in the manifest since format 1's
+                        ``readme`` key; older bundles leave it unsigned, and say so)
 
 The signature covers the manifest, and the manifest covers every media file by its
 SHA-256, so one changed byte in either fails :func:`verify_bundle`. The manifest carries
@@ -77,12 +78,19 @@ README_TEXT = """This is a case bundle exported by the surveillance service.
 
 Check it, with no service running, with:
 
-    surveillance verify-bundle THIS_FILE.zip
+    surveillance verify-bundle THIS_FILE.zip --expect-fingerprint sha256:...
 
-It checks the signature over manifest.json and the SHA-256 of every media file against it,
-and prints the signing key's fingerprint: compare it with the exporting node's fingerprint
-(shown by the node at /api/node/key).
+giving the exporting node's key fingerprint, obtained from the node itself (shown at
+/api/node/key), never from this bundle or a message that came with it. It checks the
+signature over manifest.json, the SHA-256 of every media file and of this README against
+it, the custody log, and that the signing key is the one expected. Without
+--expect-fingerprint it shows only that the bundle is intact, not who signed it.
 """
+END_RECORD = struct.Struct("<4s4H2LH")  # APPNOTE.TXT 4.3.16, without the comment
+END_SIGNATURE = b"PK\x05\x06"
+ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")  # APPNOTE.TXT 4.3.14
+ZIP64_END_SIGNATURE = b"PK\x06\x06"
+ZIP64_LOCATOR_SIZE = 20
 
 
 def media_name(item: ItemRecord) -> str:
@@ -113,6 +121,7 @@ def build_manifest(
         "items": [item_json(item) | {"file": media_name(item)} for item in view.items],
         "custody": [record_json(entry, CUSTODY_KEYS) for entry in view.custody],
         "custody_head": {"seq": case.custody_seq, "hash": case.custody_head},
+        "readme": {"file": README, "sha256": hashlib.sha256(README_TEXT.encode()).hexdigest()},
         # When the node began signing custody entries (see .entry_signatures).
         "custody_signing": dict(signing_start) if signing_start else None,
     }
@@ -198,6 +207,7 @@ def _verify_archive(
     archive: zipfile.ZipFile, report: BundleReport, expect_fingerprint: str | None
 ) -> None:
     _check_layout(archive, report)
+    _check_end(archive, report)
     # Two members of one name: this module reads one copy, `unzip` and others may take
     # the other, so a tampered copy could hide behind a genuine one. None is allowed.
     for name, count in Counter(archive.namelist()).items():
@@ -257,6 +267,7 @@ def _verify_contents(
             report.problems.append(f"{label}: SHA-256 is {actual[0]}, manifest says {digest}")
         if actual[1] != item["size"]:
             report.problems.append(f"{label}: {actual[1]} bytes, manifest says {item['size']}")
+    _check_readme(archive, manifest, report)
     names = set(archive.namelist())
     for name in sorted(names - expected_files):
         report.problems.append(f"{name}: not listed in the manifest")
@@ -302,6 +313,63 @@ def _verify_contents(
     problems, notes = check_signatures(number, signed, public, manifest.get("custody_signing"))
     report.problems += problems
     report.notes += notes
+
+
+def _check_readme(archive: zipfile.ZipFile, manifest: dict[str, Any], report: BundleReport) -> None:
+    """README.txt tells a person what to compare: a changed one could name another key.
+    Bundles since the ``readme`` key sign its hash; older ones are said to leave it out."""
+    readme = manifest.get("readme")
+    if readme is None:
+        report.notes.append(
+            f"{README} is not covered by the signature (a bundle made before it was): "
+            "trust no instruction or fingerprint in it"
+        )
+        return
+    if README not in archive.namelist():
+        return  # reported as missing
+    actual = _hash_member(archive, README, report)
+    if actual is not None and actual[0] != readme.get("sha256"):
+        report.problems.append(f"{README}: SHA-256 differs from the manifest's (altered)")
+
+
+def _check_end(archive: zipfile.ZipFile, report: BundleReport) -> None:
+    """The zip must end with its end record, right after its central directory: no
+    comment (the node writes none; some tools show it as if part of the bundle) and no
+    bytes appended after the end, which a reader scanning from the end may take for a
+    second zip."""
+    fp = archive.fp
+    if fp is None:
+        return
+    size = fp.seek(0, 2)
+    if archive.comment:
+        report.problems.append(
+            f"the zip carries a comment ({len(archive.comment)} bytes) the node never writes"
+        )
+    if size < END_RECORD.size:
+        return
+    fp.seek(size - END_RECORD.size)
+    end = END_RECORD.unpack(fp.read(END_RECORD.size))
+    if end[0] != END_SIGNATURE or end[-1] != 0:
+        report.problems.append(
+            "bytes follow the zip's end record (appended data, or a comment): the zip "
+            "must end where its end record does"
+        )
+        return
+    end_at = size - END_RECORD.size
+    directory_size = end[5]
+    if 0xFFFFFFFF in (end[5], end[6]) or 0xFFFF in (end[3], end[4]):
+        end_at -= ZIP64_LOCATOR_SIZE + ZIP64_END_RECORD.size
+        fp.seek(end_at)
+        record = fp.read(ZIP64_END_RECORD.size)
+        if len(record) != ZIP64_END_RECORD.size or record[:4] != ZIP64_END_SIGNATURE:
+            report.problems.append("the zip64 end record is not where the zip says")
+            return
+        directory_size = ZIP64_END_RECORD.unpack(record)[-2]
+    if archive.start_dir + directory_size != end_at:
+        report.problems.append(
+            f"bytes {archive.start_dir + directory_size} to {end_at} of the zip lie between "
+            "its central directory and its end record"
+        )
 
 
 def _check_layout(archive: zipfile.ZipFile, report: BundleReport) -> None:

@@ -56,19 +56,20 @@ def verify_command(config: AppConfig) -> int:
         engine.dispose()
     for problem in report.problems:
         print(f"FAILED: {problem}")
-    for note in report.notes:
-        print(f"Note: {note}")
-    print(f"Note: {TRUNCATION_LIMIT}")
+    notes = [*report.notes, TRUNCATION_LIMIT]
     summary = (
         f"{report.items} items, {report.cases} cases, {report.custody_entries} custody entries"
     )
     if report.ok:
         print(
             f"OK: {summary}: every item matches its SHA-256 and its attach entry, every "
-            "case's state and facts the entries that set them, every custody chain is intact"
+            "case's state and facts the entries that set them, every custody chain is intact "
+            "and its signed entries carry the node key's signatures"
         )
         _print_unbound(report.unbound_items)
+        _print_notes(notes)
         return 0
+    _print_notes(notes)
     print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {summary}")
     return 1
 

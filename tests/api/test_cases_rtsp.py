@@ -491,6 +491,22 @@ def test_every_read_is_logged_once_per_reader_whatever_the_range(app_client: Tes
     )
     assert beyond.status_code == 416 and len(logged()) == 3
 
+    whole = app_client.get(item["content_url"], headers=reader).content
+    suffix = app_client.get(item["content_url"], headers={**reader, "Range": "bytes=-500"})
+    assert suffix.status_code == 206 and suffix.content == whole[-500:]
+    size = item["size"]
+    assert suffix.headers["content-range"] == f"bytes {size - 500}-{size - 1}/{size}"
+    longer = app_client.get(item["content_url"], headers={**reader, "Range": f"bytes=-{size * 2}"})
+    assert longer.status_code == 206 and longer.content == whole
+    empty = app_client.get(item["content_url"], headers={**reader, "Range": "bytes=-0"})
+    assert empty.status_code == 416
+    several = app_client.get(item["content_url"], headers={**reader, "Range": "bytes=0-10,20-30"})
+    assert several.status_code == 200 and several.content == whole  # allowed by RFC 9110
+    huge = app_client.get(
+        item["content_url"], headers={**reader, "Range": "bytes=" + "9" * 5000 + "-"}
+    )
+    assert huge.status_code == 200
+
 
 def test_a_failed_export_is_logged_as_failed_with_its_reason(
     app_client: TestClient, data_dir: Path
@@ -536,8 +552,9 @@ def test_a_failed_export_is_logged_as_failed_with_its_reason(
 def test_a_full_disk_at_the_first_export_answers_507_and_a_broken_key_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The key is made at the first export: a full disk then is 507 with the reason and
-    leaves no key file (it left an empty one, and every later export answered 500)."""
+    """The key is made at the first signed change (a new case's create entry): a full disk
+    then is 507 with the reason and leaves no key file (it left an empty one, and every
+    later export answered 500). A broken key file is named, never replaced."""
     from surveillance.cases import signing
     from tests.cases.test_signing import _full_disk_halfway
 
@@ -545,16 +562,17 @@ def test_a_full_disk_at_the_first_export_answers_507_and_a_broken_key_is_named(
     config = AppConfig.model_validate({"server": {"data_dir": str(data)}})
     with TestClient(create_app(config), base_url="http://localhost") as client:
         client.headers.update(bearer(node_of(client), "handler1", Role.HANDLER))
-        number = new_case(client, cameras=[])
         with monkeypatch.context() as patched:
             patched.setattr(signing, "_write_all", _full_disk_halfway)
-            full = client.get(f"/api/cases/{number}/export.zip")
+            full = client.post("/api/cases", json={"title": "first"})
             key_full = client.get("/api/node/key")
         assert full.status_code == 507 and "disk is full" in full.json()["detail"]
         assert key_full.status_code == 507
         assert not (data / "node-key.pem").exists()
         assert [p.name for p in data.iterdir() if p.name.startswith(".node-key")] == []
-        assert client.get(f"/api/cases/{number}/export.zip").status_code == 200  # space freed
+        assert client.get("/api/cases").json()["total"] == 0  # nothing was created
+        number = new_case(client, cameras=[])  # space freed
+        assert client.get(f"/api/cases/{number}/export.zip").status_code == 200
 
         node_of(client).cases._key = None  # as after a restart
         (data / "node-key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken")
@@ -562,6 +580,8 @@ def test_a_full_disk_at_the_first_export_answers_507_and_a_broken_key_is_named(
             broken = client.get(path)
             assert broken.status_code == 500
             assert "node-key.pem cannot be used" in broken.json()["detail"], path
+        refused = client.post(f"/api/cases/{number}/comments", json={"text": "x"})
+        assert refused.status_code == 500 and "restore it" in refused.json()["detail"]
     config_file = tmp_path / "config.yaml"
     config_file.write_text(f"server:\n  data_dir: {data}\n")
     verified = run_cli("verify", "--config", str(config_file))
