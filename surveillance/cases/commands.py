@@ -7,7 +7,10 @@ if anything failed (2 for unusable input), so scripts and people can rely on the
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from surveillance.cases.bundle import verify_bundle
 from surveillance.cases.entry_signatures import load_start
@@ -33,8 +36,11 @@ TRUNCATION_LIMIT = (
 )
 
 
-def verify_command(config: AppConfig) -> int:
-    """Check every stored item against its hash and every custody chain."""
+def verify_command(
+    config: AppConfig, cross_checks: Sequence[Callable[[Engine], list[str]]] = ()
+) -> int:
+    """Check every stored item against its hash and every custody chain; ``cross_checks``
+    (from layers above this one: the audit log) add problems of their own."""
     url = database_url(config)
     sqlite_file = config.server.data_dir / SQLITE_FILE
     if config.database.url is None and not sqlite_file.is_file():
@@ -48,6 +54,8 @@ def verify_command(config: AppConfig) -> int:
         start = load_start(config.server.data_dir)
         report = verify_store(CaseStores(engine), evidence, key.public_raw, start)
         report.problems += [key.problem] if key.problem else []
+        for cross_check in cross_checks:
+            report.problems += cross_check(engine)
         report.notes += [key.note] if key.note else []
     except StoreOutdated as exc:
         print(f"FAILED: {exc}", file=sys.stderr)

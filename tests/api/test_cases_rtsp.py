@@ -587,3 +587,40 @@ def test_a_full_disk_at_the_first_export_answers_507_and_a_broken_key_is_named(
     verified = run_cli("verify", "--config", str(config_file))
     assert verified.returncode == 1
     assert "node-key.pem cannot be used: it holds no readable PEM private key" in verified.stdout
+
+
+def test_custody_entries_cut_from_the_end_show_against_the_audit_log(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    """The newest entries removed and the head set back: every remaining entry is genuine
+    and signed, so only the audit log's record of the same read shows the cut."""
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    reader = bearer(node_of(app_client), "reader2", Role.HANDLER)
+    assert app_client.get(item["content_url"], headers=reader).status_code == 200
+    node_of(app_client).audit.flush()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"server:\n  data_dir: {data_dir}\n")
+    assert f"case {number}" not in run_cli("verify", "--config", str(config)).stdout
+    with sqlite3.connect(data_dir / "cases.db") as db:
+        case_id, seq = db.execute(
+            "SELECT id, custody_seq FROM cases WHERE number = ?", (number,)
+        ).fetchone()
+        db.execute("DELETE FROM custody_entries WHERE case_id = ? AND seq = ?", (case_id, seq))
+        head = db.execute(
+            "SELECT entry_hash FROM custody_entries WHERE case_id = ? AND seq = ?",
+            (case_id, seq - 1),
+        ).fetchone()[0]
+        db.execute(
+            "UPDATE cases SET custody_seq = ?, custody_head = ? WHERE id = ?",
+            (seq - 1, head, case_id),
+        )
+    db.close()
+    failed = run_cli("verify", "--config", str(config))
+    assert failed.returncode == 1
+    mine = [line for line in failed.stdout.splitlines() if f"case {number}" in line]
+    assert mine == [
+        f"FAILED: case {number}: the audit log records 1 successful view action(s), its "
+        "custody log only 0 (custody entries removed from its end?)"
+    ], failed.stdout
+    assert "the database alone cannot show it" in failed.stdout
