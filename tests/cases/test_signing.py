@@ -5,15 +5,20 @@ so never used to sign) replaced."""
 from __future__ import annotations
 
 import errno
+import io
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import pytest
+from sqlalchemy import Engine
 
 from surveillance.cases import signing
-from surveillance.cases.errors import NodeKeyBroken, NodeKeyWriteError
+from surveillance.cases.errors import ExportFailed, NodeKeyBroken, NodeKeyWriteError
+from surveillance.cases.service import CaseService
 from surveillance.cases.signing import KEY_FILE, NodeKey
+from surveillance.cases.storage import LocalEvidenceStore
+from tests.cases.helpers import footage
 
 
 def _full_disk_halfway(handle: BinaryIO, pem: bytes) -> None:
@@ -58,3 +63,33 @@ def test_an_unreadable_key_file_is_named(tmp_path: Path) -> None:
     (tmp_path / KEY_FILE).mkdir()  # read fails with EISDIR, even as root
     with pytest.raises(NodeKeyBroken, match="Is a directory"):
         NodeKey.load_or_create(tmp_path)
+
+
+class FullDiskFile(io.BytesIO):
+    """A bundle's spool whose disk fills after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def test_a_full_disk_while_writing_a_bundle_is_507_and_logged_as_failed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    evidence = LocalEvidenceStore(tmp_path / "ev")
+    service = CaseService(engine, evidence, cast(Any, None), tmp_path, lambda name: True)
+    service.open()
+    number = service.create(title="full", reporter="ann").number
+    media = os.urandom(200_000)
+    service.stores.items.add(number, footage(media), evidence.put(media), "bob")
+    with pytest.raises(ExportFailed, match="disk is full") as caught:
+        service.export(number, "dora", FullDiskFile(100_000))
+    assert caught.value.status_code == 507
+    actions = [e.action for e in service.custody(number)]
+    assert actions[-1] == "export_failed" and "export" not in actions
+    assert service.custody(number)[-1].signature is not None  # signed like every entry
