@@ -93,3 +93,18 @@ def test_a_full_disk_while_writing_a_bundle_is_507_and_logged_as_failed(
     actions = [e.action for e in service.custody(number)]
     assert actions[-1] == "export_failed" and "export" not in actions
     assert service.custody(number)[-1].signature is not None  # signed like every entry
+
+
+def test_verify_names_the_key_files_state(tmp_path: Path) -> None:
+    from surveillance.cases.signing import key_status
+
+    assert "no signing key yet" in str(key_status(tmp_path).note)
+    (tmp_path / KEY_FILE).write_bytes(b"")
+    empty = key_status(tmp_path)
+    assert empty.problem is None and "is empty" in str(empty.note)
+    (tmp_path / KEY_FILE).write_bytes(b"garbage")
+    broken = key_status(tmp_path)
+    assert broken.public_raw is None and "cannot be used" in str(broken.problem)
+    (tmp_path / KEY_FILE).unlink()
+    key = NodeKey.load_or_create(tmp_path)
+    assert key_status(tmp_path).public_raw == key.public_raw
