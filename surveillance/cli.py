@@ -95,6 +95,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from surveillance.cases.commands import verify_bundle_command, verify_command
     from surveillance.config import ConfigError, load_config
+    from surveillance.services.custody_audit import custody_against_audit
 
     if args.command == "verify-bundle":
         return verify_bundle_command(args.bundle, args.expect_fingerprint)
@@ -103,7 +104,7 @@ def _verify(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return verify_command(config)
+    return verify_command(config, [custody_against_audit])
 
 
 def _auth(args: argparse.Namespace) -> int:

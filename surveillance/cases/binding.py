@@ -16,30 +16,56 @@ Attach entries come in two shapes, told apart by the detail's ``v``:
   were never bound and cannot be (the chain is append-only), and the report counts them.
 - version 2: the same four (the custody page shows them) plus ``item``, the whole record.
 
+The case's own facts are bound the same way (:func:`check_case_facts`). A create entry
+of version 2 records them all (:data:`CASE_FACTS`), an ``edit`` entry records them all as
+they are after the edit, a state entry the assignee it sets, an attach the camera it adds;
+a ``comment`` entry records the comment's actor, time and the SHA-256 of its text. The
+reporter and creation time are checked for every case (the create entry's actor and
+time); cases created before version 2 are otherwise bound only partly, and the report
+says which. Other timeline entries (created, state, evidence, edit) only restate entries
+of the chain and are not checked, nor is ``updated_at``.
+
 Plain data only: nothing here reads a database or a zip.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from surveillance.cases import custody
-from surveillance.cases.records import ItemRecord
+from surveillance.cases.records import CaseRecord, ItemRecord
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 ATTACH_DETAIL_VERSION = 2
+CASE_DETAIL_VERSION = 2  # create and edit entries that record every case fact
 INITIAL_STATE = "reported"  # every case starts here; its create entry records no state
 
 # Manifest names where they differ from the record's (None: not in the manifest); the
 # bundle's format 1 has these, so they are also the names an attach entry binds.
 Keys = Mapping[str, str | None]
 ITEM_KEYS: Keys = {"case_number": None, "camera_id": "camera", "platform_id": "platform"}
+# The manifest's case: no id; its chain head is at the manifest's top level.
+CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}
+TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
+# The case's facts a create or edit entry binds (manifest names); ``state`` has its own
+# entries, ``updated_at`` is not bound (every view-only change would need an entry).
+CASE_FACTS = (
+    "title",
+    "description",
+    "place",
+    "reporter",
+    "assignee",
+    "created_at",
+    "tags",
+    "cameras",
+)
 # What a version-1 attach entry recorded: its detail key -> the manifest item's key.
 V1_FACTS: Mapping[str, str] = {
     "sha256": "sha256",
@@ -84,20 +110,48 @@ def attach_detail(item: ItemRecord) -> dict[str, Any]:
     }
 
 
+def case_facts(case: CaseRecord) -> dict[str, Any]:
+    """The facts a create or edit entry binds, in the manifest's form."""
+    facts = record_json(case, CASE_KEYS)
+    return {key: facts[key] for key in CASE_FACTS}
+
+
+def create_detail(case: CaseRecord) -> dict[str, Any]:
+    return {"v": CASE_DETAIL_VERSION} | case_facts(case)
+
+
+def edit_detail(case: CaseRecord, changed: Sequence[str]) -> dict[str, Any]:
+    """An edit entry: what changed, and every fact as it is after the edit."""
+    return {"v": CASE_DETAIL_VERSION, "changed": list(changed)} | case_facts(case)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def comment_detail(text: str) -> dict[str, Any]:
+    """A comment entry: its actor and time are the entry's; its text by SHA-256 (the
+    custody page need not repeat the comment, and a hash binds it just the same)."""
+    return {"v": CASE_DETAIL_VERSION, "text_sha256": text_hash(text)}
+
+
 @dataclass(frozen=True)
 class Entry:
-    """What the check needs of one custody entry."""
+    """What the check needs of one custody entry; ``at`` in the chain's ISO form."""
 
     seq: int
     action: str
     item_id: int | None
     detail: Mapping[str, Any]
+    actor: str = ""
+    at: str = ""
 
 
 @dataclass
 class CaseCheck:
     problems: list[str]
     unbound_items: int  # items attached under version 1: only four facts are bound
+    partly_bound: list[str] = field(default_factory=list)  # what is not bound, and why
 
 
 def check_case(
@@ -163,3 +217,93 @@ def _state_problems(number: str, state: str, entries: Sequence[Entry]) -> list[s
         return []
     source = "its create entry" if last is None else f"its last state entry ({last.seq})"
     return [f"case {number}: state is {state!r}, but {source} leaves it {recorded!r} (altered)"]
+
+
+def check_case_facts(
+    number: str,
+    case: Mapping[str, Any],
+    timeline: Sequence[Mapping[str, Any]],
+    entries: Sequence[Entry],
+) -> CaseCheck:
+    """Hold a case's row (manifest form) and its comments (its timeline, manifest form, in
+    order) to the entries that set them."""
+    check = CaseCheck([], 0)
+    create = next((e for e in entries if e.action == "create"), None)
+    if create is None:
+        check.problems.append(f"case {number}: no custody entry records its creation")
+        return check
+    # Every version: the create entry's actor is the reporter, its time the creation's.
+    for key, value in (("reporter", create.actor), ("created_at", create.at)):
+        if case.get(key) != value:
+            check.problems.append(
+                f"case {number}: {key} is {case.get(key)!r} in its row but {value!r} in "
+                f"custody entry {create.seq} (create) (altered)"
+            )
+    expected: dict[str, Any] = {}
+    source: dict[str, Entry] = {}
+    full = create.detail.get("v") == CASE_DETAIL_VERSION
+    for entry in entries:
+        if entry.action in ("create", "edit") and entry.detail.get("v") == CASE_DETAIL_VERSION:
+            full = True
+            for key in CASE_FACTS:
+                expected[key] = entry.detail.get(key)
+                source[key] = entry
+        elif entry.action == "state" and "assignee" in entry.detail:
+            expected["assignee"], source["assignee"] = entry.detail["assignee"], entry
+        elif entry.action == "attach" and "cameras" in expected:
+            camera = entry.detail.get("camera")
+            if camera not in expected["cameras"]:
+                expected["cameras"] = sorted([*expected["cameras"], camera])
+                source["cameras"] = entry
+    if full:
+        for key in CASE_FACTS:
+            if key in ("reporter", "created_at") or case.get(key) == expected[key]:
+                continue
+            entry = source[key]
+            check.problems.append(
+                f"case {number}: {key} is {case.get(key)!r} in its row but "
+                f"{expected[key]!r} in custody entry {entry.seq} ({entry.action}) (altered)"
+            )
+    else:
+        check.partly_bound.append(
+            f"case {number} is bound only partly: created before its facts were bound, "
+            "only its reporter and creation time are checked until its next edit"
+        )
+    born_bound = create.detail.get("v") == CASE_DETAIL_VERSION  # every comment has an entry
+    check.problems += _comment_problems(number, timeline, entries, born_bound, check)
+    return check
+
+
+def _comment_problems(
+    number: str,
+    timeline: Sequence[Mapping[str, Any]],
+    entries: Sequence[Entry],
+    full: bool,
+    check: CaseCheck,
+) -> list[str]:
+    """Comment entries pair, in order, with the case's newest comments: every one if the
+    case was created with its facts bound; otherwise the older comments predate binding."""
+    bound = [e for e in entries if e.action == "comment"]
+    comments = [t for t in timeline if t.get("kind") == "comment"]
+    if len(bound) > len(comments) or (full and len(bound) != len(comments)):
+        return [
+            f"case {number}: {len(comments)} comment(s) on its timeline, but its custody "
+            f"entries record {len(bound)} (comments deleted or added)"
+        ]
+    older = len(comments) - len(bound)
+    if older:
+        check.partly_bound.append(
+            f"case {number}: its first {older} comment(s) predate binding comments into "
+            "the custody chain and are not checked"
+        )
+    problems = []
+    for comment, entry in zip(comments[older:], bound, strict=True):
+        recorded = (entry.actor, entry.at, entry.detail.get("text_sha256"))
+        held = (comment.get("actor"), comment.get("at"), text_hash(str(comment.get("text"))))
+        if recorded != held:
+            problems.append(
+                f"case {number}: the comment of {comment.get('at')} by "
+                f"{comment.get('actor')!r} differs from custody entry {entry.seq} (comment) "
+                "in its author, time or text (altered)"
+            )
+    return problems

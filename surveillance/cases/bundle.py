@@ -5,7 +5,8 @@ Layout::
     manifest.json       the case, its timeline, items with hashes, custody log, exporter
     manifest.json.sig   Ed25519 signature of manifest.json's exact bytes, base64
     media/<sha256>.<ext>
-    README.txt          how to check it (not covered by the signature; it carries no facts)
+    README.txt          how to check it (its SHA-256 in the manifest since format 1's
+                        ``readme`` key; older bundles leave it unsigned, and say so)
 
 The signature covers the manifest, and the manifest covers every media file by its
 SHA-256, so one changed byte in either fails :func:`verify_bundle`. The manifest carries
@@ -30,12 +31,23 @@ import json
 import struct
 import zipfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
 from surveillance.cases import custody
-from surveillance.cases.binding import Entry, Keys, check_case, item_json, record_json
+from surveillance.cases.binding import (
+    CASE_KEYS,
+    TIMELINE_KEYS,
+    Entry,
+    Keys,
+    check_case,
+    check_case_facts,
+    item_json,
+    record_json,
+)
+from surveillance.cases.entry_signatures import Signed, check_signatures
 from surveillance.cases.errors import EvidenceMissing
 from surveillance.cases.records import ExportView, ItemRecord
 from surveillance.cases.signing import NodeKey, fingerprint, verify_signature
@@ -60,20 +72,25 @@ EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 # record field therefore reaches the manifest by itself; tests/cases/test_bundle.py pins the
 # names, because readers of format 1 may see keys added but never renamed or dropped. The
 # items' names are binding.ITEM_KEYS: an attach entry binds an item in this same form.
-CASE_KEYS: Keys = {"id": None, "custody_seq": None, "custody_head": None}  # head: top level
-TIMELINE_KEYS: Keys = {"id": None, "item_id": "item"}
 CUSTODY_KEYS: Keys = {"item_id": "item"}
 
 README_TEXT = """This is a case bundle exported by the surveillance service.
 
 Check it, with no service running, with:
 
-    surveillance verify-bundle THIS_FILE.zip
+    surveillance verify-bundle THIS_FILE.zip --expect-fingerprint sha256:...
 
-It checks the signature over manifest.json and the SHA-256 of every media file against it,
-and prints the signing key's fingerprint: compare it with the exporting node's fingerprint
-(shown by the node at /api/node/key).
+giving the exporting node's key fingerprint, obtained from the node itself (shown at
+/api/node/key), never from this bundle or a message that came with it. It checks the
+signature over manifest.json, the SHA-256 of every media file and of this README against
+it, the custody log, and that the signing key is the one expected. Without
+--expect-fingerprint it shows only that the bundle is intact, not who signed it.
 """
+END_RECORD = struct.Struct("<4s4H2LH")  # APPNOTE.TXT 4.3.16, without the comment
+END_SIGNATURE = b"PK\x05\x06"
+ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")  # APPNOTE.TXT 4.3.14
+ZIP64_END_SIGNATURE = b"PK\x06\x06"
+ZIP64_LOCATOR_SIZE = 20
 
 
 def media_name(item: ItemRecord) -> str:
@@ -81,7 +98,12 @@ def media_name(item: ItemRecord) -> str:
 
 
 def build_manifest(
-    view: ExportView, key: NodeKey, node_name: str, operator: str, exported_at: datetime
+    view: ExportView,
+    key: NodeKey,
+    node_name: str,
+    operator: str,
+    exported_at: datetime,
+    signing_start: Mapping[str, Any] | None = None,
 ) -> bytes:
     case = view.detail.case
     manifest = {
@@ -99,6 +121,9 @@ def build_manifest(
         "items": [item_json(item) | {"file": media_name(item)} for item in view.items],
         "custody": [record_json(entry, CUSTODY_KEYS) for entry in view.custody],
         "custody_head": {"seq": case.custody_seq, "hash": case.custody_head},
+        "readme": {"file": README, "sha256": hashlib.sha256(README_TEXT.encode()).hexdigest()},
+        # When the node began signing custody entries (see .entry_signatures).
+        "custody_signing": dict(signing_start) if signing_start else None,
     }
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
@@ -111,8 +136,9 @@ def write_bundle(
     node_name: str,
     operator: str,
     exported_at: datetime,
+    signing_start: Mapping[str, Any] | None = None,
 ) -> None:
-    manifest = build_manifest(view, key, node_name, operator, exported_at)
+    manifest = build_manifest(view, key, node_name, operator, exported_at, signing_start)
     signature = base64.b64encode(key.sign(manifest)) + b"\n"
     stamp = exported_at.timetuple()[:6]
     # Stored, not deflated: media is compressed already, and it keeps the zip seekable.
@@ -181,6 +207,7 @@ def _verify_archive(
     archive: zipfile.ZipFile, report: BundleReport, expect_fingerprint: str | None
 ) -> None:
     _check_layout(archive, report)
+    _check_end(archive, report)
     # Two members of one name: this module reads one copy, `unzip` and others may take
     # the other, so a tampered copy could hide behind a genuine one. None is allowed.
     for name, count in Counter(archive.namelist()).items():
@@ -240,6 +267,7 @@ def _verify_contents(
             report.problems.append(f"{label}: SHA-256 is {actual[0]}, manifest says {digest}")
         if actual[1] != item["size"]:
             report.problems.append(f"{label}: {actual[1]} bytes, manifest says {item['size']}")
+    _check_readme(archive, manifest, report)
     names = set(archive.namelist())
     for name in sorted(names - expected_files):
         report.problems.append(f"{name}: not listed in the manifest")
@@ -267,10 +295,81 @@ def _verify_contents(
     report.problems += custody.check_chain(number, links, (int(head["seq"]), str(head["hash"])))
     # The items and state the manifest lists come from the node's rows; the chain holds
     # what was bound when each happened. A row edited before the export shows here.
-    chain = [Entry(link.seq, link.action, link.item_id, link.detail) for link, _ in links]
+    chain = [
+        Entry(link.seq, link.action, link.item_id, link.detail, link.actor, link.at)
+        for link, _ in links
+    ]
     bound = check_case(number, str(manifest["case"]["state"]), manifest["items"], chain)
     report.problems += bound.problems
     report.unbound_items = bound.unbound_items
+    facts = check_case_facts(number, manifest["case"], manifest["case"]["timeline"], chain)
+    report.problems += facts.problems
+    report.notes += facts.partly_bound
+    signed = [
+        Signed(link.seq, link.action, link.at, stored, e.get("signature"))
+        for (link, stored), e in zip(links, entries, strict=True)
+    ]
+    public = base64.b64decode(manifest["node"]["public_key"])
+    problems, notes = check_signatures(number, signed, public, manifest.get("custody_signing"))
+    report.problems += problems
+    report.notes += notes
+
+
+def _check_readme(archive: zipfile.ZipFile, manifest: dict[str, Any], report: BundleReport) -> None:
+    """README.txt tells a person what to compare: a changed one could name another key.
+    Bundles since the ``readme`` key sign its hash; older ones are said to leave it out."""
+    readme = manifest.get("readme")
+    if readme is None:
+        report.notes.append(
+            f"{README} is not covered by the signature (a bundle made before it was): "
+            "trust no instruction or fingerprint in it"
+        )
+        return
+    if README not in archive.namelist():
+        return  # reported as missing
+    actual = _hash_member(archive, README, report)
+    if actual is not None and actual[0] != readme.get("sha256"):
+        report.problems.append(f"{README}: SHA-256 differs from the manifest's (altered)")
+
+
+def _check_end(archive: zipfile.ZipFile, report: BundleReport) -> None:
+    """The zip must end with its end record, right after its central directory: no
+    comment (the node writes none; some tools show it as if part of the bundle) and no
+    bytes appended after the end, which a reader scanning from the end may take for a
+    second zip."""
+    fp = archive.fp
+    if fp is None:
+        return
+    size = fp.seek(0, 2)
+    if archive.comment:
+        report.problems.append(
+            f"the zip carries a comment ({len(archive.comment)} bytes) the node never writes"
+        )
+    if size < END_RECORD.size:
+        return
+    fp.seek(size - END_RECORD.size)
+    end = END_RECORD.unpack(fp.read(END_RECORD.size))
+    if end[0] != END_SIGNATURE or end[-1] != 0:
+        report.problems.append(
+            "bytes follow the zip's end record (appended data, or a comment): the zip "
+            "must end where its end record does"
+        )
+        return
+    end_at = size - END_RECORD.size
+    directory_size = end[5]
+    if 0xFFFFFFFF in (end[5], end[6]) or 0xFFFF in (end[3], end[4]):
+        end_at -= ZIP64_LOCATOR_SIZE + ZIP64_END_RECORD.size
+        fp.seek(end_at)
+        record = fp.read(ZIP64_END_RECORD.size)
+        if len(record) != ZIP64_END_RECORD.size or record[:4] != ZIP64_END_SIGNATURE:
+            report.problems.append("the zip64 end record is not where the zip says")
+            return
+        directory_size = ZIP64_END_RECORD.unpack(record)[-2]
+    if archive.start_dir + directory_size != end_at:
+        report.problems.append(
+            f"bytes {archive.start_dir + directory_size} to {end_at} of the zip lie between "
+            "its central directory and its end record"
+        )
 
 
 def _check_layout(archive: zipfile.ZipFile, report: BundleReport) -> None:

@@ -1,6 +1,6 @@
 """Cases and their workflow: numbers, edits, state changes, comments and the timeline.
 
-Every change that the custody chain records (create, state) appends to it in the same
+Every change that the custody chain records (create, edit, state, comment) appends to it in the same
 transaction (:func:`.custody_log.append`), so a failed request leaves the case exactly as
 it was.
 """
@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from surveillance.cases import custody, custody_log
+from surveillance.cases import binding, custody, custody_log
 from surveillance.cases.lookup import find_case, require, utcnow
 from surveillance.cases.models import (
     Case,
@@ -42,8 +42,9 @@ _Q = TypeVar("_Q", bound=Select[Any])
 
 
 class CaseStore:
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, transactions: Transactions, sign: custody_log.Signer | None = None) -> None:
         self._transactions = transactions
+        self._sign = sign
 
     def create(
         self,
@@ -80,8 +81,10 @@ class CaseStore:
                     session.add(case)
                     session.flush()
                     add_timeline_entry(session, case, moment, reporter, "created", title)
-                    detail = {"title": title}
-                    custody_log.append(session, case, moment, reporter, "create", None, detail)
+                    detail = binding.create_detail(case_record(case))
+                    custody_log.append(
+                        session, case, moment, reporter, "create", None, detail, self._sign
+                    )
                     return case_record(case)
             except IntegrityError:
                 if attempt == CREATE_RETRIES - 1:
@@ -140,6 +143,8 @@ class CaseStore:
                 moment = utcnow()
                 case.updated_at = moment
                 add_timeline_entry(session, case, moment, actor, "edit", ", ".join(changed))
+                detail = binding.edit_detail(case_record(case), changed)
+                custody_log.append(session, case, moment, actor, "edit", None, detail, self._sign)
             return case_record(case)
 
     def transition(
@@ -167,7 +172,7 @@ class CaseStore:
             detail = {"from": current.value, "to": target.value}
             if assignee:
                 detail["assignee"] = assignee
-            custody_log.append(session, case, moment, actor, "state", None, detail)
+            custody_log.append(session, case, moment, actor, "state", None, detail, self._sign)
             return case_record(case)
 
     def comment(self, number: str, actor: str, text: str) -> TimelineRecord:
@@ -177,6 +182,8 @@ class CaseStore:
             moment = utcnow()
             case.updated_at = moment
             entry = add_timeline_entry(session, case, moment, actor, "comment", text)
+            detail = binding.comment_detail(text)
+            custody_log.append(session, case, moment, actor, "comment", None, detail, self._sign)
             session.flush()
             return from_row(TimelineRecord, entry)
 

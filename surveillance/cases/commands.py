@@ -7,9 +7,14 @@ if anything failed (2 for unusable input), so scripts and people can rely on the
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from surveillance.cases.bundle import verify_bundle
+from surveillance.cases.entry_signatures import load_start
+from surveillance.cases.signing import key_status
 from surveillance.cases.storage import EVIDENCE_DIR, LocalEvidenceStore
 from surveillance.cases.store import CaseStores
 from surveillance.cases.verify import verify_store
@@ -22,9 +27,20 @@ from surveillance.db import (
     database_url,
 )
 
+# Said on every run: the one change to a chain that its own signatures cannot show.
+TRUNCATION_LIMIT = (
+    "a case's newest custody entries removed, with its head set back to the entry before "
+    "them, leave a chain of genuine signed entries: the database alone cannot show it; "
+    "compare with a bundle exported earlier (its manifest holds the head then) or the "
+    "audit log's evidence and export entries"
+)
 
-def verify_command(config: AppConfig) -> int:
-    """Check every stored item against its hash and every custody chain."""
+
+def verify_command(
+    config: AppConfig, cross_checks: Sequence[Callable[[Engine], list[str]]] = ()
+) -> int:
+    """Check every stored item against its hash and every custody chain; ``cross_checks``
+    (from layers above this one: the audit log) add problems of their own."""
     url = database_url(config)
     sqlite_file = config.server.data_dir / SQLITE_FILE
     if config.database.url is None and not sqlite_file.is_file():
@@ -34,7 +50,13 @@ def verify_command(config: AppConfig) -> int:
     try:
         check_current(engine)
         evidence = LocalEvidenceStore(config.server.data_dir / EVIDENCE_DIR)
-        report = verify_store(CaseStores(engine), evidence)
+        key = key_status(config.server.data_dir)
+        start = load_start(config.server.data_dir)
+        report = verify_store(CaseStores(engine), evidence, key.public_raw, start)
+        report.problems += [key.problem] if key.problem else []
+        for cross_check in cross_checks:
+            report.problems += cross_check(engine)
+        report.notes += [key.note] if key.note else []
     except StoreOutdated as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2
@@ -42,18 +64,20 @@ def verify_command(config: AppConfig) -> int:
         engine.dispose()
     for problem in report.problems:
         print(f"FAILED: {problem}")
-    for note in report.notes:
-        print(f"Note: {note}")
+    notes = [*report.notes, TRUNCATION_LIMIT]
     summary = (
         f"{report.items} items, {report.cases} cases, {report.custody_entries} custody entries"
     )
     if report.ok:
         print(
             f"OK: {summary}: every item matches its SHA-256 and its attach entry, every "
-            "case's state its last state entry, every custody chain is intact"
+            "case's state and facts the entries that set them, every custody chain is intact "
+            "and its signed entries carry the node key's signatures"
         )
         _print_unbound(report.unbound_items)
+        _print_notes(notes)
         return 0
+    _print_notes(notes)
     print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {summary}")
     return 1
 
@@ -82,7 +106,9 @@ def verify_bundle_command(path: Path, expect_fingerprint: str | None) -> int:
             f"{report.custody_entries} custody entries intact; {signer}; {checked}"
         )
         _print_unbound(report.unbound_items)
+        _print_notes(report.notes)
         return 0
+    _print_notes(report.notes)
     if report.fingerprint:
         print(f"(the bundle claims to be {signer})")
     print(f"VERIFICATION FAILED: {len(report.problems)} problem(s) in {path}")
@@ -95,3 +121,8 @@ def _print_unbound(count: int) -> None:
             f"Note: {count} item(s) were attached before item records were bound into the "
             "custody chain: only their SHA-256, size, kind and camera are checked against it."
         )
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"Note: {note}")

@@ -6,8 +6,11 @@ links to a genesis value derived from the case number. Plain data only: the same
 checks the database (``surveillance verify``) and an exported bundle, offline.
 
 A chain proves order and integrity against edits that do not rewrite the whole chain;
-someone able to rewrite the database could rebuild it. What anchors it is an exported,
-signed bundle: its manifest holds the chain head at the time of export.
+someone able to rewrite the database could rebuild it, so each entry also carries the
+node key's signature of its hash (:mod:`.entry_signatures`): the key is a file outside the
+database. Removing the newest entries (and setting the case's head back) leaves a chain
+of genuine, signed entries: only an earlier exported bundle (its manifest holds the head
+at the time) or the audit log shows that.
 """
 
 from __future__ import annotations
@@ -19,12 +22,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-ACTIONS = ("create", "attach", "view", "download", "export", "export_failed", "state")
+ACTIONS = (
+    "create",
+    "edit",
+    "comment",
+    "attach",
+    "view",
+    "download",
+    "export",
+    "export_failed",
+    "state",
+)
 
 
 def canonical_json(value: Any) -> bytes:
     """One byte form per value: sorted keys, no spaces, UTF-8."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_message(entry_hash: str) -> bytes:
+    """What the node's key signs of an entry: its hash, which covers everything else."""
+    return f"surveillance-custody-entry:{entry_hash}".encode()
 
 
 def genesis_hash(case_number: str) -> str:

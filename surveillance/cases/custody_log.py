@@ -10,7 +10,9 @@ head is read here.
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,8 @@ from surveillance.cases.models import Case, CustodyEntry
 from surveillance.cases.records import CustodyRecord
 from surveillance.db.orm import Transactions, from_row
 
+Signer = Callable[[bytes], bytes]
+
 
 def append(
     session: Session,
@@ -32,8 +36,11 @@ def append(
     action: str,
     item_id: int | None,
     detail: dict[str, Any],
+    sign: Signer | None = None,
 ) -> None:
-    """Add the case's next link in ``session``; ``case`` must be locked (``lock=True``)."""
+    """Add the case's next link in ``session``; ``case`` must be locked (``lock=True``).
+    ``sign`` (the node key's) signs the entry's hash; None only where no node runs (tests,
+    tools), and verification names such entries unsigned."""
     link = custody.Link(
         case_number=case.number,
         seq=case.custody_seq + 1,
@@ -45,6 +52,9 @@ def append(
         prev_hash=case.custody_head,
     )
     digest = link.digest()
+    signature = None
+    if sign is not None:
+        signature = base64.b64encode(sign(custody.signed_message(digest))).decode()
     session.add(
         CustodyEntry(
             case_id=case.id,
@@ -56,6 +66,7 @@ def append(
             detail=custody.canonical_json(detail).decode(),
             prev_hash=link.prev_hash,
             entry_hash=digest,
+            signature=signature,
         )
     )
     case.custody_seq = link.seq
@@ -71,8 +82,9 @@ def entries(session: Session, case: Case) -> list[CustodyRecord]:
 
 
 class CustodyLog:
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, transactions: Transactions, sign: Signer | None = None) -> None:
         self._transactions = transactions
+        self._sign = sign
 
     def entries(self, number: str) -> list[CustodyRecord]:
         with self._transactions.begin() as session:
@@ -82,7 +94,7 @@ class CustodyLog:
         """Append a ``view`` or ``download`` entry (allowed in every state: it is a log)."""
         with self._transactions.begin() as session:
             case = find_case(session, number, lock=True)
-            append(session, case, utcnow(), actor, action, item_id, {})
+            append(session, case, utcnow(), actor, action, item_id, {}, self._sign)
 
     def log_failed_export(
         self, number: str, actor: str, reason: str, item_id: int | None = None
@@ -92,7 +104,7 @@ class CustodyLog:
         with self._transactions.begin() as session:
             case = find_case(session, number, lock=True)
             detail = {"reason": reason}
-            append(session, case, utcnow(), actor, "export_failed", item_id, detail)
+            append(session, case, utcnow(), actor, "export_failed", item_id, detail, self._sign)
 
     def check_chains(self) -> tuple[int, int, list[str]]:
         """(cases, entries, problems) over every case's custody chain."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from surveillance.errors import (
@@ -99,6 +101,34 @@ class ExportFailed(SurveillanceError):
         self.reason = reason
         self.item_id = item_id  # the item it failed on, if one
         self.status_code = 507 if disk_full else 500  # type: ignore[misc]
+
+
+class NodeKeyWriteError(SurveillanceError):
+    """The node's signing key could not be written; no key file was left.
+
+    507 Insufficient Storage when the disk is full (free space and retry), 500 otherwise."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
+        super().__init__(f"the node's signing key {path} could not be written: {reason}")
+        self.reason = reason
+        self.status_code = 507 if disk_full else 500  # type: ignore[misc]
+
+
+class NodeKeyBroken(SurveillanceError):
+    """The key file exists but holds no usable key; the node signs nothing until an
+    operator restores it (it is never replaced: it may be the key earlier bundles name).
+
+    500: nothing the client can change; the message names the file and what to do."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            f"the node's signing key {path} cannot be used: {reason}; restore it from a "
+            "backup (moving it away makes the node create a new key with a new fingerprint)"
+        )
+        self.path = path
+        self.reason = reason
 
 
 class ExportOutdated(Conflict):

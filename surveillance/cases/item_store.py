@@ -30,8 +30,9 @@ CAPTURE_FACTS = tuple(f.name for f in fields(Capture))
 
 
 class ItemStore:
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, transactions: Transactions, sign: custody_log.Signer | None = None) -> None:
         self._transactions = transactions
+        self._sign = sign
 
     def check_attachable(self, number: str) -> CaseRecord:
         """The case, if it exists and takes evidence now; raises otherwise."""
@@ -69,7 +70,7 @@ class ItemStore:
             entry = add_timeline_entry(session, case, moment, actor, "evidence", text)
             entry.item_id = item.id
             detail = binding.attach_detail(record)
-            custody_log.append(session, case, moment, actor, "attach", item.id, detail)
+            custody_log.append(session, case, moment, actor, "attach", item.id, detail, self._sign)
             return record
 
     def items(self, number: str) -> list[ItemRecord]:

@@ -146,6 +146,8 @@ class CustodyEntry(Base):
     detail: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+    # The node key's signature of entry_hash (base64); NULL for entries before 0005.
+    signature: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_custody_case_seq"),)
 

@@ -73,6 +73,7 @@ class CustodyRecord:
     detail: dict[str, Any]
     prev_hash: str
     entry_hash: str
+    signature: str | None = None  # base64, by the node's key; None before signing began
 
     def link(self, case_number: str) -> custody.Link:
         """This entry as the hash chain sees it."""

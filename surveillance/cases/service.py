@@ -23,13 +23,14 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from surveillance.cases import bundle
 from surveillance.cases.case_store import UNSET
+from surveillance.cases.entry_signatures import record_start
 from surveillance.cases.errors import (
     EvidenceMissing,
     ExportFailed,
@@ -73,7 +74,7 @@ class CaseService:
     ) -> None:
         self.engine = engine
         self._assignee_exists = assignee_exists
-        self.stores = CaseStores(engine)
+        self.stores = CaseStores(engine, self._sign_entry)
         self.evidence = evidence
         self.footage = footage
         self.node_name = node_name or socket.gethostname()
@@ -82,6 +83,7 @@ class CaseService:
         self._key_lock = threading.Lock()
         self.recent_reads = RecentReads()
         self._claims = AttachClaims()
+        self._signing_start: dict[str, Any] | None = None
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -89,6 +91,16 @@ class CaseService:
         files no item owns (an attach interrupted between file and row) (blocking)."""
         self.evidence.prepare()
         set_aside_unowned(self.evidence, self.stores.items.owned_hashes())
+        # Before any entry is signed: from now on every new case's entries must be.
+        self._signing_start = record_start(
+            self._key_dir, datetime.now(UTC), self.stores.last_numbers
+        )
+
+    def _sign_entry(self, message: bytes) -> bytes:
+        """Every new custody entry is signed with the node's key; a key that cannot be
+        made or read fails the change (507 or 500, naming the file) rather than leaving
+        an unsigned entry that verification would flag as forged."""
+        return self.key.sign(message)
 
     @property
     def key(self) -> NodeKey:
@@ -264,7 +276,14 @@ class CaseService:
             try:
                 exported_at = datetime.now(UTC)
                 bundle.write_bundle(
-                    out, view, self.evidence, key, self.node_name, actor, exported_at
+                    out,
+                    view,
+                    self.evidence,
+                    key,
+                    self.node_name,
+                    actor,
+                    exported_at,
+                    self._signing_start,
                 )
             except (SurveillanceError, OSError) as exc:
                 failure = _export_failure(number, exc)

@@ -1,22 +1,33 @@
 """The node's Ed25519 key: signs exported case bundles.
 
-Created on first use in the data directory, readable by the service's user only (0600).
+Created on first use in the data directory, readable by the service's user only (0600),
+written atomically (a full disk leaves no key file rather than an empty one).
 Its fingerprint, ``sha256:`` and the hex SHA-256 of the raw public key, is what a person
 compares between a bundle's verification report and the node (API ``/api/node/key``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from surveillance.cases.errors import NodeKeyBroken, NodeKeyWriteError
+
 KEY_FILE = "node-key.pem"
 KEY_MODE = 0o600
+TEMP_PREFIX = ".node-key.tmp-"  # also for the other small files beside it
 
 
 def fingerprint(public_raw: bytes) -> str:
@@ -44,36 +55,137 @@ class NodeKey:
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> NodeKey:
+        """The node's key, created if there is none (or the file is empty, see
+        :func:`read_key`). Raises :class:`NodeKeyBroken` for a file that holds something
+        else, :class:`NodeKeyWriteError` (507 if the disk is full) if it cannot be made."""
         path = data_dir / KEY_FILE
-        try:
-            pem = path.read_bytes()
-        except FileNotFoundError:
-            return cls._create(path)
-        key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 private key")
-        return cls(key)
+        with _key_lock(data_dir):
+            try:
+                return cls(read_key(path))
+            except KeyFileEmpty:
+                pass  # never held a key, so never signed: a new one replaces nothing
+            except FileNotFoundError:
+                pass
+            return cls(_create(path))
 
-    @classmethod
-    def _create(cls, path: Path) -> NodeKey:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        # O_EXCL: two processes starting at once must not each write a different key;
-        # the loser reads the winner's. The mode is set at creation, never widened.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
-        except FileExistsError:
-            return cls.load_or_create(path.parent)
+
+class KeyFileEmpty(Exception):
+    """The key file exists and is empty: a key write interrupted before its first byte
+    (possible only with nodes before the key was written atomically)."""
+
+
+def read_key(path: Path) -> Ed25519PrivateKey:
+    """The private key in ``path``. FileNotFoundError if there is none, :class:`KeyFileEmpty`
+    if the file is empty, :class:`NodeKeyBroken` if it cannot be read or holds no key.
+
+    A non-empty file that does not parse is never replaced: it may be a key that signed
+    bundles (damaged, or swapped), and a new key would orphan every fingerprint given out.
+    An empty file held no key, so nothing was ever signed with it: the node makes a new one.
+    """
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise NodeKeyBroken(path, exc.strerror or str(exc)) from exc
+    if not pem:
+        raise KeyFileEmpty(str(path))
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise NodeKeyBroken(path, "it holds no readable PEM private key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise NodeKeyBroken(path, "it holds a private key, but not an Ed25519 one")
+    return key
+
+
+def _create(path: Path) -> Ed25519PrivateKey:
+    """Write a new key atomically (:func:`write_atomically`): a full disk or a crash leaves
+    the old state (no file, or the empty one), never a partial key."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        write_atomically(path, pem, KEY_MODE)
+    except OSError as exc:
+        raise NodeKeyWriteError(path, exc) from exc
+    return key
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """A temporary file in ``path``'s directory (``mode`` from its creation), fsynced,
+    renamed over ``path``, the directory fsynced; on any error the temporary file goes."""
+    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+            _write_all(handle, data)
             handle.flush()
             os.fsync(handle.fileno())
-        return cls(key)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _write_all(handle: BinaryIO, pem: bytes) -> None:
+    handle.write(pem)
+
+
+@contextmanager
+def _key_lock(data_dir: Path) -> Iterator[None]:
+    """One process at a time decides whether to create the key: two nodes starting at
+    once on one data directory must not each write (and sign with) a different key."""
+    # The lock is on the directory itself: a lock file would be one more file to leave.
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise NodeKeyWriteError(data_dir, exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on directories
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """What ``surveillance verify`` says of the key file (it never creates one)."""
+
+    public_raw: bytes | None
+    problem: str | None = None
+    note: str | None = None
+
+
+def key_status(data_dir: Path) -> KeyStatus:
+    path = data_dir / KEY_FILE
+    try:
+        key = read_key(path)
+    except FileNotFoundError:
+        return KeyStatus(None, note=f"{path}: no signing key yet (made at the first export)")
+    except KeyFileEmpty:
+        return KeyStatus(
+            None,
+            note=f"{path} is empty (a key write cut short before its first byte, so it never "
+            "signed anything): the node makes a new key at the next export",
+        )
+    except NodeKeyBroken as exc:
+        return KeyStatus(None, problem=str(exc))
+    return KeyStatus(public_raw(key.public_key()))
 
 
 def verify_signature(public: bytes, signature: bytes, data: bytes) -> bool:

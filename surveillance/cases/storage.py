@@ -39,6 +39,21 @@ FILE_MODE = 0o400
 DIR_MODE = 0o700
 
 
+STORED = "item file"
+PREFIX_PATTERN = re.compile(r"^[0-9a-f]{2}$")
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    """One name in the store. ``kind``: :data:`STORED` (a regular file named by a SHA-256
+    in its own prefix directory), ``temporary file`` (a write under way, or left by a
+    crash), ``misplaced`` (named by a SHA-256, in another prefix), ``hidden file``,
+    ``file``, ``directory`` or ``symlink``."""
+
+    path: Path
+    kind: str
+
+
 @dataclass(frozen=True)
 class StoredBlob:
     sha256: str
@@ -79,6 +94,14 @@ class EvidenceStore(Protocol):
         """What :meth:`set_aside` moved out so far."""
         ...
 
+    def strays(self) -> list[StoreEntry]:
+        """Whatever is in the store but not an item file (or a write under way)."""
+        ...
+
+    def set_aside_stray(self, entry: StoreEntry) -> str:
+        """Move a stray out of the store (a symlink: remove the link); what was done."""
+        ...
+
 
 def is_hash(text: str) -> bool:
     return bool(HASH_PATTERN.match(text))
@@ -100,17 +123,20 @@ class LocalEvidenceStore:
         """Create the root, remove temporary files a crash left behind, and make every
         directory and file readable by the service's user only."""
         self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        for leftover in self.root.glob(f"*/{TEMP_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
-        for path in (self.root, *self.root.rglob("*")):
-            # lstat, and never chmod a symbolic link: chmod follows it, and a link planted
-            # in the store would make the node change the mode of any file it points at.
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                continue
-            wanted = DIR_MODE if stat.S_ISDIR(mode) else FILE_MODE
-            if mode & 0o777 != wanted:
-                path.chmod(wanted)
+        for entry in self.entries():
+            if entry.kind == "temporary file":
+                entry.path.unlink(missing_ok=True)
+        # lstat and no descent into links: a symlink planted in the store must never
+        # make the node change (as root, say) the mode of whatever it points to.
+        for top, dirs, files in os.walk(self.root, followlinks=False):
+            for name in (".", *dirs, *files):
+                path = Path(top, name)
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode):
+                    continue
+                wanted = DIR_MODE if stat.S_ISDIR(mode) else FILE_MODE
+                if mode & 0o777 != wanted:
+                    path.chmod(wanted)
 
     def _path(self, sha256: str) -> Path:
         if not is_hash(sha256):
@@ -153,9 +179,13 @@ class LocalEvidenceStore:
 
     def open(self, sha256: str) -> BinaryIO:
         try:
-            return self._path(sha256).open("rb")
-        except FileNotFoundError:
-            raise KeyError(sha256) from None
+            # O_NOFOLLOW: a symlink under an item's name is not its bytes (ELOOP).
+            fd = os.open(self._path(sha256), os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, OSError) as exc:
+            if isinstance(exc, FileNotFoundError) or exc.errno == errno.ELOOP:
+                raise KeyError(sha256) from None
+            raise
+        return os.fdopen(fd, "rb")
 
     def size(self, sha256: str) -> int | None:
         try:
@@ -175,11 +205,47 @@ class LocalEvidenceStore:
         return digest.hexdigest()
 
     def hashes(self) -> Iterator[str]:
+        for entry in self.entries():
+            if entry.kind == STORED:
+                yield entry.path.name
+
+    def entries(self) -> list[StoreEntry]:
+        """Everything in the store, each with its kind (:data:`STORED` for an item file;
+        see :class:`StoreEntry`). Links are listed, never followed."""
+        found: list[StoreEntry] = []
         if not self.root.is_dir():
-            return
-        for path in sorted(self.root.glob("*/*")):
-            if is_hash(path.name) and path.parent.name == path.name[:2]:
-                yield path.name
+            return found
+        for top in _scan(self.root):
+            if top.is_symlink():
+                found.append(StoreEntry(Path(top.path), "symlink"))
+            elif top.is_dir() and PREFIX_PATTERN.match(top.name):
+                found += [_classify(entry, top.name) for entry in _scan(Path(top.path))]
+            elif top.is_dir():
+                found.append(StoreEntry(Path(top.path), "directory"))
+            else:
+                found.append(StoreEntry(Path(top.path), _file_kind(top.name)))
+        return found
+
+    def strays(self) -> list[StoreEntry]:
+        """What the store holds that is not an item file or a write under way."""
+        return [e for e in self.entries() if e.kind not in (STORED, "temporary file")]
+
+    def set_aside_stray(self, entry: StoreEntry) -> str:
+        """Move a stray file or directory out of the store, or remove a stray symlink
+        (the link only: its target is never touched); what was done."""
+        if entry.kind == "symlink":
+            os.unlink(entry.path)  # unlink never follows the link
+            _fsync_dir(entry.path.parent)
+            return f"removed the link (to {_link_target(entry.path)}; its target untouched)"
+        self.unowned_root.mkdir(mode=DIR_MODE, exist_ok=True)
+        relative = entry.path.relative_to(self.root)
+        name = "stray-" + "_".join(relative.parts)
+        target = self.unowned_root / name
+        while target.exists() or target.is_symlink():
+            target = self.unowned_root / f"{name}-{secrets.token_hex(4)}"
+        os.replace(entry.path, target)
+        _fsync_dir(entry.path.parent)
+        return f"moved to {target}"
 
     def discard(self, sha256: str) -> None:
         path = self._path(sha256)
@@ -203,6 +269,37 @@ class LocalEvidenceStore:
         if not self.unowned_root.is_dir():
             return []
         return sorted(str(p) for p in self.unowned_root.iterdir())
+
+
+def _scan(directory: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
+def _classify(entry: os.DirEntry[str], prefix: str) -> StoreEntry:
+    path = Path(entry.path)
+    if entry.is_symlink():
+        return StoreEntry(path, "symlink")
+    if entry.is_dir(follow_symlinks=False):
+        return StoreEntry(path, "directory")
+    if not entry.is_file(follow_symlinks=False):
+        return StoreEntry(path, "file")  # a FIFO, socket or device: still not an item
+    if entry.name.startswith(TEMP_PREFIX):
+        return StoreEntry(path, "temporary file")
+    if is_hash(entry.name):
+        return StoreEntry(path, STORED if entry.name[:2] == prefix else "misplaced")
+    return StoreEntry(path, _file_kind(entry.name))
+
+
+def _file_kind(name: str) -> str:
+    return "hidden file" if name.startswith(".") else "file"
+
+
+def _link_target(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -56,9 +56,19 @@ class AttachClaims:
 
 
 def set_aside_unowned(evidence: EvidenceStore, owned: set[str]) -> list[str]:
-    """Move every stored file that no item owns out of the store (at start, before any
-    attach); where each went."""
+    """Move every stored file that no item owns, and everything else in the store that is
+    not an item file (stray, misplaced or hidden files, directories), out of the store,
+    and remove symlinks (the link, never its target), at start, before any attach; what
+    was done with each."""
     moved = []
+    for stray in evidence.strays():
+        moved.append(evidence.set_aside_stray(stray))
+        log.warning(
+            "%s in the evidence store is not an item file (%s): %s",
+            stray.path,
+            stray.kind,
+            moved[-1],
+        )
     for sha256 in list(evidence.hashes()):
         if sha256 not in owned:
             moved.append(evidence.set_aside(sha256))

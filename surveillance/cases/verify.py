@@ -4,7 +4,9 @@ evidence store that no item owns (:mod:`.unowned`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStores
@@ -24,7 +26,14 @@ class StoreReport:
         return not self.problems
 
 
-def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
+def verify_store(
+    stores: CaseStores,
+    evidence: EvidenceStore,
+    public: bytes | None = None,
+    signing_start: Mapping[str, Any] | None = None,
+) -> StoreReport:
+    """``public``: the node key's public half, to check entry signatures with;
+    ``signing_start``: when the node began signing entries (:mod:`.entry_signatures`)."""
     report = StoreReport()
     checked: dict[str, str | None] = {}  # one read per blob, however many items share it
     for item in stores.items.all_items():
@@ -49,12 +58,24 @@ def verify_store(stores: CaseStores, evidence: EvidenceStore) -> StoreReport:
                 "interrupted attach, or its item's row was deleted); the node moves such "
                 "files out of the store at its next start"
             )
+    for stray in evidence.strays():
+        action = (
+            "removes the link (never its target)"
+            if stray.kind == "symlink"
+            else "moves it out of the store"
+        )
+        report.problems.append(
+            f"{stray.path}: {stray.kind} in the evidence store, not a file named by its "
+            f"SHA-256 in its own prefix directory; no item owns it; the node {action} at "
+            "its next start"
+        )
     for path in evidence.set_aside_names():
         report.notes.append(
             f"{path}: set aside at start, owned by no item; inspect it, then delete it"
         )
-    cases = stores.check_cases()
+    cases = stores.check_cases(public, signing_start)
     report.cases, report.custody_entries = cases.cases, cases.custody_entries
     report.unbound_items = cases.unbound_items
     report.problems += cases.problems
+    report.notes += cases.notes
     return report

@@ -192,9 +192,20 @@ class Access:
     def custody(
         self, principal: Principal, number: str, entries: Iterable[CustodyRecord]
     ) -> list[CustodyRecord]:
-        """The custody log without the entries of hidden evidence (blocking)."""
+        """The custody log without the entries of hidden evidence, and without the cameras
+        they cannot see in the camera lists create and edit entries record (blocking)."""
         hidden = self._hidden_items(principal, number)
-        return [e for e in entries if e.item_id is None or e.item_id not in hidden]
+        shown = [e for e in entries if e.item_id is None or e.item_id not in hidden]
+        if not principal.scope.limited:
+            return shown
+        return [self._seen_cameras_only(principal, e) for e in shown]
+
+    def _seen_cameras_only(self, principal: Principal, entry: CustodyRecord) -> CustodyRecord:
+        cameras = entry.detail.get("cameras")
+        if not isinstance(cameras, list):
+            return entry
+        seen = [c for c in cameras if self._case_camera_seen(principal, c, None)]
+        return dataclasses.replace(entry, detail={**entry.detail, "cameras": seen})
 
     def export_refusal(self, principal: Principal, number: str) -> Forbidden | None:
         """Why the principal may not export the case, or None (blocking)."""

@@ -491,6 +491,22 @@ def test_every_read_is_logged_once_per_reader_whatever_the_range(app_client: Tes
     )
     assert beyond.status_code == 416 and len(logged()) == 3
 
+    whole = app_client.get(item["content_url"], headers=reader).content
+    suffix = app_client.get(item["content_url"], headers={**reader, "Range": "bytes=-500"})
+    assert suffix.status_code == 206 and suffix.content == whole[-500:]
+    size = item["size"]
+    assert suffix.headers["content-range"] == f"bytes {size - 500}-{size - 1}/{size}"
+    longer = app_client.get(item["content_url"], headers={**reader, "Range": f"bytes=-{size * 2}"})
+    assert longer.status_code == 206 and longer.content == whole
+    empty = app_client.get(item["content_url"], headers={**reader, "Range": "bytes=-0"})
+    assert empty.status_code == 416
+    several = app_client.get(item["content_url"], headers={**reader, "Range": "bytes=0-10,20-30"})
+    assert several.status_code == 200 and several.content == whole  # allowed by RFC 9110
+    huge = app_client.get(
+        item["content_url"], headers={**reader, "Range": "bytes=" + "9" * 5000 + "-"}
+    )
+    assert huge.status_code == 200
+
 
 def test_a_failed_export_is_logged_as_failed_with_its_reason(
     app_client: TestClient, data_dir: Path
@@ -531,3 +547,80 @@ def test_a_failed_export_is_logged_as_failed_with_its_reason(
     assert app_client.get(f"/api/cases/{number}/export.zip", headers=exporter).status_code == 200
     custody = app_client.get(f"/api/cases/{number}/custody").json()
     assert [e["action"] for e in custody][-1] == "export"
+
+
+def test_a_full_disk_at_the_first_export_answers_507_and_a_broken_key_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is made at the first signed change (a new case's create entry): a full disk
+    then is 507 with the reason and leaves no key file (it left an empty one, and every
+    later export answered 500). A broken key file is named, never replaced."""
+    from surveillance.cases import signing
+    from tests.cases.test_signing import _full_disk_halfway
+
+    data = tmp_path / "node"
+    config = AppConfig.model_validate({"server": {"data_dir": str(data)}})
+    with TestClient(create_app(config), base_url="http://localhost") as client:
+        client.headers.update(bearer(node_of(client), "handler1", Role.HANDLER))
+        with monkeypatch.context() as patched:
+            patched.setattr(signing, "_write_all", _full_disk_halfway)
+            full = client.post("/api/cases", json={"title": "first"})
+            key_full = client.get("/api/node/key")
+        assert full.status_code == 507 and "disk is full" in full.json()["detail"]
+        assert key_full.status_code == 507
+        assert not (data / "node-key.pem").exists()
+        assert [p.name for p in data.iterdir() if p.name.startswith(".node-key")] == []
+        assert client.get("/api/cases").json()["total"] == 0  # nothing was created
+        number = new_case(client, cameras=[])  # space freed
+        assert client.get(f"/api/cases/{number}/export.zip").status_code == 200
+
+        node_of(client).cases._key = None  # as after a restart
+        (data / "node-key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken")
+        for path in (f"/api/cases/{number}/export.zip", "/api/node/key"):
+            broken = client.get(path)
+            assert broken.status_code == 500
+            assert "node-key.pem cannot be used" in broken.json()["detail"], path
+        refused = client.post(f"/api/cases/{number}/comments", json={"text": "x"})
+        assert refused.status_code == 500 and "restore it" in refused.json()["detail"]
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(f"server:\n  data_dir: {data}\n")
+    verified = run_cli("verify", "--config", str(config_file))
+    assert verified.returncode == 1
+    assert "node-key.pem cannot be used: it holds no readable PEM private key" in verified.stdout
+
+
+def test_custody_entries_cut_from_the_end_show_against_the_audit_log(
+    app_client: TestClient, data_dir: Path, tmp_path: Path
+) -> None:
+    """The newest entries removed and the head set back: every remaining entry is genuine
+    and signed, so only the audit log's record of the same read shows the cut."""
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    reader = bearer(node_of(app_client), "reader2", Role.HANDLER)
+    assert app_client.get(item["content_url"], headers=reader).status_code == 200
+    node_of(app_client).audit.flush()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"server:\n  data_dir: {data_dir}\n")
+    assert f"case {number}" not in run_cli("verify", "--config", str(config)).stdout
+    with sqlite3.connect(data_dir / "cases.db") as db:
+        case_id, seq = db.execute(
+            "SELECT id, custody_seq FROM cases WHERE number = ?", (number,)
+        ).fetchone()
+        db.execute("DELETE FROM custody_entries WHERE case_id = ? AND seq = ?", (case_id, seq))
+        head = db.execute(
+            "SELECT entry_hash FROM custody_entries WHERE case_id = ? AND seq = ?",
+            (case_id, seq - 1),
+        ).fetchone()[0]
+        db.execute(
+            "UPDATE cases SET custody_seq = ?, custody_head = ? WHERE id = ?",
+            (seq - 1, head, case_id),
+        )
+    db.close()
+    failed = run_cli("verify", "--config", str(config))
+    assert failed.returncode == 1
+    mine = [line for line in failed.stdout.splitlines() if f"case {number}" in line]
+    assert mine == [
+        f"FAILED: case {number}: the audit log records 1 successful view action(s), its "
+        "custody log only 0 (custody entries removed from its end?)"
+    ], failed.stdout
+    assert "the database alone cannot show it" in failed.stdout

@@ -11,12 +11,14 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from surveillance import db
-from surveillance.cases.bundle import verify_bundle, write_bundle
+from surveillance.cases.bundle import BundleReport, verify_bundle, write_bundle
+from surveillance.cases.records import CaseFilter
 from surveillance.cases.signing import NodeKey
 from surveillance.cases.states import CaseState as S
 from surveillance.cases.storage import LocalEvidenceStore
@@ -95,11 +97,16 @@ def test_a_changed_row_or_state_fails_verify_and_the_bundle(
 
 
 def export(
-    stores: CaseStores, evidence: LocalEvidenceStore, key: NodeKey, number: str, path: Path
-) -> object:
+    stores: CaseStores,
+    evidence: LocalEvidenceStore,
+    key: NodeKey,
+    number: str,
+    path: Path,
+    signing_start: dict[str, Any] | None = None,
+) -> BundleReport:
     view = stores.export_view(number, "dora", {"node": "n1", "fingerprint": key.fingerprint})
     out = io.BytesIO()
-    write_bundle(out, view, evidence, key, "n1", "dora", datetime.now(UTC))
+    write_bundle(out, view, evidence, key, "n1", "dora", datetime.now(UTC), signing_start)
     path.write_bytes(out.getvalue())
     return verify_bundle(str(path), key.fingerprint)
 
@@ -150,3 +157,107 @@ def test_new_attaches_bind_the_whole_item_record(stores: CaseStores, tmp_path: P
     assert attach.detail["item"]["attached_by"] == "bob"
     assert attach.detail["item"]["camera"] == "cam01" and attach.detail["item"]["id"] == item.id
     shutil.rmtree(tmp_path / "evidence")
+
+
+CASE_WHERE = "WHERE number = :number"
+COMMENT_WHERE = "WHERE kind = 'comment' AND case_id = (SELECT id FROM cases WHERE number = :number)"
+# The acceptance review's SQL edits of a case's own facts and timeline (finding F4).
+CASE_TAMPERING = {
+    "reporter": (
+        f"UPDATE cases SET reporter = 'admin1' {CASE_WHERE}",
+        "reporter is 'admin1' in its row but 'ann' in custody entry 1 (create)",
+    ),
+    "title and description": (
+        f"UPDATE cases SET title = 'Forged title', description = 'forged' {CASE_WHERE}",
+        "title is 'Forged title' in its row but 'Flooded underpass' in custody entry 3 (edit)",
+    ),
+    "created at": (
+        f"UPDATE cases SET created_at = '2025-01-01 00:00:00.000000' {CASE_WHERE}",
+        "created_at is '2025-01-01T00:00:00.000000+00:00' in its row",
+    ),
+    "assignee": (
+        f"UPDATE cases SET assignee = 'admin1' {CASE_WHERE}",
+        "assignee is 'admin1' in its row but 'hand1' in custody entry 4 (state)",
+    ),
+    "place": (
+        f"UPDATE cases SET place = 'elsewhere' {CASE_WHERE}",
+        "place is 'elsewhere' in its row but 'Bridge St' in custody entry 3 (edit)",
+    ),
+    "tag added": (
+        "INSERT INTO case_tags (case_id, tag) SELECT id, 'forged' FROM cases " + CASE_WHERE,
+        "tags is ['forged', 'traffic'] in its row but ['traffic']",
+    ),
+    "comment": (
+        f"UPDATE timeline_entries SET text = 'forged comment', actor = 'admin1' {COMMENT_WHERE}",
+        "differs from custody entry 5 (comment) in its author, time or text (altered)",
+    ),
+    "comment deleted": (
+        f"DELETE FROM timeline_entries {COMMENT_WHERE}",
+        "0 comment(s) on its timeline, but its custody entries record 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("tampering", list(CASE_TAMPERING))
+def test_a_changed_case_row_or_comment_fails_verify_and_the_bundle(
+    stores: CaseStores, tmp_path: Path, tampering: str
+) -> None:
+    evidence = LocalEvidenceStore(tmp_path / "evidence")
+    evidence.prepare()
+    number = stores.cases.create(
+        title="Case A", description="water", tags=["traffic"], cameras=["cam01"], reporter="ann"
+    ).number
+    stores.items.add(number, footage(b"pic", "cam02"), evidence.put(b"pic"), "bob")
+    stores.cases.update(number, "ann", title="Flooded underpass", place="Bridge St")
+    stores.cases.transition(number, S.DISPATCHED, "lead", assignee="hand1")
+    stores.cases.comment(number, "hand1", "on my way")
+    key = NodeKey.load_or_create(tmp_path / "key")
+    report = verify_store(stores, evidence)
+    assert report.problems == [] and not any("bound only partly" in n for n in report.notes)
+    assert export(stores, evidence, key, number, tmp_path / "before.zip").problems == []
+
+    statement, expected = CASE_TAMPERING[tampering]
+    with stores.engine.begin() as conn:
+        conn.execute(text(statement), {"number": number})
+    problems = verify_store(stores, evidence).problems
+    assert any(expected in p and f"case {number}" in p for p in problems), problems
+    report = export(stores, evidence, key, number, tmp_path / "after.zip")
+    assert any(expected in p for p in report.problems), report.problems
+
+
+def test_old_cases_are_reported_bound_only_partly_and_still_pass(tmp_path: Path) -> None:
+    stores, evidence = old_node(tmp_path)
+    report = verify_store(stores, evidence)
+    assert report.problems == []
+    assert any("bound only partly" in n for n in report.notes), report.notes
+    # The reporter and creation time are held even for old cases (the create entry's).
+    with stores.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET reporter = 'mallory'"))
+    problems = verify_store(stores, evidence).problems
+    assert any("reporter is 'mallory' in its row but 'ann'" in p for p in problems), problems
+    with stores.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET reporter = 'ann'"))
+    # After its next edit an old case is bound whole; comments made before stay unbound.
+    with stores.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO timeline_entries (case_id, at, actor, kind, text) SELECT id, "
+                "'2026-11-30 10:30:00.000000', 'bob', 'comment', 'old comment' FROM cases"
+            )
+        )
+    number = stores.cases.search(CaseFilter()).cases[0].number
+    stores.cases.update(number, "lead", description="now bound")
+    stores.cases.comment(number, "lead", "bound too")
+    report = verify_store(stores, evidence)
+    assert report.problems == [] and not any("bound only partly" in n for n in report.notes)
+    assert any("first 1 comment(s) predate binding" in n for n in report.notes), report.notes
+    with stores.engine.begin() as conn:
+        conn.execute(text("UPDATE cases SET title = 'forged'"))
+    assert any("title is 'forged'" in p for p in verify_store(stores, evidence).problems)
+    stores.engine.dispose()
+
+
+def test_an_old_bundle_says_its_case_is_bound_only_partly(tmp_path: Path) -> None:
+    report = verify_bundle(str(DATA / "bundle-v1.zip"), V1_FINGERPRINT)
+    assert report.problems == []
+    assert any("bound only partly" in n for n in report.notes), report.notes

@@ -84,7 +84,7 @@ def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey,
     manifest = json.loads(zipfile.ZipFile(path).read(MANIFEST))
     assert set(manifest) == {
         "format", "exported_at", "exported_by", "node", "case", "items", "custody",
-        "custody_head",
+        "custody_head", "custody_signing", "readme",
     }  # fmt: skip
     assert set(manifest["case"]) == {
         "number", "title", "description", "place", "reporter", "assignee", "state", "tags",
@@ -100,6 +100,7 @@ def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey,
     }  # fmt: skip
     assert set(manifest["custody"][0]) == {
         "seq", "at", "actor", "action", "item", "detail", "prev_hash", "entry_hash",
+        "signature",
     }  # fmt: skip
     assert manifest["case"]["state"] == "reported" and manifest["case"]["cameras"] == ["cam01"]
     assert manifest["items"][0]["camera"] == "cam01"
@@ -172,3 +173,46 @@ def test_bytes_outside_every_member_fail(bundle: tuple[Path, NodeKey, bytes]) ->
     assert zipfile.ZipFile(prefixed).read(name) == media  # the central directory's copy
     problems = verify_bundle(str(prefixed), key.fingerprint).problems
     assert problems == [f"bytes 0 to {len(hidden)} of the zip belong to no member"]
+
+
+def test_bytes_after_the_end_or_a_comment_fail(bundle: tuple[Path, NodeKey, bytes]) -> None:
+    path, key, _ = bundle
+    appended = path.with_name("appended.zip")
+    appended.write_bytes(path.read_bytes() + b"PK\x03\x04 a second zip follows")
+    problems = verify_bundle(str(appended), key.fingerprint).problems
+    assert any("bytes follow the zip's end record" in p for p in problems), problems
+
+    commented = path.with_name("commented.zip")
+    commented.write_bytes(path.read_bytes())
+    with zipfile.ZipFile(commented, "a") as archive:
+        archive.comment = b"signed by sha256:attacker"
+    problems = verify_bundle(str(commented), key.fingerprint).problems
+    assert any("the zip carries a comment (25 bytes)" in p for p in problems), problems
+
+
+def test_the_readme_is_signed_and_names_expect_fingerprint(
+    bundle: tuple[Path, NodeKey, bytes],
+) -> None:
+    path, key, _ = bundle
+    readme = zipfile.ZipFile(path).read(README).decode()
+    assert "--expect-fingerprint" in readme
+    source = zipfile.ZipFile(path)
+    changed = path.with_name("readme.zip")
+    with zipfile.ZipFile(changed, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == README:
+                data = data.replace(
+                    b"--expect-fingerprint sha256:...", b"--expect-fingerprint sha256:e5a1"
+                )
+            archive.writestr(info, data)
+    problems = verify_bundle(str(changed), key.fingerprint).problems
+    assert problems == [f"{README}: SHA-256 differs from the manifest's (altered)"]
+
+
+def test_an_old_bundle_says_its_readme_is_not_signed() -> None:
+    from tests.cases.test_binding import DATA, V1_FINGERPRINT
+
+    report = verify_bundle(str(DATA / "bundle-v1.zip"), V1_FINGERPRINT)
+    assert report.problems == []
+    assert any(f"{README} is not covered by the signature" in n for n in report.notes)

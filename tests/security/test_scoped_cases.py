@@ -30,5 +30,10 @@ def test_scoped_handler_sees_and_edits_only_their_platform(secure: SecureNode) -
     assert edited.status_code == 200
     after = secure.client.get(f"/api/cases/{number}", headers=admin).json()
     assert after["cameras"] == [OTHER_CAMERA]
+    # Edit entries record the case's cameras (custody binds them): the hidden one is left out.
+    custody = secure.client.get(f"/api/cases/{number}/custody", headers=scoped).json()
+    all_custody = secure.client.get(f"/api/cases/{number}/custody", headers=admin).json()
+    assert custody[-1]["action"] == "edit" and custody[-1]["detail"]["cameras"] == []
+    assert all_custody[-1]["detail"]["cameras"] == [OTHER_CAMERA]
     assert secure.client.get(f"/api/cases/{number}/export.zip", headers=scoped).status_code == 403
     assert secure.client.get(f"/api/cases/{number}/export.zip", headers=admin).status_code == 200

@@ -41,7 +41,10 @@ router = APIRouter(prefix="/api", tags=["evidence"])
 
 CHUNK_BYTES = 256 * 1024
 MAX_FUTURE_S = 5.0  # a clip's `at` may lie this far ahead of the server clock
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# One range; at most 18 digits each (any size an item can have; int() of thousands of
+# digits raises). Multiple ranges get the whole item (200), which RFC 9110 allows.
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+UNSATISFIABLE = (-1, -1)
 
 Reader = Annotated[Principal, requires(Permission.CASES_READ)]
 Attacher = Annotated[Principal, requires(Permission.EVIDENCE_ATTACH)]
@@ -174,9 +177,9 @@ def item_content(
     principal: Reader,
     download: Annotated[bool, Query(description="Save as a file (logged as a download)")] = False,
 ) -> Response:
-    byte_range = _parse_range(request.headers.get("range"))
     item = access.item(principal, cases.item(number, ref), ref)
-    if byte_range is not None and not _satisfiable(byte_range, item.size):
+    byte_range = _byte_range(request.headers.get("range"), item.size)
+    if byte_range == UNSATISFIABLE:
         # No byte is read: nothing to log.
         return Response(status_code=416, headers={"Content-Range": f"bytes */{item.size}"})
     reader = principal.session_hash or f"token:{principal.token_id}"
@@ -192,23 +195,31 @@ def item_content(
     return _send(handle, item, byte_range, download)
 
 
-def _satisfiable(byte_range: tuple[int, int | None], size: int) -> bool:
-    start, end = byte_range
-    return start < size and (end is None or end >= start)
-
-
-def _parse_range(header: str | None) -> tuple[int, int | None] | None:
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte to send, None for the whole item, :data:`UNSATISFIABLE`
+    for a range the item cannot serve. ``bytes=-500`` is the last 500 bytes."""
     if not header:
         return None
     match = _RANGE.match(header.strip())
-    if not match or match.group(1) == "":
-        return None  # suffix or multiple ranges: answer with the whole item
-    end = int(match.group(2)) if match.group(2) else None
-    return int(match.group(1)), end
+    if not match:
+        return None  # several ranges, or not one we read: the whole item
+    first, last = match.groups()
+    if first == "":
+        if last == "":
+            return None
+        length = int(last)
+        if length == 0 or size == 0:
+            return UNSATISFIABLE
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        return UNSATISFIABLE
+    return start, min(end, size - 1)
 
 
 def _send(
-    handle: BinaryIO, item: ItemRecord, byte_range: tuple[int, int | None] | None, download: bool
+    handle: BinaryIO, item: ItemRecord, byte_range: tuple[int, int] | None, download: bool
 ) -> Response:
     size = item.size
     name = f"{item.case_number}-{item.id}-{item.kind}.{EXTENSIONS.get(item.media_type, 'bin')}"
@@ -223,8 +234,7 @@ def _send(
     start, end = 0, size - 1
     status = 200
     if byte_range is not None:
-        start = byte_range[0]
-        end = min(size - 1, byte_range[1] if byte_range[1] is not None else size - 1)
+        start, end = byte_range
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)

@@ -145,6 +145,9 @@ class CustodyOut(Out):
     detail: dict[str, Any]
     prev_hash: str
     entry_hash: str
+    signature: str | None = Field(
+        default=None, description="The node key's Ed25519 signature of entry_hash, base64"
+    )
 
 
 class StatesOut(Out):
