@@ -69,6 +69,15 @@ def test_a_look_alike_of_an_existing_name_is_refused(admin: httpx.Client, twin: 
     assert answer.status_code == 409, answer.text
 
 
+@pytest.mark.parametrize("twin", ["hancl1", "hand1.", "hand1-", "hand_1", "h-and1", "HAN.CL1"])
+def test_separators_and_cl_do_not_make_a_new_name(admin: httpx.Client, twin: str) -> None:
+    """Separators are skimmed over and "cl" reads as "d": each of these passes for hand1."""
+    if "hand1" not in {user["name"] for user in admin.get("/api/users").json()}:
+        assert _add(admin, "hand1").status_code == 201
+    answer = _add(admin, twin)
+    assert answer.status_code == 409, answer.text
+
+
 def test_a_recreated_name_does_not_inherit_the_audit_trail(
     service: ServiceProcess, admin: httpx.Client
 ) -> None:

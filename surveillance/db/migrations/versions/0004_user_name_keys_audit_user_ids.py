@@ -1,7 +1,8 @@
 """User name keys (look-alike names are one name) and the audit log keyed by user id.
 
 ``users.name_key`` is each name folded so that look-alikes meet (NFKC, case folding, the
-look-alike letters below), under a unique index. A database may hold names from before
+look-alike letters below, separators '.', '_' and '-' dropped, then rn/vv/cl as m/w/d),
+under a unique index. A database may hold names from before
 the name rule that fold alike; the later of such users gets its id appended to its key,
 so the upgrade never fails and the names stay as they are.
 
@@ -68,7 +69,8 @@ _LOOKALIKES = str.maketrans(
 
 def _name_key(name: str) -> str:
     key = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES)
-    for pair, single in (("rn", "m"), ("vv", "w")):
+    key = key.translate(str.maketrans("", "", "._-"))
+    for pair, single in (("rn", "m"), ("vv", "w"), ("cl", "d")):
         key = key.replace(pair, single)
     return key
 
