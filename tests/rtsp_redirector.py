@@ -44,8 +44,10 @@ class Redirector:
         honest_connections: int = 0,
         redirect_user_agent: str | None = None,
         challenge: str | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         self.host = host
+        self._delay_s = delay_s  # before each answer: a host farther away than loopback
         self.port = 0
         self.location = location
         self.connections = 0
@@ -102,6 +104,8 @@ class Redirector:
                     await reader.readexactly(length)
                 method = lines[0].split(" ", 1)[0]
                 cseq = headers.get("cseq", "0")
+                if self._delay_s:
+                    await asyncio.sleep(self._delay_s)
                 if self._challenge is not None:
                     writer.write(self._challenge_answer(method, cseq, headers))
                     await writer.drain()
@@ -148,6 +152,7 @@ def redirector(
     honest_connections: int = 0,
     redirect_user_agent: str | None = None,
     challenge: str | None = None,
+    delay_s: float = 0.0,
 ) -> Iterator[Redirector]:
     peer = Redirector(
         host,
@@ -155,6 +160,7 @@ def redirector(
         honest_connections=honest_connections,
         redirect_user_agent=redirect_user_agent,
         challenge=challenge,
+        delay_s=delay_s,
     )
     peer.start()
     try:

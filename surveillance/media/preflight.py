@@ -30,9 +30,10 @@ the connection (a 401 and its retry included), ``User-Agent: Lavf<libavformat ve
 and the Basic or Digest ``Authorization`` in FFmpeg's field order.
 
 What is left: a camera can still answer differently on a later connection (the check's is
-the first), so it can still redirect FFmpeg; the worker then names the redirect after the
-open, by checking where FFmpeg's connection went (:mod:`surveillance.media.connections`),
-but by then FFmpeg has sent the credentials. The README's hardening section says so.
+the first), so it can still redirect FFmpeg; the worker then names the redirect, by
+checking where FFmpeg's connections went during and after the open
+(:mod:`surveillance.media.connections`), but by then FFmpeg has sent the credentials. The
+README's hardening section says so.
 """
 
 from __future__ import annotations

@@ -183,3 +183,24 @@ async def test_camera_cannot_tell_the_check_from_ffmpeg_by_user_agent() -> None:
             )
             assert "redirected to rtsp://127.0.0.3:" in (health.last_error or "")
     assert not any(b"Authorization" in head for heads in elsewhere.heads for head in heads)
+
+
+async def test_a_redirect_to_a_host_that_wants_credentials_is_named() -> None:
+    """The limit that remains: a camera honest to the first connection (the check's) and
+    302 to the next (FFmpeg's) still sends FFmpeg, credentials and all, to a host outside
+    allowed_networks; when that host refuses them FFmpeg fails with 401. The node saw the
+    connection while FFmpeg opened, and names the redirect rather than a bad password."""
+    with (
+        redirector("127.0.0.3", "", challenge='Basic realm="elsewhere"', delay_s=0.1) as elsewhere,
+        redirector("127.0.0.2", elsewhere.url("cam1"), honest_connections=1) as camera,
+    ):
+        url = camera.url("cam1").replace("rtsp://", f"rtsp://camu:{SECRET}@", 1)
+        async with running(config(url, allowed=["127.0.0.2/32"])) as node:
+            health = node.ingest.stream(CAMERA).health
+            await wait_for(
+                lambda: health.last_error is not None, "the first failure after the redirect"
+            )
+            assert health.last_error_kind == REDIRECT, health.last_error
+            assert "redirected to 127.0.0.3:" in (health.last_error or "")
+    # What the README states as the residual limit: FFmpeg did send them.
+    assert any(b"Authorization: Basic" in head for heads in elsewhere.heads for head in heads)
