@@ -43,9 +43,11 @@ async def _surveillance_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, CameraUnavailable):
         show_urls = exc.reason is not None and await _sees_stream_urls(request)
         reason = shown_error(exc.reason, show_urls=show_urls)
-        state = f": {reason}" if reason else ""
+        detail = str(exc)
+        if exc.reason and reason != exc.reason:
+            detail = detail.replace(exc.reason, reason or "")  # the message quotes it
         body = UnavailableOut(
-            detail=f"camera {exc.camera_id!r} is {exc.state}{state}",
+            detail=detail,
             camera=exc.camera_id,
             state=exc.state,
             reason=reason,
