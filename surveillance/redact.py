@@ -1,10 +1,16 @@
 """Keep credentials on the server: strip them from URLs and from any text that may carry them.
 
-Cameras take credentials in two places: the URL's userinfo (``rtsp://user:pw@host/``) and,
+Cameras take credentials in many places: the URL's userinfo (``rtsp://user:pw@host/``);
 Dahua-style, the query string (``/cam/realmonitor?channel=1&user=admin&password=...``; other
-makes use ``username=``, ``pwd=``, ``passwd=``, ``token=``, ``auth=``, ``key=``). Both are
-redacted by structure, and every such value is also registered with :class:`Redactor` as a
-secret, so a text that echoes one outside a URL is cleaned too.
+makes use ``username=``, ``pwd=``, ``passwd=``, ``token=``, ``auth=``, ``key=``); ``;``
+parameters (``/cam1;password=...``) and the fragment (``#password=...``); and, XMEye and
+Uniview style, the path itself (``/user=admin_password=XXX_channel=1_stream=0.sdp``). All are
+redacted by structure (any ``name=value`` pair after ``/ ? & ; # _`` whose name reads like a
+credential), and every such value is also registered with :class:`Redactor` as a secret, so
+a text that echoes one outside a URL is cleaned too.
+
+Even redacted, a stream URL maps the camera network (host, port, path); texts shown to users
+who may not read the configuration pass through :func:`hide_urls` as well.
 
 FFmpeg error strings and exception messages can echo the URL they were given, credentials
 included; every such text passes through :class:`Redactor` before it reaches a health
@@ -17,16 +23,27 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 REDACTED = "***"
 
 # userinfo in any URL-looking text: scheme://user:pass@ or scheme://user@
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
-# A query parameter anywhere in a text (a whole URL, or FFmpeg echoing only the request
-# line): its value runs to the next '&', '#', white space, quote or angle bracket.
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&])(?P<name>[^=&#?\s'\"<>]+)=(?P<value>[^&#\s'\"<>]*)")
+# A name=value pair anywhere in a text (a whole URL, or FFmpeg echoing only the request
+# line): after '?' or '&' (query), ';' (RTSP/HTTP path parameters), '#' (fragment), '/' (a
+# path segment) or '_' (XMEye/Uniview "/user=admin_password=XXX_channel=1_stream=0.sdp").
+# Its value runs to the next delimiter, white space, quote or angle bracket, or to a '_' that
+# starts the next pair ("admin_password=" ends "user=admin" but "Pa_ss" stays one value).
+_NAME = r"[^=&#?;/\s'\"<>]+?"
+_NEXT_PAIR = r"[&#?;/_][^=&#?;/_\s'\"<>]+="
+_QUERY_PARAM = re.compile(
+    rf"(?P<lead>[?&;#/_])(?P<name>{_NAME})=(?P<value>(?:(?!{_NEXT_PAIR})[^&#?;/\s'\"<>])*)"
+)
+
+# Any URL in a text: a scheme, "://", and everything up to white space, quote or bracket.
+_ANY_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+URL_PLACEHOLDER = "<stream URL>"
 
 # Parameter names that carry credentials: a name containing one of these words (any case,
 # '_' and '-' ignored: "api_key", "access-token", "UserName"), or equal to a short one.
@@ -62,13 +79,20 @@ def _redact_parameter(match: re.Match[str]) -> str:
 
 def redact_url(url: str) -> str:
     """Credentials out of every URL in a text, by structure: the userinfo, and the values of
-    query parameters named like users, passwords and tokens.
+    name=value pairs (query, ``;`` parameters, fragment, path) named like users, passwords
+    and tokens.
 
     ``rtsp://user:pw@host/x?channel=1&password=pw`` -> ``rtsp://***@host/x?channel=1&password=***``;
     a URL without credentials is unchanged.
     """
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", url)
     return _QUERY_PARAM.sub(_redact_parameter, text)
+
+
+def hide_urls(text: str) -> str:
+    """Every URL in a text replaced by a neutral placeholder: for who may see why a camera
+    failed but not where it lives (host, port and path are the node's configuration)."""
+    return _ANY_URL.sub(URL_PLACEHOLDER, text)
 
 
 def with_credentials(url: str, username: str | None, password: str | None) -> str:
@@ -92,18 +116,16 @@ def url_credentials(url: str) -> tuple[str | None, str | None]:
 
 
 def url_secrets(url: str) -> set[str]:
-    """Every credential a URL carries: userinfo user and password, and the values of query
-    parameters named like credentials, each as written and decoded."""
+    """Every credential a URL carries: userinfo user and password, and the values of
+    name=value pairs named like credentials in its path, ``;`` parameters, query and fragment,
+    each as written and decoded."""
     found = {value for value in url_credentials(url) if value}
-    query = urlsplit(url).query
-    for match in _QUERY_PARAM.finditer("?" + query if query else ""):
-        if is_credential_parameter(match.group("name")) and match.group("value"):
-            found.add(match.group("value"))
-    found.update(
-        value
-        for name, value in parse_qsl(query, keep_blank_values=False)
-        if value and is_credential_parameter(name)
-    )
+    parts = urlsplit(url)
+    after_host = url[url.find(parts.netloc) + len(parts.netloc) :] if parts.netloc else url
+    for match in _QUERY_PARAM.finditer(after_host):
+        value = match.group("value")
+        if is_credential_parameter(match.group("name")) and value:
+            found.update({value, unquote_plus(value)})
     return found
 
 

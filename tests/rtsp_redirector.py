@@ -5,9 +5,16 @@ server has no redirect mode), and a redirect is all this peer must do. It speaks
 enough RTSP for a client to follow it: every request gets ``302`` with ``Location`` and the
 request's ``CSeq``. With ``honest_connections=n``, the requests of the first n connections
 get ``200`` instead (``OPTIONS`` with ``Public``, ``DESCRIBE`` with a small H.264 SDP): a
-camera that tells a pre-flight check one thing and the client that follows another.
+camera that tells a pre-flight check one thing and the client that follows another. With
+``redirect_user_agent=ua``, only requests whose ``User-Agent`` is ``ua`` get the 302 and
+all others the honest 200s: a camera that tells the check apart from FFmpeg by content.
 
-It runs its own asyncio loop in a thread and counts the connections it accepted.
+With ``challenge=...`` it is not a redirector but a host that wants credentials: ``OPTIONS``
+gets 200, any other request without ``Authorization`` gets ``401`` with that
+``WWW-Authenticate``, and one with it ``403`` (so both FFmpeg and the check stop there).
+
+It runs its own asyncio loop in a thread, counts the connections it accepted and keeps
+every request head it received (``heads``, per connection).
 """
 
 from __future__ import annotations
@@ -29,13 +36,26 @@ SDP = (
 
 
 class Redirector:
-    def __init__(self, host: str, location: str, *, honest_connections: int = 0) -> None:
+    def __init__(
+        self,
+        host: str,
+        location: str,
+        *,
+        honest_connections: int = 0,
+        redirect_user_agent: str | None = None,
+        challenge: str | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
         self.host = host
+        self._delay_s = delay_s  # before each answer: a host farther away than loopback
         self.port = 0
         self.location = location
         self.connections = 0
         self.requests: list[str] = []  # request lines, in order
+        self.heads: list[list[bytes]] = []  # each connection's request heads, as received
         self._honest_left = honest_connections
+        self._redirect_user_agent = redirect_user_agent
+        self._challenge = challenge
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -67,9 +87,12 @@ class Redirector:
         self.connections += 1
         honest = self._honest_left > 0
         self._honest_left -= 1
+        heads: list[bytes] = []
+        self.heads.append(heads)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                heads.append(head)
                 lines = head.decode("latin-1").split("\r\n")
                 self.requests.append(lines[0])
                 headers = dict(
@@ -80,12 +103,32 @@ class Redirector:
                 if length:
                     await reader.readexactly(length)
                 method = lines[0].split(" ", 1)[0]
-                writer.write(self._answer(method, headers.get("cseq", "0"), honest))
+                cseq = headers.get("cseq", "0")
+                if self._delay_s:
+                    await asyncio.sleep(self._delay_s)
+                if self._challenge is not None:
+                    writer.write(self._challenge_answer(method, cseq, headers))
+                    await writer.drain()
+                    continue
+                wanted = self._redirect_user_agent
+                fooled = wanted is not None and headers.get("user-agent") != wanted
+                writer.write(self._answer(method, cseq, honest or fooled))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
+
+    def _challenge_answer(self, method: str, cseq: str, headers: dict[str, str]) -> bytes:
+        if method == "OPTIONS":
+            public = "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n"
+            return f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{public}\r\n".encode()
+        if "authorization" not in headers:
+            return (
+                f"RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n"
+                f"WWW-Authenticate: {self._challenge}\r\n\r\n"
+            ).encode()
+        return f"RTSP/1.0 403 Forbidden\r\nCSeq: {cseq}\r\n\r\n".encode()
 
     def _answer(self, method: str, cseq: str, honest: bool) -> bytes:
         if honest:
@@ -102,8 +145,23 @@ class Redirector:
 
 
 @contextmanager
-def redirector(host: str, location: str, *, honest_connections: int = 0) -> Iterator[Redirector]:
-    peer = Redirector(host, location, honest_connections=honest_connections)
+def redirector(
+    host: str,
+    location: str,
+    *,
+    honest_connections: int = 0,
+    redirect_user_agent: str | None = None,
+    challenge: str | None = None,
+    delay_s: float = 0.0,
+) -> Iterator[Redirector]:
+    peer = Redirector(
+        host,
+        location,
+        honest_connections=honest_connections,
+        redirect_user_agent=redirect_user_agent,
+        challenge=challenge,
+        delay_s=delay_s,
+    )
     peer.start()
     try:
         yield peer

@@ -9,6 +9,7 @@ import pytest
 from surveillance.redact import (
     RedactingFilter,
     Redactor,
+    hide_urls,
     redact_url,
     url_secrets,
     with_credentials,
@@ -85,3 +86,24 @@ def test_logging_filter_redacts_messages_and_tracebacks(caplog: pytest.LogCaptur
     text = " ".join(r.getMessage() + (r.exc_text or "") for r in record_holder)
     assert "hunter22" not in text
     assert "rtsp://***@h/x" in text
+
+
+def test_redact_url_hides_credentials_in_path_parameters_and_fragment() -> None:
+    # XMEye/Uniview put them in the path, '_'-separated; others after ';' or '#'.
+    xmeye = "rtsp://h:554/user=admin_password=Pa_ss42_channel=1_stream=0.sdp"
+    assert redact_url(xmeye) == "rtsp://h:554/user=***_password=***_channel=1_stream=0.sdp"
+    assert url_secrets(xmeye) == {"admin", "Pa_ss42"}
+    assert redact_url("rtsp://h/cam1;password=Semi43") == "rtsp://h/cam1;password=***"
+    assert redact_url("rtsp://h/cam1?channel=1#password=Frag22") == (
+        "rtsp://h/cam1?channel=1#password=***"
+    )
+    assert redact_url("rtsp://h/a&token=t1;pwd=p2") == "rtsp://h/a&token=***;pwd=***"
+    assert url_secrets("rtsp://h/cam1;password=Semi43#pwd=F%2622") == {"Semi43", "F%2622", "F&22"}
+    # An error text echoing the path only is cleaned by the learnt secret too.
+    redact = Redactor(url_secrets(xmeye))
+    assert "Pa_ss42" not in redact("DESCRIBE password=Pa_ss42 failed")
+
+
+def test_hide_urls_leaves_the_reason_but_not_the_address() -> None:
+    text = "error opening 'rtsps://***@10.0.0.9:554/cam/x?user=***': I/O error"
+    assert hide_urls(text) == "error opening '<stream URL>': I/O error"

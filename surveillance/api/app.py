@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from surveillance import __version__
 from surveillance.api import errors, pages
@@ -17,8 +18,16 @@ from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic,
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
 from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
+from surveillance.api.security_headers import SecurityHeaders
 from surveillance.config.models import AppConfig
 from surveillance.redact import Redactor
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside FastAPI's own outer layers (the 413 of the body cap, the 500 of an
+        # unhandled error), which no app middleware sees: every answer gets the headers.
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAPI:
@@ -32,7 +41,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
         finally:
             await node.stop()
 
-    app = FastAPI(
+    app = _App(
         title="surveillance",
         version=__version__,
         description="Command-room video integration: cameras, health, live snapshots.",

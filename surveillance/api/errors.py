@@ -2,7 +2,9 @@
 ``{"detail": message}`` (and ``Retry-After`` where waiting helps), in one place.
 
 Routes raise; they never turn an exception into a status themselves. A camera without a
-picture also names the camera, its state and the reason, so a wall tile can say why.
+picture also names the camera, its state and the reason, so a wall tile can say why; the
+reason names no stream URL for who may not see stream URLs (it comes from FFmpeg, which
+quotes the URL it was given).
 
 A request that fails validation gets 422 naming where and why, never what was sent:
 FastAPI's own answer echoes each wrong value (a 300 MB body came back as 300 MB, and a NaN,
@@ -16,8 +18,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from surveillance.api.schemas.cameras import UnavailableOut
+from surveillance.api.deps import node_of
+from surveillance.api.guards import authenticate
+from surveillance.api.schemas.cameras import UnavailableOut, shown_error
 from surveillance.errors import CameraUnavailable, SurveillanceError
 
 
@@ -25,12 +30,27 @@ def _headers(exc: SurveillanceError) -> dict[str, str] | None:
     return None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
 
 
+async def _sees_stream_urls(request: Request) -> bool:
+    # The route's guard already authenticated the request; ask again (it reads the
+    # database, hence the thread) rather than have every route hand its principal here.
+    principal = await run_in_threadpool(authenticate, request)
+    return principal is not None and node_of(request).access.sees_stream_urls(principal)
+
+
 async def _surveillance_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SurveillanceError)
     body: dict[str, object] = {"detail": str(exc)}
     if isinstance(exc, CameraUnavailable):
+        show_urls = exc.reason is not None and await _sees_stream_urls(request)
+        reason = shown_error(exc.reason, show_urls=show_urls)
+        detail = str(exc)
+        if exc.reason and reason != exc.reason:
+            detail = detail.replace(exc.reason, reason or "")  # the message quotes it
         body = UnavailableOut(
-            detail=str(exc), camera=exc.camera_id, state=exc.state, reason=exc.reason
+            detail=detail,
+            camera=exc.camera_id,
+            state=exc.state,
+            reason=reason,
         ).model_dump()
     return JSONResponse(body, status_code=exc.status_code, headers=_headers(exc))
 

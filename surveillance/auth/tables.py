@@ -29,7 +29,12 @@ class UserRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     password_changed_at: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = (Index("users_name_key_unique", "name_key", unique=True),)
+    # Ids are never reused (an audit entry's user_id must not pass to a later user):
+    # AUTOINCREMENT on SQLite (migration 0004), a sequence on PostgreSQL.
+    __table_args__ = (
+        Index("users_name_key_unique", "name_key", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
 
 # Only the SHA-256 of a session or token secret is stored: the secrets are 256 random bits,

@@ -59,7 +59,10 @@ _LOOKALIKES = str.maketrans(
     {"0": "o", "1": "l", "i": "l"}
     | {unicodedata.lookup(name): latin for name, latin in _LOOKALIKE_LETTERS.items()}
 )
-_LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"))
+# Pairs drawn like one letter, and separators, which a reader skims over ("hand1",
+# "hand_1", "h-and1" and "hand1." read as one name): folded after the letters above.
+_LOOKALIKE_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+_SEPARATORS = str.maketrans("", "", "._-")
 
 
 def check_user_name(name: str) -> str:
@@ -70,8 +73,10 @@ def check_user_name(name: str) -> str:
 
 def name_key(name: str) -> str:
     """What a name looks like, for telling look-alikes apart: "Alice", "ALICE", "aIice" and
-    "a1ice" have one key. Migration 0004 keeps a frozen copy for the names it found."""
+    "a1ice" have one key, and so do "hand1", "hancl1", "hand_1" and "h-and1". Migration 0004
+    keeps a frozen copy for the names it found."""
     key = unicodedata.normalize("NFKC", name).casefold().translate(_LOOKALIKES)
+    key = key.translate(_SEPARATORS)
     for pair, single in _LOOKALIKE_PAIRS:
         key = key.replace(pair, single)
     return key

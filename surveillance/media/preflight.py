@@ -19,9 +19,21 @@ Only redirects are decided here. Any other answer (401, 404, a TLS or protocol f
 left to FFmpeg, which reports it as it always has; a connection that cannot be made at all
 (refused, unreachable, silent) raises at once instead of being waited for twice.
 
-A camera could still answer this check with 200 and FFmpeg's own DESCRIBE with 302; the
-worker closes that gap after opening, by checking where FFmpeg's connection actually goes
-(:mod:`surveillance.media.connections`).
+The check must not be told apart from FFmpeg: a camera that answered the check with 200
+and FFmpeg's own DESCRIBE with 302 would send FFmpeg, credentials and all, wherever it likes
+(``ff_rtsp_connect`` keeps ``rt->auth`` across a redirect whose Location names no userinfo).
+So the check's OPTIONS and DESCRIBE are byte for byte FFmpeg's
+(``ff_rtsp_send_cmd_with_content_async`` and ``libavformat/httpauth.c``, checked against
+what PyAV sends): the request URI without
+userinfo, the extra headers (``Accept``) before ``CSeq``, ``CSeq`` counting from 1 across
+the connection (a 401 and its retry included), ``User-Agent: Lavf<libavformat version>``,
+and the Basic or Digest ``Authorization`` in FFmpeg's field order.
+
+What is left: a camera can still answer differently on a later connection (the check's is
+the first), so it can still redirect FFmpeg; the worker then names the redirect, by
+checking where FFmpeg's connections went during and after the open
+(:mod:`surveillance.media.connections`), but by then FFmpeg has sent the credentials. The
+README's hardening section says so.
 """
 
 from __future__ import annotations
@@ -38,13 +50,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+import av
+
 from surveillance.media.health import ErrorKind
 from surveillance.media.source import StreamOpenError
 
 MAX_REDIRECTS = 3
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
 MAX_HEADER_BYTES = 64 * 1024  # of one answer; a camera's are a few hundred bytes
-USER_AGENT = "surveillance-preflight"
+# FFmpeg's default user_agent, LIBAVFORMAT_IDENT: "Lavf" and the library's version.
+USER_AGENT = "Lavf{}.{}.{}".format(*av.library_versions["libavformat"])
 # OSErrors that mean "no connection could be made": reported by the worker as refused,
 # unreachable or timed out, exactly as FFmpeg's would be.
 _CONNECT_ERRNOS = {
@@ -146,8 +161,7 @@ class _Session:
         self._sock = sock
         self._file = sock.makefile("rb")
         self._deadline = deadline
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        self._uri = urlunsplit(parts._replace(netloc=netloc))  # never the userinfo
+        self._uri = control_uri(url)  # never the userinfo
         self._user = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else ""
         self._cseq = 0
@@ -189,14 +203,13 @@ class _Session:
         return status, headers
 
     def _send(self, method: str) -> tuple[int, dict[str, list[str]]]:
+        # FFmpeg's order: request line, the method's own headers, CSeq, User-Agent, then
+        # Authorization (ff_rtsp_send_cmd_with_content_async).
         self._cseq += 1
-        lines = [
-            f"{method} {self._uri} RTSP/1.0",
-            f"CSeq: {self._cseq}",
-            f"User-Agent: {USER_AGENT}",
-        ]
+        lines = [f"{method} {self._uri} RTSP/1.0"]
         if method == "DESCRIBE":
             lines.append("Accept: application/sdp")
+        lines += [f"CSeq: {self._cseq}", f"User-Agent: {USER_AGENT}"]
         if self._authorization is not None:
             lines.append(f"Authorization: {self._authorization(method)}")
         self._sock.settimeout(max(0.01, self._deadline - time.monotonic()))
@@ -223,6 +236,22 @@ class _Session:
         return int(match.group(1)), headers
 
 
+def control_uri(url: str) -> str:
+    """The request URI FFmpeg sends: ``ff_url_join(proto, NULL, host, port, path)`` of
+    ``av_url_split``'s parts, i.e. the URL as written with its userinfo taken out (the port
+    only if the URL names one; path, query and fragment as they are)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = len(rest)
+    for delimiter in "/?#":
+        found = rest.find(delimiter)
+        if found != -1:
+            cut = min(cut, found)
+    authority, tail = rest[:cut], rest[cut:]
+    return f"{scheme}://{authority.rsplit('@', 1)[-1]}{tail}"
+
+
 def _authorizer(
     challenges: list[str], user: str, password: str, uri: str
 ) -> Callable[[str], str] | None:
@@ -247,25 +276,35 @@ def _md5(text: str) -> str:
 
 
 def _digest(params: dict[str, str], user: str, password: str, uri: str) -> Callable[[str], str]:
+    """FFmpeg's make_digest_auth (libavformat/httpauth.c): its fields, order and quoting."""
     realm, nonce = params.get("realm", ""), params.get("nonce", "")
-    ha1 = _md5(f"{user}:{realm}:{password}")
-    qop = "auth" if "auth" in params.get("qop", "").split(",") else None
+    algorithm = params.get("algorithm", "")
+    qop = "auth" if "auth" in [q.strip() for q in params.get("qop", "").split(",")] else ""
     count = 0
 
     def header(method: str) -> str:
         nonlocal count
+        count += 1
+        nc = f"{count:08x}"
+        cnonce = secrets.token_hex(8)  # FFmpeg: "%08x%08x" of two random words
+        ha1 = _md5(f"{user}:{realm}:{password}")
+        if algorithm.lower() == "md5-sess":
+            ha1 = _md5(f"{ha1}:{nonce}:{cnonce}")
         ha2 = _md5(f"{method}:{uri}")
-        fields = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
         if qop:
-            count += 1
-            cnonce = secrets.token_hex(8)
-            response = _md5(f"{ha1}:{nonce}:{count:08x}:{cnonce}:{qop}:{ha2}")
-            fields += [f"qop={qop}", f"nc={count:08x}", f'cnonce="{cnonce}"']
+            response = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
         else:
             response = _md5(f"{ha1}:{nonce}:{ha2}")
-        fields.append(f'response="{response}"')
-        if "opaque" in params:
-            fields.append(f'opaque="{params["opaque"]}"')
-        return "Digest " + ", ".join(fields)
+        text = (
+            f'username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+            f'response="{response}"'
+        )
+        if algorithm:
+            text += f', algorithm="{algorithm}"'
+        if params.get("opaque"):
+            text += f', opaque="{params["opaque"]}"'
+        if qop:
+            text += f', qop="{qop}", cnonce="{cnonce}", nc={nc}'
+        return "Digest " + text
 
     return header

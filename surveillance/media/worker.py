@@ -15,7 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from surveillance.media.backoff import Backoff
-from surveillance.media.connections import addresses_of, socket_inodes, tcp_peers
+from surveillance.media.connections import (
+    ConnectionWatch,
+    Peer,
+    addresses_of,
+    socket_inodes,
+    tcp_peers,
+)
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.preflight import Endpoint, RedirectPolicy, preflight
 from surveillance.media.source import (
@@ -123,7 +129,13 @@ class IngestWorker:
             url = preflight(self._url, self._redirects, timeout_s)
             started = time.monotonic()
             sockets_before = socket_inodes()
-            container = open_rtsp(url, self._options)
+            watch = ConnectionWatch(sockets_before).start()
+            try:
+                container = open_rtsp(url, self._options)
+            except Exception as exc:
+                self._check_failed_open(url, watch.stop(), exc)
+                raise
+            watch.stop()
         except StreamOpenError:
             raise
         except Exception as exc:
@@ -140,6 +152,30 @@ class IngestWorker:
             container.close()
             raise
         return container
+
+    def _check_failed_open(self, url: str, peers: set[Peer], exc: Exception) -> None:
+        """Name the redirect when FFmpeg failed for credentials after connecting elsewhere.
+
+        FFmpeg keeps the credentials across a redirect it follows by itself, so a camera
+        that answered the pre-flight honestly can send FFmpeg to a host that asks for them;
+        FFmpeg then fails with 401 and, without this, the camera would only show ``auth``.
+        (A connection another stream opened at the same moment counts too: only an
+        authentication failure is renamed, never another.)
+        """
+        error = describe_error(exc, while_opening=True, timeout_s=self._options.connect_timeout_s)
+        if error.kind is not ErrorKind.AUTH:
+            return
+        endpoint = Endpoint.of(url)
+        expected = addresses_of(endpoint.host, endpoint.port)
+        elsewhere = sorted(peer for peer in peers if peer not in expected)
+        if expected and elsewhere:
+            host, port = elsewhere[0]
+            raise StreamOpenError(
+                ErrorKind.REDIRECT,
+                f"FFmpeg was redirected to {host}:{port}, which refused the credentials: the "
+                "camera redirected it after answering the node's own check; it may have "
+                "sent the credentials there",
+            ) from exc
 
     @staticmethod
     def _check_peer(url: str, sockets_before: set[int] | None) -> None:

@@ -31,6 +31,11 @@ PLATFORM_PASSWORD = "Canary-Platform-90df"
 QUERY_PASSWORD = "Canary-Query-3f6b"
 QUERY_PWD = "Canary-Pwd-d071"
 QUERY_TOKEN = "Canary-Token-e48a"
+# Credentials in the path (XMEye/Uniview "/user=admin_password=XXX_channel=1_stream=0.sdp"),
+# in ';' parameters and in the fragment.
+PATH_PASSWORD = "Canary-Path-1a9c"
+SEMICOLON_PASSWORD = "Canary-Semi-64d2"
+FRAGMENT_PASSWORD = "Canary-Frag-b37e"
 SECRETS = (
     OWN_CAMERA_PASSWORD,
     OTHER_CAMERA_PASSWORD,
@@ -38,6 +43,9 @@ SECRETS = (
     QUERY_PASSWORD,
     QUERY_PWD,
     QUERY_TOKEN,
+    PATH_PASSWORD,
+    SEMICOLON_PASSWORD,
+    FRAGMENT_PASSWORD,
 )
 
 OWN_CAMERA = "own-cam"
@@ -46,6 +54,9 @@ OWN_LAYOUT = "own-layout"
 OTHER_LAYOUT = "other-layout"
 QUERY_CAMERA = "query-cam"  # online, credentials in its query string
 QUERY_FAILING_CAMERA = "query-failing"  # offline with an error text that echoes its URL
+# Offline too (rtsps:// to a plain server), their error texts echoing URLs with credentials
+# in the path, a ';' parameter and the fragment.
+PATH_FAILING_CAMERAS = ("path-failing", "semicolon-failing", "fragment-failing")
 
 # name -> (role, platforms): one unscoped user per role, and two limited to "town".
 IDENTITIES: dict[str, tuple[Role, tuple[str, ...]]] = {
@@ -62,7 +73,18 @@ def _with_credentials(url: str, user: str, password: str) -> str:
     return url.replace("rtsp://", f"rtsp://{user}:{password}@", 1)
 
 
+def _failing_url(simulator: Simulator, path: str) -> str:
+    root = simulator.url("cam14", credentials=False).rsplit("/", 1)[0]
+    root = root.replace("rtsp://", "rtsps://", 1)
+    return f"{root}/{path}"
+
+
 def security_config(simulator: Simulator, data_dir: Path) -> AppConfig:
+    path_forms = (
+        f"user=watch_password={PATH_PASSWORD}_channel=1_stream=0.sdp",
+        f"cam15;password={SEMICOLON_PASSWORD}",
+        f"cam16?channel=1#password={FRAGMENT_PASSWORD}",
+    )
     return AppConfig.model_validate(
         {
             "server": {"data_dir": str(data_dir)},
@@ -116,6 +138,15 @@ def security_config(simulator: Simulator, data_dir: Path) -> AppConfig:
                     "url": simulator.url("cam14").replace("rtsp://", "rtsps://", 1)
                     + f"?username=watch&pwd={QUERY_PWD}&token={QUERY_TOKEN}",
                 },
+                *(
+                    {
+                        "id": camera_id,
+                        "name": camera_id,
+                        "platform": "town",
+                        "url": _failing_url(simulator, path),
+                    }
+                    for camera_id, path in zip(PATH_FAILING_CAMERAS, path_forms, strict=True)
+                ),
             ],
         }
     )

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from surveillance.api.hosts import allowed_hosts
+from surveillance.api.pages import SECURITY_HEADERS
 from surveillance.config.models import AppConfig
 from tests.auth_helpers import bearer
 from tests.security.conftest import SecureNode
@@ -112,3 +113,56 @@ def test_an_item_id_in_a_path_is_ascii_digits_only(secure: SecureNode) -> None:
     arabic = str(secure.own_item).translate(ARABIC_INDIC)
     for ref in (arabic, f"{arabic}/content"):
         assert secure.client.get(f"{base}/{ref}", headers=admin).status_code == 422
+
+
+def _raw_status(service: ServiceProcess, head_lines: list[str]) -> tuple[int, bytes]:
+    """A request as sent, Host headers and all (an HTTP client sends one Host at most)."""
+    request = "\r\n".join(["GET /api/health HTTP/1.1", *head_lines, "Connection: close"])
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as conn:
+        conn.sendall((request + "\r\n\r\n").encode())
+        answer = b""
+        while data := conn.recv(4096):
+            answer += data
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def test_two_host_headers_are_refused(service: ServiceProcess) -> None:
+    """RFC 9112 3.2: more than one Host is a 400, even when the first is allowed (a proxy
+    and this service could each read a different one)."""
+    port = service.port
+    assert _raw_status(service, [f"Host: 127.0.0.1:{port}"])[0] == 200
+    status, _ = _raw_status(service, [f"Host: 127.0.0.1:{port}", "Host: evil.example"])
+    assert status == 400
+    status, _ = _raw_status(service, [f"Host: 127.0.0.1:{port}", f"Host: 127.0.0.1:{port}"])
+    assert status == 400
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost:99999", "localhost:80x", "localhost:", "localhost:0", "127.0.0.1:+80"]
+)
+def test_a_host_with_an_invalid_port_is_refused(service: ServiceProcess, host: str) -> None:
+    assert _get(service, host, "/api/health") == 400
+
+
+def test_a_too_large_body_is_refused_with_the_security_headers(service: ServiceProcess) -> None:
+    """The 413 for a Content-Length over the cap carries the headers every answer does."""
+    huge = "Content-Length: 999999999"
+    head = "\r\n".join(
+        [
+            "POST /api/auth/login HTTP/1.1",
+            f"Host: 127.0.0.1:{service.port}",
+            "Content-Type: application/json",
+            huge,
+            "Connection: close",
+        ]
+    )
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as conn:
+        conn.sendall((head + "\r\n\r\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer and (data := conn.recv(4096)):
+            answer += data
+    status_line, _, headers = answer.partition(b"\r\n")
+    assert b" 413 " in status_line
+    names = {line.split(b":", 1)[0].strip().lower() for line in headers.split(b"\r\n") if line}
+    for name in SECURITY_HEADERS:
+        assert name.lower().encode() in names, (name, answer)

@@ -1,5 +1,6 @@
-"""Leak scan: with credentials in every camera URL (in the userinfo, and in the query string
-the way Dahua-style cameras take them) and on a platform, no response of any route (errors
+"""Leak scan: with credentials in every camera URL (in the userinfo, in the query string
+the way Dahua-style cameras take them, in the path the XMEye/Uniview way, in ';' parameters
+and in the fragment) and on a platform, no response of any route (errors
 included, for every identity), no log record and no metric carries them."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pytest
 
 from tests.security.conftest import (
     IDENTITIES,
+    PATH_FAILING_CAMERAS,
     QUERY_CAMERA,
     QUERY_FAILING_CAMERA,
     SECRETS,
@@ -38,6 +40,14 @@ def test_no_credential_leaves_the_node(
 
     # The failing camera's error text is FFmpeg's, which names the whole URL.
     wait_until(failing_error, 20, "the query-string camera's first failure")
+    for camera_id in PATH_FAILING_CAMERAS:
+        wait_until(
+            lambda c=camera_id: secure.client.get(f"/api/cameras/{c}", headers=admin).json()[
+                "health"
+            ]["last_error"],
+            20,
+            f"{camera_id}'s first failure",
+        )
     problems = []
     for identity in (None, *IDENTITIES):
         for method, path, _route in routes(secure):
@@ -53,6 +63,8 @@ def test_no_credential_leaves_the_node(
         "/api/cases/nope/items",
         f"/api/cameras/{QUERY_FAILING_CAMERA}",
         f"/api/cameras/{QUERY_FAILING_CAMERA}/snapshot.jpg",  # 503 with the reason
+        *(f"/api/cameras/{camera_id}" for camera_id in PATH_FAILING_CAMERAS),
+        *(f"/api/cameras/{camera_id}/snapshot.jpg" for camera_id in PATH_FAILING_CAMERAS),
     ):
         response = secure.client.get(url, headers=admin)
         problems += [f"{url}: {leak}" for leak in _leaks(response.content)]
@@ -85,3 +97,37 @@ def test_stream_urls_are_shown_to_admins_only(secure: SecureNode) -> None:
             assert "/cam14?username=***&pwd=***&token=***" in urls[QUERY_FAILING_CAMERA]
         else:
             assert set(urls.values()) == {None}, identity
+
+
+def test_error_texts_name_no_stream_url_for_non_admins(secure: SecureNode) -> None:
+    """FFmpeg's error text quotes the URL it was given; redacted, it still names the host,
+    port and path. Who may not see stream URLs gets a placeholder in last_error, in the 503
+    reason and in the platform roll-up; admins keep the redacted URL."""
+    failing = (QUERY_FAILING_CAMERA, *PATH_FAILING_CAMERAS)
+    for camera_id in failing:
+        wait_until(
+            lambda c=camera_id: secure.client.get(
+                f"/api/cameras/{c}", headers=secure.headers["admin"]
+            ).json()["health"]["last_error"],
+            20,
+            f"{camera_id}'s first failure",
+        )
+    port = secure.node.catalog.cameras[QUERY_CAMERA].stream_url().rsplit(":", 1)[1].split("/")[0]
+    for identity in ("viewer", "operator", "admin"):
+        headers = secure.headers[identity]
+        texts = []
+        for camera_id in failing:
+            camera = secure.client.get(f"/api/cameras/{camera_id}", headers=headers).json()
+            texts.append(camera["health"]["last_error"])
+            shot = secure.client.get(f"/api/cameras/{camera_id}/snapshot.jpg", headers=headers)
+            if shot.status_code == 503:  # the viewer may not take snapshots (403)
+                texts += [shot.json()["reason"], shot.json()["detail"]]
+        platforms = secure.client.get("/api/platforms", headers=headers).json()
+        texts += [brief["last_error"] for p in platforms for brief in p["worst"]]
+        blob = "\n".join(text or "" for text in texts)
+        assert "<stream URL>" in blob or identity == "admin", (identity, blob)
+        if identity == "admin":
+            assert "rtsps://" in blob and f":{port}/" in blob, blob
+        else:
+            for needle in ("rtsp", "127.0.0.1", f":{port}", "cam14", "channel=", "realmonitor"):
+                assert needle not in blob, (identity, needle, blob)

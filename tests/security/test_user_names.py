@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from surveillance.auth.audit import AuditQuery
 from surveillance.config.models import AppConfig
 from tests.auth_helpers import TEST_PASSWORD, bearer
 from tests.service import ServiceProcess
@@ -68,6 +69,15 @@ def test_a_look_alike_of_an_existing_name_is_refused(admin: httpx.Client, twin: 
     assert answer.status_code == 409, answer.text
 
 
+@pytest.mark.parametrize("twin", ["hancl1", "hand1.", "hand1-", "hand_1", "h-and1", "HAN.CL1"])
+def test_separators_and_cl_do_not_make_a_new_name(admin: httpx.Client, twin: str) -> None:
+    """Separators are skimmed over and "cl" reads as "d": each of these passes for hand1."""
+    if "hand1" not in {user["name"] for user in admin.get("/api/users").json()}:
+        assert _add(admin, "hand1").status_code == 201
+    answer = _add(admin, twin)
+    assert answer.status_code == 409, answer.text
+
+
 def test_a_recreated_name_does_not_inherit_the_audit_trail(
     service: ServiceProcess, admin: httpx.Client
 ) -> None:
@@ -97,3 +107,29 @@ def test_a_recreated_name_does_not_inherit_the_audit_trail(
     by_name = admin.get("/api/audit", params={"user": "rita"}).json()["entries"]
     assert [e["action"] for e in by_name] == ["access.denied", "access.denied"]
     assert by_name[1]["user_id"] == first_id
+
+
+def test_a_removed_users_id_is_never_given_again(
+    service: ServiceProcess, admin: httpx.Client
+) -> None:
+    """SQLite without AUTOINCREMENT gave the newest removed user's id to the next one: the
+    audit log's entries by id then passed to them."""
+
+    def new_temp() -> tuple[int, httpx.Client]:
+        assert _add(admin, "temp1").status_code == 201
+        token = admin.post("/api/tokens", json={"user": "temp1", "label": "t"}).json()["token"]
+        client = httpx.Client(
+            base_url=service.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert client.get("/api/users").status_code == 403  # an entry under this user's id
+        service.node.audit.flush()
+        entries = client.get("/api/audit").json()["entries"]
+        return entries[0]["user_id"], client
+
+    first_id, _ = new_temp()  # the newest user: the one whose id SQLite would hand out again
+    assert admin.delete("/api/users/temp1").status_code == 204
+    second_id, _ = new_temp()
+    assert second_id != first_id
+    service.node.audit.flush()
+    by_id = service.node.audit.query(AuditQuery(user_id=second_id))
+    assert [e.action for e in by_id] == ["access.denied"]

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import av
 import pytest
 
 from surveillance.api.node import Node
@@ -28,6 +29,8 @@ CAMERA = "redirecting"
 SECRET = "Canary-Redirect-5e1f"
 DEADLINE_S = 15
 REDIRECT = "redirect"  # ErrorKind.REDIRECT, spelled so the test also runs where it is missing
+# What FFmpeg sends as User-Agent (its default user_agent, LIBAVFORMAT_IDENT).
+FFMPEG_USER_AGENT = "Lavf{}.{}.{}".format(*av.library_versions["libavformat"])
 
 
 @pytest.fixture
@@ -157,3 +160,47 @@ async def test_redirect_shown_only_to_ffmpeg_is_caught_after_opening(
             assert "did not go to 127.0.0.2:" in (health.last_error or "")
             assert health.packets == 0 and stream.ring.nbytes == 0
             await wait_for(lambda: target_clients(simulator) == 0, "the session dropped")
+
+
+async def test_camera_cannot_tell_the_check_from_ffmpeg_by_user_agent() -> None:
+    """The acceptance test's camera: 200 to any request that does not look like FFmpeg's
+    (the node's check), 302 to FFmpeg's, pointing at a host outside allowed_networks that
+    asks for credentials (FFmpeg keeps them across a redirect). The check sends what FFmpeg
+    sends, so it sees the 302 itself and refuses it: that host is never even contacted."""
+    with (
+        redirector("127.0.0.3", "", challenge='Basic realm="elsewhere"') as elsewhere,
+        redirector(
+            "127.0.0.2", elsewhere.url("cam1"), redirect_user_agent=FFMPEG_USER_AGENT
+        ) as camera,
+    ):
+        url = camera.url("cam1").replace("rtsp://", f"rtsp://camu:{SECRET}@", 1)
+        async with running(config(url, allowed=["127.0.0.2/32"])) as node:
+            health = node.ingest.stream(CAMERA).health
+            await wait_for(
+                lambda: camera.connections >= 3 and health.last_error_kind == REDIRECT,
+                "three refused attempts",
+                never=lambda: elsewhere.connections > 0,
+            )
+            assert "redirected to rtsp://127.0.0.3:" in (health.last_error or "")
+    assert not any(b"Authorization" in head for heads in elsewhere.heads for head in heads)
+
+
+async def test_a_redirect_to_a_host_that_wants_credentials_is_named() -> None:
+    """The limit that remains: a camera honest to the first connection (the check's) and
+    302 to the next (FFmpeg's) still sends FFmpeg, credentials and all, to a host outside
+    allowed_networks; when that host refuses them FFmpeg fails with 401. The node saw the
+    connection while FFmpeg opened, and names the redirect rather than a bad password."""
+    with (
+        redirector("127.0.0.3", "", challenge='Basic realm="elsewhere"', delay_s=0.1) as elsewhere,
+        redirector("127.0.0.2", elsewhere.url("cam1"), honest_connections=1) as camera,
+    ):
+        url = camera.url("cam1").replace("rtsp://", f"rtsp://camu:{SECRET}@", 1)
+        async with running(config(url, allowed=["127.0.0.2/32"])) as node:
+            health = node.ingest.stream(CAMERA).health
+            await wait_for(
+                lambda: health.last_error is not None, "the first failure after the redirect"
+            )
+            assert health.last_error_kind == REDIRECT, health.last_error
+            assert "redirected to 127.0.0.3:" in (health.last_error or "")
+    # What the README states as the residual limit: FFmpeg did send them.
+    assert any(b"Authorization: Basic" in head for heads in elsewhere.heads for head in heads)

@@ -26,8 +26,9 @@ def list_platforms(
     principal: Annotated[Principal, requires(Permission.LIVE_VIEW)],
 ) -> list[PlatformOut]:
     visible = access.camera_filter(principal)
+    show_urls = access.sees_stream_urls(principal)
     return [
-        PlatformOut.of(catalog.platforms.get(rollup.platform_id), rollup)
+        PlatformOut.of(catalog.platforms.get(rollup.platform_id), rollup, show_urls=show_urls)
         for rollup in ingest.platform_health(visible=visible)
     ]
 

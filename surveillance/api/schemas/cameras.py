@@ -9,12 +9,20 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from surveillance.api.schemas.base import Out, UtcTime
 from surveillance.catalog import Camera, Platform
-from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
+from surveillance.redact import hide_urls
 from surveillance.services.ingest import CameraHealth, PlatformHealth
 
 
 def _iso(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def shown_error(text: str | None, *, show_urls: bool) -> str | None:
+    """A failure text as this reader may see it: already free of credentials (the worker
+    redacts it), and free of stream URLs too for who may not read them (``show_urls`` is
+    :meth:`~surveillance.services.access.Access.sees_stream_urls`)."""
+    return text if text is None or show_urls else hide_urls(text)
 
 
 def _rounded(digits: int) -> AfterValidator:
@@ -35,13 +43,22 @@ class StreamHealthOut(Out):
     width: int | None
     height: int | None
     reconnects: int
-    last_error: str | None = Field(description="Why the stream last failed; no credentials.")
+    last_error: str | None = Field(
+        description="Why the stream last failed; no credentials, and the stream URL replaced "
+        "by <stream URL> for who may not see stream URLs."
+    )
     last_error_kind: ErrorKind | None
     last_error_at: UtcTime | None
     ring_bytes: int
     ring_seconds: Annotated[float, _rounded(2)]
     consumers: int
     dropped_by_consumers: int
+
+    @classmethod
+    def of(cls, health: HealthSnapshot, *, show_urls: bool) -> StreamHealthOut:
+        out = cls.model_validate(health)
+        out.last_error = shown_error(out.last_error, show_urls=show_urls)
+        return out
 
 
 class LocationOut(BaseModel):
@@ -85,8 +102,8 @@ class CameraOut(BaseModel):
             has_sub_stream=camera.has_sub_stream,
             url=camera.display_url() if show_url else None,
             state=health.state.value,
-            health=StreamHealthOut.model_validate(health.main),
-            sub_health=StreamHealthOut.model_validate(health.sub) if health.sub else None,
+            health=StreamHealthOut.of(health.main, show_urls=show_url),
+            sub_health=StreamHealthOut.of(health.sub, show_urls=show_url) if health.sub else None,
         )
 
 
@@ -111,7 +128,9 @@ class PlatformOut(BaseModel):
     worst: list[CameraBrief]
 
     @classmethod
-    def of(cls, platform: Platform | None, rollup: PlatformHealth) -> PlatformOut:
+    def of(
+        cls, platform: Platform | None, rollup: PlatformHealth, *, show_urls: bool
+    ) -> PlatformOut:
         return cls(
             id=rollup.platform_id,
             name=rollup.name,
@@ -125,7 +144,7 @@ class PlatformOut(BaseModel):
                     id=h.camera.id,
                     name=h.camera.name,
                     state=h.state.value,
-                    last_error=h.main.last_error,
+                    last_error=shown_error(h.main.last_error, show_urls=show_urls),
                     state_since=_iso(h.main.state_since),
                 )
                 for h in rollup.worst

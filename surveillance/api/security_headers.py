@@ -1,0 +1,36 @@
+"""The security headers on every answer, the ones FastAPI sends before any middleware runs
+included.
+
+``pages.SECURITY_HEADERS`` are added by an app middleware, but FastAPI answers a body over
+its cap (413, ``AppBodyLimitMiddleware``) and Starlette an unhandled error (500,
+``ServerErrorMiddleware``) outside every app middleware: those answers went out plain. This
+wrapper sits around the whole stack and adds any of the headers an answer lacks.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from surveillance.api.pages import SECURITY_HEADERS
+
+_HEADERS = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in _HEADERS if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
