@@ -1,13 +1,12 @@
-"""Routes that serve the pages (static files from ``surveillance.web``), and the security
-headers every response carries."""
+"""Routes that serve the pages (static files from ``surveillance.web``); the security headers
+every response carries are added around the whole app (``security_headers.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -15,28 +14,6 @@ from surveillance.api.guards import page_requires, public
 from surveillance.auth.roles import Permission
 
 STATIC_DIR = Path(str(resources.files("surveillance.web") / "static"))
-
-# No inline script or style, nothing from elsewhere; media from blob: URLs (MSE) only.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,12 +58,3 @@ def admin() -> FileResponse:
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response

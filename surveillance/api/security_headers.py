@@ -1,17 +1,37 @@
 """The security headers on every answer, the ones FastAPI sends before any middleware runs
 included.
 
-``pages.SECURITY_HEADERS`` are added by an app middleware, but FastAPI answers a body over
-its cap (413, ``AppBodyLimitMiddleware``) and Starlette an unhandled error (500,
-``ServerErrorMiddleware``) outside every app middleware: those answers went out plain. This
-wrapper sits around the whole stack and adds any of the headers an answer lacks.
+FastAPI answers a body over its cap (413, ``AppBodyLimitMiddleware``) and Starlette an
+unhandled error (500, ``ServerErrorMiddleware``) outside every app middleware, so an app
+middleware would let those answers out plain. This wrapper sits around the whole stack and
+adds any of the headers an answer lacks.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from surveillance.api.pages import SECURITY_HEADERS
+# No inline script or style, nothing from elsewhere; media from blob: URLs (MSE) only.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 _HEADERS = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 

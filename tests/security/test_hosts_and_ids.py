@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from surveillance.api.hosts import allowed_hosts
-from surveillance.api.pages import SECURITY_HEADERS
+from surveillance.api.security_headers import SECURITY_HEADERS
 from surveillance.config.models import AppConfig
 from tests.auth_helpers import bearer
 from tests.security.conftest import SecureNode
