@@ -8,7 +8,6 @@ compares between a bundle's verification report and the node (API ``/api/node/ke
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from surveillance.cases.errors import NodeKeyBroken, NodeKeyWriteError
+from surveillance.cases.storage import fsync_dir
 
 KEY_FILE = "node-key.pem"
 KEY_MODE = 0o600
@@ -129,7 +129,7 @@ def write_atomically(path: Path, data: bytes, mode: int) -> None:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _write_all(handle: BinaryIO, pem: bytes) -> None:
@@ -151,15 +151,6 @@ def _key_lock(data_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # some file systems refuse fsync on directories
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ class LocalEvidenceStore:
                     created = False  # the same bytes, stored by a concurrent request
             finally:
                 temp.unlink(missing_ok=True)
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except OSError as exc:
             disk_full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
             reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
@@ -235,7 +235,7 @@ class LocalEvidenceStore:
         (the link only: its target is never touched); what was done."""
         if entry.kind == "symlink":
             os.unlink(entry.path)  # unlink never follows the link
-            _fsync_dir(entry.path.parent)
+            fsync_dir(entry.path.parent)
             return f"removed the link (to {_link_target(entry.path)}; its target untouched)"
         self.unowned_root.mkdir(mode=DIR_MODE, exist_ok=True)
         relative = entry.path.relative_to(self.root)
@@ -244,13 +244,13 @@ class LocalEvidenceStore:
         while target.exists() or target.is_symlink():
             target = self.unowned_root / f"{name}-{secrets.token_hex(4)}"
         os.replace(entry.path, target)
-        _fsync_dir(entry.path.parent)
+        fsync_dir(entry.path.parent)
         return f"moved to {target}"
 
     def discard(self, sha256: str) -> None:
         path = self._path(sha256)
         path.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     @property
     def unowned_root(self) -> Path:
@@ -262,7 +262,7 @@ class LocalEvidenceStore:
         self.unowned_root.mkdir(mode=DIR_MODE, exist_ok=True)
         target = self.unowned_root / sha256
         os.replace(self._path(sha256), target)
-        _fsync_dir(self._path(sha256).parent)
+        fsync_dir(self._path(sha256).parent)
         return str(target)
 
     def set_aside_names(self) -> list[str]:
@@ -302,7 +302,7 @@ def _link_target(path: Path) -> str:
         return "?"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # The new name is durable only once its directory entry is on disk.
     fd = os.open(directory, os.O_RDONLY)
     try:
