@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from aiortc import RTCPeerConnection
 
 from bench.procs import Children
 from bench.procstat import measure_cpu, rss_mb
-from bench.service import HOST, ServiceProcess, free_port
+from bench.service import HOST, CameraEntry, ServiceProcess, free_port, write_config
 from surveillance.simulator import ClipSpec, MountSpec, Simulator
 
 SOURCE = ClipSpec(codec="h264", profile="main", width=1280, height=720, fps=25,
@@ -62,24 +61,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="generated clips are kept here",
     )
     return parser.parse_args(argv)
-
-
-def write_config(path: Path, simulator: Simulator, data_dir: Path, port: int) -> None:
-    cameras = [
-        {
-            "id": f"cam{i}",
-            "name": f"Camera {i}",
-            "platform": "bench",
-            "url": simulator.url(f"cam{i}"),
-        }
-        for i in range(CAMERAS)
-    ]
-    config = {
-        "server": {"host": HOST, "port": port, "data_dir": str(data_dir)},
-        "platforms": [{"id": "bench", "name": "Benchmark simulator"}],
-        "cameras": cameras,
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 def open_fds(pid: int) -> int:
@@ -173,7 +154,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         port = free_port()
         config = work / "config.yaml"
-        write_config(config, simulator, work / "data", port)
+        cameras = [CameraEntry(f"cam{i}", simulator.url(f"cam{i}")) for i in range(CAMERAS)]
+        write_config(config, cameras, work / "data", port)
         service = ServiceProcess(children, config, port, work / "service.log")
         try:
             service.wait_ready(START_TIMEOUT_S)
