@@ -67,7 +67,7 @@ class TokenStore:
             beyond = sorted(p.value for p in limited - ROLE_PERMISSIONS[user.role])
             if beyond or not limited:
                 raise AuthError(
-                    f"a {user.role.value}'s token cannot have {', '.join(beyond)}"
+                    f"a token of the {user.role.value} role cannot have {', '.join(beyond)}"
                     if beyond
                     else "a limited token needs at least one permission"
                 )

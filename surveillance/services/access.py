@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
 from surveillance.auth.principal import Principal
-from surveillance.auth.roles import Permission
+from surveillance.auth.roles import ROLE_PERMISSIONS, Permission
 from surveillance.cases.errors import ItemNotFound
 from surveillance.cases.records import CaseDetail, CaseRecord, CustodyRecord, ItemRecord
 from surveillance.catalog import Camera, Catalog
@@ -46,6 +46,7 @@ HIDDEN_CAMERAS = "this shows cameras outside your scope; an admin may change it"
 HIDDEN_MOSAIC = "this layout shows cameras outside your scope"
 HIDDEN_EVIDENCE = "the case holds evidence outside your scope; ask an admin"
 LIMITED_TOKEN = "this token is limited to {}; this route needs a token without limits"  # noqa: S105
+LIMITED_TOKEN_LACKS = "this token is limited and lacks {}; your role has it"  # noqa: S105
 
 
 class CaseReader(Protocol):
@@ -62,9 +63,12 @@ def route_refusal(
     """Why a route needing ``needs`` refuses the principal (the text and the missing
     permissions), or None when it may proceed."""
     missing = sorted(p.value for p in needs if not principal.can(p))
-    if missing:
-        return f"your role may not do this (needs {', '.join(missing)})", missing
     limits = principal.token_permissions
+    if missing:
+        granted = ROLE_PERMISSIONS[principal.user.role]
+        if all(Permission(p) in granted for p in missing):  # the role has it, the token not
+            return LIMITED_TOKEN_LACKS.format(", ".join(missing)), missing
+        return f"your role may not do this (needs {', '.join(missing)})", missing
     if limits is not None and not needs and not open_to_limited_tokens:
         # A token limited to system.read is a metrics scraper, not its user: it may not
         # change the user's password or read the API's shape.

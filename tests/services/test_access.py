@@ -377,3 +377,16 @@ def test_route_refusals(
 ) -> None:
     refusal = route_refusal(who, needs, open_to_limited_tokens=open_to_limited)
     assert (refusal is not None) is refused
+
+
+def test_a_refusal_says_whether_the_role_or_the_token_lacks_the_permission() -> None:
+    # A metrics scraper's token of an admin: the role could, the token may not.
+    scraper = principal(role=Role.ADMIN, token=frozenset({Permission.SYSTEM_READ}))
+    refusal = route_refusal(scraper, {Permission.LIVE_VIEW})
+    assert refusal is not None
+    assert "token is limited" in refusal[0] and "live.view" in refusal[0]
+    # A viewer's own session: the role itself lacks it.
+    viewer = principal(role=Role.VIEWER)
+    refusal = route_refusal(viewer, {Permission.USERS_MANAGE})
+    assert refusal is not None
+    assert refusal[0].startswith("your role may not do this")
