@@ -5,9 +5,11 @@ included, for every identity), no log record and no metric carries them."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+from websockets.sync.client import connect as websocket_connect
 
 from tests.security.conftest import (
     IDENTITIES,
@@ -124,6 +126,7 @@ def test_error_texts_name_no_stream_url_for_non_admins(secure: SecureNode) -> No
                 texts += [shot.json()["reason"], shot.json()["detail"]]
         platforms = secure.client.get("/api/platforms", headers=headers).json()
         texts += [brief["last_error"] for p in platforms for brief in p["worst"]]
+        texts.append(mse_error(secure, QUERY_FAILING_CAMERA, headers))
         blob = "\n".join(text or "" for text in texts)
         assert "<stream URL>" in blob or identity == "admin", (identity, blob)
         if identity == "admin":
@@ -131,3 +134,12 @@ def test_error_texts_name_no_stream_url_for_non_admins(secure: SecureNode) -> No
         else:
             for needle in ("rtsp", "127.0.0.1", f":{port}", "cam14", "channel=", "realmonitor"):
                 assert needle not in blob, (identity, needle, blob)
+
+
+def mse_error(secure: SecureNode, camera_id: str, headers: dict[str, str]) -> str:
+    """What the live-video WebSocket says about a camera with no picture."""
+    url = secure.service.url.replace("http", "ws", 1) + f"/api/live/mse?camera={camera_id}"
+    with websocket_connect(url, additional_headers=headers, open_timeout=10) as ws:
+        message = json.loads(ws.recv(timeout=15))
+    assert message["type"] == "error", message
+    return str(message["detail"])

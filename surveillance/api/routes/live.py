@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 
 from surveillance.api.deps import AccessDep, AuditDep, LiveDep, LiveViewsDep
 from surveillance.api.guards import WS_POLICY_VIOLATION, authenticate, requires
-from surveillance.api.schemas.cameras import UnavailableOut
+from surveillance.api.schemas.cameras import UnavailableOut, shown_error
 from surveillance.api.schemas.live import AnswerOut, OfferIn, PlanIn, PlanOut
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
@@ -125,7 +125,9 @@ async def mse(
             view, live.serve_mse(camera, stream == "sub", websocket, on_start=started)
         )
     except (CameraNotFound, CameraUnavailable) as exc:
-        await websocket.send_json({"type": "error", "detail": str(exc)})
+        # As in every 503 body: a stream URL in the reason is for those who may read it.
+        detail = shown_error(str(exc), show_urls=access.sees_stream_urls(principal))
+        await websocket.send_json({"type": "error", "detail": detail})
         await websocket.close(code=1011)
         return
     finally:
