@@ -55,32 +55,27 @@ class NodeKey:
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> NodeKey:
-        """The node's key, created if there is none (or the file is empty, see
-        :func:`read_key`). Raises :class:`NodeKeyBroken` for a file that holds something
-        else, :class:`NodeKeyWriteError` (507 if the disk is full) if it cannot be made."""
+        """The node's key, created if there is no file. Raises :class:`NodeKeyBroken` for a
+        file that holds no key (an empty one included, see :func:`read_key`),
+        :class:`NodeKeyWriteError` (507 if the disk is full) if it cannot be made."""
         path = data_dir / KEY_FILE
         with _key_lock(data_dir):
             try:
                 return cls(read_key(path))
-            except KeyFileEmpty:
-                pass  # never held a key, so never signed: a new one replaces nothing
             except FileNotFoundError:
-                pass
-            return cls(_create(path))
-
-
-class KeyFileEmpty(Exception):
-    """The key file exists and is empty: a key write interrupted before its first byte
-    (possible only with nodes before the key was written atomically)."""
+                return cls(_create(path))
 
 
 def read_key(path: Path) -> Ed25519PrivateKey:
-    """The private key in ``path``. FileNotFoundError if there is none, :class:`KeyFileEmpty`
-    if the file is empty, :class:`NodeKeyBroken` if it cannot be read or holds no key.
+    """The private key in ``path``. FileNotFoundError if there is none, :class:`NodeKeyBroken`
+    if it cannot be read or holds no key.
 
-    A non-empty file that does not parse is never replaced: it may be a key that signed
-    bundles (damaged, or swapped), and a new key would orphan every fingerprint given out.
-    An empty file held no key, so nothing was ever signed with it: the node makes a new one.
+    A file that holds no key is never replaced: it may be a key that signed entries and
+    bundles (damaged, truncated or swapped), and a new key would make every genuine
+    signature look forged and orphan every fingerprint given out. That holds for an empty
+    file too: keys are written atomically, so an empty one is a key that was emptied later
+    (or the rare leftover of a node from before atomic writes, which an operator who knows it
+    never signed may simply delete).
     """
     try:
         pem = path.read_bytes()
@@ -89,7 +84,7 @@ def read_key(path: Path) -> Ed25519PrivateKey:
     except OSError as exc:
         raise NodeKeyBroken(path, exc.strerror or str(exc)) from exc
     if not pem:
-        raise KeyFileEmpty(str(path))
+        raise NodeKeyBroken(path, "it is empty")
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -167,13 +162,7 @@ def key_status(data_dir: Path) -> KeyStatus:
     try:
         key = read_key(path)
     except FileNotFoundError:
-        return KeyStatus(None, note=f"{path}: no signing key yet (made at the first export)")
-    except KeyFileEmpty:
-        return KeyStatus(
-            None,
-            note=f"{path} is empty (a key write cut short before its first byte, so it never "
-            "signed anything): the node makes a new key at the next export",
-        )
+        return KeyStatus(None, note=f"{path}: no signing key yet (made at the first case)")
     except NodeKeyBroken as exc:
         return KeyStatus(None, problem=str(exc))
     return KeyStatus(public_raw(key.public_key()))
