@@ -213,7 +213,9 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(0, size - length), size - 1
     start = int(first)
     end = int(last) if last else size - 1
-    if start >= size or end < start:
+    if last and end < start:
+        return None  # an invalid range is ignored: the whole item (RFC 9110, 14.1.1)
+    if start >= size:
         return UNSATISFIABLE
     return start, min(end, size - 1)
 
