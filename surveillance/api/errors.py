@@ -18,11 +18,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from surveillance.api.deps import node_of
-from surveillance.api.guards import authenticate
 from surveillance.api.schemas.cameras import UnavailableOut, shown_error
+from surveillance.auth.principal import Principal
 from surveillance.errors import CameraUnavailable, SurveillanceError
 
 
@@ -30,10 +29,9 @@ def _headers(exc: SurveillanceError) -> dict[str, str] | None:
     return None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
 
 
-async def _sees_stream_urls(request: Request) -> bool:
-    # The route's guard already authenticated the request; ask again (it reads the
-    # database, hence the thread) rather than have every route hand its principal here.
-    principal = await run_in_threadpool(authenticate, request)
+def _sees_stream_urls(request: Request) -> bool:
+    # The principal the route's guard authenticated (none: a public route, or refused).
+    principal: Principal | None = getattr(request.state, "principal", None)
     return principal is not None and node_of(request).access.sees_stream_urls(principal)
 
 
@@ -41,7 +39,7 @@ async def _surveillance_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SurveillanceError)
     body: dict[str, object] = {"detail": str(exc)}
     if isinstance(exc, CameraUnavailable):
-        show_urls = exc.reason is not None and await _sees_stream_urls(request)
+        show_urls = exc.reason is not None and _sees_stream_urls(request)
         reason = shown_error(exc.reason, show_urls=show_urls)
         detail = str(exc)
         if exc.reason and reason != exc.reason:

@@ -99,6 +99,8 @@ class Guard:
         if rule is not None:
             detail, missing = rule
             self._refuse(connection, principal, is_websocket, detail, missing=missing)
+        # For the error handlers, which answer after the route and must not look it up again.
+        connection.state.principal = principal
         return principal
 
     def _refuse(
