@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -125,7 +126,12 @@ def needs_file(path: Path, what: str) -> Path:
     """
     if path.is_file():
         return path
-    message = f"{what} not found at {path}"
+    missing(f"{what} not found at {path}")
+
+
+def missing(message: str) -> NoReturn:
+    """Something a test needs is not on this machine: fail under CI (``CI`` set, as .ci/run
+    does: CI installs everything, so its absence is a broken set-up), skip elsewhere."""
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
         pytest.fail(f"{message} (required under CI)")
     pytest.skip(message)

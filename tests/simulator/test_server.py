@@ -20,7 +20,7 @@ from surveillance.simulator import (
     find_gst_python,
     read_frame_number,
 )
-from tests.conftest import needs_file
+from tests.conftest import missing, needs_file
 from tests.waits import wait_until
 
 pytestmark = pytest.mark.rtsp
@@ -45,7 +45,7 @@ def sim(clip_dir: Path) -> Iterator[Simulator]:
     try:
         find_gst_python()
     except SimulatorUnavailable as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     mounts = [
         MountSpec("cam", CLIP),
         MountSpec("offset", CLIP, start_offset_s=0.9),
@@ -312,7 +312,7 @@ def test_stop_breaks_clients_and_restart_keeps_the_port(clip_dir: Path) -> None:
     try:
         find_gst_python()
     except SimulatorUnavailable as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     with Simulator([MountSpec("cam", CLIP)], clip_dir=clip_dir) as sim:
         port = sim.port
         reader = Reader(open_rtsp(sim.url("cam")))
