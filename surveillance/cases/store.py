@@ -79,13 +79,6 @@ class CaseStores:
                 raise AssertionError("the export entry differs from the one in its bundle")
             return True
 
-    def export_view(self, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
-        """Prepare an export and log it at once (for callers that write no bundle after)."""
-        view = self.prepare_export(number, actor, detail)
-        if not self.commit_export(number, view):
-            raise AssertionError("the chain moved between two statements of one caller")
-        return view
-
     def last_numbers(self) -> dict[str, int]:
         """The last case number given out, per year (when entry signing begins)."""
         with self._transactions.begin() as session:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from surveillance.cases.footage import Footage, ItemKind
+from surveillance.cases.records import ExportView
+from surveillance.cases.store import CaseStores
 
 
 def footage(data: bytes, camera: str = "cam01", kind: ItemKind = ItemKind.SNAPSHOT) -> Footage:
@@ -23,3 +26,11 @@ def footage(data: bytes, camera: str = "cam01", kind: ItemKind = ItemKind.SNAPSH
         duration_s=None if kind is ItemKind.SNAPSHOT else 2.0,
         frames=1 if kind is ItemKind.SNAPSHOT else 50,
     )
+
+
+def export_view(stores: CaseStores, number: str, actor: str, detail: dict[str, Any]) -> ExportView:
+    """Prepare an export and log it at once, as the case service does around writing a
+    bundle (the tests write theirs from the view afterwards)."""
+    view = stores.prepare_export(number, actor, detail)
+    assert stores.commit_export(number, view), "the chain moved between two calls of one test"
+    return view

@@ -24,7 +24,7 @@ from surveillance.cases.states import CaseState as S
 from surveillance.cases.storage import LocalEvidenceStore
 from surveillance.cases.store import CaseStores
 from surveillance.cases.verify import verify_store
-from tests.cases.helpers import footage
+from tests.cases.helpers import export_view, footage
 
 DATA = Path(__file__).with_name("data")
 # tests/cases/data/README.md says how these were made with main at a3edb3b.
@@ -104,7 +104,7 @@ def export(
     path: Path,
     signing_start: dict[str, Any] | None = None,
 ) -> BundleReport:
-    view = stores.export_view(number, "dora", {"node": "n1", "fingerprint": key.fingerprint})
+    view = export_view(stores, number, "dora", {"node": "n1", "fingerprint": key.fingerprint})
     out = io.BytesIO()
     write_bundle(out, view, evidence, key, "n1", "dora", datetime.now(UTC), signing_start)
     path.write_bytes(out.getvalue())

@@ -16,7 +16,7 @@ from surveillance.cases.commands import verify_bundle_command
 from surveillance.cases.signing import KEY_FILE, NodeKey
 from surveillance.cases.storage import LocalEvidenceStore
 from surveillance.cases.store import CaseStores
-from tests.cases.helpers import footage
+from tests.cases.helpers import export_view, footage
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def bundle(stores: CaseStores, tmp_path: Path) -> tuple[Path, NodeKey, bytes]:
     stores.items.add(number, footage(media), evidence.put(media), "bob")
     stores.items.add(number, footage(media), evidence.put(media), "carl")  # same bytes twice
     key = NodeKey.load_or_create(tmp_path / "data")
-    view = stores.export_view(number, "dora", {"node": "n1"})
+    view = export_view(stores, number, "dora", {"node": "n1"})
     out = io.BytesIO()
     write_bundle(out, view, evidence, key, "n1", "dora", datetime.now(UTC))
     path = tmp_path / "case.zip"
