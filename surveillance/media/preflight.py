@@ -90,7 +90,16 @@ class Endpoint:
         return cls(parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme, 554))
 
 
-def preflight(url: str, policy: RedirectPolicy, timeout_s: float) -> str:
+@dataclass(frozen=True)
+class Checked:
+    """What the pre-flight found: the URL FFmpeg may open, and whether the camera accepted
+    this node's DESCRIBE there (with the credentials, if any)."""
+
+    url: str
+    accepted: bool
+
+
+def preflight(url: str, policy: RedirectPolicy, timeout_s: float) -> Checked:
     """The URL FFmpeg may open: ``url`` itself, or a redirect's target the policy allows.
 
     Raises :class:`StreamOpenError` (kind ``redirect``) for a refused redirect, and the
@@ -98,9 +107,9 @@ def preflight(url: str, policy: RedirectPolicy, timeout_s: float) -> str:
     """
     deadline = time.monotonic() + timeout_s
     for _ in range(MAX_REDIRECTS + 1):
-        location = _redirect_of(url, deadline)
+        location, accepted = _redirect_of(url, deadline)
         if location is None:
-            return url
+            return Checked(url, accepted)
         target = _follow(url, location)
         if not policy.allow:
             raise StreamOpenError(
@@ -129,28 +138,29 @@ def _follow(url: str, location: str) -> str:
     return target
 
 
-def _redirect_of(url: str, deadline: float) -> str | None:
-    """The Location of the camera's 3xx answer to OPTIONS or DESCRIBE, or None."""
+def _redirect_of(url: str, deadline: float) -> tuple[str | None, bool]:
+    """The Location of the camera's 3xx answer to OPTIONS or DESCRIBE (or None), and
+    whether it accepted the DESCRIBE (2xx)."""
     try:
         session = _Session.connect(url, deadline)
     except OSError as exc:
         if isinstance(exc, socket.gaierror | TimeoutError) or exc.errno in _CONNECT_ERRNOS:
             raise
-        return None  # TLS and other failures: FFmpeg tries and names them
+        return None, False  # TLS and other failures: FFmpeg tries and names them
     with session:
         try:
             for method in ("OPTIONS", "DESCRIBE"):
                 status, headers = session.ask(method)
                 if 300 <= status < 400:
                     locations = headers.get("location")
-                    return locations[0] if locations else None
+                    return (locations[0] if locations else None), False
                 if status >= 400:
-                    return None  # FFmpeg reports it
+                    return None, False  # FFmpeg reports it
         except TimeoutError:
             raise
         except (OSError, ValueError):
-            return None
-    return None
+            return None, False
+    return None, True
 
 
 class _Session:

@@ -126,14 +126,18 @@ class IngestWorker:
         started = time.monotonic()
         try:
             # FFmpeg follows RTSP redirects by itself: ask first (media/preflight.py).
-            url = preflight(self._url, self._redirects, timeout_s)
+            checked = preflight(self._url, self._redirects, timeout_s)
+            url = checked.url
             started = time.monotonic()
             sockets_before = socket_inodes()
             watch = ConnectionWatch(sockets_before).start()
             try:
                 container = open_rtsp(url, self._options)
             except Exception as exc:
-                self._check_failed_open(url, watch.stop(), exc)
+                peers = watch.stop()
+                # A camera that refused the pre-flight too has plainly refused the password.
+                if checked.accepted:
+                    self._check_failed_open(url, peers, exc)
                 raise
             watch.stop()
         except StreamOpenError:

@@ -72,7 +72,7 @@ def test_preflight_requests_are_ffmpegs_byte_for_byte(challenge: str) -> None:
         url = camera.url("cam/realmonitor?channel=1&subtype=0").replace(
             "rtsp://", "rtsp://camu:S3cret%40Pw@", 1
         )
-        assert preflight.preflight(url, preflight.RedirectPolicy(), 5) == url
+        assert preflight.preflight(url, preflight.RedirectPolicy(), 5).url == url
         options = SourceOptions(transport="tcp", connect_timeout_s=5, read_timeout_s=5)
         with pytest.raises(av.error.FFmpegError):
             open_rtsp(url, options)
