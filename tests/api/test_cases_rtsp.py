@@ -626,3 +626,29 @@ def test_custody_entries_cut_from_the_end_show_against_the_audit_log(
         "custody log only 0 (custody entries removed from its end?)"
     ], failed.stdout
     assert "the database alone cannot show it" in failed.stdout
+
+
+def test_head_gives_the_contents_headers_without_reading_or_logging(
+    app_client: TestClient,
+) -> None:
+    """A player or download manager asks with HEAD before it reads: size, type and hash,
+    no body, and no view in the custody log (no byte was read). Out of scope is 404 as GET."""
+    node = node_of(app_client)
+    number = new_case(app_client)
+    item = app_client.post(f"/api/cases/{number}/items/snapshot", json={"camera": "gate"}).json()
+    reader = bearer(node, "header1", Role.HANDLER)
+    head = app_client.head(item["content_url"], headers=reader)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(item["size"])
+    assert head.headers["content-type"] == "image/jpeg"
+    assert head.headers["x-content-sha256"] == item["sha256"]
+    ranged = app_client.head(item["content_url"], headers={**reader, "Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and ranged.headers["content-length"] == "10"
+    beyond = app_client.head(
+        item["content_url"], headers={**reader, "Range": f"bytes={item['size']}-"}
+    )
+    assert beyond.status_code == 416
+    custody = app_client.get(f"/api/cases/{number}/custody").json()
+    assert not [e for e in custody if e["action"] in ("view", "download")]
+    missing = app_client.head(f"/api/cases/{number}/items/999999/content", headers=reader)
+    assert missing.status_code == 404

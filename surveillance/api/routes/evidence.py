@@ -195,6 +195,28 @@ def item_content(
     return _send(handle, item, byte_range, download)
 
 
+@router.head(
+    "/cases/{number}/items/{ref}/content", response_class=Response, include_in_schema=False
+)
+def item_content_head(
+    number: str,
+    ref: ItemRef,
+    request: Request,
+    cases: CasesDep,
+    access: AccessDep,
+    principal: Reader,
+    download: bool = False,
+) -> Response:
+    """The content's headers (size, type, hash) without its bytes: a player or a download
+    manager asks before it reads. No byte is read, so nothing is logged."""
+    item = access.item(principal, cases.item(number, ref), ref)
+    byte_range = _byte_range(request.headers.get("range"), item.size)
+    if byte_range == UNSATISFIABLE:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{item.size}"})
+    status, headers = _content_headers(item, byte_range, download)
+    return Response(status_code=status, headers=headers)
+
+
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The first and last byte to send, None for the whole item, :data:`UNSATISFIABLE`
     for a range the item cannot serve. ``bytes=-500`` is the last 500 bytes."""
@@ -220,9 +242,10 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _send(
-    handle: BinaryIO, item: ItemRecord, byte_range: tuple[int, int] | None, download: bool
-) -> Response:
+def _content_headers(
+    item: ItemRecord, byte_range: tuple[int, int] | None, download: bool
+) -> tuple[int, dict[str, str]]:
+    """The status and headers of an item's content (or of the range asked for)."""
     size = item.size
     name = f"{item.case_number}-{item.id}-{item.kind}.{EXTENSIONS.get(item.media_type, 'bin')}"
     headers = {
@@ -232,6 +255,7 @@ def _send(
         "X-Content-SHA256": item.sha256,
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'{"attachment" if download else "inline"}; filename="{name}"',
+        "Content-Type": item.media_type,
     }
     start, end = 0, size - 1
     status = 200
@@ -240,9 +264,17 @@ def _send(
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
+    return status, headers
+
+
+def _send(
+    handle: BinaryIO, item: ItemRecord, byte_range: tuple[int, int] | None, download: bool
+) -> Response:
+    status, headers = _content_headers(item, byte_range, download)
+    start = byte_range[0] if byte_range is not None else 0
     handle.seek(start)
     return StreamingResponse(
-        _chunks(handle, end - start + 1),
+        _chunks(handle, int(headers["Content-Length"])),
         status_code=status,
         media_type=item.media_type,
         headers=headers,
