@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from surveillance.config.models import BUILTIN_TAGS, AppConfig
+from surveillance.config.models import BUILTIN_TAGS, AppConfig, IngestConfig
 from surveillance.config.networks import AllowedHosts
 from surveillance.errors import SurveillanceError
 
@@ -258,18 +258,20 @@ def parse_config(
                 )
 
     config: AppConfig | None = None
+    reported: set[FieldPath] = set()
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             loc = tuple(error["loc"])
+            reported.add(loc)
             origin = doc.origin(loc, shown)
             message = error["msg"].removeprefix("Value error, ")
             problems.append(ConfigProblem(origin.file, origin.line or None, _dotted(loc), message))
-    if config is not None:
-        problems.extend(_cross_check(config, doc, shown))
+    problems.extend(_cross_check(data, doc, shown, reported))
     if problems:
-        raise ConfigError(problems)
+        # In the order of the files' lines, as an editor walks them.
+        raise ConfigError(sorted(problems, key=lambda p: (p.file != shown, p.file, p.line or 0)))
     assert config is not None
     relative = {
         name: base_dir / path
@@ -282,44 +284,81 @@ def parse_config(
     return config
 
 
-def _cross_check(config: AppConfig, doc: _Document, shown: str) -> list[ConfigProblem]:
-    """References between sections: unique ids, known platforms, known tags."""
+def _cross_check(
+    data: dict[str, Any], doc: _Document, shown: str, reported: set[FieldPath]
+) -> list[ConfigProblem]:
+    """References between sections: unique ids, known platforms, known tags, allowed hosts.
+
+    Read from the raw data rather than the validated model, so that they are reported in
+    the same pass as each field's own problems (an administrator fixing a file of hundreds
+    of cameras sees every problem at once). A value that is not yet of the right type is
+    left to the field's own problem, and a field with a problem is not reported twice."""
     problems: list[ConfigProblem] = []
 
     def problem(path: FieldPath, message: str) -> None:
+        if path in reported:
+            return
         origin = doc.origin(path, shown)
         problems.append(ConfigProblem(origin.file, origin.line or None, _dotted(path), message))
 
     tag_ids = set(BUILTIN_TAGS)
-    for index, tag in enumerate(config.tags):
-        if tag.id in tag_ids:
-            problem(("tags", index, "id"), f"tag {tag.id!r} is already defined")
-        tag_ids.add(tag.id)
+    for index, tag in _entries(data, "tags"):
+        if (tag_id := _text(tag, "id")) is not None:
+            if tag_id in tag_ids:
+                problem(("tags", index, "id"), f"tag {tag_id!r} is already defined")
+            tag_ids.add(tag_id)
     platform_ids: set[str] = set()
-    for index, platform in enumerate(config.platforms):
-        if platform.id in platform_ids:
-            problem(("platforms", index, "id"), f"duplicate platform id {platform.id!r}")
-        platform_ids.add(platform.id)
-    allowed = AllowedHosts(config.ingest.allowed_networks)
+    for index, platform in _entries(data, "platforms"):
+        if (platform_id := _text(platform, "id")) is not None:
+            if platform_id in platform_ids:
+                problem(("platforms", index, "id"), f"duplicate platform id {platform_id!r}")
+            platform_ids.add(platform_id)
+    allowed = _allowed_hosts(data)
     camera_ids: set[str] = set()
-    for index, camera in enumerate(config.cameras):
+    for index, camera in _entries(data, "cameras"):
         for field_name in ("url", "sub_url"):
-            url = getattr(camera, field_name)
-            if url and not allowed.permits(url):
+            url = _text(camera, field_name)
+            if url and allowed is not None and not allowed.permits(url):
                 problem(
                     ("cameras", index, field_name),
                     "stream host is outside ingest.allowed_networks",
                 )
-        if camera.id in camera_ids:
-            problem(("cameras", index, "id"), f"duplicate camera id {camera.id!r}")
-        camera_ids.add(camera.id)
-        if camera.platform not in platform_ids:
-            problem(("cameras", index, "platform"), f"unknown platform {camera.platform!r}")
-        for tag_index, tag_id in enumerate(camera.tags):
-            if tag_id not in tag_ids:
+        if (camera_id := _text(camera, "id")) is not None:
+            if camera_id in camera_ids:
+                problem(("cameras", index, "id"), f"duplicate camera id {camera_id!r}")
+            camera_ids.add(camera_id)
+        platform_ref = _text(camera, "platform")
+        if platform_ref is not None and platform_ref not in platform_ids:
+            problem(("cameras", index, "platform"), f"unknown platform {platform_ref!r}")
+        tags = camera.get("tags")
+        for tag_index, tag_id in enumerate(tags if isinstance(tags, list) else []):
+            if isinstance(tag_id, str) and tag_id not in tag_ids:
                 problem(
                     ("cameras", index, "tags", tag_index),
                     f"unknown tag {tag_id!r}; declare it under `tags` or use one of "
                     f"{', '.join(sorted(tag_ids))}",
                 )
     return problems
+
+
+def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+    """The mapping entries of a list section, with their positions."""
+    value = data.get(section)
+    if not isinstance(value, list):
+        return []
+    return [(index, entry) for index, entry in enumerate(value) if isinstance(entry, dict)]
+
+
+def _text(entry: dict[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _allowed_hosts(data: dict[str, Any]) -> AllowedHosts | None:
+    """The ingest section's allowed networks, or None while that section has problems of
+    its own (they are reported; checking hosts against a broken list would mislead)."""
+    try:
+        ingest = IngestConfig.model_validate(data.get("ingest") or {})
+    except ValidationError:
+        return None
+    return AllowedHosts(ingest.allowed_networks)

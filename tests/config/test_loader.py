@@ -182,3 +182,47 @@ def test_query_string_credentials_are_secrets_and_hidden(tmp_path: Path) -> None
     assert shown is not None and "q-secret" not in shown
     assert shown.endswith("?channel=1&subtype=0&user=***&password=***")
     assert "q-secret" in catalog.secrets()
+
+
+def test_every_problem_is_reported_in_one_pass_in_line_order(tmp_path: Path) -> None:
+    """Field problems and cross-references come together: an administrator fixing a file
+    does not discover a second batch of problems after fixing the first."""
+    path = write(
+        tmp_path,
+        """\
+platforms:
+  - id: p1
+    name: P1
+    bogus: 1
+cameras:
+  - id: c1
+    name: C1
+    platform: nope
+    url: rtsp://10.0.0.1/x
+    tags: [no-such-tag]
+  - id: c1
+    name: Duplicate
+    platform: p1
+    url: http://10.0.0.2/x
+  - id: c3
+    name: Bad port and known platform
+    platform: p1
+    url: rtsp://10.0.0.3/x
+    transport: carrier-pigeon
+""",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    found = [(p.line, p.field) for p in caught.value.problems]
+    assert found == [
+        (4, "platforms[0].bogus"),
+        (8, "cameras[0].platform"),
+        (10, "cameras[0].tags[0]"),
+        (11, "cameras[1].id"),
+        (14, "cameras[1].url"),
+        (19, "cameras[2].transport"),
+    ]
+    messages = {p.field: p.message for p in caught.value.problems}
+    assert "unknown platform 'nope'" in messages["cameras[0].platform"]
+    assert "duplicate camera id 'c1'" in messages["cameras[1].id"]
+    assert "scheme 'http'" in messages["cameras[1].url"]
