@@ -5,7 +5,7 @@ import { clear, el } from "./dom.js";
 import { HealthFeed } from "./health-feed.js";
 import { browserCaps } from "./player.js";
 import { TileView } from "./tiles.js";
-import { TourPlayer } from "./tour.js";
+import { clockOffsetMs, TourPlayer } from "./tour.js";
 
 const DEFAULT_DWELL_S = 15;
 const PRESET_ORDER = ["1", "2x2", "3x3", "4x4", "5x5", "6x6", "1+5", "1+7", "1+12"];
@@ -228,13 +228,14 @@ function stopTour() {
   state.tour.stop();
 }
 
-function startTour(title, pages, dwell) {
+// pages: [{grid, dwell_s}]; epochMs and offsetMs: see TourPlayer.start.
+function startTour(title, pages, epochMs = Date.now(), offsetMs = 0) {
   if (!pages.length) {
     stopTour();
     message("The tour has no pages.");
     return;
   }
-  state.tour.start(title, pages, dwell);
+  state.tour.start({ title, pages, epochMs, offsetMs });
 }
 
 async function startNamedTour(name) {
@@ -242,10 +243,10 @@ async function startNamedTour(name) {
     stopTour();
     return;
   }
-  const tours = await api.get("/api/tours");
-  const tour = tours.find((t) => t.name === name);
-  const pages = await api.get(`/api/tours/${encodeURIComponent(name)}/pages`);
-  startTour(tour ? tour.title : name, pages, tour ? tour.dwell_s : DEFAULT_DWELL_S);
+  const sentAt = Date.now();
+  const schedule = await api.get(`/api/tours/${encodeURIComponent(name)}/schedule`);
+  const offsetMs = clockOffsetMs(schedule.server_time, sentAt, Date.now());
+  startTour(schedule.title, schedule.pages, Date.parse(schedule.epoch), offsetMs);
 }
 
 function groupToWall() {
@@ -260,12 +261,13 @@ function groupToWall() {
   // More cameras than tiles: page through them with the current grid.
   const pages = [];
   for (let i = 0; i < cameras.length; i += perPage) {
-    pages.push({
+    const grid = {
       cols: state.grid.cols, rows: state.grid.rows,
       tiles: state.grid.tiles.map((tile, index) => ({ ...tile, camera: cameras[i + index] || null })),
-    });
+    };
+    pages.push({ grid, dwell_s: DEFAULT_DWELL_S });
   }
-  startTour("Group", pages, DEFAULT_DWELL_S);
+  startTour("Group", pages); // this screen's own: it starts now, on its own clock
 }
 
 // ---- health ----------------------------------------------------------------------------------
@@ -274,6 +276,12 @@ function camerasChanged(cameras) {
   state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
   renderCameraList();
   state.tiles.forEach((view, index) => updateTile(index));
+}
+
+function cameraChanged(camera) {
+  state.cameras.set(camera.id, camera);
+  renderCameraList();
+  state.grid.tiles.forEach((tile, index) => { if (tile.camera === camera.id) updateTile(index); });
 }
 
 function tickClock() {
@@ -292,7 +300,9 @@ async function main() {
   state.tour = new TourPlayer({ showPage: (grid) => useGrid(grid, false), showStatus: showTourStatus });
   const health = new HealthFeed({
     onCameras: camerasChanged,
+    onCamera: cameraChanged,
     onError: (error) => message(`Health update failed: ${error.message}`),
+    onMode: (mode) => { document.body.dataset.health = mode; },
   });
   const cameras = await health.load();
   state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
