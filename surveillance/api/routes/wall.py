@@ -139,5 +139,7 @@ def tour_schedule(
         title=tour.title,
         epoch=saved_at,
         server_time=time.time(),
-        pages=[TourPageOut(grid=grid, dwell_s=dwell) for grid, dwell in zip(grids, dwells, strict=True)],
+        pages=[
+            TourPageOut(grid=grid, dwell_s=dwell) for grid, dwell in zip(grids, dwells, strict=True)
+        ],
     )

@@ -7,8 +7,8 @@ import { FrameWatch } from "./frame-watch.js";
 const ICE_GATHER_TIMEOUT_MS = 2000;
 // WebRTC that does not suit a source: frames keep arriving but the element shows far fewer
 // (a B-frame source shows its keyframes only: 1 in 25 at 25 fps, one-second GOPs).
-const STUCK_WINDOW_MS = 3000; // judged over this much time
-const STUCK_GRACE_MS = 3000; // after the start: the first picture may take a second
+const STUCK_WINDOW_MS = 2000; // judged over this much time
+const STUCK_GRACE_MS = 2000; // after the start: the first picture may take a second
 const STUCK_SHOWN_RATIO = 0.25; // shown/arrived below this is "far below the camera's rate"
 const STUCK_MIN_ARRIVING_FPS = 2; // a camera sending less than this is not judged
 const MSE_MAX_LAG_S = 1.0; // jump to the live edge when playback falls this far behind
