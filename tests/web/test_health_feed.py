@@ -9,7 +9,6 @@ import asyncio
 import json
 import queue
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -72,7 +71,7 @@ class FeedServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 if self.path == "/feed.html":
                     self._send(200, "text/html", FEED_PAGE)
                 elif self.path.startswith("/static/js/"):
@@ -99,7 +98,8 @@ class FeedServer:
                     self.send_header("Cache-Control", "no-cache")
                     self.end_headers()
                     # retry: EventSource's wait before it reconnects by itself after a drop.
-                    self.wfile.write(f"retry: 300\n\nevent: snapshot\ndata: {snapshot}\n\n".encode())
+                    opening = f"retry: 300\n\nevent: snapshot\ndata: {snapshot}\n\n"
+                    self.wfile.write(opening.encode())
                     self.wfile.flush()
                     while True:
                         try:
@@ -147,9 +147,7 @@ async def saw(page: Page, entry: list[Any]) -> bool:
 
 async def polls_stay(server: FeedServer, seconds: float) -> bool:
     before = server.polls
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    await asyncio.sleep(seconds)
     return server.polls == before
 
 
