@@ -30,7 +30,6 @@ export class HealthFeed {
     this._polling = null;
     this._pollTimer = null;
     this._reopenTimer = null;
-    this._stopped = false;
   }
 
   async load() {
@@ -38,16 +37,7 @@ export class HealthFeed {
   }
 
   start() {
-    this._stopped = false;
     this._open();
-  }
-
-  stop() {
-    this._stopped = true;
-    if (this._events) this._events.close();
-    this._events = null;
-    this._stopPolling();
-    clearTimeout(this._reopenTimer);
   }
 
   _setMode(mode) {
@@ -57,7 +47,6 @@ export class HealthFeed {
   }
 
   _open() {
-    if (this._stopped) return;
     const events = new EventSource(EVENTS_URL);
     this._events = events;
     events.addEventListener("snapshot", (event) => {

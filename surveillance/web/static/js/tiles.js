@@ -19,12 +19,22 @@ const NO_PICTURE_MS = 2000; // no new frame for this long: the tile says so
 const RESTART_NO_PICTURE_MS = 6000;
 const RETRY_FAILED_MS = 3000; // a player that could not start is tried again after this
 const PATH_CHECK_MS = 1000; // how often a WebRTC tile asks whether its path suits the source
-const PLAYING = new Set(["online", "idle"]); // idle: an on-demand camera connects when asked
 const KEEP_PLAYER = new Set(["stalled", "connecting"]); // may come back: keep the player
 
 // Paths this page saw fail for a camera stream ("camera/stream" -> Set of paths): kept for
 // the page's life, so a B-frame camera that reconnects is not tried over WebRTC again.
 const avoided = new Map();
+
+// Whether a player belongs on the tile: the stream is online, or it is an on-demand camera's
+// idle stream, which connects when a viewer asks.
+function plays(camera, health) {
+  return health.state === "online" || (health.state === "idle" && camera.mode === "on-demand");
+}
+
+// The tile's text is rewritten on every watch tick: only a change touches the page.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
 
 function healthOf(camera, stream) {
   return stream === "sub" && camera.sub_health ? camera.sub_health : camera.health;
@@ -122,14 +132,14 @@ export class TileView {
   show(camera, stream, chips) {
     const changed = !this.camera || this.camera.id !== camera.id || this.stream !== stream;
     const health = healthOf(camera, stream);
-    const wasPlaying = this.camera && PLAYING.has(healthOf(this.camera, this.stream).state);
+    const wasPlaying = this.camera !== null && plays(this.camera, healthOf(this.camera, this.stream));
     this.camera = camera;
     this.root.dataset.camera = camera.id;
     clear(this.chips);
     this.name.textContent = camera.name;
     this.chips.append(...chips);
     this.root.dataset.state = health.state;
-    const playing = health.state === "online" || (health.state === "idle" && camera.mode === "on-demand");
+    const playing = plays(camera, health);
     if (changed) this.stopPlayer();
     this.stream = stream;
     if (playing) {
@@ -176,24 +186,28 @@ export class TileView {
     const since = player ? player.frames.sinceLastFrameMs() : null;
     const moving = player !== null && player.frames.lastFrameAt !== null && since < NO_PICTURE_MS;
     const live = playing && moving;
-    this.root.dataset.live = live ? "yes" : "no";
-    this.root.classList.toggle("not-live", !live);
+    if (this.root.dataset.live !== (live ? "yes" : "no")) {
+      this.root.dataset.live = live ? "yes" : "no";
+      this.root.classList.toggle("not-live", !live);
+    }
     if (playing) {
-      this.health.textContent = state;
-      if (player && player.failedAt) this.notice.textContent = player.error;
-      else if (live) this.notice.textContent = "";
+      setText(this.health, state);
+      let notice = "";
+      if (player && player.failedAt) notice = player.error;
+      else if (live) notice = "";
       else if (player && player.frames.lastFrameAt !== null) {
-        this.notice.textContent = `NO PICTURE FOR ${Math.floor(since / 1000)} S`;
+        notice = `NO PICTURE FOR ${Math.floor(since / 1000)} S`;
       } else if (player && since >= NO_PICTURE_MS) {
-        this.notice.textContent = `NO PICTURE YET (${Math.floor(since / 1000)} S)`;
-      } else this.notice.textContent = "";
+        notice = `NO PICTURE YET (${Math.floor(since / 1000)} S)`;
+      }
+      setText(this.notice, notice);
       return;
     }
     const age = lastSeenAge(camera, health);
     const seen = age === null ? "never seen" : `last seen ${ageText(age)}`;
     const reason = health.last_error ? ` · ${health.last_error}` : "";
-    this.health.textContent = `${state} · ${seen}`;
-    this.notice.textContent = `${state.toUpperCase()}${reason}${retryText(health, camera)}`;
+    setText(this.health, `${state} · ${seen}`);
+    setText(this.notice, `${state.toUpperCase()}${reason}${retryText(health, camera)}`);
   }
 
   _watch() {

@@ -36,10 +36,6 @@ export class TourPlayer {
     this.tour = null;
   }
 
-  get running() {
-    return this.tour !== null;
-  }
-
   get paused() {
     return !!this.tour && this.tour.paused;
   }
