@@ -82,7 +82,19 @@ class DeliveryPlan:
         return f'video/mp4; codecs="{self.source.codec_string}"'
 
 
-def choose_path(source: SourceFacts, caps: BrowserCaps) -> tuple[DeliveryPath, str]:
+def choose_path(
+    source: SourceFacts, caps: BrowserCaps, avoid: frozenset[DeliveryPath] = frozenset()
+) -> tuple[DeliveryPath, str]:
+    """The path for this source to this browser; ``avoid``: pass-through paths the page saw
+    fail for this source (its video did not advance), taken as ones it cannot decode."""
+    if avoid:
+        usable = BrowserCaps(
+            webrtc_h264=caps.webrtc_h264 and DeliveryPath.WEBRTC not in avoid,
+            mse_avc=caps.mse_avc and DeliveryPath.MSE not in avoid,
+            mse_hevc=caps.mse_hevc and DeliveryPath.MSE not in avoid,
+        )
+        path, reason = choose_path(source, usable)
+        return path, f"{reason} (the page's video did not advance over {', '.join(sorted(avoid))})"
     if source.codec == "h264":
         if source.b_frames is False and caps.webrtc_h264:
             return DeliveryPath.WEBRTC, "H.264 without B-frames: WebRTC pass-through"
@@ -142,10 +154,16 @@ class LiveService:
         self._facts[id(stream)] = (info, facts)
         return facts
 
-    async def plan(self, camera_id: str, sub: bool, caps: BrowserCaps) -> DeliveryPlan:
+    async def plan(
+        self,
+        camera_id: str,
+        sub: bool,
+        caps: BrowserCaps,
+        avoid: frozenset[DeliveryPath] = frozenset(),
+    ) -> DeliveryPlan:
         stream = await self._ingest.ready_stream(camera_id, sub)
         source = await self._source_facts(stream)
-        path, reason = choose_path(source, caps)
+        path, reason = choose_path(source, caps, avoid)
         return DeliveryPlan(path, reason, source)
 
     async def subscribe(self, camera_id: str, sub: bool) -> Subscription:

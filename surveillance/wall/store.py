@@ -97,6 +97,13 @@ class WallStore:
     def tour(self, name: str) -> Tour | None:
         return self._get(TourRow, Tour, name)
 
+    def tour_saved_at(self, name: str) -> float | None:
+        """When the tour was last saved (Unix seconds): the start of its shared cycle, so
+        every screen showing it shows the same page at the same moment."""
+        with self._transactions.begin() as session:
+            saved_at = session.scalar(select(TourRow.updated_at).where(TourRow.name == name))
+        return None if saved_at is None else float(saved_at)
+
     def tours(self) -> list[Tour]:
         return self._all(TourRow, Tour)
 

@@ -43,3 +43,11 @@ def tag_pages(preset: str, cameras: list[str]) -> list[Grid]:
     grid = PRESETS[preset]
     per_page = len(grid.tiles)
     return [fill(grid, cameras[i : i + per_page]) for i in range(0, len(cameras), per_page)]
+
+
+def page_dwells(tour: Tour, page_count: int) -> list[float]:
+    """Seconds each of the tour's ``page_count`` pages stays up: a fixed page's own dwell
+    where it has one, else the tour's (a tag tour's pages all take the tour's)."""
+    if tour.tag:
+        return [tour.dwell_s] * page_count
+    return [page.dwell_s or tour.dwell_s for page in tour.pages[:page_count]]

@@ -3,6 +3,8 @@ whole, listed by name, deleted."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Engine
 
 from surveillance.wall.layouts import Grid, Layout, Tile
@@ -33,3 +35,17 @@ def test_tours_are_kept_apart_from_layouts(engine: Engine) -> None:
     assert store.tour("lobby") == tour and store.layout("lobby") is None
     assert store.tours() == [tour]
     assert store.delete_tour("lobby") and store.tours() == []
+
+
+def test_a_tours_cycle_starts_when_it_was_last_saved(engine: Engine) -> None:
+    store = WallStore(engine)
+    page = TourPage(grid=Grid(cols=1, rows=1, tiles=[]))
+    tour = Tour(name="rounds", title="Rounds", pages=[page])
+    assert store.tour_saved_at("rounds") is None
+    before = time.time()
+    store.save_tour(tour, "ann")
+    first = store.tour_saved_at("rounds")
+    assert first is not None and before <= first <= time.time()
+    store.save_tour(tour.model_copy(update={"dwell_s": 30}), "ann")  # a new cycle
+    second = store.tour_saved_at("rounds")
+    assert second is not None and second >= first

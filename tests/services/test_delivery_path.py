@@ -60,6 +60,24 @@ def test_the_path_and_why(
     assert because in reason
 
 
+@pytest.mark.parametrize(
+    ("source", "avoid", "path"),
+    [
+        # The page's WebRTC video did not advance (B-frames the stream had not shown yet):
+        (H264, {DeliveryPath.WEBRTC}, DeliveryPath.MSE),
+        (H264, {DeliveryPath.MSE}, DeliveryPath.WEBRTC),
+        (H264_B_FRAMES, {DeliveryPath.MSE}, DeliveryPath.TRANSCODE),
+        (H264, {DeliveryPath.WEBRTC, DeliveryPath.MSE}, DeliveryPath.TRANSCODE),
+    ],
+)
+def test_a_path_the_page_saw_fail_is_avoided(
+    source: SourceFacts, avoid: set[DeliveryPath], path: DeliveryPath
+) -> None:
+    chosen, reason = choose_path(source, CHROMIUM, frozenset(avoid))
+    assert chosen is path
+    assert "did not advance" in reason
+
+
 def test_only_transcoding_needs_no_browser_decoder_for_the_camera() -> None:
     # Whatever the page reports, a camera never ends up with no path at all.
     for webrtc_h264 in (False, True):

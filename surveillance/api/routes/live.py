@@ -18,7 +18,7 @@ from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
-from surveillance.services.live import BrowserCaps
+from surveillance.services.live import BrowserCaps, DeliveryPath
 from surveillance.services.live_sessions import LiveView, ViewKind, peer_owner
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -31,7 +31,8 @@ async def plan(body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer
     """Which delivery path this camera takes to this browser, and why."""
     access.camera(principal, body.camera)
     caps = BrowserCaps(body.caps.webrtc_h264, body.caps.mse_avc, body.caps.mse_hevc)
-    result = await live.plan(body.camera, body.stream == "sub", caps)
+    avoid = frozenset(DeliveryPath(path) for path in body.avoid)
+    result = await live.plan(body.camera, body.stream == "sub", caps, avoid)
     source = result.source
     return PlanOut(
         camera=body.camera,

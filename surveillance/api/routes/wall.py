@@ -5,19 +5,21 @@ to decide (``services/access.py``)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Response
 
 from surveillance.api.deps import AccessDep, AuditDep, WallDep
 from surveillance.api.guards import requires
+from surveillance.api.schemas.wall import TourPageOut, TourScheduleOut
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import InvalidRequest
 from surveillance.wall.errors import LayoutNotFound, TourNotFound
 from surveillance.wall.layouts import PRESETS, Grid, Layout, LayoutName
-from surveillance.wall.tours import Tour
+from surveillance.wall.tours import Tour, page_dwells
 
 router = APIRouter(prefix="/api", tags=["wall"])
 
@@ -115,3 +117,29 @@ def tour_pages(name: LayoutName, wall: WallDep, access: AccessDep, principal: Vi
     if tour is None:
         raise TourNotFound(name)
     return access.tour_pages(principal, tour)
+
+
+@router.get(
+    "/tours/{name}/schedule", response_model=TourScheduleOut, summary="A tour's pages and clock"
+)
+def tour_schedule(
+    name: LayoutName, wall: WallDep, access: AccessDep, principal: Viewer
+) -> TourScheduleOut:
+    """The tour's pages now, each with its dwell, the start of its cycle and the server's
+    time: a screen derives the page to show from the server's clock, not its own timer, so
+    two screens showing the tour agree."""
+    tour = wall.tour(name)
+    saved_at = wall.tour_saved_at(name)
+    if tour is None or saved_at is None:
+        raise TourNotFound(name)
+    grids = access.tour_pages(principal, tour)
+    dwells = page_dwells(tour, len(grids))
+    return TourScheduleOut(
+        name=tour.name,
+        title=tour.title,
+        epoch=saved_at,
+        server_time=time.time(),
+        pages=[
+            TourPageOut(grid=grid, dwell_s=dwell) for grid, dwell in zip(grids, dwells, strict=True)
+        ],
+    )

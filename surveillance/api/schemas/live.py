@@ -21,6 +21,12 @@ class PlanIn(In):
     camera: str
     stream: Literal["main", "sub"] = "main"
     caps: CapsIn
+    avoid: list[Literal["webrtc", "mse"]] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Paths the page saw fail for this camera stream (its video did not "
+        "advance there): planned as if the browser could not decode them",
+    )
 
 
 class PlanOut(Out):

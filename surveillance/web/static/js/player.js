@@ -2,8 +2,15 @@
 // WebRTC pass-through, fragmented MP4 over MSE, or WebRTC with server-side transcoding.
 
 import { api } from "./api.js";
+import { FrameWatch } from "./frame-watch.js";
 
 const ICE_GATHER_TIMEOUT_MS = 2000;
+// WebRTC that does not suit a source: frames keep arriving but the element shows far fewer
+// (a B-frame source shows its keyframes only: 1 in 25 at 25 fps, one-second GOPs).
+const STUCK_WINDOW_MS = 2000; // judged over this much time
+const STUCK_GRACE_MS = 2000; // after the start: the first picture may take a second
+const STUCK_SHOWN_RATIO = 0.25; // shown/arrived below this is "far below the camera's rate"
+const STUCK_MIN_ARRIVING_FPS = 2; // a camera sending less than this is not judged
 const MSE_MAX_LAG_S = 1.0; // jump to the live edge when playback falls this far behind
 const MSE_KEEP_S = 20; // seconds of buffer kept behind the playhead
 
@@ -35,16 +42,21 @@ function waitForIce(pc) {
 }
 
 export class LivePlayer {
-  constructor(video, camera, stream, caps) {
+  // avoid: paths ("webrtc", "mse") this page saw fail for this camera stream; the plan
+  // takes them as paths the browser cannot decode.
+  constructor(video, camera, stream, caps, avoid = []) {
     this.video = video;
     this.camera = camera;
     this.stream = stream;
     this.caps = caps;
+    this.avoid = avoid;
     this.path = null;
     this.reason = "";
     this.closed = false;
+    this.ended = false; // its connection closed or failed: a new player is needed
     this.startedAt = performance.now();
-    this.firstFrameMs = null;
+    this.frames = new FrameWatch(video);
+    this._arrived = []; // [performance.now(), WebRTC framesReceived], oldest first
     this._pc = null;
     this._ws = null;
     this._mediaSource = null;
@@ -53,23 +65,42 @@ export class LivePlayer {
 
   async start() {
     const plan = await api.post("/api/live/plan", {
-      camera: this.camera, stream: this.stream, caps: this.caps,
+      camera: this.camera, stream: this.stream, caps: this.caps, avoid: this.avoid,
     });
     if (this.closed) return;
     this.path = plan.path;
     this.reason = plan.reason;
     this.plan = plan;
-    this._watchFirstFrame();
     if (plan.path === "mse") this._startMse();
     else await this._startWebRtc(plan.path === "transcode");
   }
 
-  _watchFirstFrame() {
-    // Fires when a decoded frame is presented, whatever the path.
-    if (!this.video.requestVideoFrameCallback) return;
-    this.video.requestVideoFrameCallback(() => {
-      if (this.firstFrameMs === null) this.firstFrameMs = performance.now() - this.startedAt;
-    });
+  get firstFrameMs() {
+    const first = this.frames.firstFrameAt;
+    return first === null ? null : first - this.startedAt;
+  }
+
+  // Called about once a second: true when WebRTC pass-through frames keep arriving but the
+  // element presents far fewer of them, so this source needs another path.
+  async webrtcStuck() {
+    if (this.path !== "webrtc" || !this._pc || this.closed) return false;
+    const now = performance.now();
+    const arrived = (await this._inboundStats()).framesReceived;
+    this._arrived.push([now, arrived]);
+    while (this._arrived.length > 1 && now - this._arrived[1][0] >= STUCK_WINDOW_MS) this._arrived.shift();
+    const [since, arrivedThen] = this._arrived[0];
+    const span = now - since;
+    if (now - this.startedAt < STUCK_GRACE_MS + STUCK_WINDOW_MS || span < STUCK_WINDOW_MS) return false;
+    const arrivingFps = ((arrived - arrivedThen) * 1000) / span;
+    if (arrivingFps < STUCK_MIN_ARRIVING_FPS) return false; // the camera is quiet, not the path
+    return this.frames.fps(span, now) < arrivingFps * STUCK_SHOWN_RATIO;
+  }
+
+  // The element stops presenting while it is not rendered (a hidden tile, a background
+  // tab): what it did meanwhile says nothing about the path.
+  rest() {
+    this.frames.rest();
+    this._arrived.length = 0;
   }
 
   async _startWebRtc(transcode) {
@@ -79,6 +110,9 @@ export class LivePlayer {
     pc.addEventListener("track", (event) => {
       this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
       this.video.play().catch(() => {});
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") this.ended = true;
     });
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIce(pc);
@@ -96,6 +130,7 @@ export class LivePlayer {
     const ws = new WebSocket(`${scheme}//${location.host}/api/live/mse?${query}`);
     ws.binaryType = "arraybuffer";
     this._ws = ws;
+    ws.addEventListener("close", () => { this.ended = true; });
     let buffer = null;
     const queue = [];
     const pump = () => {
@@ -159,7 +194,7 @@ export class LivePlayer {
     return this._lastStats ? this._lastStats.framesDecoded : 0;
   }
 
-  async stats() {
+  async _inboundStats() {
     if (this._pc) {
       const report = await this._pc.getStats();
       report.forEach((entry) => {
@@ -172,11 +207,19 @@ export class LivePlayer {
         }
       });
     }
+    return this._lastStats || { framesDecoded: 0, framesReceived: 0, keyFramesDecoded: 0 };
+  }
+
+  async stats() {
+    await this._inboundStats();
     const quality = this.video.getVideoPlaybackQuality ? this.video.getVideoPlaybackQuality() : null;
     return {
       path: this.path,
+      avoid: this.avoid,
       framesDecoded: this.decodedFrames(),
       videoFrames: quality ? quality.totalVideoFrames : 0,
+      framesPresented: this.frames.presented,
+      sinceLastFrameMs: Math.round(this.frames.sinceLastFrameMs()),
       firstFrameMs: this.firstFrameMs,
       width: this.video.videoWidth,
       height: this.video.videoHeight,
@@ -185,6 +228,7 @@ export class LivePlayer {
 
   close() {
     this.closed = true;
+    this.frames.close();
     if (this._pc) this._pc.close();
     if (this._ws) this._ws.close();
     if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);

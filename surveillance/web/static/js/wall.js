@@ -1,11 +1,12 @@
 // The wall page: a grid of live tiles, a filterable camera list, named layouts and tours.
 
-import { api, ApiError } from "./api.js";
-import { addAttachButton } from "./attach.js";
-import { ageText, clear, el } from "./dom.js";
-import { browserCaps, LivePlayer } from "./player.js";
+import { api } from "./api.js";
+import { clear, el } from "./dom.js";
+import { HealthFeed } from "./health-feed.js";
+import { browserCaps } from "./player.js";
+import { TileView } from "./tiles.js";
+import { clockOffsetMs, TourPlayer } from "./tour.js";
 
-const HEALTH_POLL_MS = 2000;
 const DEFAULT_DWELL_S = 15;
 const PRESET_ORDER = ["1", "2x2", "3x3", "4x4", "5x5", "6x6", "1+5", "1+7", "1+12"];
 
@@ -18,9 +19,9 @@ const state = {
   presets: {},
   layoutName: null,
   grid: null, // {cols, rows, tiles: [{x, y, w, h, camera}]}
-  tiles: [], // per tile index: {root, video, player, camera, stream, overlay}
+  tiles: [], // per tile index: a TileView
   fullscreen: null, // tile index shown full-screen
-  tour: null, // {name, pages, index, paused, dwell, timer}
+  tour: null, // a TourPlayer, made in main()
 };
 
 function message(text) {
@@ -102,107 +103,32 @@ function streamFor(camera, fullscreen) {
   return camera.has_sub_stream && !fullscreen ? "sub" : "main";
 }
 
-function buildTile(tile, index) {
-  const video = el("video", { muted: true, autoplay: true, playsinline: true });
-  video.muted = true;
-  const name = el("span", { class: "tile-name" });
-  const chips = el("span", { class: "chips" });
-  const health = el("span", { class: "badge health" });
-  const path = el("span", { class: "badge path" });
-  const notice = el("div", { class: "notice" });
-  const root = el("div", {
-    class: "tile",
-    "data-index": index,
-    ondragover: (event) => event.preventDefault(),
-    ondrop: (event) => {
-      event.preventDefault();
-      const camera = event.dataTransfer.getData("text/camera");
-      if (camera) assignCamera(index, camera);
-    },
-    ondblclick: () => toggleFullscreen(index),
-  }, video, el("div", { class: "overlay top" }, name, chips),
-  el("div", { class: "overlay bottom" }, health, path), notice);
-  root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
-  root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
-  addAttachButton(root); // attach this tile's snapshot or last seconds to an open case
-  return { root, video, name, chips, health, path, notice, player: null, camera: null, stream: null };
-}
-
 function renderWall() {
   const wall = $("wall");
-  for (const tile of state.tiles) if (tile.player) tile.player.close();
+  for (const view of state.tiles) view.close();
   clear(wall);
   state.fullscreen = null;
   wall.classList.remove("has-fullscreen");
   wall.style.gridTemplateColumns = `repeat(${state.grid.cols}, 1fr)`;
   wall.style.gridTemplateRows = `repeat(${state.grid.rows}, 1fr)`;
   state.tiles = state.grid.tiles.map((tile, index) => {
-    const view = buildTile(tile, index);
+    const view = new TileView(tile, index, state.caps, {
+      onDrop: (camera) => assignCamera(index, camera),
+      onOpen: () => toggleFullscreen(index),
+    });
     wall.append(view.root);
     return view;
   });
   state.grid.tiles.forEach((tile, index) => updateTile(index));
 }
 
-function stopPlayer(view) {
-  if (view.player) view.player.close();
-  view.player = null;
-  view.path.textContent = "";
-}
-
 function updateTile(index) {
   const view = state.tiles[index];
   const cameraId = state.grid.tiles[index].camera;
   const camera = cameraId ? state.cameras.get(cameraId) : null;
-  view.root.dataset.camera = cameraId || "";
-  clear(view.chips);
-  if (!cameraId) {
-    stopPlayer(view);
-    view.root.dataset.state = "empty";
-    view.name.textContent = "";
-    view.health.textContent = "";
-    view.notice.textContent = "Drop a camera here";
-    return;
-  }
-  if (!camera) {
-    stopPlayer(view);
-    view.root.dataset.state = "unknown";
-    view.name.textContent = cameraId;
-    view.notice.textContent = "Camera not in the catalog";
-    return;
-  }
-  view.name.textContent = camera.name;
-  view.chips.append(...camera.tags.map(tagChip));
-  view.root.dataset.state = camera.state;
-  const online = camera.state === "online" || (camera.state === "idle" && camera.mode === "on-demand");
-  if (!online) {
-    stopPlayer(view);
-    const reason = camera.health.last_error ? ` · ${camera.health.last_error}` : "";
-    const age = camera.health.last_packet_age_s;
-    const seen = age === null ? "never seen" : `last seen ${ageText(age)}`;
-    view.health.textContent = `${camera.state} · ${seen}`;
-    view.notice.textContent = `${camera.state.toUpperCase()}${reason}`;
-    return;
-  }
-  view.health.textContent = camera.state;
-  view.notice.textContent = "";
-  const wanted = streamFor(camera, state.fullscreen === index);
-  if (view.player && view.camera === cameraId && view.stream === wanted && !view.player.failed) return;
-  stopPlayer(view);
-  view.camera = cameraId;
-  view.stream = wanted;
-  const player = new LivePlayer(view.video, cameraId, wanted, state.caps);
-  view.player = player;
-  view.path.textContent = "…";
-  player.start().then(() => {
-    if (view.player === player) view.path.textContent = `${player.path} · ${wanted}`;
-  }).catch((error) => {
-    player.failed = true;
-    if (view.player === player) {
-      view.path.textContent = "";
-      view.notice.textContent = error instanceof ApiError ? error.message : "video failed";
-    }
-  });
+  if (!cameraId) view.showEmpty();
+  else if (!camera) view.showMissing(cameraId);
+  else view.show(camera, streamFor(camera, state.fullscreen === index), camera.tags.map(tagChip));
 }
 
 function assignCamera(index, cameraId) {
@@ -289,49 +215,27 @@ async function refreshLayoutList() {
 
 // ---- tours ---------------------------------------------------------------------------------
 
+function showTourStatus(text, index) {
+  $("tour-status").textContent = text;
+  if (index === null) delete $("tour-status").dataset.page;
+  else $("tour-status").dataset.page = String(index);
+  $("tour-pause").disabled = index === null;
+  $("tour-next").disabled = index === null;
+  $("tour-pause").textContent = state.tour.paused ? "Resume" : "Pause";
+}
+
 function stopTour() {
-  if (state.tour && state.tour.timer) clearTimeout(state.tour.timer);
-  state.tour = null;
-  $("tour-pause").disabled = true;
-  $("tour-next").disabled = true;
-  $("tour-status").textContent = "";
+  state.tour.stop();
 }
 
-function showTourPage() {
-  const tour = state.tour;
-  const page = tour.pages[tour.index];
-  useGrid(page, false);
-  $("tour-status").textContent = `${tour.title}: page ${tour.index + 1}/${tour.pages.length}${tour.paused ? " (paused)" : ""}`;
-  $("tour-status").dataset.page = String(tour.index);
-  scheduleTour();
-}
-
-function scheduleTour() {
-  const tour = state.tour;
-  if (tour.timer) clearTimeout(tour.timer);
-  tour.timer = null;
-  if (tour.paused || tour.pages.length < 2) return;
-  tour.timer = setTimeout(nextTourPage, tour.dwell * 1000);
-}
-
-function nextTourPage() {
-  const tour = state.tour;
-  if (!tour) return;
-  tour.index = (tour.index + 1) % tour.pages.length;
-  showTourPage();
-}
-
-function startTour(title, pages, dwell) {
-  stopTour();
+// pages: [{grid, dwell_s}]; epochMs and offsetMs: see TourPlayer.start.
+function startTour(title, pages, epochMs = Date.now(), offsetMs = 0) {
   if (!pages.length) {
+    stopTour();
     message("The tour has no pages.");
     return;
   }
-  state.tour = { title, pages, index: 0, paused: false, dwell, timer: null };
-  $("tour-pause").disabled = false;
-  $("tour-next").disabled = false;
-  $("tour-pause").textContent = "Pause";
-  showTourPage();
+  state.tour.start({ title, pages, epochMs, offsetMs });
 }
 
 async function startNamedTour(name) {
@@ -339,10 +243,10 @@ async function startNamedTour(name) {
     stopTour();
     return;
   }
-  const tours = await api.get("/api/tours");
-  const tour = tours.find((t) => t.name === name);
-  const pages = await api.get(`/api/tours/${encodeURIComponent(name)}/pages`);
-  startTour(tour ? tour.title : name, pages, tour ? tour.dwell_s : DEFAULT_DWELL_S);
+  const sentAt = Date.now();
+  const schedule = await api.get(`/api/tours/${encodeURIComponent(name)}/schedule`);
+  const offsetMs = clockOffsetMs(schedule.server_time, sentAt, Date.now());
+  startTour(schedule.title, schedule.pages, Date.parse(schedule.epoch), offsetMs);
 }
 
 function groupToWall() {
@@ -357,30 +261,27 @@ function groupToWall() {
   // More cameras than tiles: page through them with the current grid.
   const pages = [];
   for (let i = 0; i < cameras.length; i += perPage) {
-    pages.push({
+    const grid = {
       cols: state.grid.cols, rows: state.grid.rows,
       tiles: state.grid.tiles.map((tile, index) => ({ ...tile, camera: cameras[i + index] || null })),
-    });
+    };
+    pages.push({ grid, dwell_s: DEFAULT_DWELL_S });
   }
-  startTour("Group", pages, DEFAULT_DWELL_S);
+  startTour("Group", pages); // this screen's own: it starts now, on its own clock
 }
 
-// ---- health polling ------------------------------------------------------------------------
+// ---- health ----------------------------------------------------------------------------------
 
-async function refreshCameras() {
-  const cameras = await api.get("/api/cameras");
+function camerasChanged(cameras) {
   state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
+  renderCameraList();
+  state.tiles.forEach((view, index) => updateTile(index));
 }
 
-async function pollHealth() {
-  try {
-    await refreshCameras();
-    renderCameraList();
-    state.tiles.forEach((view, index) => updateTile(index));
-  } catch (error) {
-    message(`Health update failed: ${error.message}`);
-  }
-  setTimeout(pollHealth, HEALTH_POLL_MS);
+function cameraChanged(camera) {
+  state.cameras.set(camera.id, camera);
+  renderCameraList();
+  state.grid.tiles.forEach((tile, index) => { if (tile.camera === camera.id) updateTile(index); });
 }
 
 function tickClock() {
@@ -396,7 +297,15 @@ async function main() {
   ]);
   state.tags = new Map(tags.map((tag) => [tag.id, tag]));
   state.presets = presets;
-  await refreshCameras();
+  state.tour = new TourPlayer({ showPage: (grid) => useGrid(grid, false), showStatus: showTourStatus });
+  const health = new HealthFeed({
+    onCameras: camerasChanged,
+    onCamera: cameraChanged,
+    onError: (error) => message(`Health update failed: ${error.message}`),
+    onMode: (mode) => { document.body.dataset.health = mode; },
+  });
+  const cameras = await health.load();
+  state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
   renderFilters(platforms);
   renderCameraList();
   const buttons = $("preset-buttons");
@@ -418,17 +327,12 @@ async function main() {
     loadLayout(name);
   });
   $("save-layout").addEventListener("click", saveLayout);
-  $("tour-pause").addEventListener("click", () => {
-    if (!state.tour) return;
-    state.tour.paused = !state.tour.paused;
-    $("tour-pause").textContent = state.tour.paused ? "Resume" : "Pause";
-    showTourPage();
-  });
-  $("tour-next").addEventListener("click", nextTourPage);
+  $("tour-pause").addEventListener("click", () => state.tour.togglePause());
+  $("tour-next").addEventListener("click", () => state.tour.next());
   $("group-to-wall").addEventListener("click", groupToWall);
   $("toggle-list").addEventListener("click", () => document.body.classList.toggle("list-hidden"));
   tickClock();
-  setTimeout(pollHealth, HEALTH_POLL_MS);
+  health.start();
 }
 
 // For tests and wall controllers: what each tile shows and how its video is doing.
@@ -439,7 +343,7 @@ window.wall = {
       camera: state.grid.tiles[index].camera,
       state: view.root.dataset.state,
       stream: view.stream,
-      stats: view.player ? await view.player.stats() : null,
+      stats: await view.stats(),
     })));
   },
   startTour,

@@ -1,0 +1,251 @@
+// One wall tile: the live picture of one camera stream, and the truth about it.
+//
+// The wall (wall.js) owns the grid and decides which camera and which stream each tile
+// shows; a TileView builds its element, runs its player and says what state it is in. The
+// truth a tile tells is about the stream it plays (the sub-stream's health on a sub-stream
+// tile), and about its own picture: whatever the health says, a picture that has not moved
+// for NO_PICTURE_MS is flagged as not live, and a stalled, connecting or offline stream is
+// never shown as live.
+
+import { ApiError } from "./api.js";
+import { addAttachButton } from "./attach.js";
+import { ageText, clear, el } from "./dom.js";
+import { LivePlayer } from "./player.js";
+
+const WATCH_MS = 250; // how often a tile looks at its picture
+const NO_PICTURE_MS = 2000; // no new frame for this long: the tile says so
+// A player whose stream is online again but whose picture has not moved for this long is
+// replaced; a shorter silence (a camera that flips state for a moment) keeps it.
+const RESTART_NO_PICTURE_MS = 6000;
+const RETRY_FAILED_MS = 3000; // a player that could not start is tried again after this
+const PATH_CHECK_MS = 1000; // how often a WebRTC tile asks whether its path suits the source
+const KEEP_PLAYER = new Set(["stalled", "connecting"]); // may come back: keep the player
+
+// Paths this page saw fail for a camera stream ("camera/stream" -> Set of paths): kept for
+// the page's life, so a B-frame camera that reconnects is not tried over WebRTC again.
+const avoided = new Map();
+
+// Whether a player belongs on the tile: the stream is online, or it is an on-demand camera's
+// idle stream, which connects when a viewer asks.
+function plays(camera, health) {
+  return health.state === "online" || (health.state === "idle" && camera.mode === "on-demand");
+}
+
+// The tile's text is rewritten on every watch tick: only a change touches the page.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function healthOf(camera, stream) {
+  return stream === "sub" && camera.sub_health ? camera.sub_health : camera.health;
+}
+
+// Seconds since the stream's last packet, now: a health record pushed at a state change
+// ages on the page (receivedAt is when it arrived; health-feed.js stamps it).
+function lastSeenAge(camera, health) {
+  const age = health.last_packet_age_s;
+  if (age === null || age === undefined) return null;
+  const elapsed = camera.receivedAt ? (performance.now() - camera.receivedAt) / 1000 : 0;
+  return age + elapsed;
+}
+
+function retryText(health, camera) {
+  const at = health.retry_at || camera.retry_at;
+  if (!at) return "";
+  const seconds = Math.ceil((Date.parse(at) - Date.now()) / 1000);
+  return seconds > 0 ? ` · retrying in ${seconds} s` : " · retrying now";
+}
+
+export class TileView {
+  // tile: {x, y, w, h} in grid cells; onDrop(cameraId) when a camera is dropped on it;
+  // onOpen() on a double click (full screen and back).
+  constructor(tile, index, caps, { onDrop, onOpen }) {
+    this.caps = caps;
+    this.video = el("video", { muted: true, autoplay: true, playsinline: true });
+    this.video.muted = true;
+    this.name = el("span", { class: "tile-name" });
+    this.chips = el("span", { class: "chips" });
+    this.health = el("span", { class: "badge health" });
+    this.path = el("span", { class: "badge path" });
+    this.notice = el("div", { class: "notice" });
+    this.root = el("div", {
+      class: "tile",
+      "data-index": index,
+      ondragover: (event) => event.preventDefault(),
+      ondrop: (event) => {
+        event.preventDefault();
+        const camera = event.dataTransfer.getData("text/camera");
+        if (camera) onDrop(camera);
+      },
+      ondblclick: onOpen,
+    }, this.video, el("div", { class: "overlay top" }, this.name, this.chips),
+    el("div", { class: "overlay bottom" }, this.health, this.path), this.notice);
+    this.root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
+    this.root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
+    addAttachButton(this.root); // attach this tile's snapshot or last seconds to an open case
+    this.player = null;
+    this.camera = null; // the CameraOut shown, as last told
+    this.stream = null;
+    this.playingSince = null; // performance.now() since the played stream is online
+    this._lastPathCheck = 0;
+    this._checkingPath = false;
+    this._timer = setInterval(() => this._watch(), WATCH_MS);
+  }
+
+  stopPlayer() {
+    if (this.player) this.player.close();
+    this.player = null;
+    this.path.textContent = "";
+  }
+
+  close() {
+    clearInterval(this._timer);
+    this.stopPlayer();
+  }
+
+  showEmpty() {
+    this.stopPlayer();
+    this.camera = null;
+    this.root.classList.remove("not-live");
+    delete this.root.dataset.live;
+    this.root.dataset.camera = "";
+    clear(this.chips);
+    this.root.dataset.state = "empty";
+    this.name.textContent = "";
+    this.health.textContent = "";
+    this.notice.textContent = "Drop a camera here";
+  }
+
+  showMissing(cameraId) {
+    this.stopPlayer();
+    this.camera = null;
+    this.root.classList.remove("not-live");
+    delete this.root.dataset.live;
+    this.root.dataset.camera = cameraId;
+    clear(this.chips);
+    this.root.dataset.state = "unknown";
+    this.name.textContent = cameraId;
+    this.notice.textContent = "Camera not in the catalog";
+  }
+
+  // camera: a CameraOut; stream: "main" or "sub"; chips: its tag chips.
+  show(camera, stream, chips) {
+    const changed = !this.camera || this.camera.id !== camera.id || this.stream !== stream;
+    const health = healthOf(camera, stream);
+    const wasPlaying = this.camera !== null && plays(this.camera, healthOf(this.camera, this.stream));
+    this.camera = camera;
+    this.root.dataset.camera = camera.id;
+    clear(this.chips);
+    this.name.textContent = camera.name;
+    this.chips.append(...chips);
+    this.root.dataset.state = health.state;
+    const playing = plays(camera, health);
+    if (changed) this.stopPlayer();
+    this.stream = stream;
+    if (playing) {
+      if (changed || !wasPlaying || this.playingSince === null) this.playingSince = performance.now();
+      if (!this.player || this.player.failedAt || this.player.ended) this._startPlayer();
+    } else {
+      this.playingSince = null;
+      // Offline or disabled: its connection is gone, and so is the picture. Stalled or
+      // connecting: keep the player, which shows again by itself if the camera comes back
+      // (the frozen picture is marked not live meanwhile).
+      if (!KEEP_PLAYER.has(health.state)) this.stopPlayer();
+    }
+    this._render();
+  }
+
+  _startPlayer() {
+    this.stopPlayer();
+    const camera = this.camera.id;
+    const stream = this.stream;
+    const key = `${camera}/${stream}`;
+    const player = new LivePlayer(this.video, camera, stream, this.caps, [...(avoided.get(key) || [])]);
+    this.player = player;
+    this.path.textContent = "…";
+    player.start().then(() => {
+      if (this.player === player) this.path.textContent = `${player.path} · ${stream}`;
+    }).catch((error) => {
+      player.failedAt = performance.now();
+      player.error = error instanceof ApiError ? error.message : "video failed";
+      if (this.player === player) {
+        this.path.textContent = "";
+        this._render();
+      }
+    });
+  }
+
+  // What the tile says: its stream's health, and whether its picture is live.
+  _render() {
+    const camera = this.camera;
+    if (!camera) return;
+    const health = healthOf(camera, this.stream);
+    const state = health.state;
+    const playing = this.playingSince !== null;
+    const player = this.player;
+    const since = player ? player.frames.sinceLastFrameMs() : null;
+    const moving = player !== null && player.frames.lastFrameAt !== null && since < NO_PICTURE_MS;
+    const live = playing && moving;
+    if (this.root.dataset.live !== (live ? "yes" : "no")) {
+      this.root.dataset.live = live ? "yes" : "no";
+      this.root.classList.toggle("not-live", !live);
+    }
+    if (playing) {
+      setText(this.health, state);
+      let notice = "";
+      if (player && player.failedAt) notice = player.error;
+      else if (live) notice = "";
+      else if (player && player.frames.lastFrameAt !== null) {
+        notice = `NO PICTURE FOR ${Math.floor(since / 1000)} S`;
+      } else if (player && since >= NO_PICTURE_MS) {
+        notice = `NO PICTURE YET (${Math.floor(since / 1000)} S)`;
+      }
+      setText(this.notice, notice);
+      return;
+    }
+    const age = lastSeenAge(camera, health);
+    const seen = age === null ? "never seen" : `last seen ${ageText(age)}`;
+    const reason = health.last_error ? ` · ${health.last_error}` : "";
+    setText(this.health, `${state} · ${seen}`);
+    setText(this.notice, `${state.toUpperCase()}${reason}${retryText(health, camera)}`);
+  }
+
+  _watch() {
+    const player = this.player;
+    if (player) {
+      player.frames.sample();
+      const shown = document.visibilityState === "visible" &&
+        (this.root.checkVisibility ? this.root.checkVisibility() : this.root.offsetParent !== null);
+      if (!shown) player.rest();
+      else if (this.playingSince !== null) this._maybeReplace(player);
+    }
+    this._render();
+  }
+
+  _maybeReplace(player) {
+    const now = performance.now();
+    const silentFor = player.frames.sinceLastFrameMs(now);
+    if (player.failedAt) {
+      if (now - player.failedAt >= RETRY_FAILED_MS) this._startPlayer();
+      return;
+    }
+    if (player.ended || (silentFor >= RESTART_NO_PICTURE_MS && now - this.playingSince >= RESTART_NO_PICTURE_MS)) {
+      this._startPlayer();
+      return;
+    }
+    if (this._checkingPath || now - this._lastPathCheck < PATH_CHECK_MS) return;
+    this._lastPathCheck = now;
+    this._checkingPath = true;
+    player.webrtcStuck().then((stuck) => {
+      if (!stuck || this.player !== player) return;
+      const key = `${player.camera}/${player.stream}`;
+      if (!avoided.has(key)) avoided.set(key, new Set());
+      avoided.get(key).add("webrtc");
+      this._startPlayer();
+    }).catch(() => {}).finally(() => { this._checkingPath = false; });
+  }
+
+  async stats() {
+    return this.player ? this.player.stats() : null;
+  }
+}
