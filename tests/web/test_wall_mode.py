@@ -256,7 +256,8 @@ async def test_connecting_and_stalled_tiles_look_not_live_and_unlike_offline(
             """(camera) => {
               const tile = document.querySelector(`.tile[data-camera='${camera}']`);
               const style = getComputedStyle(tile);
-              return { state: tile.dataset.state, background: style.backgroundImage,
+              const layer = getComputedStyle(tile, "::before");  // the stripes, above the video
+              return { state: tile.dataset.state, background: layer.backgroundImage,
                        outline: `${style.outlineStyle} ${style.outlineColor}`,
                        notice: tile.querySelector(".notice").textContent };
             }""",
