@@ -32,7 +32,6 @@ function tickClock() {
 export function enterWallMode() {
   if (isWallMode()) return;
   document.body.classList.add("wall-mode");
-  document.body.classList.remove("list-hidden");
   $("status-line").hidden = false;
   tickClock();
   setInterval(tickClock, CLOCK_TICK_MS);
