@@ -225,7 +225,7 @@ async def test_a_wall_layout_opens_without_controls_readable_and_with_a_status_l
     assert await page.evaluate(VISIBLE_CONTROLS) == []
     assert await page.evaluate(DROP_HINTS) == 0
 
-    shown = await wait_for(lambda: status_matches_cameras(page), 10)
+    shown = await wait_for(lambda: status_matches_cameras(page), 20)
     online, expected = shown["shown"]["online"], shown["shown"]["expected"]
     assert f"{online}/{expected} online" in shown["text"]
     assert f"{shown['shown']['down']} down" in shown["text"]

@@ -121,7 +121,7 @@ async function attach(view, kind) {
 
 // Where the clip really starts, as the server cut it: its first packet's arrival time (the
 // keyframe at or before the asked start) and its length beside the seconds asked.
-export function clipStartText(item, askedSeconds) {
+function clipStartText(item, askedSeconds) {
   const parts = [];
   if (item.captured_at) {
     parts.push(`It starts at ${new Date(item.captured_at).toLocaleTimeString()}, on the keyframe at or before the asked start`);

@@ -21,7 +21,7 @@ export function wallModeWanted(display) {
   return display === "wall";
 }
 
-export function isWallMode() {
+function isWallMode() {
   return document.body.classList.contains("wall-mode");
 }
 
@@ -40,7 +40,7 @@ export function enterWallMode() {
 // The counts the status line shows. "Expected" leaves out what is off on purpose (disabled,
 // and on-demand cameras idle until someone asks), as the platform rollup in /api/platforms
 // counts its online ratio; "down" is what should deliver and does not.
-export function cameraCounts(cameras) {
+function cameraCounts(cameras) {
   const counts = { online: 0, expected: 0, down: 0, connecting: 0 };
   for (const camera of cameras) {
     if (camera.state === "disabled" || camera.state === "idle") continue;
