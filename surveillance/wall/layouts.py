@@ -6,13 +6,16 @@ with tiles spanning cells, validated so tiles stay inside the grid and never ove
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_GRID = 12  # cells per side; a 4K wall at 12x12 is already 320x180 per tile
 LAYOUT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 LayoutName = Annotated[str, Field(pattern=LAYOUT_NAME_PATTERN)]
+# How /wall/{name} opens: "desk" with the operator's controls, "wall" with tiles and a status
+# line only, for a screen nobody touches (an LED wall). The page's ?mode= overrides it.
+LayoutDisplay = Literal["desk", "wall"]
 
 
 class Tile(BaseModel):
@@ -49,6 +52,10 @@ class Grid(BaseModel):
 class Layout(Grid):
     name: LayoutName
     title: str = Field(min_length=1, max_length=120)
+    # A default, so layouts stored before the setting existed read as they used to open.
+    display: LayoutDisplay = Field(
+        "desk", description="desk: with the operator's controls; wall: tiles and status line only"
+    )
 
 
 def _uniform(n: int) -> Grid:

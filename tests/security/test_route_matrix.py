@@ -52,7 +52,12 @@ ALLOWED: dict[Role, set[Permission]] = {
     Role.ADMIN: set(Permission),
 }
 # Only these may be reached without signing in.
-PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/login"), ("GET", "/login")}
+PUBLIC = {
+    ("GET", "/api/health"),
+    ("POST", "/api/auth/login"),
+    ("GET", "/login"),
+    ("GET", "/favicon.ico"),  # the icon the sign-in page shows too
+}
 # Sensitive permissions that must guard these routes at least (catches a route that
 # declares a weaker rule than its job needs).
 MUST_NEED = {

@@ -220,6 +220,10 @@ async def _walk_through(
     await panel.locator(".attach-seconds").fill("2")
     await panel.locator(".attach-clip").click()
     await until(page, f"{PANEL_STATUS}.startsWith('Attached clip')", within=15)
+    # The panel says where a clip really starts: at a keyframe, maybe before the asked start.
+    assert "keyframe at or before" in (await panel.locator(".attach-note").text_content() or "")
+    status = await page.evaluate(PANEL_STATUS)
+    assert "on the keyframe at or before the asked start" in status and "s asked" in status, status
     items = (await client.get(f"/api/cases/{number}/items")).json()
     assert [i["kind"] for i in items] == ["snapshot", "clip", "snapshot", "clip"]
     assert all(i["camera"] == "gate" for i in items)

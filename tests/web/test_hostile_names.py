@@ -104,8 +104,7 @@ class Watch:
 
     def _console(self, message: Any) -> None:
         source = message.location.get("url", "")
-        # The browser asks for /favicon.ico on its own; the service has none (404).
-        if message.type == "error" and urlsplit(source).path != "/favicon.ico":
+        if message.type == "error":
             self.console_errors.append(f"{message.text} ({source})")
 
     async def _dialog(self, dialog: Any) -> None:

@@ -10,6 +10,9 @@ import { requirePermission } from "./session.js";
 const DEFAULT_LAST_S = 10;
 const MAX_LAST_S = 600; // the API's limit; what the ring holds may be less, and it says so
 const MAX_CASES_LISTED = 200;
+// Clips are cut without re-encoding, so they must start on a keyframe (media/clip.py): the
+// one at or before the asked start, up to a keyframe interval earlier.
+const CLIP_START_NOTE = "A clip starts at the keyframe at or before the asked start, so it may begin a few seconds earlier than asked.";
 
 let panel = null; // one panel for the whole wall, built on first use
 
@@ -22,6 +25,7 @@ function buildPanel() {
   });
   const snapshot = el("button", { type: "button", class: "attach-snapshot", text: "Snapshot" });
   const clip = el("button", { type: "button", class: "attach-clip", text: "Last N s" });
+  const note = el("p", { class: "attach-note", text: CLIP_START_NOTE });
   const status = el("p", { class: "attach-status", role: "status" });
   const close = el("button", { type: "button", class: "attach-close", text: "×", title: "Close" });
   const root = el("div", { id: "attach-panel", class: "attach-panel", hidden: true, role: "dialog" },
@@ -29,7 +33,7 @@ function buildPanel() {
     el("label", { class: "attach-row" }, "Case ", cases),
     el("div", { class: "attach-row" }, snapshot,
       el("label", {}, "Last ", seconds, " s "), clip),
-    status);
+    note, status);
   document.body.append(root);
   const view = { root, title, cases, seconds, snapshot, clip, status, camera: null };
   close.addEventListener("click", hidePanel);
@@ -96,21 +100,37 @@ async function attach(view, kind) {
   if (!number || !camera) return;
   const url = `/api/cases/${encodeURIComponent(number)}/items/${kind}`;
   let body = { camera };
+  let seconds = 0;
   if (kind === "clip") {
-    const seconds = Math.min(MAX_LAST_S, Math.max(1, Number(view.seconds.value) || DEFAULT_LAST_S));
+    seconds = Math.min(MAX_LAST_S, Math.max(1, Number(view.seconds.value) || DEFAULT_LAST_S));
     body = { camera, pre_s: seconds, post_s: 0 };
   }
   view.snapshot.disabled = view.clip.disabled = true;
   setStatus(view, kind === "clip" ? "Cutting the clip…" : "Taking the snapshot…");
   try {
     const item = await api.post(url, body);
-    setStatus(view, `Attached ${item.kind} #${item.id} to case ${number}.`, false,
+    const said = `Attached ${item.kind} #${item.id} to case ${number}.`;
+    setStatus(view, kind === "clip" ? `${said} ${clipStartText(item, seconds)}` : said, false,
       { href: caseUrl(number), text: "Open the case" });
   } catch (error) {
     setStatus(view, `Nothing attached: ${errorText(error)}`, true);
   } finally {
     view.snapshot.disabled = view.clip.disabled = false;
   }
+}
+
+// Where the clip really starts, as the server cut it: its first packet's arrival time (the
+// keyframe at or before the asked start) and its length beside the seconds asked.
+function clipStartText(item, askedSeconds) {
+  const parts = [];
+  if (item.captured_at) {
+    parts.push(`It starts at ${new Date(item.captured_at).toLocaleTimeString()}, on the keyframe at or before the asked start`);
+  }
+  if (typeof item.duration_s === "number") {
+    parts.push(`${item.duration_s.toFixed(1)} s long for ${askedSeconds} s asked`);
+  }
+  const text = parts.length ? `${parts.join(", ")}.` : "";
+  return item.note ? `${text} The server notes: ${item.note}.`.trim() : text;
 }
 
 // Adds the button to the tile's top overlay. The overlay ignores the pointer so that drops and

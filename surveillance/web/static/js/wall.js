@@ -6,6 +6,7 @@ import { HealthFeed } from "./health-feed.js";
 import { browserCaps } from "./player.js";
 import { TileView } from "./tiles.js";
 import { clockOffsetMs, TourPlayer } from "./tour.js";
+import { askDisplay, enterWallMode, updateStatusLine, wallModeWanted } from "./wall-mode.js";
 
 const DEFAULT_DWELL_S = 15;
 const PRESET_ORDER = ["1", "2x2", "3x3", "4x4", "5x5", "6x6", "1+5", "1+7", "1+12"];
@@ -18,6 +19,7 @@ const state = {
   tags: new Map(),
   presets: {},
   layoutName: null,
+  layoutDisplay: null, // "desk" or "wall": how the loaded layout opens, kept when it is saved
   grid: null, // {cols, rows, tiles: [{x, y, w, h, camera}]}
   tiles: [], // per tile index: a TileView
   fullscreen: null, // tile index shown full-screen
@@ -180,6 +182,7 @@ async function loadLayout(name) {
   try {
     const layout = await api.get(`/api/layouts/${encodeURIComponent(name)}`);
     state.layoutName = layout.name;
+    state.layoutDisplay = layout.display;
     useGrid(layout, false);
     document.title = `${layout.title} · Wall`;
   } catch (error) {
@@ -192,10 +195,12 @@ async function saveLayout() {
   const name = prompt("Layout name (lower-case letters, digits, - . _)", state.layoutName || "");
   if (!name) return;
   const title = prompt("Title shown on the wall", name) || name;
-  const body = { name, title, cols: state.grid.cols, rows: state.grid.rows, tiles: state.grid.tiles };
+  const display = askDisplay(state.layoutDisplay);
+  const body = { name, title, display, cols: state.grid.cols, rows: state.grid.rows, tiles: state.grid.tiles };
   try {
     await api.put(`/api/layouts/${encodeURIComponent(name)}`, body);
     state.layoutName = name;
+    state.layoutDisplay = display;
     history.replaceState(null, "", `/wall/${encodeURIComponent(name)}`);
     await refreshLayoutList();
     message(`Saved layout ${name}. Open /wall/${name} on a wall screen to show it.`);
@@ -274,12 +279,14 @@ function groupToWall() {
 
 function camerasChanged(cameras) {
   state.cameras = new Map(cameras.map((camera) => [camera.id, camera]));
+  updateStatusLine(cameras);
   renderCameraList();
   state.tiles.forEach((view, index) => updateTile(index));
 }
 
 function cameraChanged(camera) {
   state.cameras.set(camera.id, camera);
+  updateStatusLine([...state.cameras.values()]);
   renderCameraList();
   state.grid.tiles.forEach((tile, index) => { if (tile.camera === camera.id) updateTile(index); });
 }
@@ -315,6 +322,10 @@ async function main() {
   const match = location.pathname.match(/^\/wall\/([^/]+)$/);
   if (match) await loadLayout(decodeURIComponent(match[1]));
   else useGrid(presets["2x2"], false);
+  if (wallModeWanted(state.layoutDisplay)) {
+    enterWallMode();
+    updateStatusLine(cameras);
+  }
   await refreshLayoutList();
   const tourSelect = $("tour-select");
   for (const tour of await api.get("/api/tours")) tourSelect.append(el("option", { value: tour.name, text: tour.title }));
