@@ -34,10 +34,12 @@ class ErrorKind(StrEnum):
     OTHER = "other"
 
 
-# Which failure stays shown as the stream's ``warning`` when others follow it: a redirect
-# may have sent the camera's credentials to another host, which the operator must hear of
-# even after the next attempt fails for a plainer reason; a refused password or a missing
-# path needs a person too; the rest (refused, time-outs, ...) mend themselves or not.
+# Which failure stays shown as the stream's ``warning`` when others follow it, worst first:
+# FFmpeg went to another host and may have sent it the camera's credentials (the operator
+# must hear of it even after the next attempt fails for a plainer reason); a redirect the
+# node refused; a refused password; a missing path or codec. The rest (refused, time-outs,
+# stalls) mend themselves or not; among equals the newest is shown.
+CREDENTIALS_EXPOSED_SEVERITY = 4
 _SEVERITY = {
     ErrorKind.REDIRECT: 3,
     ErrorKind.AUTH: 2,
@@ -48,8 +50,8 @@ _SEVERITY = {
 WARNING_CLEARS_AFTER_ONLINE_S = 60.0
 
 
-def severity(kind: ErrorKind) -> int:
-    return _SEVERITY.get(kind, 0)
+def severity(kind: ErrorKind, *, credentials_exposed: bool = False) -> int:
+    return CREDENTIALS_EXPOSED_SEVERITY if credentials_exposed else _SEVERITY.get(kind, 0)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class StreamHealth:
         self.warning: str | None = None
         self.warning_kind: ErrorKind | None = None
         self.warning_at: float | None = None
+        self._warning_severity = 0
         self.fps: float | None = None
         self.bitrate_kbps: float | None = None
         self._rate_mark: tuple[float, int, int] | None = None
@@ -145,16 +148,25 @@ class StreamHealth:
         if changed:
             self._changed()
 
-    def set_error(self, kind: ErrorKind, message: str, state: StreamState) -> None:
+    def set_error(
+        self,
+        kind: ErrorKind,
+        message: str,
+        state: StreamState,
+        *,
+        credentials_exposed: bool = False,
+    ) -> None:
         """Record a failure and the state it leaves the stream in. The failure also becomes
         the ``warning`` unless a more serious one is shown already."""
         now = time.time()
+        rank = severity(kind, credentials_exposed=credentials_exposed)
         with self._lock:
             self.last_error_kind = kind
             self.last_error = message
             self.last_error_at = now
-            if self.warning_kind is None or severity(kind) >= severity(self.warning_kind):
+            if self.warning is None or rank >= self._warning_severity:
                 self.warning_kind, self.warning, self.warning_at = kind, message, now
+                self._warning_severity = rank
         state_changed = state is not self.state
         self.set_state(state)
         if not state_changed:

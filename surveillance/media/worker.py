@@ -168,7 +168,9 @@ class IngestWorker:
         message = self._redact(error.message)
         repeated = health.last_error == message and not was_receiving
         health.failed_attempts += 1
-        health.set_error(error.kind, message, StreamState.OFFLINE)
+        health.set_error(
+            error.kind, message, StreamState.OFFLINE, credentials_exposed=error.credentials_exposed
+        )
         # Hundreds of cameras retrying forever: say it once, not at every attempt.
         log.log(
             logging.DEBUG if repeated else logging.WARNING,
@@ -233,6 +235,7 @@ class IngestWorker:
                 f"FFmpeg was redirected to {host}:{port}, which refused the credentials: the "
                 "camera redirected it after answering the node's own check; it may have "
                 "sent the credentials there",
+                credentials_exposed=True,
             ) from exc
 
     @staticmethod
@@ -260,6 +263,7 @@ class IngestWorker:
                 ErrorKind.REDIRECT,
                 f"FFmpeg's connection did not go to {endpoint.host}:{endpoint.port}: the camera "
                 "redirected it after answering the node's own check; refused",
+                credentials_exposed=True,  # FFmpeg set the session up there before this check
             )
         return SessionSockets(
             {inode for inode, peer in by_inode.items() if not expected or peer in expected}
