@@ -4,6 +4,7 @@ see, URLs only for admins; the per-user cap; the end of the stream when access e
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -92,6 +93,10 @@ def reading(client: httpx.Client, headers: dict[str, str]) -> Iterator[EventRead
         reader.close()
 
 
+def state_of(client: httpx.Client, camera: str, headers: dict[str, str]) -> str:
+    return str(client.get(f"/api/cameras/{camera}", headers=headers).json()["state"])
+
+
 @pytest.fixture(scope="module")
 def service(simulator: Simulator) -> Iterator[tuple[httpx.Client, ServiceProcess]]:
     config = AppConfig.model_validate(
@@ -99,11 +104,19 @@ def service(simulator: Simulator) -> Iterator[tuple[httpx.Client, ServiceProcess
             "ingest": {"backoff_initial_s": 0.2, "backoff_max_s": 1, "stall_after_s": 1.5},
             "platforms": [{"id": "town", "name": "Town"}, {"id": "port", "name": "Port"}],
             "cameras": [
-                {"id": "down", "name": "Goes down", "platform": "town",
-                 "url": simulator.url(DOWN_MOUNT)},
-                {"id": "other", "name": "Other", "platform": "port",
-                 "url": simulator.url(OTHER_MOUNT)},
-            ],  # fmt: skip
+                {
+                    "id": "down",
+                    "name": "Goes down",
+                    "platform": "town",
+                    "url": simulator.url(DOWN_MOUNT),
+                },
+                {
+                    "id": "other",
+                    "name": "Other",
+                    "platform": "port",
+                    "url": simulator.url(OTHER_MOUNT),
+                },
+            ],
             "limits": {"event_streams_per_user": STREAMS_PER_USER},
         }
     )
@@ -114,10 +127,7 @@ def service(simulator: Simulator) -> Iterator[tuple[httpx.Client, ServiceProcess
             admin = bearer(process.node)
             for camera in ("down", "other"):
                 wait_until(
-                    lambda camera=camera: client.get(f"/api/cameras/{camera}", headers=admin).json()[
-                        "state"
-                    ]
-                    == "online",
+                    lambda camera=camera: state_of(client, camera, admin) == "online",
                     30,
                     f"{camera} online",
                 )
@@ -157,7 +167,7 @@ def test_snapshot_then_a_change_when_a_camera_goes_down_in_scope_only(
             # Events of one camera are at least 250 ms apart (coalesced).
             times = [at for event, data, at in everyone.events
                      if event == "camera" and data["id"] == "down"]  # fmt: skip
-            assert all(b - a >= 0.2 for a, b in zip(times, times[1:], strict=False)), times
+            assert all(b - a >= 0.2 for a, b in itertools.pairwise(times)), times
             time.sleep(1.0)  # whatever the scoped stream would wrongly get has come by now
             assert all(c["id"] == "other" for c in porter.named("camera"))
             assert all(c["url"] is None for c in porter.named("camera"))
