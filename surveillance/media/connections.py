@@ -203,21 +203,23 @@ class SessionSockets:
     def __init__(self, inodes: set[int]) -> None:
         self.inodes = frozenset(inodes)
 
-    def received(self) -> dict[int, int]:
+    def received(self, index: SocketIndex | None = None) -> dict[int, int]:
         """Bytes each socket received so far, by inode (sockets gone meanwhile left out)."""
         found = {}
-        for inode, sock in _borrowed(self.inodes):
+        for inode, sock in _borrowed(self.inodes, index or SocketIndex()):
             with sock:
                 count = _bytes_received(sock)
             if count is not None:
                 found[inode] = count
         return found
 
-    def shut_down_quiet(self, baseline: dict[int, int], max_bytes: int) -> int:
+    def shut_down_quiet(
+        self, baseline: dict[int, int], max_bytes: int, index: SocketIndex | None = None
+    ) -> int:
         """Shut down each socket that received at most ``max_bytes`` since ``baseline``
         (from :meth:`received`); how many were."""
         done = 0
-        for inode, sock in _borrowed(self.inodes):
+        for inode, sock in _borrowed(self.inodes, index or SocketIndex()):
             with sock:
                 count = _bytes_received(sock)
                 before = baseline.get(inode)
@@ -231,14 +233,28 @@ class SessionSockets:
         return done
 
 
-def _borrowed(inodes: frozenset[int]) -> list[tuple[int, socket.socket]]:
+class SocketIndex:
+    """Which descriptor holds each socket of this process, from /proc/self/fd read once, at
+    first use: the monitor makes one per round, however many hung sessions it ends (a read
+    of every descriptor's link costs about a millisecond with 600 sockets). An entry may be
+    stale by the time it is used; :func:`_borrowed` checks each one."""
+
+    def __init__(self) -> None:
+        self._by_inode: dict[int, str] | None = None
+
+    def descriptors(self, inodes: frozenset[int]) -> list[tuple[int, str]]:
+        if self._by_inode is None:
+            self._by_inode = {
+                inode: name for name in _fd_names() if (inode := _socket_inode(name)) is not None
+            }
+        return [(inode, self._by_inode[inode]) for inode in inodes if inode in self._by_inode]
+
+
+def _borrowed(inodes: frozenset[int], index: SocketIndex) -> list[tuple[int, socket.socket]]:
     """A socket object on a duplicate descriptor for each of ``inodes`` still open; closing
     it closes the duplicate only."""
     found = []
-    for name in _fd_names():
-        inode = _socket_inode(name)
-        if inode is None or inode not in inodes:
-            continue
+    for inode, name in index.descriptors(inodes):
         try:
             duplicate = os.dup(int(name))
         except OSError:

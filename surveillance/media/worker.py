@@ -19,6 +19,7 @@ from surveillance.media.connections import (
     ConnectionWatch,
     Peer,
     SessionSockets,
+    SocketIndex,
     addresses_of,
     established,
     socket_inodes,
@@ -118,12 +119,13 @@ class IngestWorker:
         health.set_retry(None, attempting=False)
         self.stream.close_consumers()
 
-    def end_if_hung(self, now: float, stall_after_s: float) -> bool:
+    def end_if_hung(self, now: float, stall_after_s: float, index: SocketIndex) -> bool:
         """Called by the monitor about twice a second (``now``: time.monotonic()). Shut the
         session's connection down once no live packet came for ``read_timeout_s`` (since
         the session opened, if none came in it), whether FFmpeg's own time-out fires or not
         (it does not while the server sends RTCP or keep-alive answers). The worker then
-        reconnects as after any failure. True if it shut a connection down."""
+        reconnects as after any failure. ``index`` finds the sockets (one per monitor round).
+        True if it shut a connection down."""
         health = self.stream.health
         opened_at, sockets = health.session_opened_at, self._sockets
         if opened_at is None or sockets is None or self._ended_because is not None:
@@ -136,7 +138,7 @@ class IngestWorker:
             self._quiet_baseline = None
             return False
         if baseline is None or baseline[0] != silent_since:
-            self._quiet_baseline = (silent_since, sockets.received())
+            self._quiet_baseline = (silent_since, sockets.received(index))
             return False
         read_timeout_s = self._options.read_timeout_s
         if silent_s < read_timeout_s:
@@ -146,7 +148,7 @@ class IngestWorker:
             "by the node, to be re-opened"
         )
         allowed = int(QUIET_BYTES_PER_S * max(1.0, silent_s - stall_after_s))
-        if sockets.shut_down_quiet(baseline[1], allowed):
+        if sockets.shut_down_quiet(baseline[1], allowed, index):
             log.warning("stream %s: %s", self.stream.key, self._ended_because)
             return True
         self._ended_because = None

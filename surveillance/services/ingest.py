@@ -19,6 +19,7 @@ from surveillance.config.models import IngestConfig, IngestMode
 from surveillance.config.networks import AllowedHosts
 from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
 from surveillance.media.backoff import Backoff
+from surveillance.media.connections import SocketIndex
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
@@ -236,11 +237,14 @@ class IngestService:
             if update_rates:
                 last_rates = now
             wall_now = time.time()
+            sockets = SocketIndex()  # read from /proc only if a session is found hung
             for slot in self._slots.values():
-                self._check(slot, now, update_rates)
+                self._check(slot, now, update_rates, sockets)
                 slot.stream.health.clear_warning_if_steady(wall_now)
 
-    def _check(self, slot: _StreamSlot, now: float, update_rates: bool) -> None:
+    def _check(
+        self, slot: _StreamSlot, now: float, update_rates: bool, sockets: SocketIndex
+    ) -> None:
         health = slot.stream.health
         if update_rates:
             health.update_rates(now)
@@ -263,7 +267,7 @@ class IngestService:
             message = "the RTSP session is open but the camera sends no video"
             health.set_error(ErrorKind.STALLED, message, StreamState.STALLED)
             log.warning("stream %s stalled: %s", slot.stream.key, message)
-        slot.worker.end_if_hung(now, stall_after)
+        slot.worker.end_if_hung(now, stall_after, sockets)
         if slot.camera.mode is IngestMode.ON_DEMAND and slot.camera.enabled:
             self._park_if_idle(slot, now)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -125,8 +126,11 @@ async def camera_events(
         finally:
             events.unsubscribe(subscription)
 
+    body = stream()
+    # A response that never starts (the client left first) never runs the finally above.
+    weakref.finalize(body, events.unsubscribe, subscription)
     return StreamingResponse(
-        stream(),
+        body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
