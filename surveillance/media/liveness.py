@@ -9,7 +9,9 @@ next read waits a whole time-out again before the error comes through. Without t
 that one packet turned a stalled camera ``online`` for a read time-out, with a snapshot of
 a picture seconds old labelled as fresh. (Measured here: the simulator's server process
 stopped with SIGSTOP, read time-out 4 s: one packet 4.1 s after the last, whose pts follows
-the last one's by one frame, then the time-out error 4.1 s later.)
+the last one's by one frame, then the time-out error 4.1 s later. With the parser turned
+off, ``fflags=noparse``, the error comes at the first time-out and no packet before it;
+the parser cannot be turned off here, as it is what assembles whole access units.)
 
 The rule: a packet that ends a gap of at least ``stall_after_s`` since the packet before it
 on the same connection is not live by itself. The stream counts as live again only once
