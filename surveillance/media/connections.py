@@ -203,6 +203,9 @@ class SessionSockets:
     def __init__(self, inodes: set[int]) -> None:
         self.inodes = frozenset(inodes)
 
+    def __bool__(self) -> bool:
+        return bool(self.inodes)
+
     def received(self, index: SocketIndex | None = None) -> dict[int, int]:
         """Bytes each socket received so far, by inode (sockets gone meanwhile left out)."""
         found = {}

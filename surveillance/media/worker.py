@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from surveillance.media.backoff import Backoff
@@ -43,6 +44,16 @@ log = logging.getLogger(__name__)
 QUIET_BYTES_PER_S = 2000
 
 
+@dataclass
+class _Silence:
+    """A silence of the open session, as :meth:`IngestWorker.end_if_hung` follows it."""
+
+    since: float  # time.monotonic() of the last live packet, or of the session's opening
+    counted_at: float  # time.monotonic() when ``received`` was read
+    received: dict[int, int]  # bytes each of the session's sockets had received, by inode
+    tried: bool = False  # a shutdown was tried in this silence
+
+
 class IngestWorker:
     def __init__(
         self,
@@ -63,8 +74,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         # The open session's sockets (None without /proc or while closed), for end_if_hung.
         self._sockets: SessionSockets | None = None
-        # Bytes those sockets had received when the stream fell silent: (silent since, counts).
-        self._quiet_baseline: tuple[float, dict[int, int]] | None = None
+        self._silence: _Silence | None = None  # the open session's current silence
         self._ended_because: str | None = None  # set when end_if_hung shut the session down
 
     def start(self) -> None:
@@ -128,27 +138,29 @@ class IngestWorker:
         True if it shut a connection down."""
         health = self.stream.health
         opened_at, sockets = health.session_opened_at, self._sockets
-        if opened_at is None or sockets is None or self._ended_because is not None:
+        if opened_at is None or not sockets or self._ended_because is not None:
             return False
         last = health.last_packet_at
         silent_since = opened_at if last is None or last < opened_at else last
         silent_s = now - silent_since
-        baseline = self._quiet_baseline
         if silent_s < stall_after_s:
-            self._quiet_baseline = None
+            self._silence = None
             return False
-        if baseline is None or baseline[0] != silent_since:
-            self._quiet_baseline = (silent_since, sockets.received(index))
+        silence = self._silence
+        if silence is None or silence.since != silent_since:
+            # What the sockets had received when the silence began (near enough): a socket
+            # that receives video meanwhile is not this session's, or not hung.
+            self._silence = _Silence(silent_since, now, sockets.received(index))
             return False
-        read_timeout_s = self._options.read_timeout_s
-        if silent_s < read_timeout_s:
+        if silent_s < self._options.read_timeout_s or silence.tried:
             return False
+        silence.tried = True  # once per silence: a socket that was not quiet stays not quiet
         self._ended_because = (
-            f"no video for {read_timeout_s:g} s while the connection stayed open: closed "
-            "by the node, to be re-opened"
+            f"no video for {self._options.read_timeout_s:g} s while the connection stayed "
+            "open: closed by the node, to be re-opened"
         )
-        allowed = int(QUIET_BYTES_PER_S * max(1.0, silent_s - stall_after_s))
-        if sockets.shut_down_quiet(baseline[1], allowed, index):
+        allowed = int(QUIET_BYTES_PER_S * max(1.0, now - silence.counted_at))
+        if sockets.shut_down_quiet(silence.received, allowed, index):
             log.warning("stream %s: %s", self.stream.key, self._ended_because)
             return True
         self._ended_because = None
@@ -320,5 +332,5 @@ class IngestWorker:
         finally:
             self.stream.health.session_opened_at = None
             self._sockets = None
-            self._quiet_baseline = None
+            self._silence = None
             container.close()
