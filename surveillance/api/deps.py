@@ -19,6 +19,7 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
@@ -104,6 +105,10 @@ async def _live(connection: HTTPConnection) -> LiveService:
     return node_of(connection).live
 
 
+async def _health_events(connection: HTTPConnection) -> HealthEvents:
+    return node_of(connection).health_events
+
+
 async def _live_views(connection: HTTPConnection) -> LiveViews:
     return node_of(connection).live_views
 
@@ -130,6 +135,7 @@ AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
 LiveDep = Annotated[LiveService, Depends(_live)]

@@ -20,6 +20,7 @@ from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
+from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
@@ -50,6 +51,7 @@ class Node:
     sign_in_limiter: SignInLimiter
     access: Access
     live_views: LiveViews
+    health_events: HealthEvents
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -101,6 +103,7 @@ class Node:
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
             access=access,
             live_views=LiveViews(access, limits),
+            health_events=HealthEvents(ingest, limits.event_streams_per_user),
         )
 
     async def start(self) -> None:
@@ -116,6 +119,7 @@ class Node:
         limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
+        await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
         await self.mosaic.start()
         await self.live_views.start()
@@ -127,5 +131,6 @@ class Node:
         self.footage.close()
         self.snapshots.close()
         await self.ingest.stop()
+        self.health_events.stop()
         self.audit.close()
         self.engine.dispose()

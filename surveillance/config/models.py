@@ -309,6 +309,13 @@ class LimitsConfig(_Strict):
         le=300,
         description="A WebRTC viewer not connected this long after its answer is dropped.",
     )
+    event_streams_per_user: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Camera health event streams (GET /api/cameras/events) one user follows "
+        "at once: one per open page.",
+    )
 
 
 class AppConfig(_Strict):

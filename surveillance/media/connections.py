@@ -3,7 +3,8 @@
 The pre-flight (:mod:`surveillance.media.preflight`) sees what the camera tells the node;
 a camera could tell FFmpeg's own DESCRIBE something else (a 302 FFmpeg follows by itself).
 FFmpeg keeps an RTSP session's control connection open for the whole session, so right
-after opening, the sockets that appeared while it opened show where it really went.
+after opening, the sockets that appeared while it opened show where it really went. The
+same sockets let the node end a session whose camera hangs (:class:`SessionSockets`).
 Linux only: elsewhere :func:`socket_inodes` returns None and the check is skipped.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import stat
+import struct
 import threading
 from pathlib import Path
 
@@ -29,21 +32,6 @@ def socket_inodes() -> set[int] | None:
     except OSError:
         return None
     return {inode for name in names if (inode := _socket_inode(name)) is not None}
-
-
-def tcp_peers(inodes: set[int]) -> list[Peer]:
-    """The remote ends of those of ``inodes`` that are established TCP connections."""
-    peers = []
-    for table in _PROC_TCP:
-        try:
-            lines = table.read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == _ESTABLISHED and int(fields[9]) in inodes:
-                peers.append(_peer(fields[2]))
-    return peers
 
 
 _LISTEN = "0A"
@@ -185,3 +173,119 @@ def _socket_inode(fd_name: str) -> int | None:
     except OSError:
         return None  # closed meanwhile
     return int(target[8:-1]) if target.startswith("socket:[") else None
+
+
+# -- ending a hung session from outside ---------------------------------------------------
+# struct tcp_info (linux/tcp.h): tcpi_bytes_received is the u64 at byte 128 (Linux 4.1+).
+_TCP_INFO_LEN = 136
+_BYTES_RECEIVED = struct.Struct("=Q")
+_BYTES_RECEIVED_AT = 128
+
+
+class SessionSockets:
+    """The TCP connections one FFmpeg session opened to its camera, found by inode, so the
+    node can end the session when the camera hangs with the connection open.
+
+    Why from outside: FFmpeg's socket time-out ends a read only when *nothing* arrives; a
+    hung platform that still sends RTCP reports or answers keep-alives keeps the read alive
+    for ever, and closing the container from another thread while FFmpeg reads it is a
+    use-after-free. Shutting the connection down (``shutdown(SHUT_RDWR)``) is safe from any
+    thread: FFmpeg's blocked read returns end-of-stream, and its own close frees the socket.
+
+    Which sockets: those that appeared while this session opened and reach the camera's
+    host and port. Another camera of the same platform opening at the same instant can
+    leave its socket in that set too, so only sockets that received next to nothing while
+    the stream was silent are shut down: a connection carrying video is never touched. Each
+    socket is handled through a duplicate of its descriptor whose inode is checked first,
+    so a descriptor number closed and reused meanwhile is never hit.
+    """
+
+    def __init__(self, inodes: set[int]) -> None:
+        self.inodes = frozenset(inodes)
+
+    def __bool__(self) -> bool:
+        return bool(self.inodes)
+
+    def received(self, index: SocketIndex | None = None) -> dict[int, int]:
+        """Bytes each socket received so far, by inode (sockets gone meanwhile left out)."""
+        found = {}
+        for inode, sock in _borrowed(self.inodes, index or SocketIndex()):
+            with sock:
+                count = _bytes_received(sock)
+            if count is not None:
+                found[inode] = count
+        return found
+
+    def shut_down_quiet(
+        self, baseline: dict[int, int], max_bytes: int, index: SocketIndex | None = None
+    ) -> int:
+        """Shut down each socket that received at most ``max_bytes`` since ``baseline``
+        (from :meth:`received`); how many were."""
+        done = 0
+        for inode, sock in _borrowed(self.inodes, index or SocketIndex()):
+            with sock:
+                count = _bytes_received(sock)
+                before = baseline.get(inode)
+                if count is None or before is None or count - before > max_bytes:
+                    continue
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    continue  # already closed by the peer
+                done += 1
+        return done
+
+
+class SocketIndex:
+    """Which descriptor holds each socket of this process, from /proc/self/fd read once, at
+    first use: the monitor makes one per round, however many hung sessions it ends (a read
+    of every descriptor's link costs about a millisecond with 600 sockets). An entry may be
+    stale by the time it is used; :func:`_borrowed` checks each one."""
+
+    def __init__(self) -> None:
+        self._by_inode: dict[int, str] | None = None
+
+    def descriptors(self, inodes: frozenset[int]) -> list[tuple[int, str]]:
+        if self._by_inode is None:
+            self._by_inode = {
+                inode: name for name in _fd_names() if (inode := _socket_inode(name)) is not None
+            }
+        return [(inode, self._by_inode[inode]) for inode in inodes if inode in self._by_inode]
+
+
+def _borrowed(inodes: frozenset[int], index: SocketIndex) -> list[tuple[int, socket.socket]]:
+    """A socket object on a duplicate descriptor for each of ``inodes`` still open; closing
+    it closes the duplicate only."""
+    found = []
+    for inode, name in index.descriptors(inodes):
+        try:
+            duplicate = os.dup(int(name))
+        except OSError:
+            continue  # closed meanwhile
+        try:
+            info = os.fstat(duplicate)
+        except OSError:
+            os.close(duplicate)
+            continue
+        # The number may have been closed and reused between the link and the dup: the
+        # duplicate's own inode says whether it is still the same socket.
+        if not stat.S_ISSOCK(info.st_mode) or info.st_ino != inode:
+            os.close(duplicate)
+            continue
+        try:
+            found.append((inode, socket.socket(fileno=duplicate)))
+        except OSError:
+            os.close(duplicate)
+    return found
+
+
+def _bytes_received(sock: socket.socket) -> int | None:
+    if sock.type != socket.SOCK_STREAM:
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+    except OSError:
+        return None
+    if len(raw) < _BYTES_RECEIVED_AT + _BYTES_RECEIVED.size:
+        return None  # a kernel older than 4.1
+    return int(_BYTES_RECEIVED.unpack_from(raw, _BYTES_RECEIVED_AT)[0])

@@ -10,10 +10,12 @@ from enum import StrEnum
 
 
 class StreamState(StrEnum):
-    CONNECTING = "connecting"  # opening, or waiting to retry after a failure
-    ONLINE = "online"  # packets are arriving
-    STALLED = "stalled"  # connection open, but no packets for stall_after_s
-    OFFLINE = "offline"  # the last attempt failed; ``last_error`` says why
+    CONNECTING = "connecting"  # opening for the first time since the worker started
+    ONLINE = "online"  # packets are flowing (media/liveness.py says when that is so again)
+    STALLED = "stalled"  # connection open, but no live packets for stall_after_s
+    # The last attempt failed; ``last_error`` says why. A camera stays offline while it
+    # retries: ``retry_at`` says when the next attempt is, ``attempting`` whether one runs.
+    OFFLINE = "offline"
     DISABLED = "disabled"  # turned off in the configuration
     IDLE = "idle"  # on-demand stream with no consumer: not connected on purpose
 
@@ -32,13 +34,36 @@ class ErrorKind(StrEnum):
     OTHER = "other"
 
 
+# Which failure stays shown as the stream's ``warning`` when others follow it, worst first:
+# FFmpeg went to another host and may have sent it the camera's credentials (the operator
+# must hear of it even after the next attempt fails for a plainer reason); a redirect the
+# node refused; a refused password; a missing path or codec. The rest (refused, time-outs,
+# stalls) mend themselves or not; among equals the newest is shown.
+CREDENTIALS_EXPOSED_SEVERITY = 4
+_SEVERITY = {
+    ErrorKind.REDIRECT: 3,
+    ErrorKind.AUTH: 2,
+    ErrorKind.NOT_FOUND: 1,
+    ErrorKind.UNSUPPORTED: 1,
+}
+# A warning is cleared once the stream has been online this long without a break.
+WARNING_CLEARS_AFTER_ONLINE_S = 60.0
+
+
+def severity(kind: ErrorKind, *, credentials_exposed: bool = False) -> int:
+    return CREDENTIALS_EXPOSED_SEVERITY if credentials_exposed else _SEVERITY.get(kind, 0)
+
+
 @dataclass(frozen=True)
 class HealthSnapshot:
     """A consistent copy for readers (API, metrics); all ages in seconds."""
 
     state: StreamState
     state_since: float  # time.time()
-    last_packet_age_s: float | None
+    last_packet_age_s: float | None  # of the last live packet (media/liveness.py)
+    last_live_at: float | None  # time.time() of the last live packet: "last seen"
+    retry_at: float | None  # time.time() of the next connection attempt, while retrying
+    attempting: bool  # a connection attempt is under way
     fps: float | None
     bitrate_kbps: float | None
     codec: str | None
@@ -49,6 +74,9 @@ class HealthSnapshot:
     last_error: str | None
     last_error_kind: ErrorKind | None
     last_error_at: float | None
+    warning: str | None  # the most serious failure since the stream was last steadily online
+    warning_kind: ErrorKind | None
+    warning_at: float | None
     packets: int
     bytes: int
     ring_bytes: int
@@ -67,15 +95,21 @@ class StreamHealth:
     def __init__(
         self,
         state: StreamState = StreamState.CONNECTING,
-        on_state_change: Callable[[], None] | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        # Called (outside the lock, from whichever thread changed it) after every change of
-        # state: the stream wakes whoever waits for its first picture.
-        self._on_state_change = on_state_change
+        # Called (outside the lock, from whichever thread made it) after every change an
+        # operator sees: state, error, warning, retry. The stream wakes whoever waits for
+        # its first picture and tells the health events (services/health_events.py).
+        # Never per packet.
+        self._on_change = on_change
         self.state = state
         self.state_since = time.time()
-        self.last_packet_at: float | None = None  # time.monotonic()
+        # time.monotonic() of the last *live* packet (media/liveness.py): a packet left over
+        # from before a silence does not refresh it. "Last seen" is derived from it.
+        self.last_packet_at: float | None = None
+        self.retry_at: float | None = None  # time.time()
+        self.attempting = False
         # time.monotonic() when the current RTSP session was set up (None while not open):
         # a session that stays silent from the start is a stall too.
         self.session_opened_at: float | None = None
@@ -93,6 +127,10 @@ class StreamHealth:
         self.last_error: str | None = None
         self.last_error_kind: ErrorKind | None = None
         self.last_error_at: float | None = None
+        self.warning: str | None = None
+        self.warning_kind: ErrorKind | None = None
+        self.warning_at: float | None = None
+        self._warning_severity = 0
         self.fps: float | None = None
         self.bitrate_kbps: float | None = None
         self._rate_mark: tuple[float, int, int] | None = None
@@ -107,20 +145,66 @@ class StreamHealth:
                 self.fps = None
                 self.bitrate_kbps = None
                 self._rate_mark = None
-        if changed and self._on_state_change is not None:
-            self._on_state_change()
+        if changed:
+            self._changed()
 
-    def set_error(self, kind: ErrorKind, message: str, state: StreamState) -> None:
+    def set_error(
+        self,
+        kind: ErrorKind,
+        message: str,
+        state: StreamState,
+        *,
+        credentials_exposed: bool = False,
+    ) -> None:
+        """Record a failure and the state it leaves the stream in. The failure also becomes
+        the ``warning`` unless a more serious one is shown already."""
+        now = time.time()
+        rank = severity(kind, credentials_exposed=credentials_exposed)
         with self._lock:
             self.last_error_kind = kind
             self.last_error = message
-            self.last_error_at = time.time()
+            self.last_error_at = now
+            if self.warning is None or rank >= self._warning_severity:
+                self.warning_kind, self.warning, self.warning_at = kind, message, now
+                self._warning_severity = rank
+        state_changed = state is not self.state
         self.set_state(state)
+        if not state_changed:
+            self._changed()  # a new reason in the same state is news too
 
-    def packet(self, size: int, now: float) -> None:
+    def set_retry(self, retry_at: float | None, *, attempting: bool) -> None:
+        """When the next attempt is (time.time(), None for none planned), and whether one
+        is under way."""
+        with self._lock:
+            changed = (retry_at, attempting) != (self.retry_at, self.attempting)
+            self.retry_at, self.attempting = retry_at, attempting
+        if changed:
+            self._changed()
+
+    def clear_warning_if_steady(self, now: float) -> None:
+        """Called by the monitor: forget the warning once the stream has been online for
+        ``WARNING_CLEARS_AFTER_ONLINE_S`` without a break (``now``: time.time())."""
+        with self._lock:
+            steady = (
+                self.warning is not None
+                and self.state is StreamState.ONLINE
+                and now - self.state_since >= WARNING_CLEARS_AFTER_ONLINE_S
+            )
+            if steady:
+                self.warning = self.warning_kind = self.warning_at = None
+        if steady:
+            self._changed()
+
+    def packet(self, size: int, now: float, *, live: bool = True) -> None:
+        """Count a packet; only a live one (media/liveness.py) is the last one seen."""
         self.packets += 1
         self.bytes += size
-        self.last_packet_at = now
+        if live:
+            self.last_packet_at = now
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def update_rates(self, now: float) -> None:
         """Called by the monitor about once a second."""
@@ -143,11 +227,16 @@ class StreamHealth:
         self, ring_bytes: int, ring_seconds: float, consumers: int, dropped: int
     ) -> HealthSnapshot:
         now = time.monotonic()
+        wall_now = time.time()
         with self._lock:
+            age = self.last_packet_age(now)
             return HealthSnapshot(
                 state=self.state,
                 state_since=self.state_since,
-                last_packet_age_s=self.last_packet_age(now),
+                last_packet_age_s=age,
+                last_live_at=None if age is None else wall_now - age,
+                retry_at=self.retry_at,
+                attempting=self.attempting,
                 fps=self.fps,
                 bitrate_kbps=self.bitrate_kbps,
                 codec=self.codec,
@@ -158,6 +247,9 @@ class StreamHealth:
                 last_error=self.last_error,
                 last_error_kind=self.last_error_kind,
                 last_error_at=self.last_error_at,
+                warning=self.warning,
+                warning_kind=self.warning_kind,
+                warning_at=self.warning_at,
                 packets=self.packets,
                 bytes=self.bytes,
                 ring_bytes=ring_bytes,

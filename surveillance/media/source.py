@@ -29,10 +29,13 @@ class SourceOptions:
 
 
 class StreamOpenError(Exception):
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str, *, credentials_exposed: bool = False) -> None:
+        """``credentials_exposed``: FFmpeg reached a host other than the camera's, and may
+        have sent it the camera's credentials (the stream's most serious warning)."""
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.credentials_exposed = credentials_exposed
 
 
 def open_rtsp(url: str, options: SourceOptions) -> Any:

@@ -7,6 +7,9 @@ consumer neither misses nor repeats a packet.
 Whoever needs a picture first awaits :meth:`Stream.wait_ready`: the ingest thread wakes
 the event loop when a keyframe arrives or the stream's state changes, so a viewer starts
 the moment the picture exists and a failed camera answers at once with its reason.
+
+A packet that comes after a silence is kept (decoders need it) but does not make the stream
+online nor count as seen until packets flow again (:mod:`surveillance.media.liveness`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from collections.abc import Callable
 from enum import Enum
 
 from surveillance.media.fanout import FanOut, Subscription
-from surveillance.media.health import HealthSnapshot, StreamHealth, StreamState
+from surveillance.media.health import ErrorKind, HealthSnapshot, StreamHealth, StreamState
+from surveillance.media.liveness import Liveness
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.reorder import BFrameWatch
 from surveillance.media.ring import PacketRing
@@ -35,7 +39,17 @@ class Readiness(Enum):
 
 
 class Stream:
-    def __init__(self, key: str, *, ring_seconds: float, queue_packets: int) -> None:
+    def __init__(
+        self,
+        key: str,
+        *,
+        ring_seconds: float,
+        queue_packets: int,
+        stall_after_s: float | None = None,
+    ) -> None:
+        """``stall_after_s``: a packet after a silence this long is not live by itself
+        (media/liveness.py); None for a stream fed by this process (a mosaic), whose every
+        packet is live."""
         self.key = key  # "<camera id>" or "<camera id>/sub"
         self._lock = threading.Lock()
         self._next_seq = 0
@@ -43,7 +57,10 @@ class Stream:
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._fanout = FanOut()
         self.ring = PacketRing(ring_seconds)
-        self.health = StreamHealth(on_state_change=self._wake_waiters)
+        self.health = StreamHealth(on_change=self._health_changed)
+        # Called from whichever thread changed the health; each must return at once.
+        self._health_listeners: list[Callable[[], None]] = []
+        self._liveness = Liveness(stall_after_s) if stall_after_s is not None else None
         self.queue_packets = queue_packets
         # Written by the ingest thread only; a new connection (a new info) starts a new watch.
         self._b_frames: tuple[StreamInfo, BFrameWatch] | None = None
@@ -70,8 +87,19 @@ class Stream:
         watched[1].feed(data, keyframe)
         settled_now = not settled_before and watched[1].verdict is not None
         health = self.health
-        health.packet(len(data), now)
-        if health.state is not StreamState.ONLINE:
+        liveness = self._liveness
+        live = liveness is None or liveness.feed(now, info)
+        health.packet(len(data), now, live=live)
+        if not live:
+            if health.state is StreamState.ONLINE:
+                # Before the monitor notices: from this moment the ring's newest packet
+                # is not a live picture, so nobody may be told it is.
+                health.set_error(
+                    ErrorKind.STALLED,
+                    "packets stopped and have not started flowing again",
+                    StreamState.STALLED,
+                )
+        elif health.state is not StreamState.ONLINE:
             health.set_state(StreamState.ONLINE)  # wakes waiters itself
         elif (keyframe or settled_now) and self._waiters:
             # Read without the lock: a waiter that registers after this read checked the
@@ -144,6 +172,16 @@ class Stream:
                 with self._lock:
                     if waiter in self._waiters:
                         self._waiters.remove(waiter)
+
+    def add_health_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change of health an operator sees (never per
+        packet), from the thread that made it: it must hand the news on and return."""
+        self._health_listeners.append(listener)
+
+    def _health_changed(self) -> None:
+        self._wake_waiters()
+        for listener in self._health_listeners:
+            listener()
 
     def _wake_waiters(self) -> None:
         """Resolve every waiter's future on its loop; each then looks again. Any thread."""

@@ -12,15 +12,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from surveillance.media.backoff import Backoff
 from surveillance.media.connections import (
     ConnectionWatch,
     Peer,
+    SessionSockets,
+    SocketIndex,
     addresses_of,
+    established,
     socket_inodes,
-    tcp_peers,
 )
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.preflight import Endpoint, RedirectPolicy, preflight
@@ -34,6 +37,21 @@ from surveillance.media.source import (
 from surveillance.media.stream import Stream
 
 log = logging.getLogger(__name__)
+
+# A hung session's socket may still carry RTCP reports and keep-alive answers (tens of
+# bytes a second); a socket that received more than this a second while the stream was
+# silent carries video, another camera's perhaps, and is never shut down.
+QUIET_BYTES_PER_S = 2000
+
+
+@dataclass
+class _Silence:
+    """A silence of the open session, as :meth:`IngestWorker.end_if_hung` follows it."""
+
+    since: float  # time.monotonic() of the last live packet, or of the session's opening
+    counted_at: float  # time.monotonic() when ``received`` was read
+    received: dict[int, int]  # bytes each of the session's sockets had received, by inode
+    tried: bool = False  # a shutdown was tried in this silence
 
 
 class IngestWorker:
@@ -54,6 +72,10 @@ class IngestWorker:
         self._redact = redact
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The open session's sockets (None without /proc or while closed), for end_if_hung.
+        self._sockets: SessionSockets | None = None
+        self._silence: _Silence | None = None  # the open session's current silence
+        self._ended_because: str | None = None  # set when end_if_hung shut the session down
 
     def start(self) -> None:
         """Start the thread, or keep a thread that was asked to stop but has not yet."""
@@ -89,7 +111,11 @@ class IngestWorker:
     def _run(self) -> None:
         health = self.stream.health
         while not self._stop.is_set():
-            health.set_state(StreamState.CONNECTING)
+            # A camera retrying after a failure stays offline with its reason, since the
+            # time it went offline: "connecting" would hide it, and reset its "since".
+            if health.failed_attempts == 0:
+                health.set_state(StreamState.CONNECTING)
+            health.set_retry(None, attempting=True)
             try:
                 self._connect_and_demux()
             except Exception as exc:
@@ -98,12 +124,54 @@ class IngestWorker:
                 break
             health.reconnects += 1
             delay = self._backoff.next_delay()
+            health.set_retry(time.time() + delay, attempting=False)
             self._stop.wait(delay)
+        health.set_retry(None, attempting=False)
         self.stream.close_consumers()
+
+    def end_if_hung(self, now: float, stall_after_s: float, index: SocketIndex) -> bool:
+        """Called by the monitor about twice a second (``now``: time.monotonic()). Shut the
+        session's connection down once no live packet came for ``read_timeout_s`` (since
+        the session opened, if none came in it), whether FFmpeg's own time-out fires or not
+        (it does not while the server sends RTCP or keep-alive answers). The worker then
+        reconnects as after any failure. ``index`` finds the sockets (one per monitor round).
+        True if it shut a connection down."""
+        health = self.stream.health
+        opened_at, sockets = health.session_opened_at, self._sockets
+        if opened_at is None or not sockets or self._ended_because is not None:
+            return False
+        last = health.last_packet_at
+        silent_since = opened_at if last is None or last < opened_at else last
+        silent_s = now - silent_since
+        if silent_s < stall_after_s:
+            self._silence = None
+            return False
+        silence = self._silence
+        if silence is None or silence.since != silent_since:
+            # What the sockets had received when the silence began (near enough): a socket
+            # that receives video meanwhile is not this session's, or not hung.
+            self._silence = _Silence(silent_since, now, sockets.received(index))
+            return False
+        if silent_s < self._options.read_timeout_s or silence.tried:
+            return False
+        silence.tried = True  # once per silence: a socket that was not quiet stays not quiet
+        self._ended_because = (
+            f"no video for {self._options.read_timeout_s:g} s while the connection stayed "
+            "open: closed by the node, to be re-opened"
+        )
+        allowed = int(QUIET_BYTES_PER_S * max(1.0, now - silence.counted_at))
+        if sockets.shut_down_quiet(silence.received, allowed, index):
+            log.warning("stream %s: %s", self.stream.key, self._ended_because)
+            return True
+        self._ended_because = None
+        return False
 
     def _report(self, exc: BaseException) -> None:
         health = self.stream.health
         was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
+        ended_because, self._ended_because = self._ended_because, None
+        if ended_because is not None:
+            exc = StreamOpenError(ErrorKind.TIMEOUT, ended_because)
         error = describe_error(
             exc,
             while_opening=not was_receiving,
@@ -114,7 +182,9 @@ class IngestWorker:
         message = self._redact(error.message)
         repeated = health.last_error == message and not was_receiving
         health.failed_attempts += 1
-        health.set_error(error.kind, message, StreamState.OFFLINE)
+        health.set_error(
+            error.kind, message, StreamState.OFFLINE, credentials_exposed=error.credentials_exposed
+        )
         # Hundreds of cameras retrying forever: say it once, not at every attempt.
         log.log(
             logging.DEBUG if repeated else logging.WARNING,
@@ -151,7 +221,7 @@ class IngestWorker:
                 ) from exc
             raise
         try:
-            self._check_peer(url, sockets_before)
+            self._sockets = self._check_peer(url, sockets_before)
         except BaseException:
             container.close()
             raise
@@ -179,11 +249,13 @@ class IngestWorker:
                 f"FFmpeg was redirected to {host}:{port}, which refused the credentials: the "
                 "camera redirected it after answering the node's own check; it may have "
                 "sent the credentials there",
+                credentials_exposed=True,
             ) from exc
 
     @staticmethod
-    def _check_peer(url: str, sockets_before: set[int] | None) -> None:
-        """Refuse a session FFmpeg opened somewhere else than ``url``'s host.
+    def _check_peer(url: str, sockets_before: set[int] | None) -> SessionSockets | None:
+        """Refuse a session FFmpeg opened somewhere else than ``url``'s host; else the
+        session's sockets to that host (None without /proc).
 
         A camera can answer the pre-flight with 200 and FFmpeg's own DESCRIBE with a 302,
         which FFmpeg follows. FFmpeg keeps the session's control connection open, so among
@@ -194,8 +266,10 @@ class IngestWorker:
         """
         sockets_after = socket_inodes()
         if sockets_before is None or sockets_after is None:
-            return  # no /proc: the pre-flight is the only check
-        peers = set(tcp_peers(sockets_after - sockets_before))
+            return None  # no /proc: the pre-flight is the only check
+        new = sockets_after - sockets_before
+        by_inode, _ = established(new, sockets_after)
+        peers = set(by_inode.values())
         endpoint = Endpoint.of(url)
         expected = addresses_of(endpoint.host, endpoint.port)
         if peers and expected and not peers & expected:
@@ -203,7 +277,11 @@ class IngestWorker:
                 ErrorKind.REDIRECT,
                 f"FFmpeg's connection did not go to {endpoint.host}:{endpoint.port}: the camera "
                 "redirected it after answering the node's own check; refused",
+                credentials_exposed=True,  # FFmpeg set the session up there before this check
             )
+        return SessionSockets(
+            {inode for inode, peer in by_inode.items() if not expected or peer in expected}
+        )
 
     def _connect_and_demux(self) -> None:
         container = self._open()
@@ -220,17 +298,32 @@ class IngestWorker:
             health.height = info.height or None
             deliver = self.stream.deliver
             stop = self._stop
+            read_timeout_s = self._options.read_timeout_s
             got_first = False
+            previous_at: float | None = None
             for packet in container.demux(video):
                 if stop.is_set():
                     return
                 if packet.size == 0:
                     continue  # PyAV's flush marker at end of stream
+                now = time.monotonic()
+                if previous_at is not None and now - previous_at >= read_timeout_s:
+                    # FFmpeg's read timed out: libavformat's read_frame_internal
+                    # (libavformat/demux.c, "flush the parsers") then returns the access
+                    # unit its parser held, sent before the silence, and only the next
+                    # read, a whole time-out later, fails. Take the packet for the
+                    # time-out it is, and re-open now.
+                    raise StreamOpenError(
+                        ErrorKind.TIMEOUT,
+                        f"no packets within {read_timeout_s:g} s while waiting for packets",
+                    )
+                previous_at = now
                 deliver(bytes(packet), packet.pts, packet.dts, packet.is_keyframe, info)
                 if not got_first:
                     got_first = True
                     self._backoff.reset()
-                    self.stream.health.failed_attempts = 0
+                    health.failed_attempts = 0
+                    health.set_retry(None, attempting=False)
                     log.info(
                         "stream %s online: %s %sx%s",
                         self.stream.key, info.codec, info.width, info.height,
@@ -238,4 +331,6 @@ class IngestWorker:
             raise StreamOpenError(ErrorKind.ENDED, "the server ended the stream")
         finally:
             self.stream.health.session_opened_at = None
+            self._sockets = None
+            self._silence = None
             container.close()

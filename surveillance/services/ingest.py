@@ -1,7 +1,8 @@
 """The ingest service: one worker per camera stream, their health, and the platform roll-up.
 
 A monitor task on the event loop derives rates once a second, marks streams stalled when
-packets stop while the socket stays open, and parks on-demand streams nobody uses.
+packets stop while the socket stays open, ends a session that stays silent for
+``read_timeout_s`` (the worker then reconnects), and parks on-demand streams nobody uses.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from surveillance.config.models import IngestConfig, IngestMode
 from surveillance.config.networks import AllowedHosts
 from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
 from surveillance.media.backoff import Backoff
+from surveillance.media.connections import SocketIndex
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
@@ -95,6 +97,7 @@ class IngestService:
             f"{camera.id}/sub" if sub else camera.id,
             ring_seconds=s.ring_seconds,
             queue_packets=s.subscriber_queue_packets,
+            stall_after_s=s.stall_after_s,
         )
         options = SourceOptions(camera.transport.value, s.connect_timeout_s, s.read_timeout_s)
         worker = IngestWorker(
@@ -139,6 +142,10 @@ class IngestService:
                 raise CameraNotFound(camera_id)
             raise NoSubStream(camera_id)
         return slot.stream
+
+    def streams(self) -> list[tuple[str, Stream]]:
+        """Every camera stream, main and sub, with its camera's id."""
+        return [(slot.camera.id, slot.stream) for slot in self._slots.values()]
 
     def ensure_connected(self, camera_id: str, sub: bool = False) -> Stream:
         """Start an on-demand stream (no-op for always-on ones); returns the stream.
@@ -229,10 +236,15 @@ class IngestService:
             update_rates = now - last_rates >= RATE_INTERVAL_S
             if update_rates:
                 last_rates = now
+            wall_now = time.time()
+            sockets = SocketIndex()  # read from /proc only if a session is found hung
             for slot in self._slots.values():
-                self._check(slot, now, update_rates)
+                self._check(slot, now, update_rates, sockets)
+                slot.stream.health.clear_warning_if_steady(wall_now)
 
-    def _check(self, slot: _StreamSlot, now: float, update_rates: bool) -> None:
+    def _check(
+        self, slot: _StreamSlot, now: float, update_rates: bool, sockets: SocketIndex
+    ) -> None:
         health = slot.stream.health
         if update_rates:
             health.update_rates(now)
@@ -244,16 +256,18 @@ class IngestService:
             log.warning("stream %s stalled: %s", slot.stream.key, message)
         opened_at = health.session_opened_at
         if (
-            health.state is StreamState.CONNECTING
+            health.state in (StreamState.CONNECTING, StreamState.OFFLINE)
             and opened_at is not None
             and now - opened_at > stall_after
+            and (health.last_packet_at is None or health.last_packet_at < opened_at)
         ):
             # FFmpeg's socket timeout cannot end this wait: the server's RTCP reports and
-            # keep-alive answers keep the socket busy. The stream shows as stalled, and
-            # turns online by itself when video starts.
+            # keep-alive answers keep the socket busy. The stream shows as stalled, turns
+            # online by itself when video flows, and is re-opened at read_timeout_s.
             message = "the RTSP session is open but the camera sends no video"
             health.set_error(ErrorKind.STALLED, message, StreamState.STALLED)
             log.warning("stream %s stalled: %s", slot.stream.key, message)
+        slot.worker.end_if_hung(now, stall_after, sockets)
         if slot.camera.mode is IngestMode.ON_DEMAND and slot.camera.enabled:
             self._park_if_idle(slot, now)
 

@@ -5,6 +5,11 @@ keyframe onwards by a per-stream :class:`~surveillance.media.decode.LiveDecoder`
 warm between requests. ``keyframe`` decodes only the newest keyframe: cheaper when many
 thumbnails are asked for at once, up to one GOP older. Concurrent requests for the same
 picture share one decode and one encode.
+
+A snapshot is only ever of a live picture: a stream that is not online fails at once
+(``IngestService.ready_stream``), and so does one whose last live packet is older than
+``stall_after_s`` in the instant before the monitor marks it stalled. A packet that comes
+after a silence is not live (media/liveness.py), so an old picture is never served as new.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from enum import StrEnum
 
 from surveillance.errors import CameraUnavailable
 from surveillance.media.decode import LiveDecoder, decode_keyframe, encode_jpeg
+from surveillance.media.health import StreamState
 from surveillance.media.stream import Stream
 from surveillance.services.ingest import IngestService
 
@@ -65,6 +71,7 @@ class SnapshotService:
         sub: bool = False,
     ) -> Snapshot:
         stream = await self._ingest.ready_stream(camera_id, sub)
+        self._check_live(camera_id, stream)
         key = (stream.key, mode, width)
         pending = self._inflight.get(key)
         if pending is not None:
@@ -81,6 +88,15 @@ class SnapshotService:
             raise
         finally:
             del self._inflight[key]
+
+    def _check_live(self, camera_id: str, stream: Stream) -> None:
+        stall_after_s = self._ingest.settings.stall_after_s
+        age = stream.health.last_packet_age(time.monotonic())
+        if age is None or age >= stall_after_s:
+            seen = "never" if age is None else f"{age:.0f} s ago"
+            raise CameraUnavailable(
+                camera_id, StreamState.STALLED.value, f"no live picture: last packet {seen}"
+            )
 
     async def _take(
         self,

@@ -218,9 +218,12 @@ def send(secure: SecureNode, identity: str | None, call: Call) -> tuple[int, byt
         call.method, call.url, json=call.body, headers=headers, follow_redirects=False
     ) as response:
         body = b""
+        # An event stream never ends and may stay quiet for seconds: its first event (the
+        # snapshot of what the caller may see) is what there is to check.
+        events = response.headers.get("content-type", "").startswith("text/event-stream")
         for chunk in response.iter_bytes():
             body += chunk
-            if len(body) >= BODY_CAP:
+            if len(body) >= BODY_CAP or (events and b"\n\n" in body):
                 break
         return response.status_code, body
 

@@ -1,19 +1,36 @@
-"""Cameras: the catalog with live health, filters, and live snapshots."""
+"""Cameras: the catalog with live health, filters, health events, and live snapshots."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AuditDep, CatalogDep, IngestDep, SnapshotsDep
-from surveillance.api.guards import requires
+from surveillance.api.deps import (
+    AccessDep,
+    AuditDep,
+    CatalogDep,
+    HealthEventsDep,
+    IngestDep,
+    SnapshotsDep,
+)
+from surveillance.api.guards import authenticate, requires
 from surveillance.api.schemas.cameras import CameraOut, TagOut, UnavailableOut
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
+from surveillance.catalog import Camera
 from surveillance.errors import CameraUnavailable
+from surveillance.services.access import Access
+from surveillance.services.health_events import EventSubscription
+from surveillance.services.ingest import IngestService
+from surveillance.services.live_sessions import LIVE_RECHECK_S
 from surveillance.services.snapshots import SnapshotMode
 
 router = APIRouter(prefix="/api", tags=["cameras"])
@@ -21,6 +38,7 @@ router = APIRouter(prefix="/api", tags=["cameras"])
 Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
 
 MAX_SNAPSHOT_WIDTH = 7680
+EVENTS_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing the stream
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -52,7 +70,17 @@ def list_cameras(
     cameras = catalog.select(
         platform=platform, tags_all=_split(tags_all), tags_any=_split(tags_any), text=q
     )
-    wanted_states = set(_split(state))
+    return _visible(cameras, ingest, access, principal, set(_split(state)))
+
+
+def _visible(
+    cameras: list[Camera],
+    ingest: IngestService,
+    access: Access,
+    principal: Principal,
+    wanted_states: set[str] | None = None,
+) -> list[CameraOut]:
+    """Those of ``cameras`` ``principal`` may see, with their health, as they may see them."""
     show_url = access.sees_stream_urls(principal)
     result = []
     for camera in access.cameras(principal, cameras):
@@ -61,6 +89,92 @@ def list_cameras(
             continue
         result.append(CameraOut.of(camera, health, show_url=show_url))
     return result
+
+
+@router.get(
+    "/cameras/events",
+    summary="Camera health as it changes (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`event: snapshot` with the list GET /api/cameras gives, then "
+            "`event: camera` with one camera whenever its main or sub stream's health "
+            "changes (at most one per camera per 250 ms, the newest state always sent), and "
+            "`: keepalive` every 15 s. Ends when the session or token no longer allows it.",
+        },
+        429: {"description": "The user follows as many event streams as allowed"},
+    },
+)
+async def camera_events(
+    request: Request,
+    catalog: CatalogDep,
+    ingest: IngestDep,
+    access: AccessDep,
+    events: HealthEventsDep,
+    principal: Viewer,
+) -> StreamingResponse:
+    subscription = events.subscribe(principal.user.id)  # 429 past the user's limit
+    recheck = functools.partial(authenticate, request)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            async for chunk in _camera_events(
+                subscription, recheck, principal, catalog.select(), ingest, access
+            ):
+                yield chunk
+        finally:
+            events.unsubscribe(subscription)
+
+    body = stream()
+    # A response that never starts (the client left first) never runs the finally above.
+    weakref.finalize(body, events.unsubscribe, subscription)
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _camera_events(
+    subscription: EventSubscription,
+    recheck: Callable[[], Principal | None],
+    principal: Principal,
+    cameras: list[Camera],
+    ingest: IngestService,
+    access: Access,
+) -> AsyncIterator[str]:
+    """The event stream's text. The credential is looked up again every LIVE_RECHECK_S,
+    as live views are (services/live_sessions.py): signed out, expired, revoked, disabled
+    or no longer allowed to view live video ends the stream; a change of scope changes
+    which cameras' events follow, from the next look-up on."""
+    payload = ",".join(c.model_dump_json() for c in _visible(cameras, ingest, access, principal))
+    yield f"event: snapshot\ndata: [{payload}]\n\n"
+    loop = asyncio.get_running_loop()
+    next_recheck = loop.time() + LIVE_RECHECK_S
+    next_keepalive = loop.time() + EVENTS_KEEPALIVE_S
+    while True:
+        changed = await subscription.changes(min(next_recheck, next_keepalive) - loop.time())
+        now = loop.time()
+        if now >= next_recheck:
+            current = await asyncio.to_thread(recheck)
+            if (
+                current is None
+                or current.user.id != principal.user.id
+                or not current.can(Permission.LIVE_VIEW)
+            ):
+                return
+            principal, next_recheck = current, now + LIVE_RECHECK_S
+        show_url = access.sees_stream_urls(principal)
+        for camera_id in sorted(changed):
+            if not access.sees_camera(principal, camera_id):
+                continue
+            camera = ingest.catalog.cameras[camera_id]
+            out = CameraOut.of(camera, ingest.camera_health(camera_id), show_url=show_url)
+            yield f"event: camera\ndata: {out.model_dump_json()}\n\n"
+        if now >= next_keepalive:
+            yield ": keepalive\n\n"
+            next_keepalive = now + EVENTS_KEEPALIVE_S
 
 
 @router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")

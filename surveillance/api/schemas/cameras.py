@@ -34,8 +34,21 @@ class StreamHealthOut(Out):
     """Read from a :class:`~surveillance.media.health.HealthSnapshot`."""
 
     state: StreamState = Field(description="connecting, online, stalled, offline, disabled or idle")
-    state_since: UtcTime | None
-    last_packet_age_s: Annotated[float | None, _rounded(3)]
+    state_since: UtcTime | None = Field(
+        description="Since when the stream is in this state; a camera retrying stays offline "
+        "since its first failure, not since its last attempt."
+    )
+    last_packet_age_s: Annotated[float | None, _rounded(3)] = Field(
+        description="Seconds since the last live picture (a packet after a silence that is "
+        "not followed by more does not count)."
+    )
+    last_live_at: UtcTime | None = Field(
+        description="Last seen: when the last live picture arrived; null if none yet."
+    )
+    retry_at: UtcTime | None = Field(
+        description="While the stream is offline and retrying: when the next attempt starts."
+    )
+    attempting: bool = Field(description="A connection attempt is under way.")
     fps: Annotated[float | None, _rounded(2)]
     bitrate_kbps: Annotated[float | None, _rounded(1)]
     codec: str | None
@@ -49,6 +62,13 @@ class StreamHealthOut(Out):
     )
     last_error_kind: ErrorKind | None
     last_error_at: UtcTime | None
+    warning: str | None = Field(
+        description="The most serious failure since the stream was last online for a minute "
+        "without a break (a redirect that may have sent the credentials elsewhere outranks "
+        "a refused password, which outranks the rest); shown like last_error."
+    )
+    warning_kind: ErrorKind | None
+    warning_at: UtcTime | None
     ring_bytes: int
     ring_seconds: Annotated[float, _rounded(2)]
     consumers: int
@@ -58,6 +78,7 @@ class StreamHealthOut(Out):
     def of(cls, health: HealthSnapshot, *, show_urls: bool) -> StreamHealthOut:
         out = cls.model_validate(health)
         out.last_error = shown_error(out.last_error, show_urls=show_urls)
+        out.warning = shown_error(out.warning, show_urls=show_urls)
         return out
 
 

@@ -1,0 +1,117 @@
+"""Camera health changes, pushed to whoever follows them (the page's event stream).
+
+Changes happen on ingest threads (a packet after a stall, a failed attempt) and on the
+monitor; each stream tells this fan-out through a listener that only hands the camera's id
+to the event loop (``call_soon_threadsafe``, as ``Stream._wake_waiters`` does), so an
+ingest thread never waits on a follower. On the loop, changes are coalesced per camera: a
+camera is published at most once per ``EVENT_MIN_INTERVAL_S``, and a change inside that
+window schedules one more publication at its end, so a burst becomes a few events and the
+last state is never lost. A publication carries only the camera's id: each follower reads
+the camera's health when it sends, as its own user may see it (scope, URLs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections import Counter
+
+from surveillance.errors import TooBusy
+from surveillance.services.ingest import IngestService
+
+EVENT_MIN_INTERVAL_S = 0.25  # at most one event per camera this often
+
+
+class TooManyEventStreams(TooBusy):
+    """The user follows as many event streams as allowed."""
+
+
+class EventSubscription:
+    """One follower: the cameras changed since it last looked."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self._pending: set[str] = set()
+        self._wake = asyncio.Event()
+
+    def push(self, camera_id: str) -> None:
+        self._pending.add(camera_id)
+        self._wake.set()
+
+    async def changes(self, timeout_s: float) -> set[str]:
+        """The ids of the cameras changed since the last call, waiting up to ``timeout_s``
+        for one (then possibly none)."""
+        if not self._pending and timeout_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout_s)
+        self._wake.clear()
+        changed, self._pending = self._pending, set()
+        return changed
+
+
+class HealthEvents:
+    def __init__(
+        self,
+        ingest: IngestService,
+        per_user: int,
+        min_interval_s: float = EVENT_MIN_INTERVAL_S,
+    ) -> None:
+        self._per_user = per_user
+        self._min_interval_s = min_interval_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscriptions: set[EventSubscription] = set()
+        self._published_at: dict[str, float] = {}  # loop time of each camera's last event
+        self._scheduled: set[str] = set()  # cameras with a publication pending
+        for camera_id, stream in ingest.streams():
+            stream.add_health_listener(functools.partial(self._from_any_thread, camera_id))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    def stop(self) -> None:
+        self._loop = None
+
+    # -- followers ------------------------------------------------------------------------
+    def subscribe(self, user_id: int) -> EventSubscription:
+        """A new follower for ``user_id``; TooManyEventStreams past the user's limit."""
+        open_now = Counter(s.user_id for s in self._subscriptions)[user_id]
+        if open_now >= self._per_user:
+            raise TooManyEventStreams(
+                f"you may follow {self._per_user} camera event streams at once; close one first"
+            )
+        subscription = EventSubscription(user_id)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: EventSubscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def __len__(self) -> int:
+        return len(self._subscriptions)
+
+    # -- changes --------------------------------------------------------------------------
+    def _from_any_thread(self, camera_id: str) -> None:
+        """The stream's health listener: any thread; hands over and returns at once."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(self._changed, camera_id)
+
+    def _changed(self, camera_id: str) -> None:
+        loop = self._loop
+        if loop is None or camera_id in self._scheduled:
+            return  # the pending publication will read the newest state
+        last = self._published_at.get(camera_id)
+        delay = 0.0 if last is None else max(0.0, last + self._min_interval_s - loop.time())
+        self._scheduled.add(camera_id)
+        loop.call_later(delay, self._publish, camera_id)
+
+    def _publish(self, camera_id: str) -> None:
+        self._scheduled.discard(camera_id)
+        if self._loop is None:
+            return
+        self._published_at[camera_id] = self._loop.time()
+        for subscription in self._subscriptions:
+            subscription.push(camera_id)
