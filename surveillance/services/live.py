@@ -11,6 +11,11 @@ it can decode (docs/architecture.md, "Browser delivery facts"):
 - ``transcode``: decoded, scaled down and re-encoded to H.264 over WebRTC: the last resort,
   once per camera stream and size for all its viewers (a one-tile mosaic renderer,
   services/mosaic.py).
+
+What the picture is for matters too (``Purpose``): a tile among many on a wall takes fMP4
+whenever the browser can play it, because a WebSocket send per frame costs the server far
+less than aiortc's per-RTP-packet path (docs/architecture.md, "Browser delivery facts");
+a single picture watched closely keeps WebRTC where it works, the lowest latency.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from surveillance.errors import Conflict
 from surveillance.media.batch_thread import BatchThread
 from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
@@ -34,6 +40,8 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.mosaic import MAX_FPS, MosaicLease, MosaicService
 
 log = logging.getLogger(__name__)
+
+CODEC_NAMES = {"h264": "H.264", "hevc": "H.265"}  # FFmpeg's codec names, as people say them
 
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
 # How long a plan waits, right after a (re)connect, for the stream to show whether it has
@@ -49,6 +57,13 @@ class DeliveryPath(StrEnum):
     WEBRTC = "webrtc"
     MSE = "mse"
     TRANSCODE = "transcode"
+
+
+class Purpose(StrEnum):
+    """What the page shows the picture for."""
+
+    GRID = "grid"  # one tile of many: the cheapest path per viewer
+    SINGLE = "single"  # one picture watched closely (full screen): the lowest latency
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,11 @@ class DeliveryPlan:
         return f'video/mp4; codecs="{self.source.codec_string}"'
 
 
-def choose_path(source: SourceFacts, caps: BrowserCaps) -> tuple[DeliveryPath, str]:
+def choose_path(
+    source: SourceFacts, caps: BrowserCaps, purpose: Purpose = Purpose.SINGLE
+) -> tuple[DeliveryPath, str]:
+    if purpose is Purpose.GRID and source.codec == "h264" and caps.mse_avc:
+        return DeliveryPath.MSE, "grid tile: fragmented MP4 pass-through, the cheapest per viewer"
     if source.codec == "h264":
         if source.b_frames is False and caps.webrtc_h264:
             return DeliveryPath.WEBRTC, "H.264 without B-frames: WebRTC pass-through"
@@ -100,6 +119,20 @@ def choose_path(source: SourceFacts, caps: BrowserCaps) -> tuple[DeliveryPath, s
     elif source.codec == "hevc" and caps.mse_hevc:
         return DeliveryPath.MSE, "H.265 accepted by this browser: fragmented MP4 pass-through"
     return DeliveryPath.TRANSCODE, "no pass-through path this browser can decode: transcoding"
+
+
+class NoWebRtcPassThrough(Conflict):
+    """Pass-through WebRTC asked for a source browsers cannot decode over WebRTC."""
+
+    def __init__(self, camera_id: str, codec: str) -> None:
+        name = CODEC_NAMES.get(codec, codec)
+        super().__init__(
+            f"camera {camera_id!r} sends {name}, which browsers cannot decode over WebRTC "
+            "pass-through: ask POST /api/live/plan for its path (fragmented MP4 over "
+            "/api/live/mse where the browser accepts it, else /api/live/webrtc with "
+            '"transcode": true)'
+        )
+        self.camera_id = camera_id
 
 
 class MseChannel(Protocol):
@@ -142,15 +175,16 @@ class LiveService:
         self._facts[id(stream)] = (info, facts)
         return facts
 
-    async def plan(self, camera_id: str, sub: bool, caps: BrowserCaps) -> DeliveryPlan:
+    async def plan(
+        self, camera_id: str, sub: bool, caps: BrowserCaps, purpose: Purpose = Purpose.SINGLE
+    ) -> DeliveryPlan:
         stream = await self._ingest.ready_stream(camera_id, sub)
         source = await self._source_facts(stream)
-        path, reason = choose_path(source, caps)
+        path, reason = choose_path(source, caps, purpose)
         return DeliveryPlan(path, reason, source)
 
     async def subscribe(self, camera_id: str, sub: bool) -> Subscription:
-        stream = await self._ingest.ready_stream(camera_id, sub)
-        return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)
+        return _live_subscription(await self._ingest.ready_stream(camera_id, sub))
 
     async def serve_mse(
         self,
@@ -210,15 +244,22 @@ class LiveService:
     ) -> PeerAnswer:
         """The answer; ``on_end`` is called once when the viewer's connection ends.
 
-        Raises CameraNotFound, CameraUnavailable, BadOffer for an offer that cannot be
-        answered, or TooManyPendingPeers when too many of ``owner``'s (or all) viewers
+        Raises CameraNotFound, CameraUnavailable, NoWebRtcPassThrough for pass-through of
+        a source that is not H.264, BadOffer for an offer that cannot be answered, or
+        TooManyPendingPeers when too many of ``owner``'s (or all) viewers
         wait to connect."""
         if transcode:
             answer = await self._transcoders.answer_from(
                 await self._transcoder(camera_id, sub), offer_sdp, on_end, owner
             )
         else:
-            track = PassthroughTrack(await self.subscribe(camera_id, sub))
+            stream = await self._ingest.ready_stream(camera_id, sub)
+            # The page asked anyway (a stale plan, another client): a tile that never
+            # plays would say nothing, a refusal says why and what to use instead.
+            codec = stream.ring.latest_gop()[0].info.codec
+            if codec != "h264":
+                raise NoWebRtcPassThrough(camera_id, codec)
+            track = PassthroughTrack(_live_subscription(stream))
             answer = await self._peers.answer(offer_sdp, track, owner=owner, on_end=on_end)
         log.info(
             "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
@@ -243,3 +284,8 @@ class LiveService:
     async def close(self) -> None:
         await self._peers.close()
         self._muxing.close()
+
+
+def _live_subscription(stream: Stream) -> Subscription:
+    # From the cached GOP: a new viewer's first picture is the current one.
+    return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)

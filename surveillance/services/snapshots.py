@@ -13,6 +13,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from surveillance.errors import CameraUnavailable
@@ -38,6 +39,11 @@ class Snapshot:
     captured_at: float  # time.time() when the source packet arrived
     age_s: float  # how old the picture was when it was served
     mode: SnapshotMode
+
+    @property
+    def captured_at_iso(self) -> str:
+        """``captured_at`` in ISO 8601, UTC, with ``Z`` as the API's JSON times have it."""
+        return datetime.fromtimestamp(self.captured_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SnapshotService:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -110,13 +109,12 @@ async def snapshot(
         audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, outcome="unavailable")
         raise
     audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, stream=stream)
-    captured = datetime.fromtimestamp(shot.captured_at, UTC).isoformat()
     return Response(
         shot.jpeg,
         media_type="image/jpeg",
         headers={
             "Cache-Control": "no-store",
-            "X-Captured-At": captured,
+            "X-Captured-At": shot.captured_at_iso,
             "X-Frame-Age-Ms": str(round(shot.age_s * 1000)),
             "X-Snapshot-Mode": shot.mode.value,
         },

@@ -21,6 +21,12 @@ class PlanIn(In):
     camera: str
     stream: Literal["main", "sub"] = "main"
     caps: CapsIn
+    purpose: Literal["grid", "single"] = Field(
+        "single",
+        description="grid: one tile of many, the cheapest path per viewer (fragmented MP4 "
+        "where the browser plays it); single: one picture watched closely, the lowest "
+        "latency (WebRTC where it works)",
+    )
 
 
 class PlanOut(Out):
