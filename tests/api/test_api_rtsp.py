@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.config.models import AppConfig
+from surveillance.services.snapshots import Snapshot, SnapshotMode, SnapshotService
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
 from tests.auth_helpers import bearer
@@ -158,6 +159,32 @@ def test_keyframe_mode_and_thumbnail_width(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["x-snapshot-mode"] == "keyframe"
     assert decode_jpeg(response.content).shape == (180, 320, 3)
+
+
+def test_recent_mode_is_a_warm_decoders_picture_else_the_keyframe_and_says_which(
+    client: TestClient,
+) -> None:
+    node: Node = client.app.state.node  # type: ignore[attr-defined]
+    # A snapshot service of its own on the node's real ingest: its decoders start cold.
+    snapshots = SnapshotService(node.ingest, warm_s=5.0)
+
+    def take(mode: SnapshotMode) -> Snapshot:
+        return asyncio.run(snapshots.snapshot("gate-main", mode=mode))
+
+    try:
+        cold = take(SnapshotMode.RECENT)
+        # No GOP catch-up: the newest keyframe's picture (gate-main has one every 25
+        # frames), said to be one, as old as it is.
+        assert cold.mode is SnapshotMode.KEYFRAME
+        number = read_frame_number(decode_jpeg(cold.jpeg))
+        assert number is not None and number % 25 == 0, number
+        assert cold.age_s < 2.0
+        take(SnapshotMode.LATEST)  # starts the live decoder
+        warm = take(SnapshotMode.RECENT)
+        assert warm.mode is SnapshotMode.LATEST
+        assert warm.age_s < 0.5
+    finally:
+        snapshots.close()
 
 
 CHROMIUM_CAPS = {"webrtc_h264": True, "mse_avc": True, "mse_hevc": False}
