@@ -105,6 +105,7 @@ from bench.wall_browser import (
 )
 from bench.wall_latency import (
     Grab,
+    Reference,
     best_scale,
     crop_for,
     latency_figures,
@@ -127,6 +128,9 @@ SATURATED_SHARE = 0.9  # of the machine's CPU
 TILE_CPU_BUDGET_PCT = 0.3  # % of one core per 1080p tile-viewer
 SNAPSHOT_P95_BUDGET_MS = 50.0  # 1080p, decoder warm or not
 SNAPSHOT_GAP_S = 0.1
+CALM_FACTOR, CALM_SLACK_PCT = 1.3, 1.0  # "back near ingest only": at most 1.3x it + 1% of a core
+CALM_SAMPLE_S = 2.0
+CALM_TIMEOUT_S = 60.0
 # The service's warm window, its decoder's 0.25 s check and a margin: a request this long
 # after a camera's last `latest` one finds its decoder cold.
 SNAPSHOT_COLD_AFTER_S = SNAPSHOT_WARM_S + 1.5
@@ -163,6 +167,7 @@ class Settings:
     viewport: tuple[int, int]
     cache_dir: Path
     json_path: Path | None
+    player_js: Path | None = None
 
 
 def parse_settings(argv: Sequence[str] | None) -> Settings:
@@ -192,6 +197,11 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
         "--snapshot-rounds",
         type=int,
         help="cold snapshot rounds over every camera, each after the warm window (default 3)",
+    )
+    parser.add_argument(
+        "--player-js",
+        type=Path,
+        help="serve this file as the page's player.js (to measure a proposed change)",
     )
     harness.add_run_options(
         parser,
@@ -428,19 +438,10 @@ def latency_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str,
         return {"skipped": "--latency-tiles 0"}
     # Spread the grabbed tiles over the wall and over the viewers.
     chosen = [(cameras[i * len(cameras) // count], i % len(browsers.viewers)) for i in range(count)]
-    references = {
-        camera: start_reference(
-            run.children,
-            camera,
-            run.simulator.url(camera),
-            s.clip.frame_count,
-            run.tmp / f"reference-{camera}.log",
-        )
-        for camera, _ in chosen
-    }
+    references = _ready_references(run, [camera for camera, _ in chosen])
     try:
-        if not wait_ready(list(references.values()), REFERENCE_READY_TIMEOUT_S):
-            return {"error": "a reference reader read no keyframe in time"}
+        if any(not r.ready.is_set() for r in references.values()):
+            return {"error": "a reference reader read no keyframe in time (twice)"}
         height = s.clip.height
         scale = best_scale(height)
         grabs, errors = _grab(browsers, chosen, height, scale, CALIBRATION_S)
@@ -470,6 +471,26 @@ def latency_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str,
         "reference_packets": {c: r.packets for c, r in references.items()},
         "reference_mismatches": {c: r.mismatches for c, r in references.items()},
     }
+
+
+def _ready_references(run: Run, cameras: list[str]) -> dict[str, Reference]:
+    """A reference reader per camera, each restarted once if it reads no keyframe in time
+    (one sometimes opens no stream at all, a fault of the reader or the simulator not
+    yet found; a second attempt has read at once)."""
+    references: dict[str, Reference] = {}
+    for camera in cameras:
+        for attempt in range(2):
+            log = run.tmp / f"reference-{camera}-{attempt}.log"
+            url = run.simulator.url(camera)
+            reference = start_reference(
+                run.children, camera, url, run.settings.clip.frame_count, log
+            )
+            references[camera] = reference
+            if wait_ready([reference], REFERENCE_READY_TIMEOUT_S):
+                break
+            _progress(f"reference reader of {camera}: no keyframe in time (attempt {attempt + 1})")
+            run.children.stop([reference.proc])
+    return references
 
 
 def _grab(
@@ -525,11 +546,25 @@ def ffmpeg_phase(run: Run, cameras: list[str]) -> dict[str, Any]:
     }
 
 
-def path_phase(run: Run, path: str, cameras: list[str]) -> dict[str, Any]:
+def wait_calm(run: Run, ingest_pct: float) -> float:
+    """Wait until the service's CPU is back near ``ingest_pct`` (the first ingest-only
+    windows): the viewers of the path before may outlive their browser for a while (a
+    WebRTC peer whose browser vanished is dropped when its ICE consent expires). Returns the
+    seconds waited."""
+    started = time.monotonic()
+    limit = CALM_FACTOR * ingest_pct + CALM_SLACK_PCT
+    while time.monotonic() - started < CALM_TIMEOUT_S:
+        if measure_cpu({"service": [run.service.pid]}, CALM_SAMPLE_S).groups["service"] <= limit:
+            break
+    return time.monotonic() - started
+
+
+def path_phase(run: Run, path: str, cameras: list[str], ingest_pct: float) -> dict[str, Any]:
     """Ingest-only windows (this path's in-run baseline), then the viewers on ``path``."""
     time.sleep(run.settings.settle_s)
-    phase: dict[str, Any] = {"baseline": ingest_phase(run)}
-    browsers = Browsers(run.settings.viewport, path)
+    calm_after = wait_calm(run, ingest_pct)
+    phase: dict[str, Any] = {"calm_after_s": rounded(calm_after), "baseline": ingest_phase(run)}
+    browsers = Browsers(run.settings.viewport, path, run.settings.player_js)
     try:
         browsers.start()
         _progress(f"{path}: {run.settings.viewers} viewers x {run.settings.tiles} tiles ...")
@@ -541,9 +576,10 @@ def path_phase(run: Run, path: str, cameras: list[str]) -> dict[str, Any]:
     return phase
 
 
-def mosaic_phase(run: Run, cameras: list[str]) -> dict[str, Any]:
+def mosaic_phase(run: Run, cameras: list[str], ingest_pct: float) -> dict[str, Any]:
     """One WebRTC viewer (aiortc) of a mosaic of the wall's cameras, 1080p25."""
     time.sleep(run.settings.settle_s)
+    wait_calm(run, ingest_pct)
     baseline = ingest_phase(run)
     query = f"size={MOSAIC_SIZE}&fps={MOSAIC_FPS}&cameras={','.join(cameras)}"
     path = f"/api/mosaic/{grid_preset(len(cameras))}/webrtc?{query}"
@@ -662,12 +698,15 @@ def run_phases(settings: Settings) -> dict[str, Any]:
             phases["layout"] = put_layout(port, cameras, service.credentials)
             _progress("ffmpeg -c copy on the same streams (baseline) ...")
             phases["ffmpeg_copy"] = ffmpeg_phase(run, cameras)
+            _progress("ingest only ...")
+            phases["ingest"] = ingest_phase(run)
+            calm = phases["ingest"]["service_cpu_pct"]
             phases["paths"] = {}
             for path in settings.paths:
-                phases["paths"][path] = path_phase(run, path, cameras)
+                phases["paths"][path] = path_phase(run, path, cameras, calm)
             if settings.mosaic:
                 _progress("mosaic ...")
-                phases["mosaic"] = mosaic_phase(run, cameras)
+                phases["mosaic"] = mosaic_phase(run, cameras, calm)
             if settings.snapshot_rounds > 0:
                 _progress("snapshots ...")
                 phases["snapshots"] = snapshot_phase(run, cameras)

@@ -38,6 +38,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from bench.service import BenchCredentials
 
 CHROMIUM = "/usr/bin/chromium"
+PLAYER_JS_URL = "**/static/js/player.js"
 # The flags the browser tests use (tests/web/conftest.py); autoplay so muted videos
 # start without a click.
 CHROMIUM_FLAGS = [
@@ -194,9 +195,12 @@ class Viewer:
 class Browsers:
     """One headless Chromium with one context and page per viewer; ``close`` ends it all."""
 
-    def __init__(self, viewport: tuple[int, int], path: str | None = None) -> None:
+    def __init__(
+        self, viewport: tuple[int, int], path: str | None = None, player_js: Path | None = None
+    ) -> None:
         self._viewport = viewport
         self._plan = PATH_PLANS[path] if path else None
+        self._player_js = player_js
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self.viewers: list[Viewer] = []
@@ -219,6 +223,12 @@ class Browsers:
         if self._plan is not None:
             context.add_init_script(f"window.__benchPlan = {json.dumps(self._plan)};")
         context.add_init_script(FIRST_FRAME_WATCHER)
+        if self._player_js is not None:  # a proposed player measured before it is merged
+            player = str(self._player_js)
+            context.route(
+                PLAYER_JS_URL,
+                lambda route: route.fulfill(path=player, content_type="text/javascript"),
+            )
         sign_in(context, url, credentials)
         page = context.new_page()
         viewer = Viewer(len(self.viewers), context, page, time.monotonic())
