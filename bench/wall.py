@@ -1,9 +1,11 @@
-"""Wall benchmark: server CPU per tile-viewer, time to first frame, latency to the browser.
+"""Wall benchmark, per delivery path: server CPU per tile-viewer, first frame, latency; the
+mosaic; snapshots with the decoder cold and warm.
 
 Usage::
 
-    python -m bench.wall --quick                                  # < 1 minute, a smoke run
-    python -m bench.wall --tiles 16 --viewers 2 --json /tmp/bench-wall.json
+    python -m bench.wall --quick                                  # about two minutes
+    python -m bench.wall --tiles 6 --viewers 2 --json /tmp/bench-wall.json
+    python -m bench.wall --paths mse --player-js proposed/player.js   # a page change, measured
 
 Method
 ------
@@ -14,48 +16,57 @@ yaml>`` on a free loopback port, with the T cameras always-on, and a named layou
 ``bench-wall`` (the smallest square preset that holds T tiles, 4x4 for 16) shows them all.
 Then, one phase at a time:
 
-1. **ingest only** -- no viewer. The service's CPU (utime + stime of all its threads, from
+1. **ffmpeg -c copy** -- the in-run floor: one ``ffmpeg -c copy -f null`` per camera
+   reading the same mounts, its CPU per stream (what merely receiving a stream costs).
+2. **ingest only** -- no viewer: the service's CPU (utime + stime of all its threads, from
    ``/proc/<pid>/stat``) over ``--repeat`` windows of ``--seconds``.
-2. **viewers** -- V headless Chromium viewers, each its own browser context with one page
-   on ``/wall/bench-wall``: the real wall page and ``player.js`` on the real delivery path
-   (WebRTC pass-through for these sources). Viewers open one after another, each signed in
-   as the run's own admin (made with ``surveillance user add`` before the service starts);
-   each must have every tile decoding before the next opens. Once all play, the same CPU
-   windows again, for the service and also for Chromium (every process of the browser) and
-   Playwright's driver. Before and after the windows each page's ``window.wall.tiles()`` gives every
-   tile's path, size and ``framesDecoded`` (from WebRTC ``getStats``): every tile must be
-   decoding, and its rate over the windows is its decoded frame rate.
-3. **latency** -- with the viewers still playing, a reference reader process per chosen
-   camera (``--latency-tiles``, spread over the viewers) opens the same RTSP mount directly
-   and stamps each frame number's arrival (``time.time()``); in the page a grabber keeps the
-   frame-number region of every frame the tile presents, with its presentation time
-   (``requestVideoFrameCallback``, mapped onto ``Date.now()``). The benchmark reads the
-   numbers from those pixels (``read_frame_number``); see :mod:`bench.wall_latency`.
+3. **each delivery path** (``--paths``, default webrtc, mse, transcode), in turn: once the
+   service is back near its ingest-only CPU (viewers of the path before may outlive their
+   browser until their connection times out), ingest-only windows again (this path's own
+   baseline), then V headless Chromium viewers, each its own browser context with one page
+   on ``/wall/bench-wall``: the real wall page and ``player.js``, the plan request given
+   the fields that put every tile on this path (:data:`bench.wall_browser.PATH_PLANS`:
+   ``purpose: single`` for WebRTC, ``purpose: grid`` for fMP4/MSE, no decodable pass-through
+   for transcode). Viewers open one after another, each signed in as the run's own admin;
+   each must have every tile decoding before the next opens. Then the same CPU windows, for
+   the service, Chromium and Playwright's driver, and each tile's decoded frames
+   (``window.wall.tiles()``) before and after. Then **latency**: with the viewers still
+   playing, a reference reader process per chosen camera (``--latency-tiles``, spread over
+   the viewers) opens the same RTSP mount directly and stamps each frame number's arrival
+   (``time.time()``); in the page a grabber keeps the frame-number region of every frame the
+   tile presents, with its presentation time (``requestVideoFrameCallback``, mapped onto
+   ``Date.now()``); see :mod:`bench.wall_latency`. The browser closes before the next path.
+4. **mosaic** -- one WebRTC viewer (aiortc, in this process) of a 1080p25 mosaic of the T
+   cameras, against ingest-only windows just before.
+5. **snapshots** -- ``--snapshot-rounds`` rounds over every camera, each once its decoder
+   is cold: ``mode=recent`` cold (the newest keyframe, no catch-up), ``mode=latest`` cold
+   (the GOP's catch-up), ``latest`` warm twice, ``recent`` warm; ``keyframe`` at the end.
+   Each answer's ``X-Snapshot-Mode`` and ``X-Frame-Age-Ms`` are kept.
 
 Reading the figures
 -------------------
 CPU is in percent of ONE core (100 = one core busy; the machine has 100 x nproc).
-``service_cpu_pct_per_tile_viewer`` = (service CPU with viewers - service CPU ingest only)
-/ (T x V), medians over the windows: what one more tile on one more screen costs the
-server, the figure the budget (<= 0.3% of a core per 1080p tile-viewer) is about. It
-includes each page's own requests (its health poll every few seconds), spread over its
-tiles. Chromium's CPU is the client's, not the server's, and is reported only so the run
-can be judged: on two cores without a GPU, decoding T x V 1080p streams in software is far
-more work than forwarding them, and if the machine is saturated (``machine`` near
-100 x nproc) the browser decodes late, which shows in the decoded frame rates and the
-latency, though not in the server's CPU per tile-viewer.
+Per path, ``service_cpu_pct_per_tile_viewer`` = (service CPU with viewers - service CPU in
+that path's ingest-only windows) / (T x V), medians over the windows: what one more tile on
+one more screen costs the server, the figure the budget (<= 0.3% of a core per 1080p
+tile-viewer) is about, and ``ratio_to_ffmpeg_copy_per_stream`` the same over ffmpeg's cost
+of receiving one stream. It includes each page's own requests (its health poll), spread
+over its tiles. Chromium's CPU is the client's, reported only so the run can be judged: on
+two cores without a GPU, decoding T x V 1080p streams in software is far more work than
+forwarding them, and a saturated machine (``machine`` near 100 x nproc) shows in decoded
+frame rates and latency, though not in the server's CPU per tile-viewer. The machine may
+be shared: ``background`` is what other processes used during a window.
 
 Time to first frame is per tile and viewer: ``firstFrameMs`` from ``player.js`` (from
-the player's start -- plan request, offer, answer, ICE, the cached GOP -- to the first
-presented frame); ``first_frame_from_navigation`` also counts the page's own loading.
-Budget: <= 1 s on every tile (judged on the maximum; p50 and p95 are given too).
+the player's start to the first presented frame); budget <= 1 s on every tile.
 
 Latency is presentation in the browser minus arrival at the reference reader of the same
-frame number, over every grabbed frame; p95 <= 500 ms is the budget. It splits (WebRTC
-only) into arrival -> receipt by the browser (the service's forwarding and the network)
-and receipt -> presentation (Chromium's jitter buffer and decoder, which run late when the
-machine is saturated). The reference stamps a packet when its demuxer returns it, as the
-service's ingest does, so the reading and demuxing both share is not in the figure.
+frame number, over every grabbed frame; p95 <= 500 ms is the budget. For WebRTC it splits
+into arrival -> receipt by the browser and receipt -> presentation. The reference stamps a
+packet when its demuxer returns it, as the service's ingest does.
+
+Snapshot times are wall time of sequential keep-alive requests; budget p95 <= 50 ms at
+1080p whether a decoder is warm or not.
 """
 
 from __future__ import annotations
@@ -119,6 +130,7 @@ from surveillance.simulator import ClipSpec, SimulatorFleet, ensure_clip
 BENCHMARK = "bench.wall"
 LAYOUT = "bench-wall"
 REFERENCE_READY_TIMEOUT_S = 15.0
+REFERENCE_ATTEMPTS = 3  # cameras tried per grabbed tile
 POLL_S = 0.5
 GRAB_PULL_S = 1.0
 CALIBRATION_S = 1.5
@@ -437,11 +449,12 @@ def latency_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str,
     if count == 0:
         return {"skipped": "--latency-tiles 0"}
     # Spread the grabbed tiles over the wall and over the viewers.
-    chosen = [(cameras[i * len(cameras) // count], i % len(browsers.viewers)) for i in range(count)]
-    references = _ready_references(run, [camera for camera, _ in chosen])
+    starts = [i * len(cameras) // count for i in range(count)]
+    references = _ready_references(run, [cameras[i:] + cameras[:i] for i in starts])
+    chosen = [(camera, i % len(browsers.viewers)) for i, camera in enumerate(references)]
     try:
-        if any(not r.ready.is_set() for r in references.values()):
-            return {"error": "a reference reader read no keyframe in time (twice)"}
+        if len(references) < count:
+            return {"error": "reference readers read no keyframe in time"}
         height = s.clip.height
         scale = best_scale(height)
         grabs, errors = _grab(browsers, chosen, height, scale, CALIBRATION_S)
@@ -473,22 +486,21 @@ def latency_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str,
     }
 
 
-def _ready_references(run: Run, cameras: list[str]) -> dict[str, Reference]:
-    """A reference reader per camera, each restarted once if it reads no keyframe in time
-    (one sometimes opens no stream at all, a fault of the reader or the simulator not
-    yet found; a second attempt has read at once)."""
+def _ready_references(run: Run, candidates: list[list[str]]) -> dict[str, Reference]:
+    """A reference reader for one camera of each list of candidates, the first whose
+    reader reads a keyframe in time. Now and then a reader opens no stream at all, and
+    again when restarted on the same mount (a fault of the reader or the simulator, not
+    yet found): the next camera then takes its place."""
     references: dict[str, Reference] = {}
-    for camera in cameras:
-        for attempt in range(2):
-            log = run.tmp / f"reference-{camera}-{attempt}.log"
-            url = run.simulator.url(camera)
-            reference = start_reference(
-                run.children, camera, url, run.settings.clip.frame_count, log
-            )
-            references[camera] = reference
+    for cameras in candidates:
+        for camera in [c for c in cameras if c not in references][:REFERENCE_ATTEMPTS]:
+            log = run.tmp / f"reference-{camera}.log"
+            url, frames = run.simulator.url(camera), run.settings.clip.frame_count
+            reference = start_reference(run.children, camera, url, frames, log)
             if wait_ready([reference], REFERENCE_READY_TIMEOUT_S):
+                references[camera] = reference
                 break
-            _progress(f"reference reader of {camera}: no keyframe in time (attempt {attempt + 1})")
+            _progress(f"reference reader of {camera}: no keyframe in time, trying another")
             run.children.stop([reference.proc])
     return references
 
@@ -636,6 +648,10 @@ def snapshot_phase(run: Run, cameras: list[str]) -> dict[str, Any]:
     for round_ in range(run.settings.snapshot_rounds):
         if round_:
             time.sleep(max(0.0, last_latest + SNAPSHOT_COLD_AFTER_S - time.monotonic()))
+        # uvicorn closes a keep-alive connection idle for 5 s: without a fresh one the
+        # round's first request would also time a failed send and a reconnect.
+        run.service.http.close()
+        run.service.http.get("/api/health")
         for camera in cameras:
             take(camera, "recent", "recent_cold")
             take(camera, "latest", "latest_cold")
