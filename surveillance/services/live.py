@@ -156,14 +156,14 @@ class LiveService:
         self._peers = peers if peers is not None else PeerSessions()  # empty is falsy
         self._muxing = BatchThread("mse-mux")
 
-    async def _source_facts(self, stream: Stream) -> SourceFacts:
+    async def _source_facts(self, stream: Stream, wait_s: float) -> SourceFacts:
         info = stream.ring.latest_gop()[0].info
         cached = self._facts.get(id(stream))
         if cached and cached[0] is info and cached[1].b_frames is not None:
             return cached[1]
         # Right after a (re)connect the connection may not have shown its B-frames yet:
         # wait the fraction of a second that takes rather than guess from a lucky sample.
-        b_frames = await stream.wait_b_frames_known(info, B_FRAMES_KNOWN_WAIT_S)
+        b_frames = await stream.wait_b_frames_known(info, wait_s)
         parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
         facts = SourceFacts(
             codec=info.codec,
@@ -179,7 +179,9 @@ class LiveService:
         self, camera_id: str, sub: bool, caps: BrowserCaps, purpose: Purpose = Purpose.SINGLE
     ) -> DeliveryPlan:
         stream = await self._ingest.ready_stream(camera_id, sub)
-        source = await self._source_facts(stream)
+        # A grid tile in a browser with MSE takes fMP4 whatever the B-frame verdict.
+        grid_mse = purpose is Purpose.GRID and caps.mse_avc
+        source = await self._source_facts(stream, 0.0 if grid_mse else B_FRAMES_KNOWN_WAIT_S)
         path, reason = choose_path(source, caps, purpose)
         return DeliveryPlan(path, reason, source)
 
