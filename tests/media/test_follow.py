@@ -4,6 +4,7 @@ init segment, starting at its first keyframe (packets encoded here with PyAV).""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 
 from surveillance.media.decode import PacketDecoder, follow_decoded
@@ -89,4 +90,4 @@ def test_mse_segmenter_carries_the_timeline_over_a_jump_of_the_cameras_clock() -
     assert sum(isinstance(s, InitSegment) for s in out) == 1
     times = decode_times(out)
     assert len(times) >= len(jumped) - 1  # the last frame's fragment waits for a next one
-    assert all(b - a == step for a, b in zip(times, times[1:], strict=False)), times
+    assert all(b - a == step for a, b in itertools.pairwise(times)), times
