@@ -759,6 +759,12 @@ def path_figures(
         "service_cpu_pct_ingest_only": rounded(baseline["service_cpu_pct"]),
         "service_cpu_pct_with_viewers": rounded(viewers["service_cpu_pct"]),
         "service_cpu_pct_per_tile_viewer": rounded(per_tile_viewer, 3),
+        # The noise: each viewers window against the baseline's median.
+        "per_tile_viewer_by_window": [
+            rounded((w.groups["service"] - baseline["service_cpu_pct"]) / tile_viewers, 3)
+            for w in viewers["windows"]
+        ],
+        "waited_for_calm_s": phase.get("calm_after_s"),
         "ratio_to_ffmpeg_copy_per_stream": rounded(ratio(per_tile_viewer, ffmpeg_per_stream)),
         "chromium_cpu_pct": rounded(viewers["chromium_cpu_pct"]),
         "playwright_driver_cpu_pct": rounded(viewers["driver_cpu_pct"]),
@@ -934,6 +940,8 @@ def warnings(settings: Settings, f: dict[str, Any]) -> list[str]:
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, list):
+        return "/".join(_fmt(v) for v in value)
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
     return str(value)
@@ -944,6 +952,7 @@ PATH_ROWS = (
     ("service CPU, with viewers", "service_cpu_pct_with_viewers"),
     ("service CPU per tile-viewer", "service_cpu_pct_per_tile_viewer"),
     ("  / ffmpeg -c copy per stream", "ratio_to_ffmpeg_copy_per_stream"),
+    ("  by window", "per_tile_viewer_by_window"),
     ("chromium CPU (client)", "chromium_cpu_pct"),
     ("tiles decoding", "tiles_decoding"),
     ("decoded fps median", "decoded_fps_median"),
