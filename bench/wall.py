@@ -488,9 +488,14 @@ def latency_phase(run: Run, browsers: Browsers, cameras: list[str]) -> dict[str,
 
 def _ready_references(run: Run, candidates: list[list[str]]) -> dict[str, Reference]:
     """A reference reader for one camera of each list of candidates, the first whose
-    reader reads a keyframe in time. Now and then a reader opens no stream at all, and
-    again when restarted on the same mount (a fault of the reader or the simulator, not
-    yet found): the next camera then takes its place."""
+    reader reads a keyframe in time: now and then a reader reads nothing from a mount,
+    and again when restarted on it, and the next camera takes its place.
+
+    Known fault (2026-12-01): once a mount has a second client, the simulator sends its
+    first client packets of two timelines, interleaved; the service's ingest of that
+    camera is one of those clients, so latency figures taken with a reference reader are
+    not to be trusted until that is fixed (``bench.wall_relative`` needs no second client).
+    """
     references: dict[str, Reference] = {}
     for cameras in candidates:
         for camera in [c for c in cameras if c not in references][:REFERENCE_ATTEMPTS]:
