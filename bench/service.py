@@ -132,6 +132,11 @@ class Http:
         self._conn: http.client.HTTPConnection | None = None
 
     def get(self, path: str) -> tuple[int, bytes]:
+        status, body, _ = self.get_with_headers(path)
+        return status, body
+
+    def get_with_headers(self, path: str) -> tuple[int, bytes, dict[str, str]]:
+        """Status, body and headers (names in lower case)."""
         # One retry on a fresh connection: the server may have closed an idle keep-alive one.
         for attempt in range(2):
             conn = self._conn or http.client.HTTPConnection(HOST, self.port, timeout=HTTP_TIMEOUT_S)
@@ -146,7 +151,8 @@ class Http:
                     raise
                 continue
             self._conn = conn
-            return response.status, body
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            return response.status, body, headers
         raise AssertionError("unreachable")
 
     def get_json(self, path: str) -> Any:

@@ -11,8 +11,11 @@ Two small scripts are added to each page, neither of which changes what the page
 - at document start, a watcher that notes when each tile's ``<video>`` presents its first
   frame, in milliseconds since navigation (``player.js`` itself records ``firstFrameMs``
   from the player's start, after the page has loaded its camera list and layout), and
-  times the page's ``/api/live/*`` requests per camera (passing them through unchanged), so
-  a slow first frame can be split into plan request, offer, answer, and connection;
+  times the page's ``/api/live/*`` requests per camera, so a slow first frame can be split
+  into plan request, offer, answer, and connection. They pass through unchanged but for
+  the plan request's ``purpose`` and ``caps`` when the benchmark measures one delivery
+  path (:data:`PATH_PLANS`): the server then chooses that path, as it would for such a
+  page;
 - for the latency phase only, a frame grabber on chosen tiles: on every presented frame
   (``requestVideoFrameCallback``) it draws the top-left region where the generator writes
   the frame number onto a canvas, optionally scaled down, and keeps its grey levels
@@ -22,6 +25,7 @@ Two small scripts are added to each page, neither of which changes what the page
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -34,6 +38,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from bench.service import BenchCredentials
 
 CHROMIUM = "/usr/bin/chromium"
+PLAYER_JS_URL = "**/static/js/player.js"
 # The flags the browser tests use (tests/web/conftest.py); autoplay so muted videos
 # start without a click.
 CHROMIUM_FLAGS = [
@@ -62,14 +67,21 @@ FIRST_FRAME_WATCHER = """
       }
     });
   };
-  // When each tile's live requests ran (the page's own fetch, timed and passed through).
+  // When each tile's live requests ran (the page's own fetch, timed and passed through;
+  // a plan request gets the benchmark's fields, if any, to put every tile on one path).
   window.__benchFetches = [];
   const pageFetch = window.fetch.bind(window);
   window.fetch = async (input, init) => {
     const url = new URL(typeof input === "string" ? input : input.url, location.href);
     let camera = null;
     if (url.pathname.startsWith("/api/live/") && init && typeof init.body === "string") {
-      try { camera = JSON.parse(init.body).camera; } catch (error) { camera = null; }
+      try {
+        const body = JSON.parse(init.body);
+        camera = body.camera;
+        if (url.pathname === "/api/live/plan" && window.__benchPlan) {
+          init = { ...init, body: JSON.stringify({ ...body, ...window.__benchPlan }) };
+        }
+      } catch (error) { camera = null; }
     }
     const start = performance.now();
     try {
@@ -152,6 +164,16 @@ STOP_GRABS = """
 """
 
 
+# Plan request fields that put every tile of the benchmark's (H.264, no B-frames) cameras
+# on one path: what a page asks for a single picture, for a grid tile, and what a browser
+# that decodes H.264 only over WebRTC and plays no MSE would report.
+PATH_PLANS: dict[str, dict[str, Any]] = {
+    "webrtc": {"purpose": "single"},
+    "mse": {"purpose": "grid"},
+    "transcode": {"caps": {"webrtc_h264": False, "mse_avc": False, "mse_hevc": False}},
+}
+
+
 @dataclass(frozen=True)
 class Crop:
     """The region of each frame a grabber keeps: (sw, sh) source pixels drawn as (dw, dh)."""
@@ -173,8 +195,12 @@ class Viewer:
 class Browsers:
     """One headless Chromium with one context and page per viewer; ``close`` ends it all."""
 
-    def __init__(self, viewport: tuple[int, int]) -> None:
+    def __init__(
+        self, viewport: tuple[int, int], path: str | None = None, player_js: Path | None = None
+    ) -> None:
         self._viewport = viewport
+        self._plan = PATH_PLANS[path] if path else None
+        self._player_js = player_js
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self.viewers: list[Viewer] = []
@@ -194,7 +220,15 @@ class Browsers:
         assert self._browser is not None, "start() first"
         width, height = self._viewport
         context = self._browser.new_context(viewport={"width": width, "height": height})
+        if self._plan is not None:
+            context.add_init_script(f"window.__benchPlan = {json.dumps(self._plan)};")
         context.add_init_script(FIRST_FRAME_WATCHER)
+        if self._player_js is not None:  # a proposed player measured before it is merged
+            player = str(self._player_js)
+            context.route(
+                PLAYER_JS_URL,
+                lambda route: route.fulfill(path=player, content_type="text/javascript"),
+            )
         sign_in(context, url, credentials)
         page = context.new_page()
         viewer = Viewer(len(self.viewers), context, page, time.monotonic())

@@ -13,6 +13,10 @@ from surveillance import __version__
 log = logging.getLogger("surveillance")
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "surveillance"
+# uvicorn's ws_per_message_deflate for every server that runs the app (tests pass it too).
+# Off: Chromium always offers permessage-deflate, and compressing the H.264 fragments of the
+# MSE WebSocket gains nothing and cost 1.57% of a core per 1080p viewer instead of 0.18%.
+WS_PER_MESSAGE_DEFLATE = False
 
 
 def _serve(config_path: Path, host: str | None, port: int | None) -> int:
@@ -40,6 +44,7 @@ def _serve(config_path: Path, host: str | None, port: int | None) -> int:
         # With TLS the session cookie is marked Secure (the request scheme is https).
         ssl_certfile=str(tls.tls_certfile) if tls.tls_certfile else None,
         ssl_keyfile=str(tls.tls_keyfile) if tls.tls_keyfile else None,
+        ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
     )
     return 0
 
@@ -88,7 +93,13 @@ def _demo(args: argparse.Namespace) -> int:
         redactor.add([password])  # and no log line carries it
         app = create_app(config, redactor=redactor)
         log.info("demo: open %s", login)
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
+        )
     return 0
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
+from surveillance.cli import WS_PER_MESSAGE_DEFLATE
 from surveillance.config.models import AppConfig
 
 
@@ -58,6 +59,7 @@ class ServiceProcess:
                 # As `surveillance serve` does with the same options.
                 ssl_certfile=self.config.server.tls_certfile,
                 ssl_keyfile=self.config.server.tls_keyfile,
+                ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
             )
         )
         self._server = server

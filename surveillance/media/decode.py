@@ -160,6 +160,18 @@ class LiveDecoder:
             )
             return self._latest
 
+    def wait_if_warm(self, seq: int, timeout: float) -> DecodedFrame | None:
+        """As :meth:`wait_for`, but only from a decoder already running with a picture;
+        None at once from a cold one, which it leaves cold (no catch-up is started)."""
+        with self._cond:
+            if self._thread is None or self._latest is None:
+                return None
+            self._last_request = time.monotonic()
+            self._cond.wait_for(
+                lambda: self._latest is not None and self._latest.seq >= seq, timeout
+            )
+            return self._latest
+
     def stop(self) -> None:
         with self._cond:
             self._stopping = True

@@ -30,6 +30,10 @@ MSE_TIME_BASE = Fraction(1, 90_000)
 # default_base_moof: what MSE expects for fragment offsets.
 MOVFLAGS = "empty_moov+default_base_moof+frag_every_frame+omit_tfhd_offset"
 FALLBACK_CODEC_STRING = "avc1.640028"  # High 4.0: for parameter sets we cannot read
+# Consecutive frames further apart than this are a jump of the source's clock or packets
+# skipped (a viewer that fell behind), not a slow camera: the timeline is carried on.
+MAX_FRAME_GAP_S = 2.0
+DEFAULT_FPS = 25.0
 
 
 class _Chunks(io.RawIOBase):
@@ -85,6 +89,10 @@ class FragmentedMp4Muxer:
         self._parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
         self._origin: int | None = None
         self._last_dts: int | None = None
+        ticks_per_s = 1 / info.time_base
+        # A frame's duration until the stream shows its own (the source's rate, else 25 fps).
+        self._frame_step = max(1, round(ticks_per_s / (info.average_fps or DEFAULT_FPS)))
+        self._max_step = round(ticks_per_s * MAX_FRAME_GAP_S)
         self._pending_moof: bytes | None = None
         self.init_segment = b""
         self._output.start_encoding()
@@ -111,8 +119,18 @@ class FragmentedMp4Muxer:
             self._origin = dts
         dts -= self._origin
         pts -= self._origin
-        if self._last_dts is not None and dts <= self._last_dts:
-            return []  # a repeated or reordered timestamp would make the muxer refuse
+        if self._last_dts is not None:
+            step = dts - self._last_dts
+            if step <= 0 or step > self._max_step:
+                # The camera's clock jumped (reset, wrap) or packets were skipped: carry on
+                # one frame after the last instead. A jump back would otherwise drop every
+                # packet until the clock passed its old value (the muxer refuses them), and
+                # a jump forward leaves a gap the browser stops playing at.
+                self._origin += step - self._frame_step
+                dts -= step - self._frame_step
+                pts -= step - self._frame_step
+            else:
+                self._frame_step = step
         self._last_dts = dts
         av_packet = av.Packet(data)
         av_packet.time_base = packet.info.time_base

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 
@@ -29,9 +30,12 @@ from surveillance.media.canvas import Rect, U8Array, YuvCanvas, i420_to_bgr
 from surveillance.media.encoder import H264Encoder
 from surveillance.media.health import StreamState
 from surveillance.media.stream import Stream
-from surveillance.media.tile_source import TileSource
+from surveillance.media.tile_source import TileSource, fit, scale_into
 
 log = logging.getLogger(__name__)
+
+# What a tile shows: ("picture", serial), ("status", title, age line) or ("empty",).
+Shown = tuple[Any, ...]
 
 STALE_PICTURE_S = 2.0  # a tile's picture older than this is shown as stale, not as live
 VIDEO_LINGER_S = 5.0  # the encoder keeps running this long after video was last wanted
@@ -111,6 +115,7 @@ class MosaicRenderer:
             for t in self.tiles
         ]
         self._canvas = YuvCanvas(width, height)
+        self._shown: list[Shown | None] = [None] * len(self.tiles)  # what each tile shows
         self._cond = threading.Condition()
         # (seq, monotonic start of its composition, I420), kept while someone reads them
         self._picture: tuple[int, float, U8Array] | None = None
@@ -254,21 +259,30 @@ class MosaicRenderer:
                 self._cond.notify_all()
 
     def _compose(self, now: float) -> None:
+        # Only tiles whose content changed are drawn again: each tile owns its rectangle
+        # (picture, letterbox bars, label, status), so the rest of the canvas still holds
+        # what they showed. A camera below the mosaic's frame rate, or a status that
+        # changes once a second, costs nothing in between.
         canvas = self._canvas
-        for tile, source, band_px in zip(self.tiles, self._sources, self._band_px, strict=True):
-            rect = tile.rect
+        for index, (tile, source) in enumerate(zip(self.tiles, self._sources, strict=True)):
+            rect, band_px = tile.rect, self._band_px[index]
             if source is None:
-                canvas.fill(rect)
-                continue
-            picture = source.take()
-            if picture is not None and now - picture.received_at <= STALE_PICTURE_S:
-                if (picture.width, picture.height) != (rect.w, rect.h):
-                    canvas.fill(rect)  # letterbox bars
-                x = rect.x + _even((rect.w - picture.width) / 2)
-                y = rect.y + _even((rect.h - picture.height) / 2)
-                canvas.paste(Rect(x, y, picture.width, picture.height), picture.i420)
+                shown: Shown = ("empty",)
+                if shown != self._shown[index]:
+                    canvas.fill(rect)
             else:
-                self._draw_status(rect, band_px, source, picture is not None, now)
+                newest = source.newest()
+                if newest is not None and now - newest.received_at <= STALE_PICTURE_S:
+                    shown = ("picture", newest.serial)
+                    if shown != self._shown[index]:
+                        self._draw_picture(rect, newest.frame)
+                else:
+                    shown = ("status", *self._status_lines(source, newest is not None, now))
+                    if shown != self._shown[index]:
+                        self._draw_status(rect, band_px, shown[1], shown[2])
+            if shown == self._shown[index]:
+                continue
+            self._shown[index] = shown
             if tile.label:  # a transcoder's single tile has none
                 canvas.text(Rect(rect.x, rect.y + rect.h - band_px, rect.w, band_px), tile.label)
         with self._cond:
@@ -277,10 +291,25 @@ class MosaicRenderer:
                 self._picture = (self._picture_seq, now, canvas.buffer.copy())
                 self._cond.notify_all()
 
-    def _draw_status(
-        self, rect: Rect, band_px: int, source: TileSource, had_picture: bool, now: float
-    ) -> None:
-        """A dark tile saying why there is no live picture, and since when."""
+    def _draw_picture(self, rect: Rect, frame: Any) -> None:
+        """The picture scaled into ``rect`` with the source's aspect, bars around it."""
+        width, height = fit(frame.width, frame.height, rect.w, rect.h)
+        if (width, height) != (rect.w, rect.h):
+            self._canvas.fill(rect)  # letterbox bars
+        x = rect.x + _even((rect.w - width) / 2)
+        y = rect.y + _even((rect.h - height) / 2)
+        canvas = self._canvas
+        cx, cy = x // 2, y // 2
+        scale_into(
+            frame,
+            canvas.y[y : y + height, x : x + width],
+            canvas.u[cy : cy + height // 2, cx : cx + width // 2],
+            canvas.v[cy : cy + height // 2, cx : cx + width // 2],
+        )
+
+    @staticmethod
+    def _status_lines(source: TileSource, had_picture: bool, now: float) -> tuple[str, str]:
+        """Why there is no live picture, and since when."""
         health = source.stream.health
         state = health.state
         if state is StreamState.ONLINE:
@@ -288,13 +317,15 @@ class MosaicRenderer:
             title = "STALLED" if had_picture else "CONNECTING"
         else:
             title = state.value.upper()
+        return title, age_text(health.last_packet_age(now))
+
+    def _draw_status(self, rect: Rect, band_px: int, title: str, age: str) -> None:
+        """A dark tile with the two status lines."""
         self._canvas.fill(rect)
         middle = rect.y + rect.h // 2
         line_px = min(2 * band_px, _even(rect.h / 4))
         self._canvas.text(Rect(rect.x, middle - line_px, rect.w, line_px), title)
-        self._canvas.text(
-            Rect(rect.x, middle, rect.w, band_px), age_text(health.last_packet_age(now))
-        )
+        self._canvas.text(Rect(rect.x, middle, rect.w, band_px), age)
 
     def _encode(self, encoder: H264Encoder | None, index: int, now: float) -> H264Encoder | None:
         with self._cond:

@@ -1,10 +1,10 @@
-"""One mosaic tile's camera: every packet decoded in its own thread, scaled only when taken.
+"""One mosaic tile's camera: every packet decoded in its own thread, scaled only when shown.
 
 A P-frame needs the pictures before it, so the decoder must see every packet of the
 (sub-)stream; but the compositor wants at most one picture per mosaic frame, at the tile's
-size. So the thread only decodes and keeps the newest picture, and scaling (the costly
-part after decoding) happens in :meth:`TileSource.take`, once per new picture actually
-shown.
+size. So the thread only decodes and keeps the newest picture, and the compositor scales
+it (the costly part after decoding) straight into its canvas with :func:`scale_into`,
+once per new picture actually shown.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ ASPECT_TOLERANCE = 0.03  # stretch rather than leave slivers of a few pixels aro
 
 
 @dataclass(frozen=True, slots=True)
-class TilePicture:
-    i420: U8Array  # the scaled picture, PyAV's yuv420p ndarray layout
-    width: int  # fitted into the tile with the source's aspect ratio kept
-    height: int
+class TileFrame:
+    frame: Any  # the newest decoded av.VideoFrame
+    serial: int  # grows by one with every new picture
     received_at: float  # monotonic arrival of the packet that completed it
 
 
@@ -55,31 +54,35 @@ def fit(source_w: int, source_h: int, box_w: int, box_h: int) -> tuple[int, int]
     return width, height
 
 
-def scale_i420(frame: Any, width: int, height: int) -> U8Array:
-    """A decoded picture as I420 of ``width`` x ``height`` (PyAV's ``to_ndarray`` layout).
+def _plane(plane: Any) -> U8Array:
+    """A decoded picture's plane as an array view (rows padded to ``line_size``, cut off)."""
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
 
-    Video-range 4:2:0, what cameras send, is resized plane by plane with OpenCV, about
-    twice as fast here as swscale through PyAV; anything else goes through swscale,
-    which also converts range and chroma layout.
+
+def scale_into(frame: Any, y: U8Array, u: U8Array, v: U8Array) -> None:
+    """Scale a decoded picture into the three I420 plane views ``y``, ``u``, ``v`` (chroma
+    half the size of luma), in place.
+
+    Video-range 4:2:0, what cameras send, is resized plane by plane with OpenCV straight
+    from the decoder's buffers into the canvas: no copy of the picture before or after,
+    and about twice as fast here as swscale through PyAV. Anything else goes through
+    swscale first, which also converts range and chroma layout.
     """
-    fw, fh = frame.width, frame.height
-    if frame.format.name != "yuv420p" or fw % 2 or fh % 2:
-        scaled = frame.reformat(
+    height, width = y.shape
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        frame = frame.reformat(
             width=width, height=height, format="yuv420p", interpolation=SCALE_INTERPOLATION
         )
-        return np.asarray(scaled.to_ndarray(), dtype=np.uint8)
-    flat = frame.to_ndarray().reshape(-1)
-    luma, chroma = fw * fh, (fw // 2) * (fh // 2)
-    planes = (
-        (flat[:luma].reshape(fh, fw), (width, height)),
-        (flat[luma : luma + chroma].reshape(fh // 2, fw // 2), (width // 2, height // 2)),
-        (flat[luma + chroma :].reshape(fh // 2, fw // 2), (width // 2, height // 2)),
-    )
-    out = [
-        cv2.resize(plane, size, interpolation=cv2.INTER_LINEAR).reshape(-1)
-        for plane, size in planes
-    ]
-    return np.concatenate(out).reshape(height * 3 // 2, width)
+    for plane, target in zip(frame.planes, (y, u, v), strict=True):
+        source = _plane(plane)
+        if source.shape == target.shape:
+            target[...] = source
+            continue
+        size = (target.shape[1], target.shape[0])
+        out = cv2.resize(source, size, dst=target, interpolation=cv2.INTER_LINEAR)
+        if out is not target:  # OpenCV wrote elsewhere (it did not here): copy it in
+            target[...] = out
 
 
 class TileSource:
@@ -93,8 +96,6 @@ class TileSource:
         self._frame: Any = None  # newest decoded av.VideoFrame
         self._frame_received_at = 0.0
         self._frame_serial = 0
-        self._scaled: TilePicture | None = None
-        self._scaled_serial = 0
         self._stop = threading.Event()
         self._subscription: Subscription | None = None
         self._thread: threading.Thread | None = None
@@ -121,17 +122,12 @@ class TileSource:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def take(self) -> TilePicture | None:
-        """The newest picture at the tile's size; scaled again only if it changed."""
+    def newest(self) -> TileFrame | None:
+        """The newest decoded picture, None before the first."""
         with self._lock:
-            frame, serial, received_at = self._frame, self._frame_serial, self._frame_received_at
-        if frame is None:
-            return None
-        if serial != self._scaled_serial:
-            width, height = fit(frame.width, frame.height, self.width, self.height)
-            self._scaled = TilePicture(scale_i420(frame, width, height), width, height, received_at)
-            self._scaled_serial = serial
-        return self._scaled
+            if self._frame is None:
+                return None
+            return TileFrame(self._frame, self._frame_serial, self._frame_received_at)
 
     def _new_decoder(self, info: StreamInfo) -> Any:
         ctx = new_decoder(info)

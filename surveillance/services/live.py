@@ -11,6 +11,11 @@ it can decode (docs/architecture.md, "Browser delivery facts"):
 - ``transcode``: decoded, scaled down and re-encoded to H.264 over WebRTC: the last resort,
   once per camera stream and size for all its viewers (a one-tile mosaic renderer,
   services/mosaic.py).
+
+What the picture is for matters too (``Purpose``): a tile among many on a wall takes fMP4
+whenever the browser can play it, because a WebSocket send per frame costs the server far
+less than aiortc's per-RTP-packet path (docs/architecture.md, "Browser delivery facts");
+a single picture watched closely keeps WebRTC where it works, the lowest latency.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from surveillance.errors import Conflict
 from surveillance.media.batch_thread import BatchThread
 from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.fanout import Subscription, SubscriptionClosed
@@ -34,6 +40,8 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.mosaic import MAX_FPS, MosaicLease, MosaicService
 
 log = logging.getLogger(__name__)
+
+CODEC_NAMES = {"h264": "H.264", "hevc": "H.265"}  # FFmpeg's codec names, as people say them
 
 TRANSCODE_MAX_WIDTH = 960  # pixels; the fallback is for seeing something, not for detail
 # How long a plan waits, right after a (re)connect, for the stream to show whether it has
@@ -49,6 +57,13 @@ class DeliveryPath(StrEnum):
     WEBRTC = "webrtc"
     MSE = "mse"
     TRANSCODE = "transcode"
+
+
+class Purpose(StrEnum):
+    """What the page shows the picture for."""
+
+    GRID = "grid"  # one tile of many: the cheapest path per viewer
+    SINGLE = "single"  # one picture watched closely (full screen): the lowest latency
 
 
 @dataclass(frozen=True)
@@ -83,18 +98,24 @@ class DeliveryPlan:
 
 
 def choose_path(
-    source: SourceFacts, caps: BrowserCaps, avoid: frozenset[DeliveryPath] = frozenset()
+    source: SourceFacts,
+    caps: BrowserCaps,
+    purpose: Purpose = Purpose.SINGLE,
+    avoid: frozenset[DeliveryPath] = frozenset(),
 ) -> tuple[DeliveryPath, str]:
-    """The path for this source to this browser; ``avoid``: pass-through paths the page saw
-    fail for this source (its video did not advance), taken as ones it cannot decode."""
+    """The path for this source to this browser and use; ``avoid``: pass-through paths the
+    page saw fail for this source (its video did not advance), taken as ones it cannot
+    decode."""
     if avoid:
         usable = BrowserCaps(
             webrtc_h264=caps.webrtc_h264 and DeliveryPath.WEBRTC not in avoid,
             mse_avc=caps.mse_avc and DeliveryPath.MSE not in avoid,
             mse_hevc=caps.mse_hevc and DeliveryPath.MSE not in avoid,
         )
-        path, reason = choose_path(source, usable)
+        path, reason = choose_path(source, usable, purpose)
         return path, f"{reason} (the page's video did not advance over {', '.join(sorted(avoid))})"
+    if purpose is Purpose.GRID and source.codec == "h264" and caps.mse_avc:
+        return DeliveryPath.MSE, "grid tile: fragmented MP4 pass-through, the cheapest per viewer"
     if source.codec == "h264":
         if source.b_frames is False and caps.webrtc_h264:
             return DeliveryPath.WEBRTC, "H.264 without B-frames: WebRTC pass-through"
@@ -112,6 +133,20 @@ def choose_path(
     elif source.codec == "hevc" and caps.mse_hevc:
         return DeliveryPath.MSE, "H.265 accepted by this browser: fragmented MP4 pass-through"
     return DeliveryPath.TRANSCODE, "no pass-through path this browser can decode: transcoding"
+
+
+class NoWebRtcPassThrough(Conflict):
+    """Pass-through WebRTC asked for a source browsers cannot decode over WebRTC."""
+
+    def __init__(self, camera_id: str, codec: str) -> None:
+        name = CODEC_NAMES.get(codec, codec)
+        super().__init__(
+            f"camera {camera_id!r} sends {name}, which browsers cannot decode over WebRTC "
+            "pass-through: ask POST /api/live/plan for its path (fragmented MP4 over "
+            "/api/live/mse where the browser accepts it, else /api/live/webrtc with "
+            '"transcode": true)'
+        )
+        self.camera_id = camera_id
 
 
 class MseChannel(Protocol):
@@ -135,14 +170,14 @@ class LiveService:
         self._peers = peers if peers is not None else PeerSessions()  # empty is falsy
         self._muxing = BatchThread("mse-mux")
 
-    async def _source_facts(self, stream: Stream) -> SourceFacts:
+    async def _source_facts(self, stream: Stream, wait_s: float) -> SourceFacts:
         info = stream.ring.latest_gop()[0].info
         cached = self._facts.get(id(stream))
         if cached and cached[0] is info and cached[1].b_frames is not None:
             return cached[1]
         # Right after a (re)connect the connection may not have shown its B-frames yet:
         # wait the fraction of a second that takes rather than guess from a lucky sample.
-        b_frames = await stream.wait_b_frames_known(info, B_FRAMES_KNOWN_WAIT_S)
+        b_frames = await stream.wait_b_frames_known(info, wait_s)
         parameter_sets = parameter_sets_annexb(info.codec, info.extradata)
         facts = SourceFacts(
             codec=info.codec,
@@ -159,16 +194,18 @@ class LiveService:
         camera_id: str,
         sub: bool,
         caps: BrowserCaps,
+        purpose: Purpose = Purpose.SINGLE,
         avoid: frozenset[DeliveryPath] = frozenset(),
     ) -> DeliveryPlan:
         stream = await self._ingest.ready_stream(camera_id, sub)
-        source = await self._source_facts(stream)
-        path, reason = choose_path(source, caps, avoid)
+        # A grid tile in a browser with MSE takes fMP4 whatever the B-frame verdict.
+        grid_mse = purpose is Purpose.GRID and caps.mse_avc and DeliveryPath.MSE not in avoid
+        source = await self._source_facts(stream, 0.0 if grid_mse else B_FRAMES_KNOWN_WAIT_S)
+        path, reason = choose_path(source, caps, purpose, avoid)
         return DeliveryPlan(path, reason, source)
 
     async def subscribe(self, camera_id: str, sub: bool) -> Subscription:
-        stream = await self._ingest.ready_stream(camera_id, sub)
-        return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)
+        return _live_subscription(await self._ingest.ready_stream(camera_id, sub))
 
     async def serve_mse(
         self,
@@ -228,15 +265,22 @@ class LiveService:
     ) -> PeerAnswer:
         """The answer; ``on_end`` is called once when the viewer's connection ends.
 
-        Raises CameraNotFound, CameraUnavailable, BadOffer for an offer that cannot be
-        answered, or TooManyPendingPeers when too many of ``owner``'s (or all) viewers
+        Raises CameraNotFound, CameraUnavailable, NoWebRtcPassThrough for pass-through of
+        a source that is not H.264, BadOffer for an offer that cannot be answered, or
+        TooManyPendingPeers when too many of ``owner``'s (or all) viewers
         wait to connect."""
         if transcode:
             answer = await self._transcoders.answer_from(
                 await self._transcoder(camera_id, sub), offer_sdp, on_end, owner
             )
         else:
-            track = PassthroughTrack(await self.subscribe(camera_id, sub))
+            stream = await self._ingest.ready_stream(camera_id, sub)
+            # The page asked anyway (a stale plan, another client): a tile that never
+            # plays would say nothing, a refusal says why and what to use instead.
+            codec = stream.ring.latest_gop()[0].info.codec
+            if codec != "h264":
+                raise NoWebRtcPassThrough(camera_id, codec)
+            track = PassthroughTrack(_live_subscription(stream))
             answer = await self._peers.answer(offer_sdp, track, owner=owner, on_end=on_end)
         log.info(
             "webrtc viewer of %s (%s)", camera_id, "transcode" if transcode else "pass-through"
@@ -261,3 +305,8 @@ class LiveService:
     async def close(self) -> None:
         await self._peers.close()
         self._muxing.close()
+
+
+def _live_subscription(stream: Stream) -> Subscription:
+    # From the cached GOP: a new viewer's first picture is the current one.
+    return stream.subscribe(from_cached_gop=True, max_packets=LIVE_QUEUE_PACKETS)

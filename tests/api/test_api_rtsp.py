@@ -3,17 +3,22 @@ metrics, and live snapshots that are valid JPEGs of the source's size and really
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import cv2
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection
 from fastapi.testclient import TestClient
 
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.config.models import AppConfig
+from surveillance.services.snapshots import Snapshot, SnapshotMode, SnapshotService
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
 from tests.auth_helpers import bearer
@@ -122,6 +127,11 @@ def test_snapshot_is_a_valid_jpeg_of_the_source_size(client: TestClient, camera_
     assert picture.shape == (height, width, 3)
     assert read_frame_number(picture) is not None, "the picture is not a frame of the source"
     assert int(response.headers["x-frame-age-ms"]) < 2000
+    # ISO 8601 in UTC with Z, as the API's JSON times, and the moment the age is counted from.
+    captured = response.headers["x-captured-at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", captured), captured
+    age_s = time.time() - datetime.fromisoformat(captured).timestamp()
+    assert -1 < age_s < 5, captured
 
 
 def test_snapshot_is_live_not_a_cached_picture(client: TestClient) -> None:
@@ -149,6 +159,74 @@ def test_keyframe_mode_and_thumbnail_width(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["x-snapshot-mode"] == "keyframe"
     assert decode_jpeg(response.content).shape == (180, 320, 3)
+
+
+def test_recent_mode_is_a_warm_decoders_picture_else_the_keyframe_and_says_which(
+    client: TestClient,
+) -> None:
+    node: Node = client.app.state.node  # type: ignore[attr-defined]
+    # A snapshot service of its own on the node's real ingest: its decoders start cold.
+    snapshots = SnapshotService(node.ingest, warm_s=5.0)
+
+    def take(mode: SnapshotMode) -> Snapshot:
+        return asyncio.run(snapshots.snapshot("gate-main", mode=mode))
+
+    try:
+        cold = take(SnapshotMode.RECENT)
+        # No GOP catch-up: the newest keyframe's picture (gate-main has one every 25
+        # frames), said to be one, as old as it is.
+        assert cold.mode is SnapshotMode.KEYFRAME
+        number = read_frame_number(decode_jpeg(cold.jpeg))
+        assert number is not None and number % 25 == 0, number
+        assert cold.age_s < 2.0
+        take(SnapshotMode.LATEST)  # starts the live decoder
+        warm = take(SnapshotMode.RECENT)
+        assert warm.mode is SnapshotMode.LATEST
+        assert warm.age_s < 0.5
+    finally:
+        snapshots.close()
+
+
+CHROMIUM_CAPS = {"webrtc_h264": True, "mse_avc": True, "mse_hevc": False}
+
+
+def test_a_grid_tile_plans_fmp4_and_a_single_picture_webrtc(client: TestClient) -> None:
+    def plan(**extra: str) -> dict[str, object]:
+        body = {"camera": "gate-main", "caps": CHROMIUM_CAPS, **extra}
+        response = client.post("/api/live/plan", json=body)
+        assert response.status_code == 200, response.text
+        answer: dict[str, object] = response.json()
+        return answer
+
+    assert plan(purpose="grid")["path"] == "mse"
+    assert plan(purpose="single")["path"] == "webrtc"
+    assert plan()["path"] == "webrtc"  # a page that does not say gets what it got before
+    response = client.post(
+        "/api/live/plan", json={"camera": "gate-main", "caps": CHROMIUM_CAPS, "purpose": "wall"}
+    )
+    assert response.status_code == 422
+
+
+async def _offer_sdp() -> str:
+    peer = RTCPeerConnection()
+    peer.addTransceiver("video", direction="recvonly")
+    await peer.setLocalDescription(await peer.createOffer())
+    sdp = str(peer.localDescription.sdp)
+    await peer.close()
+    return sdp
+
+
+def test_webrtc_pass_through_of_h265_is_refused_with_the_path_to_use(client: TestClient) -> None:
+    sdp = asyncio.run(_offer_sdp())
+    response = client.post("/api/live/webrtc", json={"camera": "h265", "sdp": sdp})
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert "H.265" in detail and "WebRTC" in detail
+    assert "/api/live/plan" in detail and '"transcode": true' in detail
+    # The same offer for an H.264 camera is answered.
+    answered = client.post("/api/live/webrtc", json={"camera": "gate-main", "sdp": sdp})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["type"] == "answer"
 
 
 def test_offline_camera_answers_503_with_its_state_and_reason(client: TestClient) -> None:

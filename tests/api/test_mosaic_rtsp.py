@@ -21,6 +21,7 @@ from playwright.async_api import async_playwright
 from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.auth.roles import Role
+from surveillance.cli import WS_PER_MESSAGE_DEFLATE
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
@@ -65,7 +66,14 @@ def service(
     node.mosaic.idle_s = 1.0  # the default 10 s would only make the test wait
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,  # as `surveillance serve`
+        )
     )
     thread = threading.Thread(target=server.run, name="mosaic-service", daemon=True)
     thread.start()

@@ -4,6 +4,7 @@ init segment, starting at its first keyframe (packets encoded here with PyAV).""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 
 from surveillance.media.decode import PacketDecoder, follow_decoded
@@ -59,3 +60,34 @@ def test_mse_segmenter_sends_an_init_segment_per_connection() -> None:
     media = [s for s in out if isinstance(s, bytes)]
     assert all(s[4:8] == b"moof" for s in media)
     assert segmenter.segments(packets[:1]) == []  # closed: nothing more
+
+
+def decode_times(segments: list[InitSegment | bytes]) -> list[int]:
+    """Each media segment's baseMediaDecodeTime (its tfdt box)."""
+    times = []
+    for segment in segments:
+        if isinstance(segment, bytes):
+            at = segment.index(b"tfdt")
+            wide = segment[at + 4] == 1  # version 1: a 64-bit time
+            times.append(int.from_bytes(segment[at + 8 : at + (16 if wide else 12)], "big"))
+    return times
+
+
+def test_mse_segmenter_carries_the_timeline_over_a_jump_of_the_cameras_clock() -> None:
+    # One connection whose clock jumps back 10 s, then forward 60 s (a camera's clock
+    # reset, packets skipped by a viewer that fell behind): every frame still becomes a
+    # segment, and the timeline the browser plays keeps going a frame at a time.
+    packets = annexb_packets("h264", 75, 0)
+    step = packets[1].dts - packets[0].dts
+
+    def shifted(ps: list[Packet], by: int) -> list[Packet]:
+        return [dataclasses.replace(p, dts=p.dts + by, pts=p.pts + by) for p in ps]
+
+    jumped = packets[:30] + shifted(packets[30:55], -900_000) + shifted(packets[55:], 5_400_000)
+    segmenter = MseSegmenter()
+    out = segmenter.segments(jumped)
+    segmenter.close()
+    assert sum(isinstance(s, InitSegment) for s in out) == 1
+    times = decode_times(out)
+    assert len(times) >= len(jumped) - 1  # the last frame's fragment waits for a next one
+    assert all(b - a == step for a, b in itertools.pairwise(times)), times

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from surveillance.services.live import (
     BrowserCaps,
     DeliveryPath,
     DeliveryPlan,
+    Purpose,
     SourceFacts,
     choose_path,
 )
@@ -73,9 +76,43 @@ def test_the_path_and_why(
 def test_a_path_the_page_saw_fail_is_avoided(
     source: SourceFacts, avoid: set[DeliveryPath], path: DeliveryPath
 ) -> None:
-    chosen, reason = choose_path(source, CHROMIUM, frozenset(avoid))
+    chosen, reason = choose_path(source, CHROMIUM, avoid=frozenset(avoid))
     assert chosen is path
     assert "did not advance" in reason
+
+
+def test_a_grid_tile_whose_mse_did_not_advance_falls_back_like_a_single_picture() -> None:
+    chosen, reason = choose_path(H264, CHROMIUM, Purpose.GRID, avoid=frozenset({DeliveryPath.MSE}))
+    assert chosen is DeliveryPath.WEBRTC and "did not advance" in reason
+
+
+@pytest.mark.parametrize(
+    ("source", "caps", "path", "because"),
+    [
+        # A grid tile takes fMP4 whenever the browser plays it: a WebSocket message per
+        # frame costs the server a fraction of aiortc's per-RTP-packet send path.
+        (H264, CHROMIUM, DeliveryPath.MSE, "grid tile"),
+        (H264_B_FRAMES, CHROMIUM, DeliveryPath.MSE, "grid tile"),
+        (H264_NOT_KNOWN_YET, CHROMIUM, DeliveryPath.MSE, "grid tile"),
+        # Without MSE the grid falls back on what a single picture would get.
+        (H264, WEBRTC_ONLY, DeliveryPath.WEBRTC, "without B-frames"),
+        (H264_B_FRAMES, WEBRTC_ONLY, DeliveryPath.TRANSCODE, "no pass-through"),
+        (H265, CHROMIUM_WITH_HEVC, DeliveryPath.MSE, "H.265 accepted"),
+        (H265, CHROMIUM, DeliveryPath.TRANSCODE, "no pass-through"),
+    ],
+)
+def test_a_grid_tile_takes_the_cheapest_path_the_browser_plays(
+    source: SourceFacts, caps: BrowserCaps, path: DeliveryPath, because: str
+) -> None:
+    chosen, reason = choose_path(source, caps, Purpose.GRID)
+    assert chosen is path
+    assert because in reason
+
+
+def test_a_single_picture_keeps_the_lowest_latency_path() -> None:
+    # Full screen, or whatever the page asks without saying: WebRTC where it works.
+    assert choose_path(H264, CHROMIUM, Purpose.SINGLE)[0] is DeliveryPath.WEBRTC
+    assert choose_path(H264, CHROMIUM)[0] is DeliveryPath.WEBRTC
 
 
 def test_only_transcoding_needs_no_browser_decoder_for_the_camera() -> None:
@@ -84,8 +121,10 @@ def test_only_transcoding_needs_no_browser_decoder_for_the_camera() -> None:
         for mse_avc in (False, True):
             for mse_hevc in (False, True):
                 caps = BrowserCaps(webrtc_h264, mse_avc, mse_hevc)
-                for source in (H264, H264_B_FRAMES, H264_NOT_KNOWN_YET, H265):
-                    chosen, _ = choose_path(source, caps)
+                for source, purpose in itertools.product(
+                    (H264, H264_B_FRAMES, H264_NOT_KNOWN_YET, H265), Purpose
+                ):
+                    chosen, _ = choose_path(source, caps, purpose)
                     if chosen is DeliveryPath.WEBRTC:
                         assert webrtc_h264 and source.b_frames is not True
                         assert source.codec == "h264"

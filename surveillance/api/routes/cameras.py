@@ -6,7 +6,6 @@ import asyncio
 import functools
 import weakref
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -224,13 +223,12 @@ async def snapshot(
         audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, outcome="unavailable")
         raise
     audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, stream=stream)
-    captured = datetime.fromtimestamp(shot.captured_at, UTC).isoformat()
     return Response(
         shot.jpeg,
         media_type="image/jpeg",
         headers={
             "Cache-Control": "no-store",
-            "X-Captured-At": captured,
+            "X-Captured-At": shot.captured_at_iso,
             "X-Frame-Age-Ms": str(round(shot.age_s * 1000)),
             "X-Snapshot-Mode": shot.mode.value,
         },

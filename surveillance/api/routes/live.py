@@ -18,7 +18,7 @@ from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import CameraNotFound, CameraUnavailable
-from surveillance.services.live import BrowserCaps, DeliveryPath
+from surveillance.services.live import BrowserCaps, DeliveryPath, Purpose
 from surveillance.services.live_sessions import LiveView, ViewKind, peer_owner
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -32,7 +32,7 @@ async def plan(body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer
     access.camera(principal, body.camera)
     caps = BrowserCaps(body.caps.webrtc_h264, body.caps.mse_avc, body.caps.mse_hevc)
     avoid = frozenset(DeliveryPath(path) for path in body.avoid)
-    result = await live.plan(body.camera, body.stream == "sub", caps, avoid)
+    result = await live.plan(body.camera, body.stream == "sub", caps, Purpose(body.purpose), avoid)
     source = result.source
     return PlanOut(
         camera=body.camera,
@@ -52,6 +52,7 @@ async def plan(body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer
     "/webrtc",
     response_model=AnswerOut,
     responses={400: {"description": "An offer this service cannot answer"},
+               409: {"description": "Pass-through of a source WebRTC cannot carry (H.265)"},
                429: {"description": "Too many transcodes or viewers waiting to connect"},
                503: {"model": UnavailableOut}},
 )  # fmt: skip

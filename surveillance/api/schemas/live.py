@@ -27,6 +27,12 @@ class PlanIn(In):
         description="Paths the page saw fail for this camera stream (its video did not "
         "advance there): planned as if the browser could not decode them",
     )
+    purpose: Literal["grid", "single"] = Field(
+        "single",
+        description="grid: one tile of many, the cheapest path per viewer (fragmented MP4 "
+        "where the browser plays it); single: one picture watched closely, the lowest "
+        "latency (WebRTC where it works)",
+    )
 
 
 class PlanOut(Out):
