@@ -11,7 +11,18 @@ const STUCK_WINDOW_MS = 2000; // judged over this much time
 const STUCK_GRACE_MS = 2000; // after the start: the first picture may take a second
 const STUCK_SHOWN_RATIO = 0.25; // shown/arrived below this is "far below the camera's rate"
 const STUCK_MIN_ARRIVING_FPS = 2; // a camera sending less than this is not judged
-const MSE_MAX_LAG_S = 1.0; // jump to the live edge when playback falls this far behind
+// fMP4 playback chases the newest frame received: one fragment per frame arrives as the
+// camera sends it, so the page's own delay is how far playback trails the buffer's end.
+// It starts at the cached GOP's keyframe (up to a GOP old), so it seeks to the live edge
+// while the stream starts; after that it speeds up to close a gap rather than seek, since
+// a seek makes the browser decode again from the keyframe, and a browser short of CPU that
+// seeks whenever it falls behind falls further behind with every seek.
+const MSE_TARGET_LAG_S = 0.15; // a few frames of slack against network jitter
+const MSE_CATCH_UP_RATE = 1.25; // playback speed while more than twice the target behind
+const MSE_START_S = 2; // the stream's start: the cached GOP arrives in a burst
+const MSE_START_MAX_LAG_S = 0.5; // behind more than this at the start: seek
+const MSE_MAX_LAG_S = 3.0; // behind more than this later (a stall, a hidden tab): seek ...
+const MSE_SEEK_GAP_MS = 5000; // ... but not again sooner than this
 const MSE_KEEP_S = 20; // seconds of buffer kept behind the playhead
 
 export function browserCaps() {
@@ -44,11 +55,14 @@ function waitForIce(pc) {
 export class LivePlayer {
   // avoid: paths ("webrtc", "mse") this page saw fail for this camera stream; the plan
   // takes them as paths the browser cannot decode.
-  constructor(video, camera, stream, caps, avoid = []) {
+  // purpose: "grid" (one tile of many: the cheapest path per viewer) or "single" (one
+  // picture watched closely: the lowest latency).
+  constructor(video, camera, stream, caps, avoid = [], purpose = "grid") {
     this.video = video;
     this.camera = camera;
     this.stream = stream;
     this.caps = caps;
+    this.purpose = purpose;
     this.avoid = avoid;
     this.path = null;
     this.reason = "";
@@ -66,6 +80,7 @@ export class LivePlayer {
   async start() {
     const plan = await api.post("/api/live/plan", {
       camera: this.camera, stream: this.stream, caps: this.caps, avoid: this.avoid,
+      purpose: this.purpose,
     });
     if (this.closed) return;
     this.path = plan.path;
@@ -141,11 +156,21 @@ export class LivePlayer {
         queue.length = 0; // quota or decode error: drop what is queued, keep going live
       }
     };
+    let openedAt = performance.now();
+    let lastSeek = -Infinity;
     const keepLive = () => {
       const ranges = this.video.buffered;
       if (!ranges.length || buffer.updating) return;
       const end = ranges.end(ranges.length - 1);
-      if (end - this.video.currentTime > MSE_MAX_LAG_S) this.video.currentTime = end - 0.1;
+      const lag = end - this.video.currentTime;
+      const now = performance.now();
+      const starting = now - openedAt < MSE_START_S * 1000;
+      if (starting ? lag > MSE_START_MAX_LAG_S
+        : lag > MSE_MAX_LAG_S && now - lastSeek > MSE_SEEK_GAP_MS) {
+        lastSeek = now;
+        this.video.currentTime = end - MSE_TARGET_LAG_S;
+      }
+      this.video.playbackRate = lag > 2 * MSE_TARGET_LAG_S ? MSE_CATCH_UP_RATE : 1;
       const start = ranges.start(0);
       if (this.video.currentTime - start > MSE_KEEP_S * 1.5) {
         buffer.remove(start, this.video.currentTime - MSE_KEEP_S);
@@ -156,6 +181,7 @@ export class LivePlayer {
         const message = JSON.parse(event.data);
         if (message.type === "init") {
           queue.length = 0;
+          openedAt = performance.now(); // a new connection starts at its cached GOP again
           this._openMediaSource(message.mime, (sourceBuffer) => {
             buffer = sourceBuffer;
             buffer.addEventListener("updateend", () => { keepLive(); pump(); });

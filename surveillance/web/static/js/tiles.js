@@ -86,6 +86,7 @@ export class TileView {
     this.player = null;
     this.camera = null; // the CameraOut shown, as last told
     this.stream = null;
+    this.purpose = "grid";
     this.playingSince = null; // performance.now() since the played stream is online
     this._lastPathCheck = 0;
     this._checkingPath = false;
@@ -128,9 +129,11 @@ export class TileView {
     this.notice.textContent = "Camera not in the catalog";
   }
 
-  // camera: a CameraOut; stream: "main" or "sub"; chips: its tag chips.
-  show(camera, stream, chips) {
-    const changed = !this.camera || this.camera.id !== camera.id || this.stream !== stream;
+  // camera: a CameraOut; stream: "main" or "sub"; chips: its tag chips; purpose: "grid"
+  // (one tile of many: the cheapest path) or "single" (full screen: the lowest latency).
+  show(camera, stream, chips, purpose = "grid") {
+    const changed = !this.camera || this.camera.id !== camera.id || this.stream !== stream
+      || this.purpose !== purpose;
     const health = healthOf(camera, stream);
     const wasPlaying = this.camera !== null && plays(this.camera, healthOf(this.camera, this.stream));
     this.camera = camera;
@@ -142,6 +145,7 @@ export class TileView {
     const playing = plays(camera, health);
     if (changed) this.stopPlayer();
     this.stream = stream;
+    this.purpose = purpose;
     if (playing) {
       if (changed || !wasPlaying || this.playingSince === null) this.playingSince = performance.now();
       if (!this.player || this.player.failedAt || this.player.ended) this._startPlayer();
@@ -160,7 +164,8 @@ export class TileView {
     const camera = this.camera.id;
     const stream = this.stream;
     const key = `${camera}/${stream}`;
-    const player = new LivePlayer(this.video, camera, stream, this.caps, [...(avoided.get(key) || [])]);
+    const avoid = [...(avoided.get(key) || [])];
+    const player = new LivePlayer(this.video, camera, stream, this.caps, avoid, this.purpose);
     this.player = player;
     this.path.textContent = "…";
     player.start().then(() => {

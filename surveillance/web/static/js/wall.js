@@ -130,7 +130,13 @@ function updateTile(index) {
   const camera = cameraId ? state.cameras.get(cameraId) : null;
   if (!cameraId) view.showEmpty();
   else if (!camera) view.showMissing(cameraId);
-  else view.show(camera, streamFor(camera, state.fullscreen === index), camera.tags.map(tagChip));
+  else {
+    // One picture on its own (full screen, or a one-tile layout) gets the lowest latency;
+    // a tile among many the cheapest path per viewer.
+    const single = state.fullscreen === index || state.grid.tiles.length === 1;
+    const stream = streamFor(camera, state.fullscreen === index);
+    view.show(camera, stream, camera.tags.map(tagChip), single ? "single" : "grid");
+  }
 }
 
 function assignCamera(index, cameraId) {
