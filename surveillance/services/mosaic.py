@@ -86,6 +86,7 @@ class MosaicRequest:
 @dataclass
 class _Entry:
     renderer: MosaicRenderer
+    name: str  # for log lines: the layout asked for, or "transcoder of <stream>"
     transcoder: bool = False  # a one-tile renderer for a transcoded live view
     leases: int = 0
     idle_since: float = field(default_factory=time.monotonic)
@@ -141,10 +142,15 @@ class MosaicService:
         if not 1 <= request.fps <= MAX_FPS:
             raise InvalidRequest(f"fps must be 1 to {MAX_FPS}")
         grid: Grid | None = None
-        if not request.cameras:
+        preset = PRESETS.get(request.layout)
+        if not request.cameras or preset is None:
             grid = self._wall.layout(request.layout)
+            if grid is not None and request.cameras:
+                raise InvalidRequest(
+                    f"`cameras` fills a preset ({', '.join(PRESETS)}); {request.layout!r} is a "
+                    "stored layout with its own cameras: leave `cameras` out"
+                )
         if grid is None:
-            preset = PRESETS.get(request.layout)
             if preset is None:
                 raise MosaicLayoutNotFound(request.layout)
             grid = fill(preset, list(request.cameras))
@@ -187,7 +193,8 @@ class MosaicService:
                      len(grid.tiles), request.size, request.fps)  # fmt: skip
             return self._build(key, grid, request.size, request.fps)
 
-        return self._join(key, build, transcoder=False)
+        name = f"mosaic {request.layout!r} {request.size}p{request.fps}"
+        return self._join(key, name, build, transcoder=False)
 
     def transcoder(self, stream: Stream, width: int, height: int, fps: int) -> MosaicLease:
         """Start (or join) the one transcoder of a camera's ``stream`` at this size: a
@@ -201,10 +208,10 @@ class MosaicService:
             tile = MosaicTile(grid_rects(1, 1, [GridCell(0, 0)], width, height)[0], "", stream)
             return MosaicRenderer(key, [tile], width, height, fps)
 
-        return self._join(key, build, transcoder=True)
+        return self._join(key, f"transcoder of {stream.key}", build, transcoder=True)
 
     def _join(
-        self, key: str, build: Callable[[], MosaicRenderer], *, transcoder: bool
+        self, key: str, name: str, build: Callable[[], MosaicRenderer], *, transcoder: bool
     ) -> MosaicLease:
         with self._lock:
             entry = self._entries.get(key)
@@ -213,7 +220,7 @@ class MosaicService:
                     self._check_room(key)
                 renderer = build()
                 renderer.start()
-                entry = _Entry(renderer, transcoder)
+                entry = _Entry(renderer, name, transcoder)
                 self._entries[key] = entry
             entry.leases += 1
             return MosaicLease(entry.renderer, functools.partial(self._release, key))
@@ -329,14 +336,14 @@ class MosaicService:
         now = time.monotonic()
         with self._lock:
             idle = [
-                (key, e.renderer)
+                (key, e.renderer, e.name)
                 for key, e in self._entries.items()
                 if (e.leases == 0 and now - e.idle_since >= self.idle_s) or not e.renderer.running
             ]
-            for key, _ in idle:
+            for key, _, _ in idle:
                 del self._entries[key]
-        for _, renderer in idle:
-            log.info("mosaic %s idle: stopping", renderer.key.split(":", 1)[0])
+        for _, renderer, name in idle:
+            log.info("%s idle: stopping", name)
             await self._stop_renderer(renderer)
         return bool(idle)
 

@@ -212,6 +212,11 @@ def test_snapshot_of_a_preset_and_errors(service: tuple[str, Node]) -> None:
     assert missing.status_code == 404
     too_big = httpx.get(f"{url}/api/mosaic/quad.mjpeg", params={"size": 720}, headers=headers)
     assert too_big.status_code == 422
+    # `cameras` fills a preset; naming cameras for a stored layout says so rather than 404.
+    refilled = httpx.get(
+        f"{url}/api/mosaic/quad/snapshot.jpg", params={"cameras": "north"}, headers=headers
+    )
+    assert refilled.status_code == 422 and "stored layout" in refilled.text
 
 
 # Signed in by cookie, as the pages are: a POST carries the readable CSRF cookie's value.
