@@ -175,9 +175,10 @@ def test_a_session_kept_busy_without_video_is_reopened_at_the_read_timeout(
         took = time.monotonic() - started
         print(f"busy session re-opened after {took:.2f} s: {health.last_error}")
         assert took <= READ_TIMEOUT_S + REOPEN_MARGIN_S
-        # FFmpeg's own time-out never fires here: the node closed it.
+        # Usually the node closes it; RTCP reports come every 2.5-7.5 s (RFC 3550's
+        # randomised interval), so on a loaded machine FFmpeg's own time-out may now and
+        # then come first. Either way it is a time-out, re-opened on time.
         assert health.last_error_kind is ErrorKind.TIMEOUT, health.last_error
-        assert "closed by the node" in (health.last_error or ""), health.last_error
     finally:
         own_simulator.fault("busy", "resume")
     wait_until(lambda: health.state is StreamState.ONLINE, 20, "busy online again")
