@@ -137,10 +137,48 @@ def h264_slice_is_b(nal: bytes) -> bool:
 
 
 def packet_has_b_slices(codec: str, data: bytes) -> bool:
-    """Whether an H.264 packet carries B slices. H.265 is never sent over WebRTC anyway."""
+    """Whether an H.264 packet carries B slices (H.265: see :func:`h265_slice_type`)."""
     if codec != "h264":
         return False
     return any(h264_slice_is_b(nal) for nal in split_annexb(data))
+
+
+H265_B_SLICE = 0  # H.265 7.4.7.1 slice_type: 0 B, 1 P, 2 I
+_H265_IRAP = range(16, 24)  # BLA_W_LP .. RSV_IRAP_VCL23: they carry no_output_of_prior_pics_flag
+
+
+def h265_pps_extra_slice_header_bits(nal: bytes) -> tuple[int, int]:
+    """(pps_pic_parameter_set_id, num_extra_slice_header_bits) of an H.265 PPS NAL unit
+    (H.265 7.3.2.3.1): what a slice header needs from its PPS before its slice_type."""
+    reader = BitReader(unescape_rbsp(nal[2:16]))
+    pps_id = reader.ue()
+    reader.ue()  # pps_seq_parameter_set_id
+    reader.bit()  # dependent_slice_segments_enabled_flag
+    reader.bit()  # output_flag_present_flag
+    return pps_id, reader.bits(3)
+
+
+def h265_slice_type(nal: bytes, extra_bits_by_pps: dict[int, int]) -> int | None:
+    """slice_type of the *first* slice segment of an H.265 picture (H.265 7.3.6.1); None
+    for any other NAL unit, for a later segment of a picture, or when its PPS is unknown.
+
+    Why only the first: a later segment's header has slice_segment_address, whose width
+    comes from the SPS picture size in CTBs (a parse of the whole SPS), before slice_type;
+    every picture has a first segment, and its PPS gives the one field needed before
+    slice_type (``num_extra_slice_header_bits``)."""
+    kind = nal_type("hevc", nal)
+    if not (0 <= kind <= 9 or 16 <= kind <= 21):  # coded slice segments (Table 7-1)
+        return None
+    reader = BitReader(unescape_rbsp(nal[2:16]))
+    if not reader.bit():  # first_slice_segment_in_pic_flag
+        return None
+    if kind in _H265_IRAP:
+        reader.bit()  # no_output_of_prior_pics_flag
+    extra_bits = extra_bits_by_pps.get(reader.ue())  # slice_pic_parameter_set_id
+    if extra_bits is None:
+        return None
+    reader.bits(extra_bits)  # slice_reserved_flag[i]
+    return reader.ue()
 
 
 def codec_string(codec: str, parameter_sets: bytes) -> str | None:

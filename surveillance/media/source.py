@@ -101,7 +101,9 @@ def describe_error(exc: BaseException, *, while_opening: bool, timeout_s: float)
     if isinstance(exc, av.HTTPNotFoundError):
         return StreamOpenError(ErrorKind.NOT_FOUND, "stream not found on the server (404)")
     if isinstance(exc, av.HTTPError):
-        return StreamOpenError(ErrorKind.PROTOCOL, f"server answered with an error: {exc}")
+        return StreamOpenError(
+            ErrorKind.PROTOCOL, f"server answered with an error: {_ffmpeg_text(exc)}"
+        )
     if isinstance(exc, av.ConnectionRefusedError):
         return StreamOpenError(ErrorKind.REFUSED, "connection refused")
     if isinstance(exc, av.ExitError | av.TimeoutError):
@@ -112,7 +114,9 @@ def describe_error(exc: BaseException, *, while_opening: bool, timeout_s: float)
     if isinstance(exc, av.ConnectionResetError):
         return StreamOpenError(ErrorKind.ENDED, "the connection was reset by the server")
     if isinstance(exc, av.InvalidDataError):
-        return StreamOpenError(ErrorKind.PROTOCOL, f"invalid data from the server: {exc}")
+        return StreamOpenError(
+            ErrorKind.PROTOCOL, f"invalid data from the server: {_ffmpeg_text(exc)}"
+        )
     if isinstance(exc, OSError) and exc.errno in (
         errno.EHOSTUNREACH,
         errno.ENETUNREACH,
@@ -123,7 +127,16 @@ def describe_error(exc: BaseException, *, while_opening: bool, timeout_s: float)
         return StreamOpenError(ErrorKind.REFUSED, "connection refused")
     if isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT:
         return StreamOpenError(ErrorKind.TIMEOUT, f"no answer within {timeout_s:g} s")
-    text = str(exc) or type(exc).__name__
+    text = _ffmpeg_text(exc)
     if "resolve" in text.lower() or "name or service" in text.lower():
         return StreamOpenError(ErrorKind.UNREACHABLE, f"host name not found: {text}")
     return StreamOpenError(ErrorKind.OTHER, text)
+
+
+def _ffmpeg_text(exc: BaseException) -> str:
+    """An error's words without FFmpeg's decoration: PyAV's str() of its errors is
+    "[Errno 1094995529] Invalid data found ...: 'rtsp://...'", a negative-tag error number
+    that means nothing to an operator, and the URL the camera's row shows anyway."""
+    if isinstance(exc, av.FFmpegError) and exc.strerror:
+        return str(exc.strerror)
+    return str(exc) or type(exc).__name__

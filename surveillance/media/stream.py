@@ -82,13 +82,16 @@ class Stream:
             self._fanout.publish(packet)
         watched = self._b_frames
         if watched is None or watched[0] is not info:
-            watched = self._b_frames = (info, BFrameWatch(info.codec))
+            watched = self._b_frames = (info, BFrameWatch(info.codec, info.extradata))
         settled_before = watched[1].verdict is not None
         watched[1].feed(data, keyframe)
         settled_now = not settled_before and watched[1].verdict is not None
         health = self.health
         liveness = self._liveness
-        live = liveness is None or liveness.feed(now, info)
+        timestamp = dts if dts is not None else pts
+        live = liveness is None or liveness.feed(
+            now, info, None if timestamp is None else float(timestamp * info.time_base)
+        )
         health.packet(len(data), now, live=live)
         if not live:
             if health.state is StreamState.ONLINE:
@@ -105,6 +108,13 @@ class Stream:
             # Read without the lock: a waiter that registers after this read checked the
             # ring after this keyframe was in it, so it needs no wake-up.
             self._wake_waiters()
+
+    def silence_after_s(self, default: float) -> float:
+        """How long this stream may go without a packet before it counts as silent: its
+        liveness rule's figure, which adapts to a slow camera's own frame interval
+        (media/liveness.py); ``default`` for a stream without that rule."""
+        liveness = self._liveness
+        return default if liveness is None else liveness.silence_after_s
 
     def b_frames(self, info: StreamInfo) -> bool | None:
         """Whether the connection that sent ``info`` carries B-frames; None: not known yet."""

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import av
+
 from surveillance.media.backoff import Backoff
 from surveillance.media.connections import (
     ConnectionWatch,
@@ -194,9 +196,11 @@ class IngestWorker:
     def _open(self) -> Any:
         timeout_s = self._options.connect_timeout_s
         started = time.monotonic()
+        answered = False  # the camera accepted the node's own DESCRIBE
         try:
             # FFmpeg follows RTSP redirects by itself: ask first (media/preflight.py).
             checked = preflight(self._url, self._redirects, timeout_s)
+            answered = checked.accepted
             url = checked.url
             started = time.monotonic()
             sockets_before = socket_inodes()
@@ -218,6 +222,19 @@ class IngestWorker:
             if time.monotonic() - started >= timeout_s * 0.95:
                 raise StreamOpenError(
                     ErrorKind.TIMEOUT, f"no answer within {timeout_s:g} s while opening"
+                ) from exc
+            if isinstance(exc, av.InvalidDataError) and not answered:
+                # FFmpeg's RTSP demuxer says "Invalid data" when the DESCRIBE answer has no
+                # SDP (libavformat/rtsp.c, ff_rtsp_setup_input_streams), which is also what
+                # a connection closed before any answer gives. The pre-flight got no RTSP
+                # answer either (a 4xx would have made FFmpeg fail with its HTTP error):
+                # whatever accepted the connection is not the camera talking. Seen when
+                # the link to the camera is down and a gateway accepts and closes.
+                raise StreamOpenError(
+                    ErrorKind.UNREACHABLE,
+                    "the connection was accepted but closed without an RTSP answer: the "
+                    "camera is unreachable behind a gateway or proxy, or this port is not "
+                    "an RTSP server",
                 ) from exc
             raise
         try:

@@ -249,7 +249,10 @@ class IngestService:
         if update_rates:
             health.update_rates(now)
         age = health.last_packet_age(now)
-        stall_after = self.settings.stall_after_s
+        # The stream's own figure: stall_after_s, or a few of a slow camera's frame
+        # intervals when those are longer (media/liveness.py), so a 1 fps camera under
+        # stall_after_s 0.8 is not "stalled" between two of its frames.
+        stall_after = slot.stream.silence_after_s(self.settings.stall_after_s)
         if health.state is StreamState.ONLINE and age is not None and age > stall_after:
             message = f"no packets for {age:.0f} s while the connection stays open"
             health.set_error(ErrorKind.STALLED, message, StreamState.STALLED)

@@ -103,7 +103,9 @@ class SnapshotService:
             del self._inflight[key]
 
     def _check_live(self, camera_id: str, stream: Stream) -> None:
-        stall_after_s = self._ingest.settings.stall_after_s
+        # The stream's own silence figure: a slow camera's frames may be further apart
+        # than stall_after_s (media/liveness.py).
+        stall_after_s = stream.silence_after_s(self._ingest.settings.stall_after_s)
         age = stream.health.last_packet_age(time.monotonic())
         if age is None or age >= stall_after_s:
             seen = "never" if age is None else f"{age:.0f} s ago"

@@ -221,3 +221,25 @@ def test_the_stream_ends_when_the_token_is_revoked(
         assert not reader.ended.is_set()
         node.auth.revoke_token(info.id)
         assert reader.ended.wait(10), "the stream outlived its token"
+
+
+def test_a_change_of_scope_sends_a_fresh_snapshot_without_the_cameras_left_out(
+    service: tuple[httpx.Client, ServiceProcess],
+) -> None:
+    """``event: camera`` can only add or update a camera: when the user's scope narrows,
+    only a new snapshot tells the page which cameras it may no longer show."""
+    client, process = service
+    node = process.node
+    headers = bearer(node, "narrowed", Role.VIEWER, cameras=["down", "other"])
+    with reading(client, headers) as reader:
+        wait_until(lambda: reader.named("snapshot"), 10, "snapshot")
+        assert {c["id"] for c in reader.named("snapshot")[0]} == {"down", "other"}
+        node.auth.update_user("narrowed", cameras=["other"])
+        # The stream re-checks its credential every LIVE_RECHECK_S (2 s).
+        wait_until(lambda: len(reader.named("snapshot")) >= 2, 10, "a fresh snapshot")
+        assert [c["id"] for c in reader.named("snapshot")[1]] == ["other"]
+        node.auth.update_user("narrowed", cameras=["down", "other"])
+        wait_until(lambda: len(reader.named("snapshot")) >= 3, 10, "a snapshot on widening")
+        assert {c["id"] for c in reader.named("snapshot")[2]} == {"down", "other"}
+        time.sleep(2.5)  # one more re-check with the scope unchanged: no snapshot
+        assert len(reader.named("snapshot")) == 3

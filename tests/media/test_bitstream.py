@@ -199,5 +199,5 @@ def test_a_packet_with_a_b_slice_has_b_slices_and_others_do_not() -> None:
     assert packet_has_b_slices("h264", START_CODE + PERSON_B_SLICE)
     assert not packet_has_b_slices("h264", START_CODE + CAR_SPS + START_CODE + PERSON_IDR_SLICE)
     assert not packet_has_b_slices("h264", START_CODE + PERSON_P_SLICE)
-    # H.265 never goes over WebRTC, so its B-frames are not looked for.
+    # H.265 slice types need the PPS: media/reorder.py BFrameWatch reads them.
     assert not packet_has_b_slices("hevc", START_CODE + PERSON_B_SLICE)

@@ -135,3 +135,39 @@ def test_a_stream_fed_by_this_process_has_no_silence_rule() -> None:
     time.sleep(SHORT_STALL_S + 0.05)
     stream.deliver(b"p", 9 * 3600, 9 * 3600, False, stream_info)
     assert stream.health.state is StreamState.ONLINE
+
+
+def test_a_camera_slower_than_stall_after_is_live_from_its_second_frame() -> None:
+    """1 fps under stall_after_s 0.8: its timestamps give its pace, even though the first
+    packets of a connection arrive in one burst (FFmpeg probing the stream)."""
+    liveness = Liveness(0.8)
+    connection = object()
+    burst = [liveness.feed(100.0, connection, float(i)) for i in range(4)]
+    steady = [liveness.feed(100.0 + i, connection, 3.0 + i) for i in range(1, 10)]
+    assert all(burst) and all(steady), (burst, steady)
+    assert liveness.silence_after_s == 3.0
+
+
+def test_a_slow_camera_without_timestamps_is_live_once_its_pace_is_learnt() -> None:
+    liveness = Liveness(0.8)
+    connection = object()
+    results = [liveness.feed(100.0 + i, connection) for i in range(10)]
+    assert all(results[4:]), results  # from three intervals on, at the latest
+
+
+def test_a_freeze_of_a_slow_camera_is_still_a_silence() -> None:
+    liveness = Liveness(0.8)
+    connection = object()
+    for i in range(10):
+        liveness.feed(100.0 + i, connection, float(i))
+    # The parser's flush: the next frame's timestamp, a read time-out after the last.
+    assert not liveness.feed(109.0 + 4.0, connection, 10.0)
+
+
+def test_one_long_gap_does_not_stretch_a_fast_camera_s_silence() -> None:
+    liveness = Liveness(STALL_S)
+    connection = object()
+    for i in range(50):
+        liveness.feed(100.0 + i * FRAME_S, connection, i * FRAME_S)
+    liveness.feed(110.0, connection, 60.0)  # a gap, and a timestamp jump
+    assert liveness.silence_after_s == STALL_S

@@ -13,6 +13,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from surveillance.media.bitstream import nal_type, split_annexb
 from surveillance.media.packets import StreamInfo
 from surveillance.media.reorder import SETTLE_AFTER_FRAMES, BFrameWatch
 from surveillance.media.stream import Stream
@@ -68,9 +69,63 @@ def test_frames_before_the_first_keyframe_do_not_count() -> None:
     assert verdicts(joined_mid_gop)[-1] is None
 
 
-def test_h265_is_never_claimed_to_need_reordering_for_webrtc() -> None:
-    # H.265 never takes the WebRTC path, so its B-frames do not decide anything.
-    assert BFrameWatch("hevc").verdict is False
+def h265_packets(frames: int, b_frames: int) -> list[tuple[bytes, bool]]:
+    """(Annex B bytes, keyframe) of ``frames`` pictures from libx265, in decoding order;
+    the keyframes carry the parameter sets."""
+    codec = av.CodecContext.create("libx265", "w")
+    codec.width, codec.height, codec.pix_fmt = 128, 96, "yuv420p"
+    codec.time_base = Fraction(1, 25)
+    codec.options = {"x265-params": f"bframes={b_frames}:b-adapt=0:keyint=25:log-level=error"}
+    packets = []
+    rng = np.random.default_rng(7)
+    for index in range(frames):
+        image = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        frame.pts = index
+        packets += [(bytes(p), p.is_keyframe) for p in codec.encode(frame)]
+    packets += [(bytes(p), p.is_keyframe) for p in codec.encode(None)]
+    return packets
+
+
+def h265_verdicts(packets: list[tuple[bytes, bool]], extradata: bytes | None) -> list[bool | None]:
+    watch = BFrameWatch("hevc", extradata)
+    seen = []
+    for data, keyframe in packets:
+        watch.feed(data, keyframe)
+        seen.append(watch.verdict)
+    return seen
+
+
+def test_an_h265_b_frame_source_is_known_within_its_first_frames() -> None:
+    seen = h265_verdicts(h265_packets(20, b_frames=3), None)
+    assert seen[-1] is True
+    assert seen.index(True) <= 4
+    assert None in seen[: seen.index(True)]
+
+
+def test_an_h265_source_without_b_frames_is_known_after_a_few_frames() -> None:
+    seen = h265_verdicts(h265_packets(40, b_frames=0), None)
+    assert seen[SETTLE_AFTER_FRAMES - 1] is None
+    assert seen[-1] is False
+
+
+def test_h265_frames_whose_pps_is_unknown_tell_nothing() -> None:
+    """Slice types need the PPS: frames read without it are not counted as "no B"."""
+    packets = h265_packets(40, b_frames=0)
+    without_parameter_sets = [
+        (b"".join(b"\x00\x00\x00\x01" + nal for nal in split_annexb(data)
+                  if nal_type("hevc", nal) not in (32, 33, 34)), keyframe)
+        for data, keyframe in packets
+    ]  # fmt: skip
+    assert h265_verdicts(without_parameter_sets, None)[-1] is None
+    # The same frames with the parameter sets from the SDP (Annex B there) are judged.
+    extradata = b"".join(
+        b"\x00\x00\x00\x01" + nal
+        for nal in split_annexb(packets[0][0])
+        if nal_type("hevc", nal) in (32, 33, 34)
+    )
+    assert extradata
+    assert h265_verdicts(without_parameter_sets, extradata)[-1] is False
 
 
 INFO = StreamInfo("h264", 128, 96, Fraction(1, 90000), None, "High", 25.0, 0.0)

@@ -47,6 +47,17 @@ def test_refused_connection_is_classified() -> None:
     assert describe_error(info.value, while_opening=True, timeout_s=2).kind is ErrorKind.REFUSED
 
 
+def test_ffmpeg_errors_are_told_in_words_without_its_error_number(tmp_path: Path) -> None:
+    """PyAV's str() of an FFmpeg error is "[Errno 1094995529] ...: 'url'": not for people."""
+    path = tmp_path / "garbage.h264"
+    path.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(av.InvalidDataError) as info:
+        av.open(str(path), format="rtsp")
+    error = describe_error(info.value, while_opening=True, timeout_s=2)
+    assert error.kind is ErrorKind.PROTOCOL
+    assert error.message == "invalid data from the server: Invalid data found when processing input"
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "/etc/passwd", "http://127.0.0.1:1/x"])
 def test_non_rtsp_urls_never_open(url: str) -> None:
     # The RTSP demuxer is forced and the protocol whitelist names only what RTSP needs.

@@ -146,9 +146,11 @@ async def _camera_events(
     """The event stream's text. The credential is looked up again every LIVE_RECHECK_S,
     as live views are (services/live_sessions.py): signed out, expired, revoked, disabled
     or no longer allowed to view live video ends the stream; a change of scope changes
-    which cameras' events follow, from the next look-up on."""
-    payload = ",".join(c.model_dump_json() for c in _visible(cameras, ingest, access, principal))
-    yield f"event: snapshot\ndata: [{payload}]\n\n"
+    which cameras' events follow, from the next look-up on, and sends a fresh snapshot:
+    ``event: camera`` can only add or update a camera, so without it a page would keep
+    showing a camera its user may no longer see."""
+    snapshot, shown = _events_snapshot(cameras, ingest, access, principal)
+    yield snapshot
     loop = asyncio.get_running_loop()
     next_recheck = loop.time() + LIVE_RECHECK_S
     next_keepalive = loop.time() + EVENTS_KEEPALIVE_S
@@ -164,6 +166,10 @@ async def _camera_events(
             ):
                 return
             principal, next_recheck = current, now + LIVE_RECHECK_S
+            if _events_view(cameras, access, principal) != shown:
+                snapshot, shown = _events_snapshot(cameras, ingest, access, principal)
+                yield snapshot
+                changed = set()  # the snapshot holds their newest state
         show_url = access.sees_stream_urls(principal)
         for camera_id in sorted(changed):
             if not access.sees_camera(principal, camera_id):
@@ -174,6 +180,24 @@ async def _camera_events(
         if now >= next_keepalive:
             yield ": keepalive\n\n"
             next_keepalive = now + EVENTS_KEEPALIVE_S
+
+
+def _events_view(
+    cameras: list[Camera], access: Access, principal: Principal
+) -> tuple[frozenset[str], bool]:
+    """What an event stream shows ``principal``: which cameras, and whether with URLs."""
+    visible = frozenset(camera.id for camera in access.cameras(principal, cameras))
+    return visible, access.sees_stream_urls(principal)
+
+
+def _events_snapshot(
+    cameras: list[Camera], ingest: IngestService, access: Access, principal: Principal
+) -> tuple[str, tuple[frozenset[str], bool]]:
+    """The ``event: snapshot`` text of what ``principal`` sees now, and that view."""
+    shown = _visible(cameras, ingest, access, principal)
+    payload = ",".join(camera.model_dump_json() for camera in shown)
+    view = (frozenset(camera.id for camera in shown), access.sees_stream_urls(principal))
+    return f"event: snapshot\ndata: [{payload}]\n\n", view
 
 
 @router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")
