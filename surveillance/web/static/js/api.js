@@ -54,9 +54,10 @@ export function goToSignIn() {
 }
 
 // options.signInOn401 = false: the caller handles a 401 itself (a wrong current password).
+// options.keepalive = true: the request outlives the page (sent while it is being closed).
 async function request(method, url, body, options = {}) {
   const headers = { Accept: "application/json" };
-  const init = { method, headers, credentials: "same-origin" };
+  const init = { method, headers, credentials: "same-origin", keepalive: !!options.keepalive };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -167,6 +167,18 @@ function toggleFullscreen(index) {
   if (state.fullscreen !== null) updateTile(state.fullscreen); // up to the main stream
 }
 
+// A page being closed or reloaded lets go of its live viewers at once (tiles' players tell
+// the server, see LivePlayer.close): the next page, often this one reloaded, may need the
+// same transcode slots. pagehide, not beforeunload: it also fires on mobile and for pages
+// going into the back/forward cache.
+window.addEventListener("pagehide", () => {
+  for (const view of state.tiles) view.stopPlayer();
+});
+
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) state.tiles.forEach((view, index) => updateTile(index)); // back from the cache
+});
+
 window.addEventListener("popstate", () => {
   if (state.fullscreen !== null) toggleFullscreen(state.fullscreen);
 });
