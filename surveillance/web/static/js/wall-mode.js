@@ -15,8 +15,9 @@ const DISPLAYS = ["desk", "wall"];
 
 const $ = (id) => document.getElementById(id);
 
+// ?mode= in any case; empty or absent leaves it to the layout (api/pages.py refuses others).
 export function wallModeWanted(display) {
-  const mode = new URLSearchParams(location.search).get("mode");
+  const mode = (new URLSearchParams(location.search).get("mode") || "").trim().toLowerCase();
   if (DISPLAYS.includes(mode)) return mode === "wall"; // the URL wins over the saved setting
   return display === "wall";
 }

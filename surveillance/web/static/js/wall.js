@@ -348,6 +348,13 @@ async function main() {
   const tourSelect = $("tour-select");
   for (const tour of await api.get("/api/tours")) tourSelect.append(el("option", { value: tour.name, text: tour.title }));
   tourSelect.addEventListener("change", () => startNamedTour(tourSelect.value));
+  // ?tour=NAME: a screen nobody touches runs a tour from its URL, in step with every other
+  // screen showing it (at the desk, as if picked in the selector).
+  const tourName = new URLSearchParams(location.search).get("tour");
+  if (tourName) {
+    tourSelect.value = tourName;
+    await startNamedTour(tourName).catch((error) => message(`Tour ${tourName}: ${error.message}`));
+  }
   $("layout-select").addEventListener("change", (event) => {
     const name = event.target.value;
     if (!name) return;
