@@ -33,14 +33,11 @@ async def status(page: Page) -> dict[str, Any]:
 async def test_a_stalled_sub_stream_counts_its_camera_down(
     simulator: Simulator, service_factory: Any, browser: Browser
 ) -> None:
-    service: ServiceProcess = service_factory(
-        [
-            {"id": "gate", "name": "North gate", "platform": "town",
-             "url": simulator.url("baseline")},
-            {"id": "dual", "name": "Depot yard", "platform": "town",
-             "url": simulator.url("cam04"), "sub_url": simulator.url("stall")},
-        ]  # fmt: skip
-    )
+    gate = {"id": "gate", "name": "North gate", "platform": "town",
+            "url": simulator.url("baseline")}  # fmt: skip
+    dual = {"id": "dual", "name": "Depot yard", "platform": "town",
+            "url": simulator.url("cam04"), "sub_url": simulator.url("stall")}  # fmt: skip
+    service: ServiceProcess = service_factory([gate, dual])
     page = await signed_in_page(browser, service, OPERATOR, Role.OPERATOR)
     await page.goto(f"{service.url}/wall?mode=wall")
     await page.wait_for_selector(".tile[data-state]")

@@ -63,10 +63,8 @@ def service(simulator: Simulator, service_factory: Any) -> ServiceProcess:
 async def both_transcoded_and_moving(page: Page, seen: list[str]) -> bool:
     seen.extend(await page.evaluate(NOTICES))
     tiles: list[dict[str, Any]] = await page.evaluate("window.wall.tiles()")
-    return all(
-        (t["stats"] or {}).get("path") == "transcode" and (t["stats"] or {}).get("framesDecoded", 0) > 0
-        for t in tiles
-    )
+    stats = [t["stats"] or {} for t in tiles]
+    return all(s.get("path") == "transcode" and s.get("framesDecoded", 0) > 0 for s in stats)
 
 
 async def test_a_closed_pages_transcodes_are_free_for_the_next_page_within_seconds(

@@ -3,7 +3,7 @@
 // at click time the button reads which camera the tile shows from the tile's data-camera.
 
 import { api } from "./api.js";
-import { el } from "./dom.js";
+import { el, isolated } from "./dom.js";
 import { caseUrl, errorText } from "./case-format.js";
 import { requirePermission } from "./session.js";
 
@@ -63,7 +63,7 @@ async function loadOpenCases(view) {
   view.cases.replaceChildren();
   const page = await api.get(`/api/cases?open=true&limit=${MAX_CASES_LISTED}`);
   for (const item of page.cases) {
-    view.cases.append(el("option", { value: item.number, text: `${item.number} · ${item.title}` }));
+    view.cases.append(el("option", { value: item.number, text: `${item.number} · ${isolated(item.title)}` }));
   }
   if (previous && page.cases.some((item) => item.number === previous)) view.cases.value = previous;
   return page.cases.length;
@@ -76,7 +76,7 @@ async function openPanel(tile, button) {
   const view = panel;
   view.camera = camera;
   const name = tile.querySelector(".tile-name");
-  view.title.textContent = `Attach from ${name && name.textContent ? name.textContent : camera}`;
+  view.title.textContent = `Attach from ${isolated(name && name.textContent ? name.textContent : camera)}`;
   // Beside the button, kept inside the window.
   const box = button.getBoundingClientRect();
   view.root.hidden = false;
