@@ -103,6 +103,17 @@ async def test_a_tile_waiting_for_a_slot_says_so_and_gets_it_by_itself(
     await other.goto(f"{service.url}/wall/hevc")
     await wait_for(lambda: both_transcoded_and_moving(other, []), 40)
 
+    # Only the user who opened a viewer ends it by its id.
+    viewers = [t["stats"]["viewer"] for t in await other.evaluate("window.wall.tiles()")]
+    assert all(viewers), viewers
+    stranger = (await signed_in_page(browser, service, "operator2", Role.OPERATOR)).context
+    csrf = {c["name"]: c["value"] for c in await stranger.cookies(service.url)}
+    refused = await stranger.request.delete(
+        f"{service.url}/api/live/webrtc/{viewers[0]}",
+        headers={"X-CSRF-Token": csrf["surveillance_csrf"]},
+    )
+    assert refused.status == 404, await refused.text()
+
     wall = await signed_in_page(browser, service, OPERATOR, Role.OPERATOR)
     await wall.goto(f"{service.url}/wall/hevc?mode=wall")
 

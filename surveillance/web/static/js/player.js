@@ -247,6 +247,7 @@ export class LivePlayer {
     return {
       path: this.path,
       avoid: this.avoid,
+      viewer: this.viewer,
       framesDecoded: this.decodedFrames(),
       videoFrames: quality ? quality.totalVideoFrames : 0,
       framesPresented: this.frames.presented,
