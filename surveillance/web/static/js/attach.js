@@ -63,7 +63,7 @@ async function loadOpenCases(view) {
   view.cases.replaceChildren();
   const page = await api.get(`/api/cases?open=true&limit=${MAX_CASES_LISTED}`);
   for (const item of page.cases) {
-    view.cases.append(el("option", { value: item.number, text: `${item.number} · ${isolated(item.title)}` }));
+    view.cases.append(el("option", { value: item.number, text: `${item.number} · ${item.title}` }));
   }
   if (previous && page.cases.some((item) => item.number === previous)) view.cases.value = previous;
   return page.cases.length;

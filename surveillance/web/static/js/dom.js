@@ -1,5 +1,6 @@
 // Building DOM from data as text only: nothing a camera, tag or user name contains is ever
-// parsed as HTML, and none of it reorders what is drawn.
+// parsed as HTML; and what the server sends is cleaned of controls that would reorder what
+// is drawn (cleanStrings, in api.js and health-feed.js).
 
 // Unicode's bidirectional embedding, override and isolate controls (UAX #9, section 2:
 // U+202A-U+202E, U+2066-U+2069) reorder the text after them ("\u202Egnp.exe" is drawn
@@ -33,14 +34,14 @@ export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
-    if (name === "text") node.textContent = withoutBidiControls(value);
+    if (name === "text") node.textContent = value;
     else if (name === "class") node.className = value;
     else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(withoutBidiControls(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
 }
