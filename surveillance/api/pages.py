@@ -3,12 +3,13 @@ every response carries are added around the whole app (``security_headers.py``).
 
 from __future__ import annotations
 
+import html
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, FastAPI, Query
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from surveillance.api.guards import page_requires, public
@@ -18,6 +19,8 @@ from surveillance.wall.layouts import LayoutDisplay
 STATIC_DIR = Path(str(resources.files("surveillance.web") / "static"))
 ICON = "favicon.svg"  # every page links it; /favicon.ico answers with it for other clients
 ICON_CACHE_S = 86_400
+MAX_MODE_CHARS = 32
+MAX_TOUR_NAME_CHARS = 64  # as a tour's name (wall/tours.py)
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,16 +44,51 @@ def login() -> FileResponse:
 def wall(
     layout: str | None = None,
     mode: Annotated[
-        LayoutDisplay | None,
+        str | None,
         Query(
+            max_length=MAX_MODE_CHARS,
             description="wall: tiles and a status line only; desk: the operator's controls; "
-            "unset: as the saved layout says"
+            "unset or empty: as the saved layout says (any case)",
         ),
     ] = None,
-) -> FileResponse:
-    # The page reads the layout name and the mode from its own URL; the server sends the same
-    # file, having refused a mode the page would not understand.
+    tour: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_TOUR_NAME_CHARS,
+            description="a tour to run, in step with every other screen showing it",
+        ),
+    ] = None,
+) -> Response:
+    # The page reads the layout name, the mode and the tour from its own URL; the server
+    # sends the same file, having refused a mode the page would not understand, in a page a
+    # person at a browser can read rather than a JSON body.
+    if not known_mode(mode):
+        return _mode_error(str(mode))
     return _page("wall.html")
+
+
+def known_mode(mode: str | None) -> bool:
+    """Whether the page understands ``?mode=``: "wall" or "desk" in any case, or unset or
+    empty (the saved layout decides). js/wall-mode.js reads it the same way."""
+    return mode is None or mode.strip().lower() in ("", *get_args(LayoutDisplay))
+
+
+def _mode_error(mode: str) -> HTMLResponse:
+    # 422 like any other refused parameter, as a page: the value is escaped, never markup.
+    shown = html.escape(mode)
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Unknown mode · Wall</title>
+<link rel="icon" href="/static/{ICON}" type="image/svg+xml">
+<link rel="stylesheet" href="/static/css/base.css"></head>
+<body class="error-page"><main>
+<h1>Unknown wall mode</h1>
+<p>This address asks for <code>mode={shown}</code>. The wall opens as
+<code>mode=wall</code> (tiles and a status line only) or <code>mode=desk</code> (the operator's
+controls); without <code>mode</code> it opens as its saved layout says.</p>
+<p><a href="?mode=wall">Open in wall mode</a> · <a href="?mode=desk">Open at the desk</a></p>
+</main></body></html>
+"""
+    return HTMLResponse(body, status_code=422, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/favicon.ico", dependencies=[public()])

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from surveillance.config.names import DisplayName
+
 BUILTIN_TAGS: dict[str, tuple[str, str]] = {
     # id: (display name, colour)
     "traffic": ("Traffic safety", "#f9a825"),
@@ -174,7 +176,9 @@ class IngestConfig(_Strict):
 
 class TagConfig(_Strict):
     id: Identifier
-    name: str = Field(min_length=1, max_length=80, description="Display name of the zone tag.")
+    name: DisplayName = Field(
+        min_length=1, max_length=80, description="Display name of the zone tag."
+    )
     color: str = Field(
         "#607d8b",
         pattern=r"^#[0-9a-fA-F]{6}$",
@@ -184,7 +188,9 @@ class TagConfig(_Strict):
 
 class PlatformConfig(_Strict):
     id: Identifier
-    name: str = Field(min_length=1, max_length=200, description="Display name of the platform.")
+    name: DisplayName = Field(
+        min_length=1, max_length=200, description="Display name of the platform."
+    )
     username: str | None = Field(
         None, description="Default user name for this platform's cameras (use ${VAR})."
     )
@@ -214,7 +220,9 @@ def _check_stream_url(url: str) -> str:
 
 class CameraConfig(_Strict):
     id: Identifier
-    name: str = Field(min_length=1, max_length=200, description="Display name of the camera.")
+    name: DisplayName = Field(
+        min_length=1, max_length=200, description="Display name of the camera."
+    )
     platform: Identifier = Field(description="Id of the platform this camera belongs to.")
     url: str = Field(description="Main stream, rtsp:// or rtsps://.")
     sub_url: str | None = Field(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -79,6 +80,9 @@ class LiveView:
     recheck: Recheck = field(repr=False)
     stop: Stop | None = field(default=None, repr=False)
     ended_because: str | None = None  # set when access ended it
+    # Named to the page that opened it, which ends it by this id when it leaves (a closed
+    # page's peer connection is otherwise noticed only by ICE consent's ~30 s time-out).
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
     @property
     def credential(self) -> tuple[str, str]:
@@ -136,6 +140,21 @@ class LiveViews:
     def close(self, view: LiveView) -> None:
         """The view ended (safe to call twice)."""
         self._views.discard(view)
+
+    async def leave(self, view_id: str, user_id: int) -> bool:
+        """The page that opened a view left it: end it now, freeing its slot (a transcode
+        counts against its user's limit until it ends). False when no open view of this
+        user has that id (ended already, or someone else's)."""
+        view = next((v for v in self._views if v.id == view_id), None)
+        if view is None or view.principal.user.id != user_id:
+            return False
+        self._views.discard(view)
+        if view.stop is not None:
+            try:
+                await view.stop("viewer left")
+            except Exception:
+                log.exception("ending a live view failed")
+        return True
 
     def count(self, kind: ViewKind, user_id: int | None = None) -> int:
         return sum(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from surveillance.config.names import refuse_bidi_controls
 
 MAX_GRID = 12  # cells per side; a 4K wall at 12x12 is already 320x180 per tile
 LAYOUT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -16,6 +18,19 @@ LayoutName = Annotated[str, Field(pattern=LAYOUT_NAME_PATTERN)]
 # How /wall/{name} opens: "desk" with the operator's controls, "wall" with tiles and a status
 # line only, for a screen nobody touches (an LED wall). The page's ?mode= overrides it.
 LayoutDisplay = Literal["desk", "wall"]
+# Validation context of a layout or tour read back from the store: saved before its title
+# was checked as it is now, it still loads (the pages draw such characters harmlessly).
+STORED = "stored"
+
+
+def _new_title(value: str, info: ValidationInfo) -> str:
+    if info.context and info.context.get(STORED):
+        return value
+    return refuse_bidi_controls(value)
+
+
+# A title anyone with wall.edit gives and every wall screen shows.
+Title = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_new_title)]
 
 
 class Tile(BaseModel):
@@ -51,7 +66,7 @@ class Grid(BaseModel):
 
 class Layout(Grid):
     name: LayoutName
-    title: str = Field(min_length=1, max_length=120)
+    title: Title
     # A default, so layouts stored before the setting existed read as they used to open.
     display: LayoutDisplay = Field(
         "desk", description="desk: with the operator's controls; wall: tiles and status line only"

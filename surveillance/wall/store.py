@@ -13,10 +13,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from surveillance.db.orm import Base, Transactions
-from surveillance.wall.layouts import Layout
+from surveillance.wall.layouts import STORED, Layout
 from surveillance.wall.tours import Tour
 
 M = TypeVar("M", bound=BaseModel)
+_FROM_STORE = {STORED: True}  # rows saved before a rule was added still load
 
 
 class _Document:
@@ -65,12 +66,12 @@ class WallStore:
     def _get(self, row_type: type[_Document], model: type[M], name: str) -> M | None:
         with self._transactions.begin() as session:
             body = session.scalar(select(row_type.body).where(row_type.name == name))
-        return None if body is None else model.model_validate_json(body)
+        return None if body is None else model.model_validate_json(body, context=_FROM_STORE)
 
     def _all(self, row_type: type[_Document], model: type[M]) -> list[M]:
         with self._transactions.begin() as session:
             bodies = session.scalars(select(row_type.body).order_by(row_type.name)).all()
-        return [model.model_validate_json(body) for body in bodies]
+        return [model.model_validate_json(body, context=_FROM_STORE) for body in bodies]
 
     def _delete(self, row_type: type[_Document], name: str) -> bool:
         with self._transactions.begin() as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from surveillance.wall.layouts import PRESETS, Grid, LayoutName, fill
+from surveillance.wall.layouts import PRESETS, Grid, LayoutName, Title, fill
 
 
 class TourPage(BaseModel):
@@ -23,7 +23,7 @@ class Tour(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: LayoutName
-    title: str = Field(min_length=1, max_length=120)
+    title: Title
     dwell_s: float = Field(15, ge=2, le=3600, description="Seconds each page stays up")
     pages: list[TourPage] = Field(default_factory=list, max_length=500)
     tag: str | None = Field(None, max_length=64, description="Page through this tag's cameras")

@@ -226,3 +226,24 @@ cameras:
     assert "unknown platform 'nope'" in messages["cameras[0].platform"]
     assert "duplicate camera id 'c1'" in messages["cameras[1].id"]
     assert "scheme 'http'" in messages["cameras[1].url"]
+
+
+def test_bidirectional_controls_in_names_are_refused_naming_file_line_and_field(
+    tmp_path: Path,
+) -> None:
+    # U+202E (right-to-left override) would draw "Gate \u202egnp.exe" as "Gate exe.png";
+    # U+2067 (right-to-left isolate) and U+202A (left-to-right embedding) reorder too.
+    text = GOOD.replace("name: School gate, No. 1 Primary", 'name: "Gate \\u202Egnp.exe"')
+    text = text.replace("name: Town CCTV platform", 'name: "Town \\u2067CCTV"')
+    text = text.replace("name: Flood watch", 'name: "Flood \\u202Awatch"')
+    # The marks U+200E and U+200F only set neutral characters' direction: harmless, allowed.
+    text = text.replace("name: River bank", 'name: "River \\u200Fbank"')
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"TOWN_USER": "u"})
+    found = {(p.line, p.field): p.message for p in info.value.problems}
+    assert set(found) == {(3, "platforms[0].name"), (8, "tags[0].name"), (12, "cameras[0].name")}
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE)" in found[(12, "cameras[0].name")]
+    assert "U+2067" in found[(3, "platforms[0].name")]
+    assert "U+202A" in found[(8, "tags[0].name")]
+    assert f"{path}:12: cameras[0].name: " in str(info.value)

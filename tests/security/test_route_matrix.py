@@ -111,6 +111,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "number": secure.mixed_case if other else secure.own_case,
         "ref": str(secure.other_item if other else secure.own_item),
         "token_id": "0000000000ab",  # a token that does not exist: revoking it is a 404
+        "viewer": "no-such-viewer",  # a live viewer that does not exist: ending it is a 404
         "layout": layout,
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from surveillance.wall.layouts import MAX_GRID, PRESETS, Grid, Layout, Tile, fill
+from surveillance.wall.layouts import MAX_GRID, PRESETS, STORED, Grid, Layout, Tile, fill
 
 
 def cells(grid: Grid) -> list[tuple[int, int]]:
@@ -125,3 +126,12 @@ def test_fill_shows_cameras_in_tile_order_and_leaves_the_rest_empty() -> None:
 def test_fill_leaves_the_shared_preset_untouched() -> None:
     fill(PRESETS["2x2"], ["gate", "lobby"])
     assert all(tile.camera is None for tile in PRESETS["2x2"].tiles)
+
+
+def test_a_title_with_a_bidi_control_is_refused_but_one_stored_before_still_loads() -> None:
+    body = {"name": "led", "title": "Gate \u202egnp.exe", "cols": 1, "rows": 1, "tiles": []}
+    with pytest.raises(ValidationError, match=r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
+        Layout.model_validate(body)
+    stored = Layout.model_validate_json(json.dumps(body), context={STORED: True})
+    assert stored.title == body["title"]
+    assert Layout.model_validate({**body, "title": "\u05e9\u05e2\u05e8\u200f"}).title  # no control

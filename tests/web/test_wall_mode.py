@@ -292,3 +292,45 @@ async def test_connecting_and_stalled_tiles_look_not_live_and_unlike_offline(
         assert not_live["notice"].startswith(not_live["state"].upper()), not_live
     assert offline["background"] == "none" and offline["outline"] == f"solid {RED}", offline
     assert "repeating-linear-gradient" not in offline["background"]
+
+
+NOT_LIVE_TEXT = """(camera) => {
+  const context = document.createElement("canvas").getContext("2d");
+  const capitals = (node) => {
+    const style = getComputedStyle(node);
+    context.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    return context.measureText("H").actualBoundingBoxAscent;
+  };
+  const tile = document.querySelector(`.tile[data-camera='${camera}']`);
+  const notice = tile.querySelector(".notice");
+  const health = tile.querySelector(".badge.health");
+  const box = tile.getBoundingClientRect();
+  const drawn = notice.getBoundingClientRect();
+  return {
+    state: tile.dataset.state, notice: notice.textContent, health: health.textContent,
+    noticeCapPx: capitals(notice), healthCapPx: capitals(health),
+    noticeCut: notice.scrollHeight > notice.clientHeight + 1,
+    healthCut: health.scrollWidth > health.clientWidth + 1,
+    lines: Math.round(drawn.height / parseFloat(getComputedStyle(notice).lineHeight)),
+    inside: drawn.top >= box.top && drawn.bottom <= box.bottom,
+  };
+}"""
+
+
+async def test_a_not_live_tile_says_its_state_reason_and_retry_whole_and_readable(
+    service: ServiceProcess, browser: Browser
+) -> None:
+    page = await open_wall(browser, service, "/wall/led")
+
+    async def offline_retrying() -> dict[str, Any] | None:
+        found: dict[str, Any] = await page.evaluate(NOT_LIVE_TEXT, "dead")
+        return found if found["state"] == "offline" and "retrying" in found["notice"] else None
+
+    dead = await wait_for(offline_retrying, 15, step=0.1)
+    assert dead["notice"].startswith("OFFLINE · "), dead
+    assert "refused" in dead["notice"], dead  # the reason, whole
+    assert not dead["noticeCut"] and dead["inside"] and 1 <= dead["lines"] <= 3, dead
+    assert dead["noticeCapPx"] >= NEEDED_CAP_PX, dead
+    # The health line on the tile's top edge is read from 5 m too, and whole.
+    assert dead["health"].startswith("offline · "), dead
+    assert dead["healthCapPx"] >= NEEDED_CAP_PX and not dead["healthCut"], dead

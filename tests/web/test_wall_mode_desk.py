@@ -110,3 +110,28 @@ async def test_every_page_names_an_icon_and_favicon_ico_answers_with_an_image(
             fetched = await client.get(icon)
         assert fetched.status_code == 200 and fetched.headers["content-type"].startswith("image/")
     assert [url for url in missing if "icon" in url] == []
+
+
+async def test_the_mode_in_the_url_is_read_in_any_case_and_a_wrong_one_answers_a_page(
+    simulator: Simulator, service_factory: Any, browser: Browser
+) -> None:
+    service: ServiceProcess = service_factory(desk_cameras(simulator))
+    page = await signed_in_page(browser, service, OPERATOR, Role.OPERATOR)
+    for query, wall_mode in (("?mode=WALL", True), ("?mode=Desk", False), ("?mode=", False),
+                             ("?mode=%20wall%20", True)):  # fmt: skip
+        response = await page.goto(f"{service.url}/wall{query}")
+        assert response is not None and response.status == 200, query
+        await page.wait_for_selector(".tile[data-state]")
+        assert await page.evaluate("document.body.classList.contains('wall-mode')") == wall_mode
+
+    # Anything else: a page a person can read, saying what the choices are, not raw JSON.
+    hostile = "<b>kiosk</b>"
+    response = await page.goto(f"{service.url}/wall/led?mode={hostile}")
+    assert response is not None and response.status == 422
+    assert response.headers["content-type"].startswith("text/html")
+    text = await page.inner_text("body")
+    assert f"mode={hostile}" in text and "mode=wall" in text and "mode=desk" in text, text
+    assert await page.locator("b").count() == 0  # the value is shown as text, never markup
+    await page.click("text=Open in wall mode")
+    await page.wait_for_selector(".tile[data-state]")
+    assert await page.evaluate("document.body.classList.contains('wall-mode')")

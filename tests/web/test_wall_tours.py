@@ -138,3 +138,42 @@ async def test_two_screens_on_one_tour_show_the_same_page(
     for index, at in two_changes[1:]:
         nearest = min(one_changes, key=lambda change: abs(change[1] - at))
         assert nearest[0] == index and abs(nearest[1] - at) < 0.4, (one_changes, two_changes)
+
+
+SHOWN = """() => ({
+  page: document.getElementById("tour-status").dataset.page,
+  cameras: [...document.querySelectorAll(".tile")].map((tile) => tile.dataset.camera),
+  wallMode: document.body.classList.contains("wall-mode"),
+  controls: [...document.querySelectorAll("button, select, input")]
+    .filter((node) => node.checkVisibility()).length,
+})"""
+
+
+async def test_wall_mode_screens_run_a_tour_from_their_url_in_step(
+    service_factory: Any, browser: Browser
+) -> None:
+    service: ServiceProcess = service_factory(cameras("a", "b", "c"))
+    pages = [{"grid": page_of(camera), "dwell_s": 2} for camera in ("a", "b", "c")]
+    await save_tour(service, {"name": "rounds", "title": "Rounds", "dwell_s": 3, "pages": pages})
+    screens = []
+    for path in ("/wall?mode=wall&tour=rounds", "/wall/anything?mode=WALL&tour=rounds"):
+        screen = await signed_in_page(browser, service, OPERATOR, Role.OPERATOR)
+        await screen.goto(f"{service.url}{path}")
+        screens.append(screen)
+        await asyncio.sleep(1.1)  # the second screen opens later, part way through a page
+
+    async def both_touring() -> bool:
+        shown = [await screen.evaluate(SHOWN) for screen in screens]
+        return all(s["page"] is not None for s in shown)
+
+    await wait_for(both_touring, 10)
+    agreed, cameras_seen = 0, set()
+    for _ in range(12):
+        await asyncio.sleep(0.45)
+        one, two = await asyncio.gather(*(screen.evaluate(SHOWN) for screen in screens))
+        assert one["wallMode"] and two["wallMode"] and one["controls"] == two["controls"] == 0
+        if one["page"] == two["page"] and one["cameras"] == two["cameras"]:
+            agreed += 1
+        cameras_seen.update(one["cameras"])
+    assert agreed >= 10, f"agreed at {agreed} of 12 moments"
+    assert cameras_seen == {"a", "b", "c"}, cameras_seen  # it pages, not stuck on one

@@ -8,7 +8,7 @@ import functools
 from collections.abc import Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, Path, Query, Request, WebSocket
 
 from surveillance.api.deps import AccessDep, AuditDep, LiveDep, LiveViewsDep
 from surveillance.api.guards import WS_POLICY_VIOLATION, authenticate, requires
@@ -17,7 +17,7 @@ from surveillance.api.schemas.live import AnswerOut, OfferIn, PlanIn, PlanOut
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
-from surveillance.errors import CameraNotFound, CameraUnavailable
+from surveillance.errors import CameraNotFound, CameraUnavailable, NotFound
 from surveillance.services.live import BrowserCaps, DeliveryPath, Purpose
 from surveillance.services.live_sessions import LiveView, ViewKind, peer_owner
 
@@ -87,7 +87,18 @@ async def webrtc(
     )
     answer = await views.answered(view, answering)
     audit(principal.name, AuditAction.LIVE_START, camera_id=body.camera, path=kind.value)
-    return AnswerOut(sdp=answer.sdp)
+    return AnswerOut(sdp=answer.sdp, viewer=view.id)
+
+
+@router.delete(
+    "/webrtc/{viewer}", status_code=204, responses={404: {"description": "No such viewer of yours"}}
+)
+async def leave(viewer: Annotated[str, Path(max_length=64)], views: LiveViewsDep,
+                principal: Viewer) -> None:  # fmt: skip
+    """End one of your WebRTC viewers now: a page sends this when it replaces a player
+    or is closed, so that its transcode slot is free for the next page at once."""
+    if not await views.leave(viewer, principal.user.id):
+        raise NotFound("no such live viewer of yours (it may have ended already)")
 
 
 @router.websocket("/mse")

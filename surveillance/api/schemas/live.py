@@ -62,3 +62,8 @@ class MosaicOfferIn(In):
 class AnswerOut(Out):
     type: Literal["answer"] = "answer"
     sdp: str
+    viewer: str | None = Field(
+        None,
+        description="The viewer's id: DELETE /api/live/webrtc/{viewer} ends it at once "
+        "(a page that leaves or replaces its player frees its transcode slot)",
+    )

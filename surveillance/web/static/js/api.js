@@ -5,6 +5,8 @@
 // (the server compares it with its readable cookie, which another site cannot read), and a
 // 401 sends the browser to the sign-in page, which brings it back here afterwards.
 
+import { cleanStrings, withoutBidiControls } from "./dom.js";
+
 export class ApiError extends Error {
   constructor(status, detail, body, headers = null) {
     super(detail);
@@ -54,9 +56,10 @@ export function goToSignIn() {
 }
 
 // options.signInOn401 = false: the caller handles a 401 itself (a wrong current password).
+// options.keepalive = true: the request outlives the page (sent while it is being closed).
 async function request(method, url, body, options = {}) {
   const headers = { Accept: "application/json" };
-  const init = { method, headers, credentials: "same-origin" };
+  const init = { method, headers, credentials: "same-origin", keepalive: !!options.keepalive };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -72,9 +75,9 @@ async function request(method, url, body, options = {}) {
     const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
     const signInOn401 = options.signInOn401 !== false && url !== LOGIN_URL;
     if (response.status === 401 && signInOn401) goToSignIn();
-    throw new ApiError(response.status, detail, data, response.headers);
+    throw new ApiError(response.status, withoutBidiControls(detail), data, response.headers);
   }
-  return data;
+  return cleanStrings(data);
 }
 
 export const api = {

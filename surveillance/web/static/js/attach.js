@@ -3,7 +3,7 @@
 // at click time the button reads which camera the tile shows from the tile's data-camera.
 
 import { api } from "./api.js";
-import { el } from "./dom.js";
+import { el, isolated } from "./dom.js";
 import { caseUrl, errorText } from "./case-format.js";
 import { requirePermission } from "./session.js";
 
@@ -76,7 +76,7 @@ async function openPanel(tile, button) {
   const view = panel;
   view.camera = camera;
   const name = tile.querySelector(".tile-name");
-  view.title.textContent = `Attach from ${name && name.textContent ? name.textContent : camera}`;
+  view.title.textContent = `Attach from ${isolated(name && name.textContent ? name.textContent : camera)}`;
   // Beside the button, kept inside the window.
   const box = button.getBoundingClientRect();
   view.root.hidden = false;

@@ -2,7 +2,7 @@
 // attach more, the signed export and the custody log. Every value is shown as text.
 
 import { api } from "./api.js";
-import { clear, el } from "./dom.js";
+import { clear, el, isolated } from "./dom.js";
 import { apiCaseUrl, errorText, sizeText, stateLabel, timeText } from "./case-format.js";
 
 const EXPORT_REFRESH_MS = 1500; // the export's custody entry appears once the download starts
@@ -44,7 +44,7 @@ function renderHeader(data) {
   $("case-created").textContent = timeText(data.created_at);
   $("case-place").textContent = data.place || "—";
   $("case-description").textContent = data.description || "—";
-  $("case-cameras").textContent = data.cameras.map(cameraName).join(", ") || "—";
+  $("case-cameras").textContent = data.cameras.map((id) => isolated(cameraName(id))).join(", ") || "—";
   const tags = $("case-tags");
   clear(tags);
   for (const id of data.tags) {

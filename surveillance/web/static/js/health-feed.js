@@ -7,6 +7,7 @@
 // every POLL_MS, and goes back to the events the moment they flow again.
 
 import { api } from "./api.js";
+import { cleanStrings } from "./dom.js";
 
 const EVENTS_URL = "/api/cameras/events";
 const CAMERAS_URL = "/api/cameras";
@@ -97,7 +98,7 @@ export class HealthFeed {
 
 function parse(data) {
   try {
-    return JSON.parse(data);
+    return cleanStrings(JSON.parse(data)); // as every API answer (dom.js)
   } catch {
     return null; // a message this page cannot read changes nothing
   }

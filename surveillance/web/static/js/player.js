@@ -67,6 +67,7 @@ export class LivePlayer {
     this.path = null;
     this.reason = "";
     this.closed = false;
+    this.viewer = null; // the server's id of this WebRTC viewer, to end it by
     this.ended = false; // its connection closed or failed: a new player is needed
     this.startedAt = performance.now();
     this.frames = new FrameWatch(video);
@@ -135,7 +136,11 @@ export class LivePlayer {
     const answer = await api.post("/api/live/webrtc", {
       camera: this.camera, stream: this.stream, sdp: pc.localDescription.sdp, transcode,
     });
-    if (this.closed) return;
+    this.viewer = answer.viewer || null;
+    if (this.closed) {
+      this._leave();
+      return;
+    }
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
 
@@ -242,6 +247,7 @@ export class LivePlayer {
     return {
       path: this.path,
       avoid: this.avoid,
+      viewer: this.viewer,
       framesDecoded: this.decodedFrames(),
       videoFrames: quality ? quality.totalVideoFrames : 0,
       framesPresented: this.frames.presented,
@@ -252,13 +258,31 @@ export class LivePlayer {
     };
   }
 
+  // Resolves once the server has let go of this viewer (its transcode slot is free again),
+  // as far as the page can tell: a new player started after it never competes with it.
   close() {
-    this.closed = true;
-    this.frames.close();
-    if (this._pc) this._pc.close();
-    if (this._ws) this._ws.close();
-    if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);
-    this.video.removeAttribute("src");
-    this.video.srcObject = null;
+    if (!this.closed) {
+      this.closed = true;
+      this.frames.close();
+      if (this._pc) this._pc.close();
+      if (this._ws) this._ws.close();
+      if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);
+      this.video.removeAttribute("src");
+      this.video.srcObject = null;
+      this._left = this._leave();
+    }
+    return this._left;
+  }
+
+  // Closing the peer connection here tells the server only through DTLS, which a closing
+  // page may never send; without it the server notices by ICE consent's time-out (~30 s),
+  // holding the viewer's transcode slot all that time. So the page also says so. keepalive:
+  // the request goes out even while the page is being closed.
+  _leave() {
+    const viewer = this.viewer;
+    this.viewer = null;
+    if (!viewer) return Promise.resolve();
+    return api.del(`/api/live/webrtc/${encodeURIComponent(viewer)}`, { keepalive: true, signInOn401: false })
+      .catch(() => {}); // ended already (404), or signed out: nothing held either way
   }
 }

@@ -17,7 +17,17 @@ const NO_PICTURE_MS = 2000; // no new frame for this long: the tile says so
 // A player whose stream is online again but whose picture has not moved for this long is
 // replaced; a shorter silence (a camera that flips state for a moment) keeps it.
 const RESTART_NO_PICTURE_MS = 6000;
+// A player that has not shown its first picture yet is left alone for as long as the server
+// itself may take to give it one: up to 8 s for the stream's keyframe (services/ingest.py
+// FIRST_PICTURE_WAIT_S), then up to 5 s for a transcoder's first picture (services/mosaic.py
+// ENCODER_FIRST_PICTURE_WAIT_S), and the connection's set-up. Replacing it sooner would
+// throw away a transcoder about to deliver and ask for another.
+const FIRST_PICTURE_WAIT_MS = 16000;
 const RETRY_FAILED_MS = 3000; // a player that could not start is tried again after this
+const BUSY = 429; // the user's or the node's transcode slots are all taken, for now
+// What a tile says while it waits for a slot: a wall nobody touches just waits, and tries
+// again by itself (when another viewer ends, or its own closed page's viewers are let go).
+const WAITING_FOR_TRANSCODER = "Waiting for a free transcoder";
 const PATH_CHECK_MS = 1000; // how often a WebRTC tile asks whether its path suits the source
 const KEEP_PLAYER = new Set(["stalled", "connecting"]); // may come back: keep the player
 
@@ -94,8 +104,9 @@ export class TileView {
   }
 
   stopPlayer() {
-    if (this.player) this.player.close();
+    const player = this.player;
     this.player = null;
+    if (player) player.close();
     this.path.textContent = "";
   }
 
@@ -159,7 +170,10 @@ export class TileView {
     this._render();
   }
 
+  // The old player lets go of its server-side viewer before the new one asks for its own:
+  // a page never competes with itself for the user's transcode slots.
   _startPlayer() {
+    const previous = this.player;
     this.stopPlayer();
     const camera = this.camera.id;
     const stream = this.stream;
@@ -168,11 +182,13 @@ export class TileView {
     const player = new LivePlayer(this.video, camera, stream, this.caps, avoid, this.purpose);
     this.player = player;
     this.path.textContent = "…";
-    player.start().then(() => {
+    const released = previous ? previous.close() : Promise.resolve();
+    released.then(() => (player.closed ? null : player.start())).then(() => {
       if (this.player === player) this.path.textContent = `${player.path} · ${stream}`;
     }).catch((error) => {
       player.failedAt = performance.now();
-      player.error = error instanceof ApiError ? error.message : "video failed";
+      player.error = error instanceof ApiError
+        ? (error.status === BUSY ? WAITING_FOR_TRANSCODER : error.message) : "video failed";
       if (this.player === player) {
         this.path.textContent = "";
         this._render();
@@ -234,7 +250,10 @@ export class TileView {
       if (now - player.failedAt >= RETRY_FAILED_MS) this._startPlayer();
       return;
     }
-    if (player.ended || (silentFor >= RESTART_NO_PICTURE_MS && now - this.playingSince >= RESTART_NO_PICTURE_MS)) {
+    const stuck = player.frames.lastFrameAt === null
+      ? now - player.startedAt >= FIRST_PICTURE_WAIT_MS
+      : silentFor >= RESTART_NO_PICTURE_MS && now - this.playingSince >= RESTART_NO_PICTURE_MS;
+    if (player.ended || stuck) {
       this._startPlayer();
       return;
     }

@@ -5,6 +5,8 @@
 // (GET /api/tours/{name}/schedule), not where each browser's own timer has got to. A screen
 // whose clock is off corrects by the offset it measured against the server's answer.
 
+import { isolated } from "./dom.js";
+
 const BOUNDARY_MARGIN_MS = 20; // wake just after a page's end, never just before it
 
 // The page up at nowMs in a cycle of dwells (seconds) that began at epochMs, and the
@@ -93,6 +95,6 @@ export class TourPlayer {
   _status() {
     const tour = this.tour;
     const paused = tour.paused ? " (paused)" : "";
-    this.showStatus(`${tour.title}: page ${tour.index + 1}/${tour.pages.length}${paused}`, tour.index);
+    this.showStatus(`${isolated(tour.title)}: page ${tour.index + 1}/${tour.pages.length}${paused}`, tour.index);
   }
 }

@@ -15,8 +15,9 @@ const DISPLAYS = ["desk", "wall"];
 
 const $ = (id) => document.getElementById(id);
 
+// ?mode= in any case; empty or absent leaves it to the layout (api/pages.py refuses others).
 export function wallModeWanted(display) {
-  const mode = new URLSearchParams(location.search).get("mode");
+  const mode = (new URLSearchParams(location.search).get("mode") || "").trim().toLowerCase();
   if (DISPLAYS.includes(mode)) return mode === "wall"; // the URL wins over the saved setting
   return display === "wall";
 }
@@ -37,17 +38,34 @@ export function enterWallMode() {
   setInterval(tickClock, CLOCK_TICK_MS);
 }
 
+// How bad a state is, for the worse of a camera's two streams: down, then connecting.
+const SEVERITY = { offline: 3, stalled: 3, connecting: 2, online: 1, idle: 0 };
+
+// The state the status line counts a camera in: the worse of its main stream's and its
+// sub-stream's. The line counts cameras, not tiles, and the wall shows a camera on either
+// stream (grid tiles play the sub-stream, full screen the main one): a camera is online
+// only when whichever the wall shows of it is live, so a stalled sub-stream under an online
+// main stream, a not-live tile, counts as down. Disabled and idle (on-demand, on purpose)
+// follow the main stream, the camera's own setting.
+export function wallState(camera) {
+  const main = camera.state;
+  const sub = camera.has_sub_stream && camera.sub_health ? camera.sub_health.state : null;
+  if (main === "disabled" || main === "idle" || !sub) return main;
+  return (SEVERITY[sub] ?? 0) > (SEVERITY[main] ?? 0) ? sub : main;
+}
+
 // The counts the status line shows. "Expected" leaves out what is off on purpose (disabled,
 // and on-demand cameras idle until someone asks), as the platform rollup in /api/platforms
 // counts its online ratio; "down" is what should deliver and does not.
 function cameraCounts(cameras) {
   const counts = { online: 0, expected: 0, down: 0, connecting: 0 };
   for (const camera of cameras) {
-    if (camera.state === "disabled" || camera.state === "idle") continue;
+    const state = wallState(camera);
+    if (state === "disabled" || state === "idle") continue;
     counts.expected += 1;
-    if (camera.state === "online") counts.online += 1;
-    else if (camera.state === "offline" || camera.state === "stalled") counts.down += 1;
-    else if (camera.state === "connecting") counts.connecting += 1;
+    if (state === "online") counts.online += 1;
+    else if (state === "offline" || state === "stalled") counts.down += 1;
+    else if (state === "connecting") counts.connecting += 1;
   }
   return counts;
 }

@@ -167,6 +167,18 @@ function toggleFullscreen(index) {
   if (state.fullscreen !== null) updateTile(state.fullscreen); // up to the main stream
 }
 
+// A page being closed or reloaded lets go of its live viewers at once (tiles' players tell
+// the server, see LivePlayer.close): the next page, often this one reloaded, may need the
+// same transcode slots. pagehide, not beforeunload: it also fires on mobile and for pages
+// going into the back/forward cache.
+window.addEventListener("pagehide", () => {
+  for (const view of state.tiles) view.stopPlayer();
+});
+
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) state.tiles.forEach((view, index) => updateTile(index)); // back from the cache
+});
+
 window.addEventListener("popstate", () => {
   if (state.fullscreen !== null) toggleFullscreen(state.fullscreen);
 });
@@ -336,6 +348,13 @@ async function main() {
   const tourSelect = $("tour-select");
   for (const tour of await api.get("/api/tours")) tourSelect.append(el("option", { value: tour.name, text: tour.title }));
   tourSelect.addEventListener("change", () => startNamedTour(tourSelect.value));
+  // ?tour=NAME: a screen nobody touches runs a tour from its URL, in step with every other
+  // screen showing it (at the desk, as if picked in the selector).
+  const tourName = new URLSearchParams(location.search).get("tour");
+  if (tourName) {
+    tourSelect.value = tourName;
+    await startNamedTour(tourName).catch((error) => message(`Tour ${tourName}: ${error.message}`));
+  }
   $("layout-select").addEventListener("change", (event) => {
     const name = event.target.value;
     if (!name) return;
