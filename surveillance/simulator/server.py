@@ -70,6 +70,10 @@ class MountSpec:
     password: str | None = None
     params_in_sdp_only: bool = False  # SPS/PPS only in the SDP, never in the stream
     start_offset_s: float = 0.0  # start the loop at the first keyframe at/after this point
+    # Serve it from one media (one pipeline, payloaded once) with every other shared mount
+    # of the same clip, start offset and credentials: what lets one simulator process feed
+    # hundreds of cameras. Its own "stall" is refused then, since it would stall them all.
+    shared: bool = False
 
 
 @functools.cache
@@ -277,6 +281,7 @@ class Simulator:
                     "password": mount.password,
                     "params_in_sdp_only": mount.params_in_sdp_only,
                     "start_offset_s": mount.start_offset_s,
+                    "shared": mount.shared,
                 }
             )
         return {"host": self._host, "port": self._port, "mounts": entries}
