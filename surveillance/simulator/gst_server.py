@@ -49,13 +49,15 @@ PAYLOAD_TYPE = 96
 # shared by every client, each TCP-interleaved RTP write waits its turn in that one loop and
 # 200 clients got ~0.9 of their 2 Mbit/s while the CPU idled; unlimited threads send at rate.
 CLIENT_THREADS = -1
-# A shared media's new client is let in at a keyframe, GATE_SETTLE_S after the frame before
-# it reached the RTSP server's sink, by when that frame has been sent to the clients then
-# in (it goes out within microseconds; the next keyframe is a GOP away, so waiting costs
-# nothing). A PLAY holds a shared media's frames back at most GATE_HOLD_MAX_S.
-GATE_SETTLE_S = 0.005
+# A shared media's new client is let in at a keyframe, GATE_LEAD_S before the keyframe is
+# due at the RTSP server's sink: by then the frame before it, due a frame earlier, has long
+# been sent to the clients already in, and the wait costs nothing, since the sink would
+# wait for the keyframe's time anyway. A PLAY holds a shared media's frames back at most
+# GATE_HOLD_MAX_S; a keyframe waits at most GATE_ADMIT_WAIT_S past that for clients'
+# threads (a busy one is let in at the next keyframe instead).
+GATE_LEAD_S = 0.005
 GATE_HOLD_MAX_S = 0.5
-GATE_ADMIT_WAIT_S = 0.02
+GATE_ADMIT_WAIT_S = 0.04
 
 # NAL unit types of parameter sets: H.264 SPS/PPS (7, 8); H.265 VPS/SPS/PPS (32, 33, 34).
 _PARAM_NALS = {"h264": {7, 8}, "h265": {32, 33, 34}}
@@ -151,6 +153,7 @@ class KeyframeGate:
         self._holds: dict[int, float] = {}  # id(client) in a PLAY -> monotonic deadline
         self._pending: list[_Admission] = []
         self._sink: Gst.Element | None = None
+        self._last_pts = Gst.CLOCK_TIME_NONE  # of the frame before, as it reached the sink
 
     def hold(self, client: GstRtspServer.RTSPClient) -> None:
         with self._cond:
@@ -204,6 +207,14 @@ class KeyframeGate:
         else:
             first = info.get_buffer()
         keyframe = first is not None and not first.has_flags(Gst.BufferFlags.DELTA_UNIT)
+        # This frame arrives as the one before is handed over (the queue in front of the
+        # sink is a feed lead ahead), and is due one frame interval later.
+        arrived = time.monotonic()
+        interval_s = GATE_LEAD_S
+        pts = first.pts if first is not None else Gst.CLOCK_TIME_NONE
+        if Gst.CLOCK_TIME_NONE not in (pts, self._last_pts) and pts > self._last_pts:
+            interval_s = min((pts - self._last_pts) / Gst.SECOND, GATE_HOLD_MAX_S)
+        self._last_pts = pts
         with self._cond:
             while self._holds:
                 now = time.monotonic()
@@ -212,11 +223,15 @@ class KeyframeGate:
                     self._cond.wait(min(self._holds.values()) - now)
             if not (keyframe and self._pending):
                 return Gst.PadProbeReturn.OK
-        time.sleep(GATE_SETTLE_S)
         with self._cond:
             admissions, self._pending = self._pending, []
-            for admission in admissions:
+            for admission in admissions:  # each waits in its client's thread for the go
                 admission.schedule(self._cond)
+        time.sleep(max(0.0, arrived + interval_s - GATE_LEAD_S - time.monotonic()))
+        with self._cond:
+            for admission in admissions:
+                admission.go = True
+            self._cond.notify_all()
             deadline = time.monotonic() + GATE_ADMIT_WAIT_S
             while not all(a.done or a.cancelled for a in admissions):
                 left = deadline - time.monotonic()
@@ -227,6 +242,7 @@ class KeyframeGate:
                 if not (admission.done or admission.cancelled):  # its thread was busy
                     admission.cancelled = True
                     self._pending.append(_Admission(*admission.again()))
+                    print("admission of a client put off to the next keyframe", file=sys.stderr)
         return Gst.PadProbeReturn.OK
 
 
@@ -237,6 +253,7 @@ class _Admission:
     client: GstRtspServer.RTSPClient
     context: GLib.MainContext
     transports: list[GstRtspServer.RTSPStreamTransport]
+    go: bool = False  # the keyframe is about to be handed over
     cancelled: bool = False
     done: bool = False
 
@@ -244,9 +261,14 @@ class _Admission:
         return (self.client, self.context, self.transports)
 
     def schedule(self, cond: threading.Condition) -> None:
+        """Put the transports back in the client's thread, once told to go."""
+
         def put_back(*_args: Any) -> bool:
             with cond:
-                if not self.cancelled:
+                deadline = time.monotonic() + GATE_HOLD_MAX_S
+                while not (self.go or self.cancelled) and time.monotonic() < deadline:
+                    cond.wait(deadline - time.monotonic())
+                if self.go and not self.cancelled:
                     for transport in self.transports:
                         transport.set_active(True)
                     self.done = True
