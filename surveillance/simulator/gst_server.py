@@ -223,7 +223,6 @@ class KeyframeGate:
                     self._cond.wait(min(self._holds.values()) - now)
             if not (keyframe and self._pending):
                 return Gst.PadProbeReturn.OK
-        with self._cond:
             admissions, self._pending = self._pending, []
             for admission in admissions:  # each waits in its client's thread for the go
                 admission.schedule(self._cond)
