@@ -34,7 +34,7 @@ from bench.baselines import ffmpeg_command
 from bench.cameras import camera_ids, staggered_mounts
 from bench.harness import CLIP_CACHE
 from bench.procs import Children
-from bench.procstat import measure_cpu
+from bench.procstat import measure_cpu, tcp_received_by_pid
 from bench.stats import median
 from surveillance.simulator import ClipSpec, SimulatorFleet, ensure_clip
 
@@ -98,6 +98,15 @@ class RawClients:
         self._thread.join(10)
 
 
+def _received(raw: RawClients | None, ports: list[int], pids: list[int]) -> list[int]:
+    """Bytes each client has received so far: counted by the raw clients themselves, or
+    for ffmpeg read from the kernel's tcp_info of its connection."""
+    if raw is not None:
+        return list(raw.received)
+    by_pid = tcp_received_by_pid(ports)
+    return [by_pid.get(pid, 0) for pid in pids]
+
+
 def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
     clip = replace(CLIP, seconds=args.clip_seconds)
     ensure_clip(clip, args.clip_dir)
@@ -124,16 +133,13 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
             time.sleep(CLIENT_SETTLE_S + CONNECT_GAP_S * count)
             windows = []
             for _ in range(args.repeat):
-                before = list(raw.received) if raw is not None else []
+                before = _received(raw, sim.ports, client_pids)
                 window = measure_cpu({"simulator": sim.pids, "clients": client_pids}, args.seconds)
                 windows.append(window)
-                if raw is not None:
-                    rates.append(
-                        [
-                            (a - b) * 8 / window.wall_s / 1e6
-                            for a, b in zip(raw.received, before, strict=True)
-                        ]
-                    )
+                after = _received(raw, sim.ports, client_pids)
+                rates.append(
+                    [(a - b) * 8 / window.wall_s / 1e6 for a, b in zip(after, before, strict=True)]
+                )
             status = sim.status()
         finally:
             if raw is not None:

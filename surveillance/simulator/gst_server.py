@@ -150,14 +150,25 @@ class KeyframeGate:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._holds: dict[int, float] = {}  # id(client) in a PLAY -> monotonic deadline
+        # Clients in a PLAY -> monotonic deadline. Keyed by the wrapper itself, which keeps
+        # it alive: PyGObject hands out the same wrapper for a client only while one lives.
+        self._holds: dict[GstRtspServer.RTSPClient, float] = {}
         self._pending: list[_Admission] = []
         self._sink: Gst.Element | None = None
         self._last_pts = Gst.CLOCK_TIME_NONE  # of the frame before, as it reached the sink
 
     def hold(self, client: GstRtspServer.RTSPClient) -> None:
+        """The client is about to PLAY (in its thread): frames stop short of the sink until
+        its transports are out again.
+
+        A frame already past the probe, waiting in the sink for its time, can still reach
+        the client if that time comes within the PLAY: the client then starts with a frame
+        or two before its keyframe (2 of 100 clients opening at once, none when they come
+        one by one). Waiting for such a frame here would be exact, but PLAYs of one media
+        are handled one at a time, and a hundred of them waiting up to a frame each kept
+        clients without video for seconds."""
         with self._cond:
-            self._holds[id(client)] = time.monotonic() + GATE_HOLD_MAX_S
+            self._holds[client] = time.monotonic() + GATE_HOLD_MAX_S
 
     def admit(
         self,
@@ -168,19 +179,17 @@ class KeyframeGate:
         """The client's PLAY is done (in its thread): its transports out until a keyframe."""
         context = GLib.main_current_source().get_context()
         with self._cond:
-            self._holds.pop(id(client), None)
+            self._holds.pop(client, None)
             self._cond.notify_all()
-            first = self._sink is None
-            if first:
+            if self._sink is None:
+                # The media's first client, for which the sink was made: the server holds a
+                # live media's first buffer, a keyframe (the feed starts at one), until the
+                # first PLAY (rtsp-stream.c, rtp_pad_blocking), so that is what it gets first.
                 self._sink = _rtp_sink(media)
-                if self._sink is None:  # no TCP sender (a UDP client): nothing to gate
-                    return
-                self._sink.get_static_pad("sink").add_probe(
-                    Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._on_frame
-                )
-            # The media's first client: what its sink has sent so far began at the feed's
-            # first buffer, a keyframe; if nothing yet, it will.
-            if first and self._sink.get_property("last-sample") is not None:
+                if self._sink is not None:
+                    self._sink.get_static_pad("sink").add_probe(
+                        Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._on_frame
+                    )
                 return
             # One by one: PyGObject frees the array get_transports() returns, and freeing a
             # GPtrArray someone else holds empties it (GLib, g_ptr_array_free), which
@@ -194,7 +203,7 @@ class KeyframeGate:
     def forget(self, client: GstRtspServer.RTSPClient) -> None:
         """The client is going (in its thread): never put its transports back."""
         with self._cond:
-            self._holds.pop(id(client), None)
+            self._holds.pop(client, None)
             for admission in self._pending:
                 if admission.client is client:
                     admission.cancelled = True
@@ -202,11 +211,8 @@ class KeyframeGate:
             self._cond.notify_all()
 
     def _on_frame(self, _pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
-        if info.type & Gst.PadProbeType.BUFFER_LIST:
-            first = info.get_buffer_list().get(0)
-        else:
-            first = info.get_buffer()
-        keyframe = first is not None and not first.has_flags(Gst.BufferFlags.DELTA_UNIT)
+        first = _first_buffer(info)
+        keyframe = _is_keyframe(info)
         # This frame arrives as the one before is handed over (the queue in front of the
         # sink is a feed lead ahead), and is due one frame interval later.
         arrived = time.monotonic()
@@ -278,6 +284,18 @@ class _Admission:
         source.set_priority(GLib.PRIORITY_HIGH)
         source.set_callback(put_back)
         source.attach(self.context)
+
+
+def _first_buffer(info: Gst.PadProbeInfo) -> Gst.Buffer | None:
+    if info.type & Gst.PadProbeType.BUFFER_LIST:
+        return info.get_buffer_list().get(0)
+    return info.get_buffer()
+
+
+def _is_keyframe(info: Gst.PadProbeInfo) -> bool:
+    """Whether a probed buffer (list) starts a keyframe: parameter sets, then the picture."""
+    first = _first_buffer(info)
+    return first is not None and not first.has_flags(Gst.BufferFlags.DELTA_UNIT)
 
 
 def _rtp_sink(media: GstRtspServer.RTSPMedia) -> Gst.Element | None:
