@@ -234,7 +234,10 @@ class Run:
         pids = self.simulator.pids
         if len(pids) < len(self.simulator.servers):
             gone = len(self.simulator.servers) - len(pids)
-            raise RuntimeError(f"{gone} of the simulator's processes are not running")
+            tails = [s.stderr_tail() for s in self.simulator.servers if not s.running]
+            raise RuntimeError(
+                f"{gone} of the simulator's processes are not running; stderr: {tails}"
+            )
         return pids
 
     def camera_ids(self) -> list[str]:

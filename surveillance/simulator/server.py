@@ -243,6 +243,14 @@ class Simulator:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def stderr_tail(self) -> str:
+        """The end of the running (or crashed, not yet stopped) server's stderr."""
+        if self._workdir is None:
+            return ""
+        log = self._workdir / "stderr.log"
+        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        return text[-STDERR_TAIL_CHARS:]
+
     def restart(self) -> None:
         self.stop()
         self.start()
