@@ -54,10 +54,11 @@ CLIENT_THREADS = -1
 # been sent to the clients already in, and the wait costs nothing, since the sink would
 # wait for the keyframe's time anyway. A PLAY holds a shared media's frames back at most
 # GATE_HOLD_MAX_S; a keyframe waits at most GATE_ADMIT_WAIT_S past that for clients'
-# threads (a busy one is let in at the next keyframe instead).
+# threads (a busy one is let in at the next keyframe instead; 40 ms, on a machine
+# saturated by other work, left most new clients out at every keyframe).
 GATE_LEAD_S = 0.005
 GATE_HOLD_MAX_S = 0.5
-GATE_ADMIT_WAIT_S = 0.04
+GATE_ADMIT_WAIT_S = 0.2
 
 # NAL unit types of parameter sets: H.264 SPS/PPS (7, 8); H.265 VPS/SPS/PPS (32, 33, 34).
 _PARAM_NALS = {"h264": {7, 8}, "h265": {32, 33, 34}}
