@@ -275,8 +275,13 @@ class _Admission:
                 while not (self.go or self.cancelled) and time.monotonic() < deadline:
                     cond.wait(deadline - time.monotonic())
                 if self.go and not self.cancelled:
+                    # Only transports still in one of the client's sessions: a session can
+                    # also end without a TEARDOWN or the connection closing (it times out),
+                    # and a transport put back then would outlive its client in the stream.
+                    held = _session_transports(self.client)
                     for transport in self.transports:
-                        transport.set_active(True)
+                        if transport in held:
+                            transport.set_active(True)
                     self.done = True
                 cond.notify_all()
             return False
@@ -285,6 +290,20 @@ class _Admission:
         source.set_priority(GLib.PRIORITY_HIGH)
         source.set_callback(put_back)
         source.attach(self.context)
+
+
+def _session_transports(
+    client: GstRtspServer.RTSPClient,
+) -> list[GstRtspServer.RTSPStreamTransport]:
+    """Every stream transport of the client's current sessions (one by one: see admit)."""
+    found = []
+    for session in client.session_filter(None):
+        for session_media in session.filter(None):
+            for index in range(session_media.get_media().n_streams()):
+                transport = session_media.get_transport(index)
+                if transport is not None:
+                    found.append(transport)
+    return found
 
 
 def _first_buffer(info: Gst.PadProbeInfo) -> Gst.Buffer | None:
