@@ -4,18 +4,24 @@ Usage::
 
     python -m bench.ingest --quick                       # < 1 minute, a smoke run
     python -m bench.ingest --cameras 200 --seconds 20 --json /tmp/bench-200.json
+    python -m bench.ingest --cameras 300 --json /tmp/bench-300.json
 
 Method
 ------
 The camera simulator serves N identical 720p25 H.264 High streams at 2 Mbit/s with a
-2 s GOP and no B-frames, plus one 1080p 4 Mbit/s mount ``fullhd`` for snapshots. It is a
-:class:`~surveillance.simulator.SimulatorFleet`: GStreamer RTSP server processes of 25
-mounts each, on their own ports, since one process cannot feed many more than sixty TCP
-clients at full rate; its CPU is the sum over those processes. Mounts start at different
-GOPs of the clip (``start_offset_s``); note that this varies the picture, not the keyframe
-timing, which follows each mount's first client, so keyframes of clients that connect
-together still roughly coincide. Then, one phase at a time, never two at once
-(the machine has two cores and every phase would steal from the other):
+2 s GOP and no B-frames, plus one 1080p 4 Mbit/s mount ``fullhd`` for snapshots. Mounts
+start at different GOPs of the clip (``start_offset_s``, five offsets). By default they
+are shared mounts (``MountSpec.shared``) in one GStreamer RTSP server process: the cameras
+with the same offset are one media, payloaded once, whose packets go to each of their
+clients, every client starting at a keyframe. That keeps the simulator near a tenth of a
+core at 300 cameras, where one pipeline per client cost two thirds of one (measured with
+``python -m bench.simulator_cpu``), so on two cores the run measures the service rather
+than the test rig. ``--unshared-simulator`` serves the cameras as before instead: one
+pipeline per client, in processes of 25 mounts (one process with a pipeline per client
+cannot feed many more than sixty). The simulator's CPU, summed over its processes, is
+reported beside every phase's figures, never inside them. Then, one phase at a time,
+never two at once (the machine has two cores and every phase would steal from the
+other):
 
 1. **service** -- ``surveillance serve --config <generated yaml>``, the command users run,
    first with zero cameras (the interpreter's and libraries' own RSS), then with the N
@@ -26,7 +32,10 @@ together still roughly coincide. Then, one phase at a time, never two at once
    snapshots: 720p cameras cold (first request) and warm (repeats within the 15 s the
    service keeps a decoder warm), and the 1080p camera.
 2. **ffmpeg copy** -- one ``ffmpeg -rtsp_transport tcp -i URL -c copy -f null -`` per
-   stream: the cost of receiving and demuxing in C, with nothing kept. The floor.
+   stream: the cost of receiving and demuxing in C, with nothing kept. The floor. With
+   ``--ffmpeg-cameras M`` only the first M cameras (every start offset among them), and
+   the per-stream figure is over those M: hundreds of ffmpeg processes cost the kernel
+   scheduling and memory of their own, which a sample shows the size of.
 3. **opencv** -- one ``cv2.VideoCapture`` thread per camera in a separate process, reading
    (decoding) every frame, for at most ``--opencv-cameras`` cameras: what naive code costs.
 
@@ -87,6 +96,7 @@ from bench.service import CameraEntry, ServiceProcess, free_port, ring_figures, 
 from bench.snapshots import SnapshotTaker, sample, summarize, take_rounds
 from bench.stats import median, ratio, rounded
 from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet, ensure_clip
+from surveillance.simulator.fleet import MOUNTS_PER_PROCESS
 
 BENCHMARK = "bench.ingest"
 FULLHD = "fullhd"
@@ -96,6 +106,8 @@ FULLHD = "fullhd"
 class Settings:
     cameras: int
     seconds: float
+    shared_simulator: bool  # shared mounts in one process, else a pipeline per client
+    ffmpeg_cameras: int | None  # the ffmpeg baseline on the first M cameras; None: all
     repeat: int
     opencv_cameras: int
     quick: bool
@@ -125,6 +137,17 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     )
     parser.add_argument("--cameras", type=int, help="streams (default 200; 8 with --quick)")
     parser.add_argument("--seconds", type=float, help="CPU window (default 20; 5 with --quick)")
+    parser.add_argument(
+        "--unshared-simulator",
+        dest="shared_simulator",
+        action="store_const",
+        const=False,
+        help="serve every client from a pipeline of its own, in processes of 25 mounts, as "
+        "before shared mounts (the simulator then costs several times more CPU)",
+    )
+    parser.add_argument(
+        "--ffmpeg-cameras", type=int, help="run the ffmpeg baseline on the first M cameras only"
+    )
     parser.add_argument("--repeat", type=int, help="windows per phase (default 3; 1 with --quick)")
     parser.add_argument(
         "--opencv-cameras", type=int, help="cameras for the OpenCV baseline (default 8; 2 quick)"
@@ -139,6 +162,8 @@ def parse_settings(argv: Sequence[str] | None) -> Settings:
     settings = harness.settings_from(args, _full_defaults(), _quick_defaults())
     if settings.cameras < 1 or settings.seconds <= 0 or settings.repeat < 1:
         parser.error("--cameras, --seconds and --repeat must be positive")
+    if settings.ffmpeg_cameras is not None and settings.ffmpeg_cameras < 1:
+        parser.error("--ffmpeg-cameras must be positive")
     return settings
 
 
@@ -147,6 +172,8 @@ def _full_defaults() -> Settings:
     return Settings(
         cameras=200,
         seconds=20.0,
+        shared_simulator=True,
+        ffmpeg_cameras=None,
         repeat=3,
         opencv_cameras=8,
         quick=False,
@@ -207,11 +234,19 @@ class Run:
         pids = self.simulator.pids
         if len(pids) < len(self.simulator.servers):
             gone = len(self.simulator.servers) - len(pids)
-            raise RuntimeError(f"{gone} of the simulator's processes are not running")
+            tails = [s.stderr_tail() for s in self.simulator.servers if not s.running]
+            raise RuntimeError(
+                f"{gone} of the simulator's processes are not running; stderr: {tails}"
+            )
         return pids
 
     def camera_ids(self) -> list[str]:
         return camera_ids(self.settings.cameras)
+
+    def ffmpeg_ids(self) -> list[str]:
+        """The cameras of the ffmpeg baseline: all, or the first ``--ffmpeg-cameras``."""
+        ids = self.camera_ids()
+        return ids[: self.settings.ffmpeg_cameras] if self.settings.ffmpeg_cameras else ids
 
     def windows(
         self,
@@ -240,9 +275,17 @@ class Run:
 
 def mounts(settings: Settings) -> list[MountSpec]:
     """N 720p mounts on one clip, each starting at a different GOP of it, plus ``fullhd``."""
-    found = staggered_mounts(camera_ids(settings.cameras), settings.clip)
+    found = [
+        replace(mount, shared=settings.shared_simulator)
+        for mount in staggered_mounts(camera_ids(settings.cameras), settings.clip)
+    ]
     found.append(MountSpec(FULLHD, settings.fullhd_clip))
     return found
+
+
+def mounts_per_process(settings: Settings) -> int:
+    """Shared mounts share only within a process, so they all go in one."""
+    return settings.cameras + 1 if settings.shared_simulator else MOUNTS_PER_PROCESS
 
 
 def service_zero_phase(run: Run) -> dict[str, Any]:
@@ -358,7 +401,7 @@ def _reception(got: Reception) -> dict[str, Any]:
 
 def ffmpeg_phase(run: Run) -> dict[str, Any]:
     s = run.settings
-    urls = [run.simulator.url(i) for i in run.camera_ids()]
+    urls = [run.simulator.url(i) for i in run.ffmpeg_ids()]
     procs = start_ffmpeg(run.children, urls, run.tmp / "ffmpeg.log")
     try:
         pids = [p.pid for p in procs]
@@ -370,6 +413,7 @@ def ffmpeg_phase(run: Run) -> dict[str, Any]:
         rss = [v for v in (rss_mb(p) for p in pids) if v is not None]
         pss = [v for v in (pss_mb(p) for p in pids) if v is not None]
         return {
+            "ffmpeg_cameras": len(pids),
             "ffmpeg_receiving": receiving,
             "ffmpeg_wait_s": rounded(waited),
             "ffmpeg_exited": sum(p.poll() is not None for p in procs),
@@ -434,9 +478,14 @@ def run_phases(settings: Settings) -> dict[str, Any]:
     with (
         Children() as children,
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
-        SimulatorFleet(mounts(settings), clip_dir=settings.cache_dir) as simulator,
+        SimulatorFleet(
+            mounts(settings),
+            clip_dir=settings.cache_dir,
+            mounts_per_process=mounts_per_process(settings),
+        ) as simulator,
     ):
         phases["simulator_processes"] = len(simulator.servers)
+        phases["simulator_shared"] = settings.shared_simulator
         run = Run(settings, simulator, children, Path(tmp))
         steps: list[tuple[str, Callable[[Run], dict[str, Any]]]] = [
             ("zero", service_zero_phase),
@@ -463,7 +512,8 @@ def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
     n = settings.cameras
     svc, ff, cv = phases["service"], phases["ffmpeg"], phases["opencv"]
     service_per = ratio(svc["service_cpu_pct_total"], n)
-    ffmpeg_per = ratio(ff["ffmpeg_copy_cpu_pct_total"], n)
+    ffmpeg_per = ratio(ff["ffmpeg_copy_cpu_pct_total"], ff["ffmpeg_cameras"])
+    simulator_cpu = median([w.groups["simulator"] for w in svc["windows"]])
     opencv_per = ratio(cv["opencv_cpu_pct_total"], cv["opencv_cameras"])
     zero_rss = phases["zero"]["service_rss_mb_zero"]
     rss_per = ratio(svc["service_rss_mb"] - zero_rss, n) if zero_rss is not None else None
@@ -472,8 +522,14 @@ def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
         "online": svc["online"],
         "service_cpu_pct_total": rounded(svc["service_cpu_pct_total"]),
         "service_cpu_pct_per_stream": rounded(service_per, 3),
+        "ffmpeg_cameras": ff["ffmpeg_cameras"],
         "ffmpeg_copy_cpu_pct_total": rounded(ff["ffmpeg_copy_cpu_pct_total"]),
         "ffmpeg_copy_cpu_pct_per_stream": rounded(ffmpeg_per, 3),
+        # The test rig, apart from everything measured: during the service's windows.
+        "simulator_shared": phases["simulator_shared"],
+        "simulator_processes": phases["simulator_processes"],
+        "simulator_cpu_pct_total": rounded(simulator_cpu),
+        "simulator_cpu_pct_per_camera": rounded(ratio(simulator_cpu, n), 3),
         "opencv_cameras": cv["opencv_cameras"],
         "opencv_cpu_pct_per_stream": rounded(opencv_per, 2),
         "opencv_fps_per_camera": cv["opencv_fps_per_camera"],
@@ -515,7 +571,7 @@ def summarize_run(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
 def warnings(settings: Settings, f: dict[str, Any], phases: dict[str, Any]) -> list[str]:
     """Reasons not to trust this run's figures at face value."""
     found = []
-    expected = {"service": settings.cameras, "ffmpeg": settings.cameras,
+    expected = {"service": settings.cameras, "ffmpeg": f["ffmpeg_cameras"],
                 "opencv": f["opencv_cameras"]}  # fmt: skip
     for phase, count in f["flowing_streams"].items():
         if count < expected[phase]:
@@ -551,6 +607,17 @@ def _settings_info(settings: Settings) -> dict[str, Any]:
     return info
 
 
+def _print_table(report: dict[str, Any]) -> None:
+    print_table(report)
+    kind = "shared mounts" if report["simulator_shared"] else "a pipeline per client"
+    print(
+        f"  simulator ({kind}, {report['simulator_processes']} processes): "
+        f"{report['simulator_cpu_pct_total']}% of one core during the service's windows, "
+        f"{report['simulator_cpu_pct_per_camera']}% per camera; ffmpeg baseline on "
+        f"{report['ffmpeg_cameras']} of {report['cameras']} cameras\n"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     return harness.run_benchmark(
@@ -560,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         versions=_versions,
         run_phases=run_phases,
         summarize=summarize_run,
-        print_table=print_table,
+        print_table=_print_table,
         describe=_settings_info,
     )
 

@@ -1,8 +1,19 @@
-"""Measure the simulator's CPU with N 720p 2 Mbit/s mounts, one ``ffmpeg -c copy`` client each.
+"""The simulator's own CPU with N 720p 2 Mbit/s cameras, each read by one RTSP client.
 
-Not a test (timing is never asserted): run it by hand,
-``python -m bench.simulator_cpu 20 200``. It prints the server's CPU as a
-percentage of one core, averaged over the measurement window, and the clients' total.
+Not a test (timing is never asserted): run it by hand, for example::
+
+    python -m bench.simulator_cpu 300 --repeat 3                # unshared, 25 mounts a process
+    python -m bench.simulator_cpu 300 --repeat 3 --shared       # shared mounts, one process
+
+The cameras are the ingest benchmark's (``bench.cameras.staggered_mounts``: one clip, five
+start offsets). Unshared, they are split into processes of ``--mounts-per-process`` as
+``bench.ingest`` used to; shared (``MountSpec.shared``), every camera with the same start
+offset is served by one media, all in one process. The clients are one asyncio process
+of minimal RTSP/TCP readers (DESCRIBE, SETUP interleaved, PLAY, read and discard), or with
+``--ffmpeg`` one ``ffmpeg -c copy`` process per camera. Printed per window: the simulator's
+CPU (all its processes, % of one core), the clients', the whole machine's, and what the
+clients received (Mbit/s per camera, and how many cameras got at least half the clip's
+rate). The figure quoted is the median over ``--repeat`` windows.
 """
 
 from __future__ import annotations
@@ -11,41 +22,25 @@ import argparse
 import asyncio
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from surveillance.simulator import ClipSpec, MountSpec, Simulator
+from bench.baselines import ffmpeg_command
+from bench.cameras import camera_ids, staggered_mounts
+from bench.harness import CLIP_CACHE
+from bench.procs import Children
+from bench.procstat import measure_cpu, tcp_received_by_pid
+from bench.stats import median
+from surveillance.simulator import ClipSpec, SimulatorFleet, ensure_clip
 
-CLIENT_SETTLE_S = 8.0  # time for every client to connect and reach steady state
-MEASURE_S = 20.0
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, softirq included, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def bytes_sent(port: int) -> int:
-    """Bytes the server has sent on all its TCP connections (from ``ss -ti``)."""
-    out = subprocess.run(
-        ["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sum(int(m) for m in re.findall(r"bytes_sent:(\d+)", out))
+CLIP = ClipSpec(profile="high", bitrate_kbps=2000, gop_s=2.0, seconds=10.0)  # bench.ingest's
+CLIENT_SETTLE_S = 8.0  # for every client to connect and reach steady state
+CONNECT_GAP_S = 0.01  # between two clients' connections: no burst of hundreds of DESCRIBEs
 
 
 async def _raw_client(url: str, received: list[int], index: int) -> None:
@@ -75,120 +70,110 @@ async def _raw_client(url: str, received: list[int], index: int) -> None:
         received[index] += len(chunk)
 
 
-async def _raw_clients(urls: list[str], seconds: float) -> list[int]:
-    received = [0] * len(urls)
-    tasks = [asyncio.create_task(_raw_client(u, received, i)) for i, u in enumerate(urls)]
-    await asyncio.sleep(seconds)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return received
+class RawClients:
+    """Every camera read by a minimal client, all in one asyncio loop in a thread of ours."""
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        self.received = [0] * len(urls)
+        self._urls = list(urls)
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self._thread.start()
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        tasks = []
+        for index, url in enumerate(self._urls):
+            tasks.append(asyncio.create_task(_raw_client(url, self.received, index)))
+            await asyncio.sleep(CONNECT_GAP_S)
+        await self._stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
 
 
-def measure_raw(count: int, clip_dir: Path) -> None:
-    """Same load, but one asyncio process reads every stream: no per-client process cost."""
-    spec = ClipSpec(width=1280, height=720, bitrate_kbps=2000, fps=25, seconds=10)
-    mounts = [MountSpec(f"cam{i}", spec, start_offset_s=(i * 2.0) % 10) for i in range(count)]
-    with Simulator(mounts, clip_dir=clip_dir) as sim:
-        pid = sim.pid
-        assert pid is not None
-        urls = [sim.url(f"cam{i}") for i in range(count)]
-        result: list[float] = []
-
-        def sample() -> None:
-            time.sleep(CLIENT_SETTLE_S)
-            cpu0, sent0, wall0 = cpu_seconds(pid), bytes_sent(sim.port), time.monotonic()
-            time.sleep(MEASURE_S)
-            wall = time.monotonic() - wall0
-            result.extend(
-                [
-                    (cpu_seconds(pid) - cpu0) / wall * 100,
-                    (bytes_sent(sim.port) - sent0) * 8 / wall / 1e6,
-                ]
-            )
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        asyncio.run(_raw_clients(urls, CLIENT_SETTLE_S + MEASURE_S + 1))
-        sampler.join()
-        server, mbps = result
-        print(
-            f"{count} mounts, raw clients: server {server:.1f}% of one core, "
-            f"sent {mbps:.0f} Mbit/s ({mbps / count:.2f} per client)",
-            flush=True,
-        )
+def _received(raw: RawClients | None, ports: list[int], pids: list[int]) -> list[int]:
+    """Bytes each client has received so far: counted by the raw clients themselves, or
+    for ffmpeg read from the kernel's tcp_info of its connection."""
+    if raw is not None:
+        return list(raw.received)
+    by_pid = tcp_received_by_pid(ports)
+    return [by_pid.get(pid, 0) for pid in pids]
 
 
-def measure(count: int, clip_dir: Path) -> None:
-    spec = ClipSpec(width=1280, height=720, bitrate_kbps=2000, fps=25, seconds=10)
-    mounts = [MountSpec(f"cam{i}", spec, start_offset_s=(i * 2.0) % 10) for i in range(count)]
-    clients: list[subprocess.Popen[bytes]] = []
-    with Simulator(mounts, clip_dir=clip_dir) as sim:
+def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
+    clip = replace(CLIP, seconds=args.clip_seconds)
+    ensure_clip(clip, args.clip_dir)
+    ids = camera_ids(count)
+    mounts = [replace(m, shared=args.shared) for m in staggered_mounts(ids, clip)]
+    per_process = count if args.shared else args.mounts_per_process
+    rates: list[list[float]] = []
+    with (
+        SimulatorFleet(mounts, clip_dir=args.clip_dir, mounts_per_process=per_process) as sim,
+        Children() as children,
+    ):
+        urls = [sim.url(i) for i in ids]
+        raw = None
+        if args.ffmpeg:
+            procs = []
+            for url in urls:
+                procs.append(children.spawn(ffmpeg_command(url)))
+                time.sleep(CONNECT_GAP_S)
+            client_pids = [p.pid for p in procs]
+        else:
+            raw = RawClients(urls)
+            client_pids = [os.getpid()]  # the raw clients run in this process
         try:
-            for i in range(count):
-                clients.append(
-                    subprocess.Popen(
-                        [
-                            "ffmpeg",
-                            "-nostdin",
-                            "-v",
-                            "error",
-                            "-rtsp_transport",
-                            "tcp",
-                            "-i",
-                            sim.url(f"cam{i}"),
-                            "-c",
-                            "copy",
-                            "-f",
-                            "null",
-                            "-",
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
+            time.sleep(CLIENT_SETTLE_S + CONNECT_GAP_S * count)
+            windows = []
+            for _ in range(args.repeat):
+                before = _received(raw, sim.ports, client_pids)
+                window = measure_cpu({"simulator": sim.pids, "clients": client_pids}, args.seconds)
+                windows.append(window)
+                after = _received(raw, sim.ports, client_pids)
+                rates.append(
+                    [(a - b) * 8 / window.wall_s / 1e6 for a, b in zip(after, before, strict=True)]
                 )
-                time.sleep(0.02)  # do not hit the server with 200 DESCRIBEs at once
-            time.sleep(CLIENT_SETTLE_S)
-            pid = sim.pid
-            assert pid is not None
-            connected = sum(m["clients"] for m in sim.status().values())
-            server0 = cpu_seconds(pid)
-            clients0 = sum(cpu_seconds(c.pid) for c in clients if c.poll() is None)
-            sent0 = bytes_sent(sim.port)
-            busy0, total0 = machine_busy()
-            wall0 = time.monotonic()
-            time.sleep(MEASURE_S)
-            wall = time.monotonic() - wall0
-            mbps = (bytes_sent(sim.port) - sent0) * 8 / wall / 1e6
-            busy1, total1 = machine_busy()
-            machine = (busy1 - busy0) / (total1 - total0) * 100
-            server = (cpu_seconds(pid) - server0) / wall * 100
-            alive = [c for c in clients if c.poll() is None]
-            client_cpu = (sum(cpu_seconds(c.pid) for c in alive) - clients0) / wall * 100
-            queued = [m["queued_bytes"] for m in sim.status().values()]
-            print(f"appsrc queue max {max(queued)} mean {sum(queued) / len(queued):.0f} bytes")
-            print(
-                f"{count} mounts, {connected} clients connected, {len(alive)} alive: "
-                f"server {server:.1f}% of one core, clients total {client_cpu:.1f}%, "
-                f"sent {mbps:.0f} Mbit/s ({mbps / max(1, connected):.2f} per client), "
-                f"whole machine {machine:.0f}% busy",
-                flush=True,
-            )
+            status = sim.status()
         finally:
-            for client in clients:
-                client.kill()
-            for client in clients:
-                client.wait()
+            if raw is not None:
+                raw.close()
+    nominal = clip.bitrate_kbps / 1000
+    result: dict[str, Any] = {
+        "cameras": count,
+        "shared": args.shared,
+        "processes": -(-count // per_process),
+        "connected": sum(int(m["clients"]) for m in status.values()),
+        "simulator_pct": [round(w.groups["simulator"], 1) for w in windows],
+        "clients_pct": [round(w.groups["clients"], 1) for w in windows],
+        "machine_pct": [round(w.machine_pct, 1) for w in windows],
+    }
+    if rates:
+        result["mbps_per_camera"] = [round(sum(r) / count, 2) for r in rates]
+        result["flowing"] = [sum(x >= nominal / 2 for x in r) for r in rates]
+    result["simulator_pct_median"] = median(result["simulator_pct"])
+    return result
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("counts", nargs="+", type=int)
-    parser.add_argument("--clip-dir", type=Path, default=Path(tempfile.gettempdir()) / "sim-clips")
-    parser.add_argument("--raw", action="store_true", help="one asyncio reader, not ffmpeg")
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("counts", nargs="+", type=int, help="camera counts to measure in turn")
+    parser.add_argument("--shared", action="store_true", help="shared mounts (one process)")
+    parser.add_argument("--mounts-per-process", type=int, default=25, help="unshared only")
+    parser.add_argument("--ffmpeg", action="store_true", help="ffmpeg -c copy clients")
+    parser.add_argument("--seconds", type=float, default=20.0, help="CPU window")
+    parser.add_argument("--repeat", type=int, default=3, help="windows")
+    parser.add_argument("--clip-seconds", type=float, default=10.0)
+    parser.add_argument("--clip-dir", type=Path, default=CLIP_CACHE)
+    args = parser.parse_args(argv)
     for count in args.counts:
-        (measure_raw if args.raw else measure)(count, args.clip_dir)
+        print(measure(args, count), flush=True)
     return 0
 
 

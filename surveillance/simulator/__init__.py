@@ -9,7 +9,10 @@ SDP), Basic auth, and failures (refused, dropped, stalled, rebooted). Three piec
   read it back after decoding.
 - :mod:`.gst_server` is a standalone script run by Debian's system Python, which has
   GStreamer's RTSP server bindings. It demuxes each clip once into memory and feeds it
-  through an ``appsrc`` in a loop with monotonic timestamps; one pipeline per client.
+  through an ``appsrc`` in a loop with monotonic timestamps; one pipeline per client, or
+  for shared mounts (``MountSpec.shared``, what the benchmarks use) one pipeline per clip
+  and start offset whose packets go to every client of every such mount, each client
+  starting at a keyframe.
 - :mod:`.server` (:class:`Simulator`) runs that script from the venv and steers it over a
   JSON-lines control channel on its stdin and stdout; :class:`SimulatorFleet` splits
   large sets over several such processes.

@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a varied demo set (sub-streams, Baseline, B-frames, H.265, SDP-only parameter "
         "sets) instead of --cameras identical cameras",
     )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="serve cameras with the same clip and start offset from one pipeline (cheap for "
+        "hundreds of cameras; each new client still starts at a keyframe)",
+    )
     parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
     parser.add_argument("--profile", choices=["baseline", "main", "high"], default="high")
     parser.add_argument("--width", type=int, default=1280)
@@ -52,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_mounts(args: argparse.Namespace) -> list[MountSpec]:
     if args.demo:
-        mounts = demo_mounts(args.cameras)
+        mounts = demo_mounts(args.cameras, shared=args.shared)
     else:
         spec = ClipSpec(
             codec=args.codec,
@@ -71,6 +77,7 @@ def build_mounts(args: argparse.Namespace) -> list[MountSpec]:
                 spec,
                 params_in_sdp_only=args.params_in_sdp_only,
                 start_offset_s=((n - 1) * args.gop_s) % args.seconds,
+                shared=args.shared,
             )
             for n in range(1, args.cameras + 1)
         ]
@@ -84,6 +91,7 @@ def build_mounts(args: argparse.Namespace) -> list[MountSpec]:
                 password=args.password,
                 params_in_sdp_only=m.params_in_sdp_only,
                 start_offset_s=m.start_offset_s,
+                shared=m.shared,
             )
             for m in mounts
         ]

@@ -27,13 +27,14 @@ _QUIRKS: dict[int, tuple[ClipSpec, bool]] = {
 }
 
 
-def demo_mounts(count: int) -> list[MountSpec]:
+def demo_mounts(count: int, *, shared: bool = False) -> list[MountSpec]:
     """``count`` cameras ``cam1..camN``, each with a 360p sub-stream ``camN-sub``.
 
     Most main streams are 720p High H.264 at 2 Mbit/s; camera 2 is Constrained Baseline,
     camera 3 has B-frames, camera 4 is H.265 and camera 5 sends its parameter sets only in
     the SDP, the quirks that need a different delivery path; the pattern repeats every ten
-    cameras.
+    cameras. ``shared`` serves them as shared mounts: cheaper for many cameras, but no
+    camera can then be stalled alone.
     """
     mounts: list[MountSpec] = []
     for number in range(1, count + 1):
@@ -41,6 +42,8 @@ def demo_mounts(count: int) -> list[MountSpec]:
         # Different start points so that cameras do not all begin on the same picture.
         offset = ((number - 1) * GOP_S) % CLIP_SECONDS
         path = f"cam{number}"
-        mounts.append(MountSpec(path, clip, params_in_sdp_only=sdp_only, start_offset_s=offset))
-        mounts.append(MountSpec(f"{path}-sub", SUB_STREAM, start_offset_s=offset))
+        mounts.append(
+            MountSpec(path, clip, params_in_sdp_only=sdp_only, start_offset_s=offset, shared=shared)
+        )
+        mounts.append(MountSpec(f"{path}-sub", SUB_STREAM, start_offset_s=offset, shared=shared))
     return mounts

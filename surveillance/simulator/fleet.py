@@ -6,6 +6,11 @@ arrived at full frame rate from one process, 99 of 100 from four processes of 25
 and 195 of 200 from eight. The server is not out of CPU when this happens; each process
 serves its clients from one main loop. So large sets are split into processes of
 ``mounts_per_process`` mounts, each on its own port.
+
+Shared mounts (``MountSpec.shared``) share a media only with mounts in the same process,
+and one process serves hundreds of them (300 cameras at 2 Mbit/s, every one at full rate,
+for a tenth of a core: ``python -m bench.simulator_cpu 300 --shared``): give them a
+``mounts_per_process`` that keeps them together.
 """
 
 from __future__ import annotations

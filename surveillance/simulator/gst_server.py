@@ -9,6 +9,12 @@ demuxed once into memory as a list of access units, and a single GLib timer tops
 mount's ``appsrc`` a little ahead of its pipeline clock, adding one loop length to PTS and DTS
 on every pass. The RTSP server's sinks sync to the clock, so the stream plays in real time.
 
+Shared mounts (``"shared": true`` in the spec) trade independence for cost: every shared
+mount with the same clip, start offset and credentials is served by ONE media (one
+pipeline, payloaded once) whose packets go to all their clients; see :class:`KeyframeGate`
+for how each new client still starts at a keyframe. Unshared mounts get one pipeline per
+client, as before.
+
 Control channel: one JSON command per line on stdin, one JSON reply per line on stdout. The
 first stdout line is ``{"ready": true, "port": N}``. EOF on stdin or SIGTERM ends the server.
 """
@@ -43,6 +49,16 @@ PAYLOAD_TYPE = 96
 # shared by every client, each TCP-interleaved RTP write waits its turn in that one loop and
 # 200 clients got ~0.9 of their 2 Mbit/s while the CPU idled; unlimited threads send at rate.
 CLIENT_THREADS = -1
+# A shared media's new client is let in at a keyframe, GATE_LEAD_S before the keyframe is
+# due at the RTSP server's sink: by then the frame before it, due a frame earlier, has long
+# been sent to the clients already in, and the wait costs nothing, since the sink would
+# wait for the keyframe's time anyway. A PLAY holds a shared media's frames back at most
+# GATE_HOLD_MAX_S; a keyframe waits at most GATE_ADMIT_WAIT_S past that for clients'
+# threads (a busy one is let in at the next keyframe instead; 40 ms, on a machine
+# saturated by other work, left most new clients out at every keyframe).
+GATE_LEAD_S = 0.005
+GATE_HOLD_MAX_S = 0.5
+GATE_ADMIT_WAIT_S = 0.2
 
 # NAL unit types of parameter sets: H.264 SPS/PPS (7, 8); H.265 VPS/SPS/PPS (32, 33, 34).
 _PARAM_NALS = {"h264": {7, 8}, "h265": {32, 33, 34}}
@@ -65,25 +81,34 @@ class Clip:
 
 
 @dataclass
-class Mount:
-    path: str
+class Source:
+    """A looping clip and its clock: what the media of one mount, or of one group of shared
+    mounts, are fed from."""
+
     clip: Clip
-    codec: str
-    params_in_sdp_only: bool
-    # Where the clip stands at any moment, the same for every client of the mount, as a
-    # camera's picture is: position = (monotonic now - epoch + offset) modulo the clip.
+    # Where the clip stands at any moment, the same for every client, as a camera's
+    # picture is: position = (monotonic now - epoch + offset) modulo the clip.
     epoch_ns: int
     offset_ns: int
-    factory: GstRtspServer.RTSPMediaFactory
-    refused: bool = False
     stalled: bool = False
-    feeds: list[Feed] = field(default_factory=list)  # one per client's media
+    feeds: list[Feed] = field(default_factory=list)  # one per media being fed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
+class Mount:
+    path: str
+    source: Source
+    codec: str
+    params_in_sdp_only: bool
+    factory: GstRtspServer.RTSPMediaFactory
+    shared: bool  # its source and media serve other mounts too
+    refused: bool = False
+
+
+@dataclass
 class Feed:
-    """Feeding state of one media (one client's pipeline) of a mount."""
+    """Feeding state of one media: one client's pipeline, or a shared group's."""
 
     appsrc: GstApp.AppSrc
     media: GstRtspServer.RTSPMedia
@@ -92,6 +117,225 @@ class Feed:
     base_ns: int | None = None  # running time that the clip's DTS 0 of loop 0 maps to
     resync: bool = True
     last_dts_ns: int = -1  # running time of the last buffer sent: timestamps never go back
+
+
+class SharedMediaFactory(GstRtspServer.RTSPMediaFactory):
+    """A factory mounted at several paths that makes one media for all of them.
+
+    gst-rtsp-server keeps a shared factory's media under the key ``gen_key`` returns, by
+    default the request's URL path (rtsp-media-factory.c, default_gen_key): with one key,
+    every path this factory is mounted at gets the same media.
+    """
+
+    def do_gen_key(self, _url: GstRtsp.RTSPUrl) -> str:
+        return "shared"
+
+
+class KeyframeGate:
+    """Lets each new client of a shared media in at a keyframe, as a camera starts a
+    stream: keyframe first, parameter sets in front of it.
+
+    The RTSP server adds a client's transports to the media's stream when it handles the
+    PLAY, and from then on sends them whatever frame its sink hands over next, mid-GOP
+    too (rtsp-stream.c, send_tcp_message). So right after the PLAY (the client's
+    ``play-request`` signal) the new transports are taken out again, and a probe on that
+    sink's pad, which runs in the streaming thread just before each frame is handed over,
+    puts them back when a keyframe arrives. From ``pre-play-request`` until then the probe
+    holds frames back, so none reaches the client while its transports are in.
+
+    A transport is put back in its client's own thread (each client has one), where the
+    server also tears the client down: put back after that, it would be sent to on a dead
+    channel, which aborts the server (rtsp-client.c, get_data_seq). The keyframe waits for
+    that at most GATE_ADMIT_WAIT_S; a client that misses it is let in at the next one.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        # Clients in a PLAY -> monotonic deadline. Keyed by the wrapper itself, which keeps
+        # it alive: PyGObject hands out the same wrapper for a client only while one lives.
+        self._holds: dict[GstRtspServer.RTSPClient, float] = {}
+        self._pending: list[_Admission] = []
+        self._sink: Gst.Element | None = None
+        self._last_pts = Gst.CLOCK_TIME_NONE  # of the frame before, as it reached the sink
+
+    def hold(self, client: GstRtspServer.RTSPClient) -> None:
+        """The client is about to PLAY (in its thread): frames stop short of the sink until
+        its transports are out again.
+
+        A frame already past the probe, waiting in the sink for its time, can still reach
+        the client if that time comes within the PLAY: the client then starts with a frame
+        or two before its keyframe (2 of 100 clients opening at once, none when they come
+        one by one). Waiting for such a frame here would be exact, but PLAYs of one media
+        are handled one at a time, and a hundred of them waiting up to a frame each kept
+        clients without video for seconds."""
+        with self._cond:
+            self._holds[client] = time.monotonic() + GATE_HOLD_MAX_S
+
+    def admit(
+        self,
+        client: GstRtspServer.RTSPClient,
+        media: GstRtspServer.RTSPMedia,
+        session_media: GstRtspServer.RTSPSessionMedia,
+    ) -> None:
+        """The client's PLAY is done (in its thread): its transports out until a keyframe."""
+        context = GLib.main_current_source().get_context()
+        with self._cond:
+            self._holds.pop(client, None)
+            self._cond.notify_all()
+            if self._sink is None:
+                # The media's first client, for which the sink was made: the server holds a
+                # live media's first buffer, a keyframe (the feed starts at one), until the
+                # first PLAY (rtsp-stream.c, rtp_pad_blocking), so that is what it gets first.
+                self._sink = _rtp_sink(media)
+                if self._sink is not None:
+                    self._sink.get_static_pad("sink").add_probe(
+                        Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, self._on_frame
+                    )
+                return
+            # One by one: PyGObject frees the array get_transports() returns, and freeing a
+            # GPtrArray someone else holds empties it (GLib, g_ptr_array_free), which
+            # would leave the session no transports to take out at its teardown.
+            streams = range(media.n_streams())
+            transports = [t for i in streams if (t := session_media.get_transport(i)) is not None]
+            taken = [t for t in transports if t.set_active(False)]
+            if taken:
+                self._pending.append(_Admission(client, context, taken))
+
+    def forget(self, client: GstRtspServer.RTSPClient) -> None:
+        """The client is going (in its thread): never put its transports back."""
+        with self._cond:
+            self._holds.pop(client, None)
+            for admission in self._pending:
+                if admission.client is client:
+                    admission.cancelled = True
+            self._pending = [a for a in self._pending if a.client is not client]
+            self._cond.notify_all()
+
+    def _on_frame(self, _pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        first = _first_buffer(info)
+        keyframe = _is_keyframe(info)
+        # This frame arrives as the one before is handed over (the queue in front of the
+        # sink is a feed lead ahead), and is due one frame interval later.
+        arrived = time.monotonic()
+        interval_s = GATE_LEAD_S
+        pts = first.pts if first is not None else Gst.CLOCK_TIME_NONE
+        if Gst.CLOCK_TIME_NONE not in (pts, self._last_pts) and pts > self._last_pts:
+            interval_s = min((pts - self._last_pts) / Gst.SECOND, GATE_HOLD_MAX_S)
+        self._last_pts = pts
+        with self._cond:
+            while self._holds:
+                now = time.monotonic()
+                self._holds = {c: d for c, d in self._holds.items() if d > now}
+                if self._holds:
+                    self._cond.wait(min(self._holds.values()) - now)
+            if not (keyframe and self._pending):
+                return Gst.PadProbeReturn.OK
+            admissions, self._pending = self._pending, []
+            for admission in admissions:  # each waits in its client's thread for the go
+                admission.schedule(self._cond)
+        time.sleep(max(0.0, arrived + interval_s - GATE_LEAD_S - time.monotonic()))
+        with self._cond:
+            for admission in admissions:
+                admission.go = True
+            self._cond.notify_all()
+            deadline = time.monotonic() + GATE_ADMIT_WAIT_S
+            while not all(a.done or a.cancelled for a in admissions):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            for admission in admissions:
+                if not (admission.done or admission.cancelled):  # its thread was busy
+                    admission.cancelled = True
+                    self._pending.append(_Admission(*admission.again()))
+                    print("admission of a client put off to the next keyframe", file=sys.stderr)
+        return Gst.PadProbeReturn.OK
+
+
+@dataclass
+class _Admission:
+    """A client's transports waiting to be put back, and where (its thread's context)."""
+
+    client: GstRtspServer.RTSPClient
+    context: GLib.MainContext
+    transports: list[GstRtspServer.RTSPStreamTransport]
+    go: bool = False  # the keyframe is about to be handed over
+    cancelled: bool = False
+    done: bool = False
+
+    def again(self) -> tuple[Any, ...]:
+        return (self.client, self.context, self.transports)
+
+    def schedule(self, cond: threading.Condition) -> None:
+        """Put the transports back in the client's thread, once told to go."""
+
+        def put_back(*_args: Any) -> bool:
+            with cond:
+                deadline = time.monotonic() + GATE_HOLD_MAX_S
+                while not (self.go or self.cancelled) and time.monotonic() < deadline:
+                    cond.wait(deadline - time.monotonic())
+                if self.go and not self.cancelled:
+                    # Only transports still in one of the client's sessions: a session can
+                    # also end without a TEARDOWN or the connection closing (it times out),
+                    # and a transport put back then would outlive its client in the stream.
+                    held = _session_transports(self.client)
+                    for transport in self.transports:
+                        if transport in held:
+                            transport.set_active(True)
+                    self.done = True
+                cond.notify_all()
+            return False
+
+        source = GLib.idle_source_new()
+        source.set_priority(GLib.PRIORITY_HIGH)
+        source.set_callback(put_back)
+        source.attach(self.context)
+
+
+def _session_transports(
+    client: GstRtspServer.RTSPClient,
+) -> list[GstRtspServer.RTSPStreamTransport]:
+    """Every stream transport of the client's current sessions (one by one: see admit)."""
+    found = []
+    for session in client.session_filter(None):
+        for session_media in session.filter(None):
+            for index in range(session_media.get_media().n_streams()):
+                transport = session_media.get_transport(index)
+                if transport is not None:
+                    found.append(transport)
+    return found
+
+
+def _first_buffer(info: Gst.PadProbeInfo) -> Gst.Buffer | None:
+    if info.type & Gst.PadProbeType.BUFFER_LIST:
+        return info.get_buffer_list().get(0)
+    return info.get_buffer()
+
+
+def _is_keyframe(info: Gst.PadProbeInfo) -> bool:
+    """Whether a probed buffer (list) starts a keyframe: parameter sets, then the picture."""
+    first = _first_buffer(info)
+    return first is not None and not first.has_flags(Gst.BufferFlags.DELTA_UNIT)
+
+
+def _rtp_sink(media: GstRtspServer.RTSPMedia) -> Gst.Element | None:
+    """The appsink through which the media's RTP goes to TCP clients, None if none.
+
+    rtsp-stream.c (create_sender_part) makes one appsink for RTP and one for RTCP, the
+    RTCP one with async=false; both sit in the media's pipeline, the parent of its element.
+    """
+    pipeline = media.get_element().get_parent()
+    found = []
+    iterator = pipeline.iterate_recurse()
+    while True:
+        result, element = iterator.next()
+        if result != Gst.IteratorResult.OK:
+            break
+        factory = element.get_factory()
+        if factory is not None and factory.get_name() == "appsink":
+            found.append(element)
+    rtp = [sink for sink in found if sink.get_property("async")]
+    return rtp[0] if rtp else None
 
 
 def _nal_length_size(codec: str, caps: Gst.Caps) -> int:
@@ -195,7 +439,11 @@ class Server:
         self.mount_points = self.server.get_mount_points()
         self.server.get_thread_pool().set_max_threads(CLIENT_THREADS)
         self.mounts: dict[str, Mount] = {}
+        self.gates: dict[GstRtspServer.RTSPMedia, KeyframeGate] = {}  # of shared media
         clips: dict[tuple[str, str, bool], Clip] = {}
+        # Shared mounts with the same clip, start offset and credentials: one source, one
+        # factory (so one media), mounted at each of their paths.
+        groups: dict[tuple[Any, ...], tuple[Source, GstRtspServer.RTSPMediaFactory]] = {}
         auth = self._make_auth(spec["mounts"])
         for entry in spec["mounts"]:
             codec = entry.get("codec", "h264")
@@ -203,23 +451,23 @@ class Server:
             clip_key = (entry["file"], codec, sdp_only)
             if clip_key not in clips:
                 clips[clip_key] = load_clip(entry["file"], codec, strip_params=sdp_only)
-            clip = clips[clip_key]
+            offset_ns = int(float(entry.get("start_offset_s", 0.0)) * Gst.SECOND)
+            shared = bool(entry.get("shared", False))
+            group_key = (*clip_key, offset_ns, entry.get("username"), entry.get("password"))
+            if shared and group_key in groups:
+                source, factory = groups[group_key]
+            else:
+                source = Source(clips[clip_key], time.monotonic_ns(), offset_ns)
+                factory = self._make_factory(codec, sdp_only, entry, auth, shared)
+                factory.connect("media-configure", self._on_media_configure, source, shared)
+                if shared:
+                    groups[group_key] = (source, factory)
             path = entry["path"].strip("/")
-            factory = self._make_factory(codec, sdp_only, entry, auth)
-            mount = Mount(
-                path=path,
-                clip=clip,
-                codec=codec,
-                params_in_sdp_only=sdp_only,
-                epoch_ns=time.monotonic_ns(),
-                offset_ns=int(float(entry.get("start_offset_s", 0.0)) * Gst.SECOND),
-                factory=factory,
-            )
-            factory.connect("media-configure", self._on_media_configure, mount)
-            self.mounts[path] = mount
+            self.mounts[path] = Mount(path, source, codec, sdp_only, factory, shared)
             self.mount_points.add_factory("/" + path, factory)
         if auth is not None:
             self.server.set_auth(auth)
+        self.server.connect("client-connected", self._on_client_connected)
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -249,12 +497,13 @@ class Server:
         sdp_only: bool,
         entry: dict[str, Any],
         auth: GstRtspServer.RTSPAuth | None,
+        shared: bool,
     ) -> GstRtspServer.RTSPMediaFactory:
         payloader = "rtph264pay" if codec == "h264" else "rtph265pay"
         # config-interval=-1: parameter sets in front of every keyframe, as most cameras do;
         # 0: only in the SDP (from codec_data), as some cameras do.
         interval = 0 if sdp_only else -1
-        factory = GstRtspServer.RTSPMediaFactory()
+        factory = SharedMediaFactory() if shared else GstRtspServer.RTSPMediaFactory()
         factory.set_launch(
             # The appsrc queue is unbounded here because _feed bounds it: by the clock
             # (FEED_AHEAD_NS) and by MAX_QUEUED_BYTES.
@@ -262,11 +511,12 @@ class Server:
             "max-bytes=0 max-buffers=0 max-time=0 block=false "
             f"! {payloader} name=pay0 pt={PAYLOAD_TYPE} config-interval={interval} )"
         )
-        # One pipeline per client. A shared pipeline is cheaper, but a client that arrives
-        # while the last one's shared pipeline is being torn down gets that pipeline back,
-        # prepared again without "media-configure", and then never receives video: under a
-        # test suite's connect/disconnect churn that left mounts dead for the session.
-        factory.set_shared(False)
+        # Unshared: one pipeline per client. A shared pipeline is cheaper, but a client that
+        # arrives while the last one's shared pipeline is being torn down gets that pipeline
+        # back, prepared again without "media-configure", and then never receives video:
+        # under a test suite's connect/disconnect churn that left mounts dead for the
+        # session. So a shared media, once prepared, is never torn down (_keep_prepared).
+        factory.set_shared(shared)
         if auth is not None:
             everyone = ["anonymous", *self.roles.values()]
             constructors = everyone
@@ -285,52 +535,105 @@ class Server:
                 )
         return factory
 
-    # -- media lifecycle (called from the RTSP server's client thread) -------------------
+    # -- media lifecycle (called from the RTSP server's client threads) ------------------
 
     def _on_media_configure(
         self,
         _factory: GstRtspServer.RTSPMediaFactory,
         media: GstRtspServer.RTSPMedia,
-        mount: Mount,
+        source: Source,
+        shared: bool,
     ) -> None:
         appsrc = media.get_element().get_by_name("src")
-        appsrc.set_property("caps", mount.clip.caps)
-        media.connect("unprepared", self._on_media_unprepared, mount)
-        with mount.lock:
-            mount.feeds.append(Feed(appsrc, media))
+        appsrc.set_property("caps", source.clip.caps)
+        media.connect("unprepared", self._on_media_unprepared, source)
+        if shared:
+            self.gates[media] = KeyframeGate()
+            media.connect("prepared", self._on_shared_media_prepared)
+        with source.lock:
+            source.feeds.append(Feed(appsrc, media))
 
-    def _on_media_unprepared(self, media: GstRtspServer.RTSPMedia, mount: Mount) -> None:
-        with mount.lock:
-            mount.feeds = [f for f in mount.feeds if f.media is not media]
+    def _on_media_unprepared(self, media: GstRtspServer.RTSPMedia, source: Source) -> None:
+        self.gates.pop(media, None)
+        with source.lock:
+            source.feeds = [f for f in source.feeds if f.media is not media]
+
+    def _on_shared_media_prepared(self, media: GstRtspServer.RTSPMedia) -> None:
+        GLib.idle_add(self._keep_prepared, media)
+
+    @staticmethod
+    def _keep_prepared(media: GstRtspServer.RTSPMedia) -> bool:
+        # One more prepare than clients: the media is unprepared when its count drops to 0
+        # (rtsp-media.c, gst_rtsp_media_unprepare), so now it never is, and its last
+        # client leaving keeps it playing (its frames then go nowhere) for the next one.
+        if media.get_status() == GstRtspServer.RTSPMediaStatus.PREPARED:
+            media.prepare(None)
+        return False
+
+    def _on_client_connected(
+        self, _server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
+    ) -> None:
+        client.connect("pre-play-request", self._on_pre_play)
+        client.connect("play-request", self._on_play)
+        # Before the server takes the client's transports out (TEARDOWN, or the connection
+        # closing): a transport put back after that would be sent to on a dead channel,
+        # which aborts the server (rtsp-client.c, get_data_seq).
+        client.connect("pre-teardown-request", self._on_pre_teardown)
+        client.connect("closed", self._on_client_closed)
+
+    def _on_pre_play(
+        self, client: GstRtspServer.RTSPClient, context: GstRtspServer.RTSPContext
+    ) -> GstRtsp.RTSPStatusCode:
+        gate = self.gates.get(context.media)
+        if gate is not None:
+            gate.hold(client)
+        return GstRtsp.RTSPStatusCode.OK
+
+    def _on_play(
+        self, client: GstRtspServer.RTSPClient, context: GstRtspServer.RTSPContext
+    ) -> None:
+        gate = self.gates.get(context.media)
+        if gate is not None:
+            gate.admit(client, context.media, context.sessmedia)
+
+    def _on_pre_teardown(
+        self, client: GstRtspServer.RTSPClient, _context: GstRtspServer.RTSPContext
+    ) -> GstRtsp.RTSPStatusCode:
+        self._on_client_closed(client)
+        return GstRtsp.RTSPStatusCode.OK
+
+    def _on_client_closed(self, client: GstRtspServer.RTSPClient) -> None:
+        for gate in list(self.gates.values()):
+            gate.forget(client)
 
     # -- feeding --------------------------------------------------------------------------
 
     def feed_all(self) -> bool:
-        for mount in self.mounts.values():
-            with mount.lock:
-                for feed in mount.feeds:
-                    self._feed(mount, feed)
+        for source in {id(m.source): m.source for m in self.mounts.values()}.values():
+            with source.lock:
+                for feed in source.feeds:
+                    self._feed(source, feed)
         return True
 
-    def _feed(self, mount: Mount, feed: Feed) -> None:
+    def _feed(self, source: Source, feed: Feed) -> None:
         appsrc = feed.appsrc
         clock = appsrc.get_clock()
         if clock is None:  # not PLAYING yet: a live source has no running time
             return
         now = clock.get_time() - appsrc.get_base_time()
-        if mount.stalled or appsrc.get_current_level_bytes() > MAX_QUEUED_BYTES:
+        if source.stalled or appsrc.get_current_level_bytes() > MAX_QUEUED_BYTES:
             # Stalled, or the server cannot send as fast as the clock (overload): send nothing
             # now and restart at a keyframe later, as an encoder drops frames rather than
             # buffering without bound.
             feed.resync = True
             return
-        clip = mount.clip
+        clip = source.clip
         units = clip.units
         if feed.resync:
-            # Start (or restart after a stall) at the keyframe the mount's clock has just
+            # Start (or restart after a stall) at the keyframe the source's clock has just
             # reached, as a camera does: every client sees the same picture at the same
             # moment, and after a gap the picture has moved on, it never replays.
-            position = time.monotonic_ns() - mount.epoch_ns + mount.offset_ns
+            position = time.monotonic_ns() - source.epoch_ns + source.offset_ns
             feed.loops, feed.index = keyframe_at_or_after(clip, position + RESYNC_LEAD_NS)
             feed.base_ns = now - position
             first = feed.base_ns + feed.loops * clip.loop_ns + units[feed.index].dts
@@ -357,32 +660,43 @@ class Server:
 
     # -- control --------------------------------------------------------------------------
 
-    def _clients_of(self, mount: Mount) -> list[GstRtspServer.RTSPClient]:
-        medias = [feed.media for feed in mount.feeds]
-        if not medias:
-            return []
-        found = []
+    def _clients_by_path(self) -> dict[str, list[GstRtspServer.RTSPClient]]:
+        """The clients playing (or set up on) each mount, in one pass over every session."""
+        mounts_of: dict[int, list[Mount]] = {}  # by the hash of a media being fed
+        for mount in self.mounts.values():
+            with mount.source.lock:
+                for feed in mount.source.feeds:
+                    mounts_of.setdefault(hash(feed.media), []).append(mount)
+        found: dict[str, list[GstRtspServer.RTSPClient]] = {p: [] for p in self.mounts}
         for client in self.server.client_filter(None):
+            paths: set[str] = set()
             for session in client.session_filter(None):
-                if any(sm.get_media() in medias for sm in session.filter(None)):
-                    found.append(client)
-                    break
+                for session_media in session.filter(None):
+                    for mount in mounts_of.get(hash(session_media.get_media()), []):
+                        # A shared media serves several paths: the session's own path tells
+                        # which mount the client asked for.
+                        if not mount.shared or _serves(session_media, mount.path):
+                            paths.add(mount.path)
+            for path in paths:
+                found[path].append(client)
         return found
 
     def handle(self, command: dict[str, Any]) -> dict[str, Any]:
         cmd = command.get("cmd")
         if cmd == "status":
+            clients = self._clients_by_path()
             return {
                 "ok": True,
                 "mounts": {
                     path: {
-                        "clients": len(self._clients_of(mount)),
+                        "clients": len(clients[path]),
                         "refused": mount.refused,
-                        "stalled": mount.stalled,
-                        "playing": bool(mount.feeds),
+                        "stalled": mount.source.stalled,
+                        "playing": bool(mount.source.feeds),
+                        "shared": mount.shared,
                         # Bytes waiting in the appsrc: grows if the server cannot keep up.
-                        "queued_bytes": (
-                            sum(f.appsrc.get_current_level_bytes() for f in mount.feeds)
+                        "queued_bytes": sum(
+                            f.appsrc.get_current_level_bytes() for f in mount.source.feeds
                         ),
                     }
                     for path, mount in self.mounts.items()
@@ -408,22 +722,30 @@ class Server:
         elif kind == "drop":
             closed = self._close_clients(mount)
         elif kind == "stall":
-            with mount.lock:
-                mount.stalled = True
+            sharing = [m.path for m in self.mounts.values() if m.source is mount.source]
+            if len(sharing) > 1:
+                # Stalling a shared source would stall every camera sharing it.
+                return {
+                    "ok": False,
+                    "error": f"mount {mount.path!r} shares its media with {len(sharing) - 1} "
+                    "other mounts, which would stall too: serve it unshared to stall it",
+                }
+            with mount.source.lock:
+                mount.source.stalled = True
             closed = 0
         elif kind == "resume":
             if mount.refused:
                 self.mount_points.add_factory("/" + mount.path, mount.factory)
                 mount.refused = False
-            with mount.lock:
-                mount.stalled = False
+            with mount.source.lock:
+                mount.source.stalled = False
             closed = 0
         else:
             return {"ok": False, "error": f"unknown fault kind {kind!r}"}
         return {"ok": True, "closed": closed}
 
     def _close_clients(self, mount: Mount) -> int:
-        clients = self._clients_of(mount)
+        clients = self._clients_by_path()[mount.path]
         for client in clients:
             client.close()
         return len(clients)
@@ -466,6 +788,12 @@ class Server:
     def _on_sigterm(self) -> bool:
         self.loop.quit()
         return False
+
+
+def _serves(session_media: GstRtspServer.RTSPSessionMedia, path: str) -> bool:
+    """Whether a session's media was set up through exactly this mount path."""
+    ok, matched = session_media.matches("/" + path)
+    return bool(ok) and matched == len(path) + 1
 
 
 def _reply(message: dict[str, Any]) -> None:

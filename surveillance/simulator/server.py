@@ -70,6 +70,10 @@ class MountSpec:
     password: str | None = None
     params_in_sdp_only: bool = False  # SPS/PPS only in the SDP, never in the stream
     start_offset_s: float = 0.0  # start the loop at the first keyframe at/after this point
+    # Serve it from one media (one pipeline, payloaded once) with every other shared mount
+    # of the same clip, start offset and credentials: what lets one simulator process feed
+    # hundreds of cameras. Its own "stall" is refused then, since it would stall them all.
+    shared: bool = False
 
 
 @functools.cache
@@ -239,6 +243,14 @@ class Simulator:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
+    def stderr_tail(self) -> str:
+        """The end of the running (or crashed, not yet stopped) server's stderr."""
+        if self._workdir is None:
+            return ""
+        log = self._workdir / "stderr.log"
+        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        return text[-STDERR_TAIL_CHARS:]
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -277,6 +289,7 @@ class Simulator:
                     "password": mount.password,
                     "params_in_sdp_only": mount.params_in_sdp_only,
                     "start_offset_s": mount.start_offset_s,
+                    "shared": mount.shared,
                 }
             )
         return {"host": self._host, "port": self._port, "mounts": entries}
