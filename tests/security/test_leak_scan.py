@@ -128,10 +128,10 @@ def test_error_texts_name_no_stream_url_for_non_admins(secure: SecureNode) -> No
         texts += [brief["last_error"] for p in platforms for brief in p["worst"]]
         texts.append(mse_error(secure, QUERY_FAILING_CAMERA, headers))
         blob = "\n".join(text or "" for text in texts)
-        assert "<stream URL>" in blob or identity == "admin", (identity, blob)
-        if identity == "admin":
-            assert "rtsps://" in blob and f":{port}/" in blob, blob
-        else:
+        # FFmpeg's messages are told in words without the URL it quotes (media/source.py);
+        # where a URL is left in a text, a non-admin gets "<stream URL>" in its place.
+        assert "offline" in blob, blob
+        if identity != "admin":
             for needle in ("rtsp", "127.0.0.1", f":{port}", "cam14", "channel=", "realmonitor"):
                 assert needle not in blob, (identity, needle, blob)
 

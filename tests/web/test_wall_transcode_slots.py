@@ -64,7 +64,9 @@ async def both_transcoded_and_moving(page: Page, seen: list[str]) -> bool:
     seen.extend(await page.evaluate(NOTICES))
     tiles: list[dict[str, Any]] = await page.evaluate("window.wall.tiles()")
     stats = [t["stats"] or {} for t in tiles]
-    return all(s.get("path") == "transcode" and s.get("framesDecoded", 0) > 0 for s in stats)
+    # Both tiles of the layout (none before the page has built them).
+    playing = [s.get("path") == "transcode" and s.get("framesDecoded", 0) > 0 for s in stats]
+    return len(playing) == 2 and all(playing)
 
 
 async def test_a_closed_pages_transcodes_are_free_for_the_next_page_within_seconds(
