@@ -46,7 +46,6 @@ def wall(
     mode: Annotated[
         str | None,
         Query(
-            max_length=MAX_MODE_CHARS,
             description="wall: tiles and a status line only; desk: the operator's controls; "
             "unset or empty: as the saved layout says (any case)",
         ),
@@ -54,7 +53,6 @@ def wall(
     tour: Annotated[
         str | None,
         Query(
-            max_length=MAX_TOUR_NAME_CHARS,
             description="a tour to run, in step with every other screen showing it",
         ),
     ] = None,
@@ -62,9 +60,17 @@ def wall(
     # The page reads the layout name, the mode and the tour from its own URL; the server
     # sends the same file, having refused a mode the page would not understand, in a page a
     # person at a browser can read rather than a JSON body.
-    if not known_mode(mode):
-        return _mode_error(str(mode))
+    # Lengths are checked here rather than by the query's own limits, whose refusal would be
+    # a JSON body in front of a person at a wall's browser.
+    if mode is not None and (len(mode) > MAX_MODE_CHARS or not known_mode(mode)):
+        return _mode_error(_shortened(mode, MAX_MODE_CHARS))
+    if tour is not None and len(tour) > MAX_TOUR_NAME_CHARS:
+        return _tour_error(_shortened(tour, MAX_TOUR_NAME_CHARS))
     return _page("wall.html")
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def known_mode(mode: str | None) -> bool:
@@ -74,18 +80,35 @@ def known_mode(mode: str | None) -> bool:
 
 
 def _mode_error(mode: str) -> HTMLResponse:
-    # 422 like any other refused parameter, as a page: the value is escaped, never markup.
     shown = html.escape(mode)
+    return _error_page(
+        "Unknown wall mode",
+        f"""<p>This address asks for <code>mode={shown}</code>. The wall opens as
+<code>mode=wall</code> (tiles and a status line only) or <code>mode=desk</code> (the operator's
+controls); without <code>mode</code> it opens as its saved layout says.</p>
+<p><a href="?mode=wall">Open in wall mode</a> · <a href="?mode=desk">Open at the desk</a></p>""",
+    )
+
+
+def _tour_error(tour: str) -> HTMLResponse:
+    shown = html.escape(tour)
+    return _error_page(
+        "Not a tour name",
+        f"""<p>This address asks for <code>tour={shown}</code>, longer than any tour's name
+({MAX_TOUR_NAME_CHARS} characters at most). The tours are listed at the desk.</p>
+<p><a href="/wall">Open the desk</a></p>""",
+    )
+
+
+def _error_page(title: str, paragraphs: str) -> HTMLResponse:
+    # 422 like any other refused parameter, as a page: values are escaped, never markup.
     body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Unknown mode · Wall</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · Wall</title>
 <link rel="icon" href="/static/{ICON}" type="image/svg+xml">
 <link rel="stylesheet" href="/static/css/base.css"></head>
 <body class="error-page"><main>
-<h1>Unknown wall mode</h1>
-<p>This address asks for <code>mode={shown}</code>. The wall opens as
-<code>mode=wall</code> (tiles and a status line only) or <code>mode=desk</code> (the operator's
-controls); without <code>mode</code> it opens as its saved layout says.</p>
-<p><a href="?mode=wall">Open in wall mode</a> · <a href="?mode=desk">Open at the desk</a></p>
+<h1>{title}</h1>
+{paragraphs}
 </main></body></html>
 """
     return HTMLResponse(body, status_code=422, headers={"Cache-Control": "no-cache"})

@@ -74,9 +74,17 @@ class Liveness:
         """A silence ended, and packets have not yet flowed long enough to count as live."""
         return self._resuming_since is not None
 
-    def feed(self, now: float, connection: object, timestamp_s: float | None = None) -> bool:
+    def feed(
+        self,
+        now: float,
+        connection: object,
+        timestamp_s: float | None = None,
+        declared_interval_s: float | None = None,
+    ) -> bool:
         """True if the packet that arrived at ``now`` on ``connection`` shows the camera
-        live. ``timestamp_s``: its decoding (else presentation) time in seconds, if any."""
+        live. ``timestamp_s``: its decoding (else presentation) time in seconds, if any;
+        ``declared_interval_s``: the frame interval the connection declared when it opened
+        (1 / its frame rate), the only pace known before its second packet."""
         previous, self._previous_at = self._previous_at, now
         if connection is not self._connection:
             self._connection = connection
@@ -84,7 +92,10 @@ class Liveness:
             self._arrivals.clear()
             self._steps.clear()
             self._previous_timestamp = timestamp_s
-            self.silence_after_s = self.stall_after_s
+            # Until the second packet shows the pace, the declared rate stands in for it: a
+            # 1 fps camera under stall_after_s 0.8 would otherwise look silent at every start.
+            declared = declared_interval_s or 0.0
+            self.silence_after_s = max(self.stall_after_s, INTERVALS_PER_SILENCE * declared)
             return True
         assert previous is not None
         interval = now - previous

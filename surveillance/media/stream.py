@@ -90,7 +90,10 @@ class Stream:
         liveness = self._liveness
         timestamp = dts if dts is not None else pts
         live = liveness is None or liveness.feed(
-            now, info, None if timestamp is None else float(timestamp * info.time_base)
+            now,
+            info,
+            None if timestamp is None else float(timestamp * info.time_base),
+            1 / info.average_fps if info.average_fps else None,
         )
         health.packet(len(data), now, live=live)
         if not live:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import av
@@ -27,7 +27,9 @@ from surveillance.media.connections import (
     established,
     socket_inodes,
 )
+from surveillance.media.decode import decode_keyframe
 from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.preflight import Endpoint, RedirectPolicy, preflight
 from surveillance.media.source import (
     SourceOptions,
@@ -220,9 +222,16 @@ class IngestWorker:
             # When PyAV's open timeout interrupts FFmpeg, the RTSP demuxer reports whatever
             # it was doing ("Invalid data", "Immediate exit"); the clock tells the truth.
             if time.monotonic() - started >= timeout_s * 0.95:
-                raise StreamOpenError(
-                    ErrorKind.TIMEOUT, f"no answer within {timeout_s:g} s while opening"
-                ) from exc
+                # A camera that answered the node's own DESCRIBE is there: what it did not
+                # send in time is video, which starts at its next keyframe.
+                message = (
+                    f"the camera answered but sent no video within {timeout_s:g} s while "
+                    "opening: a camera's video starts at its next keyframe, so keep "
+                    "ingest.connect_timeout_s above its keyframe interval"
+                    if answered
+                    else f"no answer within {timeout_s:g} s while opening"
+                )
+                raise StreamOpenError(ErrorKind.TIMEOUT, message) from exc
             if isinstance(exc, av.InvalidDataError) and not answered:
                 # FFmpeg's RTSP demuxer says "Invalid data" when the DESCRIBE answer has no
                 # SDP (libavformat/rtsp.c, ff_rtsp_setup_input_streams), which is also what
@@ -317,6 +326,7 @@ class IngestWorker:
             stop = self._stop
             read_timeout_s = self._options.read_timeout_s
             got_first = False
+            sized = bool(info.width and info.height)
             previous_at: float | None = None
             for packet in container.demux(video):
                 if stop.is_set():
@@ -335,7 +345,13 @@ class IngestWorker:
                         f"no packets within {read_timeout_s:g} s while waiting for packets",
                     )
                 previous_at = now
-                deliver(bytes(packet), packet.pts, packet.dts, packet.is_keyframe, info)
+                data = bytes(packet)
+                if not sized and packet.is_keyframe:
+                    sized = True
+                    info = with_picture_size(info, data, packet.pts, packet.dts)
+                    health.width = info.width or None
+                    health.height = info.height or None
+                deliver(data, packet.pts, packet.dts, packet.is_keyframe, info)
                 if not got_first:
                     got_first = True
                     self._backoff.reset()
@@ -351,3 +367,17 @@ class IngestWorker:
             self._sockets = None
             self._silence = None
             container.close()
+
+
+def with_picture_size(
+    info: StreamInfo, data: bytes, pts: int | None, dts: int | None
+) -> StreamInfo:
+    """``info`` with the picture size of the connection's first keyframe, when opening gave
+    none: FFmpeg's probe ends before a camera whose keyframes are far apart has sent one, and
+    a size of 0x0 would reach the plan and size a transcoder to nothing. One keyframe's
+    decode, once per such connection; the connection's packets carry the sized info from
+    this keyframe on (consumers start at a keyframe anyway)."""
+    frame = decode_keyframe(Packet(0, data, pts, dts, True, time.monotonic(), info))
+    if frame is None:
+        return info
+    return replace(info, width=frame.width, height=frame.height)

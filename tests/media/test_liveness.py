@@ -148,6 +148,19 @@ def test_a_camera_slower_than_stall_after_is_live_from_its_second_frame() -> Non
     assert liveness.silence_after_s == 3.0
 
 
+def test_a_slow_camera_s_declared_rate_covers_the_gap_before_its_second_frame() -> None:
+    """Before the second packet no pace is known: a 1 fps camera whose first packet came
+    alone would look silent 0.8 s later; the rate the connection declared stands in."""
+    liveness = Liveness(0.8)
+    connection = object()
+    assert liveness.feed(100.0, connection, 0.0, declared_interval_s=1.0)
+    assert liveness.silence_after_s == 3.0
+    assert liveness.feed(101.0, connection, 1.0)  # 1 s after the first: not a silence
+    undeclared = Liveness(0.8)
+    assert undeclared.feed(100.0, connection, 0.0)
+    assert not undeclared.feed(101.0, connection, 1.0)  # what it was before
+
+
 def test_a_slow_camera_without_timestamps_is_live_once_its_pace_is_learnt() -> None:
     liveness = Liveness(0.8)
     connection = object()

@@ -135,3 +135,24 @@ async def test_the_mode_in_the_url_is_read_in_any_case_and_a_wrong_one_answers_a
     await page.click("text=Open in wall mode")
     await page.wait_for_selector(".tile[data-state]")
     assert await page.evaluate("document.body.classList.contains('wall-mode')")
+
+    # Too long a mode or tour name: the same kind of page, shortened, not pydantic's JSON.
+    for query, heading in ((f"?mode={'w' * 300}", "Unknown wall mode"),
+                           (f"?tour={'t' * 5000}", "Not a tour name")):  # fmt: skip
+        response = await page.goto(f"{service.url}/wall{query}")
+        assert response is not None and response.status == 422, query
+        assert response.headers["content-type"].startswith("text/html")
+        text = await page.inner_text("body")
+        assert heading in text and "…" in text and len(text) < 1000, text
+
+    # A tour name the API refuses: the page says why in the API's words, not "Unprocessable
+    # Entity" (js/api.js reads the messages of a refused request's fields).
+    await page.goto(f"{service.url}/wall?tour=%3Cb%3Ebad%3C%2Fb%3E")
+
+    async def told() -> str | None:
+        text = await page.text_content("#message") or ""
+        return text if text.startswith("Tour ") else None
+
+    said = await wait_for(told, 10)
+    assert "Unprocessable" not in said and len(said) > len("Tour <b>bad</b>: "), said
+    assert await page.locator("#message b").count() == 0

@@ -72,12 +72,24 @@ async function request(method, url, body, options = {}) {
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    const detail = data && typeof data.detail === "string" ? data.detail : response.statusText;
+    const detail = errorText(data) || response.statusText;
     const signInOn401 = options.signInOn401 !== false && url !== LOGIN_URL;
     if (response.status === 401 && signInOn401) goToSignIn();
     throw new ApiError(response.status, withoutBidiControls(detail), data, response.headers);
   }
   return cleanStrings(data);
+}
+
+// The error's words: FastAPI's own `detail` string, or the messages of a refused request's
+// fields (a list), so a page says "String should match pattern ..." rather than
+// "Unprocessable Entity".
+function errorText(data) {
+  if (!data) return "";
+  if (typeof data.detail === "string") return data.detail;
+  if (Array.isArray(data.detail)) {
+    return data.detail.map((item) => (item && typeof item.msg === "string" ? item.msg : "")).filter(Boolean).join("; ");
+  }
+  return "";
 }
 
 export const api = {
