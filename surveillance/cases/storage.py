@@ -31,6 +31,9 @@ HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 WRITE_CHUNK_BYTES = 1 << 20  # written (and a disk-full error met) a chunk at a time
 READ_CHUNK_BYTES = 1 << 20
 UNOWNED_DIR = "evidence-unowned"  # beside the store: files no item owned at start
+# Beside the store: a stored file found altered when the same bytes were stored again.
+ALTERED_DIR = "evidence-altered"
+HASH_CHUNK_BYTES = 1 << 20
 TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
 # The service's user alone reads evidence (and no one writes it once stored); directories
 # likewise. Files of a node made before this were 0444 in 0755 directories: prepare()
@@ -146,8 +149,14 @@ class LocalEvidenceStore:
     def put(self, data: bytes) -> StoredBlob:
         digest = hashlib.sha256(data).hexdigest()
         final = self._path(digest)
-        if final.exists():
-            return StoredBlob(digest, len(data), created=False)
+        if final.exists() or final.is_symlink():
+            # The same bytes are already stored, as far as the name says. A new item must
+            # not point at a file that was altered since (its old item's verify shows that);
+            # the altered file is kept aside for whoever investigates, and the genuine
+            # bytes are stored again.
+            if _holds(final, digest):
+                return StoredBlob(digest, len(data), created=False)
+            self._set_aside_altered(final, digest)
         directory = final.parent
         try:
             directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -171,6 +180,14 @@ class LocalEvidenceStore:
             reason = "the disk is full" if disk_full else (exc.strerror or str(exc))
             raise EvidenceWriteError(reason, disk_full=disk_full) from exc
         return StoredBlob(digest, len(data), created)
+
+    def _set_aside_altered(self, path: Path, digest: str) -> None:
+        try:
+            altered = self.root.parent / ALTERED_DIR
+            altered.mkdir(mode=DIR_MODE, exist_ok=True)
+            os.replace(path, altered / f"{digest}.{secrets.token_hex(4)}")
+        except OSError as exc:
+            raise EvidenceWriteError(exc.strerror or str(exc), disk_full=False) from exc
 
     def _write(self, handle: BinaryIO, data: bytes) -> None:
         view = memoryview(data)
@@ -310,3 +327,17 @@ def fsync_dir(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _holds(path: Path, digest: str) -> bool:
+    """Whether the stored file (never followed if a link) still holds the bytes whose
+    SHA-256 names it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    hasher = hashlib.sha256()
+    with os.fdopen(fd, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest() == digest

@@ -50,6 +50,33 @@ def test_put_is_content_addressed_read_only_and_never_overwritten(tmp_path: Path
     assert list(store.hashes()) == [digest]
 
 
+def test_storing_bytes_again_over_an_altered_file_keeps_the_genuine_bytes(
+    tmp_path: Path,
+) -> None:
+    """Two snapshots can be the same bytes (a looping or still picture). If the stored file
+    was altered meanwhile, the new item must not point at the altered bytes: they are set
+    aside (for whoever investigates the first item's failed verify) and stored again."""
+    store = LocalEvidenceStore(tmp_path / "ev")
+    store.prepare()
+    data = b"a still picture" * 1000
+    digest = store.put(data).sha256
+    path = tmp_path / "ev" / digest[:2] / digest
+    path.chmod(0o600)
+    path.write_bytes(b"tampered")
+    again = store.put(data)
+    assert again.created and store.hash_of_stored(digest) == digest
+    kept = list((tmp_path / "evidence-altered").iterdir())
+    assert len(kept) == 1 and kept[0].read_bytes() == b"tampered"
+    # A link planted in the file's place is moved aside, never followed or written through.
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"not evidence")
+    path.chmod(0o600)
+    path.unlink()
+    path.symlink_to(outside)
+    assert store.put(data).created and store.hash_of_stored(digest) == digest
+    assert outside.read_bytes() == b"not evidence" and not path.is_symlink()
+
+
 def test_disk_full_midway_leaves_nothing(tmp_path: Path) -> None:
     store = DiskFullStore(tmp_path / "ev")
     store.prepare()
