@@ -33,7 +33,6 @@ READ_CHUNK_BYTES = 1 << 20
 UNOWNED_DIR = "evidence-unowned"  # beside the store: files no item owned at start
 # Beside the store: a stored file found altered when the same bytes were stored again.
 ALTERED_DIR = "evidence-altered"
-HASH_CHUNK_BYTES = 1 << 20
 TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
 # The service's user alone reads evidence (and no one writes it once stored); directories
 # likewise. Files of a node made before this were 0444 in 0755 directories: prepare()
@@ -154,7 +153,7 @@ class LocalEvidenceStore:
             # not point at a file that was altered since (its old item's verify shows that);
             # the altered file is kept aside for whoever investigates, and the genuine
             # bytes are stored again.
-            if _holds(final, digest):
+            if self.hash_of_stored(digest) == digest:
                 return StoredBlob(digest, len(data), created=False)
             self._set_aside_altered(final, digest)
         directory = final.parent
@@ -328,16 +327,3 @@ def fsync_dir(directory: Path) -> None:
     finally:
         os.close(fd)
 
-
-def _holds(path: Path, digest: str) -> bool:
-    """Whether the stored file (never followed if a link) still holds the bytes whose
-    SHA-256 names it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    hasher = hashlib.sha256()
-    with os.fdopen(fd, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest() == digest
