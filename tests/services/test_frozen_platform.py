@@ -28,7 +28,8 @@ from surveillance.config.models import AppConfig
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.simulator import MountSpec, Simulator
 from tests.auth_helpers import bearer
-from tests.conftest import CLIP_CACHE, SMALL_H264
+from tests.conftest import SMALL_H264
+from tests.freezable_simulator import freezable_simulator
 from tests.service import ServiceProcess
 from tests.waits import wait_until
 
@@ -44,16 +45,10 @@ REOPEN_MARGIN_S = 2.0
 
 @pytest.fixture(scope="module")
 def own_simulator() -> Iterator[Simulator]:
-    sim = Simulator(
-        [MountSpec("frozen", SMALL_H264), MountSpec("busy", SMALL_H264)], clip_dir=CLIP_CACHE
-    )
-    sim.start(timeout_s=180)
-    try:
+    with freezable_simulator(
+        [MountSpec("frozen", SMALL_H264), MountSpec("busy", SMALL_H264)]
+    ) as sim:
         yield sim
-    finally:
-        if sim.pid is not None:
-            os.kill(sim.pid, signal.SIGCONT)
-        sim.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import pytest
 from surveillance.config.models import AppConfig
 from surveillance.simulator import MountSpec, Simulator
 from tests.auth_helpers import bearer
-from tests.conftest import CLIP_CACHE, SMALL_H264
+from tests.conftest import SMALL_H264
+from tests.freezable_simulator import freezable_simulator
 from tests.service import ServiceProcess
 from tests.services.test_frozen_platform import wait_online, watch
 
@@ -35,14 +36,8 @@ SLOW = replace(SMALL_H264, fps=1, gop_s=2.0, seconds=8.0)
 
 @pytest.fixture(scope="module")
 def own_simulator() -> Iterator[Simulator]:
-    sim = Simulator([MountSpec("slow", SLOW)], clip_dir=CLIP_CACHE)
-    sim.start(timeout_s=180)
-    try:
+    with freezable_simulator([MountSpec("slow", SLOW)]) as sim:
         yield sim
-    finally:
-        if sim.pid is not None:
-            os.kill(sim.pid, signal.SIGCONT)
-        sim.stop()
 
 
 @pytest.fixture(scope="module")
