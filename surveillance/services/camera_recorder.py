@@ -1,0 +1,392 @@
+"""One recorded camera stream: its subscription, its open segment, its gaps and its state.
+
+Everything here runs on one writer thread (services/recorder.py), which calls :meth:`pump`
+a few times a second: the packets queued since are written in one go, then the stream's
+health is looked at. Nothing here is ever called by the ingest thread, which only offers
+packets to the subscription (media/fanout.py) and so is never slowed by a disk.
+
+A segment holds the packets of one connection, without a hole: it is closed at the first
+keyframe after ``segment_s``, when the connection changes (a new ``StreamInfo``), when a
+packet is missing (the subscription fell behind and dropped some), when the camera stops
+delivering, when a write fails, and at shutdown. Whatever the recorder could not record
+becomes a gap row with its reason. A gap is written the moment it is known to be one (an
+outage, a failed write); the short hole of a quick reconnect becomes a row only when it is
+longer than ``MIN_GAP_S``, since the recordings API merges spans closer than that anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from surveillance.config.models import RecordingConfig
+from surveillance.media.fanout import Subscription
+from surveillance.media.health import StreamState
+from surveillance.media.packets import Packet, StreamInfo
+from surveillance.media.recording_file import SegmentFacts, SegmentWriter
+from surveillance.media.recording_read import SegmentRef
+from surveillance.media.stream import Stream
+from surveillance.recordings.records import MAX_SEGMENT_S
+from surveillance.recordings.store import RecordingStore
+from surveillance.services.recording_state import RecordingState, RecordingStatus
+
+log = logging.getLogger(__name__)
+
+TAKE_LIMIT = 10_000  # packets written per pump at most (more than a subscription holds)
+RETRY_AFTER_ERROR_S = 5.0  # a failed write or a full disk is tried again this often
+MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
+SEGMENT_DIR_MODE = 0o700
+
+# Why a segment was closed (recording_segments.closed_reason).
+CLOSED_ROLLOVER = "segment length reached"
+CLOSED_RECONNECT = "camera reconnected"
+CLOSED_STOPPED_DELIVERING = "camera stopped delivering"
+CLOSED_FELL_BEHIND = "recorder fell behind"
+CLOSED_SHUTDOWN = "shutdown"
+# Gap reasons of the recorder's own (a camera's outage gives the camera's reason).
+GAP_FELL_BEHIND = "recorder fell behind"
+GAP_DISK_FULL = "disk full"
+GAP_READ_ONLY = "recording directory is read-only"
+GAP_SHUTDOWN = "node stopped"
+
+# The camera is not delivering: close what is open, show the camera's reason. A stream that
+# is connecting again after a failed attempt counts too (media/stream.py does the same).
+_FAILING = (StreamState.OFFLINE, StreamState.STALLED, StreamState.DISABLED, StreamState.IDLE)
+
+
+def wall_time(received_at: float) -> float:
+    """Epoch s of a packet's ``received_at`` (time.monotonic())."""
+    return time.time() - (time.monotonic() - received_at)
+
+
+def segment_path(camera_id: str, stream: str, start_at: float) -> str:
+    """Where a segment starting at ``start_at`` goes, relative to the root:
+    ``{camera}/{stream}/{YYYY-MM-DD}/{HHMMSS}.{mmm}-{token}.mp4`` in UTC. The token (random,
+    where the design has the row id) makes the name unique before the row exists: the file
+    is created first, so a row never names a file that was not made."""
+    moment = datetime.fromtimestamp(start_at, UTC)
+    millis = moment.microsecond // 1000
+    name = f"{moment:%H%M%S}.{millis:03d}-{secrets.token_hex(4)}.mp4"
+    return f"{camera_id}/{stream}/{moment:%Y-%m-%d}/{name}"
+
+
+def write_failure(error: OSError) -> tuple[RecordingState, str]:
+    """The state and gap reason of a failed write."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RecordingState.DISK_FULL, GAP_DISK_FULL
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return RecordingState.ERROR, GAP_READ_ONLY
+    return RecordingState.ERROR, f"cannot write recordings: {error.strerror or error}"
+
+
+@dataclass
+class _OpenSegment:
+    segment_id: int
+    path: Path
+    writer: SegmentWriter
+    info: StreamInfo
+    start_at: float  # epoch s of its first packet
+    first_received: float  # monotonic, of its first packet
+    last_seq: int
+    published_s: float = -1.0  # writer.duration_s when open_ref was last made
+
+
+@dataclass
+class _Gap:
+    start_at: float
+    reason: str
+    gap_id: int | None = None  # None: not written yet
+
+
+class CameraRecorder:
+    def __init__(
+        self,
+        camera_id: str,
+        stream_name: str,
+        stream: Stream,
+        subscription: Subscription,
+        store: RecordingStore,
+        root: Path,
+        settings: RecordingConfig,
+        *,
+        note: str | None = None,
+        space_low: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``note``: said in the status while recording (the sub-stream fallback, say);
+        ``space_low``: called (on this thread) when free space is below the minimum, so
+        retention runs at once."""
+        self.camera_id = camera_id
+        self.stream_name = stream_name
+        self._stream = stream
+        self._subscription = subscription
+        self._store = store
+        self._root = root
+        self._settings = settings
+        self._note = note
+        self._space_low = space_low
+        self._open: _OpenSegment | None = None
+        self._gap: _Gap | None = None
+        self._covered_until = time.time()  # epoch s up to which footage or a gap accounts
+        self._retry_at = 0.0  # monotonic; no new segment before it
+        self._status = RecordingStatus(
+            RecordingState.WAITING, stream_name, "waiting for the camera's first keyframe",
+            time.time(), None,
+        )  # fmt: skip
+        # Read by any thread (API); replaced, never mutated, by this one.
+        self.open_ref: SegmentRef | None = None
+
+    # -- the writer thread's calls ------------------------------------------------------------
+    def pump(self) -> None:
+        """Write what is queued, then react to the stream's health."""
+        for packet in self._subscription.take_pending(TAKE_LIMIT):
+            self._packet(packet)
+        self._watch_health()
+        self._publish_open_ref()
+
+    def finish(self) -> None:
+        """At shutdown: write what is queued, close the segment, leave a gap open until the
+        next start (reconcile ends it then)."""
+        with contextlib.suppress(Exception):
+            for packet in self._subscription.take_pending(TAKE_LIMIT):
+                self._packet(packet)
+        self._subscription.close()
+        if self._open is not None:
+            self._close(CLOSED_SHUTDOWN)
+        self._begin_gap(self._covered_until, GAP_SHUTDOWN, write=True)
+        self._set_status(RecordingState.OFF, "the node stopped")
+
+    def status(self) -> RecordingStatus:
+        return self._status
+
+    # -- packets --------------------------------------------------------------------------
+    def _packet(self, packet: Packet) -> None:
+        segment = self._open
+        if segment is not None:
+            if packet.info is not segment.info:
+                reason = self._reconnect_reason(segment)
+                self._close(CLOSED_RECONNECT)
+                self._begin_gap(self._covered_until, reason, write=False)
+            elif packet.seq != segment.last_seq + 1:
+                self._close(CLOSED_FELL_BEHIND)
+                self._begin_gap(self._covered_until, GAP_FELL_BEHIND, write=True)
+                log.warning("recording %s/%s fell behind", self.camera_id, self.stream_name)
+            else:
+                age_s = packet.received_at - segment.first_received
+                if (packet.keyframe and age_s >= self._settings.segment_s) or (
+                    age_s >= MAX_SEGMENT_S  # a camera without keyframes: the index's bound
+                ):
+                    self._close(CLOSED_ROLLOVER)
+            segment = self._open
+        if segment is None:
+            if packet.keyframe and self._may_start():
+                self._start(packet)
+            return
+        try:
+            segment.writer.add(packet)
+        except OSError as error:
+            self._failed(error)
+            return
+        segment.last_seq = packet.seq
+
+    def _reconnect_reason(self, segment: _OpenSegment) -> str:
+        """Why the connection changed: the camera's error since the segment began, if any."""
+        health = self._stream.health
+        at = health.last_error_at
+        if health.last_error and at is not None and at >= segment.start_at:
+            return health.last_error
+        return CLOSED_RECONNECT
+
+    def _may_start(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        # A packet left over from before a silence is not the camera delivering again.
+        return self._stream.health.state not in _FAILING
+
+    def _start(self, first: Packet) -> None:
+        settings = self._settings
+        try:
+            free = shutil.disk_usage(self._root).free
+        except OSError as error:
+            self._trouble(*write_failure(error), error)
+            return
+        if free < settings.min_free_bytes:
+            self._space_low()
+            self._trouble(
+                RecordingState.DISK_FULL,
+                GAP_DISK_FULL,
+                None,
+                detail=f"{free} bytes free on the recordings file system, below "
+                f"min_free_bytes ({settings.min_free_bytes})",
+            )
+            return
+        info = first.info
+        start_at = wall_time(first.received_at)
+        relative = segment_path(self.camera_id, self.stream_name, start_at)
+        path = self._root / relative
+        try:
+            path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)
+            writer = SegmentWriter(path, first, settings.fragment_s)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # an init segment cut short
+            self._trouble(*write_failure(error), error)
+            return
+        # The file exists before its row: a crash in between leaves a file without a row,
+        # which the next start removes, never a row without its file.
+        try:
+            segment_id = self._store.open_segment(
+                self.camera_id, self.stream_name, relative, start_at,
+                info.codec, info.width, info.height,
+            )  # fmt: skip
+        except BaseException:
+            with contextlib.suppress(OSError):
+                writer.abort()
+                path.unlink(missing_ok=True)
+            raise
+        self._end_gap(start_at)
+        self._open = _OpenSegment(
+            segment_id, path, writer, info, start_at, first.received_at, first.seq
+        )
+        self._set_status(RecordingState.RECORDING, self._note, start_at)
+
+    # -- closing --------------------------------------------------------------------------
+    def _close(self, reason: str) -> None:
+        segment = self._open
+        assert segment is not None
+        try:
+            facts = segment.writer.close()
+        except OSError as error:
+            self._failed(error)
+            return
+        self._closed(segment, facts, reason)
+
+    def _closed(self, segment: _OpenSegment, facts: SegmentFacts, reason: str) -> None:
+        end_at = segment.start_at + facts.duration_s
+        self._store.close_segment(
+            segment.segment_id,
+            end_at=end_at,
+            bytes=facts.bytes,
+            sha256=facts.sha256,
+            frames=facts.frames,
+            init_bytes=facts.init_bytes,
+            keyframes=facts.keyframes,
+            reason=reason,
+        )
+        self._open = None
+        self.open_ref = None
+        self._covered_until = end_at
+
+    def _failed(self, error: OSError) -> None:
+        """A write failed: keep the segment's whole fragments, show why, retry later."""
+        segment = self._open
+        assert segment is not None
+        state, reason = write_failure(error)
+        facts: SegmentFacts | None = None
+        with contextlib.suppress(OSError):
+            facts = segment.writer.abort()
+        if facts is not None and facts.frames:
+            self._closed(segment, facts, reason)
+        else:
+            with contextlib.suppress(OSError):
+                segment.path.unlink(missing_ok=True)
+            self._store.discard_segment(segment.segment_id)
+            self._open = None
+            self.open_ref = None
+        self._trouble(state, reason, error)
+
+    def _trouble(
+        self,
+        state: RecordingState,
+        reason: str,
+        error: OSError | None,
+        *,
+        detail: str | None = None,
+    ) -> None:
+        """Recording cannot go on for now: a gap with ``reason``, retried later."""
+        self._retry_at = time.monotonic() + RETRY_AFTER_ERROR_S
+        self._begin_gap(self._covered_until, reason, write=True)
+        text = detail or reason
+        if state is not self._status.state or text != self._status.detail:
+            log.warning(
+                "recording %s/%s: %s%s", self.camera_id, self.stream_name, text,
+                f" ({error.strerror})" if error is not None and error.strerror else "",
+            )  # fmt: skip
+        self._set_status(state, f"{text}; retrying every {RETRY_AFTER_ERROR_S:.0f} s")
+
+    # -- the camera's health ---------------------------------------------------------------
+    def _watch_health(self) -> None:
+        health = self._stream.health
+        state = health.state
+        failing = state in _FAILING or (
+            state is StreamState.CONNECTING and health.failed_attempts > 0
+        )
+        if not failing:
+            return
+        reason = health.last_error or f"camera {state.value}"
+        if state is StreamState.DISABLED:
+            reason = "camera disabled"
+        if self._open is not None:
+            self._close(CLOSED_STOPPED_DELIVERING)
+        self._begin_gap(self._covered_until, reason, write=True)
+        if self._status.state not in (RecordingState.DISK_FULL, RecordingState.ERROR):
+            self._set_status(RecordingState.WAITING, f"camera not delivering: {reason}")
+
+    # -- gaps -----------------------------------------------------------------------------
+    def _begin_gap(self, start_at: float, reason: str, *, write: bool) -> None:
+        gap = self._gap
+        if gap is None:
+            gap = self._gap = _Gap(start_at, reason)
+        elif gap.gap_id is None:
+            gap.reason = reason  # the later reason says more (a reconnect, then "refused")
+        if write and gap.gap_id is None:
+            gap.gap_id = self._store.add_gap(
+                self.camera_id, self.stream_name, gap.start_at, gap.reason
+            )
+
+    def _end_gap(self, end_at: float) -> None:
+        gap, self._gap = self._gap, None
+        if gap is None:
+            return
+        end_at = max(end_at, gap.start_at)
+        if gap.gap_id is None:
+            if end_at - gap.start_at < MIN_GAP_S:
+                return
+            gap.gap_id = self._store.add_gap(
+                self.camera_id, self.stream_name, gap.start_at, gap.reason
+            )
+        self._store.end_gap(gap.gap_id, end_at)
+
+    # -- what others read ------------------------------------------------------------------
+    def _set_status(
+        self, state: RecordingState, detail: str | None, segment_started_at: float | None = None
+    ) -> None:
+        old = self._status
+        since = old.since if state is old.state else time.time()
+        self._status = RecordingStatus(state, self.stream_name, detail, since, segment_started_at)
+
+    def _publish_open_ref(self) -> None:
+        segment = self._open
+        if segment is None:
+            return
+        written = segment.writer.duration_s
+        if written == segment.published_s:
+            return
+        segment.published_s = written
+        facts = segment.writer.progress()
+        if facts.frames:
+            self.open_ref = SegmentRef(
+                path=segment.path,
+                start_at=segment.start_at,
+                duration_s=facts.duration_s,
+                keyframes=tuple(facts.keyframes),
+                init_bytes=facts.init_bytes,
+                codec=facts.codec,
+            )
