@@ -70,7 +70,7 @@ from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_url
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.recording_reconcile import reconcile
-from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet, ensure_clip
+from surveillance.simulator import ClipSpec, SimulatorFleet, ensure_clip
 
 BENCHMARK = "bench.recording"
 MIN_FREE_BYTES = 200_000_000  # the scratch disk may be small; the default asks for 1 GB

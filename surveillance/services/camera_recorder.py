@@ -19,12 +19,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import secrets
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from surveillance.config.models import RecordingConfig
@@ -34,6 +32,7 @@ from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.recording_file import SegmentFacts, SegmentWriter
 from surveillance.media.recording_read import SegmentRef
 from surveillance.media.stream import Stream
+from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
 from surveillance.recordings.records import MAX_SEGMENT_S
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.recording_state import RecordingState, RecordingStatus
@@ -65,17 +64,6 @@ _FAILING = (StreamState.OFFLINE, StreamState.STALLED, StreamState.DISABLED, Stre
 def wall_time(received_at: float) -> float:
     """Epoch s of a packet's ``received_at`` (time.monotonic())."""
     return time.time() - (time.monotonic() - received_at)
-
-
-def segment_path(camera_id: str, stream: str, start_at: float) -> str:
-    """Where a segment starting at ``start_at`` goes, relative to the root:
-    ``{camera}/{stream}/{YYYY-MM-DD}/{HHMMSS}.{mmm}-{token}.mp4`` in UTC. The token (random,
-    where the design has the row id) makes the name unique before the row exists: the file
-    is created first, so a row never names a file that was not made."""
-    moment = datetime.fromtimestamp(start_at, UTC)
-    millis = moment.microsecond // 1000
-    name = f"{moment:%H%M%S}.{millis:03d}-{secrets.token_hex(4)}.mp4"
-    return f"{camera_id}/{stream}/{moment:%Y-%m-%d}/{name}"
 
 
 def write_failure(error: OSError) -> tuple[RecordingState, str]:
@@ -229,28 +217,23 @@ class CameraRecorder:
             return
         info = first.info
         start_at = wall_time(first.received_at)
-        relative = segment_path(self.camera_id, self.stream_name, start_at)
-        path = self._root / relative
+        # The row first (its id names the file): a crash before the file exists leaves an
+        # open row without a file, which the next start discards.
+        segment_id = self._store.open_segment(
+            self.camera_id, self.stream_name,
+            segment_path(self.camera_id, self.stream_name, start_at, SEGMENT_ID_PLACEHOLDER),
+            start_at, info.codec, info.width, info.height,
+        )  # fmt: skip
+        path = self._root / segment_path(self.camera_id, self.stream_name, start_at, segment_id)
         try:
             path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)
             writer = SegmentWriter(path, first, settings.fragment_s)
         except OSError as error:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)  # an init segment cut short
+            self._store.discard_segment(segment_id)
             self._trouble(*write_failure(error), error)
             return
-        # The file exists before its row: a crash in between leaves a file without a row,
-        # which the next start removes, never a row without its file.
-        try:
-            segment_id = self._store.open_segment(
-                self.camera_id, self.stream_name, relative, start_at,
-                info.codec, info.width, info.height,
-            )  # fmt: skip
-        except BaseException:
-            with contextlib.suppress(OSError):
-                writer.abort()
-                path.unlink(missing_ok=True)
-            raise
         self._end_gap(start_at)
         self._open = _OpenSegment(
             segment_id, path, writer, info, start_at, first.received_at, first.seq

@@ -26,7 +26,7 @@ from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import AppConfig, IngestMode, RecordingMode, RecordingStream
 from surveillance.errors import CameraNotFound
 from surveillance.media.recording_read import SegmentRef
-from surveillance.recordings.policy import CameraRecordingPolicy, policy_for
+from surveillance.recordings.policy import CameraRecordingPolicy, policies
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.camera_recorder import CameraRecorder
@@ -93,9 +93,7 @@ class RecorderService:
         self._store = store
         self._settings = config.recording
         self.root: Path = config.recording_root()
-        self.policies: dict[str, CameraRecordingPolicy] = {
-            camera.id: policy_for(config, camera) for camera in catalog.cameras.values()
-        }
+        self.policies: dict[str, CameraRecordingPolicy] = policies(config)
         self._retention = Retention(store, self.root, self._settings, self.policies, on_removed)
         self._recorders: dict[str, CameraRecorder] = {}
         self._threads: list[_WriterThread] = []
@@ -188,9 +186,9 @@ class RecorderService:
         recorder = self._recorders.get(camera_id)
         # Read before the index: a segment closing in between is then in both (and taken
         # once), never in neither.
-        open_ref = recorder.open_ref if recorder is not None else None
-        if open_ref is not None and stream is not None and recorder.stream_name != stream:
-            open_ref = None
+        open_ref = None
+        if recorder is not None and stream in (None, recorder.stream_name):
+            open_ref = recorder.open_ref
         refs = [self._ref(s) for s in self._store.segments(camera_id, stream, start_at, end_at)]
         if (
             open_ref is not None

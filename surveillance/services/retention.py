@@ -27,7 +27,6 @@ from surveillance.recordings.store import RecordingStore
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL_S = 30.0  # how often the plan is made when nothing asks sooner
-DAY_S = 86_400.0
 # Why a segment was removed (the audit log's and the index's removal reason).
 REMOVED_EXPIRED = "retention period over"
 REMOVED_FOR_SPACE = "disk budget"
@@ -100,7 +99,7 @@ class Retention:
     def _expired(self, segment: SegmentRecord, now: float) -> bool:
         policy = self._policies.get(segment.camera_id)
         end_at = segment.end_at if segment.end_at is not None else now
-        return policy is not None and end_at < now - policy.retain_days * DAY_S
+        return policy is not None and end_at <= now - policy.retain_s
 
     def _remove(self, segments: list[SegmentRecord], reason: str) -> None:
         self._store.remove_segments(segments, reason)
