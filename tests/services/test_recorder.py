@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import av
@@ -32,7 +33,8 @@ from prometheus_client import generate_latest
 from surveillance.api.metrics import build_registry
 from surveillance.api.node import Node
 from surveillance.config.models import AppConfig
-from surveillance.db import create_db_engine, database_url
+from surveillance.db import SQLITE_FILE, create_db_engine, database_url
+from surveillance.media.recording_read import SegmentRef
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.recordings.verify import verify_recordings
@@ -113,6 +115,10 @@ def closed_segments(node: Node, camera: str) -> list[SegmentRecord]:
     return node.recordings.segments(camera, None, *ALL_TIME)
 
 
+def rolled(node: Node, camera: str) -> bool:
+    return len(closed_segments(node, camera)) >= 3
+
+
 def decoded_frames(path: Path) -> int:
     """Every frame of the file decoded; raises on a broken file."""
     with av.open(str(path)) as container:
@@ -152,7 +158,7 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
     # Three closed segments each: the first starts from the cached GOP, later ones at a
     # keyframe after segment_s.
     for camera in RECORDED:
-        wait_until(lambda c=camera: len(closed_segments(node, c)) >= 3, 30, f"{camera} rolls")
+        wait_until(partial(rolled, node, camera), 30, f"{camera} rolls over")
     for camera in RECORDED:
         segments = closed_segments(node, camera)
         for segment in segments:
@@ -167,11 +173,17 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
         status = node.recorder.status(camera)
         assert status.state is RecordingState.RECORDING and status.stream == "main"
         # The recent past, open segment included (whole fragments written so far).
-        now = time.time()
-        refs = node.recorder.refs(camera, "main", now - 60, now + 1)
+        refs = node.recorder.refs(camera, "main", time.time() - 60, time.time() + 1)
         assert [r.path for r in refs[: len(segments)]] == [root / s.path for s in segments]
-        assert refs[-1].path not in {root / s.path for s in segments}  # the open one
-        assert refs[-1].start_at >= segments[-1].start_at
+
+        def open_one_listed(c: str = camera) -> SegmentRef | None:
+            # A segment only just opened has no whole fragment yet: wait for its first.
+            refs = node.recorder.refs(c, "main", time.time() - 60, time.time() + 1)
+            closed = {root / s.path for s in closed_segments(node, c)}
+            return refs[-1] if refs and refs[-1].path not in closed else None
+
+        last = wait_until(open_one_listed, 5, f"{camera}'s open segment among its refs")
+        assert last is not None and last.duration_s > 0 and last.start_at >= segments[-1].start_at
     report = verify_recordings(node.recordings, root)
     assert report.ok, report
     off = node.recorder.status(NOT_RECORDED)
@@ -223,14 +235,18 @@ def test_a_flapping_camera_leaks_nothing(service: ServiceProcess, simulator: Sim
     fds_before = len(os.listdir("/proc/self/fd"))
     threads_before = len(threading.enumerate())
     segments_before = len(closed_segments(node, FLAPPING))
+    gaps_before = len(node.recordings.gaps(FLAPPING, "main", *ALL_TIME))
     for _ in range(5):  # dropped every 2 s for 10 s
         simulator.fault(FLAPPING, "drop")
         time.sleep(2.0)
     wait_until(lambda: state_of(node, FLAPPING) is RecordingState.RECORDING, 20, "recording")
+    # How many drops hit a running session depends on the reconnect back-off; at least two
+    # did, each closing the segment it cut and leaving a gap that says why.
     segments = closed_segments(node, FLAPPING)
-    assert len(segments) >= segments_before + 3  # each drop closed the segment it cut
-    reasons = {s.closed_reason for s in segments[segments_before:]}
-    assert reasons & {"camera reconnected", "camera stopped delivering"}, reasons
+    cut = [s for s in segments[segments_before:] if s.closed_reason != "segment length reached"]
+    assert len(cut) >= 2, segments[segments_before:]
+    assert {s.closed_reason for s in cut} <= {"camera reconnected", "camera stopped delivering"}
+    assert len(node.recordings.gaps(FLAPPING, "main", *ALL_TIME)) >= gaps_before + 2
     for segment in segments:
         check_segment(root, segment)
     for gap in node.recordings.gaps(FLAPPING, "main", *ALL_TIME):
@@ -244,23 +260,18 @@ def test_a_flapping_camera_leaks_nothing(service: ServiceProcess, simulator: Sim
 
 
 def fill(path: Path) -> None:
-    """Write zeros into ``path`` until the file system is full."""
-    block = bytes(1 << 20)
-    with path.open("wb") as filler:
-        try:
-            while True:
-                filler.write(block)
-                filler.flush()
-        except OSError as error:
-            assert error.errno == errno.ENOSPC
-    # Bytes a writer could still squeeze in: take them too, a page at a time.
-    with path.open("ab") as filler:
-        try:
-            while True:
-                filler.write(bytes(4096))
-                filler.flush()
-        except OSError as error:
-            assert error.errno == errno.ENOSPC
+    """Write zeros into ``path`` until the file system is full, down to the last page."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12):
+            block = bytes(size)
+            try:
+                while True:
+                    os.write(fd, block)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
 
 
 def test_disk_full_then_read_only_while_live_goes_on(service: ServiceProcess, tmpfs: Path) -> None:
@@ -307,7 +318,7 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
     """A node in a child process, killed while recording; the next start salvages."""
     data_dir, recordings = tmp_path / "data", tmp_path / "recordings"
     settings = node_config(simulator, data_dir, recordings)
-    settings["cameras"] = [c for c in settings["cameras"] if c["id"] == "cam00"]  # type: ignore[attr-defined,index]
+    settings["cameras"] = [c for c in settings["cameras"] if c["id"] == "cam00"]  # type: ignore[attr-defined]
     config_path = tmp_path / "node.yaml"
     config_path.write_text(yaml.safe_dump(settings))
     config = AppConfig.model_validate(settings)
@@ -321,7 +332,7 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
         def mid_segment() -> bool:
             nonlocal engine
             if engine is None:
-                if not (data_dir / "surveillance.db").exists():
+                if not (data_dir / SQLITE_FILE).exists():
                     return False
                 engine = create_db_engine(database_url(config))
             try:
