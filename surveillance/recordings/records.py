@@ -63,3 +63,39 @@ class HoldRecord:
     def covers(self, start_at: float, end_at: float) -> bool:
         """Whether footage from ``start_at`` to ``end_at`` overlaps the held window."""
         return start_at < self.end_at and end_at > self.start_at
+
+
+@dataclass(frozen=True)
+class ChainAnchor:
+    """Where a (camera, stream) chain starts and ends now (see :mod:`.tables`)."""
+
+    camera_id: str
+    stream: str
+    head_seq: int
+    head_link: str
+    tail_seq: int
+    tail_link: str
+    stored_segments: int
+    stored_bytes: int
+    removed_segments: int
+    removed_bytes: int
+    removed_through: float | None
+
+
+@dataclass(frozen=True)
+class RemovalRecord:
+    """A segment retention removed behind one still kept: the fields of its link."""
+
+    camera_id: str
+    stream: str
+    chain_seq: int
+    segment_id: int
+    path: str
+    start_at: float
+    end_at: float
+    bytes: int
+    sha256: str
+    prev_link: str
+    link: str
+    removed_at: float
+    reason: str

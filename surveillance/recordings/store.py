@@ -25,7 +25,14 @@ from surveillance.db.orm import Transactions, from_row
 from surveillance.errors import Conflict, NotFound
 from surveillance.recordings.chain import genesis_link, segment_link
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, check_relative
-from surveillance.recordings.records import MAX_SEGMENT_S, GapRecord, HoldRecord, SegmentRecord
+from surveillance.recordings.records import (
+    MAX_SEGMENT_S,
+    ChainAnchor,
+    GapRecord,
+    HoldRecord,
+    RemovalRecord,
+    SegmentRecord,
+)
 from surveillance.recordings.tables import (
     REASON_LENGTH,
     ChainAnchorRow,
@@ -341,6 +348,40 @@ class RecordingStore:
             query = query.where(HoldRow.released_at.is_(None))
         with self._transactions.begin() as session:
             return [from_row(HoldRecord, row) for row in session.scalars(query)]
+
+    # -- chains (what verify reads) ---------------------------------------------------------
+
+    def chain_anchors(self) -> list[ChainAnchor]:
+        with self._transactions.begin() as session:
+            rows = session.scalars(
+                select(ChainAnchorRow).order_by(ChainAnchorRow.camera_id, ChainAnchorRow.stream)
+            )
+            return [from_row(ChainAnchor, row) for row in rows]
+
+    def chain_segments(self, camera_id: str, stream: str) -> list[SegmentRecord]:
+        """A chain's closed segments by chain position (tens of thousands at most: a
+        camera stream's retention)."""
+        c = _segments.c
+        query = select(_segments).where(
+            c.camera_id == camera_id, c.stream == stream, c.chain_seq.is_not(None)
+        )
+        return sorted(self._segments(query), key=lambda s: s.chain_seq or 0)
+
+    def chain_removals(self, camera_id: str, stream: str) -> list[RemovalRecord]:
+        query = (
+            select(RemovalRow)
+            .where(RemovalRow.camera_id == camera_id, RemovalRow.stream == stream)
+            .order_by(RemovalRow.chain_seq)
+        )
+        with self._transactions.begin() as session:
+            return [from_row(RemovalRecord, row) for row in session.scalars(query)]
+
+    def segment_chains(self) -> set[tuple[str, str]]:
+        """Every (camera, stream) that has segments or removal rows, anchored or not."""
+        with self._transactions.begin() as session:
+            found = session.execute(select(_segments.c.camera_id, _segments.c.stream).distinct())
+            removed = session.execute(select(RemovalRow.camera_id, RemovalRow.stream).distinct())
+            return {(camera, stream) for camera, stream in [*found, *removed]}
 
     # -- removal ------------------------------------------------------------------------
 
