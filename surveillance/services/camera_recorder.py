@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 TAKE_LIMIT = 10_000  # packets written per pump at most (more than a subscription holds)
 RETRY_AFTER_ERROR_S = 5.0  # a failed write or a full disk is tried again this often
+# A segment that follows another on the same connection starts where that one ended by
+# media time, unless its keyframe arrived later than that by more than this (a camera
+# clock slower than ours, a hold-up): then by arrival. Packets come late, never early:
+# one that seems early only shows the previous segment was dated late.
+RESYNC_S = 1.0
 MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
 SEGMENT_DIR_MODE = 0o700
 
@@ -66,8 +71,10 @@ def wall_time(received_at: float) -> float:
     return time.time() - (time.monotonic() - received_at)
 
 
-def write_failure(error: OSError) -> tuple[RecordingState, str]:
-    """The state and gap reason of a failed write."""
+def write_failure(error: Exception) -> tuple[RecordingState, str]:
+    """The state and gap reason of a failed write (or of a stream the muxer refuses)."""
+    if not isinstance(error, OSError):
+        return RecordingState.ERROR, f"cannot record this stream: {error}"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return RecordingState.DISK_FULL, GAP_DISK_FULL
     if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
@@ -83,6 +90,8 @@ class _OpenSegment:
     info: StreamInfo
     start_at: float  # epoch s of its first packet
     first_received: float  # monotonic, of its first packet
+    first_timestamp: int | None  # its dts (or pts), in the stream's time base
+    first_seq: int
     last_seq: int
     published_s: float = -1.0  # writer.duration_s when open_ref was last made
 
@@ -123,6 +132,7 @@ class CameraRecorder:
         self._open: _OpenSegment | None = None
         self._gap: _Gap | None = None
         self._covered_until = time.time()  # epoch s up to which footage or a gap accounts
+        self._last_end: float | None = None  # epoch s where the last closed segment ended
         self._retry_at = 0.0  # monotonic; no new segment before it
         self._status = RecordingStatus(
             RecordingState.WAITING, stream_name, "waiting for the camera's first keyframe",
@@ -157,6 +167,7 @@ class CameraRecorder:
     # -- packets --------------------------------------------------------------------------
     def _packet(self, packet: Packet) -> None:
         segment = self._open
+        continued_at: float | None = None  # where a segment rolled over at this packet ends
         if segment is not None:
             if packet.info is not segment.info:
                 reason = self._reconnect_reason(segment)
@@ -167,22 +178,42 @@ class CameraRecorder:
                 self._begin_gap(self._covered_until, GAP_FELL_BEHIND, write=True)
                 log.warning("recording %s/%s fell behind", self.camera_id, self.stream_name)
             else:
-                age_s = packet.received_at - segment.first_received
+                # By media time, which a burst of late packets does not shorten, or by
+                # arrival if that says more (timestamps that jumped back, or none).
+                media_s = self._media_s(segment, packet)
+                age_s = max(packet.received_at - segment.first_received, media_s or 0.0)
                 if (packet.keyframe and age_s >= self._settings.segment_s) or (
                     age_s >= MAX_SEGMENT_S  # a camera without keyframes: the index's bound
                 ):
+                    if media_s is not None:
+                        continued_at = segment.start_at + media_s
                     self._close(CLOSED_ROLLOVER)
             segment = self._open
         if segment is None:
-            if packet.keyframe and self._may_start():
-                self._start(packet)
+            if packet.keyframe and self._may_start(packet):
+                self._start(packet, continued_at)
             return
         try:
             segment.writer.add(packet)
-        except OSError as error:
+        except Exception as error:  # a disk error, or a packet the muxer refuses
             self._failed(error)
             return
         segment.last_seq = packet.seq
+
+    @staticmethod
+    def _media_s(segment: _OpenSegment, packet: Packet) -> float | None:
+        """Media time of ``packet`` into the segment; None without timestamps."""
+        timestamp = packet.dts if packet.dts is not None else packet.pts
+        if timestamp is None:
+            return None
+        info = packet.info
+        if segment.first_timestamp is None:
+            # FFmpeg gives the first keyframe of a connection no timestamps (seen with
+            # the RTSP demuxer's first packet): count back from this one by frame rate.
+            frames = packet.seq - segment.first_seq
+            step = 1 / (info.average_fps or 25.0) / info.time_base
+            segment.first_timestamp = timestamp - round(frames * step)
+        return float((timestamp - segment.first_timestamp) * info.time_base)
 
     def _reconnect_reason(self, segment: _OpenSegment) -> str:
         """Why the connection changed: the camera's error since the segment began, if any."""
@@ -192,13 +223,18 @@ class CameraRecorder:
             return health.last_error
         return CLOSED_RECONNECT
 
-    def _may_start(self) -> bool:
+    def _may_start(self, packet: Packet) -> bool:
         if time.monotonic() < self._retry_at:
             return False
-        # A packet left over from before a silence is not the camera delivering again.
-        return self._stream.health.state not in _FAILING
+        health = self._stream.health
+        # A packet left over from before a silence is not the camera delivering again; one
+        # received before the camera failed is footage like any other.
+        return health.state not in _FAILING or wall_time(packet.received_at) < health.state_since
 
-    def _start(self, first: Packet) -> None:
+    def _start(self, first: Packet, continued_at: float | None = None) -> None:
+        """A new segment from keyframe ``first``. ``continued_at``: where the segment it
+        follows on the same connection ended, by media time: its start, so the two touch
+        exactly, unless arrival time has drifted more than RESYNC_S from it."""
         settings = self._settings
         try:
             free = shutil.disk_usage(self._root).free
@@ -217,6 +253,12 @@ class CameraRecorder:
             return
         info = first.info
         start_at = wall_time(first.received_at)
+        if continued_at is not None and start_at < continued_at + RESYNC_S:
+            start_at = continued_at
+        if self._last_end is not None:
+            # Never before the previous segment's end: a connection's first packets come
+            # in a burst (FFmpeg's probe holds them), which dates its segment late.
+            start_at = max(start_at, self._last_end)
         # The row first (its id names the file): a crash before the file exists leaves an
         # open row without a file, which the next start discards.
         segment_id = self._store.open_segment(
@@ -228,7 +270,7 @@ class CameraRecorder:
         try:
             path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)
             writer = SegmentWriter(path, first, settings.fragment_s)
-        except OSError as error:
+        except Exception as error:  # a disk error, or a stream the muxer refuses
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)  # an init segment cut short
             self._store.discard_segment(segment_id)
@@ -236,8 +278,9 @@ class CameraRecorder:
             return
         self._end_gap(start_at)
         self._open = _OpenSegment(
-            segment_id, path, writer, info, start_at, first.received_at, first.seq
-        )
+            segment_id, path, writer, info, start_at, first.received_at,
+            first.dts if first.dts is not None else first.pts, first.seq, first.seq,
+        )  # fmt: skip
         self._set_status(RecordingState.RECORDING, self._note, start_at)
 
     # -- closing --------------------------------------------------------------------------
@@ -246,7 +289,7 @@ class CameraRecorder:
         assert segment is not None
         try:
             facts = segment.writer.close()
-        except OSError as error:
+        except Exception as error:
             self._failed(error)
             return
         self._closed(segment, facts, reason)
@@ -265,15 +308,17 @@ class CameraRecorder:
         )
         self._open = None
         self.open_ref = None
-        self._covered_until = end_at
+        self._covered_until = self._last_end = end_at
 
-    def _failed(self, error: OSError) -> None:
+    def _failed(self, error: Exception) -> None:
         """A write failed: keep the segment's whole fragments, show why, retry later."""
         segment = self._open
         assert segment is not None
         state, reason = write_failure(error)
+        if not isinstance(error, OSError):
+            log.error("recording %s failed", self.camera_id, exc_info=error)
         facts: SegmentFacts | None = None
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(Exception):
             facts = segment.writer.abort()
         if facts is not None and facts.frames:
             self._closed(segment, facts, reason)
@@ -289,7 +334,7 @@ class CameraRecorder:
         self,
         state: RecordingState,
         reason: str,
-        error: OSError | None,
+        error: Exception | None,
         *,
         detail: str | None = None,
     ) -> None:
@@ -300,7 +345,7 @@ class CameraRecorder:
         if state is not self._status.state or text != self._status.detail:
             log.warning(
                 "recording %s/%s: %s%s", self.camera_id, self.stream_name, text,
-                f" ({error.strerror})" if error is not None and error.strerror else "",
+                f" ({error.strerror})" if isinstance(error, OSError) and error.strerror else "",
             )  # fmt: skip
         self._set_status(state, f"{text}; retrying every {RETRY_AFTER_ERROR_S:.0f} s")
 
@@ -360,8 +405,8 @@ class CameraRecorder:
         if segment is None:
             return
         written = segment.writer.duration_s
-        if written == segment.published_s:
-            return
+        if written == segment.published_s or written <= 0:
+            return  # nothing new, or no whole fragment yet
         segment.published_s = written
         facts = segment.writer.progress()
         if facts.frames:

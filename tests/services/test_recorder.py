@@ -52,6 +52,7 @@ SEGMENT_S = 2.0
 FRAGMENT_S = 0.5
 RECORDED = ("cam00", "bframes", "h265", "sdp-only")
 FLAPPING = "drop"  # the simulator's mount for drop and refuse faults
+FLAPS = 4
 NOT_RECORDED = "high"  # its own policy turns recording off
 TMPFS_SIZE = "96m"  # a few minutes of the five recorded cameras; filled on purpose below
 RETRY_WITHIN_S = 15.0  # the recorder retries every 5 s, then waits for a keyframe
@@ -119,6 +120,13 @@ def rolled(node: Node, camera: str) -> bool:
     return len(closed_segments(node, camera)) >= 3
 
 
+def recording_since(node: Node, camera: str, moment: float) -> bool:
+    """Recording a segment that started after ``moment``."""
+    status = node.recorder.status(camera)
+    started = status.segment_started_at
+    return status.state is RecordingState.RECORDING and started is not None and started > moment
+
+
 def decoded_frames(path: Path) -> int:
     """Every frame of the file decoded; raises on a broken file."""
     with av.open(str(path)) as container:
@@ -132,7 +140,10 @@ def check_segment(root: Path, segment: SegmentRecord) -> None:
     assert len(data) == segment.bytes, segment
     assert hashlib.sha256(data).hexdigest() == segment.sha256, segment
     assert segment.end_at is not None and segment.end_at > segment.start_at
-    assert segment.keyframes and segment.keyframes[0][0] == 0.0
+    # It starts with a keyframe, in the first fragment (its media time is its presentation
+    # time: a B-frame stream's first picture is shown a frame or two in).
+    assert segment.keyframes and segment.keyframes[0][1] == segment.init_bytes
+    assert 0.0 <= segment.keyframes[0][0] < 0.2
     assert decoded_frames(path) == segment.frames, segment
 
 
@@ -236,17 +247,22 @@ def test_a_flapping_camera_leaks_nothing(service: ServiceProcess, simulator: Sim
     threads_before = len(threading.enumerate())
     segments_before = len(closed_segments(node, FLAPPING))
     gaps_before = len(node.recordings.gaps(FLAPPING, "main", *ALL_TIME))
-    for _ in range(5):  # dropped every 2 s for 10 s
+    # Dropped a second after each time it records again (reconnecting takes about as
+    # long): flapping every two to three seconds.
+    dropped_at = 0.0
+    for _ in range(FLAPS + 1):
+        wait_until(partial(recording_since, node, FLAPPING, dropped_at), 15, "recording again")
+        if dropped_at:
+            time.sleep(1.0)
+        dropped_at = time.time()
         simulator.fault(FLAPPING, "drop")
-        time.sleep(2.0)
-    wait_until(lambda: state_of(node, FLAPPING) is RecordingState.RECORDING, 20, "recording")
-    # How many drops hit a running session depends on the reconnect back-off; at least two
-    # did, each closing the segment it cut and leaving a gap that says why.
+    wait_until(partial(recording_since, node, FLAPPING, dropped_at), 15, "recording again")
+    # Each drop closed the segment it cut and left a gap that says why.
     segments = closed_segments(node, FLAPPING)
     cut = [s for s in segments[segments_before:] if s.closed_reason != "segment length reached"]
-    assert len(cut) >= 2, segments[segments_before:]
+    assert len(cut) == FLAPS + 1, segments[segments_before:]
     assert {s.closed_reason for s in cut} <= {"camera reconnected", "camera stopped delivering"}
-    assert len(node.recordings.gaps(FLAPPING, "main", *ALL_TIME)) >= gaps_before + 2
+    assert len(node.recordings.gaps(FLAPPING, "main", *ALL_TIME)) >= gaps_before + FLAPS
     for segment in segments:
         check_segment(root, segment)
     for gap in node.recordings.gaps(FLAPPING, "main", *ALL_TIME):
