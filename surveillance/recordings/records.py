@@ -39,6 +39,15 @@ class SegmentRecord:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Footage of one stream without a break: closed segments whose ends touch, merged."""
+
+    stream: str
+    start_at: float
+    end_at: float
+
+
+@dataclass(frozen=True)
 class GapRecord:
     id: int
     camera_id: str
