@@ -71,16 +71,14 @@ def _streams(stream: str | None) -> tuple[str, ...]:
 
 # Segment rows are read in the record's field order and made into records by position: a
 # day of one camera is 1,440 of them, and the timeline reads that in well under 100 ms.
-_SEGMENT_FIELDS = [f.name for f in fields(SegmentRecord)]
-_SEGMENT_COLUMNS = [_segments.c[name] for name in _SEGMENT_FIELDS]
-_KEYFRAMES = _SEGMENT_FIELDS.index("keyframes")
+_SEGMENT_COLUMNS = [
+    _segments.c["keyframes" if f.name == "keyframes_json" else f.name]
+    for f in fields(SegmentRecord)
+]
 
 
 def _segment(row: Sequence[Any]) -> SegmentRecord:
-    values = list(row)
-    # Written by close_segment as [[float, int], ...]: no conversion needed beyond tuples.
-    values[_KEYFRAMES] = tuple(map(tuple, json.loads(values[_KEYFRAMES])))
-    return SegmentRecord(*values)
+    return SegmentRecord(*row)
 
 
 def _reason(text: str) -> str:
@@ -159,7 +157,7 @@ class RecordingStore:
             anchor.tail_link = row.link
             anchor.stored_segments += 1
             anchor.stored_bytes += bytes
-            return _segment([getattr(row, name) for name in _SEGMENT_FIELDS])
+            return _segment([getattr(row, column.name) for column in _SEGMENT_COLUMNS])
 
     @staticmethod
     def _anchor(session: Session, camera_id: str, stream: str) -> ChainAnchorRow:
@@ -214,6 +212,15 @@ class RecordingStore:
             .order_by(c.start_at, c.id)
         )
         return self._segments(query)
+
+    def segment_paths(self, camera_id: str) -> set[str]:
+        """The paths of a camera's segments, open or closed: to tell a file the index does
+        not know (left by a crash between a removal and its unlink) without reading whole
+        records."""
+        c = _segments.c
+        query = select(c.path).where(c.camera_id == camera_id, c.stream.in_(STREAMS))
+        with self._transactions.begin() as session:
+            return set(session.scalars(query))
 
     def spans(
         self,

@@ -59,6 +59,7 @@ def test_segments_open_close_and_read_back_by_time_range(engine: Engine) -> None
     ]  # fmt: skip
     assert store.segments("gate-1", "sub", T0 + 70, T0 + 80) == []
     assert store.total_bytes() == 1234 + second.bytes + sub.bytes + other.bytes
+    assert store.segment_paths("gate-1") == {closed.path, second.path, sub.path}
 
     # A segment that is never closed (nothing usable written) is discarded.
     stray = store.open_segment("gate-1", "main", "gate-1/main/x.mp4", T0 + 500, "h264", 1, 1)
