@@ -209,15 +209,13 @@ def parse_moof(moof: bytes, track: TrackInit) -> Fragment:
     )
 
 
-def with_base_dts(moof: bytes, fragment: Fragment, base_dts: int) -> bytes:
-    """The same ``moof`` with its ``tfdt`` set to ``base_dts`` (sample offsets in the trun
-    are relative to the moof, so nothing else moves)."""
+def write_base_dts(buffer: bytearray, moof_at: int, fragment: Fragment, base_dts: int) -> None:
+    """Set the ``tfdt`` of the fragment whose ``moof`` is at ``buffer[moof_at]`` to
+    ``base_dts`` (sample data offsets are relative to the moof: nothing else moves)."""
     if base_dts < 0 or base_dts >= 1 << (8 * fragment.tfdt_bytes):
         raise Mp4Error(f"decode time {base_dts} does not fit the tfdt")
-    at = fragment.tfdt_at
-    return (
-        moof[:at] + base_dts.to_bytes(fragment.tfdt_bytes, "big") + moof[at + fragment.tfdt_bytes :]
-    )
+    at = moof_at + fragment.tfdt_at
+    buffer[at : at + fragment.tfdt_bytes] = base_dts.to_bytes(fragment.tfdt_bytes, "big")
 
 
 @dataclass(frozen=True)

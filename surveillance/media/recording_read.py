@@ -48,7 +48,7 @@ from surveillance.media.mp4_boxes import (
     TrackInit,
     iter_fragments,
     parse_init,
-    with_base_dts,
+    write_base_dts,
 )
 
 OUTPUT_TIME_BASE = Fraction(1, 90_000)
@@ -120,7 +120,7 @@ class _Segment:
             raise RecordingUnavailable(
                 f"the recording of {_iso(ref.start_at)} cannot be read ({exc.strerror})"
             ) from exc
-        self.file: BinaryIO = os.fdopen(fd, "rb")
+        self.file: io.BufferedReader = os.fdopen(fd, "rb")
         try:
             self.init = self.file.read(ref.init_bytes)
             self.track = parse_init(self.init)
@@ -153,10 +153,10 @@ class _Segment:
                 return
             yield at
 
-    def read(self, offset: int, size: int) -> bytes:
+    def read(self, offset: int, size: int) -> bytearray:
+        data = bytearray(size)
         self.file.seek(offset)
-        data = self.file.read(size)
-        if len(data) < size:
+        if self.file.readinto(data) < size:
             raise RecordingUnavailable(f"the recording of {_iso(self.ref.start_at)} was cut short")
         return data
 
@@ -396,7 +396,7 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
     media time 0 is ``first_at``. Ends early at a change of codec, profile or picture size
     (which needs a new init segment): the page asks for the next window from ``end_at``."""
     chosen = _window(refs, start_at, end_at)
-    parts: list[bytes] = []
+    parts: list[bytes | bytearray] = []
     first_at: float | None = None
     placed_end = 0.0
     init: bytes | None = None
@@ -419,15 +419,20 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
                 if shown_at - placed_end <= JOIN_S:
                     placed = placed_end - ref.keyframes[0][0]
             offset = segment.keyframe_offset(start_at - ref.start_at)
-            for at in segment.fragments(offset, end_at - ref.start_at):
+            fragments = list(segment.fragments(offset, end_at - ref.start_at))
+            if not fragments:
+                continue
+            # One read for the segment's part; each fragment's tfdt rewritten in place.
+            end = fragments[-1].offset + fragments[-1].size
+            data = segment.read(offset, end - offset)
+            for at in fragments:
                 fragment = at.fragment
                 if first_at is None:
                     first_at = placed + fragment.base_dts / scale
                 base = round((placed + fragment.base_dts / scale - first_at) * scale)
-                mdat = segment.read(at.offset + len(at.moof), at.size - len(at.moof))
-                parts.append(with_base_dts(at.moof, fragment, base) + mdat)
-                shift = base - fragment.base_dts
-                placed_end = first_at + (fragment.end + shift) / scale
+                write_base_dts(data, at.offset - offset, fragment, base)
+                placed_end = first_at + (fragment.end + base - fragment.base_dts) / scale
+            parts.append(data)
         finally:
             segment.close()
     if first_at is None or track is None or init is None:
