@@ -18,7 +18,7 @@ from typing import BinaryIO
 # Boxes that only hold other boxes, on the way to the ones read here.
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"moof", b"traf"}
 _SAMPLE_ENTRIES = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc"}
-_VISUAL_SAMPLE_ENTRY_BYTES = 78  # SampleEntry (8) + VisualSampleEntry fields (70)
+_VISUAL_SAMPLE_ENTRY_BYTES = 78  # after the box header: SampleEntry (8) + VisualSampleEntry (70)
 # Sample flags (14496-12 8.8.3.1): sample_is_non_sync_sample.
 _NON_SYNC = 0x00010000
 
@@ -96,7 +96,7 @@ def parse_init(init: bytes) -> TrackInit:
     height = int.from_bytes(init[body + 26 : body + 28], "big")
     config = b""
     for child, child_at, child_header, child_size in iter_boxes(
-        init, body + _VISUAL_SAMPLE_ENTRY_BYTES - 8, at + size
+        init, body + _VISUAL_SAMPLE_ENTRY_BYTES, at + size
     ):
         if child in (b"avcC", b"hvcC"):
             config = init[child_at + child_header : child_at + child_size]
@@ -209,15 +209,13 @@ def parse_moof(moof: bytes, track: TrackInit) -> Fragment:
     )
 
 
-def with_base_dts(moof: bytes, fragment: Fragment, base_dts: int) -> bytes:
-    """The same ``moof`` with its ``tfdt`` set to ``base_dts`` (sample offsets in the trun
-    are relative to the moof, so nothing else moves)."""
+def write_base_dts(buffer: bytearray, moof_at: int, fragment: Fragment, base_dts: int) -> None:
+    """Set the ``tfdt`` of the fragment whose ``moof`` is at ``buffer[moof_at]`` to
+    ``base_dts`` (sample data offsets are relative to the moof: nothing else moves)."""
     if base_dts < 0 or base_dts >= 1 << (8 * fragment.tfdt_bytes):
         raise Mp4Error(f"decode time {base_dts} does not fit the tfdt")
-    at = fragment.tfdt_at
-    return (
-        moof[:at] + base_dts.to_bytes(fragment.tfdt_bytes, "big") + moof[at + fragment.tfdt_bytes :]
-    )
+    at = moof_at + fragment.tfdt_at
+    buffer[at : at + fragment.tfdt_bytes] = base_dts.to_bytes(fragment.tfdt_bytes, "big")
 
 
 @dataclass(frozen=True)

@@ -56,9 +56,11 @@ MEDIA_TIME_BASE = Fraction(1, 90_000)
 MOVFLAGS = "empty_moov+default_base_moof+frag_keyframe+skip_trailer"
 RAW_FORMATS = {"h264": "h264", "hevc": "hevc"}  # FFmpeg demuxer of each codec's Annex B
 DEFAULT_FPS = 25.0  # a frame's duration until the stream shows its own
-# Consecutive frames further apart than this are a jump of the camera's clock, not a slow
-# camera: the timeline carries on one frame later (as media/fmp4.py does).
-MAX_FRAME_GAP_S = 2.0
+# Consecutive frames further apart than this are a jump of the camera's clock (a reset, a
+# wrap), not time that passed: the timeline carries on one frame later. Shorter jumps are
+# packets the network lost, and stay in the media time, which must follow the wall clock
+# (a stall longer than ingest's stall_after_s ends the segment before this matters).
+MAX_FRAME_GAP_S = 10.0
 # FFmpeg's RTSP demuxer gives the first packets of a connection no dts (with B-frames, until
 # it knows the reorder delay): they wait for the first packet that has one, at most this many.
 MAX_HELD_PACKETS = 50

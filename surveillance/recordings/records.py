@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
 
 # The longest a segment may last, open to close. The recorder closes a segment at the first
 # keyframe after ``recording.segment_s`` (at most 600 s) and, without a keyframe, at this
@@ -30,12 +32,28 @@ class SegmentRecord:
     height: int
     frames: int
     init_bytes: int
-    keyframes: tuple[tuple[float, int], ...]  # (media time s, byte offset of its moof)
+    # The index's JSON text, read into ``keyframes`` when asked: most readers (timeline,
+    # retention, verify) never look at it, and parsing it is half the cost of a record.
+    keyframes_json: str = field(repr=False)
     closed_reason: str | None
 
     @property
     def closed(self) -> bool:
         return self.end_at is not None
+
+    @cached_property
+    def keyframes(self) -> tuple[tuple[float, int], ...]:
+        """(media time s, byte offset of the moof that starts with that keyframe)."""
+        return tuple((float(t), int(offset)) for t, offset in json.loads(self.keyframes_json))
+
+
+@dataclass(frozen=True)
+class Span:
+    """Footage of one stream without a break: closed segments whose ends touch, merged."""
+
+    stream: str
+    start_at: float
+    end_at: float
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Engine, Row, and_, delete, func, not_, select
@@ -32,6 +33,7 @@ from surveillance.recordings.records import (
     HoldRecord,
     RemovalRecord,
     SegmentRecord,
+    Span,
 )
 from surveillance.recordings.tables import (
     REASON_LENGTH,
@@ -43,6 +45,7 @@ from surveillance.recordings.tables import (
 )
 
 STREAMS = tuple(s.value for s in RecordingStream)
+SPAN_TOUCH_S = 1.5  # segments of a stream this close are one span of footage
 IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound variable limit
 _segments = SegmentRow.__table__
 _gaps = GapRow.__table__
@@ -66,9 +69,16 @@ def _streams(stream: str | None) -> tuple[str, ...]:
     return (stream,)
 
 
-def _segment(row: Any) -> SegmentRecord:
-    keyframes = tuple((float(t), int(offset)) for t, offset in json.loads(row.keyframes))
-    return from_row(SegmentRecord, row, keyframes=keyframes)
+# Segment rows are read in the record's field order and made into records by position: a
+# day of one camera is 1,440 of them, and the timeline reads that in well under 100 ms.
+_SEGMENT_COLUMNS = [
+    _segments.c["keyframes" if f.name == "keyframes_json" else f.name]
+    for f in fields(SegmentRecord)
+]
+
+
+def _segment(row: Sequence[Any]) -> SegmentRecord:
+    return SegmentRecord(*row)
 
 
 def _reason(text: str) -> str:
@@ -135,7 +145,7 @@ class RecordingStore:
             row.sha256 = sha256
             row.frames = frames
             row.init_bytes = init_bytes
-            row.keyframes = json.dumps([[t, offset] for t, offset in keyframes])
+            row.keyframes = json.dumps([[float(t), int(offset)] for t, offset in keyframes])
             row.closed_reason = _reason(reason)
             row.chain_seq = seq
             row.prev_link = anchor.tail_link
@@ -147,7 +157,7 @@ class RecordingStore:
             anchor.tail_link = row.link
             anchor.stored_segments += 1
             anchor.stored_bytes += bytes
-            return _segment(row)
+            return _segment([getattr(row, column.name) for column in _SEGMENT_COLUMNS])
 
     @staticmethod
     def _anchor(session: Session, camera_id: str, stream: str) -> ChainAnchorRow:
@@ -174,12 +184,15 @@ class RecordingStore:
 
     def segment(self, segment_id: int) -> SegmentRecord | None:
         with self._transactions.begin() as session:
-            row = session.execute(select(_segments).where(_segments.c.id == segment_id)).first()
+            query = select(*_SEGMENT_COLUMNS).where(_segments.c.id == segment_id)
+            row = session.execute(query).first()
             return None if row is None else _segment(row)
 
     def open_segments(self) -> list[SegmentRecord]:
         """Segments left open (by a crash, when read at start-up), oldest first."""
-        query = select(_segments).where(_segments.c.end_at.is_(None)).order_by(_segments.c.id)
+        query = (
+            select(*_SEGMENT_COLUMNS).where(_segments.c.end_at.is_(None)).order_by(_segments.c.id)
+        )
         return self._segments(query)
 
     def segments(
@@ -188,7 +201,7 @@ class RecordingStore:
         """Closed segments overlapping [start_at, end_at), by start_at."""
         c = _segments.c
         query = (
-            select(_segments)
+            select(*_SEGMENT_COLUMNS)
             .where(
                 c.camera_id == camera_id,
                 c.stream.in_(_streams(stream)),
@@ -199,6 +212,53 @@ class RecordingStore:
             .order_by(c.start_at, c.id)
         )
         return self._segments(query)
+
+    def segment_paths(self, camera_id: str) -> set[str]:
+        """The paths of a camera's segments, open or closed: to tell a file the index does
+        not know (left by a crash between a removal and its unlink) without reading whole
+        records."""
+        c = _segments.c
+        query = select(c.path).where(c.camera_id == camera_id, c.stream.in_(STREAMS))
+        with self._transactions.begin() as session:
+            return set(session.scalars(query))
+
+    def spans(
+        self,
+        camera_id: str,
+        stream: str | None,
+        start_at: float,
+        end_at: float,
+        touch_s: float = SPAN_TOUCH_S,
+    ) -> list[Span]:
+        """The footage overlapping [start_at, end_at) as spans, by stream then start: closed
+        segments of a stream no more than ``touch_s`` apart are one span. Reads three
+        columns, not whole records: a month of a camera (44,640 segments) answers fast."""
+        c = _segments.c
+        query = (
+            select(c.stream, c.start_at, c.end_at)
+            .where(
+                c.camera_id == camera_id,
+                c.stream.in_(_streams(stream)),
+                c.start_at >= start_at - MAX_SEGMENT_S,
+                c.start_at < end_at,
+                c.end_at > start_at,
+            )
+            .order_by(c.stream, c.start_at)
+        )
+        spans: list[Span] = []
+        with self._transactions.begin() as session:
+            rows = session.execute(query).all()
+        current: list[Any] | None = None
+        for one, start, end in rows:
+            if current is not None and current[0] == one and start - current[2] <= touch_s:
+                current[2] = max(current[2], end)
+                continue
+            if current is not None:
+                spans.append(Span(*current))
+            current = [one, start, end]
+        if current is not None:
+            spans.append(Span(*current))
+        return spans
 
     def oldest_segments(
         self,
@@ -222,12 +282,12 @@ class RecordingStore:
                 c.start_at >= after[0],
                 not_(and_(c.start_at == after[0], c.id <= after[1])),
             ]
-        query = select(_segments).where(*conditions).order_by(c.start_at, c.id).limit(limit)
+        query = select(*_SEGMENT_COLUMNS).where(*conditions).order_by(c.start_at, c.id).limit(limit)
         return self._segments(query)
 
     def _segments(self, query: Any) -> list[SegmentRecord]:
         with self._transactions.begin() as session:
-            return [_segment(row) for row in session.execute(query)]
+            return [_segment(row) for row in session.execute(query).all()]
 
     def total_bytes(self) -> int:
         """Bytes of every closed segment (open ones are the recorder's to count)."""
@@ -362,7 +422,7 @@ class RecordingStore:
         """A chain's closed segments by chain position (tens of thousands at most: a
         camera stream's retention)."""
         c = _segments.c
-        query = select(_segments).where(
+        query = select(*_SEGMENT_COLUMNS).where(
             c.camera_id == camera_id, c.stream == stream, c.chain_seq.is_not(None)
         )
         return sorted(self._segments(query), key=lambda s: s.chain_seq or 0)

@@ -59,6 +59,7 @@ def test_segments_open_close_and_read_back_by_time_range(engine: Engine) -> None
     ]  # fmt: skip
     assert store.segments("gate-1", "sub", T0 + 70, T0 + 80) == []
     assert store.total_bytes() == 1234 + second.bytes + sub.bytes + other.bytes
+    assert store.segment_paths("gate-1") == {closed.path, second.path, sub.path}
 
     # A segment that is never closed (nothing usable written) is discarded.
     stray = store.open_segment("gate-1", "main", "gate-1/main/x.mp4", T0 + 500, "h264", 1, 1)
@@ -130,3 +131,19 @@ def test_holds_are_added_listed_and_released(engine: Engine) -> None:
     assert store.release_hold(three.id, "dave") is None
     with pytest.raises(ValueError, match="end after"):
         store.add_hold("2026-0003", "gate-1", T0, T0, "alice")
+
+
+def test_spans_merge_segments_of_a_stream_whose_ends_touch(store: RecordingStore) -> None:
+    for start, length in ((T0, 60), (T0 + 61, 60), (T0 + 125, 60), (T0 + 185, 30)):
+        record(store, None, "gate-1", start, length_s=length)
+    record(store, None, "gate-1", T0 + 30, length_s=60, stream="sub")
+    record(store, None, "gate-2", T0, length_s=600)
+    spans = store.spans("gate-1", None, T0 + 50, T0 + 1000)
+    # 60 -> 61 touches (1 s); 121 -> 125 is a break (4 s); 185 follows 185 exactly.
+    assert [(s.stream, s.start_at - T0, s.end_at - T0) for s in spans] == [
+        ("main", 0, 121), ("main", 125, 215), ("sub", 30, 90),
+    ]  # fmt: skip
+    # Only segments overlapping the window are read: a span ends with the last of them.
+    narrow = store.spans("gate-1", "main", T0, T0 + 10)
+    assert [(s.start_at - T0, s.end_at - T0) for s in narrow] == [(0, 60)]
+    assert store.spans("gate-1", "sub", T0 + 90, T0 + 100) == []
