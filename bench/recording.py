@@ -33,10 +33,10 @@ phase at a time:
 
 The other engineers' figures come from their modules when they are present, each run as
 ``python -m bench.<module> [--quick] --json FILE`` and read back: ``bench.recording_media``
-(files: ``export_x_realtime``, and its own ``disk_bytes_per_received_byte`` of the file
-format), ``bench.recording_index`` (``list_p95_ms``), ``bench.recording_browser``
-(``seek_first_frame_p95_ms``). A module that is missing or fails is named in
-``warnings``.
+(``export_x_realtime``; its file bytes per packet byte and its writer's crash loss are
+reported beside this run's), ``bench.recording_index`` (``list_p95_ms``) and
+``bench.recording_browser`` (``seek_first_frame_p95_ms``). A module that is missing or
+fails is named in ``warnings``.
 
 CPU is in percent of ONE core, as in every benchmark here.
 """
@@ -74,10 +74,16 @@ from surveillance.simulator import ClipSpec, SimulatorFleet, ensure_clip
 
 BENCHMARK = "bench.recording"
 MIN_FREE_BYTES = 200_000_000  # the scratch disk may be small; the default asks for 1 GB
-OTHER_MODULES: dict[str, tuple[str, ...]] = {
-    "bench.recording_media": ("export_x_realtime", "disk_bytes_per_received_byte"),
-    "bench.recording_index": ("list_p95_ms",),
-    "bench.recording_browser": ("seek_first_frame_p95_ms",),
+# Per module: figure here -> the names it may have in that module's report (a name whose
+# value is a target's dict gives that target's "value").
+OTHER_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
+    "bench.recording_media": {
+        "export_x_realtime": ("export_x_realtime",),
+        "media_disk_bytes_per_packet_byte": ("disk_bytes_per_received_byte",),
+        "writer_crash_loss_s_max": ("crash_loss_s_max",),
+    },
+    "bench.recording_index": {"list_p95_ms": ("list_p95_ms", "timeline_query_p95_ms")},
+    "bench.recording_browser": {"seek_first_frame_p95_ms": ("seek_first_frame_p95_ms",)},
 }
 OTHER_MODULE_TIMEOUT_S = 900.0
 TARGETS = {  # the issue's: (figure, rule, limit)
@@ -352,6 +358,16 @@ def _find(report: Any, key: str) -> Any:
     return None
 
 
+def _figure(report: Any, names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = _find(report, name)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if value is not None:
+            return value
+    return None
+
+
 def run_phases(settings: Settings) -> dict[str, Any]:
     phases: dict[str, Any] = {}
     ensure_clip(settings.clip, settings.cache_dir)
@@ -418,10 +434,10 @@ def summarize(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
         if "error" in report:
             warnings.append(report["error"])
             continue
-        for key in keys:
-            value = _find(report, key)
+        for figure, names in keys.items():
+            value = _figure(report, names)
             if value is not None:
-                figures[key] = value
+                figures[figure] = value
     for phase, count in figures["flowing_streams"].items():
         if count < n:
             warnings.append(f"{phase}: only {count} of {n} connections flowed at half rate")
@@ -453,6 +469,8 @@ def print_table(report: dict[str, Any]) -> None:
         ("disk bytes / received byte (ffmpeg)", "ffmpeg_segment_disk_bytes_per_received_byte"),
         ("crash loss after kill -9, s (median)", "crash_loss_s"),
         ("crash loss after kill -9, s (max)", "crash_loss_s_max"),
+        ("file bytes / packet byte (bench.recording_media)", "media_disk_bytes_per_packet_byte"),
+        ("writer crash loss, s (bench.recording_media, max)", "writer_crash_loss_s_max"),
         ("recordings list p95, ms", "list_p95_ms"),
         ("export, x real time", "export_x_realtime"),
         ("browser seek to first frame p95, ms", "seek_first_frame_p95_ms"),

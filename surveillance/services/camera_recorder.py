@@ -46,6 +46,8 @@ RETRY_AFTER_ERROR_S = 5.0  # a failed write or a full disk is tried again this o
 # clock slower than ours, a hold-up): then by arrival. Packets come late, never early:
 # one that seems early only shows the previous segment was dated late.
 RESYNC_S = 1.0
+ASSUMED_FPS = 25.0  # a stream that does not say its frame rate
+SETTLE_S = 1.5  # a new connection's packets held this long to date it (_hold)
 MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
 SEGMENT_DIR_MODE = 0o700
 
@@ -93,6 +95,7 @@ class _OpenSegment:
     first_timestamp: int | None  # its dts (or pts), in the stream's time base
     first_seq: int
     last_seq: int
+    seconds_per_tick: float  # the stream's time base
     published_s: float = -1.0  # writer.duration_s when open_ref was last made
 
 
@@ -131,6 +134,8 @@ class CameraRecorder:
         self._space_low = space_low
         self._open: _OpenSegment | None = None
         self._gap: _Gap | None = None
+        self._held: list[Packet] = []  # a new connection's first packets (_hold)
+        self._last_info: StreamInfo | None = None  # of the last segment started
         self._covered_until = time.time()  # epoch s up to which footage or a gap accounts
         self._last_end: float | None = None  # epoch s where the last closed segment ended
         self._retry_at = 0.0  # monotonic; no new segment before it
@@ -156,6 +161,7 @@ class CameraRecorder:
             for packet in self._subscription.take_pending(TAKE_LIMIT):
                 self._packet(packet)
         self._subscription.close()
+        self._release_held()
         if self._open is not None:
             self._close(CLOSED_SHUTDOWN)
         self._begin_gap(self._covered_until, GAP_SHUTDOWN, write=True)
@@ -178,20 +184,33 @@ class CameraRecorder:
                 self._begin_gap(self._covered_until, GAP_FELL_BEHIND, write=True)
                 log.warning("recording %s/%s fell behind", self.camera_id, self.stream_name)
             else:
-                # By media time, which a burst of late packets does not shorten, or by
-                # arrival if that says more (timestamps that jumped back, or none).
-                media_s = self._media_s(segment, packet)
-                age_s = max(packet.received_at - segment.first_received, media_s or 0.0)
-                if (packet.keyframe and age_s >= self._settings.segment_s) or (
-                    age_s >= MAX_SEGMENT_S  # a camera without keyframes: the index's bound
-                ):
-                    if media_s is not None:
-                        continued_at = segment.start_at + media_s
-                    self._close(CLOSED_ROLLOVER)
+                if segment.first_timestamp is None:
+                    self._anchor_timestamps(segment, packet)
+                received_s = packet.received_at - segment.first_received
+                # Looked at only where a segment may end (per packet it would cost more
+                # than the rest of the recorder): at a keyframe, or at the index's bound
+                # for a camera that sends none. By media time, which a burst of late
+                # packets does not shorten, or by arrival if that says more.
+                if packet.keyframe or received_s >= MAX_SEGMENT_S:
+                    media_s = self._media_s(segment, packet)
+                    age_s = max(received_s, media_s or 0.0)
+                    if (packet.keyframe and age_s >= self._settings.segment_s) or (
+                        age_s >= MAX_SEGMENT_S
+                    ):
+                        if media_s is not None:
+                            continued_at = segment.start_at + media_s
+                        self._close(CLOSED_ROLLOVER)
             segment = self._open
         if segment is None:
+            if self._held:
+                if not self._hold(packet):
+                    self._packet(packet)  # the held ones are written: this one as any other
+                return
             if packet.keyframe and self._may_start(packet):
-                self._start(packet, continued_at)
+                if continued_at is None and packet.info is not self._last_info:
+                    self._held = [packet]  # a new connection: date it first (_hold)
+                else:
+                    self._start(packet, continued_at)
             return
         try:
             segment.writer.add(packet)
@@ -201,19 +220,23 @@ class CameraRecorder:
         segment.last_seq = packet.seq
 
     @staticmethod
+    def _anchor_timestamps(segment: _OpenSegment, packet: Packet) -> None:
+        """The timestamp of the segment's media time 0, from the first packet that has one.
+        FFmpeg's RTSP demuxer gives a connection's first keyframe none: count back from
+        this packet by the frame rate."""
+        timestamp = packet.dts if packet.dts is not None else packet.pts
+        if timestamp is not None:
+            info = packet.info
+            step = 1 / (info.average_fps or ASSUMED_FPS) / info.time_base
+            segment.first_timestamp = timestamp - round((packet.seq - segment.first_seq) * step)
+
+    @staticmethod
     def _media_s(segment: _OpenSegment, packet: Packet) -> float | None:
         """Media time of ``packet`` into the segment; None without timestamps."""
         timestamp = packet.dts if packet.dts is not None else packet.pts
-        if timestamp is None:
+        if timestamp is None or segment.first_timestamp is None:
             return None
-        info = packet.info
-        if segment.first_timestamp is None:
-            # FFmpeg gives the first keyframe of a connection no timestamps (seen with
-            # the RTSP demuxer's first packet): count back from this one by frame rate.
-            frames = packet.seq - segment.first_seq
-            step = 1 / (info.average_fps or 25.0) / info.time_base
-            segment.first_timestamp = timestamp - round(frames * step)
-        return float((timestamp - segment.first_timestamp) * info.time_base)
+        return (timestamp - segment.first_timestamp) * segment.seconds_per_tick
 
     def _reconnect_reason(self, segment: _OpenSegment) -> str:
         """Why the connection changed: the camera's error since the segment began, if any."""
@@ -223,6 +246,46 @@ class CameraRecorder:
             return health.last_error
         return CLOSED_RECONNECT
 
+    def _hold(self, packet: Packet) -> bool:
+        """Hold a new connection's first packets until their arrival times date it: the
+        first ones come in a burst (FFmpeg's probe holds about a second of them), and a
+        packet arrives late, never early, so the earliest arrival minus media time is
+        when media time 0 was live. False: ``packet`` was not held (the held ones are
+        written now and it is the caller's)."""
+        held = self._held
+        if packet.info is held[0].info and packet.seq == held[-1].seq + 1:
+            held.append(packet)
+            if packet.received_at - held[0].received_at < SETTLE_S:
+                return True
+            self._release_held()
+            return True
+        self._release_held()
+        return False
+
+    def _release_held(self) -> None:
+        """Start the segment with the held packets, dated by the earliest of them."""
+        held, self._held = self._held, []
+        if not held:
+            return
+        first = held[0]
+        anchored_at = wall_time(first.received_at)
+        timestamps = [p.dts if p.dts is not None else p.pts for p in held]
+        known = [(i, t) for i, t in enumerate(timestamps) if t is not None]
+        if known:
+            info = first.info
+            step = 1 / (info.average_fps or ASSUMED_FPS) / info.time_base
+            zero = known[0][1] - round(known[0][0] * step)  # the first has none, maybe
+            tick_s = float(info.time_base)
+            anchored_at = min(
+                anchored_at,
+                *(wall_time(held[i].received_at) - (t - zero) * tick_s for i, t in known),
+            )
+        self._start(first, anchored_at=anchored_at)
+        for packet in held[1:]:
+            if self._open is None:
+                return  # the start failed (disk): the rest waits for the retry
+            self._packet(packet)
+
     def _may_start(self, packet: Packet) -> bool:
         if time.monotonic() < self._retry_at:
             return False
@@ -231,10 +294,13 @@ class CameraRecorder:
         # received before the camera failed is footage like any other.
         return health.state not in _FAILING or wall_time(packet.received_at) < health.state_since
 
-    def _start(self, first: Packet, continued_at: float | None = None) -> None:
+    def _start(
+        self, first: Packet, continued_at: float | None = None, anchored_at: float | None = None
+    ) -> None:
         """A new segment from keyframe ``first``. ``continued_at``: where the segment it
         follows on the same connection ended, by media time: its start, so the two touch
-        exactly, unless arrival time has drifted more than RESYNC_S from it."""
+        exactly, unless arrival time has drifted more than RESYNC_S from it.
+        ``anchored_at``: a new connection's start as its first packets date it."""
         settings = self._settings
         try:
             free = shutil.disk_usage(self._root).free
@@ -255,6 +321,8 @@ class CameraRecorder:
         start_at = wall_time(first.received_at)
         if continued_at is not None and start_at < continued_at + RESYNC_S:
             start_at = continued_at
+        elif anchored_at is not None:
+            start_at = min(start_at, anchored_at)
         if self._last_end is not None:
             # Never before the previous segment's end: a connection's first packets come
             # in a burst (FFmpeg's probe holds them), which dates its segment late.
@@ -280,7 +348,9 @@ class CameraRecorder:
         self._open = _OpenSegment(
             segment_id, path, writer, info, start_at, first.received_at,
             first.dts if first.dts is not None else first.pts, first.seq, first.seq,
+            float(info.time_base),
         )  # fmt: skip
+        self._last_info = info
         self._set_status(RecordingState.RECORDING, self._note, start_at)
 
     # -- closing --------------------------------------------------------------------------
@@ -361,6 +431,7 @@ class CameraRecorder:
         reason = health.last_error or f"camera {state.value}"
         if state is StreamState.DISABLED:
             reason = "camera disabled"
+        self._release_held()
         if self._open is not None:
             self._close(CLOSED_STOPPED_DELIVERING)
         self._begin_gap(self._covered_until, reason, write=True)

@@ -53,6 +53,7 @@ FRAGMENT_S = 0.5
 RECORDED = ("cam00", "bframes", "h265", "sdp-only")
 FLAPPING = "drop"  # the simulator's mount for drop and refuse faults
 FLAPS = 4
+WRITTEN_A_SECOND = 100_000  # bytes of an 800 kbit/s camera's segment: a second written
 NOT_RECORDED = "high"  # its own policy turns recording off
 TMPFS_SIZE = "96m"  # a few minutes of the five recorded cameras; filled on purpose below
 RETRY_WITHIN_S = 15.0  # the recorder retries every 5 s, then waits for a keyframe
@@ -357,8 +358,11 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
                 closed = store.segments("cam00", None, *ALL_TIME)
             except Exception:  # the child is still creating its tables
                 return False
-            # Killed a good way into a segment, after at least one whole one.
-            return bool(closed and opened and time.time() - opened[0].start_at > 1.2)
+            # Killed a good way into a segment (a second of video written), after a whole one.
+            if not (closed and opened):
+                return False
+            written = recordings / opened[0].path
+            return written.exists() and written.stat().st_size > WRITTEN_A_SECOND
 
         wait_until(mid_segment, 60, "the child records")
         killed_at = time.time()
