@@ -1,11 +1,16 @@
 """The recording index: segments, gaps and holds, each change one short transaction.
 
-Time-range reads use the (camera_id, stream, start_at) index: a segment that overlaps the
-start of a range began at most :data:`~.records.MAX_SEGMENT_S` earlier, so the look-back
-is bounded; a gap can last days, so the one gap before the range (gaps of one camera
-stream follow each other) is found by a descending seek instead. Closing a segment links
-it into its chain (:mod:`.chain`) in the transaction that reads the chain's tail; removing
-segments keeps the chain checkable (:meth:`RecordingStore.remove_segments`).
+Time-range reads use the (camera_id, stream, start_at, end_at) index: a segment that
+overlaps the start of a range began at most :data:`~.records.MAX_SEGMENT_S` earlier, so
+the look-back is bounded; a gap can last days, so the one gap before the range (gaps of
+one camera stream follow each other) is found by a descending seek instead. The timeline
+wants :meth:`RecordingStore.spans`, read from the index alone (a month of a camera in a
+few hundred adjacent index pages); :meth:`RecordingStore.segments` reads whole rows, which
+lie among every other camera's, for the windows that are played or exported.
+
+Closing a segment links it into its chain (:mod:`.chain`) in the transaction that reads
+the chain's tail; removing segments keeps the chain checkable
+(:meth:`RecordingStore.remove_segments`).
 """
 
 from __future__ import annotations
