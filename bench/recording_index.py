@@ -22,19 +22,23 @@ Method
    of 13 M random inserts); the measurements then run on the service's engine (WAL,
    synchronous=FULL) through :class:`~surveillance.recordings.store.RecordingStore`.
 2. **Timeline query.** ``--repeat`` times, a random camera and a random whole UTC day:
-   ``store.segments(camera, "main", day, day + 24 h)`` and ``store.gaps(...)`` (what the
-   recordings route reads), timed each and together. The SQL the store sent is captured
-   and its ``EXPLAIN QUERY PLAN`` printed. Baseline, same cameras and days: the overlap
-   written without the look-back bound (``start_at < to AND end_at > from``), which can
-   only seek to the camera and then reads every earlier row of it.
+   ``store.spans`` (the timeline's merged footage, from the index alone), ``store.segments``
+   (whole records: what export and playback read, for shorter windows) and
+   ``store.gaps``, timed each and as the route reads them (spans + gaps) and with whole
+   records (segments + gaps). The SQL the store sent is captured and its ``EXPLAIN QUERY
+   PLAN`` printed. Baseline, same cameras and days: the overlap written without the
+   look-back bound (``start_at < to AND end_at > from``), raw SQL without building records,
+   which seeks to the camera and then reads every earlier index entry of it.
 3. **Retention.** ``plan_removals`` with 50 active holds, each camera keeping
-   ``--days`` - 1 hour (so about an hour of each camera has expired), no space pressure;
+   ``--days`` - 1 hour (about an hour of each camera has expired: the plan stops at its
+   limit of 1000), no space pressure;
    the same with nothing expired; with space short by 10 GB (expired + oldest of all);
    then ``remove_segments`` of the first plan (one transaction). Also ``total_bytes``
    (from the chain anchors) against the baseline ``SUM(bytes)`` over every row, and
    ``open_segments`` (a partial index) as read at start-up.
 
-Targets: timeline query (segments + gaps, one camera, one day) p95 well under 100 ms.
+Targets: the timeline query of one camera over one day, p95 well under 100 ms, both as
+the route reads it (spans + gaps) and with whole records (segments + gaps).
 """
 
 from __future__ import annotations
