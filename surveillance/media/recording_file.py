@@ -237,6 +237,7 @@ class SegmentWriter:
         self._tally: _Tally | None = None
         self._synced_ticks = 0
         self._closed = False
+        self._failed = False
         self._fd = os.open(
             path,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -272,8 +273,7 @@ class SegmentWriter:
         EIO) as is: then call :meth:`abort`."""
         if packet.info is not self.info:
             raise ValueError("a segment holds packets of one connection")
-        if self._closed:
-            raise ValueError("the segment is closed")
+        self._check_open()
         for ready in self._timeline.place(packet):
             self._mux(*ready)
         self._drain()
@@ -297,8 +297,7 @@ class SegmentWriter:
 
     def close(self) -> SegmentFacts:
         """Write the last fragment, fsync, return the facts. Raises OSError as :meth:`add`."""
-        if self._closed:
-            raise ValueError("the segment is closed")
+        self._check_open()
         for ready in self._timeline.drain():
             self._mux(*ready)
         self._output.close()  # writes the fragment being built
@@ -325,6 +324,13 @@ class SegmentWriter:
             return None
         with self._lock:
             return tally.facts(self._hash.hexdigest())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("the segment is closed")
+        if self._failed:
+            # The file may end in half a fragment: writing on would bury it mid-file.
+            raise ValueError("a write to the segment failed: abort it")
 
     def _mux(self, packet: Packet, pts: int, dts: int) -> None:
         data = packet.data
@@ -370,9 +376,13 @@ class SegmentWriter:
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            done = os.write(self._fd, view)
-            view = view[done:]
+        try:
+            while view:
+                done = os.write(self._fd, view)
+                view = view[done:]
+        except OSError:
+            self._failed = True
+            raise
         self._hash.update(data)
         with self._lock:
             self._written += len(data)
@@ -380,7 +390,11 @@ class SegmentWriter:
     def _maybe_sync(self, fragment: Fragment) -> None:
         assert self._tally is not None
         if fragment.end - self._synced_ticks >= SYNC_EVERY_S * self._tally.track.timescale:
-            os.fdatasync(self._fd)
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                self._failed = True
+                raise
             self._synced_ticks = fragment.end
 
     def _release(self) -> None:
