@@ -76,7 +76,10 @@ FILE_MODE = 0o600
 class SegmentFacts:
     bytes: int  # file size as closed / salvaged
     sha256: str  # hex of the whole file ("" from ``progress``)
-    duration_s: float  # media time where the last frame ends (media time 0: first packet)
+    # Media time where the segment's timeline ends (the sum of its frames' durations from
+    # media time 0, its first packet's decode time): over whole GOPs, the pts span + one
+    # frame. The next segment of the same connection starts there.
+    duration_s: float
     frames: int
     keyframes: list[tuple[float, int]]  # (media time s of its picture, offset of its moof)
     init_bytes: int  # size of ftyp + moov: the offset of the first moof

@@ -70,8 +70,8 @@ class SegmentRef:
     """What the reader needs of a segment (from the index or the open writer)."""
 
     path: Path  # absolute
-    start_at: float  # epoch s of media time 0
-    duration_s: float  # readable media time (whole fragments)
+    start_at: float  # epoch s of media time 0 (its first packet's decode time)
+    duration_s: float  # readable media time (whole fragments; SegmentFacts.duration_s)
     keyframes: tuple[tuple[float, int], ...]  # (media time s, moof offset)
     init_bytes: int
     codec: str
@@ -345,11 +345,21 @@ class _ExportWriter:
             )
 
 
+def _shows(ref: SegmentRef, at: float) -> bool:
+    delay = ref.keyframes[0][0]
+    return ref.start_at + delay - 1e-6 <= at <= ref.end_at + delay
+
+
 def frame_at(refs: Sequence[SegmentRef], at: float) -> tuple[bytes, int, int, float]:
     """JPEG of the picture shown at ``at``, its width, height and its own epoch time.
 
     Decodes from the keyframe at or before ``at``, one GOP at most."""
-    holding = [r for r in _in_order(refs) if r.start_at <= at <= r.end_at]
+    ordered = _in_order(refs)
+    # With B-frames a segment's pictures show a reorder delay (its first keyframe's media
+    # time) after its decode timeline: at a boundary, the previous segment's last picture
+    # is the one on screen until the next segment's first shows.
+    holding = [r for r in ordered if _shows(r, at)]
+    holding = holding or [r for r in ordered if r.start_at <= at <= r.end_at]
     if not holding:
         raise RecordingUnavailable(f"nothing recorded at {_iso(at)}")
     ref = holding[-1]
@@ -412,12 +422,8 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
             assert track is not None
             scale = track.timescale
             placed = ref.start_at
-            if first_at is not None:
-                # Its first picture right after the last one before it when they (nearly)
-                # touch, and never before it.
-                shown_at = ref.start_at + ref.keyframes[0][0]
-                if shown_at - placed_end <= JOIN_S:
-                    placed = placed_end - ref.keyframes[0][0]
+            if first_at is not None and placed - placed_end <= JOIN_S:
+                placed = placed_end  # (nearly) touching, or overlapping: carried on
             offset = segment.keyframe_offset(start_at - ref.start_at)
             fragments = list(segment.fragments(offset, end_at - ref.start_at))
             if not fragments:
