@@ -237,7 +237,11 @@ def export_mp4(
         out.unlink(missing_ok=True)
         raise
     if writer.first_at - start_at > GAP_NOTE_S:
-        notes.insert(0, f"starts {writer.first_at - start_at:.1f} s late: no recording before")
+        notes.insert(
+            0,
+            f"starts {writer.first_at - start_at:.1f} s late: no recording before "
+            f"{_iso(writer.first_at)}",
+        )
     if end_at - writer.last_end > GAP_NOTE_S and not writer.cut_short:
         notes.append(
             f"ends {end_at - writer.last_end:.1f} s early: no recording after "
