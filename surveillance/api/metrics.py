@@ -12,11 +12,13 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from surveillance.media.health import StreamState
 from surveillance.services.ingest import IngestService
+from surveillance.services.recorder import RecorderService, RecordingState
 
 
 class IngestCollector(Collector):
-    def __init__(self, ingest: IngestService) -> None:
+    def __init__(self, ingest: IngestService, recorder: RecorderService | None = None) -> None:
         self._ingest = ingest
+        self._recorder = recorder
 
     def collect(self) -> Iterator[Metric]:
         labels = ["camera", "platform"]
@@ -40,6 +42,10 @@ class IngestCollector(Collector):
         ring = GaugeMetricFamily(
             "surveillance_camera_ring_bytes", "Bytes of compressed packets held", labels=labels
         )
+        recording = GaugeMetricFamily(
+            "surveillance_camera_recording_state", "1 for the camera's recording state",
+            labels=[*labels, "state"],
+        )  # fmt: skip
         reconnects = CounterMetricFamily(
             "surveillance_camera_reconnects", "Reconnect attempts of the main stream",
             labels=labels,
@@ -60,7 +66,16 @@ class IngestCollector(Collector):
                 age.add_metric(values, main.last_packet_age_s)
             ring.add_metric(values, float(main.ring_bytes))
             reconnects.add_metric(values, float(main.reconnects))
+            if self._recorder is not None:
+                current = self._recorder.status(health.camera.id).state
+                for candidate_state in RecordingState:
+                    recording.add_metric(
+                        [*values, candidate_state.value],
+                        1.0 if candidate_state is current else 0.0,
+                    )
         yield from (up, state, fps, bitrate, age, ring, reconnects)
+        if self._recorder is not None:
+            yield recording
 
         ratio = GaugeMetricFamily(
             "surveillance_platform_online_ratio",
@@ -77,7 +92,9 @@ class IngestCollector(Collector):
         yield from (ratio, counts)
 
 
-def build_registry(ingest: IngestService) -> CollectorRegistry:
+def build_registry(
+    ingest: IngestService, recorder: RecorderService | None = None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(IngestCollector(ingest))
+    registry.register(IngestCollector(ingest, recorder))
     return registry

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from surveillance.auth.audit import AuditLog
+from surveillance.auth.audit import AuditEntry, AuditLog
 from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
@@ -16,6 +17,8 @@ from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
 from surveillance.media.memory import limit_malloc_arenas
 from surveillance.media.peers import PeerSessions
+from surveillance.recordings.records import SegmentRecord
+from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
@@ -25,12 +28,16 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.recorder import RecorderService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
 # The data directory holds the database (password hashes), the evidence and the node's
 # signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
 DATA_DIR_MODE = 0o700
+# Who the audit log names for retention's removals: the node itself, not a user.
+RETENTION_ACTOR = "retention"
+RECORDINGS_DELETE = "recordings.delete"  # the audit action of a removal
 
 
 @dataclass
@@ -52,6 +59,8 @@ class Node:
     access: Access
     live_views: LiveViews
     health_events: HealthEvents
+    recordings: RecordingStore
+    recorder: RecorderService
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -86,6 +95,11 @@ class Node:
             max_pending_per_owner=limits.pending_peers_per_user,
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
+        audit = AuditLog(engine)
+        recordings = RecordingStore(engine)
+        recorder = RecorderService(
+            catalog, ingest, recordings, config, on_removed=_audit_removals(audit)
+        )
         return cls(
             config=config,
             catalog=catalog,
@@ -99,11 +113,13 @@ class Node:
             wall=wall,
             mosaic=mosaic,
             auth=auth_store,
-            audit=AuditLog(engine),
+            audit=audit,
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
             access=access,
             live_views=LiveViews(access, limits),
             health_events=HealthEvents(ingest, limits.event_streams_per_user),
+            recordings=recordings,
+            recorder=recorder,
         )
 
     async def start(self) -> None:
@@ -121,6 +137,7 @@ class Node:
         self.cases.open()
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
+        await self.recorder.start()  # reconciles the recordings, then subscribes
         await self.mosaic.start()
         await self.live_views.start()
 
@@ -130,7 +147,35 @@ class Node:
         await self.live.close()
         self.footage.close()
         self.snapshots.close()
+        await self.recorder.stop()  # closes its segments while their packets still come
         await self.ingest.stop()
         self.health_events.stop()
         self.audit.close()
         self.engine.dispose()
+
+
+def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str], None]:
+    """Retention's removals into the audit log: one entry per camera and pass."""
+
+    def record(segments: Sequence[SegmentRecord], reason: str) -> None:
+        by_camera: dict[str, list[SegmentRecord]] = {}
+        for segment in segments:
+            by_camera.setdefault(segment.camera_id, []).append(segment)
+        for camera_id, removed in by_camera.items():
+            audit.record(
+                AuditEntry(
+                    user=RETENTION_ACTOR,
+                    action=RECORDINGS_DELETE,
+                    camera_id=camera_id,
+                    detail={
+                        "reason": reason,
+                        "segments": len(removed),
+                        "bytes": sum(s.bytes for s in removed),
+                        "from": min(s.start_at for s in removed),
+                        "to": max(s.end_at or s.start_at for s in removed),
+                    },
+                    actor_is_user=False,
+                )
+            )
+
+    return record

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from surveillance.api.deps import IngestDep
+from surveillance.api.deps import IngestDep, RecorderDep
 from surveillance.api.guards import requires
 from surveillance.api.metrics import build_registry
 from surveillance.auth.roles import Permission
@@ -19,5 +19,6 @@ router = APIRouter(tags=["metrics"])
     summary="Prometheus metrics",
     dependencies=[requires(Permission.SYSTEM_READ)],
 )
-def metrics(ingest: IngestDep) -> Response:
-    return Response(generate_latest(build_registry(ingest)), media_type=CONTENT_TYPE_LATEST)
+def metrics(ingest: IngestDep, recorder: RecorderDep) -> Response:
+    registry = build_registry(ingest, recorder)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

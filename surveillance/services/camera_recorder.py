@@ -1,0 +1,491 @@
+"""One recorded camera stream: its subscription, its open segment, its gaps and its state.
+
+Everything here runs on one writer thread (services/recorder.py), which calls :meth:`pump`
+a few times a second: the packets queued since are written in one go, then the stream's
+health is looked at. Nothing here is ever called by the ingest thread, which only offers
+packets to the subscription (media/fanout.py) and so is never slowed by a disk.
+
+A segment holds the packets of one connection, without a hole: it is closed at the first
+keyframe after ``segment_s``, when the connection changes (a new ``StreamInfo``), when a
+packet is missing (the subscription fell behind and dropped some), when the camera stops
+delivering, when a write fails, and at shutdown. Whatever the recorder could not record
+becomes a gap row with its reason. A gap is written the moment it is known to be one (an
+outage, a failed write); the short hole of a quick reconnect becomes a row only when it is
+longer than ``MIN_GAP_S``, since the recordings API merges spans closer than that anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from surveillance.config.models import RecordingConfig
+from surveillance.media.fanout import Subscription
+from surveillance.media.health import StreamState
+from surveillance.media.packets import Packet, StreamInfo
+from surveillance.media.recording_file import SegmentFacts, SegmentWriter
+from surveillance.media.recording_read import SegmentRef
+from surveillance.media.stream import Stream
+from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
+from surveillance.recordings.records import MAX_SEGMENT_S
+from surveillance.recordings.store import RecordingStore
+from surveillance.services.recording_state import RecordingState, RecordingStatus
+
+log = logging.getLogger(__name__)
+
+TAKE_LIMIT = 10_000  # packets written per pump at most (more than a subscription holds)
+RETRY_AFTER_ERROR_S = 5.0  # a failed write or a full disk is tried again this often
+# A segment that follows another on the same connection starts where that one ended by
+# media time, unless its keyframe arrived later than that by more than this (a camera
+# clock slower than ours, a hold-up): then by arrival. Packets come late, never early:
+# one that seems early only shows the previous segment was dated late.
+RESYNC_S = 1.0
+ASSUMED_FPS = 25.0  # a stream that does not say its frame rate
+SETTLE_S = 1.5  # a new connection's packets held this long to date it (_hold)
+MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
+SEGMENT_DIR_MODE = 0o700
+
+# Why a segment was closed (recording_segments.closed_reason).
+CLOSED_ROLLOVER = "segment length reached"
+CLOSED_RECONNECT = "camera reconnected"
+CLOSED_STOPPED_DELIVERING = "camera stopped delivering"
+CLOSED_FELL_BEHIND = "recorder fell behind"
+CLOSED_SHUTDOWN = "shutdown"
+# Gap reasons of the recorder's own (a camera's outage gives the camera's reason).
+GAP_FELL_BEHIND = "recorder fell behind"
+GAP_DISK_FULL = "disk full"
+GAP_READ_ONLY = "recording directory is read-only"
+GAP_SHUTDOWN = "node stopped"
+
+# The camera is not delivering: close what is open, show the camera's reason. A stream that
+# is connecting again after a failed attempt counts too (media/stream.py does the same).
+_FAILING = (StreamState.OFFLINE, StreamState.STALLED, StreamState.DISABLED, StreamState.IDLE)
+
+
+def wall_time(received_at: float) -> float:
+    """Epoch s of a packet's ``received_at`` (time.monotonic())."""
+    return time.time() - (time.monotonic() - received_at)
+
+
+def write_failure(error: Exception) -> tuple[RecordingState, str]:
+    """The state and gap reason of a failed write (or of a stream the muxer refuses)."""
+    if not isinstance(error, OSError):
+        return RecordingState.ERROR, f"cannot record this stream: {error}"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RecordingState.DISK_FULL, GAP_DISK_FULL
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return RecordingState.ERROR, GAP_READ_ONLY
+    return RecordingState.ERROR, f"cannot write recordings: {error.strerror or error}"
+
+
+@dataclass
+class _OpenSegment:
+    segment_id: int
+    path: Path
+    writer: SegmentWriter
+    info: StreamInfo
+    start_at: float  # epoch s of its first packet
+    first_received: float  # monotonic, of its first packet
+    first_timestamp: int | None  # its dts (or pts), in the stream's time base
+    first_seq: int
+    last_seq: int
+    seconds_per_tick: float  # the stream's time base
+    published_s: float = -1.0  # writer.duration_s when open_ref was last made
+
+
+@dataclass
+class _Gap:
+    start_at: float
+    reason: str
+    gap_id: int | None = None  # None: not written yet
+
+
+class CameraRecorder:
+    def __init__(
+        self,
+        camera_id: str,
+        stream_name: str,
+        stream: Stream,
+        subscription: Subscription,
+        store: RecordingStore,
+        root: Path,
+        settings: RecordingConfig,
+        *,
+        note: str | None = None,
+        space_low: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``note``: said in the status while recording (the sub-stream fallback, say);
+        ``space_low``: called (on this thread) when free space is below the minimum, so
+        retention runs at once."""
+        self.camera_id = camera_id
+        self.stream_name = stream_name
+        self._stream = stream
+        self._subscription = subscription
+        self._store = store
+        self._root = root
+        self._settings = settings
+        self._note = note
+        self._space_low = space_low
+        self._open: _OpenSegment | None = None
+        self._gap: _Gap | None = None
+        self._held: list[Packet] = []  # a new connection's first packets (_hold)
+        self._last_info: StreamInfo | None = None  # of the last segment started
+        self._covered_until = time.time()  # epoch s up to which footage or a gap accounts
+        self._last_end: float | None = None  # epoch s where the last closed segment ended
+        self._retry_at = 0.0  # monotonic; no new segment before it
+        self._status = RecordingStatus(
+            RecordingState.WAITING, stream_name, "waiting for the camera's first keyframe",
+            time.time(), None,
+        )  # fmt: skip
+        # Read by any thread (API); replaced, never mutated, by this one.
+        self.open_ref: SegmentRef | None = None
+
+    # -- the writer thread's calls ------------------------------------------------------------
+    def pump(self) -> None:
+        """Write what is queued, then react to the stream's health."""
+        for packet in self._subscription.take_pending(TAKE_LIMIT):
+            self._packet(packet)
+        self._watch_health()
+        self._publish_open_ref()
+
+    def finish(self) -> None:
+        """At shutdown: write what is queued, close the segment, leave a gap open until the
+        next start (reconcile ends it then)."""
+        with contextlib.suppress(Exception):
+            for packet in self._subscription.take_pending(TAKE_LIMIT):
+                self._packet(packet)
+        self._subscription.close()
+        self._release_held()
+        if self._open is not None:
+            self._close(CLOSED_SHUTDOWN)
+        self._begin_gap(self._covered_until, GAP_SHUTDOWN, write=True)
+        self._set_status(RecordingState.OFF, "the node stopped")
+
+    def status(self) -> RecordingStatus:
+        return self._status
+
+    # -- packets --------------------------------------------------------------------------
+    def _packet(self, packet: Packet) -> None:
+        segment = self._open
+        continued_at: float | None = None  # where a segment rolled over at this packet ends
+        if segment is not None:
+            if packet.info is not segment.info:
+                reason = self._reconnect_reason(segment)
+                self._close(CLOSED_RECONNECT)
+                self._begin_gap(self._covered_until, reason, write=False)
+            elif packet.seq != segment.last_seq + 1:
+                self._close(CLOSED_FELL_BEHIND)
+                self._begin_gap(self._covered_until, GAP_FELL_BEHIND, write=True)
+                log.warning("recording %s/%s fell behind", self.camera_id, self.stream_name)
+            else:
+                if segment.first_timestamp is None:
+                    self._anchor_timestamps(segment, packet)
+                received_s = packet.received_at - segment.first_received
+                # Looked at only where a segment may end (per packet it would cost more
+                # than the rest of the recorder): at a keyframe, or at the index's bound
+                # for a camera that sends none. By media time, which a burst of late
+                # packets does not shorten, or by arrival if that says more.
+                if packet.keyframe or received_s >= MAX_SEGMENT_S:
+                    media_s = self._media_s(segment, packet)
+                    age_s = max(received_s, media_s or 0.0)
+                    if (packet.keyframe and age_s >= self._settings.segment_s) or (
+                        age_s >= MAX_SEGMENT_S
+                    ):
+                        if media_s is not None:
+                            continued_at = segment.start_at + media_s
+                        self._close(CLOSED_ROLLOVER)
+            segment = self._open
+        if segment is None:
+            if self._held:
+                if not self._hold(packet):
+                    self._packet(packet)  # the held ones are written: this one as any other
+                return
+            if packet.keyframe and self._may_start(packet):
+                if continued_at is None and packet.info is not self._last_info:
+                    self._held = [packet]  # a new connection: date it first (_hold)
+                else:
+                    self._start(packet, continued_at)
+            return
+        try:
+            segment.writer.add(packet)
+        except Exception as error:  # a disk error, or a packet the muxer refuses
+            self._failed(error)
+            return
+        segment.last_seq = packet.seq
+
+    @staticmethod
+    def _anchor_timestamps(segment: _OpenSegment, packet: Packet) -> None:
+        """The timestamp of the segment's media time 0, from the first packet that has one.
+        FFmpeg's RTSP demuxer gives a connection's first keyframe none: count back from
+        this packet by the frame rate."""
+        timestamp = packet.dts if packet.dts is not None else packet.pts
+        if timestamp is not None:
+            info = packet.info
+            step = 1 / (info.average_fps or ASSUMED_FPS) / info.time_base
+            segment.first_timestamp = timestamp - round((packet.seq - segment.first_seq) * step)
+
+    @staticmethod
+    def _media_s(segment: _OpenSegment, packet: Packet) -> float | None:
+        """Media time of ``packet`` into the segment; None without timestamps."""
+        timestamp = packet.dts if packet.dts is not None else packet.pts
+        if timestamp is None or segment.first_timestamp is None:
+            return None
+        return (timestamp - segment.first_timestamp) * segment.seconds_per_tick
+
+    def _reconnect_reason(self, segment: _OpenSegment) -> str:
+        """Why the connection changed: the camera's error since the segment began, if any."""
+        health = self._stream.health
+        at = health.last_error_at
+        if health.last_error and at is not None and at >= segment.start_at:
+            return health.last_error
+        return CLOSED_RECONNECT
+
+    def _hold(self, packet: Packet) -> bool:
+        """Hold a new connection's first packets until their arrival times date it: the
+        first ones come in a burst (FFmpeg's probe holds about a second of them), and a
+        packet arrives late, never early, so the earliest arrival minus media time is
+        when media time 0 was live. False: ``packet`` was not held (the held ones are
+        written now and it is the caller's)."""
+        held = self._held
+        if packet.info is held[0].info and packet.seq == held[-1].seq + 1:
+            held.append(packet)
+            if packet.received_at - held[0].received_at < SETTLE_S:
+                return True
+            self._release_held()
+            return True
+        self._release_held()
+        return False
+
+    def _release_held(self) -> None:
+        """Start the segment with the held packets, dated by the earliest of them."""
+        held, self._held = self._held, []
+        if not held:
+            return
+        first = held[0]
+        anchored_at = wall_time(first.received_at)
+        timestamps = [p.dts if p.dts is not None else p.pts for p in held]
+        known = [(i, t) for i, t in enumerate(timestamps) if t is not None]
+        if known:
+            info = first.info
+            step = 1 / (info.average_fps or ASSUMED_FPS) / info.time_base
+            zero = known[0][1] - round(known[0][0] * step)  # the first has none, maybe
+            tick_s = float(info.time_base)
+            anchored_at = min(
+                anchored_at,
+                *(wall_time(held[i].received_at) - (t - zero) * tick_s for i, t in known),
+            )
+        self._start(first, anchored_at=anchored_at)
+        for packet in held[1:]:
+            if self._open is None:
+                return  # the start failed (disk): the rest waits for the retry
+            self._packet(packet)
+
+    def _may_start(self, packet: Packet) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        health = self._stream.health
+        # A packet left over from before a silence is not the camera delivering again; one
+        # received before the camera failed is footage like any other.
+        return health.state not in _FAILING or wall_time(packet.received_at) < health.state_since
+
+    def _start(
+        self, first: Packet, continued_at: float | None = None, anchored_at: float | None = None
+    ) -> None:
+        """A new segment from keyframe ``first``. ``continued_at``: where the segment it
+        follows on the same connection ended, by media time: its start, so the two touch
+        exactly, unless arrival time has drifted more than RESYNC_S from it.
+        ``anchored_at``: a new connection's start as its first packets date it."""
+        settings = self._settings
+        try:
+            free = shutil.disk_usage(self._root).free
+        except OSError as error:
+            self._trouble(*write_failure(error), error)
+            return
+        if free < settings.min_free_bytes:
+            self._space_low()
+            self._trouble(
+                RecordingState.DISK_FULL,
+                GAP_DISK_FULL,
+                None,
+                detail=f"{free} bytes free on the recordings file system, below "
+                f"min_free_bytes ({settings.min_free_bytes})",
+            )
+            return
+        info = first.info
+        start_at = wall_time(first.received_at)
+        if continued_at is not None and start_at < continued_at + RESYNC_S:
+            start_at = continued_at
+        elif anchored_at is not None:
+            start_at = min(start_at, anchored_at)
+        if self._last_end is not None:
+            # Never before the previous segment's end: a connection's first packets come
+            # in a burst (FFmpeg's probe holds them), which dates its segment late.
+            start_at = max(start_at, self._last_end)
+        # The row first (its id names the file): a crash before the file exists leaves an
+        # open row without a file, which the next start discards.
+        segment_id = self._store.open_segment(
+            self.camera_id, self.stream_name,
+            segment_path(self.camera_id, self.stream_name, start_at, SEGMENT_ID_PLACEHOLDER),
+            start_at, info.codec, info.width, info.height,
+        )  # fmt: skip
+        path = self._root / segment_path(self.camera_id, self.stream_name, start_at, segment_id)
+        try:
+            path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)
+            writer = SegmentWriter(path, first, settings.fragment_s)
+        except Exception as error:  # a disk error, or a stream the muxer refuses
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # an init segment cut short
+            self._store.discard_segment(segment_id)
+            self._trouble(*write_failure(error), error)
+            return
+        self._end_gap(start_at)
+        self._open = _OpenSegment(
+            segment_id, path, writer, info, start_at, first.received_at,
+            first.dts if first.dts is not None else first.pts, first.seq, first.seq,
+            float(info.time_base),
+        )  # fmt: skip
+        self._last_info = info
+        self._set_status(RecordingState.RECORDING, self._note, start_at)
+
+    # -- closing --------------------------------------------------------------------------
+    def _close(self, reason: str) -> None:
+        segment = self._open
+        assert segment is not None
+        try:
+            facts = segment.writer.close()
+        except Exception as error:
+            self._failed(error)
+            return
+        self._closed(segment, facts, reason)
+
+    def _closed(self, segment: _OpenSegment, facts: SegmentFacts, reason: str) -> None:
+        end_at = segment.start_at + facts.duration_s
+        self._store.close_segment(
+            segment.segment_id,
+            end_at=end_at,
+            bytes=facts.bytes,
+            sha256=facts.sha256,
+            frames=facts.frames,
+            init_bytes=facts.init_bytes,
+            keyframes=facts.keyframes,
+            reason=reason,
+        )
+        self._open = None
+        self.open_ref = None
+        self._covered_until = self._last_end = end_at
+
+    def _failed(self, error: Exception) -> None:
+        """A write failed: keep the segment's whole fragments, show why, retry later."""
+        segment = self._open
+        assert segment is not None
+        state, reason = write_failure(error)
+        if not isinstance(error, OSError):
+            log.error("recording %s failed", self.camera_id, exc_info=error)
+        facts: SegmentFacts | None = None
+        with contextlib.suppress(Exception):
+            facts = segment.writer.abort()
+        if facts is not None and facts.frames:
+            self._closed(segment, facts, reason)
+        else:
+            with contextlib.suppress(OSError):
+                segment.path.unlink(missing_ok=True)
+            self._store.discard_segment(segment.segment_id)
+            self._open = None
+            self.open_ref = None
+        self._trouble(state, reason, error)
+
+    def _trouble(
+        self,
+        state: RecordingState,
+        reason: str,
+        error: Exception | None,
+        *,
+        detail: str | None = None,
+    ) -> None:
+        """Recording cannot go on for now: a gap with ``reason``, retried later."""
+        self._retry_at = time.monotonic() + RETRY_AFTER_ERROR_S
+        self._begin_gap(self._covered_until, reason, write=True)
+        text = detail or reason
+        if state is not self._status.state or text != self._status.detail:
+            log.warning(
+                "recording %s/%s: %s%s", self.camera_id, self.stream_name, text,
+                f" ({error.strerror})" if isinstance(error, OSError) and error.strerror else "",
+            )  # fmt: skip
+        self._set_status(state, f"{text}; retrying every {RETRY_AFTER_ERROR_S:.0f} s")
+
+    # -- the camera's health ---------------------------------------------------------------
+    def _watch_health(self) -> None:
+        health = self._stream.health
+        state = health.state
+        failing = state in _FAILING or (
+            state is StreamState.CONNECTING and health.failed_attempts > 0
+        )
+        if not failing:
+            return
+        reason = health.last_error or f"camera {state.value}"
+        if state is StreamState.DISABLED:
+            reason = "camera disabled"
+        self._release_held()
+        if self._open is not None:
+            self._close(CLOSED_STOPPED_DELIVERING)
+        self._begin_gap(self._covered_until, reason, write=True)
+        if self._status.state not in (RecordingState.DISK_FULL, RecordingState.ERROR):
+            self._set_status(RecordingState.WAITING, f"camera not delivering: {reason}")
+
+    # -- gaps -----------------------------------------------------------------------------
+    def _begin_gap(self, start_at: float, reason: str, *, write: bool) -> None:
+        gap = self._gap
+        if gap is None:
+            gap = self._gap = _Gap(start_at, reason)
+        elif gap.gap_id is None:
+            gap.reason = reason  # the later reason says more (a reconnect, then "refused")
+        if write and gap.gap_id is None:
+            gap.gap_id = self._store.add_gap(
+                self.camera_id, self.stream_name, gap.start_at, gap.reason
+            )
+
+    def _end_gap(self, end_at: float) -> None:
+        gap, self._gap = self._gap, None
+        if gap is None:
+            return
+        end_at = max(end_at, gap.start_at)
+        if gap.gap_id is None:
+            if end_at - gap.start_at < MIN_GAP_S:
+                return
+            gap.gap_id = self._store.add_gap(
+                self.camera_id, self.stream_name, gap.start_at, gap.reason
+            )
+        self._store.end_gap(gap.gap_id, end_at)
+
+    # -- what others read ------------------------------------------------------------------
+    def _set_status(
+        self, state: RecordingState, detail: str | None, segment_started_at: float | None = None
+    ) -> None:
+        old = self._status
+        since = old.since if state is old.state else time.time()
+        self._status = RecordingStatus(state, self.stream_name, detail, since, segment_started_at)
+
+    def _publish_open_ref(self) -> None:
+        segment = self._open
+        if segment is None:
+            return
+        written = segment.writer.duration_s
+        if written == segment.published_s or written <= 0:
+            return  # nothing new, or no whole fragment yet
+        segment.published_s = written
+        facts = segment.writer.progress()
+        if facts.frames:
+            self.open_ref = SegmentRef(
+                path=segment.path,
+                start_at=segment.start_at,
+                duration_s=facts.duration_s,
+                keyframes=tuple(facts.keyframes),
+                init_bytes=facts.init_bytes,
+                codec=facts.codec,
+            )

@@ -1,0 +1,215 @@
+"""The recorder: every recorded camera stream written to segment files, without decoding.
+
+Each recorded stream gets a fan-out subscription like any viewer (no second connection to
+the camera) with a deep queue (``QUEUE_PACKETS``), so a slow disk makes the recorder late,
+not lossy. A few writer threads, not one per camera, drain the subscriptions: each wakes
+every ``WRITE_INTERVAL_S``, takes every packet queued for each of its cameras and writes
+them (services/camera_recorder.py). One wake-up per fifth of a second for many cameras
+costs far less than a thread wake-up per packet, and fragments are a second long anyway;
+the ingest thread only appends to a queue and is never slowed by a disk.
+
+Retention runs on the event loop, its work in a worker thread (services/retention.py);
+``start`` first reconciles the index with the files (services/recording_reconcile.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+
+from surveillance.catalog import Camera, Catalog
+from surveillance.config.models import AppConfig, IngestMode, RecordingMode, RecordingStream
+from surveillance.errors import CameraNotFound
+from surveillance.media.recording_read import SegmentRef
+from surveillance.recordings.policy import CameraRecordingPolicy, policies
+from surveillance.recordings.records import SegmentRecord
+from surveillance.recordings.store import RecordingStore
+from surveillance.services.camera_recorder import CameraRecorder
+from surveillance.services.ingest import IngestService
+from surveillance.services.recording_reconcile import reconcile
+from surveillance.services.recording_state import RecordingState, RecordingStatus
+from surveillance.services.retention import OnRemoved, Retention
+
+__all__ = ["RecorderService", "RecordingState", "RecordingStatus"]
+
+log = logging.getLogger(__name__)
+
+QUEUE_PACKETS = 2000  # per subscription: over a minute of a 25 fps camera before a drop
+WRITE_INTERVAL_S = 0.2  # how often a writer thread drains its cameras
+CAMERAS_PER_THREAD = 64  # a writer thread per this many recorded streams...
+MAX_WRITER_THREADS = 4  # ...up to this many
+ROOT_MODE = 0o700  # footage is for the service's user alone, as the data directory
+
+
+class _WriterThread:
+    """Drains a fixed set of cameras until stopped, then closes their segments."""
+
+    def __init__(self, name: str, recorders: list[CameraRecorder]) -> None:
+        self._recorders = recorders
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def join(self, timeout_s: float | None = None) -> None:
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(WRITE_INTERVAL_S):
+            for recorder in self._recorders:
+                try:
+                    recorder.pump()
+                except Exception:  # one camera's failure must not stop the others
+                    log.exception("recording %s failed", recorder.camera_id)
+        for recorder in self._recorders:
+            try:
+                recorder.finish()
+            except Exception:
+                log.exception("closing the recording of %s failed", recorder.camera_id)
+
+
+class RecorderService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        ingest: IngestService,
+        store: RecordingStore,
+        config: AppConfig,
+        on_removed: OnRemoved | None = None,
+    ) -> None:
+        """``on_removed(segments, reason)``: told of every retention removal (any thread);
+        the node connects it to the audit log."""
+        self._catalog = catalog
+        self._ingest = ingest
+        self._store = store
+        self._settings = config.recording
+        self.root: Path = config.recording_root()
+        self.policies: dict[str, CameraRecordingPolicy] = policies(config)
+        self._retention = Retention(store, self.root, self._settings, self.policies, on_removed)
+        self._recorders: dict[str, CameraRecorder] = {}
+        self._threads: list[_WriterThread] = []
+        self._retention_task: asyncio.Task[None] | None = None
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Reconcile the index with the files, then record every camera its policy says."""
+        recorded = [
+            camera
+            for camera in self._catalog.cameras.values()
+            if camera.enabled and self.policies[camera.id].mode is RecordingMode.CONTINUOUS
+        ]
+        if recorded or self.root.is_dir():
+            await asyncio.to_thread(self._prepare_root)
+        for camera in recorded:
+            self._recorders[camera.id] = self._recorder_for(camera)
+        recorders = list(self._recorders.values())
+        count = min(MAX_WRITER_THREADS, math.ceil(len(recorders) / CAMERAS_PER_THREAD))
+        for index in range(count):
+            thread = _WriterThread(f"recorder-{index}", recorders[index::count])
+            thread.start()
+            self._threads.append(thread)
+        self._retention_task = asyncio.create_task(self._retention.run(), name="retention")
+        log.info("recorder started: %d camera streams into %s", len(recorders), self.root)
+
+    def _prepare_root(self) -> None:
+        """Blocking. A root that cannot be made or read is logged, not fatal: live viewing
+        goes on and each camera's state says why it does not record."""
+        try:
+            self.root.mkdir(mode=ROOT_MODE, parents=True, exist_ok=True)
+            report = reconcile(self._store, self.root)
+        except OSError as error:
+            log.error("recordings directory %s unusable: %s", self.root, error.strerror)
+            return
+        if report.recovered or report.discarded or report.orphans_removed:
+            log.info("recordings reconciled: %s", report)
+
+    def _recorder_for(self, camera: Camera) -> CameraRecorder:
+        sub = self.policies[camera.id].stream is RecordingStream.SUB
+        note = None
+        if sub and not camera.has_sub_stream:
+            sub, note = False, "no sub-stream: recording the main stream"
+        stream = (
+            self._ingest.ensure_connected(camera.id, sub)
+            if camera.mode is IngestMode.ON_DEMAND
+            else self._ingest.stream(camera.id, sub)
+        )
+        return CameraRecorder(
+            camera.id,
+            RecordingStream.SUB.value if sub else RecordingStream.MAIN.value,
+            stream,
+            stream.subscribe(max_packets=QUEUE_PACKETS),
+            self._store,
+            self.root,
+            self._settings,
+            note=note,
+            space_low=self._retention.wake,
+        )
+
+    async def stop(self) -> None:
+        """Close every open segment (reason "shutdown"); before the ingest stops."""
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
+        for thread in self._threads:
+            thread.stop()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join)
+        self._threads.clear()
+
+    # -- what the API reads ---------------------------------------------------------------
+    def status(self, camera_id: str) -> RecordingStatus:
+        recorder = self._recorders.get(camera_id)
+        if recorder is not None:
+            return recorder.status()
+        camera = self._catalog.camera(camera_id)
+        if camera is None:
+            raise CameraNotFound(camera_id)
+        detail = "camera disabled" if not camera.enabled else "recording is off for this camera"
+        return RecordingStatus(RecordingState.OFF, None, detail, time.time(), None)
+
+    def refs(
+        self, camera_id: str, stream: str | None, start_at: float, end_at: float
+    ) -> list[SegmentRef]:
+        """The footage of ``camera_id`` overlapping [start_at, end_at), by start: closed
+        segments from the index, then the open segment's whole fragments so far. Blocking
+        (database): call it from a worker thread."""
+        recorder = self._recorders.get(camera_id)
+        # Read before the index: a segment closing in between is then in both (and taken
+        # once), never in neither.
+        open_ref = None
+        if recorder is not None and stream in (None, recorder.stream_name):
+            open_ref = recorder.open_ref
+        refs = [self._ref(s) for s in self._store.segments(camera_id, stream, start_at, end_at)]
+        if (
+            open_ref is not None
+            and open_ref.start_at < end_at
+            and open_ref.start_at + open_ref.duration_s > start_at
+            and all(ref.path != open_ref.path for ref in refs)
+        ):
+            refs.append(open_ref)
+        return refs
+
+    def _ref(self, segment: SegmentRecord) -> SegmentRef:
+        assert segment.end_at is not None  # the store lists closed segments only
+        return SegmentRef(
+            path=self.root / segment.path,
+            start_at=segment.start_at,
+            duration_s=segment.end_at - segment.start_at,
+            keyframes=segment.keyframes,
+            init_bytes=segment.init_bytes,
+            codec=segment.codec,
+        )
+
+    def run_retention(self, now: float | None = None) -> list[SegmentRecord]:
+        """One retention pass now (blocking); for the command line and tests."""
+        return self._retention.run_once(now)
