@@ -40,10 +40,12 @@ pytestmark = pytest.mark.rtsp
 WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
 ALLOWED: dict[Role, set[Permission]] = {
     Role.VIEWER: WALL,
-    Role.OPERATOR: WALL | {Permission.SNAPSHOT_TAKE, Permission.WALL_EDIT},
+    Role.OPERATOR: WALL
+    | {Permission.SNAPSHOT_TAKE, Permission.RECORDINGS_VIEW, Permission.WALL_EDIT},
     Role.HANDLER: WALL
     | {
         Permission.SNAPSHOT_TAKE,
+        Permission.RECORDINGS_VIEW,
         Permission.CASES_READ,
         Permission.CASES_WRITE,
         Permission.EVIDENCE_ATTACH,
