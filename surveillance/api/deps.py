@@ -24,6 +24,7 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
@@ -117,6 +118,10 @@ async def _mosaic(connection: HTTPConnection) -> MosaicService:
     return node_of(connection).mosaic
 
 
+async def _recorded(connection: HTTPConnection) -> RecordingsService:
+    return node_of(connection).recorded
+
+
 async def _snapshots(connection: HTTPConnection) -> SnapshotService:
     return node_of(connection).snapshots
 
@@ -141,6 +146,7 @@ LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
 LiveDep = Annotated[LiveService, Depends(_live)]
 LiveViewsDep = Annotated[LiveViews, Depends(_live_views)]
 MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
+RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
 StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds
