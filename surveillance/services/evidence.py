@@ -108,10 +108,10 @@ class LiveFootage:
         self, camera_id: str, at: datetime | None, pre_s: float, post_s: float
     ) -> Footage:
         platform = self._platform(camera_id)
-        moment = time.time() if at is None else at.timestamp()
-        window = Window(moment - pre_s, moment + post_s)
-        if await asyncio.to_thread(self._from_recordings, camera_id, window):
-            return await self._recorded_clip(camera_id, platform, window)
+        wall = time.time() if at is None else at.timestamp()
+        asked = Window(wall - pre_s, wall + post_s)
+        if await asyncio.to_thread(self._from_recordings, camera_id, asked):
+            return await self._recorded_clip(camera_id, platform, asked)
         stream = await self._ingest.ready_stream(camera_id)
         now_wall, now_mono = time.time(), time.monotonic()
         moment = now_mono if at is None else now_mono - (now_wall - at.timestamp())
@@ -145,35 +145,35 @@ class LiveFootage:
             note="; ".join(notes) or None,
         )
 
-    def _from_recordings(self, camera_id: str, window: Window) -> bool:
+    def _from_recordings(self, camera_id: str, asked: Window) -> bool:
         """Whether the clip comes from the recordings: the ring does not hold the window's
         start (its oldest keyframe is later, or it is empty), and something of the window
         was recorded (blocking)."""
         if self._recorded is None:
             return False
         packets = self._ingest.stream(camera_id).ring.since(0.0)  # from its oldest keyframe
-        if packets and wall_time(packets[0].received_at).timestamp() <= window.start:
+        if packets and wall_time(packets[0].received_at).timestamp() <= asked.start:
             return False
-        return self._recorded.covers(camera_id, window.start, window.end)
+        return self._recorded.covers(camera_id, asked.start, asked.end)
 
-    async def _recorded_clip(self, camera_id: str, platform: str, window: Window) -> Footage:
+    async def _recorded_clip(self, camera_id: str, platform: str, asked: Window) -> Footage:
         recorded = self._recorded
         assert recorded is not None  # _from_recordings said so
-        wait = window.end + RECORDED_LAG_S - time.time()
+        wait = asked.end + RECORDED_LAG_S - time.time()
         if wait > 0:
             await asyncio.sleep(wait)  # the post-event seconds, written a fragment at a time
         loop = asyncio.get_running_loop()
         data, facts = await loop.run_in_executor(
-            self._executor, recorded.export_bytes, camera_id, window
+            self._executor, recorded.export_bytes, camera_id, asked
         )
         notes = ["from the recording"]
-        late = facts.first_at - window.start
+        late = facts.first_at - asked.start
         if late > NOTE_THRESHOLD_S:
             notes.append(f"starts {late:.1f} s after the requested start")
         if facts.note:
             notes.append(facts.note)
         else:
-            short = window.end - (facts.first_at + facts.duration_s)
+            short = asked.end - (facts.first_at + facts.duration_s)
             if short > NOTE_THRESHOLD_S:
                 notes.append(f"ends {short:.1f} s before the requested end")
         return Footage(

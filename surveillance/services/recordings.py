@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.catalog import Catalog
@@ -141,14 +142,15 @@ class RecordingsService:
         start: float,
         end: float,
         *,
-        max_s: float | None = None,
+        max_s: tuple[float, str] | None = None,
         names: tuple[str, str] = ("start", "end"),
         future_end_allowed: bool = False,
     ) -> Window:
         """The window checked for what it asks (:func:`.footage_times.window`) and against
-        the camera's footage: 422 when it ends before the oldest footage kept."""
+        the camera's footage: 422 when it ends before the oldest footage kept. ``max_s``:
+        the longest window and what sets it, when not recording.max_export_s."""
         self._camera(camera_id)
-        limit = self.max_export_s if max_s is None else min(max_s, self.max_export_s)
+        limit, limit_name = max_s or (self.max_export_s, "recording.max_export_s")
         checked = window(
             start,
             end,
@@ -156,6 +158,7 @@ class RecordingsService:
             max_s=limit,
             names=names,
             future_end_allowed=future_end_allowed,
+            limit=limit_name,
         )
         self._inside_retention(camera_id, checked.end, names[1])
         return checked
@@ -302,7 +305,7 @@ class RecordingsService:
             self._audit.record(entry)
 
 
-def hold_detail(hold: HoldRecord) -> dict[str, object]:
+def hold_detail(hold: HoldRecord) -> dict[str, Any]:
     """What the audit log keeps of a hold."""
     return {
         "case": hold.case_number,

@@ -65,7 +65,8 @@ async def place_hold(
     access.camera(principal, body.camera_id)
     await asyncio.to_thread(_case_taking_holds, cases, number)
     start, end = epoch("start", body.start), epoch("end", body.end)
-    span = recorded.checked(body.camera_id, start, end, max_s=MAX_HOLD_S, future_end_allowed=True)
+    limit = (MAX_HOLD_S, "a hold lasts at most 7 days")
+    span = recorded.checked(body.camera_id, start, end, max_s=limit, future_end_allowed=True)
     held = await asyncio.to_thread(recorded.hold, number, body.camera_id, span, principal.name)
     audit(
         principal.name, AuditAction.RECORDINGS_HOLD, camera_id=held.camera_id, **hold_detail(held)

@@ -18,7 +18,8 @@ from fastapi.responses import StreamingResponse
 
 from surveillance.api.deps import AccessDep, AuditDep, RecordingsDep
 from surveillance.api.guards import requires
-from surveillance.api.schemas.recordings import GapOut, RecordingsOut, RecordingStateOut, SpanOut
+from surveillance.api.schemas.cameras import RecordingStateOut
+from surveillance.api.schemas.recordings import GapOut, RecordingsOut, SpanOut
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -149,7 +150,8 @@ def play_recording(
     access.camera(principal, camera_id)
     first = parse_moment("start", start)
     last = first + PLAY_DEFAULT_S if end is None else parse_moment("end", end)
-    span = recordings.checked(camera_id, first, last, max_s=PLAY_MAX_S, future_end_allowed=True)
+    limit = (PLAY_MAX_S, "one playback request covers at most 120 s")
+    span = recordings.checked(camera_id, first, last, max_s=limit, future_end_allowed=True)
     played = recordings.playback(camera_id, span)
     audit(
         principal.name,
