@@ -22,7 +22,10 @@ EXAMPLE = "e.g. 2026-12-01T14:32:00Z"
 
 def iso(epoch_s: float) -> str:
     """An epoch moment as the API writes it: ISO 8601, UTC, with ``Z``, milliseconds."""
-    moment = datetime.fromtimestamp(epoch_s, UTC)
+    try:
+        moment = datetime.fromtimestamp(epoch_s, UTC)
+    except (ValueError, OverflowError, OSError):  # before year 1 or after 9999
+        return f"{epoch_s:.0f} s from 1970"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -42,7 +45,10 @@ def epoch(name: str, moment: datetime) -> float:
     """An already parsed moment (a JSON body's) as epoch seconds; 422 without a zone."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidRequest(f"`{name}` needs a time zone, Z or an offset ({EXAMPLE})")
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError):  # year 1 at +01:00 is before year 1 in UTC
+        raise InvalidRequest(f"`{name}` lies outside the years 1 to 9999") from None
 
 
 def not_future(name: str, at: float, now: float) -> None:

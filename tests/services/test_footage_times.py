@@ -21,6 +21,7 @@ def test_moments_need_iso_8601_with_a_zone() -> None:
         ("2025-12-01", "`at` needs a time zone"),
         ("yesterday", "`at` is not an ISO 8601 moment"),
         ("9" * 100, "`at` is not an ISO 8601 moment"),
+        ("0001-01-01T00:00:00+01:00", "`at` lies outside the years 1 to 9999"),
     ):
         with pytest.raises(InvalidRequest, match=words):
             parse_moment("at", text)
