@@ -166,16 +166,8 @@ class LiveFootage:
         data, facts = await loop.run_in_executor(
             self._executor, recorded.export_bytes, camera_id, asked
         )
-        notes = ["from the recording"]
-        late = facts.first_at - asked.start
-        if late > NOTE_THRESHOLD_S:
-            notes.append(f"starts {late:.1f} s after the requested start")
-        if facts.note:
-            notes.append(facts.note)
-        else:
-            short = asked.end - (facts.first_at + facts.duration_s)
-            if short > NOTE_THRESHOLD_S:
-                notes.append(f"ends {short:.1f} s before the requested end")
+        # The export's note says when it starts late or ends early, and why.
+        note = "from the recording" + (f"; {facts.note}" if facts.note else "")
         return Footage(
             kind=ItemKind.CLIP,
             data=data,
@@ -189,5 +181,5 @@ class LiveFootage:
             height=facts.height,
             duration_s=round(facts.duration_s, 3),
             frames=facts.frames,
-            note="; ".join(notes),
+            note=note,
         )
