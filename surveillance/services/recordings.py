@@ -186,12 +186,20 @@ class RecordingsService:
         return at
 
     def _inside_retention(self, camera_id: str, end: float, name: str) -> None:
-        oldest = self._store.oldest_segments(1, camera_id=camera_id)
-        if oldest and end < oldest[0].start_at:
+        oldest = self._oldest(camera_id)
+        if oldest is not None and end < oldest:
             raise InvalidRequest(
                 f"`{name}` lies outside retention: the oldest footage of camera "
-                f"{camera_id!r} starts at {iso(oldest[0].start_at)}"
+                f"{camera_id!r} starts at {iso(oldest)}"
             )
+
+    def _oldest(self, camera_id: str) -> float | None:
+        """Where the camera's footage starts: its oldest closed segment, else the one being
+        written; None for a camera never recorded (the live ring answers for it)."""
+        closed = self._store.oldest_segments(1, camera_id=camera_id)
+        if closed:
+            return closed[0].start_at
+        return self._recorder.status(camera_id).segment_started_at
 
     def _camera(self, camera_id: str) -> None:
         if self._catalog.camera(camera_id) is None:
