@@ -165,14 +165,8 @@ def play_recording(
         media_type="video/mp4",
         headers={
             "Cache-Control": "no-store",
-            "X-Codec": _codecs(played.mime),
+            "X-Codec": played.codecs,
             "X-First-At": iso(played.first_at),
             "X-End-At": iso(played.end_at),
         },
     )
-
-
-def _codecs(mime: str) -> str:
-    """``avc1.640028`` of ``video/mp4; codecs="avc1.640028"``."""
-    _, _, codecs = mime.partition("codecs=")
-    return codecs.strip().strip('"')
