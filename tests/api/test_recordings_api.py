@@ -153,7 +153,11 @@ def audit_actions(client: TestClient, action: str) -> list[Any]:
 def test_spans_gaps_export_playback_and_a_past_picture(client: TestClient) -> None:
     spans = listing(client, "gate")
     assert spans["camera_id"] == "gate" and spans["recording"]["state"] == "recording"
-    assert spans["recording"]["stream"] == "main"
+    assert spans["recording"]["stream"] == "main" and spans["from"] < spans["to"]
+    # The camera list tells who records, which stream, and why not.
+    states = {c["id"]: c["recording"] for c in client.get("/api/cameras").json()}
+    assert (states["gate"]["state"], states["gate"]["stream"]) == ("recording", "main")
+    assert states["dead"]["state"] == "off" and states["dead"]["detail"]
     # Segments of 2 s touch: one span, not one per segment.
     assert len(spans["spans"]) == 1, spans
     first = epoch(spans["spans"][0]["start"])

@@ -303,7 +303,7 @@ async def _recorded_snapshot(
             missing=[Permission.RECORDINGS_VIEW.value],
         )
         raise Forbidden("your role may not do this (needs recordings.view)")
-    moment = recorded.checked_moment(camera_id, parse_moment("at", at))
+    moment = await asyncio.to_thread(recorded.checked_moment, camera_id, parse_moment("at", at))
     try:
         frame = await asyncio.to_thread(recorded.frame, camera_id, moment)
     except SurveillanceError as exc:

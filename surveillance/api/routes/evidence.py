@@ -120,7 +120,7 @@ async def attach_snapshot(
     if body.at is not None:
         if not principal.can(Permission.RECORDINGS_VIEW):
             raise Forbidden("a picture of the past needs recordings.view")
-        recorded.checked_moment(body.camera, epoch("at", body.at))
+        await asyncio.to_thread(recorded.checked_moment, body.camera, epoch("at", body.at))
     attaching = cases.attach_snapshot(number, body.camera, principal.name, at=body.at)
     action = AuditAction.EVIDENCE_SNAPSHOT
     item = await _audited(audit, principal, action, number, body.camera, attaching)
@@ -147,7 +147,9 @@ async def attach_clip(
     principal: Attacher,
 ) -> ItemOut:
     access.camera(principal, body.camera)
-    _check_clip(recorded, principal, body.camera, body.at, body.pre_s, body.post_s)
+    await asyncio.to_thread(
+        _check_clip, recorded, principal, body.camera, body.at, body.pre_s, body.post_s
+    )
     attaching = cases.attach_clip(
         number, body.camera, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
     )
@@ -166,7 +168,7 @@ def _check_clip(
 ) -> None:
     """422 for a clip window that makes no sense, lies outside retention, is longer than
     recording.max_export_s or would wait more than MAX_CLIP_POST_S for its end; 403 for a
-    moment older than the ring without recordings.view."""
+    moment older than the ring without recordings.view. Blocking: it asks the index."""
     if pre_s + post_s <= 0:
         raise InvalidRequest("pre_s + post_s must be more than zero")
     now = time.time()
@@ -205,7 +207,9 @@ async def attach_clips(
     cameras = list(dict.fromkeys(body.camera_ids))  # each camera once, in the order asked
     for camera_id in cameras:
         access.camera(principal, camera_id)
-        _check_clip(recorded, principal, camera_id, body.at, body.pre_s, body.post_s)
+        await asyncio.to_thread(
+            _check_clip, recorded, principal, camera_id, body.at, body.pre_s, body.post_s
+        )
     await asyncio.to_thread(cases.get, number)  # 404 once, not once per camera
 
     async def one(camera_id: str) -> ClipResultOut:

@@ -8,6 +8,7 @@ releasing are audited (``recordings.hold``, ``recordings.release``).
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter
@@ -66,7 +67,12 @@ async def place_hold(
     await asyncio.to_thread(_case_taking_holds, cases, number)
     start, end = epoch("start", body.start), epoch("end", body.end)
     limit = (MAX_HOLD_S, "a hold lasts at most 7 days")
-    span = recorded.checked(body.camera_id, start, end, max_s=limit, future_end_allowed=True)
+    span = await asyncio.to_thread(
+        functools.partial(recorded.checked, max_s=limit, future_end_allowed=True),
+        body.camera_id,
+        start,
+        end,
+    )
     held = await asyncio.to_thread(recorded.hold, number, body.camera_id, span, principal.name)
     audit(
         principal.name, AuditAction.RECORDINGS_HOLD, camera_id=held.camera_id, **hold_detail(held)
