@@ -350,6 +350,15 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     assert hold.status_code == 201, hold.text
     held = hold.json()
     assert client.get(f"/api/cases/{number}/holds").json() == [held]
+    # One let go by hand: released once, then it is a conflict.
+    other = client.post(
+        f"/api/cases/{number}/holds",
+        json={"camera_id": "yard", "start": iso(at - 2), "end": iso(at + 1)},
+    ).json()
+    let_go = client.delete(f"/api/cases/{number}/holds/{other['id']}")
+    assert let_go.status_code == 200 and let_go.json()["released_by"] == "handler1"
+    assert client.delete(f"/api/cases/{number}/holds/{other['id']}").status_code == 409
+    assert client.delete(f"/api/cases/{number}/holds/999999").status_code == 404
 
     # The bundle of recorded evidence verifies offline, and so does the node's store.
     bundle = client.get(f"/api/cases/{number}/export.zip")
@@ -376,12 +385,16 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
         moved = client.post(f"/api/cases/{number}/transitions", json={"to": state})
         assert moved.status_code == 200, moved.text
     released = client.get(f"/api/cases/{number}/holds").json()
-    assert released[0]["released_at"] is not None and released[0]["released_by"] == "handler1"
+    assert all(h["released_at"] is not None for h in released) and len(released) == 2
     removed = recorder.run_retention(time.time() + 30 * 86400)
     assert _overlapping(removed, "gate", at - 2, at + 1), "archived: the hold let go"
-    assert [e.detail["hold"] for e in audit_actions(client, "recordings.hold")] == [held["id"]]
+    holds = [e.detail["hold"] for e in audit_actions(client, "recordings.hold")]
+    assert holds == [other["id"], held["id"]]  # newest first
     release = audit_actions(client, "recordings.release")
-    assert release and release[0].detail["archived"] is True
+    assert [(e.detail["hold"], e.detail.get("archived")) for e in release] == [
+        (held["id"], True),
+        (other["id"], None),
+    ]
     deleted = audit_actions(client, "recordings.delete")
     assert {e.camera_id for e in deleted} >= {"gate", "yard"}
     # Removals by retention are logged: the chains still verify.
