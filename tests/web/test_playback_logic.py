@@ -22,7 +22,8 @@ TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 # Runs in the page; returns what each function answered, for the asserts below.
 CHECKS = """async () => {
   const t = await import("/static/js/playback-time.js");
-  const ranges = (pairs) => ({ length: pairs.length, start: (i) => pairs[i][0], end: (i) => pairs[i][1] });
+  const ranges = (pairs) => ({
+    length: pairs.length, start: (i) => pairs[i][0], end: (i) => pairs[i][1] });
   const spans = [{ start: 1000, end: 1600 }, { start: 1700, end: 2000 }];
   const gaps = [{ start: 1600, end: 1700, reason: "camera offline: refused" }];
   let fakeMs = 0;
@@ -45,8 +46,8 @@ CHECKS = """async () => {
       farAhead: t.nextWindow(spans, 1200, 1250, 1, 99999),
       due: t.nextWindow(spans, 1200, 1205, 1, 99999),
       due8x: t.nextWindow(spans, 1200, 1240, 8, 99999),
-      overGap: t.nextWindow([{ start: 1000, end: 1600 }, { start: 1605, end: 2000 }], 1595, 1600, 1, 99999),
-      gapTooFar: t.nextWindow([{ start: 1000, end: 1600 }, { start: 1900, end: 2000 }], 1595, 1600, 1, 99999),
+      overGap: t.nextWindow([spans[0], { start: 1605, end: 2000 }], 1595, 1600, 1, 99999),
+      gapTooFar: t.nextWindow([spans[0], { start: 1900, end: 2000 }], 1595, 1600, 1, 99999),
       present: t.nextWindow(spans, 1900, 1905, 1, 1910),
       afterAll: t.nextWindow(spans, 1995, 2000, 1, 99999),
     },
@@ -68,14 +69,17 @@ CHECKS = """async () => {
 TIMELINE = """async () => {
   const { Timeline } = await import("/static/js/timeline.js");
   const asked = [];
-  const timeline = new Timeline("gate", "\\u05e9\\u05e2\\u05e8", { onSeek: (at) => asked.push(at) });
+  const onSeek = (at) => asked.push(at);
+  const timeline = new Timeline("gate", "\\u05e9\\u05e2\\u05e8", { onSeek });
   document.body.append(timeline.root);
   timeline.root.style.width = "1000px";
-  timeline.setFootage([{ start: 0, end: 1800 }], [{ start: 1800, end: null, reason: "disk full" }], "recording");
+  const gaps = [{ start: 1800, end: null, reason: "disk full" }];
+  timeline.setFootage([{ start: 0, end: 1800 }], gaps, "recording");
   timeline.render(0, 3600, 2700);
   timeline.moveCursor(900);
   const bar = timeline.bar.getBoundingClientRect();
-  timeline.bar.dispatchEvent(new MouseEvent("click", { clientX: bar.left + bar.width / 4, bubbles: true }));
+  const quarter = bar.left + bar.width / 4;
+  timeline.bar.dispatchEvent(new MouseEvent("click", { clientX: quarter, bubbles: true }));
   const gap = timeline.bar.querySelector(".timeline-gap");
   return {
     asked,
