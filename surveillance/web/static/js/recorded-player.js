@@ -218,7 +218,9 @@ export class RecordedPlayer {
     const buffer = await this._sourceBuffer(mime);
     if (this.codec !== null && this.codec !== codec && buffer.changeType) buffer.changeType(mime);
     this.codec = codec;
-    if (fresh) await this._whenIdle(() => buffer.remove(0, Infinity));
+    // A seek elsewhere: what is buffered belongs to another moment (remove() throws while
+    // nothing is buffered: the MediaSource has no duration yet).
+    if (fresh && this.video.buffered.length) await this._whenIdle(() => buffer.remove(0, Infinity));
     buffer.timestampOffset = this._timeline.offsetFor(firstAt);
     try {
       await this._whenIdle(() => buffer.appendBuffer(data));
