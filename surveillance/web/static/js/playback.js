@@ -275,7 +275,7 @@ async function main() {
   for (const spec of shown.grid.tiles) {
     const tile = buildTile(spec, spec.camera ? names.get(spec.camera) || spec.camera : "");
     if (spec.camera) {
-      tile.player = new RecordedPlayer(tile.video, spec.camera);
+      tile.player = new RecordedPlayer(tile.video, spec.camera, { onFootage: tick });
       if (!names.has(spec.camera)) tile.notice.textContent = "Camera not in the catalog";
     }
     page.tiles.push(tile);

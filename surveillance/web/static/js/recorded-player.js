@@ -43,10 +43,13 @@ async function errorDetail(response) {
 
 export class RecordedPlayer {
   // onError(text): the player cannot go on (refused, unplayable); shown on its tile.
-  constructor(video, cameraId, { onError = () => {} } = {}) {
+  // onFootage(): a window was appended (the page follows its clock at once, not at its
+  // next tick: a seek's first picture comes sooner).
+  constructor(video, cameraId, { onError = () => {}, onFootage = () => {} } = {}) {
     this.video = video;
     this.camera = cameraId;
     this.onError = onError;
+    this.onFootage = onFootage;
     this.spans = [];
     this.gaps = [];
     this.error = null;
@@ -62,6 +65,7 @@ export class RecordedPlayer {
     this._loaded = null; // {start, end} wall s: the run of footage appended around the playhead
     this._fetching = null; // AbortController of the window on its way (.window: which)
     this._failure = null; // why the last window could not be had
+    this._asked = 0; // the wall time the clock last asked for
     this._retryAt = 0;
     this._closed = false;
     this._watchFrames();
@@ -75,6 +79,7 @@ export class RecordedPlayer {
 
   // Follow the clock: fetch what is needed for `at` (wall s) and say what can be shown there.
   state(at, rate, nowS) {
+    this._asked = at;
     if (this.error) return State.ERROR;
     const where = footageAt(this.spans, this.gaps, at);
     if (where.kind === "gap") {
@@ -199,6 +204,8 @@ export class RecordedPlayer {
       const end = Math.max(endAt, window.start + 0.001);
       this._loaded = fresh || !this._loaded ? { start: Math.min(firstAt, window.start), end }
         : { start: this._loaded.start, end: Math.max(this._loaded.end, end) };
+      this._fetching = null;
+      this.onFootage();
     } catch (error) {
       if (error.name !== "AbortError" && this._fetching === controller) {
         this._failure = "the recording could not be loaded";
@@ -226,10 +233,13 @@ export class RecordedPlayer {
       await this._whenIdle(() => buffer.appendBuffer(data));
     } catch (error) {
       // A full buffer: let go of everything behind the playhead and try once more.
-      await this._whenIdle(() => buffer.remove(0, Math.max(0, this.video.currentTime - 1)));
+      const asked = this._timeline.mediaOf(this._asked);
+      await this._whenIdle(() => buffer.remove(0, Math.max(0.001, asked - 1)));
       await this._whenIdle(() => buffer.appendBuffer(data));
     }
-    const behind = this.video.currentTime - KEEP_BEHIND_S;
+    // Behind the moment the clock asks for, not the element's own time: after a seek the
+    // element is still at the old moment until this very window lets it move.
+    const behind = this._timeline.mediaOf(this._asked) - KEEP_BEHIND_S;
     if (this.video.buffered.length && this.video.buffered.start(0) < behind) {
       await this._whenIdle(() => buffer.remove(0, behind));
       if (this._loaded) this._loaded.start = Math.max(this._loaded.start, this._timeline.wallOf(behind));
