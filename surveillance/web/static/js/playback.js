@@ -24,6 +24,7 @@ const SPEEDS = [1, 2, 4, 8];
 const DEFAULT_BACK_S = 60; // no ?at=: a minute ago
 const LIVE_EDGE_S = 3; // the clock never runs closer to now than this (not recorded yet)
 const FORBIDDEN = 403;
+const PICTURE_NEAR_S = 0.5; // a picture this close to the clock (x speed) is of its moment
 
 const $ = (id) => document.getElementById(id);
 
@@ -168,8 +169,11 @@ function noticeOf(tile) {
 
 function showState(lead) {
   const clock = page.clock;
+  // The picture's own time (a paused clock sits in the middle of the frame shown); the
+  // clock's while no picture of about this moment is shown (a gap, loading).
   const picture = lead && lead.player.picture;
-  const shown = picture && clock.playing ? picture.wall : clock.now();
+  const near = picture && Math.abs(picture.wall - clock.now()) < PICTURE_NEAR_S * clock.rate;
+  const shown = near ? picture.wall : clock.now();
   $("clock").textContent = clockText(shown);
   $("clock").dataset.at = String(shown);
   $("clock").setAttribute("datetime", isoOf(shown));

@@ -304,11 +304,17 @@ export class RecordedPlayer {
   _watchFrames() {
     if (!this.video.requestVideoFrameCallback) return;
     let last = null;
+    this._shortestStep = Infinity;
     const next = () => this.video.requestVideoFrameCallback((now, metadata) => {
       if (this._closed) return;
       if (this._timeline) {
+        // The frame interval: the shortest step between two frames presented while playing
+        // (a busy compositor skips frames, never adds any).
         const step = last === null ? 0 : metadata.mediaTime - last;
-        if (step > 0.005 && step < 0.2 && !this.video.paused && this.video.playbackRate === 1) this.frameS = step;
+        if (step > 0.005 && step < 0.2 && !this.video.paused) {
+          this._shortestStep = Math.min(step, this._shortestStep);
+          this.frameS = this._shortestStep;
+        }
         last = metadata.mediaTime;
         this.picture = { wall: this._timeline.wallOf(metadata.mediaTime), presentedAt: now };
       }

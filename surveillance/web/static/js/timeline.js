@@ -63,10 +63,11 @@ export class Timeline {
   }
 }
 
-// Labelled moments along [from, to): every few hours on a day, every few minutes on an hour.
+// Labelled moments along [from, to): every few hours on a day, every few minutes on an hour,
+// counted from the view's start (a local midnight, a full hour) so the labels are round.
 function ticks(from, to) {
   const stepS = to - from > 7200 ? HOUR_TICKS_DAY * 3600 : MINUTE_TICKS_HOUR * 60;
   const out = [];
-  for (let t = Math.ceil(from / stepS) * stepS; t < to; t += stepS) out.push(t);
+  for (let t = from; t < to; t += stepS) out.push(t);
   return out;
 }
