@@ -42,17 +42,15 @@ async function errorDetail(response) {
 }
 
 export class RecordedPlayer {
-  // onError(text): the player cannot go on (refused, unplayable); shown on its tile.
   // onFootage(): a window was appended (the page follows its clock at once, not at its
   // next tick: a seek's first picture comes sooner).
-  constructor(video, cameraId, { onError = () => {}, onFootage = () => {} } = {}) {
+  constructor(video, cameraId, { onFootage = () => {} } = {}) {
     this.video = video;
     this.camera = cameraId;
-    this.onError = onError;
     this.onFootage = onFootage;
     this.spans = [];
     this.gaps = [];
-    this.error = null;
+    this.error = null; // why the player cannot go on (refused, unplayable): its tile says it
     this.codec = null;
     this.frameS = DEFAULT_FRAME_S;
     this.frames = new FrameWatch(video);
@@ -67,7 +65,6 @@ export class RecordedPlayer {
     this._failure = null; // why the last window could not be had
     this._asked = 0; // the wall time the clock last asked for
     this._retryAt = 0;
-    this._closed = false;
     this._watchFrames();
   }
 
@@ -133,14 +130,6 @@ export class RecordedPlayer {
     return this._timeline ? this._timeline.wallOf(this.video.currentTime) : null;
   }
 
-  close() {
-    this._closed = true;
-    this.frames.close();
-    if (this._fetching) this._fetching.abort();
-    if (this._objectUrl) URL.revokeObjectURL(this._objectUrl);
-    this.video.removeAttribute("src");
-  }
-
   // ---- fetching and appending ---------------------------------------------------------------
 
   // The media time to show for wall time `at`, if buffered (a frame's slack either side: a
@@ -191,7 +180,7 @@ export class RecordedPlayer {
       const firstAt = parseIso(response.headers.get("X-First-At") || "");
       const endAt = parseIso(response.headers.get("X-End-At") || "");
       const data = await response.arrayBuffer();
-      if (this._closed || controller.signal.aborted) return;
+      if (controller.signal.aborted) return;
       if (firstAt === null || endAt === null) {
         this._fail("The server's answer did not say which moment its video shows");
         return;
@@ -297,7 +286,6 @@ export class RecordedPlayer {
 
   _fail(text) {
     this.error = text;
-    this.onError(text);
   }
 
   // The wall time of each presented frame (what the clock shows), and the frame interval.
@@ -306,7 +294,6 @@ export class RecordedPlayer {
     let last = null;
     this._shortestStep = Infinity;
     const next = () => this.video.requestVideoFrameCallback((now, metadata) => {
-      if (this._closed) return;
       if (this._timeline) {
         // The frame interval: the shortest step between two frames presented while playing
         // (a busy compositor skips frames, never adds any).
