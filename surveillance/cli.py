@@ -115,6 +115,10 @@ def _verify(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.recordings:
+        from surveillance.recordings.commands import verify_recordings_command
+
+        return verify_recordings_command(config)
     return verify_command(config, [custody_against_audit])
 
 
@@ -156,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check every evidence item against its hash and the custody logs"
     )
     verify.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    verify.add_argument(
+        "--recordings",
+        action="store_true",
+        help="check the recorded segments instead: every file against its size and SHA-256, "
+        "every camera stream's chain for missing or altered rows",
+    )
     verify_bundle = commands.add_parser(
         "verify-bundle", help="check an exported case bundle offline (signature, hashes)"
     )

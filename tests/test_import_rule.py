@@ -27,6 +27,7 @@ RANKS = {
     "cases": 3,
     "wall": 3,
     "auth": 3,
+    "recordings": 3,
     "services": 4,
     "simulator": 4,
     "api": 5,

@@ -281,6 +281,10 @@ def parse_config(
     if relative:
         server = config.server.model_copy(update=relative)
         config = config.model_copy(update={"server": server})
+    recording_dir = config.recording.dir
+    if recording_dir is not None and not recording_dir.is_absolute():
+        recording = config.recording.model_copy(update={"dir": base_dir / recording_dir})
+        config = config.model_copy(update={"recording": recording})
     return config
 
 
@@ -313,6 +317,11 @@ def _cross_check(
             if platform_id in platform_ids:
                 problem(("platforms", index, "id"), f"duplicate platform id {platform_id!r}")
             platform_ids.add(platform_id)
+    recording = data.get("recording")
+    recording_tags = recording.get("tags") if isinstance(recording, dict) else None
+    for tag_id in recording_tags if isinstance(recording_tags, dict) else {}:
+        if isinstance(tag_id, str) and tag_id not in tag_ids:
+            problem(("recording", "tags", tag_id), f"unknown tag {tag_id!r}")
     allowed = _allowed_hosts(data)
     camera_ids: set[str] = set()
     for index, camera in _entries(data, "cameras"):

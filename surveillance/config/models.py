@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from surveillance.config.names import DisplayName
 
@@ -29,6 +37,7 @@ BUILTIN_TAGS: dict[str, tuple[str, str]] = {
 }
 
 ALLOWED_STREAM_SCHEMES = ("rtsp", "rtsps")
+RECORDINGS_DIR = "recordings"  # in server.data_dir, unless recording.dir says otherwise
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Identifier = Annotated[
@@ -59,6 +68,24 @@ class Transport(StrEnum):
 class IngestMode(StrEnum):
     ALWAYS_ON = "always-on"
     ON_DEMAND = "on-demand"
+
+
+class RecordingMode(StrEnum):
+    CONTINUOUS = "continuous"
+    OFF = "off"
+
+
+class RecordingStream(StrEnum):
+    MAIN = "main"
+    SUB = "sub"
+
+
+def _unquoted_off(value: object) -> object:
+    # YAML 1.1 (PyYAML) reads a bare `off` as false: `mode: off` means the mode "off".
+    return RecordingMode.OFF if value is False else value
+
+
+RecordingModeValue = Annotated[RecordingMode, BeforeValidator(_unquoted_off)]
 
 
 class ServerConfig(_Strict):
@@ -198,6 +225,100 @@ class PlatformConfig(_Strict):
         None, description="Default password for this platform's cameras (use ${VAR})."
     )
     vendor: str | None = Field(None, max_length=80, description="Free text, e.g. NVR make.")
+    recording: RecordingPolicyConfig | None = Field(
+        None,
+        description="Recording policy of this platform's cameras; overrides their tags' "
+        "and is overridden by the camera's own, field by field.",
+    )
+
+
+MAX_RETAIN_DAYS = 3650  # ten years: a typo of 30000 days is refused, not obeyed
+
+
+class RecordingPolicyConfig(_Strict):
+    """Recording settings of a camera, platform or tag; a field left out comes from the
+    level below (camera > platform > tags > ``recording.default``)."""
+
+    mode: RecordingModeValue | None = Field(
+        None,
+        description="continuous: record all the time; off: do not record. Among several "
+        "tags of a camera, continuous wins over off.",
+    )
+    stream: RecordingStream | None = Field(
+        None,
+        description="main or sub: which stream to record; sub falls back to main when the "
+        "camera has no sub_url (its recording state says so). Among several tags, main wins.",
+    )
+    retain_days: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_RETAIN_DAYS,
+        description="Days a segment is kept after it ends (footage under a case hold is kept "
+        "longer). Among several tags, the longest wins.",
+    )
+
+
+class RecordingDefaultConfig(_Strict):
+    """The policy of a camera that neither it, its platform nor its tags set."""
+
+    mode: RecordingModeValue = Field(
+        RecordingMode.OFF,
+        description="Off by default: an upgraded node never starts filling a disk by itself.",
+    )
+    stream: RecordingStream = Field(RecordingStream.MAIN, description="main or sub.")
+    retain_days: float = Field(
+        7, gt=0, le=MAX_RETAIN_DAYS, description="Days a segment is kept after it ends."
+    )
+
+
+class RecordingConfig(_Strict):
+    dir: Path | None = Field(
+        None,
+        description="Directory of the recorded segments; relative to the config file. "
+        "Default: recordings in server.data_dir.",
+    )
+    segment_s: float = Field(
+        60,
+        ge=1,
+        le=600,
+        description="A segment file closes at the first keyframe after this many seconds "
+        "(and at the latest after one hour, without a keyframe).",
+    )
+    fragment_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Longest fragment inside a segment file: a crash loses at most this "
+        "much (plus the fragment being built up to the next keyframe).",
+    )
+    max_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Most bytes of recordings on this node; the oldest footage goes first "
+        "beyond it. null: only min_free_bytes limits.",
+    )
+    min_free_bytes: int = Field(
+        1_000_000_000,
+        ge=0,
+        description="Bytes kept free on the recordings file system: the oldest footage is "
+        "removed to keep them, and no new segment starts below it.",
+    )
+    max_export_s: float = Field(
+        3600,
+        gt=0,
+        le=86400,
+        description="Longest window of one export, clip or playback request, in seconds.",
+    )
+    default: RecordingDefaultConfig = Field(
+        default_factory=RecordingDefaultConfig,
+        description="Policy of cameras that neither they, their platform nor their tags set.",
+    )
+    tags: dict[Identifier, RecordingPolicyConfig] = Field(
+        default_factory=dict,
+        description="Policy by zone tag (built-in or declared), e.g. traffic: {mode: "
+        "continuous, retain_days: 30}. A camera's platform and its own `recording` override "
+        "them field by field; among several tags, the one that keeps more wins.",
+    )
 
 
 class LocationConfig(_Strict):
@@ -241,6 +362,11 @@ class CameraConfig(_Strict):
     enabled: bool = Field(True, description="A disabled camera is listed but not connected.")
     username: str | None = Field(None, description="Overrides the platform's user name.")
     password: SecretStr | None = Field(None, description="Overrides the platform's password.")
+    recording: RecordingPolicyConfig | None = Field(
+        None,
+        description="Recording policy of this camera; overrides its platform's and tags', "
+        "field by field.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -339,3 +465,9 @@ class AppConfig(_Strict):
         description="CSV files of more cameras (one per row), relative to the config file.",
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+
+    def recording_root(self) -> Path:
+        """The directory of the recorded segments: ``recording.dir``, or recordings in
+        the data directory."""
+        return self.recording.dir or self.server.data_dir / RECORDINGS_DIR
