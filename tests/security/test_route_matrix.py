@@ -82,7 +82,9 @@ MUST_NEED = {
 BODY_CAP = 256 * 1024  # enough of any answer to search; an MJPEG stream never ends
 # What a user limited to "town" must never be shown (an echo in a 4xx error is not showing).
 OTHER_PLATFORM_IDS = (OTHER_CAMERA.encode(), b"police-plain")
-PAGES = {"/", "/wall", "/wall/{layout}", "/cases", "/cases/{number}", "/admin", "/login"}
+PAGES = {
+    "/", "/wall", "/wall/{layout}", "/cases", "/cases/{number}", "/admin", "/login", "/playback",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
