@@ -14,7 +14,18 @@ from surveillance.api import errors, pages
 from surveillance.api.guards import ensure_every_route_guarded, requires
 from surveillance.api.hosts import HostCheck, allowed_hosts
 from surveillance.api.node import Node
-from surveillance.api.routes import admin, auth, cameras, live, metrics, mosaic, platforms, wall
+from surveillance.api.routes import (
+    admin,
+    auth,
+    cameras,
+    holds,
+    live,
+    metrics,
+    mosaic,
+    platforms,
+    recordings,
+    wall,
+)
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
 from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
@@ -71,6 +82,8 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(live.router)
     app.include_router(case_routes.router)
     app.include_router(evidence_routes.router)
+    app.include_router(holds.router)
+    app.include_router(recordings.router)
     app.include_router(wall.router)
     app.include_router(mosaic.router)
     pages.install(app)

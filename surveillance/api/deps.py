@@ -25,6 +25,7 @@ from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.recorder import RecorderService
+from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
@@ -122,6 +123,10 @@ async def _recorder(connection: HTTPConnection) -> RecorderService:
     return node_of(connection).recorder
 
 
+async def _recorded(connection: HTTPConnection) -> RecordingsService:
+    return node_of(connection).recorded
+
+
 async def _snapshots(connection: HTTPConnection) -> SnapshotService:
     return node_of(connection).snapshots
 
@@ -147,6 +152,7 @@ LiveDep = Annotated[LiveService, Depends(_live)]
 LiveViewsDep = Annotated[LiveViews, Depends(_live_views)]
 MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
 RecorderDep = Annotated[RecorderService, Depends(_recorder)]
+RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
 StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

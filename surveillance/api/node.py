@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from surveillance.auth.audit import AuditEntry, AuditLog
+from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
@@ -29,6 +29,7 @@ from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.recorder import RecorderService
+from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
@@ -37,7 +38,6 @@ from surveillance.wall.store import WallStore
 DATA_DIR_MODE = 0o700
 # Who the audit log names for retention's removals: the node itself, not a user.
 RETENTION_ACTOR = "retention"
-RECORDINGS_DELETE = "recordings.delete"  # the audit action of a removal
 
 
 @dataclass
@@ -61,6 +61,7 @@ class Node:
     health_events: HealthEvents
     recordings: RecordingStore
     recorder: RecorderService
+    recorded: RecordingsService  # recorded footage as people and cases ask for it
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -71,7 +72,6 @@ class Node:
         redactor.add(database_secrets(config))
         ingest = IngestService(catalog, config.ingest, redactor)
         snapshots = SnapshotService(ingest)
-        footage = LiveFootage(catalog, ingest, snapshots)
         # One database for the node: cases and wall layouts share its engine and its
         # migrations (run in start()).
         engine = create_db_engine(database_url(config))
@@ -81,10 +81,20 @@ class Node:
             idle_s=auth.session_idle_minutes * 60, max_s=auth.session_max_hours * 3600
         )
         auth_store = AuthStore(engine, policy)
+        audit = AuditLog(engine)
+        recordings = RecordingStore(engine)
+        recorder = RecorderService(
+            catalog, ingest, recordings, config, on_removed=_audit_removals(audit)
+        )
+        recorded = RecordingsService(recordings, recorder, catalog, config.recording, audit)
+        # Clips older than the live ring come from the recordings.
+        footage = LiveFootage(catalog, ingest, snapshots, recorded)
         # Cases are assigned to people with an account here; the case layer asks this.
         cases = build_case_service(
             config, engine, footage, lambda name: auth_store.user(name) is not None
         )
+        # Archiving a case lets go of the footage it held back from retention.
+        cases.on_archived(recorded.release_case)
         access = Access(catalog, cases)
         limits = config.limits
         # One set of WebRTC viewers for live tiles and mosaics: the caps on viewers waiting
@@ -95,11 +105,6 @@ class Node:
             max_pending_per_owner=limits.pending_peers_per_user,
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
-        audit = AuditLog(engine)
-        recordings = RecordingStore(engine)
-        recorder = RecorderService(
-            catalog, ingest, recordings, config, on_removed=_audit_removals(audit)
-        )
         return cls(
             config=config,
             catalog=catalog,
@@ -120,6 +125,7 @@ class Node:
             health_events=HealthEvents(ingest, limits.event_streams_per_user),
             recordings=recordings,
             recorder=recorder,
+            recorded=recorded,
         )
 
     async def start(self) -> None:
@@ -165,7 +171,7 @@ def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str],
             audit.record(
                 AuditEntry(
                     user=RETENTION_ACTOR,
-                    action=RECORDINGS_DELETE,
+                    action=AuditAction.RECORDINGS_DELETE,
                     camera_id=camera_id,
                     detail={
                         "reason": reason,

@@ -136,6 +136,14 @@ def case(number: str) -> FileResponse:
     return _page("case.html")
 
 
+@router.get("/playback", dependencies=[page_requires(Permission.LIVE_VIEW)])
+def playback() -> FileResponse:
+    # The page reads what to play and from when from its own URL. The footage needs
+    # recordings.view, which the API checks on every request: a viewer who follows a link
+    # here gets the page, and on it the API's refusal in words rather than a bare error.
+    return _page("playback.html")
+
+
 @router.get("/admin", dependencies=[page_requires(Permission.USERS_MANAGE)])
 def admin() -> FileResponse:
     return _page("admin.html")

@@ -51,6 +51,11 @@ class AuditAction(StrEnum):
     EVIDENCE_VIEW = "evidence.view"
     EVIDENCE_DOWNLOAD = "evidence.download"
     CASE_EXPORT = "case.export"
+    RECORDINGS_PLAY = "recordings.play"  # a window of recorded footage watched
+    RECORDINGS_EXPORT = "recordings.export"  # a window of recorded footage downloaded
+    RECORDINGS_HOLD = "recordings.hold"  # a case keeps a camera's window from retention
+    RECORDINGS_RELEASE = "recordings.release"  # a hold let go (by hand or by archiving)
+    RECORDINGS_DELETE = "recordings.delete"  # segments removed by retention
     LAYOUT_SAVE = "layout.save"
     LAYOUT_DELETE = "layout.delete"
     TOUR_SAVE = "tour.save"

@@ -15,6 +15,7 @@ class Role(StrEnum):
 class Permission(StrEnum):
     LIVE_VIEW = "live.view"  # camera list, live video, mosaic, reading layouts and tours
     SNAPSHOT_TAKE = "snapshot.take"  # still pictures straight from a camera
+    RECORDINGS_VIEW = "recordings.view"  # recorded footage: spans, playback, export, past frames
     WALL_EDIT = "wall.edit"  # saving and deleting layouts and tours
     CASES_READ = "cases.read"  # cases, their evidence and custody log
     CASES_WRITE = "cases.write"  # reporting, editing, moving and commenting on cases
@@ -29,12 +30,16 @@ _WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset(_WALL),
-    Role.OPERATOR: frozenset(_WALL | {Permission.SNAPSHOT_TAKE, Permission.WALL_EDIT}),
+    # Recordings are a permission of their own: viewers watch the wall live, nothing past.
+    Role.OPERATOR: frozenset(
+        _WALL | {Permission.SNAPSHOT_TAKE, Permission.RECORDINGS_VIEW, Permission.WALL_EDIT}
+    ),
     # Handlers watch the wall too: evidence is attached from a wall tile.
     Role.HANDLER: frozenset(
         _WALL
         | {
             Permission.SNAPSHOT_TAKE,
+            Permission.RECORDINGS_VIEW,
             Permission.CASES_READ,
             Permission.CASES_WRITE,
             Permission.EVIDENCE_ATTACH,

@@ -1,7 +1,7 @@
 """Footage as the case layer sees it: bytes plus facts, from a source it does not know.
 
 The services layer implements :class:`FootageSource` with live snapshots and the packet
-ring (later also with recordings). Keeping it an interface keeps video code out of this
+ring, or with recordings. Keeping it an interface keeps video code out of this
 package and lets tests of the case workflow run without cameras.
 """
 
@@ -45,8 +45,9 @@ class Footage(Capture):
 
 
 class FootageSource(Protocol):
-    async def snapshot(self, camera_id: str) -> Footage:
-        """The camera's picture now. Raises CameraNotFound, CameraUnavailable."""
+    async def snapshot(self, camera_id: str, at: datetime | None = None) -> Footage:
+        """The camera's picture now, or the recorded one shown at ``at``. Raises
+        CameraNotFound, CameraUnavailable, FootageUnavailable."""
         ...
 
     async def clip(

@@ -84,6 +84,7 @@ class CaseService:
         self.recent_reads = RecentReads()
         self._claims = AttachClaims()
         self._signing_start: dict[str, Any] | None = None
+        self._archive_hooks: list[Callable[[str, str], None]] = []
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -109,6 +110,11 @@ class CaseService:
             if self._key is None:
                 self._key = NodeKey.load_or_create(self._key_dir)
             return self._key
+
+    def on_archived(self, hook: Callable[[str, str], None]) -> None:
+        """``hook(number, actor)`` runs once a case is archived (the recordings release the
+        holds it placed; this package knows nothing of recordings)."""
+        self._archive_hooks.append(hook)
 
     # -- cases (blocking: async callers run these in a worker thread) ----------------------
     def create(
@@ -181,9 +187,18 @@ class CaseService:
         assignee: str | None = None,
     ) -> CaseRecord:
         self._check_assignee(assignee)
-        return self.stores.cases.transition(
+        record = self.stores.cases.transition(
             number, target, actor, comment=comment, assignee=assignee
         )
+        if record.state is CaseState.ARCHIVED:
+            for hook in self._archive_hooks:
+                try:
+                    hook(number, actor)
+                except (SurveillanceError, SQLAlchemyError):
+                    # The archive stands; what the hook kept (held footage) stays kept, the
+                    # safe side, until someone lets it go by hand.
+                    log.exception("case %s archived, but a follow-up failed", number)
+        return record
 
     def comment(self, number: str, actor: str, text: str) -> TimelineRecord:
         return self.stores.cases.comment(number, actor, text)
@@ -198,9 +213,11 @@ class CaseService:
         return self.stores.custody.entries(number)
 
     # -- evidence -------------------------------------------------------------------------
-    async def attach_snapshot(self, number: str, camera_id: str, actor: str) -> ItemRecord:
+    async def attach_snapshot(
+        self, number: str, camera_id: str, actor: str, *, at: datetime | None = None
+    ) -> ItemRecord:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
-        footage = await self.footage.snapshot(camera_id)
+        footage = await self.footage.snapshot(camera_id, at)
         return await self._record(number, footage, actor)
 
     async def attach_clip(

@@ -133,10 +133,10 @@ class Fragment:
 
     @property
     def end(self) -> int:
-        """Where its last shown frame ends (pts + duration, the latest of them)."""
-        return max(
-            (p + d for p, d in zip(self.pts, self.durations, strict=True)), default=self.base_dts
-        )
+        """Where its decode timeline ends: the next fragment's decode time. Over whole GOPs
+        this is also where its last shown frame ends (with B-frames, the frames shown last
+        are decoded earlier; the pictures' span is the same)."""
+        return self.base_dts + sum(self.durations)
 
 
 def parse_moof(moof: bytes, track: TrackInit) -> Fragment:

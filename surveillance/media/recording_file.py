@@ -76,7 +76,10 @@ FILE_MODE = 0o600
 class SegmentFacts:
     bytes: int  # file size as closed / salvaged
     sha256: str  # hex of the whole file ("" from ``progress``)
-    duration_s: float  # media time where the last frame ends (media time 0: first packet)
+    # Media time where the segment's timeline ends (the sum of its frames' durations from
+    # media time 0, its first packet's decode time): over whole GOPs, the pts span + one
+    # frame. The next segment of the same connection starts there.
+    duration_s: float
     frames: int
     keyframes: list[tuple[float, int]]  # (media time s of its picture, offset of its moof)
     init_bytes: int  # size of ftyp + moov: the offset of the first moof
@@ -237,6 +240,7 @@ class SegmentWriter:
         self._tally: _Tally | None = None
         self._synced_ticks = 0
         self._closed = False
+        self._failed = False
         self._fd = os.open(
             path,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -272,8 +276,7 @@ class SegmentWriter:
         EIO) as is: then call :meth:`abort`."""
         if packet.info is not self.info:
             raise ValueError("a segment holds packets of one connection")
-        if self._closed:
-            raise ValueError("the segment is closed")
+        self._check_open()
         for ready in self._timeline.place(packet):
             self._mux(*ready)
         self._drain()
@@ -297,8 +300,7 @@ class SegmentWriter:
 
     def close(self) -> SegmentFacts:
         """Write the last fragment, fsync, return the facts. Raises OSError as :meth:`add`."""
-        if self._closed:
-            raise ValueError("the segment is closed")
+        self._check_open()
         for ready in self._timeline.drain():
             self._mux(*ready)
         self._output.close()  # writes the fragment being built
@@ -325,6 +327,13 @@ class SegmentWriter:
             return None
         with self._lock:
             return tally.facts(self._hash.hexdigest())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("the segment is closed")
+        if self._failed:
+            # The file may end in half a fragment: writing on would bury it mid-file.
+            raise ValueError("a write to the segment failed: abort it")
 
     def _mux(self, packet: Packet, pts: int, dts: int) -> None:
         data = packet.data
@@ -370,9 +379,13 @@ class SegmentWriter:
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            done = os.write(self._fd, view)
-            view = view[done:]
+        try:
+            while view:
+                done = os.write(self._fd, view)
+                view = view[done:]
+        except OSError:
+            self._failed = True
+            raise
         self._hash.update(data)
         with self._lock:
             self._written += len(data)
@@ -380,7 +393,11 @@ class SegmentWriter:
     def _maybe_sync(self, fragment: Fragment) -> None:
         assert self._tally is not None
         if fragment.end - self._synced_ticks >= SYNC_EVERY_S * self._tally.track.timescale:
-            os.fdatasync(self._fd)
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                self._failed = True
+                raise
             self._synced_ticks = fragment.end
 
     def _release(self) -> None:

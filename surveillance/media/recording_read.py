@@ -51,8 +51,12 @@ from surveillance.media.mp4_boxes import (
     write_base_dts,
 )
 
-OUTPUT_TIME_BASE = Fraction(1, 90_000)
+OUTPUT_TICKS_PER_S = 90_000
+OUTPUT_TIME_BASE = Fraction(1, OUTPUT_TICKS_PER_S)
 JOIN_S = 0.5  # playback closes gaps this short between segments (one connection's boundaries)
+# The init segment says all a muxer needs of the stream: FFmpeg need not decode frames to
+# learn more (avformat_find_stream_info would, at every open).
+OPEN_OPTIONS = {"probesize": "32", "analyzeduration": "0"}
 GAP_NOTE_S = 0.5  # export notes gaps and a late start / early end longer than this
 FALLBACK_CODEC_STRING = {"h264": "avc1.640028", "hevc": "hev1.1.6.L93.B0"}
 
@@ -70,8 +74,8 @@ class SegmentRef:
     """What the reader needs of a segment (from the index or the open writer)."""
 
     path: Path  # absolute
-    start_at: float  # epoch s of media time 0
-    duration_s: float  # readable media time (whole fragments)
+    start_at: float  # epoch s of media time 0 (its first packet's decode time)
+    duration_s: float  # readable media time (whole fragments; SegmentFacts.duration_s)
     keyframes: tuple[tuple[float, int], ...]  # (media time s, moof offset)
     init_bytes: int
     codec: str
@@ -233,7 +237,11 @@ def export_mp4(
         out.unlink(missing_ok=True)
         raise
     if writer.first_at - start_at > GAP_NOTE_S:
-        notes.insert(0, f"starts {writer.first_at - start_at:.1f} s late: no recording before")
+        notes.insert(
+            0,
+            f"starts {writer.first_at - start_at:.1f} s late: no recording before "
+            f"{_iso(writer.first_at)}",
+        )
     if end_at - writer.last_end > GAP_NOTE_S and not writer.cut_short:
         notes.append(
             f"ends {end_at - writer.last_end:.1f} s early: no recording after "
@@ -278,7 +286,7 @@ def _export_into(
         if not fragments:
             continue
         end = fragments[-1].offset + fragments[-1].size
-        with av.open(segment.view(offset, end), "r", format="mp4") as source:
+        with av.open(segment.view(offset, end), "r", format="mp4", options=OPEN_OPTIONS) as source:
             stream = source.streams.video[0]
             if writer is None:
                 writer = stack.enter_context(_ExportWriter(out, stream, segment.shape))
@@ -315,18 +323,19 @@ class _ExportWriter:
     def add(
         self, packets: Iterator[Any], time_base: Fraction, start_at: float, end_at: float
     ) -> None:
+        tick_s = float(time_base)  # float arithmetic: Fraction costs more than the muxing
         for packet in packets:
             if packet.size == 0 or packet.dts is None:
                 continue
             pts = packet.pts if packet.pts is not None else packet.dts
-            dts_at = start_at + float(packet.dts * time_base)
+            dts_at = start_at + packet.dts * tick_s
             if dts_at >= end_at:
                 return  # decode order: every frame shown before end_at is in
-            pts_at = start_at + float(pts * time_base)
+            pts_at = start_at + pts * tick_s
             if self.frames == 0:
                 self.first_at = pts_at
-            dts = round((dts_at - self.first_at) / OUTPUT_TIME_BASE)
-            out_pts = round((pts_at - self.first_at) / OUTPUT_TIME_BASE)
+            dts = round((dts_at - self.first_at) * OUTPUT_TICKS_PER_S)
+            out_pts = round((pts_at - self.first_at) * OUTPUT_TICKS_PER_S)
             if self._last_dts is not None and dts <= self._last_dts:
                 # A segment that starts before the previous one ended: moved after it.
                 shift = self._last_dts + 1 - dts
@@ -336,20 +345,30 @@ class _ExportWriter:
             packet.stream = self._stream
             packet.time_base = OUTPUT_TIME_BASE
             packet.dts, packet.pts = dts, out_pts
-            frame_s = float((packet.duration or 0) * time_base)
-            packet.duration = round(frame_s / OUTPUT_TIME_BASE)
+            frame_s = (packet.duration or 0) * tick_s
+            packet.duration = round(frame_s * OUTPUT_TICKS_PER_S)
             self._output.mux(packet)
             self.frames += 1
             self.last_end = max(
-                self.last_end, self.first_at + float(out_pts * OUTPUT_TIME_BASE) + frame_s
+                self.last_end, self.first_at + out_pts / OUTPUT_TICKS_PER_S + frame_s
             )
+
+
+def _shows(ref: SegmentRef, at: float) -> bool:
+    delay = ref.keyframes[0][0]
+    return ref.start_at + delay - 1e-6 <= at <= ref.end_at + delay
 
 
 def frame_at(refs: Sequence[SegmentRef], at: float) -> tuple[bytes, int, int, float]:
     """JPEG of the picture shown at ``at``, its width, height and its own epoch time.
 
     Decodes from the keyframe at or before ``at``, one GOP at most."""
-    holding = [r for r in _in_order(refs) if r.start_at <= at <= r.end_at]
+    ordered = _in_order(refs)
+    # With B-frames a segment's pictures show a reorder delay (its first keyframe's media
+    # time) after its decode timeline: at a boundary, the previous segment's last picture
+    # is the one on screen until the next segment's first shows.
+    holding = [r for r in ordered if _shows(r, at)]
+    holding = holding or [r for r in ordered if r.start_at <= at <= r.end_at]
     if not holding:
         raise RecordingUnavailable(f"nothing recorded at {_iso(at)}")
     ref = holding[-1]
@@ -368,7 +387,7 @@ def frame_at(refs: Sequence[SegmentRef], at: float) -> tuple[bytes, int, int, fl
             raise RecordingUnavailable(f"nothing recorded at {_iso(at)}")
         end = gop[-1].offset + gop[-1].size
         shown: Any = None
-        with av.open(segment.view(offset, end), "r", format="mp4") as source:
+        with av.open(segment.view(offset, end), "r", format="mp4", options=OPEN_OPTIONS) as source:
             stream = source.streams.video[0]
             for frame in source.decode(stream):
                 if shown is not None and frame.time > media_s + 1e-6:
@@ -412,12 +431,8 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
             assert track is not None
             scale = track.timescale
             placed = ref.start_at
-            if first_at is not None:
-                # Its first picture right after the last one before it when they (nearly)
-                # touch, and never before it.
-                shown_at = ref.start_at + ref.keyframes[0][0]
-                if shown_at - placed_end <= JOIN_S:
-                    placed = placed_end - ref.keyframes[0][0]
+            if first_at is not None and placed - placed_end <= JOIN_S:
+                placed = placed_end  # (nearly) touching, or overlapping: carried on
             offset = segment.keyframe_offset(start_at - ref.start_at)
             fragments = list(segment.fragments(offset, end_at - ref.start_at))
             if not fragments:

@@ -1,11 +1,16 @@
 """The recording index: segments, gaps and holds, each change one short transaction.
 
-Time-range reads use the (camera_id, stream, start_at) index: a segment that overlaps the
-start of a range began at most :data:`~.records.MAX_SEGMENT_S` earlier, so the look-back
-is bounded; a gap can last days, so the one gap before the range (gaps of one camera
-stream follow each other) is found by a descending seek instead. Closing a segment links
-it into its chain (:mod:`.chain`) in the transaction that reads the chain's tail; removing
-segments keeps the chain checkable (:meth:`RecordingStore.remove_segments`).
+Time-range reads use the (camera_id, stream, start_at, end_at) index: a segment that
+overlaps the start of a range began at most :data:`~.records.MAX_SEGMENT_S` earlier, so
+the look-back is bounded; a gap can last days, so the one gap before the range (gaps of
+one camera stream follow each other) is found by a descending seek instead. The timeline
+wants :meth:`RecordingStore.spans`, read from the index alone (a month of a camera in a
+few hundred adjacent index pages); :meth:`RecordingStore.segments` reads whole rows, which
+lie among every other camera's, for the windows that are played or exported.
+
+Closing a segment links it into its chain (:mod:`.chain`) in the transaction that reads
+the chain's tail; removing segments keeps the chain checkable
+(:meth:`RecordingStore.remove_segments`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, delete, func, not_, select
+from sqlalchemy import Engine, and_, delete, func, not_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -209,7 +214,8 @@ class RecordingStore:
                 c.start_at < end_at,
                 c.end_at > start_at,
             )
-            .order_by(c.start_at, c.id)
+            # The index's own order (rowid last): no sort of the result for one stream.
+            .order_by(c.start_at, c.end_at, c.id)
         )
         return self._segments(query)
 
@@ -447,33 +453,52 @@ class RecordingStore:
 
     def remove_segments(
         self, segments: Iterable[SegmentRecord], reason: str, at: float | None = None
-    ) -> None:
-        """Delete closed segments' rows (their files are the caller's to unlink after) and
-        keep each chain checkable, in one transaction.
+    ) -> list[SegmentRecord]:
+        """Delete closed segments' rows and keep each chain checkable, in one transaction;
+        the segments removed, whose files the caller unlinks next (and only those).
 
-        Positions at the chain's head (and holes the head now reaches) fold into its
-        anchor; a segment removed behind one still kept leaves a removal row with its link's
-        fields. Gaps that ended before a chain's remaining footage go too."""
+        A segment under an active hold is kept even if asked for: a hold made after the
+        retention plan was read wins. One already gone is skipped. Positions at the chain's
+        head (and holes the head now reaches) fold into its anchor; a segment removed behind
+        one still kept leaves a removal row with its link's fields. Gaps that ended before a
+        chain's remaining footage go too."""
         at = time.time() if at is None else at
         by_chain: dict[tuple[str, str], list[int]] = defaultdict(list)
         for segment in segments:
             by_chain[(segment.camera_id, segment.stream)].append(segment.id)
+        removed: list[SegmentRecord] = []
         with self._transactions.begin() as session:
+            active = select(HoldRow).where(HoldRow.released_at.is_(None))
+            holds = [from_row(HoldRecord, row) for row in session.scalars(active)]
             for (camera_id, stream), ids in sorted(by_chain.items()):
-                self._remove_from_chain(session, camera_id, stream, ids, _reason(reason), at)
+                rows: list[SegmentRecord] = []
+                for chunk in _chunks(ids):
+                    query = select(*_SEGMENT_COLUMNS).where(_segments.c.id.in_(chunk))
+                    rows += [_segment(row) for row in session.execute(query).all()]
+                held = [h for h in holds if h.camera_id == camera_id]
+                rows = [
+                    s for s in rows if not any(h.covers(s.start_at, s.end_at or 0.0) for h in held)
+                ]
+                if rows:
+                    self._remove_from_chain(session, camera_id, stream, rows, _reason(reason), at)
+                removed += rows
+        return removed
 
     def _remove_from_chain(
-        self, session: Session, camera_id: str, stream: str, ids: list[int], reason: str, at: float
+        self,
+        session: Session,
+        camera_id: str,
+        stream: str,
+        rows: list[SegmentRecord],
+        reason: str,
+        at: float,
     ) -> None:
-        rows: list[Row[Any]] = []
-        for chunk in _chunks(ids):
-            rows += session.execute(select(_segments).where(_segments.c.id.in_(chunk))).all()
-        if not rows:
-            return
+        removed: dict[int, SegmentRecord] = {}
         for row in rows:
-            if row.chain_seq is None:
+            if row.chain_seq is None or row.end_at is None:
                 raise ValueError(f"recording segment {row.id} is open: close it first")
-        removed = {row.chain_seq: row for row in rows}
+            removed[row.chain_seq] = row
+        newest = max(row.end_at or 0.0 for row in rows)
         anchor = self._anchor(session, camera_id, stream)
         holes = {
             r.chain_seq: r
@@ -488,14 +513,15 @@ class RecordingStore:
         seq = anchor.head_seq
         while seq <= anchor.tail_seq and (seq in removed or seq in holes):
             member = removed.pop(seq, None)
-            if member is None:
-                hole = holes.pop(seq)
-                anchor.head_link = hole.link
-                folded_end = max(folded_end or hole.end_at, hole.end_at)
-                session.delete(hole)
+            if member is not None:
+                link, end_at = member.link, member.end_at
             else:
-                anchor.head_link = member.link
-                folded_end = max(folded_end or member.end_at, member.end_at)
+                hole = holes.pop(seq)
+                link, end_at = hole.link, hole.end_at
+                session.delete(hole)
+            assert link is not None and end_at is not None  # closed: checked above
+            anchor.head_link = link
+            folded_end = end_at if folded_end is None else max(folded_end, end_at)
             seq += 1
         anchor.head_seq = seq
         for row in removed.values():
@@ -513,7 +539,6 @@ class RecordingStore:
         anchor.stored_bytes -= removed_bytes
         anchor.removed_segments += len(rows)
         anchor.removed_bytes += removed_bytes
-        newest = max(row.end_at for row in rows)
         anchor.removed_through = max(anchor.removed_through or newest, newest)
         if folded_end is not None:
             session.execute(

@@ -49,7 +49,15 @@ class SegmentRow(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
 
     __table_args__ = (
-        Index("ix_recording_segments_camera_stream_start", "camera_id", "stream", "start_at"),
+        # end_at too: the timeline's spans read from the index alone, a camera's day in a few
+        # adjacent pages, instead of 1,440 table rows spread among every other camera's.
+        Index(
+            "ix_recording_segments_camera_stream_start",
+            "camera_id",
+            "stream",
+            "start_at",
+            "end_at",
+        ),
         Index("ix_recording_segments_start", "start_at"),
         Index("ix_recording_segments_open", "id", sqlite_where=_OPEN, postgresql_where=_OPEN),
         _NEVER_REUSED,

@@ -7,10 +7,13 @@ import errno
 import hashlib
 import io
 import itertools
+import pickle
 import random
 import resource
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -66,7 +69,7 @@ def test_a_segment_holds_every_packet_and_plays_from_any_keyframe(
     assert (facts.codec, facts.width, facts.height) == (info.codec, 640, 360)
     assert facts.frames == len(packets)
     assert facts.bytes == path.stat().st_size and facts.sha256 == sha256_of(path)
-    assert facts.duration_s == pytest.approx(facts.keyframes[0][0] + len(packets) / 25, abs=1e-3)
+    assert facts.duration_s == pytest.approx(len(packets) / 25, abs=1e-3)  # whole GOPs
     assert len(facts.keyframes) == sum(p.keyframe for p in packets)
     assert facts.keyframes[0][1] == facts.init_bytes
     data = path.read_bytes()
@@ -167,6 +170,8 @@ def test_a_refused_write_keeps_the_whole_fragments(
     resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, hard))
     assert raised.value.errno == errno.EFBIG
     assert path.stat().st_size == limit  # the refused fragment is half in the file
+    with pytest.raises(ValueError, match="abort"):
+        writer.add(packets[-1])  # nothing more goes after half a fragment
     kept = writer.abort()
     assert kept is not None
     assert kept.bytes == ends[1] == path.stat().st_size
@@ -198,3 +203,49 @@ def test_a_segment_is_a_new_file_of_one_connection_from_a_keyframe(
         writer.add(other)
     facts = writer.close()
     assert facts.frames == 1
+
+
+CRASH_CHILD = """
+import pickle, sys, time
+from pathlib import Path
+from surveillance.media.recording_file import SegmentWriter
+packets = pickle.loads(Path(sys.argv[1]).read_bytes())
+writer = SegmentWriter(Path(sys.argv[2]), packets[0], float(sys.argv[3]))
+print(1, flush=True)
+started = time.monotonic()
+for count, packet in enumerate(packets[1:], 2):
+    time.sleep(max(0.0, started + (count - 1) * 0.04 - time.monotonic()))
+    writer.add(packet)
+    print(count, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_writer_loses_at_most_the_fragment_being_built(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    packets = packets_of(simulator)["cam00"]
+    feed = tmp_path / "packets.pickle"
+    feed.write_bytes(pickle.dumps(packets))
+    path = tmp_path / "killed.mp4"
+    fragment_s = 0.5
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASH_CHILD, str(feed), str(path), str(fragment_s)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "1"  # writing from now on, at real time
+        time.sleep(random.Random(5).uniform(1.2, 3.0))
+    finally:
+        child.send_signal(signal.SIGKILL)
+        output, _ = child.communicate()
+    handed = int(output.split()[-1]) if output.split() else 1
+    assert handed < len(packets)  # killed while writing
+    salvaged = salvage(path)
+    assert salvaged is not None
+    lost_s = handed * 0.04 - salvaged.duration_s
+    assert -0.05 < lost_s <= fragment_s + 0.05
+    played = decoded_frames(path.read_bytes())
+    assert len(played) == salvaged.frames
+    assert frame_numbers_follow([n for _, n in played])

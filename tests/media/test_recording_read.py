@@ -27,16 +27,12 @@ from surveillance.media.recording_read import (
 from surveillance.simulator import Simulator, read_frame_number
 from tests.media.camera_packets import decoded_frames, frame_numbers_follow, packets_of
 
-T0 = 1_790_000_000.0  # the first segment's first picture
+T0 = 1_790_000_000.0  # the first segment's wall time
 FRAME_S = 0.04
 
 
-def ref_of(path: Path, shown_at: float, writer: SegmentWriter, close: bool = True) -> SegmentRef:
-    """The segment, its first picture shown at ``shown_at``: media time 0 is its first
-    packet's decode time, a reorder delay earlier with B-frames (as a recorder's start_at,
-    the time the first packet came, is)."""
+def ref_of(path: Path, start_at: float, writer: SegmentWriter, close: bool = True) -> SegmentRef:
     facts = writer.close() if close else writer.progress()
-    start_at = shown_at - facts.keyframes[0][0]
     return SegmentRef(
         path, start_at, facts.duration_s, tuple(facts.keyframes), facts.init_bytes, facts.codec
     )
@@ -45,21 +41,21 @@ def ref_of(path: Path, shown_at: float, writer: SegmentWriter, close: bool = Tru
 def record(
     tmp_path: Path, packets: list[Packet], gap_s: float = 0.0, split_gop: int = 2
 ) -> tuple[list[SegmentRef], list[tuple[float, int | None]]]:
-    """Two segments, the second starting at a keyframe, its first picture ``gap_s`` after
-    the first's last ends; and every picture as (wall time, frame number)."""
+    """Two segments, the second starting at a keyframe ``gap_s`` after the first ends (as
+    a recorder dates them); and every picture as (wall time, frame number)."""
     split = [i for i, p in enumerate(packets) if p.keyframe][split_gop]
     refs: list[SegmentRef] = []
     pictures: list[tuple[float, int | None]] = []
-    shown_at = T0
+    start_at = T0
     for index, part in enumerate((packets[:split], packets[split:])):
         path = tmp_path / f"segment-{index}.mp4"
         writer = SegmentWriter(path, part[0])
         for packet in part[1:]:
             writer.add(packet)
-        ref = ref_of(path, shown_at, writer)
+        ref = ref_of(path, start_at, writer)
         refs.append(ref)
-        pictures += [(ref.start_at + t, n) for t, n in decoded_frames(path.read_bytes())]
-        shown_at = ref.end_at + gap_s
+        pictures += [(start_at + t, n) for t, n in decoded_frames(path.read_bytes())]
+        start_at = ref.end_at + gap_s
     return refs, pictures
 
 
@@ -147,6 +143,15 @@ def test_frame_at_is_the_picture_shown_at_that_moment(simulator: Simulator, tmp_
         assert shown_at == pytest.approx(wall, abs=1e-3)
     with pytest.raises(RecordingUnavailable):
         frame_at(refs, refs[0].end_at + 1.0)  # in the gap
+    # Segments that touch: the pictures around the boundary are each segment's own.
+    (tmp_path / "touching").mkdir()
+    touching, pictures = record(tmp_path / "touching", packets_of(simulator)["bframes"])
+    boundary = touching[1].start_at
+    for at in (boundary - 0.03, boundary + 0.02, boundary + 0.05, boundary + 0.09):
+        jpeg, _, _, shown_at = frame_at(touching, at)
+        wall, number = max((p for p in pictures if p[0] <= at + 1e-6), key=lambda p: p[0])
+        picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert (read_frame_number(picture), shown_at) == (number, pytest.approx(wall, abs=1e-3))
     with pytest.raises(RecordingUnavailable):
         frame_at(refs, T0 - 1.0)
 

@@ -50,17 +50,21 @@ def test_chains_pass_through_retention_at_the_head_holes_and_compaction(
     # The gap before the footage that is left went with it.
     assert store.gaps("gate-1", "main", T0 - 200, T0 + 1000) == []
 
-    # main_[3] is held: main_[4] and main_[5] removed behind it are holes with a row each.
-    store.remove_segments(main_[4:6], "expired")
-    _unlink(root, main_[4:6])
+    # main_[3] is held: asked for with it, main_[4] and main_[5] go, holes with a row each.
+    hold = store.add_hold("2026-0001", "gate-1", main_[3].start_at + 1, main_[3].start_at + 2, "al")
+    removed = store.remove_segments(main_[3:6], "expired")
+    assert [s.id for s in removed] == [main_[4].id, main_[5].id]
+    _unlink(root, removed)
     report = verify_recordings(store, root)
     assert report.problems == [] and report.holes == 2 and report.removed_segments == 4
-    # Then main_[2] at the head; the head stops at the held main_[3].
-    store.remove_segments([main_[2]], "disk space")
+    # Then main_[2] at the head; the head stops at the held main_[3]. Asking again for one
+    # already removed changes nothing.
+    assert store.remove_segments([main_[2], main_[4]], "disk space") == [main_[2]]
     _unlink(root, [main_[2]])
     assert verify_recordings(store, root).problems == []
     assert _chain_rows(sqlite_engine, "recording_removals") == 2
     # The hold released, main_[3] goes: the head reaches the holes and folds them in.
+    assert store.release_hold(hold.id, "al") is not None
     store.remove_segments([main_[3]], "expired")
     _unlink(root, [main_[3]])
     assert verify_recordings(store, root).problems == []

@@ -40,10 +40,12 @@ pytestmark = pytest.mark.rtsp
 WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
 ALLOWED: dict[Role, set[Permission]] = {
     Role.VIEWER: WALL,
-    Role.OPERATOR: WALL | {Permission.SNAPSHOT_TAKE, Permission.WALL_EDIT},
+    Role.OPERATOR: WALL
+    | {Permission.SNAPSHOT_TAKE, Permission.RECORDINGS_VIEW, Permission.WALL_EDIT},
     Role.HANDLER: WALL
     | {
         Permission.SNAPSHOT_TAKE,
+        Permission.RECORDINGS_VIEW,
         Permission.CASES_READ,
         Permission.CASES_WRITE,
         Permission.EVIDENCE_ATTACH,
@@ -69,13 +71,20 @@ MUST_NEED = {
     ("GET", "/api/cases/{number}/items/{ref}/content"): Permission.CASES_READ,
     ("POST", "/api/cases/{number}/items/clip"): Permission.EVIDENCE_ATTACH,
     ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): Permission.SNAPSHOT_TAKE,
+    ("GET", "/api/cameras/{camera_id}/recordings"): Permission.RECORDINGS_VIEW,
+    ("GET", "/api/cameras/{camera_id}/recordings/export.mp4"): Permission.RECORDINGS_VIEW,
+    ("GET", "/api/cameras/{camera_id}/recordings/play.mp4"): Permission.RECORDINGS_VIEW,
+    ("POST", "/api/cases/{number}/items/clips"): Permission.EVIDENCE_ATTACH,
+    ("POST", "/api/cases/{number}/holds"): Permission.EVIDENCE_ATTACH,
     ("PUT", "/api/layouts/{name}"): Permission.WALL_EDIT,
     ("GET", "/api/audit"): Permission.AUDIT_READ,
 }
 BODY_CAP = 256 * 1024  # enough of any answer to search; an MJPEG stream never ends
 # What a user limited to "town" must never be shown (an echo in a 4xx error is not showing).
 OTHER_PLATFORM_IDS = (OTHER_CAMERA.encode(), b"police-plain")
-PAGES = {"/", "/wall", "/wall/{layout}", "/cases", "/cases/{number}", "/admin", "/login"}
+PAGES = {
+    "/", "/wall", "/wall/{layout}", "/cases", "/cases/{number}", "/admin", "/login", "/playback",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "token_id": "0000000000ab",  # a token that does not exist: revoking it is a 404
         "viewer": "no-such-viewer",  # a live viewer that does not exist: ending it is a 404
         "layout": layout,
+        "hold_id": "999999",  # a hold that does not exist: releasing it is a 404
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
     if path.startswith("/api/users/"):
@@ -139,7 +149,19 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
     if path == "/api/live/mse":
         query = f"?camera={camera}"
         about = 1
+    if path.startswith("/api/cameras/{camera_id}/recordings"):
+        query = _recordings_query(path)
     return Call(method, path, url + query, body, bool(about or body_about))
+
+
+def _recordings_query(path: str) -> str:
+    """A window the recordings routes accept (nothing is recorded: an empty answer)."""
+    now = datetime.now(UTC)
+    start = (now - timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    end = (now - timedelta(seconds=20)).isoformat().replace("+00:00", "Z")
+    if path.endswith("/recordings"):
+        return f"?from={start}&to={end}"
+    return f"?start={start}&end={end}"
 
 
 def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) -> tuple[Any, bool]:
@@ -173,6 +195,14 @@ def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) 
         ("POST", "/api/cases/{number}/items/snapshot"): ({"camera": camera}, True),
         ("POST", "/api/cases/{number}/items/clip"): (
             {"camera": camera, "at": recently, "pre_s": 1, "post_s": 0.5},
+            True,
+        ),
+        ("POST", "/api/cases/{number}/items/clips"): (
+            {"camera_ids": [camera], "at": recently, "pre_s": 1, "post_s": 0.5},
+            True,
+        ),
+        ("POST", "/api/cases/{number}/holds"): (
+            {"camera_id": camera, "start": recently, "end": datetime.now(UTC).isoformat()},
             True,
         ),
         ("PUT", "/api/layouts/{name}"): ({"name": layout, "title": layout, **grid}, True),

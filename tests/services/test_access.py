@@ -362,6 +362,10 @@ METRICS_ONLY = frozenset({Permission.SYSTEM_READ})
         (EVERYONE, set(), False, False),
         (EVERYONE, {Permission.USERS_MANAGE}, False, False),
         (principal(role=Role.VIEWER), {Permission.USERS_MANAGE}, False, True),
+        # Recorded footage: operators and handlers, never viewers (issue 12).
+        (principal(role=Role.VIEWER), {Permission.RECORDINGS_VIEW}, False, True),
+        (principal(role=Role.OPERATOR), {Permission.RECORDINGS_VIEW}, False, False),
+        (principal(role=Role.HANDLER), {Permission.RECORDINGS_VIEW}, False, False),
         (principal(token=METRICS_ONLY), {Permission.SYSTEM_READ}, False, False),
         (principal(token=METRICS_ONLY), {Permission.LIVE_VIEW}, False, True),
         # A route needing no named permission (password, sign-out, the API schema) is not

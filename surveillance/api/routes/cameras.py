@@ -14,9 +14,11 @@ from fastapi.responses import StreamingResponse
 from surveillance.api.deps import (
     AccessDep,
     AuditDep,
+    Auditor,
     CatalogDep,
     HealthEventsDep,
     IngestDep,
+    RecordingsDep,
     SnapshotsDep,
 )
 from surveillance.api.guards import authenticate, requires
@@ -25,11 +27,13 @@ from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.catalog import Camera
-from surveillance.errors import CameraUnavailable
+from surveillance.errors import CameraUnavailable, Forbidden, SurveillanceError
 from surveillance.services.access import Access
+from surveillance.services.footage_times import iso, parse_moment
 from surveillance.services.health_events import EventSubscription
 from surveillance.services.ingest import IngestService
 from surveillance.services.live_sessions import LIVE_RECHECK_S
+from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotMode
 
 router = APIRouter(prefix="/api", tags=["cameras"])
@@ -52,6 +56,7 @@ def _split(values: list[str] | None) -> list[str]:
 def list_cameras(
     catalog: CatalogDep,
     ingest: IngestDep,
+    recorded: RecordingsDep,
     access: AccessDep,
     principal: Viewer,
     platform: Annotated[str | None, Query(description="Only this platform's cameras")] = None,
@@ -69,12 +74,13 @@ def list_cameras(
     cameras = catalog.select(
         platform=platform, tags_all=_split(tags_all), tags_any=_split(tags_any), text=q
     )
-    return _visible(cameras, ingest, access, principal, set(_split(state)))
+    return _visible(cameras, ingest, recorded, access, principal, set(_split(state)))
 
 
 def _visible(
     cameras: list[Camera],
     ingest: IngestService,
+    recorded: RecordingsService,
     access: Access,
     principal: Principal,
     wanted_states: set[str] | None = None,
@@ -86,7 +92,8 @@ def _visible(
         health = ingest.camera_health(camera.id)
         if wanted_states and health.state.value not in wanted_states:
             continue
-        result.append(CameraOut.of(camera, health, show_url=show_url))
+        recording = recorded.status(camera.id)
+        result.append(CameraOut.of(camera, health, show_url=show_url, recording=recording))
     return result
 
 
@@ -109,6 +116,7 @@ async def camera_events(
     request: Request,
     catalog: CatalogDep,
     ingest: IngestDep,
+    recorded: RecordingsDep,
     access: AccessDep,
     events: HealthEventsDep,
     principal: Viewer,
@@ -119,7 +127,7 @@ async def camera_events(
     async def stream() -> AsyncIterator[str]:
         try:
             async for chunk in _camera_events(
-                subscription, recheck, principal, catalog.select(), ingest, access
+                subscription, recheck, principal, catalog.select(), ingest, recorded, access
             ):
                 yield chunk
         finally:
@@ -141,6 +149,7 @@ async def _camera_events(
     principal: Principal,
     cameras: list[Camera],
     ingest: IngestService,
+    recorded: RecordingsService,
     access: Access,
 ) -> AsyncIterator[str]:
     """The event stream's text. The credential is looked up again every LIVE_RECHECK_S,
@@ -149,7 +158,7 @@ async def _camera_events(
     which cameras' events follow, from the next look-up on, and sends a fresh snapshot:
     ``event: camera`` can only add or update a camera, so without it a page would keep
     showing a camera its user may no longer see."""
-    snapshot, shown = _events_snapshot(cameras, ingest, access, principal)
+    snapshot, shown = _events_snapshot(cameras, ingest, recorded, access, principal)
     yield snapshot
     loop = asyncio.get_running_loop()
     next_recheck = loop.time() + LIVE_RECHECK_S
@@ -167,7 +176,7 @@ async def _camera_events(
                 return
             principal, next_recheck = current, now + LIVE_RECHECK_S
             if _events_view(cameras, access, principal) != shown:
-                snapshot, shown = _events_snapshot(cameras, ingest, access, principal)
+                snapshot, shown = _events_snapshot(cameras, ingest, recorded, access, principal)
                 yield snapshot
                 changed = set()  # the snapshot holds their newest state
         show_url = access.sees_stream_urls(principal)
@@ -175,7 +184,8 @@ async def _camera_events(
             if not access.sees_camera(principal, camera_id):
                 continue
             camera = ingest.catalog.cameras[camera_id]
-            out = CameraOut.of(camera, ingest.camera_health(camera_id), show_url=show_url)
+            health, recording = ingest.camera_health(camera_id), recorded.status(camera_id)
+            out = CameraOut.of(camera, health, show_url=show_url, recording=recording)
             yield f"event: camera\ndata: {out.model_dump_json()}\n\n"
         if now >= next_keepalive:
             yield ": keepalive\n\n"
@@ -191,10 +201,14 @@ def _events_view(
 
 
 def _events_snapshot(
-    cameras: list[Camera], ingest: IngestService, access: Access, principal: Principal
+    cameras: list[Camera],
+    ingest: IngestService,
+    recorded: RecordingsService,
+    access: Access,
+    principal: Principal,
 ) -> tuple[str, tuple[frozenset[str], bool]]:
     """The ``event: snapshot`` text of what ``principal`` sees now, and that view."""
-    shown = _visible(cameras, ingest, access, principal)
+    shown = _visible(cameras, ingest, recorded, access, principal)
     payload = ",".join(camera.model_dump_json() for camera in shown)
     view = (frozenset(camera.id for camera in shown), access.sees_stream_urls(principal))
     return f"event: snapshot\ndata: [{payload}]\n\n", view
@@ -202,11 +216,16 @@ def _events_snapshot(
 
 @router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")
 def get_camera(
-    camera_id: str, ingest: IngestDep, access: AccessDep, principal: Viewer
+    camera_id: str,
+    ingest: IngestDep,
+    recorded: RecordingsDep,
+    access: AccessDep,
+    principal: Viewer,
 ) -> CameraOut:
     camera = access.camera(principal, camera_id)
     show_url = access.sees_stream_urls(principal)
-    return CameraOut.of(camera, ingest.camera_health(camera_id), show_url=show_url)
+    health, recording = ingest.camera_health(camera_id), recorded.status(camera_id)
+    return CameraOut.of(camera, health, show_url=show_url, recording=recording)
 
 
 @router.get("/tags", response_model=list[TagOut], summary="Zone tags, built-in and declared")
@@ -227,6 +246,7 @@ def list_tags(catalog: CatalogDep, principal: Viewer) -> list[TagOut]:
 async def snapshot(
     camera_id: str,
     snapshots: SnapshotsDep,
+    recorded: RecordingsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Annotated[Principal, requires(Permission.SNAPSHOT_TAKE)],
@@ -238,8 +258,18 @@ async def snapshot(
         int | None, Query(ge=16, le=MAX_SNAPSHOT_WIDTH, description="Scale down to this width")
     ] = None,
     stream: Annotated[str, Query(pattern="^(main|sub)$", description="main or sub")] = "main",
+    at: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="A past moment, ISO 8601 with a time zone: the "
+            "recorded picture shown then (needs recordings.view)",
+        ),
+    ] = None,
 ) -> Response:
     access.camera(principal, camera_id)
+    if at is not None:
+        return await _recorded_snapshot(camera_id, at, recorded, audit, principal)
     try:
         shot = await snapshots.snapshot(camera_id, mode=mode, width=width, sub=stream == "sub")
     except CameraUnavailable:
@@ -255,5 +285,44 @@ async def snapshot(
             "X-Captured-At": shot.captured_at_iso,
             "X-Frame-Age-Ms": str(round(shot.age_s * 1000)),
             "X-Snapshot-Mode": shot.mode.value,
+        },
+    )
+
+
+async def _recorded_snapshot(
+    camera_id: str, at: str, recorded: RecordingsService, audit: Auditor, principal: Principal
+) -> Response:
+    """The recorded picture shown at ``at``: the past is ``recordings.view``'s, not only
+    ``snapshot.take``'s (a viewer of the live wall may not look back)."""
+    if not principal.can(Permission.RECORDINGS_VIEW):
+        audit(
+            principal.name,
+            AuditAction.ACCESS_DENIED,
+            camera_id=camera_id,
+            outcome="denied",
+            missing=[Permission.RECORDINGS_VIEW.value],
+        )
+        raise Forbidden("your role may not do this (needs recordings.view)")
+    moment = await asyncio.to_thread(recorded.checked_moment, camera_id, parse_moment("at", at))
+    try:
+        frame = await asyncio.to_thread(recorded.frame, camera_id, moment)
+    except SurveillanceError as exc:
+        audit(
+            principal.name,
+            AuditAction.SNAPSHOT,
+            camera_id=camera_id,
+            outcome="failed",
+            at=iso(moment),
+            status=exc.status_code,
+        )
+        raise
+    audit(principal.name, AuditAction.SNAPSHOT, camera_id=camera_id, at=iso(moment))
+    return Response(
+        frame.jpeg,
+        media_type="image/jpeg",
+        headers={
+            "Cache-Control": "no-store",
+            "X-Captured-At": iso(frame.at),
+            "X-Snapshot-Mode": "recorded",
         },
     )

@@ -8,20 +8,23 @@ range requests while it plays are one view, and ``Range: bytes=1-`` is no way ar
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import tempfile
 import time
 from collections.abc import Coroutine, Iterator
+from datetime import datetime
 from typing import IO, Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AuditDep, Auditor, CasesDep
+from surveillance.api.deps import AccessDep, AuditDep, Auditor, CasesDep, RecordingsDep
 from surveillance.api.guards import requires
 from surveillance.api.schemas.base import ItemRef
 from surveillance.api.schemas.cases import (
+    MAX_CLIP_POST_S,
     CaseErrorOut,
     ClipIn,
     CustodyOut,
@@ -29,18 +32,23 @@ from surveillance.api.schemas.cases import (
     NodeKeyOut,
     SnapshotIn,
 )
+from surveillance.api.schemas.recordings import ClipResultOut, ClipsIn, ClipsOut
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.cases.bundle import EXTENSIONS
 from surveillance.cases.errors import AttachCameraUnavailable
 from surveillance.cases.records import ItemRecord
-from surveillance.errors import CameraUnavailable, InvalidRequest, SurveillanceError
+from surveillance.errors import CameraUnavailable, Forbidden, InvalidRequest, SurveillanceError
+from surveillance.services.footage_times import epoch
+from surveillance.services.recordings import RecordingsService
 
 router = APIRouter(prefix="/api", tags=["evidence"])
 
 CHUNK_BYTES = 256 * 1024
-MAX_FUTURE_S = 5.0  # a clip's `at` may lie this far ahead of the server clock
+# Older than this, a moment is asked of the recordings, not of the live ring (whose
+# length, ingest.ring_seconds, is at most 600 s): needs recordings.view.
+RING_REACH_S = 600.0
 # One range; at most 18 digits each (any size an item can have; int() of thousands of
 # digits raises). Multiple ranges get the whole item (200), which RFC 9110 allows.
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
@@ -103,12 +111,17 @@ async def attach_snapshot(
     number: str,
     body: SnapshotIn,
     cases: CasesDep,
+    recorded: RecordingsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Attacher,
 ) -> ItemOut:
     access.camera(principal, body.camera)
-    attaching = cases.attach_snapshot(number, body.camera, principal.name)
+    if body.at is not None:
+        if not principal.can(Permission.RECORDINGS_VIEW):
+            raise Forbidden("a picture of the past needs recordings.view")
+        await asyncio.to_thread(recorded.checked_moment, body.camera, epoch("at", body.at))
+    attaching = cases.attach_snapshot(number, body.camera, principal.name, at=body.at)
     action = AuditAction.EVIDENCE_SNAPSHOT
     item = await _audited(audit, principal, action, number, body.camera, attaching)
     return ItemOut.model_validate(item)
@@ -120,29 +133,101 @@ async def attach_snapshot(
     status_code=201,
     responses=ATTACH_ERRORS,
     summary="Attach a clip from `at - pre_s` to `at + post_s`, remuxed, not re-encoded",
+    description="From the live ring while it holds the window's start, else from the "
+    "recordings: `at` may lie anywhere inside retention (a clip older than the ring needs "
+    "recordings.view), the window up to recording.max_export_s.",
 )
 async def attach_clip(
     number: str,
     body: ClipIn,
     cases: CasesDep,
+    recorded: RecordingsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Attacher,
 ) -> ItemOut:
     access.camera(principal, body.camera)
-    if body.pre_s + body.post_s <= 0:
-        raise InvalidRequest("pre_s + post_s must be more than zero")
-    if body.at is not None:
-        if body.at.tzinfo is None:
-            raise InvalidRequest("`at` needs a time zone")
-        if body.at.timestamp() > time.time() + MAX_FUTURE_S:
-            raise InvalidRequest("`at` lies in the future")
+    await asyncio.to_thread(
+        _check_clip, recorded, principal, body.camera, body.at, body.pre_s, body.post_s
+    )
     attaching = cases.attach_clip(
         number, body.camera, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
     )
     action = AuditAction.EVIDENCE_CLIP
     item = await _audited(audit, principal, action, number, body.camera, attaching)
     return ItemOut.model_validate(item)
+
+
+def _check_clip(
+    recorded: RecordingsService,
+    principal: Principal,
+    camera_id: str,
+    at: datetime | None,
+    pre_s: float,
+    post_s: float,
+) -> None:
+    """422 for a clip window that makes no sense, lies outside retention, is longer than
+    recording.max_export_s or would wait more than MAX_CLIP_POST_S for its end; 403 for a
+    moment older than the ring without recordings.view. Blocking: it asks the index."""
+    if pre_s + post_s <= 0:
+        raise InvalidRequest("pre_s + post_s must be more than zero")
+    now = time.time()
+    moment = now if at is None else epoch("at", at)
+    if moment < now - RING_REACH_S and not principal.can(Permission.RECORDINGS_VIEW):
+        raise Forbidden("a clip of the past needs recordings.view")
+    names = ("at - pre_s", "at + post_s")
+    recorded.checked(
+        camera_id, moment - pre_s, moment + post_s, names=names, future_end_allowed=True
+    )
+    if moment + post_s > now + MAX_CLIP_POST_S:
+        raise InvalidRequest(
+            f"`at + post_s` lies more than {MAX_CLIP_POST_S:.0f} s ahead: a clip waits at "
+            "most that long for footage still to come"
+        )
+
+
+@router.post(
+    "/cases/{number}/items/clips",
+    response_model=ClipsOut,
+    responses=ATTACH_ERRORS,
+    summary="Attach the same window of several cameras, one clip each",
+    description="Each camera's clip is attached on its own (one custody entry each); one "
+    "that fails is reported with its status and reason and does not undo the others. The "
+    "window and the cameras are checked for all before any is taken.",
+)
+async def attach_clips(
+    number: str,
+    body: ClipsIn,
+    cases: CasesDep,
+    recorded: RecordingsDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Attacher,
+) -> ClipsOut:
+    cameras = list(dict.fromkeys(body.camera_ids))  # each camera once, in the order asked
+    for camera_id in cameras:
+        access.camera(principal, camera_id)
+        await asyncio.to_thread(
+            _check_clip, recorded, principal, camera_id, body.at, body.pre_s, body.post_s
+        )
+    await asyncio.to_thread(cases.get, number)  # 404 once, not once per camera
+
+    async def one(camera_id: str) -> ClipResultOut:
+        attaching = cases.attach_clip(
+            number, camera_id, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
+        )
+        try:
+            item = await _audited(
+                audit, principal, AuditAction.EVIDENCE_CLIP, number, camera_id, attaching
+            )
+        except SurveillanceError as exc:
+            error = CaseErrorOut(detail=str(exc), case=number, camera=camera_id)
+            return ClipResultOut(camera=camera_id, status=exc.status_code, item=None, error=error)
+        out = ItemOut.model_validate(item)
+        return ClipResultOut(camera=camera_id, status=201, item=out, error=None)
+
+    results = await asyncio.gather(*(one(camera_id) for camera_id in cameras))
+    return ClipsOut(case=number, results=list(results))
 
 
 @router.get("/cases/{number}/items", response_model=list[ItemOut], summary="A case's evidence")

@@ -12,6 +12,7 @@ from surveillance.catalog import Camera, Platform
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.redact import hide_urls
 from surveillance.services.ingest import CameraHealth, PlatformHealth
+from surveillance.services.recorder import RecordingStatus
 
 
 def _iso(timestamp: float | None) -> datetime | None:
@@ -82,6 +83,14 @@ class StreamHealthOut(Out):
         return out
 
 
+class RecordingStateOut(Out):
+    """Read from the recorder's :class:`~surveillance.services.recorder.RecordingStatus`."""
+
+    state: str = Field(description="recording, off, disk-full, error or waiting")
+    stream: str | None = Field(description="main or sub: the stream being recorded")
+    detail: str | None = Field(description="Why, when the state is not recording")
+
+
 class LocationOut(BaseModel):
     lat: float | None
     lon: float | None
@@ -105,9 +114,19 @@ class CameraOut(BaseModel):
     state: str
     health: StreamHealthOut
     sub_health: StreamHealthOut | None
+    recording: RecordingStateOut | None = Field(
+        None, description="Whether the camera is being recorded, which stream, and why not"
+    )
 
     @classmethod
-    def of(cls, camera: Camera, health: CameraHealth, *, show_url: bool) -> CameraOut:
+    def of(
+        cls,
+        camera: Camera,
+        health: CameraHealth,
+        *,
+        show_url: bool,
+        recording: RecordingStatus | None = None,
+    ) -> CameraOut:
         location = camera.location
         return cls(
             id=camera.id,
@@ -125,6 +144,7 @@ class CameraOut(BaseModel):
             state=health.state.value,
             health=StreamHealthOut.of(health.main, show_urls=show_url),
             sub_health=StreamHealthOut.of(health.sub, show_urls=show_url) if health.sub else None,
+            recording=None if recording is None else RecordingStateOut.model_validate(recording),
         )
 
 

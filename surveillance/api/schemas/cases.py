@@ -15,7 +15,9 @@ from surveillance.api.schemas.base import In, Out
 from surveillance.cases.records import CaseDetail
 from surveillance.cases.states import CaseState
 
-MAX_CLIP_PRE_S = 600.0  # cannot exceed what the ring may hold (ingest.ring_seconds <= 600)
+# A bound for the schema only: the node's recording.max_export_s limits a clip's window
+# (checked with it, services/footage_times.py), and beyond the ring a clip is recorded.
+MAX_CLIP_S = 86_400.0
 MAX_CLIP_POST_S = 120.0  # a request waits this long at most for post-event footage
 
 CameraId = str
@@ -52,13 +54,18 @@ class CommentIn(In):
 
 class SnapshotIn(In):
     camera: CameraId
+    at: datetime | None = Field(
+        None, description="A past moment: the recorded picture shown then (default: now)"
+    )
 
 
 class ClipIn(In):
     camera: CameraId
-    pre_s: float = Field(10.0, ge=0, le=MAX_CLIP_PRE_S, description="Seconds before `at`")
-    post_s: float = Field(0.0, ge=0, le=MAX_CLIP_POST_S, description="Seconds after `at`")
-    at: datetime | None = Field(None, description="The moment (default: now); timezone needed")
+    pre_s: float = Field(10.0, ge=0, le=MAX_CLIP_S, description="Seconds before `at`")
+    post_s: float = Field(0.0, ge=0, le=MAX_CLIP_S, description="Seconds after `at`")
+    at: datetime | None = Field(
+        None, description="The moment (default: now), anywhere inside retention; zoned"
+    )
 
 
 class CaseOut(Out):

@@ -52,7 +52,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_recording_segments_camera_stream_start",
         "recording_segments",
-        ["camera_id", "stream", "start_at"],
+        ["camera_id", "stream", "start_at", "end_at"],
     )
     op.create_index("ix_recording_segments_start", "recording_segments", ["start_at"])
     op.create_index(

@@ -10,6 +10,7 @@
 import { ApiError } from "./api.js";
 import { addAttachButton } from "./attach.js";
 import { ageText, clear, el } from "./dom.js";
+import { addPlaybackLink } from "./playback-links.js";
 import { LivePlayer } from "./player.js";
 
 const WATCH_MS = 250; // how often a tile looks at its picture
@@ -93,6 +94,7 @@ export class TileView {
     this.root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
     this.root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
     addAttachButton(this.root); // attach this tile's snapshot or last seconds to an open case
+    addPlaybackLink(this.root); // this camera's recording from a minute ago
     this.player = null;
     this.camera = null; // the CameraOut shown, as last told
     this.stream = null;

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { clear, el } from "./dom.js";
 import { HealthFeed } from "./health-feed.js";
+import { wirePlaybackButton } from "./playback-links.js";
 import { browserCaps } from "./player.js";
 import { TileView } from "./tiles.js";
 import { clockOffsetMs, TourPlayer } from "./tour.js";
@@ -367,6 +368,8 @@ async function main() {
   $("tour-next").addEventListener("click", () => state.tour.next());
   $("group-to-wall").addEventListener("click", groupToWall);
   $("toggle-list").addEventListener("click", () => document.body.classList.toggle("list-hidden"));
+  // The cameras on the wall now (a tour or an edit may have changed the saved layout's).
+  wirePlaybackButton($("playback-wall"), () => state.grid.tiles.map((tile) => tile.camera).filter(Boolean));
   tickClock();
   health.start();
 }
