@@ -54,6 +54,7 @@ FRAGMENT_S = 0.5
 RECORDED = ("cam00", "bframes", "h265", "sdp-only")
 FLAPPING = "drop"  # the simulator's mount for drop and refuse faults
 FLAPS = 4
+VERIFY_TRIES = 5
 KILLED = "baseline"  # the camera of the node killed with SIGKILL
 WRITTEN_A_SECOND = 100_000  # bytes of an 800 kbit/s camera's segment: a second written
 NOT_RECORDED = "high"  # its own policy turns recording off
@@ -117,6 +118,19 @@ def service(
 
 def closed_segments(node: Node, camera: str) -> list[SegmentRecord]:
     return node.recordings.segments(camera, None, *ALL_TIME)
+
+
+def verified(store: RecordingStore, root: Path) -> None:
+    """``verify --recordings`` passes. Against a node that is recording, a pass may read a
+    chain's anchor before a segment closes and its rows after (verify reads them in
+    separate transactions): such a pass is repeated, a real problem stays."""
+    report = verify_recordings(store, root)
+    for _ in range(VERIFY_TRIES - 1):
+        if report.ok:
+            return
+        time.sleep(0.3)
+        report = verify_recordings(store, root)
+    assert report.ok, report
 
 
 def rolled(node: Node, camera: str) -> bool:
@@ -198,8 +212,7 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
 
         last = wait_until(open_one_listed, 5, f"{camera}'s open segment among its refs")
         assert last is not None and last.duration_s > 0 and last.start_at >= segments[-1].start_at
-    report = verify_recordings(node.recordings, root)
-    assert report.ok, report
+    verified(node.recordings, root)
     off = node.recorder.status(NOT_RECORDED)
     assert off.state is RecordingState.OFF and off.stream is None
     assert node.ingest.stream(NOT_RECORDED).consumers == 0  # no subscription for it
@@ -270,8 +283,7 @@ def test_a_flapping_camera_leaks_nothing(service: ServiceProcess, simulator: Sim
         check_segment(root, segment)
     for gap in node.recordings.gaps(FLAPPING, "main", *ALL_TIME):
         assert gap.reason  # every hole says why
-    report = verify_recordings(node.recordings, root)
-    assert report.ok, report
+    verified(node.recordings, root)
     # One open segment per recorded stream at most, and nothing else left open; the node's
     # threads and descriptors back where they were once the camera is steady again.
     assert len(recording_fds(root)) <= len(RECORDED) + 1
@@ -314,8 +326,7 @@ def test_disk_full_then_read_only_while_live_goes_on(service: ServiceProcess, tm
     assert node.recordings.gaps(camera, "main", *ALL_TIME)[-1].end_at is not None
     for segment in closed_segments(node, camera):  # the cut one kept its whole fragments
         check_segment(root, segment)
-    report = verify_recordings(node.recordings, root)
-    assert report.ok, report
+    verified(node.recordings, root)
 
     # Read-only: a read-only bind mount over the directory (chmod does not stop root). Open
     # segments go on through their own descriptors; the next one cannot be created.
@@ -347,8 +358,7 @@ def test_retention_removes_rows_then_files_and_audits(service: ServiceProcess) -
     for camera in RECORDED:
         assert not [s for s in closed_segments(node, camera) if s.id in {r.id for r in removed}]
     assert len(recording_fds(root)) >= 1  # open segments are never removed: still written
-    report = verify_recordings(node.recordings, root)
-    assert report.ok, report
+    verified(node.recordings, root)
     node.audit.flush()
     entries = node.audit.query(AuditQuery(action="recordings.delete", limit=500))
     assert {e.camera_id for e in entries} >= set(RECORDED)
@@ -431,6 +441,5 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
     assert any(g.reason == GAP_NOT_RUNNING and g.end_at is not None for g in gaps)
     # Only the restarted node's own stop leaves a gap open (ended at the next start).
     assert all(g.end_at is not None for g in gaps if g.reason != GAP_SHUTDOWN)
-    report = verify_recordings(store, recordings)
-    assert report.ok, report
+    verified(store, recordings)
     engine.dispose()
