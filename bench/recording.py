@@ -83,7 +83,14 @@ OTHER_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         "media_disk_bytes_per_packet_byte": ("disk_bytes_per_received_byte",),
         "writer_crash_loss_s_max": ("crash_loss_s_max",),
     },
-    "bench.recording_index": {"list_p95_ms": ("list_p95_ms", "timeline_query_p95_ms")},
+    "bench.recording_index": {
+        "list_p95_ms": (
+            "list_p95_ms",
+            "timeline: spans + gaps p95 ms",
+            "timeline_query_p95_ms",
+            "segments + gaps p95 ms",
+        )
+    },
     "bench.recording_browser": {"seek_first_frame_p95_ms": ("seek_first_frame_p95_ms",)},
 }
 OTHER_MODULE_TIMEOUT_S = 900.0
@@ -333,7 +340,7 @@ def other_module(module: str, settings: Settings, tmp: Path) -> dict[str, Any]:
         return {"error": f"{module} is not present"}
     out = tmp / f"{module}.json"
     command = [sys.executable, "-m", module, "--json", str(out)]
-    if settings.quick:
+    if settings.quick and "--quick" in _help(module):
         command.append("--quick")
     try:
         done = subprocess.run(
@@ -346,6 +353,15 @@ def other_module(module: str, settings: Settings, tmp: Path) -> dict[str, Any]:
         return {"error": f"{module} exited {done.returncode}: {done.stderr[-400:]}"}
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return report
+
+
+def _help(module: str) -> str:
+    """``module``'s --help text (whether it takes --quick)."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], env=python_env(), capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done.stdout
 
 
 def _find(report: Any, key: str) -> Any:
