@@ -230,15 +230,19 @@ def test_a_camera_that_drops_leaves_a_gap_with_its_reason(
     simulator.fault("cam06", "refuse")
     try:
         simulator.fault("cam06", "drop")
-        wait_until(
+        gaps = wait_until(
             lambda: listing(client, "lane", 120)["gaps"], 15, "a gap while the camera is gone"
         )
+        # Gone long enough that the footage on either side cannot be one span (1.5 s).
+        began = epoch(gaps[-1]["start"])
+        wait_until(lambda: time.time() > began + 3 * 1.5, 10, "a gap longer than a join")
     finally:
         simulator.fault("cam06", "resume")
     wait_until(lambda: len(listing(client, "lane", 120)["spans"]) >= 2, 30, "recording again")
     body = listing(client, "lane", 120)
     gap = body["gaps"][-1]
     assert gap["reason"], "a gap says why"
+    assert gap["end"] is not None and epoch(gap["end"]) - epoch(gap["start"]) > 1.5
     assert epoch(gap["start"]) >= before - SEGMENT_S
     spans = body["spans"]
     assert epoch(spans[-2]["end"]) <= epoch(gap["start"]) + 1.0
