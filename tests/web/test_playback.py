@@ -52,6 +52,16 @@ GRAB = """(camera) => {
 }"""
 
 
+# Each tile's buffered ranges, as wall times (for a failure's message).
+BUFFERED = """() => [...document.querySelectorAll("#tiles video")].map((video) => {
+  const ranges = [];
+  for (let i = 0; i < video.buffered.length; i += 1) {
+    ranges.push([video.buffered.start(i), video.buffered.end(i)]);
+  }
+  return { currentTime: video.currentTime, ranges };
+})"""
+
+
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
 
@@ -168,7 +178,9 @@ async def paused_at(page: Page, at: float) -> dict[str, Any]:
         ready = all(tile["state"] == "ready" for tile in now["tiles"])
         if ready and all(p is not None and abs(p - at) <= FRAME_S for p in pictures):
             return now
-        assert time.monotonic() < deadline, f"no picture of {iso(at)}: {now}"
+        if time.monotonic() > deadline:
+            buffered = await page.evaluate(BUFFERED)
+            raise AssertionError(f"no picture of {iso(at)}: {now}; buffered: {buffered}")
         await page.wait_for_timeout(100)
 
 
@@ -263,9 +275,7 @@ async def test_a_layout_plays_in_step_and_h265_says_it_cannot_play(
     starts = []
     for camera in ("gate", "yard"):
         starts.append(epoch((await recordings(recorded, camera))["spans"][0]["start"]))
-    # Past each camera's first segment (a connection's first one is dated from its first
-    # packets' arrival; the next one may start a fraction of a second after it ended).
-    moment = max(starts) + 6.3
+    moment = max(starts) + 6.3  # well inside both cameras' footage, with room to play on
     page = await open_playback(browser, recorded, f"layout=crossroads&at={iso(moment)}")
     settled = await paused_at(page, moment)
     # The same moment on both tiles: the wall time of each picture, and its frame number
