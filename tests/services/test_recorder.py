@@ -68,6 +68,8 @@ def node_config(simulator: Simulator, data_dir: Path, recordings: Path) -> dict[
         {"id": name, "name": name, "platform": "town", "url": simulator.url(name)}
         for name in (*RECORDED, FLAPPING)
     ]
+    # Asks for its sub-stream, which it does not have: the main one is recorded instead.
+    cameras[0]["recording"] = {"stream": "sub"}
     cameras.append(
         {
             "id": NOT_RECORDED, "name": NOT_RECORDED, "platform": "town",
@@ -200,6 +202,8 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
             assert abs(after.start_at - before.end_at) < 0.5, (before, after)
         status = node.recorder.status(camera)
         assert status.state is RecordingState.RECORDING and status.stream == "main"
+        fell_back = camera == RECORDED[0]
+        assert (status.detail == "no sub-stream: recording the main stream") is fell_back
         # The recent past, open segment included (whole fragments written so far).
         refs = node.recorder.refs(camera, "main", time.time() - 60, time.time() + 1)
         assert [r.path for r in refs[: len(segments)]] == [root / s.path for s in segments]
