@@ -59,8 +59,16 @@ DEFAULT_FPS = 25.0  # a frame's duration until the stream shows its own
 # Consecutive frames further apart than this are a jump of the camera's clock (a reset, a
 # wrap), not time that passed: the timeline carries on one frame later. Shorter jumps are
 # packets the network lost, and stay in the media time, which must follow the wall clock
-# (a stall longer than ingest's stall_after_s ends the segment before this matters).
+# (a stall longer than ingest's stall_after_s ends the segment before this matters)...
 MAX_FRAME_GAP_S = 10.0
+# ...unless the packet arrived much sooner than its timestamp says: frames the network lost
+# took their time to not arrive, a clock that jumped (media re-shared by an RTSP server to a
+# new client, an encoder restart) did not. A step of media time longer than the step of
+# arrival time by more than this is a jump: the timeline carries on by the arrival step.
+# Handled here, not by the recorder, because here the segment's timeline is built: the
+# packet is placed right and the segment goes on, where cutting the segment would lose
+# the frames up to the next keyframe (the recorder only re-dates the next segment).
+MAX_EARLY_ARRIVAL_S = 1.0
 # FFmpeg's RTSP demuxer gives the first packets of a connection no dts (with B-frames, until
 # it knows the reorder delay): they wait for the first packet that has one, at most this many.
 MAX_HELD_PACKETS = 50
@@ -130,11 +138,20 @@ class _Timeline:
 
     def __init__(self, info: StreamInfo) -> None:
         ticks_per_s = 1 / info.time_base
+        self._ticks_per_s = ticks_per_s
         self._step = max(1, round(ticks_per_s / (info.average_fps or DEFAULT_FPS)))
         self._max_step = round(ticks_per_s * MAX_FRAME_GAP_S)
+        self._max_early = round(ticks_per_s * MAX_EARLY_ARRIVAL_S)
         self._origin: int | None = None
         self._last: int | None = None
+        self._last_received: float | None = None  # monotonic, of the last packet placed
         self._held: list[Packet] = []
+        self.jumps = 0  # clock jumps carried over so far
+
+    @property
+    def last_s(self) -> float | None:
+        """Decode time (s from media time 0) of the last packet placed."""
+        return None if self._last is None else float(self._last / self._ticks_per_s)
 
     def place(self, packet: Packet) -> list[tuple[Packet, int, int]]:
         """Packets ready to mux, with (pts, dts); none while the first dts is unknown."""
@@ -176,15 +193,25 @@ class _Timeline:
             out_pts = out_dts if pts is None else pts - self._origin
             if self._last is not None:
                 step = out_dts - self._last
-                if step <= 0 or step > self._max_step:
-                    shift = step - self._step
+                # At least a frame: a burst of packets arrives at once.
+                expected = max(self._step, self._arrival_step(packet))
+                if step <= 0 or step > self._max_step or step - expected > self._max_early:
+                    shift = step - min(expected, self._max_step)
                     self._origin += shift
                     out_dts -= shift
                     out_pts -= shift
+                    self.jumps += 1
                 else:
                     self._step = step
         self._last = out_dts
+        self._last_received = packet.received_at
         return packet, max(out_pts, out_dts), out_dts
+
+    def _arrival_step(self, packet: Packet) -> int:
+        """Ticks between the arrival of the last packet placed and of this one."""
+        if self._last_received is None:
+            return 0
+        return max(0, round((packet.received_at - self._last_received) * self._ticks_per_s))
 
 
 def _frame_step(packets: list[Packet]) -> int | None:
@@ -286,6 +313,17 @@ class SegmentWriter:
         """Media time written so far (whole fragments)."""
         with self._lock:
             return self._tally.duration_s if self._tally else 0.0
+
+    @property
+    def placed_s(self) -> float | None:
+        """Decode time of the last packet added (None while the first ones wait for a
+        dts): clock jumps taken out, so it can be checked against the arrival time."""
+        return self._timeline.last_s
+
+    @property
+    def clock_jumps(self) -> int:
+        """Jumps of the camera's clock carried over in this segment so far."""
+        return self._timeline.jumps
 
     @property
     def bytes_written(self) -> int:

@@ -41,11 +41,20 @@ log = logging.getLogger(__name__)
 
 TAKE_LIMIT = 10_000  # packets written per pump at most (more than a subscription holds)
 RETRY_AFTER_ERROR_S = 5.0  # a failed write or a full disk is tried again this often
-# A segment that follows another on the same connection starts where that one ended by
-# media time, unless its keyframe arrived later than that by more than this (a camera
-# clock slower than ours, a hold-up): then by arrival. Packets come late, never early:
-# one that seems early only shows the previous segment was dated late.
+# A segment's start and end are wall-clock facts: the camera's clock only spaces the
+# packets inside it (media/recording_file.py takes a jump of that clock out of the
+# timeline). A segment that follows another on the same connection starts where that one
+# ended, unless its keyframe arrived further from there than this: then at its arrival.
 RESYNC_S = 1.0
+# Checked at every packet: where the segment's timeline puts it against when it arrived.
+# Ahead by more than CLOCK_AHEAD_S is the camera's clock running fast or jumping in steps
+# too small to tell from lost packets (a packet arrives late, never early, so footage
+# dated by its own clock would lie in the future); behind by more than CLOCK_LATE_S is a
+# hold-up or a slow clock. Either way the segment ends at the next keyframe and the next
+# one is dated by arrival; meanwhile the end is held to the last arrival (_ahead_s).
+CLOCK_AHEAD_S = 1.5
+CLOCK_LATE_S = 4.0
+CLOCK_LOG_EVERY_S = 600.0  # a camera's clock trouble is logged at most this often
 ASSUMED_FPS = 25.0  # a stream that does not say its frame rate
 SETTLE_S = 1.5  # a new connection's packets held this long to date it (_hold)
 MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
@@ -56,12 +65,14 @@ CLOSED_ROLLOVER = "segment length reached"
 CLOSED_RECONNECT = "camera reconnected"
 CLOSED_STOPPED_DELIVERING = "camera stopped delivering"
 CLOSED_FELL_BEHIND = "recorder fell behind"
+CLOSED_CLOCK = "camera clock disagrees with arrival"
 CLOSED_SHUTDOWN = "shutdown"
 # Gap reasons of the recorder's own (a camera's outage gives the camera's reason).
 GAP_FELL_BEHIND = "recorder fell behind"
 GAP_DISK_FULL = "disk full"
 GAP_READ_ONLY = "recording directory is read-only"
 GAP_SHUTDOWN = "node stopped"
+GAP_HELD_UP = "camera stream arrived late"
 
 # The camera is not delivering: close what is open, show the camera's reason. A stream that
 # is connecting again after a failed attempt counts too (media/stream.py does the same).
@@ -91,12 +102,13 @@ class _OpenSegment:
     writer: SegmentWriter
     info: StreamInfo
     start_at: float  # epoch s of its first packet
+    start_mono: float  # start_at on the monotonic clock (packets' received_at)
     first_received: float  # monotonic, of its first packet
-    first_timestamp: int | None  # its dts (or pts), in the stream's time base
-    first_seq: int
     last_seq: int
-    seconds_per_tick: float  # the stream's time base
+    last_received: float  # monotonic, of the last packet written
     published_s: float = -1.0  # writer.duration_s when open_ref was last made
+    resync: str | None = None  # why the next keyframe starts a segment dated by arrival
+    jumps_seen: int = 0  # the writer's clock_jumps already logged
 
 
 @dataclass
@@ -139,6 +151,7 @@ class CameraRecorder:
         self._covered_until = time.time()  # epoch s up to which footage or a gap accounts
         self._last_end: float | None = None  # epoch s where the last closed segment ended
         self._retry_at = 0.0  # monotonic; no new segment before it
+        self._clock_logged_at = -CLOCK_LOG_EVERY_S  # monotonic
         self._status = RecordingStatus(
             RecordingState.WAITING, stream_name, "waiting for the camera's first keyframe",
             time.time(), None,
@@ -184,22 +197,20 @@ class CameraRecorder:
                 self._begin_gap(self._covered_until, GAP_FELL_BEHIND, write=True)
                 log.warning("recording %s/%s fell behind", self.camera_id, self.stream_name)
             else:
-                if segment.first_timestamp is None:
-                    self._anchor_timestamps(segment, packet)
                 received_s = packet.received_at - segment.first_received
                 # Looked at only where a segment may end (per packet it would cost more
                 # than the rest of the recorder): at a keyframe, or at the index's bound
                 # for a camera that sends none. By media time, which a burst of late
                 # packets does not shorten, or by arrival if that says more.
                 if packet.keyframe or received_s >= MAX_SEGMENT_S:
-                    media_s = self._media_s(segment, packet)
-                    age_s = max(received_s, media_s or 0.0)
-                    if (packet.keyframe and age_s >= self._settings.segment_s) or (
+                    age_s = max(received_s, segment.writer.placed_s or 0.0)
+                    if packet.keyframe and segment.resync is not None:
+                        self._close(CLOSED_CLOCK)  # the next is dated by arrival
+                    elif (packet.keyframe and age_s >= self._settings.segment_s) or (
                         age_s >= MAX_SEGMENT_S
                     ):
-                        if media_s is not None:
-                            continued_at = segment.start_at + media_s
                         self._close(CLOSED_ROLLOVER)
+                        continued_at = self._last_end
             segment = self._open
         if segment is None:
             if self._held:
@@ -218,25 +229,39 @@ class CameraRecorder:
             self._failed(error)
             return
         segment.last_seq = packet.seq
+        segment.last_received = packet.received_at
+        self._check_clock(segment)
 
     @staticmethod
-    def _anchor_timestamps(segment: _OpenSegment, packet: Packet) -> None:
-        """The timestamp of the segment's media time 0, from the first packet that has one.
-        FFmpeg's RTSP demuxer gives a connection's first keyframe none: count back from
-        this packet by the frame rate."""
-        timestamp = packet.dts if packet.dts is not None else packet.pts
-        if timestamp is not None:
-            info = packet.info
-            step = 1 / (info.average_fps or ASSUMED_FPS) / info.time_base
-            segment.first_timestamp = timestamp - round((packet.seq - segment.first_seq) * step)
+    def _ahead_s(segment: _OpenSegment) -> float:
+        """How far the segment's timeline puts its last packet after that packet's arrival
+        (negative: before it, as a packet is never early; 0 while none has a time)."""
+        placed = segment.writer.placed_s
+        if placed is None:
+            return 0.0
+        return segment.start_mono + placed - segment.last_received
 
-    @staticmethod
-    def _media_s(segment: _OpenSegment, packet: Packet) -> float | None:
-        """Media time of ``packet`` into the segment; None without timestamps."""
-        timestamp = packet.dts if packet.dts is not None else packet.pts
-        if timestamp is None or segment.first_timestamp is None:
-            return None
-        return (timestamp - segment.first_timestamp) * segment.seconds_per_tick
+    def _check_clock(self, segment: _OpenSegment) -> None:
+        writer = segment.writer
+        if writer.clock_jumps != segment.jumps_seen:
+            segment.jumps_seen = writer.clock_jumps
+            self._log_clock("the camera's clock jumped; the recording follows arrival")
+        if segment.resync is not None:
+            return
+        ahead = self._ahead_s(segment)
+        if ahead > CLOCK_AHEAD_S:
+            segment.resync = f"the camera's clock ran {ahead:.1f} s ahead of arrival"
+        elif ahead < -CLOCK_LATE_S:
+            segment.resync = f"the camera's packets arrived {-ahead:.1f} s late"
+        else:
+            return
+        self._log_clock(f"{segment.resync}; the next segment is dated by arrival")
+
+    def _log_clock(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._clock_logged_at >= CLOCK_LOG_EVERY_S:
+            self._clock_logged_at = now
+            log.warning("recording %s/%s: %s", self.camera_id, self.stream_name, text)
 
     def _reconnect_reason(self, segment: _OpenSegment) -> str:
         """Why the connection changed: the camera's error since the segment began, if any."""
@@ -300,7 +325,8 @@ class CameraRecorder:
         """A new segment from keyframe ``first``. ``continued_at``: where the segment it
         follows on the same connection ended, by media time: its start, so the two touch
         exactly, unless arrival time has drifted more than RESYNC_S from it.
-        ``anchored_at``: a new connection's start as its first packets date it."""
+        ``anchored_at``: a new connection's start as its first packets date it. Neither
+        moves it later than the keyframe's arrival or earlier than the last end."""
         settings = self._settings
         try:
             free = shutil.disk_usage(self._root).free
@@ -318,8 +344,9 @@ class CameraRecorder:
             )
             return
         info = first.info
-        start_at = wall_time(first.received_at)
-        if continued_at is not None and start_at < continued_at + RESYNC_S:
+        arrived_at = wall_time(first.received_at)
+        start_at = arrived_at
+        if continued_at is not None and abs(arrived_at - continued_at) <= RESYNC_S:
             start_at = continued_at
         elif anchored_at is not None:
             start_at = min(start_at, anchored_at)
@@ -327,6 +354,9 @@ class CameraRecorder:
             # Never before the previous segment's end: a connection's first packets come
             # in a burst (FFmpeg's probe holds them), which dates its segment late.
             start_at = max(start_at, self._last_end)
+            if self._gap is None and start_at - self._last_end >= MIN_GAP_S:
+                # Same connection, no packet lost, yet a hole: they came late (a hold-up).
+                self._begin_gap(self._last_end, GAP_HELD_UP, write=False)
         # The row first (its id names the file): a crash before the file exists leaves an
         # open row without a file, which the next start discards.
         segment_id = self._store.open_segment(
@@ -346,9 +376,9 @@ class CameraRecorder:
             return
         self._end_gap(start_at)
         self._open = _OpenSegment(
-            segment_id, path, writer, info, start_at, first.received_at,
-            first.dts if first.dts is not None else first.pts, first.seq, first.seq,
-            float(info.time_base),
+            segment_id, path, writer, info, start_at,
+            first.received_at + (start_at - arrived_at), first.received_at, first.seq,
+            first.received_at,
         )  # fmt: skip
         self._last_info = info
         self._set_status(RecordingState.RECORDING, self._note, start_at)
@@ -365,7 +395,9 @@ class CameraRecorder:
         self._closed(segment, facts, reason)
 
     def _closed(self, segment: _OpenSegment, facts: SegmentFacts, reason: str) -> None:
-        end_at = segment.start_at + facts.duration_s
+        # Never in the future: no later than the last packet's arrival (+ its frame and the
+        # reorder delay the duration holds), whatever the camera's clock said.
+        end_at = segment.start_at + self._readable_s(segment, facts.duration_s)
         self._store.close_segment(
             segment.segment_id,
             end_at=end_at,
@@ -463,6 +495,11 @@ class CameraRecorder:
             )
         self._store.end_gap(gap.gap_id, end_at)
 
+    def _readable_s(self, segment: _OpenSegment, duration_s: float) -> float:
+        """The media time of the segment the index may show: its timeline, shortened by
+        how far it runs ahead of the arrival of its last packet."""
+        return max(0.0, duration_s - max(0.0, self._ahead_s(segment)))
+
     # -- what others read ------------------------------------------------------------------
     def _set_status(
         self, state: RecordingState, detail: str | None, segment_started_at: float | None = None
@@ -484,7 +521,7 @@ class CameraRecorder:
             self.open_ref = SegmentRef(
                 path=segment.path,
                 start_at=segment.start_at,
-                duration_s=facts.duration_s,
+                duration_s=self._readable_s(segment, facts.duration_s),
                 keyframes=tuple(facts.keyframes),
                 init_bytes=facts.init_bytes,
                 codec=facts.codec,
