@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import shutil
 import time
@@ -29,7 +30,7 @@ from surveillance.config.models import RecordingConfig
 from surveillance.media.fanout import Subscription
 from surveillance.media.health import StreamState
 from surveillance.media.packets import Packet, StreamInfo
-from surveillance.media.recording_file import SegmentFacts, SegmentWriter
+from surveillance.media.recording_file import MAX_EARLY_ARRIVAL_S, SegmentFacts, SegmentWriter
 from surveillance.media.recording_read import SegmentRef
 from surveillance.media.stream import Stream
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
@@ -82,6 +83,20 @@ _FAILING = (StreamState.OFFLINE, StreamState.STALLED, StreamState.DISABLED, Stre
 def wall_time(received_at: float) -> float:
     """Epoch s of a packet's ``received_at`` (time.monotonic())."""
     return time.time() - (time.monotonic() - received_at)
+
+
+def _before_clock_jump(held: list[Packet], known: list[tuple[int, int]]) -> int:
+    """How many of the held packets' timestamps (index, ticks) come before a jump of the
+    camera's clock (the writer's rule, media/recording_file.py): the ones after it would
+    date the segment by the jump."""
+    tick_s = float(held[0].info.time_base)
+    for n, ((i, t), (j, u)) in enumerate(itertools.pairwise(known), start=1):
+        media_s = (u - t) * tick_s
+        arrival_s = held[j].received_at - held[i].received_at
+        # Without a dts a B-frame's pts steps back a frame or two: not a jump.
+        if media_s < -MAX_EARLY_ARRIVAL_S or media_s - arrival_s > MAX_EARLY_ARRIVAL_S:
+            return n
+    return len(known)
 
 
 def write_failure(error: Exception) -> tuple[RecordingState, str]:
@@ -294,8 +309,13 @@ class CameraRecorder:
             return
         first = held[0]
         anchored_at = wall_time(first.received_at)
-        timestamps = [p.dts if p.dts is not None else p.pts for p in held]
+        # By decode time, as the writer's timeline (media time 0 is the first dts, counted
+        # back): a pts runs ahead of it by the B-frame reorder delay.
+        timestamps = [p.dts for p in held]
+        if all(t is None for t in timestamps):
+            timestamps = [p.pts for p in held]
         known = [(i, t) for i, t in enumerate(timestamps) if t is not None]
+        known = known[: _before_clock_jump(held, known)]
         if known:
             info = first.info
             step = 1 / (info.average_fps or ASSUMED_FPS) / info.time_base
@@ -305,6 +325,8 @@ class CameraRecorder:
                 anchored_at,
                 *(wall_time(held[i].received_at) - (t - zero) * tick_s for i, t in known),
             )
+            # A probe holds about a second: a clock that runs fast would date it earlier.
+            anchored_at = max(anchored_at, wall_time(first.received_at) - SETTLE_S)
         self._start(first, anchored_at=anchored_at)
         for packet in held[1:]:
             if self._open is None:
@@ -357,6 +379,8 @@ class CameraRecorder:
             if self._gap is None and start_at - self._last_end >= MIN_GAP_S:
                 # Same connection, no packet lost, yet a hole: they came late (a hold-up).
                 self._begin_gap(self._last_end, GAP_HELD_UP, write=False)
+                late_s = start_at - self._last_end
+                self._log_clock(f"the camera's packets arrived {late_s:.1f} s late; a gap")
         # The row first (its id names the file): a crash before the file exists leaves an
         # open row without a file, which the next start discards.
         segment_id = self._store.open_segment(
