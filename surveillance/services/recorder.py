@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import threading
@@ -44,6 +45,9 @@ WRITE_INTERVAL_S = 0.2  # how often a writer thread drains its cameras
 CAMERAS_PER_THREAD = 64  # a writer thread per this many recorded streams...
 MAX_WRITER_THREADS = 4  # ...up to this many
 ROOT_MODE = 0o700  # footage is for the service's user alone, as the data directory
+# A camera's status tells of footage the disk budget removed inside its retention for this
+# long after the last such removal: long enough for an operator's next look.
+REMOVED_SHOWN_S = 86_400.0
 
 
 class _WriterThread:
@@ -170,12 +174,28 @@ class RecorderService:
     def status(self, camera_id: str) -> RecordingStatus:
         recorder = self._recorders.get(camera_id)
         if recorder is not None:
-            return recorder.status()
+            return self._with_removals(camera_id, recorder.status())
         camera = self._catalog.camera(camera_id)
         if camera is None:
             raise CameraNotFound(camera_id)
         detail = "camera disabled" if not camera.enabled else "recording is off for this camera"
-        return RecordingStatus(RecordingState.OFF, None, detail, time.time(), None)
+        off = RecordingStatus(RecordingState.OFF, None, detail, time.time(), None)
+        return self._with_removals(camera_id, off)
+
+    def _with_removals(self, camera_id: str, status: RecordingStatus) -> RecordingStatus:
+        """The status, telling of footage the disk budget removed inside its retention."""
+        removed = self._retention.removed_within_retention.get(camera_id)
+        if removed is None or time.time() - removed.last_at > REMOVED_SHOWN_S:
+            return status
+        said = removed.describe()
+        detail = f"{status.detail}; {said}" if status.detail else said
+        return dataclasses.replace(status, detail=detail)
+
+    @property
+    def removed_within_retention_bytes(self) -> int:
+        """Bytes of footage the disk budget removed inside its retention since the start:
+        for the metrics (a counter)."""
+        return self._retention.removed_within_retention_bytes
 
     def refs(
         self, camera_id: str, stream: str | None, start_at: float, end_at: float

@@ -6,6 +6,12 @@ carries it out: rows first, in one transaction that keeps the chains verifiable,
 files. A crash between the two leaves files without rows, which the next start removes
 (services/recording_reconcile.py); the other order would leave rows whose files are gone,
 which verify would report as tampering.
+
+Past the disk budget footage still inside its retention goes too (the oldest of all), so
+recording never fills the disk: then a file of another program on the recordings file
+system deletes recordings. That is said loudly: a WARNING, the figure in
+``removed_within_retention_bytes`` (for metrics) and, per camera, in its recording status
+(services/recorder.py).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from surveillance.config.models import RecordingConfig
@@ -36,6 +43,19 @@ REMOVED_FOR_SPACE = "disk budget"
 OnRemoved = Callable[[Sequence[SegmentRecord], str], None]
 
 
+@dataclass(frozen=True)
+class RemovedWithinRetention:
+    """Footage of one camera removed by the disk budget before its retention was over."""
+
+    bytes: int  # since the node started
+    last_at: float  # epoch s of the last such removal
+    why: str  # the budget that made room, in words
+
+    def describe(self) -> str:
+        at = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(self.last_at))
+        return f"{self.bytes} bytes of footage inside its retention removed {self.why} (last {at})"
+
+
 class Retention:
     def __init__(
         self,
@@ -52,6 +72,9 @@ class Retention:
         self._on_removed = on_removed
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Read by any thread; replaced, never mutated, by the pass that changes them.
+        self.removed_within_retention_bytes = 0
+        self.removed_within_retention: Mapping[str, RemovedWithinRetention] = {}
 
     async def run(self) -> None:
         """Forever: a pass every RETENTION_INTERVAL_S, or at once when woken."""
@@ -91,22 +114,49 @@ class Retention:
         )
         expired = [s for s in plan if self._expired(s, now)]
         for_space = [s for s in plan if not self._expired(s, now)]
-        for reason, segments in ((REMOVED_EXPIRED, expired), (REMOVED_FOR_SPACE, for_space)):
-            if segments:
-                self._remove(segments, reason)
+        if expired:
+            self._remove(expired, REMOVED_EXPIRED)
+        if for_space:
+            if free < settings.min_free_bytes:
+                why = (
+                    f"to keep min_free_bytes ({settings.min_free_bytes}) free on the "
+                    f"recordings file system ({free} bytes were free)"
+                )
+            else:
+                why = f"to stay under max_bytes ({settings.max_bytes})"
+            self._removed_early(self._remove(for_space, REMOVED_FOR_SPACE), why, now)
         return plan
+
+    def _removed_early(self, segments: list[SegmentRecord], why: str, now: float) -> None:
+        if not segments:
+            return
+        removed = dict(self.removed_within_retention)
+        for segment in segments:
+            before = removed.get(segment.camera_id)
+            total = segment.bytes + (before.bytes if before else 0)
+            removed[segment.camera_id] = RemovedWithinRetention(total, now, why)
+        self.removed_within_retention = removed
+        size = sum(s.bytes for s in segments)
+        self.removed_within_retention_bytes += size
+        log.warning(
+            "recording retention removed %d segments (%d bytes) of footage still inside its "
+            "retention, %s; cameras: %s. Another program's files on that file system "
+            "delete recordings",
+            len(segments), size, why, ", ".join(sorted({s.camera_id for s in segments})),
+        )  # fmt: skip
 
     def _expired(self, segment: SegmentRecord, now: float) -> bool:
         policy = self._policies.get(segment.camera_id)
         end_at = segment.end_at if segment.end_at is not None else now
         return policy is not None and end_at <= now - policy.retain_s
 
-    def _remove(self, planned: list[SegmentRecord], reason: str) -> None:
+    def _remove(self, planned: list[SegmentRecord], reason: str) -> list[SegmentRecord]:
+        """Removes what the store lets go; returns it."""
         # The store re-reads the holds in its transaction and keeps a segment a hold placed
         # since the plan covers: only the files of the rows it removed go.
         segments = self._store.remove_segments(planned, reason)
         if not segments:
-            return
+            return []
         for segment in segments:
             try:
                 (self._root / segment.path).unlink(missing_ok=True)
@@ -118,3 +168,4 @@ class Retention:
         )  # fmt: skip
         if self._on_removed is not None:
             self._on_removed(segments, reason)
+        return segments
