@@ -7,11 +7,14 @@ packets to the subscription (media/fanout.py) and so is never slowed by a disk.
 
 A segment holds the packets of one connection, without a hole: it is closed at the first
 keyframe after ``segment_s``, when the connection changes (a new ``StreamInfo``), when a
-packet is missing (the subscription fell behind and dropped some), when the camera stops
-delivering, when a write fails, and at shutdown. Whatever the recorder could not record
-becomes a gap row with its reason. A gap is written the moment it is known to be one (an
-outage, a failed write); the short hole of a quick reconnect becomes a row only when it is
-longer than ``MIN_GAP_S``, since the recordings API merges spans closer than that anyway.
+packet is missing (the subscription fell behind and dropped some), at the first keyframe
+after the camera's clock strayed from the packets' arrival (CLOCK_AHEAD_S), when the
+camera stops delivering, when a write fails, and at shutdown. A segment's start and end
+are arrival (wall-clock) times: the index never holds footage in the future. Whatever
+the recorder could not record becomes a gap row with its reason. A gap is written the
+moment it is known to be one (an outage, a failed write); the short hole of a quick
+reconnect (or of packets that came late) becomes a row only when it is longer than
+``MIN_GAP_S``, since the recordings API merges spans closer than that anyway.
 """
 
 from __future__ import annotations
@@ -257,6 +260,8 @@ class CameraRecorder:
         return segment.start_mono + placed - segment.last_received
 
     def _check_clock(self, segment: _OpenSegment) -> None:
+        """After each packet written (a few attribute reads, next to a mux call): mark the
+        segment for a cut when its timeline strays from arrival; say so once."""
         writer = segment.writer
         if writer.clock_jumps != segment.jumps_seen:
             segment.jumps_seen = writer.clock_jumps
@@ -345,8 +350,8 @@ class CameraRecorder:
         self, first: Packet, continued_at: float | None = None, anchored_at: float | None = None
     ) -> None:
         """A new segment from keyframe ``first``. ``continued_at``: where the segment it
-        follows on the same connection ended, by media time: its start, so the two touch
-        exactly, unless arrival time has drifted more than RESYNC_S from it.
+        follows on the same connection ended: its start, so the two touch exactly, unless
+        the keyframe arrived more than RESYNC_S from it.
         ``anchored_at``: a new connection's start as its first packets date it. Neither
         moves it later than the keyframe's arrival or earlier than the last end."""
         settings = self._settings
