@@ -249,3 +249,34 @@ def test_a_killed_writer_loses_at_most_the_fragment_being_built(
     played = decoded_frames(path.read_bytes())
     assert len(played) == salvaged.frames
     assert frame_numbers_follow([n for _, n in played])
+
+
+def test_a_clock_jump_is_taken_out_and_lost_packets_are_kept(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    # The simulator's clock does not jump on demand: the jump is imitated by shifting the
+    # timestamps of real packets (their arrival times stay as captured).
+    packets = packets_of(simulator)["cam00"]
+    frame = round(1 / 25 / packets[0].info.time_base)
+    cut = len(packets) * 3 // 5 + 3  # mid-GOP, after the connection's first burst
+    jumped = (
+        packets[:cut]
+        + [
+            replace(p, pts=p.pts + 600 * frame, dts=p.dts + 600 * frame)  # 6 s ahead, none lost
+            for p in packets[cut:]
+            if p.pts is not None and p.dts is not None
+        ]
+    )
+    writer = SegmentWriter(tmp_path / "jump.mp4", jumped[0])
+    for packet in jumped[1:]:
+        writer.add(packet)
+    facts = writer.close()
+    assert writer.clock_jumps == 1
+    times = [t for t, _ in decoded_frames((tmp_path / "jump.mp4").read_bytes())]
+    steps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(steps) < 0.1 and facts.duration_s < len(jumped) / 25 + 0.1
+    # Packets the network lost took their time to not arrive: their time stays a hole.
+    lost = packets[:cut] + packets[cut + 20 :]
+    facts = write_segment(tmp_path / "lost.mp4", lost)
+    times = [t for t, _ in decoded_frames((tmp_path / "lost.mp4").read_bytes())]
+    assert max(b - a for a, b in itertools.pairwise(times)) == pytest.approx(21 / 25, abs=0.01)
