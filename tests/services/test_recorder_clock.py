@@ -179,8 +179,8 @@ def test_a_jumping_or_drifting_clock_is_recorded_by_arrival(
     simulator: Simulator, tmp_path: Path, mount: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     captured = packets_of(simulator, MOUNTS)[mount]
-    # Several segments of 2 s and GOPs of 1 s are needed for a cut to show.
-    assert len(captured) >= 4 * 2 * 25, f"the capture is too short: {len(captured)} packets"
+    # Segments of 2 s, GOPs of 1 s at 25 fps: four GOPs for a cut and a rollover to show.
+    assert len(captured) >= 4 * 25, f"the capture is too short: {len(captured)} packets"
     scenarios: list[tuple[str, Scenario]] = [
         ("jump", jump_ahead_then_back),
         ("creep", creeping_ahead),
