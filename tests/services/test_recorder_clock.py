@@ -97,7 +97,9 @@ def held_up(packets: list[Packet]) -> list[Packet]:
     ] + packets[half:]
 
 
-def record(packets: list[Packet], tmp_path: Path) -> tuple[RecordingStore, Path]:
+def record(
+    packets: list[Packet], tmp_path: Path, segment_s: float = 2.0
+) -> tuple[RecordingStore, Path]:
     engine = db.create_db_engine(f"sqlite:///{tmp_path / 'cases.db'}")
     db.upgrade(engine)
     store = RecordingStore(engine)
@@ -107,7 +109,7 @@ def record(packets: list[Packet], tmp_path: Path) -> tuple[RecordingStore, Path]
     for packet in packets:
         subscription.offer(packet)
     stream = cast(Stream, SimpleNamespace(health=StreamHealth(StreamState.ONLINE)))
-    settings = RecordingConfig(segment_s=2, fragment_s=0.5, min_free_bytes=0)
+    settings = RecordingConfig(segment_s=segment_s, fragment_s=0.5, min_free_bytes=0)
     recorder = CameraRecorder(CAMERA, "main", stream, subscription, store, root, settings)
     recorder.pump()
     recorder.finish()
@@ -181,16 +183,18 @@ def test_a_jumping_or_drifting_clock_is_recorded_by_arrival(
     captured = packets_of(simulator, MOUNTS)[mount]
     # Segments of 2 s, GOPs of 1 s at 25 fps: four GOPs for a cut and a rollover to show.
     assert len(captured) >= 4 * 25, f"the capture is too short: {len(captured)} packets"
-    scenarios: list[tuple[str, Scenario]] = [
-        ("jump", jump_ahead_then_back),
-        ("creep", creeping_ahead),
-        ("held", held_up),
+    # A creeping clock reaches CLOCK_AHEAD_S only in a segment long enough (a rollover
+    # dates the next one by arrival anyway): 6 s of its media time last 3.4 s.
+    scenarios: list[tuple[str, Scenario, float]] = [
+        ("jump", jump_ahead_then_back, 2.0),
+        ("creep", creeping_ahead, 6.0),
+        ("held", held_up, 2.0),
     ]
-    for name, scenario in scenarios:
+    for name, scenario, segment_s in scenarios:
         packets = scenario(captured)
         caplog.clear()
         with caplog.at_level(logging.WARNING, "surveillance.services.camera_recorder"):
-            store, root = record(packets, tmp_path / name)
+            store, root = record(packets, tmp_path / name, segment_s)
         segments: list[SegmentRecord] = store.segments(CAMERA, "main", *ALL_TIME)
         check(packets, store, root, held_up=name == "held", creeping=name == "creep")
         # Said once, naming the camera.
