@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import httpx
@@ -304,6 +305,19 @@ async def test_a_layout_plays_in_step_and_h265_says_it_cannot_play(
     hevc = await open_playback(browser, recorded, f"camera=hevc&at={iso(moment)}")
     tile = await wait_for(lambda: tile_in_state(hevc, "error"), 10, 0.2)
     assert "H.265" in tile["notice"] and "cannot be played in this browser" in tile["notice"]
+
+    # The way in from the wall: its toolbar's Playback opens the cameras on the wall, a
+    # minute back, in a new tab.
+    await page.goto(f"{recorded.service.url}/wall/crossroads")
+    await page.wait_for_selector("#playback-wall:not([hidden])")
+    await page.wait_for_selector(".tile[data-camera='gate'] .playback-link", state="visible")
+    async with page.context.expect_page() as opened:
+        await page.click("#playback-wall")
+    tab = await opened.value
+    await tab.wait_for_selector("body[data-ready='yes']", timeout=15000)
+    query = parse_qs(urlsplit(tab.url).query)
+    assert query["cameras"] == ["gate,yard"], tab.url
+    assert abs(epoch(query["at"][0]) - (time.time() - 60)) < 15, tab.url
 
 
 async def test_a_viewer_is_told_recordings_are_not_for_them(
