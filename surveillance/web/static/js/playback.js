@@ -293,6 +293,7 @@ async function main() {
   wireControls(shown);
   page.day = dayAround(shown.at);
   await loadAllFootage();
+  page.clock.set(shown.at); // from the moment asked, however long the footage took to list
   setInterval(tick, TICK_MS);
   setInterval(() => {
     if (page.day[1] > Date.now() / 1000 - FOOTAGE_REFRESH_MS / 1000 && !page.refused) loadAllFootage();

@@ -20,7 +20,7 @@ const FORBIDDEN = 403;
 // The picture may stray this far from the clock while playing before it is put back (in clock
 // seconds, scaled by the speed): a seek decodes again from a keyframe, so not at every tick.
 const PLAY_TOLERANCE_S = 0.3;
-const LOADED_SLACK_S = 0.5; // a window starts at the keyframe at or before the asked time
+const LOADED_SLACK_S = 0.5; // a moment this near a window's edge counts as its (keyframes, rounding)
 
 // The state a player is in at the clock's time, as the page and its tests read it.
 export const State = Object.freeze({
@@ -142,12 +142,14 @@ export class RecordedPlayer {
   }
 
   _loadedHolds(at) {
-    return this._loaded !== null && this._loaded.start - LOADED_SLACK_S <= at && at < this._loaded.end;
+    return this._loaded !== null && this._loaded.start <= at && at < this._loaded.end;
   }
 
   _fetchFor(at, rate, nowS) {
     if (!this._timeline || !this._timeline.holds(at)) this._reset(at);
-    const near = this._loaded !== null && this._loaded.start - LOADED_SLACK_S <= at
+    // Before the footage appended (a seek back past its first keyframe) or well after it:
+    // a fresh window from `at`; within it or just at its end: the next window.
+    const near = this._loaded !== null && this._loaded.start <= at
       && at <= this._loaded.end + LOADED_SLACK_S;
     const loadedEnd = near ? this._loaded.end : null;
     if (this._fetching) {
