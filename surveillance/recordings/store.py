@@ -417,37 +417,46 @@ class RecordingStore:
 
     # -- chains (what verify reads) ---------------------------------------------------------
 
-    def chain_anchors(self) -> list[ChainAnchor]:
+    def chain_anchors(self) -> tuple[list[ChainAnchor], set[tuple[str, str]]]:
+        """Every chain's anchor, and every (camera, stream) that has closed segments or
+        removal rows, anchored or not: read together, so a chain that closes its first
+        segment meanwhile is in both or neither."""
+        c = _segments.c
         with self._transactions.begin() as session:
             rows = session.scalars(
                 select(ChainAnchorRow).order_by(ChainAnchorRow.camera_id, ChainAnchorRow.stream)
             )
-            return [from_row(ChainAnchor, row) for row in rows]
+            anchors = [from_row(ChainAnchor, row) for row in rows]
+            found = session.execute(
+                select(c.camera_id, c.stream).where(c.chain_seq.is_not(None)).distinct()
+            )
+            removed = session.execute(select(RemovalRow.camera_id, RemovalRow.stream).distinct())
+            return anchors, {(camera, stream) for camera, stream in [*found, *removed]}
 
-    def chain_segments(self, camera_id: str, stream: str) -> list[SegmentRecord]:
-        """A chain's closed segments by chain position (tens of thousands at most: a
-        camera stream's retention)."""
+    def chain(
+        self, camera_id: str, stream: str
+    ) -> tuple[ChainAnchor, list[SegmentRecord], list[RemovalRecord]] | None:
+        """One chain as one moment saw it: its anchor, closed segments and removal rows by
+        chain position, read in one transaction (a segment closing or retention running
+        meanwhile changes all three together). None: the chain has no anchor (any more).
+        Tens of thousands of rows at most: a camera stream's retention."""
         c = _segments.c
-        query = select(*_SEGMENT_COLUMNS).where(
+        segments_query = select(*_SEGMENT_COLUMNS).where(
             c.camera_id == camera_id, c.stream == stream, c.chain_seq.is_not(None)
         )
-        return sorted(self._segments(query), key=lambda s: s.chain_seq or 0)
-
-    def chain_removals(self, camera_id: str, stream: str) -> list[RemovalRecord]:
-        query = (
+        removals_query = (
             select(RemovalRow)
             .where(RemovalRow.camera_id == camera_id, RemovalRow.stream == stream)
             .order_by(RemovalRow.chain_seq)
         )
         with self._transactions.begin() as session:
-            return [from_row(RemovalRecord, row) for row in session.scalars(query)]
-
-    def segment_chains(self) -> set[tuple[str, str]]:
-        """Every (camera, stream) that has segments or removal rows, anchored or not."""
-        with self._transactions.begin() as session:
-            found = session.execute(select(_segments.c.camera_id, _segments.c.stream).distinct())
-            removed = session.execute(select(RemovalRow.camera_id, RemovalRow.stream).distinct())
-            return {(camera, stream) for camera, stream in [*found, *removed]}
+            anchor_row = session.get(ChainAnchorRow, (camera_id, stream))
+            if anchor_row is None:
+                return None
+            anchor = from_row(ChainAnchor, anchor_row)
+            segments = [_segment(row) for row in session.execute(segments_query).all()]
+            removals = [from_row(RemovalRecord, row) for row in session.scalars(removals_query)]
+        return anchor, sorted(segments, key=lambda s: s.chain_seq or 0), removals
 
     # -- removal ------------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 RECOVERED = "recovered after a restart"
 GAP_NOT_RUNNING = "the node was not running"
 SEGMENT_SUFFIX = ".mp4"
-_ALL_TIME = (0.0, 1e12)  # epoch s: every segment of a camera
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,7 @@ def _remove_orphans(store: RecordingStore, root: Path) -> int:
     if not root.is_dir():
         return 0
     for camera_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        known = {s.path for s in store.segments(camera_dir.name, None, *_ALL_TIME)}
-        known.update(s.path for s in store.open_segments() if s.camera_id == camera_dir.name)
+        known = store.segment_paths(camera_dir.name)  # one column, open and closed
         for path in sorted(camera_dir.rglob(f"*{SEGMENT_SUFFIX}")):
             relative = path.relative_to(root).as_posix()
             if relative in known or not path.is_file():

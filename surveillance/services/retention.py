@@ -101,8 +101,12 @@ class Retention:
         end_at = segment.end_at if segment.end_at is not None else now
         return policy is not None and end_at <= now - policy.retain_s
 
-    def _remove(self, segments: list[SegmentRecord], reason: str) -> None:
-        self._store.remove_segments(segments, reason)
+    def _remove(self, planned: list[SegmentRecord], reason: str) -> None:
+        # The store re-reads the holds in its transaction and keeps a segment a hold placed
+        # since the plan covers: only the files of the rows it removed go.
+        segments = self._store.remove_segments(planned, reason)
+        if not segments:
+            return
         for segment in segments:
             try:
                 (self._root / segment.path).unlink(missing_ok=True)

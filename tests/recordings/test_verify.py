@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from surveillance.cli import main
-from surveillance.recordings.records import SegmentRecord
+from surveillance.recordings.records import ChainAnchor, RemovalRecord, SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.recordings.verify import verify_recordings
 from tests.recordings.conftest import T0, record
@@ -69,7 +69,8 @@ def test_chains_pass_through_retention_at_the_head_holes_and_compaction(
     _unlink(root, [main_[3]])
     assert verify_recordings(store, root).problems == []
     assert _chain_rows(sqlite_engine, "recording_removals") == 0
-    [anchor] = [a for a in store.chain_anchors() if (a.camera_id, a.stream) == ("gate-1", "main")]
+    anchors, _ = store.chain_anchors()
+    [anchor] = [a for a in anchors if (a.camera_id, a.stream) == ("gate-1", "main")]
     assert (anchor.head_seq, anchor.head_link) == (7, main_[5].link)
     assert (anchor.stored_segments, anchor.removed_segments) == (2, 6)
 
@@ -201,3 +202,35 @@ def test_verify_command_exit_status_and_report(
     out = capsys.readouterr().out
     assert f"FAILED: gate-1 main: segment {chain[3].id} ({chain[3].path}, from " in out
     assert "VERIFICATION FAILED: 1 problem(s)" in out
+
+
+def test_a_recording_node_is_checked_as_one_moment_saw_each_chain(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """verify runs against a node that records: a camera's first segment still open has no
+    anchor yet and is no problem; a segment retention removes (row, then file) after its
+    chain was read is no problem either."""
+    store = RecordingStore(sqlite_engine)
+    root = tmp_path / "recordings"
+    kept = [record(store, root, "gate-1", T0 + 60 * i) for i in range(3)]
+    store.open_segment("gate-9", "main", "gate-9/main/new.mp4", T0, "h264", 640, 360)
+    assert verify_recordings(store, root).problems == []
+
+    read_chain = store.chain
+
+    def retention_runs_meanwhile(
+        camera_id: str, stream: str
+    ) -> tuple[ChainAnchor, list[SegmentRecord], list[RemovalRecord]] | None:
+        chain = read_chain(camera_id, stream)
+        if camera_id == "gate-1":
+            store.remove_segments(kept[:1], "expired")
+            _unlink(root, kept[:1])
+        return chain
+
+    store.chain = retention_runs_meanwhile  # type: ignore[method-assign]
+    assert verify_recordings(store, root).problems == []
+    # A file that goes while its row stays is still found.
+    store.chain = read_chain  # type: ignore[method-assign]
+    (root / kept[1].path).unlink()
+    [problem] = verify_recordings(store, root).problems
+    assert "file missing" in problem and kept[1].path in problem

@@ -32,6 +32,7 @@ from prometheus_client import generate_latest
 
 from surveillance.api.metrics import build_registry
 from surveillance.api.node import Node
+from surveillance.auth.audit import AuditQuery
 from surveillance.config.models import AppConfig
 from surveillance.db import SQLITE_FILE, create_db_engine, database_url
 from surveillance.media.recording_read import SegmentRef
@@ -53,6 +54,7 @@ FRAGMENT_S = 0.5
 RECORDED = ("cam00", "bframes", "h265", "sdp-only")
 FLAPPING = "drop"  # the simulator's mount for drop and refuse faults
 FLAPS = 4
+KILLED = "baseline"  # the camera of the node killed with SIGKILL
 WRITTEN_A_SECOND = 100_000  # bytes of an 800 kbit/s camera's segment: a second written
 NOT_RECORDED = "high"  # its own policy turns recording off
 TMPFS_SIZE = "96m"  # a few minutes of the five recorded cameras; filled on purpose below
@@ -65,6 +67,8 @@ def node_config(simulator: Simulator, data_dir: Path, recordings: Path) -> dict[
         {"id": name, "name": name, "platform": "town", "url": simulator.url(name)}
         for name in (*RECORDED, FLAPPING)
     ]
+    # Asks for its sub-stream, which it does not have: the main one is recorded instead.
+    cameras[0]["recording"] = {"stream": "sub"}
     cameras.append(
         {
             "id": NOT_RECORDED, "name": NOT_RECORDED, "platform": "town",
@@ -115,6 +119,12 @@ def service(
 
 def closed_segments(node: Node, camera: str) -> list[SegmentRecord]:
     return node.recordings.segments(camera, None, *ALL_TIME)
+
+
+def verified(store: RecordingStore, root: Path) -> None:
+    """``verify --recordings`` passes, read while the node records."""
+    report = verify_recordings(store, root)
+    assert report.ok, report
 
 
 def rolled(node: Node, camera: str) -> bool:
@@ -184,6 +194,8 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
             assert abs(after.start_at - before.end_at) < 0.5, (before, after)
         status = node.recorder.status(camera)
         assert status.state is RecordingState.RECORDING and status.stream == "main"
+        fell_back = camera == RECORDED[0]
+        assert (status.detail == "no sub-stream: recording the main stream") is fell_back
         # The recent past, open segment included (whole fragments written so far).
         refs = node.recorder.refs(camera, "main", time.time() - 60, time.time() + 1)
         assert [r.path for r in refs[: len(segments)]] == [root / s.path for s in segments]
@@ -196,8 +208,7 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
 
         last = wait_until(open_one_listed, 5, f"{camera}'s open segment among its refs")
         assert last is not None and last.duration_s > 0 and last.start_at >= segments[-1].start_at
-    report = verify_recordings(node.recordings, root)
-    assert report.ok, report
+    verified(node.recordings, root)
     off = node.recorder.status(NOT_RECORDED)
     assert off.state is RecordingState.OFF and off.stream is None
     assert node.ingest.stream(NOT_RECORDED).consumers == 0  # no subscription for it
@@ -268,7 +279,7 @@ def test_a_flapping_camera_leaks_nothing(service: ServiceProcess, simulator: Sim
         check_segment(root, segment)
     for gap in node.recordings.gaps(FLAPPING, "main", *ALL_TIME):
         assert gap.reason  # every hole says why
-    assert verify_recordings(node.recordings, root).ok
+    verified(node.recordings, root)
     # One open segment per recorded stream at most, and nothing else left open; the node's
     # threads and descriptors back where they were once the camera is steady again.
     assert len(recording_fds(root)) <= len(RECORDED) + 1
@@ -311,7 +322,7 @@ def test_disk_full_then_read_only_while_live_goes_on(service: ServiceProcess, tm
     assert node.recordings.gaps(camera, "main", *ALL_TIME)[-1].end_at is not None
     for segment in closed_segments(node, camera):  # the cut one kept its whole fragments
         check_segment(root, segment)
-    assert verify_recordings(node.recordings, root).ok
+    verified(node.recordings, root)
 
     # Read-only: a read-only bind mount over the directory (chmod does not stop root). Open
     # segments go on through their own descriptors; the next one cannot be created.
@@ -329,13 +340,37 @@ def test_disk_full_then_read_only_while_live_goes_on(service: ServiceProcess, tm
     client.close()
 
 
+def test_retention_removes_rows_then_files_and_audits(service: ServiceProcess) -> None:
+    """Past retain_days (7, the default) every closed segment goes; the open ones stay;
+    the chains still verify (retention's removals are told apart from tampering)."""
+    node = service.node
+    root = node.recorder.root
+    before = {c: closed_segments(node, c) for c in RECORDED}
+    assert all(before.values())
+    removed = node.recorder.run_retention(now=time.time() + 8 * 86_400)
+    assert {s.id for s in removed} >= {s.id for segments in before.values() for s in segments}
+    for segment in removed:
+        assert not (root / segment.path).exists()
+    for camera in RECORDED:
+        assert not [s for s in closed_segments(node, camera) if s.id in {r.id for r in removed}]
+    assert len(recording_fds(root)) >= 1  # open segments are never removed: still written
+    verified(node.recordings, root)
+    node.audit.flush()
+    entries = node.audit.query(AuditQuery(action="recordings.delete", limit=500))
+    assert {e.camera_id for e in entries} >= set(RECORDED)
+    assert all(e.detail["reason"] == "retention period over" for e in entries)
+
+
 def test_kill_9_loses_at_most_the_fragment_being_built(
     simulator: Simulator, tmp_path: Path
 ) -> None:
     """A node in a child process, killed while recording; the next start salvages."""
     data_dir, recordings = tmp_path / "data", tmp_path / "recordings"
     settings = node_config(simulator, data_dir, recordings)
-    settings["cameras"] = [c for c in settings["cameras"] if c["id"] == "cam00"]  # type: ignore[attr-defined]
+    # A mount of its own: the module's node is still connected to the others.
+    settings["cameras"] = [
+        {"id": KILLED, "name": KILLED, "platform": "town", "url": simulator.url(KILLED)}
+    ]
     config_path = tmp_path / "node.yaml"
     config_path.write_text(yaml.safe_dump(settings))
     config = AppConfig.model_validate(settings)
@@ -355,7 +390,7 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
             try:
                 store = RecordingStore(engine)
                 opened = store.open_segments()
-                closed = store.segments("cam00", None, *ALL_TIME)
+                closed = store.segments(KILLED, None, *ALL_TIME)
             except Exception:  # the child is still creating its tables
                 return False
             # Killed a good way into a segment (a second of video written), after a whole one.
@@ -364,7 +399,13 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
             written = recordings / opened[0].path
             return written.exists() and written.stat().st_size > WRITTEN_A_SECOND
 
-        wait_until(mid_segment, 60, "the child records")
+        try:
+            wait_until(mid_segment, 60, "the child records")
+        except AssertionError as failure:
+            log.seek(0)
+            raise AssertionError(
+                f"{failure}; the child's log ends:\n{log.read()[-2000:]}"
+            ) from None
         killed_at = time.time()
         child.send_signal(signal.SIGKILL)
         child.wait(10)
@@ -385,16 +426,16 @@ def test_kill_9_loses_at_most_the_fragment_being_built(
         await restarted.stop()
 
     asyncio.run(restart())
-    recovered = next(s for s in store.segments("cam00", None, *ALL_TIME) if s.id == left_open[0].id)
+    recovered = next(s for s in store.segments(KILLED, None, *ALL_TIME) if s.id == left_open[0].id)
     assert recovered.closed_reason == RECOVERED
     check_segment(recordings, recovered)
     assert recovered.end_at is not None
     # Everything up to the last whole fragment: what was lost is the fragment being built
     # (fragment_s) plus the writer's wake-up interval, never more.
     assert killed_at - recovered.end_at < FRAGMENT_S + 1.0, killed_at - recovered.end_at
-    gaps = store.gaps("cam00", "main", *ALL_TIME)
+    gaps = store.gaps(KILLED, "main", *ALL_TIME)
     assert any(g.reason == GAP_NOT_RUNNING and g.end_at is not None for g in gaps)
     # Only the restarted node's own stop leaves a gap open (ended at the next start).
     assert all(g.end_at is not None for g in gaps if g.reason != GAP_SHUTDOWN)
-    assert verify_recordings(store, recordings).ok
+    verified(store, recordings)
     engine.dispose()
