@@ -443,6 +443,19 @@ class LimitsConfig(_Strict):
         le=300,
         description="A WebRTC viewer not connected this long after its answer is dropped.",
     )
+    exports_per_user: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Exports of recorded footage (export.mp4 downloads) one user runs at once: "
+        "each is written whole to <server.data_dir>/tmp before it is sent.",
+    )
+    exports: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Exports of recorded footage running on the node at once.",
+    )
     event_streams_per_user: int = Field(
         8,
         ge=1,
