@@ -24,6 +24,7 @@ from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
+from surveillance.services.footage_times import iso
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -184,8 +185,8 @@ def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str],
                         "reason": reason,
                         "segments": len(removed),
                         "bytes": sum(s.bytes for s in removed),
-                        "from": min(s.start_at for s in removed),
-                        "to": max(s.end_at or s.start_at for s in removed),
+                        "from": iso(min(s.start_at for s in removed)),
+                        "to": iso(max(s.end_at or s.start_at for s in removed)),
                     },
                     actor_is_user=False,
                 )
