@@ -33,7 +33,7 @@ from surveillance.media.recording_read import (
     frame_at,
     playback_fmp4,
 )
-from surveillance.recordings.records import HoldRecord
+from surveillance.recordings.records import GapRecord, HoldRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.footage_times import Window, iso, not_future, window
 from surveillance.services.recorder import RecorderService, RecordingStatus
@@ -75,6 +75,7 @@ class Gap:
     start: float
     end: float | None
     reason: str
+    removed_at: float | None = None  # recorded, then removed at this moment (the newest)
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ class RecordingsService:
             start=span.start,
             end=span.end,
             spans=[_clamped(s, span) for s in merge_spans(pieces)],
-            gaps=[Gap(g.start_at, g.end_at, g.reason) for g in gaps],
+            gaps=[_gap(g) for g in gaps],
             recording=status,
         )
 
@@ -324,3 +325,12 @@ def hold_detail(hold: HoldRecord) -> dict[str, Any]:
 
 def _clamped(span: Span, within: Window) -> Span:
     return Span(max(span.start, within.start), min(span.end, within.end), span.stream)
+
+
+def _gap(record: GapRecord) -> Gap:
+    """A gap as people read it: a removed window says when it was removed, so the timeline
+    tells footage that was deleted from footage never recorded."""
+    reason = record.reason
+    if record.removed_at is not None:
+        reason = f"{reason} at {iso(record.removed_at)}"
+    return Gap(record.start_at, record.end_at, reason, record.removed_at)

@@ -436,6 +436,16 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     assert _overlapping(removed, "yard", at - 2, at + 1), "what no hold keeps goes"
     assert not _overlapping(removed, "gate", at - 2, at + 1), "the hold keeps it"
     assert listing(client, "gate", 120)["spans"], "held footage still listed"
+    # What went is listed as removed, with why and when: not as footage never recorded.
+    yard_gone = _removed_gaps(client, "yard", at - 2, at + 1)
+    assert yard_gone and all(
+        g["reason"].startswith("removed (retention period over) at ") for g in yard_gone
+    ), yard_gone
+    gate = listing(client, "gate", 120)
+    held_spans = [(epoch(s["start"]), epoch(s["end"])) for s in gate["spans"]]
+    for gap in (g for g in gate["gaps"] if g["removed_at"] is not None):
+        start, end = epoch(gap["start"]), epoch(gap["end"])
+        assert not any(s < end and e > start for s, e in held_spans), (gap, held_spans)
     for state in ("closed", "archived"):  # a report dismissed, then archived
         moved = client.post(f"/api/cases/{number}/transitions", json={"to": state})
         assert moved.status_code == 200, moved.text
@@ -443,6 +453,7 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     assert all(h["released_at"] is not None for h in released) and len(released) == 2
     removed = recorder.run_retention(time.time() + 30 * 86400)
     assert _overlapping(removed, "gate", at - 2, at + 1), "archived: the hold let go"
+    assert _removed_gaps(client, "gate", at - 2, at + 1), listing(client, "gate", 120)
     holds = [e.detail["hold"] for e in audit_actions(client, "recordings.hold")]
     assert holds == [other["id"], held["id"]]  # newest first
     release = audit_actions(client, "recordings.release")
@@ -456,6 +467,18 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     assert all(e.detail["from"].endswith("Z") and e.detail["to"].endswith("Z") for e in deleted)
     # The items stay whole: evidence is a copy, retention never touches it.
     assert client.get(item["content_url"]).content == data
+
+
+def _removed_gaps(client: TestClient, camera: str, start: float, end: float) -> list[Any]:
+    """The listing's removed-footage gaps that cover [start, end] whole."""
+    return [
+        g
+        for g in listing(client, camera, 120)["gaps"]
+        if g["removed_at"] is not None
+        and epoch(g["start"]) <= start
+        and g["end"] is not None
+        and epoch(g["end"]) >= end
+    ]
 
 
 def _overlapping(segments: list[Any], camera: str, start: float, end: float) -> list[Any]:

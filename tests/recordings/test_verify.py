@@ -47,8 +47,10 @@ def test_chains_pass_through_retention_at_the_head_holes_and_compaction(
     assert verify_recordings(store, root).problems == []
     assert _chain_rows(sqlite_engine, "recording_removals") == 0
     assert store.total_bytes() == total - main_[0].bytes - main_[1].bytes
-    # The gap before the footage that is left went with it.
-    assert store.gaps("gate-1", "main", T0 - 200, T0 + 1000) == []
+    # The gap before the footage that is left went into the removed window's gap.
+    [head] = store.gaps("gate-1", "main", T0 - 200, T0 + 1000)
+    assert (head.start_at, head.end_at) == (T0 - 100, main_[1].end_at)
+    assert head.reason == "removed (expired)" and head.removed_at is not None
 
     # main_[3] is held: asked for with it, main_[4] and main_[5] go, holes with a row each.
     hold = store.add_hold("2026-0001", "gate-1", main_[3].start_at + 1, main_[3].start_at + 2, "al")
