@@ -15,8 +15,6 @@ than an empty answer that looks like a gap.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -254,16 +252,13 @@ class RecordingsService:
         refs = self._refs_or_nothing(camera_id, span)
         return export_mp4(refs, span.start, span.end, out)
 
-    def export_bytes(self, camera_id: str, span: Window) -> tuple[bytes, ExportFacts]:
-        """The window's MP4 in memory (for the evidence store, which takes bytes)."""
-        handle, name = tempfile.mkstemp(prefix="recording-", suffix=".mp4")
-        os.close(handle)
-        path = Path(name)
-        try:
-            facts = self.export(camera_id, span, path)
-            return path.read_bytes(), facts
-        finally:
-            path.unlink(missing_ok=True)
+    def export_bytes(
+        self, camera_id: str, span: Window, scratch: Path
+    ) -> tuple[bytes, ExportFacts]:
+        """The window's MP4 in memory (for the evidence store, which takes bytes), written
+        first to ``scratch``, a file the caller owns and removes."""
+        facts = self.export(camera_id, span, scratch)
+        return scratch.read_bytes(), facts
 
     def frame(self, camera_id: str, at: float) -> Frame:
         refs = self._refs_or_nothing(camera_id, Window(at - self.max_gop_s(), at + 1e-3))

@@ -27,6 +27,7 @@ from surveillance.api.node import Node
 from surveillance.auth.audit import AuditQuery
 from surveillance.auth.roles import Permission, Role
 from surveillance.config.models import AppConfig
+from surveillance.services.footage_times import iso as api_iso
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
 from tests.auth_helpers import bearer, ensure_user
@@ -307,6 +308,38 @@ def test_every_bad_input_is_refused_naming_the_problem(client: TestClient) -> No
     assert any(e.user == "vera" for e in denied) and any(e.user == "olga" for e in denied)
 
 
+def test_exports_are_limited_per_user_and_node_and_spooled_in_the_data_dir(
+    client: TestClient, data_dir: Path
+) -> None:
+    node = node_of(client)
+    scratch = data_dir / "tmp"
+    assert scratch.is_dir() and scratch.stat().st_mode & 0o777 == 0o700
+    assert node.exports.scratch == scratch and not list(scratch.iterdir())
+    start = epoch(listing(client, "yard")["spans"][0]["start"]) + 0.5
+    params = {"start": iso(start), "end": iso(start + 3)}
+    url = "/api/cameras/yard/recordings/export.mp4"
+    # Two exports of handler1 running (slots held as a running export holds them): a
+    # third is refused, another user's is not, until the node's four are taken.
+    held = [node.exports.claim("handler1") for _ in range(2)]
+    try:
+        refused = client.get(url, params=params)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+        assert "2 exports" in refused.json()["detail"]
+        other = bearer(node, "otto", Role.OPERATOR)
+        assert client.get(url, params=params, headers=other).status_code == 200
+        held.append(node.exports.claim("someone"))
+        held.append(node.exports.claim("someone"))
+        full = client.get(url, params=params, headers=other)
+        assert full.status_code == 429 and "this node runs 4 exports" in full.json()["detail"]
+    finally:
+        for slot in held:
+            slot.release()
+    done = client.get(url, params=params)
+    assert done.status_code == 200 and frames_of(done.content)
+    # Sent and gone: no place held, no file left behind in the scratch directory.
+    assert node.exports.running() == 0 and not list(scratch.iterdir())
+
+
 def new_case(client: TestClient) -> str:
     response = client.post("/api/cases", json={"title": "Collision at the crossroads"})
     assert response.status_code == 201, response.text
@@ -353,6 +386,16 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     )
     assert shot.status_code == 201, shot.text
     assert abs(epoch(shot.json()["captured_at"]) - at) < 0.1
+    # Each attach's audit entry says from when to when, in the API's one time format.
+    clips = audit_actions(client, "evidence.clip")
+    windows = {(e.camera_id, e.detail["start"], e.detail["end"]) for e in clips}
+    assert ("gate", api_iso(at - 2), api_iso(at + 1)) in windows
+    assert ("yard", api_iso(at - 1), api_iso(at + 1)) in windows
+    assert ("dead", api_iso(at - 1), api_iso(at + 1)) in windows  # the failed one too
+    assert all(e.detail["at"] == api_iso(at) for e in clips)
+    (picture,) = audit_actions(client, "evidence.snapshot")
+    assert picture.detail["at"] == picture.detail["start"] == picture.detail["end"]
+    assert picture.detail["at"] == api_iso(at)
 
     # A hold keeps the window from retention until the case is archived.
     hold = client.post(
@@ -420,6 +463,8 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     ]
     deleted = audit_actions(client, "recordings.delete")
     assert {e.camera_id for e in deleted} >= {"gate", "yard"}
+    assert all(epoch(e.detail["from"]) <= epoch(e.detail["to"]) for e in deleted)
+    assert all(e.detail["from"].endswith("Z") and e.detail["to"].endswith("Z") for e in deleted)
     # The items stay whole: evidence is a copy, retention never touches it.
     assert client.get(item["content_url"]).content == data
 
