@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from surveillance.media.recording_file import salvage
+from surveillance.recordings.layout import UNINDEXED_DIR, laid_out_like_a_segment
 from surveillance.recordings.store import RecordingStore
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 RECOVERED = "recovered after a restart"
 GAP_NOT_RUNNING = "the node was not running"
 SEGMENT_SUFFIX = ".mp4"
-UNINDEXED_DIR = ".unindexed"  # under the root; not a camera id (those never start with '.')
-# recordings/layout.py's segment_path, as a pattern over a path relative to the root.
-_SEGMENT_LAYOUT = re.compile(
-    r"[a-z0-9][a-z0-9._-]{0,63}/(main|sub)/\d{4}-\d{2}-\d{2}/\d{6}\.\d{3}-\d+\.mp4"
-)
 
 
 @dataclass(frozen=True)
@@ -86,7 +81,7 @@ def _set_aside_unindexed(store: RecordingStore, root: Path) -> int:
         known = store.segment_paths(camera_dir.name)  # one column, open and closed
         for path in sorted(camera_dir.rglob(f"*{SEGMENT_SUFFIX}")):
             relative = path.relative_to(root).as_posix()
-            if relative in known or not _SEGMENT_LAYOUT.fullmatch(relative):
+            if relative in known or not laid_out_like_a_segment(relative):
                 continue
             if path.is_symlink() or not path.is_file():
                 continue
