@@ -463,6 +463,8 @@ def summarize(settings: Settings, phases: dict[str, Any]) -> dict[str, Any]:
             value = _figure(report, names)
             if value is not None:
                 figures[figure] = value
+            else:
+                warnings.append(f"{module} reported no {' or '.join(names)}")
     for phase, count in figures["flowing_streams"].items():
         if count < n:
             warnings.append(f"{phase}: only {count} of {n} connections flowed at half rate")

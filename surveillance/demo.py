@@ -19,6 +19,7 @@ from surveillance.simulator import MountSpec, Simulator
 
 DEMO_ADMIN = "admin"
 DEMO_ACTOR = "demo"  # who the audit log says made the demo's admin
+DEMO_RECORDING_MAX_BYTES = 1_000_000_000  # the demo's footage; the oldest goes past it
 
 DEMO_PLATFORMS = (
     ("town-cctv", "Town CCTV platform"),
@@ -64,6 +65,12 @@ def demo_config(simulator: Simulator, mounts: list[MountSpec], data_dir: Path) -
     return AppConfig.model_validate(
         {
             "server": {"data_dir": str(data_dir)},
+            # Every demo camera records (a real node decides per tag, platform and camera),
+            # capped so a demo left running does not fill its machine's disk.
+            "recording": {
+                "default": {"mode": "continuous", "retain_days": 1},
+                "max_bytes": DEMO_RECORDING_MAX_BYTES,
+            },
             "platforms": [{"id": i, "name": n} for i, n in DEMO_PLATFORMS],
             "cameras": cameras,
         }

@@ -48,6 +48,15 @@ def sign_in_line(log: Path) -> re.Match[str] | None:
 
 
 @pytest.mark.rtsp
+def wait_for_recording(client: httpx.Client, camera_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 20
+    while True:
+        recording: dict[str, object] = client.get(f"/api/cameras/{camera_id}").json()["recording"]
+        if recording["state"] == "recording" or time.monotonic() > deadline:
+            return recording
+        time.sleep(0.5)
+
+
 def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
     before = simulator_pids()
     port = free_port()
@@ -108,6 +117,10 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         response = client.get("/api/cameras/cam1/snapshot.jpg")
         assert response.headers["Content-Type"] == "image/jpeg"
         assert response.content[:2] == b"\xff\xd8"
+        # The demo records every camera: an online one is recording within a segment's
+        # first fragment or so.
+        recording = wait_for_recording(client, online[0])
+        assert recording["state"] == "recording", recording
         # There is no way in without the password: the same requests, anonymous, are refused.
         assert httpx.get(f"{base}/api/cameras", timeout=10).status_code == 401
         assert httpx.get(f"{base}/api/health", timeout=10).status_code == 200

@@ -19,6 +19,7 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -123,6 +124,10 @@ async def _recorder(connection: HTTPConnection) -> RecorderService:
     return node_of(connection).recorder
 
 
+async def _exports(connection: HTTPConnection) -> ExportBudget:
+    return node_of(connection).exports
+
+
 async def _recorded(connection: HTTPConnection) -> RecordingsService:
     return node_of(connection).recorded
 
@@ -153,6 +158,7 @@ LiveViewsDep = Annotated[LiveViews, Depends(_live_views)]
 MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
 RecorderDep = Annotated[RecorderService, Depends(_recorder)]
 RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
+ExportsDep = Annotated[ExportBudget, Depends(_exports)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
 StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

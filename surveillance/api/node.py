@@ -23,6 +23,8 @@ from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
 from surveillance.services.evidence import LiveFootage
+from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
+from surveillance.services.footage_times import iso
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -62,6 +64,7 @@ class Node:
     recordings: RecordingStore
     recorder: RecorderService
     recorded: RecordingsService  # recorded footage as people and cases ask for it
+    exports: ExportBudget  # exports running at once, and their scratch files
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -87,8 +90,12 @@ class Node:
             catalog, ingest, recordings, config, on_removed=_audit_removals(audit)
         )
         recorded = RecordingsService(recordings, recorder, catalog, config.recording, audit)
+        limits = config.limits
+        exports = ExportBudget(
+            config.server.data_dir / SCRATCH_DIR, limits.exports_per_user, limits.exports
+        )
         # Clips older than the live ring come from the recordings.
-        footage = LiveFootage(catalog, ingest, snapshots, recorded)
+        footage = LiveFootage(catalog, ingest, snapshots, recorded, exports)
         # Cases are assigned to people with an account here; the case layer asks this.
         cases = build_case_service(
             config, engine, footage, lambda name: auth_store.user(name) is not None
@@ -96,7 +103,6 @@ class Node:
         # Archiving a case lets go of the footage it held back from retention.
         cases.on_archived(recorded.release_case)
         access = Access(catalog, cases)
-        limits = config.limits
         # One set of WebRTC viewers for live tiles and mosaics: the caps on viewers waiting
         # to connect are per user and per node, whatever they watch.
         peers = PeerSessions(
@@ -126,6 +132,7 @@ class Node:
             recordings=recordings,
             recorder=recorder,
             recorded=recorded,
+            exports=exports,
         )
 
     async def start(self) -> None:
@@ -136,6 +143,7 @@ class Node:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)
+        self.exports.prepare()  # empties what a node stopped mid-export left behind
         # Before the ingest, decoder and encoder threads: memory freed after a load goes
         # back to the system instead of staying in per-thread arenas (media/memory.py).
         limit_malloc_arenas()
@@ -177,8 +185,8 @@ def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str],
                         "reason": reason,
                         "segments": len(removed),
                         "bytes": sum(s.bytes for s in removed),
-                        "from": min(s.start_at for s in removed),
-                        "to": max(s.end_at or s.start_at for s in removed),
+                        "from": iso(min(s.start_at for s in removed)),
+                        "to": iso(max(s.end_at or s.start_at for s in removed)),
                     },
                     actor_is_user=False,
                 )

@@ -267,6 +267,8 @@ def parse_config(
             reported.add(loc)
             origin = doc.origin(loc, shown)
             message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "finite_number":  # .nan or .inf in YAML
+                message = "not a number (NaN or infinity): give a finite number"
             problems.append(ConfigProblem(origin.file, origin.line or None, _dotted(loc), message))
     problems.extend(_cross_check(data, doc, shown, reported))
     if problems:

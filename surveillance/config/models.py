@@ -57,7 +57,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Transport(StrEnum):
@@ -442,6 +442,19 @@ class LimitsConfig(_Strict):
         gt=0,
         le=300,
         description="A WebRTC viewer not connected this long after its answer is dropped.",
+    )
+    exports_per_user: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Exports of recorded footage (export.mp4 downloads) one user runs at once: "
+        "each is written whole to <server.data_dir>/tmp before it is sent.",
+    )
+    exports: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Exports of recorded footage running on the node at once.",
     )
     event_streams_per_user: int = Field(
         8,

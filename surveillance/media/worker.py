@@ -159,13 +159,17 @@ class IngestWorker:
         if silent_s < self._options.read_timeout_s or silence.tried:
             return False
         silence.tried = True  # once per silence: a socket that was not quiet stays not quiet
-        self._ended_because = (
+        reason = (
             f"no video for {self._options.read_timeout_s:g} s while the connection stayed "
             "open: closed by the node, to be re-opened"
         )
+        self._ended_because = reason
         allowed = int(QUIET_BYTES_PER_S * max(1.0, now - silence.counted_at))
         if sockets.shut_down_quiet(silence.received, allowed, index):
-            log.warning("stream %s: %s", self.stream.key, self._ended_because)
+            # The reason as set, not read back: the worker thread, woken by the shut-down
+            # socket, may have taken it into its report (and cleared it) already; that
+            # logged "stream h1: None".
+            log.warning("stream %s: %s", self.stream.key, reason)
             return True
         self._ended_because = None
         return False

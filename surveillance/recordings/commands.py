@@ -52,6 +52,11 @@ def verify_recordings_command(config: AppConfig) -> int:
     )
     if report.open_segments:
         print(f"Note: {report.open_segments} segment(s) being written are not checked yet")
+    if report.set_aside:
+        print(
+            f"Note: {report.set_aside} file(s) the node set aside under .unindexed/ at a start "
+            "(in no index row: see the log of that start)"
+        )
     print(f"Note: {CHAIN_LIMIT}")
     if report.ok:
         print(

@@ -64,6 +64,8 @@ class GapRecord:
     start_at: float
     end_at: float | None  # None while the gap goes on
     reason: str
+    # When its footage was removed (the newest removal in the window); None: never recorded.
+    removed_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, not_, select
+from sqlalchemy import Engine, and_, delete, func, not_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -469,8 +469,10 @@ class RecordingStore:
         A segment under an active hold is kept even if asked for: a hold made after the
         retention plan was read wins. One already gone is skipped. Positions at the chain's
         head (and holes the head now reaches) fold into its anchor; a segment removed behind
-        one still kept leaves a removal row with its link's fields. Gaps that ended before a
-        chain's remaining footage go too."""
+        one still kept leaves a removal row with its link's fields. The removed footage shows as
+        gaps (``removed_at`` set, reason "removed (<reason>)"): one row per chain for
+        everything before its remaining footage, grown by each pass and taking in the older
+        gaps it covers, and one per run of segments removed behind a kept one."""
         at = time.time() if at is None else at
         by_chain: dict[tuple[str, str], list[int]] = defaultdict(list)
         for segment in segments:
@@ -518,18 +520,20 @@ class RecordingStore:
             )
         }
         # Fold the head: removed segments and earlier holes, as long as they follow on.
+        folded_start: float | None = None
         folded_end: float | None = None
         seq = anchor.head_seq
         while seq <= anchor.tail_seq and (seq in removed or seq in holes):
             member = removed.pop(seq, None)
             if member is not None:
-                link, end_at = member.link, member.end_at
+                link, start_at, end_at = member.link, member.start_at, member.end_at
             else:
                 hole = holes.pop(seq)
-                link, end_at = hole.link, hole.end_at
+                link, start_at, end_at = hole.link, hole.start_at, hole.end_at
                 session.delete(hole)
             assert link is not None and end_at is not None  # closed: checked above
             anchor.head_link = link
+            folded_start = start_at if folded_start is None else min(folded_start, start_at)
             folded_end = end_at if folded_end is None else max(folded_end, end_at)
             seq += 1
         anchor.head_seq = seq
@@ -549,14 +553,97 @@ class RecordingStore:
         anchor.removed_segments += len(rows)
         anchor.removed_bytes += removed_bytes
         anchor.removed_through = max(anchor.removed_through or newest, newest)
-        if folded_end is not None:
-            session.execute(
-                delete(GapRow).where(
-                    GapRow.camera_id == camera_id,
-                    GapRow.stream == stream,
-                    GapRow.end_at <= folded_end,
-                )
-            )
+        chain = (camera_id, stream)
+        if folded_start is not None and folded_end is not None:
+            window = _Removed(folded_start, folded_end, reason, at)
+            self._record_removed(session, chain, window, absorb_through=folded_end)
+        for window in _runs(removed.values(), reason, at):
+            self._record_removed(session, chain, window)
+
+    @staticmethod
+    def _record_removed(
+        session: Session,
+        chain: tuple[str, str],
+        window: _Removed,
+        absorb_through: float | None = None,
+    ) -> None:
+        """Show removed footage as a gap, in as few rows as will do: the removed windows it
+        touches merge into one row, and at the head (``absorb_through``) so does every gap
+        that ended there or before, so the head of a chain under continuous retention is
+        one row that grows rather than one a pass."""
+        c = _gaps.c
+        covered: ColumnElement[bool] = and_(
+            c.removed_at.is_not(None),
+            c.start_at <= window.end_at + SPAN_TOUCH_S,
+            c.end_at >= window.start_at - SPAN_TOUCH_S,
+        )
+        if absorb_through is not None:
+            covered = or_(covered, c.end_at <= absorb_through)
+        rows = session.scalars(
+            select(GapRow)
+            .where(GapRow.camera_id == chain[0], GapRow.stream == chain[1], covered)
+            .order_by(GapRow.id)
+        ).all()
+        kept = next((row for row in rows if row.removed_at is not None), None)
+        if kept is None:
+            kept = GapRow(camera_id=chain[0], stream=chain[1], start_at=window.start_at)
+            session.add(kept)
+        causes: list[str] = []
+        start_at, end_at = window.start_at, window.end_at
+        for row in rows:
+            start_at = min(start_at, row.start_at)
+            end_at = max(end_at, row.end_at if row.end_at is not None else end_at)
+            if row.removed_at is not None:
+                causes += removal_causes(row.reason)
+            if row is not kept:
+                session.delete(row)
+        kept.start_at, kept.end_at = start_at, end_at
+        kept.reason = _reason(removal_reason([*causes, window.reason]))
+        kept.removed_at = max(window.at, kept.removed_at or window.at)
+        session.flush()  # the next window of this pass sees this row
+
+
+@dataclass(frozen=True)
+class _Removed:
+    """A window of removed footage, as one pass of :meth:`RecordingStore.remove_segments`
+    removed it."""
+
+    start_at: float
+    end_at: float
+    reason: str
+    at: float
+
+
+def _runs(segments: Iterable[SegmentRecord], reason: str, at: float) -> list[_Removed]:
+    """Removed segments as windows of footage: segments whose ends touch are one window."""
+    runs: list[_Removed] = []
+    for segment in sorted(segments, key=lambda s: s.start_at):
+        end_at = segment.end_at or segment.start_at
+        if runs and segment.start_at - runs[-1].end_at <= SPAN_TOUCH_S:
+            last = runs[-1]
+            runs[-1] = _Removed(last.start_at, max(last.end_at, end_at), reason, at)
+        else:
+            runs.append(_Removed(segment.start_at, end_at, reason, at))
+    return runs
+
+
+_REMOVED = "removed ({})"
+_CAUSES_SEPARATOR = "; "
+
+
+def removal_reason(causes: Iterable[str]) -> str:
+    """A removed window's gap reason: "removed (<why>)", each distinct cause once, in the
+    order they first removed footage from the window (retention's reasons are short, e.g.
+    "retention period over", "disk budget")."""
+    return _REMOVED.format(_CAUSES_SEPARATOR.join(dict.fromkeys(causes)))
+
+
+def removal_causes(reason: str) -> list[str]:
+    """The causes a :func:`removal_reason` names."""
+    prefix, suffix = _REMOVED.split("{}")
+    if not (reason.startswith(prefix) and reason.endswith(suffix)):
+        return [reason]
+    return reason[len(prefix) : len(reason) - len(suffix)].split(_CAUSES_SEPARATOR)
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:

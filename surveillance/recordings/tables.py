@@ -73,6 +73,10 @@ class GapRow(Base):
     start_at: Mapped[float] = mapped_column(Float)
     end_at: Mapped[float | None] = mapped_column(Float)  # NULL while ongoing
     reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
+    # Set on a window whose footage was recorded and then removed (retention, disk budget):
+    # when the newest removal in it happened. NULL on a gap the recorder saw (nothing
+    # recorded). The store merges removed windows into few rows by this mark.
+    removed_at: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_recording_gaps_camera_stream_start", "camera_id", "stream", "start_at"),

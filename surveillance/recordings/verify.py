@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from surveillance.recordings.chain import segment_link
+from surveillance.recordings.layout import UNINDEXED_DIR, laid_out_like_a_segment
 from surveillance.recordings.records import ChainAnchor, RemovalRecord, SegmentRecord
 from surveillance.recordings.store import RecordingStore
 
@@ -39,6 +40,7 @@ class VerifyReport:
     removed_segments: int = 0  # by retention, at the heads and in holes
     holes: int = 0  # removal rows: segments removed behind a held one
     open_segments: int = 0  # being written (or left by a crash): not in a chain yet
+    set_aside: int = 0  # files the node set aside at a start as in no row (.unindexed/)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +62,46 @@ def verify_recordings(store: RecordingStore, root: Path) -> VerifyReport:
         if chain is not None:
             _verify_chain(store, root, *chain, report)
     report.open_segments = len(store.open_segments())
+    strays, report.set_aside = _stray_files(store, root)
+    report.problems.extend(strays)
     return report
+
+
+def _stray_files(store: RecordingStore, root: Path) -> tuple[list[str], int]:
+    """Files under the root that no segment row, open or closed, names: a segment renamed
+    or copied by hand, or one retention took out of the index and failed to unlink. Named,
+    so that someone looking for the footage learns it is still there. A segment being
+    written has its row before its file is made and the rows are read after the walk, so
+    it is known; a file retention unlinks meanwhile is gone by the second look."""
+    if not root.is_dir():
+        return [], 0
+    found: dict[str, list[str]] = {}  # camera directory -> relative paths of its files
+    set_aside = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            relative = (Path(directory) / name).relative_to(root).as_posix()
+            camera_dir = relative.split("/", 1)[0] if "/" in relative else ""  # "": the root
+            if camera_dir == UNINDEXED_DIR:
+                set_aside += 1  # reported as such, not as a problem: the node logged each
+                continue
+            found.setdefault(camera_dir, []).append(relative)
+    problems = []
+    for camera_dir, files in sorted(found.items()):
+        known = store.segment_paths(camera_dir) if camera_dir else set()
+        for relative in sorted(set(files) - known):
+            path = root / relative
+            if not path.is_symlink() and not path.exists():
+                continue  # removed while we looked
+            parts = relative.split("/")
+            chain = f"{parts[0]} {parts[1]}: " if len(parts) > 2 else ""
+            # The reconcile at start sets such a file aside (services/recording_reconcile.py).
+            fate = (
+                f" (the node sets it aside under {UNINDEXED_DIR}/ at its next start)"
+                if laid_out_like_a_segment(relative)
+                else ""
+            )
+            problems.append(f"{chain}file {relative} is not in the index{fate}")
+    return problems, set_aside
 
 
 def _verify_chain(

@@ -24,6 +24,7 @@ from surveillance.cases.footage import Footage, ItemKind
 from surveillance.catalog import Catalog
 from surveillance.errors import CameraNotFound
 from surveillance.media.clip import ClipError, collect_window, remux_mp4
+from surveillance.services.export_budget import ExportBudget
 from surveillance.services.footage_times import Window
 from surveillance.services.ingest import IngestService
 from surveillance.services.recordings import RecordingsService
@@ -48,11 +49,13 @@ class LiveFootage:
         ingest: IngestService,
         snapshots: SnapshotService,
         recorded: RecordingsService | None = None,
+        budget: ExportBudget | None = None,
     ) -> None:
         self._catalog = catalog
         self._ingest = ingest
         self._snapshots = snapshots
         self._recorded = recorded
+        self._budget = budget  # where a recorded clip's MP4 is written before it is read
         self._executor = ThreadPoolExecutor(CLIP_WORKERS, thread_name_prefix="clip")
 
     def close(self) -> None:
@@ -163,9 +166,12 @@ class LiveFootage:
         if wait > 0:
             await asyncio.sleep(wait)  # the post-event seconds, written a fragment at a time
         loop = asyncio.get_running_loop()
-        data, facts = await loop.run_in_executor(
-            self._executor, recorded.export_bytes, camera_id, asked
-        )
+        # Not counted against limits.exports: the clip workers bound these already.
+        assert self._budget is not None  # given with `recorded` (api/node.py)
+        with self._budget.scratch_file() as scratch:
+            data, facts = await loop.run_in_executor(
+                self._executor, recorded.export_bytes, camera_id, asked, scratch
+            )
         # The export's note says when it starts late or ends early, and why.
         note = "from the recording" + (f"; {facts.note}" if facts.note else "")
         return Footage(

@@ -10,6 +10,7 @@ is asked of the recordings (:mod:`surveillance.services.recordings`), which know
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,15 +19,28 @@ from surveillance.errors import InvalidRequest
 MAX_FUTURE_S = 5.0  # a moment may lie this far ahead of the server clock (clients' skew)
 MAX_MOMENT_CHARS = 64  # longer than any ISO 8601 moment: refused before it is parsed
 EXAMPLE = "e.g. 2026-12-01T14:32:00Z"
+MIN_EPOCH_S = datetime(1, 1, 2, tzinfo=UTC).timestamp()  # a day inside datetime's range
+MAX_EPOCH_S = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+CYCLE_S = 146_097 * 86_400.0  # 400 Gregorian years, to the second
+CYCLE_BASE_S = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # moved to 2000..2399
 
 
 def iso(epoch_s: float) -> str:
-    """An epoch moment as the API writes it: ISO 8601, UTC, with ``Z``, milliseconds."""
-    try:
-        moment = datetime.fromtimestamp(epoch_s, UTC)
-    except (ValueError, OverflowError, OSError):  # before year 1 or after 9999
-        return f"{epoch_s:.0f} s from 1970"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """An epoch moment as the API writes it: ISO 8601, UTC, with ``Z``, milliseconds.
+
+    A moment before year 1 or after 9999 (9999-12-31T23:59:59-14:00 is one, in UTC) is
+    written with ISO 8601's expanded year (``+10000-01-01T09:59:59.000Z``): Python's
+    datetime stops at those years, the calendar repeats every 400 years, so the moment is
+    moved by whole cycles into range and the year moved back."""
+    if not math.isfinite(epoch_s):
+        return str(epoch_s)
+    cycles = 0
+    if not MIN_EPOCH_S <= epoch_s < MAX_EPOCH_S:
+        cycles = math.floor((epoch_s - CYCLE_BASE_S) / CYCLE_S)
+    moment = datetime.fromtimestamp(epoch_s - cycles * CYCLE_S, UTC)
+    year = moment.year + 400 * cycles
+    text = moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (f"{year:04d}" if 1 <= year <= 9999 else f"{year:+05d}") + text
 
 
 def parse_moment(name: str, text: str) -> float:

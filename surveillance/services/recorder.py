@@ -133,7 +133,7 @@ class RecorderService:
         except OSError as error:
             log.error("recordings directory %s unusable: %s", self.root, error.strerror)
             return
-        if report.recovered or report.discarded or report.orphans_removed:
+        if report.recovered or report.discarded or report.set_aside:
             log.info("recordings reconciled: %s", report)
 
     def _recorder_for(self, camera: Camera) -> CameraRecorder:

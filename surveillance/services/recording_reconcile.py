@@ -6,8 +6,12 @@ last run (a crash, a kill -9, a power cut, a retention pass cut in two).
   fragment (or none at all) is removed with its row. The time from the salvaged end to now
   becomes a gap: nothing recorded it.
 - Gaps left open (the node stopped, or crashed, during one) end now.
-- A file with no row is removed, with a log line: retention removes rows before files, so
-  such a file is one retention was removing, or one whose row was never written.
+- A file laid out like a segment (``{camera}/{stream}/{date}/{time}-{id}.mp4``) that no row
+  knows is set aside under ``.unindexed/`` in the root, never deleted, with a warning:
+  retention removes rows before files, so it may be one retention was removing when the
+  node died, but it may as well be footage whose row someone deleted (the chain check
+  reports that row) or a file put there by hand. Either way it is not the node's to
+  destroy. Anything else under the root (not laid out like a segment) is not touched.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from surveillance.media.recording_file import salvage
+from surveillance.recordings.layout import UNINDEXED_DIR, laid_out_like_a_segment
 from surveillance.recordings.store import RecordingStore
 
 log = logging.getLogger(__name__)
@@ -33,7 +38,7 @@ class ReconcileReport:
     recovered: int  # open segments salvaged and closed
     discarded: int  # open segments with nothing usable, removed
     gaps_ended: int
-    orphans_removed: int
+    set_aside: int  # files laid out like segments that no row knows (see the docstring)
 
 
 def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
@@ -65,21 +70,32 @@ def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
         recovered += 1
         log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
     gaps_ended = store.end_open_gaps(now)
-    return ReconcileReport(recovered, discarded, gaps_ended, _remove_orphans(store, root))
+    return ReconcileReport(recovered, discarded, gaps_ended, _set_aside_unindexed(store, root))
 
 
-def _remove_orphans(store: RecordingStore, root: Path) -> int:
-    removed = 0
+def _set_aside_unindexed(store: RecordingStore, root: Path) -> int:
+    moved = 0
     if not root.is_dir():
         return 0
-    for camera_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    for camera_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
         known = store.segment_paths(camera_dir.name)  # one column, open and closed
         for path in sorted(camera_dir.rglob(f"*{SEGMENT_SUFFIX}")):
             relative = path.relative_to(root).as_posix()
-            if relative in known or not path.is_file():
+            if relative in known or not laid_out_like_a_segment(relative):
                 continue
-            log.warning("recording file %s has no index row: removed", relative)
-            with contextlib.suppress(OSError):
-                path.unlink()
-                removed += 1
-    return removed
+            if path.is_symlink() or not path.is_file():
+                continue
+            aside = root / UNINDEXED_DIR / relative
+            try:
+                aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                path.rename(aside)
+            except OSError as error:
+                log.warning("recording file %s is in no index row: %s", relative, error.strerror)
+                continue
+            moved += 1
+            log.warning(
+                "recording file %s is in no index row: set aside as %s/%s (retention was "
+                "removing it when the node stopped, or its row was deleted)",
+                relative, UNINDEXED_DIR, relative,
+            )  # fmt: skip
+    return moved

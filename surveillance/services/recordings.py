@@ -15,8 +15,6 @@ than an empty answer that looks like a gap.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from surveillance.media.recording_read import (
     frame_at,
     playback_fmp4,
 )
-from surveillance.recordings.records import HoldRecord
+from surveillance.recordings.records import GapRecord, HoldRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.footage_times import Window, iso, not_future, window
 from surveillance.services.recorder import RecorderService, RecordingStatus
@@ -77,6 +75,7 @@ class Gap:
     start: float
     end: float | None
     reason: str
+    removed_at: float | None = None  # recorded, then removed at this moment (the newest)
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ class RecordingsService:
             start=span.start,
             end=span.end,
             spans=[_clamped(s, span) for s in merge_spans(pieces)],
-            gaps=[Gap(g.start_at, g.end_at, g.reason) for g in gaps],
+            gaps=[_gap(g) for g in gaps],
             recording=status,
         )
 
@@ -253,16 +252,13 @@ class RecordingsService:
         refs = self._refs_or_nothing(camera_id, span)
         return export_mp4(refs, span.start, span.end, out)
 
-    def export_bytes(self, camera_id: str, span: Window) -> tuple[bytes, ExportFacts]:
-        """The window's MP4 in memory (for the evidence store, which takes bytes)."""
-        handle, name = tempfile.mkstemp(prefix="recording-", suffix=".mp4")
-        os.close(handle)
-        path = Path(name)
-        try:
-            facts = self.export(camera_id, span, path)
-            return path.read_bytes(), facts
-        finally:
-            path.unlink(missing_ok=True)
+    def export_bytes(
+        self, camera_id: str, span: Window, scratch: Path
+    ) -> tuple[bytes, ExportFacts]:
+        """The window's MP4 in memory (for the evidence store, which takes bytes), written
+        first to ``scratch``, a file the caller owns and removes."""
+        facts = self.export(camera_id, span, scratch)
+        return scratch.read_bytes(), facts
 
     def frame(self, camera_id: str, at: float) -> Frame:
         refs = self._refs_or_nothing(camera_id, Window(at - self.max_gop_s(), at + 1e-3))
@@ -329,3 +325,12 @@ def hold_detail(hold: HoldRecord) -> dict[str, Any]:
 
 def _clamped(span: Span, within: Window) -> Span:
     return Span(max(span.start, within.start), min(span.end, within.end), span.stream)
+
+
+def _gap(record: GapRecord) -> Gap:
+    """A gap as people read it: a removed window says when it was removed, so the timeline
+    tells footage that was deleted from footage never recorded."""
+    reason = record.reason
+    if record.removed_at is not None:
+        reason = f"{reason} at {iso(record.removed_at)}"
+    return Gap(record.start_at, record.end_at, reason, record.removed_at)

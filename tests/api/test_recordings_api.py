@@ -27,6 +27,7 @@ from surveillance.api.node import Node
 from surveillance.auth.audit import AuditQuery
 from surveillance.auth.roles import Permission, Role
 from surveillance.config.models import AppConfig
+from surveillance.services.footage_times import iso as api_iso
 from surveillance.simulator import Simulator
 from surveillance.simulator.clips import read_frame_number
 from tests.auth_helpers import bearer, ensure_user
@@ -307,6 +308,38 @@ def test_every_bad_input_is_refused_naming_the_problem(client: TestClient) -> No
     assert any(e.user == "vera" for e in denied) and any(e.user == "olga" for e in denied)
 
 
+def test_exports_are_limited_per_user_and_node_and_spooled_in_the_data_dir(
+    client: TestClient, data_dir: Path
+) -> None:
+    node = node_of(client)
+    scratch = data_dir / "tmp"
+    assert scratch.is_dir() and scratch.stat().st_mode & 0o777 == 0o700
+    assert node.exports.scratch == scratch and not list(scratch.iterdir())
+    start = epoch(listing(client, "yard")["spans"][0]["start"]) + 0.5
+    params = {"start": iso(start), "end": iso(start + 3)}
+    url = "/api/cameras/yard/recordings/export.mp4"
+    # Two exports of handler1 running (slots held as a running export holds them): a
+    # third is refused, another user's is not, until the node's four are taken.
+    held = [node.exports.claim("handler1") for _ in range(2)]
+    try:
+        refused = client.get(url, params=params)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+        assert "2 exports" in refused.json()["detail"]
+        other = bearer(node, "otto", Role.OPERATOR)
+        assert client.get(url, params=params, headers=other).status_code == 200
+        held.append(node.exports.claim("someone"))
+        held.append(node.exports.claim("someone"))
+        full = client.get(url, params=params, headers=other)
+        assert full.status_code == 429 and "this node runs 4 exports" in full.json()["detail"]
+    finally:
+        for slot in held:
+            slot.release()
+    done = client.get(url, params=params)
+    assert done.status_code == 200 and frames_of(done.content)
+    # Sent and gone: no place held, no file left behind in the scratch directory.
+    assert node.exports.running() == 0 and not list(scratch.iterdir())
+
+
 def new_case(client: TestClient) -> str:
     response = client.post("/api/cases", json={"title": "Collision at the crossroads"})
     assert response.status_code == 201, response.text
@@ -353,6 +386,16 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     )
     assert shot.status_code == 201, shot.text
     assert abs(epoch(shot.json()["captured_at"]) - at) < 0.1
+    # Each attach's audit entry says from when to when, in the API's one time format.
+    clips = audit_actions(client, "evidence.clip")
+    windows = {(e.camera_id, e.detail["start"], e.detail["end"]) for e in clips}
+    assert ("gate", api_iso(at - 2), api_iso(at + 1)) in windows
+    assert ("yard", api_iso(at - 1), api_iso(at + 1)) in windows
+    assert ("dead", api_iso(at - 1), api_iso(at + 1)) in windows  # the failed one too
+    assert all(e.detail["at"] == api_iso(at) for e in clips)
+    (picture,) = audit_actions(client, "evidence.snapshot")
+    assert picture.detail["at"] == picture.detail["start"] == picture.detail["end"]
+    assert picture.detail["at"] == api_iso(at)
 
     # A hold keeps the window from retention until the case is archived.
     hold = client.post(
@@ -393,6 +436,16 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     assert _overlapping(removed, "yard", at - 2, at + 1), "what no hold keeps goes"
     assert not _overlapping(removed, "gate", at - 2, at + 1), "the hold keeps it"
     assert listing(client, "gate", 120)["spans"], "held footage still listed"
+    # What went is listed as removed, with why and when: not as footage never recorded.
+    yard_gone = _removed_gaps(client, "yard", at - 2, at + 1)
+    assert yard_gone and all(
+        g["reason"].startswith("removed (retention period over) at ") for g in yard_gone
+    ), yard_gone
+    gate = listing(client, "gate", 120)
+    held_spans = [(epoch(s["start"]), epoch(s["end"])) for s in gate["spans"]]
+    for gap in (g for g in gate["gaps"] if g["removed_at"] is not None):
+        start, end = epoch(gap["start"]), epoch(gap["end"])
+        assert not any(s < end and e > start for s, e in held_spans), (gap, held_spans)
     for state in ("closed", "archived"):  # a report dismissed, then archived
         moved = client.post(f"/api/cases/{number}/transitions", json={"to": state})
         assert moved.status_code == 200, moved.text
@@ -400,6 +453,7 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     assert all(h["released_at"] is not None for h in released) and len(released) == 2
     removed = recorder.run_retention(time.time() + 30 * 86400)
     assert _overlapping(removed, "gate", at - 2, at + 1), "archived: the hold let go"
+    assert _removed_gaps(client, "gate", at - 2, at + 1), listing(client, "gate", 120)
     holds = [e.detail["hold"] for e in audit_actions(client, "recordings.hold")]
     assert holds == [other["id"], held["id"]]  # newest first
     release = audit_actions(client, "recordings.release")
@@ -409,8 +463,22 @@ def test_case_clips_from_the_recordings_holds_and_a_bundle_that_verifies(
     ]
     deleted = audit_actions(client, "recordings.delete")
     assert {e.camera_id for e in deleted} >= {"gate", "yard"}
+    assert all(epoch(e.detail["from"]) <= epoch(e.detail["to"]) for e in deleted)
+    assert all(e.detail["from"].endswith("Z") and e.detail["to"].endswith("Z") for e in deleted)
     # The items stay whole: evidence is a copy, retention never touches it.
     assert client.get(item["content_url"]).content == data
+
+
+def _removed_gaps(client: TestClient, camera: str, start: float, end: float) -> list[Any]:
+    """The listing's removed-footage gaps that cover [start, end] whole."""
+    return [
+        g
+        for g in listing(client, camera, 120)["gaps"]
+        if g["removed_at"] is not None
+        and epoch(g["start"]) <= start
+        and g["end"] is not None
+        and epoch(g["end"]) >= end
+    ]
 
 
 def _overlapping(segments: list[Any], camera: str, start: float, end: float) -> list[Any]:

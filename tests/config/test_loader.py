@@ -247,3 +247,32 @@ def test_bidirectional_controls_in_names_are_refused_naming_file_line_and_field(
     assert "U+2067" in found[(3, "platforms[0].name")]
     assert "U+202A" in found[(8, "tags[0].name")]
     assert f"{path}:12: cameras[0].name: " in str(info.value)
+
+
+def test_nan_and_infinity_are_refused_as_not_a_number_with_their_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from surveillance.cli import main
+
+    monkeypatch.setenv("TOWN_USER", "u")
+    # YAML reads .nan and .inf as floats; a range check would call NaN "too large".
+    text = GOOD + (
+        "recording:\n"
+        "  fragment_s: .inf\n"
+        "  default: {retain_days: .nan}\n"
+        "  tags: {flood-watch: {retain_days: -.inf}}\n"
+        "limits:\n"
+        "  peer_connect_deadline_s: .NaN\n"
+    )
+    path = write(tmp_path, text)
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    last = GOOD.count("\n")  # the added lines follow GOOD's
+    for line, field in (
+        (last + 2, "recording.fragment_s"),
+        (last + 3, "recording.default.retain_days"),
+        (last + 4, "recording.tags.flood-watch.retain_days"),
+        (last + 6, "limits.peer_connect_deadline_s"),
+    ):
+        assert f"{path}:{line}: {field}: not a number (NaN or infinity)" in err, err
+    assert "less than or equal" not in err and "4 problem(s)" in err

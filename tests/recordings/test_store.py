@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from surveillance.recordings.chain import genesis_link
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
@@ -147,3 +147,69 @@ def test_spans_merge_segments_of_a_stream_whose_ends_touch(store: RecordingStore
     narrow = store.spans("gate-1", "main", T0, T0 + 10)
     assert [(s.start_at - T0, s.end_at - T0) for s in narrow] == [(0, 60)]
     assert store.spans("gate-1", "sub", T0 + 90, T0 + 100) == []
+
+
+def _gap_rows(engine: Engine) -> list[tuple[float, float | None, str, float | None]]:
+    with engine.connect() as connection:
+        query = text(
+            "SELECT start_at, end_at, reason, removed_at FROM recording_gaps ORDER BY start_at"
+        )
+        return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+
+
+def test_removed_footage_shows_as_few_gaps_that_grow(engine: Engine) -> None:
+    store = RecordingStore(engine)
+    day = 86400.0
+    # Minutes 0-11 of footage, except minute 4: the camera was offline.
+    minutes = {i: record(store, None, "gate-1", T0 + 60 * i) for i in range(12) if i != 4}
+    offline = store.add_gap("gate-1", "main", T0 + 240, "camera offline")
+    store.end_gap(offline, T0 + 300)
+    expired, for_space = "retention period over", "disk budget"
+
+    # Retention at the head: one removed gap, which the next pass extends (same row).
+    store.remove_segments([minutes[0], minutes[1]], expired, at=T0 + day)
+    [head] = store.gaps("gate-1", "main", T0 - 10, T0 + 200)
+    assert (head.start_at, head.end_at, head.removed_at) == (T0, T0 + 120, T0 + day)
+    assert head.reason == f"removed ({expired})"
+    store.remove_segments([minutes[2], minutes[3]], expired, at=T0 + day + 30)
+    grown, kept_offline = store.gaps("gate-1", "main", T0 - 10, T0 + 300)
+    assert (grown.id, grown.start_at, grown.end_at) == (head.id, T0, T0 + 240)
+    assert grown.removed_at == T0 + day + 30
+    assert (kept_offline.id, kept_offline.removed_at) == (offline, None), "never recorded"
+
+    # Minute 6 is held: minute 5 goes at the head (taking in the offline gap it covers);
+    # 7-9, behind the hold, are a hole with a gap of their own, which 10 extends.
+    store.add_hold("2026-0001", "gate-1", T0 + 370, T0 + 380, "al")
+    store.remove_segments([minutes[i] for i in (5, 6, 7, 8, 9)], for_space, at=T0 + day + 60)
+    head, hole = store.gaps("gate-1", "main", T0 - 10, T0 + 1000)
+    assert (head.id, head.start_at, head.end_at) == (grown.id, T0, T0 + 360)
+    assert head.reason == f"removed ({expired}; {for_space})"
+    assert (hole.start_at, hole.end_at, hole.reason) == (
+        T0 + 420,
+        T0 + 600,
+        f"removed ({for_space})",
+    )
+    assert [(s.start_at, s.end_at) for s in store.spans("gate-1", "main", T0, T0 + 1000)] == [
+        (T0 + 360, T0 + 420), (T0 + 600, T0 + 720),
+    ]  # fmt: skip
+    store.remove_segments([minutes[10]], expired, at=T0 + day + 90)
+    [longer] = store.gaps("gate-1", "main", T0 + 400, T0 + 1000)
+    assert (longer.id, longer.start_at, longer.end_at) == (hole.id, T0 + 420, T0 + 660)
+    assert longer.reason == f"removed ({for_space}; {expired})"
+    # A window long after the head's start still finds the head's gap.
+    assert [g.id for g in store.gaps("gate-1", "main", T0 + 300, T0 + 310)] == [head.id]
+
+    # The hold let go: the head reaches the hole and takes it in. One row for all of it.
+    store.release_holds("2026-0001", "al")
+    store.remove_segments([minutes[6]], expired, at=T0 + day + 120)
+    assert _gap_rows(engine) == [
+        (T0, T0 + 660, f"removed ({expired}; {for_space})", T0 + day + 120)
+    ]
+
+    # Continuous retention, a pass a minute for an hour: still one row, the head's.
+    for i in range(12, 72):
+        record(store, None, "gate-1", T0 + 60 * i)
+        [oldest] = store.oldest_segments(1, camera_id="gate-1")
+        store.remove_segments([oldest], expired, at=T0 + day + 60 * i)
+    [(start_at, end_at, _, removed_at)] = _gap_rows(engine)
+    assert (start_at, end_at, removed_at) == (T0, T0 + 60 * 71, T0 + day + 60 * 71)

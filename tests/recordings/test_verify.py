@@ -47,8 +47,10 @@ def test_chains_pass_through_retention_at_the_head_holes_and_compaction(
     assert verify_recordings(store, root).problems == []
     assert _chain_rows(sqlite_engine, "recording_removals") == 0
     assert store.total_bytes() == total - main_[0].bytes - main_[1].bytes
-    # The gap before the footage that is left went with it.
-    assert store.gaps("gate-1", "main", T0 - 200, T0 + 1000) == []
+    # The gap before the footage that is left went into the removed window's gap.
+    [head] = store.gaps("gate-1", "main", T0 - 200, T0 + 1000)
+    assert (head.start_at, head.end_at) == (T0 - 100, main_[1].end_at)
+    assert head.reason == "removed (expired)" and head.removed_at is not None
 
     # main_[3] is held: asked for with it, main_[4] and main_[5] go, holes with a row each.
     hold = store.add_hold("2026-0001", "gate-1", main_[3].start_at + 1, main_[3].start_at + 2, "al")
@@ -234,3 +236,30 @@ def test_a_recording_node_is_checked_as_one_moment_saw_each_chain(
     (root / kept[1].path).unlink()
     [problem] = verify_recordings(store, root).problems
     assert "file missing" in problem and kept[1].path in problem
+
+
+def test_files_no_row_knows_are_named_and_a_segment_being_written_is_not_one(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    store = RecordingStore(sqlite_engine)
+    root = tmp_path / "recordings"
+    chain = [record(store, root, "gate-1", T0 + 60 * i) for i in range(3)]
+    # A segment being written: its row is open, its file grows. Known, not stray.
+    writing = store.open_segment(
+        "gate-1", "main", "gate-1/main/writing.mp4", T0 + 200, "h264", 1, 1
+    )
+    (root / "gate-1/main/writing.mp4").write_bytes(b"fragments so far")
+    assert writing and verify_recordings(store, root).problems == []
+
+    # A segment renamed by hand: missing under its name, and found under the other one.
+    old = root / chain[1].path
+    renamed = old.with_name(old.stem + "-renamed.mp4")
+    old.rename(renamed)
+    (root / "notes.txt").write_text("someone's notes")  # beside the cameras, not in one
+    problems = verify_recordings(store, root).problems
+    relative = renamed.relative_to(root).as_posix()
+    assert any("file missing" in p and chain[1].path in p for p in problems), problems
+    # Not laid out like a segment any more: the node leaves it where it is.
+    assert f"gate-1 main: file {relative} is not in the index" in problems, problems
+    assert "file notes.txt is not in the index" in problems, problems
+    assert len(problems) == 3, problems

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from surveillance.errors import InvalidRequest
-from surveillance.services.footage_times import epoch, iso, parse_moment, window
+from surveillance.services.footage_times import epoch, iso, not_future, parse_moment, window
 
 NOW = 1_764_600_000.0  # 2025-12-01T14:40:00Z
 
@@ -16,8 +16,17 @@ def test_moments_need_iso_8601_with_a_zone() -> None:
     assert parse_moment("at", "2025-12-01T14:40:00Z") == NOW
     assert parse_moment("at", "2025-12-01T15:40:00+01:00") == NOW
     assert iso(NOW + 0.25) == "2025-12-01T14:40:00.250Z"
-    # Year 1 at +23:59 lies before year 1 in UTC: a refusal still writes it.
-    assert iso(parse_moment("at", "0001-01-01T00:00:00+23:59")) == "-62135683140 s from 1970"
+    # Moments outside datetime's years 1..9999 in UTC: a refusal still writes them in
+    # ISO 8601 (its expanded years), like every other moment it names.
+    assert iso(parse_moment("at", "0001-01-01T00:00:00+23:59")) == "+0000-12-31T00:01:00.000Z"
+    latest = parse_moment("from", "9999-12-31T23:59:59-14:00")
+    assert iso(latest) == "+10000-01-01T13:59:59.000Z"
+    assert iso(1e12) == "+33658-09-27T01:46:40.000Z" and iso(-1e12).startswith("-29719-")
+    with pytest.raises(InvalidRequest) as ahead:
+        not_future("from", latest, NOW)
+    assert str(ahead.value) == (
+        "`from` lies in the future (+10000-01-01T13:59:59.000Z; now is 2025-12-01T14:40:00.000Z)"
+    )
     for text, words in (
         ("2025-12-01T14:40:00", "`at` needs a time zone"),
         ("2025-12-01", "`at` needs a time zone"),

@@ -359,6 +359,9 @@ def test_retention_removes_rows_then_files_and_audits(service: ServiceProcess) -
     entries = node.audit.query(AuditQuery(action="recordings.delete", limit=500))
     assert {e.camera_id for e in entries} >= set(RECORDED)
     assert all(e.detail["reason"] == "retention period over" for e in entries)
+    # From when to when, as ISO like every other audit entry (not epoch numbers).
+    assert all(e.detail["from"].endswith("Z") and e.detail["to"].endswith("Z") for e in entries)
+    assert all(e.detail["from"] <= e.detail["to"] for e in entries)
 
 
 def test_kill_9_loses_at_most_the_fragment_being_built(

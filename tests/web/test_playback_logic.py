@@ -163,3 +163,38 @@ async def test_timeline_draws_spans_and_gaps_and_seeks_where_clicked(page: Page)
     assert got["cursor"] == pytest.approx(0.25, abs=0.01)
     assert got["nameIsolated"] == "isolate"
     assert got["status"] == "recorder: recording"
+
+
+GOTO = """async () => {
+  const t = await import("/static/js/playback-time.js");
+  const winter = 1769869920.5, summer = 1785000000;  // 2026-01-31T14:32:00.5Z, 2026-07-25
+  return {
+    shown: [t.gotoText(winter), t.clockText(winter)],
+    read: [t.parseGoto("2026-01-31 15:32:00"), t.parseGoto("2026-01-31T15:32"),
+           t.parseGoto(" 2026-01-31 15:32:00.5 "), t.parseGoto("2026-01-31T14:32:00Z"),
+           t.parseGoto(t.gotoText(summer))],
+    refused: [t.parseGoto("2026-02-30 10:00:00"), t.parseGoto("2026-01-31 24:00:00"),
+              t.parseGoto("2026-03-29 02:30:00"), t.parseGoto("01/31/2026, 03:32:00 PM"),
+              t.parseGoto("")],
+    zones: [t.zoneText(winter), t.zoneText(summer)],
+  };
+}"""
+
+
+async def test_go_to_reads_and_shows_the_clocks_own_format_and_zone(browser: Browser) -> None:
+    """The field shows what the clock shows (local, 24 h) whatever the browser's locale;
+    a 12-hour US locale in Berlin's zone makes a difference show."""
+    context = await browser.new_context(locale="en-US", timezone_id="Europe/Berlin")
+    try:
+        await context.route(f"{ORIGIN}/**", serve_static)
+        opened = await context.new_page()
+        await opened.goto(f"{ORIGIN}/blank")
+        got: dict[str, Any] = await opened.evaluate(GOTO)
+    finally:
+        await context.close()
+    assert got["shown"] == ["2026-01-31 15:32:00", "2026-01-31 15:32:00.500"], got
+    assert got["read"] == [1769869920, 1769869920, 1769869920.5, 1769869920, 1785000000], got
+    # No such day, no such hour, the hour skipped when Berlin's clocks go forward, and the
+    # locale's 12-hour format: refused, not read as a moment next to it.
+    assert got["refused"] == [None] * 5, got
+    assert got["zones"] == ["UTC+01:00", "UTC+02:00"], got

@@ -40,7 +40,7 @@ from surveillance.cases.bundle import EXTENSIONS
 from surveillance.cases.errors import AttachCameraUnavailable
 from surveillance.cases.records import ItemRecord
 from surveillance.errors import CameraUnavailable, Forbidden, InvalidRequest, SurveillanceError
-from surveillance.services.footage_times import epoch
+from surveillance.services.footage_times import epoch, iso
 from surveillance.services.recordings import RecordingsService
 
 router = APIRouter(prefix="/api", tags=["evidence"])
@@ -73,8 +73,12 @@ async def _audited(
     number: str,
     camera_id: str,
     attaching: Coroutine[Any, Any, ItemRecord],
+    window: dict[str, str] | None = None,
 ) -> ItemRecord:
-    """Runs an attach, and records it in the audit log whether it worked or not."""
+    """Runs an attach, and records it in the audit log whether it worked or not, with the
+    footage's window (``at``, ``start``, ``end``) when it is one of the past or a clip: who
+    took which camera's footage from when to when."""
+    when = window or {}
     try:
         item = await attaching
     except SurveillanceError as exc:
@@ -85,6 +89,7 @@ async def _audited(
             outcome="failed",
             case=number,
             status=exc.status_code,
+            **when,
         )
         if isinstance(exc, CameraUnavailable):
             raise AttachCameraUnavailable(exc) from exc  # says that nothing was stored
@@ -96,8 +101,15 @@ async def _audited(
         case=number,
         item=item.id,
         sha256=item.sha256,
+        **when,
     )
     return item
+
+
+def _clip_window(at: datetime | None, pre_s: float, post_s: float) -> dict[str, str]:
+    """The clip's window as asked (``at`` now when not given), ISO like every audit entry."""
+    moment = time.time() if at is None else at.timestamp()
+    return {"at": iso(moment), "start": iso(moment - pre_s), "end": iso(moment + post_s)}
 
 
 @router.post(
@@ -123,7 +135,9 @@ async def attach_snapshot(
         await asyncio.to_thread(recorded.checked_moment, body.camera, epoch("at", body.at))
     attaching = cases.attach_snapshot(number, body.camera, principal.name, at=body.at)
     action = AuditAction.EVIDENCE_SNAPSHOT
-    item = await _audited(audit, principal, action, number, body.camera, attaching)
+    # A picture of the past: its moment is the window (start = end = at).
+    moment = None if body.at is None else _clip_window(body.at, 0.0, 0.0)
+    item = await _audited(audit, principal, action, number, body.camera, attaching, moment)
     return ItemOut.model_validate(item)
 
 
@@ -150,11 +164,12 @@ async def attach_clip(
     await asyncio.to_thread(
         _check_clip, recorded, principal, body.camera, body.at, body.pre_s, body.post_s
     )
+    window = _clip_window(body.at, body.pre_s, body.post_s)
     attaching = cases.attach_clip(
         number, body.camera, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
     )
     action = AuditAction.EVIDENCE_CLIP
-    item = await _audited(audit, principal, action, number, body.camera, attaching)
+    item = await _audited(audit, principal, action, number, body.camera, attaching, window)
     return ItemOut.model_validate(item)
 
 
@@ -212,14 +227,15 @@ async def attach_clips(
         )
     await asyncio.to_thread(cases.get, number)  # 404 once, not once per camera
 
+    window = _clip_window(body.at, body.pre_s, body.post_s)
+
     async def one(camera_id: str) -> ClipResultOut:
         attaching = cases.attach_clip(
             number, camera_id, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
         )
+        action = AuditAction.EVIDENCE_CLIP
         try:
-            item = await _audited(
-                audit, principal, AuditAction.EVIDENCE_CLIP, number, camera_id, attaching
-            )
+            item = await _audited(audit, principal, action, number, camera_id, attaching, window)
         except SurveillanceError as exc:
             error = CaseErrorOut(detail=str(exc), case=number, camera=camera_id)
             return ClipResultOut(camera=camera_id, status=exc.status_code, item=None, error=error)

@@ -8,15 +8,13 @@ are read and checked in one place (``services/footage_times.py``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AuditDep, RecordingsDep
+from surveillance.api.deps import AccessDep, AuditDep, ExportsDep, RecordingsDep
 from surveillance.api.guards import requires
 from surveillance.api.schemas.cameras import RecordingStateOut
 from surveillance.api.schemas.recordings import GapOut, RecordingsOut, SpanOut
@@ -24,6 +22,7 @@ from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import SurveillanceError
+from surveillance.services.export_budget import ExportSlot
 from surveillance.services.footage_times import iso, parse_moment
 from surveillance.services.recordings import PLAY_DEFAULT_S, PLAY_MAX_S
 
@@ -75,7 +74,11 @@ def list_recordings(
 @router.get(
     "/cameras/{camera_id}/recordings/export.mp4",
     response_class=Response,
-    responses={200: {"content": {"video/mp4": {}}}, **ERRORS},
+    responses={
+        200: {"content": {"video/mp4": {}}},
+        **ERRORS,
+        429: {"description": "You, or the node, run as many exports as allowed (limits)"},
+    },
     summary="One MP4 of recorded footage, from the keyframe at or before `start` to `end`",
 )
 def export_recording(
@@ -83,6 +86,7 @@ def export_recording(
     recordings: RecordingsDep,
     access: AccessDep,
     audit: AuditDep,
+    exports: ExportsDep,
     principal: Watcher,
     start: Moment,
     end: Moment,
@@ -90,24 +94,22 @@ def export_recording(
     access.camera(principal, camera_id)
     span = recordings.checked(camera_id, parse_moment("start", start), parse_moment("end", end))
     window = {"start": iso(span.start), "end": iso(span.end)}
-    handle, name = tempfile.mkstemp(prefix="export-", suffix=".mp4")
-    os.close(handle)
-    path = Path(name)
+    slot = exports.claim(principal.name)  # 429 beyond limits.exports(_per_user)
     try:
-        facts = recordings.export(camera_id, span, path)
-        out = path.open("rb")
-    except SurveillanceError as exc:
-        audit(
-            principal.name,
-            AuditAction.RECORDINGS_EXPORT,
-            camera_id=camera_id,
-            outcome="failed",
-            status=exc.status_code,
-            **window,
-        )
+        facts = recordings.export(camera_id, span, slot.path)
+        out = slot.path.open("rb")
+    except BaseException as exc:
+        slot.release()
+        if isinstance(exc, SurveillanceError):
+            audit(
+                principal.name,
+                AuditAction.RECORDINGS_EXPORT,
+                camera_id=camera_id,
+                outcome="failed",
+                status=exc.status_code,
+                **window,
+            )
         raise
-    finally:
-        path.unlink(missing_ok=True)  # the open handle keeps the bytes until it is closed
     size = os.fstat(out.fileno()).st_size
     audit(principal.name, AuditAction.RECORDINGS_EXPORT, camera_id=camera_id, bytes=size, **window)
     stamp = iso(facts.first_at).replace(":", "")
@@ -119,17 +121,22 @@ def export_recording(
     }
     if facts.note:
         headers["X-Note"] = facts.note
-    return StreamingResponse(_chunks(out, size), media_type="video/mp4", headers=headers)
+    return StreamingResponse(_chunks(out, size, slot), media_type="video/mp4", headers=headers)
 
 
-def _chunks(handle: IO[bytes], remaining: int) -> Iterator[bytes]:
-    with handle:
-        while remaining > 0:
-            chunk = handle.read(min(CHUNK_BYTES, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
+def _chunks(handle: IO[bytes], remaining: int, slot: ExportSlot) -> Iterator[bytes]:
+    """The file in chunks; the export keeps its place (and its file) until it is sent, or
+    the client went away and the generator is closed."""
+    try:
+        with handle:
+            while remaining > 0:
+                chunk = handle.read(min(CHUNK_BYTES, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
+    finally:
+        slot.release()
 
 
 @router.get(

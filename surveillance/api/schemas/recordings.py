@@ -25,6 +25,11 @@ class GapOut(Out):
     start: UtcTime
     end: UtcTime | None = Field(description="null while the gap goes on")
     reason: str
+    removed_at: UtcTime | None = Field(
+        default=None,
+        description="set when the window was recorded and then removed (retention, disk "
+        "budget): the newest removal in it; null for a gap nothing was recorded in",
+    )
 
 
 class RecordingsOut(Out):

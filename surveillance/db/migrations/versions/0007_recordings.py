@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("start_at", sa.Float, nullable=False),
         sa.Column("end_at", sa.Float),
         sa.Column("reason", sa.String(400), nullable=False),
+        sa.Column("removed_at", sa.Float),
         **NEVER_REUSED,
     )
     op.create_index(

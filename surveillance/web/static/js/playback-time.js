@@ -33,6 +33,39 @@ export function clockText(epochS) {
   return `${date} ${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${ms}`;
 }
 
+// What the "Go to" field shows: the clock's own text to the second. A native date-time field
+// shows the browser's locale format instead (12-hour with AM/PM in en-US) beside the clock's
+// 24 hours; one format for both.
+export function gotoText(epochS) {
+  return clockText(epochS).slice(0, 19);
+}
+
+// The "Go to" field's text as epoch s: the clock's format, local time, 24 h (seconds and
+// milliseconds optional, a space or "T" between date and time), or an ISO time with its
+// zone; null otherwise, and for a time the local calendar does not have (2026-02-30,
+// 24:00, the hour skipped when clocks go forward) rather than a moment next to it.
+export function parseGoto(text) {
+  const trimmed = String(text).trim();
+  const zoned = parseIso(trimmed);
+  if (zoned !== null) return zoned;
+  const parts = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,3}))?)?$/.exec(trimmed);
+  if (!parts) return null;
+  const [y, mo, d, h, mi, s = "0", ms = "0"] = parts.slice(1);
+  const at = new Date(+y, +mo - 1, +d, +h, +mi, +s, +ms.padEnd(3, "0"));
+  at.setFullYear(+y); // years below 100 are not 19xx
+  const same = at.getFullYear() === +y && at.getMonth() === +mo - 1 && at.getDate() === +d
+    && at.getHours() === +h && at.getMinutes() === +mi && at.getSeconds() === +s;
+  return same ? at.getTime() / 1000 : null;
+}
+
+// The zone of the clock and the field at a moment, for their label: "UTC+01:00".
+export function zoneText(epochS) {
+  const east = -new Date(epochS * 1000).getTimezoneOffset(); // minutes east of UTC
+  const two = (n) => String(n).padStart(2, "0");
+  const sign = east < 0 ? "-" : "+";
+  return `UTC${sign}${two(Math.floor(Math.abs(east) / 60))}:${two(Math.abs(east) % 60)}`;
+}
+
 // The local day around a moment, [midnight, next midnight), as epoch s.
 export function dayAround(epochS) {
   const at = new Date(epochS * 1000);

@@ -13,7 +13,8 @@
 import { api, ApiError } from "./api.js";
 import { el, isolated } from "./dom.js";
 import {
-  clockText, dayAround, DEFAULT_FRAME_S, frameMiddle, hourAround, isoOf, parseIso, PlaybackClock,
+  clockText, dayAround, DEFAULT_FRAME_S, frameMiddle, gotoText, hourAround, isoOf, parseGoto,
+  parseIso, PlaybackClock, zoneText,
 } from "./playback-time.js";
 import { RecordedPlayer, State } from "./recorded-player.js";
 import { Timeline } from "./timeline.js";
@@ -25,6 +26,7 @@ const DEFAULT_BACK_S = 60; // no ?at=: a minute ago
 const LIVE_EDGE_S = 3; // the clock never runs closer to now than this (not recorded yet)
 const FORBIDDEN = 403;
 const PICTURE_NEAR_S = 0.5; // a picture this close to the clock (x speed) is of its moment
+const GOTO_FORMAT = "YYYY-MM-DD HH:MM:SS"; // the clock's own format (playback-time.js gotoText)
 
 const $ = (id) => document.getElementById(id);
 
@@ -175,6 +177,12 @@ function showState(lead) {
   const near = picture && Math.abs(picture.wall - clock.now()) < PICTURE_NEAR_S * clock.rate;
   const shown = near ? picture.wall : clock.now();
   $("clock").textContent = clockText(shown);
+  // The zone the clock and the "Go to" field are in (it changes with daylight saving).
+  const zone = zoneText(shown);
+  if ($("zone").textContent !== zone) {
+    $("zone").textContent = zone;
+    $("goto").title = `Local time (${zone}), 24 h: ${GOTO_FORMAT}`;
+  }
   $("clock").dataset.at = String(shown);
   $("clock").setAttribute("datetime", isoOf(shown));
   for (const tile of page.tiles) {
@@ -224,15 +232,9 @@ function step(direction) {
 }
 
 function gotoInput() {
-  const value = $("goto").value; // local time, "YYYY-MM-DDTHH:MM[:SS]"
-  const at = value ? new Date(value).getTime() / 1000 : NaN;
-  if (Number.isFinite(at)) seek(at);
-  else message("Pick a date and time to go to.");
-}
-
-function localInputValue(epochS) {
-  const at = new Date(epochS * 1000 - new Date(epochS * 1000).getTimezoneOffset() * 60000);
-  return at.toISOString().slice(0, 19);
+  const at = parseGoto($("goto").value);
+  if (at !== null) seek(at);
+  else message(`Type a date and time as ${GOTO_FORMAT}, local time (${zoneText(page.clock.now())}), 24 h.`);
 }
 
 function wireControls(shown) {
@@ -246,7 +248,8 @@ function wireControls(shown) {
   $("step-back").addEventListener("click", () => step(-1));
   $("step-forward").addEventListener("click", () => step(1));
   $("goto-button").addEventListener("click", gotoInput);
-  $("goto").value = localInputValue(shown.at);
+  $("goto").addEventListener("keydown", (event) => { if (event.key === "Enter") gotoInput(); });
+  $("goto").value = gotoText(shown.at);
   $("zoom").addEventListener("click", () => {
     page.zoomed = !page.zoomed;
     $("zoom").textContent = page.zoomed ? "Whole day" : "Zoom to the hour";
@@ -293,6 +296,7 @@ async function main() {
   wireControls(shown);
   page.day = dayAround(shown.at);
   await loadAllFootage();
+  page.clock.set(shown.at); // from the moment asked, however long the footage took to list
   setInterval(tick, TICK_MS);
   setInterval(() => {
     if (page.day[1] > Date.now() / 1000 - FOOTAGE_REFRESH_MS / 1000 && !page.refused) loadAllFootage();

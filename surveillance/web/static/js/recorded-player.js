@@ -11,6 +11,7 @@ import { withoutBidiControls } from "./dom.js";
 import { FrameWatch } from "./frame-watch.js";
 import {
   bufferedTarget, DEFAULT_FRAME_S, footageAt, isoOf, leadS, MediaTimeline, nextWindow, parseIso,
+  SEEK_WINDOW_S,
 } from "./playback-time.js";
 
 const KEEP_BEHIND_S = 30; // buffered media kept behind the playhead (a step or two back)
@@ -19,7 +20,7 @@ const FORBIDDEN = 403;
 // The picture may stray this far from the clock while playing before it is put back (in clock
 // seconds, scaled by the speed): a seek decodes again from a keyframe, so not at every tick.
 const PLAY_TOLERANCE_S = 0.3;
-const LOADED_SLACK_S = 0.5; // a window starts at the keyframe at or before the asked time
+const LOADED_SLACK_S = 0.5; // a moment this near a window's edge counts as its (keyframes, rounding)
 
 // The state a player is in at the clock's time, as the page and its tests read it.
 export const State = Object.freeze({
@@ -64,6 +65,7 @@ export class RecordedPlayer {
     this._fetching = null; // AbortController of the window on its way (.window: which)
     this._failure = null; // why the last window could not be had
     this._asked = 0; // the wall time the clock last asked for
+    this._queue = Promise.resolve(); // the buffer operations under way (_serial)
     this._retryAt = 0;
     this._watchFrames();
   }
@@ -140,18 +142,25 @@ export class RecordedPlayer {
   }
 
   _loadedHolds(at) {
-    return this._loaded !== null && this._loaded.start - LOADED_SLACK_S <= at && at < this._loaded.end;
+    return this._loaded !== null && this._loaded.start <= at && at < this._loaded.end;
   }
 
   _fetchFor(at, rate, nowS) {
     if (!this._timeline || !this._timeline.holds(at)) this._reset(at);
-    const near = this._loaded !== null && this._loaded.start - LOADED_SLACK_S <= at
+    // Before the footage appended (a seek back past its first keyframe) or well after it:
+    // a fresh window from `at`; within it or just at its end: the next window.
+    const near = this._loaded !== null && this._loaded.start <= at
       && at <= this._loaded.end + LOADED_SLACK_S;
     const loadedEnd = near ? this._loaded.end : null;
     if (this._fetching) {
-      // The window on its way is kept if it is the one `at` needs (or the next one after it).
+      // The window on its way is kept if it is the next one after the picture shown, or,
+      // when nothing is shown at `at` (a seek), if `at` is near its start: a long window
+      // far ahead of its start takes longer to come than a short one from `at`.
       const w = this._fetching.window;
-      if (at >= w.start - leadS(rate) - LOADED_SLACK_S && at < w.end) return;
+      const keep = this._target(at) === null
+        ? w.start - LOADED_SLACK_S <= at && at < Math.min(w.end, w.start + SEEK_WINDOW_S)
+        : at >= w.start - leadS(rate) - LOADED_SLACK_S && at < w.end;
+      if (keep) return;
       this._fetching.abort();
       this._fetching = null;
     }
@@ -185,7 +194,7 @@ export class RecordedPlayer {
         this._fail("The server's answer did not say which moment its video shows");
         return;
       }
-      await this._append(codec, firstAt, data, fresh);
+      await this._serial(() => (controller.signal.aborted ? null : this._append(codec, firstAt, data, fresh)));
       if (this._fetching !== controller || this.error) return; // replaced by a seek meanwhile
       this._failure = null;
       // A window that ends short of what was asked stops where its footage stops; the next
@@ -203,6 +212,14 @@ export class RecordedPlayer {
     } finally {
       if (this._fetching === controller) this._fetching = null;
     }
+  }
+
+  // One window's buffer operations at a time: a window still being appended when a seek
+  // brings another would otherwise meet it on the SourceBuffer (InvalidStateError).
+  _serial(work) {
+    const run = this._queue.then(work, work);
+    this._queue = run.catch(() => {});
+    return run;
   }
 
   async _append(codec, firstAt, data, fresh) {

@@ -318,6 +318,9 @@ function tickClock() {
 // ---- start ---------------------------------------------------------------------------------
 
 async function main() {
+  // The cameras on the wall at the click (a tour or an edit may have changed the layout's).
+  wirePlaybackButton($("playback-wall"),
+    () => (state.grid ? state.grid.tiles : []).map((tile) => tile.camera).filter(Boolean));
   const [tags, platforms, presets] = await Promise.all([
     api.get("/api/tags"), api.get("/api/platforms"), api.get("/api/layouts/presets"),
   ]);
@@ -368,8 +371,6 @@ async function main() {
   $("tour-next").addEventListener("click", () => state.tour.next());
   $("group-to-wall").addEventListener("click", groupToWall);
   $("toggle-list").addEventListener("click", () => document.body.classList.toggle("list-hidden"));
-  // The cameras on the wall now (a tour or an edit may have changed the saved layout's).
-  wirePlaybackButton($("playback-wall"), () => state.grid.tiles.map((tile) => tile.camera).filter(Boolean));
   tickClock();
   health.start();
 }
