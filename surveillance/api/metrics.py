@@ -76,6 +76,14 @@ class IngestCollector(Collector):
         yield from (up, state, fps, bitrate, age, ring, reconnects)
         if self._recorder is not None:
             yield recording
+            # The disk budget removing footage still inside its retention: something else
+            # fills the recordings' file system (services/retention.py warns too).
+            removed = CounterMetricFamily(
+                "surveillance_recording_removed_within_retention_bytes",
+                "Bytes of footage the disk budget removed while still inside its retention",
+            )
+            removed.add_metric([], float(self._recorder.removed_within_retention_bytes))
+            yield removed
 
         ratio = GaugeMetricFamily(
             "surveillance_platform_online_ratio",

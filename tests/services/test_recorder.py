@@ -221,6 +221,7 @@ def test_records_every_kind_of_source(service: ServiceProcess) -> None:
         f'surveillance_camera_recording_state{{camera="{NOT_RECORDED}",platform="town",'
         'state="off"} 1.0'
     ) in metrics
+    assert "surveillance_recording_removed_within_retention_bytes_total 0.0" in metrics
 
 
 def test_a_camera_that_goes_away_leaves_a_gap_with_its_reason(
