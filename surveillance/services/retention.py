@@ -3,7 +3,7 @@
 The plan is the index's (recordings/retention.py: past retain_days first, then the oldest
 of all while over max_bytes or under min_free_bytes; never held, never open). This loop
 carries it out: rows first, in one transaction that keeps the chains verifiable, THEN the
-files. A crash between the two leaves files without rows, which the next start removes
+files. A crash between the two leaves files without rows, which the next start sets aside
 (services/recording_reconcile.py); the other order would leave rows whose files are gone,
 which verify would report as tampering.
 
@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from surveillance.config.models import RecordingConfig
+from surveillance.config.models import RecordingConfig, RecordingMode
 from surveillance.recordings.policy import CameraRecordingPolicy
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.retention import plan_removals
@@ -37,6 +37,7 @@ RETENTION_INTERVAL_S = 30.0  # how often the plan is made when nothing asks soon
 # Why a segment was removed (the audit log's and the index's removal reason).
 REMOVED_EXPIRED = "retention period over"
 REMOVED_FOR_SPACE = "disk budget"
+FILE_ALREADY_GONE = "its file was already gone (deleted outside the node)"
 
 # Told of every removal, after the files are gone: (segments, reason). The node connects
 # it to the audit log.
@@ -103,17 +104,18 @@ class Retention:
             free = shutil.disk_usage(self._root).free
         except OSError:
             return []  # no recordings directory (yet): nothing to remove
+        policies = self._with_unconfigured()
         plan = plan_removals(
             self._store,
             now,
-            self._policies,
+            policies,
             self._store.total_bytes(),
             settings.max_bytes,
             free,
             settings.min_free_bytes,
         )
-        expired = [s for s in plan if self._expired(s, now)]
-        for_space = [s for s in plan if not self._expired(s, now)]
+        expired = [s for s in plan if _expired(policies, s, now)]
+        for_space = [s for s in plan if not _expired(policies, s, now)]
         if expired:
             self._remove(expired, REMOVED_EXPIRED)
         if for_space:
@@ -145,10 +147,17 @@ class Retention:
             len(segments), size, why, ", ".join(sorted({s.camera_id for s in segments})),
         )  # fmt: skip
 
-    def _expired(self, segment: SegmentRecord, now: float) -> bool:
-        policy = self._policies.get(segment.camera_id)
-        end_at = segment.end_at if segment.end_at is not None else now
-        return policy is not None and end_at <= now - policy.retain_s
+    def _with_unconfigured(self) -> Mapping[str, CameraRecordingPolicy]:
+        """The configured cameras' policies, and ``recording.default``'s retention for the
+        footage of cameras taken out of the configuration: it is not kept for ever, and it
+        goes when the default says, not only when space runs short."""
+        anchors, _ = self._store.chain_anchors()  # one row per camera stream
+        gone = {a.camera_id for a in anchors} - self._policies.keys()
+        if not gone:
+            return self._policies
+        default = self._settings.default
+        kept = CameraRecordingPolicy(RecordingMode.OFF, default.stream, default.retain_days)
+        return {**dict.fromkeys(gone, kept), **self._policies}
 
     def _remove(self, planned: list[SegmentRecord], reason: str) -> list[SegmentRecord]:
         """Removes what the store lets go; returns it."""
@@ -157,15 +166,39 @@ class Retention:
         segments = self._store.remove_segments(planned, reason)
         if not segments:
             return []
+        already_gone: list[SegmentRecord] = []
         for segment in segments:
             try:
-                (self._root / segment.path).unlink(missing_ok=True)
-            except OSError as error:  # the row is gone: the next start removes the file
+                (self._root / segment.path).unlink()
+            except FileNotFoundError:
+                already_gone.append(segment)
+            except OSError as error:  # the row is gone: the next start sets the file aside
                 log.warning("cannot remove recording file %s: %s", segment.path, error.strerror)
         log.info(
             "recording retention removed %d segments (%d bytes): %s",
             len(segments), sum(s.bytes for s in segments), reason,
         )  # fmt: skip
+        gone = {s.id for s in already_gone}
+        if already_gone:
+            # Deleted by someone outside the node: the removal must not hide that (verify
+            # no longer sees the row), so the audit log and the log say it.
+            log.warning(
+                "recording retention found %d segment file(s) already gone (deleted outside "
+                "the node): %s",
+                len(already_gone), ", ".join(s.path for s in already_gone[:10]),
+            )  # fmt: skip
         if self._on_removed is not None:
-            self._on_removed(segments, reason)
+            removed = [s for s in segments if s.id not in gone]
+            if removed:
+                self._on_removed(removed, reason)
+            if already_gone:
+                self._on_removed(already_gone, f"{reason}; {FILE_ALREADY_GONE}")
         return segments
+
+
+def _expired(
+    policies: Mapping[str, CameraRecordingPolicy], segment: SegmentRecord, now: float
+) -> bool:
+    policy = policies.get(segment.camera_id)
+    end_at = segment.end_at if segment.end_at is not None else now
+    return policy is not None and end_at <= now - policy.retain_s

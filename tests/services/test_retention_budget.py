@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,22 @@ import pytest
 from surveillance import db
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
+from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService
+from surveillance.services.retention import FILE_ALREADY_GONE, REMOVED_EXPIRED, OnRemoved
 from tests.recordings.conftest import DAY, record
 
 CAMERAS = ("a", "b")
 
 
-def recorder(tmp_path: Path, store: RecordingStore, min_free_bytes: int) -> RecorderService:
+def recorder(
+    tmp_path: Path,
+    store: RecordingStore,
+    min_free_bytes: int,
+    on_removed: OnRemoved | None = None,
+) -> RecorderService:
     config = AppConfig.model_validate(
         {
             "server": {"data_dir": str(tmp_path)},
@@ -42,7 +50,8 @@ def recorder(tmp_path: Path, store: RecordingStore, min_free_bytes: int) -> Reco
         }
     )
     catalog = Catalog.from_config(config)
-    return RecorderService(catalog, IngestService(catalog, config.ingest, str), store, config)
+    ingest = IngestService(catalog, config.ingest, str)
+    return RecorderService(catalog, ingest, store, config, on_removed=on_removed)
 
 
 def test_footage_removed_inside_its_retention_is_told_loudly(
@@ -84,4 +93,41 @@ def test_footage_removed_inside_its_retention_is_told_loudly(
         detail = full.status(segment.camera_id).detail or ""
         assert f"{segment.bytes} bytes of footage inside its retention removed" in detail
         assert "recording is off" in detail  # what it said before is kept
+    engine.dispose()
+
+
+def test_footage_of_a_camera_taken_out_of_the_config_and_files_deleted_by_hand(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera no longer configured keeps its footage for recording.default's retention
+    (7 days here), not for ever; a segment whose file someone deleted is removed in its
+    turn, and the audit hook and the log say its file was already gone."""
+    engine = db.create_db_engine(f"sqlite:///{tmp_path / 'cases.db'}")
+    db.upgrade(engine)
+    store = RecordingStore(engine)
+    root = tmp_path / "recordings"
+    now = time.time()
+    old_of_gone_camera = record(store, root, "retired", now - 8 * DAY)
+    young_of_gone_camera = record(store, root, "retired", now - 6 * DAY)
+    deleted_by_hand = record(store, root, "a", now - 9 * DAY)
+    (root / deleted_by_hand.path).unlink()
+    told: list[tuple[list[int], str]] = []
+
+    def on_removed(segments: Sequence[SegmentRecord], reason: str) -> None:
+        told.append(([s.id for s in segments], reason))
+
+    with caplog.at_level(logging.WARNING):
+        removed = recorder(tmp_path, store, 0, on_removed).run_retention()
+    assert sorted(s.id for s in removed) == sorted([old_of_gone_camera.id, deleted_by_hand.id])
+    assert (root / young_of_gone_camera.path).exists()
+    assert sorted(told) == sorted(
+        [
+            ([old_of_gone_camera.id], REMOVED_EXPIRED),
+            ([deleted_by_hand.id], f"{REMOVED_EXPIRED}; {FILE_ALREADY_GONE}"),
+        ]
+    )
+    assert any(
+        "already gone" in r.getMessage() and deleted_by_hand.path in r.getMessage()
+        for r in caplog.records
+    )
     engine.dispose()
