@@ -35,6 +35,7 @@ from surveillance.api.node import Node
 from surveillance.auth.audit import AuditQuery
 from surveillance.config.models import AppConfig
 from surveillance.db import SQLITE_FILE, create_db_engine, database_url
+from surveillance.media.health import StreamState
 from surveillance.media.recording_read import SegmentRef
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
@@ -112,9 +113,17 @@ def service(
     process = ServiceProcess(AppConfig.model_validate(node_config(simulator, data_dir, tmpfs)))
     process.start()
     try:
+        # Every camera connected before the first test: the connections this module's node
+        # keeps are then the simulator's clients from before each test, not ones a test
+        # opened (which tests/conftest.py waits up to 15 s for after each test).
+        wait_until(lambda: all_online(process.node), 30, "every camera online")
         yield process
     finally:
         process.stop()
+
+
+def all_online(node: Node) -> bool:
+    return all(h.state is StreamState.ONLINE for h in node.ingest.all_health())
 
 
 def closed_segments(node: Node, camera: str) -> list[SegmentRecord]:
