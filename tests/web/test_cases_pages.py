@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 import zipfile
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,12 +26,15 @@ pytestmark = pytest.mark.rtsp
 XSS = "<img src=x onerror=alert(1)>"
 HANDLER = "handler1"  # reports, works and attaches evidence to cases, from the wall too
 PANEL_STATUS = "document.querySelector('#attach-panel .attach-status').textContent"
+PAST_S = 16.0  # how far back the past moment is: older than the live ring (10 s)
+CLIP_PRE_S, CLIP_POST_S = 2, 2
 
 
 def cameras(simulator: Simulator) -> list[dict[str, Any]]:
     return [
         {"id": "gate", "name": "School gate", "platform": "town",
-         "url": simulator.url("cam05"), "tags": ["school-gate"]},
+         "url": simulator.url("cam05"), "tags": ["school-gate"],
+         "recording": {"mode": "continuous"}},
         {"id": "dead", "name": "Dead camera", "platform": "police",
          "url": f"rtsp://127.0.0.1:{free_port()}/x"},
     ]  # fmt: skip
@@ -234,7 +239,41 @@ async def _walk_through(
     newest = page.locator("#items article").nth(1)
     assert await newest.get_attribute("data-item") == str(items[2]["id"])
     assert await newest.locator(".sha256").text_content() == items[2]["sha256"]
+
+    # A moment older than the live ring (10 s): its clip comes from the recordings.
+    await _attach_a_past_moment(page, client, number)
     assert dialogs == []
+
+
+async def _attach_a_past_moment(page: Page, client: httpx.AsyncClient, number: str) -> None:
+    # Recorded since before the window (gate records from the node's start).
+    lead_s = PAST_S + CLIP_PRE_S + 1
+    await wait_for(lambda: recorded_since(client, "gate", time.time() - lead_s), 30)
+    moment = time.time() - PAST_S
+    at = datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
+    await page.fill("#attach-at", at)
+    await page.fill("#clip-pre", str(CLIP_PRE_S))
+    await page.fill("#clip-post", str(CLIP_POST_S))
+    await page.click("#attach-clip")
+    await until(page, "document.getElementById('message').textContent.startsWith('Attached clip')")
+    past = (await client.get(f"/api/cases/{number}/items")).json()[-1]
+    assert past["kind"] == "clip" and "from the recording" in (past["note"] or ""), past
+    starts = datetime.fromisoformat(past["captured_at"]).timestamp()
+    # From the keyframe at or before the asked start (a GOP is 2 s here).
+    assert moment - CLIP_PRE_S - 2.5 <= starts <= moment - CLIP_PRE_S + 0.1, past
+    assert CLIP_PRE_S + CLIP_POST_S - 0.5 <= past["duration_s"] <= CLIP_PRE_S + CLIP_POST_S + 2.5
+    # A moment that is not one is refused in the page, before any request.
+    await page.fill("#attach-at", "yesterday at noon")
+    await page.click("#attach-clip")
+    await until(page, "document.getElementById('message').textContent.includes('YYYY-MM-DD')")
+
+
+async def recorded_since(client: httpx.AsyncClient, camera: str, moment: float) -> bool:
+    start = datetime.fromtimestamp(moment - 60, UTC).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    listing = (await client.get(f"/api/cameras/{camera}/recordings?from={start}&to={now}")).json()
+    return any(datetime.fromisoformat(span["start"]).timestamp() <= moment
+               for span in listing["spans"])  # fmt: skip
 
 
 async def row_numbers(page: Page) -> list[str]:

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { clear, el, isolated } from "./dom.js";
 import { apiCaseUrl, errorText, sizeText, stateLabel, timeText } from "./case-format.js";
+import { isoOf, parseGoto } from "./playback-time.js";
 
 const EXPORT_REFRESH_MS = 1500; // the export's custody entry appears once the download starts
 
@@ -198,6 +199,14 @@ async function attach(kind) {
     message("Choose a camera first.", true);
     return;
   }
+  // The moment: empty is now; anything else must read as one (never guessed), and a past
+  // moment is served from the recordings.
+  const atText = $("attach-at").value.trim();
+  const at = atText ? parseGoto(atText) : null;
+  if (atText && at === null) {
+    message("Give the moment as YYYY-MM-DD HH:MM:SS (local time, 24 h) or an ISO time with its zone.", true);
+    return;
+  }
   const url = `${apiCaseUrl(state.number)}/items/${kind}`;
   let body = { camera };
   let waiting = `Taking a snapshot from ${cameraName(camera)}…`;
@@ -205,7 +214,12 @@ async function attach(kind) {
     const pre = Number($("clip-pre").value) || 0;
     const post = Number($("clip-post").value) || 0;
     body = { camera, pre_s: pre, post_s: post };
-    waiting = post > 0 ? `Cutting the clip; waiting ${post} s for what follows…` : "Cutting the clip…";
+    const waits = at === null ? post : at + post - Date.now() / 1000;
+    waiting = waits > 0 ? `Cutting the clip; waiting ${Math.ceil(waits)} s for what follows…` : "Cutting the clip…";
+  }
+  if (at !== null) {
+    body.at = isoOf(at);
+    if (kind === "snapshot") waiting = `Finding the picture of ${cameraName(camera)} at ${atText}…`;
   }
   setBusy(true, waiting);
   try {
