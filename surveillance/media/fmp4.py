@@ -23,6 +23,7 @@ from typing import Any
 import av
 
 from surveillance.media.bitstream import codec_string, parameter_sets_annexb, with_parameter_sets
+from surveillance.media.mp4_boxes import MemorySink
 from surveillance.media.packets import Packet, StreamInfo
 
 MSE_TIME_BASE = Fraction(1, 90_000)
@@ -34,18 +35,6 @@ FALLBACK_CODEC_STRING = "avc1.640028"  # High 4.0: for parameter sets we cannot 
 # skipped (a viewer that fell behind), not a slow camera: the timeline is carried on.
 MAX_FRAME_GAP_S = 2.0
 DEFAULT_FPS = 25.0
-
-
-class _Chunks(io.RawIOBase):
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        self.data += b
-        return len(b)
 
 
 def _template_stream(info: StreamInfo, first_keyframe: bytes) -> tuple[Any, Any]:
@@ -74,7 +63,7 @@ class FragmentedMp4Muxer:
 
     def __init__(self, info: StreamInfo, first_keyframe: Packet) -> None:
         self.info = info
-        self._sink = _Chunks()
+        self._sink = MemorySink()
         self._template_container, template = _template_stream(info, first_keyframe.data)
         self._output = av.open(
             self._sink,

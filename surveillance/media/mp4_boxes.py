@@ -11,9 +11,10 @@ the init segment. References: ISO/IEC 14496-12 (8.8 movie fragments: ``tfhd``, `
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 # Boxes that only hold other boxes, on the way to the ones read here.
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"moof", b"traf"}
@@ -21,6 +22,21 @@ _SAMPLE_ENTRIES = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "
 _VISUAL_SAMPLE_ENTRY_BYTES = 78  # after the box header: SampleEntry (8) + VisualSampleEntry (70)
 # Sample flags (14496-12 8.8.3.1): sample_is_non_sync_sample.
 _NON_SYNC = 0x00010000
+
+
+class MemorySink(io.RawIOBase):
+    """Where FFmpeg's MP4 muxer writes (PyAV's file object): memory, which the writer cuts
+    into top-level boxes as they complete."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.data += b
+        return len(b)
 
 
 class Mp4Error(ValueError):

@@ -43,6 +43,7 @@ import av
 from surveillance.media.bitstream import parameter_sets_annexb, with_parameter_sets
 from surveillance.media.mp4_boxes import (
     Fragment,
+    MemorySink,
     Mp4Error,
     TrackInit,
     iter_fragments,
@@ -222,20 +223,6 @@ def _frame_step(packets: list[Packet]) -> int | None:
     return min(steps) if steps else None
 
 
-class _Sink(io.RawIOBase):
-    """Where FFmpeg writes: memory, cut into top-level boxes by the writer."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        self.data += b
-        return len(b)
-
-
 def _template(info: StreamInfo, keyframe: bytes) -> Any:
     """A demuxed stream describing the codec, from its parameter sets and one keyframe."""
     return av.open(
@@ -260,7 +247,7 @@ class SegmentWriter:
         self._parameter_sets = parameter_sets_annexb(first.info.codec, first.info.extradata)
         self._lock = threading.Lock()
         self._timeline = _Timeline(first.info)
-        self._sink = _Sink()
+        self._sink = MemorySink()
         self._hash = hashlib.sha256()
         self._written = 0  # bytes in the file, all of them whole boxes
         self._pending_moof: bytes | None = None

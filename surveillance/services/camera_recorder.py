@@ -83,6 +83,22 @@ GAP_HELD_UP = "camera stream arrived late"
 _FAILING = (StreamState.OFFLINE, StreamState.STALLED, StreamState.DISABLED, StreamState.IDLE)
 
 
+def close_with_facts(
+    store: RecordingStore, segment_id: int, end_at: float, facts: SegmentFacts, reason: str
+) -> None:
+    """Close a segment's row with what its file holds (the recorder's and the reconcile's)."""
+    store.close_segment(
+        segment_id,
+        end_at=end_at,
+        bytes=facts.bytes,
+        sha256=facts.sha256,
+        frames=facts.frames,
+        init_bytes=facts.init_bytes,
+        keyframes=facts.keyframes,
+        reason=reason,
+    )
+
+
 def wall_time(received_at: float) -> float:
     """Epoch s of a packet's ``received_at`` (time.monotonic())."""
     return time.time() - (time.monotonic() - received_at)
@@ -427,16 +443,7 @@ class CameraRecorder:
         # Never in the future: no later than the last packet's arrival (+ its frame and the
         # reorder delay the duration holds), whatever the camera's clock said.
         end_at = segment.start_at + self._readable_s(segment, facts.duration_s)
-        self._store.close_segment(
-            segment.segment_id,
-            end_at=end_at,
-            bytes=facts.bytes,
-            sha256=facts.sha256,
-            frames=facts.frames,
-            init_bytes=facts.init_bytes,
-            keyframes=facts.keyframes,
-            reason=reason,
-        )
+        close_with_facts(self._store, segment.segment_id, end_at, facts, reason)
         self._open = None
         self.open_ref = None
         self._covered_until = self._last_end = end_at

@@ -72,40 +72,16 @@ class LiveFootage:
         if at is not None:
             return await self._recorded_snapshot(camera_id, platform, at)
         shot = await self._snapshots.snapshot(camera_id, mode=SnapshotMode.LATEST)
-        return Footage(
-            kind=ItemKind.SNAPSHOT,
-            data=shot.jpeg,
-            media_type="image/jpeg",
-            camera_id=camera_id,
-            platform_id=platform,
-            captured_at=datetime.fromtimestamp(shot.captured_at, UTC),
-            stream_time_s=None,
-            codec="jpeg",
-            width=shot.width,
-            height=shot.height,
-            duration_s=None,
-            frames=1,
-        )
+        return _picture(camera_id, platform, shot.jpeg, shot.captured_at, shot.width, shot.height)
 
     async def _recorded_snapshot(self, camera_id: str, platform: str, at: datetime) -> Footage:
         if self._recorded is None:
             raise FootageUnavailable(camera_id, "this node records no footage")
         frame = await asyncio.to_thread(self._recorded.frame, camera_id, at.timestamp())
-        return Footage(
-            kind=ItemKind.SNAPSHOT,
-            data=frame.jpeg,
-            media_type="image/jpeg",
-            camera_id=camera_id,
-            platform_id=platform,
-            captured_at=datetime.fromtimestamp(frame.at, UTC),
-            stream_time_s=None,
-            codec="jpeg",
-            width=frame.width,
-            height=frame.height,
-            duration_s=None,
-            frames=1,
+        return _picture(
+            camera_id, platform, frame.jpeg, frame.at, frame.width, frame.height,
             note="from the recording",
-        )
+        )  # fmt: skip
 
     async def clip(
         self, camera_id: str, at: datetime | None, pre_s: float, post_s: float
@@ -189,3 +165,30 @@ class LiveFootage:
             frames=facts.frames,
             note=note,
         )
+
+
+def _picture(
+    camera_id: str,
+    platform: str,
+    jpeg: bytes,
+    captured_at: float,
+    width: int,
+    height: int,
+    note: str | None = None,
+) -> Footage:
+    """A still picture as evidence: live or recorded, ``captured_at`` its own moment."""
+    return Footage(
+        kind=ItemKind.SNAPSHOT,
+        data=jpeg,
+        media_type="image/jpeg",
+        camera_id=camera_id,
+        platform_id=platform,
+        captured_at=datetime.fromtimestamp(captured_at, UTC),
+        stream_time_s=None,
+        codec="jpeg",
+        width=width,
+        height=height,
+        duration_s=None,
+        frames=1,
+        note=note,
+    )

@@ -25,6 +25,7 @@ from pathlib import Path
 from surveillance.media.recording_file import salvage
 from surveillance.recordings.layout import UNINDEXED_DIR, laid_out_like_a_segment
 from surveillance.recordings.store import RecordingStore
+from surveillance.services.camera_recorder import close_with_facts
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,7 @@ def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
             log.warning("recording %s had no whole fragment after a restart: removed", path)
             continue
         end_at = record.start_at + facts.duration_s
-        store.close_segment(
-            record.id,
-            end_at=end_at,
-            bytes=facts.bytes,
-            sha256=facts.sha256,
-            frames=facts.frames,
-            init_bytes=facts.init_bytes,
-            keyframes=facts.keyframes,
-            reason=RECOVERED,
-        )
+        close_with_facts(store, record.id, end_at, facts, RECOVERED)
         store.add_gap(record.camera_id, record.stream, end_at, GAP_NOT_RUNNING)
         recovered += 1
         log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
