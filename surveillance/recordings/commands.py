@@ -54,9 +54,12 @@ def verify_recordings_command(config: AppConfig) -> int:
         print(f"Note: {report.open_segments} segment(s) being written are not checked yet")
     if report.set_aside:
         print(
-            f"Note: {report.set_aside} file(s) the node set aside under .unindexed/ at a start "
-            "(in no index row: see the log of that start)"
+            f"Note: {len(report.set_aside)} file(s) the node set aside at a start, in no index "
+            "row (retention was removing them when the node stopped, or their rows were "
+            "deleted):"
         )
+        for path in report.set_aside:
+            print(f"  {path}")
     print(f"Note: {CHAIN_LIMIT}")
     if report.ok:
         print(

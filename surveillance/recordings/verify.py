@@ -29,6 +29,7 @@ from surveillance.recordings.records import ChainAnchor, RemovalRecord, SegmentR
 from surveillance.recordings.store import RecordingStore
 
 HASH_CHUNK = 1 << 20
+STREAM_FOLDERS = ("main", "sub")  # a camera's folders (recordings/layout.py)
 
 
 @dataclass
@@ -40,7 +41,8 @@ class VerifyReport:
     removed_segments: int = 0  # by retention, at the heads and in holes
     holes: int = 0  # removal rows: segments removed behind a held one
     open_segments: int = 0  # being written (or left by a crash): not in a chain yet
-    set_aside: int = 0  # files the node set aside at a start as in no row (.unindexed/)
+    # Files the node set aside at a start as in no row (under .unindexed/), by path.
+    set_aside: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -67,22 +69,22 @@ def verify_recordings(store: RecordingStore, root: Path) -> VerifyReport:
     return report
 
 
-def _stray_files(store: RecordingStore, root: Path) -> tuple[list[str], int]:
+def _stray_files(store: RecordingStore, root: Path) -> tuple[list[str], list[str]]:
     """Files under the root that no segment row, open or closed, names: a segment renamed
     or copied by hand, or one retention took out of the index and failed to unlink. Named,
     so that someone looking for the footage learns it is still there. A segment being
     written has its row before its file is made and the rows are read after the walk, so
     it is known; a file retention unlinks meanwhile is gone by the second look."""
     if not root.is_dir():
-        return [], 0
+        return [], []
     found: dict[str, list[str]] = {}  # camera directory -> relative paths of its files
-    set_aside = 0
+    set_aside: list[str] = []
     for directory, _, names in os.walk(root):
         for name in names:
             relative = (Path(directory) / name).relative_to(root).as_posix()
             camera_dir = relative.split("/", 1)[0] if "/" in relative else ""  # "": the root
             if camera_dir == UNINDEXED_DIR:
-                set_aside += 1  # reported as such, not as a problem: the node logged each
+                set_aside.append(relative)  # named, not a problem: the node logged each
                 continue
             found.setdefault(camera_dir, []).append(relative)
     problems = []
@@ -93,15 +95,19 @@ def _stray_files(store: RecordingStore, root: Path) -> tuple[list[str], int]:
             if not path.is_symlink() and not path.exists():
                 continue  # removed while we looked
             parts = relative.split("/")
-            chain = f"{parts[0]} {parts[1]}: " if len(parts) > 2 else ""
             # The reconcile at start sets such a file aside (services/recording_reconcile.py).
+            # Named with its camera stream when it lies in one's folder; a file elsewhere
+            # (another program's folder under the root) by its path alone.
+            segment_like = laid_out_like_a_segment(relative)
+            in_stream = len(parts) > 2 and parts[1] in STREAM_FOLDERS
+            chain = f"{parts[0]} {parts[1]}: " if in_stream else ""
             fate = (
                 f" (the node sets it aside under {UNINDEXED_DIR}/ at its next start)"
-                if laid_out_like_a_segment(relative)
+                if segment_like
                 else ""
             )
             problems.append(f"{chain}file {relative} is not in the index{fate}")
-    return problems, set_aside
+    return problems, sorted(set_aside)
 
 
 def _verify_chain(

@@ -88,11 +88,11 @@ class ExportBudget:
         with self._lock:
             if sum(self._running.values()) >= self._total:
                 raise TooManyExports(
-                    f"this node runs {self._total} exports of recorded footage at most; try later"
+                    f"this node runs {_exports(self._total)} of recorded footage at most; try later"
                 )
             if self._running[user] >= self._per_user:
                 raise TooManyExports(
-                    f"you may run {self._per_user} exports of recorded footage at once; "
+                    f"you may run {_exports(self._per_user)} of recorded footage at once; "
                     "wait for one to finish"
                 )
             self._running[user] += 1
@@ -126,3 +126,7 @@ class ExportBudget:
             self._running[user] -= 1
             if self._running[user] <= 0:
                 del self._running[user]
+
+
+def _exports(count: int) -> str:
+    return f"{count} export" if count == 1 else f"{count} exports"

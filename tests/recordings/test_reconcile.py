@@ -37,10 +37,11 @@ def test_files_no_row_knows_are_set_aside_never_deleted(
     assert (root / kept.path).is_file()
     # A second start finds nothing more to set aside (the set-aside folder is no camera).
     assert reconcile(store, root).set_aside == 0
-    # verify names the files that are not the node's, and counts the one set aside.
-    report = verify_recordings(store, root)
-    assert report.set_aside == 1
-    assert sorted(report.problems) == [
-        "gate-1 exports: file gate-1/exports/my-holiday.mp4 is not in the index",
+    # verify names the files that are not the node's (by path: they are no camera's), and
+    # the one set aside.
+    checked = verify_recordings(store, root)
+    assert checked.set_aside == [f"{UNINDEXED_DIR}/{removed.path}"]
+    assert sorted(checked.problems) == [
+        "file gate-1/exports/my-holiday.mp4 is not in the index",
         "gate-1 main: file gate-1/main/note.mp4 is not in the index",
-    ], report.problems
+    ], checked.problems
