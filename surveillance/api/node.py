@@ -32,6 +32,7 @@ from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
+from surveillance.services.retention import FILE_ALREADY_GONE
 from surveillance.services.snapshots import SnapshotService
 from surveillance.wall.store import WallStore
 
@@ -172,6 +173,7 @@ def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str],
     """Retention's removals into the audit log: one entry per camera and pass."""
 
     def record(segments: Sequence[SegmentRecord], reason: str) -> None:
+        gone = FILE_ALREADY_GONE in reason
         by_camera: dict[str, list[SegmentRecord]] = {}
         for segment in segments:
             by_camera.setdefault(segment.camera_id, []).append(segment)
@@ -184,7 +186,8 @@ def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str],
                     detail={
                         "reason": reason,
                         "segments": len(removed),
-                        "bytes": sum(s.bytes for s in removed),
+                        # Bytes freed: none when the files were already gone.
+                        "bytes": 0 if gone else sum(s.bytes for s in removed),
                         "from": iso(min(s.start_at for s in removed)),
                         "to": iso(max(s.end_at or s.start_at for s in removed)),
                     },
