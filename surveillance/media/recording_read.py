@@ -277,6 +277,7 @@ def _export_into(
     notes: list[str] = []
     writer: _ExportWriter | None = None
     after_missing = False  # the gap before this segment is noted already
+    any_missing = False
     for index, ref in enumerate(chosen):
         try:
             segment = _Segment(ref)
@@ -285,7 +286,7 @@ def _export_into(
                 f"no recording from {_iso(ref.start_at)} to {_iso(ref.end_at)} "
                 f"({ref.duration_s:.1f} s, segment file missing, kept as a gap in the timeline)"
             )
-            after_missing = True
+            after_missing = any_missing = True
             continue
         stack.callback(segment.close)
         if writer is not None and segment.shape != writer.shape:
@@ -322,7 +323,7 @@ def _export_into(
             writer.add(
                 source.demux(stream), stream.time_base or OUTPUT_TIME_BASE, ref.start_at, until_at
             )
-    if (writer is None or writer.frames == 0) and after_missing:
+    if (writer is None or writer.frames == 0) and any_missing:
         raise SegmentFileMissing(_nothing_readable(start_at, end_at))
     if writer is None or writer.frames == 0:
         raise RecordingUnavailable(f"nothing recorded from {_iso(start_at)} to {_iso(end_at)}")
