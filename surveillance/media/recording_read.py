@@ -10,9 +10,11 @@ Wall time: a segment's media time ``t`` is ``start_at + t``.
 
 - **Export** keeps each segment at its own wall time: a gap between segments stays a gap in
   the MP4's timeline (the last picture before it lasts until the next), so a viewer's clock
-  reads real time all along; the ``note`` says where the gaps are. A segment that starts
-  before the previous one ended (clock jitter at a boundary, hundredths of a second) is
-  moved after it, since decode times must increase.
+  reads real time all along; the ``note`` says where the gaps are. Where a segment holds
+  media past the next one's start, its frames past that start are left out (see
+  ``_export_into``), since decode times must increase.
+- A segment whose **file is missing** (deleted or renamed outside the node) is a gap for
+  every reader; only a request with nothing readable left is refused (SegmentFileMissing).
 - **Playback** (Media Source Extensions) is built from the files' own fragments, only their
   ``tfdt`` (decode time) rewritten, no demux or remux. Gaps longer than ``JOIN_S`` stay
   gaps (the page jumps them: the buffered ranges show where); shorter ones, the boundaries
@@ -39,7 +41,7 @@ from typing import Any, BinaryIO
 
 import av
 
-from surveillance.errors import NotFound
+from surveillance.errors import Conflict, NotFound
 from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.decode import encode_jpeg
 from surveillance.media.mp4_boxes import (
@@ -67,6 +69,12 @@ class RecordingUnavailable(NotFound):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SegmentFileMissing(Conflict):
+    """A segment the index holds has no file (deleted or renamed outside the node). Readers
+    treat it as a gap; this is raised only when nothing readable is left of what was asked
+    (409: the camera and the window are right, the footage is gone)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,10 @@ class _Segment:
         self.ref = ref
         try:
             fd = os.open(ref.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise SegmentFileMissing(
+                f"the segment file of {_iso(ref.start_at)} to {_iso(ref.end_at)} is missing"
+            ) from exc
         except OSError as exc:
             raise RecordingUnavailable(
                 f"the recording of {_iso(ref.start_at)} cannot be read ({exc.strerror})"
@@ -264,8 +276,18 @@ def _export_into(
 ) -> tuple[_ExportWriter, list[str]]:
     notes: list[str] = []
     writer: _ExportWriter | None = None
-    for ref in chosen:
-        segment = _Segment(ref)
+    after_missing = False  # the gap before this segment is noted already
+    any_missing = False
+    for index, ref in enumerate(chosen):
+        try:
+            segment = _Segment(ref)
+        except SegmentFileMissing:
+            notes.append(
+                f"no recording from {_iso(ref.start_at)} to {_iso(ref.end_at)} "
+                f"({ref.duration_s:.1f} s, segment file missing, kept as a gap in the timeline)"
+            )
+            after_missing = any_missing = True
+            continue
         stack.callback(segment.close)
         if writer is not None and segment.shape != writer.shape:
             codec, width, height = segment.shape
@@ -276,13 +298,21 @@ def _export_into(
             writer.cut_short = True
             break
         shown_at = ref.start_at + ref.keyframes[0][0]
-        if writer is not None and shown_at - writer.last_end > GAP_NOTE_S:
+        if writer is not None and shown_at - writer.last_end > GAP_NOTE_S and not after_missing:
             notes.append(
                 f"no recording from {_iso(writer.last_end)} to {_iso(shown_at)} "
                 f"({shown_at - writer.last_end:.1f} s, kept as a gap in the timeline)"
             )
+        after_missing = False
+        # A segment may hold more media than its indexed span (the recorder ends a segment
+        # at its last packet's arrival when the camera's clock runs fast, so nothing is
+        # indexed in the future): its frames past the next segment's start are dropped at
+        # the join rather than the next segment shifted to follow, so every frame keeps
+        # its wall time (the next segment's start is an arrival time; shifting would carry
+        # the surplus into every later frame) and decode times still increase.
+        until_at = min(end_at, chosen[index + 1].start_at) if index + 1 < len(chosen) else end_at
         offset = segment.keyframe_offset(start_at - ref.start_at)
-        fragments = list(segment.fragments(offset, end_at - ref.start_at))
+        fragments = list(segment.fragments(offset, until_at - ref.start_at))
         if not fragments:
             continue
         end = fragments[-1].offset + fragments[-1].size
@@ -291,8 +321,10 @@ def _export_into(
             if writer is None:
                 writer = stack.enter_context(_ExportWriter(out, stream, segment.shape))
             writer.add(
-                source.demux(stream), stream.time_base or OUTPUT_TIME_BASE, ref.start_at, end_at
+                source.demux(stream), stream.time_base or OUTPUT_TIME_BASE, ref.start_at, until_at
             )
+    if (writer is None or writer.frames == 0) and any_missing:
+        raise SegmentFileMissing(_nothing_readable(start_at, end_at))
     if writer is None or writer.frames == 0:
         raise RecordingUnavailable(f"nothing recorded from {_iso(start_at)} to {_iso(end_at)}")
     return writer, notes
@@ -354,6 +386,13 @@ class _ExportWriter:
             )
 
 
+def _nothing_readable(start_at: float, end_at: float) -> str:
+    return (
+        f"nothing readable from {_iso(start_at)} to {_iso(end_at)}: "
+        "the segment file(s) of that time are missing"
+    )
+
+
 def _shows(ref: SegmentRef, at: float) -> bool:
     delay = ref.keyframes[0][0]
     return ref.start_at + delay - 1e-6 <= at <= ref.end_at + delay
@@ -372,7 +411,10 @@ def frame_at(refs: Sequence[SegmentRef], at: float) -> tuple[bytes, int, int, fl
     if not holding:
         raise RecordingUnavailable(f"nothing recorded at {_iso(at)}")
     ref = holding[-1]
-    segment = _Segment(ref)
+    try:
+        segment = _Segment(ref)
+    except SegmentFileMissing as exc:
+        raise SegmentFileMissing("the segment file holding that moment is missing") from exc
     try:
         media_s = at - ref.start_at
         offset = segment.keyframe_offset(media_s)
@@ -420,8 +462,15 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
     placed_end = 0.0
     init: bytes | None = None
     track: TrackInit | None = None
+    missing = False
     for ref in chosen:
-        segment = _Segment(ref)
+        try:
+            segment = _Segment(ref)
+        except SegmentFileMissing:
+            # A gap: the next segment is placed at its own start (a segment's length past
+            # the last), which the page jumps as it jumps any gap.
+            missing = True
+            continue
         try:
             if init is None:
                 init, track = segment.init, segment.track
@@ -432,7 +481,12 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
             scale = track.timescale
             placed = ref.start_at
             if first_at is not None and placed - placed_end <= JOIN_S:
-                placed = placed_end  # (nearly) touching, or overlapping: carried on
+                # (Nearly) touching, or overlapping: carried on. An overlap (a segment
+                # holding more media than its indexed span, see export_mp4) shifts this
+                # segment to follow, unlike an export, which drops the surplus frames:
+                # fragments are passed whole here (only tfdt rewritten), and each window
+                # is placed afresh at its own first_at, so the shift never accumulates.
+                placed = placed_end
             offset = segment.keyframe_offset(start_at - ref.start_at)
             fragments = list(segment.fragments(offset, end_at - ref.start_at))
             if not fragments:
@@ -450,6 +504,8 @@ def playback_fmp4(refs: Sequence[SegmentRef], start_at: float, end_at: float) ->
             parts.append(data)
         finally:
             segment.close()
+    if (first_at is None or track is None or init is None) and missing:
+        raise SegmentFileMissing(_nothing_readable(start_at, end_at))
     if first_at is None or track is None or init is None:
         raise RecordingUnavailable(f"nothing recorded from {_iso(start_at)} to {_iso(end_at)}")
     parameter_sets = parameter_sets_annexb(track.codec, track.config)

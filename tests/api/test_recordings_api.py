@@ -511,3 +511,33 @@ def test_several_camera_clips_are_refused_whole_for_a_bad_window(client: TestCli
     )
     assert old.status_code == 422 and "outside retention" in old.json()["detail"]
     assert client.get(f"/api/cases/{number}/items").json() == []
+
+
+def test_a_segment_file_deleted_by_hand_is_a_gap_not_a_missing_camera(
+    client: TestClient,
+) -> None:
+    # Last in this module: it deletes a file of the node's recordings.
+    node = node_of(client)
+
+    def closed() -> list[Any]:
+        now = time.time()
+        return node.recordings.segments("lane", "main", now - 60, now)
+
+    wait_until(lambda: len(closed()) >= 3, 20, "three closed segments of lane")
+    before, lost, after = closed()[-3:]
+    assert lost.end_at is not None and after.end_at is not None
+    (node.recorder.root / lost.path).unlink()
+
+    export = client.get(
+        "/api/cameras/lane/recordings/export.mp4",
+        params={"start": iso(before.start_at + 0.1), "end": iso(after.end_at)},
+    )
+    assert export.status_code == 200, export.text
+    assert "segment file missing" in export.headers["x-note"]
+    assert len(frames_of(export.content)) >= (after.end_at - after.start_at) * FPS
+    inside = {"start": iso(lost.start_at + 0.2), "end": iso(lost.end_at - 0.2)}
+    played = client.get("/api/cameras/lane/recordings/play.mp4", params=inside)
+    assert played.status_code == 409 and "missing" in played.json()["detail"], played.text
+    snapshot = client.get("/api/cameras/lane/snapshot.jpg", params={"at": iso(lost.start_at + 0.5)})
+    assert snapshot.status_code == 409, snapshot.text
+    assert snapshot.json()["detail"] == "the segment file holding that moment is missing"

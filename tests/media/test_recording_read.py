@@ -8,6 +8,7 @@ import io
 import itertools
 import random
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
@@ -19,6 +20,7 @@ from surveillance.media.packets import Packet
 from surveillance.media.recording_file import SegmentWriter
 from surveillance.media.recording_read import (
     RecordingUnavailable,
+    SegmentFileMissing,
     SegmentRef,
     export_mp4,
     frame_at,
@@ -39,15 +41,17 @@ def ref_of(path: Path, start_at: float, writer: SegmentWriter, close: bool = Tru
 
 
 def record(
-    tmp_path: Path, packets: list[Packet], gap_s: float = 0.0, split_gop: int = 2
+    tmp_path: Path, packets: list[Packet], gap_s: float = 0.0, split_gops: Sequence[int] = (2,)
 ) -> tuple[list[SegmentRef], list[tuple[float, int | None]]]:
-    """Two segments, the second starting at a keyframe ``gap_s`` after the first ends (as
-    a recorder dates them); and every picture as (wall time, frame number)."""
-    split = [i for i, p in enumerate(packets) if p.keyframe][split_gop]
+    """Segments split at those keyframes (two by default), each starting ``gap_s`` after
+    the one before ends (as a recorder dates them); and every picture as (wall time, frame
+    number)."""
+    keyframes = [i for i, p in enumerate(packets) if p.keyframe]
+    bounds = [0, *(keyframes[g] for g in split_gops), len(packets)]
     refs: list[SegmentRef] = []
     pictures: list[tuple[float, int | None]] = []
     start_at = T0
-    for index, part in enumerate((packets[:split], packets[split:])):
+    for index, part in enumerate(packets[a:b] for a, b in itertools.pairwise(bounds)):
         path = tmp_path / f"segment-{index}.mp4"
         writer = SegmentWriter(path, part[0])
         for packet in part[1:]:
@@ -198,3 +202,93 @@ def test_an_open_segment_reads_as_its_whole_fragments(simulator: Simulator, tmp_
     with av.open(io.BytesIO(out.read_bytes())) as container:
         assert container.streams.video[0].frames == 75
     writer.abort()
+
+
+def packet_dts(path: Path) -> list[float]:
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=dts_time",
+         "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [float(line) for line in probe.stdout.split()]
+
+
+def test_a_missing_segment_file_is_a_gap_for_every_reader(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    refs, pictures = record(tmp_path, packets_of(simulator)["cam00"], split_gops=(1, 3))
+    lost = refs[1]
+    lost.path.unlink()  # deleted by hand: the index still holds it
+    kept = [(t, n) for t, n in pictures if not lost.start_at - 1e-3 <= t < lost.end_at - 1e-3]
+
+    out = tmp_path / "around.mp4"
+    facts = export_mp4(refs, T0, refs[2].end_at, out)
+    exported = frames_of_file(out)
+    assert [n for _, n in exported] == [n for _, n in kept]
+    for (t, _), (wall, _) in zip(exported, kept, strict=True):
+        assert facts.first_at + t == pytest.approx(wall, abs=2e-3)  # the gap kept as time
+    assert facts.note is not None and "segment file missing" in facts.note
+    assert facts.note.count("no recording from") == 1  # one note for the one gap
+
+    window = playback_fmp4(refs, T0, refs[2].end_at)
+    played = decoded_frames(window.data)
+    assert [n for _, n in played] == [n for _, n in kept]
+    jump = max(b[0] - a[0] for a, b in itertools.pairwise(played))
+    assert jump == pytest.approx(lost.duration_s + FRAME_S, abs=2e-3)  # a gap the page jumps
+
+    inside = (lost.start_at + 0.2, lost.end_at - 0.2)
+    nothing = tmp_path / "nothing.mp4"
+    for read in (
+        lambda: export_mp4(refs, *inside, nothing),
+        lambda: playback_fmp4(refs, *inside),
+        lambda: frame_at(refs, lost.start_at + 0.5),
+    ):
+        with pytest.raises(SegmentFileMissing) as raised:
+            read()
+        assert raised.value.status_code == 409 and "missing" in str(raised.value)
+    assert "holding that moment is missing" in str(raised.value)
+    assert not nothing.exists()
+    at = refs[2].start_at + 0.5
+    _, _, _, shown_at = frame_at(refs, at)  # its neighbours still read
+    assert shown_at == pytest.approx(max(t for t, _ in pictures if t <= at + 1e-6), abs=1e-3)
+
+
+@pytest.mark.parametrize("mount", ["cam00", "bframes"])
+def test_a_segment_longer_than_its_indexed_span_is_cut_at_the_next_start(
+    simulator: Simulator, tmp_path: Path, mount: str
+) -> None:
+    refs, _ = record(tmp_path, packets_of(simulator)[mount])
+    # As after a camera clock jump: the first segment indexed 3 frames shorter than the
+    # media it holds (its end clamped to its last packet's arrival), the next one starting
+    # at that indexed end, before the first one's last 3 frames.
+    overlap = 3 * FRAME_S
+    first = SegmentRef(
+        refs[0].path, T0, refs[0].duration_s - overlap, refs[0].keyframes,
+        refs[0].init_bytes, refs[0].codec,
+    )  # fmt: skip
+    second = SegmentRef(
+        refs[1].path, first.end_at, refs[1].duration_s, refs[1].keyframes,
+        refs[1].init_bytes, refs[1].codec,
+    )  # fmt: skip
+    out = tmp_path / "joined.mp4"
+    facts = export_mp4([first, second], T0, second.end_at, out)
+    dts = packet_dts(out)
+    assert all(b - a > FRAME_S / 2 for a, b in itertools.pairwise(dts))  # no frames squeezed
+    total = len(frames_of_file(refs[0].path)) + len(frames_of_file(refs[1].path))
+    assert facts.frames == len(dts) == total - 3  # the 3 frames past the next start left out
+    decoded = subprocess.run(
+        ["ffmpeg", "-v", "warning", "-i", str(out), "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert decoded.stderr == ""
+    if mount == "cam00":  # no reordering: the last 3 decoded are the last 3 shown
+        expected = [(T0 + t, n) for t, n in frames_of_file(refs[0].path)][:-3]
+        expected += [(second.start_at + t, n) for t, n in frames_of_file(refs[1].path)]
+        exported = frames_of_file(out)
+        assert [n for _, n in exported] == [n for _, n in expected]
+        for (t, _), (wall, _) in zip(exported, expected, strict=True):
+            assert facts.first_at + t == pytest.approx(wall, abs=2e-3)  # each at its wall time
+
+    window = playback_fmp4([first, second], T0, second.end_at)  # shifted to follow
+    times = [t for t, _ in decoded_frames(window.data)]
+    assert all(b - a > FRAME_S / 2 for a, b in itertools.pairwise(times))
