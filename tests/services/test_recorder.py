@@ -61,6 +61,9 @@ NOT_RECORDED = "high"  # its own policy turns recording off
 TMPFS_SIZE = "96m"  # a few minutes of the five recorded cameras; filled on purpose below
 RETRY_WITHIN_S = 15.0  # the recorder retries every 5 s, then waits for a keyframe
 ALL_TIME = (0.0, 1e12)
+# What the camera's health says when its path is refused: the open stream ends, then a new
+# connection finds no such path.
+REFUSED_REASONS = ("the server ended the stream", "stream not found on the server (404)")
 
 
 def node_config(simulator: Simulator, data_dir: Path, recordings: Path) -> dict[str, object]:
@@ -242,10 +245,13 @@ def test_a_camera_that_goes_away_leaves_a_gap_with_its_reason(
     try:
         wait_until(lambda: state_of(node, FLAPPING) is RecordingState.WAITING, 15, "waiting")
         detail = node.recorder.status(FLAPPING).detail
-        reason = node.ingest.stream(FLAPPING).health.last_error
-        assert reason and detail and reason in detail
         gaps = node.recordings.gaps(FLAPPING, "main", *ALL_TIME)
-        assert gaps and gaps[-1].end_at is None and gaps[-1].reason == reason
+        assert gaps and gaps[-1].end_at is None
+        # The reason the outage began: the camera's own error then (the server ended the
+        # stream; a retry meanwhile may already have met the next one, the 404 of a refused
+        # path), the same in the state and in the gap.
+        reason = gaps[-1].reason
+        assert reason in REFUSED_REASONS and detail and reason in detail, (reason, detail)
         last = closed_segments(node, FLAPPING)[-1]
         assert last.closed_reason in ("camera stopped delivering", "camera reconnected")
         assert last.end_at is not None and gaps[-1].start_at == pytest.approx(last.end_at)
