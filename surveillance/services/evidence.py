@@ -18,6 +18,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Protocol
 
 from surveillance.cases.errors import FootageUnavailable
 from surveillance.cases.footage import Footage, ItemKind
@@ -108,21 +109,10 @@ class LiveFootage:
             notes.append(f"starts {window.late_start_s:.1f} s after the requested start")
         if window.truncated_by_s > NOTE_THRESHOLD_S:
             notes.append(f"ends {window.truncated_by_s:.1f} s before the requested end")
-        return Footage(
-            kind=ItemKind.CLIP,
-            data=data,
-            media_type="video/mp4",
-            camera_id=camera_id,
-            platform_id=platform,
-            captured_at=wall_time(window.packets[0].received_at),
-            stream_time_s=facts.first_pts_s,
-            codec=facts.codec,
-            width=facts.width,
-            height=facts.height,
-            duration_s=round(facts.duration_s, 3),
-            frames=facts.frames,
-            note="; ".join(notes) or None,
-        )
+        return _clip(
+            camera_id, platform, data, wall_time(window.packets[0].received_at),
+            facts.first_pts_s, facts, "; ".join(notes) or None,
+        )  # fmt: skip
 
     def _from_recordings(self, camera_id: str, asked: Window) -> bool:
         """Whether the clip comes from the recordings: the ring does not hold the window's
@@ -150,21 +140,8 @@ class LiveFootage:
             )
         # The export's note says when it starts late or ends early, and why.
         note = "from the recording" + (f"; {facts.note}" if facts.note else "")
-        return Footage(
-            kind=ItemKind.CLIP,
-            data=data,
-            media_type="video/mp4",
-            camera_id=camera_id,
-            platform_id=platform,
-            captured_at=datetime.fromtimestamp(facts.first_at, UTC),
-            stream_time_s=None,
-            codec=facts.codec,
-            width=facts.width,
-            height=facts.height,
-            duration_s=round(facts.duration_s, 3),
-            frames=facts.frames,
-            note=note,
-        )
+        captured_at = datetime.fromtimestamp(facts.first_at, UTC)
+        return _clip(camera_id, platform, data, captured_at, None, facts, note)
 
 
 def _picture(
@@ -190,5 +167,48 @@ def _picture(
         height=height,
         duration_s=None,
         frames=1,
+        note=note,
+    )
+
+
+class _ClipFacts(Protocol):
+    """What a clip's muxing tells, from the ring (ClipFacts) or the recordings
+    (ExportFacts) alike."""
+
+    @property
+    def codec(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def duration_s(self) -> float: ...
+
+
+def _clip(
+    camera_id: str,
+    platform: str,
+    data: bytes,
+    captured_at: datetime,
+    stream_time_s: float | None,
+    facts: _ClipFacts,
+    note: str | None,
+) -> Footage:
+    """A clip as evidence, from the live ring or the recordings."""
+    return Footage(
+        kind=ItemKind.CLIP,
+        data=data,
+        media_type="video/mp4",
+        camera_id=camera_id,
+        platform_id=platform,
+        captured_at=captured_at,
+        stream_time_s=stream_time_s,
+        codec=facts.codec,
+        width=facts.width,
+        height=facts.height,
+        duration_s=round(facts.duration_s, 3),
+        frames=facts.frames,
         note=note,
     )
