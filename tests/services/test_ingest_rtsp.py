@@ -97,9 +97,12 @@ async def test_twenty_cameras_come_online_and_survive_a_server_restart(
         assert kinds <= {ErrorKind.REFUSED, ErrorKind.ENDED, ErrorKind.PROTOCOL}
     finally:
         simulator.restart()
-    # Back within the backoff cap plus the time an RTSP set-up takes.
+    # Back within the backoff cap plus the time twenty RTSP set-ups take at once. On a
+    # starved two-core CI machine those set-ups (the server re-opening twenty mounts while
+    # the rest of the suite runs) took over 8 s once, so the wait is generous: this test is
+    # about coming back without help, not about how fast (bench.ingest measures that).
     took = await wait_until(
-        lambda: all(s is StreamState.ONLINE for s in states(fleet)), BACKOFF_MAX_S + 6
+        lambda: all(s is StreamState.ONLINE for s in states(fleet)), BACKOFF_MAX_S + 30
     )
     print(f"all online again after {took:.2f} s")
     assert fleet.ingest.camera_health("cam05").main.reconnects >= 1
