@@ -62,6 +62,8 @@ def fleet_mounts() -> list[MountSpec]:
         MountSpec("sdp-only", SMALL_H264, params_in_sdp_only=True),
         MountSpec("fullhd", FULL_HD),
     ]
+    # Taken down and brought back by the events tests alone (tests/api/test_events_api.py).
+    mounts += [MountSpec(name, SMALL_H264) for name in ("flap", "storm0", "storm1", "storm2")]
     return mounts
 
 

@@ -18,6 +18,7 @@ from surveillance.api.routes import (
     admin,
     auth,
     cameras,
+    events,
     holds,
     live,
     metrics,
@@ -77,6 +78,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(cameras.router)
+    app.include_router(events.router)
     app.include_router(platforms.router)
     app.include_router(metrics.router)
     app.include_router(live.router)

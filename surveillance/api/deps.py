@@ -19,6 +19,7 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
@@ -108,6 +109,10 @@ async def _live(connection: HTTPConnection) -> LiveService:
     return node_of(connection).live
 
 
+async def _event_bus(connection: HTTPConnection) -> EventBus:
+    return node_of(connection).events
+
+
 async def _health_events(connection: HTTPConnection) -> HealthEvents:
     return node_of(connection).health_events
 
@@ -150,6 +155,7 @@ AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+EventBusDep = Annotated[EventBus, Depends(_event_bus)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]

@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from surveillance.media.health import StreamState
+from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
 
@@ -100,9 +101,30 @@ class IngestCollector(Collector):
         yield from (ratio, counts)
 
 
+class EventsCollector(Collector):
+    def __init__(self, events: EventBus) -> None:
+        self._events = events
+
+    def collect(self) -> Iterator[Metric]:
+        open_now = GaugeMetricFamily(
+            "surveillance_events_open", "Events nobody has acknowledged yet",
+            labels=["severity"],
+        )  # fmt: skip
+        for severity, count in self._events.open_counts().items():
+            open_now.add_metric([severity.value], float(count))
+        raised = CounterMetricFamily(
+            "surveillance_events_raised", "New events since the node started", labels=["type"]
+        )
+        for event_type, count in sorted(self._events.raised_counts().items()):
+            raised.add_metric([event_type], float(count))
+        yield from (open_now, raised)
+
+
 def build_registry(
-    ingest: IngestService, recorder: RecorderService | None = None
+    ingest: IngestService, recorder: RecorderService | None = None, events: EventBus | None = None
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
+    if events is not None:
+        registry.register(EventsCollector(events))
     return registry

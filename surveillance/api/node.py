@@ -15,6 +15,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.events.store import EventStore
 from surveillance.media.memory import limit_malloc_arenas
 from surveillance.media.peers import PeerSessions
 from surveillance.recordings.records import SegmentRecord
@@ -22,9 +23,11 @@ from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
+from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
+from surveillance.services.health_alarms import HealthAlarms
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -66,6 +69,8 @@ class Node:
     recorder: RecorderService
     recorded: RecordingsService  # recorded footage as people and cases ask for it
     exports: ExportBudget  # exports running at once, and their scratch files
+    events: EventBus  # events and alarms, raised by the services below, followed by pages
+    health_alarms: HealthAlarms  # camera health into events
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -112,6 +117,9 @@ class Node:
             max_pending_per_owner=limits.pending_peers_per_user,
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
+        events = EventBus(
+            EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
+        )
         return cls(
             config=config,
             catalog=catalog,
@@ -134,6 +142,8 @@ class Node:
             recorder=recorder,
             recorded=recorded,
             exports=exports,
+            events=events,
+            health_alarms=HealthAlarms(ingest, events, config.events),
         )
 
     async def start(self) -> None:
@@ -150,6 +160,9 @@ class Node:
         limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
+        # Before anything raises events: ends what a stopped node left active.
+        await self.events.start()
+        await self.health_alarms.start()
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
@@ -164,6 +177,8 @@ class Node:
         self.snapshots.close()
         await self.recorder.stop()  # closes its segments while their packets still come
         await self.ingest.stop()
+        await self.health_alarms.stop()
+        self.events.stop()
         self.health_events.stop()
         self.audit.close()
         self.engine.dispose()

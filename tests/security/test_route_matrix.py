@@ -88,6 +88,11 @@ MUST_NEED = {
     ("POST", "/api/cases/{number}/holds"): Permission.EVIDENCE_ATTACH,
     ("PUT", "/api/layouts/{name}"): Permission.WALL_EDIT,
     ("GET", "/api/audit"): Permission.AUDIT_READ,
+    ("GET", "/api/events"): Permission.EVENTS_VIEW,
+    ("GET", "/api/events/stream"): Permission.EVENTS_VIEW,
+    ("GET", "/api/events/{event_id}/snapshot"): Permission.EVENTS_VIEW,
+    ("POST", "/api/events/{event_id}/ack"): Permission.EVENTS_ACK,
+    ("POST", "/api/events/{event_id}/close"): Permission.EVENTS_ACK,
 }
 BODY_CAP = 256 * 1024  # enough of any answer to search; an MJPEG stream never ends
 # What a user limited to "town" must never be shown (an echo in a 4xx error is not showing).
@@ -133,6 +138,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "viewer": "no-such-viewer",  # a live viewer that does not exist: ending it is a 404
         "layout": layout,
         "hold_id": "999999",  # a hold that does not exist: releasing it is a 404
+        "event_id": "999999",  # an event that does not exist: a 404 whoever asks
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
     if path.startswith("/api/users/"):
