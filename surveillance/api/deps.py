@@ -19,6 +19,7 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
@@ -140,6 +141,10 @@ async def _wall(connection: HTTPConnection) -> WallStore:
     return node_of(connection).wall
 
 
+async def _diagnosis(connection: HTTPConnection) -> DiagnosisService:
+    return node_of(connection).diagnosis
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -150,6 +155,7 @@ AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.events.references import ReferenceStore
+from surveillance.events.store import EventStore
 from surveillance.media.memory import limit_malloc_arenas
 from surveillance.media.peers import PeerSessions
 from surveillance.recordings.records import SegmentRecord
@@ -22,6 +25,8 @@ from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
+from surveillance.services.diagnosis import DiagnosisService
+from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
@@ -66,6 +71,8 @@ class Node:
     recorder: RecorderService
     recorded: RecordingsService  # recorded footage as people and cases ask for it
     exports: ExportBudget  # exports running at once, and their scratch files
+    events: EventBus  # events and alarms, raised by the services below, followed by pages
+    diagnosis: DiagnosisService  # video-quality checks into events
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -112,6 +119,9 @@ class Node:
             max_pending_per_owner=limits.pending_peers_per_user,
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
+        events = EventBus(
+            EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
+        )
         return cls(
             config=config,
             catalog=catalog,
@@ -134,6 +144,10 @@ class Node:
             recorder=recorder,
             recorded=recorded,
             exports=exports,
+            events=events,
+            diagnosis=DiagnosisService(
+                ingest, catalog, events, ReferenceStore(engine), config.events.diagnosis
+            ),
         )
 
     async def start(self) -> None:
@@ -150,6 +164,9 @@ class Node:
         limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
+        # Before anything raises events: ends what a stopped node left active.
+        await self.events.start()
+        self.diagnosis.start()  # subscribes before the ingest sends its first packets
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
@@ -163,7 +180,9 @@ class Node:
         self.footage.close()
         self.snapshots.close()
         await self.recorder.stop()  # closes its segments while their packets still come
+        await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
         await self.ingest.stop()
+        self.events.stop()
         self.health_events.stop()
         self.audit.close()
         self.engine.dispose()

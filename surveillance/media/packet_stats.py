@@ -24,6 +24,7 @@ TINY_P_BYTES = 64  # a P-frame this small carries (next to) nothing: skipped mac
 TINY_P_SHARE = 0.1  # or this share of the camera's usual P-frame, whichever is larger
 SLOW_RATE_SHARE = 0.5  # a window below this share of the usual frame rate is slow
 MIN_WINDOW_S = 0.5  # a shorter window (arrival span) gives no frame rate
+MIN_BASELINE_WINDOWS = 3  # windows of a camera before its frame rate baseline is trusted
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,15 @@ class PacketFigures:
     usual_p_bytes: float | None
     keyframe_share: float | None  # median keyframe size / the camera's usual one
     packets: int
+    baseline_windows: int = 0  # windows folded into the baselines so far
 
     @property
     def slow(self) -> bool:
         """The frame rate fell under SLOW_RATE_SHARE of the camera's usual one."""
         if self.frame_rate is None or self.usual_frame_rate is None:
             return False
+        if self.baseline_windows < MIN_BASELINE_WINDOWS:
+            return False  # a camera's habit is not one window
         return self.frame_rate < SLOW_RATE_SHARE * self.usual_frame_rate
 
     @property
@@ -61,11 +65,13 @@ class PacketStats:
         self._key_sizes: list[int] = []
         self._advancing = 0
         self._last_timestamp: float | None = None
+        self._first_timestamp: float | None = None  # of the window
         self._first_arrival: float | None = None
         self._last_arrival: float | None = None
         self._usual_rate: float | None = None
         self._usual_p: float | None = None
         self._usual_key: float | None = None
+        self._baseline_windows = 0
 
     def add(self, size: int, keyframe: bool, timestamp_s: float | None, arrival: float) -> None:
         """One packet: its size in bytes, its timestamp in seconds, its monotonic arrival."""
@@ -75,6 +81,8 @@ class PacketStats:
         ):
             self._advancing += 1
             self._last_timestamp = timestamp_s
+            if self._first_timestamp is None:
+                self._first_timestamp = timestamp_s
         if self._first_arrival is None:
             self._first_arrival = arrival
         self._last_arrival = arrival
@@ -86,12 +94,20 @@ class PacketStats:
 
     def window(self) -> PacketFigures:
         """The figures of the packets since the last call, and fold them into the baselines."""
-        span = (
+        arrived = (
             self._last_arrival - self._first_arrival
             if self._first_arrival is not None and self._last_arrival is not None
             else 0.0
         )
-        # Frames between the first and last arrival: one fewer than the frames seen.
+        stamped = (
+            self._last_timestamp - self._first_timestamp
+            if self._first_timestamp is not None and self._last_timestamp is not None
+            else 0.0
+        )
+        # Over the longer of the two spans: packets that arrive in a burst (a server sending
+        # ahead, a network catching up) are not a faster camera, and frames whose timestamps
+        # stand still are not frames. One fewer interval than frames seen.
+        span = max(arrived, stamped)
         rate = (self._advancing - 1) / span if span >= MIN_WINDOW_S else None
         p_median = float(np.median(self._p_sizes)) if self._p_sizes else None
         key_median = float(np.median(self._key_sizes)) if self._key_sizes else None
@@ -104,12 +120,14 @@ class PacketStats:
                 key_median / self._usual_key if key_median is not None and self._usual_key else None
             ),
             packets=len(self._p_sizes) + len(self._key_sizes),
+            baseline_windows=self._baseline_windows,
         )
         faulty = figures.slow or figures.tiny_p_frames is True
         if not faulty:
             self._usual_rate = _blend(self._usual_rate, rate)
             self._usual_p = _blend(self._usual_p, p_median)
             self._usual_key = _blend(self._usual_key, key_median)
+            self._baseline_windows += rate is not None
         self._clear_window()
         return figures
 
@@ -117,6 +135,7 @@ class PacketStats:
         self._p_sizes = []
         self._key_sizes = []
         self._advancing = 0
+        self._first_timestamp = None
         self._first_arrival = self._last_arrival = None
 
 
