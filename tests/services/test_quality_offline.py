@@ -84,6 +84,18 @@ def test_each_fault_scene_raises_its_own_event_and_ends_it() -> None:
         assert clip.seconds + SHORT.timing.clear_s <= ended_at <= clip.seconds + FAULT_AT_S, scene
 
 
+def test_nothing_is_judged_while_a_camera_settles_after_connecting() -> None:
+    black = next(m.clip for m in fault_mounts() if m.path == "black")
+    assert isinstance(black, ClipSpec)
+    settle_s = FAULT_AT_S + 5.0  # the fault is on screen for 5 s of the settle already
+    settling = dataclasses.replace(SHORT, settle_s=settle_s)
+    result = feed(ensure_clip(black, CLIP_CACHE), settling, black.seconds)
+    (at, change), *rest = result.changes
+    assert change.check is QualityCheck.DARK and not rest
+    # The first verdict after the settle starts the hold: not a moment earlier.
+    assert settle_s + SHORT.timing.hold_s <= at <= settle_s + SHORT.timing.hold_s + 2.0
+
+
 def test_a_cameras_tags_override_field_by_field_the_first_tag_winning() -> None:
     config = DiagnosisConfig.model_validate(
         {
