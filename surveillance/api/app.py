@@ -24,6 +24,7 @@ from surveillance.api.routes import (
     metrics,
     mosaic,
     platforms,
+    quality,
     recordings,
     wall,
 )
@@ -88,6 +89,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(recordings.router)
     app.include_router(wall.router)
     app.include_router(mosaic.router)
+    app.include_router(quality.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

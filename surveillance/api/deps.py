@@ -19,6 +19,7 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
@@ -145,6 +146,10 @@ async def _wall(connection: HTTPConnection) -> WallStore:
     return node_of(connection).wall
 
 
+async def _diagnosis(connection: HTTPConnection) -> DiagnosisService:
+    return node_of(connection).diagnosis
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -156,6 +161,7 @@ AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 EventBusDep = Annotated[EventBus, Depends(_event_bus)]
+DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]

@@ -11,6 +11,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from surveillance.media.health import StreamState
+from surveillance.services.camera_quality import QualityCheck
+from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
@@ -120,11 +122,35 @@ class EventsCollector(Collector):
         yield from (open_now, raised)
 
 
+class QualityCollector(Collector):
+    """Each diagnosed camera's checks: 1 while the check's event is active, else 0."""
+
+    def __init__(self, diagnosis: DiagnosisService) -> None:
+        self._diagnosis = diagnosis
+
+    def collect(self) -> Iterator[Metric]:
+        quality = GaugeMetricFamily(
+            "surveillance_camera_quality",
+            "1 while the camera's video-quality check has an active event",
+            labels=["camera", "check"],
+        )
+        for camera_id, active in sorted(self._diagnosis.active_checks().items()):
+            for check in QualityCheck:
+                quality.add_metric([camera_id, check.value], float(check in active))
+        yield quality
+
+
 def build_registry(
-    ingest: IngestService, recorder: RecorderService | None = None, events: EventBus | None = None
+    ingest: IngestService,
+    recorder: RecorderService | None = None,
+    *,
+    events: EventBus | None = None,
+    diagnosis: DiagnosisService | None = None,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
     if events is not None:
         registry.register(EventsCollector(events))
+    if diagnosis is not None:
+        registry.register(QualityCollector(diagnosis))
     return registry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from surveillance.api.deps import EventBusDep, IngestDep, RecorderDep
+from surveillance.api.deps import DiagnosisDep, EventBusDep, IngestDep, RecorderDep
 from surveillance.api.guards import requires
 from surveillance.api.metrics import build_registry
 from surveillance.auth.roles import Permission
@@ -19,6 +19,8 @@ router = APIRouter(tags=["metrics"])
     summary="Prometheus metrics",
     dependencies=[requires(Permission.SYSTEM_READ)],
 )
-def metrics(ingest: IngestDep, recorder: RecorderDep, events: EventBusDep) -> Response:
-    registry = build_registry(ingest, recorder, events)
+def metrics(
+    ingest: IngestDep, recorder: RecorderDep, events: EventBusDep, diagnosis: DiagnosisDep
+) -> Response:
+    registry = build_registry(ingest, recorder, events=events, diagnosis=diagnosis)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
