@@ -86,10 +86,7 @@ def _check_edges(outline: list[Point]) -> None:
 
 
 def _crossing(i: int, j: int, count: int, verb: str) -> str:
-    return (
-        f"the outline {verb} itself: edge {_edge_name(i, count)} and edge "
-        f"{_edge_name(j, count)}"
-    )
+    return f"the outline {verb} itself: edge {_edge_name(i, count)} and edge {_edge_name(j, count)}"
 
 
 def _cross(o: Point, a: Point, b: Point) -> float:
@@ -104,9 +101,7 @@ def _turns_back(a: Point, b: Point, c: Point) -> bool:
 
 
 def _on_segment(p: Point, a: Point, b: Point) -> bool:
-    return min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(
-        a[1], b[1]
-    )
+    return min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
 
 
 def _segments_meet(a: Point, b: Point, c: Point, d: Point) -> bool:

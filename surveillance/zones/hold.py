@@ -39,7 +39,8 @@ class MotionHold:
                 return Change.END
             return None
         cooling = self._ended_at is not None and now - self._ended_at < self.cooldown_s
-        if self._moving_since is not None and now - self._moving_since >= self.hold_s and not cooling:
+        held = self._moving_since is not None and now - self._moving_since >= self.hold_s
+        if held and not cooling:
             self.active = True
             return Change.RAISE
         return None

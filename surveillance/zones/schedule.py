@@ -112,11 +112,12 @@ class Schedule(BaseModel):
         for window in self.windows:
             start, end = _clock(window.start), _clock(window.end)
             if not window.crosses_midnight:
-                if start <= now < end and self._day_armed(when.date()):
-                    return True
-            elif now >= start and self._day_armed(when.date()):
-                return True
-            elif now < end and self._day_armed(when.date() - timedelta(days=1)):
+                started_on = when.date() if start <= now < end else None
+            elif now >= start:
+                started_on = when.date()
+            else:  # the morning part of a night window: it started the day before
+                started_on = when.date() - timedelta(days=1) if now < end else None
+            if started_on is not None and self._day_armed(started_on):
                 return True
         return False
 

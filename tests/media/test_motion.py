@@ -33,7 +33,7 @@ def test_sensitivity_scales_every_limit_and_is_bounded() -> None:
     low, high = Sensitivity.of(1), Sensitivity.of(100)
     assert low.noise_factor > high.noise_factor and low.floor > high.floor
     assert low.min_share > high.min_share and low.min_blob_px > high.min_blob_px
-    with pytest.raises(ValueError, match="1..100"):
+    with pytest.raises(ValueError, match=r"1\.\.100"):
         Sensitivity.of(0)
 
 
