@@ -163,3 +163,22 @@ def _largest_blob(changed: BoolArray) -> int:
     if count <= 1:
         return 0
     return int(stats[1:, cv2.CC_STAT_AREA].max())
+
+
+OUTLINE_BGR = (0, 0, 255)  # red, as the wall marks alarms
+
+
+def outlined_jpeg(
+    frame: Any, outline: Sequence[tuple[float, float]], width: int, quality: int = 85
+) -> tuple[bytes, int, int]:
+    """A decoded picture as JPEG at most ``width`` wide, with a zone's outline drawn on it:
+    what an alarm's snapshot shows the operator (where, not only what)."""
+    out_w = min(width, frame.width) // 2 * 2
+    out_h = max(2, round(frame.height * out_w / frame.width / 2) * 2)
+    bgr = frame.to_ndarray(format="bgr24", width=out_w, height=out_h)
+    points = np.array([[round(x * out_w), round(y * out_h)] for x, y in outline], np.int32)
+    cv2.polylines(bgr, [points], True, OUTLINE_BGR, max(1, out_w // 320), cv2.LINE_AA)
+    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buffer.tobytes(), out_w, out_h

@@ -48,7 +48,7 @@ def _month_day(text: str) -> tuple[int, int]:
 class Window(BaseModel):
     """Armed from ``from`` to ``to`` (excluded) each day; crossing midnight if to < from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     start: str = Field(alias="from", description="HH:MM, local time")
     end: str = Field(alias="to", description="HH:MM, local time, excluded")
 
@@ -70,7 +70,7 @@ class Window(BaseModel):
 
 
 class DateRange(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
     start: str = Field(alias="from", description="MM-DD, included")
     end: str = Field(alias="to", description="MM-DD, included; before from crosses new year")
 
