@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from surveillance.media.health import StreamState
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
+from surveillance.services.zone_motion import ZoneMotionService
 
 
 class IngestCollector(Collector):
@@ -100,9 +101,31 @@ class IngestCollector(Collector):
         yield from (ratio, counts)
 
 
+class ZoneMotionCollector(Collector):
+    def __init__(self, zone_motion: ZoneMotionService) -> None:
+        self._zone_motion = zone_motion
+
+    def collect(self) -> Iterator[Metric]:
+        armed = GaugeMetricFamily(
+            "surveillance_zone_armed", "Zones armed now (cameras with any)", labels=["camera"]
+        )
+        for camera_id, count in sorted(self._zone_motion.armed().items()):
+            armed.add_metric([camera_id], float(count))
+        decoding = GaugeMetricFamily(
+            "surveillance_zone_motion_decoding_cameras",
+            "Cameras decoded for zone motion now (those with a zone armed)",
+        )
+        decoding.add_metric([], float(len(self._zone_motion.decoding())))
+        yield from (armed, decoding)
+
+
 def build_registry(
-    ingest: IngestService, recorder: RecorderService | None = None
+    ingest: IngestService,
+    recorder: RecorderService | None = None,
+    zone_motion: ZoneMotionService | None = None,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
+    if zone_motion is not None:
+        registry.register(ZoneMotionCollector(zone_motion))
     return registry

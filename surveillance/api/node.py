@@ -15,6 +15,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.events.store import EventStore
 from surveillance.media.memory import limit_malloc_arenas
 from surveillance.media.peers import PeerSessions
 from surveillance.recordings.records import SegmentRecord
@@ -22,6 +23,7 @@ from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
+from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
@@ -34,7 +36,9 @@ from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.retention import FILE_ALREADY_GONE
 from surveillance.services.snapshots import SnapshotService
+from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
+from surveillance.zones.store import ZoneStore
 
 # The data directory holds the database (password hashes), the evidence and the node's
 # signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
@@ -66,6 +70,9 @@ class Node:
     recorder: RecorderService
     recorded: RecordingsService  # recorded footage as people and cases ask for it
     exports: ExportBudget  # exports running at once, and their scratch files
+    events: EventBus  # events and alarms, raised by the services below, followed by pages
+    zones: ZoneStore  # motion zones drawn on cameras' pictures
+    zone_motion: ZoneMotionService  # decodes cameras with a zone armed, raises their alarms
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -112,6 +119,10 @@ class Node:
             max_pending_per_owner=limits.pending_peers_per_user,
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
+        events = EventBus(
+            EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
+        )
+        zones = ZoneStore(engine)
         return cls(
             config=config,
             catalog=catalog,
@@ -134,6 +145,9 @@ class Node:
             recorder=recorder,
             recorded=recorded,
             exports=exports,
+            events=events,
+            zones=zones,
+            zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
         )
 
     async def start(self) -> None:
@@ -150,13 +164,17 @@ class Node:
         limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
+        # Before anything raises events: ends what a stopped node left active.
+        await self.events.start()
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
         await self.mosaic.start()
+        await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
         await self.live_views.start()
 
     async def stop(self) -> None:
+        await self.zone_motion.stop()  # ends its alarms while the bus still takes them
         await self.live_views.close_all()
         await self.mosaic.close()
         await self.live.close()
@@ -164,6 +182,7 @@ class Node:
         self.snapshots.close()
         await self.recorder.stop()  # closes its segments while their packets still come
         await self.ingest.stop()
+        self.events.stop()
         self.health_events.stop()
         self.audit.close()
         self.engine.dispose()

@@ -197,8 +197,12 @@ class CameraWatch:
             camera_id=self.camera.id,
             platform_id=self.camera.platform_id,
             zone_id=record.id,
-            detail={"zone": record.name, "tag": record.tag,
-                    "share": round(seen.share, 3), "blob_px": seen.blob_px},  # fmt: skip
+            detail={
+                "zone": record.name,
+                "tag": record.tag,
+                "share": round(seen.share, 3),
+                "blob_px": seen.blob_px,
+            },
             at=at,
         )
         try:

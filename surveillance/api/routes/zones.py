@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 
-from surveillance.api.deps import AccessDep, AuditDep, ZonesDep
+from surveillance.api.deps import AccessDep, AuditDep, Auditor, ZonesDep
 from surveillance.api.guards import requires
 from surveillance.api.schemas.zones import ZoneIn, ZoneOut
 from surveillance.auth.audit import AuditAction
@@ -47,6 +47,10 @@ def _out(zone: ZoneRecord, now: datetime) -> ZoneOut:
     )
 
 
+def _audit(audit: Auditor, principal: Principal, action: AuditAction, zone: ZoneRecord) -> None:
+    audit(principal.name, action, camera_id=zone.camera_id, zone=zone.id, name=zone.name)
+
+
 def _spec(camera_id: str, body: ZoneIn) -> ZoneSpec:
     return ZoneSpec(
         camera_id=camera_id,
@@ -60,7 +64,9 @@ def _spec(camera_id: str, body: ZoneIn) -> ZoneSpec:
 
 
 @router.get("", response_model=list[ZoneOut], summary="A camera's zones, armed now or not")
-def list_zones(camera_id: str, zones: ZonesDep, access: AccessDep, principal: Viewer) -> list[ZoneOut]:
+def list_zones(
+    camera_id: str, zones: ZonesDep, access: AccessDep, principal: Viewer
+) -> list[ZoneOut]:
     access.camera(principal, camera_id)
     now = datetime.now()
     return [_out(zone, now) for zone in zones.zones(camera_id)]
@@ -73,7 +79,7 @@ def create_zone(
 ) -> ZoneOut:  # fmt: skip
     access.camera(principal, camera_id)
     zone = zones.create(_spec(camera_id, body), principal.name)
-    audit(principal.name, AuditAction.ZONE_SAVE, camera_id=camera_id, zone=zone.id, name=zone.name)
+    _audit(audit, principal, AuditAction.ZONE_SAVE, zone)
     return _out(zone, datetime.now())
 
 
@@ -84,7 +90,7 @@ def update_zone(
 ) -> ZoneOut:  # fmt: skip
     access.camera(principal, camera_id)
     zone = zones.update(zone_id, _spec(camera_id, body))
-    audit(principal.name, AuditAction.ZONE_SAVE, camera_id=camera_id, zone=zone.id, name=zone.name)
+    _audit(audit, principal, AuditAction.ZONE_SAVE, zone)
     return _out(zone, datetime.now())
 
 
@@ -95,5 +101,5 @@ def delete_zone(
 ) -> Response:  # fmt: skip
     access.camera(principal, camera_id)
     zone = zones.delete(camera_id, zone_id)
-    audit(principal.name, AuditAction.ZONE_DELETE, camera_id=camera_id, zone=zone.id, name=zone.name)
+    _audit(audit, principal, AuditAction.ZONE_DELETE, zone)
     return Response(status_code=204)
