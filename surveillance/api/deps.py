@@ -30,7 +30,9 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotService
+from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
+from surveillance.zones.store import ZoneStore
 
 
 def node_of(connection: HTTPConnection) -> Node:
@@ -150,6 +152,14 @@ async def _diagnosis(connection: HTTPConnection) -> DiagnosisService:
     return node_of(connection).diagnosis
 
 
+async def _zones(connection: HTTPConnection) -> ZoneStore:
+    return node_of(connection).zones
+
+
+async def _zone_motion(connection: HTTPConnection) -> ZoneMotionService:
+    return node_of(connection).zone_motion
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -173,4 +183,6 @@ RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 ExportsDep = Annotated[ExportBudget, Depends(_exports)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
+ZonesDep = Annotated[ZoneStore, Depends(_zones)]
+ZoneMotionDep = Annotated[ZoneMotionService, Depends(_zone_motion)]
 StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

@@ -16,6 +16,7 @@ from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
+from surveillance.services.zone_motion import ZoneMotionService
 
 
 class IngestCollector(Collector):
@@ -140,12 +141,31 @@ class QualityCollector(Collector):
         yield quality
 
 
+class ZoneMotionCollector(Collector):
+    def __init__(self, zone_motion: ZoneMotionService) -> None:
+        self._zone_motion = zone_motion
+
+    def collect(self) -> Iterator[Metric]:
+        armed = GaugeMetricFamily(
+            "surveillance_zone_armed", "Zones armed now (cameras with any)", labels=["camera"]
+        )
+        for camera_id, count in sorted(self._zone_motion.armed().items()):
+            armed.add_metric([camera_id], float(count))
+        decoding = GaugeMetricFamily(
+            "surveillance_zone_motion_decoding_cameras",
+            "Cameras decoded for zone motion now (those with a zone armed)",
+        )
+        decoding.add_metric([], float(len(self._zone_motion.decoding())))
+        yield from (armed, decoding)
+
+
 def build_registry(
     ingest: IngestService,
     recorder: RecorderService | None = None,
     *,
     events: EventBus | None = None,
     diagnosis: DiagnosisService | None = None,
+    zone_motion: ZoneMotionService | None = None,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
@@ -153,4 +173,6 @@ def build_registry(
         registry.register(EventsCollector(events))
     if diagnosis is not None:
         registry.register(QualityCollector(diagnosis))
+    if zone_motion is not None:
+        registry.register(ZoneMotionCollector(zone_motion))
     return registry

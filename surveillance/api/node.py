@@ -40,7 +40,9 @@ from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.retention import FILE_ALREADY_GONE
 from surveillance.services.snapshots import SnapshotService
+from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
+from surveillance.zones.store import ZoneStore
 
 # The data directory holds the database (password hashes), the evidence and the node's
 # signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
@@ -75,6 +77,8 @@ class Node:
     events: EventBus  # events and alarms, raised by the services below, followed by pages
     health_alarms: HealthAlarms  # camera health into events
     diagnosis: DiagnosisService  # video-quality checks into events
+    zones: ZoneStore  # motion zones drawn on cameras' pictures
+    zone_motion: ZoneMotionService  # decodes cameras with a zone armed, raises their alarms
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -124,6 +128,7 @@ class Node:
         events = EventBus(
             EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
         )
+        zones = ZoneStore(engine)
         return cls(
             config=config,
             catalog=catalog,
@@ -151,6 +156,8 @@ class Node:
             diagnosis=DiagnosisService(
                 ingest, catalog, events, ReferenceStore(engine), config.events.diagnosis
             ),
+            zones=zones,
+            zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
         )
 
     async def start(self) -> None:
@@ -175,9 +182,11 @@ class Node:
         await self.ingest.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
         await self.mosaic.start()
+        await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
         await self.live_views.start()
 
     async def stop(self) -> None:
+        await self.zone_motion.stop()  # ends its alarms while the bus still takes them
         await self.live_views.close_all()
         await self.mosaic.close()
         await self.live.close()
