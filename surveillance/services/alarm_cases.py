@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -82,14 +82,12 @@ class AlarmCases:
         footage: LiveFootage,
         ingest: IngestService,
         catalog: Catalog,
-        zone_name: Callable[[int], str | None] = lambda _zone_id: None,
     ) -> None:
         self._bus = bus
         self._cases = cases
         self._footage = footage
         self._ingest = ingest
         self._catalog = catalog
-        self._zone_name = zone_name  # wired to the zones store by the node
         self._making: set[int] = set()  # events a case is being made from (on the loop)
 
     async def open_case(
@@ -161,10 +159,13 @@ class AlarmCases:
             lines.append(f"Zone: {self._zone(event)}")
         return "\n".join(lines)
 
-    def _zone(self, event: EventRecord) -> str:
-        assert event.zone_id is not None
-        named = self._zone_name(event.zone_id) or event.detail.get("zone_name")
-        return str(named) if named else f"zone {event.zone_id}"
+    @staticmethod
+    def _zone(event: EventRecord) -> str:
+        """The zone's name when the event was raised (zone motion puts it in the detail:
+        a zone renamed or deleted since still reads as the operator saw it)."""
+        named, tag = event.detail.get("zone"), event.detail.get("tag")
+        name = str(named) if named else f"zone {event.zone_id}"
+        return f"{name} (tag {tag})" if tag else name
 
     async def _evidence(
         self, number: str, event: EventRecord, camera: Camera, user: str
