@@ -22,13 +22,15 @@ export class AlarmPanel {
   // root: the panel (hidden while it has nothing to say); list: its <ul>; count: its
   // heading's count; status: what the last action answered (a reported case's link stays
   // there after its alarm, acknowledged and ended, leaves the list); cameraName(id): the
-  // name to show; onAnswer(event): an updated event from Ack or Case.
-  constructor({ root, list, count, status, cameraName, onAnswer }) {
+  // name to show, platformName(id) likewise; onAnswer(event): an updated event from Ack or
+  // Case.
+  constructor({ root, list, count, status, cameraName, platformName, onAnswer }) {
     this.root = root;
     this.list = list;
     this.count = count;
     this.status = status;
     this.cameraName = cameraName;
+    this.platformName = platformName;
     this.onAnswer = onAnswer;
     this.me = null;
     this.shown = [];
@@ -61,7 +63,8 @@ export class AlarmPanel {
   }
 
   _item(event, children) {
-    const where = event.camera_id ? this.cameraName(event.camera_id) : event.platform_id || "";
+    const where = event.camera_id ? this.cameraName(event.camera_id)
+      : event.platform_id ? this.platformName(event.platform_id) : "";
     const item = el("li", {
       class: `alarm-item severity-${event.severity}`,
       "data-event": event.id,

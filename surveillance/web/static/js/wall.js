@@ -22,6 +22,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   caps: browserCaps(),
   cameras: new Map(), // id -> camera (with health)
+  platforms: new Map(), // id -> platform
   tags: new Map(),
   presets: {},
   layoutName: null,
@@ -390,6 +391,11 @@ function cameraName(id) {
   return camera ? camera.name : id;
 }
 
+function platformName(id) {
+  const platform = state.platforms.get(id);
+  return platform ? platform.name : id;
+}
+
 function startAlarms() {
   const sound = new AlarmSound($("alarm-mute"), $("alarm-sound-note"));
   let alarms = null;
@@ -399,6 +405,7 @@ function startAlarms() {
     count: $("alarm-count"),
     status: $("alarm-status"),
     cameraName,
+    platformName,
     onAnswer: (event) => alarms.update(event),
   });
   alarms = new Alarms({ wall: { pin: pinAlarm, unpin: unpinAlarm, badges: showBadges }, panel, sound });
@@ -458,6 +465,7 @@ async function main() {
     api.get("/api/tags"), api.get("/api/platforms"), api.get("/api/layouts/presets"),
   ]);
   state.tags = new Map(tags.map((tag) => [tag.id, tag]));
+  state.platforms = new Map(platforms.map((platform) => [platform.id, platform]));
   state.presets = presets;
   state.tour = new TourPlayer({ showPage: (grid) => useGrid(grid, false), showStatus: showTourStatus });
   const health = new HealthFeed({

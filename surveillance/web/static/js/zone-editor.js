@@ -79,7 +79,7 @@ class ZoneEditor {
     this.name = el("input", { name: "name", maxlength: 80, required: true, autocomplete: "off" });
     this.tag = el("input", { name: "tag", maxlength: 64, autocomplete: "off", list: "zone-tags" });
     this.tags = el("datalist", { id: "zone-tags" });
-    this.windows = el("input", { name: "windows", placeholder: "all day, or e.g. 19:00-07:00", autocomplete: "off" });
+    this.windows = el("input", { name: "windows", placeholder: "all day", autocomplete: "off" });
     this.months = MONTHS.map((month, index) => el("input", { type: "checkbox", name: "month", value: index + 1, "aria-label": month }));
     this.sensitivity = el("input", { name: "sensitivity", type: "number", min: 1, max: 100, step: 1 });
     this.enabled = el("input", { name: "enabled", type: "checkbox" });
@@ -92,7 +92,7 @@ class ZoneEditor {
       el("label", {}, "Tag ", this.tag, this.tags, this.errors.tag),
       el("p", { class: "zone-hint", text: "Click the picture to add points; click the first point to close the polygon; drag a point to move it." }),
       el("div", { class: "zone-points" }, this.restart, this.errors.points),
-      el("label", {}, "Armed ", this.windows, " (local time, may cross midnight)"),
+      el("label", {}, "Armed at (the node's local time; empty: all day; 19:00-07:00 crosses midnight)", this.windows),
       el("fieldset", { class: "zone-months" }, el("legend", { text: "Months (none: all year)" }),
         ...this.months.map((box, index) => el("label", {}, box, MONTHS[index]))),
       this.errors.schedule,
