@@ -34,6 +34,7 @@ export class AlarmPanel {
     this.onAnswer = onAnswer;
     this.me = null;
     this.shown = [];
+    this.unfolded = new Set(); // platform events whose cameras the operator unfolded
     whenSignedIn().then((me) => {
       this.me = me;
       this.render(this.shown);
@@ -87,8 +88,14 @@ export class AlarmPanel {
         class: "alarm-child", "data-event": child.id,
       }, el("span", { class: "alarm-where", text: child.camera_id ? this.cameraName(child.camera_id) : "" }),
       el("span", { class: "alarm-when", text: child.ended_at ? " · back" : "" }))));
-      text.append(el("details", { class: "alarm-fold" },
-        el("summary", { text: `${children.length} camera${children.length === 1 ? "" : "s"}` }), folded));
+      const fold = el("details", { class: "alarm-fold", open: this.unfolded.has(event.id) },
+        el("summary", { text: `${children.length} camera${children.length === 1 ? "" : "s"}` }), folded);
+      // The list is redrawn at every change: what the operator unfolded stays unfolded.
+      fold.addEventListener("toggle", () => {
+        if (fold.open) this.unfolded.add(event.id);
+        else this.unfolded.delete(event.id);
+      });
+      text.append(fold);
     }
     return item;
   }

@@ -345,6 +345,7 @@ function copyGrid(grid) {
 // The first alarm remembers what the wall showed and pauses a running tour; every alarm
 // puts its camera on the alarm tile and flashes it from the start.
 function pinAlarm(cameraId) {
+  if (!state.grid || !state.grid.tiles.length) return; // a layout without tiles has no room
   if (!state.alarm) {
     state.alarm = { returnTo: copyGrid(state.grid), resumeTour: state.tour.pause(), index: null, camera: null };
   }
