@@ -34,14 +34,20 @@ export class AlarmPanel {
     this.onAnswer = onAnswer;
     this.me = null;
     this.shown = [];
+    this.signature = null;
     this.unfolded = new Set(); // platform events whose cameras the operator unfolded
     whenSignedIn().then((me) => {
       this.me = me;
-      this.render(this.shown);
+      this.render(this.shown, true);
     }, () => {});
   }
 
-  render(events) {
+  render(events, force = false) {
+    // A poll brings the same list every 2 s: redrawn only when it changed, so thumbnails
+    // are not fetched again and a button being pressed stays.
+    const signature = JSON.stringify(events);
+    if (!force && signature === this.signature) return;
+    this.signature = signature;
     this.shown = events;
     const ids = new Set(events.map((event) => event.id));
     const children = new Map(); // platform event id -> its cameras' events
@@ -152,6 +158,6 @@ export class AlarmPanel {
     this.status.replaceChildren(text);
     if (link) this.status.append(" ", link);
     this.status.classList.toggle("error", isError);
-    this.render(this.shown);
+    this.render(this.shown, true);
   }
 }
