@@ -62,6 +62,24 @@ def fleet_mounts() -> list[MountSpec]:
         MountSpec("sdp-only", SMALL_H264, params_in_sdp_only=True),
         MountSpec("fullhd", FULL_HD),
     ]
+    mounts += fault_mounts()
+    return mounts
+
+
+# Video-quality faults (simulator/scenes.py): the ordinary picture for FAULT_AT_S after a
+# client connects, then the fault until the clip loops. "turned" turns later, leaving time to
+# set a reference picture first.
+FAULT_AT_S = 3.0
+TURNED_AT_S = 8.0
+
+
+def fault_mounts() -> list[MountSpec]:
+    clip = replace(SMALL_H264, seconds=14.0, event_at_s=FAULT_AT_S)
+    mounts = [
+        MountSpec(scene, replace(clip, scene=scene))
+        for scene in ("frozen", "black", "covered", "defocus", "sprayed")
+    ]
+    mounts.append(MountSpec("turned", replace(clip, scene="turned", event_at_s=TURNED_AT_S)))
     return mounts
 
 

@@ -28,6 +28,8 @@ RANKS = {
     "wall": 3,
     "auth": 3,
     "recordings": 3,
+    "events": 3,
+    "zones": 3,
     "services": 4,
     "simulator": 4,
     "api": 5,

@@ -60,6 +60,12 @@ class AuditAction(StrEnum):
     LAYOUT_DELETE = "layout.delete"
     TOUR_SAVE = "tour.save"
     TOUR_DELETE = "tour.delete"
+    EVENTS_ACK = "events.ack"  # an event acknowledged
+    EVENTS_CLOSE = "events.close"  # an event closed by hand, with its note
+    EVENTS_CASE = "events.case"  # an event turned into a case
+    ZONE_SAVE = "zone.save"
+    ZONE_DELETE = "zone.delete"
+    CAMERA_REFERENCE = "camera.reference"  # a camera's reference picture set or removed
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,26 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"  # the audit log (others' entries for unscoped admins only)
     USERS_MANAGE = "users.manage"  # users and API tokens
     SYSTEM_READ = "system.read"  # metrics and the node's configuration
+    EVENTS_VIEW = "events.view"  # events and alarms of the cameras one sees
+    EVENTS_ACK = "events.ack"  # acknowledging and closing them
+    ZONES_EDIT = "zones.edit"  # drawing, changing and removing motion zones
+    REPORTS_READ = "reports.read"  # availability reports (online rate per platform and day)
 
 
-_WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
+_WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ, Permission.EVENTS_VIEW}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset(_WALL),
     # Recordings are a permission of their own: viewers watch the wall live, nothing past.
     Role.OPERATOR: frozenset(
-        _WALL | {Permission.SNAPSHOT_TAKE, Permission.RECORDINGS_VIEW, Permission.WALL_EDIT}
+        _WALL
+        | {
+            Permission.SNAPSHOT_TAKE,
+            Permission.RECORDINGS_VIEW,
+            Permission.WALL_EDIT,
+            Permission.EVENTS_ACK,
+            Permission.ZONES_EDIT,
+        }
     ),
     # Handlers watch the wall too: evidence is attached from a wall tile.
     Role.HANDLER: frozenset(
@@ -44,6 +55,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CASES_WRITE,
             Permission.EVIDENCE_ATTACH,
             Permission.EVIDENCE_EXPORT,
+            Permission.EVENTS_ACK,
+            Permission.REPORTS_READ,
         }
     ),
     Role.ADMIN: frozenset(Permission),

@@ -324,6 +324,12 @@ def _cross_check(
     for tag_id in recording_tags if isinstance(recording_tags, dict) else {}:
         if isinstance(tag_id, str) and tag_id not in tag_ids:
             problem(("recording", "tags", tag_id), f"unknown tag {tag_id!r}")
+    events = data.get("events")
+    diagnosis = events.get("diagnosis") if isinstance(events, dict) else None
+    diagnosis_tags = diagnosis.get("tags") if isinstance(diagnosis, dict) else None
+    for tag_id in diagnosis_tags if isinstance(diagnosis_tags, dict) else {}:
+        if isinstance(tag_id, str) and tag_id not in tag_ids:
+            problem(("events", "diagnosis", "tags", tag_id), f"unknown tag {tag_id!r}")
     allowed = _allowed_hosts(data)
     camera_ids: set[str] = set()
     for index, camera in _entries(data, "cameras"):

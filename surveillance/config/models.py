@@ -465,6 +465,170 @@ class LimitsConfig(_Strict):
     )
 
 
+class QualityThresholds(_Strict):
+    """Limits of the picture checks, measured on one small grey keyframe (luma 0..255)."""
+
+    dark_luma: float = Field(
+        18, ge=0, le=255, description="Mean luma below this: the picture is too dark."
+    )
+    bright_luma: float = Field(
+        240, ge=0, le=255, description="Mean luma above this: the picture is too bright."
+    )
+    min_contrast: float = Field(
+        6.0,
+        ge=0,
+        description="Standard deviation of luma below this: too little contrast (a covered "
+        "lens shows a near-uniform picture).",
+    )
+    min_sharpness: float = Field(
+        20.0,
+        ge=0,
+        description="Variance of the Laplacian of luma below this: out of focus.",
+    )
+    one_colour: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="Share of the picture in its most common colour at or above this: one "
+        "colour (a sprayed or painted lens).",
+    )
+    frozen_diff: float = Field(
+        0.5,
+        ge=0,
+        description="Mean absolute luma difference between successive analysed pictures "
+        "below this: the picture has not changed (frozen).",
+    )
+    moved_similarity: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Similarity (0..1) to the camera's reference picture below this: the "
+        "camera was turned away or moved.",
+    )
+
+
+class QualityThresholdOverrides(_Strict):
+    """Thresholds of one tag; a field left out keeps ``events.diagnosis.thresholds``."""
+
+    dark_luma: float | None = Field(None, ge=0, le=255)
+    bright_luma: float | None = Field(None, ge=0, le=255)
+    min_contrast: float | None = Field(None, ge=0)
+    min_sharpness: float | None = Field(None, ge=0)
+    one_colour: float | None = Field(None, gt=0, le=1)
+    frozen_diff: float | None = Field(None, ge=0)
+    moved_similarity: float | None = Field(None, ge=0, le=1)
+
+
+class DiagnosisTagConfig(_Strict):
+    """Diagnosis settings of cameras with one tag. A camera with several tags takes each
+    field from the FIRST of its tags (in the camera's order) that sets it; a field no tag
+    sets comes from ``events.diagnosis``."""
+
+    enabled: bool | None = Field(None, description="false: no quality checks on these cameras.")
+    settle_s: float | None = Field(None, ge=0, le=3600)
+    hold_s: float | None = Field(None, ge=0, le=3600)
+    clear_s: float | None = Field(None, ge=0, le=3600)
+    thresholds: QualityThresholdOverrides = Field(default_factory=QualityThresholdOverrides)
+
+
+class DiagnosisConfig(_Strict):
+    enabled: bool = Field(True, description="Video-quality checks on every enabled camera.")
+    interval_s: float = Field(
+        5,
+        ge=1,
+        le=3600,
+        description="One keyframe is decoded per camera this often (its sub-stream where it "
+        "has one); every other check reads packet sizes and times only, without decoding.",
+    )
+    settle_s: float = Field(
+        20,
+        ge=0,
+        le=3600,
+        description="After a camera (re)connects, no quality verdicts for this long.",
+    )
+    hold_s: float = Field(
+        15,
+        ge=0,
+        le=3600,
+        description="A check must fail this long before it raises an event.",
+    )
+    clear_s: float = Field(
+        20,
+        ge=0,
+        le=3600,
+        description="A failed check must pass again this long before its event ends "
+        "(hysteresis: no event flapping on a borderline picture).",
+    )
+    thresholds: QualityThresholds = Field(
+        default_factory=QualityThresholds, description="Limits of the picture checks."
+    )
+    tags: dict[Identifier, DiagnosisTagConfig] = Field(
+        default_factory=dict,
+        description="Overrides by zone tag, e.g. forest-fire: {hold_s: 30}. A camera with "
+        "several tags takes each field from the first of its tags that sets it.",
+    )
+
+
+class ZoneMotionConfig(_Strict):
+    fps: float = Field(
+        5, gt=0, le=25, description="Pictures analysed per second per camera with a zone armed."
+    )
+    width: int = Field(
+        160,
+        ge=32,
+        le=640,
+        description="Pictures are analysed at this width in pixels (the height keeps the "
+        "aspect), in grey.",
+    )
+    hold_s: float = Field(
+        1.0, ge=0, le=600, description="Motion must last this long to raise an alarm."
+    )
+    clear_s: float = Field(10, ge=0, le=3600, description="No motion this long ends the alarm.")
+    cooldown_s: float = Field(
+        30,
+        ge=0,
+        le=86400,
+        description="After an alarm ends, the same zone raises a new one only this long later.",
+    )
+
+
+class EventsConfig(_Strict):
+    """Events and alarms: health, picture quality and zone motion on one bus."""
+
+    retain_days: float = Field(
+        90,
+        gt=0,
+        le=MAX_RETAIN_DAYS,
+        description="Events (and their snapshots) that started longer ago are removed.",
+    )
+    offline_after_s: float = Field(
+        15,
+        ge=0,
+        le=3600,
+        description="A camera offline this long raises camera.offline; one back within it "
+        "raises nothing (no burst of events from a flapping camera).",
+    )
+    stalled_after_s: float = Field(
+        15, ge=0, le=3600, description="The same for a camera whose stream stalled."
+    )
+    storm_cameras: int = Field(
+        3,
+        ge=2,
+        le=100000,
+        description="This many cameras of one platform going down within storm_window_s "
+        "(or every camera of a smaller platform) collapse into one platform.offline event.",
+    )
+    storm_window_s: float = Field(
+        20, gt=0, le=3600, description="The window of storm_cameras, in seconds."
+    )
+    diagnosis: DiagnosisConfig = Field(
+        default_factory=DiagnosisConfig, description="Video-quality diagnosis."
+    )
+    zones: ZoneMotionConfig = Field(
+        default_factory=ZoneMotionConfig, description="Motion in drawn zones."
+    )
+
+
 class AppConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -479,6 +643,7 @@ class AppConfig(_Strict):
     )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
 
     def recording_root(self) -> Path:
         """The directory of the recorded segments: ``recording.dir``, or recordings in

@@ -15,39 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections import Counter
 
-from surveillance.errors import TooBusy
+from surveillance.services.feeds import Feed, Feeds
 from surveillance.services.ingest import IngestService
 
 EVENT_MIN_INTERVAL_S = 0.25  # at most one event per camera this often
-
-
-class TooManyEventStreams(TooBusy):
-    """The user follows as many event streams as allowed."""
-
-
-class EventSubscription:
-    """One follower: the cameras changed since it last looked."""
-
-    def __init__(self, user_id: int) -> None:
-        self.user_id = user_id
-        self._pending: set[str] = set()
-        self._wake = asyncio.Event()
-
-    def push(self, camera_id: str) -> None:
-        self._pending.add(camera_id)
-        self._wake.set()
-
-    async def changes(self, timeout_s: float) -> set[str]:
-        """The ids of the cameras changed since the last call, waiting up to ``timeout_s``
-        for one (then possibly none)."""
-        if not self._pending and timeout_s > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout_s)
-        self._wake.clear()
-        changed, self._pending = self._pending, set()
-        return changed
 
 
 class HealthEvents:
@@ -57,10 +29,9 @@ class HealthEvents:
         per_user: int,
         min_interval_s: float = EVENT_MIN_INTERVAL_S,
     ) -> None:
-        self._per_user = per_user
+        self._feeds: Feeds[str] = Feeds(per_user, "camera event streams")
         self._min_interval_s = min_interval_s
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._subscriptions: set[EventSubscription] = set()
         self._published_at: dict[str, float] = {}  # loop time of each camera's last event
         self._scheduled: set[str] = set()  # cameras with a publication pending
         for camera_id, stream in ingest.streams():
@@ -73,22 +44,15 @@ class HealthEvents:
         self._loop = None
 
     # -- followers ------------------------------------------------------------------------
-    def subscribe(self, user_id: int) -> EventSubscription:
+    def subscribe(self, user_id: int) -> Feed[str]:
         """A new follower for ``user_id``; TooManyEventStreams past the user's limit."""
-        open_now = Counter(s.user_id for s in self._subscriptions)[user_id]
-        if open_now >= self._per_user:
-            raise TooManyEventStreams(
-                f"you may follow {self._per_user} camera event streams at once; close one first"
-            )
-        subscription = EventSubscription(user_id)
-        self._subscriptions.add(subscription)
-        return subscription
+        return self._feeds.subscribe(user_id)
 
-    def unsubscribe(self, subscription: EventSubscription) -> None:
-        self._subscriptions.discard(subscription)
+    def unsubscribe(self, subscription: Feed[str]) -> None:
+        self._feeds.unsubscribe(subscription)
 
     def __len__(self) -> int:
-        return len(self._subscriptions)
+        return len(self._feeds)
 
     # -- changes --------------------------------------------------------------------------
     def _from_any_thread(self, camera_id: str) -> None:
@@ -113,5 +77,4 @@ class HealthEvents:
         if self._loop is None:
             return
         self._published_at[camera_id] = self._loop.time()
-        for subscription in self._subscriptions:
-            subscription.push(camera_id)
+        self._feeds.push(camera_id)

@@ -1,8 +1,9 @@
 """Generate camera-like test clips with PyAV, and read back the frame number drawn into them.
 
-A clip is a moving, textured picture (so the encoder has real work and the bitrate is
-realistic, unlike a flat test pattern) with the frame number drawn as seven-segment digits
-in the top-left corner. The digits are big, axis-aligned blocks of black and white, so they
+A clip shows a scene (simulator/scenes.py): by default ``pan``, a moving, textured picture
+(so the encoder has real work and the bitrate is realistic, unlike a flat test pattern), or
+one of the faults a camera shows. Most scenes carry the frame number, drawn as seven-segment
+digits in the top-left corner. The digits are big, axis-aligned blocks of black and white, so they
 survive lossy compression and :func:`read_frame_number` can recover the number from any
 decoded frame without OCR or OpenCV (which is not guaranteed to be installed).
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,12 +25,12 @@ import numpy as np
 import numpy.typing as npt
 from av.video.stream import VideoStream
 
+from surveillance.simulator.scenes import SCENES, SceneGeometry, pictures
+
 # Bump when the picture or the encoder settings change, so cached clips are regenerated.
 GENERATOR_VERSION = 2
 
 DIGITS = 6  # frame numbers up to 999999 (11 hours at 25 fps)
-NOISE_FRAMES = 8  # distinct temporal-noise fields cycled through; enough to defeat prediction
-NOISE_AMPLITUDE = 10  # luma steps of temporal noise; sets how hard the clip is to compress
 
 Codec = Literal["h264", "h265"]
 Profile = Literal["baseline", "main", "high"]
@@ -81,8 +81,14 @@ class ClipSpec:
     gop_s: float = 2.0
     bframes: int = 0
     seconds: float = 10.0
+    scene: str = "pan"  # what the picture shows: a name in simulator/scenes.py SCENES
+    event_at_s: float = 0.0  # when a scene's event (a fault, an intruder) begins, into the clip
 
     def __post_init__(self) -> None:
+        if self.scene not in SCENES:
+            raise ClipError(f"unknown scene {self.scene!r}; known: {', '.join(SCENES)}")
+        if not 0 <= self.event_at_s <= self.seconds:
+            raise ClipError("event_at_s must be within the clip (0..seconds)")
         if self.width % 2 or self.height % 2 or self.width < 64 or self.height < 64:
             raise ClipError(
                 f"width and height must be even and >= 64, got {self.width}x{self.height}"
@@ -111,9 +117,15 @@ class ClipSpec:
         profile = self.profile if self.codec == "h264" else "main"
         gop = f"{self.gop_s:g}".replace(".", "p")
         seconds = f"{self.seconds:g}".replace(".", "p")
+        # The scene only when it is not the plain pan, so clips cached before scenes existed
+        # keep their names.
+        scene = ""
+        if self.scene != "pan":
+            scene = f"-{self.scene}" + f"-at{self.event_at_s:g}s".replace(".", "p")
         return (
             f"{self.codec}-{profile}-{self.width}x{self.height}-{self.fps}fps-"
-            f"{self.bitrate_kbps}k-gop{gop}s-bf{self.effective_bframes}-{seconds}s-v{GENERATOR_VERSION}"
+            f"{self.bitrate_kbps}k-gop{gop}s-bf{self.effective_bframes}-{seconds}s{scene}"
+            f"-v{GENERATOR_VERSION}"
         )
 
 
@@ -182,7 +194,12 @@ def _encode(spec: ClipSpec, path: Path) -> None:
         # into one slice per thread, and RTSP clients then see several packets per frame.
         stream.codec_context.thread_type = "FRAME"
         time_base = Fraction(1, spec.fps)
-        for index, yuv in enumerate(_pictures(spec)):
+        geometry = SceneGeometry(
+            spec.width, spec.height, spec.frame_count, spec.fps, event_at_s=spec.event_at_s
+        )
+        for index, (yuv, number) in enumerate(pictures(spec.scene, geometry)):
+            if number is not None:
+                draw_frame_number(yuv, spec.height, number)
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             frame.pts = index
             frame.time_base = time_base
@@ -190,37 +207,6 @@ def _encode(spec: ClipSpec, path: Path) -> None:
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
-
-
-def _pictures(spec: ClipSpec) -> Iterator[U8Array]:
-    """Planar YUV 4:2:0 frames, shape (height * 3 // 2, width), one per frame number."""
-    w, h = spec.width, spec.height
-    rng = np.random.default_rng(1234)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    # A static texture (smooth waves plus fixed grain) that pans: most of each frame can be
-    # predicted by motion compensation, like a camera panning over a scene.
-    waves = 60 * np.sin(xx / 37.0) * np.cos(yy / 23.0) + 40 * np.sin((xx + 2 * yy) / 91.0)
-    grain = rng.normal(0, 18, size=(h, w))
-    base = np.clip(118 + waves + grain, 16, 235 - NOISE_AMPLITUDE).astype(np.uint8)
-    # Temporal noise (sensor noise) cannot be predicted: it is what makes the bitrate realistic.
-    noise = rng.integers(0, NOISE_AMPLITUDE + 1, size=(NOISE_FRAMES, h, w), dtype=np.uint8)
-    cu = (128 + 40 * np.sin(xx[::2, ::2] / 53.0)).astype(np.uint8)
-    cv = (128 + 40 * np.cos(yy[::2, ::2] / 41.0)).astype(np.uint8)
-    box_w, box_h = max(16, w // 8), max(16, h // 8)
-    out = np.empty((h * 3 // 2, w), dtype=np.uint8)
-    luma, chroma = out[:h], out[h:].reshape(2, h // 2, w // 2)
-    for index in range(spec.frame_count):
-        dx, dy = (3 * index) % w, index % h
-        luma[:] = np.roll(base, (dy, dx), axis=(0, 1))
-        luma += noise[index % NOISE_FRAMES]
-        # A bright object crossing the scene, for motion detection to find.
-        bx = (7 * index) % (w - box_w)
-        by = (h - box_h) // 2 + int((h // 4) * np.sin(index / 20.0))
-        luma[by : by + box_h, bx : bx + box_w] = 230
-        chroma[0] = np.roll(cu, dx // 2, axis=1)
-        chroma[1] = np.roll(cv, dy // 2, axis=0)
-        draw_frame_number(out, h, index)
-        yield out
 
 
 def _unit(height: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from surveillance.simulator.clips import ClipSpec
 from surveillance.simulator.server import MountSpec
 
@@ -17,6 +19,10 @@ SUB_STREAM = ClipSpec(
 BASELINE = ClipSpec(profile="baseline", bitrate_kbps=2000, seconds=CLIP_SECONDS, gop_s=GOP_S)
 B_FRAMES = ClipSpec(profile="main", bframes=2, bitrate_kbps=2000, seconds=CLIP_SECONDS, gop_s=GOP_S)
 HEVC = ClipSpec(codec="h265", bitrate_kbps=1500, seconds=CLIP_SECONDS, gop_s=GOP_S)
+# A camera whose picture froze, so the demo's wall shows a video-quality flag.
+FROZEN = replace(MAIN_STREAM, scene="frozen")
+FROZEN_SUB = replace(SUB_STREAM, scene="frozen")
+FROZEN_CAMERA = 6  # camera number modulo 10
 
 # Camera number modulo 10 -> (clip, parameter sets only in the SDP); the rest are MAIN_STREAM.
 _QUIRKS: dict[int, tuple[ClipSpec, bool]] = {
@@ -24,6 +30,7 @@ _QUIRKS: dict[int, tuple[ClipSpec, bool]] = {
     3: (B_FRAMES, False),
     4: (HEVC, False),
     5: (MAIN_STREAM, True),
+    FROZEN_CAMERA: (FROZEN, False),
 }
 
 
@@ -32,7 +39,8 @@ def demo_mounts(count: int, *, shared: bool = False) -> list[MountSpec]:
 
     Most main streams are 720p High H.264 at 2 Mbit/s; camera 2 is Constrained Baseline,
     camera 3 has B-frames, camera 4 is H.265 and camera 5 sends its parameter sets only in
-    the SDP, the quirks that need a different delivery path; the pattern repeats every ten
+    the SDP, the quirks that need a different delivery path; camera 6's picture is frozen
+    (main and sub), for video-quality diagnosis to flag; the pattern repeats every ten
     cameras. ``shared`` serves them as shared mounts: cheaper for many cameras, but no
     camera can then be stalled alone.
     """
@@ -45,5 +53,6 @@ def demo_mounts(count: int, *, shared: bool = False) -> list[MountSpec]:
         mounts.append(
             MountSpec(path, clip, params_in_sdp_only=sdp_only, start_offset_s=offset, shared=shared)
         )
-        mounts.append(MountSpec(f"{path}-sub", SUB_STREAM, start_offset_s=offset, shared=shared))
+        sub = FROZEN_SUB if number % 10 == FROZEN_CAMERA else SUB_STREAM
+        mounts.append(MountSpec(f"{path}-sub", sub, start_offset_s=offset, shared=shared))
     return mounts

@@ -18,15 +18,18 @@ from sqlalchemy import Engine
 # Every module that declares tables, so that the one metadata holds them all.
 import surveillance.auth.tables
 import surveillance.cases.models
+import surveillance.events.tables
 import surveillance.recordings.tables
-import surveillance.wall.store  # noqa: F401
+import surveillance.wall.store
+import surveillance.zones.tables  # noqa: F401
 from surveillance.db.orm import Base
 
 EXPECTED_TABLES = {
     "cases", "case_tags", "case_cameras", "timeline_entries", "evidence_items",
     "custody_entries", "case_counters", "wall_layouts", "wall_tours", "users", "sessions",
     "api_tokens", "audit_log", "recording_segments", "recording_gaps", "recording_holds",
-    "recording_chain_anchors", "recording_removals",
+    "recording_chain_anchors", "recording_removals", "events", "event_snapshots", "zones",
+    "camera_references",
 }  # fmt: skip
 
 

@@ -37,11 +37,19 @@ pytestmark = pytest.mark.rtsp
 
 # The issue's role table: viewer (wall), operator (wall, layouts, tours, snapshots),
 # handler (cases, attaching and exporting evidence; they attach from the wall), admin (all).
-WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ}
+# Issue 13: every role sees events; operators and handlers acknowledge them; operators draw
+# zones (handlers do not); handlers read the availability reports.
+WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ, Permission.EVENTS_VIEW}
 ALLOWED: dict[Role, set[Permission]] = {
     Role.VIEWER: WALL,
     Role.OPERATOR: WALL
-    | {Permission.SNAPSHOT_TAKE, Permission.RECORDINGS_VIEW, Permission.WALL_EDIT},
+    | {
+        Permission.SNAPSHOT_TAKE,
+        Permission.RECORDINGS_VIEW,
+        Permission.WALL_EDIT,
+        Permission.EVENTS_ACK,
+        Permission.ZONES_EDIT,
+    },
     Role.HANDLER: WALL
     | {
         Permission.SNAPSHOT_TAKE,
@@ -50,6 +58,8 @@ ALLOWED: dict[Role, set[Permission]] = {
         Permission.CASES_WRITE,
         Permission.EVIDENCE_ATTACH,
         Permission.EVIDENCE_EXPORT,
+        Permission.EVENTS_ACK,
+        Permission.REPORTS_READ,
     },
     Role.ADMIN: set(Permission),
 }

@@ -17,7 +17,8 @@ import pytest
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.media.health import ErrorKind, StreamState
-from surveillance.services.health_events import HealthEvents, TooManyEventStreams
+from surveillance.services.feeds import TooManyEventStreams
+from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 
 INTERVAL_S = 0.25

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import weakref
-from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,6 +21,7 @@ from surveillance.api.deps import (
 )
 from surveillance.api.guards import authenticate, requires
 from surveillance.api.schemas.cameras import CameraOut, TagOut, UnavailableOut
+from surveillance.api.sse import event_stream_response
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -30,9 +29,7 @@ from surveillance.catalog import Camera
 from surveillance.errors import CameraUnavailable, Forbidden, SurveillanceError
 from surveillance.services.access import Access
 from surveillance.services.footage_times import iso, parse_moment
-from surveillance.services.health_events import EventSubscription
 from surveillance.services.ingest import IngestService
-from surveillance.services.live_sessions import LIVE_RECHECK_S
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotMode
 
@@ -41,7 +38,6 @@ router = APIRouter(prefix="/api", tags=["cameras"])
 Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
 
 MAX_SNAPSHOT_WIDTH = 7680
-EVENTS_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing the stream
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -121,97 +117,53 @@ async def camera_events(
     events: HealthEventsDep,
     principal: Viewer,
 ) -> StreamingResponse:
-    subscription = events.subscribe(principal.user.id)  # 429 past the user's limit
+    feed = events.subscribe(principal.user.id)  # 429 past the user's limit
+    source = _CameraHealthSource(catalog.select(), ingest, recorded, access)
     recheck = functools.partial(authenticate, request)
-
-    async def stream() -> AsyncIterator[str]:
-        try:
-            async for chunk in _camera_events(
-                subscription, recheck, principal, catalog.select(), ingest, recorded, access
-            ):
-                yield chunk
-        finally:
-            events.unsubscribe(subscription)
-
-    body = stream()
-    # A response that never starts (the client left first) never runs the finally above.
-    weakref.finalize(body, events.unsubscribe, subscription)
-    return StreamingResponse(
-        body,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    return event_stream_response(
+        feed, events.unsubscribe, recheck, principal, Permission.LIVE_VIEW, source
     )
 
 
-async def _camera_events(
-    subscription: EventSubscription,
-    recheck: Callable[[], Principal | None],
-    principal: Principal,
-    cameras: list[Camera],
-    ingest: IngestService,
-    recorded: RecordingsService,
-    access: Access,
-) -> AsyncIterator[str]:
-    """The event stream's text. The credential is looked up again every LIVE_RECHECK_S,
-    as live views are (services/live_sessions.py): signed out, expired, revoked, disabled
-    or no longer allowed to view live video ends the stream; a change of scope changes
-    which cameras' events follow, from the next look-up on, and sends a fresh snapshot:
-    ``event: camera`` can only add or update a camera, so without it a page would keep
-    showing a camera its user may no longer see."""
-    snapshot, shown = _events_snapshot(cameras, ingest, recorded, access, principal)
-    yield snapshot
-    loop = asyncio.get_running_loop()
-    next_recheck = loop.time() + LIVE_RECHECK_S
-    next_keepalive = loop.time() + EVENTS_KEEPALIVE_S
-    while True:
-        changed = await subscription.changes(min(next_recheck, next_keepalive) - loop.time())
-        now = loop.time()
-        if now >= next_recheck:
-            current = await asyncio.to_thread(recheck)
-            if (
-                current is None
-                or current.user.id != principal.user.id
-                or not current.can(Permission.LIVE_VIEW)
-            ):
-                return
-            principal, next_recheck = current, now + LIVE_RECHECK_S
-            if _events_view(cameras, access, principal) != shown:
-                snapshot, shown = _events_snapshot(cameras, ingest, recorded, access, principal)
-                yield snapshot
-                changed = set()  # the snapshot holds their newest state
-        show_url = access.sees_stream_urls(principal)
-        for camera_id in sorted(changed):
-            if not access.sees_camera(principal, camera_id):
+class _CameraHealthSource:
+    """What the camera health stream sends: cameras in scope, with their health, as their
+    user may see them (stream URLs for admins only)."""
+
+    def __init__(
+        self,
+        cameras: list[Camera],
+        ingest: IngestService,
+        recorded: RecordingsService,
+        access: Access,
+    ) -> None:
+        self._cameras = cameras
+        self._ingest = ingest
+        self._recorded = recorded
+        self._access = access
+
+    async def view(self, principal: Principal) -> tuple[frozenset[str], bool]:
+        """Which cameras, and whether with URLs."""
+        visible = self._access.cameras(principal, self._cameras)
+        return frozenset(c.id for c in visible), self._access.sees_stream_urls(principal)
+
+    async def snapshot(self, principal: Principal) -> tuple[str, tuple[frozenset[str], bool]]:
+        shown = _visible(self._cameras, self._ingest, self._recorded, self._access, principal)
+        payload = ",".join(camera.model_dump_json() for camera in shown)
+        view = (frozenset(c.id for c in shown), self._access.sees_stream_urls(principal))
+        return f"event: snapshot\ndata: [{payload}]\n\n", view
+
+    async def changes(self, principal: Principal, keys: set[str]) -> list[str]:
+        show_url = self._access.sees_stream_urls(principal)
+        texts = []
+        for camera_id in sorted(keys):
+            if not self._access.sees_camera(principal, camera_id):
                 continue
-            camera = ingest.catalog.cameras[camera_id]
-            health, recording = ingest.camera_health(camera_id), recorded.status(camera_id)
+            camera = self._ingest.catalog.cameras[camera_id]
+            health = self._ingest.camera_health(camera_id)
+            recording = self._recorded.status(camera_id)
             out = CameraOut.of(camera, health, show_url=show_url, recording=recording)
-            yield f"event: camera\ndata: {out.model_dump_json()}\n\n"
-        if now >= next_keepalive:
-            yield ": keepalive\n\n"
-            next_keepalive = now + EVENTS_KEEPALIVE_S
-
-
-def _events_view(
-    cameras: list[Camera], access: Access, principal: Principal
-) -> tuple[frozenset[str], bool]:
-    """What an event stream shows ``principal``: which cameras, and whether with URLs."""
-    visible = frozenset(camera.id for camera in access.cameras(principal, cameras))
-    return visible, access.sees_stream_urls(principal)
-
-
-def _events_snapshot(
-    cameras: list[Camera],
-    ingest: IngestService,
-    recorded: RecordingsService,
-    access: Access,
-    principal: Principal,
-) -> tuple[str, tuple[frozenset[str], bool]]:
-    """The ``event: snapshot`` text of what ``principal`` sees now, and that view."""
-    shown = _visible(cameras, ingest, recorded, access, principal)
-    payload = ",".join(camera.model_dump_json() for camera in shown)
-    view = (frozenset(camera.id for camera in shown), access.sees_stream_urls(principal))
-    return f"event: snapshot\ndata: [{payload}]\n\n", view
+            texts.append(f"event: camera\ndata: {out.model_dump_json()}\n\n")
+        return texts
 
 
 @router.get("/cameras/{camera_id}", response_model=CameraOut, summary="One camera with health")
