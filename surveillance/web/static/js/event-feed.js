@@ -8,11 +8,13 @@ import { PushFeed } from "./push-feed.js";
 
 const STREAM_URL = "/api/events/stream";
 const PAGE_LIMIT = 500; // the API's most per page
-// What the snapshot holds, asked for in two queries rather than one with two states so the
-// answer does not depend on how the API spells a list: events nobody has acknowledged yet
-// (an alarm that ended stays open until someone does), and events still going on (an
-// acknowledged alarm whose condition holds is still on the wall's tiles).
-const POLLS = [`/api/events?state=open&limit=${PAGE_LIMIT}`, `/api/events?active=true&limit=${PAGE_LIMIT}`];
+// What the snapshot holds, cameras folded under a platform event included: events not
+// closed (an alarm that ended stays open until someone acknowledges it), and events still
+// going on (an acknowledged one whose condition holds still marks its tile).
+const POLLS = [
+  `/api/events?state=open,acknowledged&children=true&limit=${PAGE_LIMIT}`,
+  `/api/events?active=true&children=true&limit=${PAGE_LIMIT}`,
+];
 
 function isEvent(item) {
   return !!item && typeof item === "object" && Number.isInteger(item.id) && typeof item.type === "string";
