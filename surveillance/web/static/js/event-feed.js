@@ -12,7 +12,7 @@ const PAGE_LIMIT = 500; // the API's most per page
 // closed (an alarm that ended stays open until someone acknowledges it), and events still
 // going on (an acknowledged one whose condition holds still marks its tile).
 const POLLS = [
-  `/api/events?state=open,acknowledged&children=true&limit=${PAGE_LIMIT}`,
+  `/api/events?state=open&state=acknowledged&children=true&limit=${PAGE_LIMIT}`,
   `/api/events?active=true&children=true&limit=${PAGE_LIMIT}`,
 ];
 
