@@ -24,11 +24,13 @@ from surveillance.api.routes import (
     metrics,
     mosaic,
     platforms,
+    quality,
     recordings,
     wall,
 )
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
+from surveillance.api.routes import zones as zone_routes
 from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
 from surveillance.api.security_headers import SecurityHeaders
 from surveillance.config.models import AppConfig
@@ -88,6 +90,8 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(recordings.router)
     app.include_router(wall.router)
     app.include_router(mosaic.router)
+    app.include_router(quality.router)
+    app.include_router(zone_routes.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

@@ -19,6 +19,7 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
@@ -29,7 +30,9 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotService
+from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
+from surveillance.zones.store import ZoneStore
 
 
 def node_of(connection: HTTPConnection) -> Node:
@@ -145,6 +148,18 @@ async def _wall(connection: HTTPConnection) -> WallStore:
     return node_of(connection).wall
 
 
+async def _diagnosis(connection: HTTPConnection) -> DiagnosisService:
+    return node_of(connection).diagnosis
+
+
+async def _zones(connection: HTTPConnection) -> ZoneStore:
+    return node_of(connection).zones
+
+
+async def _zone_motion(connection: HTTPConnection) -> ZoneMotionService:
+    return node_of(connection).zone_motion
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -156,6 +171,7 @@ AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 EventBusDep = Annotated[EventBus, Depends(_event_bus)]
+DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
@@ -167,4 +183,6 @@ RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 ExportsDep = Annotated[ExportBudget, Depends(_exports)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
+ZonesDep = Annotated[ZoneStore, Depends(_zones)]
+ZoneMotionDep = Annotated[ZoneMotionService, Depends(_zone_motion)]
 StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

@@ -11,9 +11,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from surveillance.media.health import StreamState
+from surveillance.services.camera_quality import QualityCheck
+from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
+from surveillance.services.zone_motion import ZoneMotionService
 
 
 class IngestCollector(Collector):
@@ -120,11 +123,56 @@ class EventsCollector(Collector):
         yield from (open_now, raised)
 
 
+class QualityCollector(Collector):
+    """Each diagnosed camera's checks: 1 while the check's event is active, else 0."""
+
+    def __init__(self, diagnosis: DiagnosisService) -> None:
+        self._diagnosis = diagnosis
+
+    def collect(self) -> Iterator[Metric]:
+        quality = GaugeMetricFamily(
+            "surveillance_camera_quality",
+            "1 while the camera's video-quality check has an active event",
+            labels=["camera", "check"],
+        )
+        for camera_id, active in sorted(self._diagnosis.active_checks().items()):
+            for check in QualityCheck:
+                quality.add_metric([camera_id, check.value], float(check in active))
+        yield quality
+
+
+class ZoneMotionCollector(Collector):
+    def __init__(self, zone_motion: ZoneMotionService) -> None:
+        self._zone_motion = zone_motion
+
+    def collect(self) -> Iterator[Metric]:
+        armed = GaugeMetricFamily(
+            "surveillance_zone_armed", "Zones armed now (cameras with any)", labels=["camera"]
+        )
+        for camera_id, count in sorted(self._zone_motion.armed().items()):
+            armed.add_metric([camera_id], float(count))
+        decoding = GaugeMetricFamily(
+            "surveillance_zone_motion_decoding_cameras",
+            "Cameras decoded for zone motion now (those with a zone armed)",
+        )
+        decoding.add_metric([], float(len(self._zone_motion.decoding())))
+        yield from (armed, decoding)
+
+
 def build_registry(
-    ingest: IngestService, recorder: RecorderService | None = None, events: EventBus | None = None
+    ingest: IngestService,
+    recorder: RecorderService | None = None,
+    *,
+    events: EventBus | None = None,
+    diagnosis: DiagnosisService | None = None,
+    zone_motion: ZoneMotionService | None = None,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
     if events is not None:
         registry.register(EventsCollector(events))
+    if diagnosis is not None:
+        registry.register(QualityCollector(diagnosis))
+    if zone_motion is not None:
+        registry.register(ZoneMotionCollector(zone_motion))
     return registry
