@@ -14,7 +14,7 @@ the condition's end, leave a state the rules allow:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
@@ -199,6 +199,15 @@ class EventStore:
             if row is None:
                 raise EventNotFound(event_id)
             return _record(row, _has_snapshot(session, row.id))
+
+    def get_many(self, event_ids: Collection[int]) -> list[EventRecord]:
+        """Those of the events that still exist, by id (a page's batch of changes)."""
+        with self._transactions.begin() as session:
+            rows = session.scalars(
+                select(EventRow).where(EventRow.id.in_(list(event_ids))).order_by(EventRow.id)
+            ).all()
+            pictures = _with_snapshot(session, [row.id for row in rows])
+            return [_record(row, row.id in pictures) for row in rows]
 
     def active(self, key: str) -> EventRecord | None:
         with self._transactions.begin() as session:

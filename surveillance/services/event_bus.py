@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.catalog import Catalog
@@ -159,6 +159,10 @@ class EventBus:
     def get(self, event_id: int) -> EventRecord:
         """EventNotFound when there is no such event."""
         return self._store.get(event_id)
+
+    def get_many(self, event_ids: Collection[int]) -> list[EventRecord]:
+        """Those that still exist (retention may have removed some), by id."""
+        return self._store.get_many(event_ids)
 
     def search(self, query: EventFilter) -> EventPage:
         return self._store.search(query)

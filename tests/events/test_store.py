@@ -167,6 +167,8 @@ def test_search_filters_scope_children_and_pages(engine: Engine) -> None:
     with pytest.raises(ValueError, match="limit"):
         EventFilter(limit=501)
     assert store.open_counts()[Severity.ALARM] == 1 and store.open_counts()[Severity.WARNING] == 7
+    many = store.get_many([alarm.id, 999_999, frozen.id])
+    assert [e.id for e in many] == [frozen.id, alarm.id] and many[1].zone_id == 1
 
 
 def test_leftovers_end_at_the_last_heartbeat_and_retention_removes_old_events(
