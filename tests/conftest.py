@@ -39,6 +39,8 @@ HIGH_BFRAMES = replace(HIGH, bframes=2)
 BASELINE = replace(SMALL_H264, profile="baseline")
 H265 = replace(SMALL_H264, codec="h265")
 FULL_HD = replace(HIGH, width=1920, height=1080, bitrate_kbps=4000, gop_s=2.0, seconds=2.0)
+# A still view; 6 s into each loop someone walks into x 0.55-0.85, y 0.45-0.85 and out.
+INTRUDER = replace(SMALL_H264, seconds=20.0, scene="intruder", event_at_s=6.0)
 
 CAMERA_USER = "operator"
 CAMERA_PASSWORD = "s3cret-Pa55word"
@@ -61,7 +63,10 @@ def fleet_mounts() -> list[MountSpec]:
         MountSpec("h265", H265),
         MountSpec("sdp-only", SMALL_H264, params_in_sdp_only=True),
         MountSpec("fullhd", FULL_HD),
+        MountSpec("intruder", INTRUDER),
     ]
+    # Taken down and brought back by the events tests alone (tests/api/test_events_api.py).
+    mounts += [MountSpec(name, SMALL_H264) for name in ("flap", "storm0", "storm1", "storm2")]
     mounts += fault_mounts()
     return mounts
 

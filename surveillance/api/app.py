@@ -18,6 +18,7 @@ from surveillance.api.routes import (
     admin,
     auth,
     cameras,
+    events,
     holds,
     live,
     metrics,
@@ -29,6 +30,7 @@ from surveillance.api.routes import (
 )
 from surveillance.api.routes import cases as case_routes
 from surveillance.api.routes import evidence as evidence_routes
+from surveillance.api.routes import zones as zone_routes
 from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
 from surveillance.api.security_headers import SecurityHeaders
 from surveillance.config.models import AppConfig
@@ -78,6 +80,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(cameras.router)
+    app.include_router(events.router)
     app.include_router(platforms.router)
     app.include_router(metrics.router)
     app.include_router(live.router)
@@ -88,6 +91,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(wall.router)
     app.include_router(mosaic.router)
     app.include_router(quality.router)
+    app.include_router(zone_routes.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

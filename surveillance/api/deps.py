@@ -20,6 +20,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
 from surveillance.services.diagnosis import DiagnosisService
+from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
@@ -29,7 +30,9 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.snapshots import SnapshotService
+from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
+from surveillance.zones.store import ZoneStore
 
 
 def node_of(connection: HTTPConnection) -> Node:
@@ -109,6 +112,10 @@ async def _live(connection: HTTPConnection) -> LiveService:
     return node_of(connection).live
 
 
+async def _event_bus(connection: HTTPConnection) -> EventBus:
+    return node_of(connection).events
+
+
 async def _health_events(connection: HTTPConnection) -> HealthEvents:
     return node_of(connection).health_events
 
@@ -145,6 +152,14 @@ async def _diagnosis(connection: HTTPConnection) -> DiagnosisService:
     return node_of(connection).diagnosis
 
 
+async def _zones(connection: HTTPConnection) -> ZoneStore:
+    return node_of(connection).zones
+
+
+async def _zone_motion(connection: HTTPConnection) -> ZoneMotionService:
+    return node_of(connection).zone_motion
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -155,6 +170,7 @@ AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+EventBusDep = Annotated[EventBus, Depends(_event_bus)]
 DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
@@ -167,4 +183,6 @@ RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 ExportsDep = Annotated[ExportBudget, Depends(_exports)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
+ZonesDep = Annotated[ZoneStore, Depends(_zones)]
+ZoneMotionDep = Annotated[ZoneMotionService, Depends(_zone_motion)]
 StartedAtDep = Annotated[float, Depends(_started_at)]  # the node's start, Unix seconds

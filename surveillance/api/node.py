@@ -30,6 +30,7 @@ from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
+from surveillance.services.health_alarms import HealthAlarms
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -39,7 +40,9 @@ from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.retention import FILE_ALREADY_GONE
 from surveillance.services.snapshots import SnapshotService
+from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
+from surveillance.zones.store import ZoneStore
 
 # The data directory holds the database (password hashes), the evidence and the node's
 # signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
@@ -72,7 +75,10 @@ class Node:
     recorded: RecordingsService  # recorded footage as people and cases ask for it
     exports: ExportBudget  # exports running at once, and their scratch files
     events: EventBus  # events and alarms, raised by the services below, followed by pages
+    health_alarms: HealthAlarms  # camera health into events
     diagnosis: DiagnosisService  # video-quality checks into events
+    zones: ZoneStore  # motion zones drawn on cameras' pictures
+    zone_motion: ZoneMotionService  # decodes cameras with a zone armed, raises their alarms
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -122,6 +128,7 @@ class Node:
         events = EventBus(
             EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
         )
+        zones = ZoneStore(engine)
         return cls(
             config=config,
             catalog=catalog,
@@ -145,9 +152,12 @@ class Node:
             recorded=recorded,
             exports=exports,
             events=events,
+            health_alarms=HealthAlarms(ingest, events, config.events),
             diagnosis=DiagnosisService(
                 ingest, catalog, events, ReferenceStore(engine), config.events.diagnosis
             ),
+            zones=zones,
+            zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
         )
 
     async def start(self) -> None:
@@ -166,14 +176,17 @@ class Node:
         self.cases.open()
         # Before anything raises events: ends what a stopped node left active.
         await self.events.start()
+        await self.health_alarms.start()
         self.diagnosis.start()  # subscribes before the ingest sends its first packets
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
         await self.mosaic.start()
+        await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
         await self.live_views.start()
 
     async def stop(self) -> None:
+        await self.zone_motion.stop()  # ends its alarms while the bus still takes them
         await self.live_views.close_all()
         await self.mosaic.close()
         await self.live.close()
@@ -182,6 +195,7 @@ class Node:
         await self.recorder.stop()  # closes its segments while their packets still come
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
         await self.ingest.stop()
+        await self.health_alarms.stop()
         self.events.stop()
         self.health_events.stop()
         self.audit.close()

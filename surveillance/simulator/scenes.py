@@ -13,6 +13,9 @@ camera shows them: the pan picture until ``event_at_s``, then the fault until th
 - ``turned``: a fixed camera's view (no pan), then a different, shifted view of another
   texture: the camera was knocked round.
 
+One scene is not a fault: ``intruder``, a still view into which someone walks at
+``event_at_s``, for zone motion.
+
 Each generator yields planar YUV 4:2:0 pictures and the frame number ``clips.py`` draws into
 the top-left corner, or None for no counter (a fault's picture must stay what it is: a counter
 over a black picture is not black, one over a blur is sharp).
@@ -182,6 +185,61 @@ def turned(g: SceneGeometry) -> Iterator[Picture]:
         yield picture, index
 
 
+# -- intruder: a still view, then someone walking into the zone tests draw ---------------
+INTRUDER_NOISE_AMPLITUDE = 8  # luma steps of sensor noise on the still view
+WALK_IN_S = 2.0  # from outside the right edge to where it stands
+LINGER_S = 2.0  # standing and shuffling there
+WALK_OUT_S = 2.0  # back out through the right edge
+# Where the intruder stands (0..1 of the picture), inside x 0.55-0.85, y 0.45-0.85: the
+# zone tests draw. Its size is a person's at that distance.
+INTRUDER_X = (0.62, 0.78)  # left and right edge while it stands
+INTRUDER_Y = (0.50, 0.80)
+INTRUDER_LUMA = 225
+
+
+def intruder_left(seconds_since_event: float) -> float | None:
+    """The intruder's left edge (0..1 of the width) this long after the event, or None
+    while it is out of the picture."""
+    t = seconds_since_event
+    if t < 0 or t > WALK_IN_S + LINGER_S + WALK_OUT_S:
+        return None
+    outside, standing = 1.0, INTRUDER_X[0]  # outside: its left edge on the right border
+    if t < WALK_IN_S:
+        return outside + (standing - outside) * t / WALK_IN_S
+    if t < WALK_IN_S + LINGER_S:  # shuffling a little on the spot
+        return standing + 0.02 * float(np.sin((t - WALK_IN_S) * 4.0))
+    return standing + (outside - standing) * (t - WALK_IN_S - LINGER_S) / WALK_OUT_S
+
+
+def intruder(g: SceneGeometry) -> Iterator[Picture]:
+    """A fixed camera over an unchanging textured scene with sensor noise (what a zone's
+    motion detector must ignore); from ``event_at_s`` a bright block walks in from the
+    right edge, lingers in the centre-right and walks out the way it came. Nothing else
+    moves but the frame counter in the top-left corner."""
+    w, h = g.width, g.height
+    rng = np.random.default_rng(4321)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    # Like ground, walls and foliage: enough texture that the codec's noise is a real test.
+    waves = 45 * np.sin(xx / 29.0) * np.cos(yy / 17.0) + 30 * np.sin((2 * xx - yy) / 71.0)
+    grain = rng.normal(0, 14, size=(h, w))
+    base = np.clip(110 + waves + grain, 16, 200).astype(np.uint8)
+    noise = rng.integers(0, INTRUDER_NOISE_AMPLITUDE + 1, size=(NOISE_FRAMES, h, w), dtype=np.uint8)
+    out = np.empty((h * 3 // 2, w), dtype=np.uint8)
+    luma, chroma = out[:h], out[h:].reshape(2, h // 2, w // 2)
+    chroma[0] = (128 + 20 * np.sin(xx[::2, ::2] / 61.0)).astype(np.uint8)
+    chroma[1] = (128 + 20 * np.cos(yy[::2, ::2] / 47.0)).astype(np.uint8)
+    top, bottom = round(INTRUDER_Y[0] * h), round(INTRUDER_Y[1] * h)
+    block_w = round((INTRUDER_X[1] - INTRUDER_X[0]) * w)
+    for index in range(g.frame_count):
+        luma[:] = base
+        luma += noise[index % NOISE_FRAMES]
+        left_share = intruder_left(index / g.fps - g.event_at_s)
+        if left_share is not None:
+            left = round(left_share * w)
+            luma[top:bottom, max(0, left) : max(0, min(w, left + block_w))] = INTRUDER_LUMA
+        yield out, index
+
+
 SCENES: dict[str, Scene] = {
     "pan": pan,
     "frozen": frozen,
@@ -190,6 +248,7 @@ SCENES: dict[str, Scene] = {
     "defocus": defocus,
     "sprayed": sprayed,
     "turned": turned,
+    "intruder": intruder,
 }
 FAULT_SCENES = ("frozen", "black", "covered", "defocus", "sprayed", "turned")
 

@@ -88,6 +88,11 @@ MUST_NEED = {
     ("POST", "/api/cases/{number}/holds"): Permission.EVIDENCE_ATTACH,
     ("PUT", "/api/layouts/{name}"): Permission.WALL_EDIT,
     ("GET", "/api/audit"): Permission.AUDIT_READ,
+    ("GET", "/api/events"): Permission.EVENTS_VIEW,
+    ("GET", "/api/events/stream"): Permission.EVENTS_VIEW,
+    ("GET", "/api/events/{event_id}/snapshot"): Permission.EVENTS_VIEW,
+    ("POST", "/api/events/{event_id}/ack"): Permission.EVENTS_ACK,
+    ("POST", "/api/events/{event_id}/close"): Permission.EVENTS_ACK,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).
@@ -139,6 +144,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "viewer": "no-such-viewer",  # a live viewer that does not exist: ending it is a 404
         "layout": layout,
         "hold_id": "999999",  # a hold that does not exist: releasing it is a 404
+        "event_id": "999999",  # an event that does not exist: a 404 whoever asks
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
     if path.startswith("/api/users/"):
@@ -150,6 +156,8 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         about += method != "GET"
     elif path.startswith("/api/tours/"):
         values["name"] = "no-such-tour"
+    elif "{zone_id}" in path:
+        values["zone_id"] = str(_new_zone(secure, camera))
     if path in PAGES:
         about = 0  # a page is the same static file whatever its URL names
     url = path
@@ -168,6 +176,23 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
     if path.startswith("/api/cameras/{camera_id}/recordings"):
         query = _recordings_query(path)
     return Call(method, path, url + query, body, bool(about or body_about))
+
+
+ZONE_POINTS = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+
+
+def _zone_body() -> dict[str, Any]:
+    """A valid zone, with a name no other zone has (names are unique per camera)."""
+    return {"name": f"zone-{uuid.uuid4().hex[:8]}", "points": ZONE_POINTS, "enabled": False}
+
+
+def _new_zone(secure: SecureNode, camera: str) -> int:
+    """A zone of ``camera``, made by the admin, for one row to change or remove."""
+    answer = secure.client.post(
+        f"/api/cameras/{camera}/zones", json=_zone_body(), headers=secure.headers["admin"]
+    )
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
 
 
 def _recordings_query(path: str) -> str:
@@ -222,6 +247,8 @@ def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) 
             True,
         ),
         ("PUT", "/api/layouts/{name}"): ({"name": layout, "title": layout, **grid}, True),
+        ("POST", "/api/cameras/{camera_id}/zones"): (_zone_body(), True),
+        ("PUT", "/api/cameras/{camera_id}/zones/{zone_id}"): (_zone_body(), True),
         ("PUT", "/api/tours/{name}"): (
             {"name": "no-such-tour", "title": "t", "pages": [{"grid": grid, "dwell_s": 10}]},
             True,
