@@ -65,6 +65,8 @@ def fleet_mounts() -> list[MountSpec]:
         MountSpec("fullhd", FULL_HD),
         MountSpec("intruder", INTRUDER),
     ]
+    # Taken down and brought back by the events tests alone (tests/api/test_events_api.py).
+    mounts += [MountSpec(name, SMALL_H264) for name in ("flap", "storm0", "storm1", "storm2")]
     mounts += fault_mounts()
     return mounts
 

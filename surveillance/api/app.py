@@ -18,11 +18,13 @@ from surveillance.api.routes import (
     admin,
     auth,
     cameras,
+    events,
     holds,
     live,
     metrics,
     mosaic,
     platforms,
+    quality,
     recordings,
     wall,
 )
@@ -78,6 +80,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(cameras.router)
+    app.include_router(events.router)
     app.include_router(platforms.router)
     app.include_router(metrics.router)
     app.include_router(live.router)
@@ -87,6 +90,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(recordings.router)
     app.include_router(wall.router)
     app.include_router(mosaic.router)
+    app.include_router(quality.router)
     app.include_router(zone_routes.router)
     pages.install(app)
     ensure_every_route_guarded(app)

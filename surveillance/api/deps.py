@@ -19,6 +19,8 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.diagnosis import DiagnosisService
+from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
@@ -110,6 +112,10 @@ async def _live(connection: HTTPConnection) -> LiveService:
     return node_of(connection).live
 
 
+async def _event_bus(connection: HTTPConnection) -> EventBus:
+    return node_of(connection).events
+
+
 async def _health_events(connection: HTTPConnection) -> HealthEvents:
     return node_of(connection).health_events
 
@@ -142,6 +148,10 @@ async def _wall(connection: HTTPConnection) -> WallStore:
     return node_of(connection).wall
 
 
+async def _diagnosis(connection: HTTPConnection) -> DiagnosisService:
+    return node_of(connection).diagnosis
+
+
 async def _zones(connection: HTTPConnection) -> ZoneStore:
     return node_of(connection).zones
 
@@ -160,6 +170,8 @@ AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]
 CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
+EventBusDep = Annotated[EventBus, Depends(_event_bus)]
+DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]

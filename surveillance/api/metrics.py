@@ -11,6 +11,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from surveillance.media.health import StreamState
+from surveillance.services.camera_quality import QualityCheck
+from surveillance.services.diagnosis import DiagnosisService
+from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
 from surveillance.services.zone_motion import ZoneMotionService
@@ -101,6 +104,43 @@ class IngestCollector(Collector):
         yield from (ratio, counts)
 
 
+class EventsCollector(Collector):
+    def __init__(self, events: EventBus) -> None:
+        self._events = events
+
+    def collect(self) -> Iterator[Metric]:
+        open_now = GaugeMetricFamily(
+            "surveillance_events_open", "Events nobody has acknowledged yet",
+            labels=["severity"],
+        )  # fmt: skip
+        for severity, count in self._events.open_counts().items():
+            open_now.add_metric([severity.value], float(count))
+        raised = CounterMetricFamily(
+            "surveillance_events_raised", "New events since the node started", labels=["type"]
+        )
+        for event_type, count in sorted(self._events.raised_counts().items()):
+            raised.add_metric([event_type], float(count))
+        yield from (open_now, raised)
+
+
+class QualityCollector(Collector):
+    """Each diagnosed camera's checks: 1 while the check's event is active, else 0."""
+
+    def __init__(self, diagnosis: DiagnosisService) -> None:
+        self._diagnosis = diagnosis
+
+    def collect(self) -> Iterator[Metric]:
+        quality = GaugeMetricFamily(
+            "surveillance_camera_quality",
+            "1 while the camera's video-quality check has an active event",
+            labels=["camera", "check"],
+        )
+        for camera_id, active in sorted(self._diagnosis.active_checks().items()):
+            for check in QualityCheck:
+                quality.add_metric([camera_id, check.value], float(check in active))
+        yield quality
+
+
 class ZoneMotionCollector(Collector):
     def __init__(self, zone_motion: ZoneMotionService) -> None:
         self._zone_motion = zone_motion
@@ -122,10 +162,17 @@ class ZoneMotionCollector(Collector):
 def build_registry(
     ingest: IngestService,
     recorder: RecorderService | None = None,
+    *,
+    events: EventBus | None = None,
+    diagnosis: DiagnosisService | None = None,
     zone_motion: ZoneMotionService | None = None,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
+    if events is not None:
+        registry.register(EventsCollector(events))
+    if diagnosis is not None:
+        registry.register(QualityCollector(diagnosis))
     if zone_motion is not None:
         registry.register(ZoneMotionCollector(zone_motion))
     return registry

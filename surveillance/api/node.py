@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.events.references import ReferenceStore
 from surveillance.events.store import EventStore
 from surveillance.media.memory import limit_malloc_arenas
 from surveillance.media.peers import PeerSessions
@@ -23,10 +25,12 @@ from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.cases import build_case_service
+from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
+from surveillance.services.health_alarms import HealthAlarms
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -71,6 +75,8 @@ class Node:
     recorded: RecordingsService  # recorded footage as people and cases ask for it
     exports: ExportBudget  # exports running at once, and their scratch files
     events: EventBus  # events and alarms, raised by the services below, followed by pages
+    health_alarms: HealthAlarms  # camera health into events
+    diagnosis: DiagnosisService  # video-quality checks into events
     zones: ZoneStore  # motion zones drawn on cameras' pictures
     zone_motion: ZoneMotionService  # decodes cameras with a zone armed, raises their alarms
     started_at: float = field(default_factory=time.time)
@@ -146,6 +152,10 @@ class Node:
             recorded=recorded,
             exports=exports,
             events=events,
+            health_alarms=HealthAlarms(ingest, events, config.events),
+            diagnosis=DiagnosisService(
+                ingest, catalog, events, ReferenceStore(engine), config.events.diagnosis
+            ),
             zones=zones,
             zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
         )
@@ -166,6 +176,8 @@ class Node:
         self.cases.open()
         # Before anything raises events: ends what a stopped node left active.
         await self.events.start()
+        await self.health_alarms.start()
+        self.diagnosis.start()  # subscribes before the ingest sends its first packets
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
@@ -181,7 +193,9 @@ class Node:
         self.footage.close()
         self.snapshots.close()
         await self.recorder.stop()  # closes its segments while their packets still come
+        await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
         await self.ingest.stop()
+        await self.health_alarms.stop()
         self.events.stop()
         self.health_events.stop()
         self.audit.close()

@@ -234,6 +234,12 @@ class CaseService:
         footage = await self.footage.clip(camera_id, at, pre_s, post_s)
         return await self._record(number, footage, actor)
 
+    async def attach(self, number: str, footage: Footage, actor: str) -> ItemRecord:
+        """Attach footage the caller took itself (an alarm's picture from the ring, or the
+        snapshot its event stored), with the same checks as the attaches above."""
+        await asyncio.to_thread(self.stores.items.check_attachable, number)
+        return await self._record(number, footage, actor)
+
     async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
         return await asyncio.to_thread(self._store_and_record, number, footage, actor)
 

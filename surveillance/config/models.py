@@ -466,7 +466,9 @@ class LimitsConfig(_Strict):
 
 
 class QualityThresholds(_Strict):
-    """Limits of the picture checks, measured on one small grey keyframe (luma 0..255)."""
+    """Limits of the picture checks, measured on one keyframe scaled to 160 pixels wide
+    (full-range luma 0..255). The defaults and the figures they were chosen from are in
+    media/picture_checks.py; ``Thresholds`` there holds the same numbers."""
 
     dark_luma: float = Field(
         18, ge=0, le=255, description="Mean luma below this: the picture is too dark."
@@ -481,29 +483,31 @@ class QualityThresholds(_Strict):
         "lens shows a near-uniform picture).",
     )
     min_sharpness: float = Field(
-        20.0,
+        0.10,
         ge=0,
-        description="Variance of the Laplacian of luma below this: out of focus.",
+        description="Mean absolute Laplacian of luma per unit of contrast below this: out "
+        "of focus (in focus measured 0.18-0.32, a defocused lens 0.05).",
     )
     one_colour: float = Field(
-        0.9,
+        0.95,
         gt=0,
         le=1,
-        description="Share of the picture in its most common colour at or above this: one "
-        "colour (a sprayed or painted lens).",
+        description="Share of the picture near its median colour at or above this, that "
+        "colour not grey: one colour (a sprayed or painted lens).",
     )
     frozen_diff: float = Field(
-        0.5,
+        1.5,
         ge=0,
-        description="Mean absolute luma difference between successive analysed pictures "
-        "below this: the picture has not changed (frozen).",
+        description="Mean absolute luma change of the most changed 10x10 block between "
+        "successive analysed pictures below this, with P-frames that carry next to nothing: "
+        "the picture has not changed (frozen).",
     )
     moved_similarity: float = Field(
         0.5,
-        ge=0,
+        ge=-1,
         le=1,
-        description="Similarity (0..1) to the camera's reference picture below this: the "
-        "camera was turned away or moved.",
+        description="Correlation (-1..1) of the picture's detail with the camera's reference "
+        "picture below this, at the best shift up to 5 %: the camera was turned away or moved.",
     )
 
 
@@ -516,7 +520,7 @@ class QualityThresholdOverrides(_Strict):
     min_sharpness: float | None = Field(None, ge=0)
     one_colour: float | None = Field(None, gt=0, le=1)
     frozen_diff: float | None = Field(None, ge=0)
-    moved_similarity: float | None = Field(None, ge=0, le=1)
+    moved_similarity: float | None = Field(None, ge=-1, le=1)
 
 
 class DiagnosisTagConfig(_Strict):

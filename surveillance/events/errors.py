@@ -13,3 +13,9 @@ class EventNotFound(NotFound):
 
 class EventStateConflict(Conflict):
     """The event's state forbids the change (closed already, linked to a case already)."""
+
+
+class EventPictureNotFound(NotFound):
+    def __init__(self, event_id: int) -> None:
+        super().__init__(f"event {event_id} has no picture")
+        self.event_id = event_id

@@ -19,6 +19,8 @@ The rules, in one list:
   without knowing). A tag tour shows every camera carrying its tag, now and later, so they
   may create, overwrite or delete one only if every camera carrying the tag is in scope.
 * A mosaic that would show a hidden camera is refused as a whole, never drawn with holes.
+* They see the events of cameras in scope, and the platform events (storms) of platforms
+  with a camera in scope; an event they may not see is "not found", like a camera.
 * An API token limited to some permissions reaches only routes that need one of them; a
   route that needs no named permission (signing out, changing the password, the API schema)
   is refused to it, except the few marked open to limited tokens (``/api/auth/me``, which
@@ -104,6 +106,28 @@ class Access:
         if not principal.scope.limited:
             return None
         return lambda camera: principal.sees(camera.id, camera.platform_id)
+
+    # -- events ---------------------------------------------------------------------------
+    def event_scope(
+        self, principal: Principal
+    ) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The cameras whose events the principal sees, and the platforms whose camera-less
+        events (a storm's platform event) they see: those with a camera in scope. None,
+        None: everything."""
+        if not principal.scope.limited:
+            return None, None
+        visible = self.cameras(principal, self._catalog.cameras.values())
+        return frozenset(c.id for c in visible), frozenset(c.platform_id for c in visible)
+
+    def sees_event(
+        self, principal: Principal, camera_id: str | None, platform_id: str | None
+    ) -> bool:
+        """Whether the principal sees an event of this camera or (without one) platform;
+        events of neither (the node's own) are for unscoped users."""
+        if camera_id is not None:
+            return self.sees_camera(principal, camera_id)
+        cameras, platforms = self.event_scope(principal)
+        return cameras is None or (platform_id is not None and platform_id in (platforms or ()))
 
     def sees_stream_urls(self, principal: Principal) -> bool:
         """Stream URLs, even with their credentials redacted, map the camera network (hosts,

@@ -73,13 +73,15 @@ class LiveFootage:
         if at is not None:
             return await self._recorded_snapshot(camera_id, platform, at)
         shot = await self._snapshots.snapshot(camera_id, mode=SnapshotMode.LATEST)
-        return _picture(camera_id, platform, shot.jpeg, shot.captured_at, shot.width, shot.height)
+        return picture_footage(
+            camera_id, platform, shot.jpeg, shot.captured_at, shot.width, shot.height
+        )
 
     async def _recorded_snapshot(self, camera_id: str, platform: str, at: datetime) -> Footage:
         if self._recorded is None:
             raise FootageUnavailable(camera_id, "this node records no footage")
         frame = await asyncio.to_thread(self._recorded.frame, camera_id, at.timestamp())
-        return _picture(
+        return picture_footage(
             camera_id, platform, frame.jpeg, frame.at, frame.width, frame.height,
             note="from the recording",
         )  # fmt: skip
@@ -144,7 +146,7 @@ class LiveFootage:
         return _clip(camera_id, platform, data, captured_at, None, facts, note)
 
 
-def _picture(
+def picture_footage(
     camera_id: str,
     platform: str,
     jpeg: bytes,

@@ -71,6 +71,19 @@ class Layout(Grid):
     display: LayoutDisplay = Field(
         "desk", description="desk: with the operator's controls; wall: tiles and status line only"
     )
+    # Where a new alarm pins its camera on a wall showing this layout. A default, as display's.
+    alarm_tile: int | None = Field(
+        None, ge=0, description="Index of the tile alarms take; empty for the last tile"
+    )
+
+    @model_validator(mode="after")
+    def _alarm_tile_is_a_tile(self) -> Layout:
+        if self.alarm_tile is not None and self.alarm_tile >= len(self.tiles):
+            raise ValueError(
+                f"alarm_tile {self.alarm_tile} is not a tile of this layout "
+                f"(it has {len(self.tiles)})"
+            )
+        return self
 
 
 def _uniform(n: int) -> Grid:

@@ -33,7 +33,10 @@ class EventReader:
     """Reads one event stream in a thread: (event name, parsed data, arrival), and
     comment lines, as they come."""
 
-    def __init__(self, client: httpx.Client, headers: dict[str, str]) -> None:
+    def __init__(
+        self, client: httpx.Client, headers: dict[str, str], path: str = "/api/cameras/events"
+    ) -> None:
+        self.path = path
         self.events: list[tuple[str, Any, float]] = []
         self.comments: list[str] = []
         self.status: int | None = None
@@ -59,7 +62,7 @@ class EventReader:
     def _run(self) -> None:
         try:
             with self._client.stream(
-                "GET", "/api/cameras/events", headers=self._headers, timeout=None
+                "GET", self.path, headers=self._headers, timeout=None
             ) as response:
                 self._response = response
                 self.status = response.status_code

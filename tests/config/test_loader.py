@@ -276,3 +276,34 @@ def test_nan_and_infinity_are_refused_as_not_a_number_with_their_lines(
     ):
         assert f"{path}:{line}: {field}: not a number (NaN or infinity)" in err, err
     assert "less than or equal" not in err and "4 problem(s)" in err
+
+
+def test_the_events_section_defaults_and_its_problems_name_file_line_and_field(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write(tmp_path, GOOD), env={"TOWN_USER": "u"})
+    events = config.events
+    assert (events.retain_days, events.offline_after_s, events.storm_cameras) == (90, 15, 3)
+    assert (events.diagnosis.interval_s, events.diagnosis.hold_s, events.zones.fps) == (5, 15, 5)
+    assert events.diagnosis.thresholds.dark_luma == 18
+    text = GOOD + (
+        "events:\n"
+        "  storm_cameras: 1\n"
+        "  diagnosis:\n"
+        "    tags:\n"
+        "      forest-fire: {hold_s: 30, thresholds: {dark_luma: 10}}\n"
+        "      no-such-tag: {hold_s: 30}\n"
+        "    thresholds: {darkness: 3}\n"
+        "  zones: {fps: 0}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={"TOWN_USER": "u"})
+    last = GOOD.count("\n")
+    found = {(p.line, p.field): p.message for p in info.value.problems}
+    assert set(found) == {
+        (last + 2, "events.storm_cameras"),
+        (last + 6, "events.diagnosis.tags.no-such-tag"),
+        (last + 7, "events.diagnosis.thresholds.darkness"),
+        (last + 8, "events.zones.fps"),
+    }, found
+    assert "unknown tag 'no-such-tag'" in found[(last + 6, "events.diagnosis.tags.no-such-tag")]

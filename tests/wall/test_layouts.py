@@ -135,3 +135,14 @@ def test_a_title_with_a_bidi_control_is_refused_but_one_stored_before_still_load
     stored = Layout.model_validate_json(json.dumps(body), context={STORED: True})
     assert stored.title == body["title"]
     assert Layout.model_validate({**body, "title": "\u05e9\u05e2\u05e8\u200f"}).title  # no control
+
+
+def test_the_alarm_tile_is_one_of_the_layouts_tiles_or_none_for_the_last() -> None:
+    body = {"name": "led", "title": "LED", "cols": 2, "rows": 1}
+    tiles = [{"x": 0, "y": 0}, {"x": 1, "y": 0}]
+    assert Layout.model_validate({**body, "tiles": tiles}).alarm_tile is None  # as stored before
+    assert Layout.model_validate({**body, "tiles": tiles, "alarm_tile": 1}).alarm_tile == 1
+    with pytest.raises(ValidationError, match="alarm_tile 2 is not a tile of this layout"):
+        Layout.model_validate({**body, "tiles": tiles, "alarm_tile": 2})
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Layout.model_validate({**body, "tiles": tiles, "alarm_tile": -1})

@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from surveillance.api.deps import IngestDep, RecorderDep, ZoneMotionDep
+from surveillance.api.deps import (
+    DiagnosisDep,
+    EventBusDep,
+    IngestDep,
+    RecorderDep,
+    ZoneMotionDep,
+)
 from surveillance.api.guards import requires
 from surveillance.api.metrics import build_registry
 from surveillance.auth.roles import Permission
@@ -19,6 +25,14 @@ router = APIRouter(tags=["metrics"])
     summary="Prometheus metrics",
     dependencies=[requires(Permission.SYSTEM_READ)],
 )
-def metrics(ingest: IngestDep, recorder: RecorderDep, zone_motion: ZoneMotionDep) -> Response:
-    registry = build_registry(ingest, recorder, zone_motion)
+def metrics(
+    ingest: IngestDep,
+    recorder: RecorderDep,
+    events: EventBusDep,
+    diagnosis: DiagnosisDep,
+    zone_motion: ZoneMotionDep,
+) -> Response:
+    registry = build_registry(
+        ingest, recorder, events=events, diagnosis=diagnosis, zone_motion=zone_motion
+    )
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ import { addAttachButton } from "./attach.js";
 import { ageText, clear, el } from "./dom.js";
 import { addPlaybackLink } from "./playback-links.js";
 import { LivePlayer } from "./player.js";
+import { addTileMenu } from "./tile-menu.js";
 
 const WATCH_MS = 250; // how often a tile looks at its picture
 const NO_PICTURE_MS = 2000; // no new frame for this long: the tile says so
@@ -69,13 +70,16 @@ function retryText(health, camera) {
 
 export class TileView {
   // tile: {x, y, w, h} in grid cells; onDrop(cameraId) when a camera is dropped on it;
-  // onOpen() on a double click (full screen and back).
-  constructor(tile, index, caps, { onDrop, onOpen }) {
+  // onOpen() on a double click (full screen and back); menu: the tile menu's items
+  // (tile-menu.js).
+  constructor(tile, index, caps, { onDrop, onOpen, menu = [] }) {
     this.caps = caps;
     this.video = el("video", { muted: true, autoplay: true, playsinline: true });
     this.video.muted = true;
     this.name = el("span", { class: "tile-name" });
     this.chips = el("span", { class: "chips" });
+    // What open events say of the camera's picture ("FROZEN", "COVERED": alarms.js).
+    this.events = el("span", { class: "event-badges" });
     this.health = el("span", { class: "badge health" });
     this.path = el("span", { class: "badge path" });
     this.notice = el("div", { class: "notice" });
@@ -89,12 +93,13 @@ export class TileView {
         if (camera) onDrop(camera);
       },
       ondblclick: onOpen,
-    }, this.video, el("div", { class: "overlay top" }, this.name, this.chips),
+    }, this.video, el("div", { class: "overlay top" }, this.name, this.events, this.chips),
     el("div", { class: "overlay bottom" }, this.health, this.path), this.notice);
     this.root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
     this.root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
     addAttachButton(this.root); // attach this tile's snapshot or last seconds to an open case
     addPlaybackLink(this.root); // this camera's recording from a minute ago
+    if (menu.length) addTileMenu(this.root, menu);
     this.player = null;
     this.camera = null; // the CameraOut shown, as last told
     this.stream = null;
@@ -103,6 +108,14 @@ export class TileView {
     this._lastPathCheck = 0;
     this._checkingPath = false;
     this._timer = setInterval(() => this._watch(), WATCH_MS);
+  }
+
+  // texts: the badges of the camera's open events, [] for none.
+  setEventBadges(texts) {
+    const now = [...this.events.children].map((badge) => badge.textContent);
+    if (now.length === texts.length && now.every((text, i) => text === texts[i])) return;
+    this.events.replaceChildren(...texts.map((text) => el("span", { class: "badge event", text })));
+    this.root.classList.toggle("has-events", texts.length > 0);
   }
 
   stopPlayer() {

@@ -66,6 +66,18 @@ export class TourPlayer {
     else this._follow();
   }
 
+  // Held by the page rather than the operator (an alarm holds the wall): pause() answers
+  // whether it paused a running tour, so that only a tour it paused is resumed after.
+  pause() {
+    if (!this.tour || this.tour.paused) return false;
+    this.togglePause();
+    return true;
+  }
+
+  resume() {
+    if (this.tour && this.tour.paused) this.togglePause();
+  }
+
   // The next page, held until resumed: an operator who steps through pages takes this
   // screen out of step with the others until they resume.
   next() {

@@ -1,13 +1,18 @@
 // The wall page: a grid of live tiles, a filterable camera list, named layouts and tours.
 
+import { AlarmPanel } from "./alarm-panel.js";
+import { AlarmSound } from "./alarm-sound.js";
+import { Alarms } from "./alarms.js";
 import { api } from "./api.js";
 import { clear, el } from "./dom.js";
+import { EventFeed } from "./event-feed.js";
 import { HealthFeed } from "./health-feed.js";
 import { wirePlaybackButton } from "./playback-links.js";
 import { browserCaps } from "./player.js";
 import { TileView } from "./tiles.js";
 import { clockOffsetMs, TourPlayer } from "./tour.js";
 import { askDisplay, enterWallMode, updateStatusLine, wallModeWanted } from "./wall-mode.js";
+import { openReferenceDialog, openZoneEditor } from "./zone-editor.js";
 
 const DEFAULT_DWELL_S = 15;
 const PRESET_ORDER = ["1", "2x2", "3x3", "4x4", "5x5", "6x6", "1+5", "1+7", "1+12"];
@@ -17,14 +22,21 @@ const $ = (id) => document.getElementById(id);
 const state = {
   caps: browserCaps(),
   cameras: new Map(), // id -> camera (with health)
+  platforms: new Map(), // id -> platform
   tags: new Map(),
   presets: {},
   layoutName: null,
   layoutDisplay: null, // "desk" or "wall": how the loaded layout opens, kept when it is saved
+  alarmTile: null, // the loaded layout's alarm tile (index), null for its last; kept when saved
   grid: null, // {cols, rows, tiles: [{x, y, w, h, camera}]}
   tiles: [], // per tile index: a TileView
   fullscreen: null, // tile index shown full-screen
   tour: null, // a TourPlayer, made in main()
+  // While an alarm holds the wall: {returnTo: the grid it showed, resumeTour: whether the
+  // alarm paused a running tour, index: the alarm tile, camera: the camera pinned on it}.
+  alarm: null,
+  badges: new Map(), // camera id -> badge texts of its open events (alarms.js)
+  alarmsView: null, // {alarms, sound}, made in main()
 };
 
 function message(text) {
@@ -118,6 +130,7 @@ function renderWall() {
     const view = new TileView(tile, index, state.caps, {
       onDrop: (camera) => assignCamera(index, camera),
       onOpen: () => toggleFullscreen(index),
+      menu: tileMenu(index),
     });
     wall.append(view.root);
     return view;
@@ -129,6 +142,9 @@ function updateTile(index) {
   const view = state.tiles[index];
   const cameraId = state.grid.tiles[index].camera;
   const camera = cameraId ? state.cameras.get(cameraId) : null;
+  view.root.classList.toggle("alarm-pinned", !!state.alarm && state.alarm.index === index);
+  view.root.classList.toggle("alarm-tile", alarmTileIndex() === index);
+  view.setEventBadges((cameraId && state.badges.get(cameraId)) || []);
   if (!cameraId) view.showEmpty();
   else if (!camera) view.showMissing(cameraId);
   else {
@@ -141,6 +157,9 @@ function updateTile(index) {
 }
 
 function assignCamera(index, cameraId) {
+  // During an alarm, the operator's change stays when the wall goes back (but for the alarm
+  // tile's, which the alarm holds).
+  if (state.alarm && index !== state.alarm.index) state.alarm.returnTo.tiles[index].camera = cameraId;
   state.grid.tiles[index].camera = cameraId;
   updateTile(index);
 }
@@ -194,6 +213,13 @@ function useGrid(grid, keepCameras = true) {
     ? state.grid.tiles.map((tile) => tile.camera).filter(Boolean) : [];
   const tiles = grid.tiles.map((tile, index) => ({ ...tile, camera: tile.camera || cameras[index] || null }));
   state.grid = { cols: grid.cols, rows: grid.rows, tiles };
+  if (state.alarm) {
+    // Another grid while an alarm holds the wall: the wall goes back to this one after it,
+    // and the alarm camera keeps its tile in it.
+    state.alarm.returnTo = copyGrid(state.grid);
+    state.alarm.index = alarmTileIndex();
+    state.grid.tiles[state.alarm.index].camera = state.alarm.camera;
+  }
   renderWall();
 }
 
@@ -202,6 +228,7 @@ async function loadLayout(name) {
     const layout = await api.get(`/api/layouts/${encodeURIComponent(name)}`);
     state.layoutName = layout.name;
     state.layoutDisplay = layout.display;
+    state.alarmTile = layout.alarm_tile ?? null;
     useGrid(layout, false);
     document.title = `${layout.title} · Wall`;
   } catch (error) {
@@ -215,7 +242,12 @@ async function saveLayout() {
   if (!name) return;
   const title = prompt("Title shown on the wall", name) || name;
   const display = askDisplay(state.layoutDisplay);
-  const body = { name, title, display, cols: state.grid.cols, rows: state.grid.rows, tiles: state.grid.tiles };
+  // The tiles as the layout shows them: not the camera an alarm pinned for the moment.
+  const grid = state.alarm ? state.alarm.returnTo : state.grid;
+  const alarmTile = state.alarmTile !== null && state.alarmTile < grid.tiles.length ? state.alarmTile : null;
+  const body = {
+    name, title, display, cols: grid.cols, rows: grid.rows, tiles: grid.tiles, alarm_tile: alarmTile,
+  };
   try {
     await api.put(`/api/layouts/${encodeURIComponent(name)}`, body);
     state.layoutName = name;
@@ -294,6 +326,115 @@ function groupToWall() {
   startTour("Group", pages); // this screen's own: it starts now, on its own clock
 }
 
+// ---- alarms (alarms.js decides, this carries out) --------------------------------------------
+
+// The tile an alarm takes: the layout's alarm tile (its last by default); with no layout
+// loaded (a preset, a group, a tour's page), the first.
+function alarmTileIndex() {
+  if (!state.grid) return null;
+  const count = state.grid.tiles.length;
+  if (!state.layoutName) return 0;
+  const wanted = state.alarmTile ?? count - 1;
+  return Math.min(Math.max(0, wanted), count - 1);
+}
+
+function copyGrid(grid) {
+  return { cols: grid.cols, rows: grid.rows, tiles: grid.tiles.map((tile) => ({ ...tile })) };
+}
+
+// The first alarm remembers what the wall showed and pauses a running tour; every alarm
+// puts its camera on the alarm tile and flashes it from the start.
+function pinAlarm(cameraId) {
+  if (!state.grid || !state.grid.tiles.length) return; // a layout without tiles has no room
+  if (!state.alarm) {
+    state.alarm = { returnTo: copyGrid(state.grid), resumeTour: state.tour.pause(), index: null, camera: null };
+  }
+  if (state.fullscreen !== null) toggleFullscreen(state.fullscreen);
+  const index = alarmTileIndex();
+  const previous = state.alarm.index;
+  state.alarm.index = index;
+  state.alarm.camera = cameraId;
+  if (previous !== null && previous !== index) {
+    state.grid.tiles[previous].camera = state.alarm.returnTo.tiles[previous].camera;
+    updateTile(previous);
+  }
+  state.grid.tiles[index].camera = cameraId;
+  const root = state.tiles[index].root;
+  root.classList.remove("alarm-pinned");
+  void root.offsetWidth; // restarts the flash's animation for a new alarm
+  updateTile(index);
+  document.body.classList.add("alarm-held");
+}
+
+// No alarm left to acknowledge: back to what the wall showed, and on with the tour.
+function unpinAlarm() {
+  const alarm = state.alarm;
+  if (!alarm) return;
+  state.alarm = null;
+  document.body.classList.remove("alarm-held");
+  state.grid = alarm.returnTo;
+  renderWall();
+  if (alarm.resumeTour) state.tour.resume();
+}
+
+function showBadges(badges) {
+  const before = state.badges;
+  state.badges = badges;
+  state.grid.tiles.forEach((tile, index) => {
+    if (!tile.camera) return;
+    const was = (before.get(tile.camera) || []).join();
+    if (was !== (badges.get(tile.camera) || []).join()) updateTile(index);
+  });
+}
+
+function cameraName(id) {
+  const camera = state.cameras.get(id);
+  return camera ? camera.name : id;
+}
+
+function platformName(id) {
+  const platform = state.platforms.get(id);
+  return platform ? platform.name : id;
+}
+
+function startAlarms() {
+  const sound = new AlarmSound($("alarm-mute"), $("alarm-sound-note"));
+  let alarms = null;
+  const panel = new AlarmPanel({
+    root: $("alarm-panel"),
+    list: $("alarm-list"),
+    count: $("alarm-count"),
+    status: $("alarm-status"),
+    cameraName,
+    platformName,
+    onAnswer: (event) => alarms.update(event),
+  });
+  alarms = new Alarms({ wall: { pin: pinAlarm, unpin: unpinAlarm, badges: showBadges }, panel, sound });
+  const feed = new EventFeed({
+    onEvents: (events) => alarms.replaceAll(events),
+    onEvent: (event) => alarms.update(event),
+    onMode: (mode) => { document.body.dataset.events = mode; },
+  });
+  feed.start();
+  return { alarms, sound };
+}
+
+// The tile menu's items (tile-menu.js): each reads the tile's camera when chosen.
+function tileMenu(index) {
+  return [
+    { label: "Zones…", permissions: ["zones.edit", "snapshot.take"], needsCamera: true,
+      onSelect: (camera) => openZoneEditor(camera, cameraName(camera)) },
+    { label: "Set reference picture", permissions: ["snapshot.take", "events.ack"], needsCamera: true,
+      onSelect: (camera) => openReferenceDialog(camera, cameraName(camera)) },
+    { label: "Use as the alarm tile", permissions: ["wall.edit"], needsCamera: false,
+      onSelect: () => {
+        state.alarmTile = index;
+        state.tiles.forEach((_, i) => updateTile(i));
+        message("Alarms will take this tile; save the layout to keep it.");
+      } },
+  ];
+}
+
 // ---- health ----------------------------------------------------------------------------------
 
 function camerasChanged(cameras) {
@@ -325,6 +466,7 @@ async function main() {
     api.get("/api/tags"), api.get("/api/platforms"), api.get("/api/layouts/presets"),
   ]);
   state.tags = new Map(tags.map((tag) => [tag.id, tag]));
+  state.platforms = new Map(platforms.map((platform) => [platform.id, platform]));
   state.presets = presets;
   state.tour = new TourPlayer({ showPage: (grid) => useGrid(grid, false), showStatus: showTourStatus });
   const health = new HealthFeed({
@@ -373,6 +515,7 @@ async function main() {
   $("toggle-list").addEventListener("click", () => document.body.classList.toggle("list-hidden"));
   tickClock();
   health.start();
+  state.alarmsView = startAlarms();
 }
 
 // For tests and wall controllers: what each tile shows and how its video is doing.
@@ -387,6 +530,13 @@ window.wall = {
     })));
   },
   startTour,
+  // What the alarms hold on this screen: listed and waiting event ids, the pinned camera,
+  // the alarm tile, the beeps asked for.
+  alarms() {
+    const view = state.alarmsView;
+    return view ? { ...view.alarms.summary(), tile: state.alarm ? state.alarm.index : null,
+      beeps: view.sound.beeps } : null;
+  },
 };
 
 main().catch((error) => message(`Wall failed to start: ${error.message}`));

@@ -1,0 +1,248 @@
+"""Events: the list with filters, one event and its picture, the live stream, acknowledging
+and closing.
+
+Which events a user sees is the access service's to decide (cameras in scope, and the
+platform events of platforms with a camera in scope); an event outside it is "not found"."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Hashable
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from surveillance.api.deps import AccessDep, AuditDep, EventBusDep
+from surveillance.api.guards import authenticate, requires
+from surveillance.api.schemas.base import NumericId
+from surveillance.api.schemas.events import EventListOut, EventNoteIn, EventOut
+from surveillance.api.sse import event_stream_response
+from surveillance.auth.principal import Principal
+from surveillance.auth.roles import Permission
+from surveillance.events.errors import EventNotFound, EventPictureNotFound
+from surveillance.events.records import (
+    MAX_PAGE,
+    EventFilter,
+    EventRecord,
+    EventState,
+    EventType,
+    Severity,
+)
+from surveillance.services.access import Access
+from surveillance.services.event_bus import EventBus
+from surveillance.services.footage_times import iso, parse_moment
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+Watcher = Annotated[Principal, requires(Permission.EVENTS_VIEW)]
+Acknowledger = Annotated[Principal, requires(Permission.EVENTS_ACK)]
+
+# Shown in a page's first snapshot: what someone may still act on.
+SNAPSHOT_STATES = (EventState.OPEN, EventState.ACKNOWLEDGED)
+NOT_ON_THE_WALL = frozenset({EventType.NODE_RUNNING.value})
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Repeated parameters and comma-separated lists alike; None when not given."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@router.get("/events", response_model=EventListOut, summary="Events, newest first")
+async def list_events(
+    bus: EventBusDep,
+    access: AccessDep,
+    principal: Watcher,
+    camera: Annotated[str | None, Query(max_length=64, description="One camera's")] = None,
+    platform: Annotated[str | None, Query(max_length=64, description="One platform's")] = None,
+    type: Annotated[
+        list[str] | None, Query(description="Of these types (camera.offline, ...)")
+    ] = None,
+    severity: Annotated[Severity | None, Query(description="This severity or worse")] = None,
+    state: Annotated[list[EventState] | None, Query(description="In these states")] = None,
+    active: Annotated[bool | None, Query(description="true: still holding; false: ended")] = None,
+    since: Annotated[
+        str | None, Query(max_length=64, description="Started at or after, ISO 8601")
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=64, description="Started before, ISO 8601")
+    ] = None,
+    children: Annotated[
+        bool, Query(description="Also camera events folded under a platform event")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    before: Annotated[NumericId | None, Query(description="The `next` of the last page")] = None,
+) -> EventListOut:
+    cameras, platforms = access.event_scope(principal)
+    query = EventFilter(
+        camera_ids=cameras,
+        platform_ids=platforms,
+        camera_id=camera,
+        platform_id=platform,
+        types=_split(type),
+        severity=severity,
+        states=state,
+        active=active,
+        since=None if since is None else parse_moment("since", since),
+        until=None if until is None else parse_moment("until", until),
+        include_children=children,
+        limit=limit,
+        before_id=before,
+    )
+    page = await asyncio.to_thread(bus.search, query)
+    return EventListOut(events=[EventOut.of(e) for e in page.events], next=page.next_before_id)
+
+
+@router.get(
+    "/events/stream",
+    summary="Events as they change (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`event: snapshot` with a JSON list of the events still open or "
+            "active that the user sees (camera events of a storm included, with their "
+            "parent_id), then `event: event` with one event whenever it is raised or "
+            "changes, and `: keepalive` every 15 s. Ends when the session or token no "
+            "longer allows it.",
+        },
+        429: {"description": "The user follows as many event streams as allowed"},
+    },
+)
+async def event_stream(
+    request: Request, bus: EventBusDep, access: AccessDep, principal: Watcher
+) -> StreamingResponse:
+    feed = bus.subscribe(principal.user.id)  # 429 past the user's limit
+    recheck = functools.partial(authenticate, request)
+    source = _EventsSource(bus, access)
+    return event_stream_response(
+        feed, bus.unsubscribe, recheck, principal, Permission.EVENTS_VIEW, source
+    )
+
+
+class _EventsSource:
+    """What the events stream sends: events in the user's scope, the node's own excepted."""
+
+    def __init__(self, bus: EventBus, access: Access) -> None:
+        self._bus = bus
+        self._access = access
+
+    async def view(self, principal: Principal) -> Hashable:
+        return self._access.event_scope(principal)
+
+    async def snapshot(self, principal: Principal) -> tuple[str, Hashable]:
+        cameras, platforms = self._access.event_scope(principal)
+        unsettled, still_active = (
+            EventFilter(
+                camera_ids=cameras,
+                platform_ids=platforms,
+                include_children=True,
+                limit=MAX_PAGE,
+                states=states,
+                active=active,
+            )
+            for states, active in ((SNAPSHOT_STATES, None), (None, True))
+        )
+        pages = await asyncio.gather(
+            asyncio.to_thread(self._bus.search, unsettled),
+            asyncio.to_thread(self._bus.search, still_active),
+        )
+        shown = {e.id: e for page in pages for e in page.events if _on_the_wall(e)}
+        payload = ",".join(EventOut.of(shown[i]).model_dump_json() for i in sorted(shown))
+        return f"event: snapshot\ndata: [{payload}]\n\n", (cameras, platforms)
+
+    async def changes(self, principal: Principal, keys: set[int]) -> list[str]:
+        texts = []
+        for event_id in sorted(keys):
+            try:
+                record = await asyncio.to_thread(self._bus.get, event_id)
+            except EventNotFound:
+                continue  # removed by retention in between
+            if _on_the_wall(record) and self._sees(principal, record):
+                texts.append(f"event: event\ndata: {EventOut.of(record).model_dump_json()}\n\n")
+        return texts
+
+    def _sees(self, principal: Principal, record: EventRecord) -> bool:
+        return self._access.sees_event(principal, record.camera_id, record.platform_id)
+
+
+def _on_the_wall(record: EventRecord) -> bool:
+    return record.type not in NOT_ON_THE_WALL
+
+
+async def _visible(
+    bus: EventBus, access: Access, principal: Principal, event_id: int
+) -> EventRecord:
+    """The event, if the principal sees it; EventNotFound either way (as for cameras)."""
+    record = await asyncio.to_thread(bus.get, event_id)
+    if not access.sees_event(principal, record.camera_id, record.platform_id):
+        raise EventNotFound(event_id)
+    return record
+
+
+@router.get("/events/{event_id}", response_model=EventOut, summary="One event")
+async def get_event(
+    event_id: NumericId, bus: EventBusDep, access: AccessDep, principal: Watcher
+) -> EventOut:
+    return EventOut.of(await _visible(bus, access, principal, event_id))
+
+
+@router.get(
+    "/events/{event_id}/snapshot",
+    summary="The picture the event was raised with",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The event's picture"},
+        404: {"description": "No such event, or it has no picture"},
+    },
+)
+async def event_snapshot(
+    event_id: NumericId, bus: EventBusDep, access: AccessDep, principal: Watcher
+) -> Response:
+    await _visible(bus, access, principal, event_id)
+    picture = await asyncio.to_thread(bus.snapshot, event_id)
+    if picture is None:
+        raise EventPictureNotFound(event_id)
+    return Response(
+        picture.jpeg,
+        media_type="image/jpeg",
+        headers={
+            "Cache-Control": "private, max-age=3600",
+            "X-Captured-At": iso(picture.captured_at),
+        },
+    )
+
+
+@router.post("/events/{event_id}/ack", response_model=EventOut, summary="Acknowledge an event")
+async def acknowledge(
+    event_id: NumericId,
+    body: EventNoteIn,
+    bus: EventBusDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Acknowledger,
+) -> EventOut:
+    await _visible(bus, access, principal, event_id)
+    record = await asyncio.to_thread(
+        bus.acknowledge, event_id, principal.name, body.note, client=audit.client
+    )
+    return EventOut.of(record)
+
+
+@router.post("/events/{event_id}/close", response_model=EventOut, summary="Close an event")
+async def close(
+    event_id: NumericId,
+    body: EventNoteIn,
+    bus: EventBusDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: Acknowledger,
+) -> EventOut:
+    await _visible(bus, access, principal, event_id)
+    record = await asyncio.to_thread(
+        bus.close, event_id, principal.name, body.note, client=audit.client
+    )
+    return EventOut.of(record)

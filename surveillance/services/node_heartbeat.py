@@ -1,0 +1,85 @@
+"""The node's own up-time as an event: what the availability report calls monitored time.
+
+One ``node.running`` INFO event per run of the node: raised at start, raised again every
+``HEARTBEAT_S`` (which moves its ``last_seen_at``), ended at a clean stop. A node that
+crashed never ends it; the next start ends it at its last heartbeat (the event bus ends
+every event a stopped node left active that way; this module checks again for its own
+event, since its next raise would otherwise extend the old run over the outage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from surveillance.errors import SurveillanceError
+from surveillance.events.records import (
+    EventFilter,
+    EventPage,
+    EventRecord,
+    EventSpec,
+    EventType,
+    Severity,
+)
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 60.0  # how often last_seen_at moves: the most a crash can overstate up-time
+NODE_RUNNING_KEY = "node.running"  # one node per database: one key
+
+
+class HeartbeatBus(Protocol):
+    def raise_event(self, spec: EventSpec) -> EventRecord: ...
+    def end_event(self, key: str, at: float | None = None) -> EventRecord | None: ...
+    def search(self, query: EventFilter) -> EventPage: ...
+
+
+class NodeHeartbeat:
+    def __init__(self, bus: HeartbeatBus, interval_s: float = HEARTBEAT_S) -> None:
+        self._bus = bus
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """After the bus has started (it ends a crashed run's events first)."""
+        await asyncio.to_thread(self._end_previous_run)
+        await asyncio.to_thread(self._beat)
+        self._task = asyncio.create_task(self._run(), name="node-heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            await asyncio.to_thread(self._bus.end_event, NODE_RUNNING_KEY)
+
+    def _end_previous_run(self) -> None:
+        page = self._bus.search(EventFilter(types=[EventType.NODE_RUNNING], active=True, limit=1))
+        for stale in page.events:
+            self._bus.end_event(stale.key, at=stale.last_seen_at)
+
+    def _beat(self) -> None:
+        self._bus.raise_event(
+            EventSpec(
+                type=EventType.NODE_RUNNING,
+                severity=Severity.INFO,
+                key=NODE_RUNNING_KEY,
+                summary=f"node {socket.gethostname()} running",
+            )
+        )
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await asyncio.to_thread(self._beat)
+            except (SurveillanceError, SQLAlchemyError):
+                # A full or locked database misses one beat; the next one may land. The
+                # report then undercounts monitored time by at most one interval.
+                log.exception("node heartbeat not recorded")
