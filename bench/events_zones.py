@@ -33,6 +33,7 @@ from bench.procstat import cpu_seconds, measure_cpu
 from bench.service import create_bench_credentials
 from surveillance.api.app import create_app
 from surveillance.config import load_config
+from surveillance.events.records import EventFilter, EventType
 from surveillance.simulator import ClipSpec, MountSpec, SimulatorFleet
 
 CLIP_CACHE = Path.home() / ".cache" / "surveillance" / "clips"
@@ -120,7 +121,8 @@ def run(settings: Settings) -> dict[str, Any]:
         app = create_app(load_config(config_file))
         off: list[float] = []
         on: list[float] = []
-        with TestClient(app, headers=credentials.headers()) as client:
+        node = app.state.node
+        with TestClient(app, base_url="http://localhost", headers=credentials.headers()) as client:
             _wait_online(client, settings.cameras)
             zones = {}
             for camera in urls:
@@ -133,9 +135,9 @@ def run(settings: Settings) -> dict[str, Any]:
                 off.append(_own_cpu_pct(settings.window_s))
                 _arm(client, zones, True)
                 on.append(_own_cpu_pct(settings.window_s))
-                decoding = len(app.state.node.zone_motion.decoding())
+                decoding = len(node.zone_motion.decoding())
                 _arm(client, zones, False)
-            alarms = client.get("/api/events?type=zone.motion&limit=500").json()["events"]
+            alarms = node.events.search(EventFilter(types=[EventType.ZONE_MOTION])).events
         # The baseline: ffmpeg decoding every picture of the same streams, one thread each.
         procs = [children.spawn(_ffmpeg_decode(url)) for url in urls.values()]
         time.sleep(SETTLE_S)

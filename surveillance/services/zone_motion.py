@@ -269,9 +269,6 @@ class ZoneMotionService:
         """The cameras being decoded for zone motion now."""
         return sorted(self._watches)
 
-    def watch(self, camera_id: str) -> CameraWatch | None:
-        return self._watches.get(camera_id)
-
     async def _control(self) -> None:
         while True:
             try:

@@ -92,13 +92,6 @@ class ZoneStore:
         with self._transactions.begin() as session:
             return [_record(row) for row in session.scalars(query)]
 
-    def zone(self, camera_id: str, zone_id: int) -> ZoneRecord:
-        with self._transactions.begin() as session:
-            row = session.get(ZoneRow, zone_id)
-            if row is None or row.camera_id != camera_id:
-                raise ZoneNotFound(camera_id, zone_id)
-            return _record(row)
-
     def create(self, spec: ZoneSpec, user: str) -> ZoneRecord:
         now = time.time()
         try:
