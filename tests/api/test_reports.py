@@ -72,15 +72,22 @@ def span(node: Node, spec: EventSpec, end: float) -> None:
 
 def history(node: Node) -> None:
     """The node ran 08:00-20:00 of DAY; a was down 10:00-13:00, b 19:00-21:00 (one hour
-    of it monitored), the disabled camera all day (it does not count)."""
+    of it monitored) in a storm, the disabled camera all day (it does not count)."""
     span(node, EventSpec(EventType.NODE_RUNNING, Severity.INFO, "node.running:past",
                          "node ran", at=at(8)), at(20))  # fmt: skip
+    # b's outage was part of a storm: folded under a platform event, it counts all the same.
+    storm = node.events.raise_event(
+        EventSpec(EventType.PLATFORM_OFFLINE, Severity.WARNING, "platform.offline:town",
+                  "town offline", platform_id="town", at=at(19))
+    )  # fmt: skip
     for camera, start, end in (("a", 10, 13), ("b", 19, 21), ("off", 0, 24)):
         spec = EventSpec(
             EventType.CAMERA_OFFLINE, Severity.WARNING, f"camera.offline:{camera}",
             f"{camera} offline", camera_id=camera, platform_id="town", at=at(start),
         )  # fmt: skip
-        span(node, spec, at(end))
+        node.events.raise_event(spec, parent_id=storm.id if camera == "b" else None)
+        node.events.end_event(spec.key, at=at(end))
+    node.events.end_event(storm.key, at=at(21))
 
 
 def test_availability_json_and_csv(client: TestClient) -> None:
