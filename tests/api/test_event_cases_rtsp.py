@@ -180,6 +180,21 @@ def test_no_footage_never_fails_the_case(served: TestClient) -> None:
     comments = [t["text"] for t in case["timeline"] if t["kind"] == "comment"]
     assert comments == [missing]
 
+    # A storm's platform event: a case about the platform, with nothing to attach.
+    storm = node.events.raise_event(
+        EventSpec(EventType.PLATFORM_OFFLINE, Severity.WARNING, "platform.offline:town",
+                  "3 cameras offline", platform_id="town")
+    )  # fmt: skip
+    answer = served.post(f"/api/events/{storm.id}/case", json={}, headers=handler)
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert made["items"] == [] and made["missing"] == [
+        "No footage attached: the event names no camera (a platform's event)"
+    ]
+    case = served.get(f"/api/cases/{made['case_number']}", headers=handler).json()
+    assert (case["title"], case["cameras"]) == ("3 cameras offline at Town", [])
+    node.events.end_event(storm.key)
+
 
 def test_who_may_make_a_case_of_which_event(served: TestClient) -> None:
     node = node_of(served)
