@@ -223,7 +223,11 @@ class AlarmCases:
         """The main stream's picture at ``at`` (wall seconds) if the ring still holds it
         (blocking: decodes up to a GOP)."""
         moment = time.monotonic() - (time.time() - at)
-        shown = picture_at(self._ingest.stream(camera.id).ring, moment)
+        try:
+            ring = self._ingest.stream(camera.id).ring
+        except SurveillanceError:
+            return None  # a camera the ingest does not read (disabled): no ring
+        shown = picture_at(ring, moment)
         if shown is None:
             return None
         jpeg, width, height = encode_jpeg(shown.frame)
