@@ -26,6 +26,7 @@ from surveillance.api.routes import (
     platforms,
     quality,
     recordings,
+    reports,
     wall,
 )
 from surveillance.api.routes import cases as case_routes
@@ -92,6 +93,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(mosaic.router)
     app.include_router(quality.router)
     app.include_router(zone_routes.router)
+    app.include_router(reports.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

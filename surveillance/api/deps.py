@@ -19,6 +19,8 @@ from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
+from surveillance.services.alarm_cases import AlarmCases
+from surveillance.services.availability import AvailabilityService
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
@@ -82,6 +84,14 @@ async def _auditor(connection: HTTPConnection) -> Auditor:
 # FastAPI calls them on the loop instead of handing each to a worker thread.
 async def _access(connection: HTTPConnection) -> Access:
     return node_of(connection).access
+
+
+async def _alarm_cases(connection: HTTPConnection) -> AlarmCases:
+    return node_of(connection).alarm_cases
+
+
+async def _availability(connection: HTTPConnection) -> AvailabilityService:
+    return node_of(connection).availability
 
 
 async def _auth(connection: HTTPConnection) -> AuthStore:
@@ -165,6 +175,8 @@ async def _started_at(connection: HTTPConnection) -> float:
 
 
 AccessDep = Annotated[Access, Depends(_access)]
+AlarmCasesDep = Annotated[AlarmCases, Depends(_alarm_cases)]
+AvailabilityDep = Annotated[AvailabilityService, Depends(_availability)]
 AuditDep = Annotated[Auditor, Depends(_auditor)]
 AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]
 AuthDep = Annotated[AuthStore, Depends(_auth)]

@@ -24,6 +24,8 @@ from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
+from surveillance.services.alarm_cases import AlarmCases
+from surveillance.services.availability import AvailabilityService
 from surveillance.services.cases import build_case_service
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
@@ -36,6 +38,7 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.retention import FILE_ALREADY_GONE
@@ -79,6 +82,9 @@ class Node:
     diagnosis: DiagnosisService  # video-quality checks into events
     zones: ZoneStore  # motion zones drawn on cameras' pictures
     zone_motion: ZoneMotionService  # decodes cameras with a zone armed, raises their alarms
+    alarm_cases: AlarmCases  # an event into a case with its picture and clip
+    heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
+    availability: AvailabilityService  # per platform and day online rate, from the events
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -158,6 +164,9 @@ class Node:
             ),
             zones=zones,
             zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
+            alarm_cases=AlarmCases(events, cases, footage, ingest, catalog),
+            heartbeat=NodeHeartbeat(events),
+            availability=AvailabilityService(events),
         )
 
     async def start(self) -> None:
@@ -176,6 +185,7 @@ class Node:
         self.cases.open()
         # Before anything raises events: ends what a stopped node left active.
         await self.events.start()
+        await self.heartbeat.start()  # after the bus has ended a crashed run's events
         await self.health_alarms.start()
         self.diagnosis.start()  # subscribes before the ingest sends its first packets
         await self.health_events.start()  # before the ingest: its first changes are news
@@ -196,6 +206,7 @@ class Node:
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
         await self.ingest.stop()
         await self.health_alarms.stop()
+        await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
         self.health_events.stop()
         self.audit.close()

@@ -112,7 +112,11 @@ class AlarmCases:
             self._making.discard(event.id)
         camera = self._catalog.camera(event.camera_id) if event.camera_id else None
         if camera is None:
-            missing: list[str] = ["the event names no camera, so no footage was attached"]
+            why = (
+                f"camera {event.camera_id!r} is no longer configured" if event.camera_id
+                else "the event names no camera (a platform's event)"
+            )  # fmt: skip
+            missing: list[str] = [f"No footage attached: {why}"]
             items: list[ItemRecord] = []
         else:
             items, missing = await self._evidence(case.number, event, camera, user)
@@ -128,7 +132,7 @@ class AlarmCases:
         second case whatever asked (EventStateConflict, 409)."""
         camera = self._catalog.camera(event.camera_id) if event.camera_id else None
         case = self._cases.create(
-            title=title or _default_title(event, camera),
+            title=title or self._default_title(event, camera),
             description=self._description(event, camera),
             place=camera.location.place if camera and camera.location else None,
             cameras=[camera.id] if camera else [],
@@ -142,6 +146,13 @@ class AlarmCases:
             except EventStateConflict:
                 linked = self._bus.get(event.id)  # someone acknowledged it meanwhile
         return case, linked
+
+    def _default_title(self, event: EventRecord, camera: Camera | None) -> str:
+        """ "<summary> at <camera name>" (or the platform's name), cut to a title's length."""
+        platform = self._catalog.platforms.get(event.platform_id or "")
+        where = camera.name if camera else platform.name if platform else event.platform_id
+        title = f"{event.summary} at {where}" if where else event.summary
+        return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
 
     def _description(self, event: EventRecord, camera: Camera | None) -> str:
         lines = [
@@ -212,7 +223,11 @@ class AlarmCases:
         """The main stream's picture at ``at`` (wall seconds) if the ring still holds it
         (blocking: decodes up to a GOP)."""
         moment = time.monotonic() - (time.time() - at)
-        shown = picture_at(self._ingest.stream(camera.id).ring, moment)
+        try:
+            ring = self._ingest.stream(camera.id).ring
+        except SurveillanceError:
+            return None  # a camera the ingest does not read (disabled): no ring
+        shown = picture_at(ring, moment)
         if shown is None:
             return None
         jpeg, width, height = encode_jpeg(shown.frame)
@@ -225,9 +240,3 @@ class AlarmCases:
     async def _clip(self, event: EventRecord, camera: Camera) -> Footage:
         at = datetime.fromtimestamp(event.started_at, UTC)
         return await self._footage.clip(camera.id, at, CLIP_PRE_S, CLIP_POST_S)
-
-
-def _default_title(event: EventRecord, camera: Camera | None) -> str:
-    where = camera.name if camera else event.platform_id
-    title = f"{event.summary} at {where}" if where else event.summary
-    return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"

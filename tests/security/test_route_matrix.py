@@ -93,6 +93,9 @@ MUST_NEED = {
     ("GET", "/api/events/{event_id}/snapshot"): Permission.EVENTS_VIEW,
     ("POST", "/api/events/{event_id}/ack"): Permission.EVENTS_ACK,
     ("POST", "/api/events/{event_id}/close"): Permission.EVENTS_ACK,
+    ("POST", "/api/events/{event_id}/case"): Permission.EVIDENCE_ATTACH,
+    ("GET", "/api/reports/availability"): Permission.REPORTS_READ,
+    ("GET", "/api/reports/availability.csv"): Permission.REPORTS_READ,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).
@@ -175,6 +178,10 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         about = 1
     if path.startswith("/api/cameras/{camera_id}/recordings"):
         query = _recordings_query(path)
+    if path.startswith("/api/reports/"):
+        # Every platform the caller sees: a scoped user's must not show the other's.
+        today = datetime.now(UTC).date().isoformat()
+        query = f"?from={today}&to={today}"
     return Call(method, path, url + query, body, bool(about or body_about))
 
 

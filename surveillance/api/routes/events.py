@@ -1,5 +1,5 @@
 """Events: the list with filters, one event and its picture, the live stream, acknowledging
-and closing.
+and closing, and turning one into a case.
 
 Which events a user sees is the access service's to decide (cameras in scope, and the
 platform events of platforms with a camera in scope); an event outside it is "not found"."""
@@ -14,13 +14,23 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AuditDep, EventBusDep
+from surveillance.api.deps import AccessDep, AlarmCasesDep, AuditDep, EventBusDep
 from surveillance.api.guards import authenticate, requires
 from surveillance.api.schemas.base import NumericId
-from surveillance.api.schemas.events import EventListOut, EventNoteIn, EventOut
+from surveillance.api.schemas.cases import CaseErrorOut, ItemOut
+from surveillance.api.schemas.events import (
+    EventCaseIn,
+    EventCaseOut,
+    EventListOut,
+    EventNoteIn,
+    EventOut,
+)
 from surveillance.api.sse import event_stream_response
+from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
+from surveillance.cases.footage import ItemKind
+from surveillance.errors import SurveillanceError
 from surveillance.events.errors import EventNotFound, EventPictureNotFound
 from surveillance.events.records import (
     MAX_PAGE,
@@ -244,3 +254,63 @@ async def close(
         bus.close, event_id, principal.name, body.note, client=audit.client
     )
     return EventOut.of(record)
+
+
+# -- an event into a case (services/alarm_cases.py) ---------------------------------------
+CaseMaker = Annotated[Principal, requires(Permission.CASES_WRITE, Permission.EVIDENCE_ATTACH)]
+
+
+@router.post(
+    "/events/{event_id}/case",
+    response_model=EventCaseOut,
+    status_code=201,
+    responses={
+        404: {"model": CaseErrorOut, "description": "No such event (in your scope)"},
+        409: {"model": CaseErrorOut, "description": "The event is in a case already"},
+    },
+    summary="Turn an event into a case with its picture and clip",
+    description="The case, its evidence (the picture at the event's start, the clip from "
+    "10 s before to 20 s after it), the event linked and acknowledged. Footage that cannot "
+    "be had is named in `missing` and the case's timeline, never a failure.",
+)
+async def case_from_event(
+    event_id: NumericId,
+    body: EventCaseIn,
+    bus: EventBusDep,
+    alarm_cases: AlarmCasesDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: CaseMaker,
+) -> EventCaseOut:
+    event = await _visible(bus, access, principal, event_id)
+    try:
+        made = await alarm_cases.open_case(
+            event, principal.name, title=body.title, assignee=body.assignee, client=audit.client
+        )
+    except SurveillanceError as exc:
+        audit(
+            principal.name, AuditAction.EVENTS_CASE, camera_id=event.camera_id,
+            outcome="failed", event=event_id, status=exc.status_code,
+        )  # fmt: skip
+        raise
+    number = made.case.number
+    for item in made.items:  # as the evidence routes audit their attaches
+        action = (
+            AuditAction.EVIDENCE_CLIP if item.kind == ItemKind.CLIP
+            else AuditAction.EVIDENCE_SNAPSHOT
+        )  # fmt: skip
+        audit(
+            principal.name, action, camera_id=item.camera_id, case=number, item=item.id,
+            sha256=item.sha256, event=event_id,
+        )  # fmt: skip
+    audit(
+        principal.name, AuditAction.EVENTS_CASE, camera_id=event.camera_id, event=event_id,
+        case=number, items=[item.id for item in made.items], missing=len(made.missing),
+    )  # fmt: skip
+    return EventCaseOut(
+        case_number=number,
+        case_url=f"/cases/{number}",
+        event=EventOut.of(made.event),
+        items=[ItemOut.model_validate(item) for item in made.items],
+        missing=list(made.missing),
+    )

@@ -1,4 +1,5 @@
-"""Events as the API answers them, and the bodies of acknowledging and closing one."""
+"""Events as the API answers them, the bodies of acknowledging and closing one, and of
+turning one into a case."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from surveillance.api.schemas.base import In, Out, UtcTime
+from surveillance.api.schemas.cases import ItemOut
 from surveillance.events.records import EventRecord, EventState, Severity
 from surveillance.events.tables import NOTE_LENGTH
 
@@ -48,3 +50,18 @@ class EventListOut(Out):
 
 class EventNoteIn(In):
     note: str | None = Field(None, max_length=NOTE_LENGTH, description="Why, in a few words")
+
+
+class EventCaseIn(In):
+    title: str | None = Field(
+        None, min_length=1, max_length=200, description="Default: the event's summary at its camera"
+    )
+    assignee: str | None = Field(None, max_length=128)
+
+
+class EventCaseOut(Out):
+    case_number: str
+    case_url: str = Field(description="The case's page")
+    event: EventOut = Field(description="The event, linked and acknowledged")
+    items: list[ItemOut] = Field(description="The evidence attached: picture, clip")
+    missing: list[str] = Field(description="Footage that could not be attached, and why")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+import datetime as dt
 
 from pydantic import Field
 
@@ -10,9 +10,9 @@ from surveillance.api.schemas.base import Out
 
 
 class AvailabilityDayOut(Out):
-    platform: str = Field(validation_alias="platform_id")
+    platform: str
     platform_name: str
-    date: date = Field(validation_alias="day", description="A day in the node's time zone")
+    date: dt.date = Field(description="A day in the node's time zone")
     cameras: int = Field(description="Enabled cameras of the platform in your scope")
     online_rate: float | None = Field(
         description="Mean over its cameras of the share of monitored time online, 0..1; "
