@@ -193,6 +193,18 @@ async def test_a_drawn_zone_alarm_pins_the_wall_pauses_the_tour_and_becomes_a_ca
     assert abs(zone["points"][2][0] - 0.96) < 0.02 and abs(zone["points"][2][1] - 0.96) < 0.02
     await editor.locator(".zone-close").click()
 
+    # "Set reference picture", from the same menu: one click takes the current picture.
+    await yard_tile.locator(".tile-menu-button").click()
+    await desk.locator(".tile-menu-item", has_text="Set reference picture").click()
+    reference = desk.locator("#reference-dialog")
+    await reference.locator(".reference-set").click()
+    said = await wait_for(reference.locator(".zone-status").text_content, 15)
+    assert said == "Reference picture set.", said
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
+        quality = (await client.get("/api/cameras/yard/quality")).json()
+    assert quality["reference"]["set_by"] == OPERATOR
+    await reference.locator("button", has_text="Close").click()
+
     # The intruder walks in: the alarm pins yard on the alarm tile (1) of every wall showing
     # the room, flashing; the screen's tour is paused; the panel lists it; a beep is asked.
     async def pinned(page: Page) -> dict[str, Any] | None:
@@ -268,41 +280,55 @@ async def _page_changed(page: Page) -> bool:
 async def test_a_storm_is_one_platform_item_and_warnings_pin_nothing(
     simulator: Simulator, services: Any, browser: Browser
 ) -> None:
-    # Four town cameras behind a port nobody listens on: down from the start, together.
+    # Four town cameras behind a port nobody listens on: down from the start, together. A
+    # police camera whose picture goes black (a quality warning), and one that is fine.
     dead = f"rtsp://127.0.0.1:{free_port()}/x"
     cameras = [{"id": f"down{i}", "name": f"Down {i}", "platform": "town", "url": dead}
                for i in range(4)]  # fmt: skip
-    cameras.append(
-        {"id": "gate", "name": "Gate", "platform": "police", "url": simulator.url("cam00")}
-    )
-    events = {"offline_after_s": 1, "storm_cameras": 3, "storm_window_s": 30}
+    for camera, mount in (("black", "black"), ("gate", "cam00")):
+        cameras.append(
+            {
+                "id": camera,
+                "name": camera.title(),
+                "platform": "police",
+                "url": simulator.url(mount),
+            }
+        )
+    events = {
+        "offline_after_s": 1,
+        "storm_cameras": 3,
+        "storm_window_s": 30,
+        # Quick verdicts; the black clip loops to its ordinary picture for 3 s: no clearing.
+        "diagnosis": {"interval_s": 1, "settle_s": 1, "hold_s": 2, "clear_s": 60},
+    }
     service: ServiceProcess = services(cameras, events)
     headers = bearer(service.node, OPERATOR, Role.OPERATOR)
-    layout = {"name": "led", "title": "LED", "display": "wall", **page_of("down0", "down1", "gate")}
+    shown_cameras = ["down0", "down1", "black", "gate"]
+    layout = {"name": "led", "title": "LED", "display": "wall", **page_of(*shown_cameras)}
     async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
         assert (await client.put("/api/layouts/led", json=layout)).status_code == 200
 
     page = await signed_in_page(browser, service, OPERATOR, Role.OPERATOR)
     await page.goto(f"{service.url}/wall/led")  # an LED wall: wall mode, from the layout
 
-    async def one_storm_item() -> dict[str, Any] | None:
+    async def storm_and_dark() -> dict[str, Any] | None:
         shown = await wall(page)
-        items = shown["items"]
-        ok = len(items) == 1 and items[0]["type"] == "platform.offline" and items[0]["folded"] == 4
+        items = {item["type"]: item for item in shown["items"]}
+        storm, dark = items.get("platform.offline"), items.get("quality.dark")
+        ok = len(shown["items"]) == 2 and storm and storm["folded"] == 4 and dark
         return shown if ok else None
 
-    shown = await wait_for(one_storm_item, 40)
+    shown = await wait_for(storm_and_dark, 60)
     assert shown["panelShown"]
     assert await page.evaluate("document.body.classList.contains('wall-mode')")
-    item = shown["items"][0]
-    assert item["severity"] == "severity-warning"
+    assert {item["severity"] for item in shown["items"]} == {"severity-warning"}
     assert shown["buttonsShown"] == 0  # nobody touches an LED wall
-    # Warnings only mark: nothing pinned, nothing flashing, no sound; offline is the tile's
-    # own health, not an event badge.
+    # Warnings only mark: the black camera's tile says DARK; nothing pinned, nothing
+    # flashing, no sound; offline is the tile's own health, not an event badge.
     await page.wait_for_timeout(1500)
     shown = await wall(page)
-    assert [tile["camera"] for tile in shown["tiles"]] == ["down0", "down1", "gate"]
+    assert [tile["camera"] for tile in shown["tiles"]] == shown_cameras
+    assert [tile["badges"] for tile in shown["tiles"]] == [[], [], ["DARK"], []]
     assert not any(tile["pinned"] for tile in shown["tiles"])
     assert all(tile["animation"] == "none" for tile in shown["tiles"])
-    assert all(tile["badges"] == [] for tile in shown["tiles"])
     assert shown["alarms"]["beeps"] == 0 and shown["alarms"]["waiting"] == []
