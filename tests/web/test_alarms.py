@@ -205,6 +205,11 @@ async def test_a_drawn_zone_alarm_pins_the_wall_pauses_the_tour_and_becomes_a_ca
     assert quality["reference"]["set_by"] == OPERATOR
     await reference.locator("button", has_text="Close").click()
 
+    # The desk silences alarms; this browser remembers it.
+    await desk.locator("#alarm-mute").click()
+    assert await desk.locator("#alarm-mute").text_content() == "Sound off"
+    assert await desk.evaluate("localStorage.getItem('surveillance.alarms.muted')") == "1"
+
     # The intruder walks in: the alarm pins yard on the alarm tile (1) of every wall showing
     # the room, flashing; the screen's tour is paused; the panel lists it; a beep is asked.
     async def pinned(page: Page) -> dict[str, Any] | None:
