@@ -83,6 +83,7 @@ WALL = """() => ({
     id: Number(item.dataset.event), type: item.dataset.type, state: item.dataset.state,
     severity: [...item.classList].find((c) => c.startsWith("severity-")),
     where: item.querySelector(".alarm-where").textContent,
+    summary: item.querySelector(".alarm-summary").textContent,
     folded: item.querySelectorAll(".alarm-child").length,
     buttons: [...item.querySelectorAll("button")].map((b) => b.textContent),
   })),
@@ -225,6 +226,7 @@ async def test_a_drawn_zone_alarm_pins_the_wall_pauses_the_tour_and_becomes_a_ca
     (item,) = shown["items"]
     assert item["type"] == "zone.motion" and item["severity"] == "severity-alarm"
     assert item["state"] == "open" and item["where"] == YARD_NAME
+    assert item["summary"] == f"Motion in zone {ZONE_NAME}"
     assert item["buttons"] == ["Ack", "Case"]
     await wait_for(lambda: pinned(desk), 10)  # the desk's wall too
     thumb = "[...document.querySelectorAll('#alarm-list .alarm-thumb')]"
