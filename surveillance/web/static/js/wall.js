@@ -363,7 +363,6 @@ function pinAlarm(cameraId) {
   root.classList.remove("alarm-pinned");
   void root.offsetWidth; // restarts the flash's animation for a new alarm
   updateTile(index);
-  document.body.classList.add("alarm-held");
 }
 
 // No alarm left to acknowledge: back to what the wall showed, and on with the tour.
@@ -371,7 +370,6 @@ function unpinAlarm() {
   const alarm = state.alarm;
   if (!alarm) return;
   state.alarm = null;
-  document.body.classList.remove("alarm-held");
   state.grid = alarm.returnTo;
   renderWall();
   if (alarm.resumeTour) state.tour.resume();
