@@ -242,6 +242,10 @@ def test_acknowledge_close_pictures_the_cap_and_the_metrics(
     assert {(e.action, e.detail.get("event")) for e in logged} >= {
         ("events.ack", alarm.id), ("events.close", warning.id),
     }  # fmt: skip
+    # The node's own up-time is listed only when asked for by its type.
+    node.events.raise_event(EventSpec(EventType.NODE_RUNNING, Severity.INFO, "node.running", "up"))
+    assert not [e for e in events(client, admin, active="true") if e["type"] == "node.running"]
+    assert [e["key"] for e in events(client, admin, type="node.running")] == ["node.running"]
     assert client.get("/api/events?since=yesterday", headers=admin).status_code == 422
     assert client.get("/api/events/abc", headers=admin).status_code == 422
 
@@ -256,6 +260,7 @@ def test_acknowledge_close_pictures_the_cap_and_the_metrics(
         )
         # The warning still holds (closed by hand, but active); the node's own up-time never shows.
         assert warning.id in {e["id"] for e in snapshot[0]}
+        assert "node.running" not in {e["type"] for e in snapshot[0]}
         readers.pop().close()
         wait_until(lambda: len(node.events) < STREAMS_PER_USER, 10, "the place freed")
         readers.append(reader(client, viewer))
