@@ -21,7 +21,8 @@ alarm_to_wall_ms (median)              here                        <= 1000 ms
 The two other modules each start their own simulator and service (CPU is measured on a
 service process with the feature on minus off, same run, the same cameras), run as
 ``python -m bench.<module> --cameras N [--quick] --json FILE``; their JSON is read back
-by the figure names above (and ``*_baseline*`` figures beside them are printed too). A
+by the figure names above, at its top level or one section down (and ``*_baseline*``
+figures beside them are printed too). A
 module that is missing or fails is named in ``warnings`` and its figures are null.
 This module's own part is :mod:`bench.events_wall`. CPU is in percent of ONE core.
 """
@@ -82,15 +83,28 @@ def _run_module(
     return report, None
 
 
+def _flat(report: dict[str, Any]) -> dict[str, Any]:
+    """A module's figures, top level first, then those one section down (a module may
+    group them: ``{"diagnosis_cpu": {"diagnosis_cpu_pct_per_camera": ...}}``)."""
+    found = {k: v for k, v in report.items() if not isinstance(v, dict)}
+    for section in report.values():
+        if isinstance(section, dict):
+            for k, v in section.items():
+                found.setdefault(k, v)
+    found.update({k: v for k, v in report.items() if isinstance(v, dict) and k in TARGETS})
+    return found
+
+
 def _figure(reports: list[dict[str, Any]], name: str) -> Any:
     for report in reports:
-        if report.get(name) is not None:
-            return report[name]
+        value = _flat(report).get(name)
+        if value is not None:
+            return value
     return None
 
 
 def _baselines(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    return {k: v for r in reports for k, v in r.items() if "baseline" in k}
+    return {k: v for r in reports for k, v in _flat(r).items() if "baseline" in k}
 
 
 def _verdict(name: str, value: Any) -> bool | None:
