@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,7 +34,7 @@ from surveillance.config.models import ZoneMotionConfig
 from surveillance.events.records import EventPicture, EventSpec, EventType, Severity
 from surveillance.media.decode import PacketDecoder, new_decoder
 from surveillance.media.fanout import Subscription, SubscriptionClosed
-from surveillance.media.motion import MotionDetector, luma_small, outlined_jpeg
+from surveillance.media.motion import MotionDetector, ZoneMotion, luma_small, outlined_jpeg
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.stream import Stream
 from surveillance.services.ingest import IngestService
@@ -176,17 +176,23 @@ class CameraWatch:
             self._verdicts(detector.update(grey), packet.received_at, frame, packet)
 
     def _verdicts(
-        self, motion: dict[int, Any], now: float, frame: Any | None, packet: Packet | None
+        self,
+        motion: Mapping[int, ZoneMotion],
+        now: float,
+        frame: Any,
+        packet: Packet | None,
     ) -> None:
+        """Each zone's verdict at ``now``; ``frame`` and ``packet``: the picture judged
+        (None when the stream is silent, which only ends alarms)."""
         for zone_id, zone in self.zones.items():
             seen = motion.get(zone_id)
-            change = zone.hold.update(bool(seen and seen.moving), now)
-            if change is Change.RAISE and frame is not None and packet is not None:
+            change = zone.hold.update(seen is not None and seen.moving, now)
+            if change is Change.RAISE and seen is not None and packet is not None:
                 self._raise(zone, seen, frame, _wall_time(packet.received_at))
             elif change is Change.END:
                 self._end(zone, _wall_time(now))
 
-    def _raise(self, zone: _Zone, seen: Any, frame: Any, at: float) -> None:
+    def _raise(self, zone: _Zone, seen: ZoneMotion, frame: Any, at: float) -> None:
         record = zone.record
         jpeg, width, height = outlined_jpeg(frame, record.points, SNAPSHOT_WIDTH)
         spec = EventSpec(
