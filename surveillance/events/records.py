@@ -37,10 +37,6 @@ class Severity(StrEnum):
     WARNING = "warning"
     ALARM = "alarm"
 
-    @property
-    def rank(self) -> int:
-        return SEVERITY_RANK[self]
-
 
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ALARM: 2}
 

@@ -209,13 +209,6 @@ class EventStore:
             pictures = _with_snapshot(session, [row.id for row in rows])
             return [_record(row, row.id in pictures) for row in rows]
 
-    def active(self, key: str) -> EventRecord | None:
-        with self._transactions.begin() as session:
-            row = session.scalars(
-                select(EventRow).where(EventRow.key == key, EventRow.ended_at.is_(None))
-            ).one_or_none()
-            return None if row is None else _record(row, _has_snapshot(session, row.id))
-
     def snapshot(self, event_id: int) -> EventPicture | None:
         with self._transactions.begin() as session:
             row = session.get(EventSnapshotRow, event_id)

@@ -52,6 +52,7 @@ Acknowledger = Annotated[Principal, requires(Permission.EVENTS_ACK)]
 # Shown in a page's first snapshot: what someone may still act on.
 SNAPSHOT_STATES = (EventState.OPEN, EventState.ACKNOWLEDGED)
 NOT_ON_THE_WALL = frozenset({EventType.NODE_RUNNING.value})
+SHOWN_TYPES = [t.value for t in EventType if t.value not in NOT_ON_THE_WALL]
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -92,7 +93,9 @@ async def list_events(
         platform_ids=platforms,
         camera_id=camera,
         platform_id=platform,
-        types=_split(type),
+        # The node's own up-time only when asked for by name: the list is what the wall's
+        # stream shows when that is down (web/static/js/event-feed.js polls it).
+        types=_split(type) or SHOWN_TYPES,
         severity=severity,
         states=state,
         active=active,
