@@ -148,7 +148,7 @@ class AlarmCases:
         return case, linked
 
     def _default_title(self, event: EventRecord, camera: Camera | None) -> str:
-        """ "<summary> at <camera name>" (or the platform's name), cut to a title's length."""
+        """The summary at the camera's name (or the platform's), cut to a title's length."""
         platform = self._catalog.platforms.get(event.platform_id or "")
         where = camera.name if camera else platform.name if platform else event.platform_id
         title = f"{event.summary} at {where}" if where else event.summary
@@ -196,7 +196,7 @@ class AlarmCases:
             footage = await taking
             return await self._cases.attach(number, footage, user)
         except FOOTAGE_ERRORS as exc:
-            return f"No {what} of the alarm attached: {exc}"
+            return f"No {what} of the event attached: {exc}"
 
     async def _picture(self, event: EventRecord, camera: Camera) -> Footage:
         """Ring, recordings, or the event's own snapshot, in that order."""
@@ -234,7 +234,7 @@ class AlarmCases:
         captured = wall_time(shown.received_at).timestamp()
         return picture_footage(
             camera.id, camera.platform_id, jpeg, captured, width, height,
-            note="the picture at the alarm's start",
+            note="the picture at the event's start",
         )  # fmt: skip
 
     async def _clip(self, event: EventRecord, camera: Camera) -> Footage:

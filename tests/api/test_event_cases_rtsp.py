@@ -120,7 +120,7 @@ def test_an_alarm_becomes_a_case_with_picture_and_clip(served: TestClient) -> No
 
     picture, clip = sorted(made["items"], key=lambda item: item["kind"] != "snapshot")
     assert (picture["kind"], picture["camera"], picture["platform"]) == ("snapshot", "gate", "town")
-    assert picture["note"] == "the picture at the alarm's start"
+    assert picture["note"] == "the picture at the event's start"
     captured = _epoch(picture["captured_at"])
     assert started - 0.5 <= captured <= started + 0.1  # the frame on screen then, not later
     assert clip["kind"] == "clip" and clip["media_type"] == "video/mp4"
@@ -174,7 +174,7 @@ def test_no_footage_never_fails_the_case(served: TestClient) -> None:
     assert abs(_epoch(item["captured_at"]) - shot_at) < 0.002
     assert served.get(item["content_url"], headers=handler).content == jpeg
     [missing] = made["missing"]
-    assert missing.startswith("No clip of the alarm attached: ") and "dead" in missing
+    assert missing.startswith("No clip of the event attached: ") and "dead" in missing
     case = served.get(f"/api/cases/{made['case_number']}", headers=handler).json()
     assert case["title"] == "Dead camera alarm"
     comments = [t["text"] for t in case["timeline"] if t["kind"] == "comment"]
