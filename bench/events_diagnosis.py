@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,13 @@ SUB = ClipSpec(profile="main", width=640, height=360, bitrate_kbps=512, gop_s=2.
 START_WAIT_S = 60.0  # services up and every camera online
 SETTLE_S_CPU = 2.0  # diagnosis's settle in the CPU run: decoding starts soon after connecting
 # Faults: the ordinary picture for FAULT_AT_S (past the default 20 s settle), then the fault.
-FAULT_AT_S = 30.0
+FAULT_AT_S = 40.0
 FAULT_CLIP = ClipSpec(
-    profile="main", width=640, height=360, bitrate_kbps=800, gop_s=1.0, seconds=80.0,
+    profile="main", width=640, height=360, bitrate_kbps=800, gop_s=1.0, seconds=90.0,
     event_at_s=FAULT_AT_S,
 )  # fmt: skip
 REFERENCE_LEAD_S = 4.0  # the operator's click this long before "turned" turns
-DETECT_TIMEOUT_S = 60.0  # after the fault's start
+DETECT_TIMEOUT_S = 60.0  # after the last fault's start
 POLL_S = 0.5
 EXPECTED = {
     "frozen": "frozen",
@@ -153,33 +154,32 @@ def _post(port: int, token: str, path: str) -> int:
         conn.close()
 
 
-def _fault_starts(service: ServiceProcess, camera_ids: Sequence[str]) -> dict[str, float]:
-    """When each camera's fault starts, wall time: from the frame number of a live snapshot
-    (the clip's position now), not from when the camera came online: the simulator may
-    have started the clip for the node's DESCRIBE, seconds before it played."""
-    starts: dict[str, float] = {}
-    deadline = time.monotonic() + START_WAIT_S
-    while len(starts) < len(camera_ids) and time.monotonic() < deadline:
-        for camera_id in camera_ids:
-            if camera_id in starts:
-                continue
-            asked = time.time()
-            status, body = service.http.get(f"/api/cameras/{camera_id}/snapshot.jpg")
-            if status != 200:
-                continue
-            picture = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-            number = None if picture is None else read_frame_number(picture)
-            if number is None:
-                continue
-            position = (number / FAULT_CLIP.fps) % FAULT_CLIP.seconds
-            if position < FAULT_AT_S - REFERENCE_LEAD_S - 1:
-                starts[camera_id] = asked + FAULT_AT_S - position
-        time.sleep(0.2)
-    return starts
+def _fault_start(service: ServiceProcess, camera_id: str) -> float | None:
+    """When the camera's fault starts (wall time), from the frame number of a live snapshot:
+    the clip's position now. None while the picture carries no number before the fault."""
+    status, body, headers = service.http.get_with_headers(f"/api/cameras/{camera_id}/snapshot.jpg")
+    if status != 200 or "x-captured-at" not in headers:
+        return None
+    # The picture's own arrival time, not the request's: a loaded node may take seconds to
+    # answer, and the picture is of the moment it arrived.
+    captured = datetime.fromisoformat(headers["x-captured-at"]).timestamp()
+    picture = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    number = None if picture is None else read_frame_number(picture)
+    if number is None:
+        return None
+    position = (number / FAULT_CLIP.fps) % FAULT_CLIP.seconds
+    if position >= FAULT_AT_S:
+        return None  # a frozen picture's number: the fault is on, since when unknown
+    return captured + FAULT_AT_S - position
 
 
 def detect_latency(clip_dir: Path) -> dict[str, Any]:
-    """Seconds from each fault's start to its event being active, at default settings."""
+    """Seconds from each fault's start to its event being active, at default settings.
+
+    The simulator plays each clip on its own clock from when it started, whenever a client
+    connects: each fault's start is read from the clip's position in live snapshots, and a
+    fault counts once its check was seen clear before it (the node may connect in the
+    middle of a fault: that one is not timed, the next loop's is)."""
     mounts = [MountSpec(scene, replace(FAULT_CLIP, scene=scene)) for scene in FAULT_SCENES]
     with (
         Children() as children,
@@ -188,12 +188,32 @@ def detect_latency(clip_dir: Path) -> dict[str, Any]:
     ):
         entries = [CameraEntry(scene, simulator.url(scene)) for scene in FAULT_SCENES]
         service = _service(children, Path(tmp), "faults", entries, {"enabled": True})
-        fault_at = _fault_starts(service, [entry.id for entry in entries])
+        fault_at: dict[str, float] = {}
         reference_status = None
         seen: dict[str, float] = {}
+        armed: set[str] = set()  # seen clear before its fault: what comes next is news
         wrong: dict[str, list[str]] = {}
-        stop = max(fault_at.values(), default=time.time()) + DETECT_TIMEOUT_S
-        while len(seen) < len(fault_at) and time.time() < stop:
+        stop = time.time() + START_WAIT_S + 2 * FAULT_CLIP.seconds + DETECT_TIMEOUT_S
+        while len(seen) < len(entries) and time.time() < stop:
+            for entry in entries:
+                camera_id = entry.id
+                if camera_id in seen:
+                    continue
+                frozen_start = camera_id == "turned" and reference_status is not None
+                if not frozen_start and time.time() < fault_at.get(camera_id, float("inf")):
+                    start = _fault_start(service, camera_id)
+                    if start is not None:
+                        fault_at[camera_id] = start
+                state = service.http.get_json(f"/api/cameras/{camera_id}/quality")
+                active = [c["check"] for c in state["checks"] if c["active"]]
+                now = time.time()
+                if EXPECTED[camera_id] not in active and now < fault_at.get(camera_id, 0.0):
+                    armed.add(camera_id)
+                elif EXPECTED[camera_id] in active and camera_id in armed:
+                    seen[camera_id] = now
+                others = [c for c in active if c != EXPECTED[camera_id]]
+                if others:
+                    wrong[camera_id] = others
             turned_at = fault_at.get("turned")
             if (
                 reference_status is None
@@ -203,17 +223,19 @@ def detect_latency(clip_dir: Path) -> dict[str, Any]:
                 reference_status = _post(
                     service.port, service.credentials.token, "/api/cameras/turned/reference"
                 )
-            for camera_id in fault_at:
-                if camera_id in seen:
-                    continue
-                state = service.http.get_json(f"/api/cameras/{camera_id}/quality")
-                active = [c["check"] for c in state["checks"] if c["active"]]
-                if EXPECTED[camera_id] in active:
-                    seen[camera_id] = time.time()
-                others = [c for c in active if c != EXPECTED[camera_id]]
-                if others:
-                    wrong[camera_id] = others
             time.sleep(POLL_S)
+        # When each condition began (its first failing sample), from the event itself.
+        began: dict[str, float | None] = {}
+        for camera_id in seen:
+            events = service.http.get_json(f"/api/events?camera={camera_id}&limit=5")["events"]
+            mine = [e for e in events if e["type"] == f"quality.{EXPECTED[camera_id]}"]
+            began[camera_id] = (
+                datetime.fromisoformat(mine[-1]["started_at"]).timestamp() if mine else None
+            )
+    first_failing = {
+        scene: rounded(at - fault_at[scene], 1) if at is not None else None
+        for scene, at in began.items()
+    }
     latency = {
         scene: rounded(seen[scene] - fault_at[scene], 1) if scene in seen else None
         for scene in FAULT_SCENES
@@ -222,6 +244,7 @@ def detect_latency(clip_dir: Path) -> dict[str, Any]:
         "detect_latency_s": latency,
         "detect_latency_s_max": max((v for v in latency.values() if v is not None), default=None),
         "missed": [scene for scene, v in latency.items() if v is None],
+        "first_failing_sample_after_fault_s": first_failing,
         "other_checks_raised": wrong,
         "reference_set_status": reference_status,
         "settings": {"interval_s": 5, "settle_s": 20, "hold_s": 15, "fault_at_s": FAULT_AT_S},

@@ -71,15 +71,16 @@ def fleet_mounts() -> list[MountSpec]:
     return mounts
 
 
-# Video-quality faults (simulator/scenes.py): the ordinary picture for FAULT_AT_S after a
-# client connects, then the fault until the clip loops. "turned" turns later, leaving time to
-# set a reference picture first.
+# Video-quality faults (simulator/scenes.py): each loop of the clip shows the ordinary
+# picture for FAULT_AT_S, then the fault until it loops again ("turned" turns later). The
+# simulator plays a clip on its own clock: a client joins the loop wherever it is.
 FAULT_AT_S = 3.0
 TURNED_AT_S = 8.0
+FAULT_CLIP_S = 14.0
 
 
 def fault_mounts() -> list[MountSpec]:
-    clip = replace(SMALL_H264, seconds=14.0, event_at_s=FAULT_AT_S)
+    clip = replace(SMALL_H264, seconds=FAULT_CLIP_S, event_at_s=FAULT_AT_S)
     mounts = [
         MountSpec(scene, replace(clip, scene=scene))
         for scene in ("frozen", "black", "covered", "defocus", "sprayed")

@@ -35,6 +35,7 @@ from surveillance.events.records import EventPicture, EventRecord, EventSpec, Ev
 from surveillance.events.references import Reference, ReferenceStore
 from surveillance.media.decode import decode_keyframe, encode_jpeg
 from surveillance.media.fanout import Subscription
+from surveillance.media.packet_stats import PacketFigures
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.picture_checks import SmallPicture, Thresholds
 from surveillance.services.camera_quality import (
@@ -112,7 +113,6 @@ class _Watch:
     """One diagnosed camera: its subscription and judge, and what the pump keeps for it."""
 
     camera: Camera
-    sub: bool
     subscription: Subscription
     quality: CameraQuality
     info: StreamInfo | None = None  # the connection being read
@@ -156,7 +156,7 @@ class DiagnosisService:
             stream = self._ingest.stream(camera.id, sub=camera.has_sub_stream)
             subscription = stream.subscribe(from_cached_gop=False, max_packets=QUEUE_PACKETS)
             quality = CameraQuality(camera.id, self._settings[camera.id])
-            self._watches[camera.id] = _Watch(camera, camera.has_sub_stream, subscription, quality)
+            self._watches[camera.id] = _Watch(camera, subscription, quality)
         if not self._watches:
             return
         self._pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="diagnosis-decode")
@@ -183,9 +183,6 @@ class DiagnosisService:
         )
 
     # -- what the API asks ----------------------------------------------------------------
-    def diagnosed(self, camera_id: str) -> bool:
-        return camera_id in self._watches
-
     def state(self, camera_id: str) -> QualityState | None:
         """The camera's quality state, ``measured_at`` in wall seconds; None: not diagnosed."""
         watch = self._watches.get(camera_id)
@@ -282,7 +279,12 @@ class DiagnosisService:
 
     # -- a decode worker -----------------------------------------------------------------
     def _judge(
-        self, watch: _Watch, now: float, window: Any, connection: int, keyframe: Packet | None
+        self,
+        watch: _Watch,
+        now: float,
+        window: PacketFigures,
+        connection: int,
+        keyframe: Packet | None,
     ) -> None:
         try:
             frame = None if keyframe is None else decode_keyframe(keyframe)
