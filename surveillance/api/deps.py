@@ -20,6 +20,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.services.access import Access
 from surveillance.services.alarm_cases import AlarmCases
+from surveillance.services.alarm_clips import AlarmClips
 from surveillance.services.availability import AvailabilityService
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
@@ -88,6 +89,10 @@ async def _access(connection: HTTPConnection) -> Access:
 
 async def _alarm_cases(connection: HTTPConnection) -> AlarmCases:
     return node_of(connection).alarm_cases
+
+
+async def _alarm_clips(connection: HTTPConnection) -> AlarmClips:
+    return node_of(connection).alarm_clips
 
 
 async def _availability(connection: HTTPConnection) -> AvailabilityService:
@@ -176,6 +181,7 @@ async def _started_at(connection: HTTPConnection) -> float:
 
 AccessDep = Annotated[Access, Depends(_access)]
 AlarmCasesDep = Annotated[AlarmCases, Depends(_alarm_cases)]
+AlarmClipsDep = Annotated[AlarmClips, Depends(_alarm_clips)]
 AvailabilityDep = Annotated[AvailabilityService, Depends(_availability)]
 AuditDep = Annotated[Auditor, Depends(_auditor)]
 AuditLogDep = Annotated[AuditLog, Depends(_audit_log)]

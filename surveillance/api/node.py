@@ -16,6 +16,7 @@ from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
+from surveillance.events.clips import ClipShelf
 from surveillance.events.references import ReferenceStore
 from surveillance.events.store import EventStore
 from surveillance.media.memory import limit_malloc_arenas
@@ -25,6 +26,7 @@ from surveillance.recordings.store import RecordingStore
 from surveillance.redact import Redactor
 from surveillance.services.access import Access
 from surveillance.services.alarm_cases import AlarmCases
+from surveillance.services.alarm_clips import CLIP_DIR, AlarmClips
 from surveillance.services.availability import AvailabilityService
 from surveillance.services.cases import build_case_service
 from surveillance.services.diagnosis import DiagnosisService
@@ -82,6 +84,7 @@ class Node:
     diagnosis: DiagnosisService  # video-quality checks into events
     zones: ZoneStore  # motion zones drawn on cameras' pictures
     zone_motion: ZoneMotionService  # decodes cameras with a zone armed, raises their alarms
+    alarm_clips: AlarmClips  # the footage around each alarm, kept for its case
     alarm_cases: AlarmCases  # an event into a case with its picture and clip
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
@@ -135,6 +138,9 @@ class Node:
             EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
         )
         zones = ZoneStore(engine)
+        shelf = ClipShelf(config.server.data_dir / CLIP_DIR, AlarmClips.max_bytes(config.events))
+        alarm_clips = AlarmClips(shelf, events, ingest, catalog, recorded, config.events)
+        clip_s = (config.events.alarm_clip_pre_s, config.events.alarm_clip_post_s)
         return cls(
             config=config,
             catalog=catalog,
@@ -164,7 +170,8 @@ class Node:
             ),
             zones=zones,
             zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
-            alarm_cases=AlarmCases(events, cases, footage, ingest, catalog),
+            alarm_clips=alarm_clips,
+            alarm_cases=AlarmCases(events, cases, footage, ingest, catalog, alarm_clips, clip_s),
             heartbeat=NodeHeartbeat(events),
             availability=AvailabilityService(events),
         )
@@ -185,6 +192,7 @@ class Node:
         self.cases.open()
         # Before anything raises events: ends what a stopped node left active.
         await self.events.start()
+        await self.alarm_clips.start()  # follows the bus before anything raises alarms
         await self.heartbeat.start()  # after the bus has ended a crashed run's events
         await self.health_alarms.start()
         self.diagnosis.start()  # subscribes before the ingest sends its first packets
@@ -201,6 +209,7 @@ class Node:
         await self.mosaic.close()
         await self.live.close()
         self.footage.close()
+        self.alarm_clips.stop()  # clips being collected end with the ingest's streams
         self.snapshots.close()
         await self.recorder.stop()  # closes its segments while their packets still come
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on

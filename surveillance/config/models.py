@@ -625,6 +625,21 @@ class EventsConfig(_Strict):
     storm_window_s: float = Field(
         20, gt=0, le=3600, description="The window of storm_cameras, in seconds."
     )
+    alarm_clip_pre_s: float = Field(
+        10,
+        ge=0,
+        le=120,
+        description="An alarm's clip starts this long before it (the case's clip, and the "
+        "clip the node keeps of an unrecorded camera's alarm).",
+    )
+    alarm_clip_post_s: float = Field(20, gt=0, le=300, description="And ends this long after it.")
+    alarm_clips_max_mb: float = Field(
+        1024,
+        gt=0,
+        le=10_000_000,
+        description="The clips kept of alarms (server.data_dir/event-clips) take at most "
+        "this much disk; the oldest give way to a new one.",
+    )
     diagnosis: DiagnosisConfig = Field(
         default_factory=DiagnosisConfig, description="Video-quality diagnosis."
     )

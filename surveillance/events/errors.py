@@ -19,3 +19,9 @@ class EventPictureNotFound(NotFound):
     def __init__(self, event_id: int) -> None:
         super().__init__(f"event {event_id} has no picture")
         self.event_id = event_id
+
+
+class EventClipNotFound(NotFound):
+    def __init__(self, event_id: int) -> None:
+        super().__init__(f"event {event_id} has no kept clip")
+        self.event_id = event_id

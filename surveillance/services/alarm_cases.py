@@ -7,10 +7,12 @@ second click, however soon, is a 409 naming the case. Then, side by side:
 - the picture at the event's start: from the packet ring (the camera's full picture),
   else from the recordings, else the small snapshot the event stored when it was raised
   (which carries its own capture time);
-- the clip from ``start - CLIP_PRE_S`` to ``start + CLIP_POST_S`` through the case
-  footage builder (:class:`~.evidence.LiveFootage`: the ring, else the recordings),
-  waiting for its end if that is still to come (bounded by the builder's grace), and
-  shortened to what exists.
+- the clip from ``events.alarm_clip_pre_s`` before the start to ``alarm_clip_post_s``
+  after it: through the case footage builder (:class:`~.evidence.LiveFootage`: the ring,
+  else the recordings) while either still holds the window, waiting for its end if that
+  is still to come (bounded by the builder's grace), and shortened to what exists; else
+  the clip the node kept when the alarm was raised (:mod:`.alarm_clips`), waiting for it
+  if it is still being collected.
 
 Footage that cannot be had never fails the case: the case's timeline says what is missing
 and why, and so does the answer.
@@ -35,12 +37,16 @@ from surveillance.events.errors import EventStateConflict
 from surveillance.events.records import EventPicture, EventRecord, EventState
 from surveillance.media.decode import encode_jpeg
 from surveillance.media.ring_picture import picture_at
-from surveillance.services.evidence import LiveFootage, picture_footage, wall_time
-from surveillance.services.footage_times import iso
+from surveillance.services.alarm_clips import AlarmClips
+from surveillance.services.evidence import (
+    LiveFootage,
+    clip_footage,
+    picture_footage,
+    wall_time,
+)
+from surveillance.services.footage_times import Window, iso
 from surveillance.services.ingest import IngestService
 
-CLIP_PRE_S = 10.0  # seconds of the clip before the event's start
-CLIP_POST_S = 20.0  # and after it
 TITLE_CHARS = 200  # a case title's limit (cases table)
 FOOTAGE_ERRORS = (SurveillanceError, OSError)  # what missing footage looks like
 
@@ -82,10 +88,14 @@ class AlarmCases:
         footage: LiveFootage,
         ingest: IngestService,
         catalog: Catalog,
+        clips: AlarmClips,
+        clip_s: tuple[float, float],
     ) -> None:
         self._bus = bus
         self._cases = cases
         self._footage = footage
+        self._clips = clips
+        self._pre_s, self._post_s = clip_s  # the clip around the event's start
         self._ingest = ingest
         self._catalog = catalog
         self._making: set[int] = set()  # events a case is being made from (on the loop)
@@ -239,4 +249,23 @@ class AlarmCases:
 
     async def _clip(self, event: EventRecord, camera: Camera) -> Footage:
         at = datetime.fromtimestamp(event.started_at, UTC)
-        return await self._footage.clip(camera.id, at, CLIP_PRE_S, CLIP_POST_S)
+        asked = Window(event.started_at - self._pre_s, event.started_at + self._post_s)
+        if not await asyncio.to_thread(self._held, camera.id, asked):
+            kept = await self._clips.kept(event.id)
+            if kept is not None:
+                data, facts = kept
+                note = "kept by the node when the alarm was raised" + (
+                    f"; {facts.note}" if facts.note else ""
+                )
+                return clip_footage(
+                    facts.camera_id, facts.platform_id, data,
+                    datetime.fromtimestamp(facts.captured_at, UTC), facts.stream_time_s,
+                    facts, note,
+                )  # fmt: skip
+        return await self._footage.clip(camera.id, at, self._pre_s, self._post_s)
+
+    def _held(self, camera_id: str, asked: Window) -> bool:
+        """Whether the ring or the recordings still hold the window (blocking)."""
+        return self._footage.ring_holds(camera_id, asked.start) or self._clips.recorded(
+            camera_id, asked
+        )

@@ -23,7 +23,7 @@ from typing import Protocol
 from surveillance.cases.errors import FootageUnavailable
 from surveillance.cases.footage import Footage, ItemKind
 from surveillance.catalog import Catalog
-from surveillance.errors import CameraNotFound
+from surveillance.errors import CameraNotFound, SurveillanceError
 from surveillance.media.clip import ClipError, collect_window, remux_mp4
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.footage_times import Window
@@ -111,7 +111,7 @@ class LiveFootage:
             notes.append(f"starts {window.late_start_s:.1f} s after the requested start")
         if window.truncated_by_s > NOTE_THRESHOLD_S:
             notes.append(f"ends {window.truncated_by_s:.1f} s before the requested end")
-        return _clip(
+        return clip_footage(
             camera_id, platform, data, wall_time(window.packets[0].received_at),
             facts.first_pts_s, facts, "; ".join(notes) or None,
         )  # fmt: skip
@@ -120,12 +120,17 @@ class LiveFootage:
         """Whether the clip comes from the recordings: the ring does not hold the window's
         start (its oldest keyframe is later, or it is empty), and something of the window
         was recorded (blocking)."""
-        if self._recorded is None:
-            return False
-        packets = self._ingest.stream(camera_id).ring.since(0.0)  # from its oldest keyframe
-        if packets and wall_time(packets[0].received_at).timestamp() <= asked.start:
+        if self._recorded is None or self.ring_holds(camera_id, asked.start):
             return False
         return self._recorded.covers(camera_id, asked.start, asked.end)
+
+    def ring_holds(self, camera_id: str, at: float) -> bool:
+        """Whether the camera's ring still reaches back to ``at`` (wall seconds; blocking)."""
+        try:
+            packets = self._ingest.stream(camera_id).ring.since(0.0)  # from its oldest keyframe
+        except SurveillanceError:
+            return False  # a camera the ingest does not read
+        return bool(packets) and wall_time(packets[0].received_at).timestamp() <= at
 
     async def _recorded_clip(self, camera_id: str, platform: str, asked: Window) -> Footage:
         recorded = self._recorded
@@ -143,7 +148,7 @@ class LiveFootage:
         # The export's note says when it starts late or ends early, and why.
         note = "from the recording" + (f"; {facts.note}" if facts.note else "")
         captured_at = datetime.fromtimestamp(facts.first_at, UTC)
-        return _clip(camera_id, platform, data, captured_at, None, facts, note)
+        return clip_footage(camera_id, platform, data, captured_at, None, facts, note)
 
 
 def picture_footage(
@@ -189,7 +194,7 @@ class _ClipFacts(Protocol):
     def duration_s(self) -> float: ...
 
 
-def _clip(
+def clip_footage(
     camera_id: str,
     platform: str,
     data: bytes,

@@ -20,9 +20,8 @@ from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.auth.audit import AuditAction, AuditQuery
 from surveillance.auth.roles import Role
-from surveillance.config.models import AppConfig
+from surveillance.config.models import AppConfig, EventsConfig
 from surveillance.events.records import EventPicture, EventSpec, EventType, Severity
-from surveillance.services.alarm_cases import CLIP_POST_S, CLIP_PRE_S
 from surveillance.simulator import Simulator
 from tests.api.test_cases_rtsp import closed_port
 from tests.auth_helpers import bearer
@@ -31,6 +30,8 @@ from tests.waits import wait_until
 pytestmark = pytest.mark.rtsp
 
 RING_SECONDS = 60
+CLIP_PRE_S = EventsConfig().alarm_clip_pre_s  # the case's clip around the event
+CLIP_POST_S = EventsConfig().alarm_clip_post_s
 EVENT_AGE_S = 15.0  # the event began this long before the case is asked for
 GOP_S = 1.0  # the simulator's small clips: a keyframe a second
 TINY_JPEG_SIZE = (64, 36)

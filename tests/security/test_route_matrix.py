@@ -91,6 +91,7 @@ MUST_NEED = {
     ("GET", "/api/events"): Permission.EVENTS_VIEW,
     ("GET", "/api/events/stream"): Permission.EVENTS_VIEW,
     ("GET", "/api/events/{event_id}/snapshot"): Permission.EVENTS_VIEW,
+    ("GET", "/api/events/{event_id}/clip.mp4"): Permission.RECORDINGS_VIEW,  # + events.view
     ("POST", "/api/events/{event_id}/ack"): Permission.EVENTS_ACK,
     ("POST", "/api/events/{event_id}/close"): Permission.EVENTS_ACK,
     ("POST", "/api/events/{event_id}/case"): Permission.EVIDENCE_ATTACH,

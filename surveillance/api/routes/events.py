@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AlarmCasesDep, AuditDep, EventBusDep
+from surveillance.api.deps import AccessDep, AlarmCasesDep, AlarmClipsDep, AuditDep, EventBusDep
 from surveillance.api.guards import authenticate, requires
 from surveillance.api.schemas.base import NumericId
 from surveillance.api.schemas.cases import CaseErrorOut, ItemOut
@@ -31,7 +31,8 @@ from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.cases.footage import ItemKind
 from surveillance.errors import SurveillanceError
-from surveillance.events.errors import EventNotFound, EventPictureNotFound
+from surveillance.events.clips import ClipShelf
+from surveillance.events.errors import EventClipNotFound, EventNotFound, EventPictureNotFound
 from surveillance.events.records import (
     MAX_PAGE,
     EventFilter,
@@ -47,6 +48,7 @@ from surveillance.services.footage_times import iso, parse_moment
 router = APIRouter(prefix="/api", tags=["events"])
 
 Watcher = Annotated[Principal, requires(Permission.EVENTS_VIEW)]
+ClipWatcher = Annotated[Principal, requires(Permission.EVENTS_VIEW, Permission.RECORDINGS_VIEW)]
 Acknowledger = Annotated[Principal, requires(Permission.EVENTS_ACK)]
 
 # Shown in a page's first snapshot: what someone may still act on.
@@ -65,6 +67,7 @@ def _split(values: list[str] | None) -> list[str] | None:
 @router.get("/events", response_model=EventListOut, summary="Events, newest first")
 async def list_events(
     bus: EventBusDep,
+    clips: AlarmClipsDep,
     access: AccessDep,
     principal: Watcher,
     camera: Annotated[str | None, Query(max_length=64, description="One camera's")] = None,
@@ -106,7 +109,9 @@ async def list_events(
         before_id=before,
     )
     page = await asyncio.to_thread(bus.search, query)
-    return EventListOut(events=[EventOut.of(e) for e in page.events], next=page.next_before_id)
+    return EventListOut(
+        events=[_out(e, clips.shelf) for e in page.events], next=page.next_before_id
+    )
 
 
 @router.get(
@@ -126,11 +131,15 @@ async def list_events(
     },
 )
 async def event_stream(
-    request: Request, bus: EventBusDep, access: AccessDep, principal: Watcher
+    request: Request,
+    bus: EventBusDep,
+    clips: AlarmClipsDep,
+    access: AccessDep,
+    principal: Watcher,
 ) -> StreamingResponse:
     feed = bus.subscribe(principal.user.id)  # 429 past the user's limit
     recheck = functools.partial(authenticate, request)
-    source = _EventsSource(bus, access)
+    source = _EventsSource(bus, access, clips.shelf)
     return event_stream_response(
         feed, bus.unsubscribe, recheck, principal, Permission.EVENTS_VIEW, source
     )
@@ -139,9 +148,10 @@ async def event_stream(
 class _EventsSource:
     """What the events stream sends: events in the user's scope, the node's own excepted."""
 
-    def __init__(self, bus: EventBus, access: Access) -> None:
+    def __init__(self, bus: EventBus, access: Access, shelf: ClipShelf) -> None:
         self._bus = bus
         self._access = access
+        self._shelf = shelf
 
     async def view(self, principal: Principal) -> Hashable:
         return self._access.event_scope(principal)
@@ -164,14 +174,14 @@ class _EventsSource:
             asyncio.to_thread(self._bus.search, still_active),
         )
         shown = {e.id: e for page in pages for e in page.events if _on_the_wall(e)}
-        payload = ",".join(EventOut.of(shown[i]).model_dump_json() for i in sorted(shown))
+        payload = ",".join(_out(shown[i], self._shelf).model_dump_json() for i in sorted(shown))
         return f"event: snapshot\ndata: [{payload}]\n\n", (cameras, platforms)
 
     async def changes(self, principal: Principal, keys: set[int]) -> list[str]:
         # One read for the batch: a storm changes hundreds of events at once, for every page.
         records = await asyncio.to_thread(self._bus.get_many, keys)
         return [
-            f"event: event\ndata: {EventOut.of(record).model_dump_json()}\n\n"
+            f"event: event\ndata: {_out(record, self._shelf).model_dump_json()}\n\n"
             for record in records
             if _on_the_wall(record) and self._sees(principal, record)
         ]
@@ -182,6 +192,10 @@ class _EventsSource:
 
 def _on_the_wall(record: EventRecord) -> bool:
     return record.type not in NOT_ON_THE_WALL
+
+
+def _out(record: EventRecord, shelf: ClipShelf) -> EventOut:
+    return EventOut.of(record, has_clip=shelf.has(record.id))
 
 
 async def _visible(
@@ -196,9 +210,13 @@ async def _visible(
 
 @router.get("/events/{event_id}", response_model=EventOut, summary="One event")
 async def get_event(
-    event_id: NumericId, bus: EventBusDep, access: AccessDep, principal: Watcher
+    event_id: NumericId,
+    bus: EventBusDep,
+    clips: AlarmClipsDep,
+    access: AccessDep,
+    principal: Watcher,
 ) -> EventOut:
-    return EventOut.of(await _visible(bus, access, principal, event_id))
+    return _out(await _visible(bus, access, principal, event_id), clips.shelf)
 
 
 @router.get(
@@ -232,6 +250,7 @@ async def acknowledge(
     event_id: NumericId,
     body: EventNoteIn,
     bus: EventBusDep,
+    clips: AlarmClipsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Acknowledger,
@@ -240,7 +259,7 @@ async def acknowledge(
     record = await asyncio.to_thread(
         bus.acknowledge, event_id, principal.name, body.note, client=audit.client
     )
-    return EventOut.of(record)
+    return _out(record, clips.shelf)
 
 
 @router.post("/events/{event_id}/close", response_model=EventOut, summary="Close an event")
@@ -248,6 +267,7 @@ async def close(
     event_id: NumericId,
     body: EventNoteIn,
     bus: EventBusDep,
+    clips: AlarmClipsDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Acknowledger,
@@ -256,7 +276,49 @@ async def close(
     record = await asyncio.to_thread(
         bus.close, event_id, principal.name, body.note, client=audit.client
     )
-    return EventOut.of(record)
+    return _out(record, clips.shelf)
+
+
+@router.get(
+    "/events/{event_id}/clip.mp4",
+    summary="The clip the node kept of an alarm",
+    response_class=Response,
+    responses={
+        200: {"content": {"video/mp4": {}}, "description": "The kept clip (not re-encoded)"},
+        404: {"description": "No such event, or no clip was kept of it"},
+    },
+    description="The footage around an alarm on a camera whose recordings do not hold it, "
+    "kept by the node when the alarm was raised (`has_clip`). Watching it is audited as "
+    "recordings.play.",
+)
+async def event_clip(
+    event_id: NumericId,
+    bus: EventBusDep,
+    clips: AlarmClipsDep,
+    access: AccessDep,
+    audit: AuditDep,
+    principal: ClipWatcher,
+) -> Response:
+    event = await _visible(bus, access, principal, event_id)
+    kept = await asyncio.to_thread(clips.shelf.read, event_id)
+    if kept is None:
+        raise EventClipNotFound(event_id)
+    data, facts = kept
+    end = facts.captured_at + facts.duration_s
+    audit(
+        principal.name, AuditAction.RECORDINGS_PLAY, camera_id=event.camera_id,
+        start=iso(facts.captured_at), end=iso(end), event=event_id,
+    )  # fmt: skip
+    return Response(
+        data,
+        media_type="video/mp4",
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-Codec": facts.codec,
+            "X-First-At": iso(facts.captured_at),
+            "X-End-At": iso(end),
+        },
+    )
 
 
 # -- an event into a case (services/alarm_cases.py) ---------------------------------------
@@ -280,6 +342,7 @@ async def case_from_event(
     event_id: NumericId,
     body: EventCaseIn,
     bus: EventBusDep,
+    clips: AlarmClipsDep,
     alarm_cases: AlarmCasesDep,
     access: AccessDep,
     audit: AuditDep,
@@ -313,7 +376,7 @@ async def case_from_event(
     return EventCaseOut(
         case_number=number,
         case_url=f"/cases/{number}",
-        event=EventOut.of(made.event),
+        event=_out(made.event, clips.shelf),
         items=[ItemOut.model_validate(item) for item in made.items],
         missing=list(made.missing),
     )

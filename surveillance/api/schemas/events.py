@@ -37,10 +37,14 @@ class EventOut(Out):
     case_number: str | None
     parent_id: int | None = Field(description="The platform event this one is folded under")
     has_snapshot: bool = Field(description="GET /api/events/{id}/snapshot has a picture")
+    has_clip: bool = Field(
+        False,
+        description="GET /api/events/{id}/clip.mp4 has the clip the node kept of the alarm",
+    )
 
     @classmethod
-    def of(cls, record: EventRecord) -> EventOut:
-        return cls.model_validate(record)
+    def of(cls, record: EventRecord, *, has_clip: bool = False) -> EventOut:
+        return cls.model_validate(record).model_copy(update={"has_clip": has_clip})
 
 
 class EventListOut(Out):
