@@ -499,8 +499,8 @@ class QualityThresholds(_Strict):
         1.5,
         ge=0,
         description="Mean absolute luma change of the most changed 10x10 block between "
-        "successive analysed pictures below this, with P-frames that carry next to nothing: "
-        "the picture has not changed (frozen).",
+        "successive analysed pictures, both slightly blurred (coding noise is not a change), "
+        "below this: the picture has not changed (frozen).",
     )
     moved_similarity: float = Field(
         0.5,
