@@ -12,6 +12,7 @@ marker by hand; an explicit ``unit``/``integration``/``browser`` marker wins):
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import os
 import time
@@ -68,7 +69,13 @@ def fleet_mounts() -> list[MountSpec]:
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
     sim = Simulator(fleet_mounts(), clip_dir=CLIP_CACHE)
-    sim.start(timeout_s=180)
+    # Each pytest-xdist worker has a simulator of its own (dynamic port), from one clip
+    # cache. On a cold cache (CI) the first worker generates the clips while the others wait
+    # here and then find them made, instead of every worker encoding the same clips at once.
+    CLIP_CACHE.mkdir(parents=True, exist_ok=True)
+    with (CLIP_CACHE / ".fleet.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sim.start(timeout_s=180)
     try:
         yield sim
     finally:
@@ -175,12 +182,39 @@ def _unit_tests_start_no_servers(
     monkeypatch.setattr(ServiceProcess, "start", refuse)
 
 
+# Before pytest-xdist's own hook, which reads the xdist_group marks added here.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
     for item in items:
-        if any(item.get_closest_marker(tier) for tier in TIERS):
-            continue  # marked by hand
-        item.add_marker(_tier(item, tests_dir))
+        if not any(item.get_closest_marker(tier) for tier in TIERS):  # else marked by hand
+            item.add_marker(_tier(item, tests_dir))
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(_xdist_group(item, tests_dir)))
+
+
+# -- parallel runs (scripts/check: pytest-xdist, --dist loadgroup) ---------------------------
+
+# Browser tests share one worker, one after another: headless Chromium takes most of a core,
+# and their waits ("the tile says so within two seconds") are measured against the page's
+# own clock, which two browsers at once on two cores would stretch.
+BROWSER_GROUP = "browser"
+
+
+# Package-scoped nodes: every test using one goes to the same worker, so it starts once.
+PACKAGE_NODE_GROUPS = {"secure": "security-node"}
+
+
+def _xdist_group(item: pytest.Item, tests_dir: Path) -> str:
+    """The unit of work a parallel run hands to one worker, run there in collection order:
+    a test module, so its module-scoped nodes start once; the users of a package-scoped
+    node; all browser tests (BROWSER_GROUP). An explicit ``@pytest.mark.xdist_group`` wins."""
+    if item.get_closest_marker("browser"):
+        return BROWSER_GROUP
+    for fixture in getattr(item, "fixturenames", ()):
+        if fixture in PACKAGE_NODE_GROUPS:
+            return PACKAGE_NODE_GROUPS[fixture]
+    return item.path.resolve().relative_to(tests_dir).as_posix()
 
 
 def _tier(item: pytest.Item, tests_dir: Path) -> str:
