@@ -194,9 +194,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(_tier(item, tests_dir))
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(_xdist_group(item, tests_dir)))
-        if config.getoption("loadgroup", False) and isinstance(
-            getattr(item, "_id", None), NodeId
-        ):
+        if config.getoption("loadgroup", False) and isinstance(getattr(item, "_id", None), NodeId):
             # pytest-xdist 3.8 appends "@<group>" (what its scheduler groups by) to the
             # string `_nodeid`, which pytest 9.2 no longer reads (its id is a NodeId in
             # `_id`): without this every test would be a group of its own.
