@@ -20,9 +20,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from surveillance.config.names import DisplayName
 
@@ -465,6 +467,29 @@ class LimitsConfig(_Strict):
     )
 
 
+def _luma_limits_error(
+    dark: float, bright: float, field: str, at: tuple[str, ...] = ()
+) -> InitErrorDetails | None:
+    """dark_luma must be below bright_luma: otherwise a picture is too dark and too bright
+    at once, and every camera raises an event. Reported at ``field`` (the one the file sets),
+    so the loader names its line."""
+    if dark < bright:
+        return None
+    if field == "dark_luma":
+        message, value = f"must be below bright_luma ({bright:g})", dark
+    else:
+        message, value = f"must be above dark_luma ({dark:g})", bright
+    error = PydanticCustomError("luma_limits", message + ": no picture could pass both checks")
+    return InitErrorDetails(type=error, loc=(*at, field), input=value)
+
+
+def _raise_all(title: str, errors: list[InitErrorDetails | None]) -> None:
+    """A ValidationError raised in a validator keeps each error's own location."""
+    found = [error for error in errors if error is not None]
+    if found:
+        raise ValidationError.from_exception_data(title, found)
+
+
 class QualityThresholds(_Strict):
     """Limits of the picture checks, measured on one keyframe scaled to 160 pixels wide
     (full-range luma 0..255). The defaults and the figures they were chosen from are in
@@ -499,8 +524,8 @@ class QualityThresholds(_Strict):
         1.5,
         ge=0,
         description="Mean absolute luma change of the most changed 10x10 block between "
-        "successive analysed pictures below this, with P-frames that carry next to nothing: "
-        "the picture has not changed (frozen).",
+        "successive analysed pictures, both slightly blurred (coding noise is not a change), "
+        "below this: the picture has not changed (frozen).",
     )
     moved_similarity: float = Field(
         0.5,
@@ -509,6 +534,12 @@ class QualityThresholds(_Strict):
         description="Correlation (-1..1) of the picture's detail with the camera's reference "
         "picture below this, at the best shift up to 5 %: the camera was turned away or moved.",
     )
+
+    @model_validator(mode="after")
+    def _dark_below_bright(self) -> QualityThresholds:
+        error = _luma_limits_error(self.dark_luma, self.bright_luma, "dark_luma")
+        _raise_all("QualityThresholds", [error])
+        return self
 
 
 class QualityThresholdOverrides(_Strict):
@@ -571,6 +602,20 @@ class DiagnosisConfig(_Strict):
         description="Overrides by zone tag, e.g. forest-fire: {hold_s: 30}. A camera with "
         "several tags takes each field from the first of its tags that sets it.",
     )
+
+    @model_validator(mode="after")
+    def _tags_dark_below_bright(self) -> DiagnosisConfig:
+        # A tag's limits are merged with these ones: a tag that sets only dark_luma 250
+        # contradicts the default bright_luma 240 just as much.
+        errors = []
+        for tag_id, tag in self.tags.items():
+            own = tag.thresholds
+            dark = self.thresholds.dark_luma if own.dark_luma is None else own.dark_luma
+            bright = self.thresholds.bright_luma if own.bright_luma is None else own.bright_luma
+            field = "dark_luma" if own.dark_luma is not None else "bright_luma"
+            errors.append(_luma_limits_error(dark, bright, field, ("tags", tag_id, "thresholds")))
+        _raise_all("DiagnosisConfig", errors)
+        return self
 
 
 class ZoneMotionConfig(_Strict):

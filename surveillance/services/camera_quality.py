@@ -157,11 +157,6 @@ class CameraQuality:
             failed = failing(figures, self.settings.thresholds)
             for check in PICTURE_CHECKS:
                 verdicts[check] = Check(check.value) in failed
-            # A picture unchanged since the last keyframe is frozen only if the packets
-            # between agree: an encoder still sending real P-frames is encoding a scene that
-            # changes, however still it looks at this size (a quiet room).
-            if packets.tiny_p_frames is False:
-                verdicts[QualityCheck.FROZEN] = False
         changes: list[Change] = []
         for check, failed_now in verdicts.items():
             transition = self._conditions.update(check, failed_now, now, self.settings.timing)

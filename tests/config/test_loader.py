@@ -307,3 +307,40 @@ def test_the_events_section_defaults_and_its_problems_name_file_line_and_field(
         (last + 8, "events.zones.fps"),
     }, found
     assert "unknown tag 'no-such-tag'" in found[(last + 6, "events.diagnosis.tags.no-such-tag")]
+
+
+def test_contradictory_luma_limits_are_problems_at_the_field_set_also_after_a_tags_merge(
+    tmp_path: Path,
+) -> None:
+    # dark_luma at or above bright_luma makes every picture too dark and too bright at once.
+    text = GOOD + (
+        "events:\n"
+        "  diagnosis:\n"
+        "    hold_s: 0\n"  # raise at the first failed sample: allowed, not a contradiction
+        "    clear_s: 0\n"
+        "    tags:\n"
+        "      forest-fire:\n"
+        "        thresholds: {dark_luma: 245}\n"  # above the default bright_luma 240
+        "      flood-watch:\n"
+        "        thresholds: {bright_luma: 12}\n"  # below the default dark_luma 18
+        "      school-gate:\n"
+        "        thresholds: {dark_luma: 4, bright_luma: 250}\n"  # fine
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={"TOWN_USER": "u"})
+    last = GOOD.count("\n")
+    found = {(p.line, p.field): p.message for p in info.value.problems}
+    assert set(found) == {
+        (last + 7, "events.diagnosis.tags.forest-fire.thresholds.dark_luma"),
+        (last + 9, "events.diagnosis.tags.flood-watch.thresholds.bright_luma"),
+    }, found
+    assert found[(last + 7, "events.diagnosis.tags.forest-fire.thresholds.dark_luma")] == (
+        "must be below bright_luma (240): no picture could pass both checks"
+    )
+    assert "must be above dark_luma (18)" in str(info.value)
+    both = GOOD + "events:\n  diagnosis:\n    thresholds: {dark_luma: 250, bright_luma: 10}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, both), env={"TOWN_USER": "u"})
+    [problem] = info.value.problems
+    assert (problem.line, problem.field) == (last + 3, "events.diagnosis.thresholds.dark_luma")
+    assert problem.message.startswith("must be below bright_luma (10)")
