@@ -139,7 +139,7 @@ class AlarmClips:
         window = collect_window(stream, start, end, CLIP_GRACE_S)
         asked = Window(event.started_at - self._pre_s, event.started_at + self._post_s)
         if self.recorded(camera_id, asked):
-            log.debug("event %d: recorded, no clip kept", event.id)
+            log.info("event %d: the recordings hold its window, no clip kept", event.id)
             return
         data, facts = remux_mp4(window.packets)
         notes = []

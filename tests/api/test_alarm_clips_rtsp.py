@@ -57,12 +57,15 @@ def served(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> It
                 {"id": "gate", "name": "North gate", "platform": "town",
                  "url": simulator.url("cam05")},
                 {"id": "yard", "name": "Yard", "platform": "town", "url": simulator.url("cam06")},
+                {"id": "lot", "name": "Car park", "platform": "town",
+                 "url": simulator.url("cam07"), "recording": {"mode": "continuous"}},
             ],
+            "recording": {"segment_s": 5},
         }
     )  # fmt: skip
     with TestClient(create_app(config), base_url="http://localhost") as client:
         node = node_of(client)
-        for camera in ("gate", "yard"):
+        for camera in ("gate", "yard", "lot"):
             ring = node.ingest.stream(camera).ring
             wait_until(lambda r=ring: r.duration_s() >= RING_SECONDS - GOP_S, 30, camera)
         yield client
@@ -166,3 +169,37 @@ def test_a_failed_write_leaves_nothing_and_the_case_says_missing(
     assert missing.startswith("No clip of the event attached: ") and "yard" in missing
     assert [item["kind"] for item in made["items"]] == ["snapshot"]
     blocker.rmdir()
+
+
+def test_a_recorded_camera_keeps_no_clip_its_case_takes_the_recording(
+    served: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = node_of(served)
+    handler = bearer(node, "handler3", Role.HANDLER)
+    caplog.set_level(logging.INFO, logger="surveillance.services.alarm_clips")
+
+    def recorded_since(seconds: float) -> bool:
+        now = time.time()
+        return node.recorded.covers("lot", now - seconds, now - seconds + 0.5)
+
+    wait_until(lambda: recorded_since(PRE_S + GOP_S), PRE_S + 30, "the car park recorded")
+    started = time.time()
+    event_id = raise_alarm(node, "lot", started, picture())
+
+    def outcome() -> list[str]:
+        return [r.getMessage() for r in caplog.records if f"event {event_id}:" in r.getMessage()]
+
+    assert wait_until(outcome, KEPT_WITHIN_S, "the keeper's verdict") == [
+        f"event {event_id}: the recordings hold its window, no clip kept"
+    ]
+    clips = node.config.server.data_dir / CLIP_DIR
+    assert not node.alarm_clips.shelf.has(event_id)
+    assert not (clips / f"{event_id}.mp4").exists()
+
+    ring_moved_on(node, "lot", started)
+    answer = served.post(f"/api/events/{event_id}/case", json={}, headers=handler)
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert made["missing"] == [] and made["event"]["has_clip"] is False
+    [clip] = [item for item in made["items"] if item["kind"] == "clip"]
+    assert clip["note"].startswith("from the recording")
