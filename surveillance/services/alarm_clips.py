@@ -42,6 +42,7 @@ SWEEP_EVERY_S = 3600.0  # clips of events retention removed go this often
 # its start, the fragment being written at its end.
 RECORDED_SLACK_S = 3.0
 MB = 1024 * 1024
+SEEN_PRUNE_AT = 1000  # alarms remembered before those past their window are forgotten
 
 
 class AlarmClips:
@@ -64,7 +65,9 @@ class AlarmClips:
         self._executor = ThreadPoolExecutor(KEEPERS, thread_name_prefix="alarm-clip")
         self._lock = threading.Lock()
         self._pending: dict[int, Future[None]] = {}  # event id -> its clip being kept
-        self._seen: set[int] = set()  # alarms already taken up (each is kept once)
+        # Alarms taken up (each is kept once), with their starts: those past their window
+        # are let go of now and then (they cannot be taken up again anyway).
+        self._seen: dict[int, float] = {}
         self._sweep_task: asyncio.Task[None] | None = None
 
     @staticmethod
@@ -101,7 +104,10 @@ class AlarmClips:
         with self._lock:
             if record.id in self._seen:
                 return
-            self._seen.add(record.id)
+            if len(self._seen) >= SEEN_PRUNE_AT:
+                over = time.time() - self._post_s
+                self._seen = {i: at for i, at in self._seen.items() if at >= over}
+            self._seen[record.id] = record.started_at
             try:
                 future = self._executor.submit(self._keep, record)
             except RuntimeError:
