@@ -12,9 +12,11 @@ marker by hand; an explicit ``unit``/``integration``/``browser`` marker wins):
 
 from __future__ import annotations
 
+import fcntl
 import inspect
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +24,7 @@ from types import ModuleType
 from typing import NoReturn
 
 import pytest
+from _pytest.nodeid import NodeId  # no public name for a node's id yet (pytest 9.2)
 
 from surveillance.simulator import ClipSpec, MountSpec, Simulator
 from tests.service import ServiceProcess
@@ -94,7 +97,13 @@ def fault_mounts() -> list[MountSpec]:
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
     sim = Simulator(fleet_mounts(), clip_dir=CLIP_CACHE)
-    sim.start(timeout_s=180)
+    # Each pytest-xdist worker has a simulator of its own (dynamic port), from one clip
+    # cache. On a cold cache (CI) the first worker generates the clips while the others wait
+    # here and then find them made, instead of every worker encoding the same clips at once.
+    CLIP_CACHE.mkdir(parents=True, exist_ok=True)
+    with (CLIP_CACHE / ".fleet.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sim.start(timeout_s=180)
     try:
         yield sim
     finally:
@@ -201,12 +210,68 @@ def _unit_tests_start_no_servers(
     monkeypatch.setattr(ServiceProcess, "start", refuse)
 
 
+# Before pytest-xdist's own hook, which reads the xdist_group marks added here.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
+    _unique_node_ids(items)
     for item in items:
-        if any(item.get_closest_marker(tier) for tier in TIERS):
-            continue  # marked by hand
-        item.add_marker(_tier(item, tests_dir))
+        if not any(item.get_closest_marker(tier) for tier in TIERS):  # else marked by hand
+            item.add_marker(_tier(item, tests_dir))
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(_xdist_group(item, tests_dir)))
+        if config.getoption("loadgroup", False) and isinstance(getattr(item, "_id", None), NodeId):
+            # pytest-xdist 3.8 appends "@<group>" (what its scheduler groups by) to the
+            # string `_nodeid`, which pytest 9.2 no longer reads (its id is a NodeId in
+            # `_id`): without this every test would be a group of its own.
+            marks = item.iter_markers("xdist_group")
+            groups = sorted({str(m.args[0] if m.args else m.kwargs["name"]) for m in marks})
+            _set_node_id(item, f"{item.nodeid}@{'_'.join(groups)}")
+
+
+# -- parallel runs (scripts/check: pytest-xdist, --dist loadgroup) ---------------------------
+
+# Browser tests share one worker, one after another: headless Chromium takes most of a core,
+# and their waits ("the tile says so within two seconds") are measured against the page's
+# own clock, which two browsers at once on two cores would stretch.
+BROWSER_GROUP = "browser"
+
+
+def _unique_node_ids(items: list[pytest.Item]) -> None:
+    """schemathesis gives the test of every API operation the node id of the function alone
+    (tests/security/test_fuzz.py: 52 items, one id). pytest-xdist schedules by node id and
+    would run one of them and silently drop the rest: such items get their own name (which
+    names the operation, "test_no_server_errors[GET /api/cameras]") as their id's last part."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1:
+            module_id = item.nodeid.rsplit("::", 1)[0]
+            _set_node_id(item, f"{module_id}::{item.name}")
+    assert len({item.nodeid for item in items}) == len(items), "duplicate test node ids"
+
+
+def _set_node_id(item: pytest.Item, node_id: str) -> None:
+    """pytest 9.2 keeps a node's id as a NodeId in `_id`; older versions as `_nodeid`."""
+    if isinstance(getattr(item, "_id", None), NodeId):
+        item._id = NodeId.parse(node_id)
+    else:
+        item._nodeid = node_id
+
+
+# Package-scoped nodes: every test using one goes to the same worker, so it starts once.
+PACKAGE_NODE_GROUPS = {"secure": "security-node"}
+
+
+def _xdist_group(item: pytest.Item, tests_dir: Path) -> str:
+    """The unit of work a parallel run hands to one worker, run there in collection order:
+    a test module, so its module-scoped nodes start once; the users of a package-scoped
+    node; all browser tests (BROWSER_GROUP). An explicit ``@pytest.mark.xdist_group`` wins."""
+    if item.get_closest_marker("browser"):
+        return BROWSER_GROUP
+    for fixture in getattr(item, "fixturenames", ()):
+        if fixture in PACKAGE_NODE_GROUPS:
+            return PACKAGE_NODE_GROUPS[fixture]
+    return item.path.resolve().relative_to(tests_dir).as_posix()
 
 
 def _tier(item: pytest.Item, tests_dir: Path) -> str:

@@ -38,8 +38,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def simulator_pids() -> set[int]:
-    found = subprocess.run(["pgrep", "-f", "gst_server.py"], capture_output=True, text=True)
+def simulator_pids(parent: int | None = None) -> set[int]:
+    """Running simulator processes; with ``parent``, only that process's children.
+
+    Other simulators come and go on the same machine meanwhile (other test workers' session
+    fixtures, other users): the demo's own are told apart as its children while it runs,
+    and then watched by pid.
+    """
+    command = ["pgrep", "-f", "gst_server.py"]
+    if parent is not None:
+        command[1:1] = ["-P", str(parent)]
+    found = subprocess.run(command, capture_output=True, text=True)
     return {int(pid) for pid in found.stdout.split()}
 
 
@@ -58,7 +67,6 @@ def wait_for_recording(client: httpx.Client, camera_id: str) -> dict[str, object
 
 
 def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
-    before = simulator_pids()
     port = free_port()
     command = [sys.executable, "-m", "surveillance.cli", "demo", "--cameras", "5",
                "--port", str(port), "--cache-dir", str(CLIP_CACHE / "demo"),
@@ -98,7 +106,8 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
             ):
                 break
             time.sleep(0.5)
-        assert simulator_pids() - before, "the demo runs no simulator process"
+        own_simulators = simulator_pids(parent=process.pid)
+        assert own_simulators, "the demo runs no simulator process"
         assert len(cameras) == 5
         states = {c["id"]: c["state"] for c in cameras}
         # The simulator occasionally opens a session that never sends video (see the note
@@ -139,9 +148,9 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         log.close()
     # The simulator is a child of the demo: it must be gone too.
     deadline = time.monotonic() + 5
-    while simulator_pids() - before and time.monotonic() < deadline:
+    while simulator_pids() & own_simulators and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not simulator_pids() - before, "the demo left its simulator running"
+    assert not simulator_pids() & own_simulators, "the demo left its simulator running"
 
 
 def _sign_in(client: httpx.Client, log: Path, base: str) -> bool:

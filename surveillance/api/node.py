@@ -163,7 +163,9 @@ class Node:
                 ingest, catalog, events, ReferenceStore(engine), config.events.diagnosis
             ),
             zones=zones,
-            zone_motion=ZoneMotionService(ingest, catalog, zones, events, config.events.zones),
+            zone_motion=ZoneMotionService(
+                ingest, catalog, zones, events, config.events.zones, config.events.offline_after_s
+            ),
             alarm_cases=AlarmCases(events, cases, footage, ingest, catalog),
             heartbeat=NodeHeartbeat(events),
             availability=AvailabilityService(events),

@@ -12,9 +12,20 @@ with the new zones) at the next look, and the decoding with it.
 After every (re)connect the detector warms its background for ``WARM_S`` before it may
 report motion, so a reconnect's first pictures (which may differ entirely from the last
 ones) raise nothing. Motion held ``hold_s`` raises a ``zone.motion`` ALARM with the
-picture and the zone's outline (zones/hold.py has the timing); ``clear_s`` without motion
-ends it, and the zone rests ``cooldown_s``. The bus's write methods are synchronous and
-thread-safe (events-spec): the watcher calls them from its thread, never waiting on the loop.
+picture and the zone's outline (zones/hold.py has the timing); while motion goes on the
+alarm's last_seen_at moves on every ``LAST_SEEN_EVERY_S``; ``clear_s`` without motion
+ends it, and the zone rests ``cooldown_s``.
+
+A stream outage is not the end of motion: the camera went silent, the intruder did not
+leave. Time in which the zone is not seen (the outage, then the re-warm) does not count
+towards ``clear_s``, so a camera back within ``events.offline_after_s`` (the time the node
+itself gives a camera before calling it offline) continues the same alarm if motion goes
+on, or ends it ``clear_s`` after it is seen again without motion. Silent for
+``offline_after_s``, the camera is offline and its zones' alarms end: nobody can say any
+more that there is motion.
+
+The bus's write methods are synchronous and thread-safe (events-spec): the watcher calls
+them from its thread, never waiting on the loop.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from surveillance.events.records import EventPicture, EventSpec, EventType, Seve
 from surveillance.media.decode import PacketDecoder, new_decoder
 from surveillance.media.fanout import Subscription, SubscriptionClosed
 from surveillance.media.motion import MotionDetector, ZoneMotion, luma_small, outlined_jpeg
-from surveillance.media.packets import Packet, StreamInfo
+from surveillance.media.packets import StreamInfo
 from surveillance.media.stream import Stream
 from surveillance.services.ingest import IngestService
 from surveillance.zones.hold import Change, MotionHold
@@ -48,6 +59,10 @@ CONTROL_INTERVAL_S = 1.0  # how often armed zones are looked at (schedules are i
 WARM_S = 2.0  # of pictures that only build the background after each (re)connect
 WATCH_QUEUE_PACKETS = 100  # ~4 s at 25 fps; further behind, the watcher skips to a keyframe
 WATCH_POLL_S = 0.5  # how often an idle watcher checks whether it should end
+# A gap between pictures this long means the zone went unseen, for a stream without a
+# liveness rule of its own (Stream.silence_after_s adapts it to a slow camera's interval).
+UNSEEN_AFTER_S = 2.0
+LAST_SEEN_EVERY_S = 5.0  # an ongoing alarm's last_seen_at: one write this often, not per picture
 SNAPSHOT_WIDTH = 640  # an alarm's picture: enough to see who, small enough to store
 JOIN_S = 3.0  # how long stop() waits for a watcher thread
 
@@ -82,6 +97,7 @@ def _watch_decoder(info: StreamInfo) -> Any:
 class _Zone:
     record: ZoneRecord
     hold: MotionHold
+    reported_at: float = float("-inf")  # monotonic: when the bus last heard of its motion
 
 
 class CameraWatch:
@@ -94,7 +110,9 @@ class CameraWatch:
         zones: list[ZoneRecord],
         config: ZoneMotionConfig,
         alarms: AlarmSink,
+        offline_after_s: float,
     ) -> None:
+        """``offline_after_s``: a silence this long ends the zones' alarms (events config)."""
         self.camera = camera
         self.stream = stream
         self.zones = {z.id: _Zone(z, MotionHold(config.hold_s, config.clear_s,
@@ -102,6 +120,7 @@ class CameraWatch:
         self.signature = _signature(zones)
         self._config = config
         self._alarms = alarms
+        self._offline_after_s = offline_after_s
         self._period_s = 1.0 / config.fps
         self._warm_pictures = max(1, round(WARM_S * config.fps))
         self._stop = threading.Event()
@@ -138,23 +157,26 @@ class CameraWatch:
         finally:
             subscription.close()
             # A disarmed or changed zone's alarm ends now: nobody watches it any more.
-            for zone in self.zones.values():
-                if zone.hold.active:
-                    self._end(zone, time.time())
+            self._end_all(time.time())
 
     def _watch(self, subscription: Subscription) -> None:
         decoder = PacketDecoder(_watch_decoder)
         detector: MotionDetector | None = None
         info: StreamInfo | None = None
         next_at = 0.0
+        heard_at = time.monotonic()  # the last packet's arrival
+        seen_at: float | None = None  # the last picture a warm detector judged
+        rewarmed = False  # the background started over since then: the gap was unseen
         while not self._stop.is_set():
             try:
                 packet = subscription.get(timeout=WATCH_POLL_S)
             except SubscriptionClosed:
                 return
-            if packet is None:  # silence: motion seen before it still ends after clear_s
-                self._verdicts({}, time.monotonic(), None, None)
+            if packet is None:
+                if time.monotonic() - heard_at >= self._offline_after_s:
+                    self._end_all(time.time())  # offline now: its alarms end
                 continue
+            heard_at = packet.received_at
             frame = decoder.decode(packet)
             if decoder.info is not info:  # a new connection: start the background over
                 info = decoder.info
@@ -172,29 +194,49 @@ class CameraWatch:
                      for z in self.zones.values()},
                     self._warm_pictures,
                 )  # fmt: skip
+                rewarmed = seen_at is not None
             self.analysed += 1
-            self._verdicts(detector.update(grey), packet.received_at, frame, packet)
+            warm = detector.warm
+            motion = detector.update(grey)
+            if not warm:  # the zone is not seen yet: no verdict for motion, nor against it
+                continue
+            now = packet.received_at
+            if seen_at is not None:
+                gap = now - seen_at
+                if rewarmed or gap >= self.stream.silence_after_s(UNSEEN_AFTER_S):
+                    for zone in self.zones.values():
+                        zone.hold.blind(gap)
+            seen_at, rewarmed = now, False
+            self._verdicts(motion, now, frame)
 
-    def _verdicts(
-        self,
-        motion: Mapping[int, ZoneMotion],
-        now: float,
-        frame: Any,
-        packet: Packet | None,
-    ) -> None:
-        """Each zone's verdict at ``now``; ``frame`` and ``packet``: the picture judged
-        (None when the stream is silent, which only ends alarms)."""
+    def _verdicts(self, motion: Mapping[int, ZoneMotion], now: float, frame: Any) -> None:
+        """Each zone's verdict on the picture ``frame`` that arrived at ``now``."""
         for zone_id, zone in self.zones.items():
             seen = motion.get(zone_id)
-            change = zone.hold.update(seen is not None and seen.moving, now)
-            if change is Change.RAISE and seen is not None and packet is not None:
-                self._raise(zone, seen, frame, _wall_time(packet.received_at))
+            moving = seen is not None and seen.moving
+            change = zone.hold.update(moving, now)
+            if change is Change.RAISE and seen is not None:
+                self._raise(zone, seen, frame, now, first=True)
             elif change is Change.END:
                 self._end(zone, _wall_time(now))
+            elif (
+                moving
+                and seen is not None
+                and zone.hold.active
+                and now - zone.reported_at >= LAST_SEEN_EVERY_S
+            ):
+                self._raise(zone, seen, frame, now, first=False)
 
-    def _raise(self, zone: _Zone, seen: ZoneMotion, frame: Any, at: float) -> None:
+    def _raise(self, zone: _Zone, seen: ZoneMotion, frame: Any, now: float, first: bool) -> None:
+        """Raise the zone's alarm (``first``: with its picture) or tell the bus that its
+        motion goes on (the same key: the active event's last_seen_at moves on)."""
         record = zone.record
-        jpeg, width, height = outlined_jpeg(frame, record.points, SNAPSHOT_WIDTH)
+        zone.reported_at = now
+        at = _wall_time(now)
+        picture = None
+        if first:
+            jpeg, width, height = outlined_jpeg(frame, record.points, SNAPSHOT_WIDTH)
+            picture = EventPicture(jpeg, width, height, at)
         spec = EventSpec(
             type=EventType.ZONE_MOTION,
             severity=Severity.ALARM,
@@ -212,9 +254,14 @@ class CameraWatch:
             at=at,
         )
         try:
-            self._alarms.raise_event(spec, EventPicture(jpeg, width, height, at))
+            self._alarms.raise_event(spec, picture)
         except Exception:  # the database may be full or gone: the watcher goes on
             log.exception("could not raise the motion alarm of zone %s", record.id)
+
+    def _end_all(self, at: float) -> None:
+        for zone in self.zones.values():
+            if zone.hold.active:
+                self._end(zone, at)
 
     def _end(self, zone: _Zone, at: float) -> None:
         zone.hold.active = False
@@ -237,13 +284,17 @@ class ZoneMotionService:
         store: ZoneStore,
         alarms: AlarmSink,
         config: ZoneMotionConfig,
+        offline_after_s: float,
         local_now: Callable[[], datetime] = datetime.now,
     ) -> None:
+        """``offline_after_s``: events.offline_after_s; an outage shorter than it does not
+        end a zone's alarm (module docstring)."""
         self._ingest = ingest
         self._catalog = catalog
         self._store = store
         self._alarms = alarms
         self._config = config
+        self._offline_after_s = offline_after_s
         self._local_now = local_now
         self._zones: list[ZoneRecord] = []
         self._dirty = threading.Event()
@@ -308,7 +359,9 @@ class ZoneMotionService:
                 continue
             camera = self._catalog.cameras[camera_id]
             stream = self._ingest.ensure_connected(camera_id, sub=camera.has_sub_stream)
-            watch = CameraWatch(camera, stream, zones, self._config, self._alarms)
+            watch = CameraWatch(
+                camera, stream, zones, self._config, self._alarms, self._offline_after_s
+            )
             watch.start()
             self._watches[camera_id] = watch
             log.info("zone motion: watching %s (%d zones armed)", stream.key, len(zones))

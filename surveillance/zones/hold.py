@@ -4,6 +4,9 @@ Motion must last ``hold_s`` (one passing leaf is a picture or two, a person walk
 is seconds); the alarm ends after ``clear_s`` without motion, so someone pausing behind
 a pillar does not end it and raise a second; after it ends, the zone stays quiet for
 ``cooldown_s`` (someone loitering raises an alarm a minute, not one every few seconds).
+Time in which the zone could not be seen at all (a stream outage, the background warming
+again after a reconnect) is no evidence that motion stopped: ``blind`` stops the clear
+clock for it, so one intrusion across a short reconnect stays one alarm.
 """
 
 from __future__ import annotations
@@ -44,6 +47,14 @@ class MotionHold:
             self.active = True
             return Change.RAISE
         return None
+
+    def blind(self, seconds: float) -> None:
+        """The zone went unseen for ``seconds`` before the verdict about to be fed: they
+        do not count towards ``clear_s`` (nor, for motion in progress, towards ``hold_s``)."""
+        if self._last_motion is not None:
+            self._last_motion += seconds
+        if self._moving_since is not None:
+            self._moving_since += seconds
 
     def reset(self) -> None:
         """Forget motion in progress (a reconnect); an active alarm ends by ``clear_s``."""

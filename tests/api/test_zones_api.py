@@ -113,6 +113,9 @@ def test_save_list_change_and_remove_a_zone(node_client: tuple[Node, TestClient]
         ({"schedule": {"windows": [{"from": "19:00", "to": "24:00"}]}}, "HH:MM"),
         ({"schedule": {"dates": {"from": "02-30", "to": "03-01"}}}, "no such day"),
         ({"name": ""}, "name"),
+        # What the zone editor shows the operator: characters, not "items".
+        ({"name": "x" * 81}, "String should have at most 80 characters"),
+        ({"name": " \u202egnp.exe"}, "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
         ({"colour": "red"}, "colour"),
     ],
 )

@@ -27,7 +27,10 @@ def test_live_views_snapshots_and_evidence_are_audited(secure: SecureNode) -> No
     since = time.time()
     operator = secure.headers["scoped-operator"]
     url = secure.service.url.replace("http", "ws", 1) + f"/api/live/mse?camera={OWN_CAMERA}"
-    with websocket_connect(url, additional_headers=operator, open_timeout=10) as ws:
+    # max_queue=None: the media that follows the first message keeps being read, so the
+    # server's close frame is seen at once; with the default queue (16 messages) full
+    # of unread media the client stops reading and close() waits out close_timeout (10 s).
+    with websocket_connect(url, additional_headers=operator, open_timeout=10, max_queue=None) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "init"
     assert (
         secure.client.get(f"/api/cameras/{OWN_CAMERA}/snapshot.jpg", headers=operator).status_code

@@ -287,7 +287,13 @@ def send(secure: SecureNode, identity: str | None, call: Call) -> tuple[int, byt
     if call.method == "WS":
         url = secure.service.url.replace("http", "ws", 1) + call.url
         try:
-            with websocket_connect(url, additional_headers=headers, open_timeout=10) as ws:
+            # max_queue=None: the media after the first message keeps being read, so the
+            # server's close frame is seen at once; with the default queue (16 messages)
+            # full of unread media the client stops reading and close() waits out its
+            # close_timeout (10 s).
+            with websocket_connect(
+                url, additional_headers=headers, open_timeout=10, max_queue=None
+            ) as ws:
                 message = json.loads(ws.recv(timeout=10))
         except InvalidStatus as exc:
             # A refused handshake is an HTTP 403 whatever the reason; who asked tells which.

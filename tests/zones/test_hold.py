@@ -20,3 +20,15 @@ def test_hold_clear_and_cooldown() -> None:
     assert hold.update(True, 8.0) is None  # cooling down until 17.5
     assert hold.update(True, 17.0) is None
     assert hold.update(True, 17.5) is Change.RAISE
+
+
+def test_unseen_time_does_not_clear_an_alarm() -> None:
+    hold = MotionHold(hold_s=1.0, clear_s=3.0, cooldown_s=10.0)
+    hold.update(True, 0.0)
+    assert hold.update(True, 1.0) is Change.RAISE
+    # Unseen from 1.0 to 6.0 (an outage and a re-warm): five seconds, but none of them seen
+    # without motion, so the alarm goes on, and ends clear_s of seen pictures later.
+    hold.blind(5.0)
+    assert hold.update(False, 6.0) is None and hold.active
+    assert hold.update(False, 8.9) is None
+    assert hold.update(False, 9.0) is Change.END

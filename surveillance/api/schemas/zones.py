@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from surveillance.api.schemas.base import In, Out, UtcTime
 from surveillance.config.models import Identifier
-from surveillance.config.names import DisplayName
+from surveillance.config.names import refuse_bidi_controls
 from surveillance.zones.geometry import MAX_POINTS
 from surveillance.zones.records import MAX_SENSITIVITY, MIN_SENSITIVITY
 from surveillance.zones.schedule import Schedule
 from surveillance.zones.tables import NAME_LENGTH
 
-ZoneName = Annotated[DisplayName, StringConstraints(strip_whitespace=True, min_length=1,
-                                                    max_length=NAME_LENGTH)]  # fmt: skip
+# The length bounds come before the name check (config/names.py DisplayName's): after a
+# validator pydantic no longer knows the value is text and reports "items", not characters.
+ZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH),
+    AfterValidator(refuse_bidi_controls),
+]
 
 
 class ZoneIn(In):
