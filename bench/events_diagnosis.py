@@ -8,8 +8,13 @@ bench.events_diagnosis [--cameras N] [--quick] [--json FILE]``).
 - :func:`detect_latency`: seconds from a fault's start to its event, per fault scene
   (simulator/scenes.py), at the default settings (interval 5 s, settle 20 s, hold 15 s).
   Each camera's fault starts FAULT_AT_S into its clip (when, is read from the frame number
-  of a live snapshot); the reference of the turned camera is set (one click, as an
-  operator) REFERENCE_LEAD_S before it turns.
+  of a live snapshot and the time that picture arrived, again until the fault begins); the
+  reference of the turned camera is set (one click, as an operator) REFERENCE_LEAD_S before
+  it turns. Expected: the first failing sample within an interval (two for frozen: it
+  compares two pictures of the fault), the hold, one more sample: 20-25 s. Up to 1a673f0
+  the start was read once, at the request's time, before the node had been seen clear of
+  the fault: five faults then read 49.7-52.7 s alike (-29 s in another run) while the same
+  faults mid-stream on real footage took 19-22 s on the same loaded machine.
 """
 
 from __future__ import annotations
@@ -240,9 +245,11 @@ def detect_latency(clip_dir: Path) -> dict[str, Any]:
         scene: rounded(seen[scene] - fault_at[scene], 1) if scene in seen else None
         for scene in FAULT_SCENES
     }
+    measured = [v for v in latency.values() if v is not None]
     return {
         "detect_latency_s": latency,
-        "detect_latency_s_max": max((v for v in latency.values() if v is not None), default=None),
+        "detect_latency_s_median": rounded(median(measured), 1),
+        "detect_latency_s_max": max(measured, default=None),
         "missed": [scene for scene, v in latency.items() if v is None],
         "first_failing_sample_after_fault_s": first_failing,
         "other_checks_raised": wrong,
@@ -275,7 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = diagnosis_cpu(settings.cameras, settings.windows, settings.window_s, settings.cache_dir)
     print(f"[{BENCHMARK}] detect latency per fault ...", file=sys.stderr)
     latency = detect_latency(settings.cache_dir)
-    report = {"diagnosis_cpu": cpu, "detect": latency}
+    # The figures bench.events judges at the top level (its contract), their sections below.
+    report = {
+        "diagnosis_cpu_pct_per_camera": cpu["diagnosis_cpu_pct_per_camera"],
+        "detect_latency_s": latency["detect_latency_s"],
+        "detect_latency_s_median": latency["detect_latency_s_median"],
+        "diagnosis_cpu": cpu,
+        "detect": latency,
+    }
     print(json.dumps(report, indent=2))
     if settings.json_path is not None:
         settings.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -70,6 +70,8 @@ def fleet_mounts() -> list[MountSpec]:
     ]
     # Taken down and brought back by the events tests alone (tests/api/test_events_api.py).
     mounts += [MountSpec(name, SMALL_H264) for name in ("flap", "storm0", "storm1", "storm2")]
+    # One frame a second, 10 s GOP: a frame rate measured by diagnosis (test_quality_rtsp.py).
+    mounts.append(MountSpec("one-fps", replace(H265, fps=1, gop_s=10.0, seconds=20.0)))
     mounts += fault_mounts()
     return mounts
 

@@ -36,7 +36,10 @@ FAULTS = {  # camera (and mount) -> the event its scene raises
     "sprayed": "quality.one_colour",
     "turned": "quality.moved",
 }
-HEALTHY = ("cam05", "drop")  # the ordinary moving picture; "drop" also reconnects
+# The ordinary moving picture; "drop" also reconnects; each kind of source whose timestamps
+# do not advance frame by frame as they arrive (parameter sets in the SDP, B-frames, H.265,
+# one frame a second), with the frame rate each sends.
+HEALTHY = {"cam05": 25, "drop": 25, "sdp-only": 25, "bframes": 25, "h265": 25, "one-fps": 1}
 INTERVAL_S, SETTLE_S, HOLD_S = 1.0, 1.0, 2.0
 # The simulator plays each clip on its own clock (a camera joins the loop wherever it is):
 # a whole loop, the hold, two samples late, and a loaded machine's slack.
@@ -115,8 +118,21 @@ def test_every_fault_is_detected_and_a_healthy_camera_raises_nothing(
         )
         # One condition, one event: nothing else raised on that camera.
         assert set(_events(node, camera_id)) == {event_type}, camera_id
-    for camera_id in HEALTHY:
+    for camera_id, fps in HEALTHY.items():
         assert _events(node, camera_id) == [], camera_id
+
+        def learnt(camera_id: str = camera_id) -> dict[str, float] | None:
+            packets = client.get(f"/api/cameras/{camera_id}/quality").json()["packets"]
+            return packets if packets and packets["usual_frame_rate"] is not None else None
+
+        # A 1 fps camera has its first rate a few of its frames after connecting.
+        packets = wait_until(learnt, 20.0, f"{camera_id}: a frame rate")
+        # The running baseline within 15 %; the last second's figure within 40 % (a loaded
+        # machine's ingest thread reads in bursts).
+        assert abs(packets["usual_frame_rate"] - fps) <= 0.15 * fps, (camera_id, packets)
+        last = packets["frame_rate"]
+        if not (fps == 1 and last is None):  # a 1 fps camera's second may hold no frame
+            assert abs(last - fps) <= 0.4 * fps, (camera_id, packets)
 
     frozen = node.events.search(EventFilter(camera_id="frozen", limit=5)).events[0]
     assert frozen.severity == "warning" and frozen.key == "quality.frozen:frozen"

@@ -23,14 +23,18 @@ class FiguresOut(Out):
     sharpness: float = Field(description="Mean |Laplacian| per unit of contrast")
     colour_share: float = Field(description="Share of the picture near its median colour")
     saturation: float = Field(description="The median colour's distance from grey")
-    change: float | None = Field(description="Largest block's change since the last keyframe")
+    change: float | None = Field(
+        description="Largest blurred block's change since the last keyframe"
+    )
     similarity: float | None = Field(description="Match with the reference picture, -1..1")
 
 
 class PacketFiguresOut(Out):
     """What the packets of the last interval said, without decoding."""
 
-    frame_rate: float | None = Field(description="Frames per second whose timestamps moved on")
+    frame_rate: float | None = Field(
+        description="Frames per second as they arrived (not by timestamps)"
+    )
     usual_frame_rate: float | None = Field(description="The camera's running baseline")
     p_median_bytes: float | None = Field(description="Median P-frame size")
     usual_p_bytes: float | None = Field(description="The camera's running baseline")
