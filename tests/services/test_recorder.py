@@ -89,6 +89,9 @@ def node_config(simulator: Simulator, data_dir: Path, recordings: Path) -> dict[
             "dir": str(recordings), "segment_s": SEGMENT_S, "fragment_s": FRAGMENT_S,
             "min_free_bytes": 0, "default": {"mode": "continuous"},
         },
+        # Diagnosis subscribes to every always-on camera for the node's life: the
+        # subscriptions counted here are the recorder's own.
+        "events": {"diagnosis": {"enabled": False}},
         "platforms": [{"id": "town", "name": "Town"}],
         "cameras": cameras,
     }  # fmt: skip
