@@ -220,7 +220,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(_tier(item, tests_dir))
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(_xdist_group(item, tests_dir)))
-        if config.getoption("loadgroup", False) and isinstance(getattr(item, "_id", None), NodeId):
+        if config.getoption("loadgroup", False):
             # pytest-xdist 3.8 appends "@<group>" (what its scheduler groups by) to the
             # string `_nodeid`, which pytest 9.2 no longer reads (its id is a NodeId in
             # `_id`): without this every test would be a group of its own.
@@ -251,11 +251,8 @@ def _unique_node_ids(items: list[pytest.Item]) -> None:
 
 
 def _set_node_id(item: pytest.Item, node_id: str) -> None:
-    """pytest 9.2 keeps a node's id as a NodeId in `_id`; older versions as `_nodeid`."""
-    if isinstance(getattr(item, "_id", None), NodeId):
-        item._id = NodeId.parse(node_id)
-    else:
-        item._nodeid = node_id
+    """pytest 9.2 (the dev extras' minimum) keeps a node's id as a NodeId in `_id`."""
+    item._id = NodeId.parse(node_id)
 
 
 # Package-scoped nodes: every test using one goes to the same worker, so it starts once.

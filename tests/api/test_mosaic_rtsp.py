@@ -44,6 +44,9 @@ def mosaic_config(simulator: Simulator, data_dir: Path) -> AppConfig:
         {
             "server": {"data_dir": str(data_dir)},
             "ingest": {"backoff_initial_s": 0.2, "backoff_max_s": 1},
+            # Diagnosis watches every always-on camera's sub-stream (one consumer each, for
+            # the node's life): the counts below are the mosaic's own.
+            "events": {"diagnosis": {"enabled": False}},
             "platforms": [{"id": "town", "name": "Town"}],
             "cameras": [
                 camera("north", "cam04", "cam05"),
