@@ -291,7 +291,9 @@ def test_a_flapping_camera_leaks_nothing(service: ServiceProcess, simulator: Sim
     # Each drop closed the segment it cut and left a gap that says why.
     segments = closed_segments(node, FLAPPING)
     cut = [s for s in segments[segments_before:] if s.closed_reason != "segment length reached"]
-    assert len(cut) == FLAPS + 1, segments[segments_before:]
+    # At least one per drop: on a starved machine the stream may also stall once on its own
+    # between drops (a real "stopped delivering", which closes a segment too, as it should).
+    assert len(cut) >= FLAPS + 1, segments[segments_before:]
     assert {s.closed_reason for s in cut} <= {"camera reconnected", "camera stopped delivering"}
     assert len(node.recordings.gaps(FLAPPING, "main", *ALL_TIME)) >= gaps_before + FLAPS
     for segment in segments:

@@ -108,6 +108,8 @@ def test_motion_in_an_armed_zone_raises_one_alarm_with_its_picture(
         body = {"name": zone["name"], "points": zone["points"], "enabled": False}
         answer = client.put(f"/api/cameras/yard/zones/{zone['id']}", json=body, headers=admin)
         assert answer.status_code == 200 and answer.json()["armed_now"] is False
-    wait_until(lambda: node.zone_motion.decoding() == [], 5, "no camera decoded")
-    wait_until(lambda: yard.consumers == gate_stream.consumers, 5, "the watcher unsubscribed")
+    # Generous waits: the watcher's thread finishes the picture it is decoding first, which
+    # on a loaded CI machine took over 5 s once.
+    wait_until(lambda: node.zone_motion.decoding() == [], 20, "no camera decoded")
+    wait_until(lambda: yard.consumers == gate_stream.consumers, 20, "the watcher unsubscribed")
     assert node.zone_motion.armed() == {}
