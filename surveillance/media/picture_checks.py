@@ -45,6 +45,13 @@ CHANGE_BLUR_SIGMA = 2.0  # pixels (at ANALYSIS_WIDTH): coding noise is finer tha
 # covered in a tag that tolerates low contrast (mist) is still covered, not frozen (the
 # covered scene: 2.7; the foggy real clip: 11).
 FROZEN_MIN_CONTRAST = 6.0
+# Hysteresis of the frozen check: once a camera is flagged frozen, a picture counts as changed
+# again only when its change reaches this many times ``frozen_diff``. A CBR encoder refining a
+# held picture reads just under and just over frozen_diff by turns (the demo's camera live:
+# 0.79-1.58 around 1.5); without this margin the flag came and went every few minutes. Real
+# motion (2-200) clears it; a still room that was once flagged stays flagged until something
+# moves, which is what its flag said anyway.
+FROZEN_RELEASE_FACTOR = 2.0
 MATCH_CELL = 4  # pixels (at ANALYSIS_WIDTH) of the cells the reference match compares
 MATCH_SHIFT_CELLS = 2  # the reference match forgives shifts up to this many cells (5 %)
 # Chroma distance from grey (8-bit steps) under which a picture has no colour to speak of:
@@ -151,10 +158,13 @@ def measure(
     )
 
 
-def failing(figures: Figures, t: Thresholds) -> frozenset[Check]:
+def failing(figures: Figures, t: Thresholds, *, frozen_flagged: bool = False) -> frozenset[Check]:
     """The checks this picture fails. The most specific verdict hides the ones it implies:
     a black picture is also without contrast, detail and change, but it is black; and a
-    picture with nothing in it cannot be judged frozen, out of focus or moved."""
+    picture with nothing in it cannot be judged frozen, out of focus or moved.
+
+    ``frozen_flagged``: the camera is flagged frozen already; the picture must then change by
+    FROZEN_RELEASE_FACTOR times ``frozen_diff`` to pass (hysteresis)."""
     if figures.mean < t.dark_luma:
         return frozenset({Check.DARK})
     if figures.mean > t.bright_luma:
@@ -166,7 +176,8 @@ def failing(figures: Figures, t: Thresholds) -> frozenset[Check]:
     found: set[Check] = set()
     if figures.sharpness < t.min_sharpness:
         found.add(Check.DEFOCUS)
-    frozen = figures.change is not None and figures.change < t.frozen_diff
+    frozen_diff = t.frozen_diff * (FROZEN_RELEASE_FACTOR if frozen_flagged else 1.0)
+    frozen = figures.change is not None and figures.change < frozen_diff
     if frozen and figures.contrast >= FROZEN_MIN_CONTRAST:
         found.add(Check.FROZEN)
     if figures.similarity is not None and figures.similarity < t.moved_similarity:

@@ -8,8 +8,10 @@ not depend on where the pictures came from.
 Each sample (one every ``interval_s``) folds the packets since the last one into their
 figures (media/packet_stats.py) and, when a new keyframe was decoded, measures the picture
 (media/picture_checks.py). A check becomes an event after failing ``hold_s`` and ends after
-passing ``clear_s`` (services/conditions.py). For ``settle_s`` after each (re)connect nothing
-is judged: a camera that reconnects shows grey, half-drawn or old pictures for a moment.
+passing ``clear_s`` (services/conditions.py); a camera flagged frozen passes again only on
+a clearly larger change (picture_checks.FROZEN_RELEASE_FACTOR). For ``settle_s`` after each
+(re)connect nothing is judged: a camera that reconnects shows grey, half-drawn or old
+pictures for a moment.
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ class CameraQuality:
         if packets.frame_rate is not None:
             verdicts[QualityCheck.FRAME_RATE] = packets.slow
         if figures is not None:
-            failed = failing(figures, self.settings.thresholds)
+            frozen_flagged = self._conditions.active(QualityCheck.FROZEN)
+            failed = failing(figures, self.settings.thresholds, frozen_flagged=frozen_flagged)
             for check in PICTURE_CHECKS:
                 verdicts[check] = Check(check.value) in failed
         changes: list[Change] = []

@@ -65,6 +65,17 @@ def test_each_check_fails_on_its_fault_and_only_the_most_specific_one() -> None:
     assert _verdict(_picture(moved_block), previous=scene) == frozenset()
 
 
+def test_a_camera_flagged_frozen_passes_again_only_on_a_clearly_larger_change() -> None:
+    scene = _picture(_textured())
+    t = Thresholds()
+    # Evenly brighter by a step just over frozen_diff: a change of exactly that much.
+    just_over = measure(_picture(scene.luma + t.frozen_diff * 1.05), scene, None)
+    assert failing(just_over, t) == frozenset()
+    assert failing(just_over, t, frozen_flagged=True) == {Check.FROZEN}
+    clearly = measure(_picture(scene.luma + t.frozen_diff * 2.5), scene, None)
+    assert failing(clearly, t, frozen_flagged=True) == frozenset()
+
+
 def test_the_reference_match_forgives_light_and_a_shake_but_not_another_view() -> None:
     reference = _textured()
     assert similarity(reference, reference) > 0.99

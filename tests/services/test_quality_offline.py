@@ -7,11 +7,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from surveillance.config.models import DiagnosisConfig
-from surveillance.media.picture_checks import Thresholds
-from surveillance.services.camera_quality import DiagnosisSettings, QualityCheck
+from surveillance.media.packet_stats import PacketFigures
+from surveillance.media.picture_checks import SmallPicture, Thresholds
+from surveillance.services.camera_quality import (
+    CameraQuality,
+    Change,
+    DiagnosisSettings,
+    QualityCheck,
+)
 from surveillance.services.conditions import Timing, Transition
 from surveillance.services.diagnosis import camera_settings
 from surveillance.simulator import ClipSpec, ensure_clip
@@ -141,3 +149,47 @@ def test_a_cameras_tags_override_field_by_field_the_first_tag_winning() -> None:
     quiet = dataclasses.replace(misty, interval_s=1.0, settle_s=1.0, timing=SHORT.timing)
     result = feed(ensure_clip(covered, CLIP_CACHE), quiet, covered.seconds)
     assert result.pictures > 5 and result.changes == []
+
+
+def test_the_demos_frozen_camera_stays_flagged_without_a_gap_for_minutes() -> None:
+    # Flagged once, never ended: one warning for as long as the picture is frozen.
+    result = feed(ensure_clip(FROZEN_SUB, CLIP_CACHE), DEFAULTS, 8 * 60.0)
+    seen = [(change.check, change.transition) for _, change in result.changes]
+    assert seen == [(QualityCheck.FROZEN, Transition.RAISE)], seen
+    assert (
+        result.changes[0][0] <= DEFAULTS.settle_s + DEFAULTS.timing.hold_s + 2 * DEFAULTS.interval_s
+    )
+
+
+def _held_picture(offset: float) -> SmallPicture:
+    # A textured picture, evenly offset: the change figure between two of them is exactly the
+    # difference of their offsets (a CBR encoder's refinement of a held picture, in size).
+    rng = np.random.default_rng(7)
+    blobs = cv2.GaussianBlur(rng.normal(0, 1, size=(90, 160)).astype(np.float32), (0, 0), 2.5)
+    return SmallPicture.from_luma(np.asarray(120 + 40 * blobs / blobs.std() + offset, np.float32))
+
+
+def _run(quality: CameraQuality, offsets: list[float], start: float) -> list[Change]:
+    window = PacketFigures(None, None, None, None, None, 0)
+    changes: list[Change] = []
+    for i, offset in enumerate(offsets):
+        at = start + i * DEFAULTS.interval_s
+        changes += quality.judge(at, window, 1, _held_picture(offset), None)
+    return changes
+
+
+def test_a_frozen_flag_is_not_ended_by_a_change_hovering_at_the_threshold() -> None:
+    # The demo's camera live: change 0.79-0.84, then 1.58 for a minute, by turns (review13b N1).
+    quality = CameraQuality("held", dataclasses.replace(DEFAULTS, settle_s=0.0))
+    quality.packet(1000, True, 0.0, 0.0, new_connection=True)
+    frozen = [0.0, 0.8] * 6  # change 0.8 at every sample
+    raised = _run(quality, frozen, 0.0)
+    assert [(c.check, c.transition) for c in raised] == [(QualityCheck.FROZEN, Transition.RAISE)]
+    hovering = list(np.cumsum([1.58] * 12 + [0.8] * 12 + [1.58] * 12))  # 3 minutes
+    start = len(frozen) * DEFAULTS.interval_s
+    assert _run(quality, [0.8 + o for o in hovering], start) == []
+    assert quality.active() == {QualityCheck.FROZEN}
+    # Motion (a change well above the threshold) still ends it once clear_s has passed.
+    moving = list(np.cumsum([5.0] * 8))
+    ended = _run(quality, moving, start + len(hovering) * DEFAULTS.interval_s)
+    assert [(c.check, c.transition) for c in ended] == [(QualityCheck.FROZEN, Transition.END)]
