@@ -167,6 +167,41 @@ class EventStore:
                 _end(row, max(at, row.last_seen_at))
             return [_record(row, _has_snapshot(session, row.id)) for row in rows]
 
+    def close_removed(
+        self,
+        cameras: Collection[str],
+        platforms: Collection[str],
+        ended_at: float,
+        detail: Mapping[str, Any],
+        closed_by: str,
+        at: float,
+    ) -> list[EventRecord]:
+        """End (at ``ended_at`` or its last sighting, if later, adding ``detail``) and close
+        at ``at`` every event not closed yet of a camera not in ``cameras``, or camera-less
+        of a platform not in ``platforms``: nobody could act on them any more (the
+        configuration no longer has their camera). They stay in history."""
+        gone = or_(
+            and_(EventRow.camera_id.is_not(None), EventRow.camera_id.not_in(list(cameras))),
+            and_(
+                EventRow.camera_id.is_(None),
+                EventRow.platform_id.is_not(None),
+                EventRow.platform_id.not_in(list(platforms)),
+            ),
+        )
+        with self._transactions.begin() as session:
+            rows = session.scalars(
+                select(EventRow)
+                .where(gone, EventRow.state != EventState.CLOSED.value)
+                .with_for_update()
+            ).all()
+            for row in rows:
+                if row.ended_at is None:
+                    row.detail = _json({**json.loads(row.detail), **detail})
+                    _end(row, max(ended_at, row.last_seen_at))
+                row.state = EventState.CLOSED.value
+                row.closed_by, row.closed_at, row.updated_at = closed_by, at, at
+            return [_record(row, _has_snapshot(session, row.id)) for row in rows]
+
     def prune(self, before: float) -> int:
         """Remove events that started and ended before ``before``, with their pictures; how
         many. Active events stay, however old: their condition still holds."""

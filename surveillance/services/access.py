@@ -125,6 +125,10 @@ class Access:
         """Whether the principal sees an event of this camera or (without one) platform;
         events of neither (the node's own) are for unscoped users."""
         if camera_id is not None:
+            if self._catalog.camera(camera_id) is None:
+                # A camera removed from the configuration: its events stay in history, and
+                # only an unscoped user may place them (as the list route shows them).
+                return not principal.scope.limited
             return self.sees_camera(principal, camera_id)
         cameras, platforms = self.event_scope(principal)
         return cameras is None or (platform_id is not None and platform_id in (platforms or ()))

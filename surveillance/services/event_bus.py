@@ -9,8 +9,11 @@ thread. The store (events/store.py) holds the state rules.
 
 At start, events a stopped node left active (a crash, a power cut) are ended at that
 node's last heartbeat (the newest ``node.running`` sighting), with ``{"ended_by": "node
-restart"}``: no ghost alarm stays active for a condition nobody watches any more. Then,
-hourly, events older than ``events.retain_days`` are removed.
+restart"}``: no ghost alarm stays active for a condition nobody watches any more. Before
+that, the events of a camera (or platform) the configuration no longer has are ended and
+closed by the node (``closed_by`` "node", ``{"ended_by": "camera removed from the
+configuration"}``): nobody could act on them, and they stay in history. Then, hourly, events
+older than ``events.retain_days`` are removed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0  # retention of old events runs this often
 DAY_S = 86400.0
 RESTART_DETAIL = {"ended_by": "node restart"}
+REMOVED_DETAIL = {"ended_by": "camera removed from the configuration"}
+# Who closes (and the audit log names for) what the node closes itself: no user did it.
+NODE_ACTOR = "node"
 
 Listener = Callable[[EventRecord], None]
 
@@ -86,6 +92,21 @@ class EventBus:
 
     def _end_leftovers(self) -> list[EventRecord]:
         heartbeat = self._store.latest_seen(EventType.NODE_RUNNING)
+        # Events of a camera (or platform) the configuration no longer has: no page could
+        # acknowledge, close or play them, and no watcher will end them. Ended and closed by
+        # the node before the crash leftovers, so their detail says why.
+        cameras = self._catalog.cameras
+        platforms = set(self._catalog.platforms) | {c.platform_id for c in cameras.values()}
+        removed = self._store.close_removed(
+            cameras.keys(), platforms, heartbeat or 0.0, REMOVED_DETAIL, NODE_ACTOR, time.time()
+        )
+        for record in removed:
+            self._audited(
+                NODE_ACTOR, AuditAction.EVENTS_CLOSE, record, "", REMOVED_DETAIL["ended_by"]
+            )
+            self._changed(record)
+        if removed:
+            log.info("events: %d of removed cameras or platforms closed", len(removed))
         # Without a heartbeat, each event ends at its own last sighting.
         ended = self._store.end_leftovers(heartbeat or 0.0, RESTART_DETAIL)
         for record in ended:

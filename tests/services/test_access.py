@@ -394,3 +394,24 @@ def test_a_refusal_says_whether_the_role_or_the_token_lacks_the_permission() -> 
     refusal = route_refusal(viewer, {Permission.USERS_MANAGE})
     assert refusal is not None
     assert refusal[0].startswith("your role may not do this")
+
+
+@pytest.mark.parametrize(
+    ("who", "camera", "platform", "seen"),
+    [
+        (EVERYONE, "own", "town", True),
+        (ONE_CAMERA, "own", "town", False),
+        # A camera removed from the configuration: its events stay in history, for
+        # unscoped users (the list shows them), never for a scoped one.
+        (EVERYONE, "gone", "town", True),
+        (TOWN, "gone", "town", False),
+        (ONE_CAMERA, "gone", "police", False),
+        # Camera-less: the platform's event, or the node's own (unscoped users only).
+        (TOWN, None, "town", True),
+        (TOWN, None, "police", False),
+        (TOWN, None, None, False),
+        (EVERYONE, None, None, True),
+    ],
+)
+def test_events(who: Principal, camera: str | None, platform: str | None, seen: bool) -> None:
+    assert ACCESS.sees_event(who, camera, platform) is seen
