@@ -159,7 +159,7 @@ def test_mjpeg_shows_live_tiles_and_the_offline_one(service: tuple[str, Node]) -
             numbers = tile_numbers(picture)
             if all(n is not None for n in numbers):
                 readable.append((time.monotonic(), numbers, picture))
-            if readable and time.monotonic() - readable[0][0] > 1.0:
+            if readable and time.monotonic() - readable[0][0] > 2.0:
                 # Counted while the stream is read: leaving the loop closes the connection,
                 # and a server that notices at once releases the lease before a later count.
                 # Only the layout's cameras are decoded, and from their sub-streams.
@@ -175,7 +175,9 @@ def test_mjpeg_shows_live_tiles_and_the_offline_one(service: tuple[str, Node]) -
     first, last = readable[0], readable[-1]
     for index, (before, after) in enumerate(zip(first[1], last[1], strict=True)):
         assert before is not None and after is not None
-        assert 10 <= (after - before) % 100 <= 50, (index, before, after)
+        # Two seconds at 25 fps is 50 frames; at least 10 on a starved machine (CI once
+        # saw 9 in one second), and the numbers wrap at 100.
+        assert 10 <= (after - before) % 100 <= 80, (index, before, after)
     dead = tile(last[2], 3)[: TILE_H * 3 // 4]
     assert dead.mean() < 40, "the offline tile is dark"
     assert (dead > 200).any(), "the offline tile says why"
