@@ -87,6 +87,11 @@ class IngestWorker:
         # Whoever (re)starts the worker wants a fresh attempt, not the last run's verdict.
         self.stream.health.failed_attempts = 0
         if self._thread is not None and self._thread.is_alive():
+            # Asked to stop a moment ago (an on-demand stream parked as idle, its ring
+            # cleared) and wanted again before its thread ended: the kept thread delivers
+            # on, and a waiter must wait for its next keyframe, not read "idle" and give up.
+            if self.stream.health.state is StreamState.IDLE:
+                self.stream.health.set_state(StreamState.CONNECTING)
             return
         self.stream.health.set_state(StreamState.CONNECTING)
         # Daemon: a thread blocked in a read on a silent socket must not hold up exit;
