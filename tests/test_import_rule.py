@@ -30,6 +30,7 @@ RANKS = {
     "recordings": 3,
     "events": 3,
     "zones": 3,
+    "gb28181": 3,  # GB/T 28181 signalling and its records: no media, no services
     "services": 4,
     "simulator": 4,
     "api": 5,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,6 +319,7 @@ def _cross_check(
             if platform_id in platform_ids:
                 problem(("platforms", index, "id"), f"duplicate platform id {platform_id!r}")
             platform_ids.add(platform_id)
+    _cross_check_gb28181(data, platform_ids, tag_ids, problem)
     recording = data.get("recording")
     recording_tags = recording.get("tags") if isinstance(recording, dict) else None
     for tag_id in recording_tags if isinstance(recording_tags, dict) else {}:
@@ -356,6 +357,44 @@ def _cross_check(
                     f"{', '.join(sorted(tag_ids))}",
                 )
     return problems
+
+
+def _cross_check_gb28181(
+    data: dict[str, Any],
+    platform_ids: set[str],
+    tag_ids: set[str],
+    problem: Callable[[FieldPath, str], None],
+) -> None:
+    """GB/T 28181 platforms share the platform ids (their channels are cameras of a
+    platform like any other); each registers with its own device id; their tags exist.
+    Adds their ids to ``platform_ids``; problems go to ``problem``."""
+    section = data.get("gb28181")
+    if not isinstance(section, dict):
+        return
+    device_ids: set[str] = set()
+    for index, platform in _entries(section, "platforms"):
+        where = ("gb28181", "platforms", index)
+        if (platform_id := _text(platform, "id")) is not None:
+            if platform_id in platform_ids:
+                problem((*where, "id"), f"duplicate platform id {platform_id!r}")
+            platform_ids.add(platform_id)
+        if (device_id := _text(platform, "device_id")) is not None:
+            if device_id in device_ids:
+                problem((*where, "device_id"), f"duplicate device id {device_id!r}")
+            device_ids.add(device_id)
+        tags = platform.get("tags")
+        for tag_index, tag_id in enumerate(tags if isinstance(tags, list) else []):
+            if isinstance(tag_id, str) and tag_id not in tag_ids:
+                problem((*where, "tags", tag_index), f"unknown tag {tag_id!r}")
+        rules = platform.get("tag_rules")
+        for rule_index, rule in enumerate(rules if isinstance(rules, list) else []):
+            rule_tags = rule.get("tags") if isinstance(rule, dict) else None
+            for tag_index, tag_id in enumerate(rule_tags if isinstance(rule_tags, list) else []):
+                if isinstance(tag_id, str) and tag_id not in tag_ids:
+                    problem(
+                        (*where, "tag_rules", rule_index, "tags", tag_index),
+                        f"unknown tag {tag_id!r}",
+                    )
 
 
 def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:

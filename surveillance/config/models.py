@@ -693,6 +693,145 @@ class EventsConfig(_Strict):
     )
 
 
+# -- GB/T 28181 ------------------------------------------------------------------------------
+GbId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{20}$",
+        description="A GB/T 28181 id: 20 digits (centre code, industry, type, serial).",
+    ),
+]
+# A channel's camera id is "<platform id>.<20-digit channel id>", at most 64 characters.
+GB_PLATFORM_ID_MAX = 43
+
+
+class GbTransport(StrEnum):
+    """How a platform sends a stream's RTP: to a UDP port of ours, over a TCP connection it
+    opens to us (``tcp-passive``: we listen) or one we open to it (``tcp-active``)."""
+
+    UDP = "udp"
+    TCP_PASSIVE = "tcp-passive"
+    TCP_ACTIVE = "tcp-active"
+
+
+class GbCoordinates(StrEnum):
+    GCJ02 = "gcj02"
+    WGS84 = "wgs84"
+
+
+class GbTagRuleConfig(_Strict):
+    """Tags given to a platform's channels by where they are or which group they are in.
+    A rule with both conditions needs both; a channel gets the tags of every rule it meets."""
+
+    civil_code: str | None = Field(
+        None,
+        pattern=r"^[0-9]{2,20}$",
+        description="Channels whose CivilCode (administrative region) starts with these digits.",
+    )
+    business_group: GbId | None = Field(
+        None, description="Channels in this business group or virtual organisation (its id)."
+    )
+    tags: list[Identifier] = Field(min_length=1, max_length=20, description="Tags to give.")
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> GbTagRuleConfig:
+        if self.civil_code is None and self.business_group is None:
+            raise ValueError("a tag rule needs civil_code, business_group or both")
+        return self
+
+
+class GbPlatformConfig(_Strict):
+    """A lower platform (or device) that registers to this service."""
+
+    id: Identifier = Field(
+        max_length=GB_PLATFORM_ID_MAX,
+        description="This service's id for the platform; its channels' camera ids start with it.",
+    )
+    name: DisplayName = Field(min_length=1, max_length=200, description="Display name.")
+    device_id: GbId = Field(description="The SIP id the platform registers with.")
+    password: SecretStr = Field(
+        description="The digest password the platform registers with (use ${VAR})."
+    )
+    transport: GbTransport = Field(
+        GbTransport.UDP, description="How the platform is asked to send video."
+    )
+    coordinates: GbCoordinates = Field(
+        GbCoordinates.GCJ02,
+        description="What the platform's longitudes and latitudes are: gcj02 (most Chinese "
+        "map systems; converted to WGS-84) or wgs84.",
+    )
+    tags: list[Identifier] = Field(
+        default_factory=list, max_length=20, description="Tags every channel of it gets."
+    )
+    tag_rules: list[GbTagRuleConfig] = Field(default_factory=list, max_length=1000)
+    max_channels: int = Field(
+        20000, ge=1, le=200000, description="Channels beyond this many are refused, logged."
+    )
+    recording: RecordingPolicyConfig | None = Field(
+        None, description="Recording policy of the platform's channels (as for platforms)."
+    )
+
+
+class Gb28181Config(_Strict):
+    """This service as the upper platform GB/T 28181 platforms register to."""
+
+    enabled: bool = Field(False, description="Run the SIP server.")
+    sip_id: GbId = Field("34020000002000000001", description="This service's SIP id.")
+    domain: str = Field(
+        "3402000000", pattern=r"^[0-9]{10}$", description="SIP domain (realm): 10 digits."
+    )
+    listen: str = Field("127.0.0.1", description="Address the SIP server listens on, UDP and TCP.")
+    sip_port: int = Field(5060, ge=1, le=65535, description="SIP port, UDP and TCP.")
+    media_host: str | None = Field(
+        None,
+        description="The address platforms send video to (written into each INVITE); "
+        "defaults to `listen`, and is required when `listen` is 0.0.0.0 or ::.",
+    )
+    rtp_port_min: int = Field(30000, ge=1024, le=65535, description="First RTP port.")
+    rtp_port_max: int = Field(30499, ge=1024, le=65535, description="Last RTP port.")
+    register_expires_max_s: int = Field(
+        3600, ge=60, le=86400, description="A longer Expires asked for is cut to this."
+    )
+    keepalive_interval_s: float = Field(
+        60, gt=0, le=3600, description="How often platforms are expected to send Keepalive."
+    )
+    keepalive_missed: int = Field(
+        3, ge=1, le=100, description="Missed keepalives in a row that mark a platform offline."
+    )
+    catalog_refresh_s: float = Field(
+        3600, ge=10, le=86400 * 7, description="How often a platform's catalog is read again."
+    )
+    invite_timeout_s: float = Field(
+        5, gt=0, le=60, description="How long a platform has to answer an INVITE."
+    )
+    max_message_bytes: int = Field(
+        65535, ge=4096, le=1_048_576, description="A larger SIP message is refused."
+    )
+    requests_per_s: float = Field(
+        50,
+        gt=0,
+        le=100000,
+        description="SIP requests per second taken from one address; "
+        "more are dropped (a REGISTER flood), logged once a minute.",
+    )
+    platforms: list[GbPlatformConfig] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _ports_and_media_host(self) -> Gb28181Config:
+        if self.rtp_port_max < self.rtp_port_min:
+            raise ValueError("rtp_port_max is below rtp_port_min")
+        if self.enabled and self.media_host is None and self.listen in ("0.0.0.0", "::"):
+            raise ValueError(
+                "media_host is required when listen is 0.0.0.0 or ::: platforms must be "
+                "told one address to send video to"
+            )
+        return self
+
+    def advertised_media_host(self) -> str:
+        """The address written into INVITEs for platforms to send video to."""
+        return self.media_host or self.listen
+
+
 class AppConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -708,6 +847,9 @@ class AppConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    gb28181: Gb28181Config = Field(
+        default_factory=Gb28181Config, description="GB/T 28181 platforms (SIP, PS over RTP)."
+    )
 
     def recording_root(self) -> Path:
         """The directory of the recorded segments: ``recording.dir``, or recordings in
