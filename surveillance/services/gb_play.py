@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from surveillance.catalog import Camera
-from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport, IngestConfig
+from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
 from surveillance.gb28181 import ids
 from surveillance.gb28181.records import GbSessionRecord
 from surveillance.gb28181.sdp import SdpAnswer, parse_answer, play_offer
@@ -36,7 +36,6 @@ from surveillance.gb28181.sip_message import SipRequest, new_request
 from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transactions import SipTimeout
 from surveillance.gb28181.transport import Peer
-from surveillance.media.backoff import Backoff
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import ErrorKind
 from surveillance.media.rtp import (
@@ -45,11 +44,12 @@ from surveillance.media.rtp import (
     tcp_passive_receiver,
     udp_receiver,
 )
-from surveillance.media.source import SourceOptions, StreamOpenError
+from surveillance.media.source import StreamOpenError
 from surveillance.media.stream import Stream
 from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession
 from surveillance.services.gb_ports import NoFreePort, RtpPortPool
 from surveillance.services.gb_signalling import Signalling
+from surveillance.services.ingest import IngestService, WorkerFactory
 
 log = logging.getLogger(__name__)
 
@@ -403,17 +403,14 @@ class GbPlayer:
 
 
 def gb_source_factory(
-    player: GbPlayer, settings: IngestConfig, redact: Callable[[str], str]
-) -> Callable[[Stream, Camera, bool], GbIngestWorker]:
+    player: GbPlayer, ingest: IngestService, redact: Callable[[str], str]
+) -> WorkerFactory:
     """The ingest's "gb28181" source (``IngestService.register_source``): a channel
     camera's stream is a GbIngestWorker opening its feeds through the player. GB channels
     have no sub-stream (one INVITE, one stream)."""
 
     def make(stream: Stream, camera: Camera, sub: bool) -> GbIngestWorker:
-        options = SourceOptions(
-            camera.transport.value, settings.connect_timeout_s, settings.read_timeout_s
-        )
-        backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
-        return GbIngestWorker(stream, camera.id, player, options, backoff, redact)
+        options = ingest.source_options(camera)
+        return GbIngestWorker(stream, camera.id, player, options, ingest.backoff(), redact)
 
     return make

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from surveillance.gb28181.sip_message import (
     LocalParty,
+    SipMessage,
     SipRequest,
     SipResponse,
     header_param,
@@ -25,8 +27,12 @@ from surveillance.gb28181.sip_message import (
     response_to,
     to_bytes,
 )
-from surveillance.gb28181.transport import Peer
+from surveillance.gb28181.transactions import SipClient
+from surveillance.gb28181.transport import Peer, SipTransport
 
+PLATFORM = "city"  # the platform's id in the node's configuration
+OUR_ID = "34020000002000000001"
+OUR_DOMAIN = "3402000000"
 DEVICE_ID = "34020000002000000002"
 PLATFORM_DOMAIN = DEVICE_ID[:10]
 CHANNEL_ID = "34020000001320000001"
@@ -80,8 +86,7 @@ class ScriptedPlatform(asyncio.DatagramProtocol):
     dialogs: dict[str, tuple[SipRequest, SipResponse]] = field(default_factory=dict)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's
 
     @property
     def port(self) -> int:
@@ -134,8 +139,9 @@ class ScriptedPlatform(asyncio.DatagramProtocol):
         self.dialogs[request.headers.get("Call-ID") or ""] = (request, response)
         self._send(response, addr)
 
-    def send_bye(self, call_id: str, to: Peer) -> None:
-        """End a dialog from the platform's side (RFC 3261 s.15.1.1): From and To swapped."""
+    def send_bye(self, call_id: str, to: Peer, *, as_call_id: str | None = None) -> None:
+        """End a dialog from the platform's side (RFC 3261 s.15.1.1): From and To swapped.
+        ``as_call_id``: the same BYE with another Call-ID (a dialog that is not ours)."""
         invite, ok = self.dialogs[call_id]
         bye = new_request(
             "BYE",
@@ -143,7 +149,7 @@ class ScriptedPlatform(asyncio.DatagramProtocol):
             local=self.local(),
             to_uri=name_addr_uri(invite.headers.get("From") or ""),
             to_tag=header_param(invite.headers.get("From") or "", "tag"),
-            call_id=call_id,
+            call_id=as_call_id or call_id,
             cseq=1,
         )
         bye.headers.set("From", ok.headers.get("To") or "")
@@ -168,3 +174,39 @@ def free_tcp_listener() -> socket.socket:
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     return listener
+
+
+@dataclass
+class OurSide:
+    """The node's signalling as the player and control see it (services/gb_signalling.py),
+    over the real transport and transaction client; ``platform`` None: not registered."""
+
+    transport: SipTransport
+    client: SipClient
+    local: LocalParty
+    platform: Peer | None
+    on_bye: Callable[[SipRequest, Peer], bool] = lambda request, peer: False
+
+    def peer(self, platform_id: str) -> Peer | None:
+        return self.platform if platform_id == PLATFORM else None
+
+    def peer_of_ours(self) -> Peer:
+        return Peer("127.0.0.1", self.transport.port, "udp")
+
+
+async def start_our_side(platform: Peer | None) -> OurSide:
+    side: OurSide | None = None
+
+    async def handle(message: SipMessage, peer: Peer) -> None:
+        assert side is not None
+        if isinstance(message, SipResponse):
+            side.client.take_response(message)
+        elif message.method == "BYE":
+            status = 200 if side.on_bye(message, peer) else 481
+            await side.transport.send(response_to(message, status), peer)
+
+    transport = SipTransport("127.0.0.1", 0, handle, max_message_bytes=65535, requests_per_s=1000)
+    await transport.start()
+    local = LocalParty(OUR_ID, OUR_DOMAIN, "127.0.0.1", transport.port)
+    side = OurSide(transport, SipClient(transport), local, platform)
+    return side

@@ -18,66 +18,50 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from surveillance.gb28181.sip_message import (
-    LocalParty,
-    SipMessage,
-    SipResponse,
-    cseq,
-    header_param,
-    response_to,
-)
-from surveillance.gb28181.store import GbStore
-from surveillance.gb28181.transactions import SipClient
-from surveillance.gb28181.transport import Peer, SipTransport
 
 from surveillance import db
 from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
+from surveillance.gb28181.sip_message import (
+    cseq,
+    header_param,
+)
+from surveillance.gb28181.store import GbStore
+from surveillance.gb28181.transport import Peer
 from surveillance.media.health import ErrorKind
 from surveillance.media.source import StreamOpenError
 from surveillance.services.gb_play import GbPlayer
 from tests.services.gb_peer import (
     CHANNEL_ID,
     DEVICE_ID,
+    OUR_ID,
     PEER_SSRC,
+    PLATFORM,
+    OurSide,
     ScriptedPlatform,
     answer_sdp,
     free_tcp_listener,
     offer_field,
     rtp_packet,
+    start_our_side,
     start_platform,
 )
 from tests.waits import wait_until
 
 pytestmark = pytest.mark.unit
 
-PLATFORM = "city"
 CAMERA = f"{PLATFORM}.{CHANNEL_ID}"
-OUR_ID = "34020000002000000001"
 WAIT_S = 10.0  # generous: CI is a loaded machine
-
-
-@dataclass
-class Signalling:
-    """The registry's part the player uses, over a real transport and client."""
-
-    client: SipClient
-    local: LocalParty
-    platform: Peer | None
-
-    def peer(self, platform_id: str) -> Peer | None:
-        return self.platform if platform_id == PLATFORM else None
 
 
 @dataclass
 class Rig:
     player: GbPlayer
     platform: ScriptedPlatform
-    signalling: Signalling
+    signalling: OurSide
     store: GbStore
-    transport: SipTransport
 
     def our_peer(self) -> Peer:
-        return Peer("127.0.0.1", self.transport.port, "udp")
+        return self.signalling.peer_of_ours()
 
     async def open(self, timeout_s: float = 5.0) -> object:
         return await asyncio.to_thread(self.player.open, CAMERA, timeout_s)
@@ -141,37 +125,21 @@ async def make_rig(engine: Engine) -> AsyncIterator[object]:
         **script: object,
     ) -> Rig:
         platform = await start_platform(**script)
-        holder: dict[str, object] = {}
-
-        async def handle(message: SipMessage, peer: Peer) -> None:
-            client: SipClient = holder["client"]
-            player: GbPlayer = holder["player"]
-            if isinstance(message, SipResponse):
-                client.take_response(message)
-            elif message.method == "BYE":
-                status = 200 if player.on_bye(message, peer) else 481
-                await sip.send(response_to(message, status), peer)
-
-        sip = SipTransport("127.0.0.1", 0, handle, max_message_bytes=65535, requests_per_s=1000)
-        await sip.start()
-        client = SipClient(sip)
-        signalling = Signalling(
-            client, LocalParty(OUR_ID, "3402000000", "127.0.0.1", sip.port), platform.peer()
-        )
+        signalling = await start_our_side(platform.peer())
         store = GbStore(engine)
         player = GbPlayer(
             _config(transport, _free_port_range(ports), invite_timeout_s), signalling, store
         )
-        holder.update(client=client, player=player)
+        signalling.on_bye = player.on_bye
         await player.start()
-        rig = Rig(player, platform, signalling, store, sip)
+        rig = Rig(player, platform, signalling, store)
         made.append(rig)
         return rig
 
     yield make
     for rig in made:
         await rig.player.stop()
-        await rig.transport.stop()
+        await rig.signalling.transport.stop()
         assert rig.platform.transport is not None
         rig.platform.transport.close()
 
@@ -291,7 +259,7 @@ async def test_platform_bye_ends_the_feed_without_a_bye_back(make_rig) -> None:
     rig: Rig = await make_rig()
     feed = await rig.open()
     call_id = rig.platform.requests[0].headers.get("Call-ID") or ""
-    rig.platform.send_bye("not-a-call-of-ours", rig.our_peer())
+    rig.platform.send_bye(call_id, rig.our_peer(), as_call_id="not-a-call-of-ours")
     await asyncio.to_thread(wait_until, lambda: rig.platform.responses, WAIT_S, "481")
     assert rig.platform.responses[-1].status == 481
     rig.platform.send_bye(call_id, rig.our_peer())
