@@ -30,7 +30,7 @@ from surveillance.services.gb_control import (
     PtzMove,
     PtzPreset,
 )
-from tests.services.gb_peer import (
+from tests.services.gb_scripted import (
     CHANNEL_ID,
     DEVICE_ID,
     PLATFORM,
