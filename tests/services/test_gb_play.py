@@ -2,7 +2,7 @@
 the BYEs it sends and receives, its ports and its session rows.
 
 Our side is real: the SIP transport and transaction client, the RTP port pool, the
-receivers, a migrated SQLite database. The platform is tests.services.gb_scripted.py, scripted
+receivers, a migrated SQLite database. The platform is tests/services/gb_scripted.py, scripted
 per test; the simulator plays the platform in tests/services/test_gb_play_sim.py.
 """
 
