@@ -48,6 +48,7 @@ from surveillance.media.source import StreamOpenError
 from surveillance.media.stream import Stream
 from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession
 from surveillance.services.gb_ports import NoFreePort, RtpPortPool
+from surveillance.services.gb_registry import GbRegistry
 from surveillance.services.gb_signalling import Signalling
 from surveillance.services.ingest import IngestService, WorkerFactory
 
@@ -414,3 +415,19 @@ def gb_source_factory(
         return GbIngestWorker(stream, camera.id, player, options, ingest.backoff(), redact)
 
     return make
+
+
+def build_gb_player(
+    config: Gb28181Config,
+    registry: GbRegistry | None,
+    ingest: IngestService,
+    redact: Callable[[str], str],
+) -> GbPlayer | None:
+    """The player of a node whose SIP server runs: it takes the registry's BYEs, and the
+    ingest reads "gb28181" cameras through it. None without a registry."""
+    if registry is None:
+        return None
+    player = GbPlayer(config, registry, registry.store)
+    registry.on_bye = player.on_bye
+    ingest.register_source("gb28181", gb_source_factory(player, ingest, redact))
+    return player
