@@ -133,6 +133,24 @@ def test_the_encodings_platforms_really_send_all_read_the_same() -> None:
         assert parse_body(body) == expected
     # No declaration and GB bytes: not UTF-8, so GB18030 (a platform that forgot to say).
     assert parse_body(undeclared.encode("gb2312")) == expected
+    # Short GB2312 names are often valid UTF-8 too (医院 = D2BD D4BA = "ҽԺ" in UTF-8): the
+    # likelier reading wins, either way round, declared or not.
+    for name in ("医院", "一楼", "路口", "前门", "喆", "校医院东门"):
+        for encoding, declaration in (
+            ("gb2312", 'encoding="GB2312"'),
+            ("gbk", 'encoding="GBK"'),
+            ("utf-8", 'encoding="GB2312"'),
+            ("gbk", ""),
+            ("utf-8", ""),
+        ):
+            if encoding == "gb2312" and name == "喆":
+                continue  # not a GB2312 character
+            text = f'<?xml version="1.0" {declaration}?><Notify><CmdType>Catalog</CmdType>'
+            text += f"<SN>1</SN><DeviceID>{PLATFORM}</DeviceID><DeviceList>"
+            text += item(f"<Name>{name}</Name>") + "</DeviceList></Notify>"
+            read = parse_body(text.encode(encoding))
+            assert isinstance(read, CatalogNotify)
+            assert read.items[0].name == name, (name, encoding, declaration)
     # GB18030-only characters in a body declared GB2312 (its superset is used).
     rare = parse_body(catalog(item("<Name>㐀䶵</Name>")))
     assert isinstance(rare, CatalogAnswer)
@@ -150,10 +168,13 @@ LATIN1 = (
     [
         (LATIN1, "encoding 'iso-8859-1'"),
         (LATIN1.replace(b"Caf\xe9", b"Cafe"), "encoding 'iso-8859-1'"),
-        (CATALOG_PAGE.replace("GB2312", "UTF-16").encode("utf-16"), "not valid"),
+        (CATALOG_PAGE.replace("GB2312", "UTF-16").encode("utf-16"), "UTF-16 is not"),
         (CATALOG_PAGE.replace("GB2312", "ascii").encode("gb2312"), "encoding 'ascii'"),
         (CATALOG_PAGE.replace("GB2312", "UTF-8").encode("gb2312"), "not valid UTF-8 at byte"),
-        (b'<?xml version="1.0" encoding="GB2312"?><Notify>\x81</Notify>', "not valid GB18030"),
+        (
+            b'<?xml version="1.0" encoding="GB2312"?><Notify>\x81</Notify>',
+            "neither valid GB18030 nor UTF-8",
+        ),
     ],
 )
 def test_other_encodings_and_undecodable_bytes_are_refused(body: bytes, message: str) -> None:
