@@ -15,8 +15,9 @@ body with non-ASCII bytes is decoded both ways; when both succeed, the reading w
 characters are the likelier in a Chinese catalog wins (GB2312's 3,755 common hanzi count
 nothing, its other characters one, characters outside GB2312 two: mis-decoded text is made
 of Cyrillic, Latin or rare hanzi); a tie goes to the declared encoding (UTF-8 when none).
-Measured on random 2-character names (the hardest case: longer text only gets clearer): no
-GB body misread, under 1 % of UTF-8 ones; 3 characters or more, none either way.
+Measured on random names of common and rare characters (the hardest case: longer text only
+gets clearer): of 2-character ones, 1 GB body in 20,000 and 0.6 % of UTF-8 ones misread; of
+3 or more, about 1 in 20,000 either way.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _DECLARATION = re.compile(
     rb"\s*<\?xml\s[^>]{0,200}?\bencoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._-]{0,39})[\"']"
 )
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ASCII = re.compile(r"[\x00-\x7f]+")
+# GB2312 rows 0xB0-0xD7: level 1, the 3,755 most used hanzi
+LEVEL_1_LEADS = bytes(range(0xB0, 0xD8))
 
 
 class ManscdpError(ValueError):
@@ -83,16 +86,12 @@ def _likelier(body: bytes, encodings: tuple[str, str]) -> str:
 
 
 def _unlikeliness(text: str) -> int:
-    score = 0
-    for char in _NON_ASCII.findall(text):
-        try:
-            code = char.encode("gb2312")
-        except UnicodeEncodeError:
-            score += 2
-            continue
-        # GB2312 rows 0xB0-0xD7: level 1, the 3,755 most used hanzi
-        score += 0 if 0xB0 <= code[0] <= 0xD7 else 1
-    return score
+    # Byte-string operations rather than a loop over the characters: a body may be 1 MiB.
+    encoded = _ASCII.sub("", text).encode("gb2312", errors="replace")
+    outside = encoded.count(b"?")  # "?" stands for each character GB2312 lacks
+    leads = encoded.replace(b"?", b"")[0::2]  # what is left is 2-byte GB2312 characters
+    common = len(leads) - len(leads.translate(None, LEVEL_1_LEADS))
+    return 2 * outside + len(leads) - common
 
 
 def _decode(body: bytes, encoding: str) -> str:
