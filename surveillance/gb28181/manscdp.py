@@ -48,7 +48,7 @@ MAX_ITEMS = 1000  # <Item> per message; platforms page far below this (WVP-PRO a
 MAX_TAGS = MAX_ITEMS * 50 + 100
 MAX_TEXT_CHARS = 200  # a name, address or description longer than this is cut: it is shown only
 
-ROOTS = frozenset({"Notify", "Response", "Query", "Control"})  # GB/T 28181-2016 A.2.1
+ROOTS = frozenset({"Notify", "Response", "Query", "Control"})  # GB/T 28181-2016 Annex A.2
 ITEM_EVENTS = frozenset({"ON", "OFF", "VLOST", "DEFECT", "ADD", "DEL", "UPDATE"})  # A.2.5 Event
 # Annex A says ON/OFF; some platforms write ONLINE/OFFLINE, which mean the same.
 STATUS_WORDS = {"ON": "ON", "ONLINE": "ON", "OFF": "OFF", "OFFLINE": "OFF"}
@@ -60,7 +60,7 @@ _DECIMAL = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{1,20})?")
 
 @dataclass(frozen=True)
 class CatalogItem:
-    """One <Item> of a catalog (A.2.6.4): a channel, or a group (business group, virtual
+    """One <Item> of a catalog answer (Annex A.2.6): a channel, or a group (business group, virtual
     organisation, civil code) the channels hang under. Coordinates as the platform sent them
     (range-checked, not converted: coords.py does that when the platform says gcj02)."""
 
@@ -102,7 +102,7 @@ class CatalogAnswer:
 
 @dataclass(frozen=True)
 class CatalogNotify:
-    """A catalog change (<Notify>, A.2.5 / s.9.11.3): each item carries its Event."""
+    """A catalog change (<Notify>, A.2.5 / s.9.11): each item carries its Event."""
 
     sn: int
     device_id: str
@@ -156,7 +156,7 @@ def parse_body(body: bytes) -> Manscdp:
         return Keepalive(
             sn=_required_number(root, "SN"),
             device_id=_required_id(root),
-            status=_text(root, "Status") or "",
+            status=_cut(_text(root, "Status") or "", 40),
         )
     if kind in (("Response", "Catalog"), ("Notify", "Catalog")):
         return _catalog(root, answer=root.tag == "Response")
@@ -173,24 +173,24 @@ def parse_body(body: bytes) -> Manscdp:
 
 
 def catalog_query(sn: int, device_id: str) -> bytes:
-    """<Query> Catalog (A.2.4.3): ask the platform for its whole catalog."""
+    """<Query> Catalog (A.2.4, s.9.5): ask the platform for its whole catalog."""
     return _body("Query", "Catalog", sn, device_id)
 
 
 def catalog_subscribe_body(sn: int, device_id: str) -> bytes:
-    """The body of a SUBSCRIBE (Event: Catalog) (s.9.11.1): the same query, standing."""
+    """The body of a SUBSCRIBE (Event: Catalog) (s.9.11): the same query, standing."""
     return _body("Query", "Catalog", sn, device_id)
 
 
 def device_control(sn: int, device_id: str, ptz_cmd: str) -> bytes:
-    """<Control> DeviceControl with a PTZCmd (A.2.3.1; the command from ptz.py)."""
+    """<Control> DeviceControl with a PTZCmd (A.2.3, s.9.3; the command from ptz.py)."""
     if not re.fullmatch(r"[0-9A-F]{16}", ptz_cmd):
         raise ValueError("a PTZCmd is 16 upper-case hex digits (8 bytes, A.3)")
     return _body("Control", "DeviceControl", sn, device_id, [("PTZCmd", ptz_cmd)])
 
 
 def alarm_response(sn: int, device_id: str) -> bytes:
-    """<Response> Alarm, Result OK (s.9.4.2): the answer the platform waits for."""
+    """<Response> Alarm, Result OK (A.2.6, s.9.4): the answer the platform waits for."""
     return _body("Response", "Alarm", sn, device_id, [("Result", "OK")])
 
 
@@ -245,7 +245,7 @@ def _catalog(root: Element, *, answer: bool) -> CatalogAnswer | CatalogNotify:
     items = tuple(item for item in map(_item, elements) if item is not None)
     skipped = len(elements) - len(items)
     if answer:
-        # Needed to know when the pages are complete (A.2.6.4); a notify may leave it out.
+        # Needed to know when the pages are complete (A.2.6); a notify may leave it out.
         sum_num = _required_number(root, "SumNum")
         return CatalogAnswer(sn, device_id, sum_num, items, skipped)
     sum_num = _required_number(root, "SumNum") if _text(root, "SumNum") else len(elements)

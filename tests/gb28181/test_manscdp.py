@@ -24,7 +24,7 @@ from surveillance.gb28181.manscdp import (
 PLATFORM = "34020000002000000001"
 CAMERA = "34020000001320000001"
 
-# A catalog page as a lower platform sends it (Annex A.2.6.4): a business group, a
+# A catalog page as a lower platform sends it (Annex A.2.6): a business group, a
 # virtual organisation under it, and a camera with its PTZ type under Info (2016) ...
 CATALOG_PAGE = """<?xml version="1.0" encoding="GB2312"?>\r
 <Response>\r
