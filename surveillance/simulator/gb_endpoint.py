@@ -77,6 +77,11 @@ class SipEndpoint(asyncio.DatagramProtocol):
             if not future.done():
                 future.set_exception(ConnectionError("endpoint closed"))
 
+    @property
+    def closed(self) -> bool:
+        """The TCP connection ended (the upper platform closed it)."""
+        return self._reader_task is not None and self._reader_task.done()
+
     def via(self) -> str:
         return (
             f"SIP/2.0/{self.transport_name} {self.host}:{self.local_port};rport;"

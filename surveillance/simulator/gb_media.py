@@ -33,6 +33,18 @@ class StreamFaults:
     garbage: bool = False  # "garbage-rtp": junk datagrams between the real ones
     ssrc_delta: int = 0  # "wrong-ssrc": RTP under another SSRC than the answer's y=
 
+    def apply(self, name: str) -> None:
+        """Take a platform fault (GbPlatformSimulator.fault) that concerns media."""
+        if name == "reset":
+            self.stopped = self.garbage = False
+            self.ssrc_delta = 0
+        elif name == "stop-media":
+            self.stopped = True
+        elif name == "garbage-rtp":
+            self.garbage = True
+        elif name == "wrong-ssrc":
+            self.ssrc_delta = 1
+
 
 @dataclass
 class GbStream:

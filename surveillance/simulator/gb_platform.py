@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 from surveillance.simulator import gb_sip, gb_xml
 from surveillance.simulator.gb_endpoint import Reply, SipEndpoint
-from surveillance.simulator.gb_media import GbStream, StreamFaults
+from surveillance.simulator.gb_media import GbStream
+from surveillance.simulator.gb_plays import Plays
 from surveillance.simulator.gb_sip import Message
 from surveillance.simulator.gb_xml import MANSCDP, GbChannelSpec
-from surveillance.simulator.ps_mux import ps_file
-from surveillance.simulator.ps_units import PsClip, load_clip
 
 __all__ = ["FAULTS", "GbChannelSpec", "GbPlatformSimulator"]
 
@@ -39,6 +37,7 @@ FAULTS = (
     "reset",
 )
 REQUEST_TIMEOUT_S = 10.0
+REGISTER_RETRY_S = 2.0  # after a failed REGISTER
 BYE_TIMEOUT_S = 2.0
 
 
@@ -78,7 +77,6 @@ class GbPlatformSimulator:
         self.invites = 0
         self.byes = 0
         self.keepalives = 0
-        self.streams: dict[str, GbStream] = {}
         self.ptz_commands: list[tuple[str, str]] = []
         self.faults: set[str] = set()
         self.register_status: int | None = None  # the last REGISTER's final status
@@ -87,23 +85,30 @@ class GbPlatformSimulator:
         self._register_call_id = ""
         self._cseq = 0
         self._sn = 0
-        self._clips: dict[tuple[str, bool], PsClip] = {}
+        self._plays = Plays(local_host, clip_dir)
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._subscription: tuple[str, str, str] | None = None  # call-id, their tag, our tag
-        self._dialogs: dict[str, tuple[str, str]] = {}  # play Call-ID -> (their From, our To)
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def streams(self) -> dict[str, GbStream]:
+        """Active plays by Call-ID."""
+        return self._plays.streams
 
     @property
     def local_port(self) -> int:
         return self._endpoint.local_port if self._endpoint else 0
 
     async def start(self, local_port: int = 0) -> None:
-        """Bind, register (answering the digest challenge) and keep alive."""
+        """Bind, register (answering the digest challenge) and keep alive. An upper platform
+        that does not answer or refuses is tried again every REGISTER_RETRY_S, as a device
+        does: ``registered`` says when it took."""
         await self._open(local_port)
         self._register_call_id = gb_sip.new_call_id(self.local_host)
-        await self._register(self.expires_s)
+        with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+            await self._register(self.expires_s)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._keepalive_loop()),
@@ -144,19 +149,8 @@ class GbPlatformSimulator:
         else:
             self.faults.add(name)
         for stream in self.streams.values():
-            self._apply_stream_faults(stream.faults, name)
+            stream.faults.apply(name)
         self._wake.set()
-
-    def _apply_stream_faults(self, faults: StreamFaults, name: str) -> None:
-        if name == "reset":
-            faults.stopped = faults.garbage = False
-            faults.ssrc_delta = 0
-        elif name == "stop-media":
-            faults.stopped = True
-        elif name == "garbage-rtp":
-            faults.garbage = True
-        elif name == "wrong-ssrc":
-            faults.ssrc_delta = 1
 
     async def _open(self, local_port: int) -> None:
         self._endpoint = SipEndpoint(
@@ -261,7 +255,7 @@ class GbPlatformSimulator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.keepalive_s)
                 continue  # a fault changed: wait a full interval from now
-            if "stop-keepalive" in self.faults:
+            if "stop-keepalive" in self.faults or not self.registered:
                 continue
             try:
                 status = await self._message(
@@ -274,10 +268,23 @@ class GbPlatformSimulator:
                 log.info("GB sim %s: keepalive failed: %s", self.device_id, exc)
 
     async def _refresh_loop(self) -> None:
+        """Register again at half the expiry, or soon when not registered; over TCP, on a new
+        connection when the upper platform closed ours."""
         while True:
-            await asyncio.sleep(max(1.0, self.expires_s / 2))
-            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+            wait = self.expires_s / 2 if self.registered else REGISTER_RETRY_S
+            await asyncio.sleep(max(REGISTER_RETRY_S, wait))
+            try:
+                if self._require_endpoint().closed:
+                    await self._endpoint_reopen()
                 await self._register(self.expires_s)
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                self.registered = False
+                log.info("GB sim %s: REGISTER failed: %s", self.device_id, exc)
+
+    async def _endpoint_reopen(self) -> None:
+        if self._endpoint is not None:
+            await self._endpoint.close()
+        await self._open(0)
 
     async def notify_catalog(self, event: str, items: list[GbChannelSpec]) -> None:
         """NOTIFY Catalog with each item's Event (GB/T 28181-2016 s.9.6.3), in the
@@ -340,9 +347,7 @@ class GbPlatformSimulator:
         elif method == "INVITE":
             await self._on_invite(request, reply)
         elif method == "ACK":
-            stream = self.streams.get(request.header("call-id") or "")
-            if stream is not None:
-                stream.start()
+            self._plays.acked(request.header("call-id") or "")
         elif method == "BYE":
             self.byes += 1
             await self._end_stream(request.header("call-id") or "", bye=False)
@@ -369,15 +374,16 @@ class GbPlatformSimulator:
         except ValueError:
             reply(gb_sip.response(request, 400, "Bad Request"))
             return
+        if query.root == "Control" and "PTZCmd" in query.fields:
+            self.ptz_commands.append((query.device_id, query.fields["PTZCmd"]))
         reply(gb_sip.response(request, 200, "OK"))
         if query.root == "Query" and query.cmd_type == "Catalog":
             await self._send_catalog(query.sn)
         elif query.root == "Query" and query.cmd_type == "DeviceInfo":
+            channels = len(self.channels)
             await self._message(
-                gb_xml.device_info(query.sn, self.device_id, len(self.channels), self.encoding)
+                gb_xml.device_info(query.sn, self.device_id, channels, self.encoding)
             )
-        elif query.root == "Control" and "PTZCmd" in query.fields:
-            self.ptz_commands.append((query.device_id, query.fields["PTZCmd"]))
 
     async def _send_catalog(self, sn: int) -> None:
         """The catalog in pages of page_size items, each a MESSAGE with SumNum = the total
@@ -405,69 +411,11 @@ class GbPlatformSimulator:
         if channel is None:
             reply(gb_sip.response(request, 404, "Not Found", to_tag=gb_sip.new_tag()))
             return
-        try:
-            offer = gb_sip.parse_offer(request.body.decode("utf-8", "replace"))
-        except ValueError:
-            reply(gb_sip.response(request, 488, "Not Acceptable Here", to_tag=gb_sip.new_tag()))
-            return
-        reply(gb_sip.response(request, 100, "Trying"))
-        ssrc = offer.ssrc if offer.ssrc and offer.ssrc.isdigit() else f"0{os.getpid() % 10**9:09d}"
-        transport = "udp"
-        if offer.tcp:
-            transport = "tcp-active" if offer.setup == "active" else "tcp-passive"
-        clip = await self._clip(channel.clip)
-        call_id = request.header("call-id") or ""
-        stream = GbStream(
-            call_id=call_id,
-            channel_id=channel_id,
-            ssrc=int(ssrc) & 0xFFFFFFFF,
-            transport=transport,
-            dest=(offer.host, offer.port),
-            clip=clip,
-        )
-        for name in self.faults:
-            self._apply_stream_faults(stream.faults, name)
-        stream.faults.stopped = False  # "stop-media" stalls the plays running when it is set
-        await stream.prepare(self.local_host)
-        old = self.streams.pop(call_id, None)
-        if old is not None:
-            await old.stop("replaced")
-        self.streams[call_id] = stream
-        sdp = gb_sip.answer_sdp(
-            channel_id=channel_id,
-            host=self.local_host,
-            port=stream.local_port or 9,
-            tcp=offer.tcp,
-            setup=offer.setup,
-            ssrc=ssrc,
-        )
-        endpoint = self._require_endpoint()
-        contact = f"<sip:{channel_id}@{self.local_host}:{endpoint.local_port}>"
-        ok = gb_sip.response(
-            request,
-            200,
-            "OK",
-            to_tag=gb_sip.new_tag(),
-            body=sdp.encode(),
-            content_type="application/sdp",
-            extra=[("contact", contact)],
-        )
-        self._dialogs[call_id] = (request.header("from") or "", ok.header("to") or "")
-        reply(ok)
-
-    async def _clip(self, name: str) -> PsClip:
-        key = (name, "no-psm" in self.faults)
-        if key not in self._clips:
-            # Muxing is a subprocess and file work: off the event loop, once per clip.
-            path = await asyncio.to_thread(ps_file, name, self.clip_dir)
-            self._clips[key] = await asyncio.to_thread(load_clip, path, without_psm=key[1])
-        return self._clips[key]
+        contact = f"<sip:{channel_id}@{self.local_host}:{self.local_port}>"
+        await self._plays.answer(request, reply, channel, self.faults, contact)
 
     async def _end_stream(self, call_id: str, *, bye: bool) -> None:
-        stream = self.streams.pop(call_id, None)
-        dialog = self._dialogs.pop(call_id, None)
-        if stream is not None:
-            await stream.stop("platform stopped" if bye else "bye")
+        dialog = await self._plays.end(call_id, "platform stopped" if bye else "bye")
         if bye and dialog is not None:
             # RFC 3261 s.15.1.1: a BYE in the dialog; From/To are the INVITE's, swapped.
             request = self._new_request("BYE", to_user=self.server_id, call_id=call_id)

@@ -23,6 +23,8 @@ DEVICE_ID = "34020000001110000001"
 PASSWORD = "sim-Pa55word"
 WAIT_S = 20.0  # generous: CI is a loaded 2-core machine
 
+pytestmark = pytest.mark.integration  # real sockets and real-time RTP, seconds per test
+
 
 def channel(n: int, clip: str = "h264") -> GbChannelSpec:
     return GbChannelSpec(
@@ -252,7 +254,7 @@ async def test_invite_faults(upper: Upper) -> None:
                 timeout_s=1.0,
             )
         sim.fault("reset")
-        for name in ("wrong-ssrc", "garbage-rtp"):
+        for name in ("wrong-ssrc", "garbage-rtp", "no-psm"):
             sim.fault(name)
         ok = await upper.request(
             "INVITE",
@@ -269,6 +271,8 @@ async def test_invite_faults(upper: Upper) -> None:
         garbage = [p for p in packets if p[0] >> 6 != 2]
         assert garbage and rtp, "junk between real packets"
         assert {struct.unpack(">I", p[8:12])[0] for p in rtp} == {340200003}, "not the y= SSRC"
+        ps = b"".join(p[12:] for p in rtp)
+        assert b"\x00\x00\x01\xba" in ps and b"\x00\x00\x01\xbc" not in ps, "no PSM"
         sim.fault("stop-media")
         await asyncio.sleep(0.2)
         sent = sim.streams["bad"].packets_sent
