@@ -69,7 +69,7 @@ def test_units_loop_with_time_running_on(clip: str) -> None:
     two_laps = b"".join(u.data for u in loop.units) + b"".join(
         u.shifted(loop.period_90k) for u in loop.units
     )
-    with av.open(io.BytesIO(two_laps), format="mpeg") as container:
+    with av.open(io.BytesIO(two_laps), format="mpeg", mode="r") as container:
         pts = [p.pts for p in container.demux(video=0) if p.size and p.pts is not None]
     assert len(pts) == 2 * spec.frame_count
     assert pts[spec.frame_count] - pts[0] == loop.period_90k
