@@ -98,6 +98,11 @@ class GbPlatformSimulator:
         return self._plays.streams
 
     @property
+    def sip_dropped(self) -> int:
+        """Malformed SIP received and dropped."""
+        return self._endpoint.dropped if self._endpoint else 0
+
+    @property
     def local_port(self) -> int:
         return self._endpoint.local_port if self._endpoint else 0
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import av
 import pytest
 
+from surveillance.simulator import gb_cli
 from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
 from tests.conftest import CLIP_CACHE
 from tests.simulator.gb_upper import REALM, SERVER_ID, Upper, offer, read_rtp
@@ -85,6 +86,10 @@ async def test_registers_with_digest_keeps_alive_and_deregisters(
         assert 'username="34020000001110000001"' in second.headers["authorization"]
         assert PASSWORD not in second.headers["authorization"]
         assert second.headers["call-id"] == first.headers["call-id"]
+        if transport == "udp":  # garbage at its SIP port is dropped, counted, and survived
+            for junk in (b"\x00\xff" * 40, b"INVITE nonsense\r\n\r\n", b"SIP/2.0 200\r\n"):
+                upper.send(junk.decode("latin-1"), b"", ("127.0.0.1", sim.local_port))
+            await until(lambda: sim.sip_dropped == 3, "junk dropped")
         await until(lambda: len(upper.messages) >= 2, "keepalives")
         body = upper.messages[0].body
         assert body.startswith(b'<?xml version="1.0" encoding="GB2312"?>')
@@ -281,3 +286,11 @@ async def test_invite_faults(upper: Upper) -> None:
     finally:
         media.close()
         await sim.stop()
+
+
+def test_cli_channels_are_gb_ids_of_both_codecs() -> None:
+    args = gb_cli.parse_args(["--channels", "6", "--h265-every", "3"])
+    made = gb_cli.channels(args)
+    assert [c.channel_id for c in made][:2] == ["34020000001320000001", "34020000001320000002"]
+    assert all(len(c.channel_id) == 20 and c.channel_id[10:13] == "132" for c in made)
+    assert [c.clip for c in made] == ["h264", "h264", "h265", "h264", "h264", "h265"]
