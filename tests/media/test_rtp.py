@@ -137,7 +137,8 @@ def framed(*packets: bytes) -> bytes:
 
 def test_tcp_framing_cut_at_every_byte(listener: socket.socket) -> None:
     """The node connects (tcp-active); the stream is cut at each byte position in turn."""
-    receiver = tcp_active_receiver(*listener.getsockname(), timeout_s=5)
+    host, port = listener.getsockname()
+    receiver = tcp_active_receiver(host, port, timeout_s=5)
     platform, _ = listener.accept()
     packets = [rtp(b"first", 1), rtp(b"second!", 2), rtp(b"third", 3)]
     data = framed(*packets)
