@@ -226,7 +226,9 @@ def test_an_open_that_fails_leaves_the_stream_offline_with_its_reason(
     assert opener.opens == 0 and opener.closes == []
 
 
-def test_a_feed_without_a_keyframe_times_out_naming_it(worker_for: MakeWorker) -> None:
+def test_a_feed_without_a_keyframe_times_out_naming_it(
+    worker_for: MakeWorker, caplog: pytest.LogCaptureFixture
+) -> None:
     junk = b"\x00\x00\x01\xba" + bytes(2000)  # a platform that sends no video
     opener = PlayingOpener(junk * 50, "udp")
     worker, stream = worker_for(opener, SourceOptions("tcp", 2, 1.5))
@@ -235,3 +237,5 @@ def test_a_feed_without_a_keyframe_times_out_naming_it(worker_for: MakeWorker) -
     assert stream.health.last_error_kind is ErrorKind.TIMEOUT
     assert "no keyframe within 2 s of the INVITE" in (stream.health.last_error or "")
     assert worker.ps_errors > 0
+    damaged = [r for r in caplog.records if "damaged program stream skipped" in r.getMessage()]
+    assert len(damaged) == 1  # counted always, logged once a minute
