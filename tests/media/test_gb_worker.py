@@ -1,9 +1,9 @@
 """The GB/T 28181 ingest worker over real sockets on loopback.
 
-The platform here is a small opener in the test that plays a PS file as RTP, in real time,
-once per INVITE: it stands in for the GB platform simulator (simulator/gb_platform.py), which
-the end-to-end tests use with the real signalling. A played file that ends is a platform
-that stopped sending.
+The platform here is a small opener in the test that plays the GB platform simulator's PS
+file (simulator/ps_mux.py) as RTP, in real time, once per INVITE: it stands in for the
+signalling side (services/gb_play.py with simulator/gb_platform.py), which the end-to-end
+tests use. A played file that ends is a platform that stopped sending.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,15 +25,9 @@ from surveillance.media.packets import Packet
 from surveillance.media.rtp import tcp_passive_receiver, udp_receiver
 from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
-from surveillance.simulator import ensure_clip
-from tests.conftest import CLIP_CACHE, H265, SMALL_H264
-from tests.media.ps_material import (
-    STREAM_TYPE_HEVC,
-    clip_units,
-    mpegpsmux_file,
-    rtp,
-    write_ps,
-)
+from surveillance.simulator.ps_mux import ps_file
+from tests.conftest import CLIP_CACHE
+from tests.media.ps_material import rtp
 from tests.waits import wait_until
 
 pytestmark = pytest.mark.integration  # threads, sockets and gst-launch-1.0, seconds each
@@ -126,7 +119,7 @@ class PlayingOpener:
 
 @pytest.fixture
 def h264_ps() -> bytes:
-    return mpegpsmux_file(SMALL_H264, CLIP_CACHE).read_bytes()
+    return ps_file("h264", CLIP_CACHE).read_bytes()
 
 
 MakeWorker = Callable[..., tuple[GbIngestWorker, Stream]]
@@ -200,9 +193,8 @@ def test_udp_feed_goes_online_decodes_and_reconnects_when_the_platform_stops(
     assert sum("RTP from another SSRC" in m for m in messages) == 1
 
 
-def test_tcp_passive_h265_feed_goes_online_as_hevc(worker_for: MakeWorker, tmp_path: Path) -> None:
-    ps = write_ps(clip_units(ensure_clip(H265, CLIP_CACHE)), STREAM_TYPE_HEVC)
-    opener = PlayingOpener(ps, "tcp")
+def test_tcp_passive_h265_feed_goes_online_as_hevc(worker_for: MakeWorker) -> None:
+    opener = PlayingOpener(ps_file("h265", CLIP_CACHE).read_bytes(), "tcp")
     worker, stream = worker_for(opener)
     worker.start()
     wait_until(lambda: stream.health.state is StreamState.ONLINE, 15, "online")
