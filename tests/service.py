@@ -3,9 +3,13 @@ endless streams, WebSockets over the network)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,6 +18,8 @@ from surveillance.api.app import create_app
 from surveillance.api.node import Node
 from surveillance.cli import WS_PER_MESSAGE_DEFLATE
 from surveillance.config.models import AppConfig
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -32,6 +38,7 @@ class ServiceProcess:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._app: FastAPI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -46,9 +53,28 @@ class ServiceProcess:
         node: Node = self._app.state.node
         return node
 
+    def on_loop(self, call: Callable[[], T], timeout_s: float = 30) -> T:
+        """``call()`` run on the node's event loop (where the catalog changes, say), its
+        result or its exception here."""
+        assert self._loop is not None, "the service is not running"
+
+        async def run() -> T:
+            return call()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
+
     def start(self) -> None:
         app = create_app(self.config)
         self._app = app
+        lifespan = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def noting_the_loop(app: FastAPI) -> AsyncIterator[Any]:
+            self._loop = asyncio.get_running_loop()
+            async with lifespan(app) as state:
+                yield state
+
+        app.router.lifespan_context = noting_the_loop
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -77,6 +103,7 @@ class ServiceProcess:
             self._thread.join(15)
         self._server = None
         self._app = None
+        self._loop = None
 
     def restart(self) -> None:
         self.stop()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from surveillance.errors import CameraNotFound
 from surveillance.media.health import StreamState
 from surveillance.services.camera_quality import QualityCheck
 from surveillance.services.diagnosis import DiagnosisService
@@ -73,7 +74,10 @@ class IngestCollector(Collector):
             ring.add_metric(values, float(main.ring_bytes))
             reconnects.add_metric(values, float(main.reconnects))
             if self._recorder is not None:
-                current = self._recorder.status(health.camera.id).state
+                try:
+                    current = self._recorder.status(health.camera.id).state
+                except CameraNotFound:  # removed from the catalog since all_health()
+                    continue
                 for candidate_state in RecordingState:
                     recording.add_metric(
                         [*values, candidate_state.value],

@@ -6,17 +6,20 @@ platform can set the retention while a tag turns recording on. When several of a
 tags set the same field, the one that keeps more footage wins: continuous over off, main
 over sub, the longest retain_days. A camera that is in two zones is recorded as the more
 demanding zone asks, whatever order its tags are listed in.
+
+Cameras added while the node runs (catalog.py's runtime cameras, GB/T 28181 channels) are
+resolved the same way from what they carry (``recording``, ``tags``) and their platform's
+``recording``, a ``gb28181.platforms`` entry's included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from surveillance.config.models import (
     AppConfig,
-    CameraConfig,
     RecordingConfig,
     RecordingMode,
     RecordingPolicyConfig,
@@ -46,9 +49,19 @@ class CameraRecordingPolicy:
         return self.retain_days * DAY_S
 
 
+class RecordedCamera(Protocol):
+    """What a policy is made of: a configured camera (``CameraConfig``) or a catalog one."""
+
+    @property
+    def tags(self) -> Sequence[str]: ...
+
+    @property
+    def recording(self) -> RecordingPolicyConfig | None: ...
+
+
 def policy_for(
     recording: RecordingConfig,
-    camera: CameraConfig,
+    camera: RecordedCamera,
     platform: RecordingPolicyConfig | None = None,
 ) -> CameraRecordingPolicy:
     """``camera``'s policy; ``platform`` is the ``recording`` of the camera's platform."""
@@ -72,9 +85,17 @@ def policy_for(
     )
 
 
+def platform_recordings(config: AppConfig) -> dict[str, RecordingPolicyConfig | None]:
+    """Each platform's ``recording``, by platform id: the RTSP platforms' and the GB/T 28181
+    platforms' (their ids are one namespace, the loader checks)."""
+    found: dict[str, RecordingPolicyConfig | None] = {p.id: p.recording for p in config.platforms}
+    found.update((p.id, p.recording) for p in config.gb28181.platforms)
+    return found
+
+
 def policies(config: AppConfig) -> dict[str, CameraRecordingPolicy]:
     """Every configured camera's policy, by camera id."""
-    platforms = {p.id: p.recording for p in config.platforms}
+    platforms = platform_recordings(config)
     return {
         camera.id: policy_for(config.recording, camera, platforms.get(camera.platform))
         for camera in config.cameras

@@ -71,6 +71,7 @@ CLOSED_STOPPED_DELIVERING = "camera stopped delivering"
 CLOSED_FELL_BEHIND = "recorder fell behind"
 CLOSED_CLOCK = "camera clock disagrees with arrival"
 CLOSED_SHUTDOWN = "shutdown"
+CLOSED_REMOVED = "camera removed"  # from the catalog while the node runs
 # Gap reasons of the recorder's own (a camera's outage gives the camera's reason).
 GAP_FELL_BEHIND = "recorder fell behind"
 GAP_DISK_FULL = "disk full"
@@ -196,6 +197,13 @@ class CameraRecorder:
     # -- the writer thread's calls ------------------------------------------------------------
     def pump(self) -> None:
         """Write what is queued, then react to the stream's health."""
+        if self._subscription.closed:
+            # The stream's worker ended (the camera was unreachable, say) and closed its
+            # consumers: the recording follows the stream again when it comes back.
+            # Not from the cached GOP: its packets may be written already.
+            self._subscription = self._stream.subscribe(
+                from_cached_gop=False, max_packets=self._subscription.max_packets
+            )
         for packet in self._subscription.take_pending(TAKE_LIMIT):
             self._packet(packet)
         self._watch_health()
@@ -213,6 +221,19 @@ class CameraRecorder:
             self._close(CLOSED_SHUTDOWN)
         self._begin_gap(self._covered_until, GAP_SHUTDOWN, write=True)
         self._set_status(RecordingState.OFF, "the node stopped")
+
+    def retire(self) -> None:
+        """The camera left the catalog: write what is queued, close the segment and any gap
+        (its footage stays, as a camera's taken out of the configuration does)."""
+        with contextlib.suppress(Exception):
+            for packet in self._subscription.take_pending(TAKE_LIMIT):
+                self._packet(packet)
+        self._subscription.close()
+        self._release_held()
+        if self._open is not None:
+            self._close(CLOSED_REMOVED)
+        self._end_gap(time.time())
+        self._set_status(RecordingState.OFF, CLOSED_REMOVED)
 
     def status(self) -> RecordingStatus:
         return self._status

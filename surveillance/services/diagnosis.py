@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from surveillance.catalog import Camera, Catalog
+from surveillance.catalog import Camera, Catalog, CatalogChange
 from surveillance.config.models import DiagnosisConfig, IngestMode
 from surveillance.errors import CameraNotFound, CameraUnavailable
 from surveillance.events.records import EventPicture, EventRecord, EventSpec, EventType, Severity
@@ -38,6 +38,7 @@ from surveillance.media.fanout import Subscription
 from surveillance.media.packet_stats import PacketFigures
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.picture_checks import SmallPicture, Thresholds
+from surveillance.media.stream import Stream
 from surveillance.services.camera_quality import (
     CameraQuality,
     Change,
@@ -113,6 +114,7 @@ class _Watch:
     """One diagnosed camera: its subscription and judge, and what the pump keeps for it."""
 
     camera: Camera
+    stream: Stream
     subscription: Subscription
     quality: CameraQuality
     info: StreamInfo | None = None  # the connection being read
@@ -133,12 +135,17 @@ class DiagnosisService:
         self._ingest = ingest
         self._events = events
         self._references = references
+        self._config = config
+        # Both replaced whole when cameras come or go (the pump thread and the API read
+        # them), never changed in place.
         self._watches: dict[str, _Watch] = {}
         self._settings: dict[str, DiagnosisSettings] = {}
         for camera in catalog.cameras.values():
             settings = camera_settings(config, camera.tags)
             self._settings[camera.id] = settings
         self._catalog = catalog
+        self._started = False
+        catalog.on_change(self._catalog_changed)
         self._reference_pictures: dict[str, SmallPicture] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -151,18 +158,68 @@ class DiagnosisService:
         for reference in self._references.all():
             self._reference_pictures[reference.camera_id] = _reference_picture(reference)
         for camera in self._catalog.cameras.values():
-            if not self._diagnosed(camera):
-                continue
-            stream = self._ingest.stream(camera.id, sub=camera.has_sub_stream)
-            subscription = stream.subscribe(from_cached_gop=False, max_packets=QUEUE_PACKETS)
-            quality = CameraQuality(camera.id, self._settings[camera.id])
-            self._watches[camera.id] = _Watch(camera, subscription, quality)
-        if not self._watches:
+            if self._diagnosed(camera):
+                self._watches[camera.id] = self._watch(camera)
+        self._started = True
+        if self._watches:
+            self._run_pump()
+        log.info("diagnosis started: %d cameras", len(self._watches))
+
+    def _watch(self, camera: Camera) -> _Watch:
+        stream = self._ingest.stream(camera.id, sub=camera.has_sub_stream)
+        subscription = stream.subscribe(from_cached_gop=False, max_packets=QUEUE_PACKETS)
+        quality = CameraQuality(camera.id, self._settings[camera.id])
+        return _Watch(camera, stream, subscription, quality)
+
+    def _run_pump(self) -> None:
+        """The pump and its decoders, once there is a camera to diagnose."""
+        if self._thread is not None:
             return
         self._pool = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="diagnosis-decode")
         self._thread = threading.Thread(target=self._pump, name="diagnosis-pump", daemon=True)
         self._thread.start()
-        log.info("diagnosis started: %d cameras", len(self._watches))
+
+    # -- cameras that come and go ---------------------------------------------------------
+    def _catalog_changed(self, change: CatalogChange) -> None:
+        """The catalog's listener (event loop thread, after the ingest made the streams):
+        watches for cameras added, none for removed ones (their quality events end), new
+        ones for cameras whose stream or settings changed."""
+        settings = dict(self._settings)
+        watches = dict(self._watches)
+        for camera in change.removed:
+            settings.pop(camera.id, None)
+            self._unwatch(watches.pop(camera.id, None))
+        for camera in change.added + change.updated:
+            settings[camera.id] = camera_settings(self._config, camera.tags)
+        self._settings = settings
+        for camera in change.added + change.updated:
+            old = watches.get(camera.id)
+            if old is not None and self._same_watch(old, camera):
+                old.camera = camera
+                continue
+            self._unwatch(watches.pop(camera.id, None))
+            if self._started and self._diagnosed(camera):
+                watches[camera.id] = self._watch(camera)
+        self._watches = watches
+        if self._started and watches and not self._stop.is_set():
+            self._run_pump()
+
+    def _same_watch(self, watch: _Watch, camera: Camera) -> bool:
+        try:
+            stream = self._ingest.stream(camera.id, sub=camera.has_sub_stream)
+        except CameraNotFound:
+            return False
+        same_settings = watch.quality.settings == self._settings[camera.id]
+        return self._diagnosed(camera) and same_settings and stream is watch.stream
+
+    def _unwatch(self, watch: _Watch | None) -> None:
+        """Stop diagnosing: no more packets, and its active quality events end (no one
+        watches their condition any more)."""
+        if watch is None:
+            return
+        watch.subscription.close()
+        for check in watch.quality.active():
+            self._events.end_event(event_key(check, watch.camera.id))
 
     def stop(self) -> None:
         self._stop.set()
@@ -194,7 +251,10 @@ class DiagnosisService:
         return dataclasses.replace(state, measured_at=measured)
 
     def settings(self, camera_id: str) -> DiagnosisSettings:
-        return self._settings[camera_id]
+        found = self._settings.get(camera_id)
+        if found is None:  # removed from the catalog a moment ago
+            raise CameraNotFound(camera_id)
+        return found
 
     def active_checks(self) -> Mapping[str, frozenset[QualityCheck]]:
         """Each diagnosed camera's checks whose event is active (for /metrics)."""
@@ -249,6 +309,12 @@ class DiagnosisService:
 
     def _drain(self, watch: _Watch) -> None:
         quality = watch.quality
+        if watch.subscription.closed and self._watches.get(watch.camera.id) is watch:
+            # The stream's worker ended and closed its consumers (the camera was marked
+            # unreachable): follow the stream again, from its next keyframe.
+            watch.subscription = watch.stream.subscribe(
+                from_cached_gop=False, max_packets=QUEUE_PACKETS
+            )
         for packet in watch.subscription.take_pending(QUEUE_PACKETS):
             new_connection = packet.info is not watch.info
             if new_connection:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 
 from surveillance.catalog import Camera
 from surveillance.config.models import EventsConfig
+from surveillance.errors import CameraNotFound
 from surveillance.events.records import EventSpec, EventType, Severity
 from surveillance.media.health import HealthSnapshot, StreamState
 from surveillance.services.event_bus import EventBus
@@ -84,8 +84,8 @@ class HealthAlarms:
         self._storms: dict[str, _Storm] = {}  # by platform id
         self._worker: ThreadPoolExecutor | None = None
         self._tick_task: asyncio.Task[None] | None = None
-        for camera_id, stream in ingest.streams():
-            stream.add_health_listener(functools.partial(self._from_any_thread, camera_id))
+        # Every stream's, those of cameras added while the node runs too.
+        ingest.add_health_listener(self._from_any_thread)
 
     async def start(self) -> None:
         """After the bus has started (it ends what a stopped node left active)."""
@@ -127,8 +127,14 @@ class HealthAlarms:
 
     # -- the worker thread ----------------------------------------------------------------
     def _changed(self, camera_id: str) -> None:
-        camera = self._ingest.catalog.cameras[camera_id]
-        health = self._watched(camera_id)
+        camera = self._ingest.catalog.camera(camera_id)
+        try:
+            health = self._watched(camera_id)
+        except CameraNotFound:
+            camera = None
+        if camera is None:
+            self._forget(camera_id)
+            return
         event_type = DOWN.get(health.state)
         down = self._down.get(camera_id)
         now = time.time()
@@ -150,18 +156,36 @@ class HealthAlarms:
     def _tick(self) -> None:
         now = time.time()
         for camera_id, down in list(self._down.items()):
-            self._raise_if_due(self._ingest.catalog.cameras[camera_id], down, now)
+            camera = self._ingest.catalog.camera(camera_id)
+            if camera is None:
+                self._forget(camera_id)
+            else:
+                self._raise_if_due(camera, down, now)
+
+    def _forget(self, camera_id: str) -> None:
+        """A camera removed from the catalog while the node runs: its down event ends (no
+        one watches its condition any more), and it leaves its platform's storm."""
+        down = self._down.pop(camera_id, None)
+        if down is None:
+            return
+        now = time.time()
+        if down.raised:
+            self._bus.end_event(camera_key(down.type, camera_id), now)
+        for platform_id, storm in list(self._storms.items()):
+            if camera_id in storm.children:
+                storm.children.discard(camera_id)
+                if not storm.children:
+                    del self._storms[platform_id]
+                    self._bus.end_event(platform_key(platform_id), now)
 
     def _watched(self, camera_id: str) -> HealthSnapshot:
         """The health of the stream the node reads: the main one, else a sub-stream read
         while the on-demand main stream is parked."""
-        main = self._ingest.stream(camera_id).health_snapshot()
-        camera = self._ingest.catalog.cameras[camera_id]
-        if main.state is StreamState.IDLE and camera.has_sub_stream:
-            sub = self._ingest.stream(camera_id, sub=True).health_snapshot()
-            if sub.state is not StreamState.IDLE:
-                return sub
-        return main
+        health = self._ingest.camera_health(camera_id)  # CameraNotFound once removed
+        sub = health.sub
+        if health.main.state is StreamState.IDLE and sub is not None:
+            return sub if sub.state is not StreamState.IDLE else health.main
+        return health.main
 
     def _raise_if_due(self, camera: Camera, down: _Down, now: float) -> None:
         if down.raised or now < down.since + self._grace[down.type]:
@@ -204,8 +228,8 @@ class HealthAlarms:
         catalog = self._ingest.catalog
         for camera_id in cluster:
             down = self._down[camera_id]
-            if down.raised:  # raised before the storm was seen: fold it under now
-                camera = catalog.cameras[camera_id]
+            camera = catalog.camera(camera_id)
+            if down.raised and camera is not None:  # raised before the storm: fold it under
                 self._bus.raise_event(self._camera_spec(camera, down), parent_id=record.id)
                 storm.children.add(camera_id)
         return storm
@@ -213,7 +237,7 @@ class HealthAlarms:
     def _storm_cluster(self, platform_id: str) -> list[str]:
         """The platform's cameras that went down within one storm window, if enough did."""
         cameras = [c for c in self._ingest.catalog.cameras.values() if c.platform_id == platform_id]
-        monitored = [c for c in cameras if self._watched(c.id).state not in NOT_MONITORED]
+        monitored = [c for c in cameras if self._monitored(c.id)]
         needed = min(self._config.storm_cameras, len(monitored))
         if needed < 2:
             return []  # one camera down is that camera's event, not a platform's
@@ -226,6 +250,12 @@ class HealthAlarms:
                 start = down[first][0]
                 return [c for since, c in down if start <= since <= start + window]
         return []
+
+    def _monitored(self, camera_id: str) -> bool:
+        try:
+            return self._watched(camera_id).state not in NOT_MONITORED
+        except CameraNotFound:  # removed a moment ago
+            return False
 
     def _join(self, storm: _Storm, camera: Camera) -> None:
         storm.children.add(camera.id)

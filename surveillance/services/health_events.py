@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 
 from surveillance.services.feeds import Feed, Feeds
 from surveillance.services.ingest import IngestService
@@ -34,8 +33,8 @@ class HealthEvents:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._published_at: dict[str, float] = {}  # loop time of each camera's last event
         self._scheduled: set[str] = set()  # cameras with a publication pending
-        for camera_id, stream in ingest.streams():
-            stream.add_health_listener(functools.partial(self._from_any_thread, camera_id))
+        # Every stream's, those of cameras added while the node runs too.
+        ingest.add_health_listener(self._from_any_thread)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -3,18 +3,26 @@
 A monitor task on the event loop derives rates once a second, marks streams stalled when
 packets stop while the socket stays open, ends a session that stays silent for
 ``read_timeout_s`` (the worker then reconnects), and parks on-demand streams nobody uses.
+
+Cameras come and go while the node runs (catalog.py): the service follows the catalog's
+changes, making a stream for each camera added, stopping and dropping a removed one's, and
+keeping an updated one's while its URL and mode stay. Its slots are copy-on-write like the
+catalog, so other threads reading them see whole dicts. Which worker reads a camera depends
+on its source kind (services/ingest_sources.py); a camera may be marked unreachable by
+whoever knows (the GB registry: its platform is offline) and then answers at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from surveillance.catalog import Camera, Catalog
+from surveillance.catalog import Camera, Catalog, CatalogChange
 from surveillance.config.models import IngestConfig, IngestMode
 from surveillance.config.networks import AllowedHosts
 from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
@@ -25,6 +33,15 @@ from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
 from surveillance.media.stream import Stream
 from surveillance.media.worker import IngestWorker
+from surveillance.services.ingest_sources import IngestSource, MissingSource, WorkerFactory
+
+__all__ = [
+    "CameraHealth",
+    "IngestService",
+    "IngestSource",
+    "PlatformHealth",
+    "WorkerFactory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +66,7 @@ _SEVERITY = {
 @dataclass
 class _StreamSlot:
     stream: Stream
-    worker: IngestWorker
+    worker: IngestSource
     camera: Camera
     sub: bool
     idle_since: float | None = None  # monotonic; on-demand streams only
@@ -84,12 +101,23 @@ class IngestService:
         self._redirects = RedirectPolicy(
             settings.allow_redirects, AllowedHosts(settings.allowed_networks).permits
         )
+        self._sources: dict[str, WorkerFactory] = {"rtsp": self._rtsp_worker}
+        # Replaced whole on every change (copy-on-write), never changed in place.
         self._slots: dict[tuple[str, bool], _StreamSlot] = {}
+        self._unreachable: dict[str, str] = {}  # camera id -> why it cannot be reached now
+        self._health_listeners: list[Callable[[str], None]] = []
+        self._retired: list[IngestSource] = []  # workers of removed streams, joined at stop
+        self._started = False
         self._monitor_task: asyncio.Task[None] | None = None
         for camera in catalog.cameras.values():
-            self._slots[(camera.id, False)] = self._make_slot(camera, sub=False)
-            if camera.has_sub_stream:
-                self._slots[(camera.id, True)] = self._make_slot(camera, sub=True)
+            self._slots.update(self._make_slots(camera))
+        catalog.on_change(self._catalog_changed)
+
+    def _make_slots(self, camera: Camera) -> dict[tuple[str, bool], _StreamSlot]:
+        slots = {(camera.id, False): self._make_slot(camera, sub=False)}
+        if camera.has_sub_stream:
+            slots[(camera.id, True)] = self._make_slot(camera, sub=True)
+        return slots
 
     def _make_slot(self, camera: Camera, *, sub: bool) -> _StreamSlot:
         s = self.settings
@@ -99,25 +127,155 @@ class IngestService:
             queue_packets=s.subscriber_queue_packets,
             stall_after_s=s.stall_after_s,
         )
-        options = SourceOptions(camera.transport.value, s.connect_timeout_s, s.read_timeout_s)
-        worker = IngestWorker(
-            stream,
-            camera.stream_url(sub),
-            options,
-            Backoff(s.backoff_initial_s, s.backoff_max_s),
-            self._redact,
-            self._redirects,
+        factory = self._sources.get(camera.source_kind)
+        worker = (
+            factory(stream, camera, sub)
+            if factory is not None
+            else MissingSource(stream, camera.source_kind)
         )
+        for listener in self._health_listeners:
+            stream.add_health_listener(functools.partial(listener, camera.id))
         if not camera.enabled:
             stream.health.set_state(StreamState.DISABLED)
+        elif isinstance(worker, MissingSource):
+            worker.start()  # shows the stream offline with the reason from the start
+        elif camera.id in self._unreachable:
+            reason = self._unreachable[camera.id]
+            stream.health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
         elif camera.mode is IngestMode.ON_DEMAND:
             stream.health.set_state(StreamState.IDLE)
         return _StreamSlot(stream, worker, camera, sub)
 
+    def _rtsp_worker(self, stream: Stream, camera: Camera, sub: bool) -> IngestSource:
+        return IngestWorker(
+            stream,
+            camera.stream_url(sub),
+            self.source_options(camera),
+            self.backoff(),
+            self._redact,
+            self._redirects,
+        )
+
+    # -- sources --------------------------------------------------------------------------
+    def register_source(self, kind: str, factory: WorkerFactory) -> None:
+        """Read cameras whose ``source_kind`` is ``kind`` with workers ``factory`` makes;
+        before :meth:`start`. Streams made before, with no source, get one now."""
+        if self._started:
+            raise RuntimeError("register sources before the ingest starts")
+        self._sources[kind] = factory
+        slots = dict(self._slots)
+        for key, slot in slots.items():
+            if slot.camera.source_kind == kind and isinstance(slot.worker, MissingSource):
+                slots[key] = self._make_slot(slot.camera, sub=slot.sub)
+        self._slots = slots
+
+    def source_options(self, camera: Camera) -> SourceOptions:
+        """The connection settings of ``camera``'s workers (for a source factory)."""
+        s = self.settings
+        return SourceOptions(camera.transport.value, s.connect_timeout_s, s.read_timeout_s)
+
+    def backoff(self) -> Backoff:
+        """A new reconnection back-off as configured (one per worker)."""
+        return Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+
+    def add_health_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(camera_id)`` after every health change of any stream, those of
+        cameras added later too (see ``Stream.add_health_listener``: any thread, must
+        return at once). Add it before the ingest starts."""
+        self._health_listeners.append(listener)
+        for slot in self._slots.values():
+            slot.stream.add_health_listener(functools.partial(listener, slot.camera.id))
+
+    # -- reachability ---------------------------------------------------------------------
+    def set_unreachable(self, camera_id: str, reason: str | None) -> None:
+        """With a reason: the camera cannot be reached now (its platform is offline, say).
+        Its streams stop and show offline with the reason, and whoever asks for them is
+        told at once, without a connection attempt. None: reachable again; an always-on
+        camera starts, an on-demand one is idle until asked for. Event loop thread."""
+        slots = [s for s in self._slots.values() if s.camera.id == camera_id]
+        if reason is None:
+            if self._unreachable.pop(camera_id, None) is None:
+                return
+            for slot in slots:
+                self._reachable_again(slot)
+            return
+        self._unreachable[camera_id] = reason
+        for slot in slots:
+            # A camera without a source keeps saying so: the truer reason.
+            if slot.camera.enabled and not isinstance(slot.worker, MissingSource):
+                slot.worker.stop()
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
+
+    def _reachable_again(self, slot: _StreamSlot) -> None:
+        camera = slot.camera
+        if not camera.enabled or isinstance(slot.worker, MissingSource):
+            return
+        if camera.mode is IngestMode.ALWAYS_ON:
+            if self._started:
+                slot.worker.start()
+        elif slot.stream.consumers:
+            slot.idle_since = time.monotonic()
+            slot.worker.start()  # a recorder (or a viewer) still wants it
+        else:
+            slot.stream.health.set_state(StreamState.IDLE)
+
+    def unreachable_reason(self, camera_id: str) -> str | None:
+        return self._unreachable.get(camera_id)
+
+    # -- catalog changes ------------------------------------------------------------------
+    def _catalog_changed(self, change: CatalogChange) -> None:
+        """The catalog's listener (event loop thread): streams for added cameras, none for
+        removed ones, new ones for updated cameras whose URL, transport or mode changed."""
+        slots = dict(self._slots)
+        gone: list[_StreamSlot] = []
+        fresh: list[_StreamSlot] = []
+        for camera in change.removed:
+            gone += [slots.pop(k) for k in [(camera.id, False), (camera.id, True)] if k in slots]
+            self._unreachable.pop(camera.id, None)
+        for camera in change.updated:
+            old = slots.get((camera.id, False))
+            if old is not None and _same_stream(old.camera, camera):
+                for sub in (False, True):
+                    if (camera.id, sub) in slots:
+                        slots[(camera.id, sub)].camera = camera
+                continue
+            gone += [slots.pop(k) for k in [(camera.id, False), (camera.id, True)] if k in slots]
+            made = self._make_slots(camera)
+            slots.update(made)
+            fresh += made.values()
+        for camera in change.added:
+            made = self._make_slots(camera)
+            slots.update(made)
+            fresh += made.values()
+        self._slots = slots
+        for slot in gone:
+            slot.worker.stop()
+            slot.stream.close_consumers()  # its viewers end now, not when the thread does
+            self._retired.append(slot.worker)
+        for slot in fresh:
+            if self._should_run(slot) and slot.camera.mode is IngestMode.ALWAYS_ON:
+                slot.worker.start()
+        # Followers hear of new cameras and of removed ones (which they then find gone).
+        told = {slot.camera.id for slot in fresh} | {camera.id for camera in change.removed}
+        for camera_id in told:
+            for listener in self._health_listeners:
+                listener(camera_id)
+        if gone or fresh:
+            log.info("ingest: %d streams made, %d dropped", len(fresh), len(gone))
+
+    def _should_run(self, slot: _StreamSlot) -> bool:
+        return (
+            self._started
+            and slot.camera.enabled
+            and slot.camera.id not in self._unreachable
+            and not isinstance(slot.worker, MissingSource)
+        )
+
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:
+        self._started = True
         for slot in self._slots.values():
-            if slot.camera.enabled and slot.camera.mode is IngestMode.ALWAYS_ON:
+            if self._should_run(slot) and slot.camera.mode is IngestMode.ALWAYS_ON:
                 slot.worker.start()
         self._monitor_task = asyncio.create_task(self._monitor(), name="ingest-monitor")
         log.info("ingest started: %d streams", len(self._slots))
@@ -127,12 +285,13 @@ class IngestService:
             self._monitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor_task
-        for slot in self._slots.values():
-            slot.worker.stop()
+        workers = [slot.worker for slot in self._slots.values()] + self._retired
+        for worker in workers:
+            worker.stop()
         deadline = time.monotonic() + SHUTDOWN_JOIN_S
-        for slot in self._slots.values():
+        for worker in workers:
             remaining = max(0.0, deadline - time.monotonic())
-            await asyncio.to_thread(slot.worker.join, remaining)
+            await asyncio.to_thread(worker.join, remaining)
 
     # -- access ---------------------------------------------------------------------------
     def stream(self, camera_id: str, sub: bool = False) -> Stream:
@@ -156,6 +315,8 @@ class IngestService:
         if slot is None:
             self.stream(camera_id, sub)  # raises the right error
             raise AssertionError("unreachable")
+        if slot.camera.id in self._unreachable or isinstance(slot.worker, MissingSource):
+            return slot.stream  # offline with its reason: a waiter is told at once
         if slot.camera.enabled and slot.camera.mode is IngestMode.ON_DEMAND:
             slot.idle_since = time.monotonic()
             if not slot.worker.running:
@@ -177,16 +338,22 @@ class IngestService:
         return stream
 
     def camera_health(self, camera_id: str) -> CameraHealth:
-        camera = self.catalog.camera(camera_id)
-        if camera is None:
+        slots = self._slots  # one dict throughout, whatever the loop changes meanwhile
+        main_slot = slots.get((camera_id, False))
+        if main_slot is None:
             raise CameraNotFound(camera_id)
-        main = self._slots[(camera_id, False)].stream.health_snapshot()
-        sub_slot = self._slots.get((camera_id, True))
+        main = main_slot.stream.health_snapshot()
+        sub_slot = slots.get((camera_id, True))
         sub = sub_slot.stream.health_snapshot() if sub_slot else None
-        return CameraHealth(camera, main.state, main, sub)
+        return CameraHealth(main_slot.camera, main.state, main, sub)
 
     def all_health(self) -> list[CameraHealth]:
-        return [self.camera_health(camera_id) for camera_id in self.catalog.cameras]
+        """Every camera's, in catalog order; a camera removed meanwhile is left out."""
+        result = []
+        for camera_id in self.catalog.cameras:
+            with contextlib.suppress(CameraNotFound):
+                result.append(self.camera_health(camera_id))
+        return result
 
     def platform_health(
         self, worst_count: int = 5, visible: Callable[[Camera], bool] | None = None
@@ -239,6 +406,9 @@ class IngestService:
             wall_now = time.time()
             sockets = SocketIndex()  # read from /proc only if a session is found hung
             for slot in self._slots.values():
+                if slot.camera.id in self._unreachable:
+                    self._hold_unreachable(slot)
+                    continue
                 self._check(slot, now, update_rates, sockets)
                 slot.stream.health.clear_warning_if_steady(wall_now)
 
@@ -274,10 +444,20 @@ class IngestService:
         if slot.camera.mode is IngestMode.ON_DEMAND and slot.camera.enabled:
             self._park_if_idle(slot, now)
 
+    def _hold_unreachable(self, slot: _StreamSlot) -> None:
+        """A worker asked to stop may still report its own failure as it ends: the reason
+        the camera cannot be reached stays the one shown."""
+        reason = self._unreachable.get(slot.camera.id)
+        health = slot.stream.health
+        if reason is None or not slot.camera.enabled or isinstance(slot.worker, MissingSource):
+            return
+        if health.state is not StreamState.OFFLINE or health.last_error != reason:
+            health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
+
     def _park_if_idle(self, slot: _StreamSlot, now: float) -> None:
         if slot.stream.consumers:
             slot.idle_since = now
-            if not slot.worker.running:
+            if not slot.worker.running and not isinstance(slot.worker, MissingSource):
                 slot.worker.start()  # a consumer outlived a worker that had stopped
             return
         if (
@@ -290,3 +470,14 @@ class IngestService:
             slot.stream.ring.clear()
             slot.stream.health.set_state(StreamState.IDLE)
             slot.idle_since = None
+
+
+def _same_stream(old: Camera, new: Camera) -> bool:
+    """Whether an updated camera keeps its streams: a new name or tags, yes; a new URL,
+    transport, mode or enabled flag needs new workers."""
+    return (
+        old.stream_url() == new.stream_url()
+        and old.has_sub_stream == new.has_sub_stream
+        and (not old.has_sub_stream or old.stream_url(True) == new.stream_url(True))
+        and (old.transport, old.mode, old.enabled) == (new.transport, new.mode, new.enabled)
+    )

@@ -10,6 +10,11 @@ the ingest thread only appends to a queue and is never slowed by a disk.
 
 Retention runs on the event loop, its work in a worker thread (services/retention.py);
 ``start`` first reconciles the index with the files (services/recording_reconcile.py).
+
+Cameras added to the catalog while the node runs get a policy like configured ones
+(recordings/policy.py) and, when it says so, a recorder on the least busy writer thread; a
+removed camera's recorder closes its segment in its writer thread and the camera's footage
+stays, under ``recording.default``'s retention as for a camera taken out of the config.
 """
 
 from __future__ import annotations
@@ -23,11 +28,23 @@ import threading
 import time
 from pathlib import Path
 
-from surveillance.catalog import Camera, Catalog
-from surveillance.config.models import AppConfig, IngestMode, RecordingMode, RecordingStream
+from surveillance.catalog import Camera, Catalog, CatalogChange
+from surveillance.config.models import (
+    AppConfig,
+    IngestMode,
+    RecordingMode,
+    RecordingPolicyConfig,
+    RecordingStream,
+)
 from surveillance.errors import CameraNotFound
 from surveillance.media.recording_read import SegmentRef
-from surveillance.recordings.policy import CameraRecordingPolicy, policies
+from surveillance.media.stream import Stream
+from surveillance.recordings.policy import (
+    CameraRecordingPolicy,
+    platform_recordings,
+    policies,
+    policy_for,
+)
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.camera_recorder import CameraRecorder
@@ -51,12 +68,26 @@ REMOVED_SHOWN_S = 86_400.0
 
 
 class _WriterThread:
-    """Drains a fixed set of cameras until stopped, then closes their segments."""
+    """Drains its cameras until stopped, then closes their segments. Cameras join and leave
+    while it runs; a leaving camera's recorder is closed in this thread, which alone
+    touches it."""
 
     def __init__(self, name: str, recorders: list[CameraRecorder]) -> None:
-        self._recorders = recorders
+        # Replaced, never changed in place: the thread iterates the list it took.
+        self.recorders = recorders
+        self._leaving: list[CameraRecorder] = []
+        self._leaving_lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def add(self, recorder: CameraRecorder) -> None:
+        self.recorders = [*self.recorders, recorder]
+
+    def retire(self, recorder: CameraRecorder) -> None:
+        """Stop pumping ``recorder`` and close it (in this thread, at its next round)."""
+        self.recorders = [r for r in self.recorders if r is not recorder]
+        with self._leaving_lock:
+            self._leaving.append(recorder)
 
     def start(self) -> None:
         self._thread.start()
@@ -69,14 +100,27 @@ class _WriterThread:
 
     def _run(self) -> None:
         while not self._stopping.wait(WRITE_INTERVAL_S):
-            for recorder in self._recorders:
+            # First: a camera's new recorder (after a change) is on this thread too, and
+            # its first segment must not open before the old one's is closed.
+            self._retire_leaving()
+            for recorder in self.recorders:
                 try:
                     recorder.pump()
                 except Exception:  # one camera's failure must not stop the others
                     log.exception("recording %s failed", recorder.camera_id)
-        for recorder in self._recorders:
+        self._retire_leaving()
+        for recorder in self.recorders:
             try:
                 recorder.finish()
+            except Exception:
+                log.exception("closing the recording of %s failed", recorder.camera_id)
+
+    def _retire_leaving(self) -> None:
+        with self._leaving_lock:
+            leaving, self._leaving = self._leaving, []
+        for recorder in leaving:
+            try:
+                recorder.retire()
             except Exception:
                 log.exception("closing the recording of %s failed", recorder.camera_id)
 
@@ -97,20 +141,29 @@ class RecorderService:
         self._store = store
         self._settings = config.recording
         self.root: Path = config.recording_root()
+        self._platform_recordings = platform_recordings(config)
+        # Replaced whole when cameras come or go (retention reads it from its thread).
         self.policies: dict[str, CameraRecordingPolicy] = policies(config)
+        self.policies.update(
+            (c.id, self._policy_of(c)) for c in catalog.cameras.values() if c.runtime
+        )
         self._retention = Retention(store, self.root, self._settings, self.policies, on_removed)
+        # Replaced whole on changes too: the API reads it from other threads.
         self._recorders: dict[str, CameraRecorder] = {}
+        self._streams: dict[str, Stream] = {}  # the stream each recorder follows
         self._threads: list[_WriterThread] = []
         self._retention_task: asyncio.Task[None] | None = None
+        self._running = False
+        catalog.on_change(self._catalog_changed)
+
+    def _policy_of(self, camera: Camera) -> CameraRecordingPolicy:
+        platform: RecordingPolicyConfig | None = self._platform_recordings.get(camera.platform_id)
+        return policy_for(self._settings, camera, platform)
 
     # -- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:
         """Reconcile the index with the files, then record every camera its policy says."""
-        recorded = [
-            camera
-            for camera in self._catalog.cameras.values()
-            if camera.enabled and self.policies[camera.id].mode is RecordingMode.CONTINUOUS
-        ]
+        recorded = [camera for camera in self._catalog.cameras.values() if self._records(camera)]
         if recorded or self.root.is_dir():
             await asyncio.to_thread(self._prepare_root)
         for camera in recorded:
@@ -121,6 +174,7 @@ class RecorderService:
             thread = _WriterThread(f"recorder-{index}", recorders[index::count])
             thread.start()
             self._threads.append(thread)
+        self._running = True
         self._retention_task = asyncio.create_task(self._retention.run(), name="retention")
         log.info("recorder started: %d camera streams into %s", len(recorders), self.root)
 
@@ -136,6 +190,10 @@ class RecorderService:
         if report.recovered or report.discarded or report.set_aside:
             log.info("recordings reconciled: %s", report)
 
+    def _records(self, camera: Camera) -> bool:
+        policy = self.policies.get(camera.id)
+        return camera.enabled and policy is not None and policy.mode is RecordingMode.CONTINUOUS
+
     def _recorder_for(self, camera: Camera) -> CameraRecorder:
         sub = self.policies[camera.id].stream is RecordingStream.SUB
         note = None
@@ -146,6 +204,7 @@ class RecorderService:
             if camera.mode is IngestMode.ON_DEMAND
             else self._ingest.stream(camera.id, sub)
         )
+        self._streams = {**self._streams, camera.id: stream}
         return CameraRecorder(
             camera.id,
             RecordingStream.SUB.value if sub else RecordingStream.MAIN.value,
@@ -164,11 +223,82 @@ class RecorderService:
             self._retention_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention_task
+        self._running = False
         for thread in self._threads:
             thread.stop()
         for thread in self._threads:
             await asyncio.to_thread(thread.join)
         self._threads.clear()
+
+    # -- cameras that come and go ---------------------------------------------------------
+    def _catalog_changed(self, change: CatalogChange) -> None:
+        """The catalog's listener (event loop thread, after the ingest's): policies for the
+        cameras that came, none for those that went; recorders started and retired."""
+        policies = dict(self.policies)
+        for camera in change.removed:
+            policies.pop(camera.id, None)
+        for camera in change.added + change.updated:
+            policies[camera.id] = self._policy_of(camera)
+        before, self.policies = self.policies, policies
+        self._retention.set_policies(policies)
+        if not self._running:
+            return  # start() records what the catalog and policies then say
+        for camera in change.removed:
+            self._stop_recording(camera.id)
+        for camera in change.added + change.updated:
+            thread = None
+            if self._recording_changed(camera, before.get(camera.id)):
+                thread = self._stop_recording(camera.id)
+            if camera.id not in self._recorders and self._records(camera):
+                self._start_recording(camera, thread)
+
+    def _recording_changed(self, camera: Camera, before: CameraRecordingPolicy | None) -> bool:
+        """Whether an updated camera's recorder must go: its policy changed, or the ingest
+        gave it a new stream (a new URL)."""
+        if camera.id not in self._recorders:
+            return False
+        stream = self._streams.get(camera.id)
+        sub = stream is not None and stream.key.endswith("/sub")
+        try:
+            current = self._ingest.stream(camera.id, sub)
+        except CameraNotFound:
+            return True
+        return before != self.policies.get(camera.id) or current is not stream
+
+    def _start_recording(self, camera: Camera, thread: _WriterThread | None) -> None:
+        """On ``thread`` if given (the one that retires the camera's previous recorder)."""
+        try:
+            self.root.mkdir(mode=ROOT_MODE, parents=True, exist_ok=True)  # no camera recorded yet
+        except OSError as error:
+            log.error("recordings directory %s unusable: %s", self.root, error.strerror)
+            return
+        recorder = self._recorder_for(camera)
+        self._recorders = {**self._recorders, camera.id: recorder}
+        if thread is not None:
+            thread.add(recorder)
+        elif len(self._threads) < MAX_WRITER_THREADS and (
+            not self._threads or all(len(t.recorders) >= CAMERAS_PER_THREAD for t in self._threads)
+        ):
+            thread = _WriterThread(f"recorder-{len(self._threads)}", [recorder])
+            thread.start()
+            self._threads.append(thread)
+        else:
+            min(self._threads, key=lambda t: len(t.recorders)).add(recorder)
+        log.info("recording %s (%s stream)", camera.id, recorder.stream_name)
+
+    def _stop_recording(self, camera_id: str) -> _WriterThread | None:
+        """The writer thread that retires the camera's recorder, if it had one."""
+        recorder = self._recorders.get(camera_id)
+        if recorder is None:
+            return None
+        self._recorders = {i: r for i, r in self._recorders.items() if i != camera_id}
+        self._streams = {i: s for i, s in self._streams.items() if i != camera_id}
+        log.info("recording of %s stopped: the camera was removed or changed", camera_id)
+        for thread in self._threads:
+            if recorder in thread.recorders:
+                thread.retire(recorder)
+                return thread
+        return None
 
     # -- what the API reads ---------------------------------------------------------------
     def status(self, camera_id: str) -> RecordingStatus:

@@ -89,6 +89,12 @@ class Retention:
                 await asyncio.wait_for(self._wake.wait(), RETENTION_INTERVAL_S)
             self._wake.clear()
 
+    def set_policies(self, policies: Mapping[str, CameraRecordingPolicy]) -> None:
+        """The cameras' policies from now on (cameras came or went while the node runs); a
+        camera left out is treated as one taken out of the configuration. Any thread: the
+        mapping is replaced whole and never changed after."""
+        self._policies = policies
+
     def wake(self) -> None:
         """Run a pass now (free space is low). Any thread; returns at once."""
         loop = self._loop
@@ -151,13 +157,14 @@ class Retention:
         """The configured cameras' policies, and ``recording.default``'s retention for the
         footage of cameras taken out of the configuration: it is not kept for ever, and it
         goes when the default says, not only when space runs short."""
+        policies = self._policies  # one mapping throughout the pass
         anchors, _ = self._store.chain_anchors()  # one row per camera stream
-        gone = {a.camera_id for a in anchors} - self._policies.keys()
+        gone = {a.camera_id for a in anchors} - policies.keys()
         if not gone:
-            return self._policies
+            return policies
         default = self._settings.default
         kept = CameraRecordingPolicy(RecordingMode.OFF, default.stream, default.retain_days)
-        return {**dict.fromkeys(gone, kept), **self._policies}
+        return {**dict.fromkeys(gone, kept), **policies}
 
     def _remove(self, planned: list[SegmentRecord], reason: str) -> list[SegmentRecord]:
         """Removes what the store lets go; returns it."""

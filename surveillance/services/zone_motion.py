@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import ZoneMotionConfig
+from surveillance.errors import SurveillanceError
 from surveillance.events.records import EventPicture, EventSpec, EventType, Severity
 from surveillance.media.decode import PacketDecoder, new_decoder
 from surveillance.media.fanout import Subscription, SubscriptionClosed
@@ -337,6 +338,12 @@ class ZoneMotionService:
                 log.exception("zone motion control failed")
             await asyncio.sleep(CONTROL_INTERVAL_S)
 
+    def _current_stream(self, camera: Camera) -> Stream | None:
+        try:
+            return self._ingest.stream(camera.id, sub=camera.has_sub_stream)
+        except SurveillanceError:  # removed from the catalog
+            return None
+
     async def _reconcile(self) -> None:
         now = self._local_now()
         armed: dict[str, list[ZoneRecord]] = {}
@@ -348,7 +355,12 @@ class ZoneMotionService:
         stopped = []
         for camera_id, watch in list(self._watches.items()):
             zones = armed.get(camera_id)
-            if zones is None or _signature(zones) != watch.signature:
+            # A camera whose URL changed while the node runs has a new stream (catalog.py).
+            if (
+                zones is None
+                or _signature(zones) != watch.signature
+                or self._current_stream(watch.camera) is not watch.stream
+            ):
                 watch.stop()
                 stopped.append(watch)
                 del self._watches[camera_id]
@@ -357,7 +369,9 @@ class ZoneMotionService:
         for camera_id, zones in armed.items():
             if camera_id in self._watches:
                 continue
-            camera = self._catalog.cameras[camera_id]
+            camera = self._catalog.camera(camera_id)
+            if camera is None:
+                continue  # removed while the stopped watches ended: the next round forgets it
             stream = self._ingest.ensure_connected(camera_id, sub=camera.has_sub_stream)
             watch = CameraWatch(
                 camera, stream, zones, self._config, self._alarms, self._offline_after_s

@@ -25,8 +25,8 @@ from surveillance.api.sse import event_stream_response
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
-from surveillance.catalog import Camera
-from surveillance.errors import CameraUnavailable, Forbidden, SurveillanceError
+from surveillance.catalog import Camera, Catalog
+from surveillance.errors import CameraNotFound, CameraUnavailable, Forbidden, SurveillanceError
 from surveillance.services.access import Access
 from surveillance.services.footage_times import iso, parse_moment
 from surveillance.services.ingest import IngestService
@@ -85,10 +85,13 @@ def _visible(
     show_url = access.sees_stream_urls(principal)
     result = []
     for camera in access.cameras(principal, cameras):
-        health = ingest.camera_health(camera.id)
+        try:
+            health = ingest.camera_health(camera.id)
+            recording = recorded.status(camera.id)
+        except CameraNotFound:
+            continue  # removed from the catalog while the list was made
         if wanted_states and health.state.value not in wanted_states:
             continue
-        recording = recorded.status(camera.id)
         result.append(CameraOut.of(camera, health, show_url=show_url, recording=recording))
     return result
 
@@ -118,7 +121,7 @@ async def camera_events(
     principal: Viewer,
 ) -> StreamingResponse:
     feed = events.subscribe(principal.user.id)  # 429 past the user's limit
-    source = _CameraHealthSource(catalog.select(), ingest, recorded, access)
+    source = _CameraHealthSource(catalog, ingest, recorded, access)
     recheck = functools.partial(authenticate, request)
     return event_stream_response(
         feed, events.unsubscribe, recheck, principal, Permission.LIVE_VIEW, source
@@ -127,27 +130,30 @@ async def camera_events(
 
 class _CameraHealthSource:
     """What the camera health stream sends: cameras in scope, with their health, as their
-    user may see them (stream URLs for admins only)."""
+    user may see them (stream URLs for admins only). The catalog is read each time: cameras
+    added or removed while the node runs change the view, and the next look at it (at the
+    credential's re-check) sends a fresh snapshot."""
 
     def __init__(
         self,
-        cameras: list[Camera],
+        catalog: Catalog,
         ingest: IngestService,
         recorded: RecordingsService,
         access: Access,
     ) -> None:
-        self._cameras = cameras
+        self._catalog = catalog
         self._ingest = ingest
         self._recorded = recorded
         self._access = access
 
     async def view(self, principal: Principal) -> tuple[frozenset[str], bool]:
         """Which cameras, and whether with URLs."""
-        visible = self._access.cameras(principal, self._cameras)
+        visible = self._access.cameras(principal, self._catalog.select())
         return frozenset(c.id for c in visible), self._access.sees_stream_urls(principal)
 
     async def snapshot(self, principal: Principal) -> tuple[str, tuple[frozenset[str], bool]]:
-        shown = _visible(self._cameras, self._ingest, self._recorded, self._access, principal)
+        cameras = self._catalog.select()
+        shown = _visible(cameras, self._ingest, self._recorded, self._access, principal)
         payload = ",".join(camera.model_dump_json() for camera in shown)
         view = (frozenset(c.id for c in shown), self._access.sees_stream_urls(principal))
         return f"event: snapshot\ndata: [{payload}]\n\n", view
@@ -158,9 +164,14 @@ class _CameraHealthSource:
         for camera_id in sorted(keys):
             if not self._access.sees_camera(principal, camera_id):
                 continue
-            camera = self._ingest.catalog.cameras[camera_id]
-            health = self._ingest.camera_health(camera_id)
-            recording = self._recorded.status(camera_id)
+            camera = self._catalog.camera(camera_id)
+            try:
+                health = self._ingest.camera_health(camera_id)
+                recording = self._recorded.status(camera_id)
+            except CameraNotFound:
+                camera = None
+            if camera is None:
+                continue  # removed: the next snapshot leaves it out
             out = CameraOut.of(camera, health, show_url=show_url, recording=recording)
             texts.append(f"event: camera\ndata: {out.model_dump_json()}\n\n")
         return texts
