@@ -196,6 +196,8 @@ class Node:
         limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
+        if self.gb is not None:  # stored GB channels are cameras before the bus looks
+            await self.gb.load()
         # Before anything raises events: ends what a stopped node left active.
         await self.events.start()
         await self.alarm_clips.start()  # follows the bus before anything raises alarms

@@ -102,6 +102,7 @@ class GbRegistry:
         self._later: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._local: LocalParty | None = None
+        self._loaded = False
 
     @property
     def local(self) -> LocalParty:
@@ -111,8 +112,15 @@ class GbRegistry:
         return self._local
 
     # -- life cycle -----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def load(self) -> None:
+        """The stored channels as cameras (unreachable until their platforms register):
+        before the event bus starts, which ends the events of cameras it does not know."""
         await self.cameras.load()
+        self._loaded = True
+
+    async def start(self) -> None:
+        if not self._loaded:
+            await self.load()
         await self.transport.start()
         c = self._config
         self._local = LocalParty(c.sip_id, c.domain, c.advertised_media_host(), self.transport.port)

@@ -36,7 +36,7 @@ def catalog_body(root: str, sn: int, device_id: str, sum_num: int, items: list[s
     text = (
         '<?xml version="1.0" encoding="GB2312"?>\r\n'
         f"<{root}><CmdType>Catalog</CmdType><SN>{sn}</SN><DeviceID>{device_id}</DeviceID>"
-        f"<SumNum>{sum_num}</SumNum><DeviceList Num=\"{len(items)}\">{''.join(items)}"
+        f'<SumNum>{sum_num}</SumNum><DeviceList Num="{len(items)}">{"".join(items)}'
         f"</DeviceList></{root}>"
     )
     return text.encode("gb18030")

@@ -61,7 +61,8 @@ def test_a_channel_becomes_an_on_demand_camera_with_tags_by_rule_and_a_wgs84_pos
     record = channel_record(city, item(), at=5.0)
     assert (record.name, record.raw_longitude, record.raw_latitude) == ("North gate", 117.2, 31.8)
     assert (record.longitude, record.latitude) == pytest.approx(gcj02_to_wgs84(117.2, 31.8))
-    assert record.longitude is not None and abs(record.longitude - 117.2) > 1e-4  # GCJ-02 moved it by hundreds of metres
+    # GCJ-02 moved it by hundreds of metres
+    assert record.longitude is not None and abs(record.longitude - 117.2) > 1e-4
     camera = channel_camera(city, record, None)
     assert camera.id == f"city.{CAMERA}" and camera.runtime and camera.platform_id == "city"
     assert camera.stream_url() == f"gb28181://city/{CAMERA}" and camera.source_kind == "gb28181"
