@@ -4,7 +4,8 @@ kept up to date by notifications, keepalive loss and recovery, a new address, de
 and the channels and overrides that outlive a restart and a catalog refresh.
 
 The lower platform is ``tests/services/gb_peer.py`` (this project's SIP code, client side),
-so each test sends exactly the message it is about.
+so a test sends exactly the message it is about, and the simulator
+(``simulator/gb_platform.py``, its own SIP code) for a platform as a whole.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, upgrade
 from surveillance.gb28181.store import GbStore
+from surveillance.gb28181.transport import Peer
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import StreamState
 from surveillance.redact import Redactor
 from surveillance.services.gb_cameras import CHANNEL_OFF, NOT_REGISTERED
 from surveillance.services.gb_registry import GbRegistry, build_gb_registry
 from surveillance.services.ingest import IngestService
+from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
 from tests.services.gb_peer import TestPlatform, catalog_body, item_xml
 
 pytestmark = pytest.mark.integration
@@ -308,3 +311,57 @@ async def test_channels_and_overrides_outlive_a_restart_and_a_catalog_refresh(
         await platform.stop()
         await stop_parts(parts)
         engine.dispose()
+
+
+async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_channels(
+    parts: Parts,
+) -> None:
+    """The simulator (its own SIP code) against the registry: 300 channels in pages of 20,
+    keepalive loss and recovery, notifications, a new address, de-registration."""
+    registry, catalog = parts.registry, parts.catalog
+    channels = [
+        GbChannelSpec(
+            channel_id=channel(n), name=f"通道 {n}", clip="h264", civil_code="340200",
+            business_group_id=GROUP if n % 2 else None, longitude=117.2, latitude=31.8,
+        )
+        for n in range(300)
+    ]  # fmt: skip
+    simulator = GbPlatformSimulator(
+        device_id=DEVICE, password=PASSWORD, server_host="127.0.0.1",
+        server_port=registry.transport.port, server_id="34020000002000000001",
+        domain="3402000000", channels=channels, keepalive_s=0.3, page_size=20,
+    )  # fmt: skip
+    await simulator.start()
+    try:
+        await eventually(lambda: registry.status()[0].channels == 300, "300 channels")
+        assert simulator.registered
+        first = catalog.cameras[f"city.{channel(1)}"]
+        assert first.name == "通道 1" and first.tags == ("schools",)  # GB2312 names
+        assert catalog.cameras[f"city.{channel(2)}"].tags == ()
+        assert registry.status()[0].channels_online == 300
+
+        simulator.fault("stop-keepalive")
+        offline = "platform offline: no keepalive for 2 s"
+        await eventually(lambda: registry.status()[0].reason == offline, "offline")
+        assert last_error(parts, f"city.{channel(7)}") == offline
+        simulator.fault("resume-keepalive")
+        await eventually(lambda: registry.status()[0].online, "online again")
+
+        gone, off = channels[0], channels[1]
+        await simulator.notify_catalog("DEL", [gone])
+        await simulator.notify_catalog("OFF", [off])
+        await eventually(lambda: f"city.{gone.channel_id}" not in catalog.cameras, "DEL")
+        await eventually(lambda: last_error(parts, f"city.{off.channel_id}") == CHANNEL_OFF, "OFF")
+
+        await simulator.reregister_from(0)
+        await eventually(
+            lambda: (registry.peer("city") or _nowhere()).port == simulator.local_port, "moved"
+        )
+        assert registry.status()[0].channels == 299
+    finally:
+        await simulator.stop()
+    await eventually(lambda: registry.status()[0].reason == "platform unregistered", "gone")
+
+
+def _nowhere() -> Peer:
+    return Peer("", 0, "udp")
