@@ -175,16 +175,21 @@ class GbPresence:
         log.info("GB platform %s (%s:%d) unregistered", platform.id, peer.host, peer.port)
         self._offline(platform.id, UNREGISTERED)
 
-    async def keepalive(self, platform: GbPlatformConfig, peer: Peer) -> None:
+    def keepalive(self, platform: GbPlatformConfig, peer: Peer) -> float | None:
+        """A Keepalive heard now (taken at once: a queue of catalog work must not make a
+        live platform look silent); the time to store, None if it is not registered."""
         presence = self._presence.get(platform.id)
         if presence is None:
-            return
+            return None
         now = self._clock()
         presence.last_heard = presence.last_keepalive_at = now
-        await asyncio.to_thread(self._store.record_keepalive, platform.id, now)
         if presence.reason is not None and presence.expires_at > now:
             log.info("GB platform %s (%s:%d) back: keepalive", platform.id, peer.host, peer.port)
             self._online(platform)
+        return now
+
+    async def store_keepalive(self, platform_id: str, at: float) -> None:
+        await asyncio.to_thread(self._store.record_keepalive, platform_id, at)
 
     async def watch(self) -> None:
         """Marks platforms offline whose registration expired or keepalives stopped."""

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 MANSCDP = "Application/MANSCDP+xml"
 DEFAULT_EXPIRES_S = 3600  # RFC 3261 s.10.2.1.1: a REGISTER without Expires asks for 3600 s
 REQUEST_TIMEOUT_S = 5.0
+MAX_FOLLOW_UPS = 10_000  # catalog pages, notifications, keepalives waiting to be stored
 PLAYING = frozenset({StreamState.CONNECTING, StreamState.ONLINE, StreamState.STALLED})
 
 
@@ -99,7 +100,7 @@ class GbRegistry:
         # ours, answered 200; else 481), and its alarms (called on the loop, returns at once).
         self.on_bye: Callable[[SipRequest, Peer], bool] | None = None
         self.on_alarm: Callable[[str, AlarmNotify], None] | None = None
-        self._later: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue()
+        self._later: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue(MAX_FOLLOW_UPS)
         self._tasks: list[asyncio.Task[None]] = []
         self._local: LocalParty | None = None
         self._loaded = False
@@ -252,17 +253,26 @@ class GbRegistry:
             )
             return response_to(request, 400, str(error)[:80])
         if isinstance(body, Keepalive):
-            self._later.put_nowait(self.presence.keepalive(platform, peer))
+            heard_at = self.presence.keepalive(platform, peer)
+            if heard_at is not None:
+                self._follow(self.presence.store_keepalive(platform.id, heard_at), peer)
         elif isinstance(body, CatalogAnswer):
-            self._later.put_nowait(self.catalog.on_answer(platform.id, body))
+            self._follow(self.catalog.on_answer(platform.id, body), peer)
         elif isinstance(body, CatalogNotify):
-            self._later.put_nowait(self.catalog.on_notify(platform.id, body))
+            self._follow(self.catalog.on_notify(platform.id, body), peer)
         elif isinstance(body, AlarmNotify):
             if self.on_alarm is not None:
                 self.on_alarm(platform.id, body)
         else:
             log.debug("GB platform %s: %s %s answered 200", platform.id, body.root, body.cmd_type)
         return ok
+
+    def _follow(self, work: Coroutine[Any, Any, None], peer: Peer) -> None:
+        try:
+            self._later.put_nowait(work)
+        except asyncio.QueueFull:  # the database is far behind: shed, never grow
+            work.close()
+            self._logs.warning(peer.host, "overloaded", "a message's follow-up dropped")
 
     async def _run_later(self) -> None:
         """What follows a response, in arrival order, after it was sent: a platform waiting
