@@ -25,6 +25,7 @@ from surveillance.api.routes import (
     metrics,
     mosaic,
     platforms,
+    ptz,
     quality,
     recordings,
     reports,
@@ -96,6 +97,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(zone_routes.router)
     app.include_router(reports.router)
     app.include_router(gb.router)
+    app.include_router(ptz.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

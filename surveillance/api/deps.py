@@ -25,6 +25,7 @@ from surveillance.services.availability import AvailabilityService
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
+from surveillance.services.gb_control import GbControl
 from surveillance.services.gb_registry import GbRegistry
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
@@ -132,6 +133,10 @@ async def _event_bus(connection: HTTPConnection) -> EventBus:
     return node_of(connection).events
 
 
+async def _gb_control(connection: HTTPConnection) -> GbControl:
+    return node_of(connection).gb_control
+
+
 async def _health_events(connection: HTTPConnection) -> HealthEvents:
     return node_of(connection).health_events
 
@@ -195,6 +200,7 @@ CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 EventBusDep = Annotated[EventBus, Depends(_event_bus)]
 DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
+GbControlDep = Annotated[GbControl, Depends(_gb_control)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]

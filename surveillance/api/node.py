@@ -34,6 +34,7 @@ from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
+from surveillance.services.gb_control import GbControl
 from surveillance.services.gb_registry import GbRegistry, build_gb_registry
 from surveillance.services.health_alarms import HealthAlarms
 from surveillance.services.health_events import HealthEvents
@@ -89,6 +90,7 @@ class Node:
     alarm_cases: AlarmCases  # an event into a case with its picture and clip
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
+    gb_control: GbControl  # PTZ of GB/T 28181 channels; their platforms' alarms into events
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
 
@@ -180,6 +182,7 @@ class Node:
             heartbeat=NodeHeartbeat(events),
             availability=AvailabilityService(events),
             gb=gb,
+            gb_control=GbControl(config.gb28181, gb, catalog, events),
         )
 
     async def start(self) -> None:
@@ -227,6 +230,7 @@ class Node:
             await self.gb.stop()
         await self.ingest.stop()
         await self.health_alarms.stop()
+        await self.gb_control.stop()  # ends its device alarms while the bus takes them
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
         self.health_events.stop()

@@ -38,7 +38,8 @@ pytestmark = pytest.mark.rtsp
 # The issue's role table: viewer (wall), operator (wall, layouts, tours, snapshots),
 # handler (cases, attaching and exporting evidence; they attach from the wall), admin (all).
 # Issue 13: every role sees events; operators and handlers acknowledge them; operators draw
-# zones (handlers do not); handlers read the availability reports.
+# zones (handlers do not); handlers read the availability reports. Issue 14: operators steer
+# cameras (PTZ), handlers do not.
 WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ, Permission.EVENTS_VIEW}
 ALLOWED: dict[Role, set[Permission]] = {
     Role.VIEWER: WALL,
@@ -49,6 +50,7 @@ ALLOWED: dict[Role, set[Permission]] = {
         Permission.WALL_EDIT,
         Permission.EVENTS_ACK,
         Permission.ZONES_EDIT,
+        Permission.CAMERAS_CONTROL,
     },
     Role.HANDLER: WALL
     | {
@@ -99,6 +101,7 @@ MUST_NEED = {
     ("GET", "/api/reports/availability.csv"): Permission.REPORTS_READ,
     ("GET", "/api/gb/platforms"): Permission.SYSTEM_READ,  # addresses of platforms
     ("PUT", "/api/cameras/{camera_id}/override"): Permission.USERS_MANAGE,
+    ("POST", "/api/cameras/{camera_id}/ptz"): Permission.CAMERAS_CONTROL,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).
@@ -262,6 +265,7 @@ def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) 
         ),
         ("PUT", "/api/layouts/{name}"): ({"name": layout, "title": layout, **grid}, True),
         ("POST", "/api/cameras/{camera_id}/zones"): (_zone_body(), True),
+        ("POST", "/api/cameras/{camera_id}/ptz"): ({"pan": 0, "tilt": 0, "zoom": 0}, True),
         ("PUT", "/api/cameras/{camera_id}/zones/{zone_id}"): (_zone_body(), True),
         ("PUT", "/api/tours/{name}"): (
             {"name": "no-such-tour", "title": "t", "pages": [{"grid": grid, "dwell_s": 10}]},
