@@ -19,6 +19,7 @@ from surveillance.api.routes import (
     auth,
     cameras,
     events,
+    gb,
     holds,
     live,
     metrics,
@@ -95,6 +96,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(quality.router)
     app.include_router(zone_routes.router)
     app.include_router(reports.router)
+    app.include_router(gb.router)
     app.include_router(ptz.router)
     pages.install(app)
     ensure_every_route_guarded(app)

@@ -26,6 +26,7 @@ from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
 from surveillance.services.gb_control import GbControl
+from surveillance.services.gb_registry import GbRegistry
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -180,6 +181,10 @@ async def _zone_motion(connection: HTTPConnection) -> ZoneMotionService:
     return node_of(connection).zone_motion
 
 
+async def _gb(connection: HTTPConnection) -> GbRegistry | None:
+    return node_of(connection).gb  # None: the SIP server is not enabled
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -205,6 +210,7 @@ MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
 RecorderDep = Annotated[RecorderService, Depends(_recorder)]
 RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 ExportsDep = Annotated[ExportBudget, Depends(_exports)]
+GbDep = Annotated[GbRegistry | None, Depends(_gb)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
 ZonesDep = Annotated[ZoneStore, Depends(_zones)]

@@ -99,6 +99,8 @@ MUST_NEED = {
     ("POST", "/api/events/{event_id}/case"): Permission.EVIDENCE_ATTACH,
     ("GET", "/api/reports/availability"): Permission.REPORTS_READ,
     ("GET", "/api/reports/availability.csv"): Permission.REPORTS_READ,
+    ("GET", "/api/gb/platforms"): Permission.SYSTEM_READ,  # addresses of platforms
+    ("PUT", "/api/cameras/{camera_id}/override"): Permission.USERS_MANAGE,
     ("POST", "/api/cameras/{camera_id}/ptz"): Permission.CAMERAS_CONTROL,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
@@ -106,6 +108,9 @@ MUST_NEED = {
 OPTIONAL_THINGS = {
     ("GET", "/api/cameras/{camera_id}/reference.jpg"),
     ("DELETE", "/api/cameras/{camera_id}/reference"),
+    # Names and tags of GB/T 28181 channel cameras: an RTSP camera is none (404).
+    ("PUT", "/api/cameras/{camera_id}/override"),
+    ("DELETE", "/api/cameras/{camera_id}/override"),
 }
 BODY_CAP = 256 * 1024  # enough of any answer to search; an MJPEG stream never ends
 # What a user limited to "town" must never be shown (an echo in a 4xx error is not showing).
@@ -152,6 +157,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "layout": layout,
         "hold_id": "999999",  # a hold that does not exist: releasing it is a 404
         "event_id": "999999",  # an event that does not exist: a 404 whoever asks
+        "platform_id": "no-such-gb-platform",  # this node runs no GB/T 28181 server: a 404
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
     if path.startswith("/api/users/"):
