@@ -155,7 +155,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                         "transport": "tcp-passive",
                         "recording": {"mode": "continuous"},
                     },
-                ],  # fmt: skip
+                ],
             },
         }
     )
