@@ -35,8 +35,9 @@ from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
 from surveillance.services.gb_control import GbControl
-from surveillance.services.gb_play import GbPlayer, build_gb_player
+from surveillance.services.gb_play import GbPlayer
 from surveillance.services.gb_registry import GbRegistry, build_gb_registry
+from surveillance.services.gb_source import build_gb_player
 from surveillance.services.health_alarms import HealthAlarms
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
