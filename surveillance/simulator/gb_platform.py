@@ -106,6 +106,7 @@ class GbPlatformSimulator:
         that does not answer or refuses is tried again every REGISTER_RETRY_S, as a device
         does: ``registered`` says when it took."""
         await self._open(local_port)
+        self._plays.warm({channel.clip for channel in self.channels})
         self._register_call_id = gb_sip.new_call_id(self.local_host)
         with contextlib.suppress(TimeoutError, ConnectionError, OSError):
             await self._register(self.expires_s)
@@ -121,8 +122,10 @@ class GbPlatformSimulator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for call_id in list(self.streams):
-            await self._end_stream(call_id, bye=True)
+        await asyncio.gather(
+            *[self._end_stream(call_id, bye=True) for call_id in list(self.streams)]
+        )
+        await self._plays.close()
         if self.registered:
             with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await self._register(0, timeout_s=BYE_TIMEOUT_S)
