@@ -219,6 +219,16 @@ async def test_a_flood_from_one_address_is_dropped_while_another_is_served() -> 
         assert stats.dropped_flood >= 100
         assert 40 <= stats.received <= 200
         assert any(p.host == "127.0.0.2" for _, p in server.got)
+        # Responses have a bucket of their own, ten times larger: 100 pass at once.
+        before, got_before = stats.received, len(server.got)
+        for n in range(100):
+            response = b"SIP/2.0 200 OK\r\n" + message_bytes(n).split(b"\r\n", 1)[1]
+            flooder.sendto(response, ("127.0.0.1", port))
+            if n % 10 == 9:
+                await asyncio.sleep(0.001)
+        await server.wait_for(got_before + 100)
+        assert stats.received == before + 100
+        assert isinstance(server.got[-1][0], SipResponse)
         flooder.close()
         other.close()
     finally:
@@ -259,3 +269,21 @@ async def test_handler_failures_and_sending_over_a_new_tcp_connection(server: Se
     await listener.wait_closed()
     with pytest.raises(OSError):
         await server.transport.send(request, Peer("127.0.0.1", 9, "udp"))
+
+
+async def test_a_tcp_flood_is_slowed_not_dropped() -> None:
+    server = Server(requests_per_s=100.0)  # bursts of 200: the last 100 wait about a second
+    await server.transport.start()
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", server.transport.port)
+        writer.write(b"".join(message_bytes(n, b"<page/>") for n in range(300)))
+        await writer.drain()
+        await server.wait_for(300)
+        assert [m.headers.get("Call-ID") for m, _ in server.got] == [
+            f"call-{n}" for n in range(300)
+        ]
+        stats = server.transport.stats
+        assert stats.dropped_flood == 0 and stats.delayed_flood >= 1
+        writer.close()
+    finally:
+        await server.transport.stop()
