@@ -159,8 +159,9 @@ class SipTransport:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(peer.host, peer.port), TCP_CONNECT_TIMEOUT_S
         )
-        self._spawn(self._serve_connection(reader, writer))
-        self._connections[(peer.host, peer.port)] = writer
+        key = (peer.host, peer.port)  # as the caller names it, which send() looks up
+        self._connections[key] = writer
+        self._spawn(self._serve_connection(reader, writer, key))
         return writer
 
     # -- receiving --------------------------------------------------------------------------
@@ -244,20 +245,20 @@ class SipTransport:
         if task is not None:  # stop() ends it with the others
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        await self._serve_connection(reader, writer)
+        await self._serve_connection(reader, writer, key)
 
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: tuple[str, int]
     ) -> None:
-        address = writer.get_extra_info("peername")
-        peer = Peer(str(address[0]), int(address[1]), "tcp")
+        """Reads one connection until it ends; its messages come from ``key``'s peer, so a
+        reply sent to that peer goes back over this connection."""
         try:
-            await self._read_stream(reader, peer)
+            await self._read_stream(reader, Peer(key[0], key[1], "tcp"))
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the peer went away or stayed silent: the connection ends either way
         finally:
-            if self._connections.get((peer.host, peer.port)) is writer:
-                del self._connections[(peer.host, peer.port)]
+            if self._connections.get(key) is writer:
+                del self._connections[key]
             writer.close()
 
     async def _read_stream(self, reader: asyncio.StreamReader, peer: Peer) -> None:
