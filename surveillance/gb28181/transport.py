@@ -203,6 +203,8 @@ class SipTransport:
             self._logs.warning(peer.host, "malformed", str(error))
             self._answer(error.partial, peer, 400, f"Bad Request ({error})")
             return
+        if isinstance(message, SipRequest):
+            _mark_received(message, peer)
         self.stats.received += 1
         self._spawn(self._handle(message, peer))
 
@@ -310,6 +312,30 @@ class SipTransport:
         else:
             self.stats.dropped_malformed += 1
         self._logs.warning(peer.host, kind, f"{detail}; TCP connection closed")
+
+
+def _mark_received(request: SipRequest, peer: Peer) -> None:
+    """Writes where a request really came from into its top Via (RFC 3261 s.18.2.1
+    ``received``, RFC 3581 s.4 ``rport``), which its responses copy: a device behind NAT
+    learns the address it is seen at."""
+    vias = request.headers.get_all("Via")
+    if not vias:
+        return
+    top, comma, rest = vias[0].partition(",")
+    sent_by, *params = (part.strip() for part in top.split(";"))
+    host = sent_by.split()[-1] if sent_by.split() else ""
+    host = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    names = [p.split("=", 1)[0].lower() for p in params]
+    kept = [
+        f"rport={peer.port}" if name == "rport" else param  # asked for: the port it came from
+        for name, param in zip(names, params, strict=True)
+        if name != "received"
+    ]
+    if host != peer.host:
+        kept.append(f"received={peer.host}")
+    request.headers.set("Via", ";".join([sent_by, *kept]) + comma + rest)
+    for value in vias[1:]:
+        request.headers.add("Via", value)
 
 
 def _content_length(head: bytes) -> int | None:

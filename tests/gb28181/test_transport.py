@@ -90,6 +90,21 @@ async def test_udp_and_tcp_share_the_port_and_get_answers(server: Server) -> Non
     reply = await udp_reply(sock)
     assert isinstance(reply, SipResponse) and reply.status == 200
     assert reply.headers.get("Call-ID") == "call-1"
+    # RFC 3581: the port it came from; its sent-by host is right, so no received=.
+    via = reply.headers.get("Via") or ""
+    assert via == f"SIP/2.0/UDP 127.0.0.1:5060;rport={sock.getsockname()[1]};branch=z9hG4bK-1"
+    behind_nat = message_bytes(11).replace(
+        b"Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bK-11\r\n",
+        b"Via: SIP/2.0/UDP 192.168.1.64:5060;rport;branch=z9hG4bK-11;received=stale\r\n"
+        b"Via: SIP/2.0/TCP [fe80::1]:5070;branch=z9hG4bK-older\r\n",
+    )
+    sock.sendto(behind_nat, ("127.0.0.1", port))
+    reply = await udp_reply(sock)
+    assert reply.headers.get_all("Via") == [
+        f"SIP/2.0/UDP 192.168.1.64:5060;rport={sock.getsockname()[1]};branch=z9hG4bK-11;"
+        "received=127.0.0.1",
+        "SIP/2.0/TCP [fe80::1]:5070;branch=z9hG4bK-older",
+    ]
     message, peer = server.got[0]
     assert peer == Peer("127.0.0.1", sock.getsockname()[1], "udp")
     assert isinstance(message, SipRequest) and message.body == b"<Keepalive/>"
@@ -104,20 +119,20 @@ async def test_udp_and_tcp_share_the_port_and_get_answers(server: Server) -> Non
     third = message_bytes(5, b"<c/>")
     writer.write(message_bytes(3, b"<b/>") + message_bytes(4) + third[:30])
     await writer.drain()
-    await server.wait_for(4)
+    await server.wait_for(5)
     writer.write(third[30:])
     await writer.drain()
-    await server.wait_for(5)
-    assert [m.headers.get("Call-ID") for m, _ in server.got[1:]] == [
+    await server.wait_for(6)
+    assert [m.headers.get("Call-ID") for m, _ in server.got[2:]] == [
         f"call-{n}" for n in range(2, 6)
     ]
-    assert {p.transport for _, p in server.got[1:]} == {"tcp"}
-    assert [m.body for m, _ in server.got[1:]] == [b"<a>split</a>", b"<b/>", b"", b"<c/>"]
+    assert {p.transport for _, p in server.got[2:]} == {"tcp"}
+    assert [m.body for m, _ in server.got[2:]] == [b"<a>split</a>", b"<b/>", b"", b"<c/>"]
     # The answers come back over the same connection, framed.
     for n in range(2, 6):
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
         assert head.startswith(b"SIP/2.0 200 OK") and f"call-{n}".encode() in head
-    assert server.transport.stats.received == 5 and server.transport.stats.sent == 5
+    assert server.transport.stats.received == 6 and server.transport.stats.sent == 6
     writer.close()
     sock.close()
 
