@@ -193,6 +193,7 @@ class GbIngestWorker:
         online = False
         expected: int | None = None  # the sequence number after the last one demuxed
         last_unit_at = started
+        ps_errors_seen = 0
         while not stop.is_set():
             data = receive(STOP_POLL_S)
             now = time.monotonic()
@@ -233,6 +234,9 @@ class GbIngestWorker:
                     if not online:
                         online = True
                         self._online(info, feed)
+            if demuxer.errors != ps_errors_seen:
+                ps_errors_seen = demuxer.errors
+                self._bad_input(f"damaged program stream skipped ({ps_errors_seen} so far)")
 
     def _stream_info(self, codec: str, data: bytes, pts: int | None, dts: int | None) -> StreamInfo:
         """A connection's (or a codec change's) StreamInfo, sized from its first keyframe."""
