@@ -22,6 +22,16 @@ from fractions import Fraction
 from typing import Protocol
 
 from surveillance.media.backoff import Backoff
+from surveillance.media.bitstream import (
+    H264_PPS,
+    H264_SPS,
+    H265_PPS,
+    H265_SPS,
+    H265_VPS,
+    START_CODE,
+    nal_type,
+    split_annexb,
+)
 from surveillance.media.connections import SocketIndex
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.packets import StreamInfo
@@ -245,7 +255,9 @@ class GbIngestWorker:
             width=0,
             height=0,
             time_base=TIME_BASE,
-            extradata=None,  # parameter sets come in band, before each keyframe
+            # The parameter sets in band before the keyframe, as an RTSP camera's SDP gives
+            # them: consumers read the browser codec string and muxer set-up from here.
+            extradata=parameter_sets(codec, data),
             profile=None,
             average_fps=None,
             connected_at=time.time(),
@@ -311,3 +323,16 @@ class GbIngestWorker:
             logging.DEBUG if repeated else logging.WARNING,
             "stream %s offline: %s", self.stream.key, message,
         )  # fmt: skip
+
+
+_PARAMETER_SETS = {"h264": (H264_SPS, H264_PPS), "hevc": (H265_VPS, H265_SPS, H265_PPS)}
+
+
+def parameter_sets(codec: str, keyframe: bytes) -> bytes | None:
+    """The parameter sets a keyframe carries (Annex B), or None without an SPS among them."""
+    wanted = _PARAMETER_SETS[codec]
+    sps = wanted[-2]
+    found = [nal for nal in split_annexb(keyframe) if nal_type(codec, nal) in wanted]
+    if not any(nal_type(codec, nal) == sps for nal in found):
+        return None
+    return b"".join(START_CODE + nal for nal in found)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from surveillance.media.backoff import Backoff
+from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.connections import SocketIndex
 from surveillance.media.decode import decode_packets, new_decoder
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
@@ -183,7 +184,10 @@ def test_udp_feed_goes_online_decodes_and_reconnects_when_the_platform_stops(
     session = [p for p in packets[first:] if p.info is packets[first].info]
     assert packets[0].keyframe  # nothing before a connection's first keyframe
     assert len(session) >= 90 and decoded(session) == len(session)
-    assert session[0].info.width == 640 and session[0].info.time_base.denominator == 90_000
+    info = session[0].info
+    assert info.width == 640 and info.time_base.denominator == 90_000
+    # The keyframe's parameter sets stand for an SDP's: the browser's codec string from them.
+    assert codec_string("h264", parameter_sets_annexb("h264", info.extradata)) == "avc1.4d401e"
     # Another SSRC's packets (one in 25) were dropped, counted, logged once.
     assert worker.rtp_wrong_ssrc >= 10 and worker.rtp_packets > 300
     assert worker.rtp_lost == 0 and worker.ps_errors == 0
@@ -202,6 +206,10 @@ def test_tcp_passive_h265_feed_goes_online_as_hevc(worker_for: MakeWorker) -> No
     assert worker.running and not worker.end_if_hung(time.monotonic(), 1.0, SocketIndex())
     packets = stream.ring.latest_gop()
     assert packets and packets[0].info.codec == "hevc" and decoded(packets) == len(packets)
+    extradata = packets[0].info.extradata
+    assert (codec_string("hevc", parameter_sets_annexb("hevc", extradata)) or "").startswith(
+        "hvc1.1."
+    )
 
 
 def test_an_open_that_fails_leaves_the_stream_offline_with_its_reason(
