@@ -26,6 +26,7 @@ from surveillance.media.packets import Packet
 from surveillance.media.rtp import tcp_passive_receiver, udp_receiver
 from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
+from surveillance.services.ingest_sources import IngestSource
 from surveillance.simulator.ps_mux import ps_file
 from tests.conftest import CLIP_CACHE
 from tests.media.ps_material import rtp
@@ -203,7 +204,8 @@ def test_tcp_passive_h265_feed_goes_online_as_hevc(worker_for: MakeWorker) -> No
     worker.start()
     wait_until(lambda: stream.health.state is StreamState.ONLINE, 15, "online")
     assert (stream.health.codec, stream.health.width, stream.health.height) == ("hevc", 640, 360)
-    assert worker.running and not worker.end_if_hung(time.monotonic(), 1.0, SocketIndex())
+    source: IngestSource = worker  # what the ingest service takes (mypy checks the fit)
+    assert source.running and not source.end_if_hung(time.monotonic(), 1.0, SocketIndex())
     packets = stream.ring.latest_gop()
     assert packets and packets[0].info.codec == "hevc" and decoded(packets) == len(packets)
     extradata = packets[0].info.extradata
