@@ -215,22 +215,26 @@ class GbIngestWorker:
                     f"the platform stopped sending video for {read_timeout_s:g} s",
                 )
             if data is None:
-                continue
-            self.rtp_packets += 1
-            try:
-                packet = parse_rtp(data)
-            except ValueError as exc:
-                self.rtp_malformed += 1
-                self._bad_input(f"malformed RTP dropped: {exc}")
-                continue
-            if packet.ssrc != ssrc:
-                if ssrc is None:
-                    ssrc = packet.ssrc
-                else:
-                    self.rtp_wrong_ssrc += 1
-                    self._bad_input(f"RTP from another SSRC ({packet.ssrc}) dropped")
+                if not reorderer.held:
                     continue
-            for ordered in reorderer.push(packet):
+                in_order = reorderer.drain()  # a silence with packets waiting for a lost one
+            else:
+                self.rtp_packets += 1
+                try:
+                    packet = parse_rtp(data)
+                except ValueError as exc:
+                    self.rtp_malformed += 1
+                    self._bad_input(f"malformed RTP dropped: {exc}")
+                    continue
+                if packet.ssrc != ssrc:
+                    if ssrc is None:
+                        ssrc = packet.ssrc
+                    else:
+                        self.rtp_wrong_ssrc += 1
+                        self._bad_input(f"RTP from another SSRC ({packet.ssrc}) dropped")
+                        continue
+                in_order = reorderer.push(packet)
+            for ordered in in_order:
                 if ordered.seq != expected and expected is not None:
                     demuxer.lost()
                 expected = (ordered.seq + 1) & 0xFFFF
