@@ -47,6 +47,7 @@ def test_the_header_csrc_extension_and_padding_are_stripped() -> None:
         (struct.pack("!BBHII", 0x90, 96, 1, 0, 1) + b"\xbe\xde\x00\x09", "longer than"),
         (struct.pack("!BBHII", 0x8F, 96, 1, 0, 1) + b"abcd", "longer than the packet"),
     ],
+    ids=["short", "version", "zero-padding", "padding", "extension-cut", "extension", "csrc"],
 )
 def test_a_packet_that_is_not_rtp_is_refused_with_the_reason(data: bytes, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
