@@ -16,7 +16,7 @@ The layout (A.3.1; the standard counts bytes from 1, the code below from 0):
 
 PTZ instruction byte (A.3.2): bits 7-6 are 00; bit 5 zoom out (wide), bit 4 zoom in (tele),
 bit 3 tilt up, bit 2 tilt down, bit 1 pan left, bit 0 pan right; 0x00 stops every motion.
-Preset instructions (A.3.4): 0x81 set, 0x82 go to, 0x83 remove.
+Preset instructions (A.3, the preset commands): 0x81 set, 0x82 go to, 0x83 remove.
 """
 
 from __future__ import annotations

@@ -28,12 +28,13 @@ from surveillance.config.networks import AllowedHosts
 from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
 from surveillance.media.backoff import Backoff
 from surveillance.media.connections import SocketIndex
-from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
+from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
 from surveillance.media.stream import Stream
 from surveillance.media.worker import IngestWorker
 from surveillance.services.ingest_sources import IngestSource, MissingSource, WorkerFactory
+from surveillance.services.platform_rollup import CameraHealth, PlatformHealth, roll_up
 
 __all__ = [
     "CameraHealth",
@@ -51,16 +52,7 @@ SHUTDOWN_JOIN_S = 3.0  # how long stop() waits for worker threads before leaving
 # How long a request waits for a stream's first keyframe: an on-demand camera connecting,
 # or a camera between its connection and its first keyframe. Failed cameras answer at once.
 FIRST_PICTURE_WAIT_S = 8.0
-
-# Worst first, for the "worst cameras" of a platform.
-_SEVERITY = {
-    StreamState.OFFLINE: 0,
-    StreamState.STALLED: 1,
-    StreamState.CONNECTING: 2,
-    StreamState.ONLINE: 3,
-    StreamState.IDLE: 4,
-    StreamState.DISABLED: 5,
-}
+REMOVED = "camera removed from the catalog"  # a removed camera's old stream says so
 
 
 @dataclass
@@ -70,25 +62,6 @@ class _StreamSlot:
     camera: Camera
     sub: bool
     idle_since: float | None = None  # monotonic; on-demand streams only
-
-
-@dataclass(frozen=True)
-class CameraHealth:
-    camera: Camera
-    state: StreamState
-    main: HealthSnapshot
-    sub: HealthSnapshot | None
-
-
-@dataclass(frozen=True)
-class PlatformHealth:
-    platform_id: str
-    name: str
-    total: int
-    online: int
-    by_state: dict[str, int]
-    online_ratio: float | None  # of the cameras that should be online
-    worst: list[CameraHealth]
 
 
 class IngestService:
@@ -250,13 +223,15 @@ class IngestService:
         self._slots = slots
         for slot in gone:
             slot.worker.stop()
+            # Said to whoever still shows the stream (a mosaic tile) until it lets go.
+            slot.stream.health.set_error(ErrorKind.NOT_FOUND, REMOVED, StreamState.OFFLINE)
             slot.stream.close_consumers()  # its viewers end now, not when the thread does
             self._retired.append(slot.worker)
         for slot in fresh:
             if self._should_run(slot) and slot.camera.mode is IngestMode.ALWAYS_ON:
                 slot.worker.start()
-        # Followers hear of new cameras and of removed ones (which they then find gone).
-        told = {slot.camera.id for slot in fresh} | {camera.id for camera in change.removed}
+        # Followers hear of every changed camera (a removed one they then find gone).
+        told = {c.id for c in change.added + change.updated + change.removed}
         for camera_id in told:
             for listener in self._health_listeners:
                 listener(camera_id)
@@ -360,39 +335,7 @@ class IngestService:
     ) -> list[PlatformHealth]:
         """Per-platform roll-up; with ``visible``, of those cameras only (and only the
         platforms that have any)."""
-        by_platform: dict[str, list[CameraHealth]] = (
-            {p: [] for p in self.catalog.platforms} if visible is None else {}
-        )
-        for health in self.all_health():
-            if visible is not None and not visible(health.camera):
-                continue
-            by_platform.setdefault(health.camera.platform_id, []).append(health)
-        result = []
-        for platform_id, cameras in by_platform.items():
-            counts: dict[str, int] = {state.value: 0 for state in StreamState}
-            for health in cameras:
-                counts[health.state.value] += 1
-            expected = len(cameras) - counts["disabled"] - counts["idle"]
-            online = counts["online"]
-            troubled = [
-                h
-                for h in cameras
-                if h.state not in (StreamState.ONLINE, StreamState.IDLE, StreamState.DISABLED)
-            ]
-            troubled.sort(key=lambda h: (_SEVERITY[h.state], h.main.state_since))
-            platform = self.catalog.platforms.get(platform_id)
-            result.append(
-                PlatformHealth(
-                    platform_id=platform_id,
-                    name=platform.name if platform else platform_id,
-                    total=len(cameras),
-                    online=online,
-                    by_state=counts,
-                    online_ratio=(online / expected) if expected else None,
-                    worst=troubled[:worst_count],
-                )
-            )
-        return result
+        return roll_up(self.all_health(), self.catalog.platforms, worst_count, visible)
 
     # -- monitor --------------------------------------------------------------------------
     async def _monitor(self) -> None:
@@ -405,6 +348,8 @@ class IngestService:
                 last_rates = now
             wall_now = time.time()
             sockets = SocketIndex()  # read from /proc only if a session is found hung
+            if self._retired:  # removed cameras' workers, kept until their threads end
+                self._retired = [w for w in self._retired if not w.join(0)]
             for slot in self._slots.values():
                 if slot.camera.id in self._unreachable:
                     self._hold_unreachable(slot)

@@ -173,6 +173,16 @@ class MosaicService:
             tiles.append(MosaicTile(rect, _label(camera.name, camera.id), stream))
         return MosaicRenderer(key, tiles, width, height, fps)
 
+    def _streams_of(self, grid: Grid) -> str:
+        """Which stream objects the grid's cameras have now (ids: each is kept alive by the
+        renderer that reads it, so an id is not reused while its mosaic exists)."""
+        ids = []
+        for tile in grid.tiles:
+            camera = self._catalog.camera(tile.camera) if tile.camera else None
+            if camera is not None:
+                ids.append(str(id(self._ingest.stream(camera.id, sub=camera.has_sub_stream))))
+        return ",".join(ids)
+
     async def grid(self, request: MosaicRequest) -> Grid:
         """:meth:`resolve`, off the event loop."""
         return await asyncio.to_thread(self.resolve, request)
@@ -185,8 +195,10 @@ class MosaicService:
         if grid is None:
             grid = self.resolve(request)
         # The grid itself is the key: editing a stored layout makes a new mosaic, and the
-        # old one idles out.
-        key = f"{request.size}p{request.fps}:{grid.model_dump_json()}"
+        # old one idles out. So do its cameras' streams: a camera removed and added again
+        # while the node runs (catalog.py) has a new stream, and the old mosaic shows the
+        # old one's end.
+        key = f"{request.size}p{request.fps}:{grid.model_dump_json()}:{self._streams_of(grid)}"
 
         def build() -> MosaicRenderer:
             log.info("mosaic %r starting: %d tiles, %dp%d", request.layout,
@@ -201,7 +213,8 @@ class MosaicService:
         one-tile renderer without a label, at ``fps`` when it starts. Not counted as a
         mosaic (the live views' limits count transcodes)."""
         # Not keyed by the rate: a measured rate wavers (24 or 25) and would split viewers.
-        key = f"transcode:{stream.key}:{width}x{height}"
+        # The stream object too: a camera added again under its id has a new one.
+        key = f"transcode:{stream.key}:{id(stream)}:{width}x{height}"
 
         def build() -> MosaicRenderer:
             log.info("transcoder of %s starting: %dx%d at %d fps", stream.key, width, height, fps)

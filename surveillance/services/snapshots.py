@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from surveillance.catalog import CatalogChange
 from surveillance.errors import CameraUnavailable
 from surveillance.media.decode import LiveDecoder, decode_keyframe, encode_jpeg
 from surveillance.media.health import StreamState
@@ -69,6 +70,17 @@ class SnapshotService:
         self._inflight: dict[tuple[str, SnapshotMode, int | None], asyncio.Future[Snapshot]] = {}
         # The last result per key, reused while no newer picture exists.
         self._cache: dict[tuple[str, SnapshotMode, int | None], tuple[int, Snapshot]] = {}
+        ingest.catalog.on_change(self._catalog_changed)
+
+    def _catalog_changed(self, change: CatalogChange) -> None:
+        """A removed or changed camera's decoders and pictures go: a camera added again
+        under its id, or with a new URL, has a new stream whose packets count from 0 again
+        (the event loop thread, as every use of these dicts)."""
+        keys = {k for c in change.removed + change.updated for k in (c.id, f"{c.id}/sub")}
+        for key in keys & self._decoders.keys():
+            self._decoders.pop(key).stop()
+        for cached in [k for k in self._cache if k[0] in keys]:
+            del self._cache[cached]
 
     def close(self) -> None:
         for decoder in self._decoders.values():

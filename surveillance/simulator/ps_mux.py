@@ -48,7 +48,6 @@ _SMALL = ClipSpec(
 CLIPS: dict[str, ClipSpec] = {
     "h264": _SMALL,
     "h265": replace(_SMALL, codec="h265"),
-    "h264-bframes": replace(_SMALL, profile="high", bframes=2),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -225,5 +226,24 @@ def test_unreachable_and_sourceless_cameras_answer_at_once_with_their_reason(
     service.on_loop(lambda: node.ingest.set_unreachable("rt-flaky", None))
     assert state(service, "rt-flaky") == "idle"
     assert snapshot(service, "rt-flaky", admin).status_code == 200
+
+    # A new URL is a new stream; removed and added again, another: each one's pictures are
+    # its own (no decoder or picture of the stream before is reused).
+    before = node.ingest.stream("rt-flaky")
+    moved = runtime_camera(
+        id="rt-flaky", name="Flaky", platform_id="town", url=simulator.url("cam04")
+    )
+    for camera in (moved, reachable):
+        if camera is reachable:
+            service.on_loop(lambda: node.catalog.remove(["rt-flaky"]))
+        changed_at = time.time()
+        upsert(service, camera)
+        assert node.ingest.stream("rt-flaky") is not before
+        shot = snapshot(service, "rt-flaky", admin)
+        assert shot.status_code == 200, shot.text
+        captured = datetime.fromisoformat(shot.headers["X-Captured-At"]).timestamp()
+        assert captured >= changed_at, (captured, changed_at)
+        before = node.ingest.stream("rt-flaky")
+
     service.on_loop(lambda: node.catalog.remove([NO_SOURCE, "rt-flaky"]))
     assert not {NO_SOURCE, "rt-flaky"} & cameras(service, admin).keys()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import struct
 from pathlib import Path
@@ -10,6 +11,7 @@ import av
 import pytest
 
 from surveillance.simulator.ps_mux import CLIPS, crc32_mpeg, pack, pes, program_stream_map, ps_file
+from surveillance.simulator.ps_units import load_clip
 from tests.conftest import CLIP_CACHE
 
 
@@ -53,3 +55,25 @@ def test_psm_crc_and_long_units_split_into_pes_packets() -> None:
     assert unit[first + 7] == 0xC0, "PTS and DTS differ: both are written"
     with pytest.raises(struct.error):
         pes(b"\x00" * 70_000, pts=1, dts=1)
+
+
+@pytest.mark.parametrize("clip", ["h264", "h265"])
+def test_units_loop_with_time_running_on(clip: str) -> None:
+    """The sender's view: one unit per frame, first a keyframe; a second lap of the loop has
+    every PES timestamp (and pack SCR) one clip length later, so FFmpeg sees time go on."""
+    path = ps_file(clip, CLIP_CACHE)
+    loop = load_clip(path)
+    spec = CLIPS[clip]
+    assert len(loop.units) == spec.frame_count and loop.period_90k == 90_000 * spec.seconds
+    assert b"".join(u.data for u in loop.units) == path.read_bytes(), "every byte, in order"
+    two_laps = b"".join(u.data for u in loop.units) + b"".join(
+        u.shifted(loop.period_90k) for u in loop.units
+    )
+    with av.open(io.BytesIO(two_laps), format="mpeg", mode="r") as container:
+        pts = [p.pts for p in container.demux(video=0) if p.size and p.pts is not None]
+    assert len(pts) == 2 * spec.frame_count
+    assert pts[spec.frame_count] - pts[0] == loop.period_90k
+    bare = load_clip(path, without_psm=True)
+    data = b"".join(u.data for u in bare.units)
+    assert b"\x00\x00\x01\xbc" not in data and b"\x00\x00\x01\xbb" not in data
+    assert len(bare.units) == len(loop.units)
