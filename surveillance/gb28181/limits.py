@@ -35,6 +35,17 @@ class FloodLimiter:
             self._buckets.popitem(last=False)  # forgotten: it starts again with a full bucket
         return allowed
 
+    def reserve(self, address: str) -> float:
+        """Takes a token now, owing it if there is none; the seconds to wait until it would
+        have been there (0 when it was). For senders that wait rather than lose messages."""
+        now = self._clock()
+        tokens, then = self._buckets.pop(address, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - then) * self._rate)
+        self._buckets[address] = (tokens - 1.0, now)
+        if len(self._buckets) > MAX_ADDRESSES:
+            self._buckets.popitem(last=False)
+        return max(0.0, (1.0 - tokens) / self._rate)
+
 
 class LogLimiter:
     """Logs a warning about an address at most once per ``every_s`` for each kind of trouble,

@@ -10,7 +10,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from surveillance.gb28181.sip_message import (
     Headers,
@@ -56,7 +56,7 @@ class _Pending:
 class _Acked:
     ack: SipRequest
     peer: Peer
-    until: float = field(default=0.0)
+    until: float  # time.monotonic() after which a retransmitted 2xx is not ACKed again
 
 
 class SipClient:

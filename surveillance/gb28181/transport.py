@@ -3,8 +3,9 @@ into parsed messages for a handler, refusing what is malformed, oversized or too
 sending messages to a peer.
 
 Everything that arrives is hostile until parsed: sizes are checked before parsing, a TCP
-stream is framed by Content-Length with a cap, each source address has a token bucket, and
-trouble is logged at most once a minute per address (limits.py).
+stream is framed by Content-Length with a cap, each source address has a token bucket
+(past it a datagram is dropped, a TCP connection is read later), and trouble is logged at
+most once a minute per address (limits.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ TCP_IDLE_S = 300.0  # a connection silent this long is closed
 TCP_CONNECT_TIMEOUT_S = 5.0
 TCP_WRITE_TIMEOUT_S = 5.0
 TCP_READ_CHUNK = 65536
+RESPONSE_RATE_FACTOR = 10  # responses may come this many times faster than requests
 BIND_ATTEMPTS = 20  # port 0: tries to find a number free for both UDP and TCP
 _CONTENT_LENGTH_LINE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r]*)", re.IGNORECASE)
 _DIGITS = re.compile(rb"[0-9]{1,10}")
@@ -60,6 +62,7 @@ class TransportStats:
     dropped_malformed: int = 0
     dropped_oversized: int = 0
     dropped_flood: int = 0
+    delayed_flood: int = 0  # TCP messages read later rather than dropped (backpressure)
 
 
 class SipTransport:
@@ -78,7 +81,10 @@ class SipTransport:
         self._requested_port = port
         self._handler = handler
         self._max_bytes = max_message_bytes
-        self._flood = FloodLimiter(requests_per_s)
+        self._requests = FloodLimiter(requests_per_s)
+        # Responses answer what we sent (a burst of INVITEs gets a burst of 100s and 200s):
+        # limited apart and more loosely, so our own traffic is not taken for a flood.
+        self._responses = FloodLimiter(requests_per_s * RESPONSE_RATE_FACTOR)
         self._logs = LogLimiter(log)
         self.stats = TransportStats()
         self._udp: asyncio.DatagramTransport | None = None
@@ -153,8 +159,9 @@ class SipTransport:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(peer.host, peer.port), TCP_CONNECT_TIMEOUT_S
         )
-        self._spawn(self._serve_connection(reader, writer))
-        self._connections[(peer.host, peer.port)] = writer
+        key = (peer.host, peer.port)  # as the caller names it, which send() looks up
+        self._connections[key] = writer
+        self._spawn(self._serve_connection(reader, writer, key))
         return writer
 
     # -- receiving --------------------------------------------------------------------------
@@ -168,7 +175,7 @@ class SipTransport:
         peer = Peer(str(address[0]), int(address[1]), "udp")
         if data in _KEEPALIVE:
             return
-        if not self._allowed(peer):
+        if not self._allowed(data, peer):
             return
         if len(data) > self._max_bytes:
             self.stats.dropped_oversized += 1
@@ -178,8 +185,11 @@ class SipTransport:
             return
         self._deliver(data, peer)
 
-    def _allowed(self, peer: Peer) -> bool:
-        if self._flood.allow(peer.host):
+    def _limiter(self, data: bytes) -> FloodLimiter:
+        return self._responses if data.startswith(b"SIP/2.0 ") else self._requests
+
+    def _allowed(self, data: bytes, peer: Peer) -> bool:
+        if self._limiter(data).allow(peer.host):
             return True
         self.stats.dropped_flood += 1
         self._logs.warning(peer.host, "flood", "over the message rate limit; dropped")
@@ -193,6 +203,8 @@ class SipTransport:
             self._logs.warning(peer.host, "malformed", str(error))
             self._answer(error.partial, peer, 400, f"Bad Request ({error})")
             return
+        if isinstance(message, SipRequest):
+            _mark_received(message, peer)
         self.stats.received += 1
         self._spawn(self._handle(message, peer))
 
@@ -235,20 +247,20 @@ class SipTransport:
         if task is not None:  # stop() ends it with the others
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        await self._serve_connection(reader, writer)
+        await self._serve_connection(reader, writer, key)
 
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: tuple[str, int]
     ) -> None:
-        address = writer.get_extra_info("peername")
-        peer = Peer(str(address[0]), int(address[1]), "tcp")
+        """Reads one connection until it ends; its messages come from ``key``'s peer, so a
+        reply sent to that peer goes back over this connection."""
         try:
-            await self._read_stream(reader, peer)
+            await self._read_stream(reader, Peer(key[0], key[1], "tcp"))
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the peer went away or stayed silent: the connection ends either way
         finally:
-            if self._connections.get((peer.host, peer.port)) is writer:
-                del self._connections[(peer.host, peer.port)]
+            if self._connections.get(key) is writer:
+                del self._connections[key]
             writer.close()
 
     async def _read_stream(self, reader: asyncio.StreamReader, peer: Peer) -> None:
@@ -281,8 +293,18 @@ class SipTransport:
                     return
                 buffer += chunk
             data, buffer = buffer[:size], buffer[size:]
-            if self._allowed(peer):
-                self._deliver(data, peer)
+            await self._throttle(data, peer)
+            self._deliver(data, peer)
+
+    async def _throttle(self, data: bytes, peer: Peer) -> None:
+        """Over TCP a flood is slowed, not dropped: the connection is not read until the
+        address has a token again, so TCP's flow control holds the sender back and nothing
+        it sent in order (a catalog's pages) is lost."""
+        wait_s = self._limiter(data).reserve(peer.host)
+        if wait_s > 0:
+            self.stats.delayed_flood += 1
+            self._logs.warning(peer.host, "flood", "over the message rate limit; TCP slowed")
+            await asyncio.sleep(wait_s)
 
     def _framing_lost(self, peer: Peer, kind: str, detail: str) -> None:
         if kind == "oversized":
@@ -290,6 +312,30 @@ class SipTransport:
         else:
             self.stats.dropped_malformed += 1
         self._logs.warning(peer.host, kind, f"{detail}; TCP connection closed")
+
+
+def _mark_received(request: SipRequest, peer: Peer) -> None:
+    """Writes where a request really came from into its top Via (RFC 3261 s.18.2.1
+    ``received``, RFC 3581 s.4 ``rport``), which its responses copy: a device behind NAT
+    learns the address it is seen at."""
+    vias = request.headers.get_all("Via")
+    if not vias:
+        return
+    top, comma, rest = vias[0].partition(",")
+    sent_by, *params = (part.strip() for part in top.split(";"))
+    host = sent_by.split()[-1] if sent_by.split() else ""
+    host = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    names = [p.split("=", 1)[0].lower() for p in params]
+    kept = [
+        f"rport={peer.port}" if name == "rport" else param  # asked for: the port it came from
+        for name, param in zip(names, params, strict=True)
+        if name != "received"
+    ]
+    if host != peer.host:
+        kept.append(f"received={peer.host}")
+    request.headers.set("Via", ";".join([sent_by, *kept]) + comma + rest)
+    for value in vias[1:]:
+        request.headers.add("Via", value)
 
 
 def _content_length(head: bytes) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from surveillance.config.models import GbTransport
@@ -103,3 +105,26 @@ def test_malformed_answers_are_refused_naming_the_problem(text: str, problem: st
     with pytest.raises(ValueError, match=problem) as caught:
         parse_answer(text)
     assert len(str(caught.value)) < 140
+
+
+def test_mutated_answers_fail_only_with_value_error() -> None:
+    rng = random.Random(4145)
+    valid = play_offer(
+        sip_id=SIP_ID, media_host="10.0.0.5", port=30004, ssrc="0200000002",
+        transport=GbTransport.TCP_PASSIVE,
+    )  # fmt: skip
+    refused = 0
+    for _ in range(3000):
+        text = list(valid)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text) + 1)
+            if rng.random() < 0.3:
+                del text[at:]
+            else:
+                text[at:at] = rng.choice(["\n", "=", " ", "/", "m=video ", "\x00", "\u00e9", "9"])
+        try:
+            parse_answer("".join(text))
+        except ValueError as error:
+            assert len(str(error)) < 140
+            refused += 1
+    assert refused > 500

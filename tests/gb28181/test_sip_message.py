@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from surveillance.gb28181.sip_message import (
@@ -186,3 +188,31 @@ def test_size_limit_and_a_message_without_content_length() -> None:
     with pytest.raises(SipError) as caught:  # a broken response has nothing to answer
         parse_message(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", MAX)
     assert caught.value.partial is None
+
+
+def test_mutated_messages_fail_only_with_sip_error() -> None:
+    """Hostile input as a class: thousands of truncations, byte flips, insertions and
+    splices of a valid message either parse or raise SipError with a short message."""
+    rng = random.Random(28181)
+    valid = REGISTER + b""  # a known-good start
+    outcomes = {"parsed": 0, "refused": 0}
+    for _ in range(3000):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            action = rng.randrange(4)
+            at = rng.randrange(len(data) + 1)
+            if action == 0:
+                del data[at:]
+            elif action == 1 and data:
+                data[min(at, len(data) - 1)] = rng.randrange(256)
+            elif action == 2:
+                data[at:at] = rng.choice([b"\r\n", b":", b" ", b"\x00", b"\xff", b"\r\n\r\n"])
+            else:
+                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
+        try:
+            parse_message(bytes(data), MAX)
+            outcomes["parsed"] += 1
+        except SipError as error:
+            assert len(str(error)) <= 140
+            outcomes["refused"] += 1
+    assert outcomes["parsed"] > 0 and outcomes["refused"] > 1000

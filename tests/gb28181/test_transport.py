@@ -90,6 +90,21 @@ async def test_udp_and_tcp_share_the_port_and_get_answers(server: Server) -> Non
     reply = await udp_reply(sock)
     assert isinstance(reply, SipResponse) and reply.status == 200
     assert reply.headers.get("Call-ID") == "call-1"
+    # RFC 3581: the port it came from; its sent-by host is right, so no received=.
+    via = reply.headers.get("Via") or ""
+    assert via == f"SIP/2.0/UDP 127.0.0.1:5060;rport={sock.getsockname()[1]};branch=z9hG4bK-1"
+    behind_nat = message_bytes(11).replace(
+        b"Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bK-11\r\n",
+        b"Via: SIP/2.0/UDP 192.168.1.64:5060;rport;branch=z9hG4bK-11;received=stale\r\n"
+        b"Via: SIP/2.0/TCP [fe80::1]:5070;branch=z9hG4bK-older\r\n",
+    )
+    sock.sendto(behind_nat, ("127.0.0.1", port))
+    reply = await udp_reply(sock)
+    assert reply.headers.get_all("Via") == [
+        f"SIP/2.0/UDP 192.168.1.64:5060;rport={sock.getsockname()[1]};branch=z9hG4bK-11;"
+        "received=127.0.0.1",
+        "SIP/2.0/TCP [fe80::1]:5070;branch=z9hG4bK-older",
+    ]
     message, peer = server.got[0]
     assert peer == Peer("127.0.0.1", sock.getsockname()[1], "udp")
     assert isinstance(message, SipRequest) and message.body == b"<Keepalive/>"
@@ -104,20 +119,20 @@ async def test_udp_and_tcp_share_the_port_and_get_answers(server: Server) -> Non
     third = message_bytes(5, b"<c/>")
     writer.write(message_bytes(3, b"<b/>") + message_bytes(4) + third[:30])
     await writer.drain()
-    await server.wait_for(4)
+    await server.wait_for(5)
     writer.write(third[30:])
     await writer.drain()
-    await server.wait_for(5)
-    assert [m.headers.get("Call-ID") for m, _ in server.got[1:]] == [
+    await server.wait_for(6)
+    assert [m.headers.get("Call-ID") for m, _ in server.got[2:]] == [
         f"call-{n}" for n in range(2, 6)
     ]
-    assert {p.transport for _, p in server.got[1:]} == {"tcp"}
-    assert [m.body for m, _ in server.got[1:]] == [b"<a>split</a>", b"<b/>", b"", b"<c/>"]
+    assert {p.transport for _, p in server.got[2:]} == {"tcp"}
+    assert [m.body for m, _ in server.got[2:]] == [b"<a>split</a>", b"<b/>", b"", b"<c/>"]
     # The answers come back over the same connection, framed.
     for n in range(2, 6):
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
         assert head.startswith(b"SIP/2.0 200 OK") and f"call-{n}".encode() in head
-    assert server.transport.stats.received == 5 and server.transport.stats.sent == 5
+    assert server.transport.stats.received == 6 and server.transport.stats.sent == 6
     writer.close()
     sock.close()
 
@@ -219,6 +234,16 @@ async def test_a_flood_from_one_address_is_dropped_while_another_is_served() -> 
         assert stats.dropped_flood >= 100
         assert 40 <= stats.received <= 200
         assert any(p.host == "127.0.0.2" for _, p in server.got)
+        # Responses have a bucket of their own, ten times larger: 100 pass at once.
+        before, got_before = stats.received, len(server.got)
+        for n in range(100):
+            response = b"SIP/2.0 200 OK\r\n" + message_bytes(n).split(b"\r\n", 1)[1]
+            flooder.sendto(response, ("127.0.0.1", port))
+            if n % 10 == 9:
+                await asyncio.sleep(0.001)
+        await server.wait_for(got_before + 100)
+        assert stats.received == before + 100
+        assert isinstance(server.got[-1][0], SipResponse)
         flooder.close()
         other.close()
     finally:
@@ -241,11 +266,12 @@ async def test_handler_failures_and_sending_over_a_new_tcp_connection(server: Se
     listener = await asyncio.start_server(peer_side, "127.0.0.1", 0)
     peer_port = listener.sockets[0].getsockname()[1]
     request = parse_message(message_bytes(42), MAX_BYTES)
-    await server.transport.send(request, Peer("127.0.0.1", peer_port, "tcp"))
+    # Named as a caller may name it: the reply is from that peer, found by that name.
+    await server.transport.send(request, Peer("localhost", peer_port, "tcp"))
     assert b"call-42" in await asyncio.wait_for(received.get(), WAIT_S)
     await server.wait_for(1)  # the peer's 200 came back on the connection we opened
     reply, via = server.got[0]
-    assert isinstance(reply, SipResponse) and via.port == peer_port and via.transport == "tcp"
+    assert isinstance(reply, SipResponse) and via == Peer("localhost", peer_port, "tcp")
 
     sock = udp_socket()
     exploding = message_bytes(2).replace(b"Content-Length", b"Subject: explode\r\nContent-Length")
@@ -259,3 +285,21 @@ async def test_handler_failures_and_sending_over_a_new_tcp_connection(server: Se
     await listener.wait_closed()
     with pytest.raises(OSError):
         await server.transport.send(request, Peer("127.0.0.1", 9, "udp"))
+
+
+async def test_a_tcp_flood_is_slowed_not_dropped() -> None:
+    server = Server(requests_per_s=100.0)  # bursts of 200: the last 100 wait about a second
+    await server.transport.start()
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", server.transport.port)
+        writer.write(b"".join(message_bytes(n, b"<page/>") for n in range(300)))
+        await writer.drain()
+        await server.wait_for(300)
+        assert [m.headers.get("Call-ID") for m, _ in server.got] == [
+            f"call-{n}" for n in range(300)
+        ]
+        stats = server.transport.stats
+        assert stats.dropped_flood == 0 and stats.delayed_flood >= 1
+        writer.close()
+    finally:
+        await server.transport.stop()
