@@ -301,7 +301,7 @@ def _epoch(text: str) -> float:
 def test_platform_recording_and_a_clip_into_a_case(rig: Rig) -> None:
     """The depot platform records continuously (its channel over TCP passive media)."""
     wait_until(lambda: _recorded_s(rig, DEPOT) >= 4, WAIT_S, "4 s of the depot recorded")
-    [session] = rig.node.gb_player.streams("depot")  # type: ignore[union-attr]
+    [session] = rig.node.gb_player.streams("depot")
     assert session.transport == "tcp-passive"
     case = rig.client.post("/api/cases", json={"title": "GB clip", "cameras": [DEPOT]})
     assert case.status_code == 201, case.text
@@ -375,3 +375,20 @@ def test_bad_media_is_dropped_logged_and_never_sticks(
         WAIT_S,
         "the first channel's snapshot again",
     )
+
+
+def test_a_platform_going_away_ends_its_plays_with_bye(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Last: the depot platform stops (it BYEs its plays, then de-registers). Its BYE is
+    taken as the end of the recording stream's session (RFC 3261 s.15.1.2), not refused."""
+    caplog.set_level(logging.INFO, logger="surveillance.services.gb_play")
+    wait_until(lambda: rig.node.gb_player.streams("depot"), WAIT_S, "the depot playing")
+    rig.depot.stop()
+    wait_until(
+        lambda: not rig.node.gb_player.streams("depot"),
+        WAIT_S,
+        "the depot's session ended",
+    )
+    assert any("the platform ended the stream (BYE)" in r.getMessage() for r in caplog.records)
+    assert not any("BYE refused" in r.getMessage() for r in caplog.records)
