@@ -110,11 +110,13 @@ async def test_udp_and_tcp_share_the_port_and_get_answers(server: Server) -> Non
     assert isinstance(message, SipRequest) and message.body == b"<Keepalive/>"
 
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    # Split: one message in small pieces with pauses, keepalive CRLFs in front.
+    # Split: one message a byte at a time (so the end of its headers comes in pieces too),
+    # keepalive CRLFs in front.
     whole = b"\r\n\r\n" + message_bytes(2, b"<a>split</a>")
-    for start in range(0, len(whole), 7):
-        writer.write(whole[start : start + 7])
+    for start in range(len(whole)):
+        writer.write(whole[start : start + 1])
         await writer.drain()
+        await asyncio.sleep(0)  # lets the server read this byte alone, as a segment
     # Coalesced: two messages (and the start of a third) in one write.
     third = message_bytes(5, b"<c/>")
     writer.write(message_bytes(3, b"<b/>") + message_bytes(4) + third[:30])
