@@ -91,6 +91,7 @@ class SipTransport:
         self._server: asyncio.Server | None = None
         self._port = 0
         self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._connecting: dict[tuple[str, int], tuple[asyncio.Lock, int]] = {}  # lock, users
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -144,12 +145,29 @@ class SipTransport:
                 raise OSError(errno.ENOTCONN, "the SIP transport is not running")
             self._udp.sendto(data, (peer.host, peer.port))
         else:
-            writer = self._connections.get((peer.host, peer.port))
-            if writer is None or writer.is_closing():
-                writer = await self._connect(peer)
+            writer = await self._connection(peer)
             writer.write(data)
             await asyncio.wait_for(writer.drain(), TCP_WRITE_TIMEOUT_S)
         self.stats.sent += 1
+
+    async def _connection(self, peer: Peer) -> asyncio.StreamWriter:
+        """The open connection to ``peer``, else a new one; sends to one peer at the same
+        time wait for the one connection rather than each opening its own."""
+        key = (peer.host, peer.port)
+        lock, users = self._connecting.get(key, (asyncio.Lock(), 0))
+        self._connecting[key] = (lock, users + 1)
+        try:
+            async with lock:
+                writer = self._connections.get(key)
+                if writer is None or writer.is_closing():
+                    writer = await self._connect(peer)
+                return writer
+        finally:
+            lock, users = self._connecting[key]
+            if users == 1:
+                del self._connecting[key]  # bounded: only peers being connected to
+            else:
+                self._connecting[key] = (lock, users - 1)
 
     async def _connect(self, peer: Peer) -> asyncio.StreamWriter:
         if self._server is None:

@@ -305,3 +305,27 @@ async def test_a_tcp_flood_is_slowed_not_dropped() -> None:
         writer.close()
     finally:
         await server.transport.stop()
+
+
+async def test_concurrent_sends_to_one_peer_share_one_new_connection(server: Server) -> None:
+    connections = 0
+    got = bytearray()
+    all_there = asyncio.Event()
+
+    async def peer_side(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while chunk := await reader.read(65536):
+            got.extend(chunk)
+            if got.count(b"MESSAGE sip:") >= 5:
+                all_there.set()
+
+    listener = await asyncio.start_server(peer_side, "127.0.0.1", 0)
+    to_peer = Peer("127.0.0.1", listener.sockets[0].getsockname()[1], "tcp")
+    requests = [parse_message(message_bytes(n), MAX_BYTES) for n in range(5)]
+    await asyncio.gather(*(server.transport.send(r, to_peer) for r in requests))
+    await asyncio.wait_for(all_there.wait(), WAIT_S)
+    assert connections == 1 and server.transport.stats.sent == 5
+    await server.transport.stop()
+    listener.close()
+    await listener.wait_closed()
