@@ -22,6 +22,16 @@ from fractions import Fraction
 from typing import Protocol
 
 from surveillance.media.backoff import Backoff
+from surveillance.media.bitstream import (
+    H264_PPS,
+    H264_SPS,
+    H265_PPS,
+    H265_SPS,
+    H265_VPS,
+    START_CODE,
+    nal_type,
+    split_annexb,
+)
 from surveillance.media.connections import SocketIndex
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.packets import StreamInfo
@@ -205,22 +215,26 @@ class GbIngestWorker:
                     f"the platform stopped sending video for {read_timeout_s:g} s",
                 )
             if data is None:
-                continue
-            self.rtp_packets += 1
-            try:
-                packet = parse_rtp(data)
-            except ValueError as exc:
-                self.rtp_malformed += 1
-                self._bad_input(f"malformed RTP dropped: {exc}")
-                continue
-            if packet.ssrc != ssrc:
-                if ssrc is None:
-                    ssrc = packet.ssrc
-                else:
-                    self.rtp_wrong_ssrc += 1
-                    self._bad_input(f"RTP from another SSRC ({packet.ssrc}) dropped")
+                if not reorderer.held:
                     continue
-            for ordered in reorderer.push(packet):
+                in_order = reorderer.drain()  # a silence with packets waiting for a lost one
+            else:
+                self.rtp_packets += 1
+                try:
+                    packet = parse_rtp(data)
+                except ValueError as exc:
+                    self.rtp_malformed += 1
+                    self._bad_input(f"malformed RTP dropped: {exc}")
+                    continue
+                if packet.ssrc != ssrc:
+                    if ssrc is None:
+                        ssrc = packet.ssrc
+                    else:
+                        self.rtp_wrong_ssrc += 1
+                        self._bad_input(f"RTP from another SSRC ({packet.ssrc}) dropped")
+                        continue
+                in_order = reorderer.push(packet)
+            for ordered in in_order:
                 if ordered.seq != expected and expected is not None:
                     demuxer.lost()
                 expected = (ordered.seq + 1) & 0xFFFF
@@ -245,7 +259,9 @@ class GbIngestWorker:
             width=0,
             height=0,
             time_base=TIME_BASE,
-            extradata=None,  # parameter sets come in band, before each keyframe
+            # The parameter sets in band before the keyframe, as an RTSP camera's SDP gives
+            # them: consumers read the browser codec string and muxer set-up from here.
+            extradata=parameter_sets(codec, data),
             profile=None,
             average_fps=None,
             connected_at=time.time(),
@@ -311,3 +327,16 @@ class GbIngestWorker:
             logging.DEBUG if repeated else logging.WARNING,
             "stream %s offline: %s", self.stream.key, message,
         )  # fmt: skip
+
+
+_PARAMETER_SETS = {"h264": (H264_SPS, H264_PPS), "hevc": (H265_VPS, H265_SPS, H265_PPS)}
+
+
+def parameter_sets(codec: str, keyframe: bytes) -> bytes | None:
+    """The parameter sets a keyframe carries (Annex B), or None without an SPS among them."""
+    wanted = _PARAMETER_SETS[codec]
+    sps = wanted[-2]
+    found = [nal for nal in split_annexb(keyframe) if nal_type(codec, nal) in wanted]
+    if not any(nal_type(codec, nal) == sps for nal in found):
+        return None
+    return b"".join(START_CODE + nal for nal in found)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import select
 import socket
 import struct
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -70,22 +71,26 @@ class Reorderer:
     """Puts packets back in sequence-number order (16-bit, wrapping), holding at most
     ``window`` packets while it waits for a missing one.
 
-    A hole is given up (its packets counted ``lost``) once ``window`` packets wait behind it:
-    at a few hundred packets a second, 64 packets are a few hundred milliseconds, far longer
-    than packets are reordered on a network and short enough not to delay the picture much.
+    A hole is given up (its packets counted ``lost``) once ``window`` packets wait behind it
+    or the first of them has waited ``max_wait_s``: packets are reordered on a network by
+    milliseconds, and a low-bitrate stream (a few dozen packets a second) must not hold its
+    picture back for the seconds 64 of its packets take. :meth:`drain` gives up every hole
+    at once, for a stream that fell silent with packets waiting.
     A packet that arrives after its hole was given up is ``late``; one already delivered or
     held is a ``duplicate``; both are dropped. A jump far ahead or behind (a platform that
     restarted its sequence numbers) starts over once two packets in a row agree on it, as
     RFC 3550 Appendix A.1 does for a source's sequence.
     """
 
-    def __init__(self, window: int = 64) -> None:
+    def __init__(self, window: int = 64, max_wait_s: float = 0.1) -> None:
         self.window = window
+        self.max_wait_s = max_wait_s
         self.lost = 0
         self.late = 0
         self.duplicates = 0
         self._expected: int | None = None  # the next sequence number to hand out
         self._held: dict[int, RtpPacket] = {}
+        self._waiting_since = 0.0  # time.monotonic() when the current hole opened
         self._given_up: deque[int] = deque(maxlen=window)  # recent holes, to tell late from dup
         self._stray: RtpPacket | None = None  # the last far-off packet, held for a restart
 
@@ -105,11 +110,14 @@ class Reorderer:
             if seq in self._held:
                 self.duplicates += 1
                 return []
-            self._held[seq] = packet
+            held = self._held
+            if not held:
+                self._waiting_since = time.monotonic()
+            held[seq] = packet
             if self._stray is not None:  # a lone far-off packet, not a restart: dropped
                 self.duplicates += 1
                 self._stray = None
-            if len(self._held) < self.window:
+            if len(held) < self.window and time.monotonic() - self._waiting_since < self.max_wait_s:
                 return []
             return self._give_up_hole()
         behind = _SEQ_MOD - ahead
@@ -146,6 +154,20 @@ class Reorderer:
             out.append(following)
             seq = (seq + 1) & 0xFFFF
         self._expected = seq
+        if held:
+            self._waiting_since = time.monotonic()  # the next hole opens now (near enough)
+        return out
+
+    @property
+    def held(self) -> int:
+        """Packets waiting for a missing one."""
+        return len(self._held)
+
+    def drain(self) -> list[RtpPacket]:
+        """Give up every hole: the held packets, in order."""
+        out: list[RtpPacket] = []
+        while self._held:
+            out += self._give_up_hole()
         return out
 
     def _give_up_hole(self) -> list[RtpPacket]:

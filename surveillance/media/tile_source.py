@@ -139,14 +139,23 @@ class TileSource:
 
     def _run(self, subscription: Subscription) -> None:
         try:
-            for packet, frame in follow_decoded(
-                subscription, self._stop.is_set, TILE_POLL_S, self._new_decoder
-            ):
-                self.decoded += 1
-                with self._lock:
-                    self._frame = frame
-                    self._frame_received_at = packet.received_at
-                    self._frame_serial += 1
+            while True:
+                for packet, frame in follow_decoded(
+                    subscription, self._stop.is_set, TILE_POLL_S, self._new_decoder
+                ):
+                    self.decoded += 1
+                    with self._lock:
+                        self._frame = frame
+                        self._frame_received_at = packet.received_at
+                        self._frame_serial += 1
+                # The stream's worker ended and closed its consumers (the camera was
+                # marked unreachable, say): the tile keeps asking for the camera, so it
+                # shows it again when it is back, rather than its status for good.
+                if self._stop.wait(TILE_POLL_S):
+                    break
+                subscription = self._subscription = self.stream.subscribe(
+                    from_cached_gop=True, max_packets=TILE_QUEUE_PACKETS
+                )
         except Exception:
             log.exception("tile decoder of %s failed", self.stream.key)
         finally:

@@ -25,9 +25,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
 
-from surveillance.catalog import Camera
 from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
 from surveillance.gb28181 import ids
 from surveillance.gb28181.records import GbSessionRecord
@@ -36,7 +34,7 @@ from surveillance.gb28181.sip_message import SipRequest, new_request
 from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transactions import SipTimeout
 from surveillance.gb28181.transport import Peer
-from surveillance.media.gb_worker import GbFeed, GbIngestWorker
+from surveillance.media.gb_worker import GbFeed
 from surveillance.media.health import ErrorKind
 from surveillance.media.rtp import (
     RtpReceiver,
@@ -45,11 +43,9 @@ from surveillance.media.rtp import (
     udp_receiver,
 )
 from surveillance.media.source import StreamOpenError
-from surveillance.media.stream import Stream
 from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession
 from surveillance.services.gb_ports import NoFreePort, RtpPortPool
 from surveillance.services.gb_signalling import Signalling
-from surveillance.services.ingest import IngestService, WorkerFactory
 
 log = logging.getLogger(__name__)
 
@@ -400,17 +396,3 @@ class GbPlayer:
             self._store.remove_session(call_id)
         except Exception:
             log.exception("gb28181: session row %s not removed", call_id)
-
-
-def gb_source_factory(
-    player: GbPlayer, ingest: IngestService, redact: Callable[[str], str]
-) -> WorkerFactory:
-    """The ingest's "gb28181" source (``IngestService.register_source``): a channel
-    camera's stream is a GbIngestWorker opening its feeds through the player. GB channels
-    have no sub-stream (one INVITE, one stream)."""
-
-    def make(stream: Stream, camera: Camera, sub: bool) -> GbIngestWorker:
-        options = ingest.source_options(camera)
-        return GbIngestWorker(stream, camera.id, player, options, ingest.backoff(), redact)
-
-    return make

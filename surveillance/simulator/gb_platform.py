@@ -25,23 +25,18 @@ __all__ = ["FAULTS", "GbChannelSpec", "GbPlatformSimulator"]
 
 log = logging.getLogger(__name__)
 
-FAULTS = (
-    "stop-keepalive",
-    "resume-keepalive",
-    "stop-media",
-    "wrong-ssrc",
-    "garbage-rtp",
-    "refuse-invite",
-    "drop-invite",
-    "no-psm",
-    "reset",
-)
+# What fault() takes; each stays until "reset" (stop-keepalive also until resume-keepalive).
+FAULTS = ("stop-keepalive", "resume-keepalive", "stop-media", "wrong-ssrc", "garbage-rtp",
+          "refuse-invite", "drop-invite", "no-psm", "reset")  # fmt: skip
 REQUEST_TIMEOUT_S = 10.0
 REGISTER_RETRY_S = 2.0  # after a failed REGISTER
 BYE_TIMEOUT_S = 2.0
 
 
 class GbPlatformSimulator:
+    """One lower platform: its SIP identity, its channels (each playing a clip), its faults.
+    Runs on the event loop that calls start(); from other threads use GbPlatformThread."""
+
     def __init__(
         self,
         *,
@@ -111,6 +106,7 @@ class GbPlatformSimulator:
         that does not answer or refuses is tried again every REGISTER_RETRY_S, as a device
         does: ``registered`` says when it took."""
         await self._open(local_port)
+        self._plays.warm({channel.clip for channel in self.channels})
         self._register_call_id = gb_sip.new_call_id(self.local_host)
         with contextlib.suppress(TimeoutError, ConnectionError, OSError):
             await self._register(self.expires_s)
@@ -126,8 +122,10 @@ class GbPlatformSimulator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for call_id in list(self.streams):
-            await self._end_stream(call_id, bye=True)
+        await asyncio.gather(
+            *[self._end_stream(call_id, bye=True) for call_id in list(self.streams)]
+        )
+        await self._plays.close()
         if self.registered:
             with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await self._register(0, timeout_s=BYE_TIMEOUT_S)
@@ -236,10 +234,7 @@ class GbPlatformSimulator:
             extra=[("expires", str(expires))],
         )
         # RFC 3261 s.10.2: To is the address of record being registered: this platform.
-        request.headers = [
-            (n, f"<sip:{self.device_id}@{self.domain}>" if n == "to" else v)
-            for n, v in request.headers
-        ]
+        request.replace("to", f"<sip:{self.device_id}@{self.domain}>")
         return request
 
     async def _message(self, body: bytes) -> int:
@@ -299,23 +294,14 @@ class GbPlatformSimulator:
             "Notify", self._next_sn(), self.device_id, len(items), items, self.encoding, event=event
         )
         extra = [("event", "Catalog"), ("subscription-state", "active")]
-        call_id = None
         request = self._new_request(
             "NOTIFY", to_user=self.server_id, body=body, content_type=MANSCDP, extra=extra
         )
         if self._subscription is not None:
             call_id, their_tag, our_tag = self._subscription
-            request.headers = [
-                (
-                    n,
-                    {
-                        "call-id": call_id,
-                        "from": f"<sip:{self.device_id}@{self.domain}>;tag={our_tag}",
-                        "to": f"<sip:{self.server_id}@{self.domain}>;tag={their_tag}",
-                    }.get(n, v),
-                )
-                for n, v in request.headers
-            ]
+            request.replace("call-id", call_id)
+            request.replace("from", f"<sip:{self.device_id}@{self.domain}>;tag={our_tag}")
+            request.replace("to", f"<sip:{self.server_id}@{self.domain}>;tag={their_tag}")
         await self._require_endpoint().request(request, REQUEST_TIMEOUT_S)
 
     def _apply_catalog_event(self, event: str, items: list[GbChannelSpec]) -> None:
@@ -424,7 +410,7 @@ class GbPlatformSimulator:
         if bye and dialog is not None:
             # RFC 3261 s.15.1.1: a BYE in the dialog; From/To are the INVITE's, swapped.
             request = self._new_request("BYE", to_user=self.server_id, call_id=call_id)
-            swapped = {"from": dialog[1], "to": dialog[0]}
-            request.headers = [(n, swapped.get(n, v)) for n, v in request.headers]
+            request.replace("from", dialog[1])
+            request.replace("to", dialog[0])
             with contextlib.suppress(TimeoutError, ConnectionError, OSError):
                 await self._require_endpoint().request(request, BYE_TIMEOUT_S)

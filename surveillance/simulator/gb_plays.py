@@ -26,7 +26,7 @@ class Plays:
         self.clip_dir = clip_dir
         self.streams: dict[str, GbStream] = {}
         self._dialogs: dict[str, tuple[str, str]] = {}  # Call-ID -> (their From, our To)
-        self._clips: dict[tuple[str, bool], PsClip] = {}
+        self._clips: dict[tuple[str, bool], asyncio.Task[PsClip]] = {}
 
     async def answer(
         self, request: Message, reply: Reply, channel: GbChannelSpec, faults: set[str], contact: str
@@ -88,13 +88,31 @@ class Plays:
             await stream.stop(reason)
         return self._dialogs.pop(call_id, None)
 
+    def warm(self, names: set[str]) -> None:
+        """Start making the named clips' PS now, so a first INVITE on a cold cache is
+        answered within an upper platform's INVITE time-out."""
+        for name in names:
+            self._load(name, False)
+
     async def _clip(self, name: str, without_psm: bool) -> PsClip:
+        return await asyncio.shield(self._load(name, without_psm))
+
+    def _load(self, name: str, without_psm: bool) -> asyncio.Task[PsClip]:
         key = (name, without_psm)
-        if key not in self._clips:
-            # Muxing runs a subprocess and reads files: off the event loop, once per clip.
-            path = await asyncio.to_thread(ps_file, name, self.clip_dir)
-            self._clips[key] = await asyncio.to_thread(load_clip, path, without_psm=without_psm)
+        if key not in self._clips or self._clips[key].cancelled():
+            self._clips[key] = asyncio.get_running_loop().create_task(self._make(name, without_psm))
         return self._clips[key]
+
+    async def _make(self, name: str, without_psm: bool) -> PsClip:
+        # Muxing runs a subprocess and reads files: off the event loop, once per clip.
+        path = await asyncio.to_thread(ps_file, name, self.clip_dir)
+        return await asyncio.to_thread(load_clip, path, without_psm=without_psm)
+
+    async def close(self) -> None:
+        for task in self._clips.values():
+            task.cancel()
+        await asyncio.gather(*self._clips.values(), return_exceptions=True)
+        self._clips.clear()
 
 
 def _own_ssrc() -> str:

@@ -65,6 +65,10 @@ class Message:
         name = name.lower()
         return [v for n, v in self.headers if n == name]
 
+    def replace(self, name: str, value: str) -> None:
+        """Set every ``name`` header (lowercase) to ``value``, in place."""
+        self.headers = [(n, value if n == name else v) for n, v in self.headers]
+
     def cseq(self) -> tuple[int, str]:
         number, method = (self.header("cseq") or "0 ?").split()
         return int(number), method

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from surveillance.media.backoff import Backoff
+from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.connections import SocketIndex
 from surveillance.media.decode import decode_packets, new_decoder
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
@@ -25,9 +26,10 @@ from surveillance.media.packets import Packet
 from surveillance.media.rtp import tcp_passive_receiver, udp_receiver
 from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
+from surveillance.services.ingest_sources import IngestSource
 from surveillance.simulator.ps_mux import ps_file
 from tests.conftest import CLIP_CACHE
-from tests.media.ps_material import rtp
+from tests.media.ps_material import ffmpeg_units, rtp
 from tests.waits import wait_until
 
 pytestmark = pytest.mark.integration  # threads, sockets and gst-launch-1.0, seconds each
@@ -42,10 +44,16 @@ class PlayingOpener:
     """Answers each open() with a new feed whose packets a thread sends: the PS file, cut
     into RTP packets, paced over ``CLIP_S``, once; then silence."""
 
-    def __init__(self, ps: bytes, transport: str, *, wrong_ssrc_every: int = 0) -> None:
+    def __init__(
+        self, ps: bytes, transport: str, *, wrong_ssrc_every: int = 0, network: bool = False
+    ) -> None:
+        """``network``: packets swapped in pairs now and then, some sent twice, some lost,
+        as UDP across a real network delivers them."""
         self.ps = ps
         self.transport = transport
         self.wrong_ssrc_every = wrong_ssrc_every
+        self.network = network
+        self.dropped: list[int] = []  # sequence numbers never sent
         self.opens = 0
         self.closes: list[int] = []  # the feed (open number) of each close() call
         self.fail: StreamOpenError | None = None
@@ -83,6 +91,8 @@ class PlayingOpener:
             packets.append(rtp(self.ps[start : start + PAYLOAD_BYTES], 65_000 + index, ssrc=SSRC))
             if self.wrong_ssrc_every and index % self.wrong_ssrc_every == 0:
                 packets.append(rtp(b"\x00\x00\x01\xba not ours", 7, ssrc=SSRC + 1))
+        if self.network:
+            packets = self._mess_up(packets)
         step = 40
         udp = self.transport == "udp"
         if udp:
@@ -110,6 +120,21 @@ class PlayingOpener:
             return  # the node closed its end
         finally:
             sock.close()
+
+    def _mess_up(self, packets: list[bytes]) -> list[bytes]:
+        out = []
+        for index in range(0, len(packets) - 1, 2):
+            first, second = packets[index], packets[index + 1]
+            if index % 50 == 10:
+                out += [second, first]  # reordered
+            elif index % 80 == 20:
+                out += [first, first, second]  # a duplicate
+            elif index % 60 == 50:  # not in the first keyframe, which the test needs
+                self.dropped.append(int.from_bytes(first[2:4], "big"))
+                out.append(second)  # lost
+            else:
+                out += [first, second]
+        return out
 
     def finish(self) -> None:
         self._done.set()
@@ -183,7 +208,10 @@ def test_udp_feed_goes_online_decodes_and_reconnects_when_the_platform_stops(
     session = [p for p in packets[first:] if p.info is packets[first].info]
     assert packets[0].keyframe  # nothing before a connection's first keyframe
     assert len(session) >= 90 and decoded(session) == len(session)
-    assert session[0].info.width == 640 and session[0].info.time_base.denominator == 90_000
+    info = session[0].info
+    assert info.width == 640 and info.time_base.denominator == 90_000
+    # The keyframe's parameter sets stand for an SDP's: the browser's codec string from them.
+    assert codec_string("h264", parameter_sets_annexb("h264", info.extradata)) == "avc1.4d401e"
     # Another SSRC's packets (one in 25) were dropped, counted, logged once.
     assert worker.rtp_wrong_ssrc >= 10 and worker.rtp_packets > 300
     assert worker.rtp_lost == 0 and worker.ps_errors == 0
@@ -199,9 +227,14 @@ def test_tcp_passive_h265_feed_goes_online_as_hevc(worker_for: MakeWorker) -> No
     worker.start()
     wait_until(lambda: stream.health.state is StreamState.ONLINE, 15, "online")
     assert (stream.health.codec, stream.health.width, stream.health.height) == ("hevc", 640, 360)
-    assert worker.running and not worker.end_if_hung(time.monotonic(), 1.0, SocketIndex())
+    source: IngestSource = worker  # what the ingest service takes (mypy checks the fit)
+    assert source.running and not source.end_if_hung(time.monotonic(), 1.0, SocketIndex())
     packets = stream.ring.latest_gop()
     assert packets and packets[0].info.codec == "hevc" and decoded(packets) == len(packets)
+    extradata = packets[0].info.extradata
+    assert (codec_string("hevc", parameter_sets_annexb("hevc", extradata)) or "").startswith(
+        "hvc1.1."
+    )
 
 
 def test_an_open_that_fails_leaves_the_stream_offline_with_its_reason(
@@ -231,3 +264,21 @@ def test_a_feed_without_a_keyframe_times_out_naming_it(
     assert worker.ps_errors > 0
     damaged = [r for r in caplog.records if "damaged program stream skipped" in r.getMessage()]
     assert len(damaged) == 1  # counted always, logged once a minute
+
+
+def test_reordered_duplicated_and_lost_packets_deliver_only_whole_units(
+    h264_ps: bytes, worker_for: MakeWorker
+) -> None:
+    opener = PlayingOpener(h264_ps, "udp", network=True)
+    worker, stream = worker_for(opener)
+    subscription = stream.subscribe(from_cached_gop=False, max_packets=500)
+    worker.start()
+    wait_until(lambda: stream.health.state is StreamState.ONLINE, 15, "online")
+    wait_until(lambda: stream.health.state is StreamState.OFFLINE, 15, "the file played")
+    assert len(opener.dropped) >= 4 and worker.rtp_lost == len(opener.dropped)
+    whole = {unit.data for unit in ffmpeg_units(ps_file("h264", CLIP_CACHE))[1]}
+    delivered = []
+    while (packet := subscription.get(0)) is not None:
+        delivered.append(packet)
+    assert len(delivered) >= 100 - 2 * len(opener.dropped) - 2
+    assert all(packet.data in whole for packet in delivered), "a damaged unit was delivered"

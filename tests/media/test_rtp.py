@@ -47,6 +47,7 @@ def test_the_header_csrc_extension_and_padding_are_stripped() -> None:
         (struct.pack("!BBHII", 0x90, 96, 1, 0, 1) + b"\xbe\xde\x00\x09", "longer than"),
         (struct.pack("!BBHII", 0x8F, 96, 1, 0, 1) + b"abcd", "longer than the packet"),
     ],
+    ids=["short", "version", "zero-padding", "padding", "extension-cut", "extension", "csrc"],
 )
 def test_a_packet_that_is_not_rtp_is_refused_with_the_reason(data: bytes, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
@@ -69,7 +70,7 @@ def test_reordering_within_the_window_across_the_sequence_wrap() -> None:
     # ... the first one first, as a receiver's first packet sets where the sequence starts.
     shuffled.remove(first)
     shuffled.insert(0, first)
-    reorderer = Reorderer(window=64)
+    reorderer = Reorderer(window=64, max_wait_s=60)
     out: list[RtpPacket] = []
     for seq in shuffled:
         out += reorderer.push(packet(seq))
@@ -80,7 +81,7 @@ def test_reordering_within_the_window_across_the_sequence_wrap() -> None:
 
 
 def test_a_hole_is_given_up_after_the_window_and_its_packet_is_late() -> None:
-    reorderer = Reorderer(window=8)
+    reorderer = Reorderer(window=8, max_wait_s=60)
     out = reorderer.push(packet(65_534)) + reorderer.push(packet(65_535))
     # 0 and 1 are missing; 2..9 wait for them until the window is full.
     for seq in range(2, 10):
@@ -92,8 +93,20 @@ def test_a_hole_is_given_up_after_the_window_and_its_packet_is_late() -> None:
     assert seqs(reorderer.push(packet(10))) == [10]
 
 
+def test_a_hole_is_given_up_after_max_wait_or_when_drained() -> None:
+    """A low-bitrate stream does not wait for 64 packets behind a lost one."""
+    waiting = Reorderer(window=64, max_wait_s=0.0)
+    assert seqs(waiting.push(packet(1)) + waiting.push(packet(3))) == [1, 3]
+    assert waiting.lost == 1
+    patient = Reorderer(window=64, max_wait_s=60)
+    out = patient.push(packet(1)) + patient.push(packet(3)) + patient.push(packet(5))
+    assert seqs(out) == [1] and patient.held == 2
+    assert seqs(patient.drain()) == [3, 5] and patient.held == 0 and patient.lost == 2
+    assert seqs(patient.push(packet(6))) == [6]
+
+
 def test_a_restarted_sequence_is_followed_once_two_packets_agree() -> None:
-    reorderer = Reorderer(window=8)
+    reorderer = Reorderer(window=8, max_wait_s=60)
     out = []
     for seq in range(100, 105):
         out += reorderer.push(packet(seq))

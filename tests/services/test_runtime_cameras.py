@@ -23,6 +23,7 @@ from surveillance.catalog import Camera, Catalog, runtime_camera
 from surveillance.config.models import AppConfig, IngestMode
 from surveillance.media.health import ErrorKind
 from surveillance.services.camera_recorder import CLOSED_REMOVED
+from surveillance.services.mosaic import MosaicRequest
 from surveillance.services.recorder import RecordingState
 from surveillance.simulator import Simulator
 from tests.auth_helpers import bearer
@@ -207,6 +208,9 @@ def test_unreachable_and_sourceless_cameras_answer_at_once_with_their_reason(
 
     shot = snapshot(service, "rt-flaky", admin)
     assert shot.status_code == 200
+    # A mosaic shows it throughout: its tile keeps asking for the camera while it is away.
+    request = MosaicRequest("1", ("rt-flaky",), fps=5)
+    lease = service.on_loop(lambda: node.mosaic.acquire(request))
     service.on_loop(lambda: node.ingest.set_unreachable("rt-flaky", UNREACHABLE))
     health = node.ingest.camera_health("rt-flaky").main
     assert (health.state.value, health.last_error_kind, health.last_error) == (
@@ -224,8 +228,9 @@ def test_unreachable_and_sourceless_cameras_answer_at_once_with_their_reason(
     assert listed["rt-flaky"]["health"]["last_error"] == UNREACHABLE  # type: ignore[index]
 
     service.on_loop(lambda: node.ingest.set_unreachable("rt-flaky", None))
-    assert state(service, "rt-flaky") == "idle"
+    wait_until(lambda: state(service, "rt-flaky") == "online", 20, "back for the mosaic")
     assert snapshot(service, "rt-flaky", admin).status_code == 200
+    lease.release()
 
     # A new URL is a new stream; removed and added again, another: each one's pictures are
     # its own (no decoder or picture of the stream before is reused).

@@ -9,6 +9,7 @@ and sends MESSAGE queries, INVITE / ACK / BYE and collects the RTP that follows.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import re
 import secrets
@@ -60,11 +61,21 @@ class Upper(asyncio.DatagramProtocol):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: self, local_addr=("127.0.0.1", 0)
-        )
-        self.port = self._udp.get_extra_info("sockname")[1]
-        self._server = await asyncio.start_server(self._tcp_client, "127.0.0.1", self.port)
+        # UDP and TCP on one port number: the free UDP port may be taken for TCP by another
+        # test at the same moment, so the pair is tried again on another port.
+        for _ in range(20):
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: self, local_addr=("127.0.0.1", 0)
+            )
+            self.port = self._udp.get_extra_info("sockname")[1]
+            try:
+                self._server = await asyncio.start_server(self._tcp_client, "127.0.0.1", self.port)
+                return
+            except OSError as exc:
+                self._udp.close()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        raise OSError(errno.EADDRINUSE, "no port free for both UDP and TCP")
 
     def close(self) -> None:
         if self._udp:
