@@ -91,6 +91,7 @@ class SipTransport:
         self._server: asyncio.Server | None = None
         self._port = 0
         self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._connecting: dict[tuple[str, int], tuple[asyncio.Lock, int]] = {}  # lock, users
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -144,12 +145,29 @@ class SipTransport:
                 raise OSError(errno.ENOTCONN, "the SIP transport is not running")
             self._udp.sendto(data, (peer.host, peer.port))
         else:
-            writer = self._connections.get((peer.host, peer.port))
-            if writer is None or writer.is_closing():
-                writer = await self._connect(peer)
+            writer = await self._connection(peer)
             writer.write(data)
             await asyncio.wait_for(writer.drain(), TCP_WRITE_TIMEOUT_S)
         self.stats.sent += 1
+
+    async def _connection(self, peer: Peer) -> asyncio.StreamWriter:
+        """The open connection to ``peer``, else a new one; sends to one peer at the same
+        time wait for the one connection rather than each opening its own."""
+        key = (peer.host, peer.port)
+        lock, users = self._connecting.get(key, (asyncio.Lock(), 0))
+        self._connecting[key] = (lock, users + 1)
+        try:
+            async with lock:
+                writer = self._connections.get(key)
+                if writer is None or writer.is_closing():
+                    writer = await self._connect(peer)
+                return writer
+        finally:
+            lock, users = self._connecting[key]
+            if users == 1:
+                del self._connecting[key]  # bounded: only peers being connected to
+            else:
+                self._connecting[key] = (lock, users - 1)
 
     async def _connect(self, peer: Peer) -> asyncio.StreamWriter:
         if self._server is None:
@@ -266,20 +284,22 @@ class SipTransport:
     async def _read_stream(self, reader: asyncio.StreamReader, peer: Peer) -> None:
         """Frames messages by Content-Length (RFC 3261 s.18.3: required over TCP) until the
         peer closes, stays idle TCP_IDLE_S, or breaks the framing."""
-        buffer = b""
+        buffer = bytearray()  # grows in place: a trickle of tiny segments costs no copies
+        searched = 0  # the end of the headers is not before this offset
         while True:
-            buffer = buffer.lstrip(b"\r\n")  # keepalive CRLFs between messages
-            end = buffer.find(b"\r\n\r\n")
+            if buffer and buffer[0] in b"\r\n":  # keepalive CRLFs between messages
+                del buffer[: len(buffer) - len(buffer.lstrip(b"\r\n"))]
+                searched = 0
+            end = buffer.find(b"\r\n\r\n", searched)
             if end < 0:
                 if len(buffer) > self._max_bytes:
                     self._framing_lost(peer, "oversized", "headers over the size limit")
                     return
-                chunk = await asyncio.wait_for(reader.read(TCP_READ_CHUNK), TCP_IDLE_S)
-                if not chunk:
+                searched = max(0, len(buffer) - 3)  # not the whole buffer again each time
+                if not await self._read_more(reader, buffer):
                     return
-                buffer += chunk
                 continue
-            length = _content_length(buffer[: end + 2])
+            length = _content_length(bytes(buffer[: end + 2]))
             if length is None:
                 self._framing_lost(peer, "malformed", "no valid Content-Length")
                 return
@@ -288,13 +308,21 @@ class SipTransport:
                 self._framing_lost(peer, "oversized", f"a message of {size} bytes")
                 return
             while len(buffer) < size:
-                chunk = await asyncio.wait_for(reader.read(TCP_READ_CHUNK), TCP_IDLE_S)
-                if not chunk:
+                if not await self._read_more(reader, buffer):
                     return
-                buffer += chunk
-            data, buffer = buffer[:size], buffer[size:]
+            data = bytes(buffer[:size])
+            del buffer[:size]
+            searched = 0
             await self._throttle(data, peer)
             self._deliver(data, peer)
+
+    @staticmethod
+    async def _read_more(reader: asyncio.StreamReader, buffer: bytearray) -> bool:
+        """Appends what the peer sends next; False when it closed. TimeoutError when it
+        stayed silent TCP_IDLE_S."""
+        chunk = await asyncio.wait_for(reader.read(TCP_READ_CHUNK), TCP_IDLE_S)
+        buffer += chunk
+        return bool(chunk)
 
     async def _throttle(self, data: bytes, peer: Peer) -> None:
         """Over TCP a flood is slowed, not dropped: the connection is not read until the
