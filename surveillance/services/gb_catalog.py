@@ -156,6 +156,8 @@ class GbCatalogSync:
         self._sn = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
+        # "platform (address)" for log lines; the registry sets its presence's.
+        self.where: Callable[[str], str] = str
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gb-catalog")
@@ -203,8 +205,9 @@ class GbCatalogSync:
         status = await self._request(platform_id, "MESSAGE", catalog_query(sn, device_id), ())
         if status is None or status >= 300:
             log.warning(
-                "GB platform %s: catalog query refused or unanswered (%s)", platform_id, status
-            )
+                "GB platform %s: catalog query refused or unanswered (%s)",
+                self.where(platform_id), status,
+            )  # fmt: skip
 
     async def _subscribe(self, platform_id: str, device_id: str) -> None:
         sn = next(self._sn)
@@ -213,7 +216,8 @@ class GbCatalogSync:
         status = await self._request(platform_id, "SUBSCRIBE", body, extra)
         if status is None or status >= 300:
             # Changes then come with the next periodic query; try again at the next renewal.
-            log.info("GB platform %s: catalog subscription not taken (%s)", platform_id, status)
+            where = self.where(platform_id)
+            log.info("GB platform %s: catalog subscription not taken (%s)", where, status)
             schedule = self._online.get(platform_id)
             if schedule is not None:
                 schedule.subscribed_until = self._clock() + self._config.catalog_refresh_s
@@ -235,7 +239,7 @@ class GbCatalogSync:
             count = len(result.items)
         log.info(
             "GB platform %s: catalog SN %d %s: %d channels of %d items in %.1f s",
-            result.platform_id,
+            self.where(result.platform_id),
             result.sn,
             "applied" if result.complete else "incomplete, merged",
             count,
@@ -261,7 +265,7 @@ class GbCatalogSync:
                 await self._cameras.upsert(platform_id, items, now)
         log.info(
             "GB platform %s: catalog notification of %d items (%s)",
-            platform_id,
+            self.where(platform_id),
             len(notify.items),
             ", ".join(sorted(by_event)),
         )

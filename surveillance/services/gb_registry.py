@@ -96,6 +96,7 @@ class GbRegistry:
         self.client = SipClient(self.transport)
         self.catalog = GbCatalogSync(config, cameras, self.request_status, clock)
         self.presence = GbPresence(config, cameras, self.catalog, store, clock)
+        self.catalog.where = cameras.where = self.presence.where
         # Hooks of the player (set before start): a platform's BYE (True: a session of
         # ours, answered 200; else 481), and its alarms (called on the loop, returns at once).
         self.on_bye: Callable[[SipRequest, Peer], bool] | None = None
@@ -262,7 +263,10 @@ class GbRegistry:
             self._follow(self.catalog.on_notify(platform.id, body), peer)
         elif isinstance(body, AlarmNotify):
             if self.on_alarm is not None:
-                self.on_alarm(platform.id, body)
+                try:
+                    self.on_alarm(platform.id, body)
+                except Exception:  # the platform still gets its 200: the alarm arrived
+                    log.exception("GB platform %s: handling an alarm failed", platform.id)
         else:
             log.debug("GB platform %s: %s %s answered 200", platform.id, body.root, body.cmd_type)
         return ok
