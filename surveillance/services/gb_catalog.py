@@ -182,20 +182,28 @@ class GbCatalogSync:
         while True:
             now = self._clock()
             for result in self.assembler.expire(now):
-                await self._apply(result)
+                await self._guarded(self._apply(result), result.platform_id)
             for platform_id, schedule in list(self._online.items()):
                 if now >= schedule.next_query_at:
                     schedule.next_query_at = now + self._config.catalog_refresh_s
-                    self._spawn(self._query(platform_id, schedule.device_id))
+                    self._spawn(self._query(platform_id, schedule.device_id), platform_id)
                 if now >= schedule.subscribed_until - RENEW_MARGIN_S:
                     # Renewed as a new subscription, not a refresh in the old dialog: platforms
                     # answer both, and it survives a platform that lost our dialog.
                     schedule.subscribed_until = now + SUBSCRIBE_EXPIRES_S
-                    self._spawn(self._subscribe(platform_id, schedule.device_id))
+                    self._spawn(self._subscribe(platform_id, schedule.device_id), platform_id)
             await asyncio.sleep(TICK_S)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    async def _guarded(self, work: Coroutine[Any, Any, None], platform_id: str) -> None:
+        """One platform's catalog work: its failure (the database, say) is logged and the
+        others' goes on."""
+        try:
+            await work
+        except Exception:
+            log.exception("GB platform %s: catalog work failed", self.where(platform_id))
+
+    def _spawn(self, work: Coroutine[Any, Any, None], platform_id: str) -> None:
+        task = asyncio.create_task(self._guarded(work, platform_id))
         self._work.add(task)
         task.add_done_callback(self._work.discard)
 

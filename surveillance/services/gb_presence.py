@@ -218,7 +218,10 @@ class GbPresence:
                     "GB platform %s (%s:%d): %s",
                     platform_id, presence.peer.host, presence.peer.port, reason,
                 )  # fmt: skip
-                self._offline(platform_id, reason)
+                try:
+                    self._offline(platform_id, reason)
+                except Exception:  # the others are still watched
+                    log.exception("GB platform %s: marking it offline failed", platform_id)
 
     def _online(self, platform: GbPlatformConfig) -> None:
         self._presence[platform.id].reason = None
