@@ -323,7 +323,9 @@ class GbRegistry:
         contact = request.headers.get("Contact")
         extra = [("Expires", str(expires)), ("Date", _gb_date(now))]
         if contact and expires:
-            extra.append(("Contact", f"{contact.split(';')[0]};expires={expires}"))
+            # The binding without its parameters (a URI's own, inside <>, stay).
+            bare = contact[: contact.index(">") + 1] if ">" in contact else contact.split(";")[0]
+            extra.append(("Contact", f"{bare};expires={expires}"))
         return response_to(request, 200, to_tag=new_tag(), extra=extra)
 
     def _failed(self, peer: Peer, now: float, why: str) -> bool:

@@ -167,6 +167,8 @@ async def test_register_catalog_notify_keepalive_loss_new_address_and_deregistra
         registered = await platform.register(PASSWORD, expires=100_000)
         assert registered.status == 200
         assert registered.headers.get("Expires") == "3600"  # cut to register_expires_max_s
+        contact = f"<sip:{DEVICE}@127.0.0.1:{platform.port}>;expires=3600"
+        assert registered.headers.get("Contact") == contact  # RFC 3261 s.10.3 step 8
         date = registered.headers.get("Date") or ""
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}", date)  # s.9.10.2
         status = registry.status()[0]
