@@ -229,7 +229,7 @@ class GbRegistry:
             return response_to(request, 403, to_tag=new_tag())
         if request.method == "BYE":
             ours = self.on_bye is not None and self.on_bye(request, peer)
-            return response_to(request, 200 if ours else 481)
+            return response_to(request, 200 if ours else 481, to_tag=new_tag())
         return self._body(platform, request, peer)
 
     def _sender(self, request: SipRequest, peer: Peer) -> GbPlatformConfig | None:
@@ -245,14 +245,15 @@ class GbRegistry:
         return platform
 
     def _body(self, platform: GbPlatformConfig, request: SipRequest, peer: Peer) -> SipResponse:
-        ok = response_to(request, 200)
+        # RFC 3261 s.8.2.6.2: a To tag on every response (an in-dialog NOTIFY keeps its own).
+        ok = response_to(request, 200, to_tag=new_tag())
         try:
             body = parse_body(request.body)
         except ManscdpError as error:
             self._logs.warning(
                 peer.host, f"{request.method} body refused", f"platform {platform.id}: {error}"
             )
-            return response_to(request, 400, str(error)[:80])
+            return response_to(request, 400, str(error)[:80], to_tag=new_tag())
         if isinstance(body, Keepalive):
             heard_at = self.presence.keepalive(platform, peer)
             if heard_at is not None:
