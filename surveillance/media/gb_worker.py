@@ -204,8 +204,12 @@ class GbIngestWorker:
         expected: int | None = None  # the sequence number after the last one demuxed
         last_unit_at = started
         ps_errors_seen = 0
-        while not stop.is_set():
+        while True:
             data = receive(STOP_POLL_S)
+            # Asked to stop while waiting (an on-demand stream parked as idle, its ring
+            # cleared): nothing more may be delivered, or it would turn the stream online.
+            if stop.is_set():
+                return
             now = time.monotonic()
             if info is None and now - started >= connect_timeout_s:
                 raise self._no_video(demuxer, connect_timeout_s)
@@ -243,6 +247,8 @@ class GbIngestWorker:
                         if not unit.keyframe:
                             continue  # a decoder starts at a keyframe; so does a connection
                         info = self._stream_info(unit.codec, unit.data, unit.pts, unit.dts)
+                    if stop.is_set():
+                        return
                     last_unit_at = now
                     deliver(unit.data, unit.pts, unit.dts, unit.keyframe, info)
                     if not online:

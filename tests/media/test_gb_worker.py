@@ -23,7 +23,7 @@ from surveillance.media.decode import decode_packets, new_decoder
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.packets import Packet
-from surveillance.media.rtp import tcp_passive_receiver, udp_receiver
+from surveillance.media.rtp import RtpReceiver, tcp_passive_receiver, udp_receiver
 from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
 from surveillance.services.ingest_sources import IngestSource
@@ -53,6 +53,8 @@ class PlayingOpener:
         self.transport = transport
         self.wrong_ssrc_every = wrong_ssrc_every
         self.network = network
+        # Wraps each feed's receiver (a test's hook into the worker's receive), if set.
+        self.wrap: Callable[[RtpReceiver], RtpReceiver] | None = None
         self.dropped: list[int] = []  # sequence numbers never sent
         self.opens = 0
         self.closes: list[int] = []  # the feed (open number) of each close() call
@@ -83,6 +85,8 @@ class PlayingOpener:
             self.closes.append(number)
             receiver.close()
 
+        if self.wrap is not None:
+            receiver = self.wrap(receiver)
         return GbFeed(receiver, SSRC, close, f"34020000001320000001 {self.transport} {target[1]}")
 
     def _play(self, target: tuple[str, int]) -> None:
@@ -282,3 +286,38 @@ def test_reordered_duplicated_and_lost_packets_deliver_only_whole_units(
         delivered.append(packet)
     assert len(delivered) >= 100 - 2 * len(opener.dropped) - 2
     assert all(packet.data in whole for packet in delivered), "a damaged unit was delivered"
+
+
+def test_nothing_is_delivered_once_the_worker_is_asked_to_stop(
+    h264_ps: bytes, worker_for: MakeWorker
+) -> None:
+    """An on-demand stream parked while the worker waits in receive: the packet that wait
+    returns (here one that starts a unit, which would complete the one before it) must not
+    turn the parked stream online again."""
+    opener = PlayingOpener(h264_ps, "udp")
+    worker, stream = worker_for(opener)
+    packets_at_stop: list[int] = []
+
+    class StoppedWhileWaiting:
+        def __init__(self, inner: RtpReceiver) -> None:
+            self.inner = inner
+
+        def receive(self, timeout_s: float) -> bytes | None:
+            data = self.inner.receive(timeout_s)
+            online = stream.health.state is StreamState.ONLINE
+            if online and data and b"\x00\x00\x01\xe0" in data and not packets_at_stop:
+                worker.stop()  # what the ingest service's parking does, from its thread
+                stream.ring.clear()
+                stream.health.set_state(StreamState.IDLE)
+                packets_at_stop.append(stream.health.packets)
+            return data
+
+        def close(self) -> None:
+            self.inner.close()
+
+    opener.wrap = StoppedWhileWaiting
+    worker.start()
+    wait_until(lambda: packets_at_stop, 15, "parked while packets flow")
+    assert worker.join(10)
+    assert stream.health.packets == packets_at_stop[0]
+    assert stream.health.state is StreamState.IDLE and opener.closes == [1]

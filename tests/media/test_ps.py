@@ -14,7 +14,7 @@ import pytest
 
 from surveillance.media.ps import AccessUnit, PsDemuxer
 from surveillance.simulator import ClipSpec, ensure_clip
-from surveillance.simulator.ps_mux import ps_file
+from surveillance.simulator.ps_mux import CLIPS, ps_file
 from tests.conftest import CLIP_CACHE, FULL_HD, H265, HIGH_BFRAMES, SMALL_H264
 from tests.media.ps_material import (
     STREAM_TYPE_H264,
@@ -202,7 +202,7 @@ def test_an_unsupported_video_stream_type_gives_no_units() -> None:
 
 
 @pytest.mark.integration  # the H.264 ones run gst-launch-1.0
-@pytest.mark.parametrize("clip", ["h264", "h264-bframes", "h265"])
+@pytest.mark.parametrize("clip", sorted(CLIPS))
 def test_the_gb_simulators_ps_files_demux_as_ffmpeg_reads_them(clip: str) -> None:
     """What the GB platform simulator sends (simulator/ps_mux.py: mpegpsmux for H.264, its
     own muxer for H.265, large units split over PES with the PTS on the first only)."""
@@ -211,5 +211,5 @@ def test_the_gb_simulators_ps_files_demux_as_ffmpeg_reads_them(clip: str) -> Non
     demuxer = PsDemuxer()
     units = demux(path.read_bytes(), demuxer=demuxer)
     assert same(units, expected) and demuxer.errors == 0
-    assert demuxer.codec == codec == ("hevc" if clip == "h265" else "h264")
+    assert demuxer.codec == codec == ("hevc" if CLIPS[clip].codec == "h265" else "h264")
     assert units[0].keyframe
