@@ -145,11 +145,13 @@ class GbCatalogSync:
         cameras: GbChannelCameras,
         request: Requester,
         clock: Callable[[], float] = time.time,
+        tick_s: float = TICK_S,
     ) -> None:
         self._config = config
         self._cameras = cameras
         self._request = request
         self._clock = clock
+        self._tick_s = tick_s
         platforms = {p.id: p for p in config.platforms}
         self.assembler = CatalogAssembler(lambda p: platforms[p].max_channels)
         self._online: dict[str, _Schedule] = {}
@@ -192,7 +194,7 @@ class GbCatalogSync:
                     # answer both, and it survives a platform that lost our dialog.
                     schedule.subscribed_until = now + SUBSCRIBE_EXPIRES_S
                     self._spawn(self._subscribe(platform_id, schedule.device_id), platform_id)
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._tick_s)
 
     async def _guarded(self, work: Coroutine[Any, Any, None], platform_id: str) -> None:
         """One platform's catalog work: its failure (the database, say) is logged and the
