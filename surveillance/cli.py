@@ -1,4 +1,4 @@
-"""The ``surveillance`` command: serve, demo, check-config, simulate."""
+"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status."""
 
 from __future__ import annotations
 
@@ -134,6 +134,18 @@ def _auth(args: argparse.Namespace) -> int:
     return run(args, config)
 
 
+def _gb(args: argparse.Namespace) -> int:
+    from surveillance.config import ConfigError, load_config
+    from surveillance.gb28181.commands import gb_status_command
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return gb_status_command(config, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surveillance", description=__doc__)
     parser.add_argument("--version", action="version", version=f"surveillance {__version__}")
@@ -174,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--expect-fingerprint", help="fail unless signed by this key (sha256:...)"
     )
 
+    gb = commands.add_parser("gb", help="GB/T 28181 platforms")
+    gb_commands = gb.add_subparsers(dest="gb_command", required=True)
+    gb_status = gb_commands.add_parser(
+        "status", help="registered platforms, addresses, last keepalive, channels, streams"
+    )
+    gb_status.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    gb_status.add_argument("--json", action="store_true", help="print JSON")
+
     from surveillance.auth.commands import add_arguments as add_auth_arguments
 
     add_auth_arguments(commands)
@@ -197,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify(args)
     if args.command in ("user", "token"):
         return _auth(args)
+    if args.command == "gb":
+        return _gb(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 

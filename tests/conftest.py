@@ -176,7 +176,7 @@ def missing(message: str) -> NoReturn:
 
 TIERS = ("browser", "integration", "unit")  # a test that fits several takes the first
 BROWSER_FIXTURES = frozenset({"browser"})
-INTEGRATION_FIXTURES = frozenset({"simulator", "postgres"})
+INTEGRATION_FIXTURES = frozenset({"simulator", "postgres", "gb_platform"})
 INTEGRATION_MARKERS = frozenset({"rtsp", "postgresql"})
 # What a test module imports that starts something real: modules by name, other objects by
 # "module.qualname" of where they are defined (so re-exports are recognised too).

@@ -19,11 +19,13 @@ from surveillance.api.routes import (
     auth,
     cameras,
     events,
+    gb,
     holds,
     live,
     metrics,
     mosaic,
     platforms,
+    ptz,
     quality,
     recordings,
     reports,
@@ -94,6 +96,8 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(quality.router)
     app.include_router(zone_routes.router)
     app.include_router(reports.router)
+    app.include_router(gb.router)
+    app.include_router(ptz.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

@@ -25,6 +25,8 @@ from surveillance.services.availability import AvailabilityService
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.export_budget import ExportBudget
+from surveillance.services.gb_control import GbControl
+from surveillance.services.gb_registry import GbRegistry
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
@@ -131,6 +133,10 @@ async def _event_bus(connection: HTTPConnection) -> EventBus:
     return node_of(connection).events
 
 
+async def _gb_control(connection: HTTPConnection) -> GbControl:
+    return node_of(connection).gb_control
+
+
 async def _health_events(connection: HTTPConnection) -> HealthEvents:
     return node_of(connection).health_events
 
@@ -175,6 +181,10 @@ async def _zone_motion(connection: HTTPConnection) -> ZoneMotionService:
     return node_of(connection).zone_motion
 
 
+async def _gb(connection: HTTPConnection) -> GbRegistry | None:
+    return node_of(connection).gb  # None: the SIP server is not enabled
+
+
 async def _started_at(connection: HTTPConnection) -> float:
     return node_of(connection).started_at
 
@@ -190,6 +200,7 @@ CasesDep = Annotated[CaseService, Depends(_cases)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 EventBusDep = Annotated[EventBus, Depends(_event_bus)]
 DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
+GbControlDep = Annotated[GbControl, Depends(_gb_control)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
@@ -199,6 +210,7 @@ MosaicDep = Annotated[MosaicService, Depends(_mosaic)]
 RecorderDep = Annotated[RecorderService, Depends(_recorder)]
 RecordingsDep = Annotated[RecordingsService, Depends(_recorded)]
 ExportsDep = Annotated[ExportBudget, Depends(_exports)]
+GbDep = Annotated[GbRegistry | None, Depends(_gb)]
 SnapshotsDep = Annotated[SnapshotService, Depends(_snapshots)]
 WallDep = Annotated[WallStore, Depends(_wall)]
 ZonesDep = Annotated[ZoneStore, Depends(_zones)]

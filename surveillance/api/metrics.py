@@ -5,6 +5,7 @@ Labels are ids only: never a URL, a user name or anything else that might carry 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -15,6 +16,7 @@ from surveillance.media.health import StreamState
 from surveillance.services.camera_quality import QualityCheck
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
+from surveillance.services.gb_registry import GbRegistry
 from surveillance.services.ingest import IngestService
 from surveillance.services.recorder import RecorderService, RecordingState
 from surveillance.services.zone_motion import ZoneMotionService
@@ -163,6 +165,42 @@ class ZoneMotionCollector(Collector):
         yield from (armed, decoding)
 
 
+class GbCollector(Collector):
+    """GB/T 28181 platforms: registered and alive, channels, keepalive age; SIP dropped."""
+
+    def __init__(self, gb: GbRegistry) -> None:
+        self._gb = gb
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["platform"]
+        online = GaugeMetricFamily(
+            "surveillance_gb_platform_online", "1 while the platform is registered and alive",
+            labels=labels,
+        )  # fmt: skip
+        channels = GaugeMetricFamily(
+            "surveillance_gb_channels", "Video channels in the platform's catalog", labels=labels
+        )
+        age = GaugeMetricFamily(
+            "surveillance_gb_keepalive_age_seconds",
+            "Seconds since the platform's last keepalive (or REGISTER)", labels=labels,
+        )  # fmt: skip
+        now = time.time()
+        for status in self._gb.status():
+            values = [status.platform_id]
+            online.add_metric(values, float(status.online))
+            channels.add_metric(values, float(status.channels))
+            heard = [t for t in (status.last_keepalive_at, status.registered_at) if t is not None]
+            if heard:
+                age.add_metric(values, max(0.0, now - max(heard)))
+        dropped = CounterMetricFamily(
+            "surveillance_gb_sip_dropped", "SIP messages dropped or refused, by reason",
+            labels=["reason"],
+        )  # fmt: skip
+        for reason, count in sorted(self._gb.dropped().items()):
+            dropped.add_metric([reason], float(count))
+        yield from (online, channels, age, dropped)
+
+
 def build_registry(
     ingest: IngestService,
     recorder: RecorderService | None = None,
@@ -170,6 +208,7 @@ def build_registry(
     events: EventBus | None = None,
     diagnosis: DiagnosisService | None = None,
     zone_motion: ZoneMotionService | None = None,
+    gb: GbRegistry | None = None,
 ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(IngestCollector(ingest, recorder))
@@ -179,4 +218,6 @@ def build_registry(
         registry.register(QualityCollector(diagnosis))
     if zone_motion is not None:
         registry.register(ZoneMotionCollector(zone_motion))
+    if gb is not None:
+        registry.register(GbCollector(gb))
     return registry

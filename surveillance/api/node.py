@@ -34,6 +34,10 @@ from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
 from surveillance.services.export_budget import SCRATCH_DIR, ExportBudget
 from surveillance.services.footage_times import iso
+from surveillance.services.gb_control import GbControl
+from surveillance.services.gb_play import GbPlayer
+from surveillance.services.gb_registry import GbRegistry, build_gb_registry
+from surveillance.services.gb_source import build_gb_player
 from surveillance.services.health_alarms import HealthAlarms
 from surveillance.services.health_events import HealthEvents
 from surveillance.services.ingest import IngestService
@@ -88,7 +92,10 @@ class Node:
     alarm_cases: AlarmCases  # an event into a case with its picture and clip
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
+    gb_control: GbControl  # PTZ of GB/T 28181 channels; their platforms' alarms into events
     started_at: float = field(default_factory=time.time)
+    gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
+    gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
 
     @classmethod
     def build(cls, config: AppConfig, redactor: Redactor | None = None) -> Node:
@@ -141,6 +148,10 @@ class Node:
         shelf = ClipShelf(config.server.data_dir / CLIP_DIR, AlarmClips.max_bytes(config.events))
         alarm_clips = AlarmClips(shelf, events, ingest, catalog, recorded, config.events)
         clip_s = (config.events.alarm_clip_pre_s, config.events.alarm_clip_post_s)
+        gb = build_gb_registry(config.gb28181, catalog, ingest, engine, redactor)
+        gb_control = GbControl(config.gb28181, gb, catalog, events)
+        if gb is not None:
+            gb.on_alarm = gb_control.on_alarm
         return cls(
             config=config,
             catalog=catalog,
@@ -176,6 +187,9 @@ class Node:
             alarm_cases=AlarmCases(events, cases, footage, ingest, catalog, alarm_clips, clip_s),
             heartbeat=NodeHeartbeat(events),
             availability=AvailabilityService(events),
+            gb=gb,
+            gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
+            gb_control=gb_control,
         )
 
     async def start(self) -> None:
@@ -192,6 +206,8 @@ class Node:
         limit_malloc_arenas()
         self.audit.start()
         self.cases.open()
+        if self.gb is not None:  # stored GB channels are cameras before the bus looks
+            await self.gb.load()
         # Before anything raises events: ends what a stopped node left active.
         await self.events.start()
         await self.alarm_clips.start()  # follows the bus before anything raises alarms
@@ -200,6 +216,10 @@ class Node:
         self.diagnosis.start()  # subscribes before the ingest sends its first packets
         await self.health_events.start()  # before the ingest: its first changes are news
         await self.ingest.start()
+        if self.gb is not None:  # after the ingest: its channels' cameras get streams
+            await self.gb.start()
+        if self.gb_player is not None:
+            await self.gb_player.start()
         await self.recorder.start()  # reconciles the recordings, then subscribes
         await self.mosaic.start()
         await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
@@ -215,8 +235,13 @@ class Node:
         self.snapshots.close()
         await self.recorder.stop()  # closes its segments while their packets still come
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
-        await self.ingest.stop()
+        await self.ingest.stop()  # its GB workers close their plays: BYEs under way
+        if self.gb_player is not None:  # BYE every play left, while the SIP transport runs
+            await self.gb_player.stop()
+        if self.gb is not None:
+            await self.gb.stop()
         await self.health_alarms.stop()
+        await self.gb_control.stop()  # ends its device alarms while the bus takes them
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
         self.health_events.stop()

@@ -66,6 +66,8 @@ class AuditAction(StrEnum):
     ZONE_SAVE = "zone.save"
     ZONE_DELETE = "zone.delete"
     CAMERA_REFERENCE = "camera.reference"  # a camera's reference picture set or removed
+    GB_OVERRIDE = "gb.override"  # a GB/T 28181 channel camera's name and tags set or cleared
+    CAMERA_PTZ = "camera.ptz"  # a PTZ move or preset sent to a camera
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,15 @@ zone, whether something moved there. What makes it robust:
   a minimum changed share of the zone; both shrink as the sensitivity grows.
 - Start-up and reconnects: the first ``warm_pictures`` only build the background.
 
-The background learns fast where nothing changed and slowly where something did, so a
-parked car becomes scenery in tens of seconds while a walker is not absorbed as it walks.
+The background learns fast where nothing changed and slowly where something changed and
+still moves, so a walker is not absorbed as it walks. A change that has held still for
+``STILL_PICTURES`` is learnt as fast as scenery: a parked car, or a "ghost" (the hole left
+where someone stood while the background was built, at start-up or after a reconnect, once
+they walk off: the picture there is the real scene again, and does not move). Learnt slowly
+too, a ghost read as motion for minutes (255 -> 10 luma steps at 0.005 a picture is ~650
+pictures) and held its zone's alarm that long after the scene was empty; now it fades within
+``STILL_PICTURES`` + ~40 pictures (~11 s at 5 fps), however it came about. Someone who stood
+still for seconds leaves a shallower ghost when they go, gone within the same bound.
 """
 
 from __future__ import annotations
@@ -33,7 +40,12 @@ BoolArray = npt.NDArray[np.bool_]
 F32Array = npt.NDArray[np.float32]
 
 LEARN_RATE = 0.08  # of the background per picture where nothing changed (~2.5 s at 5 fps)
-LEARN_RATE_CHANGED = 0.005  # where something changed: a stopped object fades in ~40 s
+LEARN_RATE_CHANGED = 0.005  # where something changed and moves: a walker is not absorbed
+# A change that held still (no change from one picture to the next) this many pictures in a
+# row (3 s at 5 fps) is learnt at LEARN_RATE: 255 -> 10 luma steps then takes ~40 pictures.
+# Not at once: someone standing a few seconds (the plain inside of a coat holds still while
+# its edges move) is not absorbed, and leaves no ghost when they walk on.
+STILL_PICTURES = 15
 NOISE_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation (normal noise)
 REFERENCE_AREA = 160 * 90  # blob sizes below are for this many pixels, scaled to the picture
 _OPEN_KERNEL = np.ones((3, 3), np.uint8)
@@ -115,11 +127,15 @@ class MotionDetector:
             level = Sensitivity.of(sensitivity)
             self._zones[zone_id] = (mask, max(1, int(mask.sum())), level, level.min_blob_px * scale)
         self._background: F32Array | None = None
+        self._previous: F32Array | None = None  # the last picture, blurred
+        self._still = np.zeros((height, width), np.uint8)  # pictures each pixel held still
         self._seen = 0
 
     def reset(self) -> None:
         """Forget the background (a reconnect: the next pictures may differ entirely)."""
         self._background = None
+        self._previous = None
+        self._still[:] = 0
         self._seen = 0
 
     @property
@@ -131,31 +147,46 @@ class MotionDetector:
         if grey.shape != (self.height, self.width):
             raise ValueError(f"picture is {grey.shape}, expected {(self.height, self.width)}")
         picture = cv2.GaussianBlur(grey, (3, 3), 0).astype(np.float32)
-        if self._background is None:
+        if self._background is None or self._previous is None:
             self._background = picture
+            self._previous = picture
             self._seen = 1
             return {zone_id: ZoneMotion(False, 0.0, 0) for zone_id in self._zones}
-        difference = picture - self._background
-        difference -= float(np.median(difference))  # a change of light everywhere is not motion
-        magnitude = np.abs(difference)
+        magnitude = _unlit(picture - self._background)
+        step = _unlit(picture - self._previous)  # what changed since the last picture
         noise = float(np.median(magnitude)) * NOISE_TO_SIGMA
         warm = self.warm
         self._seen += 1
         result: dict[int, ZoneMotion] = {}
         changed_any = np.zeros(magnitude.shape, bool)
+        stirring_any = np.zeros(magnitude.shape, bool)  # changed, and since the last picture
         for zone_id, (mask, area, level, min_blob) in self._zones.items():
             threshold = max(level.floor, level.noise_factor * noise)
             changed = (magnitude > threshold).astype(np.uint8)
-            changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, _OPEN_KERNEL)
-            inside = changed.astype(bool) & mask
+            opened = cv2.morphologyEx(changed, cv2.MORPH_OPEN, _OPEN_KERNEL)
+            inside = opened.astype(bool) & mask
             changed_any |= inside
+            stirring_any |= inside & (step > threshold)
             share = float(inside.sum()) / area
             blob = _largest_blob(inside) if share > 0 else 0
             moving = warm and share >= level.min_share and blob >= min_blob
             result[zone_id] = ZoneMotion(moving, share, blob)
-        rate = np.where(changed_any, LEARN_RATE_CHANGED, LEARN_RATE).astype(np.float32)
+        # Changed but holding still: a stopped object, or a ghost of a wrong background.
+        held = changed_any & ~stirring_any
+        counted = np.minimum(self._still, STILL_PICTURES - 1) + np.uint8(1)
+        self._still = np.where(held, counted, np.uint8(0)).astype(np.uint8)
+        passing = changed_any & (self._still < STILL_PICTURES)
+        rate = np.where(passing, LEARN_RATE_CHANGED, LEARN_RATE).astype(np.float32)
         self._background += rate * (picture - self._background)
+        self._previous = picture
         return result
+
+
+def _unlit(difference: F32Array) -> F32Array:
+    """How much each pixel changed, less the change of the whole picture: a change of light
+    everywhere (a cloud, the camera's exposure) is not motion."""
+    unlit: F32Array = np.abs(difference - np.float32(np.median(difference)))
+    return unlit
 
 
 def _largest_blob(changed: BoolArray) -> int:

@@ -165,7 +165,10 @@ class IngestService:
         Its streams stop and show offline with the reason, and whoever asks for them is
         told at once, without a connection attempt. None: reachable again; an always-on
         camera starts, an on-demand one is idle until asked for. Event loop thread."""
-        slots = [s for s in self._slots.values() if s.camera.id == camera_id]
+        # By key, not a scan: a GB platform going offline calls this for each of its
+        # (thousands of) channels.
+        found = (self._slots.get((camera_id, sub)) for sub in (False, True))
+        slots = [slot for slot in found if slot is not None]
         if reason is None:
             if self._unreachable.pop(camera_id, None) is None:
                 return

@@ -16,11 +16,19 @@ SDP), Basic auth, and failures (refused, dropped, stalled, rebooted). Three piec
 - :mod:`.server` (:class:`Simulator`) runs that script from the venv and steers it over a
   JSON-lines control channel on its stdin and stdout; :class:`SimulatorFleet` splits
   large sets over several such processes.
+
+A GB/T 28181 lower platform (:mod:`.gb_platform`, :class:`GbPlatformSimulator`) plays the
+same clips as MPEG-PS over RTP (:mod:`.ps_mux` makes the PS files) and speaks SIP with its
+own small implementation (:mod:`.gb_sip`), apart from ``surveillance.gb28181`` on purpose;
+:class:`GbPlatformThread` runs one on an event loop of its own.
 """
 
 from surveillance.simulator.clips import ClipSpec, ensure_clip, read_frame_number
 from surveillance.simulator.demo import demo_mounts
 from surveillance.simulator.fleet import SimulatorFleet
+from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
+from surveillance.simulator.gb_runner import GbPlatformThread
+from surveillance.simulator.ps_mux import ps_file
 from surveillance.simulator.server import (
     MountSpec,
     Simulator,
@@ -31,6 +39,9 @@ from surveillance.simulator.server import (
 
 __all__ = [
     "ClipSpec",
+    "GbChannelSpec",
+    "GbPlatformSimulator",
+    "GbPlatformThread",
     "MountSpec",
     "Simulator",
     "SimulatorError",
@@ -39,5 +50,6 @@ __all__ = [
     "demo_mounts",
     "ensure_clip",
     "find_gst_python",
+    "ps_file",
     "read_frame_number",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 import surveillance.auth.tables
 import surveillance.cases.models
 import surveillance.events.tables
+import surveillance.gb28181.tables
 import surveillance.recordings.tables
 import surveillance.wall.store
 import surveillance.zones.tables  # noqa: F401
@@ -29,7 +30,7 @@ EXPECTED_TABLES = {
     "custody_entries", "case_counters", "wall_layouts", "wall_tours", "users", "sessions",
     "api_tokens", "audit_log", "recording_segments", "recording_gaps", "recording_holds",
     "recording_chain_anchors", "recording_removals", "events", "event_snapshots", "zones",
-    "camera_references",
+    "camera_references", "gb_platforms", "gb_channels", "gb_overrides", "gb_sessions",
 }  # fmt: skip
 
 

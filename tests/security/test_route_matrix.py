@@ -38,7 +38,8 @@ pytestmark = pytest.mark.rtsp
 # The issue's role table: viewer (wall), operator (wall, layouts, tours, snapshots),
 # handler (cases, attaching and exporting evidence; they attach from the wall), admin (all).
 # Issue 13: every role sees events; operators and handlers acknowledge them; operators draw
-# zones (handlers do not); handlers read the availability reports.
+# zones (handlers do not); handlers read the availability reports. Issue 14: operators steer
+# cameras (PTZ), handlers do not.
 WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ, Permission.EVENTS_VIEW}
 ALLOWED: dict[Role, set[Permission]] = {
     Role.VIEWER: WALL,
@@ -49,6 +50,7 @@ ALLOWED: dict[Role, set[Permission]] = {
         Permission.WALL_EDIT,
         Permission.EVENTS_ACK,
         Permission.ZONES_EDIT,
+        Permission.CAMERAS_CONTROL,
     },
     Role.HANDLER: WALL
     | {
@@ -97,12 +99,18 @@ MUST_NEED = {
     ("POST", "/api/events/{event_id}/case"): Permission.EVIDENCE_ATTACH,
     ("GET", "/api/reports/availability"): Permission.REPORTS_READ,
     ("GET", "/api/reports/availability.csv"): Permission.REPORTS_READ,
+    ("GET", "/api/gb/platforms"): Permission.SYSTEM_READ,  # addresses of platforms
+    ("PUT", "/api/cameras/{camera_id}/override"): Permission.USERS_MANAGE,
+    ("POST", "/api/cameras/{camera_id}/ptz"): Permission.CAMERAS_CONTROL,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).
 OPTIONAL_THINGS = {
     ("GET", "/api/cameras/{camera_id}/reference.jpg"),
     ("DELETE", "/api/cameras/{camera_id}/reference"),
+    # Names and tags of GB/T 28181 channel cameras: an RTSP camera is none (404).
+    ("PUT", "/api/cameras/{camera_id}/override"),
+    ("DELETE", "/api/cameras/{camera_id}/override"),
 }
 BODY_CAP = 256 * 1024  # enough of any answer to search; an MJPEG stream never ends
 # What a user limited to "town" must never be shown (an echo in a 4xx error is not showing).
@@ -149,6 +157,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "layout": layout,
         "hold_id": "999999",  # a hold that does not exist: releasing it is a 404
         "event_id": "999999",  # an event that does not exist: a 404 whoever asks
+        "platform_id": "no-such-gb-platform",  # this node runs no GB/T 28181 server: a 404
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
     if path.startswith("/api/users/"):
@@ -256,6 +265,7 @@ def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) 
         ),
         ("PUT", "/api/layouts/{name}"): ({"name": layout, "title": layout, **grid}, True),
         ("POST", "/api/cameras/{camera_id}/zones"): (_zone_body(), True),
+        ("POST", "/api/cameras/{camera_id}/ptz"): ({"pan": 0, "tilt": 0, "zoom": 0}, True),
         ("PUT", "/api/cameras/{camera_id}/zones/{zone_id}"): (_zone_body(), True),
         ("PUT", "/api/tours/{name}"): (
             {"name": "no-such-tour", "title": "t", "pages": [{"grid": grid, "dwell_s": 10}]},

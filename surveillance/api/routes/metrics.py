@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from surveillance.api.deps import (
     DiagnosisDep,
     EventBusDep,
+    GbDep,
     IngestDep,
     RecorderDep,
     ZoneMotionDep,
@@ -31,8 +32,9 @@ def metrics(
     events: EventBusDep,
     diagnosis: DiagnosisDep,
     zone_motion: ZoneMotionDep,
+    gb: GbDep,
 ) -> Response:
     registry = build_registry(
-        ingest, recorder, events=events, diagnosis=diagnosis, zone_motion=zone_motion
+        ingest, recorder, events=events, diagnosis=diagnosis, zone_motion=zone_motion, gb=gb
     )
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

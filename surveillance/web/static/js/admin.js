@@ -1,10 +1,12 @@
-// The admin page: users (role, camera scope, disabled, password), API tokens, and the audit
-// log. Each section shows only if the session's permissions allow it (session.js); the
-// server decides anyway. Every value from the server is put in the page as text.
+// The admin page: users (role, camera scope, disabled, password), API tokens, GB/T 28181
+// platforms (gb-admin.js) and the audit log. Each section shows only if the session's
+// permissions allow it (session.js); the server decides anyway. Every value from the
+// server is put in the page as text.
 
 import { api } from "./api.js";
 import { clear, el } from "./dom.js";
 import { errorText } from "./case-format.js";
+import { GbSection } from "./gb-admin.js";
 import { can, whenSignedIn } from "./session.js";
 
 const ROLES = ["viewer", "operator", "handler", "admin"];
@@ -345,8 +347,10 @@ async function main() {
   state.me = await whenSignedIn();
   const manage = can(state.me, "users.manage");
   const audit = can(state.me, "audit.read");
-  $("admin-nothing").hidden = manage || audit;
+  const system = can(state.me, "system.read");
+  $("admin-nothing").hidden = manage || audit || system;
   const tasks = [];
+  if (system) tasks.push(new GbSection(message, manage).start());
   if (manage) {
     $("user-add-role").replaceChildren(...roleOptions("viewer")); // least power by default
     $("user-add-form").addEventListener("submit", addUser);

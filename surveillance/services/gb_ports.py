@@ -1,0 +1,84 @@
+"""The RTP ports GB/T 28181 streams are received on: ``rtp_port_min..rtp_port_max``.
+
+Each stream of a platform's video takes one port for as long as it plays: a bound UDP socket
+(``udp``) or a listening TCP socket the platform connects to (``tcp-passive``). Only even
+ports are handed out (RFC 3550 s.11: RTP on an even port, its RTCP on the odd one above), so
+a platform that also sends RTCP never hits another stream's port. A port another program
+holds is skipped, not an error; the next search starts after the last port taken, so a port
+just given back is not reused at once (a late packet of the old stream would land in the new).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+
+TCP_BACKLOG = 2  # one platform connection per stream; a second one waits and is ignored
+
+
+class NoFreePort(Exception):
+    """Every port of the range is taken (by streams, or by other programs)."""
+
+
+class RtpPortPool:
+    """Thread-safe: worker threads take ports, their feeds' close gives them back."""
+
+    def __init__(self, host: str, first: int, last: int) -> None:
+        self._host = host
+        start = first + (first % 2)  # the first even port of the range
+        self._ports = list(range(start, last + 1, 2))
+        self._taken: set[int] = set()
+        self._next = 0  # index into _ports where the next search starts
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return len(self._ports)
+
+    @property
+    def in_use(self) -> int:
+        with self._lock:
+            return len(self._taken)
+
+    def take(self, *, tcp: bool) -> tuple[int, socket.socket]:
+        """A free port with its socket bound (and listening, for TCP). Raises NoFreePort."""
+        with self._lock:
+            for step in range(len(self._ports)):
+                index = (self._next + step) % len(self._ports)
+                port = self._ports[index]
+                if port in self._taken:
+                    continue
+                sock = self._bind(port, tcp=tcp)
+                if sock is None:
+                    continue
+                self._taken.add(port)
+                self._next = (index + 1) % len(self._ports)
+                return port, sock
+        raise NoFreePort(
+            f"no free RTP port in {self._ports[0] if self._ports else '-'}.."
+            f"{self._ports[-1] if self._ports else '-'} ({len(self._taken)} streams play)"
+        )
+
+    def give_back(self, port: int) -> None:
+        with self._lock:
+            self._taken.discard(port)
+
+    def _bind(self, port: int, *, tcp: bool) -> socket.socket | None:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
+        sock = socket.socket(family, kind)
+        try:
+            if tcp:
+                # A port whose last connection is in TIME_WAIT can be listened on again.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, port))
+            if tcp:
+                sock.listen(TCP_BACKLOG)
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return None  # another program's port: try the next one
+            # The address itself is wrong (not this host's): no port of the range will do.
+            raise NoFreePort(f"RTP ports cannot be bound on {self._host}: {exc.strerror}") from exc
+        return sock

@@ -1,0 +1,361 @@
+"""The SIP server GB/T 28181 platforms register to: REGISTER with digest authentication, and
+the dispatch of what registered platforms send.
+
+GB/T 28181-2016 s.9.1 (register), RFC 3261 s.10 (registrar). A platform is known by the
+device id in To (REGISTER) or From (every other request), which must be a configured
+platform's; its password is checked by digest (RFC 2617) on every REGISTER. Other requests
+are taken only from a registered platform. Presence (keepalives, offline, the reasons)
+is :mod:`.gb_presence`'s; catalogs :mod:`.gb_catalog`'s; BYE and alarms go to the player's
+hooks. Log lines name the platform and its address, never a password, nonce or digest
+response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from surveillance.catalog import Catalog
+from surveillance.config.models import Gb28181Config, GbPlatformConfig
+from surveillance.gb28181.digest import DigestAuthenticator
+from surveillance.gb28181.limits import LogLimiter
+from surveillance.gb28181.manscdp import (
+    AlarmNotify,
+    CatalogAnswer,
+    CatalogNotify,
+    Keepalive,
+    ManscdpError,
+    parse_body,
+)
+from surveillance.gb28181.sip_message import (
+    LocalParty,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    header_param,
+    name_addr_uri,
+    new_request,
+    new_tag,
+    response_to,
+    uri_user,
+)
+from surveillance.gb28181.store import GbStore
+from surveillance.gb28181.transactions import ServerTransactions, SipClient, SipTimeout
+from surveillance.gb28181.transport import Peer, SipTransport
+from surveillance.media.health import StreamState
+from surveillance.redact import Redactor
+from surveillance.services.gb_cameras import GbChannelCameras
+from surveillance.services.gb_catalog import GbCatalogSync
+from surveillance.services.gb_presence import GbPlatformStatus, GbPresence, RegisterFailures
+from surveillance.services.ingest import IngestService
+
+log = logging.getLogger(__name__)
+
+MANSCDP = "Application/MANSCDP+xml"
+DEFAULT_EXPIRES_S = 3600  # RFC 3261 s.10.2.1.1: a REGISTER without Expires asks for 3600 s
+REQUEST_TIMEOUT_S = 5.0
+MAX_FOLLOW_UPS = 10_000  # catalog pages, notifications, keepalives waiting to be stored
+PLAYING = frozenset({StreamState.CONNECTING, StreamState.ONLINE, StreamState.STALLED})
+
+
+class GbRegistry:
+    def __init__(
+        self,
+        config: Gb28181Config,
+        cameras: GbChannelCameras,
+        store: GbStore,
+        ingest: IngestService,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self.cameras = cameras
+        self.store = store  # play's sessions are kept here too
+        self._ingest = ingest
+        self._clock = clock
+        self._by_device = {p.device_id: p for p in config.platforms}
+        self._platforms = {p.id: p for p in config.platforms}
+        self._auth = DigestAuthenticator(config.domain)
+        self._transactions = ServerTransactions()
+        self._failures = RegisterFailures()
+        self._logs = LogLimiter(log)
+        self.refused: dict[str, int] = {"unknown_device": 0, "bad_credentials": 0}
+        self.transport = SipTransport(
+            config.listen,
+            config.sip_port,
+            self.handle,
+            max_message_bytes=config.max_message_bytes,
+            requests_per_s=config.requests_per_s,
+        )
+        self.client = SipClient(self.transport)
+        self.catalog = GbCatalogSync(config, cameras, self.request_status, clock)
+        self.presence = GbPresence(config, cameras, self.catalog, store, clock)
+        # Hooks of the player (set before start): a platform's BYE (True: a session of
+        # ours, answered 200; else 481), and its alarms (called on the loop, returns at once).
+        self.on_bye: Callable[[SipRequest, Peer], bool] | None = None
+        self.on_alarm: Callable[[str, AlarmNotify], None] | None = None
+        self._later: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue(MAX_FOLLOW_UPS)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._local: LocalParty | None = None
+        self._loaded = False
+
+    @property
+    def local(self) -> LocalParty:
+        """This server as From/Via/Contact of its requests (after start: the bound port)."""
+        if self._local is None:
+            raise RuntimeError("the GB/T 28181 registry has not started")
+        return self._local
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def load(self) -> None:
+        """The stored channels as cameras (unreachable until their platforms register):
+        before the event bus starts, which ends the events of cameras it does not know."""
+        await self.cameras.load()
+        self._loaded = True
+
+    async def start(self) -> None:
+        if not self._loaded:
+            await self.load()
+        await self.transport.start()
+        c = self._config
+        self._local = LocalParty(c.sip_id, c.domain, c.advertised_media_host(), self.transport.port)
+        await self.catalog.start()
+        self._tasks = [
+            asyncio.create_task(self.presence.watch(), name="gb-presence"),
+            asyncio.create_task(self._run_later(), name="gb-followups"),
+        ]
+        log.info("GB/T 28181 SIP server on %s:%d (UDP and TCP)", c.listen, self.transport.port)
+
+    async def stop(self) -> None:
+        await self.catalog.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.transport.stop()
+        while not self._later.empty():  # work nobody will do now: close, never awaited
+            self._later.get_nowait().close()
+
+    # -- what others ask ------------------------------------------------------------------
+    def peer(self, platform_id: str) -> Peer | None:
+        """Where a registered, online platform is; None otherwise."""
+        return self.presence.peer(platform_id)
+
+    async def request(
+        self, platform_id: str, method: str, body: bytes, extra: Iterable[tuple[str, str]] = ()
+    ) -> SipResponse | None:
+        """A request with a MANSCDP body to a registered platform; its final response, or
+        None when it is not registered or did not answer."""
+        peer = self.peer(platform_id)
+        if peer is None:
+            return None
+        device_id = self._platforms[platform_id].device_id
+        message = new_request(
+            method,
+            f"sip:{device_id}@{peer.host}:{peer.port}",
+            local=self.local,
+            to_uri=f"sip:{device_id}@{device_id[:10]}",
+            transport=peer.transport.upper(),
+            body=body,
+            content_type=MANSCDP,
+            extra=extra,
+        )
+        try:
+            return await self.client.request(message, peer, REQUEST_TIMEOUT_S)
+        except (SipTimeout, OSError) as error:
+            log.warning(
+                "GB platform %s (%s:%d): %s not answered: %s",
+                platform_id, peer.host, peer.port, method, type(error).__name__,
+            )  # fmt: skip
+            return None
+
+    async def request_status(
+        self, platform_id: str, method: str, body: bytes, extra: Iterable[tuple[str, str]]
+    ) -> int | None:
+        response = await self.request(platform_id, method, body, extra)
+        return None if response is None else response.status
+
+    def status(self) -> list[GbPlatformStatus]:
+        playing: dict[str, int] = {}
+        for camera_id, stream in self._ingest.streams():
+            platform_id = camera_id.partition(".")[0]
+            if platform_id in self._platforms and stream.health.state in PLAYING:
+                playing[platform_id] = playing.get(platform_id, 0) + 1
+        return self.presence.status(playing)
+
+    def dropped(self) -> dict[str, int]:
+        """SIP messages dropped or refused since start, by reason (for the metrics)."""
+        stats = self.transport.stats
+        return {
+            "malformed": stats.dropped_malformed,
+            "oversized": stats.dropped_oversized,
+            "flood": stats.dropped_flood,
+            "blocked_address": self._failures.refused,
+            **self.refused,
+        }
+
+    # -- the SIP handler ------------------------------------------------------------------
+    async def handle(self, message: SipMessage, peer: Peer) -> None:
+        if isinstance(message, SipResponse):
+            if not self.client.take_response(message):
+                log.debug("GB: a response from %s:%d matching no request", peer.host, peer.port)
+            return
+        if message.method == "ACK":
+            return  # for a final response of ours: nothing to do (RFC 3261 s.17.2.1)
+        cached = self._transactions.cached(message, peer)
+        if cached is None:
+            cached = await self._answer(message, peer)
+            self._transactions.remember(message, peer, cached)
+        await self.transport.send(cached, peer)
+
+    async def _answer(self, request: SipRequest, peer: Peer) -> SipResponse:
+        if request.method == "REGISTER":
+            return await self._register(request, peer)
+        if request.method == "OPTIONS":
+            return response_to(request, 200, to_tag=new_tag())
+        if request.method not in ("MESSAGE", "NOTIFY", "BYE"):
+            allow = (("Allow", "REGISTER, MESSAGE, NOTIFY, BYE, ACK, OPTIONS"),)
+            return response_to(request, 405, to_tag=new_tag(), extra=allow)
+        platform = self._sender(request, peer)
+        if platform is None:
+            return response_to(request, 403, to_tag=new_tag())
+        if request.method == "BYE":
+            ours = self.on_bye is not None and self.on_bye(request, peer)
+            return response_to(request, 200 if ours else 481)
+        return self._body(platform, request, peer)
+
+    def _sender(self, request: SipRequest, peer: Peer) -> GbPlatformConfig | None:
+        """The registered platform a MESSAGE, NOTIFY or BYE comes from, else None (logged)."""
+        device_id = uri_user(name_addr_uri(request.headers.get("From") or "")) or ""
+        platform = self._by_device.get(device_id)
+        if platform is None or not self.presence.is_registered(platform.id):
+            who = device_id[:20] or "no device id"
+            self._logs.warning(
+                peer.host, f"{request.method} refused", f"{who} is not a registered platform"
+            )
+            return None
+        return platform
+
+    def _body(self, platform: GbPlatformConfig, request: SipRequest, peer: Peer) -> SipResponse:
+        ok = response_to(request, 200)
+        try:
+            body = parse_body(request.body)
+        except ManscdpError as error:
+            self._logs.warning(
+                peer.host, f"{request.method} body refused", f"platform {platform.id}: {error}"
+            )
+            return response_to(request, 400, str(error)[:80])
+        if isinstance(body, Keepalive):
+            heard_at = self.presence.keepalive(platform, peer)
+            if heard_at is not None:
+                self._follow(self.presence.store_keepalive(platform.id, heard_at), peer)
+        elif isinstance(body, CatalogAnswer):
+            self._follow(self.catalog.on_answer(platform.id, body), peer)
+        elif isinstance(body, CatalogNotify):
+            self._follow(self.catalog.on_notify(platform.id, body), peer)
+        elif isinstance(body, AlarmNotify):
+            if self.on_alarm is not None:
+                self.on_alarm(platform.id, body)
+        else:
+            log.debug("GB platform %s: %s %s answered 200", platform.id, body.root, body.cmd_type)
+        return ok
+
+    def _follow(self, work: Coroutine[Any, Any, None], peer: Peer) -> None:
+        try:
+            self._later.put_nowait(work)
+        except asyncio.QueueFull:  # the database is far behind: shed, never grow
+            work.close()
+            self._logs.warning(peer.host, "overloaded", "a message's follow-up dropped")
+
+    async def _run_later(self) -> None:
+        """What follows a response, in arrival order, after it was sent: a platform waiting
+        for its 200 must not wait for a catalog page to be stored (it would resend it)."""
+        while True:
+            work = await self._later.get()
+            try:
+                await work
+            except Exception:
+                log.exception("GB: handling a platform's message failed")
+
+    # -- registration (GB/T 28181-2016 s.9.1.2.1) -----------------------------------------
+    async def _register(self, request: SipRequest, peer: Peer) -> SipResponse:
+        now = self._clock()
+        if self._failures.blocked(peer.host, now):
+            self._failures.refused += 1
+            return response_to(request, 403, "Too many failed attempts", to_tag=new_tag())
+        device_id = uri_user(name_addr_uri(request.headers.get("To") or "")) or ""
+        platform = self._by_device.get(device_id)
+        if platform is None:
+            self.refused["unknown_device"] += 1
+            self._failed(peer, now, f"unknown device id {device_id[:20] or '(none)'}")
+            return response_to(request, 403, to_tag=new_tag())
+        result = self._auth.verify(
+            request,
+            lambda user: platform.password.get_secret_value() if user == device_id else None,
+        )
+        if not result.ok:
+            if result.reason not in ("no credentials", "stale nonce"):
+                self.refused["bad_credentials"] += 1
+                if self._failed(peer, now, f"platform {platform.id}: {result.reason}"):
+                    return response_to(request, 403, "Too many failed attempts", to_tag=new_tag())
+            challenge = self._auth.challenge(stale=result.reason == "stale nonce")
+            return response_to(
+                request, 401, to_tag=new_tag(), extra=(("WWW-Authenticate", challenge),)
+            )
+        self._failures.succeeded(peer.host)
+        expires = min(self._expires(request), self._config.register_expires_max_s)
+        if expires == 0:
+            await self.presence.unregistered(platform, peer)
+        else:
+            agent = request.headers.get("User-Agent")
+            await self.presence.registered(platform, peer, expires, agent)
+        contact = request.headers.get("Contact")
+        extra = [("Expires", str(expires)), ("Date", _gb_date(now))]
+        if contact and expires:
+            extra.append(("Contact", f"{contact.split(';')[0]};expires={expires}"))
+        return response_to(request, 200, to_tag=new_tag(), extra=extra)
+
+    def _failed(self, peer: Peer, now: float, why: str) -> bool:
+        blocked = self._failures.failed(peer.host, now)
+        blocking = "; address refused for a minute" if blocked else ""
+        self._logs.warning(peer.host, "REGISTER refused", f"{why}{blocking}")
+        return blocked
+
+    @staticmethod
+    def _expires(request: SipRequest) -> int:
+        """RFC 3261 s.10.2.1.1: the Contact's expires parameter, else the Expires header."""
+        for value in (header_param(request.headers.get("Contact") or "", "expires"),
+                      request.headers.get("Expires")):  # fmt: skip
+            if value is not None and value.strip().isdigit():
+                return int(value.strip())
+        return DEFAULT_EXPIRES_S
+
+
+def _gb_date(now: float) -> str:
+    """GB/T 28181-2016 s.9.10.2: the 200 to REGISTER carries the time platforms set their
+    clocks by, local time without a zone (as the platforms of one region keep it)."""
+    return datetime.fromtimestamp(now).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]
+
+
+def build_gb_registry(
+    config: Gb28181Config,
+    catalog: Catalog,
+    ingest: IngestService,
+    engine: Engine,
+    redactor: Redactor,
+) -> GbRegistry | None:
+    """The SIP server and its channel cameras, when ``gb28181.enabled``; the platforms'
+    passwords join the redactor's secrets."""
+    if not config.enabled:
+        return None
+    redactor.add(p.password.get_secret_value() for p in config.platforms)
+    store = GbStore(engine)
+    cameras = GbChannelCameras(config.platforms, catalog, ingest, store)
+    return GbRegistry(config, cameras, store, ingest)

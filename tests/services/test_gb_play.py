@@ -1,0 +1,338 @@
+"""GbPlayer against a scripted platform: the INVITE it sends, the answers it takes or refuses,
+the BYEs it sends and receives, its ports and its session rows.
+
+Our side is real: the SIP transport and transaction client, the RTP port pool, the
+receivers, a migrated SQLite database. The platform is tests/services/gb_scripted.py, scripted
+per test; the simulator plays the platform in tests/services/test_gb_play_sim.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from surveillance import db
+from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
+from surveillance.gb28181.sip_message import (
+    cseq,
+    header_param,
+)
+from surveillance.gb28181.store import GbStore
+from surveillance.gb28181.transport import Peer
+from surveillance.media.health import ErrorKind
+from surveillance.media.source import StreamOpenError
+from surveillance.services.gb_play import GbPlayer
+from tests.services.gb_scripted import (
+    CHANNEL_ID,
+    DEVICE_ID,
+    OUR_ID,
+    PEER_SSRC,
+    PLATFORM,
+    OurSide,
+    ScriptedPlatform,
+    answer_sdp,
+    free_tcp_listener,
+    offer_field,
+    rtp_packet,
+    start_our_side,
+    start_platform,
+)
+from tests.waits import wait_until
+
+pytestmark = pytest.mark.unit
+
+CAMERA = f"{PLATFORM}.{CHANNEL_ID}"
+WAIT_S = 10.0  # generous: CI is a loaded machine
+
+
+@dataclass
+class Rig:
+    player: GbPlayer
+    platform: ScriptedPlatform
+    signalling: OurSide
+    store: GbStore
+
+    def our_peer(self) -> Peer:
+        return self.signalling.peer_of_ours()
+
+    async def open(self, timeout_s: float = 5.0) -> object:
+        return await asyncio.to_thread(self.player.open, CAMERA, timeout_s)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = db.create_db_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _config(
+    transport: GbTransport, ports: tuple[int, int], invite_timeout_s: float
+) -> Gb28181Config:
+    return Gb28181Config(
+        enabled=True,
+        sip_id=OUR_ID,
+        listen="127.0.0.1",
+        sip_port=5060,
+        rtp_port_min=ports[0],
+        rtp_port_max=ports[1],
+        invite_timeout_s=invite_timeout_s,
+        platforms=[
+            GbPlatformConfig(
+                id=PLATFORM, name="City", device_id=DEVICE_ID, password="pw", transport=transport
+            )
+        ],
+    )
+
+
+def _free_port_range(size: int) -> tuple[int, int]:
+    """An even-started range of ports nobody listens on now (UDP and TCP)."""
+    for base in range(42000, 60000, 64):
+        probes = []
+        try:
+            for port in range(base, base + size):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    probe = socket.socket(socket.AF_INET, kind)
+                    probes.append(probe)
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return base, base + size - 1
+    raise AssertionError("no free port range")
+
+
+@pytest.fixture
+async def make_rig(engine: Engine) -> AsyncIterator[object]:
+    made: list[Rig] = []
+
+    async def make(
+        transport: GbTransport = GbTransport.UDP,
+        *,
+        ports: int = 8,
+        invite_timeout_s: float = 5.0,
+        **script: object,
+    ) -> Rig:
+        platform = await start_platform(**script)
+        signalling = await start_our_side(platform.peer())
+        store = GbStore(engine)
+        player = GbPlayer(
+            _config(transport, _free_port_range(ports), invite_timeout_s), signalling, store
+        )
+        signalling.on_bye = player.on_bye
+        await player.start()
+        rig = Rig(player, platform, signalling, store)
+        made.append(rig)
+        return rig
+
+    yield make
+    for rig in made:
+        await rig.player.stop()
+        await rig.signalling.transport.stop()
+        assert rig.platform.transport is not None
+        rig.platform.transport.close()
+
+
+async def test_udp_play_invite_ack_receive_and_bye(
+    make_rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The INVITE names the channel and offers an even port of the range and an SSRC; the
+    2xx is ACKed; a differing y= is followed (logged once per camera); RTP reaches the
+    feed; close() BYEs the dialog with its tags and frees the port; the row comes and goes."""
+    caplog.set_level(logging.INFO, logger="surveillance.services.gb_play")
+    rig: Rig = await make_rig(answer_ssrc=PEER_SSRC)
+    feed = await rig.open()
+    invite = rig.platform.requests[0]
+    assert invite.method == "INVITE"
+    assert invite.uri == f"sip:{CHANNEL_ID}@{DEVICE_ID[:10]}"
+    offered = offer_field(invite, "y=")
+    assert offered is not None and offered.startswith("0" + "3402000000"[3:8])
+    media = offer_field(invite, "m=video ")
+    assert media is not None
+    port = int(media.split()[0])
+    assert port % 2 == 0 and media.split()[1:] == ["RTP/AVP", "96"]
+    assert invite.headers.get("Subject") == f"{CHANNEL_ID}:{offered},{OUR_ID}:0"
+    assert offer_field(invite, "s=") == "Play"
+    await asyncio.to_thread(wait_until, lambda: "ACK" in rig.platform.methods(), WAIT_S, "ACK")
+    assert feed.ssrc == int(PEER_SSRC)
+    [row] = rig.store.sessions()
+    assert (row.camera_id, row.platform_id, row.local_port, row.transport) == (
+        CAMERA,
+        PLATFORM,
+        port,
+        "udp",
+    )
+    assert row.call_id == invite.headers.get("Call-ID")
+
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.sendto(rtp_packet(1, int(PEER_SSRC)), ("127.0.0.1", port))
+    sender.close()
+    data = await asyncio.to_thread(feed.receiver.receive, WAIT_S)
+    assert data == rtp_packet(1, int(PEER_SSRC))
+    assert rig.player.ports_in_use == 1
+
+    await asyncio.to_thread(feed.close)
+    await asyncio.to_thread(feed.close)  # idempotent
+    await asyncio.to_thread(wait_until, lambda: "BYE" in rig.platform.methods(), WAIT_S, "BYE")
+    [bye] = [r for r in rig.platform.requests if r.method == "BYE"]
+    invite_from = invite.headers.get("From") or ""
+    assert header_param(bye.headers.get("From") or "", "tag") == header_param(invite_from, "tag")
+    assert header_param(bye.headers.get("To") or "", "tag") == "platform-tag"
+    assert bye.headers.get("Call-ID") == invite.headers.get("Call-ID")
+    assert cseq(bye) == (cseq(invite)[0] + 1, "BYE")
+    assert rig.player.ports_in_use == 0 and rig.store.sessions() == []
+    assert rig.player.streams() == []
+
+    # A second play of the same camera: another port, the differing SSRC not logged again.
+    feed2 = await rig.open()
+    assert [r.message for r in caplog.records].count(
+        next(r.message for r in caplog.records if "was offered" in r.message)
+    ) == 1
+    await asyncio.to_thread(feed2.close)
+    await asyncio.sleep(0.2)
+    assert rig.platform.methods().count("BYE") == 2
+
+
+async def test_answer_without_ssrc_keeps_ours(make_rig) -> None:
+    rig: Rig = await make_rig(answer_ssrc=None)
+    feed = await rig.open()
+    assert feed.ssrc == int(offer_field(rig.platform.requests[0], "y=") or "")
+    await asyncio.to_thread(feed.close)
+
+
+async def test_refusals_name_why_and_free_the_port(make_rig) -> None:
+    """404 -> not found, 486 -> refused, silence -> time-out, a malformed SDP or an SSRC out
+    of 32 bits -> a protocol error and a BYE, an unregistered platform -> unreachable. No
+    port or row stays taken by any of them."""
+    cases: list[tuple[dict[str, object], ErrorKind, str]] = [
+        ({"invite": "404"}, ErrorKind.NOT_FOUND, "404"),
+        ({"invite": "486"}, ErrorKind.REFUSED, "486"),
+        ({"invite": "silent", "invite_timeout_s": 1.0}, ErrorKind.TIMEOUT, "did not answer"),
+        ({"invite": "sdp:v=0\r\nm=video x RTP/AVP 96\r\n"}, ErrorKind.PROTOCOL, "SDP"),
+        (
+            {"invite": "sdp:" + answer_sdp(port=15060, ssrc="9999999999")},
+            ErrorKind.PROTOCOL,
+            "32-bit",
+        ),
+        (
+            {"invite": "sdp:" + answer_sdp(port=15060, ssrc=None, tcp=True)},
+            ErrorKind.PROTOCOL,
+            "TCP",
+        ),
+    ]
+    for script, kind, words in cases:
+        rig: Rig = await make_rig(**script)
+        with pytest.raises(StreamOpenError) as caught:
+            await rig.open()
+        assert caught.value.kind is kind, (script, caught.value.message)
+        assert words in caught.value.message, caught.value.message
+        assert rig.player.ports_in_use == 0 and rig.store.sessions() == []
+        if kind is ErrorKind.PROTOCOL:
+            # A 2xx is ACKed, then its dialog ended: the platform must not stream on.
+            await asyncio.to_thread(
+                wait_until, lambda r=rig: "BYE" in r.platform.methods(), WAIT_S, "BYE"
+            )
+            assert "ACK" in rig.platform.methods()
+    rig = await make_rig()
+    rig.signalling.platform = None
+    with pytest.raises(StreamOpenError) as caught:
+        await rig.open()
+    assert caught.value.kind is ErrorKind.UNREACHABLE and "not registered" in caught.value.message
+    with pytest.raises(StreamOpenError) as caught:
+        await asyncio.to_thread(rig.player.open, "rtsp-camera", 5.0)
+    assert caught.value.kind is ErrorKind.NOT_FOUND
+    assert rig.platform.requests == []
+
+
+async def test_platform_bye_ends_the_feed_without_a_bye_back(make_rig) -> None:
+    rig: Rig = await make_rig()
+    feed = await rig.open()
+    call_id = rig.platform.requests[0].headers.get("Call-ID") or ""
+    rig.platform.send_bye(call_id, rig.our_peer(), as_call_id="not-a-call-of-ours")
+    await asyncio.to_thread(wait_until, lambda: rig.platform.responses, WAIT_S, "481")
+    assert rig.platform.responses[-1].status == 481
+    rig.platform.send_bye(call_id, rig.our_peer())
+    await asyncio.to_thread(
+        wait_until, lambda: len(rig.platform.responses) == 2, WAIT_S, "BYE answered"
+    )
+    assert rig.platform.responses[-1].status == 200
+
+    def ended() -> bool:
+        try:
+            feed.receiver.receive(0.2)
+        except (EOFError, OSError):
+            return True
+        return False
+
+    await asyncio.to_thread(wait_until, ended, WAIT_S, "the feed ends")
+    await asyncio.to_thread(feed.close)
+    await asyncio.sleep(0.3)
+    assert "BYE" not in rig.platform.methods()
+    assert rig.player.ports_in_use == 0 and rig.store.sessions() == []
+
+
+async def test_stop_byes_every_session_and_clears_the_rows(make_rig) -> None:
+    rig: Rig = await make_rig()
+    await rig.open()
+    await rig.open()
+    assert len(rig.store.sessions()) == 2 and rig.player.ports_in_use == 2
+    await rig.player.stop()
+    assert rig.platform.methods().count("BYE") == 2
+    assert rig.store.sessions() == [] and rig.player.ports_in_use == 0
+
+
+async def test_ports_run_out_with_a_clear_error(make_rig) -> None:
+    rig: Rig = await make_rig(ports=2)  # one even port
+    feed = await rig.open()
+    with pytest.raises(StreamOpenError) as caught:
+        await rig.open()
+    assert caught.value.kind is ErrorKind.OTHER and "no free RTP port" in caught.value.message
+    await asyncio.to_thread(feed.close)
+    feed = await rig.open()  # given back, taken again
+    await asyncio.to_thread(feed.close)
+
+
+async def test_tcp_passive_and_active_media(make_rig) -> None:
+    """tcp-passive: the platform connects to our port; tcp-active: we connect to the port
+    its answer names. Either way RFC 4571 framed RTP reaches the feed."""
+    packet = rtp_packet(7, 1234)
+    framed = struct.pack("!H", len(packet)) + packet
+
+    rig: Rig = await make_rig(GbTransport.TCP_PASSIVE, tcp=True, setup="active")
+    feed = await rig.open()
+    media = offer_field(rig.platform.requests[0], "m=video ") or ""
+    assert media.split()[1] == "TCP/RTP/AVP"
+    assert offer_field(rig.platform.requests[0], "a=setup:") == "passive"
+    port = int(media.split()[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as platform_side:
+        platform_side.sendall(framed)
+        data = await asyncio.to_thread(feed.receiver.receive, WAIT_S)
+    assert data == packet
+    await asyncio.to_thread(feed.close)
+
+    listener = free_tcp_listener()
+    rig = await make_rig(
+        GbTransport.TCP_ACTIVE, tcp=True, setup="passive", media_port=listener.getsockname()[1]
+    )
+    feed = await rig.open()
+    assert offer_field(rig.platform.requests[0], "a=setup:") == "active"
+    platform_side, _ = await asyncio.to_thread(listener.accept)
+    platform_side.sendall(framed)
+    data = await asyncio.to_thread(feed.receiver.receive, WAIT_S)
+    assert data == packet
+    [row] = rig.store.sessions()
+    assert row.transport == "tcp-active" and row.local_port == 0
+    await asyncio.to_thread(feed.close)
+    platform_side.close()
+    listener.close()
