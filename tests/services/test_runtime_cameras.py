@@ -22,7 +22,7 @@ from surveillance.auth.roles import Role
 from surveillance.catalog import Camera, Catalog, runtime_camera
 from surveillance.config.models import AppConfig, IngestMode
 from surveillance.media.health import ErrorKind
-from surveillance.services.camera_recorder import CLOSED_REMOVED
+from surveillance.services.camera_recorder import CLOSED_REMOVED, CLOSED_STOPPED_DELIVERING
 from surveillance.services.mosaic import MosaicRequest
 from surveillance.services.recorder import RecordingState
 from surveillance.simulator import Simulator
@@ -153,7 +153,11 @@ def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
     upsert(service, renamed)
     assert node.ingest.stream("rt-rec") is stream
     assert cameras(service, admin)["rt-rec"]["name"] == "Renamed"
-    assert node.recorder.status("rt-rec").state is RecordingState.RECORDING
+    wait_until(
+        lambda: node.recorder.status("rt-rec").state is RecordingState.RECORDING,
+        10,
+        "still recording",
+    )
 
     # Removed: gone from the list and the roll-up, its stream's thread ends, its recording
     # closes, its footage stays, and retention treats it as a camera out of the config.
@@ -167,13 +171,23 @@ def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
     wait_until(lambda: not ingest_threads("rt-rec"), 20, "the removed camera's thread ended")
     assert stream.consumers == 0
 
-    def last_closed() -> str | None:
+    def finished() -> bool:
+        """No segment or gap of it left open. The last segment closes as the camera is
+        removed, or a moment before: the writer thread may see its stream end first."""
         segments = node.recordings.segments("rt-rec", None, 0, 1e12)
-        return segments[-1].closed_reason if segments else None
+        gaps = node.recordings.gaps("rt-rec", None, 0, 1e12)
+        return (
+            bool(segments)
+            and segments[-1].closed_reason in (CLOSED_REMOVED, CLOSED_STOPPED_DELIVERING)
+            and all(s.camera_id != "rt-rec" for s in node.recordings.open_segments())
+            and all(g.end_at is not None for g in gaps)
+        )
 
-    wait_until(lambda: last_closed() == CLOSED_REMOVED, 10, "the last segment closed")
+    wait_until(finished, 10, "its last segment and gaps closed")
     kept = node.recordings.segments("rt-rec", None, 0, 1e12)
     assert len(kept) >= 2 and kept[-1].end_at is not None and kept[-1].end_at <= time.time()
+    # The rename did not end a recording: only the removal did.
+    assert CLOSED_REMOVED not in [segment.closed_reason for segment in kept[:-1]]
     assert all(Path(node.recorder.root / s.path).is_file() for s in kept)
     assert "rt-rec" not in node.recorder.policies
     node.recorder.run_retention(removed_at + 60)
