@@ -88,6 +88,10 @@ class PlaySession:
     def end_from_platform(self) -> None:
         """The platform sent BYE: the worker's next read reports the feed closed."""
         self.remote_ended = True
+        self.end_from_node()
+
+    def end_from_node(self) -> None:
+        """The worker reading the session (if one still does) sees its feed closed."""
         if self.receiver is not None:
             self.receiver.ended.set()
         if self.sock is not None:

@@ -85,10 +85,14 @@ class GbPlayer:
     async def stop(self) -> None:
         """BYE every session still open (the ingest stopped first: most are closed already,
         their BYEs in flight), wait for the BYEs, bounded, and forget the rows."""
+        await asyncio.sleep(0)  # BYEs the stopped workers handed over start now
         with self._lock:
             left = list(self._sessions.values())
         for session in left:
-            self._close(session, forget_row=False)
+            session.end_from_node()  # a worker still reading it sees its feed closed
+            bye = self._end(session)
+            if bye is not None:
+                self._start_bye(session.dialog.peer, bye)
         if self._byes:
             await asyncio.wait(set(self._byes), timeout=BYE_TIMEOUT_S + 1)
         self._loop = None
@@ -166,6 +170,11 @@ class GbPlayer:
             raise StreamOpenError(
                 ErrorKind.TIMEOUT, f"platform {platform.id} did not answer the INVITE in time"
             ) from exc
+        try:
+            inner = self._receiver(platform, answer, peer, sock, timeout_s)
+        except StreamOpenError:
+            self._bye_soon(dialog.peer, dialog.bye(self._signalling.local))
+            raise
         camera_id = ids.camera_id(platform.id, channel_id)
         session = PlaySession(
             record=GbSessionRecord(
@@ -181,11 +190,6 @@ class GbPlayer:
             port=port,
             sock=sock,
         )
-        try:
-            inner = self._receiver(platform, answer, peer, sock, timeout_s)
-        except StreamOpenError:
-            self._bye_soon(session)
-            raise
         feed_ssrc = self._ssrc_to_keep(camera_id, ssrc, answer)
         receiver = EndableReceiver(inner)
         session.receiver = receiver
@@ -343,10 +347,20 @@ class GbPlayer:
         return True
 
     # -- ending (any thread) --------------------------------------------------------------
-    def _close(self, session: PlaySession, *, forget_row: bool = True) -> None:
+    def _close(self, session: PlaySession) -> None:
+        """The feed's close (worker thread): end the session, BYE it from the loop without
+        waiting, forget its row."""
+        bye = self._end(session)
+        if bye is not None:
+            self._bye_soon(session.dialog.peer, bye)
+        self._forget(session.call_id)
+
+    def _end(self, session: PlaySession) -> SipRequest | None:
+        """Free what the session holds (once); the BYE to send, None when the platform
+        ended it or it had ended already."""
         with self._lock:
             if session.closed:
-                return
+                return None
             session.closed = True
             self._sessions.pop(session.call_id, None)
         if session.receiver is not None:
@@ -356,20 +370,15 @@ class GbPlayer:
             session.sock.close()
         if session.port is not None:
             self._ports.give_back(session.port)
-        if not session.remote_ended:
-            self._bye_soon(session)
-        if forget_row:
-            self._forget(session.call_id)
+        return None if session.remote_ended else session.dialog.bye(self._signalling.local)
 
-    def _bye_soon(self, session: PlaySession) -> None:
+    def _bye_soon(self, peer: Peer, bye: SipRequest) -> None:
         """Send BYE from the loop, without waiting for it (called from worker threads)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        dialog = session.dialog
-        bye = dialog.bye(self._signalling.local)
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._start_bye, dialog.peer, bye)
+            loop.call_soon_threadsafe(self._start_bye, peer, bye)
 
     def _start_bye(self, peer: Peer, bye: SipRequest) -> None:
         task = asyncio.get_running_loop().create_task(self._send_bye(peer, bye))
