@@ -316,6 +316,11 @@ class GbRegistry:
             )
         self._failures.succeeded(peer.host)
         expires = min(self._expires(request), self._config.register_expires_max_s)
+        if expires:
+            # The right password vouches for the address (for the node's life: another
+            # platform may share it): its catalog's bursts of pages are not a flood
+            # (gb28181/transport.py, TRUSTED_RATE_FACTOR).
+            self.transport.trust(peer.host)
         if expires == 0:
             await self.presence.unregistered(platform, peer)
         else:
