@@ -224,12 +224,15 @@ class GbRegistry:
         if request.method not in ("MESSAGE", "NOTIFY", "BYE"):
             allow = (("Allow", "REGISTER, MESSAGE, NOTIFY, BYE, ACK, OPTIONS"),)
             return response_to(request, 405, to_tag=new_tag(), extra=allow)
+        if request.method == "BYE":
+            # Before the sender check: a BYE's From is the dialog's remote party, the
+            # channel the INVITE went to, not the platform's device id (RFC 3261 s.12.2.1.1).
+            # The player knows its dialogs by Call-ID and platform address; 481 otherwise.
+            ours = self.on_bye is not None and self.on_bye(request, peer)
+            return response_to(request, 200 if ours else 481, to_tag=new_tag())
         platform = self._sender(request, peer)
         if platform is None:
             return response_to(request, 403, to_tag=new_tag())
-        if request.method == "BYE":
-            ours = self.on_bye is not None and self.on_bye(request, peer)
-            return response_to(request, 200 if ours else 481, to_tag=new_tag())
         return self._body(platform, request, peer)
 
     def _sender(self, request: SipRequest, peer: Peer) -> GbPlatformConfig | None:
