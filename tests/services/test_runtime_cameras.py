@@ -90,7 +90,8 @@ def upsert(service: ServiceProcess, *added: Camera) -> None:
 
 
 def ingest_threads(camera_id: str) -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name in (f"ingest:{camera_id}",)]
+    """The camera's main stream's worker thread, while it runs (media/worker.py names it)."""
+    return [t.name for t in threading.enumerate() if t.name == f"ingest:{camera_id}"]
 
 
 def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
