@@ -27,6 +27,7 @@ from surveillance.services.mosaic import MosaicRequest
 from surveillance.services.recorder import RecordingState
 from surveillance.simulator import Simulator
 from tests.auth_helpers import bearer
+from tests.conftest import CAMERA_PASSWORD
 from tests.service import ServiceProcess
 from tests.waits import wait_until
 
@@ -90,7 +91,8 @@ def upsert(service: ServiceProcess, *added: Camera) -> None:
 
 
 def ingest_threads(camera_id: str) -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name in (f"ingest:{camera_id}",)]
+    """The camera's main stream's worker thread, while it runs (media/worker.py names it)."""
+    return [t.name for t in threading.enumerate() if t.name == f"ingest:{camera_id}"]
 
 
 def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
@@ -205,15 +207,19 @@ def test_unreachable_and_sourceless_cameras_answer_at_once_with_their_reason(
     gb_channel = runtime_camera(
         id=NO_SOURCE, name="GB channel", platform_id=GB_PLATFORM, url=f"gb28181://gbp/{CHANNEL}"
     )
+    # With credentials in its URL: the node's redactor learns them as it is added.
     reachable = runtime_camera(
-        id="rt-flaky", name="Flaky", platform_id="town", url=simulator.url("cam03")
+        id="rt-flaky", name="Flaky", platform_id="town", url=simulator.url("auth")
     )
+    assert CAMERA_PASSWORD in node.redactor(f"failed with {CAMERA_PASSWORD}")  # not yet known
     upsert(service, gb_channel, reachable)
+    assert CAMERA_PASSWORD not in node.redactor(f"failed with {CAMERA_PASSWORD}")
 
     listed = cameras(service, admin)
     assert listed[NO_SOURCE]["state"] == "offline"
     assert listed[NO_SOURCE]["health"]["last_error"] == "no gb28181 source on this node"  # type: ignore[index]
     assert listed[NO_SOURCE]["url"] == f"gb28181://gbp/{CHANNEL}"
+    assert "***" in str(listed["rt-flaky"]["url"]) and CAMERA_PASSWORD not in str(listed)
     # Recorded by its platform's policy: the recorder waits with the reason, nothing breaks.
     status = node.recorder.status(NO_SOURCE)
     assert status.state is RecordingState.WAITING, status
