@@ -151,6 +151,15 @@ class CatalogChange:
 CatalogListener = Callable[[CatalogChange], None]
 
 
+def camera_secrets(cameras: Iterable[Camera]) -> set[str]:
+    """The passwords, user names and tokens in the cameras' URLs (userinfo or query)."""
+    found: set[str] = set()
+    for camera in cameras:
+        for sub in (False, True) if camera.has_sub_stream else (False,):
+            found |= url_secrets(camera.stream_url(sub))
+    return found
+
+
 def _effective_url(url: str, camera: CameraConfig, platform: PlatformConfig | None) -> str:
     in_url_user, in_url_password = url_credentials(url)
     username = camera.username or in_url_user or (platform.username if platform else None)
@@ -286,11 +295,7 @@ class Catalog:
     def secrets(self) -> set[str]:
         """Every password, user name and token in use, in userinfo or query string, for the
         log and error redactor."""
-        found: set[str] = set()
-        for camera in self.cameras.values():
-            for sub in (False, True) if camera.has_sub_stream else (False,):
-                found |= url_secrets(camera.stream_url(sub))
-        return found
+        return camera_secrets(self.cameras.values())
 
     def camera(self, camera_id: str) -> Camera | None:
         return self.cameras.get(camera_id)

@@ -69,7 +69,15 @@ def _demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from surveillance.api.app import create_app
-    from surveillance.demo import DEMO_ADMIN, demo_admin, demo_config
+    from surveillance.demo import (
+        DEMO_ADMIN,
+        demo_admin,
+        demo_config,
+        demo_gb,
+        demo_gb_platform,
+        prepare_gb_clips,
+        with_gb_platform,
+    )
     from surveillance.logs import configure_logging
     from surveillance.redact import Redactor
     from surveillance.simulator import Simulator, demo_mounts
@@ -78,9 +86,13 @@ def _demo(args: argparse.Namespace) -> int:
     configure_logging(redactor)
     mounts = demo_mounts(args.cameras)
     log.info("demo: preparing %d simulated camera streams (clips are cached)", len(mounts))
-    with Simulator(mounts, clip_dir=args.cache_dir / "clips") as simulator:
+    clip_dir = args.cache_dir / "clips"
+    with Simulator(mounts, clip_dir=clip_dir) as simulator:
+        prepare_gb_clips(clip_dir)
         data_dir = args.data_dir or args.cache_dir / "demo-data"
-        config = demo_config(simulator, mounts, data_dir)
+        # The GB/T 28181 platform's password lives in memory only, for this run.
+        gb = demo_gb()
+        config = demo_config(simulator, mounts, data_dir, gb)
         # No default account: the demo's admin gets a new password on every run, before
         # the service answers. Printed, not logged: the log's redactor would mask it.
         password = demo_admin(config)
@@ -90,8 +102,9 @@ def _demo(args: argparse.Namespace) -> int:
             "(made for this run)",
             flush=True,
         )
-        redactor.add([password])  # and no log line carries it
+        redactor.add([password, gb.password])  # and no log line carries them
         app = create_app(config, redactor=redactor)
+        with_gb_platform(app, demo_gb_platform(gb, clip_dir))
         log.info("demo: open %s", login)
         uvicorn.run(
             app,

@@ -5,6 +5,7 @@ Runs the real command as a subprocess (simulator process + uvicorn), as a user w
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 
@@ -21,10 +23,31 @@ from surveillance.auth.roles import Role
 from surveillance.auth.store import AuthStore
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_url, upgrade
-from surveillance.demo import DEMO_ADMIN, demo_admin
+from surveillance.demo import (
+    DEMO_ADMIN,
+    DEMO_GB_CHANNELS,
+    DEMO_GB_PLATFORM,
+    DEMO_GB_RTP_PORTS,
+    DEMO_PLATFORMS,
+    demo_admin,
+    demo_gb,
+    demo_gb_config,
+)
 from tests.conftest import CLIP_CACHE
+from tests.waits import wait_until
 
 SETTLE_S = 20.0  # how long a camera may take to come online once the API answers
+GB_WAIT_S = 60.0  # the county platform registers, its catalog is read, a channel plays
+# The tags the demo's tag rules give each GB channel (by business group or civil code).
+GB_TAGS = {
+    "33052300001320000001": ["traffic"],
+    "33052300001320000002": ["traffic"],
+    "33052300001310000003": ["forest-fire"],
+    "33052300001320000004": ["forest-fire"],
+    "33052300001320000005": ["school-gate", "public-order"],
+    "33052300001320000006": ["geological-hazard"],
+}
+H265_CHANNEL = f"{DEMO_GB_PLATFORM}.33052300001320000002"
 SIGN_IN_LINE = re.compile(
     r"^demo: sign in at (?P<url>http://\S+/login) as (?P<name>\S+) "
     r"with password (?P<password>\S+) \(made for this run\)$",
@@ -97,7 +120,8 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
                 time.sleep(0.5)
                 continue
             assert response.status_code == 200, response.text
-            cameras = response.json()
+            # The simulated RTSP cameras; the GB platform's channels are checked below.
+            cameras = [c for c in response.json() if c["platform"] != DEMO_GB_PLATFORM]
             api_up = api_up or time.monotonic()
             settled = all(c["state"] in ("online", "stalled") for c in cameras)
             if cameras and (
@@ -112,7 +136,7 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         states = {c["id"]: c["state"] for c in cameras}
         # The simulator occasionally opens a session that never sends video (see the note
         # in tests/conftest.py); the service must then say so. Everything else is online.
-        online = [camera for camera, state in states.items() if state == "online"]
+        online = [str(camera) for camera, state in states.items() if state == "online"]
         assert len(online) >= 4, states
         for camera in cameras:
             if camera["state"] != "online":
@@ -122,7 +146,12 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         codecs = {c["health"]["codec"] for c in cameras}  # type: ignore[index]
         assert codecs == {"h264", "hevc"}
         platforms = client.get("/api/platforms").json()
-        assert isinstance(platforms, list) and len(platforms) == 3
+        assert isinstance(platforms, list)
+        # The three RTSP platforms, and the GB/T 28181 county platform.
+        assert {p["id"]: p["vendor"] for p in platforms} == {
+            **{platform_id: None for platform_id, _ in DEMO_PLATFORMS},
+            DEMO_GB_PLATFORM: "GB/T 28181",
+        }
         response = client.get("/api/cameras/cam1/snapshot.jpg")
         assert response.headers["Content-Type"] == "image/jpeg"
         assert response.content[:2] == b"\xff\xd8"
@@ -130,6 +159,7 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         # first fragment or so.
         recording = wait_for_recording(client, online[0])
         assert recording["state"] == "recording", recording
+        _check_gb_platform(client)
         # There is no way in without the password: the same requests, anonymous, are refused.
         assert httpx.get(f"{base}/api/cameras", timeout=10).status_code == 401
         assert httpx.get(f"{base}/api/health", timeout=10).status_code == 200
@@ -151,6 +181,49 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
     while simulator_pids() & own_simulators and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not simulator_pids() & own_simulators, "the demo left its simulator running"
+    # On the way out the county platform de-registered, and the node heard it.
+    text = log_path.read_text()
+    assert re.search(rf"GB platform {DEMO_GB_PLATFORM} \(\S+\) unregistered", text), text[-3000:]
+
+
+def _check_gb_platform(client: httpx.Client) -> None:
+    """The demo's GB/T 28181 county platform registered, its channels are cameras with the
+    tag rules' tags, and one (H.265) plays on demand: its snapshot is a decoded picture."""
+
+    def registered() -> list[dict[str, object]]:
+        [platform] = client.get("/api/gb/platforms").json()
+        return [platform] if platform["online"] and platform["channels"] == 6 else []
+
+    [platform] = wait_until(registered, GB_WAIT_S, "the GB platform registered, 6 channels")
+    assert platform["platform_id"] == DEMO_GB_PLATFORM and platform["transport"] == "udp"
+
+    def gb_cameras() -> list[dict[str, object]]:
+        found = [c for c in client.get("/api/cameras").json() if c["platform"] == DEMO_GB_PLATFORM]
+        return found if len(found) == len(GB_TAGS) else []
+
+    cameras = wait_until(gb_cameras, GB_WAIT_S, "the GB channels are cameras")
+    by_channel = {str(c["id"]).removeprefix(f"{DEMO_GB_PLATFORM}."): c for c in cameras}
+    assert {k: c["tags"] for k, c in by_channel.items()} == GB_TAGS
+    names = {c.channel_id: c.name for c in DEMO_GB_CHANNELS}
+    assert {k: c["name"] for k, c in by_channel.items()} == names
+    assert "递铺收费站" in str(by_channel["33052300001320000002"]["name"])
+    # GCJ-02 from the platform, WGS-84 on the map: a few hundred metres apart.
+    location = by_channel["33052300001310000003"]["location"]
+    assert isinstance(location, dict)
+    assert 0.001 < abs(location["lon"] - 119.4321) < 0.01, location
+    # Not recorded, on demand: nothing plays before somebody asks.
+    assert {c["recording"]["state"] for c in cameras} == {"off"}  # type: ignore[index]
+
+    def snapshot() -> bytes:
+        response = client.get(f"/api/cameras/{H265_CHANNEL}/snapshot.jpg", timeout=30)
+        return response.content if response.status_code == 200 else b""
+
+    jpeg = wait_until(snapshot, GB_WAIT_S, "a snapshot of the H.265 GB channel")
+    with av.open(io.BytesIO(jpeg), mode="r") as container:
+        frame = next(container.decode(video=0))
+    assert (frame.width, frame.height) == (640, 360)
+    camera = client.get(f"/api/cameras/{H265_CHANNEL}").json()
+    assert camera["health"]["codec"] == "hevc", camera
 
 
 def _sign_in(client: httpx.Client, log: Path, base: str) -> bool:
@@ -183,3 +256,17 @@ def test_each_demo_run_makes_a_new_admin_password(tmp_path: Path) -> None:
         assert [u.name for u in store.users()] == [DEMO_ADMIN]
     finally:
         engine.dispose()
+
+
+def test_demo_gb_password_is_new_each_run_and_kept_secret() -> None:
+    first, second = demo_gb(), demo_gb()
+    assert first.password != second.password and len(second.password) >= 20
+    assert second.password not in repr(second)
+    config = AppConfig.model_validate({"gb28181": demo_gb_config(second)})
+    gb = config.gb28181
+    assert gb.enabled and gb.listen == gb.media_host == "127.0.0.1"
+    assert gb.sip_port == second.sip_port
+    assert (gb.rtp_port_min, gb.rtp_port_max) == DEMO_GB_RTP_PORTS
+    [platform] = gb.platforms
+    assert platform.password.get_secret_value() == second.password
+    assert second.password not in config.model_dump_json()

@@ -13,7 +13,7 @@ from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
-from surveillance.catalog import Catalog
+from surveillance.catalog import Catalog, camera_secrets
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
 from surveillance.events.clips import ClipShelf
@@ -102,6 +102,10 @@ class Node:
         catalog = Catalog.from_config(config)
         redactor = redactor or Redactor()
         redactor.add(catalog.secrets())
+        # Cameras added while the node runs may carry credentials too.
+        catalog.on_change(
+            lambda change: redactor.add(camera_secrets(change.added + change.updated))
+        )
         redactor.add(database_secrets(config))
         ingest = IngestService(catalog, config.ingest, redactor)
         snapshots = SnapshotService(ingest)

@@ -190,7 +190,8 @@ def parse_message(data: bytes, max_bytes: int) -> SipMessage:
     message = _first_line(first)
     if not separator:
         raise _partial("no blank line ends the headers (truncated?)", message)
-    for line in rest.split(b"\r\n") if rest else ():
+    # maxsplit: a message of thousands of lines is refused without splitting them all.
+    for line in rest.split(b"\r\n", MAX_HEADERS) if rest else ():
         if len(message.headers) >= MAX_HEADERS:
             raise _partial(f"more than {MAX_HEADERS} header fields", message)
         try:

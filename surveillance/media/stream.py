@@ -30,8 +30,6 @@ from surveillance.media.ring import PacketRing
 # States in which waiting cannot bring a picture: the camera failed or is turned off, or
 # the connection is open but silent. Each has a reason in the stream's health.
 _GIVE_UP_STATES = (StreamState.OFFLINE, StreamState.DISABLED, StreamState.STALLED)
-# States of a stream no worker may feed: parked on demand, or turned off.
-_PARKED_STATES = (StreamState.IDLE, StreamState.DISABLED)
 
 
 class Readiness(Enum):
@@ -76,11 +74,6 @@ class Stream:
         info: StreamInfo,
     ) -> None:
         """Called by the ingest worker for every packet; must never block for long."""
-        if self.health.state in _PARKED_STATES:
-            # A worker told to stop may hand over the packet it already held after the
-            # stream was parked (ring cleared, state idle): taking it would turn a parked
-            # stream "online" with nobody feeding it, then "stalled" for good.
-            return
         now = time.monotonic()
         with self._lock:
             packet = Packet(self._next_seq, data, pts, dts, keyframe, now, info)

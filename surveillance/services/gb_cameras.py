@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from surveillance.catalog import Camera, Catalog, Location, runtime_camera
@@ -149,6 +149,8 @@ class GbChannelCameras:
         # Why each platform's cameras cannot be reached now; None: it is online.
         self._platform_reason: dict[str, str | None] = dict.fromkeys(self.platforms, NOT_REGISTERED)
         self._applied: dict[str, str | None] = {}  # camera id -> reason given to the ingest
+        # "platform (address)" for log lines; the registry sets its presence's.
+        self.where: Callable[[str], str] = str
 
     # -- reading --------------------------------------------------------------------------
     def channel(self, camera_id_: str) -> tuple[GbPlatformConfig, GbChannelRecord] | None:
@@ -242,7 +244,7 @@ class GbChannelCameras:
         if len(new) > room:
             log.warning(
                 "GB platform %s: %d channels beyond its max_channels (%d) refused",
-                platform_id,
+                self.where(platform_id),
                 len(new) - room,
                 platform.max_channels,
             )

@@ -145,17 +145,21 @@ class GbCatalogSync:
         cameras: GbChannelCameras,
         request: Requester,
         clock: Callable[[], float] = time.time,
+        tick_s: float = TICK_S,
     ) -> None:
         self._config = config
         self._cameras = cameras
         self._request = request
         self._clock = clock
+        self._tick_s = tick_s
         platforms = {p.id: p for p in config.platforms}
         self.assembler = CatalogAssembler(lambda p: platforms[p].max_channels)
         self._online: dict[str, _Schedule] = {}
         self._sn = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
+        # "platform (address)" for log lines; the registry sets its presence's.
+        self.where: Callable[[str], str] = str
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gb-catalog")
@@ -180,20 +184,28 @@ class GbCatalogSync:
         while True:
             now = self._clock()
             for result in self.assembler.expire(now):
-                await self._apply(result)
+                await self._guarded(self._apply(result), result.platform_id)
             for platform_id, schedule in list(self._online.items()):
                 if now >= schedule.next_query_at:
                     schedule.next_query_at = now + self._config.catalog_refresh_s
-                    self._spawn(self._query(platform_id, schedule.device_id))
+                    self._spawn(self._query(platform_id, schedule.device_id), platform_id)
                 if now >= schedule.subscribed_until - RENEW_MARGIN_S:
                     # Renewed as a new subscription, not a refresh in the old dialog: platforms
                     # answer both, and it survives a platform that lost our dialog.
                     schedule.subscribed_until = now + SUBSCRIBE_EXPIRES_S
-                    self._spawn(self._subscribe(platform_id, schedule.device_id))
-            await asyncio.sleep(TICK_S)
+                    self._spawn(self._subscribe(platform_id, schedule.device_id), platform_id)
+            await asyncio.sleep(self._tick_s)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    async def _guarded(self, work: Coroutine[Any, Any, None], platform_id: str) -> None:
+        """One platform's catalog work: its failure (the database, say) is logged and the
+        others' goes on."""
+        try:
+            await work
+        except Exception:
+            log.exception("GB platform %s: catalog work failed", self.where(platform_id))
+
+    def _spawn(self, work: Coroutine[Any, Any, None], platform_id: str) -> None:
+        task = asyncio.create_task(self._guarded(work, platform_id))
         self._work.add(task)
         task.add_done_callback(self._work.discard)
 
@@ -203,8 +215,9 @@ class GbCatalogSync:
         status = await self._request(platform_id, "MESSAGE", catalog_query(sn, device_id), ())
         if status is None or status >= 300:
             log.warning(
-                "GB platform %s: catalog query refused or unanswered (%s)", platform_id, status
-            )
+                "GB platform %s: catalog query refused or unanswered (%s)",
+                self.where(platform_id), status,
+            )  # fmt: skip
 
     async def _subscribe(self, platform_id: str, device_id: str) -> None:
         sn = next(self._sn)
@@ -213,7 +226,8 @@ class GbCatalogSync:
         status = await self._request(platform_id, "SUBSCRIBE", body, extra)
         if status is None or status >= 300:
             # Changes then come with the next periodic query; try again at the next renewal.
-            log.info("GB platform %s: catalog subscription not taken (%s)", platform_id, status)
+            where = self.where(platform_id)
+            log.info("GB platform %s: catalog subscription not taken (%s)", where, status)
             schedule = self._online.get(platform_id)
             if schedule is not None:
                 schedule.subscribed_until = self._clock() + self._config.catalog_refresh_s
@@ -235,7 +249,7 @@ class GbCatalogSync:
             count = len(result.items)
         log.info(
             "GB platform %s: catalog SN %d %s: %d channels of %d items in %.1f s",
-            result.platform_id,
+            self.where(result.platform_id),
             result.sn,
             "applied" if result.complete else "incomplete, merged",
             count,
@@ -261,7 +275,7 @@ class GbCatalogSync:
                 await self._cameras.upsert(platform_id, items, now)
         log.info(
             "GB platform %s: catalog notification of %d items (%s)",
-            platform_id,
+            self.where(platform_id),
             len(notify.items),
             ", ".join(sorted(by_event)),
         )

@@ -140,6 +140,14 @@ class GbPresence:
         presence = self._presence.get(platform_id)
         return presence.peer if presence is not None and presence.reason is None else None
 
+    def where(self, platform_id: str) -> str:
+        """The platform and its last address, for log lines: "city (192.0.2.7:5060/udp)"."""
+        presence = self._presence.get(platform_id)
+        if presence is None:
+            return f"{platform_id} (never registered)"
+        peer = presence.peer
+        return f"{platform_id} ({peer.host}:{peer.port}/{peer.transport})"
+
     def is_registered(self, platform_id: str) -> bool:
         presence = self._presence.get(platform_id)
         return presence is not None and presence.expires_at > self._clock()
@@ -210,7 +218,10 @@ class GbPresence:
                     "GB platform %s (%s:%d): %s",
                     platform_id, presence.peer.host, presence.peer.port, reason,
                 )  # fmt: skip
-                self._offline(platform_id, reason)
+                try:
+                    self._offline(platform_id, reason)
+                except Exception:  # the others are still watched
+                    log.exception("GB platform %s: marking it offline failed", platform_id)
 
     def _online(self, platform: GbPlatformConfig) -> None:
         self._presence[platform.id].reason = None

@@ -96,6 +96,7 @@ class GbRegistry:
         self.client = SipClient(self.transport)
         self.catalog = GbCatalogSync(config, cameras, self.request_status, clock)
         self.presence = GbPresence(config, cameras, self.catalog, store, clock)
+        self.catalog.where = cameras.where = self.presence.where
         # Hooks of the player (set before start): a platform's BYE (True: a session of
         # ours, answered 200; else 481), and its alarms (called on the loop, returns at once).
         self.on_bye: Callable[[SipRequest, Peer], bool] | None = None
@@ -223,12 +224,15 @@ class GbRegistry:
         if request.method not in ("MESSAGE", "NOTIFY", "BYE"):
             allow = (("Allow", "REGISTER, MESSAGE, NOTIFY, BYE, ACK, OPTIONS"),)
             return response_to(request, 405, to_tag=new_tag(), extra=allow)
+        if request.method == "BYE":
+            # Before the sender check: a BYE's From is the dialog's remote party, the
+            # channel the INVITE went to, not the platform's device id (RFC 3261 s.12.2.1.1).
+            # The player knows its dialogs by Call-ID and platform address; 481 otherwise.
+            ours = self.on_bye is not None and self.on_bye(request, peer)
+            return response_to(request, 200 if ours else 481, to_tag=new_tag())
         platform = self._sender(request, peer)
         if platform is None:
             return response_to(request, 403, to_tag=new_tag())
-        if request.method == "BYE":
-            ours = self.on_bye is not None and self.on_bye(request, peer)
-            return response_to(request, 200 if ours else 481)
         return self._body(platform, request, peer)
 
     def _sender(self, request: SipRequest, peer: Peer) -> GbPlatformConfig | None:
@@ -244,14 +248,15 @@ class GbRegistry:
         return platform
 
     def _body(self, platform: GbPlatformConfig, request: SipRequest, peer: Peer) -> SipResponse:
-        ok = response_to(request, 200)
+        # RFC 3261 s.8.2.6.2: a To tag on every response (an in-dialog NOTIFY keeps its own).
+        ok = response_to(request, 200, to_tag=new_tag())
         try:
             body = parse_body(request.body)
         except ManscdpError as error:
             self._logs.warning(
                 peer.host, f"{request.method} body refused", f"platform {platform.id}: {error}"
             )
-            return response_to(request, 400, str(error)[:80])
+            return response_to(request, 400, str(error)[:80], to_tag=new_tag())
         if isinstance(body, Keepalive):
             heard_at = self.presence.keepalive(platform, peer)
             if heard_at is not None:
@@ -262,7 +267,10 @@ class GbRegistry:
             self._follow(self.catalog.on_notify(platform.id, body), peer)
         elif isinstance(body, AlarmNotify):
             if self.on_alarm is not None:
-                self.on_alarm(platform.id, body)
+                try:
+                    self.on_alarm(platform.id, body)
+                except Exception:  # the platform still gets its 200: the alarm arrived
+                    log.exception("GB platform %s: handling an alarm failed", platform.id)
         else:
             log.debug("GB platform %s: %s %s answered 200", platform.id, body.root, body.cmd_type)
         return ok
@@ -311,6 +319,11 @@ class GbRegistry:
             )
         self._failures.succeeded(peer.host)
         expires = min(self._expires(request), self._config.register_expires_max_s)
+        if expires:
+            # The right password vouches for the address (for the node's life: another
+            # platform may share it): its catalog's bursts of pages are not a flood
+            # (gb28181/transport.py, TRUSTED_RATE_FACTOR).
+            self.transport.trust(peer.host)
         if expires == 0:
             await self.presence.unregistered(platform, peer)
         else:
@@ -319,7 +332,9 @@ class GbRegistry:
         contact = request.headers.get("Contact")
         extra = [("Expires", str(expires)), ("Date", _gb_date(now))]
         if contact and expires:
-            extra.append(("Contact", f"{contact.split(';')[0]};expires={expires}"))
+            # The binding without its parameters (a URI's own, inside <>, stay).
+            bare = contact[: contact.index(">") + 1] if ">" in contact else contact.split(";")[0]
+            extra.append(("Contact", f"{bare};expires={expires}"))
         return response_to(request, 200, to_tag=new_tag(), extra=extra)
 
     def _failed(self, peer: Peer, now: float, why: str) -> bool:

@@ -364,6 +364,8 @@ class IngestService:
         self, slot: _StreamSlot, now: float, update_rates: bool, sockets: SocketIndex
     ) -> None:
         health = slot.stream.health
+        if self._settle_parked(slot):
+            return
         if update_rates:
             health.update_rates(now)
         age = health.last_packet_age(now)
@@ -391,6 +393,24 @@ class IngestService:
         slot.worker.end_if_hung(now, stall_after, sockets)
         if slot.camera.mode is IngestMode.ON_DEMAND and slot.camera.enabled:
             self._park_if_idle(slot, now)
+
+    def _settle_parked(self, slot: _StreamSlot) -> bool:
+        """A parked on-demand stream is idle, whatever its stopping worker delivered after
+        it was asked to stop (a GB worker between two units): a late packet turned it
+        online, and without this it would soon read as stalled, forever."""
+        health = slot.stream.health
+        parked = (
+            slot.camera.mode is IngestMode.ON_DEMAND
+            and slot.camera.enabled
+            and slot.idle_since is None
+            and not slot.worker.running
+            and not slot.stream.consumers
+        )
+        if not parked or health.state not in (StreamState.ONLINE, StreamState.STALLED):
+            return False
+        slot.stream.ring.clear()
+        health.set_state(StreamState.IDLE)
+        return True
 
     def _hold_unreachable(self, slot: _StreamSlot) -> None:
         """A worker asked to stop may still report its own failure as it ends: the reason

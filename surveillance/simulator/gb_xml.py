@@ -30,6 +30,7 @@ class GbChannelSpec:
     status: str = "ON"
     parent_id: str | None = None  # None: the platform itself
     ptz_type: int | None = None  # GB/T 28181-2016 A.2.1.5: 1 dome, 2 half dome, 3 fixed...
+    address: str | None = None  # where it is mounted, as the platform's operators wrote it
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _item(device_id: str, item: GbChannelSpec, event: str | None) -> str:
         ("Model", "GB-SIM"),
         ("Owner", "Owner"),
         ("CivilCode", item.civil_code or device_id[:6]),
-        ("Address", "Address"),
+        ("Address", item.address or ""),
         ("Parental", "0"),
         ("ParentID", item.parent_id or device_id),
         ("SafetyWay", "0"),

@@ -134,17 +134,3 @@ def test_many_waiters_on_one_loop_all_wake() -> None:
 
     assert asyncio.run(main()) == [True] * 20
     assert stream._waiters == []
-
-
-def test_a_parked_or_disabled_stream_takes_no_packet_from_a_stopping_worker() -> None:
-    # A worker told to stop can still hand over the packet it held; the parked stream must
-    # stay idle and empty, or it reads online with nobody feeding it.
-    for parked in (StreamState.IDLE, StreamState.DISABLED):
-        stream = connecting_stream()
-        stream.health.set_state(parked)
-        deliver_gop(stream)
-        assert stream.health.state is parked
-        assert len(stream.ring) == 0
-    stream = connecting_stream()
-    deliver_gop(stream)
-    assert stream.health.state is StreamState.ONLINE and len(stream.ring) == 2

@@ -1,25 +1,39 @@
 """GB/T 28181 channels as cameras (name, tags by rule, overrides, WGS-84 positions), catalog
-pages assembled by SN, and REGISTER failures limited per address: pure functions, no SIP."""
+pages assembled by SN, the catalog schedule, REGISTER failures limited per address: no SIP."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from surveillance.config.models import GbCoordinates, GbPlatformConfig
+from surveillance.catalog import Catalog
+from surveillance.config.models import (
+    AppConfig,
+    Gb28181Config,
+    GbCoordinates,
+    GbPlatformConfig,
+    IngestConfig,
+)
+from surveillance.db import create_db_engine, upgrade
 from surveillance.gb28181.coords import gcj02_to_wgs84
 from surveillance.gb28181.manscdp import CatalogAnswer, CatalogItem
 from surveillance.gb28181.records import GbChannelRecord, GbOverride
+from surveillance.gb28181.store import GbStore
 from surveillance.services.gb_cameras import (
+    GbChannelCameras,
     channel_camera,
     channel_record,
     channel_tags,
     is_video_channel,
     wgs84,
 )
-from surveillance.services.gb_catalog import CatalogAssembler
+from surveillance.services.gb_catalog import CatalogAssembler, GbCatalogSync
 from surveillance.services.gb_presence import RegisterFailures
+from surveillance.services.ingest import IngestService
 
 CAMERA = "34020000001320000001"  # type 132: IP camera
 DOME = "34020000001310000002"  # type 131: camera
@@ -157,3 +171,58 @@ def test_a_channel_record_keeps_the_platform_and_time() -> None:
     assert (record.platform_id, record.channel_id, record.status, record.updated_at) == (
         "city", DOME, "OFF", 7.5,
     )  # fmt: skip
+
+
+async def test_catalog_queries_repeat_and_subscriptions_renew_on_schedule(tmp_path: Path) -> None:
+    """Asked for at once when a platform comes online, again every catalog_refresh_s; the
+    subscription renewed a minute before it ends, retried after a refusal; nothing once
+    the platform is offline. Time is a fake clock; the loop ticks every 10 ms."""
+    config = Gb28181Config.model_validate(
+        {"catalog_refresh_s": 600, "platforms": [platform().model_dump(mode="json")]}
+    )
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    upgrade(engine)
+    catalog = Catalog.from_config(AppConfig(gb28181=config))
+    cameras = GbChannelCameras(
+        config.platforms, catalog, IngestService(catalog, IngestConfig(), str), GbStore(engine)
+    )
+    now = [1000.0]
+    sent: list[str] = []
+    subscribe_status = [200]
+
+    async def request(
+        platform_id: str, method: str, body: bytes, extra: Iterable[tuple[str, str]]
+    ) -> int | None:
+        sent.append(method)
+        if method == "SUBSCRIBE":
+            assert ("Expires", "3600") in list(extra) and b"<CmdType>Catalog" in body
+            return subscribe_status[0]
+        return 200
+
+    async def after(seconds: float, wanted: list[str]) -> None:
+        now[0] += seconds
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if sorted(sent) == sorted(wanted):
+                return
+        raise AssertionError(f"sent {sent}, wanted {wanted}")
+
+    sync = GbCatalogSync(config, cameras, request, clock=lambda: now[0], tick_s=0.01)
+    await sync.start()
+    try:
+        sync.platform_online("city", "34020000002000000002")
+        await after(0, ["MESSAGE", "SUBSCRIBE"])
+        await after(600, ["MESSAGE", "SUBSCRIBE", "MESSAGE"])  # the periodic refresh
+        subscribe_status[0] = 489  # Bad Event: this time it is not taken
+        # A minute before the subscription ends it is renewed (with the query due then).
+        await after(2940, [*sent, "MESSAGE", "SUBSCRIBE"])
+        # Refused: tried again a refresh interval later.
+        await after(600, [*sent, "MESSAGE", "SUBSCRIBE"])
+        sync.platform_offline("city")
+        count = len(sent)
+        now[0] += 10_000
+        await asyncio.sleep(0.1)
+        assert len(sent) == count
+    finally:
+        await sync.stop()
+        engine.dispose()

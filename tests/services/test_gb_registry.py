@@ -42,6 +42,7 @@ T = TypeVar("T")
 DEVICE = "34020000002000000002"
 PASSWORD = "gb-Secret-4711"
 GROUP = "34020000002150000001"
+TCP_DEVICE = "34020000001180000003"  # an NVR that speaks SIP over TCP
 WAIT_S = 20.0  # generous: a loaded CI machine
 
 
@@ -77,7 +78,13 @@ def gb_config(tmp_path: Path) -> AppConfig:
                         "password": PASSWORD,
                         "coordinates": "wgs84",
                         "tag_rules": [{"business_group": GROUP, "tags": ["schools"]}],
-                    }
+                    },
+                    {
+                        "id": "depot",
+                        "name": "Depot NVR",
+                        "device_id": TCP_DEVICE,
+                        "password": PASSWORD,
+                    },
                 ],
             },
         }
@@ -160,6 +167,8 @@ async def test_register_catalog_notify_keepalive_loss_new_address_and_deregistra
         registered = await platform.register(PASSWORD, expires=100_000)
         assert registered.status == 200
         assert registered.headers.get("Expires") == "3600"  # cut to register_expires_max_s
+        contact = f"<sip:{DEVICE}@127.0.0.1:{platform.port}>;expires=3600"
+        assert registered.headers.get("Contact") == contact  # RFC 3261 s.10.3 step 8
         date = registered.headers.get("Date") or ""
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}", date)  # s.9.10.2
         status = registry.status()[0]
@@ -361,6 +370,20 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
     finally:
         await simulator.stop()
     await eventually(lambda: registry.status()[0].reason == "platform unregistered", "gone")
+
+    # SIP over TCP on the same port: registered over its connection, answered on it.
+    nvr = GbPlatformSimulator(
+        device_id=TCP_DEVICE, password=PASSWORD, server_host="127.0.0.1",
+        server_port=registry.transport.port, server_id="34020000002000000001",
+        domain="3402000000", transport="tcp", channels=channels[:3],
+    )  # fmt: skip
+    await nvr.start()
+    try:
+        await eventually(lambda: registry.status()[1].channels == 3, "the NVR's channels")
+        depot = registry.status()[1]
+        assert (depot.platform_id, depot.online, depot.transport) == ("depot", True, "tcp")
+    finally:
+        await nvr.stop()
 
 
 def _nowhere() -> Peer:

@@ -22,11 +22,12 @@ from surveillance.auth.roles import Role
 from surveillance.catalog import Camera, Catalog, runtime_camera
 from surveillance.config.models import AppConfig, IngestMode
 from surveillance.media.health import ErrorKind
-from surveillance.services.camera_recorder import CLOSED_REMOVED
+from surveillance.services.camera_recorder import CLOSED_REMOVED, CLOSED_STOPPED_DELIVERING
 from surveillance.services.mosaic import MosaicRequest
 from surveillance.services.recorder import RecordingState
 from surveillance.simulator import Simulator
 from tests.auth_helpers import bearer
+from tests.conftest import CAMERA_PASSWORD
 from tests.service import ServiceProcess
 from tests.waits import wait_until
 
@@ -90,7 +91,8 @@ def upsert(service: ServiceProcess, *added: Camera) -> None:
 
 
 def ingest_threads(camera_id: str) -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name in (f"ingest:{camera_id}",)]
+    """The camera's main stream's worker thread, while it runs (media/worker.py names it)."""
+    return [t.name for t in threading.enumerate() if t.name == f"ingest:{camera_id}"]
 
 
 def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
@@ -153,7 +155,11 @@ def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
     upsert(service, renamed)
     assert node.ingest.stream("rt-rec") is stream
     assert cameras(service, admin)["rt-rec"]["name"] == "Renamed"
-    assert node.recorder.status("rt-rec").state is RecordingState.RECORDING
+    wait_until(
+        lambda: node.recorder.status("rt-rec").state is RecordingState.RECORDING,
+        10,
+        "still recording",
+    )
 
     # Removed: gone from the list and the roll-up, its stream's thread ends, its recording
     # closes, its footage stays, and retention treats it as a camera out of the config.
@@ -167,13 +173,23 @@ def test_cameras_added_at_run_time_are_seen_played_recorded_scoped_and_removed(
     wait_until(lambda: not ingest_threads("rt-rec"), 20, "the removed camera's thread ended")
     assert stream.consumers == 0
 
-    def last_closed() -> str | None:
+    def finished() -> bool:
+        """No segment or gap of it left open. The last segment closes as the camera is
+        removed, or a moment before: the writer thread may see its stream end first."""
         segments = node.recordings.segments("rt-rec", None, 0, 1e12)
-        return segments[-1].closed_reason if segments else None
+        gaps = node.recordings.gaps("rt-rec", None, 0, 1e12)
+        return (
+            bool(segments)
+            and segments[-1].closed_reason in (CLOSED_REMOVED, CLOSED_STOPPED_DELIVERING)
+            and all(s.camera_id != "rt-rec" for s in node.recordings.open_segments())
+            and all(g.end_at is not None for g in gaps)
+        )
 
-    wait_until(lambda: last_closed() == CLOSED_REMOVED, 10, "the last segment closed")
+    wait_until(finished, 10, "its last segment and gaps closed")
     kept = node.recordings.segments("rt-rec", None, 0, 1e12)
     assert len(kept) >= 2 and kept[-1].end_at is not None and kept[-1].end_at <= time.time()
+    # The rename did not end a recording: only the removal did.
+    assert CLOSED_REMOVED not in [segment.closed_reason for segment in kept[:-1]]
     assert all(Path(node.recorder.root / s.path).is_file() for s in kept)
     assert "rt-rec" not in node.recorder.policies
     node.recorder.run_retention(removed_at + 60)
@@ -191,15 +207,19 @@ def test_unreachable_and_sourceless_cameras_answer_at_once_with_their_reason(
     gb_channel = runtime_camera(
         id=NO_SOURCE, name="GB channel", platform_id=GB_PLATFORM, url=f"gb28181://gbp/{CHANNEL}"
     )
+    # With credentials in its URL: the node's redactor learns them as it is added.
     reachable = runtime_camera(
-        id="rt-flaky", name="Flaky", platform_id="town", url=simulator.url("cam03")
+        id="rt-flaky", name="Flaky", platform_id="town", url=simulator.url("auth")
     )
+    assert CAMERA_PASSWORD in node.redactor(f"failed with {CAMERA_PASSWORD}")  # not yet known
     upsert(service, gb_channel, reachable)
+    assert CAMERA_PASSWORD not in node.redactor(f"failed with {CAMERA_PASSWORD}")
 
     listed = cameras(service, admin)
     assert listed[NO_SOURCE]["state"] == "offline"
     assert listed[NO_SOURCE]["health"]["last_error"] == "no gb28181 source on this node"  # type: ignore[index]
     assert listed[NO_SOURCE]["url"] == f"gb28181://gbp/{CHANNEL}"
+    assert "***" in str(listed["rt-flaky"]["url"]) and CAMERA_PASSWORD not in str(listed)
     # Recorded by its platform's policy: the recorder waits with the reason, nothing breaks.
     status = node.recorder.status(NO_SOURCE)
     assert status.state is RecordingState.WAITING, status
