@@ -17,10 +17,11 @@ store's rule), so an ended alarm is never lost from the wall.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +117,8 @@ class GbControl:
         self._serials = itertools.count(1)
         self._ends: dict[str, asyncio.TimerHandle] = {}  # active alarm key -> its end
         self._tasks: set[asyncio.Task[None]] = set()
+        # One writer thread: an alarm's raise and its end reach the bus in the order made.
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gb-alarms")
         self._dropped_logged_at = 0.0
 
     # -- PTZ ------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ class GbControl:
         if handle is not None:
             handle.cancel()
         self._ends[spec.key] = loop.call_later(ALARM_HOLD_S, self._end_later, spec.key)
-        self._spawn(asyncio.to_thread(self._events.raise_event, spec))
+        self._write(self._events.raise_event, spec)
 
     def alarm_event(self, platform_id: str, alarm: AlarmNotify) -> EventSpec:
         """The event of one alarm report: on the channel's camera when the device is one of
@@ -221,15 +224,16 @@ class GbControl:
 
     def _end_later(self, key: str) -> None:
         self._ends.pop(key, None)
-        self._spawn(asyncio.to_thread(self._events.end_event, key))
+        self._write(self._events.end_event, key)
 
-    def _spawn(self, work: Any) -> None:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(self._logged(work))
+    def _write(self, write: Callable[[Any], object], argument: Any) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._logged(loop.run_in_executor(self._writer, write, argument)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _logged(work: Any) -> None:
+    async def _logged(work: Awaitable[object]) -> None:
         try:
             await work
         except Exception:  # one alarm's write failing never stops the next ones
@@ -242,10 +246,11 @@ class GbControl:
         for handle in self._ends.values():
             handle.cancel()
         self._ends.clear()
+        for key in keys:
+            self._write(self._events.end_event, key)
         if self._tasks:
             await asyncio.wait(set(self._tasks))
-        for key in keys:
-            await asyncio.to_thread(self._events.end_event, key)
+        self._writer.shutdown(wait=False)
 
 
 def _printable(text: str) -> str:
