@@ -1,5 +1,17 @@
 """A platform's roll-up of its cameras' health: counts by state, the online ratio, and
-the worst cameras first (for the platform pages, /api/health and the metrics)."""
+the worst cameras first (for the platform pages, /api/health and the metrics).
+
+Which cameras count, and as what (the same rule as the availability report, where a camera
+is online unless it is in a camera.offline event):
+
+* disabled cameras never count;
+* an idle (parked) on-demand RTSP camera does not count: nobody watches it, so the node has
+  no sign either way;
+* an idle GB/T 28181 channel counts as available: its platform's keepalives and catalog say
+  it can be played (a channel that cannot is never idle: its platform offline, unregistered
+  or reporting the channel OFF make it offline, with that reason). GB channels are always
+  on demand, so without this a healthy platform nobody watches would read 0 %.
+"""
 
 from __future__ import annotations
 
@@ -33,10 +45,16 @@ class PlatformHealth:
     platform_id: str
     name: str
     total: int
-    online: int
+    online: int  # streams online now
     by_state: dict[str, int]
-    online_ratio: float | None  # of the cameras that should be online
+    online_ratio: float | None  # available / expected (None: nothing expected)
     worst: list[CameraHealth]
+    available: int  # online, or idle GB channels that can be played
+    expected: int  # the cameras that count (see the module's docstring)
+
+
+def _idle_but_available(health: CameraHealth) -> bool:
+    return health.state is StreamState.IDLE and health.camera.source_kind == "gb28181"
 
 
 def roll_up(
@@ -59,8 +77,10 @@ def roll_up(
         counts: dict[str, int] = {state.value: 0 for state in StreamState}
         for health in cameras:
             counts[health.state.value] += 1
-        expected = len(cameras) - counts["disabled"] - counts["idle"]
+        idle_available = sum(1 for h in cameras if _idle_but_available(h))
+        expected = len(cameras) - counts["disabled"] - counts["idle"] + idle_available
         online = counts["online"]
+        available = online + idle_available
         troubled = [
             h
             for h in cameras
@@ -75,8 +95,10 @@ def roll_up(
                 total=len(cameras),
                 online=online,
                 by_state=counts,
-                online_ratio=(online / expected) if expected else None,
+                online_ratio=(available / expected) if expected else None,
                 worst=troubled[:worst_count],
+                available=available,
+                expected=expected,
             )
         )
     return result

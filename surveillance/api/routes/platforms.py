@@ -41,9 +41,11 @@ def health(ingest: IngestDep, started_at: StartedAtDep) -> HealthOut:
     for rollup in rollups:
         for state, count in rollup.by_state.items():
             by_state[state] += count
-    expected = sum(by_state.values()) - by_state["disabled"] - by_state["idle"]
+    # The roll-up's rule: idle GB channels a live platform can play count as available.
+    available = sum(rollup.available for rollup in rollups)
+    expected = sum(rollup.expected for rollup in rollups)
     return HealthOut(
-        status="ok" if by_state["online"] == expected else "degraded",
+        status="ok" if available == expected else "degraded",
         version=__version__,
         uptime_s=round(time.time() - started_at, 1),
         cameras_total=sum(by_state.values()),
