@@ -58,9 +58,11 @@ def _check_config(config_path: Path) -> int:
         print(exc, file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) in {config_path}", file=sys.stderr)
         return 2
+    gb_platforms = len(config.gb28181.platforms)
+    gb = f" ({gb_platforms} GB/T 28181)" if gb_platforms else ""
     print(
-        f"{config_path}: OK: {len(config.platforms)} platforms, {len(config.cameras)} cameras, "
-        f"{len(config.tags)} extra tags"
+        f"{config_path}: OK: {len(config.platforms) + gb_platforms} platforms{gb}, "
+        f"{len(config.cameras)} cameras, {len(config.tags)} extra tags"
     )
     return 0
 

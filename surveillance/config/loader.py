@@ -18,7 +18,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from surveillance.config.models import BUILTIN_TAGS, AppConfig, IngestConfig
+from surveillance.config.models import (
+    BUILTIN_TAGS,
+    DEFAULT_SIP_ID,
+    MEDIA_HOST_REQUIRED,
+    RTP_RANGE_REVERSED,
+    WILDCARD_HOSTS,
+    AppConfig,
+    Gb28181Config,
+    IngestConfig,
+    own_sip_id,
+)
 from surveillance.config.networks import AllowedHosts
 from surveillance.errors import SurveillanceError
 
@@ -319,7 +329,7 @@ def _cross_check(
             if platform_id in platform_ids:
                 problem(("platforms", index, "id"), f"duplicate platform id {platform_id!r}")
             platform_ids.add(platform_id)
-    _cross_check_gb28181(data, platform_ids, tag_ids, problem)
+    _cross_check_gb28181(data, platform_ids, tag_ids, problem, reported)
     recording = data.get("recording")
     recording_tags = recording.get("tags") if isinstance(recording, dict) else None
     for tag_id in recording_tags if isinstance(recording_tags, dict) else {}:
@@ -364,13 +374,26 @@ def _cross_check_gb28181(
     platform_ids: set[str],
     tag_ids: set[str],
     problem: Callable[[FieldPath, str], None],
+    reported: set[FieldPath],
 ) -> None:
     """GB/T 28181 platforms share the platform ids (their channels are cameras of a
-    platform like any other); each registers with its own device id; their tags exist.
-    Adds their ids to ``platform_ids``; problems go to ``problem``."""
+    platform like any other); each registers with its own device id, not this service's;
+    their tags exist; the section's own checks (Gb28181Config's, which pydantic skips while
+    any field of it is wrong). Adds their ids to ``platform_ids``; problems go to ``problem``."""
     section = data.get("gb28181")
     if not isinstance(section, dict):
         return
+    whole = ("gb28181",) not in reported  # the model's check said it already, else
+    sip_id = _text(section, "sip_id") or DEFAULT_SIP_ID
+    defaults = Gb28181Config.model_fields
+    listen = _text(section, "listen") or defaults["listen"].default
+    wildcard = listen in WILDCARD_HOSTS and not _text(section, "media_host")
+    if whole and section.get("enabled") is True and wildcard:
+        problem(("gb28181", "media_host"), MEDIA_HOST_REQUIRED)
+    low = section.get("rtp_port_min", defaults["rtp_port_min"].default)
+    high = section.get("rtp_port_max", defaults["rtp_port_max"].default)
+    if whole and isinstance(low, int) and isinstance(high, int) and high < low:
+        problem(("gb28181", "rtp_port_max"), RTP_RANGE_REVERSED)
     device_ids: set[str] = set()
     for index, platform in _entries(section, "platforms"):
         where = ("gb28181", "platforms", index)
@@ -381,6 +404,8 @@ def _cross_check_gb28181(
         if (device_id := _text(platform, "device_id")) is not None:
             if device_id in device_ids:
                 problem((*where, "device_id"), f"duplicate device id {device_id!r}")
+            if whole and device_id == sip_id:
+                problem((*where, "device_id"), own_sip_id(platform_id or str(index), device_id))
             device_ids.add(device_id)
         tags = platform.get("tags")
         for tag_index, tag_id in enumerate(tags if isinstance(tags, list) else []):

@@ -772,11 +772,29 @@ class GbPlatformConfig(_Strict):
     )
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::")
+RTP_RANGE_REVERSED = "rtp_port_max is below rtp_port_min"
+MEDIA_HOST_REQUIRED = (
+    "media_host is required when listen is 0.0.0.0 or ::: platforms must be "
+    "told one address to send video to"
+)
+DEFAULT_SIP_ID = "34020000002000000001"
+
+
+def own_sip_id(platform_id: str, device_id: str) -> str:
+    """A platform registering with this service's own SIP id: requests from it and to it
+    could not be told apart from this service's own."""
+    return (
+        f"platform {platform_id!r}: device_id {device_id} is this service's own sip_id; "
+        "give the platform its own id"
+    )
+
+
 class Gb28181Config(_Strict):
     """This service as the upper platform GB/T 28181 platforms register to."""
 
     enabled: bool = Field(False, description="Run the SIP server.")
-    sip_id: GbId = Field("34020000002000000001", description="This service's SIP id.")
+    sip_id: GbId = Field(DEFAULT_SIP_ID, description="This service's SIP id.")
     domain: str = Field(
         "3402000000", pattern=r"^[0-9]{10}$", description="SIP domain (realm): 10 digits."
     )
@@ -818,13 +836,15 @@ class Gb28181Config(_Strict):
 
     @model_validator(mode="after")
     def _ports_and_media_host(self) -> Gb28181Config:
+        # The loader reports the same problems from the raw file, in one pass with every
+        # field's own (config/loader.py): keep the two in step.
         if self.rtp_port_max < self.rtp_port_min:
-            raise ValueError("rtp_port_max is below rtp_port_min")
-        if self.enabled and self.media_host is None and self.listen in ("0.0.0.0", "::"):
-            raise ValueError(
-                "media_host is required when listen is 0.0.0.0 or ::: platforms must be "
-                "told one address to send video to"
-            )
+            raise ValueError(RTP_RANGE_REVERSED)
+        if self.enabled and self.media_host is None and self.listen in WILDCARD_HOSTS:
+            raise ValueError(MEDIA_HOST_REQUIRED)
+        for platform in self.platforms:
+            if platform.device_id == self.sip_id:
+                raise ValueError(own_sip_id(platform.id, platform.device_id))
         return self
 
     def advertised_media_host(self) -> str:
