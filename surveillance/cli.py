@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from surveillance import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from surveillance.gb28181.commands import NodeSign
 
 log = logging.getLogger("surveillance")
 
@@ -17,6 +24,9 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "surveillance"
 # Off: Chromium always offers permessage-deflate, and compressing the H.264 fragments of the
 # MSE WebSocket gains nothing and cost 1.57% of a core per 1080p viewer instead of 0.18%.
 WS_PER_MESSAGE_DEFLATE = False
+# A heartbeat late by this much beyond two beats: the node is not running (a loaded
+# machine's beat may slip a little; a killed node's never comes).
+HEARTBEAT_MARGIN_S = 30.0
 
 
 def _serve(config_path: Path, host: str | None, port: int | None) -> int:
@@ -158,7 +168,23 @@ def _gb(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return gb_status_command(config, args.json)
+    return gb_status_command(config, args.json, _node_sign)
+
+
+def _node_sign(engine: Engine) -> NodeSign:
+    """The node's heartbeat (services/node_heartbeat.py): its newest node.running event,
+    open and moved within two beats and a margin while the node runs."""
+    from surveillance.events.records import EventFilter, EventType
+    from surveillance.events.store import EventStore
+    from surveillance.gb28181.commands import NodeSign
+    from surveillance.services.node_heartbeat import HEARTBEAT_S
+
+    page = EventStore(engine).search(EventFilter(types=[EventType.NODE_RUNNING], limit=1))
+    if not page.events:
+        return NodeSign(running=False, last_seen_at=None)
+    latest = page.events[0]
+    recent = time.time() - latest.last_seen_at < 2 * HEARTBEAT_S + HEARTBEAT_MARGIN_S
+    return NodeSign(running=latest.active and recent, last_seen_at=latest.last_seen_at)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,8 @@ from surveillance.cli import main
 from surveillance.config import load_config
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_url, upgrade
+from surveillance.events.records import EventSpec, EventType, Severity
+from surveillance.events.store import EventStore
 from surveillance.gb28181.records import GbChannelRecord, GbRegistration
 from surveillance.gb28181.store import GbStore
 from surveillance.services.gb_cameras import NOT_REGISTERED
@@ -72,6 +74,19 @@ def store_a_past_run(config: AppConfig, *, registered_at: float, keepalive_at: f
         for n, c in enumerate(CHANNELS)
     ]  # fmt: skip
     store.replace_channels("city", channels, at=registered_at)
+    engine.dispose()
+
+
+def node_heartbeat(config: AppConfig, *, seen_at: float, ended: bool) -> None:
+    """The node's heartbeat as services/node_heartbeat.py writes it: last seen at
+    ``seen_at``, ended by a clean stop or left open (a node killed, or running)."""
+    engine = create_db_engine(database_url(config))
+    events = EventStore(engine)
+    spec = EventSpec(type=EventType.NODE_RUNNING, severity=Severity.INFO, key="node.running",
+                     summary="node running")  # fmt: skip
+    events.raise_event(spec, at=seen_at)
+    if ended:
+        events.end_event("node.running", at=seen_at)
     engine.dispose()
 
 
@@ -147,8 +162,14 @@ def test_gb_status_command_reads_the_database(
     config = load_config(path)
     now = time.time()
     store_a_past_run(config, registered_at=now - 60, keepalive_at=now - 30)
+    # No heartbeat: the node never ran on this database; nothing is online.
+    assert main(["gb", "status", "--config", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "node not running (it never ran" in text and "city (34020000002000000002) last" in text
+    node_heartbeat(config, seen_at=now - 10, ended=False)  # the node runs
     assert main(["gb", "status", "--config", str(path), "--json"]) == 0
     [city] = json.loads(capsys.readouterr().out)
+    assert city["node_running"] is True
     assert city["online"] is True  # registered until now + 3540 s, heard 30 s ago (< 180 s)
     assert (city["address"], city["channels"], city["channels_on"], city["streams"]) == (
         "192.0.2.7:5070/udp", 3, 2, 0,
@@ -159,3 +180,16 @@ def test_gb_status_command_reads_the_database(
     text = capsys.readouterr().out
     assert "city (34020000002000000002) offline" in text and "channels 2/3 on" in text
     assert PASSWORD not in text
+    # The node stopped (cleanly, or killed: its heartbeat left open goes stale) while the
+    # platform was alive: not online now, online as last known, at the last heartbeat.
+    for ended, seen_at in ((True, now - 5), (False, now - 400)):
+        store_a_past_run(config, registered_at=seen_at - 60, keepalive_at=seen_at - 30)
+        node_heartbeat(config, seen_at=seen_at, ended=ended)
+        assert main(["gb", "status", "--config", str(path), "--json"]) == 0
+        [city] = json.loads(capsys.readouterr().out)
+        assert (city["node_running"], city["online"], city["streams"]) == (False, False, 0)
+        assert city["last_known_online"] is True
+        assert main(["gb", "status", "--config", str(path)]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith("node not running (last heartbeat ")
+        assert " online " not in text.replace("last known online", "")
