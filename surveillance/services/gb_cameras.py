@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 
 from surveillance.catalog import Camera, Catalog, Location, runtime_camera
@@ -27,7 +27,7 @@ from surveillance.config.models import (
 from surveillance.gb28181.coords import gcj02_to_wgs84
 from surveillance.gb28181.ids import VIDEO_CHANNEL_TYPES, camera_id, is_gb_id, type_code
 from surveillance.gb28181.manscdp import CatalogItem
-from surveillance.gb28181.records import GbChannelRecord, GbOverride
+from surveillance.gb28181.records import GbChannelRecord, GbOverride, GbPlatformRecord
 from surveillance.gb28181.store import GbStore
 from surveillance.services.ingest import IngestService
 
@@ -151,6 +151,11 @@ class GbChannelCameras:
         self._applied: dict[str, str | None] = {}  # camera id -> reason given to the ingest
         # "platform (address)" for log lines; the registry sets its presence's.
         self.where: Callable[[str], str] = str
+        # Which of the stored registrations the presence takes over at load, as still
+        # valid (its own, set by it): their platforms' cameras are not "not registered".
+        self.still_registered: Callable[[Sequence[GbPlatformRecord]], Collection[str]] = (
+            lambda records: ()
+        )
 
     # -- reading --------------------------------------------------------------------------
     def channel(self, camera_id_: str) -> tuple[GbPlatformConfig, GbChannelRecord] | None:
@@ -170,12 +175,18 @@ class GbChannelCameras:
 
     # -- start ----------------------------------------------------------------------------
     async def load(self) -> None:
-        """Every stored channel of a configured platform becomes a camera, unreachable until
-        its platform registers: layouts, cases and recordings naming it keep working."""
-        channels, overrides = await asyncio.to_thread(
-            lambda: (self._store.channels(), self._store.overrides())
+        """Every stored channel of a configured platform becomes a camera: layouts, cases
+        and recordings naming it keep working. It is unreachable until its platform
+        registers, unless the platform's registration from before the restart is still
+        valid: a platform does not register again until its registration expires, so a
+        node restart must not make its channels "down" (GB/T 28181-2016 s.9.1.2)."""
+        channels, overrides, registrations = await asyncio.to_thread(
+            lambda: (self._store.channels(), self._store.overrides(), self._store.platforms())
         )
         self._overrides = overrides
+        known = [r for r in registrations if r.platform_id in self.platforms]
+        for platform_id in self.still_registered(known):
+            self._platform_reason[platform_id] = None
         for channel in channels:
             if channel.platform_id in self.platforms:
                 self._channels[channel.platform_id][channel.channel_id] = channel

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from surveillance.config.models import Gb28181Config, GbPlatformConfig
-from surveillance.gb28181.records import GbRegistration
+from surveillance.gb28181.records import GbPlatformRecord, GbRegistration
 from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transport import Peer
 from surveillance.services.gb_cameras import NOT_REGISTERED, GbChannelCameras
@@ -130,6 +131,7 @@ class GbPresence:
         self._store = store
         self._clock = clock
         self._presence: dict[str, _Presence] = {}
+        cameras.still_registered = self._restore
 
     def timeout_s(self) -> float:
         """GB/T 28181-2016 s.9.6.2: offline after this many keepalive intervals unheard."""
@@ -151,6 +153,43 @@ class GbPresence:
     def is_registered(self, platform_id: str) -> bool:
         presence = self._presence.get(platform_id)
         return presence is not None and presence.expires_at > self._clock()
+
+    def _restore(self, records: Sequence[GbPlatformRecord]) -> list[str]:
+        """At start: the stored registrations still valid are taken over as they were.
+
+        A platform registered before our restart does not register again until its
+        registration expires (GB/T 28181-2016 s.9.1.2): it keeps sending keepalives to
+        the same address. So it is online, pending its next keepalive: heard of "now",
+        offline only after ``keepalive_missed`` intervals without one, as always.
+        Returns the platforms taken over."""
+        now = self._clock()
+        by_id = {p.id: p for p in self._config.platforms}
+        restored = []
+        for record in records:
+            platform = by_id.get(record.platform_id)
+            if (
+                platform is None
+                or platform.device_id != record.device_id  # the configuration changed it
+                or record.expires_at is None
+                or record.expires_at <= now
+                or record.platform_id in self._presence
+            ):
+                continue
+            peer = Peer(record.host, record.port, record.transport)
+            registered_at = record.registered_at if record.registered_at is not None else now
+            self._presence[platform.id] = _Presence(
+                peer, registered_at, record.expires_at, now, record.last_keepalive_at
+            )
+            # Read its catalog again (it may have changed while we were down) and subscribe.
+            self._catalog.platform_online(platform.id, platform.device_id)
+            log.info(
+                "GB platform %s (%s:%d over %s) registered until %s before the restart: "
+                "online, pending its next keepalive",
+                platform.id, peer.host, peer.port, peer.transport,
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.expires_at)),
+            )  # fmt: skip
+            restored.append(platform.id)
+        return restored
 
     async def registered(
         self, platform: GbPlatformConfig, peer: Peer, expires: int, agent: str | None

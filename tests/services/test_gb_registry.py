@@ -31,6 +31,7 @@ from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import StreamState
 from surveillance.redact import Redactor
 from surveillance.services.gb_cameras import CHANNEL_OFF, NOT_REGISTERED
+from surveillance.services.gb_presence import offline_reason
 from surveillance.services.gb_registry import GbRegistry, build_gb_registry
 from surveillance.services.ingest import IngestService
 from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
@@ -298,11 +299,26 @@ async def test_channels_and_overrides_outlive_a_restart_and_a_catalog_refresh(
         await stop_parts(parts)
 
     # A new start: the stored channels are cameras before the platform registers again.
+    # Its registration from before the restart is still valid (a platform does not
+    # register again until it expires): online at once, pending its next keepalive; the
+    # depot never registered. No keepalive within keepalive_missed intervals: offline.
     parts = await start_parts(config, engine)
     platform = TestPlatform(DEVICE, parts.registry.transport.port)
     await platform.start()
     try:
         assert parts.catalog.cameras[gate].name == "Main gate"
+        assert parts.ingest.camera_health(gate).state is StreamState.IDLE
+        status = {s.platform_id: s for s in parts.registry.status()}
+        assert (status["city"].online, status["city"].host) == (True, "127.0.0.1")
+        assert (status["depot"].online, status["depot"].reason) == (False, NOT_REGISTERED)
+        await eventually(lambda: last_error(parts, gate) == offline_reason(2.0), "offline")
+        # Registrations that expired (or were ended) are not taken over.
+        await stop_parts(parts)
+        GbStore(engine).record_unregistered("city", time.time())
+        parts = await start_parts(config, engine)
+        await platform.stop()
+        platform = TestPlatform(DEVICE, parts.registry.transport.port)
+        await platform.start()
         assert last_error(parts, gate) == NOT_REGISTERED
         assert (await platform.register(PASSWORD)).status == 200
         queries = await eventually(platform.catalog_queries, "a catalog query")
