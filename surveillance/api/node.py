@@ -237,6 +237,9 @@ class Node:
         self.footage.close()
         self.alarm_clips.stop()  # clips being collected end with the ingest's streams
         self.snapshots.close()
+        # Before the streams stop: what the node does to its own streams is no camera
+        # failure to raise (it raises nothing new from here on, it still ends events).
+        await self.health_alarms.stop()
         await self.recorder.stop()  # closes its segments while their packets still come
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
         await self.ingest.stop()  # its GB workers close their plays: BYEs under way
@@ -244,7 +247,6 @@ class Node:
             await self.gb_player.stop()
         if self.gb is not None:
             await self.gb.stop()
-        await self.health_alarms.stop()
         await self.gb_control.stop()  # ends its device alarms while the bus takes them
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()

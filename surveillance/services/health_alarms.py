@@ -18,6 +18,9 @@ state below needs no lock and an end is never overtaken by the raise before it.
   them), one platform.offline event is raised, and every camera event of that platform
   raised while it lasts is folded under it (``parent_id``), those raised before it too.
   The platform event ends when the last of its cameras is back.
+* Stopping: from ``stop()`` on nothing new is raised (what the stopping node does to its
+  own streams is no camera failure, and the work queued behind thousands of cameras going
+  down must not hold the shutdown); ends are still written.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class HealthAlarms:
         self._storms: dict[str, _Storm] = {}  # by platform id
         self._worker: ThreadPoolExecutor | None = None
         self._tick_task: asyncio.Task[None] | None = None
+        self._stopping = False  # set on the loop, read by the worker thread: a plain flag
         # Every stream's, those of cameras added while the node runs too.
         ingest.add_health_listener(self._from_any_thread)
 
@@ -95,6 +99,7 @@ class HealthAlarms:
         self._tick_task = asyncio.create_task(self._tick_forever(), name="health-alarms")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -188,7 +193,7 @@ class HealthAlarms:
         return health.main
 
     def _raise_if_due(self, camera: Camera, down: _Down, now: float) -> None:
-        if down.raised or now < down.since + self._grace[down.type]:
+        if self._stopping or down.raised or now < down.since + self._grace[down.type]:
             return
         storm = self._storm(camera.platform_id)
         self._bus.raise_event(

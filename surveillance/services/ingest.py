@@ -19,7 +19,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from surveillance.catalog import Camera, Catalog, CatalogChange
@@ -266,10 +266,9 @@ class IngestService:
         workers = [slot.worker for slot in self._slots.values()] + self._retired
         for worker in workers:
             worker.stop()
-        deadline = time.monotonic() + SHUTDOWN_JOIN_S
-        for worker in workers:
-            remaining = max(0.0, deadline - time.monotonic())
-            await asyncio.to_thread(worker.join, remaining)
+        # One thread joins them all: a hop to a thread per worker cost 4 s of a stop with
+        # 20,000 (mostly never started, on-demand) cameras.
+        await asyncio.to_thread(_join_all, workers, time.monotonic() + SHUTDOWN_JOIN_S)
 
     # -- access ---------------------------------------------------------------------------
     def stream(self, camera_id: str, sub: bool = False) -> Stream:
@@ -438,6 +437,11 @@ class IngestService:
             slot.stream.ring.clear()
             slot.stream.health.set_state(StreamState.IDLE)
             slot.idle_since = None
+
+
+def _join_all(workers: Sequence[IngestSource], deadline: float) -> None:
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
 
 
 def _same_stream(old: Camera, new: Camera) -> bool:

@@ -221,3 +221,30 @@ async def test_a_restart_ends_what_the_stopped_node_left_active_at_its_last_hear
     finally:
         bus.stop()
         engine.dispose()
+
+
+async def test_a_stopping_node_raises_nothing_new_and_still_ends_events(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the stopping node does to its own streams (thousands of GB channels at once)
+    raises no camera or platform event, and the work queued behind them does not hold
+    the stop; an end is still written."""
+    await rig.alarms.stop()
+    monkeypatch.setattr("surveillance.services.health_alarms.TICK_S", 3600.0)  # no ticks
+    alarms = HealthAlarms(rig.ingest, rig.bus, CONFIG.events)
+    await alarms.start()
+    rig.set("t1", StreamState.OFFLINE)
+    await asyncio.sleep(GRACE_S + 0.2)
+    rig.set("t1", StreamState.OFFLINE)  # a change past the grace: raised at once
+    await rig.until(lambda: rig.active(camera_id="t1"), "t1's event")
+    for camera_id in ("t2", "v0", "v1", "v2", "v3"):
+        rig.set(camera_id, StreamState.OFFLINE)
+    await asyncio.sleep(GRACE_S + 0.2)  # down past their grace, not raised yet (no tick)
+    stopping = asyncio.create_task(alarms.stop())
+    await asyncio.sleep(0)  # stop() has begun; the ingest now stops its streams
+    for camera_id in ("t2", "v0", "v1", "v2", "v3"):
+        rig.set(camera_id, StreamState.OFFLINE)
+    rig.set("t1", StreamState.ONLINE)
+    await stopping
+    assert rig.active() == []
+    assert {c.camera_id for c in rig.changes} == {"t1"}
