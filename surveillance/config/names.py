@@ -3,7 +3,8 @@
 Unicode's bidirectional embedding, override and isolate controls (UAX #9, section 2: U+202A
 to U+202E and U+2066 to U+2069) reorder the text after them: "invoice\\u202Egnp.exe" is
 drawn as "invoiceexe.png". A name has no use for them (right-to-left script is laid out
-right to left without any), so they are refused where a name is made. The marks U+200E and
+right to left without any), so they are refused where a name is made, and stripped from names
+that come from other systems. The marks U+200E and
 U+200F only set the direction of neutral characters next to them and are allowed.
 """
 
@@ -26,6 +27,14 @@ def refuse_bidi_controls(value: str) -> str:
                 "control that would reorder how the name is drawn; remove it"
             )
     return value
+
+
+def strip_bidi_controls(value: str) -> str:
+    """``value`` without its bidirectional controls: for names that come from elsewhere
+    (a GB/T 28181 platform's catalog), where refusing would lose the whole item."""
+    if not BIDI_CONTROLS.intersection(value):
+        return value
+    return "".join(char for char in value if char not in BIDI_CONTROLS)
 
 
 DisplayName = Annotated[str, AfterValidator(refuse_bidi_controls)]

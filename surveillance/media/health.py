@@ -195,6 +195,17 @@ class StreamHealth:
         if steady:
             self._changed()
 
+    def clear_warning(self, kind: ErrorKind) -> None:
+        """Forget the warning if it is of this kind: its cause is gone (a camera that could
+        not be reached can be again), so it would only mislead."""
+        with self._lock:
+            cleared = self.warning is not None and self.warning_kind is kind
+            if cleared:
+                self.warning = self.warning_kind = self.warning_at = None
+                self._warning_severity = 0
+        if cleared:
+            self._changed()
+
     def packet(self, size: int, now: float, *, live: bool = True) -> None:
         """Count a packet; only a live one (media/liveness.py) is the last one seen."""
         self.packets += 1

@@ -21,9 +21,11 @@ from surveillance.config.models import (
     GbCoordinates,
     GbPlatformConfig,
     GbTagRuleConfig,
+    GbTransport,
     IngestMode,
     Transport,
 )
+from surveillance.config.names import strip_bidi_controls
 from surveillance.gb28181.coords import gcj02_to_wgs84
 from surveillance.gb28181.ids import VIDEO_CHANNEL_TYPES, camera_id, is_gb_id, type_code
 from surveillance.gb28181.manscdp import CatalogItem
@@ -59,7 +61,9 @@ def wgs84(
 
 
 def _text(value: str | None) -> str | None:
-    value = value.strip() if value else None
+    """Stripped, without bidirectional controls (a name from the network that reordered
+    how it is drawn could pass for another camera's: config/names.py), or None if empty."""
+    value = strip_bidi_controls(value).strip() if value else None
     return value or None
 
 
@@ -125,7 +129,8 @@ def channel_camera(
         url=f"gb28181://{platform.id}/{channel.channel_id}",
         tags=tags if tags is not None else channel_tags(platform, channel),
         location=location,
-        transport=Transport.TCP,
+        # What the platform is asked to send video over (tcp-passive and tcp-active: TCP).
+        transport=Transport.UDP if platform.transport is GbTransport.UDP else Transport.TCP,
         mode=IngestMode.ON_DEMAND,
     )
 

@@ -173,6 +173,8 @@ class IngestService:
             if self._unreachable.pop(camera_id, None) is None:
                 return
             for slot in slots:
+                # Why it could not be reached is no longer so: not a warning to keep showing.
+                slot.stream.health.clear_warning(ErrorKind.UNREACHABLE)
                 self._reachable_again(slot)
             return
         self._unreachable[camera_id] = reason

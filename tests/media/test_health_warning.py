@@ -63,3 +63,13 @@ def test_retrying_in_the_same_state_keeps_its_since_and_tells_the_listener() -> 
     assert len(changes) == count + 3
     snapshot = health.snapshot(0, 0.0, 0, 0)
     assert snapshot.attempting and snapshot.retry_at is None
+
+
+def test_a_warning_whose_cause_is_gone_is_cleared_by_kind() -> None:
+    health = StreamHealth(StreamState.IDLE)
+    reason = "the platform has not registered since the node started"
+    health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
+    health.clear_warning(ErrorKind.TIMEOUT)  # another kind: kept
+    assert health.warning == reason
+    health.clear_warning(ErrorKind.UNREACHABLE)
+    assert (health.warning, health.warning_kind, health.warning_at) == (None, None, None)

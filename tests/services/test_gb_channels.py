@@ -107,6 +107,18 @@ def test_overrides_win_and_an_empty_name_falls_back() -> None:
     assert channel_camera(city, record, name_only).tags == ("traffic", "district-2")
 
 
+def test_a_channel_shows_its_platforms_media_transport_and_no_bidi_controls() -> None:
+    # "Gate\u202Egnp.exe" would be drawn reordered: it could pass for another camera.
+    spoof = item(name="Gate \u202eetag htroN\u2066\u2069", address="\u202a1 Gate Road\u202c")
+    for transport, shown in (("udp", "udp"), ("tcp-passive", "tcp"), ("tcp-active", "tcp")):
+        city = platform(transport=transport)
+        record = channel_record(city, spoof, at=1.0)
+        assert (record.name, record.address) == ("Gate etag htroN", "1 Gate Road")
+        assert channel_camera(city, record, None).transport.value == shown
+    only_controls = channel_record(platform(), item(name="\u202e\u202c"), at=1.0)
+    assert only_controls.name == CAMERA  # nothing left: the id, as for an empty name
+
+
 def test_positions_that_mean_unknown_are_none_and_only_video_channels_are_cameras() -> None:
     for lon, lat in [(0.0, 0.0), (None, 31.8), (float("nan"), 31.8), (200.0, 31.8), (117.0, 95.0)]:
         assert wgs84(GbCoordinates.GCJ02, lon, lat) == (None, None)

@@ -330,6 +330,8 @@ async def test_channels_and_overrides_outlive_a_restart_and_a_catalog_refresh(
         camera = parts.catalog.cameras[gate]
         assert (camera.name, camera.tags) == ("Main gate", ("north",))
         await eventually(lambda: parts.ingest.camera_health(gate).state is StreamState.IDLE, "ok")
+        # "Not registered" is no longer so: not a warning left on the camera.
+        assert parts.ingest.camera_health(gate).main.warning is None
         await parts.registry.cameras.clear_override(gate)
         assert parts.catalog.cameras[gate].name == "Gate renamed"
     finally:
