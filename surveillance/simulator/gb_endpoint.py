@@ -79,8 +79,10 @@ class SipEndpoint(asyncio.DatagramProtocol):
 
     @property
     def closed(self) -> bool:
-        """The TCP connection ended (the upper platform closed it)."""
-        return self._reader_task is not None and self._reader_task.done()
+        """Over TCP: no connection (the upper platform closed it, or it could not be made)."""
+        if self.transport_name != "TCP":
+            return False
+        return self._reader_task is None or self._reader_task.done()
 
     def via(self) -> str:
         return (

@@ -31,6 +31,9 @@ FAULTS = ("stop-keepalive", "resume-keepalive", "stop-media", "wrong-ssrc", "gar
 REQUEST_TIMEOUT_S = 10.0
 REGISTER_RETRY_S = 2.0  # after a failed REGISTER
 BYE_TIMEOUT_S = 2.0
+# Keepalives unanswered in a row before it registers again: the upper platform's own
+# count before it calls a platform offline (GB/T 28181-2016 s.9.6: three by default).
+KEEPALIVE_FAILURES_TO_REGISTER = 3
 
 
 class GbPlatformSimulator:
@@ -248,8 +251,11 @@ class GbPlatformSimulator:
         return self._sn
 
     async def _keepalive_loop(self) -> None:
-        """MESSAGE Keepalive every keepalive_s (GB/T 28181-2016 s.9.6); a refusal (the upper
-        platform forgot us) makes it register again."""
+        """MESSAGE Keepalive every keepalive_s (GB/T 28181-2016 s.9.6). As devices do, it
+        registers again when the upper platform refuses one (it forgot us), when its SIP
+        connection is gone (over TCP: the upper platform restarted), and after
+        KEEPALIVE_FAILURES_TO_REGISTER unanswered in a row."""
+        failures = 0
         while True:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -258,14 +264,25 @@ class GbPlatformSimulator:
             if "stop-keepalive" in self.faults or not self.registered:
                 continue
             try:
+                if self._require_endpoint().closed:
+                    log.info("GB sim %s: SIP connection gone: registering again", self.device_id)
+                    await self._endpoint_reopen()
+                    await self._register(self.expires_s)
+                    continue
                 status = await self._message(
                     gb_xml.keepalive(self._next_sn(), self.device_id, self.encoding)
                 )
                 self.keepalives += 1
+                failures = 0
                 if status in (401, 403, 404):
                     await self._register(self.expires_s)
             except (TimeoutError, ConnectionError, OSError) as exc:
+                failures += 1
                 log.info("GB sim %s: keepalive failed: %s", self.device_id, exc)
+                if failures >= KEEPALIVE_FAILURES_TO_REGISTER:
+                    failures = 0
+                    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                        await self._register(self.expires_s)
 
     async def _refresh_loop(self) -> None:
         """Register again at half the expiry, or soon when not registered; over TCP, on a new

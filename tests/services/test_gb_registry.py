@@ -31,7 +31,7 @@ from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import StreamState
 from surveillance.redact import Redactor
 from surveillance.services.gb_cameras import CHANNEL_OFF, NOT_REGISTERED
-from surveillance.services.gb_presence import offline_reason
+from surveillance.services.gb_presence import GbPlatformStatus, offline_reason
 from surveillance.services.gb_registry import GbRegistry, build_gb_registry
 from surveillance.services.ingest import IngestService
 from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
@@ -406,3 +406,42 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
 
 def _nowhere() -> Peer:
     return Peer("", 0, "udp")
+
+
+async def test_the_simulator_over_tcp_registers_again_after_the_node_restarts(
+    tmp_path: Path,
+) -> None:
+    """A restart closes the platform's SIP connection: the simulated platform (as a device
+    does) connects again and registers at once, not at its registration's expiry."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    upgrade(engine)
+    config = gb_config(tmp_path)
+    parts = await start_parts(config, engine)
+    port = parts.registry.transport.port
+    simulator = GbPlatformSimulator(
+        device_id=TCP_DEVICE, password=PASSWORD, server_host="127.0.0.1", server_port=port,
+        server_id="34020000002000000001", domain="3402000000", transport="tcp", channels=[],
+        keepalive_s=0.3,
+    )  # fmt: skip
+
+    def depot() -> GbPlatformStatus:
+        return {s.platform_id: s for s in parts.registry.status()}["depot"]
+
+    await simulator.start()
+    try:
+        await eventually(lambda: depot().online, "registered over TCP")
+        first_port = simulator.local_port
+        await stop_parts(parts)
+        restarted = time.time()
+        same_port = config.gb28181.model_copy(update={"sip_port": port})
+        parts = await start_parts(config.model_copy(update={"gb28181": same_port}), engine)
+        await eventually(
+            lambda: (registered := depot().registered_at) is not None and registered > restarted,
+            "registered again after the restart",
+        )
+        assert depot().online and depot().port == simulator.local_port != first_port
+        assert simulator.registered
+    finally:
+        await simulator.stop()
+        await stop_parts(parts)
+        engine.dispose()
