@@ -33,11 +33,11 @@ from surveillance.media.bitstream import (
     split_annexb,
 )
 from surveillance.media.connections import SocketIndex
-from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.health import ErrorKind
 from surveillance.media.packets import StreamInfo
 from surveillance.media.ps import STREAM_TYPES, PsDemuxer
 from surveillance.media.rtp import Reorderer, RtpReceiver, parse_rtp
-from surveillance.media.source import SourceOptions, StreamOpenError, describe_error
+from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
 from surveillance.media.worker import with_picture_size
 from surveillance.media.worker_thread import ReconnectingWorker
@@ -82,11 +82,9 @@ class GbIngestWorker(ReconnectingWorker):
         backoff: Backoff,
         redact: Callable[[str], str],
     ) -> None:
-        super().__init__(stream, backoff)
+        super().__init__(stream, options, backoff, redact)
         self._camera_id = camera_id
         self._opener = opener
-        self._options = options
-        self._redact = redact
         # Counters for metrics, over the worker's life (written by its thread only).
         self.rtp_packets = 0
         self.rtp_wrong_ssrc = 0
@@ -264,26 +262,9 @@ class GbIngestWorker(ReconnectingWorker):
                         self.stream.key, message)  # fmt: skip
 
     def _report(self, exc: BaseException) -> None:
-        health = self.stream.health
-        was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
         if isinstance(exc, EOFError):
             exc = StreamOpenError(ErrorKind.ENDED, "the platform closed the media connection")
-        error = describe_error(
-            exc,
-            while_opening=not was_receiving,
-            timeout_s=(
-                self._options.read_timeout_s if was_receiving else self._options.connect_timeout_s
-            ),
-        )
-        message = self._redact(error.message)
-        repeated = health.last_error == message and not was_receiving
-        health.failed_attempts += 1
-        health.set_error(error.kind, message, StreamState.OFFLINE)
-        # Hundreds of channels retrying forever: say it once, not at every attempt.
-        log.log(
-            logging.DEBUG if repeated else logging.WARNING,
-            "stream %s offline: %s", self.stream.key, message,
-        )  # fmt: skip
+        self._set_offline(exc)
 
 
 _PARAMETER_SETS = {"h264": (H264_SPS, H264_PPS), "hevc": (H265_VPS, H265_SPS, H265_PPS)}

@@ -28,7 +28,7 @@ from surveillance.media.connections import (
     socket_inodes,
 )
 from surveillance.media.decode import decode_keyframe
-from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.health import ErrorKind
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.preflight import Endpoint, RedirectPolicy, preflight
 from surveillance.media.source import (
@@ -71,11 +71,9 @@ class IngestWorker(ReconnectingWorker):
         redact: Callable[[str], str],
         redirects: RedirectPolicy | None = None,
     ) -> None:
-        super().__init__(stream, backoff)
+        super().__init__(stream, options, backoff, redact)
         self._url = url  # may carry credentials: never log it unredacted
-        self._options = options
         self._redirects = redirects or RedirectPolicy()  # default: follow none
-        self._redact = redact
         # The open session's sockets (None without /proc or while closed), for end_if_hung.
         self._sockets: SessionSockets | None = None
         self._silence: _Silence | None = None  # the open session's current silence
@@ -123,29 +121,10 @@ class IngestWorker(ReconnectingWorker):
         return False
 
     def _report(self, exc: BaseException) -> None:
-        health = self.stream.health
-        was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
         ended_because, self._ended_because = self._ended_because, None
         if ended_because is not None:
             exc = StreamOpenError(ErrorKind.TIMEOUT, ended_because)
-        error = describe_error(
-            exc,
-            while_opening=not was_receiving,
-            timeout_s=(
-                self._options.read_timeout_s if was_receiving else self._options.connect_timeout_s
-            ),
-        )
-        message = self._redact(error.message)
-        repeated = health.last_error == message and not was_receiving
-        health.failed_attempts += 1
-        health.set_error(
-            error.kind, message, StreamState.OFFLINE, credentials_exposed=error.credentials_exposed
-        )
-        # Hundreds of cameras retrying forever: say it once, not at every attempt.
-        log.log(
-            logging.DEBUG if repeated else logging.WARNING,
-            "stream %s offline: %s", self.stream.key, message,
-        )  # fmt: skip
+        self._set_offline(exc)
 
     def _open(self) -> Any:
         timeout_s = self._options.connect_timeout_s

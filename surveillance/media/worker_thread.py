@@ -7,26 +7,38 @@ told here once, so the ingest service, the monitor and every consumer see both a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 from surveillance.media.backoff import Backoff
 from surveillance.media.health import StreamState
+from surveillance.media.source import SourceOptions, describe_error
 from surveillance.media.stream import Stream
 
 
 class ReconnectingWorker(ABC):
     """A thread that runs :meth:`_session` again and again, with back-off between tries,
-    until :meth:`stop`; each session's failure goes to :meth:`_report`."""
+    until :meth:`stop`; each session's failure goes to :meth:`_report`, which reads it in
+    the worker's own terms and records it with :meth:`_set_offline`."""
 
     # The thread is named "<prefix>:<stream key>" (seen in thread dumps and profilers).
     thread_name_prefix: ClassVar[str]
 
-    def __init__(self, stream: Stream, backoff: Backoff) -> None:
+    def __init__(
+        self,
+        stream: Stream,
+        options: SourceOptions,
+        backoff: Backoff,
+        redact: Callable[[str], str],
+    ) -> None:
         self.stream = stream
+        self._options = options
         self._backoff = backoff
+        self._redact = redact
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -37,7 +49,7 @@ class ReconnectingWorker(ABC):
 
     @abstractmethod
     def _report(self, exc: BaseException) -> None:
-        """Record on the stream's health (and log) why a session failed or ended."""
+        """Record why a session failed or ended (:meth:`_set_offline`)."""
 
     def start(self) -> None:
         """Start the thread, or keep a thread that was asked to stop but has not yet."""
@@ -95,3 +107,27 @@ class ReconnectingWorker(ABC):
             self._stop.wait(delay)
         health.set_retry(None, attempting=False)
         self.stream.close_consumers()
+
+    def _set_offline(self, exc: BaseException) -> None:
+        """Put the stream offline with the operator's reading of ``exc`` (redacted)."""
+        health = self.stream.health
+        was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
+        error = describe_error(
+            exc,
+            while_opening=not was_receiving,
+            timeout_s=(
+                self._options.read_timeout_s if was_receiving else self._options.connect_timeout_s
+            ),
+        )
+        message = self._redact(error.message)
+        repeated = health.last_error == message and not was_receiving
+        health.failed_attempts += 1
+        health.set_error(
+            error.kind, message, StreamState.OFFLINE, credentials_exposed=error.credentials_exposed
+        )
+        # Hundreds of cameras retrying forever: say it once, not at every attempt. Logged
+        # under the worker's own module (media.worker, media.gb_worker), where one looks.
+        logging.getLogger(type(self).__module__).log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "stream %s offline: %s", self.stream.key, message,
+        )  # fmt: skip
