@@ -22,6 +22,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -57,6 +58,7 @@ LOOP_MARGIN_S = 3.0
 # (discard): it connects out, it listens on nothing.
 ACTIVE_OFFER_PORT = 9
 SSRC_MAX = 0xFFFFFFFF  # RFC 3550 s.5.1: 32 bits
+UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::")
 
 
 class GbPlayer:
@@ -69,7 +71,10 @@ class GbPlayer:
         self._store = store
         self._platforms: dict[str, GbPlatformConfig] = {p.id: p for p in config.platforms}
         self._ports = RtpPortPool(config.listen, config.rtp_port_min, config.rtp_port_max)
-        self._serials = itertools.count(1)
+        # A random first serial: a restarted node does not hand out the SSRCs of the last
+        # run, whose streams a platform may still be sending (GB/T 28181-2016 Annex F lets
+        # the 4-digit tail be any serial).
+        self._serials = itertools.count(secrets.randbelow(ids.SSRC_SERIALS))
         self._sessions: dict[str, PlaySession] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -218,13 +223,17 @@ class GbPlayer:
                 f"platform {platform.id} answered with {'TCP' if answer.tcp else 'UDP'} media "
                 f"where {transport.value} was asked",
             )
+        # An unspecified address in its answer means "where my signalling comes from".
+        host = peer.host if answer.host in UNSPECIFIED_HOSTS else answer.host
+        # RTP is taken only from the platform: the answer's c= host or where it registered
+        # from. Another platform's stream left on this port (or a stranger guessing port
+        # and SSRC) must never become this camera's picture.
+        media_hosts = {host, peer.host}
         if transport is GbTransport.UDP and sock is not None:
-            return udp_receiver(sock)
+            return udp_receiver(sock, media_hosts)
         if transport is GbTransport.TCP_PASSIVE and sock is not None:
-            return tcp_passive_receiver(sock)
-        # tcp-active: we connect to the port the platform listens on. An unspecified
-        # address in its answer means "where my signalling comes from".
-        host = peer.host if answer.host in ("", "0.0.0.0", "::") else answer.host
+            return tcp_passive_receiver(sock, media_hosts)
+        # tcp-active: we connect to the port the platform listens on.
         try:
             return tcp_active_receiver(host, answer.port, timeout_s)
         except OSError as exc:

@@ -6,11 +6,14 @@ ports are handed out (RFC 3550 s.11: RTP on an even port, its RTCP on the odd on
 a platform that also sends RTCP never hits another stream's port. A port another program
 holds is skipped, not an error; the next search starts after the last port taken, so a port
 just given back is not reused at once (a late packet of the old stream would land in the new).
+The first search starts at a random port: a restarted node does not hand out the ports of
+the last run first, where a platform may still be sending that run's streams.
 """
 
 from __future__ import annotations
 
 import errno
+import secrets
 import socket
 import threading
 
@@ -29,7 +32,8 @@ class RtpPortPool:
         start = first + (first % 2)  # the first even port of the range
         self._ports = list(range(start, last + 1, 2))
         self._taken: set[int] = set()
-        self._next = 0  # index into _ports where the next search starts
+        # Index into _ports where the next search starts.
+        self._next = secrets.randbelow(len(self._ports)) if self._ports else 0
         self._lock = threading.Lock()
 
     @property

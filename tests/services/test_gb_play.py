@@ -336,3 +336,65 @@ async def test_tcp_passive_and_active_media(make_rig) -> None:
     await asyncio.to_thread(feed.close)
     platform_side.close()
     listener.close()
+
+
+async def test_rtp_only_from_the_platform_and_unpredictable_ssrc_and_port(
+    make_rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review F16: a camera never takes another sender's RTP. UDP: a host that is neither
+    the answer's c= nor the platform's is dropped (counted, logged); the first sender of the
+    platform's host locks the session, another port of it is dropped too. tcp-passive: a
+    stranger's connection is closed, the platform's is taken. A restarted player (a new
+    one) starts its SSRC serials elsewhere, so it does not hand out the last run's."""
+    caplog.set_level(logging.WARNING, logger="surveillance.media.rtp")
+    rig: Rig = await make_rig(answer_ssrc=None)
+    feed = await rig.open()
+    port = int((offer_field(rig.platform.requests[0], "m=video ") or "").split()[0])
+    ssrc = feed.ssrc
+    assert ssrc is not None
+
+    def send_from(host: str, seq: int) -> socket.socket:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind((host, 0))
+        sender.sendto(rtp_packet(seq, ssrc), ("127.0.0.1", port))
+        return sender
+
+    stranger = send_from("127.0.0.2", 1)  # right port and SSRC, wrong host
+    assert await asyncio.to_thread(feed.receiver.receive, 1.0) is None
+    assert any("127.0.0.2" in r.message for r in caplog.records)
+    platform_side = send_from("127.0.0.1", 2)
+    assert await asyncio.to_thread(feed.receiver.receive, WAIT_S) == rtp_packet(2, ssrc)
+    other_port = send_from("127.0.0.1", 3)  # the platform's host, another sender
+    assert await asyncio.to_thread(feed.receiver.receive, 1.0) is None
+    platform_side.sendto(rtp_packet(4, ssrc), ("127.0.0.1", port))
+    assert await asyncio.to_thread(feed.receiver.receive, WAIT_S) == rtp_packet(4, ssrc)
+    for sock in (stranger, platform_side, other_port):
+        sock.close()
+    await asyncio.to_thread(feed.close)
+
+    again: Rig = await make_rig(answer_ssrc=None)
+    feed = await again.open()
+    assert feed.ssrc != ssrc  # 1 in 10,000 to collide by chance
+    await asyncio.to_thread(feed.close)
+
+    packet = rtp_packet(7, 1234)
+    framed = struct.pack("!H", len(packet)) + packet
+    rig = await make_rig(GbTransport.TCP_PASSIVE, tcp=True, setup="active")
+    feed = await rig.open()
+    port = int((offer_field(rig.platform.requests[0], "m=video ") or "").split()[0])
+    intruder = socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT_S, source_address=("127.0.0.3", 0)
+    )
+    intruder.sendall(framed)
+    assert await asyncio.to_thread(feed.receiver.receive, 1.0) is None
+    try:
+        closed = intruder.recv(10) == b""
+    except ConnectionResetError:  # closed with our data unread
+        closed = True
+    intruder.close()
+    assert closed, "the node must close a stranger's media connection"
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as platform_tcp:
+        platform_tcp.sendall(framed)
+        data = await asyncio.to_thread(feed.receiver.receive, WAIT_S)
+    assert data == packet
+    await asyncio.to_thread(feed.close)
