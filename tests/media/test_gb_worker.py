@@ -45,7 +45,13 @@ class PlayingOpener:
     into RTP packets, paced over ``CLIP_S``, once; then silence."""
 
     def __init__(
-        self, ps: bytes, transport: str, *, wrong_ssrc_every: int = 0, network: bool = False
+        self,
+        ps: bytes,
+        transport: str,
+        *,
+        wrong_ssrc_every: int = 0,
+        network: bool = False,
+        sent_ssrc: int = SSRC,
     ) -> None:
         """``network``: packets swapped in pairs now and then, some sent twice, some lost,
         as UDP across a real network delivers them."""
@@ -53,6 +59,7 @@ class PlayingOpener:
         self.transport = transport
         self.wrong_ssrc_every = wrong_ssrc_every
         self.network = network
+        self.sent_ssrc = sent_ssrc  # what the platform sends with; the feed keeps SSRC
         # Wraps each feed's receiver (a test's hook into the worker's receive), if set.
         self.wrap: Callable[[RtpReceiver], RtpReceiver] | None = None
         self.dropped: list[int] = []  # sequence numbers never sent
@@ -92,7 +99,9 @@ class PlayingOpener:
     def _play(self, target: tuple[str, int]) -> None:
         packets = []
         for index, start in enumerate(range(0, len(self.ps), PAYLOAD_BYTES)):
-            packets.append(rtp(self.ps[start : start + PAYLOAD_BYTES], 65_000 + index, ssrc=SSRC))
+            packets.append(
+                rtp(self.ps[start : start + PAYLOAD_BYTES], 65_000 + index, ssrc=self.sent_ssrc)
+            )
             if self.wrong_ssrc_every and index % self.wrong_ssrc_every == 0:
                 packets.append(rtp(b"\x00\x00\x01\xba not ours", 7, ssrc=SSRC + 1))
         if self.network:
@@ -268,6 +277,20 @@ def test_a_feed_without_a_keyframe_times_out_naming_it(
     assert worker.ps_errors > 0
     damaged = [r for r in caplog.records if "damaged program stream skipped" in r.getMessage()]
     assert len(damaged) == 1  # counted always, logged once a minute
+
+
+def test_a_feed_of_another_ssrc_only_names_the_ssrcs(
+    h264_ps: bytes, worker_for: MakeWorker
+) -> None:
+    """Review F13: every packet dropped for its SSRC: the reason names both SSRCs, not the
+    keyframe interval (a good stream, only its SSRC differs)."""
+    opener = PlayingOpener(h264_ps, "udp", sent_ssrc=SSRC + 5)
+    worker, stream = worker_for(opener, SourceOptions("tcp", 2, 1.5))
+    worker.start()
+    wait_until(lambda: stream.health.state is StreamState.OFFLINE, 20, "offline")
+    message = stream.health.last_error or ""
+    assert f"sends SSRC {SSRC + 5}, expected {SSRC}" in message, message
+    assert "keyframe" not in message and worker.rtp_wrong_ssrc > 10
 
 
 def test_reordered_duplicated_and_lost_packets_deliver_only_whole_units(
