@@ -13,16 +13,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 
 import pytest
 
 from surveillance.media.backoff import Backoff
 from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.connections import SocketIndex
-from surveillance.media.decode import decode_packets, new_decoder
+from surveillance.media.decode import LiveDecoder, decode_packets, new_decoder
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import ErrorKind, StreamState
-from surveillance.media.packets import Packet
+from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.rtp import RtpReceiver, tcp_passive_receiver, udp_receiver
 from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
@@ -38,6 +39,7 @@ SSRC = 0x0100_0001
 OPTIONS = SourceOptions("tcp", connect_timeout_s=8, read_timeout_s=1.5)
 CLIP_S = 4.0  # SMALL_H264 and H265 last 4 s
 PAYLOAD_BYTES = 1400
+WAIT_S = 15.0  # generous: CI is a loaded machine
 
 
 class PlayingOpener:
@@ -344,3 +346,36 @@ def test_nothing_is_delivered_once_the_worker_is_asked_to_stop(
     assert worker.join(10)
     assert stream.health.packets == packets_at_stop[0]
     assert stream.health.state is StreamState.IDLE and opener.closes == [1]
+
+
+def test_live_decoder_survives_a_codec_change_mid_stream(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review F19: H.264 arriving while the stream's StreamInfo still says HEVC (a platform
+    switching encoder, or a stream mixed up) makes FFmpeg's HEVC decoder raise
+    PatchWelcomeError. The live decoder logs it, keeps its thread, and decodes the new
+    codec with a new decoder once a keyframe with the new StreamInfo comes."""
+    hevc_units = ffmpeg_units(ps_file("h265", CLIP_CACHE))[1]
+    h264_units = ffmpeg_units(ps_file("h264", CLIP_CACHE))[1]
+
+    def info(codec: str) -> StreamInfo:
+        return StreamInfo(codec, 640, 360, Fraction(1, 90_000), None, None, None, time.time())
+
+    stream = Stream("plat.34020000001320000001", ring_seconds=4, queue_packets=500,
+                    stall_after_s=5.0)  # fmt: skip
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    live = LiveDecoder(stream, warm_s=30)
+    hevc, h264 = info("hevc"), info("h264")
+    for unit in hevc_units[:10]:
+        stream.deliver(unit.data, unit.pts, unit.dts, unit.keyframe, hevc)
+    first = live.wait_for(0, WAIT_S)
+    assert first is not None and first.info is hevc
+    for unit in h264_units[:10]:  # the codec changed, the info not yet
+        stream.deliver(unit.data, unit.pts, unit.dts, unit.keyframe, hevc)
+    wait_until(lambda: "decoder gave up" in caplog.text or died, WAIT_S, "the bad packets")
+    for unit in h264_units[:40]:
+        stream.deliver(unit.data, unit.pts, unit.dts, unit.keyframe, h264)
+    wait_until(lambda: (f := live.wait_for(0, 1)) is not None and f.info is h264, WAIT_S, "H.264")
+    live.stop()
+    assert died == [] and "PatchWelcomeError" in caplog.text
