@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import itertools
 import logging
 import secrets
@@ -78,7 +79,7 @@ class GbPlayer:
         self._sessions: dict[str, PlaySession] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._byes: set[asyncio.Task[None]] = set()
+        self._byes: set[asyncio.Task[bool]] = set()
         self._ssrc_logged: set[str] = set()  # cameras whose differing answer SSRC was logged
 
     # -- life cycle (loop) ----------------------------------------------------------------
@@ -97,7 +98,7 @@ class GbPlayer:
             session.end_from_node()  # a worker still reading it sees its feed closed
             bye = self._end(session)
             if bye is not None:
-                self._start_bye(session.dialog.peer, bye)
+                self._start_bye(*bye)
         if self._byes:
             await asyncio.wait(set(self._byes), timeout=BYE_TIMEOUT_S + 1)
         self._loop = None
@@ -178,7 +179,7 @@ class GbPlayer:
         try:
             inner = self._receiver(platform, answer, peer, sock, timeout_s)
         except StreamOpenError:
-            self._bye_soon(dialog.peer, dialog.bye(self._signalling.local))
+            self._bye_soon(*self._bye_of(platform.id, dialog, channel_id))
             raise
         camera_id = ids.camera_id(platform.id, channel_id)
         session = PlaySession(
@@ -326,7 +327,7 @@ class GbPlayer:
             ):
                 raise ValueError(f"y= {answer.ssrc[:12]!r} is not a 32-bit SSRC")
         except ValueError as exc:
-            await self._send_bye(peer, dialog.bye(self._signalling.local))
+            await self._send_bye(peer, dialog.bye(self._signalling.local), channel_id)
             raise StreamOpenError(
                 ErrorKind.PROTOCOL,
                 f"platform {platform_id} answered the INVITE for {channel_id} with an SDP "
@@ -341,7 +342,7 @@ class GbPlayer:
         dialog, _ = future.result()
         log.info("gb28181: a late answer to INVITE %s ended with BYE", dialog.call_id)
         # The callback runs on the loop (the future's coroutine ran there).
-        self._start_bye(dialog.peer, dialog.bye(self._signalling.local))
+        self._start_bye(dialog.peer, dialog.bye(self._signalling.local), "a late INVITE")
 
     def on_bye(self, request: SipRequest, peer: Peer) -> bool:
         """The platform ended a dialog (RFC 3261 s.15.1.2). True when it was one of ours,
@@ -349,7 +350,10 @@ class GbPlayer:
         call_id = request.headers.get("Call-ID") or ""
         with self._lock:
             session = self._sessions.get(call_id)
-        if session is None or session.dialog.peer.host != peer.host:
+        if session is None:
+            return False
+        now_at = self._signalling.peer(session.record.platform_id)
+        if peer.host not in {session.dialog.peer.host, now_at.host if now_at else ""}:
             return False
         log.info("gb28181: %s: the platform ended the stream (BYE)", session.record.camera_id)
         session.end_from_platform()  # the worker then closes the feed, freeing the port
@@ -361,12 +365,12 @@ class GbPlayer:
         waiting, forget its row."""
         bye = self._end(session)
         if bye is not None:
-            self._bye_soon(session.dialog.peer, bye)
+            self._bye_soon(*bye)
         self._forget(session.call_id)
 
-    def _end(self, session: PlaySession) -> SipRequest | None:
-        """Free what the session holds (once); the BYE to send, None when the platform
-        ended it or it had ended already."""
+    def _end(self, session: PlaySession) -> tuple[Peer, SipRequest, str] | None:
+        """Free what the session holds (once); the BYE to send (where, what, for which
+        camera), None when the platform ended it or it had ended already."""
         with self._lock:
             if session.closed:
                 return None
@@ -379,29 +383,51 @@ class GbPlayer:
             session.sock.close()
         if session.port is not None:
             self._ports.give_back(session.port)
-        return None if session.remote_ended else session.dialog.bye(self._signalling.local)
+        if session.remote_ended:
+            return None
+        record = session.record
+        return self._bye_of(record.platform_id, session.dialog, record.camera_id)
 
-    def _bye_soon(self, peer: Peer, bye: SipRequest) -> None:
+    def _bye_of(
+        self, platform_id: str, dialog: Dialog, camera: str
+    ) -> tuple[Peer, SipRequest, str]:
+        """The BYE of a dialog, to where the platform is now: one that re-registered from
+        another address since the INVITE no longer listens at the old one, and would keep
+        streaming a session whose BYE went there."""
+        now_at = self._signalling.peer(platform_id)
+        if now_at is not None and now_at != dialog.peer:
+            dialog = dataclasses.replace(dialog, peer=now_at)
+        return dialog.peer, dialog.bye(self._signalling.local), camera
+
+    def _bye_soon(self, peer: Peer, bye: SipRequest, camera: str) -> None:
         """Send BYE from the loop, without waiting for it (called from worker threads)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._start_bye, peer, bye)
+            loop.call_soon_threadsafe(self._start_bye, peer, bye, camera)
 
-    def _start_bye(self, peer: Peer, bye: SipRequest) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_bye(peer, bye))
+    def _start_bye(self, peer: Peer, bye: SipRequest, camera: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_bye(peer, bye, camera))
         self._byes.add(task)
         task.add_done_callback(self._byes.discard)
 
-    async def _send_bye(self, peer: Peer, bye: SipRequest) -> None:
+    async def _send_bye(self, peer: Peer, bye: SipRequest, camera: str) -> bool:
+        """True when the platform answered. Unanswered, the platform may stream on: said
+        as a WARNING naming the camera, for the operator to check the platform."""
         try:
             response = await self._signalling.client.request(bye, peer, BYE_TIMEOUT_S)
         except (SipTimeout, OSError) as exc:
-            log.info("gb28181: BYE %s not answered: %s", bye.headers.get("Call-ID"), exc)
-            return
+            log.warning(
+                "gb28181: %s: BYE %s to %s:%d not answered (%s); the platform may still be "
+                "sending this stream", camera, bye.headers.get("Call-ID"), peer.host,
+                peer.port, exc,
+            )  # fmt: skip
+            return False
         if response.status >= 300:
-            log.info("gb28181: BYE %s answered %d", bye.headers.get("Call-ID"), response.status)
+            log.info("gb28181: %s: BYE %s answered %d", camera, bye.headers.get("Call-ID"),
+                     response.status)  # fmt: skip
+        return True
 
     def _remember(self, record: GbSessionRecord) -> None:
         try:

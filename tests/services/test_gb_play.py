@@ -398,3 +398,40 @@ async def test_rtp_only_from_the_platform_and_unpredictable_ssrc_and_port(
         data = await asyncio.to_thread(feed.receiver.receive, WAIT_S)
     assert data == packet
     await asyncio.to_thread(feed.close)
+
+
+async def test_bye_follows_the_platform_to_its_new_address_and_a_lost_one_warns(
+    make_rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review F15: a platform that re-registered from another address since the INVITE gets
+    the BYE there (the old address is gone), and may BYE from there itself; a BYE nobody
+    answers is a WARNING naming the camera (the platform may stream on)."""
+    caplog.set_level(logging.WARNING, logger="surveillance.services.gb_play")
+    rig: Rig = await make_rig()
+    feed = await rig.open()
+    call_id = rig.platform.requests[0].headers.get("Call-ID")
+    moved = await start_platform()
+    try:
+        rig.signalling.platform = Peer("127.0.0.1", moved.port, "udp")
+        await asyncio.to_thread(feed.close)
+        await asyncio.to_thread(wait_until, lambda: "BYE" in moved.methods(), WAIT_S, "BYE")
+        [bye] = moved.requests
+        assert bye.headers.get("Call-ID") == call_id and "BYE" not in rig.platform.methods()
+
+        feed = await rig.open()  # INVITE to the new address
+        gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        gone.bind(("127.0.0.1", 0))
+        rig.signalling.platform = Peer("127.0.0.1", gone.getsockname()[1], "udp")
+        gone.close()  # the platform moved again, and is silent there
+        await asyncio.to_thread(feed.close)
+        await asyncio.to_thread(
+            wait_until,
+            lambda: any("not answered" in r.message for r in caplog.records),
+            WAIT_S,
+            "the lost BYE said",
+        )
+        [warning] = [r for r in caplog.records if "not answered" in r.message]
+        assert warning.levelno == logging.WARNING and CAMERA in warning.message
+    finally:
+        assert moved.transport is not None
+        moved.transport.close()
