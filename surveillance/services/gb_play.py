@@ -12,7 +12,8 @@ it with a bound, and never waits for a BYE.
 A BYE from the platform ends the feed: the receiver reports it closed, the worker reconnects
 with a new INVITE while someone still wants the camera. At node stop every session still
 open is ended with a BYE. Each session is a row in ``gb_sessions`` while it lasts, so
-``surveillance gb status`` shows what plays even from another process.
+``surveillance gb status`` shows what plays even from another process, and a node that was
+killed ends at its next start what it left (the row keeps what a BYE needs).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from surveillance.media.rtp import (
     udp_receiver,
 )
 from surveillance.media.source import StreamOpenError
-from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession
+from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession, SavedDialog
 from surveillance.services.gb_ports import NoFreePort, RtpPortPool
 from surveillance.services.gb_signalling import Signalling
 
@@ -59,6 +60,10 @@ LOOP_MARGIN_S = 3.0
 # (discard): it connects out, it listens on nothing.
 ACTIVE_OFFER_PORT = 9
 SSRC_MAX = 0xFFFFFFFF  # RFC 3550 s.5.1: 32 bits
+# A session a crashed run left is BYE'd at start; unanswered, again when its platform
+# registers within this long (looked at every LEFTOVER_POLL_S).
+LEFTOVER_WAIT_S = 600.0
+LEFTOVER_POLL_S = 1.0
 UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::")
 
 
@@ -81,12 +86,15 @@ class GbPlayer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._byes: set[asyncio.Task[bool]] = set()
         self._ssrc_logged: set[str] = set()  # cameras whose differing answer SSRC was logged
+        self._leftovers: set[asyncio.Task[None]] = set()  # BYEs of a crashed run's sessions
 
     # -- life cycle (loop) ----------------------------------------------------------------
     async def start(self) -> None:
+        """Ends the sessions a node that did not stop (killed, crashed) left: the platforms
+        still stream them, into ports this run hands out again."""
         self._loop = asyncio.get_running_loop()
-        # Rows a stopped node left: their dialogs are gone with its transport.
-        await asyncio.to_thread(self._store.clear_sessions)
+        for record in await asyncio.to_thread(self._store.clear_sessions):
+            self._end_left(record)
 
     async def stop(self) -> None:
         """BYE every session still open (the ingest stopped first: most are closed already,
@@ -99,6 +107,8 @@ class GbPlayer:
             bye = self._end(session)
             if bye is not None:
                 self._start_bye(*bye)
+        for task in self._leftovers:
+            task.cancel()
         if self._byes:
             await asyncio.wait(set(self._byes), timeout=BYE_TIMEOUT_S + 1)
         self._loop = None
@@ -191,6 +201,7 @@ class GbPlayer:
                 local_port=port or 0,  # 0: tcp-active, we connect out
                 ssrc=answer.ssrc or ssrc,
                 started_at=time.time(),
+                dialog=dialog.saved().to_json(),
             ),
             dialog=dialog,
             port=port,
@@ -428,6 +439,43 @@ class GbPlayer:
             log.info("gb28181: %s: BYE %s answered %d", camera, bye.headers.get("Call-ID"),
                      response.status)  # fmt: skip
         return True
+
+    # -- what a crashed run left (loop) ----------------------------------------------------
+    def _end_left(self, record: GbSessionRecord) -> None:
+        if record.dialog is None:
+            return  # a row from before the dialog was kept: nothing to BYE with
+        try:
+            saved = SavedDialog.from_json(record.dialog)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("gb28181: %s: the session row the last run left is unreadable (%s)",
+                        record.camera_id, exc)  # fmt: skip
+            return
+        log.info("gb28181: %s: ending session %s, left open by the last run (BYE)",
+                 record.camera_id, saved.call_id)  # fmt: skip
+        task = asyncio.get_running_loop().create_task(
+            self._bye_left(record.camera_id, record.platform_id, saved)
+        )
+        self._leftovers.add(task)
+        task.add_done_callback(self._leftovers.discard)
+
+    async def _bye_left(self, camera: str, platform_id: str, saved: SavedDialog) -> None:
+        """BYE to where the platform is registered, else to its address of the INVITE; not
+        answered there, again once the platform registers (from wherever it does), for
+        LEFTOVER_WAIT_S."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEFTOVER_WAIT_S
+        tried: set[tuple[Peer, bool]] = set()
+        while True:
+            registered = self._signalling.peer(platform_id)
+            peer = registered or saved.peer
+            if (peer, registered is not None) not in tried:
+                tried.add((peer, registered is not None))
+                dialog = dataclasses.replace(saved, peer=peer)
+                if await self._send_bye(peer, dialog.bye(self._signalling.local), camera):
+                    return
+            if loop.time() >= deadline:
+                return
+            await asyncio.sleep(LEFTOVER_POLL_S)
 
     def _remember(self, record: GbSessionRecord) -> None:
         try:

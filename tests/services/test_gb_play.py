@@ -59,6 +59,7 @@ class Rig:
     platform: ScriptedPlatform
     signalling: OurSide
     store: GbStore
+    config: Gb28181Config
 
     def our_peer(self) -> Peer:
         return self.signalling.peer_of_ours()
@@ -127,12 +128,11 @@ async def make_rig(engine: Engine) -> AsyncIterator[object]:
         platform = await start_platform(**script)
         signalling = await start_our_side(platform.peer())
         store = GbStore(engine)
-        player = GbPlayer(
-            _config(transport, _free_port_range(ports), invite_timeout_s), signalling, store
-        )
+        config = _config(transport, _free_port_range(ports), invite_timeout_s)
+        player = GbPlayer(config, signalling, store)
         signalling.on_bye = player.on_bye
         await player.start()
-        rig = Rig(player, platform, signalling, store)
+        rig = Rig(player, platform, signalling, store, config)
         made.append(rig)
         return rig
 
@@ -433,5 +433,51 @@ async def test_bye_follows_the_platform_to_its_new_address_and_a_lost_one_warns(
         [warning] = [r for r in caplog.records if "not answered" in r.message]
         assert warning.levelno == logging.WARNING and CAMERA in warning.message
     finally:
+        assert moved.transport is not None
+        moved.transport.close()
+
+
+async def test_a_restarted_node_byes_the_sessions_a_killed_one_left(make_rig) -> None:
+    """Review F7: a node killed while streams played left rows in gb_sessions; the next
+    start sends each dialog a BYE (its Call-ID, tags and CSeq) and removes the rows: to the
+    INVITE's address while the platform has not registered yet, else to where it is now."""
+    rig: Rig = await make_rig()
+    await rig.open()
+    await rig.open()
+    invites = [r for r in rig.platform.requests if r.method == "INVITE"]
+    assert all(row.dialog for row in rig.store.sessions())
+    config = rig.config  # the same node configuration, a new run
+    rig.signalling.platform = None  # not registered again yet
+    restarted = GbPlayer(config, rig.signalling, rig.store)
+    await restarted.start()
+    try:
+        await asyncio.to_thread(
+            wait_until, lambda: rig.platform.methods().count("BYE") == 2, WAIT_S, "2 BYEs"
+        )
+        byes = {r.headers.get("Call-ID"): r for r in rig.platform.requests if r.method == "BYE"}
+        for invite in invites:
+            bye = byes[invite.headers.get("Call-ID")]
+            assert cseq(bye) == (cseq(invite)[0] + 1, "BYE")
+            assert header_param(bye.headers.get("To") or "", "tag") == "platform-tag"
+            assert bye.headers.get("From") == invite.headers.get("From")
+        assert rig.store.sessions() == []
+    finally:
+        await restarted.stop()
+
+    # Killed again with a session open; the platform re-registered from another address.
+    rig.signalling.platform = rig.platform.peer()
+    player = GbPlayer(config, rig.signalling, rig.store)
+    await player.start()
+    await asyncio.to_thread(player.open, CAMERA, 5.0)
+    moved = await start_platform()
+    try:
+        rig.signalling.platform = Peer("127.0.0.1", moved.port, "udp")
+        again = GbPlayer(config, rig.signalling, rig.store)
+        await again.start()
+        await asyncio.to_thread(wait_until, lambda: "BYE" in moved.methods(), WAIT_S, "BYE")
+        await again.stop()
+        assert rig.store.sessions() == []
+    finally:
+        await player.stop()
         assert moved.transport is not None
         moved.transport.close()
