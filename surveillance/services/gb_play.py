@@ -29,7 +29,12 @@ import socket
 import threading
 import time
 
-from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
+from surveillance.config.models import (
+    Gb28181Config,
+    GbPlatformConfig,
+    GbTransport,
+    RecordingMode,
+)
 from surveillance.gb28181 import ids
 from surveillance.gb28181.records import GbSessionRecord
 from surveillance.gb28181.sdp import SdpAnswer, parse_answer, play_offer
@@ -47,7 +52,7 @@ from surveillance.media.rtp import (
 )
 from surveillance.media.source import StreamOpenError
 from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession, SavedDialog
-from surveillance.services.gb_ports import NoFreePort, RtpPortPool
+from surveillance.services.gb_ports import NoFreePort, RtpPortPool, RtpPortUse, too_small_for
 from surveillance.services.gb_signalling import Signalling
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,7 @@ class GbPlayer:
         self._loop = asyncio.get_running_loop()
         for record in await asyncio.to_thread(self._store.clear_sessions):
             self._end_left(record)
+        await asyncio.to_thread(self._warn_if_ports_too_few)
 
     async def stop(self) -> None:
         """BYE every session still open (the ingest stopped first: most are closed already,
@@ -124,6 +130,28 @@ class GbPlayer:
     @property
     def ports_in_use(self) -> int:
         return self._ports.in_use
+
+    def port_use(self) -> RtpPortUse:
+        """The RTP port range's use: what ``gb status`` and /api/gb/platforms show."""
+        return self._ports.use()
+
+    def _warn_if_ports_too_few(self) -> None:
+        """Platforms recorded continuously (their own recording policy) play every channel
+        the platform reports ON all the time: more than the range holds is said at start,
+        not found out when an operator's live view is refused."""
+        continuous = [
+            p.id for p in self._config.platforms
+            if p.recording is not None and p.recording.mode is RecordingMode.CONTINUOUS
+        ]  # fmt: skip
+        if not continuous:
+            return
+        counts = self._store.channel_counts()
+        streams = sum(counts[p].online for p in continuous if p in counts)
+        use = self._ports.use()
+        warning = too_small_for(streams, use.total, "platforms " + ", ".join(continuous),
+                                use.range)  # fmt: skip
+        if warning is not None:
+            log.warning("gb28181: %s", warning)
 
     # -- the opener (worker thread) -------------------------------------------------------
     def open(self, camera_id: str, timeout_s: float) -> GbFeed:

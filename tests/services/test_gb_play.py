@@ -20,7 +20,14 @@ import pytest
 from sqlalchemy import Engine
 
 from surveillance import db
-from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
+from surveillance.config.models import (
+    Gb28181Config,
+    GbPlatformConfig,
+    GbTransport,
+    RecordingMode,
+    RecordingPolicyConfig,
+)
+from surveillance.gb28181.records import GbChannelRecord
 from surveillance.gb28181.sip_message import (
     cseq,
     header_param,
@@ -30,6 +37,7 @@ from surveillance.gb28181.transport import Peer
 from surveillance.media.health import ErrorKind
 from surveillance.media.source import StreamOpenError
 from surveillance.services.gb_play import GbPlayer
+from surveillance.services.gb_ports import too_small_for
 from tests.services.gb_scripted import (
     CHANNEL_ID,
     DEVICE_ID,
@@ -292,15 +300,51 @@ async def test_stop_byes_every_session_and_clears_the_rows(make_rig) -> None:
     assert rig.store.sessions() == [] and rig.player.ports_in_use == 0
 
 
-async def test_ports_run_out_with_a_clear_error(make_rig) -> None:
+async def test_ports_run_out_with_a_clear_error(make_rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Review F2: running out is loud (a WARNING naming the range and the streams holding
+    it, once a minute) and visible in port_use() for gb status; a range too small for the
+    continuously recorded channels is said at start."""
+    caplog.set_level(logging.WARNING, logger="surveillance.services.gb_ports")
     rig: Rig = await make_rig(ports=2)  # one even port
+    first = rig.config.rtp_port_min
     feed = await rig.open()
-    with pytest.raises(StreamOpenError) as caught:
-        await rig.open()
-    assert caught.value.kind is ErrorKind.OTHER and "no free RTP port" in caught.value.message
+    use = rig.player.port_use()
+    assert (use.range, use.total, use.used, use.free, use.refused) == (
+        f"{first}..{first}", 1, 1, 0, 0,
+    )  # fmt: skip
+    for _ in range(2):
+        with pytest.raises(StreamOpenError) as caught:
+            await rig.open()
+        assert caught.value.kind is ErrorKind.OTHER
+        assert f"no free RTP port in {first}..{first} (1 streams play)" in caught.value.message
+    [warning] = [r for r in caplog.records if "no free RTP port" in r.message]
+    assert warning.levelno == logging.WARNING and "2 ports" in warning.message
+    assert rig.player.port_use().refused == 2
     await asyncio.to_thread(feed.close)
+    assert rig.player.port_use().free == 1
     feed = await rig.open()  # given back, taken again
     await asyncio.to_thread(feed.close)
+
+    channels = [GbChannelRecord(PLATFORM, f"3402000000132000000{n}", f"C{n}", status="ON")
+                for n in range(3)]  # fmt: skip
+    rig.store.replace_channels(PLATFORM, channels, 0.0)
+    [platform] = rig.config.platforms
+    recorded = rig.config.model_copy(update={"platforms": [platform.model_copy(
+        update={"recording": RecordingPolicyConfig(mode=RecordingMode.CONTINUOUS)})]})  # fmt: skip
+    starting = GbPlayer(recorded, rig.signalling, rig.store)
+    await starting.start()
+    await starting.stop()
+    said = [r.message for r in caplog.records if "continuously" in r.message]
+    assert said == [
+        f"gb28181: platforms {PLATFORM} record 3 channels continuously, but the RTP ports "
+        f"{first}..{first} hold 1 streams (2 ports each): 2 recordings and every live view "
+        "beyond them will be refused; widen gb28181.rtp_port_min..rtp_port_max to at least "
+        "6 ports"
+    ]
+    assert too_small_for(250, 250, "platforms city", "30000..30498") is None
+    said = too_small_for(300, 250, "platforms city", "30000..30498") or ""
+    assert "record 300 channels" in said and "hold 250 streams" in said
+    assert "50 recordings" in said and "at least 600 ports" in said
 
 
 async def test_tcp_passive_and_active_media(make_rig) -> None:
