@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import itertools
 import logging
 import secrets
@@ -51,13 +50,13 @@ from surveillance.media.rtp import (
     udp_receiver,
 )
 from surveillance.media.source import StreamOpenError
-from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession, SavedDialog
+from surveillance.services.gb_bye import ByeSender
+from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession
 from surveillance.services.gb_ports import NoFreePort, RtpPortPool, RtpPortUse, too_small_for
 from surveillance.services.gb_signalling import Signalling
 
 log = logging.getLogger(__name__)
 
-BYE_TIMEOUT_S = 2.0  # a BYE's transaction; nobody waits for it but the node's stop
 # The worker thread waits for the INVITE's coroutine this much longer than its own time-out
 # (the loop may be busy), then gives up on it; a 200 that still comes is ACKed and BYE'd.
 LOOP_MARGIN_S = 3.0
@@ -65,10 +64,6 @@ LOOP_MARGIN_S = 3.0
 # (discard): it connects out, it listens on nothing.
 ACTIVE_OFFER_PORT = 9
 SSRC_MAX = 0xFFFFFFFF  # RFC 3550 s.5.1: 32 bits
-# A session a crashed run left is BYE'd at start; unanswered, again when its platform
-# registers within this long (looked at every LEFTOVER_POLL_S).
-LEFTOVER_WAIT_S = 600.0
-LEFTOVER_POLL_S = 1.0
 UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::")
 
 
@@ -89,17 +84,17 @@ class GbPlayer:
         self._sessions: dict[str, PlaySession] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._byes: set[asyncio.Task[bool]] = set()
+        self._byes = ByeSender(signalling)
         self._ssrc_logged: set[str] = set()  # cameras whose differing answer SSRC was logged
-        self._leftovers: set[asyncio.Task[None]] = set()  # BYEs of a crashed run's sessions
 
     # -- life cycle (loop) ----------------------------------------------------------------
     async def start(self) -> None:
         """Ends the sessions a node that did not stop (killed, crashed) left: the platforms
         still stream them, into ports this run hands out again."""
         self._loop = asyncio.get_running_loop()
+        self._byes.start(self._loop)
         for record in await asyncio.to_thread(self._store.clear_sessions):
-            self._end_left(record)
+            self._byes.end_left(record)
         await asyncio.to_thread(self._warn_if_ports_too_few)
 
     async def stop(self) -> None:
@@ -112,11 +107,8 @@ class GbPlayer:
             session.end_from_node()  # a worker still reading it sees its feed closed
             bye = self._end(session)
             if bye is not None:
-                self._start_bye(*bye)
-        for task in self._leftovers:
-            task.cancel()
-        if self._byes:
-            await asyncio.wait(set(self._byes), timeout=BYE_TIMEOUT_S + 1)
+                self._byes.start_bye(*bye)
+        await self._byes.stop()
         self._loop = None
         await asyncio.to_thread(self._store.clear_sessions)
 
@@ -217,7 +209,7 @@ class GbPlayer:
         try:
             inner = self._receiver(platform, answer, peer, sock, timeout_s)
         except StreamOpenError:
-            self._bye_soon(*self._bye_of(platform.id, dialog, channel_id))
+            self._byes.soon(*self._byes.of(platform.id, dialog, channel_id))
             raise
         camera_id = ids.camera_id(platform.id, channel_id)
         session = PlaySession(
@@ -366,7 +358,7 @@ class GbPlayer:
             ):
                 raise ValueError(f"y= {answer.ssrc[:12]!r} is not a 32-bit SSRC")
         except ValueError as exc:
-            await self._send_bye(peer, dialog.bye(self._signalling.local), channel_id)
+            await self._byes.send(peer, dialog.bye(self._signalling.local), channel_id)
             raise StreamOpenError(
                 ErrorKind.PROTOCOL,
                 f"platform {platform_id} answered the INVITE for {channel_id} with an SDP "
@@ -381,7 +373,7 @@ class GbPlayer:
         dialog, _ = future.result()
         log.info("gb28181: a late answer to INVITE %s ended with BYE", dialog.call_id)
         # The callback runs on the loop (the future's coroutine ran there).
-        self._start_bye(dialog.peer, dialog.bye(self._signalling.local), "a late INVITE")
+        self._byes.start_bye(dialog.peer, dialog.bye(self._signalling.local), "a late INVITE")
 
     def on_bye(self, request: SipRequest, peer: Peer) -> bool:
         """The platform ended a dialog (RFC 3261 s.15.1.2). True when it was one of ours,
@@ -404,7 +396,7 @@ class GbPlayer:
         waiting, forget its row."""
         bye = self._end(session)
         if bye is not None:
-            self._bye_soon(*bye)
+            self._byes.soon(*bye)
         self._forget(session.call_id)
 
     def _end(self, session: PlaySession) -> tuple[Peer, SipRequest, str] | None:
@@ -425,85 +417,7 @@ class GbPlayer:
         if session.remote_ended:
             return None
         record = session.record
-        return self._bye_of(record.platform_id, session.dialog, record.camera_id)
-
-    def _bye_of(
-        self, platform_id: str, dialog: Dialog, camera: str
-    ) -> tuple[Peer, SipRequest, str]:
-        """The BYE of a dialog, to where the platform is now: one that re-registered from
-        another address since the INVITE no longer listens at the old one, and would keep
-        streaming a session whose BYE went there."""
-        now_at = self._signalling.peer(platform_id)
-        if now_at is not None and now_at != dialog.peer:
-            dialog = dataclasses.replace(dialog, peer=now_at)
-        return dialog.peer, dialog.bye(self._signalling.local), camera
-
-    def _bye_soon(self, peer: Peer, bye: SipRequest, camera: str) -> None:
-        """Send BYE from the loop, without waiting for it (called from worker threads)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._start_bye, peer, bye, camera)
-
-    def _start_bye(self, peer: Peer, bye: SipRequest, camera: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_bye(peer, bye, camera))
-        self._byes.add(task)
-        task.add_done_callback(self._byes.discard)
-
-    async def _send_bye(self, peer: Peer, bye: SipRequest, camera: str) -> bool:
-        """True when the platform answered. Unanswered, the platform may stream on: said
-        as a WARNING naming the camera, for the operator to check the platform."""
-        try:
-            response = await self._signalling.client.request(bye, peer, BYE_TIMEOUT_S)
-        except (SipTimeout, OSError) as exc:
-            log.warning(
-                "gb28181: %s: BYE %s to %s:%d not answered (%s); the platform may still be "
-                "sending this stream", camera, bye.headers.get("Call-ID"), peer.host,
-                peer.port, exc,
-            )  # fmt: skip
-            return False
-        if response.status >= 300:
-            log.info("gb28181: %s: BYE %s answered %d", camera, bye.headers.get("Call-ID"),
-                     response.status)  # fmt: skip
-        return True
-
-    # -- what a crashed run left (loop) ----------------------------------------------------
-    def _end_left(self, record: GbSessionRecord) -> None:
-        if record.dialog is None:
-            return  # a row from before the dialog was kept: nothing to BYE with
-        try:
-            saved = SavedDialog.from_json(record.dialog)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("gb28181: %s: the session row the last run left is unreadable (%s)",
-                        record.camera_id, exc)  # fmt: skip
-            return
-        log.info("gb28181: %s: ending session %s, left open by the last run (BYE)",
-                 record.camera_id, saved.call_id)  # fmt: skip
-        task = asyncio.get_running_loop().create_task(
-            self._bye_left(record.camera_id, record.platform_id, saved)
-        )
-        self._leftovers.add(task)
-        task.add_done_callback(self._leftovers.discard)
-
-    async def _bye_left(self, camera: str, platform_id: str, saved: SavedDialog) -> None:
-        """BYE to where the platform is registered, else to its address of the INVITE; not
-        answered there, again once the platform registers (from wherever it does), for
-        LEFTOVER_WAIT_S."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + LEFTOVER_WAIT_S
-        tried: set[tuple[Peer, bool]] = set()
-        while True:
-            registered = self._signalling.peer(platform_id)
-            peer = registered or saved.peer
-            if (peer, registered is not None) not in tried:
-                tried.add((peer, registered is not None))
-                dialog = dataclasses.replace(saved, peer=peer)
-                if await self._send_bye(peer, dialog.bye(self._signalling.local), camera):
-                    return
-            if loop.time() >= deadline:
-                return
-            await asyncio.sleep(LEFTOVER_POLL_S)
+        return self._byes.of(record.platform_id, session.dialog, record.camera_id)
 
     def _remember(self, record: GbSessionRecord) -> None:
         try:
