@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ipaddress
 import itertools
 import logging
 import secrets
@@ -260,7 +261,7 @@ class GbPlayer:
         # RTP is taken only from the platform: the answer's c= host or where it registered
         # from. Another platform's stream left on this port (or a stranger guessing port
         # and SSRC) must never become this camera's picture.
-        media_hosts = {host, peer.host}
+        media_hosts = media_addresses(host) | media_addresses(peer.host)
         if transport is GbTransport.UDP and sock is not None:
             return udp_receiver(sock, media_hosts)
         if transport is GbTransport.TCP_PASSIVE and sock is not None:
@@ -430,3 +431,22 @@ class GbPlayer:
             self._store.remove_session(call_id)
         except Exception:
             log.exception("gb28181: session row %s not removed", call_id)
+
+
+def media_addresses(host: str) -> set[str]:
+    """The source addresses RTP from ``host`` may show: an IPv4 address also as IPv6-mapped
+    (a dual-stack socket reports it so) and the other way round; a name (an SDP c= may hold
+    one, RFC 4566 s.5.7) as the addresses it resolves to now."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)
+        except OSError:
+            return {host}
+        return {host}.union(*(media_addresses(str(info[4][0])) for info in infos))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return {host, str(address.ipv4_mapped)}
+    if isinstance(address, ipaddress.IPv4Address):
+        return {host, f"::ffff:{host}"}
+    return {host}

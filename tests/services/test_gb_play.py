@@ -36,7 +36,7 @@ from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transport import Peer
 from surveillance.media.health import ErrorKind
 from surveillance.media.source import StreamOpenError
-from surveillance.services.gb_play import GbPlayer
+from surveillance.services.gb_play import GbPlayer, media_addresses
 from surveillance.services.gb_ports import too_small_for
 from tests.services.gb_scripted import (
     CHANNEL_ID,
@@ -415,6 +415,11 @@ async def test_rtp_only_from_the_platform_and_unpredictable_ssrc_and_port(
     for sock in (stranger, platform_side, other_port):
         sock.close()
     await asyncio.to_thread(feed.close)
+
+    # A dual-stack socket reports IPv4 senders as IPv6-mapped; an SDP c= may be a name.
+    assert media_addresses("127.0.0.1") == {"127.0.0.1", "::ffff:127.0.0.1"}
+    assert media_addresses("::ffff:10.0.0.1") == {"::ffff:10.0.0.1", "10.0.0.1"}
+    assert "127.0.0.1" in media_addresses("localhost")
 
     again: Rig = await make_rig(answer_ssrc=None)
     feed = await again.open()
