@@ -148,6 +148,8 @@ class GbIngestWorker(ReconnectingWorker):
             self._options.read_timeout_s,
         )
         ssrc = feed.ssrc
+        kept = 0  # packets of the session's SSRC
+        wrong_ssrc: int | None = None  # the last other SSRC dropped
         info: StreamInfo | None = None
         online = False
         expected: int | None = None  # the sequence number after the last one demuxed
@@ -161,6 +163,12 @@ class GbIngestWorker(ReconnectingWorker):
                 return
             now = time.monotonic()
             if info is None and now - started >= connect_timeout_s:
+                if kept == 0 and wrong_ssrc is not None:
+                    raise StreamOpenError(
+                        ErrorKind.PROTOCOL,
+                        f"the platform sends SSRC {wrong_ssrc}, expected {ssrc}: all its "
+                        "RTP was dropped",
+                    )
                 raise self._no_video(demuxer, connect_timeout_s)
             if info is not None and now - last_unit_at >= read_timeout_s:
                 raise StreamOpenError(
@@ -184,8 +192,12 @@ class GbIngestWorker(ReconnectingWorker):
                         ssrc = packet.ssrc
                     else:
                         self.rtp_wrong_ssrc += 1
-                        self._bad_input(f"RTP from another SSRC ({packet.ssrc}) dropped")
+                        wrong_ssrc = packet.ssrc
+                        self._bad_input(
+                            f"RTP from another SSRC ({packet.ssrc}, expected {ssrc}) dropped"
+                        )
                         continue
+                kept += 1
                 in_order = reorderer.push(packet)
             for ordered in in_order:
                 if ordered.seq != expected and expected is not None:
