@@ -4,10 +4,11 @@ the dispatch of what registered platforms send.
 GB/T 28181-2016 s.9.1 (register), RFC 3261 s.10 (registrar). A platform is known by the
 device id in To (REGISTER) or From (every other request), which must be a configured
 platform's; its password is checked by digest (RFC 2617) on every REGISTER. Other requests
-are taken only from a registered platform. Presence (keepalives, offline, the reasons)
-is :mod:`.gb_presence`'s; catalogs :mod:`.gb_catalog`'s; BYE and alarms go to the player's
-hooks. Log lines name the platform and its address, never a password, nonce or digest
-response.
+are taken only from a registered platform, and only from where it registered (``Origin``):
+the device id in From is the sender's word, the address is what the password vouched for.
+Presence (keepalives, offline, the reasons) is :mod:`.gb_presence`'s; catalogs
+:mod:`.gb_catalog`'s; BYE and alarms go to the player's hooks. Log lines name the platform
+and its address, never a password, nonce or digest response.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from surveillance.gb28181.manscdp import (
     ManscdpError,
     parse_body,
 )
+from surveillance.gb28181.origin import Origin
 from surveillance.gb28181.sip_message import (
     LocalParty,
     SipMessage,
@@ -85,7 +87,11 @@ class GbRegistry:
         self._transactions = ServerTransactions()
         self._failures = RegisterFailures()
         self._logs = LogLimiter(log)
-        self.refused: dict[str, int] = {"unknown_device": 0, "bad_credentials": 0}
+        self.refused: dict[str, int] = {
+            "unknown_device": 0,
+            "bad_credentials": 0,
+            "wrong_address": 0,  # a registered platform's id from another address
+        }
         self.transport = SipTransport(
             config.listen,
             config.sip_port,
@@ -105,6 +111,7 @@ class GbRegistry:
         self._tasks: list[asyncio.Task[None]] = []
         self._local: LocalParty | None = None
         self._loaded = False
+        self._origins: dict[str, Origin] = {}  # by platform id: where it registered from
 
     @property
     def local(self) -> LocalParty:
@@ -236,13 +243,25 @@ class GbRegistry:
         return self._body(platform, request, peer)
 
     def _sender(self, request: SipRequest, peer: Peer) -> GbPlatformConfig | None:
-        """The registered platform a MESSAGE, NOTIFY or BYE comes from, else None (logged)."""
+        """The registered platform a MESSAGE or NOTIFY comes from, when it comes from where
+        that platform registered; else None (logged, at most once a minute per address)."""
         device_id = uri_user(name_addr_uri(request.headers.get("From") or "")) or ""
         platform = self._by_device.get(device_id)
         if platform is None or not self.presence.is_registered(platform.id):
             who = device_id[:20] or "no device id"
             self._logs.warning(
                 peer.host, f"{request.method} refused", f"{who} is not a registered platform"
+            )
+            return None
+        origin = self._origins.get(platform.id)
+        if origin is None or not origin.admits(peer):
+            self.refused["wrong_address"] += 1
+            self._logs.warning(
+                peer.host,
+                f"{request.method} refused",
+                f"{peer.host}:{peer.port}/{peer.transport} claims platform {platform.id} "
+                f"({device_id}), which registered from another address; a platform that "
+                "moved must REGISTER again",
             )
             return None
         return platform
@@ -325,8 +344,10 @@ class GbRegistry:
             # (gb28181/transport.py, TRUSTED_RATE_FACTOR).
             self.transport.trust(peer.host)
         if expires == 0:
+            self._origins.pop(platform.id, None)
             await self.presence.unregistered(platform, peer)
         else:
+            self._origins[platform.id] = Origin.of(request, peer)
             agent = request.headers.get("User-Agent")
             await self.presence.registered(platform, peer, expires, agent)
         contact = request.headers.get("Contact")

@@ -388,3 +388,45 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
 
 def _nowhere() -> Peer:
     return Peer("", 0, "udp")
+
+
+async def test_a_platforms_requests_are_taken_only_from_where_it_registered(
+    parts: Parts, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The device id in From is the sender's word: a keepalive or catalog notification with a
+    registered platform's id from another address is refused (403, logged with the address)
+    and changes nothing, until that address registers with the password."""
+    caplog.set_level(logging.WARNING)
+    registry, catalog = parts.registry, parts.catalog
+    platform = TestPlatform(DEVICE, registry.transport.port)
+    stranger = TestPlatform(DEVICE, registry.transport.port, host="127.0.0.2")
+    neighbour = TestPlatform(DEVICE, registry.transport.port)  # same host, another port
+    for peer in (platform, stranger, neighbour):
+        await peer.start()
+    try:
+        assert (await platform.register(PASSWORD)).status == 200
+        queries = await eventually(platform.catalog_queries, "a catalog query")
+        sn = int(re.search(rb"<SN>(\d+)</SN>", queries[0].body).group(1))  # type: ignore[union-attr]
+        await send_catalog(platform, sn, [[item_xml(channel(1), "Gate", Status="ON")]], total=1)
+        gate = f"city.{channel(1)}"
+        await eventually(lambda: gate in catalog.cameras, "the camera")
+
+        delete = catalog_body("Notify", 5, DEVICE, 1, [item_xml(channel(1), "x", Event="DEL")])
+        for spoofer in (stranger, neighbour):
+            assert (await spoofer.keepalive()).status == 403
+            answer = await spoofer.request("NOTIFY", body=delete, extra=[("Event", "Catalog")])
+            assert answer.status == 403
+        assert registry.dropped()["wrong_address"] == 4
+        assert (await platform.keepalive()).status == 200
+        await asyncio.sleep(0.5)  # a follow-up (the DEL) would have run by now: none was queued
+        assert gate in catalog.cameras
+        assert "127.0.0.2" in caplog.text and "claims platform city" in caplog.text
+
+        # A platform that moved registers again (with the password): from then on it is
+        # taken from its new address, and no longer from the old one.
+        assert (await stranger.register(PASSWORD)).status == 200
+        assert (await stranger.keepalive()).status == 200
+        assert (await platform.keepalive()).status == 403
+    finally:
+        for peer in (platform, stranger, neighbour):
+            await peer.stop()
