@@ -326,13 +326,24 @@ class GbRegistry:
         result = self._auth.verify(
             request,
             lambda user: platform.password.get_secret_value() if user == device_id else None,
+            host=peer.host,  # a nonce is good only from the address it was sent to
         )
         if not result.ok:
-            if result.reason not in ("no credentials", "stale nonce"):
+            # A stale or replayed nonce with the right answer: a fresh challenge, not a
+            # failure (a replay is refused, the device that reused a count just retries).
+            stale = result.reason in ("stale nonce", "replayed nonce")
+            if result.reason == "replayed nonce":
+                self._logs.warning(
+                    peer.host,
+                    "REGISTER refused",
+                    f"platform {platform.id}: "
+                    "credentials already used (a replay?); challenged again",
+                )
+            elif not stale and result.reason != "no credentials":
                 self.refused["bad_credentials"] += 1
                 if self._failed(peer, now, f"platform {platform.id}: {result.reason}"):
                     return response_to(request, 403, "Too many failed attempts", to_tag=new_tag())
-            challenge = self._auth.challenge(stale=result.reason == "stale nonce")
+            challenge = self._auth.challenge(stale=stale, host=peer.host)
             return response_to(
                 request, 401, to_tag=new_tag(), extra=(("WWW-Authenticate", challenge),)
             )

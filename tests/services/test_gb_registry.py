@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, upgrade
+from surveillance.gb28181.digest import authorization, digest_params
 from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transport import Peer
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
@@ -429,4 +430,39 @@ async def test_a_platforms_requests_are_taken_only_from_where_it_registered(
         assert (await platform.keepalive()).status == 403
     finally:
         for peer in (platform, stranger, neighbour):
+            await peer.stop()
+
+
+async def test_a_captured_register_cannot_be_replayed(parts: Parts) -> None:
+    """RFC 2617 s.3.2.2: the Authorization of a REGISTER, replayed from another address or
+    from the same one, is challenged again (401) and moves nothing."""
+    registry = parts.registry
+    platform = TestPlatform(DEVICE, registry.transport.port)
+    listener = TestPlatform(DEVICE, registry.transport.port, host="127.0.0.2")
+    for peer in (platform, listener):
+        await peer.start()
+    try:
+        expires = [("Expires", "3600")]
+        first = await platform.request("REGISTER", extra=expires)
+        challenge = digest_params(first.headers.get("WWW-Authenticate") or "")
+        credentials = authorization(
+            username=DEVICE, password=PASSWORD, realm=challenge["realm"],
+            nonce=challenge["nonce"], method="REGISTER", uri="sip:34020000002000000001@x",
+            qop="auth", cnonce="c0ffee",
+        )  # fmt: skip
+        authorized = [*expires, ("Authorization", credentials)]
+        assert (await platform.request("REGISTER", extra=authorized)).status == 200
+        # Each a new transaction (new Call-ID). From elsewhere the nonce is not one it was
+        # sent; from the platform's own address it was used: a fresh nonce, stale=TRUE.
+        replayed = await listener.request("REGISTER", extra=authorized)
+        assert replayed.status == 401
+        assert "stale" not in (replayed.headers.get("WWW-Authenticate") or "")
+        replayed = await platform.request("REGISTER", extra=authorized)
+        assert replayed.status == 401
+        assert "stale=TRUE" in (replayed.headers.get("WWW-Authenticate") or "")
+        peer = registry.peer("city")
+        assert peer is not None and (peer.host, peer.port) == ("127.0.0.1", platform.port)
+        assert (await listener.register(PASSWORD)).status == 200  # with the password: fine
+    finally:
+        for peer in (platform, listener):
             await peer.stop()
