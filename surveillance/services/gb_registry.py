@@ -205,6 +205,7 @@ class GbRegistry:
             "malformed": stats.dropped_malformed,
             "oversized": stats.dropped_oversized,
             "flood": stats.dropped_flood,
+            "tcp_connections": stats.dropped_connections,  # hoarded, or silent too long
             "blocked_address": self._failures.refused,
             **self.refused,
         }

@@ -372,7 +372,16 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
         await simulator.stop()
     await eventually(lambda: registry.status()[0].reason == "platform unregistered", "gone")
 
-    # SIP over TCP on the same port: registered over its connection, answered on it.
+    # SIP over TCP on the same port: registered over its connection, answered on it, while
+    # another address tries to hold every TCP connection: only 8 of its 300 are kept
+    # (256 idle connections from one address used to lock every TCP platform out).
+    hoarded = [
+        await asyncio.open_connection(
+            "127.0.0.1", registry.transport.port, local_addr=("127.0.0.2", 0)
+        )
+        for _ in range(300)
+    ]
+    await eventually(lambda: registry.dropped()["tcp_connections"] >= 292, "hoarding refused")
     nvr = GbPlatformSimulator(
         device_id=TCP_DEVICE, password=PASSWORD, server_host="127.0.0.1",
         server_port=registry.transport.port, server_id="34020000002000000001",
@@ -385,6 +394,8 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
         assert (depot.platform_id, depot.online, depot.transport) == ("depot", True, "tcp")
     finally:
         await nvr.stop()
+        for _, writer in hoarded:
+            writer.close()
 
 
 def _nowhere() -> Peer:
