@@ -12,6 +12,7 @@ TCP connections cost a socket each: which accepted ones may stay is tcp_room.py'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import logging
@@ -37,6 +38,7 @@ MAX_TCP_CONNECTIONS = 256
 MAX_TCP_PER_ADDRESS = 8  # accepted connections from one address at once
 TCP_FIRST_MESSAGE_S = 10.0  # an accepted connection must bring a valid message by then
 TCP_IDLE_S = 300.0  # a connection silent this long is closed
+STOP_GRACE_S = 1.0  # at stop, connections closed get this long to end their reads
 TCP_CONNECT_TIMEOUT_S = 5.0
 TCP_WRITE_TIMEOUT_S = 5.0
 RESPONSE_RATE_FACTOR = 10  # responses may come this many times faster than requests
@@ -143,11 +145,13 @@ class SipTransport:
         if self._server is not None:
             self._server.close()
         for writer in list(self._connections.values()):
-            writer.close()
+            writer.close()  # their reads end (EOF), the tasks with them
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in pending:  # a handler still at work, a throttled read
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -300,7 +304,11 @@ class SipTransport:
         if task is not None:  # stop() ends it with the others
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        await self._serve_connection(reader, writer, key, inbound)
+        # Ended by stop(): returning normally, as asyncio's own done-callback of a connection
+        # task (StreamReaderProtocol) calls task.exception(), which raises on a cancelled
+        # task and so logged an ERROR traceback at every shutdown.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._serve_connection(reader, writer, key, inbound)
 
     def _make_room(self, newcomer: str) -> bool:
         """Closes an accepted connection so that a new one fits; False when there is none."""

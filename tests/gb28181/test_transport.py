@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -387,3 +388,22 @@ async def test_one_address_cannot_hold_the_tcp_connections_against_others() -> N
         for _, stranger_writer in hoarded:
             stranger_writer.close()
         await server.transport.stop()
+
+
+async def test_stop_with_tcp_peers_connected_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = Server()
+    await server.transport.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.transport.port)
+    writer.write(message_bytes(1))
+    await read_reply(reader)
+    silent = await asyncio.open_connection("127.0.0.1", server.transport.port)
+    await asyncio.sleep(0.1)  # both connections accepted and being read
+    with caplog.at_level(logging.WARNING):
+        await server.transport.stop()
+        await asyncio.sleep(0.2)  # asyncio's done-callbacks of the connection tasks run
+    assert await asyncio.wait_for(reader.read(), WAIT_S) == b""  # closed by the server
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    writer.close()
+    silent[1].close()
