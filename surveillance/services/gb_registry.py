@@ -18,7 +18,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -36,12 +35,12 @@ from surveillance.gb28181.manscdp import (
     parse_body,
 )
 from surveillance.gb28181.origin import Origin
+from surveillance.gb28181.register_fields import gb_date, register_expires
 from surveillance.gb28181.sip_message import (
     LocalParty,
     SipMessage,
     SipRequest,
     SipResponse,
-    header_param,
     name_addr_uri,
     new_request,
     new_tag,
@@ -61,7 +60,6 @@ from surveillance.services.ingest import IngestService
 log = logging.getLogger(__name__)
 
 MANSCDP = "Application/MANSCDP+xml"
-DEFAULT_EXPIRES_S = 3600  # RFC 3261 s.10.2.1.1: a REGISTER without Expires asks for 3600 s
 REQUEST_TIMEOUT_S = 5.0
 MAX_FOLLOW_UPS = 10_000  # catalog pages, notifications, keepalives waiting to be stored
 PLAYING = frozenset({StreamState.CONNECTING, StreamState.ONLINE, StreamState.STALLED})
@@ -324,6 +322,13 @@ class GbRegistry:
             self.refused["unknown_device"] += 1
             self._failed(peer, now, f"unknown device id {device_id[:20] or '(none)'}")
             return response_to(request, 403, to_tag=new_tag())
+        asked, given = register_expires(request)
+        if asked is None:  # RFC 3261 s.20.19: delta-seconds, digits only
+            shown = "".join(c for c in given if c.isprintable() and c.isascii())[:20]
+            self._logs.warning(
+                peer.host, "REGISTER refused", f"platform {platform.id}: Expires {shown!r}"
+            )
+            return response_to(request, 400, f"Bad Expires: {shown}", to_tag=new_tag())
         result = self._auth.verify(
             request,
             lambda user: platform.password.get_secret_value() if user == device_id else None,
@@ -349,7 +354,7 @@ class GbRegistry:
                 request, 401, to_tag=new_tag(), extra=(("WWW-Authenticate", challenge),)
             )
         self._failures.succeeded(peer.host)
-        expires = min(self._expires(request), self._config.register_expires_max_s)
+        expires = min(asked, self._config.register_expires_max_s)
         if expires:
             # The right password vouches for the address (for the node's life: another
             # platform may share it): its catalog's bursts of pages are not a flood
@@ -363,7 +368,7 @@ class GbRegistry:
             agent = request.headers.get("User-Agent")
             await self.presence.registered(platform, peer, expires, agent)
         contact = request.headers.get("Contact")
-        extra = [("Expires", str(expires)), ("Date", _gb_date(now))]
+        extra = [("Expires", str(expires)), ("Date", gb_date(now))]
         if contact and expires:
             # The binding without its parameters (a URI's own, inside <>, stay).
             bare = contact[: contact.index(">") + 1] if ">" in contact else contact.split(";")[0]
@@ -375,21 +380,6 @@ class GbRegistry:
         blocking = "; address refused for a minute" if blocked else ""
         self._logs.warning(peer.host, "REGISTER refused", f"{why}{blocking}")
         return blocked
-
-    @staticmethod
-    def _expires(request: SipRequest) -> int:
-        """RFC 3261 s.10.2.1.1: the Contact's expires parameter, else the Expires header."""
-        for value in (header_param(request.headers.get("Contact") or "", "expires"),
-                      request.headers.get("Expires")):  # fmt: skip
-            if value is not None and value.strip().isdigit():
-                return int(value.strip())
-        return DEFAULT_EXPIRES_S
-
-
-def _gb_date(now: float) -> str:
-    """GB/T 28181-2016 s.9.10.2: the 200 to REGISTER carries the time platforms set their
-    clocks by, local time without a zone (as the platforms of one region keep it)."""
-    return datetime.fromtimestamp(now).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]
 
 
 def build_gb_registry(

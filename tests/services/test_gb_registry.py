@@ -446,7 +446,7 @@ async def test_a_platforms_requests_are_taken_only_from_where_it_registered(
 
 async def test_a_captured_register_cannot_be_replayed(parts: Parts) -> None:
     """RFC 2617 s.3.2.2: the Authorization of a REGISTER, replayed from another address or
-    from the same one, is challenged again (401) and moves nothing."""
+    from the same one, is challenged again (401) and moves nothing. A bad Expires: 400."""
     registry = parts.registry
     platform = TestPlatform(DEVICE, registry.transport.port)
     listener = TestPlatform(DEVICE, registry.transport.port, host="127.0.0.2")
@@ -474,6 +474,12 @@ async def test_a_captured_register_cannot_be_replayed(parts: Parts) -> None:
         peer = registry.peer("city")
         assert peer is not None and (peer.host, peer.port) == ("127.0.0.1", platform.port)
         assert (await listener.register(PASSWORD)).status == 200  # with the password: fine
+        # RFC 3261 s.20.19: Expires is a number of seconds; anything else is refused, named.
+        negative = await listener.register(PASSWORD, expires=-5)
+        assert (negative.status, negative.reason) == (400, "Bad Expires: -5")
+        word = await listener.request("REGISTER", extra=[("Expires", "soon")])
+        assert (word.status, word.reason) == (400, "Bad Expires: soon")
+        assert registry.status()[0].online  # still registered as it was
     finally:
         for peer in (platform, listener):
             await peer.stop()
