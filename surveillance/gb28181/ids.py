@@ -12,6 +12,7 @@ VIDEO_CHANNEL_TYPES = frozenset({131, 132})  # camera, IP camera (Annex D.1)
 BUSINESS_GROUP = 215
 VIRTUAL_ORGANISATION = 216
 CAMERA_ID_SEPARATOR = "."
+SSRC_SERIALS = 10_000  # Annex F: the SSRC's last 4 digits
 
 
 def is_gb_id(value: str) -> bool:
@@ -46,4 +47,4 @@ def ssrc(domain: str, serial: int) -> str:
     digits 4-8 of the 10-digit domain, then a 4-digit serial."""
     if len(domain) != 10 or not (domain.isascii() and domain.isdigit()):
         raise ValueError("the SIP domain must be 10 digits")
-    return "0" + domain[3:8] + f"{serial % 10000:04d}"
+    return "0" + domain[3:8] + f"{serial % SSRC_SERIALS:04d}"

@@ -102,3 +102,6 @@ class GbSessionRecord:
     local_port: int
     ssrc: str
     started_at: float
+    # The dialog as JSON, for the BYE a restarted node sends (services/gb_dialog.py);
+    # None for rows from before migration 0011.
+    dialog: str | None = None

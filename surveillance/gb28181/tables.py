@@ -1,4 +1,4 @@
-"""The GB/T 28181 tables (created by migration 0010), as typed ORM classes.
+"""The GB/T 28181 tables (migration 0010; gb_sessions.dialog: 0011), as typed ORM classes.
 
 ``gb_platforms`` holds what a platform last told us of itself when it registered and kept
 alive (the configuration holds what we know of it: name, password, tags), so ``surveillance
@@ -88,3 +88,5 @@ class GbSessionRow(Base):
     local_port: Mapped[int] = mapped_column(Integer)
     ssrc: Mapped[str] = mapped_column(String(SSRC_LENGTH))
     started_at: Mapped[float] = mapped_column(Float)
+    # What a BYE needs, as JSON (migration 0011): a restarted node ends what it left.
+    dialog: Mapped[str | None] = mapped_column(Text, nullable=True)

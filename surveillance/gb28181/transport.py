@@ -6,14 +6,16 @@ Everything that arrives is hostile until parsed: sizes are checked before parsin
 stream is framed by Content-Length with a cap, each source address has a token bucket
 (past it a datagram is dropped, a TCP connection is read later), and trouble is logged at
 most once a minute per address (limits.py).
+TCP connections cost a socket each: which accepted ones may stay is tcp_room.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import functools
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,22 +29,24 @@ from surveillance.gb28181.sip_message import (
     response_to,
     to_bytes,
 )
+from surveillance.gb28181.tcp_framing import FramingLost, framed_messages
+from surveillance.gb28181.tcp_room import Inbound, InboundConnections
 
 log = logging.getLogger(__name__)
 
 MAX_TCP_CONNECTIONS = 256
+MAX_TCP_PER_ADDRESS = 8  # accepted connections from one address at once
+TCP_FIRST_MESSAGE_S = 10.0  # an accepted connection must bring a valid message by then
 TCP_IDLE_S = 300.0  # a connection silent this long is closed
+STOP_GRACE_S = 1.0  # at stop, connections closed get this long to end their reads
 TCP_CONNECT_TIMEOUT_S = 5.0
 TCP_WRITE_TIMEOUT_S = 5.0
-TCP_READ_CHUNK = 65536
 RESPONSE_RATE_FACTOR = 10  # responses may come this many times faster than requests
 # A registered platform may send this many times the rate of a stranger: its catalog comes
 # as hundreds of pages back to back (10,000 channels in pages of 20 is 500 MESSAGEs), and
 # dropping them only makes it retransmit. The rate limit is for addresses nobody vouched for.
 TRUSTED_RATE_FACTOR = 20
 BIND_ATTEMPTS = 20  # port 0: tries to find a number free for both UDP and TCP
-_CONTENT_LENGTH_LINE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r]*)", re.IGNORECASE)
-_DIGITS = re.compile(rb"[0-9]{1,10}")
 _KEEPALIVE = frozenset({b"\r\n", b"\r\n\r\n"})  # RFC 5626 s.3.5.1 pings
 
 
@@ -67,6 +71,9 @@ class TransportStats:
     dropped_oversized: int = 0
     dropped_flood: int = 0
     delayed_flood: int = 0  # TCP messages read later rather than dropped (backpressure)
+    # TCP connections refused (per-address cap), closed to make room, or closed for not
+    # bringing a valid message in time
+    dropped_connections: int = 0
 
 
 class SipTransport:
@@ -80,11 +87,15 @@ class SipTransport:
         *,
         max_message_bytes: int,
         requests_per_s: float,
+        max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+        max_tcp_per_address: int = MAX_TCP_PER_ADDRESS,
+        tcp_first_message_s: float = TCP_FIRST_MESSAGE_S,
     ) -> None:
         self._host = host
         self._requested_port = port
         self._handler = handler
         self._max_bytes = max_message_bytes
+        self._max_tcp = max_tcp_connections
         self._requests = FloodLimiter(requests_per_s)
         # Responses answer what we sent (a burst of INVITEs gets a burst of 100s and 200s):
         # limited apart and more loosely, so our own traffic is not taken for a flood.
@@ -97,6 +108,7 @@ class SipTransport:
         self._server: asyncio.Server | None = None
         self._port = 0
         self._connections: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self._inbound = InboundConnections(max_tcp_per_address, tcp_first_message_s)
         self._connecting: dict[tuple[str, int], tuple[asyncio.Lock, int]] = {}  # lock, users
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -133,11 +145,13 @@ class SipTransport:
         if self._server is not None:
             self._server.close()
         for writer in list(self._connections.values()):
-            writer.close()
+            writer.close()  # their reads end (EOF), the tasks with them
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in pending:  # a handler still at work, a throttled read
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -178,7 +192,7 @@ class SipTransport:
     async def _connect(self, peer: Peer) -> asyncio.StreamWriter:
         if self._server is None:
             raise OSError(errno.ENOTCONN, "the SIP transport is not running")
-        if len(self._connections) >= MAX_TCP_CONNECTIONS:
+        if len(self._connections) >= self._max_tcp and not self._make_room(peer.host):
             raise OSError(errno.EMFILE, "too many SIP TCP connections")
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(peer.host, peer.port), TCP_CONNECT_TIMEOUT_S
@@ -229,18 +243,20 @@ class SipTransport:
         self._logs.warning(peer.host, "flood", "over the message rate limit; dropped")
         return False
 
-    def _deliver(self, data: bytes, peer: Peer) -> None:
+    def _deliver(self, data: bytes, peer: Peer) -> bool:
+        """Parses and hands on one message; False when it was malformed."""
         try:
             message = parse_message(data, self._max_bytes)
         except SipError as error:
             self.stats.dropped_malformed += 1
             self._logs.warning(peer.host, "malformed", str(error))
             self._answer(error.partial, peer, 400, f"Bad Request ({error})")
-            return
+            return False
         if isinstance(message, SipRequest):
             _mark_received(message, peer)
         self.stats.received += 1
         self._spawn(self._handle(message, peer))
+        return True
 
     def _answer_refused(self, data: bytes, peer: Peer, status: int, reason: str, size: int) -> None:
         try:
@@ -272,73 +288,82 @@ class SipTransport:
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = writer.get_extra_info("peername")
         key = (str(address[0]), int(address[1]))
-        if len(self._connections) >= MAX_TCP_CONNECTIONS:
-            self._logs.warning(key[0], "tcp", "too many connections; refused")
+        refusal = None
+        if self._inbound.full_for(key[0]):
+            refusal = f"over {self._inbound.max_per_address} connections from one address; refused"
+        elif len(self._connections) >= self._max_tcp and not self._make_room(key[0]):
+            refusal = "too many connections; refused"
+        if refusal is not None:
+            self.stats.dropped_connections += 1
+            self._logs.warning(key[0], "tcp", refusal)
             writer.close()
             return
+        inbound = self._inbound.add(key, writer)
         self._connections[key] = writer
         task = asyncio.current_task()
         if task is not None:  # stop() ends it with the others
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        await self._serve_connection(reader, writer, key)
+        # Ended by stop(): returning normally, as asyncio's own done-callback of a connection
+        # task (StreamReaderProtocol) calls task.exception(), which raises on a cancelled
+        # task and so logged an ERROR traceback at every shutdown.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._serve_connection(reader, writer, key, inbound)
+
+    def _make_room(self, newcomer: str) -> bool:
+        """Closes an accepted connection so that a new one fits; False when there is none."""
+        closing = self._inbound.to_close(newcomer)
+        if closing is None:
+            return False
+        key, victim = closing
+        self._forget(key, victim.writer)
+        victim.writer.close()
+        self.stats.dropped_connections += 1
+        self._logs.warning(
+            key[0], "tcp", "all connections taken: one of this address's closed for a newcomer"
+        )
+        return True
+
+    def _forget(self, key: tuple[str, int], writer: asyncio.StreamWriter) -> None:
+        if self._connections.get(key) is writer:
+            del self._connections[key]
+        self._inbound.forget(key, writer)
 
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: tuple[str, int]
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        key: tuple[str, int],
+        inbound: Inbound | None = None,
     ) -> None:
         """Reads one connection until it ends; its messages come from ``key``'s peer, so a
         reply sent to that peer goes back over this connection."""
         try:
-            await self._read_stream(reader, Peer(key[0], key[1], "tcp"))
-        except (OSError, TimeoutError, asyncio.IncompleteReadError):
-            pass  # the peer went away or stayed silent: the connection ends either way
+            await self._read_stream(reader, Peer(key[0], key[1], "tcp"), inbound)
+        except TimeoutError:
+            if inbound is not None and not inbound.proven:
+                self.stats.dropped_connections += 1
+                self._logs.warning(key[0], "tcp", "no valid SIP message in time; closed")
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the peer went away: the connection ends either way
         finally:
-            if self._connections.get(key) is writer:
-                del self._connections[key]
+            self._forget(key, writer)
             writer.close()
 
-    async def _read_stream(self, reader: asyncio.StreamReader, peer: Peer) -> None:
-        """Frames messages by Content-Length (RFC 3261 s.18.3: required over TCP) until the
-        peer closes, stays idle TCP_IDLE_S, or breaks the framing."""
-        buffer = bytearray()  # grows in place: a trickle of tiny segments costs no copies
-        searched = 0  # the end of the headers is not before this offset
-        while True:
-            if buffer and buffer[0] in b"\r\n":  # keepalive CRLFs between messages
-                del buffer[: len(buffer) - len(buffer.lstrip(b"\r\n"))]
-                searched = 0
-            end = buffer.find(b"\r\n\r\n", searched)
-            if end < 0:
-                if len(buffer) > self._max_bytes:
-                    self._framing_lost(peer, "oversized", "headers over the size limit")
-                    return
-                searched = max(0, len(buffer) - 3)  # not the whole buffer again each time
-                if not await self._read_more(reader, buffer):
-                    return
-                continue
-            length = _content_length(bytes(buffer[: end + 2]))
-            if length is None:
-                self._framing_lost(peer, "malformed", "no valid Content-Length")
-                return
-            size = end + 4 + length
-            if size > self._max_bytes:
-                self._framing_lost(peer, "oversized", f"a message of {size} bytes")
-                return
-            while len(buffer) < size:
-                if not await self._read_more(reader, buffer):
-                    return
-            data = bytes(buffer[:size])
-            del buffer[:size]
-            searched = 0
-            await self._throttle(data, peer)
-            self._deliver(data, peer)
-
-    @staticmethod
-    async def _read_more(reader: asyncio.StreamReader, buffer: bytearray) -> bool:
-        """Appends what the peer sends next; False when it closed. TimeoutError when it
-        stayed silent TCP_IDLE_S."""
-        chunk = await asyncio.wait_for(reader.read(TCP_READ_CHUNK), TCP_IDLE_S)
-        buffer += chunk
-        return bool(chunk)
+    async def _read_stream(
+        self, reader: asyncio.StreamReader, peer: Peer, inbound: Inbound | None
+    ) -> None:
+        """Hands on each message of the connection until the peer closes, stays silent (see
+        _silence_s), or breaks the framing."""
+        silence_s = functools.partial(self._inbound.silence_s, inbound, TCP_IDLE_S)
+        messages = framed_messages(reader, self._max_bytes, silence_s)
+        try:
+            async for data in messages:
+                await self._throttle(data, peer)
+                if self._deliver(data, peer) and inbound is not None:
+                    inbound.brought_a_message()
+        except FramingLost as lost:
+            self._framing_lost(peer, lost.kind, lost.detail)
 
     async def _throttle(self, data: bytes, peer: Peer) -> None:
         """Over TCP a flood is slowed, not dropped: the connection is not read until the
@@ -380,15 +405,6 @@ def _mark_received(request: SipRequest, peer: Peer) -> None:
     request.headers.set("Via", ";".join([sent_by, *kept]) + comma + rest)
     for value in vias[1:]:
         request.headers.add("Via", value)
-
-
-def _content_length(head: bytes) -> int | None:
-    """The one Content-Length of a header block (ending in CRLF), None if absent, repeated
-    or not a number."""
-    values = _CONTENT_LENGTH_LINE.findall(head)
-    if len(values) != 1 or not _DIGITS.fullmatch(values[0].strip()):
-        return None
-    return int(values[0].strip())
 
 
 class _Datagrams(asyncio.DatagramProtocol):

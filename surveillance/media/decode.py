@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 85  # 0-100; 85 is visually clean at a third of quality-95's size
 DECODER_POLL_S = 0.25  # how often an idle decoder thread checks whether it should end
+GAVE_UP_LOG_EVERY_S = 60.0  # a decoder's restarts are logged at most this often
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class PacketDecoder:
         self._make_decoder = make_decoder
         self._ctx: Any = None
         self.info: StreamInfo | None = None  # the connection being decoded
+        self._gave_up_logged_at = float("-inf")
 
     def decode(self, packet: Packet) -> Any | None:
         """The picture this packet completes (av.VideoFrame), if any."""
@@ -95,7 +97,22 @@ class PacketDecoder:
                 return None  # wait for a keyframe of the new connection
             self.info = packet.info
             self._ctx = self._make_decoder(packet.info)
-        return decode_packets(self._ctx, [packet])
+        try:
+            return decode_packets(self._ctx, [packet])
+        except av.FFmpegError as exc:
+            # Data the decoder cannot take at all (a GB platform switching codec before its
+            # StreamInfo says so: H.264 into an HEVC decoder raises PatchWelcomeError): a
+            # new decoder from the next keyframe, not a dead decoding thread.
+            now = time.monotonic()
+            if now - self._gave_up_logged_at >= GAVE_UP_LOG_EVERY_S:
+                self._gave_up_logged_at = now
+                log.warning(
+                    "the %s decoder gave up (%s: %s); a new one starts at the next keyframe",
+                    self.info.codec if self.info else "-", type(exc).__name__, str(exc)[:120],
+                )  # fmt: skip
+            self.info = None
+            self._ctx = None
+            return None
 
 
 def follow_decoded(
@@ -198,6 +215,8 @@ class LiveDecoder:
     def _run(self) -> None:
         try:
             self._decode_until_idle()
+        except Exception:  # said in the project's log; the next request starts a new thread
+            log.exception("stream %s: the live decoder failed", self.stream.key)
         finally:
             with self._cond:
                 if self._thread is threading.current_thread():

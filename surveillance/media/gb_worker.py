@@ -1,10 +1,11 @@
 """The ingest worker of a GB/T 28181 channel: INVITE, receive PS over RTP, deliver, repeat.
 
 The GB twin of media/worker.py's :class:`IngestWorker`, with the same public interface and
-the same health story, so the ingest service, the monitor and every consumer treat a GB
-channel like an RTSP camera. Where the RTSP worker lets FFmpeg open a session and demux,
-this one asks a :class:`GbOpener` (the signalling side: INVITE, SDP, the port) for a feed
-of RTP packets and demuxes the program stream itself (media/rtp.py, media/ps.py).
+the same health story (both are a media/worker_thread.py :class:`ReconnectingWorker`), so the
+ingest service, the monitor and every consumer treat a GB channel like an RTSP camera. Where
+the RTSP worker lets FFmpeg open a session and demux, this one asks a :class:`GbOpener` (the
+signalling side: INVITE, SDP, the port) for a feed of RTP packets and demuxes the program
+stream itself (media/rtp.py, media/ps.py).
 
 A thread per channel, as for RTSP cameras: the receive is a blocking call that releases the
 GIL, and a silent platform holds up no one. The per-packet work is a header unpack, an
@@ -14,7 +15,6 @@ order check and a list append; a unit costs one join and a short scan of its NAL
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,13 +33,14 @@ from surveillance.media.bitstream import (
     split_annexb,
 )
 from surveillance.media.connections import SocketIndex
-from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.health import ErrorKind
 from surveillance.media.packets import StreamInfo
 from surveillance.media.ps import STREAM_TYPES, PsDemuxer
 from surveillance.media.rtp import Reorderer, RtpReceiver, parse_rtp
-from surveillance.media.source import SourceOptions, StreamOpenError, describe_error
+from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
 from surveillance.media.worker import with_picture_size
+from surveillance.media.worker_thread import ReconnectingWorker
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ class GbOpener(Protocol):
         ...
 
 
-class GbIngestWorker:
+class GbIngestWorker(ReconnectingWorker):
+    thread_name_prefix = "ingest-gb"
+
     def __init__(
         self,
         stream: Stream,
@@ -79,21 +82,16 @@ class GbIngestWorker:
         backoff: Backoff,
         redact: Callable[[str], str],
     ) -> None:
-        self.stream = stream
+        super().__init__(stream, options, backoff, redact)
         self._camera_id = camera_id
         self._opener = opener
-        self._options = options
-        self._backoff = backoff
-        self._redact = redact
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # Counters for metrics, over the worker's life (written by its thread only).
         self.rtp_packets = 0
         self.rtp_wrong_ssrc = 0
         self.rtp_malformed = 0
         # The current session's reorderer and demuxer count for themselves (nothing to add
         # per packet); a session's counts move here when it ends.
-        self._session: tuple[Reorderer, PsDemuxer] | None = None
+        self._open_session: tuple[Reorderer, PsDemuxer] | None = None
         self._lost_before = 0
         self._ps_errors_before = 0
         self._bad_logged_at = float("-inf")
@@ -101,84 +99,35 @@ class GbIngestWorker:
     @property
     def rtp_lost(self) -> int:
         """RTP packets given up as lost (media/rtp.py Reorderer)."""
-        session = self._session
+        session = self._open_session
         return self._lost_before + (session[0].lost if session else 0)
 
     @property
     def ps_errors(self) -> int:
         """Program stream errors: bytes skipped to resync, bad PES, dropped units."""
-        session = self._session
+        session = self._open_session
         return self._ps_errors_before + (session[1].errors if session else 0)
 
-    # -- the IngestWorker interface -------------------------------------------------------
-    def start(self) -> None:
-        """Start the thread, or keep a thread that was asked to stop but has not yet."""
-        self._stop.clear()
-        self.stream.health.failed_attempts = 0  # a fresh attempt, not the last run's verdict
-        if self._thread is not None and self._thread.is_alive():
-            if self.stream.health.state is StreamState.IDLE:
-                self.stream.health.set_state(StreamState.CONNECTING)
-            return
-        self.stream.health.set_state(StreamState.CONNECTING)
-        self._thread = threading.Thread(
-            target=self._run, name=f"ingest-gb:{self.stream.key}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        """True while the thread is alive and has not been asked to stop."""
-        alive = self._thread is not None and self._thread.is_alive()
-        return alive and not self._stop.is_set()
-
+    # -- the IngestWorker interface (start, stop, join, running: ReconnectingWorker) ------
     def end_if_hung(self, now: float, stall_after_s: float, index: SocketIndex) -> bool:
         """Never needed: this worker's own read time-out ends a silent session (the RTSP
         worker needs the monitor because FFmpeg's does not while RTCP keeps coming)."""
         return False
 
     # -- the thread -------------------------------------------------------------------------
-    def _run(self) -> None:
-        health = self.stream.health
-        while not self._stop.is_set():
-            if health.failed_attempts == 0:
-                health.set_state(StreamState.CONNECTING)
-            health.set_retry(None, attempting=True)
-            try:
-                self._play()
-            except Exception as exc:
-                self._report(exc)
-            if self._stop.is_set():
-                break
-            health.reconnects += 1
-            delay = self._backoff.next_delay()
-            health.set_retry(time.time() + delay, attempting=False)
-            self._stop.wait(delay)
-        health.set_retry(None, attempting=False)
-        self.stream.close_consumers()
-
-    def _play(self) -> None:
+    def _session(self) -> None:
         started = time.monotonic()
         feed = self._opener.open(self._camera_id, self._options.connect_timeout_s)
         health = self.stream.health
         health.session_opened_at = time.monotonic()
         reorderer, demuxer = Reorderer(), PsDemuxer()
-        self._session = (reorderer, demuxer)
+        self._open_session = (reorderer, demuxer)
         try:
             self._receive(feed, reorderer, demuxer, started)
         finally:
             self._lost_before += reorderer.lost
             self._ps_errors_before += demuxer.errors
-            self._session = None
+            self._open_session = None
             health.session_opened_at = None
             try:
                 feed.close()
@@ -199,6 +148,8 @@ class GbIngestWorker:
             self._options.read_timeout_s,
         )
         ssrc = feed.ssrc
+        kept = 0  # packets of the session's SSRC
+        wrong_ssrc: int | None = None  # the last other SSRC dropped
         info: StreamInfo | None = None
         online = False
         expected: int | None = None  # the sequence number after the last one demuxed
@@ -212,6 +163,12 @@ class GbIngestWorker:
                 return
             now = time.monotonic()
             if info is None and now - started >= connect_timeout_s:
+                if kept == 0 and wrong_ssrc is not None:
+                    raise StreamOpenError(
+                        ErrorKind.PROTOCOL,
+                        f"the platform sends SSRC {wrong_ssrc}, expected {ssrc}: all its "
+                        "RTP was dropped",
+                    )
                 raise self._no_video(demuxer, connect_timeout_s)
             if info is not None and now - last_unit_at >= read_timeout_s:
                 raise StreamOpenError(
@@ -235,8 +192,12 @@ class GbIngestWorker:
                         ssrc = packet.ssrc
                     else:
                         self.rtp_wrong_ssrc += 1
-                        self._bad_input(f"RTP from another SSRC ({packet.ssrc}) dropped")
+                        wrong_ssrc = packet.ssrc
+                        self._bad_input(
+                            f"RTP from another SSRC ({packet.ssrc}, expected {ssrc}) dropped"
+                        )
                         continue
+                kept += 1
                 in_order = reorderer.push(packet)
             for ordered in in_order:
                 if ordered.seq != expected and expected is not None:
@@ -313,26 +274,9 @@ class GbIngestWorker:
                         self.stream.key, message)  # fmt: skip
 
     def _report(self, exc: BaseException) -> None:
-        health = self.stream.health
-        was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
         if isinstance(exc, EOFError):
             exc = StreamOpenError(ErrorKind.ENDED, "the platform closed the media connection")
-        error = describe_error(
-            exc,
-            while_opening=not was_receiving,
-            timeout_s=(
-                self._options.read_timeout_s if was_receiving else self._options.connect_timeout_s
-            ),
-        )
-        message = self._redact(error.message)
-        repeated = health.last_error == message and not was_receiving
-        health.failed_attempts += 1
-        health.set_error(error.kind, message, StreamState.OFFLINE)
-        # Hundreds of channels retrying forever: say it once, not at every attempt.
-        log.log(
-            logging.DEBUG if repeated else logging.WARNING,
-            "stream %s offline: %s", self.stream.key, message,
-        )  # fmt: skip
+        self._set_offline(exc)
 
 
 _PARAMETER_SETS = {"h264": (H264_SPS, H264_PPS), "hevc": (H265_VPS, H265_SPS, H265_PPS)}

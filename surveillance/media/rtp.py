@@ -13,13 +13,17 @@ for the usual case of a packet arriving right after the previous one.
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!BBHII")  # RFC 3550 s.5.1: V P X CC | M PT | seq | timestamp | SSRC
 _HEADER_BYTES = 12
@@ -30,6 +34,8 @@ _HALF_SEQ = 1 << 15
 UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 _RECV_BYTES = 65536  # the largest UDP datagram; RTP over TCP is read in chunks this big
 _TCP_LENGTH_BYTES = 2  # RFC 4571 s.2: a 16-bit length before every packet
+# Packets (or connections) from strangers are logged at most this often per receiver.
+STRANGER_LOG_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,29 +197,74 @@ class RtpReceiver(Protocol):
     def close(self) -> None: ...
 
 
-class _UdpReceiver:
-    """Datagrams of a bound UDP socket: each one is a packet."""
+class SourceCheck:
+    """Who a session's RTP is taken from: a host of ``hosts`` (the platform's media and
+    signalling addresses), then only the first such host:port that sent (UDP). Anything
+    else is a stranger's: another platform's stream left on a reused port, or someone
+    guessing port and SSRC to inject pictures. Strangers are counted, logged rate-limited.
+    ``hosts`` None takes any sender (a test's own peer)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, hosts: Collection[str] | None) -> None:
+        self._hosts = None if hosts is None else frozenset(hosts)
+        self.source: tuple[str, int] | None = None  # the sender locked to (UDP)
+        self.strangers = 0
+        self._logged_at = float("-inf")
+
+    def host_allowed(self, address: tuple[str, int]) -> bool:
+        if self._hosts is None or address[0] in self._hosts:
+            return True
+        self.refused(address, "not the platform's media address")
+        return False
+
+    def accepts(self, address: tuple[str, int]) -> bool:
+        """Whether a datagram from ``address`` is the session's (locks to the first)."""
+        source = self.source
+        if source is not None:
+            if address[:2] == source:
+                return True
+            self.refused(address, f"the stream comes from {source[0]}:{source[1]}")
+            return False
+        if not self.host_allowed(address):
+            return False
+        self.source = (address[0], address[1])
+        return True
+
+    def refused(self, address: tuple[str, int], why: str) -> None:
+        self.strangers += 1
+        now = time.monotonic()
+        if now - self._logged_at >= STRANGER_LOG_EVERY_S:
+            self._logged_at = now
+            log.warning(
+                "RTP from %s:%s dropped: %s (%d so far; further ones counted, not logged, "
+                "for a minute)", address[0], address[1], why, self.strangers,
+            )  # fmt: skip
+
+
+class _UdpReceiver:
+    """Datagrams of a bound UDP socket from the session's sender: each one is a packet."""
+
+    def __init__(self, sock: socket.socket, check: SourceCheck) -> None:
         self._sock = sock
+        self.check = check
         # Linux caps it at net.core.rmem_max without an error.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER_BYTES)
         # Non-blocking: while packets flow each one costs one recv call, no poll first.
         sock.setblocking(False)
 
     def receive(self, timeout_s: float) -> bytes | None:
+        """A stranger's datagram is dropped and reads as a quiet moment (None)."""
         sock = self._sock
         try:
-            return sock.recv(_RECV_BYTES)
+            data, address = sock.recvfrom(_RECV_BYTES)
         except BlockingIOError:
-            pass
-        ready, _, _ = select.select([sock], [], [], timeout_s)
-        if not ready:
-            return None
-        try:
-            return sock.recv(_RECV_BYTES)
-        except BlockingIOError:
-            return None
+            ready, _, _ = select.select([sock], [], [], timeout_s)
+            if not ready:
+                return None
+            try:
+                data, address = sock.recvfrom(_RECV_BYTES)
+            except BlockingIOError:
+                return None
+        return data if self.check.accepts(address) else None
 
     def close(self) -> None:
         self._sock.close()
@@ -227,8 +278,9 @@ class _TcpFraming:
     length frames nothing and is skipped.
     """
 
-    def __init__(self, sock: socket.socket | None) -> None:
+    def __init__(self, sock: socket.socket | None, check: SourceCheck | None = None) -> None:
         self._sock = sock
+        self.check = check or SourceCheck(None)
         self._buffer = b""
         self._offset = 0  # where the next frame starts in _buffer
 
@@ -268,8 +320,8 @@ class _TcpPassiveReceiver(_TcpFraming):
     """Waits for the platform to connect to the node's listener (SDP a=setup:passive on the
     node's side, RFC 4145), then reads its packets; the listener stays open only until then."""
 
-    def __init__(self, listener: socket.socket) -> None:
-        super().__init__(None)
+    def __init__(self, listener: socket.socket, check: SourceCheck) -> None:
+        super().__init__(None, check)
         self._listener: socket.socket | None = listener
 
     def _connection(self, timeout_s: float) -> socket.socket | None:
@@ -281,7 +333,13 @@ class _TcpPassiveReceiver(_TcpFraming):
         ready, _, _ = select.select([listener], [], [], timeout_s)
         if not ready:
             return None
-        sock, _ = listener.accept()
+        try:
+            sock, address = listener.accept()
+        except BlockingIOError:
+            return None  # the connecting side gave up meanwhile
+        if not self.check.host_allowed(address):
+            sock.close()  # a stranger's connection: refused, the listener waits on
+            return None
         sock.setblocking(False)
         self._sock = sock
         # One connection per session: later ones would be someone else's.
@@ -296,16 +354,18 @@ class _TcpPassiveReceiver(_TcpFraming):
         super().close()
 
 
-def udp_receiver(sock: socket.socket) -> RtpReceiver:
-    """Packets arriving on a bound UDP socket."""
-    return _UdpReceiver(sock)
+def udp_receiver(sock: socket.socket, hosts: Collection[str] | None = None) -> RtpReceiver:
+    """Packets arriving on a bound UDP socket from one sender of ``hosts`` (SourceCheck)."""
+    return _UdpReceiver(sock, SourceCheck(hosts))
 
 
-def tcp_passive_receiver(listener: socket.socket) -> RtpReceiver:
+def tcp_passive_receiver(
+    listener: socket.socket, hosts: Collection[str] | None = None
+) -> RtpReceiver:
     """Packets on the connection the platform opens to ``listener`` (accepted on the first
-    ``receive``)."""
+    ``receive``) from a host of ``hosts``; other hosts' connections are closed."""
     listener.setblocking(False)
-    return _TcpPassiveReceiver(listener)
+    return _TcpPassiveReceiver(listener, SourceCheck(hosts))
 
 
 def tcp_active_receiver(host: str, port: int, timeout_s: float) -> RtpReceiver:

@@ -55,6 +55,7 @@ class Stream:
         self._next_seq = 0
         # Event-loop futures of wait_ready calls, resolved from the ingest thread.
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._waiting = 0  # calls of _wait_until in progress (see ``waiting``)
         self._fanout = FanOut()
         self.ring = PacketRing(ring_seconds)
         self.health = StreamHealth(on_change=self._health_changed)
@@ -166,25 +167,37 @@ class Stream:
         (a keyframe, a change of state, a settled B-frame verdict); its last value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while True:
-            with self._lock:
-                finished = done()
-                if not finished:
-                    waiter = (loop, loop.create_future())
-                    self._waiters.append(waiter)
-            if finished:
-                return True
-            remaining = deadline - loop.time()
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
-                await asyncio.wait_for(waiter[1], remaining)
-            except TimeoutError:
-                return done()
-            finally:
+        with self._lock:
+            self._waiting += 1
+        try:
+            while True:
                 with self._lock:
-                    if waiter in self._waiters:
-                        self._waiters.remove(waiter)
+                    finished = done()
+                    if not finished:
+                        waiter = (loop, loop.create_future())
+                        self._waiters.append(waiter)
+                if finished:
+                    return True
+                remaining = deadline - loop.time()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    await asyncio.wait_for(waiter[1], remaining)
+                except TimeoutError:
+                    return done()
+                finally:
+                    with self._lock:
+                        if waiter in self._waiters:
+                            self._waiters.remove(waiter)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for this stream's first picture (or another condition) now:
+        somebody wants it, though nobody consumes it yet."""
+        return self._waiting
 
     def add_health_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every change of health an operator sees (never per

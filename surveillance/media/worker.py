@@ -3,13 +3,13 @@
 Why a thread and not a coroutine: PyAV's demux is a blocking C call that releases the GIL;
 one thread per connection keeps a slow or silent camera from ever holding up another, and
 the event loop never waits on a camera. The per-packet Python work is a copy of the bytes
-and a few attribute updates: no decode, no allocation beyond the packet itself.
+and a few attribute updates: no decode, no allocation beyond the packet itself. The thread's
+life cycle (start, stop, reconnect with back-off) is media/worker_thread.py's.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,7 +28,7 @@ from surveillance.media.connections import (
     socket_inodes,
 )
 from surveillance.media.decode import decode_keyframe
-from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.health import ErrorKind
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.preflight import Endpoint, RedirectPolicy, preflight
 from surveillance.media.source import (
@@ -39,6 +39,7 @@ from surveillance.media.source import (
     stream_info,
 )
 from surveillance.media.stream import Stream
+from surveillance.media.worker_thread import ReconnectingWorker
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class _Silence:
     tried: bool = False  # a shutdown was tried in this silence
 
 
-class IngestWorker:
+class IngestWorker(ReconnectingWorker):
+    thread_name_prefix = "ingest"
+
     def __init__(
         self,
         stream: Stream,
@@ -68,75 +71,13 @@ class IngestWorker:
         redact: Callable[[str], str],
         redirects: RedirectPolicy | None = None,
     ) -> None:
-        self.stream = stream
+        super().__init__(stream, options, backoff, redact)
         self._url = url  # may carry credentials: never log it unredacted
-        self._options = options
         self._redirects = redirects or RedirectPolicy()  # default: follow none
-        self._backoff = backoff
-        self._redact = redact
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # The open session's sockets (None without /proc or while closed), for end_if_hung.
         self._sockets: SessionSockets | None = None
         self._silence: _Silence | None = None  # the open session's current silence
         self._ended_because: str | None = None  # set when end_if_hung shut the session down
-
-    def start(self) -> None:
-        """Start the thread, or keep a thread that was asked to stop but has not yet."""
-        self._stop.clear()
-        # Whoever (re)starts the worker wants a fresh attempt, not the last run's verdict.
-        self.stream.health.failed_attempts = 0
-        if self._thread is not None and self._thread.is_alive():
-            # Asked to stop a moment ago (an on-demand stream parked as idle, its ring
-            # cleared) and wanted again before its thread ended: the kept thread delivers
-            # on, and a waiter must wait for its next keyframe, not read "idle" and give up.
-            if self.stream.health.state is StreamState.IDLE:
-                self.stream.health.set_state(StreamState.CONNECTING)
-            return
-        self.stream.health.set_state(StreamState.CONNECTING)
-        # Daemon: a thread blocked in a read on a silent socket must not hold up exit;
-        # it ends by itself within read_timeout_s once stop() is called.
-        self._thread = threading.Thread(
-            target=self._run, name=f"ingest:{self.stream.key}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.join(timeout)
-        return not thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        """True while the thread is alive and has not been asked to stop."""
-        alive = self._thread is not None and self._thread.is_alive()
-        return alive and not self._stop.is_set()
-
-    def _run(self) -> None:
-        health = self.stream.health
-        while not self._stop.is_set():
-            # A camera retrying after a failure stays offline with its reason, since the
-            # time it went offline: "connecting" would hide it, and reset its "since".
-            if health.failed_attempts == 0:
-                health.set_state(StreamState.CONNECTING)
-            health.set_retry(None, attempting=True)
-            try:
-                self._connect_and_demux()
-            except Exception as exc:
-                self._report(exc)
-            if self._stop.is_set():
-                break
-            health.reconnects += 1
-            delay = self._backoff.next_delay()
-            health.set_retry(time.time() + delay, attempting=False)
-            self._stop.wait(delay)
-        health.set_retry(None, attempting=False)
-        self.stream.close_consumers()
 
     def end_if_hung(self, now: float, stall_after_s: float, index: SocketIndex) -> bool:
         """Called by the monitor about twice a second (``now``: time.monotonic()). Shut the
@@ -180,29 +121,10 @@ class IngestWorker:
         return False
 
     def _report(self, exc: BaseException) -> None:
-        health = self.stream.health
-        was_receiving = health.state in (StreamState.ONLINE, StreamState.STALLED)
         ended_because, self._ended_because = self._ended_because, None
         if ended_because is not None:
             exc = StreamOpenError(ErrorKind.TIMEOUT, ended_because)
-        error = describe_error(
-            exc,
-            while_opening=not was_receiving,
-            timeout_s=(
-                self._options.read_timeout_s if was_receiving else self._options.connect_timeout_s
-            ),
-        )
-        message = self._redact(error.message)
-        repeated = health.last_error == message and not was_receiving
-        health.failed_attempts += 1
-        health.set_error(
-            error.kind, message, StreamState.OFFLINE, credentials_exposed=error.credentials_exposed
-        )
-        # Hundreds of cameras retrying forever: say it once, not at every attempt.
-        log.log(
-            logging.DEBUG if repeated else logging.WARNING,
-            "stream %s offline: %s", self.stream.key, message,
-        )  # fmt: skip
+        self._set_offline(exc)
 
     def _open(self) -> Any:
         timeout_s = self._options.connect_timeout_s
@@ -318,7 +240,7 @@ class IngestWorker:
             {inode for inode, peer in by_inode.items() if not expected or peer in expected}
         )
 
-    def _connect_and_demux(self) -> None:
+    def _session(self) -> None:
         container = self._open()
         self.stream.health.session_opened_at = time.monotonic()
         try:

@@ -53,6 +53,7 @@ class CatalogResult:
     sn: int
     sum_num: int
     items: tuple[CatalogItem, ...]  # the video channels among what came
+    beyond_max: int  # video channels left out: over the platform's max_channels
     complete: bool  # every one of SumNum items came
     seconds: float  # from the first page (or the query) to now
 
@@ -65,6 +66,7 @@ class _Assembly:
     sum_num: int | None = None
     received: int = 0  # every item, channel or not: SumNum counts them all
     items: dict[str, CatalogItem] = field(default_factory=dict)
+    beyond_max: int = 0  # video channels left out: the platform's max_channels was reached
 
 
 class CatalogAssembler:
@@ -97,10 +99,12 @@ class CatalogAssembler:
         assembly.received += len(answer.items) + answer.skipped  # SumNum counts those too
         room = self._max_channels(platform_id)
         for item in answer.items:
-            if is_video_channel(item.device_id) and (
-                item.device_id in assembly.items or len(assembly.items) < room
-            ):
+            if not is_video_channel(item.device_id):
+                continue
+            if item.device_id in assembly.items or len(assembly.items) < room:
                 assembly.items[item.device_id] = item
+            else:
+                assembly.beyond_max += 1
         if assembly.received < assembly.sum_num:
             return None
         del self._open[platform_id][answer.sn]
@@ -124,6 +128,7 @@ class CatalogAssembler:
             sn=a.sn,
             sum_num=a.sum_num or 0,
             items=tuple(a.items.values()),
+            beyond_max=a.beyond_max,
             complete=complete,
             seconds=now - a.started,
         )
@@ -256,6 +261,13 @@ class GbCatalogSync:
             result.sum_num,
             result.seconds,
         )
+        if result.beyond_max:
+            log.warning(
+                "GB platform %s: %d channels beyond max_channels %d ignored",
+                self.where(result.platform_id),
+                result.beyond_max,
+                len(result.items),
+            )
 
     async def on_notify(self, platform_id: str, notify: CatalogNotify) -> None:
         """GB/T 28181-2016 s.9.11.2: each item's Event says what happened to it."""

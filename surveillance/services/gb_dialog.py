@@ -9,6 +9,8 @@ the next CSeq (s.12.2.1.1: one above the INVITE's).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -52,21 +54,59 @@ class Dialog:
         return header_param(self.to_header, "tag")
 
     def bye(self, local: LocalParty) -> SipRequest:
+        return self.saved().bye(local)
+
+    def saved(self) -> SavedDialog:
         number, _ = cseq(self.invite)
+        return SavedDialog(
+            call_id=self.call_id,
+            from_header=self.invite.headers.get("From") or "",
+            to_header=self.to_header,
+            remote_target=self.remote_target,
+            invite_cseq=number,
+            peer=self.peer,
+        )
+
+
+@dataclass(frozen=True)
+class SavedDialog:
+    """What a BYE needs of a dialog, kept in its ``gb_sessions`` row (as JSON), so a node
+    restarted after a crash can end the sessions the platforms still stream."""
+
+    call_id: str
+    from_header: str  # ours, with our tag
+    to_header: str  # the platform's, with its tag
+    remote_target: str
+    invite_cseq: int
+    peer: Peer
+
+    def bye(self, local: LocalParty) -> SipRequest:
         request = new_request(
             "BYE",
             self.remote_target,
             local=local,
             to_uri=name_addr_uri(self.to_header),
-            to_tag=self.to_tag,
+            to_tag=header_param(self.to_header, "tag"),
             call_id=self.call_id,
-            cseq=number + 1,
+            cseq=self.invite_cseq + 1,
             transport=self.peer.transport.upper(),
         )
         # The dialog's own From and To, tags included, as the INVITE and its 2xx had them.
-        request.headers.set("From", self.invite.headers.get("From") or "")
+        request.headers.set("From", self.from_header)
         request.headers.set("To", self.to_header)
         return request
+
+    def to_json(self) -> str:
+        fields = dataclasses.asdict(self)
+        fields["peer"] = [self.peer.host, self.peer.port, self.peer.transport]
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> SavedDialog:
+        """ValueError (KeyError, TypeError included) for a row that is not one."""
+        fields = json.loads(text)
+        host, port, transport = fields.pop("peer")
+        return cls(**fields, peer=Peer(str(host), int(port), str(transport)))
 
 
 @dataclass

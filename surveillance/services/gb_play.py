@@ -12,7 +12,8 @@ it with a bound, and never waits for a BYE.
 A BYE from the platform ends the feed: the receiver reports it closed, the worker reconnects
 with a new INVITE while someone still wants the camera. At node stop every session still
 open is ended with a BYE. Each session is a row in ``gb_sessions`` while it lasts, so
-``surveillance gb status`` shows what plays even from another process.
+``surveillance gb status`` shows what plays even from another process, and a node that was
+killed ends at its next start what it left (the row keeps what a BYE needs).
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ipaddress
 import itertools
 import logging
+import secrets
 import socket
 import threading
 import time
 
-from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
+from surveillance.config.models import (
+    Gb28181Config,
+    GbPlatformConfig,
+    GbTransport,
+    RecordingMode,
+)
 from surveillance.gb28181 import ids
 from surveillance.gb28181.records import GbSessionRecord
 from surveillance.gb28181.sdp import SdpAnswer, parse_answer, play_offer
@@ -43,13 +51,13 @@ from surveillance.media.rtp import (
     udp_receiver,
 )
 from surveillance.media.source import StreamOpenError
+from surveillance.services.gb_bye import ByeSender
 from surveillance.services.gb_dialog import Dialog, EndableReceiver, PlaySession
-from surveillance.services.gb_ports import NoFreePort, RtpPortPool
+from surveillance.services.gb_ports import NoFreePort, RtpPortPool, RtpPortUse, too_small_for
 from surveillance.services.gb_signalling import Signalling
 
 log = logging.getLogger(__name__)
 
-BYE_TIMEOUT_S = 2.0  # a BYE's transaction; nobody waits for it but the node's stop
 # The worker thread waits for the INVITE's coroutine this much longer than its own time-out
 # (the loop may be busy), then gives up on it; a 200 that still comes is ACKed and BYE'd.
 LOOP_MARGIN_S = 3.0
@@ -57,6 +65,7 @@ LOOP_MARGIN_S = 3.0
 # (discard): it connects out, it listens on nothing.
 ACTIVE_OFFER_PORT = 9
 SSRC_MAX = 0xFFFFFFFF  # RFC 3550 s.5.1: 32 bits
+UNSPECIFIED_HOSTS = ("", "0.0.0.0", "::")
 
 
 class GbPlayer:
@@ -69,18 +78,25 @@ class GbPlayer:
         self._store = store
         self._platforms: dict[str, GbPlatformConfig] = {p.id: p for p in config.platforms}
         self._ports = RtpPortPool(config.listen, config.rtp_port_min, config.rtp_port_max)
-        self._serials = itertools.count(1)
+        # A random first serial: a restarted node does not hand out the SSRCs of the last
+        # run, whose streams a platform may still be sending (GB/T 28181-2016 Annex F lets
+        # the 4-digit tail be any serial).
+        self._serials = itertools.count(secrets.randbelow(ids.SSRC_SERIALS))
         self._sessions: dict[str, PlaySession] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._byes: set[asyncio.Task[None]] = set()
+        self._byes = ByeSender(signalling)
         self._ssrc_logged: set[str] = set()  # cameras whose differing answer SSRC was logged
 
     # -- life cycle (loop) ----------------------------------------------------------------
     async def start(self) -> None:
+        """Ends the sessions a node that did not stop (killed, crashed) left: the platforms
+        still stream them, into ports this run hands out again."""
         self._loop = asyncio.get_running_loop()
-        # Rows a stopped node left: their dialogs are gone with its transport.
-        await asyncio.to_thread(self._store.clear_sessions)
+        self._byes.start(self._loop)
+        for record in await asyncio.to_thread(self._store.clear_sessions):
+            self._byes.end_left(record)
+        await asyncio.to_thread(self._warn_if_ports_too_few)
 
     async def stop(self) -> None:
         """BYE every session still open (the ingest stopped first: most are closed already,
@@ -92,9 +108,8 @@ class GbPlayer:
             session.end_from_node()  # a worker still reading it sees its feed closed
             bye = self._end(session)
             if bye is not None:
-                self._start_bye(session.dialog.peer, bye)
-        if self._byes:
-            await asyncio.wait(set(self._byes), timeout=BYE_TIMEOUT_S + 1)
+                self._byes.start_bye(*bye)
+        await self._byes.stop()
         self._loop = None
         await asyncio.to_thread(self._store.clear_sessions)
 
@@ -108,6 +123,28 @@ class GbPlayer:
     @property
     def ports_in_use(self) -> int:
         return self._ports.in_use
+
+    def port_use(self) -> RtpPortUse:
+        """The RTP port range's use: what ``gb status`` and /api/gb/platforms show."""
+        return self._ports.use()
+
+    def _warn_if_ports_too_few(self) -> None:
+        """Platforms recorded continuously (their own recording policy) play every channel
+        the platform reports ON all the time: more than the range holds is said at start,
+        not found out when an operator's live view is refused."""
+        continuous = [
+            p.id for p in self._config.platforms
+            if p.recording is not None and p.recording.mode is RecordingMode.CONTINUOUS
+        ]  # fmt: skip
+        if not continuous:
+            return
+        counts = self._store.channel_counts()
+        streams = sum(counts[p].online for p in continuous if p in counts)
+        use = self._ports.use()
+        warning = too_small_for(streams, use.total, "platforms " + ", ".join(continuous),
+                                use.range)  # fmt: skip
+        if warning is not None:
+            log.warning("gb28181: %s", warning)
 
     # -- the opener (worker thread) -------------------------------------------------------
     def open(self, camera_id: str, timeout_s: float) -> GbFeed:
@@ -173,7 +210,7 @@ class GbPlayer:
         try:
             inner = self._receiver(platform, answer, peer, sock, timeout_s)
         except StreamOpenError:
-            self._bye_soon(dialog.peer, dialog.bye(self._signalling.local))
+            self._byes.soon(*self._byes.of(platform.id, dialog, channel_id))
             raise
         camera_id = ids.camera_id(platform.id, channel_id)
         session = PlaySession(
@@ -185,6 +222,7 @@ class GbPlayer:
                 local_port=port or 0,  # 0: tcp-active, we connect out
                 ssrc=answer.ssrc or ssrc,
                 started_at=time.time(),
+                dialog=dialog.saved().to_json(),
             ),
             dialog=dialog,
             port=port,
@@ -218,13 +256,17 @@ class GbPlayer:
                 f"platform {platform.id} answered with {'TCP' if answer.tcp else 'UDP'} media "
                 f"where {transport.value} was asked",
             )
+        # An unspecified address in its answer means "where my signalling comes from".
+        host = peer.host if answer.host in UNSPECIFIED_HOSTS else answer.host
+        # RTP is taken only from the platform: the answer's c= host or where it registered
+        # from. Another platform's stream left on this port (or a stranger guessing port
+        # and SSRC) must never become this camera's picture.
+        media_hosts = media_addresses(host) | media_addresses(peer.host)
         if transport is GbTransport.UDP and sock is not None:
-            return udp_receiver(sock)
+            return udp_receiver(sock, media_hosts)
         if transport is GbTransport.TCP_PASSIVE and sock is not None:
-            return tcp_passive_receiver(sock)
-        # tcp-active: we connect to the port the platform listens on. An unspecified
-        # address in its answer means "where my signalling comes from".
-        host = peer.host if answer.host in ("", "0.0.0.0", "::") else answer.host
+            return tcp_passive_receiver(sock, media_hosts)
+        # tcp-active: we connect to the port the platform listens on.
         try:
             return tcp_active_receiver(host, answer.port, timeout_s)
         except OSError as exc:
@@ -317,7 +359,7 @@ class GbPlayer:
             ):
                 raise ValueError(f"y= {answer.ssrc[:12]!r} is not a 32-bit SSRC")
         except ValueError as exc:
-            await self._send_bye(peer, dialog.bye(self._signalling.local))
+            await self._byes.send(peer, dialog.bye(self._signalling.local), channel_id)
             raise StreamOpenError(
                 ErrorKind.PROTOCOL,
                 f"platform {platform_id} answered the INVITE for {channel_id} with an SDP "
@@ -332,7 +374,7 @@ class GbPlayer:
         dialog, _ = future.result()
         log.info("gb28181: a late answer to INVITE %s ended with BYE", dialog.call_id)
         # The callback runs on the loop (the future's coroutine ran there).
-        self._start_bye(dialog.peer, dialog.bye(self._signalling.local))
+        self._byes.start_bye(dialog.peer, dialog.bye(self._signalling.local), "a late INVITE")
 
     def on_bye(self, request: SipRequest, peer: Peer) -> bool:
         """The platform ended a dialog (RFC 3261 s.15.1.2). True when it was one of ours,
@@ -340,7 +382,10 @@ class GbPlayer:
         call_id = request.headers.get("Call-ID") or ""
         with self._lock:
             session = self._sessions.get(call_id)
-        if session is None or session.dialog.peer.host != peer.host:
+        if session is None:
+            return False
+        now_at = self._signalling.peer(session.record.platform_id)
+        if peer.host not in {session.dialog.peer.host, now_at.host if now_at else ""}:
             return False
         log.info("gb28181: %s: the platform ended the stream (BYE)", session.record.camera_id)
         session.end_from_platform()  # the worker then closes the feed, freeing the port
@@ -352,12 +397,12 @@ class GbPlayer:
         waiting, forget its row."""
         bye = self._end(session)
         if bye is not None:
-            self._bye_soon(session.dialog.peer, bye)
+            self._byes.soon(*bye)
         self._forget(session.call_id)
 
-    def _end(self, session: PlaySession) -> SipRequest | None:
-        """Free what the session holds (once); the BYE to send, None when the platform
-        ended it or it had ended already."""
+    def _end(self, session: PlaySession) -> tuple[Peer, SipRequest, str] | None:
+        """Free what the session holds (once); the BYE to send (where, what, for which
+        camera), None when the platform ended it or it had ended already."""
         with self._lock:
             if session.closed:
                 return None
@@ -370,29 +415,10 @@ class GbPlayer:
             session.sock.close()
         if session.port is not None:
             self._ports.give_back(session.port)
-        return None if session.remote_ended else session.dialog.bye(self._signalling.local)
-
-    def _bye_soon(self, peer: Peer, bye: SipRequest) -> None:
-        """Send BYE from the loop, without waiting for it (called from worker threads)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._start_bye, peer, bye)
-
-    def _start_bye(self, peer: Peer, bye: SipRequest) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_bye(peer, bye))
-        self._byes.add(task)
-        task.add_done_callback(self._byes.discard)
-
-    async def _send_bye(self, peer: Peer, bye: SipRequest) -> None:
-        try:
-            response = await self._signalling.client.request(bye, peer, BYE_TIMEOUT_S)
-        except (SipTimeout, OSError) as exc:
-            log.info("gb28181: BYE %s not answered: %s", bye.headers.get("Call-ID"), exc)
-            return
-        if response.status >= 300:
-            log.info("gb28181: BYE %s answered %d", bye.headers.get("Call-ID"), response.status)
+        if session.remote_ended:
+            return None
+        record = session.record
+        return self._byes.of(record.platform_id, session.dialog, record.camera_id)
 
     def _remember(self, record: GbSessionRecord) -> None:
         try:
@@ -405,3 +431,22 @@ class GbPlayer:
             self._store.remove_session(call_id)
         except Exception:
             log.exception("gb28181: session row %s not removed", call_id)
+
+
+def media_addresses(host: str) -> set[str]:
+    """The source addresses RTP from ``host`` may show: an IPv4 address also as IPv6-mapped
+    (a dual-stack socket reports it so) and the other way round; a name (an SDP c= may hold
+    one, RFC 4566 s.5.7) as the addresses it resolves to now."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_UDP)
+        except OSError:
+            return {host}
+        return {host}.union(*(media_addresses(str(info[4][0])) for info in infos))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return {host, str(address.ipv4_mapped)}
+    if isinstance(address, ipaddress.IPv4Address):
+        return {host, f"::ffff:{host}"}
+    return {host}

@@ -4,10 +4,11 @@ the dispatch of what registered platforms send.
 GB/T 28181-2016 s.9.1 (register), RFC 3261 s.10 (registrar). A platform is known by the
 device id in To (REGISTER) or From (every other request), which must be a configured
 platform's; its password is checked by digest (RFC 2617) on every REGISTER. Other requests
-are taken only from a registered platform. Presence (keepalives, offline, the reasons)
-is :mod:`.gb_presence`'s; catalogs :mod:`.gb_catalog`'s; BYE and alarms go to the player's
-hooks. Log lines name the platform and its address, never a password, nonce or digest
-response.
+are taken only from a registered platform, and only from where it registered (``Origin``):
+the device id in From is the sender's word, the address is what the password vouched for.
+Presence (keepalives, offline, the reasons) is :mod:`.gb_presence`'s; catalogs
+:mod:`.gb_catalog`'s; BYE and alarms go to the player's hooks. Log lines name the platform
+and its address, never a password, nonce or digest response.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -34,12 +34,13 @@ from surveillance.gb28181.manscdp import (
     ManscdpError,
     parse_body,
 )
+from surveillance.gb28181.origin import Origin
+from surveillance.gb28181.register_fields import gb_date, register_expires
 from surveillance.gb28181.sip_message import (
     LocalParty,
     SipMessage,
     SipRequest,
     SipResponse,
-    header_param,
     name_addr_uri,
     new_request,
     new_tag,
@@ -59,7 +60,6 @@ from surveillance.services.ingest import IngestService
 log = logging.getLogger(__name__)
 
 MANSCDP = "Application/MANSCDP+xml"
-DEFAULT_EXPIRES_S = 3600  # RFC 3261 s.10.2.1.1: a REGISTER without Expires asks for 3600 s
 REQUEST_TIMEOUT_S = 5.0
 MAX_FOLLOW_UPS = 10_000  # catalog pages, notifications, keepalives waiting to be stored
 PLAYING = frozenset({StreamState.CONNECTING, StreamState.ONLINE, StreamState.STALLED})
@@ -85,7 +85,11 @@ class GbRegistry:
         self._transactions = ServerTransactions()
         self._failures = RegisterFailures()
         self._logs = LogLimiter(log)
-        self.refused: dict[str, int] = {"unknown_device": 0, "bad_credentials": 0}
+        self.refused: dict[str, int] = {
+            "unknown_device": 0,
+            "bad_credentials": 0,
+            "wrong_address": 0,  # a registered platform's id from another address
+        }
         self.transport = SipTransport(
             config.listen,
             config.sip_port,
@@ -105,6 +109,7 @@ class GbRegistry:
         self._tasks: list[asyncio.Task[None]] = []
         self._local: LocalParty | None = None
         self._loaded = False
+        self._origins: dict[str, Origin] = {}  # by platform id: where it registered from
 
     @property
     def local(self) -> LocalParty:
@@ -198,6 +203,7 @@ class GbRegistry:
             "malformed": stats.dropped_malformed,
             "oversized": stats.dropped_oversized,
             "flood": stats.dropped_flood,
+            "tcp_connections": stats.dropped_connections,  # hoarded, or silent too long
             "blocked_address": self._failures.refused,
             **self.refused,
         }
@@ -236,13 +242,25 @@ class GbRegistry:
         return self._body(platform, request, peer)
 
     def _sender(self, request: SipRequest, peer: Peer) -> GbPlatformConfig | None:
-        """The registered platform a MESSAGE, NOTIFY or BYE comes from, else None (logged)."""
+        """The registered platform a MESSAGE or NOTIFY comes from, when it comes from where
+        that platform registered; else None (logged, at most once a minute per address)."""
         device_id = uri_user(name_addr_uri(request.headers.get("From") or "")) or ""
         platform = self._by_device.get(device_id)
         if platform is None or not self.presence.is_registered(platform.id):
             who = device_id[:20] or "no device id"
             self._logs.warning(
                 peer.host, f"{request.method} refused", f"{who} is not a registered platform"
+            )
+            return None
+        origin = self._origins.get(platform.id)
+        if origin is None or not origin.admits(peer):
+            self.refused["wrong_address"] += 1
+            self._logs.warning(
+                peer.host,
+                f"{request.method} refused",
+                f"{peer.host}:{peer.port}/{peer.transport} claims platform {platform.id} "
+                f"({device_id}), which registered from another address; a platform that "
+                "moved must REGISTER again",
             )
             return None
         return platform
@@ -304,33 +322,53 @@ class GbRegistry:
             self.refused["unknown_device"] += 1
             self._failed(peer, now, f"unknown device id {device_id[:20] or '(none)'}")
             return response_to(request, 403, to_tag=new_tag())
+        asked, given = register_expires(request)
+        if asked is None:  # RFC 3261 s.20.19: delta-seconds, digits only
+            shown = "".join(c for c in given if c.isprintable() and c.isascii())[:20]
+            self._logs.warning(
+                peer.host, "REGISTER refused", f"platform {platform.id}: Expires {shown!r}"
+            )
+            return response_to(request, 400, f"Bad Expires: {shown}", to_tag=new_tag())
         result = self._auth.verify(
             request,
             lambda user: platform.password.get_secret_value() if user == device_id else None,
+            host=peer.host,  # a nonce is good only from the address it was sent to
         )
         if not result.ok:
-            if result.reason not in ("no credentials", "stale nonce"):
+            # A stale or replayed nonce with the right answer: a fresh challenge, not a
+            # failure (a replay is refused, the device that reused a count just retries).
+            stale = result.reason in ("stale nonce", "replayed nonce")
+            if result.reason == "replayed nonce":
+                self._logs.warning(
+                    peer.host,
+                    "REGISTER refused",
+                    f"platform {platform.id}: "
+                    "credentials already used (a replay?); challenged again",
+                )
+            elif not stale and result.reason != "no credentials":
                 self.refused["bad_credentials"] += 1
                 if self._failed(peer, now, f"platform {platform.id}: {result.reason}"):
                     return response_to(request, 403, "Too many failed attempts", to_tag=new_tag())
-            challenge = self._auth.challenge(stale=result.reason == "stale nonce")
+            challenge = self._auth.challenge(stale=stale, host=peer.host)
             return response_to(
                 request, 401, to_tag=new_tag(), extra=(("WWW-Authenticate", challenge),)
             )
         self._failures.succeeded(peer.host)
-        expires = min(self._expires(request), self._config.register_expires_max_s)
+        expires = min(asked, self._config.register_expires_max_s)
         if expires:
             # The right password vouches for the address (for the node's life: another
             # platform may share it): its catalog's bursts of pages are not a flood
             # (gb28181/transport.py, TRUSTED_RATE_FACTOR).
             self.transport.trust(peer.host)
         if expires == 0:
+            self._origins.pop(platform.id, None)
             await self.presence.unregistered(platform, peer)
         else:
+            self._origins[platform.id] = Origin.of(request, peer)
             agent = request.headers.get("User-Agent")
             await self.presence.registered(platform, peer, expires, agent)
         contact = request.headers.get("Contact")
-        extra = [("Expires", str(expires)), ("Date", _gb_date(now))]
+        extra = [("Expires", str(expires)), ("Date", gb_date(now))]
         if contact and expires:
             # The binding without its parameters (a URI's own, inside <>, stay).
             bare = contact[: contact.index(">") + 1] if ">" in contact else contact.split(";")[0]
@@ -342,21 +380,6 @@ class GbRegistry:
         blocking = "; address refused for a minute" if blocked else ""
         self._logs.warning(peer.host, "REGISTER refused", f"{why}{blocking}")
         return blocked
-
-    @staticmethod
-    def _expires(request: SipRequest) -> int:
-        """RFC 3261 s.10.2.1.1: the Contact's expires parameter, else the Expires header."""
-        for value in (header_param(request.headers.get("Contact") or "", "expires"),
-                      request.headers.get("Expires")):  # fmt: skip
-            if value is not None and value.strip().isdigit():
-                return int(value.strip())
-        return DEFAULT_EXPIRES_S
-
-
-def _gb_date(now: float) -> str:
-    """GB/T 28181-2016 s.9.10.2: the 200 to REGISTER carries the time platforms set their
-    clocks by, local time without a zone (as the platforms of one region keep it)."""
-    return datetime.fromtimestamp(now).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]
 
 
 def build_gb_registry(

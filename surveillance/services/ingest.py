@@ -406,6 +406,7 @@ class IngestService:
             and slot.idle_since is None
             and not slot.worker.running
             and not slot.stream.consumers
+            and not slot.stream.waiting
         )
         if not parked or health.state not in (StreamState.ONLINE, StreamState.STALLED):
             return False
@@ -424,7 +425,10 @@ class IngestService:
             health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
 
     def _park_if_idle(self, slot: _StreamSlot, now: float) -> None:
-        if slot.stream.consumers:
+        # A request waiting for the first picture wants the stream as much as a consumer:
+        # a camera slower to connect than on_demand_idle_s was parked under its waiter,
+        # which was then told the camera is idle.
+        if slot.stream.consumers or slot.stream.waiting:
             slot.idle_since = now
             if not slot.worker.running and not isinstance(slot.worker, MissingSource):
                 slot.worker.start()  # a consumer outlived a worker that had stopped

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -101,22 +101,44 @@ def _mux_with_gstreamer(clip: Path, out: Path) -> None:
         raise ClipError(f"mpegpsmux failed ({result.returncode}): {message}")
 
 
+@dataclass(frozen=True)
+class ClipUnit:
+    """An access unit of a clip as a camera's encoder sends it: Annex B, 90 kHz timestamps."""
+
+    data: bytes
+    pts: int
+    dts: int
+    keyframe: bool
+
+
 def mux_hevc(clip: Path) -> Iterator[bytes]:
     """The PS bytes of an MP4 H.265 clip, one access unit (pack) at a time."""
+    codec, units = clip_units(clip)
+    if codec != "hevc":
+        raise ClipError(f"{clip.name} is {codec}, not hevc")
+    for unit in units:
+        yield pack(unit.data, pts=unit.pts, dts=unit.dts, keyframe=unit.keyframe)
+
+
+def clip_units(clip: Path) -> tuple[str, list[ClipUnit]]:
+    """The codec of an MP4 clip (FFmpeg's name: "h264", "hevc") and its access units."""
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
-        if stream.codec_context.name != "hevc":
-            raise ClipError(f"{clip.name} is {stream.codec_context.name}, not hevc")
+        codec = stream.codec_context.name
+        if codec not in ("h264", "hevc"):
+            raise ClipError(f"{clip.name} is {codec}, neither h264 nor hevc")
         time_base = stream.time_base or Fraction(1, 90_000)
-        # MP4 keeps parameter sets in the hvcC box; Annex B needs them in the stream.
-        annexb = BitStreamFilterContext("hevc_mp4toannexb", stream)
+        # MP4 keeps parameter sets in the avcC/hvcC box; Annex B needs them in the stream.
+        annexb = BitStreamFilterContext(f"{codec}_mp4toannexb", stream)
         packets = [p for p in container.demux(stream) if p.size]
         filtered = [out for p in packets for out in annexb.filter(p)]
         filtered += annexb.filter(None)
+        units = []
         for packet in filtered:
             pts = _to_90k(packet.pts, time_base)
             dts = _to_90k(packet.dts, time_base) if packet.dts is not None else pts
-            yield pack(bytes(packet), pts=pts, dts=dts, keyframe=packet.is_keyframe)
+            units.append(ClipUnit(bytes(packet), pts, dts, bool(packet.is_keyframe)))
+        return codec, units
 
 
 def _to_90k(value: int | None, time_base: Fraction) -> int:
@@ -127,17 +149,28 @@ def _to_90k(value: int | None, time_base: Fraction) -> int:
 
 
 def pack(
-    data: bytes, *, pts: int, dts: int, keyframe: bool, stream_type: int = STREAM_TYPE_HEVC
+    data: bytes,
+    *,
+    pts: int,
+    dts: int,
+    keyframe: bool,
+    stream_type: int | None = STREAM_TYPE_HEVC,
+    pes_max: int = PES_MAX_PAYLOAD,
+    repeat_pts: bool = False,
 ) -> bytes:
-    """One access unit as a pack: pack header, [system header, PSM], PES packet(s)."""
+    """One access unit as a pack: pack header, [system header, PSM], PES packet(s).
+
+    The system header and PSM come before a keyframe, unless ``stream_type`` is None (a
+    platform that never says which codec it sends). A unit longer than ``pes_max`` is split
+    over several PES packets, with its PTS and DTS on the first only, or on each with
+    ``repeat_pts`` (as mpegpsmux does)."""
     parts = [pack_header(scr=dts)]
-    if keyframe:
+    if keyframe and stream_type is not None:
         parts += [system_header(), program_stream_map(stream_type)]
-    first = True
-    for start in range(0, len(data), PES_MAX_PAYLOAD):
-        chunk = data[start : start + PES_MAX_PAYLOAD]
-        parts.append(pes(chunk, pts=pts if first else None, dts=dts if first else None))
-        first = False
+    for start in range(0, len(data), pes_max):
+        timed = start == 0 or repeat_pts
+        chunk = data[start : start + pes_max]
+        parts.append(pes(chunk, pts=pts if timed else None, dts=dts if timed else None))
     return b"".join(parts)
 
 

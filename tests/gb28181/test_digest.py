@@ -40,12 +40,12 @@ def passwords(user: str) -> str | None:
 
 
 def answer(
-    challenge: str, *, password: str = PASSWORD, user: str = DEVICE, qop: bool = True
+    challenge: str, *, password: str = PASSWORD, user: str = DEVICE, qop: bool = True, nc: int = 1
 ) -> str:
     params = digest_params(challenge)
     return authorization(
         username=user, password=password, realm=params["realm"], nonce=params["nonce"],
-        method="REGISTER", uri=URI, qop=params.get("qop") if qop else None,
+        method="REGISTER", uri=URI, qop=params.get("qop") if qop else None, nc=nc,
     )  # fmt: skip
 
 
@@ -59,7 +59,7 @@ def test_right_wrong_unknown_and_stale() -> None:
     assert auth.challenge() != challenge  # every challenge a new nonce
 
     assert auth.verify(register(answer(challenge)), passwords) == DigestResult(True, DEVICE, "ok")
-    no_qop = answer(challenge, qop=False)  # RFC 2069 style, still accepted
+    no_qop = answer(auth.challenge(), qop=False)  # RFC 2069 style, still accepted
     assert auth.verify(register(no_qop), passwords).ok
     wrong = auth.verify(register(answer(challenge, password="guess")), passwords)
     assert wrong == DigestResult(False, DEVICE, "wrong password")
@@ -92,6 +92,53 @@ def test_nonces_of_another_secret_or_forged_are_refused() -> None:
     assert ours.verify(register(answer(forged)), passwords).reason == "malformed credentials"
     # A secret never shows in what is sent.
     assert "a" * 8 not in ours.challenge()
+
+
+def test_a_nonce_is_good_only_from_its_address_and_each_count_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 2617 s.3.2.2: a captured Authorization replayed (from anywhere) is refused, a
+    higher nonce count of the same nonce is not; memory stays bounded."""
+    clock = Clock()
+    auth = DigestAuthenticator(REALM, clock=clock)
+    challenge = auth.challenge(host="192.0.2.7")
+    captured = register(answer(challenge))
+    elsewhere = auth.verify(captured, passwords, host="192.0.2.99")
+    assert elsewhere == DigestResult(False, None, "malformed credentials")  # not its nonce
+    assert auth.verify(captured, passwords, host="192.0.2.7").ok
+    replayed = DigestResult(False, DEVICE, "replayed nonce")
+    assert auth.verify(captured, passwords, host="192.0.2.7") == replayed
+    assert auth.verify(register(answer(challenge, nc=2)), passwords, host="192.0.2.7").ok
+    for count in (2, 1):
+        again = register(answer(challenge, nc=count))
+        assert auth.verify(again, passwords, host="192.0.2.7") == replayed
+    no_qop = register(answer(auth.challenge(host="192.0.2.7"), qop=False))
+    assert auth.verify(no_qop, passwords, host="192.0.2.7").ok
+    assert auth.verify(no_qop, passwords, host="192.0.2.7") == replayed
+    # A wrong answer records nothing: the right one after it still counts as the first.
+    fresh = auth.challenge(host="192.0.2.7")
+    wrong = register(answer(fresh, password="guess"))
+    assert auth.verify(wrong, passwords, host="192.0.2.7").reason == "wrong password"
+    assert auth.verify(register(answer(fresh)), passwords, host="192.0.2.7").ok
+
+    # A full table pushes out the oldest nonce; it and every nonce issued before it
+    # count as used, so nothing a replay could use is forgotten.
+    monkeypatch.setattr("surveillance.gb28181.digest.MAX_NONCES", 2)
+    auth = DigestAuthenticator(REALM, clock=clock)
+    unused = auth.challenge()
+    clock.now += 1
+    nonces = []
+    for _ in range(3):
+        nonces.append(auth.challenge())
+        clock.now += 1
+        assert auth.verify(register(answer(nonces[-1])), passwords).ok
+    assert len(auth._counts) == 2
+    assert auth.verify(register(answer(nonces[0], nc=2)), passwords) == replayed
+    assert auth.verify(register(answer(unused)), passwords) == replayed
+    assert auth.verify(register(answer(nonces[2], nc=2)), passwords).ok
+    clock.now += 301  # past their lifetime: stale, and dropped from the table
+    assert auth.verify(register(answer(auth.challenge())), passwords).ok
+    assert len(auth._counts) == 1
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,11 @@ hostile input (malformed, oversized, floods) refused while others are still serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -37,12 +40,12 @@ def message_bytes(n: int = 1, body: bytes = b"", method: str = "MESSAGE") -> byt
 class Server:
     """A transport whose handler records what came and answers requests with 200."""
 
-    def __init__(self, requests_per_s: float = 1000.0) -> None:
+    def __init__(self, requests_per_s: float = 1000.0, **limits: Any) -> None:
         self.got: list[tuple[SipMessage, Peer]] = []
         self.arrived = asyncio.Event()
         self.transport = SipTransport(
             "127.0.0.1", 0, self.handle, max_message_bytes=MAX_BYTES,
-            requests_per_s=requests_per_s,
+            requests_per_s=requests_per_s, **limits,
         )  # fmt: skip
 
     async def handle(self, message: SipMessage, peer: Peer) -> None:
@@ -340,3 +343,67 @@ async def test_concurrent_sends_to_one_peer_share_one_new_connection(server: Ser
     await server.transport.stop()
     listener.close()
     await listener.wait_closed()
+
+
+async def read_reply(reader: asyncio.StreamReader) -> bytes:
+    return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
+
+
+async def test_one_address_cannot_hold_the_tcp_connections_against_others() -> None:
+    """Per-address cap, room made for a newcomer when all are taken, and connections that
+    bring no valid message closed at their deadline (a trickle of bytes does not save one),
+    while a platform that speaks keeps its connection."""
+    server = Server(max_tcp_connections=8, max_tcp_per_address=4, tcp_first_message_s=1.0)
+    await server.transport.start()
+    port, stats = server.transport.port, server.transport.stats
+    hoarded = []
+    try:
+        for host, count in (("127.0.0.2", 6), ("127.0.0.3", 4)):
+            for _ in range(count):
+                hoarded.append(
+                    await asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0))
+                )
+
+        for refused_reader, _ in hoarded[4:6]:  # the 5th and 6th from 127.0.0.2
+            assert await asyncio.wait_for(refused_reader.read(), WAIT_S) == b""
+        assert stats.dropped_connections == 2
+        hoarded[-1][1].write(b"REGISTER sip:x SIP/2.0\r\n")  # a trickle, never complete
+
+        # All 8 taken by idle strangers: a platform still gets in and is answered.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(message_bytes(1, method="REGISTER"))
+        assert (await read_reply(reader)).startswith(b"SIP/2.0 200 OK")
+        assert stats.dropped_connections == 3  # one stranger's connection made room
+
+        # Past the first-message deadline every stranger's connection is closed; the
+        # platform's is still there.
+        for stranger_reader, _ in hoarded:
+            with contextlib.suppress(ConnectionResetError):
+                await asyncio.wait_for(stranger_reader.read(), WAIT_S)
+        assert stats.dropped_connections == 10
+        writer.write(message_bytes(2))
+        assert b"call-2" in await read_reply(reader)
+        writer.close()
+    finally:
+        for _, stranger_writer in hoarded:
+            stranger_writer.close()
+        await server.transport.stop()
+
+
+async def test_stop_with_tcp_peers_connected_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = Server()
+    await server.transport.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.transport.port)
+    writer.write(message_bytes(1))
+    await read_reply(reader)
+    silent = await asyncio.open_connection("127.0.0.1", server.transport.port)
+    await asyncio.sleep(0.1)  # both connections accepted and being read
+    with caplog.at_level(logging.WARNING):
+        await server.transport.stop()
+        await asyncio.sleep(0.2)  # asyncio's done-callbacks of the connection tasks run
+    assert await asyncio.wait_for(reader.read(), WAIT_S) == b""  # closed by the server
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    writer.close()
+    silent[1].close()

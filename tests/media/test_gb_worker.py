@@ -13,16 +13,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 
 import pytest
 
 from surveillance.media.backoff import Backoff
 from surveillance.media.bitstream import codec_string, parameter_sets_annexb
 from surveillance.media.connections import SocketIndex
-from surveillance.media.decode import decode_packets, new_decoder
+from surveillance.media.decode import LiveDecoder, decode_packets, new_decoder
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
 from surveillance.media.health import ErrorKind, StreamState
-from surveillance.media.packets import Packet
+from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.rtp import RtpReceiver, tcp_passive_receiver, udp_receiver
 from surveillance.media.source import SourceOptions, StreamOpenError
 from surveillance.media.stream import Stream
@@ -38,6 +39,7 @@ SSRC = 0x0100_0001
 OPTIONS = SourceOptions("tcp", connect_timeout_s=8, read_timeout_s=1.5)
 CLIP_S = 4.0  # SMALL_H264 and H265 last 4 s
 PAYLOAD_BYTES = 1400
+WAIT_S = 15.0  # generous: CI is a loaded machine
 
 
 class PlayingOpener:
@@ -45,7 +47,13 @@ class PlayingOpener:
     into RTP packets, paced over ``CLIP_S``, once; then silence."""
 
     def __init__(
-        self, ps: bytes, transport: str, *, wrong_ssrc_every: int = 0, network: bool = False
+        self,
+        ps: bytes,
+        transport: str,
+        *,
+        wrong_ssrc_every: int = 0,
+        network: bool = False,
+        sent_ssrc: int = SSRC,
     ) -> None:
         """``network``: packets swapped in pairs now and then, some sent twice, some lost,
         as UDP across a real network delivers them."""
@@ -53,6 +61,7 @@ class PlayingOpener:
         self.transport = transport
         self.wrong_ssrc_every = wrong_ssrc_every
         self.network = network
+        self.sent_ssrc = sent_ssrc  # what the platform sends with; the feed keeps SSRC
         # Wraps each feed's receiver (a test's hook into the worker's receive), if set.
         self.wrap: Callable[[RtpReceiver], RtpReceiver] | None = None
         self.dropped: list[int] = []  # sequence numbers never sent
@@ -92,7 +101,9 @@ class PlayingOpener:
     def _play(self, target: tuple[str, int]) -> None:
         packets = []
         for index, start in enumerate(range(0, len(self.ps), PAYLOAD_BYTES)):
-            packets.append(rtp(self.ps[start : start + PAYLOAD_BYTES], 65_000 + index, ssrc=SSRC))
+            packets.append(
+                rtp(self.ps[start : start + PAYLOAD_BYTES], 65_000 + index, ssrc=self.sent_ssrc)
+            )
             if self.wrong_ssrc_every and index % self.wrong_ssrc_every == 0:
                 packets.append(rtp(b"\x00\x00\x01\xba not ours", 7, ssrc=SSRC + 1))
         if self.network:
@@ -270,6 +281,20 @@ def test_a_feed_without_a_keyframe_times_out_naming_it(
     assert len(damaged) == 1  # counted always, logged once a minute
 
 
+def test_a_feed_of_another_ssrc_only_names_the_ssrcs(
+    h264_ps: bytes, worker_for: MakeWorker
+) -> None:
+    """Review F13: every packet dropped for its SSRC: the reason names both SSRCs, not the
+    keyframe interval (a good stream, only its SSRC differs)."""
+    opener = PlayingOpener(h264_ps, "udp", sent_ssrc=SSRC + 5)
+    worker, stream = worker_for(opener, SourceOptions("tcp", 2, 1.5))
+    worker.start()
+    wait_until(lambda: stream.health.state is StreamState.OFFLINE, 20, "offline")
+    message = stream.health.last_error or ""
+    assert f"sends SSRC {SSRC + 5}, expected {SSRC}" in message, message
+    assert "keyframe" not in message and worker.rtp_wrong_ssrc > 10
+
+
 def test_reordered_duplicated_and_lost_packets_deliver_only_whole_units(
     h264_ps: bytes, worker_for: MakeWorker
 ) -> None:
@@ -321,3 +346,36 @@ def test_nothing_is_delivered_once_the_worker_is_asked_to_stop(
     assert worker.join(10)
     assert stream.health.packets == packets_at_stop[0]
     assert stream.health.state is StreamState.IDLE and opener.closes == [1]
+
+
+def test_live_decoder_survives_a_codec_change_mid_stream(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review F19: H.264 arriving while the stream's StreamInfo still says HEVC (a platform
+    switching encoder, or a stream mixed up) makes FFmpeg's HEVC decoder raise
+    PatchWelcomeError. The live decoder logs it, keeps its thread, and decodes the new
+    codec with a new decoder once a keyframe with the new StreamInfo comes."""
+    hevc_units = ffmpeg_units(ps_file("h265", CLIP_CACHE))[1]
+    h264_units = ffmpeg_units(ps_file("h264", CLIP_CACHE))[1]
+
+    def info(codec: str) -> StreamInfo:
+        return StreamInfo(codec, 640, 360, Fraction(1, 90_000), None, None, None, time.time())
+
+    stream = Stream("plat.34020000001320000001", ring_seconds=4, queue_packets=500,
+                    stall_after_s=5.0)  # fmt: skip
+    died: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_value))
+    live = LiveDecoder(stream, warm_s=30)
+    hevc, h264 = info("hevc"), info("h264")
+    for unit in hevc_units[:10]:
+        stream.deliver(unit.data, unit.pts, unit.dts, unit.keyframe, hevc)
+    first = live.wait_for(0, WAIT_S)
+    assert first is not None and first.info is hevc
+    for unit in h264_units[:10]:  # the codec changed, the info not yet
+        stream.deliver(unit.data, unit.pts, unit.dts, unit.keyframe, hevc)
+    wait_until(lambda: "decoder gave up" in caplog.text or died, WAIT_S, "the bad packets")
+    for unit in h264_units[:40]:
+        stream.deliver(unit.data, unit.pts, unit.dts, unit.keyframe, h264)
+    wait_until(lambda: (f := live.wait_for(0, 1)) is not None and f.info is h264, WAIT_S, "H.264")
+    live.stop()
+    assert died == [] and "PatchWelcomeError" in caplog.text

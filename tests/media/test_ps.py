@@ -1,30 +1,32 @@
 """The program stream demuxer against FFmpeg's, on real PS files and on broken ones.
 
-H.264 files are made by GStreamer's mpegpsmux; H.265 ones (mpegpsmux in GStreamer 1.22 takes
-H.264 only) and the faults by tests/media/ps_material.py, whose output FFmpeg must read too.
+H.264 files are made by GStreamer's mpegpsmux, H.265 ones (mpegpsmux in GStreamer 1.22 takes
+H.264 only) by the simulator's own muxer (simulator/ps_mux.py), the faults by
+tests/media/ps_material.py from that muxer's packs; FFmpeg must read them all.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from surveillance.media.ps import AccessUnit, PsDemuxer
 from surveillance.simulator import ClipSpec, ensure_clip
-from surveillance.simulator.ps_mux import CLIPS, ps_file
-from tests.conftest import CLIP_CACHE, FULL_HD, H265, HIGH_BFRAMES, SMALL_H264
-from tests.media.ps_material import (
+from surveillance.simulator.ps_mux import (
+    CLIPS,
     STREAM_TYPE_H264,
     STREAM_TYPE_HEVC,
-    Unit,
+    ClipUnit,
     clip_units,
-    ffmpeg_units,
-    mpegpsmux_file,
-    write_ps,
+    ensure_ps,
+    ps_file,
 )
+from tests.conftest import CLIP_CACHE, FULL_HD, H265, HIGH_BFRAMES, SMALL_H264
+from tests.media.ps_material import ffmpeg_units, write_ps
 
 
 def demux(data: bytes, cut: int = 1400, demuxer: PsDemuxer | None = None) -> list[AccessUnit]:
@@ -36,7 +38,7 @@ def demux(data: bytes, cut: int = 1400, demuxer: PsDemuxer | None = None) -> lis
     return units
 
 
-def same(units: Iterable[AccessUnit], expected: Iterable[Unit]) -> bool:
+def same(units: Iterable[AccessUnit], expected: Iterable[ClipUnit]) -> bool:
     """Whether the units are the expected ones, byte for byte, with the same timestamps and
     keyframes. The demuxer holds the last unit back until the next starts: compared up to it."""
     got = [(u.data, u.pts, u.dts, u.keyframe) for u in units]
@@ -44,8 +46,8 @@ def same(units: Iterable[AccessUnit], expected: Iterable[Unit]) -> bool:
     return len(got) == len(want) - 1 and got == want[: len(got)]
 
 
-def units_of(spec: ClipSpec) -> list[Unit]:
-    return clip_units(ensure_clip(spec, CLIP_CACHE))
+def units_of(spec: ClipSpec) -> list[ClipUnit]:
+    return clip_units(ensure_clip(spec, CLIP_CACHE))[1]
 
 
 @pytest.mark.integration  # runs gst-launch-1.0
@@ -53,7 +55,7 @@ def units_of(spec: ClipSpec) -> list[Unit]:
     "spec", [SMALL_H264, HIGH_BFRAMES, FULL_HD], ids=["main", "bframes", "1080p"]
 )
 def test_mpegpsmux_files_demux_as_ffmpeg_reads_them(spec: ClipSpec) -> None:
-    path = mpegpsmux_file(spec, CLIP_CACHE)
+    path = ensure_ps(spec, CLIP_CACHE)  # H.264: mpegpsmux
     codec, expected = ffmpeg_units(path)
     assert codec == "h264"
     data = path.read_bytes()
@@ -109,7 +111,7 @@ def test_a_psm_changing_the_codec_changes_the_units_codec() -> None:
 def test_every_cut_of_the_structures_gives_the_same_units() -> None:
     """Pack header, PSM and PES headers cut at every byte position between two payloads."""
     # The units' first bytes (their NAL headers) are enough here: the structures are the point.
-    keyed = [Unit(u.data[:300], u.pts, u.dts, u.keyframe) for u in units_of(SMALL_H264)[:4]]
+    keyed = [replace(u, data=u.data[:300]) for u in units_of(SMALL_H264)[:4]]
     assert keyed[0].keyframe  # a PSM first
     data = write_ps(keyed, STREAM_TYPE_H264, pes_max=200)
     expected = [(u.data, u.pts) for u in keyed[:-1]]

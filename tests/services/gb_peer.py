@@ -55,9 +55,12 @@ class TestPlatform:
 
     __test__ = False  # not a test class, whatever its name
 
-    def __init__(self, device_id: str, server_port: int, port: int = 0) -> None:
+    def __init__(
+        self, device_id: str, server_port: int, port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         self.device_id = device_id
         self.server = ("127.0.0.1", server_port)
+        self.host = host  # another loopback address (127.0.0.2): another machine to the server
         self.port = port
         self.requests: list[SipRequest] = []  # what the server sent us
         self._transport: asyncio.DatagramTransport | None = None
@@ -70,7 +73,7 @@ class TestPlatform:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: self._protocol, local_addr=("127.0.0.1", self.port)
+            lambda: self._protocol, local_addr=(self.host, self.port)
         )
         self._transport = transport
         self.port = transport.get_extra_info("sockname")[1]
@@ -84,7 +87,7 @@ class TestPlatform:
 
     @property
     def local(self) -> LocalParty:
-        return LocalParty(self.device_id, self.device_id[:10], "127.0.0.1", self.port)
+        return LocalParty(self.device_id, self.device_id[:10], self.host, self.port)
 
     async def _read(self) -> None:
         while True:

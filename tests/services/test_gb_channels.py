@@ -159,7 +159,8 @@ def test_catalog_pages_are_assembled_by_sn_until_sum_num_or_the_wait_ends() -> N
     # At most max_channels channels are kept of one catalog.
     many = [channel(n) for n in range(300)]
     done = assembler.add("city", answer(4, 300, many), now=50.0)
-    assert done is not None and len(done.items) == 250
+    assert done is not None and len(done.items) == 250 and done.beyond_max == 50
+    assert expired[0].beyond_max == 0
 
 
 def test_register_failures_block_an_address_for_a_minute() -> None:

@@ -20,7 +20,14 @@ import pytest
 from sqlalchemy import Engine
 
 from surveillance import db
-from surveillance.config.models import Gb28181Config, GbPlatformConfig, GbTransport
+from surveillance.config.models import (
+    Gb28181Config,
+    GbPlatformConfig,
+    GbTransport,
+    RecordingMode,
+    RecordingPolicyConfig,
+)
+from surveillance.gb28181.records import GbChannelRecord
 from surveillance.gb28181.sip_message import (
     cseq,
     header_param,
@@ -29,7 +36,8 @@ from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transport import Peer
 from surveillance.media.health import ErrorKind
 from surveillance.media.source import StreamOpenError
-from surveillance.services.gb_play import GbPlayer
+from surveillance.services.gb_play import GbPlayer, media_addresses
+from surveillance.services.gb_ports import too_small_for
 from tests.services.gb_scripted import (
     CHANNEL_ID,
     DEVICE_ID,
@@ -59,6 +67,7 @@ class Rig:
     platform: ScriptedPlatform
     signalling: OurSide
     store: GbStore
+    config: Gb28181Config
 
     def our_peer(self) -> Peer:
         return self.signalling.peer_of_ours()
@@ -127,12 +136,11 @@ async def make_rig(engine: Engine) -> AsyncIterator[object]:
         platform = await start_platform(**script)
         signalling = await start_our_side(platform.peer())
         store = GbStore(engine)
-        player = GbPlayer(
-            _config(transport, _free_port_range(ports), invite_timeout_s), signalling, store
-        )
+        config = _config(transport, _free_port_range(ports), invite_timeout_s)
+        player = GbPlayer(config, signalling, store)
         signalling.on_bye = player.on_bye
         await player.start()
-        rig = Rig(player, platform, signalling, store)
+        rig = Rig(player, platform, signalling, store, config)
         made.append(rig)
         return rig
 
@@ -292,15 +300,51 @@ async def test_stop_byes_every_session_and_clears_the_rows(make_rig) -> None:
     assert rig.store.sessions() == [] and rig.player.ports_in_use == 0
 
 
-async def test_ports_run_out_with_a_clear_error(make_rig) -> None:
+async def test_ports_run_out_with_a_clear_error(make_rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Review F2: running out is loud (a WARNING naming the range and the streams holding
+    it, once a minute) and visible in port_use() for gb status; a range too small for the
+    continuously recorded channels is said at start."""
+    caplog.set_level(logging.WARNING, logger="surveillance.services.gb_ports")
     rig: Rig = await make_rig(ports=2)  # one even port
+    first = rig.config.rtp_port_min
     feed = await rig.open()
-    with pytest.raises(StreamOpenError) as caught:
-        await rig.open()
-    assert caught.value.kind is ErrorKind.OTHER and "no free RTP port" in caught.value.message
+    use = rig.player.port_use()
+    assert (use.range, use.total, use.used, use.free, use.refused) == (
+        f"{first}..{first}", 1, 1, 0, 0,
+    )  # fmt: skip
+    for _ in range(2):
+        with pytest.raises(StreamOpenError) as caught:
+            await rig.open()
+        assert caught.value.kind is ErrorKind.OTHER
+        assert f"no free RTP port in {first}..{first} (1 streams play)" in caught.value.message
+    [warning] = [r for r in caplog.records if "no free RTP port" in r.message]
+    assert warning.levelno == logging.WARNING and "2 ports" in warning.message
+    assert rig.player.port_use().refused == 2
     await asyncio.to_thread(feed.close)
+    assert rig.player.port_use().free == 1
     feed = await rig.open()  # given back, taken again
     await asyncio.to_thread(feed.close)
+
+    channels = [GbChannelRecord(PLATFORM, f"3402000000132000000{n}", f"C{n}", status="ON")
+                for n in range(3)]  # fmt: skip
+    rig.store.replace_channels(PLATFORM, channels, 0.0)
+    [platform] = rig.config.platforms
+    recorded = rig.config.model_copy(update={"platforms": [platform.model_copy(
+        update={"recording": RecordingPolicyConfig(mode=RecordingMode.CONTINUOUS)})]})  # fmt: skip
+    starting = GbPlayer(recorded, rig.signalling, rig.store)
+    await starting.start()
+    await starting.stop()
+    said = [r.message for r in caplog.records if "continuously" in r.message]
+    assert said == [
+        f"gb28181: platforms {PLATFORM} record 3 channels continuously, but the RTP ports "
+        f"{first}..{first} hold 1 streams (2 ports each): 2 recordings and every live view "
+        "beyond them will be refused; widen gb28181.rtp_port_min..rtp_port_max to at least "
+        "6 ports"
+    ]
+    assert too_small_for(250, 250, "platforms city", "30000..30498") is None
+    said = too_small_for(300, 250, "platforms city", "30000..30498") or ""
+    assert "record 300 channels" in said and "hold 250 streams" in said
+    assert "50 recordings" in said and "at least 600 ports" in said
 
 
 async def test_tcp_passive_and_active_media(make_rig) -> None:
@@ -336,3 +380,153 @@ async def test_tcp_passive_and_active_media(make_rig) -> None:
     await asyncio.to_thread(feed.close)
     platform_side.close()
     listener.close()
+
+
+async def test_rtp_only_from_the_platform_and_unpredictable_ssrc_and_port(
+    make_rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review F16: a camera never takes another sender's RTP. UDP: a host that is neither
+    the answer's c= nor the platform's is dropped (counted, logged); the first sender of the
+    platform's host locks the session, another port of it is dropped too. tcp-passive: a
+    stranger's connection is closed, the platform's is taken. A restarted player (a new
+    one) starts its SSRC serials elsewhere, so it does not hand out the last run's."""
+    caplog.set_level(logging.WARNING, logger="surveillance.media.rtp")
+    rig: Rig = await make_rig(answer_ssrc=None)
+    feed = await rig.open()
+    port = int((offer_field(rig.platform.requests[0], "m=video ") or "").split()[0])
+    ssrc = feed.ssrc
+    assert ssrc is not None
+
+    def send_from(host: str, seq: int) -> socket.socket:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.bind((host, 0))
+        sender.sendto(rtp_packet(seq, ssrc), ("127.0.0.1", port))
+        return sender
+
+    stranger = send_from("127.0.0.2", 1)  # right port and SSRC, wrong host
+    assert await asyncio.to_thread(feed.receiver.receive, 1.0) is None
+    assert any("127.0.0.2" in r.message for r in caplog.records)
+    platform_side = send_from("127.0.0.1", 2)
+    assert await asyncio.to_thread(feed.receiver.receive, WAIT_S) == rtp_packet(2, ssrc)
+    other_port = send_from("127.0.0.1", 3)  # the platform's host, another sender
+    assert await asyncio.to_thread(feed.receiver.receive, 1.0) is None
+    platform_side.sendto(rtp_packet(4, ssrc), ("127.0.0.1", port))
+    assert await asyncio.to_thread(feed.receiver.receive, WAIT_S) == rtp_packet(4, ssrc)
+    for sock in (stranger, platform_side, other_port):
+        sock.close()
+    await asyncio.to_thread(feed.close)
+
+    # A dual-stack socket reports IPv4 senders as IPv6-mapped; an SDP c= may be a name.
+    assert media_addresses("127.0.0.1") == {"127.0.0.1", "::ffff:127.0.0.1"}
+    assert media_addresses("::ffff:10.0.0.1") == {"::ffff:10.0.0.1", "10.0.0.1"}
+    assert "127.0.0.1" in media_addresses("localhost")
+
+    again: Rig = await make_rig(answer_ssrc=None)
+    feed = await again.open()
+    assert feed.ssrc != ssrc  # 1 in 10,000 to collide by chance
+    await asyncio.to_thread(feed.close)
+
+    packet = rtp_packet(7, 1234)
+    framed = struct.pack("!H", len(packet)) + packet
+    rig = await make_rig(GbTransport.TCP_PASSIVE, tcp=True, setup="active")
+    feed = await rig.open()
+    port = int((offer_field(rig.platform.requests[0], "m=video ") or "").split()[0])
+    intruder = socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT_S, source_address=("127.0.0.3", 0)
+    )
+    intruder.sendall(framed)
+    assert await asyncio.to_thread(feed.receiver.receive, 1.0) is None
+    try:
+        closed = intruder.recv(10) == b""
+    except ConnectionResetError:  # closed with our data unread
+        closed = True
+    intruder.close()
+    assert closed, "the node must close a stranger's media connection"
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as platform_tcp:
+        platform_tcp.sendall(framed)
+        data = await asyncio.to_thread(feed.receiver.receive, WAIT_S)
+    assert data == packet
+    await asyncio.to_thread(feed.close)
+
+
+async def test_bye_follows_the_platform_to_its_new_address_and_a_lost_one_warns(
+    make_rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review F15: a platform that re-registered from another address since the INVITE gets
+    the BYE there (the old address is gone), and may BYE from there itself; a BYE nobody
+    answers is a WARNING naming the camera (the platform may stream on)."""
+    caplog.set_level(logging.WARNING, logger="surveillance.services.gb_play")
+    rig: Rig = await make_rig()
+    feed = await rig.open()
+    call_id = rig.platform.requests[0].headers.get("Call-ID")
+    moved = await start_platform()
+    try:
+        rig.signalling.platform = Peer("127.0.0.1", moved.port, "udp")
+        await asyncio.to_thread(feed.close)
+        await asyncio.to_thread(wait_until, lambda: "BYE" in moved.methods(), WAIT_S, "BYE")
+        [bye] = moved.requests
+        assert bye.headers.get("Call-ID") == call_id and "BYE" not in rig.platform.methods()
+
+        feed = await rig.open()  # INVITE to the new address
+        gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        gone.bind(("127.0.0.1", 0))
+        rig.signalling.platform = Peer("127.0.0.1", gone.getsockname()[1], "udp")
+        gone.close()  # the platform moved again, and is silent there
+        await asyncio.to_thread(feed.close)
+        await asyncio.to_thread(
+            wait_until,
+            lambda: any("not answered" in r.message for r in caplog.records),
+            WAIT_S,
+            "the lost BYE said",
+        )
+        [warning] = [r for r in caplog.records if "not answered" in r.message]
+        assert warning.levelno == logging.WARNING and CAMERA in warning.message
+    finally:
+        assert moved.transport is not None
+        moved.transport.close()
+
+
+async def test_a_restarted_node_byes_the_sessions_a_killed_one_left(make_rig) -> None:
+    """Review F7: a node killed while streams played left rows in gb_sessions; the next
+    start sends each dialog a BYE (its Call-ID, tags and CSeq) and removes the rows: to the
+    INVITE's address while the platform has not registered yet, else to where it is now."""
+    rig: Rig = await make_rig()
+    await rig.open()
+    await rig.open()
+    invites = [r for r in rig.platform.requests if r.method == "INVITE"]
+    assert all(row.dialog for row in rig.store.sessions())
+    config = rig.config  # the same node configuration, a new run
+    rig.signalling.platform = None  # not registered again yet
+    restarted = GbPlayer(config, rig.signalling, rig.store)
+    await restarted.start()
+    try:
+        await asyncio.to_thread(
+            wait_until, lambda: rig.platform.methods().count("BYE") == 2, WAIT_S, "2 BYEs"
+        )
+        byes = {r.headers.get("Call-ID"): r for r in rig.platform.requests if r.method == "BYE"}
+        for invite in invites:
+            bye = byes[invite.headers.get("Call-ID")]
+            assert cseq(bye) == (cseq(invite)[0] + 1, "BYE")
+            assert header_param(bye.headers.get("To") or "", "tag") == "platform-tag"
+            assert bye.headers.get("From") == invite.headers.get("From")
+        assert rig.store.sessions() == []
+    finally:
+        await restarted.stop()
+
+    # Killed again with a session open; the platform re-registered from another address.
+    rig.signalling.platform = rig.platform.peer()
+    player = GbPlayer(config, rig.signalling, rig.store)
+    await player.start()
+    await asyncio.to_thread(player.open, CAMERA, 5.0)
+    moved = await start_platform()
+    try:
+        rig.signalling.platform = Peer("127.0.0.1", moved.port, "udp")
+        again = GbPlayer(config, rig.signalling, rig.store)
+        await again.start()
+        await asyncio.to_thread(wait_until, lambda: "BYE" in moved.methods(), WAIT_S, "BYE")
+        await again.stop()
+        assert rig.store.sessions() == []
+    finally:
+        await player.stop()
+        assert moved.transport is not None
+        moved.transport.close()

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, upgrade
+from surveillance.gb28181.digest import authorization, digest_params
 from surveillance.gb28181.store import GbStore
 from surveillance.gb28181.transport import Peer
 from surveillance.media.gb_worker import GbFeed, GbIngestWorker
@@ -389,7 +390,16 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
         await simulator.stop()
     await eventually(lambda: registry.status()[0].reason == "platform unregistered", "gone")
 
-    # SIP over TCP on the same port: registered over its connection, answered on it.
+    # SIP over TCP on the same port: registered over its connection, answered on it, while
+    # another address tries to hold every TCP connection: only 8 of its 300 are kept
+    # (256 idle connections from one address used to lock every TCP platform out).
+    hoarded = [
+        await asyncio.open_connection(
+            "127.0.0.1", registry.transport.port, local_addr=("127.0.0.2", 0)
+        )
+        for _ in range(300)
+    ]
+    await eventually(lambda: registry.dropped()["tcp_connections"] >= 292, "hoarding refused")
     nvr = GbPlatformSimulator(
         device_id=TCP_DEVICE, password=PASSWORD, server_host="127.0.0.1",
         server_port=registry.transport.port, server_id="34020000002000000001",
@@ -402,10 +412,95 @@ async def test_the_simulated_platform_registers_and_hands_over_hundreds_of_chann
         assert (depot.platform_id, depot.online, depot.transport) == ("depot", True, "tcp")
     finally:
         await nvr.stop()
+        for _, writer in hoarded:
+            writer.close()
 
 
 def _nowhere() -> Peer:
     return Peer("", 0, "udp")
+
+
+async def test_a_platforms_requests_are_taken_only_from_where_it_registered(
+    parts: Parts, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The device id in From is the sender's word: a keepalive or catalog notification with a
+    registered platform's id from another address is refused (403, logged with the address)
+    and changes nothing, until that address registers with the password."""
+    caplog.set_level(logging.WARNING)
+    registry, catalog = parts.registry, parts.catalog
+    platform = TestPlatform(DEVICE, registry.transport.port)
+    stranger = TestPlatform(DEVICE, registry.transport.port, host="127.0.0.2")
+    neighbour = TestPlatform(DEVICE, registry.transport.port)  # same host, another port
+    for peer in (platform, stranger, neighbour):
+        await peer.start()
+    try:
+        assert (await platform.register(PASSWORD)).status == 200
+        queries = await eventually(platform.catalog_queries, "a catalog query")
+        sn = int(re.search(rb"<SN>(\d+)</SN>", queries[0].body).group(1))  # type: ignore[union-attr]
+        await send_catalog(platform, sn, [[item_xml(channel(1), "Gate", Status="ON")]], total=1)
+        gate = f"city.{channel(1)}"
+        await eventually(lambda: gate in catalog.cameras, "the camera")
+
+        delete = catalog_body("Notify", 5, DEVICE, 1, [item_xml(channel(1), "x", Event="DEL")])
+        for spoofer in (stranger, neighbour):
+            assert (await spoofer.keepalive()).status == 403
+            answer = await spoofer.request("NOTIFY", body=delete, extra=[("Event", "Catalog")])
+            assert answer.status == 403
+        assert registry.dropped()["wrong_address"] == 4
+        assert (await platform.keepalive()).status == 200
+        await asyncio.sleep(0.5)  # a follow-up (the DEL) would have run by now: none was queued
+        assert gate in catalog.cameras
+        assert "127.0.0.2" in caplog.text and "claims platform city" in caplog.text
+
+        # A platform that moved registers again (with the password): from then on it is
+        # taken from its new address, and no longer from the old one.
+        assert (await stranger.register(PASSWORD)).status == 200
+        assert (await stranger.keepalive()).status == 200
+        assert (await platform.keepalive()).status == 403
+    finally:
+        for peer in (platform, stranger, neighbour):
+            await peer.stop()
+
+
+async def test_a_captured_register_cannot_be_replayed(parts: Parts) -> None:
+    """RFC 2617 s.3.2.2: the Authorization of a REGISTER, replayed from another address or
+    from the same one, is challenged again (401) and moves nothing. A bad Expires: 400."""
+    registry = parts.registry
+    platform = TestPlatform(DEVICE, registry.transport.port)
+    listener = TestPlatform(DEVICE, registry.transport.port, host="127.0.0.2")
+    for peer in (platform, listener):
+        await peer.start()
+    try:
+        expires = [("Expires", "3600")]
+        first = await platform.request("REGISTER", extra=expires)
+        challenge = digest_params(first.headers.get("WWW-Authenticate") or "")
+        credentials = authorization(
+            username=DEVICE, password=PASSWORD, realm=challenge["realm"],
+            nonce=challenge["nonce"], method="REGISTER", uri="sip:34020000002000000001@x",
+            qop="auth", cnonce="c0ffee",
+        )  # fmt: skip
+        authorized = [*expires, ("Authorization", credentials)]
+        assert (await platform.request("REGISTER", extra=authorized)).status == 200
+        # Each a new transaction (new Call-ID). From elsewhere the nonce is not one it was
+        # sent; from the platform's own address it was used: a fresh nonce, stale=TRUE.
+        replayed = await listener.request("REGISTER", extra=authorized)
+        assert replayed.status == 401
+        assert "stale" not in (replayed.headers.get("WWW-Authenticate") or "")
+        replayed = await platform.request("REGISTER", extra=authorized)
+        assert replayed.status == 401
+        assert "stale=TRUE" in (replayed.headers.get("WWW-Authenticate") or "")
+        peer = registry.peer("city")
+        assert peer is not None and (peer.host, peer.port) == ("127.0.0.1", platform.port)
+        assert (await listener.register(PASSWORD)).status == 200  # with the password: fine
+        # RFC 3261 s.20.19: Expires is a number of seconds; anything else is refused, named.
+        negative = await listener.register(PASSWORD, expires=-5)
+        assert (negative.status, negative.reason) == (400, "Bad Expires: -5")
+        word = await listener.request("REGISTER", extra=[("Expires", "soon")])
+        assert (word.status, word.reason) == (400, "Bad Expires: soon")
+        assert registry.status()[0].online  # still registered as it was
+    finally:
+        for peer in (platform, listener):
+            await peer.stop()
 
 
 async def test_the_simulator_over_tcp_registers_again_after_the_node_restarts(

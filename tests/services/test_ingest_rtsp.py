@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from surveillance.api.node import Node
+from surveillance.catalog import Catalog
 from surveillance.config.models import AppConfig
 from surveillance.media.health import ErrorKind, StreamState
+from surveillance.services.ingest import IngestService
 from surveillance.simulator import Simulator
 from tests.conftest import CAMERA_PASSWORD, FLEET_SIZE
 
@@ -286,3 +288,29 @@ async def test_camera_silent_from_the_start_never_stays_connecting(simulator: Si
     finally:
         simulator.fault("stall", "resume")
         await node.stop()
+
+
+async def test_an_on_demand_camera_is_not_parked_under_a_request_waiting_for_it(
+    simulator: Simulator,
+) -> None:
+    # on_demand_idle_s 0: the monitor parks an on-demand stream nobody consumes at its next
+    # round (0.5 s), before a connection and its first keyframe are done. A request waiting
+    # for the first picture wants the stream: it must get the picture, not "idle".
+    config = AppConfig.model_validate(
+        {
+            "ingest": {"on_demand_idle_s": 0, "connect_timeout_s": 5},
+            "platforms": [{"id": "town", "name": "Town"}],
+            "cameras": [{"id": "lazy", "name": "Lazy", "platform": "town",
+                         "url": simulator.url("cam03"), "mode": "on-demand"}],
+        }
+    )  # fmt: skip
+    ingest = IngestService(Catalog.from_config(config), config.ingest, lambda text: text)
+    await ingest.start()
+    try:
+        stream = ingest.stream("lazy")
+        for _ in range(3):  # asked again after each parking
+            assert await ingest.ready_stream("lazy", timeout_s=15) is stream
+            assert stream.health.state is StreamState.ONLINE and stream.waiting == 0
+            await wait_until(lambda: stream.health.state is StreamState.IDLE, 10)
+    finally:
+        await ingest.stop()
