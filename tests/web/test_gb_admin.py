@@ -53,8 +53,10 @@ def service(tmp_path: Path) -> Iterator[ServiceProcess]:
     upgrade(engine)
     store = GbStore(engine)
     now = time.time()
+    # A registration that expired while the node was down: one still valid would be taken
+    # over as online at start (tests/services/test_gb_registry.py).
     store.record_registration(
-        GbRegistration("city", DEVICE, "192.0.2.7", 5070, "udp", now - 60, now + 3600)
+        GbRegistration("city", DEVICE, "192.0.2.7", 5070, "udp", now - 4000, now - 400)
     )
     store.replace_channels(
         "city", [GbChannelRecord("city", c, f"Channel {n}", status="ON", latitude=31.8,
