@@ -5,7 +5,7 @@ received, a new source address, Chinese names in GB2312, BYE to running plays on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,20 +17,9 @@ from tests.gb28181.conftest import (
     StartGbPlatform,
     gb_channels,
 )
-from tests.simulator.gb_upper import Upper, offer
+from tests.simulator.gb_upper import Upper, offer, until
 
-WAIT_S = 20.0
 MANSCDP = "Application/MANSCDP+xml"
-
-
-async def until(condition: Callable[[], object], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while True:
-        if condition():
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {WAIT_S:g} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -15,10 +15,25 @@ import re
 import secrets
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 REALM = "3402000000"
 SERVER_ID = "34020000002000000001"
+
+
+UNTIL_S = 20.0  # generous: CI is a loaded 2-core machine
+
+
+async def until(condition: Callable[[], object], what: str, within_s: float = UNTIL_S) -> None:
+    """Return once ``condition()`` holds; AssertionError naming ``what`` after ``within_s``."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        if condition():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {within_s:g} s")
+        await asyncio.sleep(0.02)
 
 
 @dataclass

@@ -10,7 +10,7 @@ import io
 import itertools
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import av
 import pytest
@@ -18,7 +18,7 @@ import pytest
 from surveillance.simulator import gb_cli
 from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
 from tests.conftest import CLIP_CACHE
-from tests.simulator.gb_upper import REALM, SERVER_ID, Upper, offer, read_rtp
+from tests.simulator.gb_upper import REALM, SERVER_ID, Upper, offer, read_rtp, until
 
 DEVICE_ID = "34020000001110000001"
 PASSWORD = "sim-Pa55word"
@@ -37,16 +37,6 @@ def channel(n: int, clip: str = "h264") -> GbChannelSpec:
         longitude=120.1,
         latitude=30.2,
     )
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while True:
-        if condition():
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what}: not within {WAIT_S:g} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
