@@ -173,6 +173,10 @@ class GbPresence:
                 or record.expires_at is None
                 or record.expires_at <= now
                 or record.platform_id in self._presence
+                # Over TCP the platform's connection ended with our process: it connects
+                # and registers again (a device does when its connection drops); until
+                # then there is no way to reach it, so nothing is taken over.
+                or record.transport == "tcp"
             ):
                 continue
             peer = Peer(record.host, record.port, record.transport)

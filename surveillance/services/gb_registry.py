@@ -123,6 +123,16 @@ class GbRegistry:
         """The stored channels as cameras (unreachable until their platforms register):
         before the event bus starts, which ends the events of cameras it does not know."""
         await self.cameras.load()
+        # Registrations taken over from before a restart (gb_presence: a platform does not
+        # register again until its registration expires): its requests come from where it
+        # registered then, and that address was vouched for by its password.
+        for platform in self._config.platforms:
+            peer = self.presence.peer(platform.id)
+            if peer is not None and platform.id not in self._origins:
+                self._origins[platform.id] = Origin(
+                    peer.host, peer.transport, frozenset({peer.port})
+                )
+                self.transport.trust(peer.host)
         self._loaded = True
 
     async def start(self) -> None:

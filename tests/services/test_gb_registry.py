@@ -304,7 +304,8 @@ async def test_channels_and_overrides_outlive_a_restart_and_a_catalog_refresh(
     # register again until it expires): online at once, pending its next keepalive; the
     # depot never registered. No keepalive within keepalive_missed intervals: offline.
     parts = await start_parts(config, engine)
-    platform = TestPlatform(DEVICE, parts.registry.transport.port)
+    # The platform keeps its socket (and port) across our restart, as a real one does.
+    platform = TestPlatform(DEVICE, parts.registry.transport.port, port=platform.port)
     await platform.start()
     try:
         assert parts.catalog.cameras[gate].name == "Main gate"
@@ -312,6 +313,8 @@ async def test_channels_and_overrides_outlive_a_restart_and_a_catalog_refresh(
         status = {s.platform_id: s for s in parts.registry.status()}
         assert (status["city"].online, status["city"].host) == (True, "127.0.0.1")
         assert (status["depot"].online, status["depot"].reason) == (False, NOT_REGISTERED)
+        # Its keepalives, from where it registered before the restart, are taken.
+        assert (await platform.keepalive()).status == 200
         await eventually(lambda: last_error(parts, gate) == offline_reason(2.0), "offline")
         # Registrations that expired (or were ended) are not taken over.
         await stop_parts(parts)
