@@ -31,6 +31,7 @@ RANKS = {
     "events": 3,
     "zones": 3,
     "gb28181": 3,  # GB/T 28181 signalling and its records: no media, no services
+    "cluster": 3,  # membership and lease records and SQL: no services, no HTTP
     "services": 4,
     "simulator": 4,
     "api": 5,

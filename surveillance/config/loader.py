@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from surveillance.config.models import (
     BUILTIN_TAGS,
+    CLUSTER_NEEDS_POSTGRESQL,
     DEFAULT_SIP_ID,
     MEDIA_HOST_REQUIRED,
     RTP_RANGE_REVERSED,
@@ -297,6 +298,10 @@ def parse_config(
     if recording_dir is not None and not recording_dir.is_absolute():
         recording = config.recording.model_copy(update={"dir": base_dir / recording_dir})
         config = config.model_copy(update={"recording": recording})
+    shared_dir = config.cluster.shared_dir
+    if shared_dir is not None and not shared_dir.is_absolute():
+        cluster = config.cluster.model_copy(update={"shared_dir": base_dir / shared_dir})
+        config = config.model_copy(update={"cluster": cluster})
     return config
 
 
@@ -330,6 +335,12 @@ def _cross_check(
                 problem(("platforms", index, "id"), f"duplicate platform id {platform_id!r}")
             platform_ids.add(platform_id)
     _cross_check_gb28181(data, platform_ids, tag_ids, problem, reported)
+    cluster = data.get("cluster")
+    if isinstance(cluster, dict) and cluster.get("enabled") is True:
+        database = data.get("database")
+        url = _text(database, "url") if isinstance(database, dict) else None
+        if url is None or not url.lower().startswith("postgresql"):
+            problem(("cluster", "enabled"), CLUSTER_NEEDS_POSTGRESQL)
     recording = data.get("recording")
     recording_tags = recording.get("tags") if isinstance(recording, dict) else None
     for tag_id in recording_tags if isinstance(recording_tags, dict) else {}:

@@ -852,6 +852,65 @@ class Gb28181Config(_Strict):
         return self.media_host or self.listen
 
 
+CLUSTER_NEEDS_POSTGRESQL = "cluster.enabled needs database.url on PostgreSQL (nodes share it)"
+
+
+class ClusterConfig(_Strict):
+    """Several nodes sharing one PostgreSQL database: cameras are shared out by leases there
+    (see README "Many nodes"). Off: one node holds every camera."""
+
+    enabled: bool = Field(False, description="Run as one node of several.")
+    node_id: Identifier | None = Field(
+        None, description="This node's id, unique among the nodes (required when enabled)."
+    )
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/?#@]+(?::[0-9]{1,5})?/?$",
+        max_length=300,
+        description="The URL other nodes and browsers reach this node by, e.g. "
+        "http://node-a.example:8080 (required when enabled; no path, no credentials).",
+    )
+    capacity: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="This node's share of the cameras relative to the others' (2 takes "
+        "twice what 1 does).",
+    )
+    lease_s: float = Field(
+        10.0,
+        ge=3,
+        le=120,
+        description="How long a camera's lease lasts unless renewed: the longest a dead "
+        "node's cameras wait before another node takes them.",
+    )
+    renew_s: float = Field(
+        3.0,
+        ge=0.5,
+        le=40,
+        description="How often a node renews its leases and looks at the others.",
+    )
+    shared_dir: Path | None = Field(
+        None,
+        description="A directory every node reads and writes (evidence, alarm clips, "
+        "recordings); relative to the config file. Required when enabled.",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClusterConfig:
+        if self.renew_s * 2 >= self.lease_s:
+            raise ValueError(
+                "renew_s must be under half of lease_s: one lost renewal must not lose a lease"
+            )
+        if self.enabled:
+            missing = [
+                name for name in ("node_id", "url", "shared_dir") if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"cluster.enabled needs {', '.join(missing)}")
+        return self
+
+
 class AppConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -869,6 +928,9 @@ class AppConfig(_Strict):
     events: EventsConfig = Field(default_factory=EventsConfig)
     gb28181: Gb28181Config = Field(
         default_factory=Gb28181Config, description="GB/T 28181 platforms (SIP, PS over RTP)."
+    )
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="Several nodes over one PostgreSQL."
     )
 
     def recording_root(self) -> Path:
