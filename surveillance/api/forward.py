@@ -36,7 +36,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import HTTPConnection
 
 from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
-from surveillance.errors import SurveillanceError
+from surveillance.errors import NotFound, SurveillanceError
 
 log = logging.getLogger(__name__)
 
@@ -334,11 +334,11 @@ def owner_elsewhere(request: Request, camera_id: str) -> tuple[str, str] | None:
 
 async def to_node(request: Request, node_id: str, *, path: str | None = None) -> Response:
     """``request`` forwarded to the node ``node_id`` of the cluster table (a viewer that
-    lives there). 503 when that node is not in the table."""
+    lives there). 404 when that node is not in the table."""
     directory = _directory(request)
     url = directory.node_url(node_id) if directory is not None else None
     if url is None:
-        raise OwnerUnreachable(node_id, "not a node of this cluster")
+        raise NotFound(f"no node {node_id!r} in this cluster")
     if was_forwarded(request):
         raise NotForwardedTwice()
     return await forwarder_of(request).send(request, node_id, url, path=path)
