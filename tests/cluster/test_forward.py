@@ -212,6 +212,12 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     mse_url = planned["mse_url"]
     assert mse_url.startswith(pair.b.url.replace("http", "ws", 1) + "/api/live/mse?")
     assert pair.handler["Authorization"].split()[1] not in mse_url
+    # A's pages may open sockets on B (the CSP's connect-src), on no other origin.
+    policy = plan.headers["content-security-policy"]
+    connect = next(p for p in policy.split("; ") if p.startswith("connect-src"))
+    sockets = {node.url.replace("http", "ws", 1) for node in (pair.a, pair.b)}
+    assert connect.split()[:2] == ["connect-src", "'self'"]
+    assert set(connect.split()[2:]) == sockets
     # A camera this node holds is planned here: no node, no ticket.
     local = httpx.post(
         f"{pair.a.url}/api/live/plan", json={**body, "camera": HELD_BY_A},
