@@ -70,14 +70,23 @@ class LocalPostgres:
             str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
             SUPERUSER, "--no-sync", "-E", "UTF8",
         )  # fmt: skip
+        self._pg_ctl("start")
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         self._run(
             str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
-            "-t", str(START_TIMEOUT_S), "-l", str(self.root / "log"), "start",
+            "-t", str(START_TIMEOUT_S), "-l", str(self.root / "log"), *extra, action,
         )  # fmt: skip
+
+    def restart(self) -> None:
+        """Stop (``-m fast``: clients are disconnected, what was committed is kept) and
+        start again on the same port with the same data, as a database restart in
+        production looks to the nodes."""
+        self._pg_ctl("restart", "-m", "fast")
 
     def stop(self) -> None:
         """Stop the server at once (``-m immediate``: nothing in it is kept) and remove
