@@ -92,7 +92,11 @@ class LocalPostgres:
         """Stop the server at once (``-m immediate``: nothing in it is kept) and remove
         its directory."""
         try:
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            # Gone already (it shut down on a terminal's Ctrl-C, say): nothing to stop.
+            if (self.data / "postmaster.pid").exists():
+                self._run(
+                    str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"
+                )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
