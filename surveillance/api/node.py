@@ -149,7 +149,11 @@ class Node:
             EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
         )
         zones = ZoneStore(engine)
-        shelf = ClipShelf(config.server.data_dir / CLIP_DIR, AlarmClips.max_bytes(config.events))
+        shelf = ClipShelf(
+            config.shared_root() / CLIP_DIR,
+            AlarmClips.max_bytes(config.events),
+            shared=config.cluster.enabled,
+        )
         alarm_clips = AlarmClips(shelf, events, ingest, catalog, recorded, config.events)
         clip_s = (config.events.alarm_clip_pre_s, config.events.alarm_clip_post_s)
         gb = build_gb_registry(config.gb28181, catalog, ingest, engine, redactor)
