@@ -78,7 +78,8 @@ class Ownership:
         self._db_down = False
         self._error_logged_at = -DB_ERROR_LOG_EVERY_S
         self._wake = asyncio.Event()  # the watchdog looks again (a deadline moved)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._rounds_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
         membership.on_lost(self._lost)
 
     # -- life cycle -----------------------------------------------------------------------
@@ -86,24 +87,21 @@ class Ownership:
         """The first round, then the loops. Before the ingest starts (after the membership
         joined): the node never connects a camera it does not hold."""
         await self.round()
-        self._tasks = [
-            asyncio.create_task(self._rounds(), name="cluster-leases"),
-            asyncio.create_task(self._watchdog(), name="cluster-lease-watchdog"),
-        ]
+        self._rounds_task = asyncio.create_task(self._rounds(), name="cluster-leases")
+        self._watchdog_task = asyncio.create_task(self._watchdog(), name="cluster-watchdog")
 
     async def stop_renewing(self) -> None:
-        """Stop the loops (what a stop does first; a test's dead node too)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        """Stop the rounds: no renewal, claim or hand-off from now on; held cameras stop
+        at their local deadlines (what a node cut off from the database lives through)."""
+        await _cancel(self._rounds_task)
+        self._rounds_task = None
 
     async def stop(self) -> None:
         """Stop the loops, the ingest of the held cameras, then release them: the others
         take them at their next round instead of a lease later."""
         await self.stop_renewing()
+        await _cancel(self._watchdog_task)
+        self._watchdog_task = None
         held = sorted(self._deadlines)
         self._deadlines.clear()
         self._tokens.clear()
@@ -259,7 +257,11 @@ class Ownership:
         camera missing from it is lost now (expired there: someone may claim it)."""
         if every:
             listed = {lease.camera_id for lease in leases}
-            for camera_id in [c for c in self._deadlines if c not in listed]:
+            gone = [c for c in self._deadlines if c not in listed]
+            if gone:
+                log.warning("cluster: %d leases expired before renewal: %s",
+                            len(gone), ", ".join(sorted(gone)[:10]))  # fmt: skip
+            for camera_id in gone:
                 del self._deadlines[camera_id]
                 self._tokens.pop(camera_id, None)
         for lease in leases:
@@ -280,11 +282,12 @@ class Ownership:
         async with self._sync_lock:
             want = set(self.held())
             changed = (want - self._running) | (self._running - want)
-            lost = self._running - want
+            # Held until now but not let go (no hand-off): the lease ran out under us.
+            lost = {c for c in self._running - want if c in self._deadlines}
             self._running = want
             if lost:
                 log.warning(
-                    "cluster: %d cameras no longer held here: %s",
+                    "cluster: lease lost, %d cameras no longer read here: %s",
                     len(lost), ", ".join(sorted(lost)[:10]),
                 )  # fmt: skip
             if changed:
@@ -328,3 +331,10 @@ class Ownership:
                 "their leases run out, no claims",
                 type(error).__name__,
             )
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

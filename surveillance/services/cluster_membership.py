@@ -71,13 +71,17 @@ class Membership:
         await asyncio.to_thread(self._read)
         self._task = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
 
-    async def stop(self) -> None:
-        """Stop beating and leave: the others may take this node's cameras at once."""
+    async def stop_beating(self) -> None:
+        """No heartbeat from now on: to the others this node dies lease_s later."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def stop(self) -> None:
+        """Stop beating and leave: the others may take this node's cameras at once."""
+        await self.stop_beating()
         if self._lost:
             return  # the row is another process's now
         try:

@@ -206,7 +206,7 @@ class IngestService:
         """Start or stop the cameras' workers to match holds() (event loop thread). A camera
         let go is stopped, its viewers ended, and its worker threads joined (bounded) before
         this returns: the caller releases its lease only then, so no two nodes read it."""
-        stopped: list[IngestSource] = []
+        stopped: list[_StreamSlot] = []
         for camera_id in camera_ids:
             found = (self._slots.get((camera_id, sub)) for sub in (False, True))
             held = self._holds(camera_id)
@@ -221,14 +221,21 @@ class IngestService:
                 if isinstance(slot.worker, MissingSource) or not slot.camera.enabled:
                     continue
                 slot.worker.stop()
-                stopped.append(slot.worker)
                 slot.idle_since = None
                 slot.stream.ring.clear()
                 slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
                 slot.stream.close_consumers()  # its viewers re-plan to the new owner
+                stopped.append(slot)
             self.notify_health(camera_id)
-        if stopped:
-            await asyncio.to_thread(_join_all, stopped, time.monotonic() + SHUTDOWN_JOIN_S)
+        if not stopped:
+            return
+        workers = [slot.worker for slot in stopped]
+        await asyncio.to_thread(_join_all, workers, time.monotonic() + SHUTDOWN_JOIN_S)
+        for slot in stopped:
+            # A worker may report its own failure as it ends: where the camera is stays
+            # the reason shown (unless it came back here meanwhile).
+            if not self._holds(slot.camera.id) and slot.stream.health.last_error != ELSEWHERE:
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
 
     def notify_health(self, camera_id: str) -> None:
         """Tell the health listeners the camera's health changed (another node's status of
