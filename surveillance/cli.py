@@ -78,6 +78,8 @@ def _check_config(config_path: Path) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.nodes is not None:
+        return _demo_cluster(args)
     import uvicorn
 
     from surveillance.api.app import create_app
@@ -126,6 +128,61 @@ def _demo(args: argparse.Namespace) -> int:
             ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
         )
     return 0
+
+
+def _demo_cluster(args: argparse.Namespace) -> int:
+    """``demo --nodes N`` (see surveillance/demo_cluster.py)."""
+    from surveillance.config import load_config
+    from surveillance.demo import DEMO_ADMIN, demo_admin, demo_config_data
+    from surveillance.demo_cluster import (
+        NodeProcesses,
+        new_work_dir,
+        remove_work_dir,
+        sigterm_as_interrupt,
+        write_node_configs,
+    )
+    from surveillance.local_postgres import LocalPostgres, PostgresMissing
+    from surveillance.logs import configure_logging
+    from surveillance.redact import Redactor
+    from surveillance.simulator import Simulator, demo_mounts
+
+    redactor = Redactor()
+    configure_logging(redactor)
+    try:
+        database = LocalPostgres()
+    except PostgresMissing as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    work_dir = new_work_dir()
+    with sigterm_as_interrupt():
+        try:
+            database.start()
+            log.info("demo: PostgreSQL on 127.0.0.1:%d (thrown away at exit)", database.port)
+            mounts = demo_mounts(args.cameras)
+            with Simulator(mounts, clip_dir=args.cache_dir / "clips") as simulator:
+                base = demo_config_data(simulator, mounts, work_dir / "data")
+                url = database.new_database("surveillance")
+                nodes = write_node_configs(base, work_dir, url, args.port, args.nodes)
+                password = demo_admin(load_config(nodes[0].config))
+                redactor.add([password])
+                print(
+                    f"demo: sign in at {nodes[0].url}/login as {DEMO_ADMIN} with password "
+                    f"{password} (made for this run)",
+                    flush=True,
+                )
+                for node in nodes:
+                    print(f"demo: node {node.node_id} at {node.url}", flush=True)
+                processes = NodeProcesses(nodes)
+                try:
+                    processes.start()
+                    return processes.watch()
+                finally:
+                    processes.stop()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            database.stop()
+            remove_work_dir(work_dir)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -215,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the service on simulated cameras")
     demo.add_argument("--cameras", type=int, default=12, help="number of simulated cameras")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=int, default=8080, help="with --nodes: the first node's")
+    demo.add_argument(
+        "--nodes",
+        type=int,
+        help="run N nodes over a throwaway PostgreSQL (ports PORT, PORT+1, ...)",
+    )
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     demo.add_argument(
         "--data-dir", type=Path, help="the demo node's data (default: CACHE_DIR/demo-data)"
