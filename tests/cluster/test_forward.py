@@ -9,6 +9,7 @@ credentials (B authenticates them against the shared database).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiortc import RTCPeerConnection
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
@@ -225,6 +227,42 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     with pytest.raises(InvalidStatus) as again:
         websocket_connect(mse_url, origin=pair.a.url, open_timeout=10)  # type: ignore[arg-type]
     assert again.value.response.status_code == 403
+
+
+def test_webrtc_through_the_node_not_holding_the_camera(pair: Pair) -> None:
+    """The offer goes to A, B answers with its own candidates: media flows from B to the
+    browser, and the viewer (named `b.<id>`) is ended through A."""
+
+    async def watch() -> tuple[str, int, int]:
+        browser = RTCPeerConnection()
+        browser.addTransceiver("video", direction="recvonly")
+        connected = asyncio.Event()
+
+        @browser.on("connectionstatechange")
+        def _state() -> None:
+            if browser.connectionState == "connected":
+                connected.set()
+
+        await browser.setLocalDescription(await browser.createOffer())
+        async with httpx.AsyncClient(base_url=pair.a.url, timeout=TIMEOUT_S) as client:
+            offer = {"camera": HELD_BY_B, "sdp": browser.localDescription.sdp}
+            answer = await client.post("/api/live/webrtc", json=offer, headers=pair.handler)
+            assert answer.status_code == 200, answer.text
+            viewer = answer.json()["viewer"]
+            await browser.setRemoteDescription(
+                type(browser.localDescription)(sdp=answer.json()["sdp"], type="answer")
+            )
+            await asyncio.wait_for(connected.wait(), TIMEOUT_S)
+            watching = len(pair.b.node.live_views)
+            left = await client.delete(f"/api/live/webrtc/{viewer}", headers=pair.handler)
+            assert left.status_code == 204, left.text
+        await browser.close()
+        return viewer, watching, left.status_code
+
+    viewer, watching, _ = asyncio.run(watch())
+    assert viewer.startswith("b.") and watching == 1
+    wait_until(lambda: len(pair.b.node.live_views) == 0, TIMEOUT_S, "B's viewer ended")
+    assert len(pair.a.node.live_views) == 0  # A only passed the offer on
 
 
 def test_viewers_of_other_nodes_are_ended_there(pair: Pair) -> None:
