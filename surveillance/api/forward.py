@@ -204,9 +204,12 @@ class Forwarder:
         *,
         path: str | None = None,
         body: bytes | None = None,
+        wait_s: float = 0.0,
     ) -> Response:
         """``request`` sent to the node at ``owner_url`` (same method, path and query unless
-        ``path`` is given; its body unless ``body`` is), the answer streamed back."""
+        ``path`` is given; its body unless ``body`` is), the answer streamed back. ``wait_s``:
+        how much longer than FORWARD_TIMEOUT_S the owner may take (a clip that waits for
+        footage still to come)."""
         origin = origin_of(owner_url)
         if origin is None:
             self.warn("bad-url", "node %s has a URL that is not http(s): not forwarded", node_id)
@@ -221,7 +224,10 @@ class Forwarder:
         headers[FORWARDED_HEADER] = _node_id(request)
         headers["accept-encoding"] = "identity"  # streamed back as it comes, not recoded
         client = self._http()
-        sent = client.build_request(request.method, target, headers=headers, content=content)
+        timeout = httpx.Timeout(FORWARD_TIMEOUT_S + wait_s, connect=CONNECT_TIMEOUT_S)
+        sent = client.build_request(
+            request.method, target, headers=headers, content=content, timeout=timeout
+        )
         try:
             answer = await client.send(sent, stream=True)
         except httpx.TimeoutException:
@@ -238,11 +244,17 @@ class Forwarder:
         )
 
     async def exchange(
-        self, request: Request, node_id: str, owner_url: str, path: str, body: bytes
+        self,
+        request: Request,
+        node_id: str,
+        owner_url: str,
+        path: str,
+        body: bytes,
+        wait_s: float = 0.0,
     ) -> tuple[int, bytes]:
         """A small JSON request of this one's user to another node (one part of a request
         that spans cameras of several nodes): the status and at most MAX_ANSWER_BYTES."""
-        answer = await self.send(request, node_id, owner_url, path=path, body=body)
+        answer = await self.send(request, node_id, owner_url, path=path, body=body, wait_s=wait_s)
         assert isinstance(answer, StreamingResponse)
         data = bytearray()
         async for chunk in answer.body_iterator:
@@ -283,7 +295,7 @@ def forwarder_of(request: Request) -> Forwarder:
     return _node(request).forwarder
 
 
-async def to_owner(request: Request, camera_id: str) -> Response | None:
+async def to_owner(request: Request, camera_id: str, wait_s: float = 0.0) -> Response | None:
     """The owner's answer when another node holds ``camera_id``; None when this node
     should answer (it holds the camera, cluster mode is off, or nobody holds it now: the
     local route then says why the camera has no picture). A request forwarded here already
@@ -291,7 +303,7 @@ async def to_owner(request: Request, camera_id: str) -> Response | None:
     owner = owner_elsewhere(request, camera_id)
     if owner is None:
         return None
-    return await forwarder_of(request).send(request, *owner)
+    return await forwarder_of(request).send(request, *owner, wait_s=wait_s)
 
 
 def owner_elsewhere(request: Request, camera_id: str) -> tuple[str, str] | None:
