@@ -53,6 +53,10 @@ MAX_FORWARD_BODY_BYTES = DEFAULT_BODY_BYTES  # no camera-bound route takes more
 RETRY_AFTER_S = 2
 MAX_ANSWER_BYTES = 1024 * 1024  # a JSON answer read here (one part of a larger request)
 LOG_EVERY_S = 60.0
+# A moment this recent may lie in the segment the owner is still writing (only its
+# recorder knows that segment's fragments) or in its live ring: asked of the owner. Older
+# footage is in the shared recordings, which any node reads.
+RECENT_MARGIN_S = 15.0
 # What the owner needs of the request: who is asking (cookie, bearer token, CSRF token),
 # what is sent and wanted. Origin is not sent: this node checked it; the owner sees a
 # same-node request (its own Host), as it is one by then.
@@ -138,7 +142,7 @@ def was_forwarded(request: Request) -> bool:
 
 def node_origins(connection: HTTPConnection) -> frozenset[str]:
     """The origins (scheme://host:port) of the live nodes of the cluster table."""
-    return cluster_origins(connection.app.state.node)
+    return cluster_origins(_node(connection))
 
 
 def cluster_origins(node: Node | None) -> frozenset[str]:
@@ -317,11 +321,15 @@ def owner_elsewhere(request: Request, camera_id: str) -> tuple[str, str] | None:
             raise CameraMoving(camera_id)
         return None
     if was_forwarded(request):
+        # Never twice: the node that sent it thinks we hold it; we think someone else does.
+        forwarder_of(request).warn(
+            "twice", "forwarded request for camera %s another node holds: refused", camera_id
+        )
         raise CameraMoving(camera_id)
     return ownership.owner(camera_id) or "?", owner_url
 
 
-async def to_node(request: Request, node_id: str, *, path: str | None = None) -> Response:
+async def to_node(request: Request, node_id: str) -> Response:
     """``request`` forwarded to the node ``node_id`` of the cluster table (a viewer that
     lives there). 404 when that node is not in the table."""
     membership = _node(request).membership
@@ -330,13 +338,7 @@ async def to_node(request: Request, node_id: str, *, path: str | None = None) ->
         raise NotFound(f"no node {node_id!r} in this cluster")
     if was_forwarded(request):
         raise NotForwardedTwice()
-    return await forwarder_of(request).send(request, node_id, url, path=path)
-
-
-# A moment this recent may lie in the segment the owner is still writing (only its
-# recorder knows that segment's fragments) or in its live ring: asked of the owner. Older
-# footage is in the shared recordings, which any node reads.
-RECENT_MARGIN_S = 15.0
+    return await forwarder_of(request).send(request, node_id, url)
 
 
 def owner_only(request: Request, moment: float | None, reach_s: float = 0.0) -> bool:
