@@ -1,4 +1,4 @@
-"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status."""
+"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status, nodes."""
 
 from __future__ import annotations
 
@@ -228,6 +228,18 @@ def _gb(args: argparse.Namespace) -> int:
     return gb_status_command(config, args.json, _node_sign)
 
 
+def _nodes(args: argparse.Namespace) -> int:
+    from surveillance.config import ConfigError, load_config
+    from surveillance.services.cluster_nodes import nodes_command
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return nodes_command(config)
+
+
 def _node_sign(engine: Engine) -> NodeSign:
     """The node's heartbeat (services/node_heartbeat.py): its newest node.running event,
     open and moved within two beats and a margin while the node runs."""
@@ -297,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     gb_status.add_argument("--config", type=Path, required=True, help="YAML configuration file")
     gb_status.add_argument("--json", action="store_true", help="print JSON")
 
+    nodes = commands.add_parser(
+        "nodes", help="the nodes of a cluster: live or not, heartbeat, cameras held, load"
+    )
+    nodes.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+
     from surveillance.auth.commands import add_arguments as add_auth_arguments
 
     add_auth_arguments(commands)
@@ -322,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _auth(args)
     if args.command == "gb":
         return _gb(args)
+    if args.command == "nodes":
+        return _nodes(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 

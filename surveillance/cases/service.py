@@ -53,6 +53,7 @@ from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStores
 from surveillance.cases.unowned import AttachClaims, set_aside_unowned
+from surveillance.db.fence import Fence
 from surveillance.errors import SurveillanceError
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ class CaseService:
         self._claims = AttachClaims()
         self._signing_start: dict[str, Any] | None = None
         self._archive_hooks: list[Callable[[str, str], None]] = []
+        # Cluster mode: items cut from a camera's live footage are written only while this
+        # node holds the camera (the node sets it; None checks nothing).
+        self.live_fence: Fence | None = None
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -232,7 +236,7 @@ class CaseService:
     ) -> ItemRecord:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
         footage = await self.footage.snapshot(camera_id, at)
-        return await self._record(number, footage, actor)
+        return await self._record(number, footage, actor, live=at is None)
 
     async def attach_clip(
         self,
@@ -246,7 +250,7 @@ class CaseService:
     ) -> ItemRecord:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
         footage = await self.footage.clip(camera_id, at, pre_s, post_s)
-        return await self._record(number, footage, actor)
+        return await self._record(number, footage, actor, live=at is None)
 
     async def attach(self, number: str, footage: Footage, actor: str) -> ItemRecord:
         """Attach footage the caller took itself (an alarm's picture from the ring, or the
@@ -254,15 +258,21 @@ class CaseService:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
         return await self._record(number, footage, actor)
 
-    async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
-        return await asyncio.to_thread(self._store_and_record, number, footage, actor)
+    async def _record(
+        self, number: str, footage: Footage, actor: str, *, live: bool = False
+    ) -> ItemRecord:
+        """``live``: cut from the camera's live footage now (fenced in cluster mode)."""
+        fence = self.live_fence if live else None
+        return await asyncio.to_thread(self._store_and_record, number, footage, actor, fence)
 
-    def _store_and_record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
+    def _store_and_record(
+        self, number: str, footage: Footage, actor: str, fence: Fence | None = None
+    ) -> ItemRecord:
         sha256 = hashlib.sha256(footage.data).hexdigest()
         with self._claims.claim(sha256):
             blob = self.evidence.put(footage.data)
             try:
-                return self.stores.items.add(number, footage, blob, actor)
+                return self.stores.items.add(number, footage, blob, actor, fence)
             except BaseException:
                 # Whoever first stored these bytes: if no attach but this one claims
                 # them and no item owns them, they go with this attach's failure.
