@@ -95,7 +95,8 @@ class ClusterStore:
 
     def claim(self, node_id: str, camera_ids: Iterable[str], lease_s: float) -> list[Lease]:
         """The leases we hold among ``camera_ids`` after taking every one that is free,
-        expired or already ours, in one statement however many cameras."""
+        expired or already ours, in one statement however many cameras. A row another
+        transaction has locked just now (a fenced write in flight) is left for next time."""
         ids = sorted(set(camera_ids))  # one row once; the same lock order on every node
         if not ids:
             return []

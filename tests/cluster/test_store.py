@@ -194,6 +194,22 @@ def test_a_fenced_write_holds_off_a_takeover_of_its_camera_only(
         assert [(lease.camera_id, lease.generation) for lease in taken] == [("cam-2", 2)]
     [taken_after] = store.claim("b", ["cam-1"], LONG_S)
     assert (taken_after.node_id, taken_after.generation) == ("b", 2)
+    with engine.connect() as connection:  # the fence's idle limit was for that transaction only
+        setting = "SHOW idle_in_transaction_session_timeout"
+        assert connection.execute(text(setting)).scalar_one() == "0"
+
+
+def test_the_stores_writes_give_up_on_a_lock_instead_of_hanging(
+    engine: Engine, store: ClusterStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_store, "LOCK_TIMEOUT_S", 0.2)
+    store.claim("a", ["cam-1", "cam-2"], LONG_S)
+    with engine.begin() as writer:
+        store.check_fence(writer, "cam-1", LeaseToken("a", 1))
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            store.renew("a", LONG_S)  # waits for cam-1's writer, not forever
+        store.claim("b", ["cam-3"], LONG_S)  # what the writer does not hold goes on
+    assert [lease.camera_id for lease in store.renew("a", LONG_S)] == ["cam-1", "cam-2"]
 
 
 def test_a_writer_stopped_inside_a_fenced_transaction_is_ended_by_the_server(
