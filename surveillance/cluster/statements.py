@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from sqlalchemy import TextClause, text
 
+# now() is when the reading transaction began: a heartbeat committed since would read as
+# a few milliseconds in the future, hence the floor of 0.
 _NODE_COLUMNS = (
     "id, url, capacity, incarnation, "
     "extract(epoch from started_at) AS started_at, "
     "extract(epoch from heartbeat_at) AS heartbeat_at, "
     "extract(epoch from stopped_at) AS stopped_at, "
-    "load, extract(epoch from now() - heartbeat_at) AS age_s"
+    "load, greatest(0, extract(epoch from now() - heartbeat_at)) AS age_s"
 )
 _LEASE_COLUMNS = (
     "camera_id, node_id, generation, extract(epoch from expires_at - now()) AS remaining_s"

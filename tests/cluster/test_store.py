@@ -240,7 +240,8 @@ def test_join_refuses_a_live_id_and_takes_over_a_stopped_or_silent_one(
         "node-a", 2.0, first, None,
     )  # fmt: skip
     assert joined.live(LONG_S)
-    assert store.join("node-a", "http://a.example:8080", 2.0, first, LONG_S) is not None
+    again = store.join("node-a", "http://a.example:8080", 2.0, first, LONG_S)
+    assert again.started_at == joined.started_at  # the same process: its start stays
 
     with pytest.raises(NodeIdTaken, match=r"'node-a'.*http://a\.example:8080") as taken:
         store.join("node-a", "http://other.example:8080", 1.0, second, LONG_S)
