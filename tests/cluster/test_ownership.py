@@ -33,7 +33,7 @@ from surveillance.events.records import EventFilter, EventSpec, EventType, Sever
 from surveillance.events.store import EventStore
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
 from surveillance.recordings.store import RecordingStore
-from surveillance.services.camera_ownership import Ownership
+from surveillance.services.camera_ownership import LEASE_LOST, Ownership
 from surveillance.services.cluster_membership import Membership
 from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
@@ -224,6 +224,7 @@ async def test_cameras_spread_move_on_join_and_fail_over_with_fenced_writes(
         # ends in the database; from then on its fence refuses at once.
         await c.die()
         await until(lambda: not c.ownership.held() and not c.running(), LEASE_S + 5, "c stops")
+        assert c.ingest.camera_health(camera).main.last_error == LEASE_LOST
         with pytest.raises(LeaseLost):
             c.ownership.token(camera)
         with pytest.raises(LeaseLost):
