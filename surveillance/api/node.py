@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from surveillance.api.forward import Forwarder
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import AuthStore, SessionPolicy
@@ -49,6 +50,7 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
@@ -107,6 +109,8 @@ class Node:
     cluster_store: ClusterStore | None = None
     membership: Membership | None = None
     ownership: Ownership | None = None
+    forwarder: Forwarder = field(default_factory=Forwarder)  # to cameras' owners (cluster)
+    mse_tickets: MseTickets = field(default_factory=MseTickets)  # fMP4 for other nodes' pages
 
     @classmethod
     def build(cls, config: AppConfig, redactor: Redactor | None = None) -> Node:
@@ -189,7 +193,11 @@ class Node:
             }
 
         zones = ZoneStore(engine)
-        shelf = ClipShelf(config.server.data_dir / CLIP_DIR, AlarmClips.max_bytes(config.events))
+        shelf = ClipShelf(
+            config.shared_root() / CLIP_DIR,
+            AlarmClips.max_bytes(config.events),
+            shared=config.cluster.enabled,
+        )
         alarm_clips = AlarmClips(shelf, events, ingest, catalog, recorded, config.events)
         clip_s = (config.events.alarm_clip_pre_s, config.events.alarm_clip_post_s)
         gb = build_gb_registry(config.gb28181, catalog, ingest, engine, redactor)
@@ -297,6 +305,7 @@ class Node:
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
         self.health_events.stop()
+        await self.forwarder.close()
         self.audit.close()
         if self.membership is not None:  # last: the others take over at once
             await self.membership.stop()

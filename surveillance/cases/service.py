@@ -28,7 +28,7 @@ from typing import IO, Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from surveillance.cases import bundle
+from surveillance.cases import bundle, key_ring
 from surveillance.cases.case_store import UNSET
 from surveillance.cases.entry_signatures import record_start
 from surveillance.cases.errors import (
@@ -72,7 +72,10 @@ class CaseService:
         key_dir: Path,
         assignee_exists: Callable[[str], bool],
         node_name: str | None = None,
+        key_ring: Path | None = None,
     ) -> None:
+        """``key_ring``: the cluster's shared directory (cluster mode), where this node
+        publishes its public key and finds the other nodes' (:mod:`.key_ring`)."""
         self.engine = engine
         self._assignee_exists = assignee_exists
         self.stores = CaseStores(engine, self._sign_entry)
@@ -80,6 +83,7 @@ class CaseService:
         self.footage = footage
         self.node_name = node_name or socket.gethostname()
         self._key_dir = key_dir
+        self._key_ring = key_ring
         self._key: NodeKey | None = None
         self._key_lock = threading.Lock()
         self.recent_reads = RecentReads()
@@ -100,6 +104,16 @@ class CaseService:
         self._signing_start = record_start(
             self._key_dir, datetime.now(UTC), self.stores.last_numbers
         )
+        if self._key_ring is not None:
+            key_ring.publish(self._key_ring, self.node_name, self.key.public_raw)
+
+    def cluster_keys(self) -> dict[str, bytes]:
+        """The other nodes' public keys by node id (empty on a single node) (blocking)."""
+        if self._key_ring is None:
+            return {}
+        keys = key_ring.read_keys(self._key_ring)
+        keys.pop(self.node_name, None)
+        return keys
 
     def _sign_entry(self, message: bytes) -> bytes:
         """Every new custody entry is signed with the node's key; a key that cannot be
@@ -317,6 +331,7 @@ class CaseService:
                     actor,
                     exported_at,
                     self._signing_start,
+                    key_ring.described(self.cluster_keys()),
                 )
             except (SurveillanceError, OSError) as exc:
                 failure = _export_failure(number, exc)
