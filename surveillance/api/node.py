@@ -29,6 +29,7 @@ from surveillance.services.alarm_cases import AlarmCases
 from surveillance.services.alarm_clips import CLIP_DIR, AlarmClips
 from surveillance.services.availability import AvailabilityService
 from surveillance.services.cases import build_case_service
+from surveillance.services.cluster_notify import Notifier
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
@@ -47,7 +48,9 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
+from surveillance.services.remote_events import relay_events
 from surveillance.services.retention import FILE_ALREADY_GONE
+from surveillance.services.session_revocation import SessionRevocations
 from surveillance.services.snapshots import SnapshotService
 from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
@@ -93,9 +96,11 @@ class Node:
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
     gb_control: GbControl  # PTZ of GB/T 28181 channels; their platforms' alarms into events
+    revocations: SessionRevocations  # revoked access ends live views and streams at once
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
     gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
+    notifier: Notifier | None = None  # LISTEN/NOTIFY between the nodes, in cluster mode
 
     @classmethod
     def build(cls, config: AppConfig, redactor: Redactor | None = None) -> Node:
@@ -156,6 +161,15 @@ class Node:
         gb_control = GbControl(config.gb28181, gb, catalog, events)
         if gb is not None:
             gb.on_alarm = gb_control.on_alarm
+        live_views = LiveViews(access, limits)
+        health_events = HealthEvents(ingest, limits.event_streams_per_user)
+        cluster = config.cluster
+        notifier = None
+        if cluster.enabled and cluster.node_id is not None:
+            notifier = Notifier(database_url(config), cluster.node_id)
+            relay_events(events, notifier)
+        revocations = SessionRevocations(live_views, (events, health_events), notifier)
+        auth_store.on_access_changed(revocations.changed)
         return cls(
             config=config,
             catalog=catalog,
@@ -172,8 +186,8 @@ class Node:
             audit=audit,
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
             access=access,
-            live_views=LiveViews(access, limits),
-            health_events=HealthEvents(ingest, limits.event_streams_per_user),
+            live_views=live_views,
+            health_events=health_events,
             recordings=recordings,
             recorder=recorder,
             recorded=recorded,
@@ -194,6 +208,8 @@ class Node:
             gb=gb,
             gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
             gb_control=gb_control,
+            revocations=revocations,
+            notifier=notifier,
         )
 
     async def start(self) -> None:
@@ -228,8 +244,12 @@ class Node:
         await self.mosaic.start()
         await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
         await self.live_views.start()
+        await self.revocations.start()
+        if self.notifier is not None:  # its first connection reloads what others published
+            await self.notifier.start()
 
     async def stop(self) -> None:
+        self.revocations.stop()
         await self.zone_motion.stop()  # ends its alarms while the bus still takes them
         await self.live_views.close_all()
         await self.mosaic.close()
@@ -250,6 +270,8 @@ class Node:
         await self.gb_control.stop()  # ends its device alarms while the bus takes them
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
+        if self.notifier is not None:  # after the bus: the events ended above reach the others
+            await self.notifier.stop()
         self.health_events.stop()
         self.audit.close()
         self.engine.dispose()
