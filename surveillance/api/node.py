@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from surveillance.api.forward import Forwarder
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog, camera_secrets
+from surveillance.cluster.errors import NodeIdTaken
+from surveillance.cluster.store import ClusterStore
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
 from surveillance.events.clips import ClipShelf
@@ -28,7 +32,9 @@ from surveillance.services.access import Access
 from surveillance.services.alarm_cases import AlarmCases
 from surveillance.services.alarm_clips import CLIP_DIR, AlarmClips
 from surveillance.services.availability import AvailabilityService
+from surveillance.services.camera_ownership import Ownership
 from surveillance.services.cases import build_case_service
+from surveillance.services.cluster_membership import Membership
 from surveillance.services.cluster_notify import Notifier
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
@@ -45,16 +51,20 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.remote_events import relay_events
+from surveillance.services.remote_health import HealthPublisher, RemoteHealth
 from surveillance.services.retention import FILE_ALREADY_GONE
 from surveillance.services.session_revocation import SessionRevocations
 from surveillance.services.snapshots import SnapshotService
 from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
 from surveillance.zones.store import ZoneStore
+
+log = logging.getLogger(__name__)
 
 # The data directory holds the database (password hashes), the evidence and the node's
 # signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
@@ -101,6 +111,14 @@ class Node:
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
     gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
     notifier: Notifier | None = None  # LISTEN/NOTIFY between the nodes, in cluster mode
+    remote_health: RemoteHealth | None = None  # other nodes' cameras' health, shown here
+    health_publisher: HealthPublisher | None = None  # this node's cameras' health, for them
+    # Cluster mode (cluster.enabled) only: the shared tables, this node's row, its leases.
+    cluster_store: ClusterStore | None = None
+    membership: Membership | None = None
+    ownership: Ownership | None = None
+    forwarder: Forwarder = field(default_factory=Forwarder)  # to cameras' owners (cluster)
+    mse_tickets: MseTickets = field(default_factory=MseTickets)  # fMP4 for other nodes' pages
 
     @classmethod
     def build(cls, config: AppConfig, redactor: Redactor | None = None) -> Node:
@@ -117,6 +135,18 @@ class Node:
         # One database for the node: cases and wall layouts share its engine and its
         # migrations (run in start()).
         engine = create_db_engine(database_url(config))
+        cluster_store = membership = ownership = notifier = remote_health = None
+        if config.cluster.enabled and config.cluster.node_id is not None:
+            cluster_store = ClusterStore(engine)
+            membership = Membership(cluster_store, config.cluster, lambda: load())
+            ownership = Ownership(cluster_store, membership, catalog, ingest, config.cluster)
+            notifier = Notifier(database_url(config), config.cluster.node_id)
+            remote_health = RemoteHealth(cluster_store, notifier, ingest, ownership.owner)
+            # Another node's camera is never connected here; its health is its owner's word.
+            ingest.set_ownership(ownership.holds, remote_health.health, ownership.owner)
+        # Writes for a camera are fenced by its lease in cluster mode (None: unchecked).
+        fence = ownership.fence if ownership is not None else None
+        node_id = config.cluster.node_id if config.cluster.enabled else None
         wall = WallStore(engine)
         auth = config.auth
         policy = SessionPolicy(
@@ -124,7 +154,7 @@ class Node:
         )
         auth_store = AuthStore(engine, policy)
         audit = AuditLog(engine)
-        recordings = RecordingStore(engine)
+        recordings = RecordingStore(engine, fence)
         recorder = RecorderService(
             catalog, ingest, recordings, config, on_removed=_audit_removals(audit)
         )
@@ -141,6 +171,7 @@ class Node:
         )
         # Archiving a case lets go of the footage it held back from retention.
         cases.on_archived(recorded.release_case)
+        cases.live_fence = fence
         access = Access(catalog, cases)
         # One set of WebRTC viewers for live tiles and mosaics: the caps on viewers waiting
         # to connect are per user and per node, whatever they watch.
@@ -151,10 +182,31 @@ class Node:
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
         events = EventBus(
-            EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
+            EventStore(engine, node_id, fence),
+            catalog,
+            config.events,
+            audit,
+            limits.event_streams_per_user,
         )
+        live = LiveService(ingest, mosaic, peers)
+        if ownership is not None:
+            ownership.on_takeover = events.end_node_events
+
+        def load() -> dict[str, float]:
+            """This node's figures for the others (cluster mode's heartbeat)."""
+            held = len(ownership.held()) if ownership is not None else len(catalog.cameras)
+            return {
+                "cameras": held,
+                "viewers": live.viewers,
+                "streams": ingest.running_streams(),
+            }
+
         zones = ZoneStore(engine)
-        shelf = ClipShelf(config.server.data_dir / CLIP_DIR, AlarmClips.max_bytes(config.events))
+        shelf = ClipShelf(
+            config.shared_root() / CLIP_DIR,
+            AlarmClips.max_bytes(config.events),
+            shared=config.cluster.enabled,
+        )
         alarm_clips = AlarmClips(shelf, events, ingest, catalog, recorded, config.events)
         clip_s = (config.events.alarm_clip_pre_s, config.events.alarm_clip_post_s)
         gb = build_gb_registry(config.gb28181, catalog, ingest, engine, redactor)
@@ -163,11 +215,10 @@ class Node:
             gb.on_alarm = gb_control.on_alarm
         live_views = LiveViews(access, limits)
         health_events = HealthEvents(ingest, limits.event_streams_per_user)
-        cluster = config.cluster
-        notifier = None
-        if cluster.enabled and cluster.node_id is not None:
-            notifier = Notifier(database_url(config), cluster.node_id)
+        health_publisher = None
+        if notifier is not None and cluster_store is not None and ownership is not None:
             relay_events(events, notifier)
+            health_publisher = HealthPublisher(cluster_store, notifier, ingest, ownership.token)
         revocations = SessionRevocations(live_views, (events, health_events), notifier)
         auth_store.on_access_changed(revocations.changed)
         return cls(
@@ -177,7 +228,7 @@ class Node:
             engine=engine,
             ingest=ingest,
             snapshots=snapshots,
-            live=LiveService(ingest, mosaic, peers),
+            live=live,
             footage=footage,
             cases=cases,
             wall=wall,
@@ -203,13 +254,18 @@ class Node:
             ),
             alarm_clips=alarm_clips,
             alarm_cases=AlarmCases(events, cases, footage, ingest, catalog, alarm_clips, clip_s),
-            heartbeat=NodeHeartbeat(events),
+            heartbeat=NodeHeartbeat(events, node_id=node_id),
             availability=AvailabilityService(events),
             gb=gb,
             gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
             gb_control=gb_control,
             revocations=revocations,
             notifier=notifier,
+            remote_health=remote_health,
+            health_publisher=health_publisher,
+            cluster_store=cluster_store,
+            membership=membership,
+            ownership=ownership,
         )
 
     async def start(self) -> None:
@@ -220,6 +276,7 @@ class Node:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)
+        await self._join_cluster()
         self.exports.prepare()  # empties what a node stopped mid-export left behind
         # Before the ingest, decoder and encoder threads: memory freed after a load goes
         # back to the system instead of staying in per-thread arenas (media/memory.py).
@@ -247,9 +304,13 @@ class Node:
         await self.revocations.start()
         if self.notifier is not None:  # its first connection reloads what others published
             await self.notifier.start()
+        if self.health_publisher is not None:
+            await self.health_publisher.start()
 
     async def stop(self) -> None:
         self.revocations.stop()
+        if self.health_publisher is not None:
+            await self.health_publisher.stop()
         await self.zone_motion.stop()  # ends its alarms while the bus still takes them
         await self.live_views.close_all()
         await self.mosaic.close()
@@ -262,6 +323,8 @@ class Node:
         await self.health_alarms.stop()
         await self.recorder.stop()  # closes its segments while their packets still come
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
+        if self.ownership is not None:  # its cameras' ingest stops, then their leases go
+            await self.ownership.stop()
         await self.ingest.stop()  # its GB workers close their plays: BYEs under way
         if self.gb_player is not None:  # BYE every play left, while the SIP transport runs
             await self.gb_player.stop()
@@ -272,9 +335,27 @@ class Node:
         self.events.stop()
         if self.notifier is not None:  # after the bus: the events ended above reach the others
             await self.notifier.stop()
+        if self.remote_health is not None:
+            await self.remote_health.stop()
         self.health_events.stop()
+        await self.forwarder.close()
         self.audit.close()
+        if self.membership is not None:  # last: the others take over at once
+            await self.membership.stop()
         self.engine.dispose()
+
+    async def _join_cluster(self) -> None:
+        """Cluster mode: join (before anything writes under this node's id: its events'
+        leftovers are ended by it), then the first lease round, before the ingest starts,
+        so the node never connects a camera it does not hold."""
+        if self.membership is None or self.ownership is None:
+            return
+        try:
+            await self.membership.start()
+        except NodeIdTaken as taken:
+            log.critical("node not started: %s", taken)
+            raise
+        await self.ownership.start()
 
 
 def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str], None]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from surveillance.api.node import Node
 from surveillance.auth.roles import Permission, Role
 from surveillance.config.models import AppConfig
 from surveillance.events.records import EventSpec, EventType, Severity
+from surveillance.local_postgres import LocalPostgres, pg_bin
 from surveillance.services.cluster_notify import (
     EVENTS_CHANNEL,
     MAX_PAYLOAD_BYTES,
@@ -32,9 +32,6 @@ from surveillance.services.cluster_notify import (
     split_payloads,
 )
 from surveillance.services.live_sessions import ACCESS_ENDED, ViewKind
-from tests.cases.conftest import PG_START_TIMEOUT_S, PostgresCluster, _pg_bin, postgres
-
-__all__ = ["postgres"]
 
 pytestmark = pytest.mark.postgresql
 T = TypeVar("T")
@@ -54,28 +51,16 @@ async def eventually(condition: Callable[[], T], what: str, within_s: float = WA
 
 
 @pytest.fixture(scope="module")
-def own_postgres() -> Iterator[PostgresCluster]:
+def own_postgres() -> Iterator[LocalPostgres]:
     """A cluster of the module's own: the restart below must not disturb other tests."""
-    bin_dir = _pg_bin()
+    bin_dir = pg_bin()
     assert bin_dir is not None, "PostgreSQL binaries are missing (install Debian's postgresql)"
-    cluster = PostgresCluster(bin_dir)
+    cluster = LocalPostgres(bin_dir)
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()
-
-
-def restart(cluster: PostgresCluster) -> None:
-    """pg_ctl restart: same data, same port (options from postmaster.opts); every
-    connection is cut. The server's output goes to the log: a pipe it kept open would hold
-    the capture until it stops."""
-    subprocess.run(
-        [*cluster._as_user, str(cluster.bin_dir / "pg_ctl"), "-D", str(cluster.data),
-         "-m", "fast", "-w", "-t", str(PG_START_TIMEOUT_S), "-l", str(cluster.root / "log"),
-         "restart"],
-        check=True, capture_output=True, timeout=PG_START_TIMEOUT_S * 2, cwd=cluster.root,
-    )  # fmt: skip
 
 
 class Inbox:
@@ -97,7 +82,7 @@ class Inbox:
 
 
 async def test_notifier_delivers_splits_and_survives_a_restart(
-    own_postgres: PostgresCluster,
+    own_postgres: LocalPostgres,
 ) -> None:
     url = own_postgres.new_database()
     a, b = Notifier(url, "node-a"), Notifier(url, "node-b")
@@ -143,7 +128,7 @@ async def test_notifier_delivers_splits_and_survives_a_restart(
             split_payloads({}, "cameras", ["x" * MAX_PAYLOAD_BYTES])
 
         # A restart cuts both listeners; they come back by themselves and resync.
-        await asyncio.to_thread(restart, own_postgres)
+        await asyncio.to_thread(own_postgres.restart)
         await eventually(lambda: b.connections >= 2 and b.listening.is_set(), "b listens again")
         await eventually(lambda: inbox_b.resyncs >= 2, "b resyncs after the restart")
         await eventually(lambda: a.connections >= 2 and a.listening.is_set(), "a listens again")
@@ -173,7 +158,7 @@ def node_config(url: str, root: Path, node_id: str, port: int) -> AppConfig:
 
 
 @pytest.fixture
-async def two_nodes(postgres: PostgresCluster, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+async def two_nodes(postgres: LocalPostgres, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
     url = postgres.new_database()
     a = Node.build(node_config(url, tmp_path, "a", 8080))
     b = Node.build(node_config(url, tmp_path, "b", 8081))
