@@ -4,9 +4,7 @@ double ingest, all stopped on the way out."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -80,14 +78,3 @@ def running_cluster(
             simulator.stop()
             pg.stop()
             shutil.rmtree(work, ignore_errors=True)
-
-
-def restart_postgres(pg: Any) -> None:
-    """``pg_ctl restart -m fast`` on a LocalPostgres: the same port and data, every
-    connection dropped (pg_ctl reuses the options of the last start, postmaster.opts)."""
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [*as_user, str(pg.bin_dir / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w",
-         "-t", "60", "restart"],
-        check=True, capture_output=True, timeout=90,
-    )  # fmt: skip

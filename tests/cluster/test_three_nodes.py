@@ -20,7 +20,6 @@ import pytest
 from surveillance.cluster.rendezvous import assign
 
 from bench.cluster_nodes import SEGMENT_S, NodePlan
-from bench.cluster_run import restart_postgres
 from tests.cluster.harness import CAMERAS, Cluster, running_cluster
 from tests.waits import wait_until
 
@@ -206,7 +205,7 @@ def test_killed_node_cameras_come_back_online_elsewhere(cluster: Cluster) -> Non
 def test_postgresql_restart_keeps_video_and_leases(cluster: Cluster) -> None:
     before = settled_owners(cluster, "one owner each")
     samples_before = cluster.watch.samples
-    restart_postgres(cluster.pg)
+    cluster.pg.restart()
     # Live video went on: the same node ingests each camera as before, all along.
     during = cluster.owners()
     assert {c: n[0] for c, n in during.items() if len(n) == 1} == before, during
