@@ -1,4 +1,4 @@
-"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status."""
+"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status, nodes."""
 
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ def _check_config(config_path: Path) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.nodes is not None:
+        return _demo_cluster(args)
     import uvicorn
 
     from surveillance.api.app import create_app
@@ -128,6 +130,61 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_cluster(args: argparse.Namespace) -> int:
+    """``demo --nodes N`` (see surveillance/demo_cluster.py)."""
+    from surveillance.config import load_config
+    from surveillance.demo import DEMO_ADMIN, demo_admin, demo_config_data
+    from surveillance.demo_cluster import (
+        NodeProcesses,
+        new_work_dir,
+        remove_work_dir,
+        sigterm_as_interrupt,
+        write_node_configs,
+    )
+    from surveillance.local_postgres import LocalPostgres, PostgresMissing
+    from surveillance.logs import configure_logging
+    from surveillance.redact import Redactor
+    from surveillance.simulator import Simulator, demo_mounts
+
+    redactor = Redactor()
+    configure_logging(redactor)
+    try:
+        database = LocalPostgres()
+    except PostgresMissing as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    work_dir = new_work_dir()
+    with sigterm_as_interrupt():
+        try:
+            database.start()
+            log.info("demo: PostgreSQL on 127.0.0.1:%d (thrown away at exit)", database.port)
+            mounts = demo_mounts(args.cameras)
+            with Simulator(mounts, clip_dir=args.cache_dir / "clips") as simulator:
+                base = demo_config_data(simulator, mounts, work_dir / "data")
+                url = database.new_database("surveillance")
+                nodes = write_node_configs(base, work_dir, url, args.port, args.nodes)
+                password = demo_admin(load_config(nodes[0].config))
+                redactor.add([password])
+                print(
+                    f"demo: sign in at {nodes[0].url}/login as {DEMO_ADMIN} with password "
+                    f"{password} (made for this run)",
+                    flush=True,
+                )
+                for node in nodes:
+                    print(f"demo: node {node.node_id} at {node.url}", flush=True)
+                processes = NodeProcesses(nodes)
+                try:
+                    processes.start()
+                    return processes.watch()
+                finally:
+                    processes.stop()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            database.stop()
+            remove_work_dir(work_dir)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from surveillance.cases.commands import verify_bundle_command, verify_command
     from surveillance.config import ConfigError, load_config
@@ -171,6 +228,18 @@ def _gb(args: argparse.Namespace) -> int:
     return gb_status_command(config, args.json, _node_sign)
 
 
+def _nodes(args: argparse.Namespace) -> int:
+    from surveillance.config import ConfigError, load_config
+    from surveillance.services.cluster_nodes import nodes_command
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return nodes_command(config)
+
+
 def _node_sign(engine: Engine) -> NodeSign:
     """The node's heartbeat (services/node_heartbeat.py): its newest node.running event,
     open and moved within two beats and a margin while the node runs."""
@@ -203,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the service on simulated cameras")
     demo.add_argument("--cameras", type=int, default=12, help="number of simulated cameras")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=int, default=8080, help="with --nodes: the first node's")
+    demo.add_argument(
+        "--nodes",
+        type=int,
+        help="run N nodes over a throwaway PostgreSQL (ports PORT, PORT+1, ...)",
+    )
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     demo.add_argument(
         "--data-dir", type=Path, help="the demo node's data (default: CACHE_DIR/demo-data)"
@@ -235,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     gb_status.add_argument("--config", type=Path, required=True, help="YAML configuration file")
     gb_status.add_argument("--json", action="store_true", help="print JSON")
 
+    nodes = commands.add_parser(
+        "nodes", help="the nodes of a cluster: live or not, heartbeat, cameras held, load"
+    )
+    nodes.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+
     from surveillance.auth.commands import add_arguments as add_auth_arguments
 
     add_auth_arguments(commands)
@@ -260,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _auth(args)
     if args.command == "gb":
         return _gb(args)
+    if args.command == "nodes":
+        return _nodes(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -63,6 +64,14 @@ def demo_config(
 ) -> AppConfig:
     """A config with one camera per main mount, its ``-sub`` mount as sub-stream; with
     ``gb``, also the GB/T 28181 server the demo's county platform registers to."""
+    return AppConfig.model_validate(demo_config_data(simulator, mounts, data_dir, gb))
+
+
+def demo_config_data(
+    simulator: Simulator, mounts: list[MountSpec], data_dir: Path, gb: DemoGb | None = None
+) -> dict[str, Any]:
+    """:func:`demo_config` as plain data (what a config file holds: the many-node demo
+    writes it to files, one per node)."""
     paths = {mount.path for mount in mounts}
     cameras = []
     main_mounts = [m for m in mounts if not m.path.endswith("-sub")]
@@ -79,20 +88,18 @@ def demo_config(
                 "tags": DEMO_TAG_SETS[index % len(DEMO_TAG_SETS)],
             }
         )
-    return AppConfig.model_validate(
-        {
-            "server": {"data_dir": str(data_dir)},
-            # Every demo camera records (a real node decides per tag, platform and camera),
-            # capped so a demo left running does not fill its machine's disk.
-            "recording": {
-                "default": {"mode": "continuous", "retain_days": 1},
-                "max_bytes": DEMO_RECORDING_MAX_BYTES,
-            },
-            "platforms": [{"id": i, "name": n} for i, n in DEMO_PLATFORMS],
-            "cameras": cameras,
-            **({"gb28181": demo_gb_config(gb)} if gb else {}),
-        }
-    )
+    return {
+        "server": {"data_dir": str(data_dir)},
+        # Every demo camera records (a real node decides per tag, platform and camera),
+        # capped so a demo left running does not fill its machine's disk.
+        "recording": {
+            "default": {"mode": "continuous", "retain_days": 1},
+            "max_bytes": DEMO_RECORDING_MAX_BYTES,
+        },
+        "platforms": [{"id": i, "name": n} for i, n in DEMO_PLATFORMS],
+        "cameras": cameras,
+        **({"gb28181": demo_gb_config(gb)} if gb else {}),
+    }
 
 
 def demo_admin(config: AppConfig) -> str:

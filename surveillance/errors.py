@@ -87,6 +87,16 @@ class CameraUnavailable(Unavailable):
         self.reason = reason
 
 
+class CameraElsewhere(CameraUnavailable):
+    """Another node of the cluster holds the camera (its lease): this node does not connect
+    it. A 503, like any camera without a live picture here; the API forwards to the owner."""
+
+    def __init__(self, camera_id: str, node_id: str | None) -> None:
+        where = f"node {node_id!r}" if node_id else "another node"
+        super().__init__(camera_id, "elsewhere", f"held by {where}")
+        self.node_id = node_id
+
+
 class BadOffer(BadRequest):
     """A WebRTC offer this service cannot answer (malformed, or nothing it can send)."""
 

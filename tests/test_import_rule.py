@@ -33,10 +33,13 @@ RANKS = {
     "gb28181": 3,  # GB/T 28181 signalling and its records: no media, no services
     "cluster": 3,  # membership and lease records and SQL: no services, no HTTP
     "services": 4,
+    # The throwaway PostgreSQL of the demo and the tests: subprocesses only, imports nothing.
+    "local_postgres": 4,
     "simulator": 4,
     "api": 5,
     "web": 5,  # static files only (its __init__ lets importlib.resources find them)
     "demo": 6,
+    "demo_cluster": 6,  # `demo --nodes N`: node processes over a throwaway PostgreSQL
     "cli": 7,
 }
 # Importing the package root only reads its version string.

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from surveillance import __version__
 from surveillance.api import errors, pages
+from surveillance.api.forward import socket_origins
 from surveillance.api.guards import ensure_every_route_guarded, requires
 from surveillance.api.hosts import HostCheck, allowed_hosts
 from surveillance.api.node import Node
@@ -18,6 +19,7 @@ from surveillance.api.routes import (
     admin,
     auth,
     cameras,
+    cluster,
     events,
     gb,
     holds,
@@ -44,7 +46,11 @@ class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside FastAPI's own outer layers (the 413 of the body cap, the 500 of an
         # unhandled error), which no app middleware sees: every answer gets the headers.
-        return SecurityHeaders(super().build_middleware_stack())
+        # In cluster mode the wall opens fMP4 sockets on the nodes holding its cameras.
+        return SecurityHeaders(
+            super().build_middleware_stack(),
+            lambda: socket_origins(getattr(self.state, "node", None)),
+        )
 
 
 def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAPI:
@@ -98,6 +104,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(reports.router)
     app.include_router(gb.router)
     app.include_router(ptz.router)
+    app.include_router(cluster.router)
     pages.install(app)
     ensure_every_route_guarded(app)
     return app

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from surveillance.api.forward import Forwarder
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.ratelimit import SignInLimiter
 from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog, camera_secrets
+from surveillance.cluster.errors import NodeIdTaken
+from surveillance.cluster.store import ClusterStore
 from surveillance.config.models import AppConfig
 from surveillance.db import create_db_engine, database_secrets, database_url, upgrade
 from surveillance.events.clips import ClipShelf
@@ -28,7 +32,9 @@ from surveillance.services.access import Access
 from surveillance.services.alarm_cases import AlarmCases
 from surveillance.services.alarm_clips import CLIP_DIR, AlarmClips
 from surveillance.services.availability import AvailabilityService
+from surveillance.services.camera_ownership import Ownership
 from surveillance.services.cases import build_case_service
+from surveillance.services.cluster_membership import Membership
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
@@ -44,6 +50,7 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
@@ -52,6 +59,8 @@ from surveillance.services.snapshots import SnapshotService
 from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
 from surveillance.zones.store import ZoneStore
+
+log = logging.getLogger(__name__)
 
 # The data directory holds the database (password hashes), the evidence and the node's
 # signing key: the service's user alone may enter it (its files are 0600 or 0400 too).
@@ -96,6 +105,12 @@ class Node:
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
     gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
+    # Cluster mode (cluster.enabled) only: the shared tables, this node's row, its leases.
+    cluster_store: ClusterStore | None = None
+    membership: Membership | None = None
+    ownership: Ownership | None = None
+    forwarder: Forwarder = field(default_factory=Forwarder)  # to cameras' owners (cluster)
+    mse_tickets: MseTickets = field(default_factory=MseTickets)  # fMP4 for other nodes' pages
 
     @classmethod
     def build(cls, config: AppConfig, redactor: Redactor | None = None) -> Node:
@@ -112,6 +127,17 @@ class Node:
         # One database for the node: cases and wall layouts share its engine and its
         # migrations (run in start()).
         engine = create_db_engine(database_url(config))
+        cluster_store = membership = ownership = None
+        if config.cluster.enabled:
+            cluster_store = ClusterStore(engine)
+            membership = Membership(cluster_store, config.cluster, lambda: load())
+            ownership = Ownership(cluster_store, membership, catalog, ingest, config.cluster)
+            # Another node's camera is never connected here. Its health: none until the
+            # remote status provider is wired (it calls set_ownership again, with it).
+            ingest.set_ownership(ownership.holds, lambda camera_id, sub: None, ownership.owner)
+        # Writes for a camera are fenced by its lease in cluster mode (None: unchecked).
+        fence = ownership.fence if ownership is not None else None
+        node_id = config.cluster.node_id if config.cluster.enabled else None
         wall = WallStore(engine)
         auth = config.auth
         policy = SessionPolicy(
@@ -119,7 +145,7 @@ class Node:
         )
         auth_store = AuthStore(engine, policy)
         audit = AuditLog(engine)
-        recordings = RecordingStore(engine)
+        recordings = RecordingStore(engine, fence)
         recorder = RecorderService(
             catalog, ingest, recordings, config, on_removed=_audit_removals(audit)
         )
@@ -136,6 +162,7 @@ class Node:
         )
         # Archiving a case lets go of the footage it held back from retention.
         cases.on_archived(recorded.release_case)
+        cases.live_fence = fence
         access = Access(catalog, cases)
         # One set of WebRTC viewers for live tiles and mosaics: the caps on viewers waiting
         # to connect are per user and per node, whatever they watch.
@@ -146,10 +173,31 @@ class Node:
         )
         mosaic = MosaicService(ingest, catalog, wall, peers=peers, max_renderers=limits.mosaics)
         events = EventBus(
-            EventStore(engine), catalog, config.events, audit, limits.event_streams_per_user
+            EventStore(engine, node_id, fence),
+            catalog,
+            config.events,
+            audit,
+            limits.event_streams_per_user,
         )
+        live = LiveService(ingest, mosaic, peers)
+        if ownership is not None:
+            ownership.on_takeover = events.end_node_events
+
+        def load() -> dict[str, float]:
+            """This node's figures for the others (cluster mode's heartbeat)."""
+            held = len(ownership.held()) if ownership is not None else len(catalog.cameras)
+            return {
+                "cameras": held,
+                "viewers": live.viewers,
+                "streams": ingest.running_streams(),
+            }
+
         zones = ZoneStore(engine)
-        shelf = ClipShelf(config.server.data_dir / CLIP_DIR, AlarmClips.max_bytes(config.events))
+        shelf = ClipShelf(
+            config.shared_root() / CLIP_DIR,
+            AlarmClips.max_bytes(config.events),
+            shared=config.cluster.enabled,
+        )
         alarm_clips = AlarmClips(shelf, events, ingest, catalog, recorded, config.events)
         clip_s = (config.events.alarm_clip_pre_s, config.events.alarm_clip_post_s)
         gb = build_gb_registry(config.gb28181, catalog, ingest, engine, redactor)
@@ -163,7 +211,7 @@ class Node:
             engine=engine,
             ingest=ingest,
             snapshots=snapshots,
-            live=LiveService(ingest, mosaic, peers),
+            live=live,
             footage=footage,
             cases=cases,
             wall=wall,
@@ -189,11 +237,14 @@ class Node:
             ),
             alarm_clips=alarm_clips,
             alarm_cases=AlarmCases(events, cases, footage, ingest, catalog, alarm_clips, clip_s),
-            heartbeat=NodeHeartbeat(events),
+            heartbeat=NodeHeartbeat(events, node_id=node_id),
             availability=AvailabilityService(events),
             gb=gb,
             gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
             gb_control=gb_control,
+            cluster_store=cluster_store,
+            membership=membership,
+            ownership=ownership,
         )
 
     async def start(self) -> None:
@@ -204,6 +255,7 @@ class Node:
         # Schema migrations and evidence-store clean-up, before anything else runs on the
         # loop; in place, not in a worker thread that would then idle for the node's life.
         upgrade(self.engine)
+        await self._join_cluster()
         self.exports.prepare()  # empties what a node stopped mid-export left behind
         # Before the ingest, decoder and encoder threads: memory freed after a load goes
         # back to the system instead of staying in per-thread arenas (media/memory.py).
@@ -242,6 +294,8 @@ class Node:
         await self.health_alarms.stop()
         await self.recorder.stop()  # closes its segments while their packets still come
         await asyncio.to_thread(self.diagnosis.stop)  # before the bus it raises events on
+        if self.ownership is not None:  # its cameras' ingest stops, then their leases go
+            await self.ownership.stop()
         await self.ingest.stop()  # its GB workers close their plays: BYEs under way
         if self.gb_player is not None:  # BYE every play left, while the SIP transport runs
             await self.gb_player.stop()
@@ -251,8 +305,24 @@ class Node:
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
         self.health_events.stop()
+        await self.forwarder.close()
         self.audit.close()
+        if self.membership is not None:  # last: the others take over at once
+            await self.membership.stop()
         self.engine.dispose()
+
+    async def _join_cluster(self) -> None:
+        """Cluster mode: join (before anything writes under this node's id: its events'
+        leftovers are ended by it), then the first lease round, before the ingest starts,
+        so the node never connects a camera it does not hold."""
+        if self.membership is None or self.ownership is None:
+            return
+        try:
+            await self.membership.start()
+        except NodeIdTaken as taken:
+            log.critical("node not started: %s", taken)
+            raise
+        await self.ownership.start()
 
 
 def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str], None]:

@@ -18,8 +18,10 @@ second member of one name, or one hidden outside the central directory, could be
 another unzip tool extracts. The manifest's items and case state are held to the
 custody entries that bound them (:mod:`.binding`), so a database row edited before the
 export fails here even though the node signed it. Zip metadata such as member dates is
-not part of the evidence. Verification needs nothing but this module, :mod:`.custody`,
-:mod:`.binding` and ``cryptography``.
+not part of the evidence. A bundle of a cluster (``cluster_keys``, signed with the rest of
+the manifest) lists every node's public key, since its entries may be signed by any of them
+(:mod:`.key_ring`); the report names their fingerprints too. Verification needs nothing
+but this module, :mod:`.custody`, :mod:`.binding` and ``cryptography``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import json
 import struct
 import zipfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -104,7 +106,10 @@ def build_manifest(
     operator: str,
     exported_at: datetime,
     signing_start: Mapping[str, Any] | None = None,
+    cluster_keys: Sequence[Mapping[str, str]] = (),
 ) -> bytes:
+    """``cluster_keys``: the other nodes' keys (:func:`.key_ring.described`), in cluster
+    mode only: a single node's manifest has no such key."""
     case = view.detail.case
     manifest = {
         "format": FORMAT,
@@ -125,6 +130,8 @@ def build_manifest(
         # When the node began signing custody entries (see .entry_signatures).
         "custody_signing": dict(signing_start) if signing_start else None,
     }
+    if cluster_keys:
+        manifest["cluster_keys"] = [dict(k) for k in cluster_keys]
     return json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
 
 
@@ -137,8 +144,11 @@ def write_bundle(
     operator: str,
     exported_at: datetime,
     signing_start: Mapping[str, Any] | None = None,
+    cluster_keys: Sequence[Mapping[str, str]] = (),
 ) -> None:
-    manifest = build_manifest(view, key, node_name, operator, exported_at, signing_start)
+    manifest = build_manifest(
+        view, key, node_name, operator, exported_at, signing_start, cluster_keys
+    )
     signature = base64.b64encode(key.sign(manifest)) + b"\n"
     stamp = exported_at.timetuple()[:6]
     # Stored, not deflated: media is compressed already, and it keeps the zip seekable.
@@ -310,9 +320,31 @@ def _verify_contents(
         for (link, stored), e in zip(links, entries, strict=True)
     ]
     public = base64.b64decode(manifest["node"]["public_key"])
-    problems, notes = check_signatures(number, signed, public, manifest.get("custody_signing"))
+    also = _cluster_keys(manifest, report)
+    problems, notes = check_signatures(
+        number, signed, public, manifest.get("custody_signing"), also
+    )
     report.problems += problems
     report.notes += notes
+
+
+def _cluster_keys(manifest: dict[str, Any], report: BundleReport) -> list[bytes]:
+    """The other nodes' keys a cluster's bundle lists (signed with the manifest), each
+    checked against the fingerprint beside it and named in a note."""
+    keys: list[bytes] = []
+    for listed in manifest.get("cluster_keys") or []:
+        try:
+            raw = base64.b64decode(listed["public_key"], validate=True)
+            node, claimed = str(listed["node"]), str(listed["fingerprint"])
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            report.problems.append(f"a cluster key in the manifest is malformed: {exc!r}")
+            continue
+        if fingerprint(raw) != claimed:
+            report.problems.append(f"cluster key of node {node!r} does not match its fingerprint")
+            continue
+        keys.append(raw)
+        report.notes.append(f"custody entries may be signed by node {node!r}, key {claimed}")
+    return keys
 
 
 def _check_readme(archive: zipfile.ZipFile, manifest: dict[str, Any], report: BundleReport) -> None:

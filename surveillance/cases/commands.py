@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from surveillance.cases import key_ring
 from surveillance.cases.bundle import verify_bundle
 from surveillance.cases.entry_signatures import load_start
 from surveillance.cases.signing import key_status
@@ -49,10 +50,15 @@ def verify_command(
     engine = create_db_engine(url)
     try:
         check_current(engine)
-        evidence = LocalEvidenceStore(config.server.data_dir / EVIDENCE_DIR)
+        evidence = LocalEvidenceStore(
+            config.shared_root() / EVIDENCE_DIR, shared=config.cluster.enabled
+        )
         key = key_status(config.server.data_dir)
         start = load_start(config.server.data_dir)
-        report = verify_store(CaseStores(engine), evidence, key.public_raw, start)
+        # In cluster mode entries may be signed by any node: their published keys.
+        shared = config.cluster.shared_dir if config.cluster.enabled else None
+        also = list(key_ring.read_keys(shared).values()) if shared else []
+        report = verify_store(CaseStores(engine), evidence, key.public_raw, start, also)
         report.problems += [key.problem] if key.problem else []
         for cross_check in cross_checks:
             report.problems += cross_check(engine)

@@ -88,10 +88,12 @@ def check_signatures(
     entries: Sequence[Signed],
     public: bytes | None,
     start: Mapping[str, Any] | None,
+    also: Sequence[bytes] = (),
 ) -> tuple[list[str], list[str]]:
     """(problems, notes) of a case's entry signatures, given the node's public key (None
     if it cannot be read) and when signing began (None if unknown: before it began, or a
-    bundle made before entries were signed)."""
+    bundle made before entries were signed). ``also``: the other nodes' keys in cluster
+    mode (:mod:`.key_ring`); a signature by any of them holds too."""
     problems: list[str] = []
     unsigned: list[Signed] = []
     signed_seen: Signed | None = None
@@ -119,17 +121,19 @@ def check_signatures(
                 unsigned.append(entry)
             continue
         signed_seen = entry
-        if public is None:
+        if public is None and not also:
             problems.append(f"{where}: signed, but the node's key cannot be read to check it")
             continue
         try:
             signature = base64.b64decode(entry.signature, validate=True)
         except (binascii.Error, ValueError):
             signature = b""
-        if not verify_signature(public, signature, custody.signed_message(entry.entry_hash)):
+        message = custody.signed_message(entry.entry_hash)
+        keys = [public, *also] if public is not None else list(also)
+        if not any(verify_signature(key, signature, message) for key in keys):
+            whose = "the node key's" if not also else "any cluster node key's"
             problems.append(
-                f"{where}: its signature is not the node key's signature of its hash "
-                "(rebuilt or forged)"
+                f"{where}: its signature is not {whose} signature of its hash (rebuilt or forged)"
             )
     notes = []
     if unsigned:

@@ -22,6 +22,7 @@ from surveillance.cases.models import Case, CaseCamera, EvidenceItem
 from surveillance.cases.records import CaseRecord, ItemRecord
 from surveillance.cases.states import CaseState, attach_error
 from surveillance.cases.storage import StoredBlob, is_hash
+from surveillance.db.fence import Fence
 from surveillance.db.orm import Transactions, from_row
 
 # Every fact of the capture is kept with the item, under the same name; the bytes go to
@@ -41,9 +42,20 @@ class ItemStore:
             require(case, attach_error(CaseState(case.state)))
             return case_record(case)
 
-    def add(self, number: str, footage: Footage, blob: StoredBlob, actor: str) -> ItemRecord:
-        """Record stored footage as evidence of a case, checking its state again."""
+    def add(
+        self,
+        number: str,
+        footage: Footage,
+        blob: StoredBlob,
+        actor: str,
+        fence: Fence | None = None,
+    ) -> ItemRecord:
+        """Record stored footage as evidence of a case, checking its state again.
+        ``fence``: cluster mode's check that this node still holds the camera the footage
+        was cut from live (raises LeaseLost; nothing is recorded then)."""
         with self._transactions.begin() as session:
+            if fence is not None:
+                fence(session.connection(), footage.camera_id)
             case = find_case(session, number, lock=True)
             require(case, attach_error(CaseState(case.state)))
             moment = utcnow()

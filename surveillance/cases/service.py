@@ -28,7 +28,7 @@ from typing import IO, Any, BinaryIO
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from surveillance.cases import bundle
+from surveillance.cases import bundle, key_ring
 from surveillance.cases.case_store import UNSET
 from surveillance.cases.entry_signatures import record_start
 from surveillance.cases.errors import (
@@ -53,6 +53,7 @@ from surveillance.cases.states import CaseState
 from surveillance.cases.storage import EvidenceStore
 from surveillance.cases.store import CaseStores
 from surveillance.cases.unowned import AttachClaims, set_aside_unowned
+from surveillance.db.fence import Fence
 from surveillance.errors import SurveillanceError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,10 @@ class CaseService:
         key_dir: Path,
         assignee_exists: Callable[[str], bool],
         node_name: str | None = None,
+        key_ring: Path | None = None,
     ) -> None:
+        """``key_ring``: the cluster's shared directory (cluster mode), where this node
+        publishes its public key and finds the other nodes' (:mod:`.key_ring`)."""
         self.engine = engine
         self._assignee_exists = assignee_exists
         self.stores = CaseStores(engine, self._sign_entry)
@@ -79,12 +83,16 @@ class CaseService:
         self.footage = footage
         self.node_name = node_name or socket.gethostname()
         self._key_dir = key_dir
+        self._key_ring = key_ring
         self._key: NodeKey | None = None
         self._key_lock = threading.Lock()
         self.recent_reads = RecentReads()
         self._claims = AttachClaims()
         self._signing_start: dict[str, Any] | None = None
         self._archive_hooks: list[Callable[[str, str], None]] = []
+        # Cluster mode: items cut from a camera's live footage are written only while this
+        # node holds the camera (the node sets it; None checks nothing).
+        self.live_fence: Fence | None = None
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -96,6 +104,16 @@ class CaseService:
         self._signing_start = record_start(
             self._key_dir, datetime.now(UTC), self.stores.last_numbers
         )
+        if self._key_ring is not None:
+            key_ring.publish(self._key_ring, self.node_name, self.key.public_raw)
+
+    def cluster_keys(self) -> dict[str, bytes]:
+        """The other nodes' public keys by node id (empty on a single node) (blocking)."""
+        if self._key_ring is None:
+            return {}
+        keys = key_ring.read_keys(self._key_ring)
+        keys.pop(self.node_name, None)
+        return keys
 
     def _sign_entry(self, message: bytes) -> bytes:
         """Every new custody entry is signed with the node's key; a key that cannot be
@@ -218,7 +236,7 @@ class CaseService:
     ) -> ItemRecord:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
         footage = await self.footage.snapshot(camera_id, at)
-        return await self._record(number, footage, actor)
+        return await self._record(number, footage, actor, live=at is None)
 
     async def attach_clip(
         self,
@@ -232,7 +250,7 @@ class CaseService:
     ) -> ItemRecord:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
         footage = await self.footage.clip(camera_id, at, pre_s, post_s)
-        return await self._record(number, footage, actor)
+        return await self._record(number, footage, actor, live=at is None)
 
     async def attach(self, number: str, footage: Footage, actor: str) -> ItemRecord:
         """Attach footage the caller took itself (an alarm's picture from the ring, or the
@@ -240,15 +258,21 @@ class CaseService:
         await asyncio.to_thread(self.stores.items.check_attachable, number)
         return await self._record(number, footage, actor)
 
-    async def _record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
-        return await asyncio.to_thread(self._store_and_record, number, footage, actor)
+    async def _record(
+        self, number: str, footage: Footage, actor: str, *, live: bool = False
+    ) -> ItemRecord:
+        """``live``: cut from the camera's live footage now (fenced in cluster mode)."""
+        fence = self.live_fence if live else None
+        return await asyncio.to_thread(self._store_and_record, number, footage, actor, fence)
 
-    def _store_and_record(self, number: str, footage: Footage, actor: str) -> ItemRecord:
+    def _store_and_record(
+        self, number: str, footage: Footage, actor: str, fence: Fence | None = None
+    ) -> ItemRecord:
         sha256 = hashlib.sha256(footage.data).hexdigest()
         with self._claims.claim(sha256):
             blob = self.evidence.put(footage.data)
             try:
-                return self.stores.items.add(number, footage, blob, actor)
+                return self.stores.items.add(number, footage, blob, actor, fence)
             except BaseException:
                 # Whoever first stored these bytes: if no attach but this one claims
                 # them and no item owns them, they go with this attach's failure.
@@ -307,6 +331,7 @@ class CaseService:
                     actor,
                     exported_at,
                     self._signing_start,
+                    key_ring.described(self.cluster_keys()),
                 )
             except (SurveillanceError, OSError) as exc:
                 failure = _export_failure(number, exc)

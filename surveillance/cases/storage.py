@@ -6,8 +6,14 @@ hex digits, so no request can name a path. Evidence is never deleted (retention 
 decision for later, and never while its case is open); what can go is bytes that no
 item owns, which an attach stored before its row was refused: :meth:`discard` removes
 them right away, :meth:`set_aside` moves those found at start out of the store.
-:class:`LocalEvidenceStore` keeps items on local disk; an object-store implementation can
-follow the same protocol.
+
+:class:`EvidenceStore` is the interface the case layer uses, and it is kept ready for an
+object store (S3 and the like): every operation names an item by its hash alone (put,
+open, size, exists via ``size``/``hash_of_stored``, discard, a listing), never a path,
+rename or directory; ``put`` must be atomic and never overwrite, which an object store's
+conditional put gives. :class:`LocalEvidenceStore` keeps items on a local or shared
+(network) file system: in cluster mode every node uses one directory under
+``cluster.shared_dir``, so any node serves any item (see ``shared`` below).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +33,7 @@ from typing import BinaryIO, Protocol
 
 from surveillance.cases.errors import EvidenceWriteError
 
-EVIDENCE_DIR = "evidence"  # under server.data_dir
+EVIDENCE_DIR = "evidence"  # under AppConfig.shared_root() (the data dir on one node)
 HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 WRITE_CHUNK_BYTES = 1 << 20  # written (and a disk-full error met) a chunk at a time
 READ_CHUNK_BYTES = 1 << 20
@@ -34,6 +41,9 @@ UNOWNED_DIR = "evidence-unowned"  # beside the store: files no item owned at sta
 # Beside the store: a stored file found altered when the same bytes were stored again.
 ALTERED_DIR = "evidence-altered"
 TEMP_PREFIX = ".tmp-"  # half-written files; never listed, removed at start-up
+# In a store several nodes write, a file younger than this may be another node's attach
+# under way (its bytes written, its row not yet committed): start-up leaves it alone.
+SHARED_SETTLE_S = 3600.0
 # The service's user alone reads evidence (and no one writes it once stored); directories
 # likewise. Files of a node made before this were 0444 in 0755 directories: prepare()
 # tightens them.
@@ -84,6 +94,12 @@ class EvidenceStore(Protocol):
 
     def hashes(self) -> Iterator[str]: ...
 
+    def settled(self, sha256: str) -> bool:
+        """Whether the item was stored long enough ago that no attach (of any node sharing
+        the store) can still be about to record it; always True for a store only this
+        process writes."""
+        ...
+
     def discard(self, sha256: str) -> None:
         """Remove bytes that no item owns (the caller made sure); no error if absent."""
         ...
@@ -116,17 +132,22 @@ class LocalEvidenceStore:
     its final name and the directory fsynced: a crash or a full disk leaves either the
     complete item or nothing under that name (at most a temporary file, removed at the next
     start). ``os.link`` is used as a rename that refuses to replace an existing file.
+
+    ``shared``: other nodes write to the same directory (cluster mode). Start-up then
+    removes only temporary files older than :data:`SHARED_SETTLE_S`, and younger items
+    are not :meth:`settled`: an attach of another node may be between its file and its row.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shared: bool = False) -> None:
         self.root = root
+        self.shared = shared
 
     def prepare(self) -> None:
         """Create the root, remove temporary files a crash left behind, and make every
         directory and file readable by the service's user only."""
         self.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         for entry in self.entries():
-            if entry.kind == "temporary file":
+            if entry.kind == "temporary file" and self._old(entry.path):
                 entry.path.unlink(missing_ok=True)
         # lstat and no descent into links: a symlink planted in the store must never
         # make the node change (as root, say) the mode of whatever it points to.
@@ -219,6 +240,17 @@ class LocalEvidenceStore:
             while chunk := handle.read(READ_CHUNK_BYTES):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def _old(self, path: Path) -> bool:
+        if not self.shared:
+            return True
+        try:
+            return time.time() - path.lstat().st_mtime > SHARED_SETTLE_S
+        except FileNotFoundError:
+            return False  # its writer finished (or removed it) meanwhile
+
+    def settled(self, sha256: str) -> bool:
+        return self._old(self._path(sha256))
 
     def hashes(self) -> Iterator[str]:
         for entry in self.entries():

@@ -10,7 +10,7 @@ serialised: the case row is locked ``FOR UPDATE`` (PostgreSQL) or the whole data
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,10 +86,14 @@ class CaseStores:
             return {str(c.year): c.last for c in counters}
 
     def check_cases(
-        self, public: bytes | None = None, signing_start: Mapping[str, Any] | None = None
+        self,
+        public: bytes | None = None,
+        signing_start: Mapping[str, Any] | None = None,
+        also: Sequence[bytes] = (),
     ) -> CasesCheck:
-        """Every case's custody chain intact and signed (by the key ``public``, since
-        ``signing_start``), its items, state, facts and comments held to its entries."""
+        """Every case's custody chain intact and signed (by the key ``public``, or one of
+        the other nodes' keys ``also``, since ``signing_start``), its items, state, facts
+        and comments held to its entries."""
         result = CasesCheck()
         with self._transactions.begin() as session:
             for case in session.scalars(select(Case).order_by(Case.id)).all():
@@ -118,7 +122,7 @@ class CaseStores:
                     Signed(e.seq, e.action, custody.iso(e.at), e.entry_hash, e.signature)
                     for e in chain
                 ]
-                problems, notes = check_signatures(case.number, signed, public, signing_start)
+                problems, notes = check_signatures(case.number, signed, public, signing_start, also)
                 result.problems += problems
                 result.notes += notes
         return result

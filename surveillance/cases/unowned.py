@@ -70,7 +70,8 @@ def set_aside_unowned(evidence: EvidenceStore, owned: set[str]) -> list[str]:
             moved[-1],
         )
     for sha256 in list(evidence.hashes()):
-        if sha256 not in owned:
+        # An unsettled file may be another node's attach between its file and its row.
+        if sha256 not in owned and evidence.settled(sha256):
             moved.append(evidence.set_aside(sha256))
             log.warning(
                 "evidence file %s is owned by no item (left by a refused or interrupted "

@@ -4,7 +4,7 @@ evidence store that no item owns (:mod:`.unowned`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +31,11 @@ def verify_store(
     evidence: EvidenceStore,
     public: bytes | None = None,
     signing_start: Mapping[str, Any] | None = None,
+    also: Sequence[bytes] = (),
 ) -> StoreReport:
     """``public``: the node key's public half, to check entry signatures with;
-    ``signing_start``: when the node began signing entries (:mod:`.entry_signatures`)."""
+    ``signing_start``: when the node began signing entries (:mod:`.entry_signatures`);
+    ``also``: the other cluster nodes' keys (:mod:`.key_ring`)."""
     report = StoreReport()
     checked: dict[str, str | None] = {}  # one read per blob, however many items share it
     for item in stores.items.all_items():
@@ -73,7 +75,7 @@ def verify_store(
         report.notes.append(
             f"{path}: set aside at start, owned by no item; inspect it, then delete it"
         )
-    cases = stores.check_cases(public, signing_start)
+    cases = stores.check_cases(public, signing_start, also)
     report.cases, report.custody_entries = cases.cases, cases.custody_entries
     report.unbound_items = cases.unbound_items
     report.problems += cases.problems

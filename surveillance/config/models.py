@@ -933,7 +933,16 @@ class AppConfig(_Strict):
         default_factory=ClusterConfig, description="Several nodes over one PostgreSQL."
     )
 
+    def shared_root(self) -> Path:
+        """Where files every node must read live: ``cluster.shared_dir`` in cluster mode
+        (any node serves evidence, alarm clips and recordings another node wrote), else
+        the data directory. Scratch files and the node's own key stay in the data
+        directory either way."""
+        if self.cluster.enabled and self.cluster.shared_dir is not None:
+            return self.cluster.shared_dir
+        return self.server.data_dir
+
     def recording_root(self) -> Path:
         """The directory of the recorded segments: ``recording.dir``, or recordings in
-        the data directory."""
-        return self.recording.dir or self.server.data_dir / RECORDINGS_DIR
+        the shared root (:meth:`shared_root`)."""
+        return self.recording.dir or self.shared_root() / RECORDINGS_DIR

@@ -14,6 +14,11 @@ The shelf is bounded by a size cap: the oldest clips (lowest event ids) give way
 one. Which clips exist is kept in memory (read from the directory at start), so an event
 list asks "has a clip?" without touching the disk. A kept clip is not evidence until a
 case attaches it (the case store hashes and keeps its own copy).
+
+On a directory shared by several nodes (cluster mode) another node may be writing at any
+moment: start-up then removes only leftovers older than :data:`SHARED_STALE_S`, and "has a
+clip?" looks at the disk for clips another node kept (the cap holds per node, over the
+clips it knows of).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +40,9 @@ FILE_MODE = 0o600
 TEMP_PREFIX = ".tmp-"
 CLIP_SUFFIX = ".mp4"
 FACTS_SUFFIX = ".json"
+# On a shared directory, a temporary file or lone facts file younger than this may be
+# another node's write under way (a clip is seconds of footage, written in well under this).
+SHARED_STALE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,10 @@ class KeptClipFacts:
 
 
 class ClipShelf:
-    def __init__(self, root: Path, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_bytes: int, shared: bool = False) -> None:
         self.root = root
         self._max_bytes = max_bytes
+        self._shared = shared
         self._lock = threading.Lock()
         self._sizes: dict[int, int] = {}  # event id -> bytes of its clip
 
@@ -63,20 +73,34 @@ class ClipShelf:
         sizes: dict[int, int] = {}
         for entry in os.scandir(self.root):
             stem, _, suffix = entry.name.partition(".")
-            if entry.name.startswith(TEMP_PREFIX):
+            if entry.name.startswith(TEMP_PREFIX) and self._stale(entry):
                 _remove(Path(entry.path))
             elif stem.isdigit() and f".{suffix}" == CLIP_SUFFIX and entry.is_file():
                 sizes[int(stem)] = entry.stat().st_size
         for entry in os.scandir(self.root):
             stem, _, suffix = entry.name.partition(".")
-            if f".{suffix}" == FACTS_SUFFIX and stem.isdigit() and int(stem) not in sizes:
+            lone = f".{suffix}" == FACTS_SUFFIX and stem.isdigit() and int(stem) not in sizes
+            if lone and self._stale(entry):
                 _remove(Path(entry.path))  # facts whose clip never landed
         with self._lock:
             self._sizes = sizes
 
+    def _stale(self, entry: os.DirEntry[str]) -> bool:
+        """Whether a leftover is surely no write under way (always, when only this
+        process writes here)."""
+        if not self._shared:
+            return True
+        try:
+            return time.time() - entry.stat(follow_symlinks=False).st_mtime > SHARED_STALE_S
+        except FileNotFoundError:
+            return False  # gone already: its writer finished or removed it
+
     def has(self, event_id: int) -> bool:
         with self._lock:
-            return event_id in self._sizes
+            if event_id in self._sizes:
+                return True
+        # Another node may have kept it: only on a shared directory is the disk asked.
+        return self._shared and self._paths(event_id)[0].is_file()
 
     def ids(self) -> list[int]:
         with self._lock:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from surveillance.db.fence import Fence
 from surveillance.db.orm import Transactions, from_row
 from surveillance.events.errors import EventNotFound, EventStateConflict
 from surveillance.events.records import (
@@ -45,8 +46,15 @@ PRUNE_BATCH = 1000  # events removed per transaction: retention never holds the 
 
 
 class EventStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, node_id: str | None = None, fence: Fence | None = None
+    ) -> None:
+        """Cluster mode: ``node_id`` is written on the events this node raises (its
+        leftovers are its own), and ``fence(connection, camera_id)`` refuses (LeaseLost)
+        a camera event's raise or end once this node no longer holds the camera."""
         self._transactions = Transactions(engine)
+        self._node_id = node_id
+        self._fence = fence
 
     # -- changes --------------------------------------------------------------------------
     def raise_event(
@@ -70,6 +78,8 @@ class EventStore:
         self, spec: EventSpec, at: float, picture: EventPicture | None, parent_id: int | None
     ) -> tuple[EventRecord, bool]:
         with self._transactions.begin() as session:
+            if self._fence is not None and spec.camera_id is not None:
+                self._fence(session.connection(), spec.camera_id)
             row = session.scalars(
                 select(EventRow).where(EventRow.key == spec.key, EventRow.ended_at.is_(None))
             ).one_or_none()
@@ -89,6 +99,7 @@ class EventStore:
                     last_seen_at=at,
                     updated_at=at,
                     parent_id=parent_id,
+                    node_id=self._node_id,
                 )
                 session.add(row)
                 session.flush()  # the id, for the snapshot
@@ -102,6 +113,9 @@ class EventStore:
                     row.severity = spec.severity.value
                 if parent_id is not None:
                     row.parent_id = parent_id
+                # A camera's condition raised by its new owner (taken over) is the new
+                # owner's to end, also as a leftover after a crash.
+                row.node_id = self._node_id
             has_picture = not created and _has_snapshot(session, row.id)
             if picture is not None and not has_picture:
                 session.add(_snapshot_row(row.id, picture))
@@ -116,6 +130,8 @@ class EventStore:
             ).one_or_none()
             if row is None:
                 return None
+            if self._fence is not None and row.camera_id is not None:
+                self._fence(session.connection(), row.camera_id)
             _end(row, max(at, row.started_at))
             return _record(row, _has_snapshot(session, row.id))
 
@@ -159,9 +175,13 @@ class EventStore:
 
     def end_leftovers(self, at: float, detail: Mapping[str, Any]) -> list[EventRecord]:
         """End every active event at ``at`` (or its last sighting, if later), adding
-        ``detail``: what a node that stopped without ending them left behind."""
+        ``detail``: what a node that stopped without ending them left behind. In cluster
+        mode only this node's: the others' are theirs (or their cameras' new owners')."""
+        active: ColumnElement[bool] = EventRow.ended_at.is_(None)
+        if self._node_id is not None:
+            active = and_(active, EventRow.node_id == self._node_id)
         with self._transactions.begin() as session:
-            rows = session.scalars(select(EventRow).where(EventRow.ended_at.is_(None))).all()
+            rows = session.scalars(select(EventRow).where(active)).all()
             for row in rows:
                 row.detail = _json({**json.loads(row.detail), **detail})
                 _end(row, max(at, row.last_seen_at))
@@ -282,11 +302,33 @@ class EventStore:
 
     def latest_seen(self, event_type: str) -> float | None:
         """The newest ``last_seen_at`` of events of this type (the node's last heartbeat,
-        for node.running)."""
+        for node.running); in cluster mode of this node's events."""
+        query = select(func.max(EventRow.last_seen_at)).where(EventRow.type == event_type)
+        if self._node_id is not None:
+            query = query.where(EventRow.node_id == self._node_id)
         with self._transactions.begin() as session:
-            return session.scalar(
-                select(func.max(EventRow.last_seen_at)).where(EventRow.type == event_type)
-            )
+            return session.scalar(query)
+
+    def end_node_events(
+        self, node_id: str, camera_ids: Collection[str], at: float, detail: Mapping[str, Any]
+    ) -> list[EventRecord]:
+        """End the active events another node raised for these cameras, at their last
+        sighting (no later than ``at``), adding ``detail``: cameras taken over from a node
+        that is not live, whose conditions nobody watched since."""
+        with self._transactions.begin() as session:
+            rows = session.scalars(
+                select(EventRow)
+                .where(
+                    EventRow.ended_at.is_(None),
+                    EventRow.node_id == node_id,
+                    EventRow.camera_id.in_(list(camera_ids)),
+                )
+                .with_for_update()
+            ).all()
+            for row in rows:
+                row.detail = _json({**json.loads(row.detail), **detail})
+                _end(row, min(at, max(row.last_seen_at, row.started_at)))
+            return [_record(row, _has_snapshot(session, row.id)) for row in rows]
 
 
 def _conditions(query: EventFilter) -> list[Any]:

@@ -1,4 +1,4 @@
-"""The events tables (created by migration 0008), as typed ORM classes.
+"""The events tables (created by migration 0008; events.node_id: 0012), as typed ORM classes.
 
 Rows stay inside the stores (:mod:`.store`; the reference pictures' store belongs to
 diagnosis); what leaves them are the records of :mod:`.records`. Event ids are never
@@ -53,6 +53,7 @@ class EventRow(Base):
     note: Mapped[str | None] = mapped_column(String(NOTE_LENGTH))
     case_number: Mapped[str | None] = mapped_column(String(CASE_NUMBER_LENGTH))
     parent_id: Mapped[int | None] = mapped_column(Integer)  # the platform event of a storm
+    node_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))  # raised by; NULL: one node
 
     __table_args__ = (
         Index("ix_events_started_at", "started_at"),

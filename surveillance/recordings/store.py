@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from surveillance.config.models import RecordingStream
+from surveillance.db.fence import Fence
 from surveillance.db.orm import Transactions, from_row
 from surveillance.errors import Conflict, NotFound
 from surveillance.recordings.chain import genesis_link, segment_link
@@ -91,8 +92,11 @@ def _reason(text: str) -> str:
 
 
 class RecordingStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fence: Fence | None = None) -> None:
+        """``fence(connection, camera_id)``: cluster mode's check, inside the transaction
+        that opens a segment, that this node still holds the camera (raises LeaseLost)."""
         self._transactions = Transactions(engine)
+        self._fence = fence
 
     # -- segments ---------------------------------------------------------------------
 
@@ -111,6 +115,8 @@ class RecordingStore:
         _streams(stream)
         check_relative(path)
         with self._transactions.begin() as session:
+            if self._fence is not None:
+                self._fence(session.connection(), camera_id)
             row = SegmentRow(
                 camera_id=camera_id, stream=stream, path=path, start_at=start_at, bytes=0,
                 codec=codec, width=width, height=height, frames=0, init_bytes=0,

@@ -35,7 +35,7 @@ from surveillance.services.recordings import RecordingsService
 
 log = logging.getLogger(__name__)
 
-CLIP_DIR = "event-clips"  # under server.data_dir
+CLIP_DIR = "event-clips"  # under AppConfig.shared_root() (the data dir on one node)
 KEEPERS = 8  # alarms whose clips are being collected at once; more wait their turn
 SWEEP_EVERY_S = 3600.0  # clips of events retention removed go this often
 # The recordings count as covering a window when this little of it is missing: a GOP at

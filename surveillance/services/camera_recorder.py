@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from surveillance.cluster.errors import LeaseLost
 from surveillance.config.models import RecordingConfig
 from surveillance.media.fanout import Subscription
 from surveillance.media.health import StreamState
@@ -186,6 +187,7 @@ class CameraRecorder:
         self._covered_until = time.time()  # epoch s up to which footage or a gap accounts
         self._last_end: float | None = None  # epoch s where the last closed segment ended
         self._retry_at = 0.0  # monotonic; no new segment before it
+        self._lease_lost_logged = False
         self._clock_logged_at = -CLOCK_LOG_EVERY_S  # monotonic
         self._status = RecordingStatus(
             RecordingState.WAITING, stream_name, "waiting for the camera's first keyframe",
@@ -425,11 +427,21 @@ class CameraRecorder:
                 self._log_clock(f"the camera's packets arrived {late_s:.1f} s late; a gap")
         # The row first (its id names the file): a crash before the file exists leaves an
         # open row without a file, which the next start discards.
-        segment_id = self._store.open_segment(
-            self.camera_id, self.stream_name,
-            segment_path(self.camera_id, self.stream_name, start_at, SEGMENT_ID_PLACEHOLDER),
-            start_at, info.codec, info.width, info.height,
-        )  # fmt: skip
+        try:
+            segment_id = self._store.open_segment(
+                self.camera_id, self.stream_name,
+                segment_path(self.camera_id, self.stream_name, start_at, SEGMENT_ID_PLACEHOLDER),
+                start_at, info.codec, info.width, info.height,
+            )  # fmt: skip
+        except LeaseLost as lost:
+            # Cluster mode: the camera's lease ran out under us (its ingest is stopping);
+            # its new owner records it. Said once, retried like a failed write.
+            self._retry_at = time.monotonic() + RETRY_AFTER_ERROR_S
+            if not self._lease_lost_logged:
+                self._lease_lost_logged = True
+                log.warning("recording %s not started: %s", self.camera_id, lost)
+            return
+        self._lease_lost_logged = False
         path = self._root / segment_path(self.camera_id, self.stream_name, start_at, segment_id)
         try:
             path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)

@@ -7,12 +7,13 @@ event loop), after which the change is handed to the loop with ``call_soon_threa
 for the pages' event streams, and given to the listeners (metrics, cases) in the writer's
 thread. The store (events/store.py) holds the state rules.
 
-At start, events a stopped node left active (a crash, a power cut) are ended at that
-node's last heartbeat (the newest ``node.running`` sighting), with ``{"ended_by": "node
-restart"}``: no ghost alarm stays active for a condition nobody watches any more. Before
-that, the events of a camera (or platform) the configuration no longer has are ended and
-closed by the node (``closed_by`` "node", ``{"ended_by": "camera removed from the
-configuration"}``): nobody could act on them, and they stay in history. Then, hourly, events
+At start, events a stopped node left active (a crash, a power cut; in cluster mode, this
+node's own) are ended at that node's last heartbeat (the newest ``node.running``
+sighting), with ``{"ended_by": "node restart"}``: no ghost alarm stays active for a
+condition nobody watches any more. Before that, the events of a camera (or platform) the
+configuration no longer has are ended and closed by the node (``closed_by`` "node",
+``{"ended_by": "camera removed from the configuration"}``): nobody could act on them, and
+they stay in history. Then, hourly, events
 older than ``events.retain_days`` are removed.
 """
 
@@ -25,7 +26,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.catalog import Catalog
@@ -48,6 +49,7 @@ PRUNE_EVERY_S = 3600.0  # retention of old events runs this often
 DAY_S = 86400.0
 RESTART_DETAIL = {"ended_by": "node restart"}
 REMOVED_DETAIL = {"ended_by": "camera removed from the configuration"}
+TAKEN_OVER = "node {node} stopped"  # ended_by of a dead node's events of cameras taken over
 # Who closes (and the audit log names for) what the node closes itself: no user did it.
 NODE_ACTOR = "node"
 
@@ -151,6 +153,15 @@ class EventBus:
         if record is not None:
             self._changed(record)
         return record
+
+    def end_node_events(self, node_id: str, camera_ids: Sequence[str]) -> list[EventRecord]:
+        """Cluster mode: cameras taken over from ``node_id``, which is not live: its active
+        events of them end (at their last sighting), ``ended_by`` saying so."""
+        detail = {"ended_by": TAKEN_OVER.format(node=node_id)}
+        records = self._store.end_node_events(node_id, camera_ids, time.time(), detail)
+        for record in records:
+            self._changed(record)
+        return records
 
     def acknowledge(
         self, event_id: int, user: str, note: str | None, *, client: str = ""

@@ -132,6 +132,10 @@ class HealthAlarms:
 
     # -- the worker thread ----------------------------------------------------------------
     def _changed(self, camera_id: str) -> None:
+        if not self._ingest.holds(camera_id):
+            # Another node's camera (cluster mode): its owner raises its alarms.
+            self._down.pop(camera_id, None)
+            return
         camera = self._ingest.catalog.camera(camera_id)
         try:
             health = self._watched(camera_id)

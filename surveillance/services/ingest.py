@@ -10,6 +10,9 @@ keeping an updated one's while its URL and mode stay. Its slots are copy-on-writ
 catalog, so other threads reading them see whole dicts. Which worker reads a camera depends
 on its source kind (services/ingest_sources.py); a camera may be marked unreachable by
 whoever knows (the GB registry: its platform is offline) and then answers at once.
+
+In cluster mode (set_ownership) a camera another node holds has no worker here: it is never
+connected, always-on or on demand, and its health is what its owner publishes.
 """
 
 from __future__ import annotations
@@ -19,16 +22,16 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from surveillance.catalog import Camera, Catalog, CatalogChange
 from surveillance.config.models import IngestConfig, IngestMode
 from surveillance.config.networks import AllowedHosts
-from surveillance.errors import CameraNotFound, CameraUnavailable, NoSubStream
+from surveillance.errors import CameraElsewhere, CameraNotFound, CameraUnavailable, NoSubStream
 from surveillance.media.backoff import Backoff
 from surveillance.media.connections import SocketIndex
-from surveillance.media.health import ErrorKind, StreamState
+from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
 from surveillance.media.stream import Stream
@@ -53,6 +56,23 @@ SHUTDOWN_JOIN_S = 3.0  # how long stop() waits for worker threads before leaving
 # or a camera between its connection and its first keyframe. Failed cameras answer at once.
 FIRST_PICTURE_WAIT_S = 8.0
 REMOVED = "camera removed from the catalog"  # a removed camera's old stream says so
+ELSEWHERE = "held by another node, no status yet"  # until its owner's status arrives
+
+Holds = Callable[[str], bool]  # whether this node holds the camera (its lease)
+RemoteHealth = Callable[[str, bool], HealthSnapshot | None]  # (camera id, sub) -> owner's
+Owner = Callable[[str], str | None]  # the node id holding the camera, when known
+
+
+def _held_everywhere(camera_id: str) -> bool:
+    return True  # one node: every camera is its own
+
+
+def _no_remote(camera_id: str, sub: bool) -> HealthSnapshot | None:
+    return None
+
+
+def _unknown_owner(camera_id: str) -> str | None:
+    return None
 
 
 @dataclass
@@ -82,6 +102,9 @@ class IngestService:
         self._retired: list[IngestSource] = []  # workers of removed streams, joined at stop
         self._started = False
         self._monitor_task: asyncio.Task[None] | None = None
+        self._holds: Holds = _held_everywhere
+        self._remote: RemoteHealth = _no_remote
+        self._owner: Owner = _unknown_owner
         for camera in catalog.cameras.values():
             self._slots.update(self._make_slots(camera))
         catalog.on_change(self._catalog_changed)
@@ -115,6 +138,8 @@ class IngestService:
         elif camera.id in self._unreachable:
             reason = self._unreachable[camera.id]
             stream.health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
+        elif not self._holds(camera.id):
+            stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
         elif camera.mode is IngestMode.ON_DEMAND:
             stream.health.set_state(StreamState.IDLE)
         return _StreamSlot(stream, worker, camera, sub)
@@ -159,6 +184,65 @@ class IngestService:
         for slot in self._slots.values():
             slot.stream.add_health_listener(functools.partial(listener, slot.camera.id))
 
+    # -- cluster ownership ----------------------------------------------------------------
+    def set_ownership(self, holds: Holds, remote: RemoteHealth, owner: Owner | None = None) -> None:
+        """Cluster mode: ``holds(camera_id)`` says whether this node holds the camera; one it
+        does not is never connected here, and its health is ``remote(camera_id, sub)`` (its
+        owner's published status), or offline "held by another node" until there is one.
+        ``owner`` names the holder in the error a request for the camera gets. Before
+        :meth:`start`; the holder calls :meth:`ownership_changed` when holds() changes."""
+        if self._started:
+            raise RuntimeError("set the ownership before the ingest starts")
+        self._holds, self._remote = holds, remote
+        self._owner = owner or _unknown_owner
+        for slot in self._slots.values():
+            if not holds(slot.camera.id) and slot.camera.enabled:
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
+
+    def holds(self, camera_id: str) -> bool:
+        return self._holds(camera_id)
+
+    async def ownership_changed(self, camera_ids: Collection[str]) -> None:
+        """Start or stop the cameras' workers to match holds() (event loop thread). A camera
+        let go is stopped, its viewers ended, and its worker threads joined (bounded) before
+        this returns: the caller releases its lease only then, so no two nodes read it."""
+        stopped: list[_StreamSlot] = []
+        for camera_id in camera_ids:
+            found = (self._slots.get((camera_id, sub)) for sub in (False, True))
+            held = self._holds(camera_id)
+            for slot in (slot for slot in found if slot is not None):
+                if held:
+                    slot.stream.health.clear_warning(ErrorKind.UNREACHABLE)
+                    if slot.stream.health.last_error == ELSEWHERE:
+                        slot.stream.health.set_state(StreamState.IDLE)
+                    if slot.camera.id not in self._unreachable:
+                        self._reachable_again(slot)
+                    continue
+                if isinstance(slot.worker, MissingSource) or not slot.camera.enabled:
+                    continue
+                slot.worker.stop()
+                slot.idle_since = None
+                slot.stream.ring.clear()
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
+                slot.stream.close_consumers()  # its viewers re-plan to the new owner
+                stopped.append(slot)
+            self.notify_health(camera_id)
+        if not stopped:
+            return
+        workers = [slot.worker for slot in stopped]
+        await asyncio.to_thread(_join_all, workers, time.monotonic() + SHUTDOWN_JOIN_S)
+        for slot in stopped:
+            # A worker may report its own failure as it ends: where the camera is stays
+            # the reason shown (unless it came back here meanwhile).
+            if not self._holds(slot.camera.id) and slot.stream.health.last_error != ELSEWHERE:
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
+
+    def notify_health(self, camera_id: str) -> None:
+        """Tell the health listeners the camera's health changed (another node's status of
+        a camera it holds arrived)."""
+        for listener in self._health_listeners:
+            listener(camera_id)
+
     # -- reachability ---------------------------------------------------------------------
     def set_unreachable(self, camera_id: str, reason: str | None) -> None:
         """With a reason: the camera cannot be reached now (its platform is offline, say).
@@ -188,6 +272,8 @@ class IngestService:
         camera = slot.camera
         if not camera.enabled or isinstance(slot.worker, MissingSource):
             return
+        if not self._holds(camera.id):
+            return  # another node's camera: not read here, whatever its reachability
         if camera.mode is IngestMode.ALWAYS_ON:
             if self._started:
                 slot.worker.start()
@@ -249,6 +335,7 @@ class IngestService:
             and slot.camera.enabled
             and slot.camera.id not in self._unreachable
             and not isinstance(slot.worker, MissingSource)
+            and self._holds(slot.camera.id)
         )
 
     # -- life cycle -----------------------------------------------------------------------
@@ -285,6 +372,10 @@ class IngestService:
         """Every camera stream, main and sub, with its camera's id."""
         return [(slot.camera.id, slot.stream) for slot in self._slots.values()]
 
+    def running_streams(self) -> int:
+        """How many streams have a worker reading now (a node's load)."""
+        return sum(1 for slot in self._slots.values() if slot.worker.running)
+
     def ensure_connected(self, camera_id: str, sub: bool = False) -> Stream:
         """Start an on-demand stream (no-op for always-on ones); returns the stream.
 
@@ -294,6 +385,8 @@ class IngestService:
         if slot is None:
             self.stream(camera_id, sub)  # raises the right error
             raise AssertionError("unreachable")
+        if not self._holds(camera_id):
+            raise CameraElsewhere(camera_id, self._owner(camera_id))
         if slot.camera.id in self._unreachable or isinstance(slot.worker, MissingSource):
             return slot.stream  # offline with its reason: a waiter is told at once
         if slot.camera.enabled and slot.camera.mode is IngestMode.ON_DEMAND:
@@ -321,10 +414,16 @@ class IngestService:
         main_slot = slots.get((camera_id, False))
         if main_slot is None:
             raise CameraNotFound(camera_id)
-        main = main_slot.stream.health_snapshot()
         sub_slot = slots.get((camera_id, True))
-        sub = sub_slot.stream.health_snapshot() if sub_slot else None
+        main = self._snapshot(main_slot)
+        sub = self._snapshot(sub_slot) if sub_slot else None
         return CameraHealth(main_slot.camera, main.state, main, sub)
+
+    def _snapshot(self, slot: _StreamSlot) -> HealthSnapshot:
+        if self._holds(slot.camera.id):
+            return slot.stream.health_snapshot()
+        # Another node's camera: its owner's word; the local stream says "no status yet".
+        return self._remote(slot.camera.id, slot.sub) or slot.stream.health_snapshot()
 
     def all_health(self) -> list[CameraHealth]:
         """Every camera's, in catalog order; a camera removed meanwhile is left out."""
@@ -358,6 +457,8 @@ class IngestService:
                 if slot.camera.id in self._unreachable:
                     self._hold_unreachable(slot)
                     continue
+                if not self._holds(slot.camera.id):
+                    continue  # not read here: nothing to check
                 self._check(slot, now, update_rates, sockets)
                 slot.stream.health.clear_warning_if_steady(wall_now)
 
@@ -430,7 +531,11 @@ class IngestService:
         # which was then told the camera is idle.
         if slot.stream.consumers or slot.stream.waiting:
             slot.idle_since = now
-            if not slot.worker.running and not isinstance(slot.worker, MissingSource):
+            if (
+                not slot.worker.running
+                and not isinstance(slot.worker, MissingSource)
+                and self._holds(slot.camera.id)
+            ):
                 slot.worker.start()  # a consumer outlived a worker that had stopped
             return
         if (

@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 60.0  # how often last_seen_at moves: the most a crash can overstate up-time
 NODE_RUNNING_KEY = "node.running"  # one node per database: one key
+NODES_LOOKED_AT = 200  # active node.running events read at start (one per cluster node)
+
+
+def node_running_key(node_id: str | None) -> str:
+    """The key of a node's up-time event: one per database, or one per node in cluster
+    mode (each node's runs are its own)."""
+    return NODE_RUNNING_KEY if node_id is None else f"{NODE_RUNNING_KEY}:{node_id}"
 
 
 class HeartbeatBus(Protocol):
@@ -40,9 +47,13 @@ class HeartbeatBus(Protocol):
 
 
 class NodeHeartbeat:
-    def __init__(self, bus: HeartbeatBus, interval_s: float = HEARTBEAT_S) -> None:
+    def __init__(
+        self, bus: HeartbeatBus, interval_s: float = HEARTBEAT_S, *, node_id: str | None = None
+    ) -> None:
+        """``node_id``: cluster mode's, in the event's key."""
         self._bus = bus
         self._interval_s = interval_s
+        self._key = node_running_key(node_id)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -57,19 +68,21 @@ class NodeHeartbeat:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-            await asyncio.to_thread(self._bus.end_event, NODE_RUNNING_KEY)
+            await asyncio.to_thread(self._bus.end_event, self._key)
 
     def _end_previous_run(self) -> None:
-        page = self._bus.search(EventFilter(types=[EventType.NODE_RUNNING], active=True, limit=1))
-        for stale in page.events:
-            self._bus.end_event(stale.key, at=stale.last_seen_at)
+        query = EventFilter(types=[EventType.NODE_RUNNING], active=True, limit=NODES_LOOKED_AT)
+        for stale in self._bus.search(query).events:
+            # One node: whatever key a run left; many: this node's own only.
+            if self._key == NODE_RUNNING_KEY or stale.key == self._key:
+                self._bus.end_event(stale.key, at=stale.last_seen_at)
 
     def _beat(self) -> None:
         self._bus.raise_event(
             EventSpec(
                 type=EventType.NODE_RUNNING,
                 severity=Severity.INFO,
-                key=NODE_RUNNING_KEY,
+                key=self._key,
                 summary=f"node {socket.gethostname()} running",
             )
         )

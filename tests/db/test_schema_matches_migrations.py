@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 # Every module that declares tables, so that the one metadata holds them all.
 import surveillance.auth.tables
 import surveillance.cases.models
+import surveillance.cluster.tables
 import surveillance.events.tables
 import surveillance.gb28181.tables
 import surveillance.recordings.tables
@@ -31,6 +32,7 @@ EXPECTED_TABLES = {
     "api_tokens", "audit_log", "recording_segments", "recording_gaps", "recording_holds",
     "recording_chain_anchors", "recording_removals", "events", "event_snapshots", "zones",
     "camera_references", "gb_platforms", "gb_channels", "gb_overrides", "gb_sessions",
+    "cluster_nodes", "camera_leases", "camera_status",
 }  # fmt: skip
 
 

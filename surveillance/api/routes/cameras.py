@@ -19,6 +19,7 @@ from surveillance.api.deps import (
     RecordingsDep,
     SnapshotsDep,
 )
+from surveillance.api.forward import owner_only, to_owner
 from surveillance.api.guards import authenticate, requires
 from surveillance.api.schemas.cameras import CameraOut, TagOut, UnavailableOut
 from surveillance.api.sse import event_stream_response
@@ -207,6 +208,7 @@ def list_tags(catalog: CatalogDep, principal: Viewer) -> list[TagOut]:
     },
 )
 async def snapshot(
+    request: Request,
     camera_id: str,
     snapshots: SnapshotsDep,
     recorded: RecordingsDep,
@@ -231,6 +233,11 @@ async def snapshot(
     ] = None,
 ) -> Response:
     access.camera(principal, camera_id)
+    moment = None if at is None else parse_moment("at", at)
+    if owner_only(request, moment):  # live, or in the segment being written
+        forwarded = await to_owner(request, camera_id)
+        if forwarded is not None:
+            return forwarded
     if at is not None:
         return await _recorded_snapshot(camera_id, at, recorded, audit, principal)
     try:

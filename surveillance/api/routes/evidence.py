@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from datetime import datetime
 from typing import IO, Annotated, Any, BinaryIO
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from surveillance.api.deps import AccessDep, AuditDep, Auditor, CasesDep, RecordingsDep
+from surveillance.api.forward import forwarder_of, owner_elsewhere, owner_only, to_owner
 from surveillance.api.guards import requires
 from surveillance.api.schemas.base import ItemRef
 from surveillance.api.schemas.cases import (
@@ -120,6 +123,7 @@ def _clip_window(at: datetime | None, pre_s: float, post_s: float) -> dict[str, 
     summary="Attach a camera's picture now",
 )
 async def attach_snapshot(
+    request: Request,
     number: str,
     body: SnapshotIn,
     cases: CasesDep,
@@ -127,8 +131,13 @@ async def attach_snapshot(
     access: AccessDep,
     audit: AuditDep,
     principal: Attacher,
-) -> ItemOut:
+) -> ItemOut | Response:
     access.camera(principal, body.camera)
+    at = None if body.at is None else epoch("at", body.at)
+    if owner_only(request, at, RING_REACH_S):  # the owner takes it from its ring
+        forwarded = await to_owner(request, body.camera)
+        if forwarded is not None:
+            return forwarded
     if body.at is not None:
         if not principal.can(Permission.RECORDINGS_VIEW):
             raise Forbidden("a picture of the past needs recordings.view")
@@ -152,6 +161,7 @@ async def attach_snapshot(
     "recordings.view), the window up to recording.max_export_s.",
 )
 async def attach_clip(
+    request: Request,
     number: str,
     body: ClipIn,
     cases: CasesDep,
@@ -159,8 +169,12 @@ async def attach_clip(
     access: AccessDep,
     audit: AuditDep,
     principal: Attacher,
-) -> ItemOut:
+) -> ItemOut | Response:
     access.camera(principal, body.camera)
+    if _from_owner(request, body.at):
+        forwarded = await to_owner(request, body.camera)
+        if forwarded is not None:
+            return forwarded
     await asyncio.to_thread(
         _check_clip, recorded, principal, body.camera, body.at, body.pre_s, body.post_s
     )
@@ -171,6 +185,11 @@ async def attach_clip(
     action = AuditAction.EVIDENCE_CLIP
     item = await _audited(audit, principal, action, number, body.camera, attaching, window)
     return ItemOut.model_validate(item)
+
+
+def _from_owner(request: Request, at: datetime | None) -> bool:
+    """Whether a clip at ``at`` may need the live ring (only the camera's owner has it)."""
+    return owner_only(request, None if at is None else epoch("at", at), RING_REACH_S)
 
 
 def _check_clip(
@@ -211,6 +230,7 @@ def _check_clip(
     "window and the cameras are checked for all before any is taken.",
 )
 async def attach_clips(
+    request: Request,
     number: str,
     body: ClipsIn,
     cases: CasesDep,
@@ -230,6 +250,9 @@ async def attach_clips(
     window = _clip_window(body.at, body.pre_s, body.post_s)
 
     async def one(camera_id: str) -> ClipResultOut:
+        owner = owner_elsewhere(request, camera_id) if _from_owner(request, body.at) else None
+        if owner is not None:  # that camera's clip is cut by the node holding it
+            return await _clip_on(request, owner, number, camera_id, body)
         attaching = cases.attach_clip(
             number, camera_id, principal.name, at=body.at, pre_s=body.pre_s, post_s=body.post_s
         )
@@ -244,6 +267,29 @@ async def attach_clips(
 
     results = await asyncio.gather(*(one(camera_id) for camera_id in cameras))
     return ClipsOut(case=number, results=list(results))
+
+
+async def _clip_on(
+    request: Request, owner: tuple[str, str], number: str, camera_id: str, body: ClipsIn
+) -> ClipResultOut:
+    """One camera's clip of ``body`` attached by the node holding the camera (its own
+    ``items/clip`` route: audited and fenced there), as a result of the batch."""
+    one = ClipIn(camera=camera_id, at=body.at, pre_s=body.pre_s, post_s=body.post_s)
+    path = f"/api/cases/{quote(number, safe='')}/items/clip"
+    try:
+        status, data = await forwarder_of(request).exchange(
+            request, *owner, path, one.model_dump_json().encode()
+        )
+        if status == 201:
+            item = ItemOut.model_validate_json(data)
+            return ClipResultOut(camera=camera_id, status=201, item=item, error=None)
+        detail = str(json.loads(data).get("detail", "refused")) if data else "refused"
+    except SurveillanceError as exc:
+        status, detail = exc.status_code, str(exc)
+    except (ValueError, AttributeError):
+        detail = "the node holding the camera gave an answer that is not JSON"
+    error = CaseErrorOut(detail=detail, case=number, camera=camera_id)
+    return ClipResultOut(camera=camera_id, status=status, item=None, error=error)
 
 
 @router.get("/cases/{number}/items", response_model=list[ItemOut], summary="A case's evidence")

@@ -7,13 +7,16 @@ import contextlib
 import functools
 from collections.abc import Coroutine
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, WebSocket
 
-from surveillance.api.deps import AccessDep, AuditDep, LiveDep, LiveViewsDep
+from surveillance.api.deps import AccessDep, AuditDep, LiveDep, LiveViewsDep, node_of
+from surveillance.api.forward import to_node, to_owner, was_forwarded
 from surveillance.api.guards import WS_POLICY_VIOLATION, authenticate, requires
 from surveillance.api.schemas.cameras import UnavailableOut, shown_error
 from surveillance.api.schemas.live import AnswerOut, OfferIn, PlanIn, PlanOut
+from surveillance.api.ticket_guard import TICKET_PARAM, MseGuard, credential_of, recheck_of
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -24,16 +27,28 @@ from surveillance.services.live_sessions import LiveView, ViewKind, peer_owner
 router = APIRouter(prefix="/api/live", tags=["live"])
 
 Viewer = Annotated[Principal, requires(Permission.LIVE_VIEW)]
+# A viewer id handed out for another node's page names this node: `<node>.<id>`.
+NODE_SEPARATOR = "."
+MAX_VIEWER_CHARS = 100  # a node id (64) and a view id (22)
 
 
 @router.post("/plan", response_model=PlanOut, responses={503: {"model": UnavailableOut}})
-async def plan(body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer) -> PlanOut:
-    """Which delivery path this camera takes to this browser, and why."""
+async def plan(
+    request: Request, body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer
+) -> PlanOut | Response:
+    """Which delivery path this camera takes to this browser, and why. A camera another
+    node holds is planned there (``node``), with its own fMP4 URL (``mse_url``)."""
     access.camera(principal, body.camera)
+    forwarded = await to_owner(request, body.camera)
+    if forwarded is not None:
+        return forwarded
     caps = BrowserCaps(body.caps.webrtc_h264, body.caps.mse_avc, body.caps.mse_hevc)
     avoid = frozenset(DeliveryPath(path) for path in body.avoid)
     result = await live.plan(body.camera, body.stream == "sub", caps, Purpose(body.purpose), avoid)
     source = result.source
+    node, mse_url = None, None
+    if was_forwarded(request):  # a page on another node: it gets our node and a ticket
+        node, mse_url = _remote_mse(request, principal, body.camera, body.stream, result.path)
     return PlanOut(
         camera=body.camera,
         stream=body.stream,
@@ -45,7 +60,23 @@ async def plan(body: PlanIn, live: LiveDep, access: AccessDep, principal: Viewer
         mime=result.mime,
         width=source.width,
         height=source.height,
+        node=node,
+        mse_url=mse_url,
     )
+
+
+def _remote_mse(
+    request: Request, principal: Principal, camera: str, stream: str, path: DeliveryPath
+) -> tuple[str | None, str | None]:
+    """This node's id, and for an fMP4 plan the WebSocket URL with a ticket for the page."""
+    cluster = node_of(request).config.cluster
+    credential = credential_of(request)
+    if path != DeliveryPath.MSE or cluster.url is None or credential is None:
+        return cluster.node_id, None
+    ticket = node_of(request).mse_tickets.mint(principal.user.id, camera, stream, credential)
+    base = cluster.url.rstrip("/").replace("http", "ws", 1)  # http -> ws, https -> wss
+    query = urlencode({"camera": camera, "stream": stream, TICKET_PARAM: ticket})
+    return cluster.node_id, f"{base}/api/live/mse?{query}"
 
 
 @router.post(
@@ -64,10 +95,14 @@ async def webrtc(
     access: AccessDep,
     audit: AuditDep,
     principal: Viewer,
-) -> AnswerOut:
+) -> AnswerOut | Response:
     """Answer a browser's receive-only offer (all ICE candidates in the SDP, no trickle).
-    The viewer ends when its sign-in or its access to the camera does."""
+    The viewer ends when its sign-in or its access to the camera does. A camera another
+    node holds is answered by that node (its candidates: media flows from it directly)."""
     access.camera(principal, body.camera)
+    forwarded = await to_owner(request, body.camera)
+    if forwarded is not None:
+        return forwarded
     kind = ViewKind.TRANSCODE if body.transcode else ViewKind.WEBRTC
     # The request's own credential, looked up again while the viewer watches.
     view = views.open(kind, principal, functools.partial(authenticate, request), [body.camera])
@@ -87,18 +122,32 @@ async def webrtc(
     )
     answer = await views.answered(view, answering)
     audit(principal.name, AuditAction.LIVE_START, camera_id=body.camera, path=kind.value)
-    return AnswerOut(sdp=answer.sdp, viewer=view.id)
+    viewer = view.id
+    if was_forwarded(request):  # the page ends it through the node it came from
+        viewer = f"{node_of(request).config.cluster.node_id}{NODE_SEPARATOR}{view.id}"
+    return AnswerOut(sdp=answer.sdp, viewer=viewer)
 
 
 @router.delete(
     "/webrtc/{viewer}", status_code=204, responses={404: {"description": "No such viewer of yours"}}
 )
-async def leave(viewer: Annotated[str, Path(max_length=64)], views: LiveViewsDep,
-                principal: Viewer) -> None:  # fmt: skip
+async def leave(
+    request: Request,
+    viewer: Annotated[str, Path(max_length=MAX_VIEWER_CHARS)],
+    views: LiveViewsDep,
+    principal: Viewer,
+) -> Response:
     """End one of your WebRTC viewers now: a page sends this when it replaces a player
-    or is closed, so that its transcode slot is free for the next page at once."""
-    if not await views.leave(viewer, principal.user.id):
+    or is closed, so that its transcode slot is free for the next page at once. A viewer
+    named `<node>.<id>` lives on that node, which is asked to end it."""
+    node_id, _, local_id = viewer.rpartition(NODE_SEPARATOR)
+    if node_id and node_id != node_of(request).config.cluster.node_id:
+        if node_of(request).config.cluster.enabled:
+            return await to_node(request, node_id)
+        local_id = ""  # no other nodes: no such viewer
+    if not local_id or not await views.leave(local_id, principal.user.id):
         raise NotFound("no such live viewer of yours (it may have ended already)")
+    return Response(status_code=204)
 
 
 @router.websocket("/mse")
@@ -108,7 +157,7 @@ async def mse(
     views: LiveViewsDep,
     access: AccessDep,
     audit: AuditDep,
-    principal: Viewer,
+    principal: Annotated[Principal, Depends(MseGuard())],
     camera: Annotated[str, Query(max_length=64)],
     stream: Annotated[Literal["main", "sub"], Query()] = "main",
 ) -> None:
@@ -118,7 +167,8 @@ async def mse(
     A failure before the first segment is told in the stream itself (a JSON error message,
     then close 1011): a WebSocket has no status to carry it once accepted. When the
     viewer's sign-in or access to the camera ends, the socket is closed with 1008 (policy
-    violation) and the reason."""
+    violation) and the reason. ``ticket`` (from a plan another node forwarded here) stands
+    for the sign-in, once, from the page of a live cluster node."""
     await websocket.accept()
     watching = False
     view: LiveView | None = None
@@ -131,9 +181,7 @@ async def mse(
     try:
         access.camera(principal, camera)
         # The connection's own credential, looked up again while the viewer watches.
-        view = views.open(
-            ViewKind.MSE, principal, functools.partial(authenticate, websocket), [camera]
-        )
+        view = views.open(ViewKind.MSE, principal, recheck_of(websocket), [camera])
         await _serve_until_access_ends(
             view, live.serve_mse(camera, stream == "sub", websocket, on_start=started)
         )

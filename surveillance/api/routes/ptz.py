@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from surveillance.api.deps import AccessDep, AuditDep, GbControlDep
+from surveillance.api.forward import to_owner
 from surveillance.api.guards import requires
 from surveillance.api.schemas.ptz import PtzIn
 from surveillance.auth.audit import AuditAction
@@ -32,6 +33,7 @@ Controller = Annotated[Principal, requires(Permission.CAMERAS_CONTROL)]
     },
 )
 async def ptz(
+    request: Request,
     camera_id: str,
     body: PtzIn,
     control: GbControlDep,
@@ -40,6 +42,9 @@ async def ptz(
     principal: Controller,
 ) -> Response:
     camera = access.camera(principal, camera_id)
+    forwarded = await to_owner(request, camera_id)  # the node holding it steers it
+    if forwarded is not None:
+        return forwarded
     order: PtzMove | PtzPreset
     if body.preset is not None:
         order = PtzPreset(body.preset.action, body.preset.number)

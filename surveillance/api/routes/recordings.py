@@ -7,14 +7,16 @@ are read and checked in one place (``services/footage_times.py``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from typing import IO, Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from surveillance.api.deps import AccessDep, AuditDep, ExportsDep, RecordingsDep
+from surveillance.api.deps import AccessDep, AuditDep, Auditor, ExportsDep, RecordingsDep
+from surveillance.api.forward import owner_only, to_owner
 from surveillance.api.guards import requires
 from surveillance.api.schemas.cameras import RecordingStateOut
 from surveillance.api.schemas.recordings import GapOut, RecordingsOut, SpanOut
@@ -22,9 +24,9 @@ from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.errors import SurveillanceError
-from surveillance.services.export_budget import ExportSlot
+from surveillance.services.export_budget import ExportBudget, ExportSlot
 from surveillance.services.footage_times import iso, parse_moment
-from surveillance.services.recordings import PLAY_DEFAULT_S, PLAY_MAX_S
+from surveillance.services.recordings import PLAY_DEFAULT_S, PLAY_MAX_S, RecordingsService
 
 router = APIRouter(prefix="/api", tags=["recordings"])
 
@@ -47,7 +49,8 @@ ERRORS: dict[int | str, dict[str, object]] = {
     responses=ERRORS,
     summary="Recorded spans and gaps (with reasons) of a camera between two moments",
 )
-def list_recordings(
+async def list_recordings(
+    request: Request,
     camera_id: str,
     recordings: RecordingsDep,
     access: AccessDep,
@@ -55,9 +58,24 @@ def list_recordings(
     from_: Annotated[str, Query(alias="from", max_length=64, description="ISO 8601, zoned")],
     to: Moment,
     stream: Annotated[str | None, Query(pattern="^(main|sub)$")] = None,
-) -> RecordingsOut:
+) -> RecordingsOut | Response:
     access.camera(principal, camera_id)
     start, end = parse_moment("from", from_), parse_moment("to", to)
+    forwarded = await _owner_if_recent(request, camera_id, end)
+    if forwarded is not None:
+        return forwarded
+    return await asyncio.to_thread(_listing, recordings, camera_id, start, end, stream)
+
+
+async def _owner_if_recent(request: Request, camera_id: str, end: float) -> Response | None:
+    """The owner's answer for a window reaching into the segment it is writing (which only
+    its recorder knows); None: this node reads the shared recordings itself."""
+    return await to_owner(request, camera_id) if owner_only(request, end) else None
+
+
+def _listing(
+    recordings: RecordingsService, camera_id: str, start: float, end: float, stream: str | None
+) -> RecordingsOut:
     span = recordings.listing_window(camera_id, start, end, LIST_MAX_S)
     listing = recordings.listing(camera_id, span, stream)
     status = listing.recording
@@ -81,7 +99,8 @@ def list_recordings(
     },
     summary="One MP4 of recorded footage, from the keyframe at or before `start` to `end`",
 )
-def export_recording(
+async def export_recording(
+    request: Request,
     camera_id: str,
     recordings: RecordingsDep,
     access: AccessDep,
@@ -92,7 +111,25 @@ def export_recording(
     end: Moment,
 ) -> Response:
     access.camera(principal, camera_id)
-    span = recordings.checked(camera_id, parse_moment("start", start), parse_moment("end", end))
+    first, last = parse_moment("start", start), parse_moment("end", end)
+    forwarded = await _owner_if_recent(request, camera_id, last)
+    if forwarded is not None:
+        return forwarded
+    return await asyncio.to_thread(
+        _export, recordings, audit, exports, principal, camera_id, first, last
+    )
+
+
+def _export(
+    recordings: RecordingsService,
+    audit: Auditor,
+    exports: ExportBudget,
+    principal: Principal,
+    camera_id: str,
+    first: float,
+    last: float,
+) -> Response:
+    span = recordings.checked(camera_id, first, last)
     window = {"start": iso(span.start), "end": iso(span.end)}
     slot = exports.claim(principal.name)  # 429 beyond limits.exports(_per_user)
     try:
@@ -145,7 +182,8 @@ def _chunks(handle: IO[bytes], remaining: int, slot: ExportSlot) -> Iterator[byt
     responses={200: {"content": {"video/mp4": {}}}, **ERRORS},
     summary="Recorded footage as fragmented MP4 for a player (at most 120 s a request)",
 )
-def play_recording(
+async def play_recording(
+    request: Request,
     camera_id: str,
     recordings: RecordingsDep,
     access: AccessDep,
@@ -157,6 +195,20 @@ def play_recording(
     access.camera(principal, camera_id)
     first = parse_moment("start", start)
     last = first + PLAY_DEFAULT_S if end is None else parse_moment("end", end)
+    forwarded = await _owner_if_recent(request, camera_id, last)
+    if forwarded is not None:
+        return forwarded
+    return await asyncio.to_thread(_play, recordings, audit, principal, camera_id, first, last)
+
+
+def _play(
+    recordings: RecordingsService,
+    audit: Auditor,
+    principal: Principal,
+    camera_id: str,
+    first: float,
+    last: float,
+) -> Response:
     limit = (PLAY_MAX_S, "one playback request covers at most 120 s")
     span = recordings.checked(camera_id, first, last, max_s=limit, future_end_allowed=True)
     played = recordings.playback(camera_id, span)

@@ -46,6 +46,14 @@ class PlanOut(Out):
     mime: str | None
     width: int
     height: int
+    node: str | None = Field(
+        None, description="The node that holds the camera, when not the one asked (cluster)"
+    )
+    mse_url: str | None = Field(
+        None,
+        description="For path mse on another node: its WebSocket URL with a single-use "
+        "ticket (30 s); the page connects there instead of to its own node",
+    )
 
 
 class OfferIn(In):

@@ -1,5 +1,5 @@
 // The admin page: users (role, camera scope, disabled, password), API tokens, GB/T 28181
-// platforms (gb-admin.js) and the audit log. Each section shows only if the session's
+// platforms (gb-admin.js), a cluster's nodes (nodes-admin.js) and the audit log. Each section shows only if the session's
 // permissions allow it (session.js); the server decides anyway. Every value from the
 // server is put in the page as text.
 
@@ -7,6 +7,7 @@ import { api } from "./api.js";
 import { clear, el } from "./dom.js";
 import { errorText } from "./case-format.js";
 import { GbSection } from "./gb-admin.js";
+import { NodesSection } from "./nodes-admin.js";
 import { can, whenSignedIn } from "./session.js";
 
 const ROLES = ["viewer", "operator", "handler", "admin"];
@@ -350,7 +351,7 @@ async function main() {
   const system = can(state.me, "system.read");
   $("admin-nothing").hidden = manage || audit || system;
   const tasks = [];
-  if (system) tasks.push(new GbSection(message, manage).start());
+  if (system) tasks.push(new GbSection(message, manage).start(), new NodesSection().start());
   if (manage) {
     $("user-add-role").replaceChildren(...roleOptions("viewer")); // least power by default
     $("user-add-form").addEventListener("submit", addUser);

@@ -144,10 +144,17 @@ export class LivePlayer {
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
 
-  _startMse() {
+  // A camera another node holds is planned there: its plan carries that node's URL with a
+  // single-use ticket (the page has no sign-in there). Otherwise this page's own node.
+  _mseUrl() {
+    if (this.plan && this.plan.mse_url) return this.plan.mse_url;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams({ camera: this.camera, stream: this.stream });
-    const ws = new WebSocket(`${scheme}//${location.host}/api/live/mse?${query}`);
+    return `${scheme}//${location.host}/api/live/mse?${query}`;
+  }
+
+  _startMse() {
+    const ws = new WebSocket(this._mseUrl());
     ws.binaryType = "arraybuffer";
     this._ws = ws;
     ws.addEventListener("close", () => { this.ended = true; });

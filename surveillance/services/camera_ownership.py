@@ -1,0 +1,340 @@
+"""Which cameras this node reads: leases in the shared database, renewed, claimed, handed on.
+
+Every ``renew_s`` a round: renew this node's leases; read every lease and the live nodes;
+claim the leased cameras this node is the preferred owner of (weighted rendezvous over the
+live nodes, cluster/rendezvous.py) that nobody holds; hand off those whose preferred owner
+is another node live for at least lease_s (settled: not one that may die at once), stopping
+their ingest BEFORE releasing them, so no two nodes read a camera at once.
+
+"Still mine" is a LOCAL MONOTONIC deadline: the monotonic time just before the renewing
+statement was sent + lease_s - LEASE_MARGIN_S, always before the database lets anyone else
+claim. A watchdog stops the ingest of a camera when its deadline passes (renewals failing,
+the process paused) and from then on holds() is False and the fence raises LeaseLost, so a
+node cut off from the database stops writing before another may start. A database error
+keeps what is held until its deadline (live video goes on through a short restart) and
+makes no claims; once the database answers again, cameras others held are left to them for
+lease_s (they renew first).
+
+Pinned cameras (source kind other than "rtsp": GB/T 28181 channels, whose platform
+registered to this node) are always held here and never leased.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from surveillance.catalog import Catalog
+from surveillance.cluster.errors import LeaseLost
+from surveillance.cluster.records import Lease, LeaseToken
+from surveillance.cluster.rendezvous import assign
+from surveillance.cluster.store import ClusterStore
+from surveillance.config.models import ClusterConfig
+from surveillance.services.cluster_membership import Membership
+from surveillance.services.ingest import IngestService
+
+log = logging.getLogger(__name__)
+
+LEASE_MARGIN_S = 1.0  # the local deadline comes this much before the database's expiry
+LEASED_KIND = "rtsp"  # cameras of this source kind are leased; others are pinned here
+DB_ERROR_LOG_EVERY_S = 30.0
+MIN_WAKE_S = 0.05  # the watchdog's shortest sleep
+
+# on_takeover(node_id, camera_ids): cameras taken over from a node that is not live (its
+# events of them are ended). Called in a worker thread.
+TakeOver = Callable[[str, Sequence[str]], object]
+
+
+class Ownership:
+    def __init__(
+        self,
+        store: ClusterStore,
+        membership: Membership,
+        catalog: Catalog,
+        ingest: IngestService,
+        config: ClusterConfig,
+        *,
+        on_takeover: TakeOver | None = None,
+    ) -> None:
+        self.store = store
+        self.membership = membership
+        self.catalog = catalog
+        self.ingest = ingest
+        self.config = config
+        self.node_id = membership.node_id
+        self.on_takeover = on_takeover
+        self._deadlines: dict[str, float] = {}  # camera -> local monotonic deadline
+        self._tokens: dict[str, LeaseToken] = {}
+        self._owners: dict[str, str] = {}  # camera -> holder, at the last lease read
+        self._running: set[str] = set()  # cameras the ingest was last told are ours
+        self._sync_lock = asyncio.Lock()
+        self._quiet_until = 0.0  # monotonic; no claims of others' cameras before it
+        self._db_down = False
+        self._error_logged_at = -DB_ERROR_LOG_EVERY_S
+        self._wake = asyncio.Event()  # the watchdog looks again (a deadline moved)
+        self._rounds_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        membership.on_lost(self._lost)
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """The first round, then the loops. Before the ingest starts (after the membership
+        joined): the node never connects a camera it does not hold."""
+        await self.round()
+        self._rounds_task = asyncio.create_task(self._rounds(), name="cluster-leases")
+        self._watchdog_task = asyncio.create_task(self._watchdog(), name="cluster-watchdog")
+
+    async def stop_renewing(self) -> None:
+        """Stop the rounds: no renewal, claim or hand-off from now on; held cameras stop
+        at their local deadlines (what a node cut off from the database lives through)."""
+        await _cancel(self._rounds_task)
+        self._rounds_task = None
+
+    async def stop(self) -> None:
+        """Stop the loops, the ingest of the held cameras, then release them: the others
+        take them at their next round instead of a lease later."""
+        await self.stop_renewing()
+        await _cancel(self._watchdog_task)
+        self._watchdog_task = None
+        held = sorted(self._deadlines)
+        self._deadlines.clear()
+        self._tokens.clear()
+        await self._sync()
+        if held:
+            with contextlib.suppress(SQLAlchemyError):
+                await asyncio.to_thread(self.store.release, self.node_id, held)
+
+    # -- reads (any thread) ---------------------------------------------------------------
+    def pinned(self, camera_id: str) -> bool:
+        camera = self.catalog.camera(camera_id)
+        return camera is not None and camera.source_kind != LEASED_KIND
+
+    def holds(self, camera_id: str) -> bool:
+        """This node reads the camera: pinned, or its lease's local deadline not passed."""
+        if self.pinned(camera_id):
+            return True
+        return self._deadlines.get(camera_id, 0.0) > time.monotonic()
+
+    def held(self) -> frozenset[str]:
+        """The leased cameras held now (pinned ones are not listed)."""
+        now = time.monotonic()
+        return frozenset(c for c, deadline in list(self._deadlines.items()) if deadline > now)
+
+    def owner(self, camera_id: str) -> str | None:
+        """The node holding the camera: this one for held and pinned cameras, else the
+        holder at the last lease read (None: nobody, or moving)."""
+        if self.holds(camera_id):
+            return self.node_id
+        holder = self._owners.get(camera_id)
+        return None if holder == self.node_id else holder
+
+    def owner_url(self, camera_id: str) -> str | None:
+        """Where to forward a request for the camera; None when this node holds it (or
+        nobody does: then it is answered here, "camera unavailable")."""
+        holder = self.owner(camera_id)
+        if holder is None or holder == self.node_id:
+            return None
+        return self.membership.node_url(holder)
+
+    def token(self, camera_id: str) -> LeaseToken:
+        """The fencing token of a held camera; LeaseLost when it is not held."""
+        token = self._tokens.get(camera_id)
+        if token is None or not self.holds(camera_id):
+            raise LeaseLost(camera_id, f"node {self.node_id} does not hold its lease")
+        return token
+
+    def fence(self, connection: Connection, camera_id: str) -> None:
+        """Inside a writer's transaction: LeaseLost unless this node's lease on the camera
+        still holds in the database. No check for pinned cameras, nor for one the catalog
+        no longer has (nobody leases it)."""
+        camera = self.catalog.camera(camera_id)
+        if camera is None or camera.source_kind != LEASED_KIND:
+            return
+        self.store.check_fence(connection, camera_id, self.token(camera_id))
+
+    # -- the round ------------------------------------------------------------------------
+    async def round(self) -> None:
+        """One pass: renew, read, claim, hand off. Public for tests and the first round."""
+        if self.membership.lost:
+            return
+        leased = self._leased_cameras()
+        try:
+            sent_at = time.monotonic()
+            mine = await asyncio.to_thread(self.store.renew, self.node_id, self.config.lease_s)
+            self._adopt(mine, sent_at, every=True)
+            leases = await asyncio.to_thread(self.store.leases)
+        except SQLAlchemyError as error:
+            self._db_failed(error)
+            await self._sync()
+            return
+        if self._db_down:
+            self._db_down = False
+            # The others renew first: after an outage every lease may read as expired.
+            self._quiet_until = time.monotonic() + self.config.lease_s
+            log.warning("cluster: database back; claims of others' cameras resume in %g s",
+                        self.config.lease_s)  # fmt: skip
+        rows = {lease.camera_id: lease for lease in leases}
+        self._owners = {c: lease.node_id for c, lease in rows.items() if lease.remaining_s > 0}
+        # Held leases of cameras the catalog no longer has are let go.
+        gone = [c for c in self._deadlines if c not in leased]
+        live = self.membership.live_nodes()
+        if self.membership.is_live(self.node_id):
+            preferred = assign(sorted(leased), [(n.id, n.capacity) for n in live])
+            await self._claim(leased, preferred, rows)
+            handed = [
+                c for c in self.held()
+                if (owner := preferred.get(c)) not in (None, self.node_id)
+                and self.membership.live_for_s(owner) >= self.config.lease_s
+            ]  # fmt: skip
+            await self._let_go(gone + handed)
+        else:
+            await self._let_go(gone)
+        await self._sync()
+
+    async def _claim(
+        self, leased: Collection[str], preferred: dict[str, str], rows: dict[str, Lease]
+    ) -> None:
+        quiet = time.monotonic() < self._quiet_until
+        held = self.held()
+        wanted = []
+        for camera_id in leased:
+            if preferred.get(camera_id) != self.node_id or camera_id in held:
+                continue
+            row = rows.get(camera_id)
+            if row is not None and row.node_id != self.node_id and (row.remaining_s > 0 or quiet):
+                continue  # its holder keeps it (and hands it over when settled)
+            wanted.append(camera_id)
+        if not wanted:
+            return
+        sent_at = time.monotonic()
+        try:
+            got = await asyncio.to_thread(
+                self.store.claim, self.node_id, wanted, self.config.lease_s
+            )
+        except SQLAlchemyError as error:
+            self._db_failed(error)
+            return
+        self._adopt(got, sent_at)
+        taken: dict[str, list[str]] = {}
+        for lease in got:
+            row = rows.get(lease.camera_id)
+            # A dead node's camera (not one handed off): its events nobody ends otherwise.
+            if row and row.node_id != self.node_id and not self.membership.is_live(row.node_id):
+                taken.setdefault(row.node_id, []).append(lease.camera_id)
+        if got:
+            log.info("cluster: claimed %d cameras", len(got))
+        for node_id, cameras in taken.items():
+            log.info("cluster: took over %d cameras of node %s", len(cameras), node_id)
+            if self.on_takeover is not None:
+                try:
+                    await asyncio.to_thread(self.on_takeover, node_id, cameras)
+                except Exception:  # its events stay active; the cameras are ours anyway
+                    log.exception("cluster: ending node %s's events failed", node_id)
+
+    async def _let_go(self, camera_ids: Sequence[str]) -> None:
+        """Stop reading the cameras, then release their leases (in that order)."""
+        if not camera_ids:
+            return
+        for camera_id in camera_ids:
+            self._deadlines.pop(camera_id, None)
+            self._tokens.pop(camera_id, None)
+        await self._sync()
+        try:
+            await asyncio.to_thread(self.store.release, self.node_id, list(camera_ids))
+        except SQLAlchemyError as error:
+            self._db_failed(error)  # they expire instead, a lease later
+        log.info("cluster: handed off %d cameras", len(camera_ids))
+
+    def _adopt(self, leases: Sequence[Lease], sent_at: float, *, every: bool = False) -> None:
+        """Leases the database says are ours: their local deadlines, from before the
+        statement was sent. ``every``: the list is all we hold (a renewal), so a held
+        camera missing from it is lost now (expired there: someone may claim it)."""
+        if every:
+            listed = {lease.camera_id for lease in leases}
+            gone = [c for c in self._deadlines if c not in listed]
+            if gone:
+                log.warning("cluster: %d leases expired before renewal: %s",
+                            len(gone), ", ".join(sorted(gone)[:10]))  # fmt: skip
+            for camera_id in gone:
+                del self._deadlines[camera_id]
+                self._tokens.pop(camera_id, None)
+        for lease in leases:
+            if lease.node_id != self.node_id:
+                continue
+            remaining = min(self.config.lease_s, lease.remaining_s)
+            self._deadlines[lease.camera_id] = sent_at + remaining - LEASE_MARGIN_S
+            self._tokens[lease.camera_id] = LeaseToken(self.node_id, lease.generation)
+        self._wake.set()
+
+    def _leased_cameras(self) -> set[str]:
+        return {c.id for c in self.catalog.cameras.values() if c.source_kind == LEASED_KIND}
+
+    # -- keeping the ingest in step ------------------------------------------------------
+    async def _sync(self) -> None:
+        """Tell the ingest which leased cameras are ours now (it starts and stops workers).
+        One at a time: a stop joins worker threads, and a later change must not overtake."""
+        async with self._sync_lock:
+            want = set(self.held())
+            changed = (want - self._running) | (self._running - want)
+            # Held until now but not let go (no hand-off): the lease ran out under us.
+            lost = {c for c in self._running - want if c in self._deadlines}
+            self._running = want
+            if lost:
+                log.warning(
+                    "cluster: lease lost, %d cameras no longer read here: %s",
+                    len(lost), ", ".join(sorted(lost)[:10]),
+                )  # fmt: skip
+            if changed:
+                await self.ingest.ownership_changed(sorted(changed))
+
+    async def _rounds(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.renew_s)
+            try:
+                await self.round()
+            except Exception:  # one failed round must not end the node's leases
+                log.exception("cluster: lease round failed")
+
+    async def _watchdog(self) -> None:
+        """Stop the ingest of a camera as soon as its local deadline passes, whatever the
+        rounds are waiting for (a database that does not answer)."""
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            running_deadlines = [self._deadlines.get(c, 0.0) for c in self._running]
+            if any(d <= now for d in running_deadlines):
+                await self._sync()
+                continue
+            nearest = min(running_deadlines, default=now + self.config.renew_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(MIN_WAKE_S, nearest - now))
+
+    def _lost(self) -> None:
+        """Another process runs under this node's id: hold nothing from now on."""
+        self._deadlines.clear()
+        self._tokens.clear()
+        self._wake.set()
+
+    def _db_failed(self, error: SQLAlchemyError) -> None:
+        self._db_down = True
+        now = time.monotonic()
+        if now - self._error_logged_at >= DB_ERROR_LOG_EVERY_S:
+            self._error_logged_at = now
+            log.warning(
+                "cluster: lease database unreachable (%s): held cameras keep running until "
+                "their leases run out, no claims",
+                type(error).__name__,
+            )
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
