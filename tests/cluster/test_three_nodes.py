@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from surveillance.cluster.rendezvous import assign
 
 from bench.cluster_nodes import SEGMENT_S, NodePlan
+from surveillance.cluster.rendezvous import assign
 from tests.cluster.harness import CAMERAS, Cluster, running_cluster
 from tests.waits import wait_until
 
@@ -63,8 +63,18 @@ def listed_nodes(cluster: Cluster, via: str) -> dict[str, Any]:
     return {entry["id"]: entry for entry in answer["nodes"]}
 
 
-def all_online_through(cluster: Cluster, node_ids: list[str]) -> bool:
-    return all(cluster.node(n).online_cameras() >= set(CAMERAS) for n in node_ids)
+def all_online_through(cluster: Cluster, node_ids: list[str]) -> bool | dict[str, list[str]]:
+    """True when every camera shows online through each of these nodes' /api/cameras, else
+    (falsy when empty, so wait_until keeps polling) what shows otherwise, by node."""
+    missing = {n: sorted(set(CAMERAS) - cluster.node(n).online_cameras()) for n in node_ids}
+    return not any(missing.values()) or NotYet(missing)
+
+
+class NotYet(dict[str, list[str]]):
+    """What is not there yet: falsy, so a wait goes on, and shown when it gives up."""
+
+    def __bool__(self) -> bool:
+        return False
 
 
 def no_double_ingest_so_far(cluster: Cluster) -> None:
