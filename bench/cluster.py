@@ -3,7 +3,7 @@ the cost of a request forwarded to a camera's owner, against the owner answering
 
 Usage::
 
-    python -m bench.cluster --quick --json /tmp/cluster-quick.json      # a few minutes
+    python -m bench.cluster --quick --json /tmp/cluster-quick.json      # about three minutes
     python -m bench.cluster --nodes 3 --cameras 24 --json /tmp/cluster.json
 
 Method
@@ -15,18 +15,21 @@ them (bench/cluster_run.py). Which node ingests which camera is read from the si
 /proc (bench/cluster_ingest.py), never asked of the nodes; a watch samples it every 0.25 s
 for the whole run.
 
-1. **forwarding** -- ``--snapshots`` snapshots of one camera through its owner, then as many
-   through another node (which forwards them), one after another after two warm-ups each:
+1. **forwarding** -- ``--snapshots`` snapshots of one camera through its owner and as many
+   through another node (which forwards them), taken in turns after two warm-ups each:
    ``snapshot_owner_ms`` and ``snapshot_forwarded_ms`` are medians (the baseline and the
    figure), ``api_forward_overhead_ms`` their difference.
-2. **failover** -- ``--repeats`` times: SIGKILL one node (each in turn), and time until every
-   camera it ingested is ingested by one live node and shown online by that node's
-   /api/cameras; the node is started again and the cluster left to settle. ``failover_s`` is
-   the p95 (with few repeats, about the worst); its floor is lease_s (5 s), the time a dead
-   node's lease takes to expire, plus a renew period and an RTSP connect.
-3. **join** -- one more node joins a settled cluster: ``moved_fraction_on_join`` is the
-   share of cameras whose ingesting node changed once settled again; the ideal of
-   rendezvous hashing is 1/(nodes+1) (printed beside), and only onto the new node.
+2. **failover** -- ``--repeats`` times: SIGKILL one node holding cameras (each in turn),
+   time until every camera it ingested is ingested by one live node and shown online by
+   that node's /api/cameras; the node is started again and the cluster left to settle.
+   ``failover_s`` is the p95 (with few repeats, about the worst); its floor is lease_s
+   (5 s), the time a dead node's lease takes to expire, plus a renew period and an RTSP
+   connect.
+3. **join** -- one more node joins a settled cluster ("settled": each camera ingested,
+   alone, by the node rendezvous hashing prefers among the running nodes):
+   ``moved_fraction_on_join`` is the share of cameras whose ingesting node changed once
+   settled again; the ideal of rendezvous hashing is 1/(nodes+1) (printed beside), and
+   only onto the new node.
 
 ``double_ingest_events`` counts (camera, nodes) pairs the watch ever saw ingested by two live
 nodes at once over the whole run: it must be 0. A node frozen or killed is not live.
@@ -54,6 +57,7 @@ from bench.harness import (
 )
 from bench.harness import settings_from as settings_of
 from bench.stats import median, percentile, rounded
+from surveillance.cluster.rendezvous import assign
 from surveillance.simulator import ClipSpec
 
 NAME = "bench.cluster"
@@ -71,14 +75,14 @@ class Settings:
     nodes: int = 3
     cameras: int = 24
     repeats: int = 5
-    snapshots: int = 30
+    snapshots: int = 60
     quick: bool = False
     json_path: Path | None = None
     cache_dir: Path | None = None
     wait_quiet_s: float | None = 0.0
 
 
-QUICK = Settings(nodes=3, cameras=9, repeats=2, snapshots=10, quick=True)
+QUICK = Settings(nodes=3, cameras=12, repeats=3, snapshots=20, quick=True)
 
 
 def camera_ids(count: int) -> list[str]:
@@ -92,46 +96,49 @@ def one_owner_each(cluster: ClusterRun, cameras: Sequence[str]) -> dict[str, str
     return None
 
 
-def settle(cluster: ClusterRun, cameras: Sequence[str], steady_s: float) -> dict[str, str]:
-    """Owners once every camera has one and none changed for ``steady_s``."""
+def settle(cluster: ClusterRun, cameras: Sequence[str]) -> dict[str, str]:
+    """Owners once each camera is ingested by the node rendezvous hashing prefers among the
+    running nodes, alone (hand-offs to a node wait until it has been live lease_s)."""
+    running = [(n.node_id, n.plan.capacity) for n in cluster.nodes.nodes.values() if n.running]
+    expected = assign(cameras, running)
     deadline = time.monotonic() + SETTLE_S
-    last: dict[str, str] | None = None
-    since = time.monotonic()
     while time.monotonic() < deadline:
-        now = one_owner_each(cluster, cameras)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif now is not None and time.monotonic() - since >= steady_s:
-            return now
+        if one_owner_each(cluster, cameras) == expected:
+            return expected
         time.sleep(POLL_S)
     raise RuntimeError(f"the cluster did not settle within {SETTLE_S:g} s: {cluster.owners()}")
 
 
-def snapshot_ms(cluster: ClusterRun, via: str, camera: str, count: int) -> list[float]:
-    node = cluster.node(via)
-    timings = []
-    for i in range(WARM_UP + count):
-        started = time.perf_counter()
-        response = node.request("GET", f"/api/cameras/{camera}/snapshot.jpg")
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise RuntimeError(f"snapshot via {via}: HTTP {response.status_code}")
-        if i >= WARM_UP:
-            timings.append(elapsed)
-    return timings
+def snapshot_ms(cluster: ClusterRun, via: str, camera: str) -> float:
+    started = time.perf_counter()
+    response = cluster.node(via).request("GET", f"/api/cameras/{camera}/snapshot.jpg")
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"snapshot via {via}: HTTP {response.status_code}")
+    return elapsed
 
 
 def forwarding(cluster: ClusterRun, owners: dict[str, str], settings: Settings) -> Report:
+    """Snapshots of one camera through its owner and through another node, taken in turns
+    (so a change of the machine's load meanwhile weighs on both alike)."""
     camera, owner = next(iter(sorted(owners.items())))
     other = next(n for n in cluster.nodes.nodes if n != owner)
-    direct = snapshot_ms(cluster, owner, camera, settings.snapshots)
-    forwarded = snapshot_ms(cluster, other, camera, settings.snapshots)
+    direct: list[float] = []
+    forwarded: list[float] = []
+    for i in range(WARM_UP + settings.snapshots):
+        pair = (snapshot_ms(cluster, owner, camera), snapshot_ms(cluster, other, camera))
+        if i >= WARM_UP:
+            direct.append(pair[0])
+            forwarded.append(pair[1])
     return {"camera": camera, "owner": owner, "via": other, "owner_ms": direct,
             "forwarded_ms": forwarded}  # fmt: skip
 
 
-def failover_once(cluster: ClusterRun, victim: str, cameras: Sequence[str]) -> float:
-    owners = settle(cluster, cameras, steady_s=cluster.nodes.lease_s)
+def failover_once(cluster: ClusterRun, turn: int, cameras: Sequence[str]) -> float:
+    """SIGKILL the ``turn``-th node holding cameras (in turn), time its cameras' move."""
+    owners = settle(cluster, cameras)
+    holders = sorted(set(owners.values()))
+    victim = holders[turn % len(holders)]
     lost = [c for c, n in owners.items() if n == victim]
     node = cluster.node(victim)
     started = time.monotonic()
@@ -156,13 +163,11 @@ def failover_once(cluster: ClusterRun, victim: str, cameras: Sequence[str]) -> f
 
 
 def join(cluster: ClusterRun, cameras: Sequence[str], nodes: int) -> Report:
-    before = settle(cluster, cameras, steady_s=cluster.nodes.lease_s)
+    before = settle(cluster, cameras)
     joining = cluster.nodes.add(NodePlan(f"n{nodes}", 1.0))
     joining.start()
     joining.wait_ready(SETTLE_S)
-    # A joining node gets its cameras once it has been live lease_s (settled), then
-    # hand-offs: wait for three quiet lease periods.
-    after = settle(cluster, cameras, steady_s=3 * cluster.nodes.lease_s)
+    after = settle(cluster, cameras)
     moved = [c for c in cameras if before[c] != after[c]]
     return {"moved": len(moved), "to_new_node": sum(after[c] == joining.node_id for c in moved)}
 
@@ -174,12 +179,12 @@ def run_phases(settings: Settings) -> Report:
     progress(NAME, f"starting PostgreSQL, {len(cameras)} cameras and {len(plans)} nodes")
     clip_dir = settings.cache_dir or CLIP_CACHE
     with running_cluster(plans, cameras, CLIP, clip_dir) as cluster:
-        owners = settle(cluster, cameras, steady_s=cluster.nodes.lease_s)
+        owners = settle(cluster, cameras)
         progress(NAME, "settled; forwarding")
         phases: Report = {"forwarding": forwarding(cluster, owners, settings)}
         failovers = []
         for i in range(settings.repeats):
-            failovers.append(failover_once(cluster, plans[i % len(plans)].node_id, cameras))
+            failovers.append(failover_once(cluster, i, cameras))
         phases["failover_s"] = failovers
         progress(NAME, "one more node joins")
         phases["join"] = join(cluster, cameras, settings.nodes)
@@ -232,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--snapshots", type=int, help="snapshots timed each way")
     add_run_options(
         parser,
-        quick="3 nodes, 9 cameras, 2 failovers, 10 snapshots each way",
+        quick="3 nodes, 12 cameras, 3 failovers, 20 snapshots each way",
         wait_quiet="wait this long (s) for an idle machine before starting",
     )
     args = parser.parse_args(argv)
