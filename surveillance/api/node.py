@@ -193,10 +193,10 @@ class Node:
             ownership.on_takeover = events.end_node_events
 
         def load() -> dict[str, float]:
-            """This node's figures for the others (cluster mode's heartbeat)."""
-            held = len(ownership.held()) if ownership is not None else len(catalog.cameras)
+            """This node's figures for the others (cluster mode's heartbeat): cameras held,
+            leased or pinned (its GB channels)."""
             return {
-                "cameras": held,
+                "cameras": sum(1 for camera_id in catalog.cameras if ingest.holds(camera_id)),
                 "viewers": live.viewers,
                 "streams": ingest.running_streams(),
             }
