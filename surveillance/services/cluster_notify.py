@@ -134,6 +134,7 @@ class Notifier:
         self.dropped = 0  # payloads that gave way in a full queue
         self._bad_logged_at = -BAD_PAYLOAD_LOG_EVERY_S
         self._bad_since_logged = 0
+        self._refused_lock = threading.Lock()
 
     # -- wiring (before start) -------------------------------------------------------------
     def on(self, channel: str, handler: Handler) -> None:
@@ -284,21 +285,24 @@ class Notifier:
         except ValueError:
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("node"), str):
-            self._bad_payload(channel)
+            self.refused(channel)
             return
         if payload["node"] == self.node_id:
             return  # our own, back to us
         for handler in handlers:
             self._to_loop(handler, payload)
 
-    def _bad_payload(self, channel: str) -> None:
-        """Anyone with access to the database may NOTIFY: dropped, logged once a minute."""
-        self._bad_since_logged += 1
-        now = time.monotonic()
-        if now - self._bad_logged_at >= BAD_PAYLOAD_LOG_EVERY_S:
-            log.warning("notify: %d malformed notification(s) on %s dropped",
-                        self._bad_since_logged, channel)  # fmt: skip
-            self._bad_logged_at, self._bad_since_logged = now, 0
+    def refused(self, channel: str) -> None:
+        """A malformed notification was dropped (here, or by a handler that could not read
+        its fields): anyone with access to the database may NOTIFY, so a flood of them logs
+        once a minute. Any thread."""
+        with self._refused_lock:
+            self._bad_since_logged += 1
+            now = time.monotonic()
+            if now - self._bad_logged_at < BAD_PAYLOAD_LOG_EVERY_S:
+                return
+            count, self._bad_logged_at, self._bad_since_logged = self._bad_since_logged, now, 0
+        log.warning("notify: %d malformed notification(s) on %s dropped", count, channel)
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         loop = self._loop

@@ -11,14 +11,11 @@ disconnected: each follower there sends a fresh snapshot after the reconnection.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from surveillance.events.records import EventRecord
 from surveillance.services.cluster_notify import EVENTS_CHANNEL, Notifier
 from surveillance.services.event_bus import EventBus
-
-log = logging.getLogger(__name__)
 
 
 def relay_events(bus: EventBus, notifier: Notifier) -> None:
@@ -32,7 +29,7 @@ def relay_events(bus: EventBus, notifier: Notifier) -> None:
         if isinstance(event_id, int) and not isinstance(event_id, bool) and event_id > 0:
             bus.changed_elsewhere(event_id)
         else:
-            log.warning("events: a notification without an event id dropped")
+            notifier.refused(EVENTS_CHANNEL)
 
     bus.add_listener(publish)
     notifier.on(EVENTS_CHANNEL, received)

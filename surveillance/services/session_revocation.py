@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from surveillance.auth.store import AccessChange
 from surveillance.services.cluster_notify import SESSIONS_CHANNEL, Notifier
 from surveillance.services.live_sessions import LiveView, LiveViews
-
-log = logging.getLogger(__name__)
 
 MAX_ID_CHARS = 128  # a session hash or token id longer than this in a notification is junk
 
@@ -100,7 +97,8 @@ class SessionRevocations:
     def _notified(self, payload: dict[str, Any]) -> None:
         change = from_payload(payload)
         if change is None:
-            log.warning("sessions: a notification naming no session, token or user dropped")
+            if self._notifier is not None:
+                self._notifier.refused(SESSIONS_CHANNEL)
             return
         self.apply(change)
 
