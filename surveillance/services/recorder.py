@@ -199,9 +199,11 @@ class RecorderService:
         note = None
         if sub and not camera.has_sub_stream:
             sub, note = False, "no sub-stream: recording the main stream"
+        # Another node's camera (cluster mode) is not connected here; the recorder, as the
+        # stream's consumer, has it started once the camera's lease comes here.
         stream = (
             self._ingest.ensure_connected(camera.id, sub)
-            if camera.mode is IngestMode.ON_DEMAND
+            if camera.mode is IngestMode.ON_DEMAND and self._ingest.holds(camera.id)
             else self._ingest.stream(camera.id, sub)
         )
         self._streams = {**self._streams, camera.id: stream}

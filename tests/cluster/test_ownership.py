@@ -247,8 +247,13 @@ async def test_cameras_spread_move_on_join_and_fail_over_with_fenced_writes(
             EventStore(c.engine, "c", stale_fence).raise_event(offline(camera), time.time())
         active = a.events.search(EventFilter(camera_id=camera, active=True)).events
         assert all(e.id != raised.id for e in active)
-        # The new holder's token is a new generation.
+        # The new holder's token is a new generation; the condition is its to raise and
+        # end now: C, which let the camera go, cannot end it.
         new_holder = next(p for p in peers if camera in p.ownership.held())
+        again = await asyncio.to_thread(new_holder.events.raise_event, offline(camera))
+        assert again.id != raised.id
+        assert await asyncio.to_thread(c.events.end_event, offline(camera).key) is None
+        assert a.events.get(again.id).ended_at is None
         assert new_holder.ownership.token(camera) == LeaseToken(
             new_holder.node_id, new_holder.ownership.token(camera).generation
         )
