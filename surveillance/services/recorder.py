@@ -183,7 +183,7 @@ class RecorderService:
         goes on and each camera's state says why it does not record."""
         try:
             self.root.mkdir(mode=ROOT_MODE, parents=True, exist_ok=True)
-            report = reconcile(self._store, self.root)
+            report = reconcile(self._store, self.root, self._ingest.holds)
         except OSError as error:
             log.error("recordings directory %s unusable: %s", self.root, error.strerror)
             return
@@ -217,6 +217,7 @@ class RecorderService:
             self._settings,
             note=note,
             space_low=self._retention.wake,
+            holds=self._ingest.holds,
         )
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +43,17 @@ class ReconcileReport:
     set_aside: int  # files laid out like segments that no row knows (see the docstring)
 
 
-def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
-    """Blocking (files, database): run it in a worker thread."""
+def reconcile(
+    store: RecordingStore, root: Path, holds: Callable[[str], bool] | None = None
+) -> ReconcileReport:
+    """Blocking (files, database): run it in a worker thread. ``holds`` (cluster mode):
+    only the cameras this node holds are its to reconcile; the others' open segments and
+    gaps are being written by their nodes now."""
     now = time.time()
     recovered = discarded = 0
     for record in store.open_segments():
+        if holds is not None and not holds(record.camera_id):
+            continue
         path = root / record.path
         facts = salvage(path) if path.is_file() else None
         if facts is None or not facts.frames:
@@ -61,7 +68,7 @@ def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
         store.add_gap(record.camera_id, record.stream, end_at, GAP_NOT_RUNNING)
         recovered += 1
         log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
-    gaps_ended = store.end_open_gaps(now)
+    gaps_ended = store.end_open_gaps(now, cameras=holds)
     return ReconcileReport(recovered, discarded, gaps_ended, _set_aside_unindexed(store, root))
 
 
