@@ -292,6 +292,19 @@ class _Admission:
         source.attach(self.context)
 
 
+def _peer_port(client: GstRtspServer.RTSPClient) -> int | None:
+    """The client's TCP port on its own side of the connection; None once it is closing."""
+    connection = client.get_connection()
+    socket = connection.get_read_socket() if connection is not None else None
+    if socket is None:
+        return None
+    try:
+        port: int = socket.get_remote_address().get_port()
+    except GLib.Error:  # the connection has just closed
+        return None
+    return port
+
+
 def _session_transports(
     client: GstRtspServer.RTSPClient,
 ) -> list[GstRtspServer.RTSPStreamTransport]:
@@ -690,6 +703,9 @@ class Server:
                 "mounts": {
                     path: {
                         "clients": len(clients[path]),
+                        # Each client's own TCP port: a test maps it to the process that
+                        # holds the connection (which node ingests which camera).
+                        "peer_ports": sorted(filter(None, map(_peer_port, clients[path]))),
                         "refused": mount.refused,
                         "stalled": mount.source.stalled,
                         "playing": bool(mount.source.feeds),

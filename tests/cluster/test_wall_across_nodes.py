@@ -1,0 +1,84 @@
+"""The wall served by one node plays cameras another node owns (issue 15), in real headless
+Chromium against two real nodes over one PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from bench.cluster_nodes import NodePlan
+from tests.cluster.harness import Cluster, running_cluster
+from tests.waits import wait_until
+from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, wait_for
+
+pytestmark = [pytest.mark.rtsp, pytest.mark.postgresql]
+
+CAMERAS = ["w1", "w2", "w3", "w4"]  # rendezvous hashing puts two on each node
+SETTLE_S = 90.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with running_cluster([NodePlan("a"), NodePlan("b")], CAMERAS) as running:
+        yield running
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+def owners(cluster: Cluster) -> dict[str, str] | None:
+    seen = cluster.owners()
+    if all(len(seen.get(c, ())) == 1 for c in CAMERAS):
+        return {c: seen[c][0] for c in CAMERAS}
+    return None
+
+
+async def tile_frames(page: Page) -> dict[str, int]:
+    tiles: list[dict[str, Any]] = await page.evaluate("window.wall.tiles()")
+    return {t["camera"]: (t["stats"] or {}).get("framesDecoded", 0) for t in tiles}
+
+
+async def test_wall_on_a_plays_cameras_owned_by_b(cluster: Cluster, browser: Browser) -> None:
+    placed = wait_until(lambda: owners(cluster), SETTLE_S, "one owner per camera")
+    assert placed is not None
+    on_b = [c for c, n in placed.items() if n == "b"]
+    assert on_b and len(on_b) < len(CAMERAS), placed  # both kinds of tile
+    a = cluster.node("a")
+    tiles = [{"x": i % 2, "y": i // 2, "w": 1, "h": 1, "camera": c} for i, c in enumerate(CAMERAS)]
+    layout = {"name": "across", "title": "Across nodes", "cols": 2, "rows": 2, "tiles": tiles}
+    saved = a.request("PUT", "/api/layouts/across", json=layout)
+    assert saved.status_code == 200, saved.text
+
+    credentials = cluster.nodes.credentials
+    assert credentials is not None
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    signed = await context.request.post(
+        f"{a.url}/api/auth/login", data={"name": credentials.name, "password": credentials.password}
+    )
+    assert signed.status == 200, await signed.text()
+    page = await context.new_page()
+    await page.goto(f"{a.url}/wall/across")
+
+    async def all_decoding() -> dict[str, int] | None:
+        counts = await tile_frames(page)
+        return counts if all(counts.get(c, 0) > 0 for c in CAMERAS) else None
+
+    first = await wait_for(all_decoding, 60)
+    await page.wait_for_timeout(2000)
+    second = await tile_frames(page)
+    for camera in CAMERAS:
+        assert second[camera] > first[camera], f"{camera}: frames stopped ({first} -> {second})"
+    # Still ingested once each, by the same node: a did not open b's cameras to serve its page.
+    assert owners(cluster) == placed
+    assert cluster.watch.doubles == []
+    await context.close()
