@@ -81,11 +81,12 @@ class Peer:
     events: EventBus
 
     def running(self) -> set[str]:
-        """Cameras whose main stream has a worker reading it here."""
+        """Cameras with a worker thread alive here (one asked to stop counts until its
+        thread has ended: it may still hold the camera's connection)."""
         return {
             slot.camera.id
             for slot in self.ingest._slots.values()  # the workers are what is checked
-            if not slot.sub and slot.worker.running
+            if not slot.worker.join(0)
         }
 
     async def die(self) -> None:
@@ -300,7 +301,11 @@ async def test_a_node_cut_off_from_the_database_stops_at_its_deadline_and_comes_
         await until(lambda: spread(peers, [b]), SETTLE_WITHIN_S, "b takes a's cameras")
 
         # The database answers again: A beats, renews nothing, and gets its share back.
+        assert not b.membership.is_live("a")
         a.ownership.store = a.membership.store = reachable
+        # Back after a silence: settled again only a lease later, whenever it started.
+        await until(lambda: b.membership.is_live("a"), SETTLE_WITHIN_S, "a live again for b")
+        assert b.membership.live_for_s("a") < LEASE_S
         await until(lambda: spread(peers, [a, b]), SETTLE_WITHIN_S, "a's share back")
         assert a.ownership.held() == mine
         assert sampler.doubles == []
