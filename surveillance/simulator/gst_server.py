@@ -631,7 +631,16 @@ class Server:
     def _feed(self, source: Source, feed: Feed) -> None:
         appsrc = feed.appsrc
         clock = appsrc.get_clock()
-        if clock is None:  # not PLAYING yet: a live source has no running time
+        # A live source has no running time until PLAYING, and having a clock is no sign of
+        # it: going to PLAYING (in a client's thread), the pipeline gives every element the
+        # clock first, and each element its base time only just before its own state change
+        # (gstpipeline.c; gstbin.c, gst_bin_element_set_state). Read in between, the base
+        # time is still 0, "now" is the clock's absolute time, and the first keyframe was
+        # timed hours ahead: never pushed, it left the media unprepared and the client's
+        # DESCRIBE waiting until the client gave up (FFmpeg: "Invalid data found"); or,
+        # pushed, it waited in the sink for hours.
+        _, state, _ = appsrc.get_state(0)
+        if clock is None or state != Gst.State.PLAYING:
             return
         now = clock.get_time() - appsrc.get_base_time()
         if source.stalled or appsrc.get_current_level_bytes() > MAX_QUEUED_BYTES:
