@@ -9,9 +9,11 @@ simulated cameras ask for no password. The GB/T 28181 platform is left out (its 
 are pinned to the node they register to; the one-node demo shows them).
 
 A node that exits is reported and the others run on (kill one to watch its cameras move);
-Ctrl-C or SIGTERM stops every node (one SIGTERM each: uvicorn shuts down cleanly on the
-first signal and skips the application's shutdown on a second), then the database, and
-removes the temporary directory.
+Ctrl-C or SIGTERM stops every node, then the database, and removes the temporary
+directory. The nodes stay in the demo's process group, so whatever signals the group (a
+terminal's Ctrl-C, a supervisor's kill of the group) reaches them too: a terminal's Ctrl-C
+gives a node SIGINT and then the demo's SIGTERM, and uvicorn takes only a second SIGINT
+to mean "exit at once, skip the clean shutdown".
 """
 
 from __future__ import annotations
@@ -113,11 +115,8 @@ class NodeProcesses:
 
     def start(self) -> None:
         for node in self.nodes:
-            # A session of their own: a terminal's Ctrl-C reaches the demo alone, which
-            # then sends each node exactly one SIGTERM (see the module's docstring).
             self.children[node.node_id] = subprocess.Popen(
-                [sys.executable, "-m", "surveillance.cli", "serve", "--config", str(node.config)],
-                start_new_session=True,
+                [sys.executable, "-m", "surveillance.cli", "serve", "--config", str(node.config)]
             )
 
     def watch(self) -> int:

@@ -1,6 +1,7 @@
 """`surveillance demo --nodes 3`: a throwaway PostgreSQL, the simulator and three real
 node processes on consecutive loopback ports; the printed admin signs in on any node (one
-shared database); SIGINT stops every child and the database and removes the work files.
+shared database); each node lists the three in ``/api/cluster/nodes``; SIGINT stops every
+child and the database and removes the work files.
 
 Runs the real command as a subprocess, as a user would.
 """
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -75,6 +77,7 @@ def alive(pid: int) -> bool:
 def test_demo_runs_three_nodes_over_one_database_and_stops_them_all(tmp_path: Path) -> None:
     first = free_ports(NODES)
     bases = [f"http://127.0.0.1:{first + i}" for i in range(NODES)]
+    node_ids = [f"node-{letter}" for letter in "abc"]
     command = [sys.executable, "-m", "surveillance.cli", "demo", "--nodes", str(NODES),
                "--cameras", "2", "--port", str(first),
                "--cache-dir", str(CLIP_CACHE / "demo")]  # fmt: skip
@@ -94,7 +97,7 @@ def test_demo_runs_three_nodes_over_one_database_and_stops_them_all(tmp_path: Pa
         assert match["url"] == f"{bases[0]}/login" and match["name"] == DEMO_ADMIN
         text = log_path.read_text()
         for index, base in enumerate(bases):
-            assert f"demo: node node-{'abc'[index]} at {base}" in text
+            assert f"demo: node {node_ids[index]} at {base}" in text
 
         def every_node_answers() -> bool:
             assert process.poll() is None, log_path.read_text()[-3000:]
@@ -114,6 +117,20 @@ def test_demo_runs_three_nodes_over_one_database_and_stops_them_all(tmp_path: Pa
                 )
                 assert response.status_code == 200, (base, response.text)
                 assert client.get("/api/cameras").status_code == 200
+
+                def sees_all(client: httpx.Client = client) -> dict[str, Any] | None:
+                    answer: dict[str, Any] = client.get("/api/cluster/nodes").json()
+                    live = {n["id"]: n["url"] for n in answer["nodes"] if n["live"]}
+                    return answer if len(live) == NODES else None
+
+                # Each node sees the three (heartbeats in the one database), itself among them.
+                answer = wait_until(sees_all, START_S, f"{base} lists three live nodes")
+                assert answer is not None and answer["enabled"]
+                assert {n["id"]: n["url"] for n in answer["nodes"]} == dict(
+                    zip(node_ids, bases, strict=True)
+                )
+                assert [n["id"] for n in answer["nodes"] if n["this"]] == [answer["node"]]
+                assert answer["node"] == node_ids[bases.index(base)]
         children = descendants(process.pid)
         serving = [p for p in children if b"\0serve\0" in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(serving) == NODES, children
@@ -123,12 +140,31 @@ def test_demo_runs_three_nodes_over_one_database_and_stops_them_all(tmp_path: Pa
         pg_port = int(log_path.read_text().split("PostgreSQL on 127.0.0.1:")[1].split()[0])
         assert match["password"] not in config.read_text()
 
+        # A node that dies is reported; the demo and the other nodes run on.
+        victim = next(
+            p for p in serving if b"node-c.yaml" in Path(f"/proc/{p}/cmdline").read_bytes()
+        )
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: f"node node-c (pid {victim}) exited with status -9" in log_path.read_text(),
+            30,
+            "the dead node reported",
+        )
+        assert process.poll() is None
+        assert httpx.get(f"{bases[0]}/api/health", timeout=10).status_code == 200
+
         process.send_signal(signal.SIGINT)  # the demo alone, as a terminal's Ctrl-C
         assert process.wait(STOP_S) == 0, log_path.read_text()[-3000:]
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            # A failed test: the demo's own way out first (it stops the database, which
+            # runs detached), then the whole group (the nodes are in the demo's group).
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         log.close()
     wait_until(lambda: not any(alive(p) for p in children), 10, "every child process gone")
     assert not work_dir.exists()
@@ -139,5 +175,5 @@ def test_demo_runs_three_nodes_over_one_database_and_stops_them_all(tmp_path: Pa
     else:
         raise AssertionError("the demo's PostgreSQL still runs")
     text = log_path.read_text()
-    assert "exited with status" not in text  # no node died on its own
+    assert text.count("exited with status") == 1  # the one killed; the others were stopped
     assert text.count(match["password"]) == 1  # printed once, never logged

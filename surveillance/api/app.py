@@ -49,7 +49,7 @@ class _App(FastAPI):
         # In cluster mode the wall opens fMP4 sockets on the nodes holding its cameras.
         return SecurityHeaders(
             super().build_middleware_stack(),
-            lambda: socket_origins(getattr(self.state, "node", None)),
+            lambda: socket_origins(self.state.node),
         )
 
 

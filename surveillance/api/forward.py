@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, cast
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,6 +37,10 @@ from starlette.requests import HTTPConnection
 
 from surveillance.api.schemas.base import DEFAULT_BODY_BYTES
 from surveillance.errors import NotFound, SurveillanceError
+
+if TYPE_CHECKING:  # the node holds this module's Forwarder: no import at run time
+    from surveillance.api.node import Node
+    from surveillance.services.camera_ownership import Ownership
 
 log = logging.getLogger(__name__)
 
@@ -81,32 +85,6 @@ RESPONSE_PREFIX = "x-"
 NOT_PASSED_BACK = frozenset({FORWARDED_HEADER, "x-content-type-options", "x-frame-options"})
 
 
-class OwnerLookup(Protocol):
-    """What forwarding needs of the Ownership service (services/camera_ownership.py)."""
-
-    def owner_url(self, camera_id: str) -> str | None: ...
-
-    def owner(self, camera_id: str) -> str | None: ...
-
-    def holds(self, camera_id: str) -> bool: ...
-
-
-class NodeRow(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def url(self) -> str: ...
-
-
-class NodeDirectory(Protocol):
-    """What forwarding needs of the Membership service: the cluster table's URLs."""
-
-    def node_url(self, node_id: str) -> str | None: ...
-
-    def live_nodes(self) -> Sequence[NodeRow]: ...
-
-
 class CameraMoving(SurveillanceError):
     """A forwarded request reached a node that does not hold the camera either."""
 
@@ -142,17 +120,16 @@ class ForwardTooLarge(SurveillanceError):
         super().__init__(f"request body over {MAX_FORWARD_BODY_BYTES} bytes")
 
 
-def _ownership(request: Request) -> OwnerLookup | None:
-    # None when cluster mode is off: every camera is this node's.
-    return cast(OwnerLookup | None, getattr(request.app.state.node, "ownership", None))
+def _node(connection: HTTPConnection) -> Node:
+    return cast("Node", connection.app.state.node)
 
 
-def _directory(connection: HTTPConnection) -> NodeDirectory | None:
-    return cast(NodeDirectory | None, getattr(connection.app.state.node, "membership", None))
+def _ownership(request: Request) -> Ownership | None:
+    return _node(request).ownership  # None when cluster mode is off: every camera is ours
 
 
 def _node_id(request: Request) -> str:
-    return request.app.state.node.config.cluster.node_id or ""
+    return _node(request).config.cluster.node_id or ""
 
 
 def was_forwarded(request: Request) -> bool:
@@ -164,14 +141,14 @@ def node_origins(connection: HTTPConnection) -> frozenset[str]:
     return cluster_origins(connection.app.state.node)
 
 
-def cluster_origins(node: object) -> frozenset[str]:
-    directory = cast(NodeDirectory | None, getattr(node, "membership", None))
-    if directory is None:
+def cluster_origins(node: Node | None) -> frozenset[str]:
+    membership = node.membership if node is not None else None
+    if membership is None:
         return frozenset()
-    return frozenset(o for o in (origin_of(n.url) for n in directory.live_nodes()) if o)
+    return frozenset(o for o in (origin_of(n.url) for n in membership.live_nodes()) if o)
 
 
-def socket_origins(node: object) -> frozenset[str]:
+def socket_origins(node: Node | None) -> frozenset[str]:
     """The live nodes' origins as WebSocket origins (ws://, wss://): where a page of this
     node may open an fMP4 socket (the pages' CSP ``connect-src``)."""
     return frozenset(o.replace("http", "ws", 1) for o in cluster_origins(node))
@@ -303,7 +280,7 @@ async def _body(answer: httpx.Response) -> AsyncIterator[bytes]:
 
 
 def forwarder_of(request: Request) -> Forwarder:
-    return cast(Forwarder, request.app.state.node.forwarder)
+    return _node(request).forwarder
 
 
 async def to_owner(request: Request, camera_id: str) -> Response | None:
@@ -335,8 +312,8 @@ def owner_elsewhere(request: Request, camera_id: str) -> tuple[str, str] | None:
 async def to_node(request: Request, node_id: str, *, path: str | None = None) -> Response:
     """``request`` forwarded to the node ``node_id`` of the cluster table (a viewer that
     lives there). 404 when that node is not in the table."""
-    directory = _directory(request)
-    url = directory.node_url(node_id) if directory is not None else None
+    membership = _node(request).membership
+    url = membership.node_url(node_id) if membership is not None else None
     if url is None:
         raise NotFound(f"no node {node_id!r} in this cluster")
     if was_forwarded(request):
@@ -355,6 +332,6 @@ def owner_only(request: Request, moment: float | None, reach_s: float = 0.0) -> 
     ``reach_s`` (the ring) or within the open segment's length of now."""
     if moment is None:
         return True
-    recording = request.app.state.node.config.recording
+    recording = _node(request).config.recording
     recent_s = max(reach_s, float(recording.segment_s) + RECENT_MARGIN_S)
     return bool(moment > time.time() - recent_s)

@@ -35,6 +35,7 @@ from surveillance.services.availability import AvailabilityService
 from surveillance.services.camera_ownership import Ownership
 from surveillance.services.cases import build_case_service
 from surveillance.services.cluster_membership import Membership
+from surveillance.services.cluster_notify import Notifier
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
@@ -54,7 +55,10 @@ from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
+from surveillance.services.remote_events import relay_events
+from surveillance.services.remote_health import HealthPublisher, RemoteHealth
 from surveillance.services.retention import FILE_ALREADY_GONE
+from surveillance.services.session_revocation import SessionRevocations
 from surveillance.services.snapshots import SnapshotService
 from surveillance.services.zone_motion import ZoneMotionService
 from surveillance.wall.store import WallStore
@@ -102,9 +106,13 @@ class Node:
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
     gb_control: GbControl  # PTZ of GB/T 28181 channels; their platforms' alarms into events
+    revocations: SessionRevocations  # revoked access ends live views and streams at once
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
     gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
+    notifier: Notifier | None = None  # LISTEN/NOTIFY between the nodes, in cluster mode
+    remote_health: RemoteHealth | None = None  # other nodes' cameras' health, shown here
+    health_publisher: HealthPublisher | None = None  # this node's cameras' health, for them
     # Cluster mode (cluster.enabled) only: the shared tables, this node's row, its leases.
     cluster_store: ClusterStore | None = None
     membership: Membership | None = None
@@ -127,14 +135,15 @@ class Node:
         # One database for the node: cases and wall layouts share its engine and its
         # migrations (run in start()).
         engine = create_db_engine(database_url(config))
-        cluster_store = membership = ownership = None
-        if config.cluster.enabled:
+        cluster_store = membership = ownership = notifier = remote_health = None
+        if config.cluster.enabled and config.cluster.node_id is not None:
             cluster_store = ClusterStore(engine)
             membership = Membership(cluster_store, config.cluster, lambda: load())
             ownership = Ownership(cluster_store, membership, catalog, ingest, config.cluster)
-            # Another node's camera is never connected here. Its health: none until the
-            # remote status provider is wired (it calls set_ownership again, with it).
-            ingest.set_ownership(ownership.holds, lambda camera_id, sub: None, ownership.owner)
+            notifier = Notifier(database_url(config), config.cluster.node_id)
+            remote_health = RemoteHealth(cluster_store, notifier, ingest, ownership.owner)
+            # Another node's camera is never connected here; its health is its owner's word.
+            ingest.set_ownership(ownership.holds, remote_health.health, ownership.owner)
         # Writes for a camera are fenced by its lease in cluster mode (None: unchecked).
         fence = ownership.fence if ownership is not None else None
         node_id = config.cluster.node_id if config.cluster.enabled else None
@@ -184,10 +193,10 @@ class Node:
             ownership.on_takeover = events.end_node_events
 
         def load() -> dict[str, float]:
-            """This node's figures for the others (cluster mode's heartbeat)."""
-            held = len(ownership.held()) if ownership is not None else len(catalog.cameras)
+            """This node's figures for the others (cluster mode's heartbeat): cameras held,
+            leased or pinned (its GB channels)."""
             return {
-                "cameras": held,
+                "cameras": sum(1 for camera_id in catalog.cameras if ingest.holds(camera_id)),
                 "viewers": live.viewers,
                 "streams": ingest.running_streams(),
             }
@@ -204,6 +213,14 @@ class Node:
         gb_control = GbControl(config.gb28181, gb, catalog, events)
         if gb is not None:
             gb.on_alarm = gb_control.on_alarm
+        live_views = LiveViews(access, limits)
+        health_events = HealthEvents(ingest, limits.event_streams_per_user)
+        health_publisher = None
+        if notifier is not None and cluster_store is not None and ownership is not None:
+            relay_events(events, notifier)
+            health_publisher = HealthPublisher(cluster_store, notifier, ingest, ownership.token)
+        revocations = SessionRevocations(live_views, (events, health_events), notifier)
+        auth_store.on_access_changed(revocations.changed)
         return cls(
             config=config,
             catalog=catalog,
@@ -220,8 +237,8 @@ class Node:
             audit=audit,
             sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
             access=access,
-            live_views=LiveViews(access, limits),
-            health_events=HealthEvents(ingest, limits.event_streams_per_user),
+            live_views=live_views,
+            health_events=health_events,
             recordings=recordings,
             recorder=recorder,
             recorded=recorded,
@@ -242,6 +259,10 @@ class Node:
             gb=gb,
             gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
             gb_control=gb_control,
+            revocations=revocations,
+            notifier=notifier,
+            remote_health=remote_health,
+            health_publisher=health_publisher,
             cluster_store=cluster_store,
             membership=membership,
             ownership=ownership,
@@ -280,8 +301,16 @@ class Node:
         await self.mosaic.start()
         await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
         await self.live_views.start()
+        await self.revocations.start()
+        if self.notifier is not None:  # its first connection reloads what others published
+            await self.notifier.start()
+        if self.health_publisher is not None:
+            await self.health_publisher.start()
 
     async def stop(self) -> None:
+        self.revocations.stop()
+        if self.health_publisher is not None:
+            await self.health_publisher.stop()
         await self.zone_motion.stop()  # ends its alarms while the bus still takes them
         await self.live_views.close_all()
         await self.mosaic.close()
@@ -304,6 +333,10 @@ class Node:
         await self.gb_control.stop()  # ends its device alarms while the bus takes them
         await self.heartbeat.stop()  # the run's end, while the bus still takes it
         self.events.stop()
+        if self.notifier is not None:  # after the bus: the events ended above reach the others
+            await self.notifier.stop()
+        if self.remote_health is not None:
+            await self.remote_health.stop()
         self.health_events.stop()
         await self.forwarder.close()
         self.audit.close()

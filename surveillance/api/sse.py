@@ -76,7 +76,8 @@ async def follow(
     source: EventSource[K],
 ) -> AsyncIterator[str]:
     """The event stream's text. The credential is looked up again every LIVE_RECHECK_S,
-    as live views are (services/live_sessions.py): signed out, expired, revoked, disabled
+    as live views are (services/live_sessions.py), and at once when the feed is asked to
+    refresh (services/session_revocation.py): signed out, expired, revoked, disabled
     or no longer holding ``permission`` ends the stream; a change of scope changes what
     follows from the next look-up on, and sends a fresh snapshot: a change event can only
     add or update, so without it a page would keep showing what its user may no longer see."""
@@ -88,7 +89,9 @@ async def follow(
     while True:
         changed = await feed.changes(min(next_recheck, next_keepalive) - loop.time())
         now = loop.time()
-        if now >= next_recheck:
+        # Asked for at once: a session or user changed, or (cluster) changes were missed.
+        refresh = feed.take_refresh()
+        if now >= next_recheck or refresh:
             current = await asyncio.to_thread(recheck)
             if (
                 current is None
@@ -97,7 +100,7 @@ async def follow(
             ):
                 return
             principal, next_recheck = current, now + LIVE_RECHECK_S
-            if await source.view(principal) != shown:
+            if refresh or await source.view(principal) != shown:
                 snapshot, shown = await source.snapshot(principal)
                 yield snapshot
                 changed = set()  # the snapshot holds their newest state

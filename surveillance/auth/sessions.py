@@ -84,6 +84,11 @@ class SessionStore:
                 row.last_seen_at = now
             return Principal(user=user, session_hash=hashed, csrf_token=row.csrf_token)
 
-    def end_session(self, hashed: str) -> None:
+    def end_session(self, hashed: str) -> int | None:
+        """The id of the session's user (None: there was no such session)."""
         with self._transactions.begin() as session:
-            session.execute(delete(SessionRow).where(SessionRow.secret_hash == hashed))
+            return session.scalars(
+                delete(SessionRow)
+                .where(SessionRow.secret_hash == hashed)
+                .returning(SessionRow.user_id)
+            ).first()

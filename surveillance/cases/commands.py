@@ -57,8 +57,13 @@ def verify_command(
         start = load_start(config.server.data_dir)
         # In cluster mode entries may be signed by any node: their published keys.
         shared = config.cluster.shared_dir if config.cluster.enabled else None
-        also = list(key_ring.read_keys(shared).values()) if shared else []
+        published = key_ring.read_keys(shared) if shared else {}
+        also = list(published.values())
         report = verify_store(CaseStores(engine), evidence, key.public_raw, start, also)
+        if published:
+            keys = key_ring.described(published)
+            named = ", ".join(f"{k['node']} {k['fingerprint']}" for k in keys)
+            report.notes.append(f"entry signatures checked against the cluster's keys: {named}")
         report.problems += [key.problem] if key.problem else []
         for cross_check in cross_checks:
             report.problems += cross_check(engine)
@@ -78,7 +83,8 @@ def verify_command(
         print(
             f"OK: {summary}: every item matches its SHA-256 and its attach entry, every "
             "case's state and facts the entries that set them, every custody chain is intact "
-            "and its signed entries carry the node key's signatures"
+            f"and its signed entries carry {'a cluster node' if also else 'the node'} "
+            "key's signatures"
         )
         _print_unbound(report.unbound_items)
         _print_notes(notes)

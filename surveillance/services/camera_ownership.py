@@ -41,6 +41,8 @@ from surveillance.services.ingest import IngestService
 
 log = logging.getLogger(__name__)
 
+# What a camera whose lease ran out under this node shows until its new owner's status.
+LEASE_LOST = "lease lost: this node could not renew it in time"
 LEASE_MARGIN_S = 1.0  # the local deadline comes this much before the database's expiry
 LEASED_KIND = "rtsp"  # cameras of this source kind are leased; others are pinned here
 DB_ERROR_LOG_EVERY_S = 30.0
@@ -281,15 +283,16 @@ class Ownership:
         One at a time: a stop joins worker threads, and a later change must not overtake."""
         async with self._sync_lock:
             want = set(self.held())
-            changed = (want - self._running) | (self._running - want)
             # Held until now but not let go (no hand-off): the lease ran out under us.
             lost = {c for c in self._running - want if c in self._deadlines}
+            changed = (want - self._running) | (self._running - want - lost)
             self._running = want
             if lost:
                 log.warning(
                     "cluster: lease lost, %d cameras no longer read here: %s",
                     len(lost), ", ".join(sorted(lost)[:10]),
                 )  # fmt: skip
+                await self.ingest.ownership_changed(sorted(lost), LEASE_LOST)
             if changed:
                 await self.ingest.ownership_changed(sorted(changed))
 

@@ -8,14 +8,11 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from surveillance.cluster.records import Lease, NodeRecord
 from surveillance.config.models import AppConfig
-
-if TYPE_CHECKING:
-    from surveillance.cluster.records import Lease, NodeRecord
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,16 @@ class EventBus:
     def unsubscribe(self, feed: Feed[int]) -> None:
         self._feeds.unsubscribe(feed)
 
+    def changed_elsewhere(self, event_id: int) -> None:
+        """Another node changed the event (cluster mode, services/remote_events.py): this
+        node's followers read it as if it changed here. The loop only."""
+        self._feeds.push(event_id)
+
+    def refresh_followers(self, user_id: int | None = None) -> None:
+        """The followers of ``user_id`` (None: all) look their credential up and send a
+        fresh snapshot now (services/session_revocation.py). The loop only."""
+        self._feeds.refresh(user_id)
+
     def add_listener(self, listener: Listener) -> None:
         """``listener(record)`` after every change, in the writer's thread: it must be quick
         and must not raise events itself."""

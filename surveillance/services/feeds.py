@@ -30,10 +30,22 @@ class Feed(Generic[K]):
         self.user_id = user_id
         self._pending: set[K] = set()
         self._wake = asyncio.Event()
+        self._refresh = False
 
     def push(self, key: K) -> None:
         self._pending.add(key)
         self._wake.set()
+
+    def refresh(self) -> None:
+        """Ask the follower to look its credential up now and send a fresh snapshot: a
+        session was revoked, or changes were missed (cluster mode: services/cluster_notify.py)."""
+        self._refresh = True
+        self._wake.set()
+
+    def take_refresh(self) -> bool:
+        """Whether a refresh was asked for since the last call."""
+        asked, self._refresh = self._refresh, False
+        return asked
 
     async def changes(self, timeout_s: float) -> set[K]:
         """The keys changed since the last call, waiting up to ``timeout_s`` for one (then
@@ -71,6 +83,12 @@ class Feeds(Generic[K]):
     def push(self, key: K) -> None:
         for feed in self._feeds:
             feed.push(key)
+
+    def refresh(self, user_id: int | None = None) -> None:
+        """Every follower of ``user_id`` (None: every follower) refreshes (Feed.refresh)."""
+        for feed in self._feeds:
+            if user_id is None or feed.user_id == user_id:
+                feed.refresh()
 
     def __len__(self) -> int:
         return len(self._feeds)

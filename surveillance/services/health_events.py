@@ -50,6 +50,11 @@ class HealthEvents:
     def unsubscribe(self, subscription: Feed[str]) -> None:
         self._feeds.unsubscribe(subscription)
 
+    def refresh_followers(self, user_id: int | None = None) -> None:
+        """The followers of ``user_id`` (None: all) look their credential up now
+        (services/session_revocation.py). The loop only."""
+        self._feeds.refresh(user_id)
+
     def __len__(self) -> int:
         return len(self._feeds)
 

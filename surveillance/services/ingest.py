@@ -202,10 +202,11 @@ class IngestService:
     def holds(self, camera_id: str) -> bool:
         return self._holds(camera_id)
 
-    async def ownership_changed(self, camera_ids: Collection[str]) -> None:
+    async def ownership_changed(self, camera_ids: Collection[str], reason: str = ELSEWHERE) -> None:
         """Start or stop the cameras' workers to match holds() (event loop thread). A camera
         let go is stopped, its viewers ended, and its worker threads joined (bounded) before
-        this returns: the caller releases its lease only then, so no two nodes read it."""
+        this returns: the caller releases its lease only then, so no two nodes read it.
+        ``reason``: what a camera let go shows until its owner's status arrives."""
         stopped: list[_StreamSlot] = []
         for camera_id in camera_ids:
             found = (self._slots.get((camera_id, sub)) for sub in (False, True))
@@ -213,7 +214,7 @@ class IngestService:
             for slot in (slot for slot in found if slot is not None):
                 if held:
                     slot.stream.health.clear_warning(ErrorKind.UNREACHABLE)
-                    if slot.stream.health.last_error == ELSEWHERE:
+                    if slot.stream.health.last_error_kind is ErrorKind.UNREACHABLE:
                         slot.stream.health.set_state(StreamState.IDLE)
                     if slot.camera.id not in self._unreachable:
                         self._reachable_again(slot)
@@ -223,7 +224,7 @@ class IngestService:
                 slot.worker.stop()
                 slot.idle_since = None
                 slot.stream.ring.clear()
-                slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
                 slot.stream.close_consumers()  # its viewers re-plan to the new owner
                 stopped.append(slot)
             self.notify_health(camera_id)
@@ -234,8 +235,8 @@ class IngestService:
         for slot in stopped:
             # A worker may report its own failure as it ends: where the camera is stays
             # the reason shown (unless it came back here meanwhile).
-            if not self._holds(slot.camera.id) and slot.stream.health.last_error != ELSEWHERE:
-                slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
+            if not self._holds(slot.camera.id) and slot.stream.health.last_error != reason:
+                slot.stream.health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
 
     def notify_health(self, camera_id: str) -> None:
         """Tell the health listeners the camera's health changed (another node's status of

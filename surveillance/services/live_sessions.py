@@ -192,9 +192,10 @@ class LiveViews:
             except Exception:  # a database hiccup must not end the re-checking for good
                 log.exception("re-checking live views failed")
 
-    async def recheck_now(self) -> None:
-        """Look every open view's credential up once, end those whose access has ended."""
-        views = list(self._views)
+    async def recheck_now(self, only: Callable[[LiveView], bool] | None = None) -> None:
+        """Look every open view's credential up once (``only``: those views), end those
+        whose access has ended."""
+        views = [v for v in self._views if only is None or only(v)]
         if not views:
             return
         # One lookup per credential, however many views it opened.

@@ -87,8 +87,12 @@ class MseTickets:
         return len(self._tickets)
 
     def _drop_expired(self, now: float) -> None:
-        for digest in [d for d, t in self._tickets.items() if t.expires_at <= now]:
-            del self._tickets[digest]
+        # Minted in time order with one life each: the oldest (first) expire first.
+        while self._tickets:
+            oldest = next(iter(self._tickets.values()))
+            if oldest.expires_at > now:
+                return
+            del self._tickets[oldest.digest]
 
 
 def _digest(ticket: str) -> bytes:

@@ -141,6 +141,9 @@ class RecorderService:
         self._store = store
         self._settings = config.recording
         self.root: Path = config.recording_root()
+        # Cluster mode: other nodes write under the same root and index (the reconcile
+        # at start leaves what they may be writing).
+        self._shared = config.cluster.enabled
         self._platform_recordings = platform_recordings(config)
         # Replaced whole when cameras come or go (retention reads it from its thread).
         self.policies: dict[str, CameraRecordingPolicy] = policies(config)
@@ -183,7 +186,7 @@ class RecorderService:
         goes on and each camera's state says why it does not record."""
         try:
             self.root.mkdir(mode=ROOT_MODE, parents=True, exist_ok=True)
-            report = reconcile(self._store, self.root)
+            report = reconcile(self._store, self.root, shared=self._shared)
         except OSError as error:
             log.error("recordings directory %s unusable: %s", self.root, error.strerror)
             return

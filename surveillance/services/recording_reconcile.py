@@ -12,6 +12,12 @@ last run (a crash, a kill -9, a power cut, a retention pass cut in two).
   node died, but it may as well be footage whose row someone deleted (the chain check
   reports that row) or a file put there by hand. Either way it is not the node's to
   destroy. Anything else under the root (not laid out like a segment) is not touched.
+
+In cluster mode (``shared``) the root and the index are every node's: a starting node must
+not close, remove or set aside what a live node is writing. So it leaves open segments and
+unindexed files written to within :data:`SHARED_STALE_S` (a live writer adds a fragment
+every ``fragment_s``), and leaves open gaps alone (the camera's owner ends its own gap when
+its recording resumes).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ log = logging.getLogger(__name__)
 RECOVERED = "recovered after a restart"
 GAP_NOT_RUNNING = "the node was not running"
 SEGMENT_SUFFIX = ".mp4"
+# Cluster mode: a segment file (or an open row without one) younger than this may be a
+# live node's recording under way.
+SHARED_STALE_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -42,12 +51,15 @@ class ReconcileReport:
     set_aside: int  # files laid out like segments that no row knows (see the docstring)
 
 
-def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
-    """Blocking (files, database): run it in a worker thread."""
+def reconcile(store: RecordingStore, root: Path, shared: bool = False) -> ReconcileReport:
+    """Blocking (files, database): run it in a worker thread. ``shared``: cluster mode
+    (see the module's docstring)."""
     now = time.time()
     recovered = discarded = 0
     for record in store.open_segments():
         path = root / record.path
+        if shared and _maybe_live(path, record.start_at, now):
+            continue
         facts = salvage(path) if path.is_file() else None
         if facts is None or not facts.frames:
             with contextlib.suppress(OSError):
@@ -61,11 +73,23 @@ def reconcile(store: RecordingStore, root: Path) -> ReconcileReport:
         store.add_gap(record.camera_id, record.stream, end_at, GAP_NOT_RUNNING)
         recovered += 1
         log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
-    gaps_ended = store.end_open_gaps(now)
-    return ReconcileReport(recovered, discarded, gaps_ended, _set_aside_unindexed(store, root))
+    gaps_ended = 0 if shared else store.end_open_gaps(now)
+    set_aside = _set_aside_unindexed(store, root, now if shared else None)
+    return ReconcileReport(recovered, discarded, gaps_ended, set_aside)
 
 
-def _set_aside_unindexed(store: RecordingStore, root: Path) -> int:
+def _maybe_live(path: Path, start_at: float, now: float) -> bool:
+    """Whether another node may be writing this segment (its file, or its row without a
+    file yet, is younger than :data:`SHARED_STALE_S`)."""
+    try:
+        return now - path.stat().st_mtime < SHARED_STALE_S
+    except FileNotFoundError:
+        return now - start_at < SHARED_STALE_S
+    except OSError:
+        return True  # unreadable now: not this node's to judge
+
+
+def _set_aside_unindexed(store: RecordingStore, root: Path, shared_now: float | None) -> int:
     moved = 0
     if not root.is_dir():
         return 0
@@ -77,6 +101,8 @@ def _set_aside_unindexed(store: RecordingStore, root: Path) -> int:
                 continue
             if path.is_symlink() or not path.is_file():
                 continue
+            if shared_now is not None and _maybe_live(path, shared_now, shared_now):
+                continue  # a live node's new segment, its row not read yet
             aside = root / UNINDEXED_DIR / relative
             try:
                 aside.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -11,16 +11,19 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import Engine
 
 from surveillance.cases import key_ring
 from surveillance.cases.bundle import verify_bundle
+from surveillance.cases.commands import verify_command
 from surveillance.cases.entry_signatures import load_start
 from surveillance.cases.service import CaseService
 from surveillance.cases.signing import NodeKey
 from surveillance.cases.storage import SHARED_SETTLE_S, LocalEvidenceStore
 from surveillance.cases.unowned import set_aside_unowned
 from surveillance.cases.verify import verify_store
+from surveillance.config.models import AppConfig
 from tests.cases.helpers import footage
 
 
@@ -36,7 +39,7 @@ def node(engine: Engine, tmp_path: Path, node_id: str) -> CaseService:
 
 
 def test_entries_signed_by_any_node_verify_on_every_node_and_in_bundles(
-    engine: Engine, tmp_path: Path
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a, b = node(engine, tmp_path, "node-a"), node(engine, tmp_path, "node-b")
     assert a.key.fingerprint != b.key.fingerprint
@@ -70,6 +73,22 @@ def test_entries_signed_by_any_node_verify_on_every_node_and_in_bundles(
         assert report.ok, report.problems
         assert any(other.key.fingerprint in note for note in report.notes)
 
+    # `surveillance verify` on node b's config reads the published keys.
+    config_b = AppConfig.model_validate(
+        {
+            "server": {"data_dir": str(tmp_path / "node-b")},
+            "database": {"url": engine.url.render_as_string(hide_password=False)},
+            "cluster": {
+                "enabled": True, "node_id": "node-b", "url": "http://127.0.0.1:8081",
+                "shared_dir": str(tmp_path / "shared"),
+            },
+        }
+    )  # fmt: skip
+    assert verify_command(config_b) == 0
+    said = capsys.readouterr().out
+    assert "carry a cluster node key's signatures" in said
+    assert f"node-a {a.key.fingerprint}" in said and f"node-b {b.key.fingerprint}" in said
+
     # An entry signed by a key no node published fails, with the cluster's keys at hand.
     stranger = NodeKey.load_or_create(tmp_path / "stranger")
     c = CaseService(
@@ -82,6 +101,8 @@ def test_entries_signed_by_any_node_verify_on_every_node_and_in_bundles(
     everyone = [a.key.public_raw, b.key.public_raw]
     problems = verify_store(a.stores, a.evidence, None, start_a, everyone).problems
     assert any("(view)" in p and "any cluster node key's" in p for p in problems)
+    assert verify_command(config_b) == 1
+    assert "(view): its signature is not any cluster node key's" in capsys.readouterr().out
 
 
 def test_the_shared_store_leaves_young_leftovers_for_their_writer(tmp_path: Path) -> None:

@@ -1,72 +1,45 @@
-"""Forwarding between two real nodes (api/forward.py): two apps under uvicorn sharing one
-real PostgreSQL database, real cameras from the RTSP simulator.
+"""Forwarding between two real nodes (api/forward.py): two apps under uvicorn in cluster
+mode sharing one real PostgreSQL database (real leases, real membership), real cameras from
+the RTSP simulator.
 
-Node B holds cam00, node A holds cam01. Requests for cam00 sent to A are answered by B with
-the user's own credentials (B authenticates them against the shared database).
+The cameras' preferred owners (weighted rendezvous) put HELD_BY_B on node B and HELD_BY_A
+on node A. Requests for HELD_BY_B sent to A are answered by B with the user's own
+credentials (B authenticates them against the shared database).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
+from aiortc import RTCPeerConnection
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
 from surveillance.api.forward import FORWARDED_HEADER
 from surveillance.auth.roles import Role
+from surveillance.cli import main
+from surveillance.cluster.rendezvous import assign
 from surveillance.config.models import AppConfig
 from surveillance.simulator import Simulator
 from tests.auth_helpers import TEST_PASSWORD, bearer, ensure_user
 from tests.cases.conftest import PostgresCluster
-from tests.service import ServiceProcess
+from tests.service import ServiceProcess, free_port
 from tests.waits import wait_until
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.rtsp]
 
-HELD_BY_B = "cam00"
-HELD_BY_A = "cam01"
+HELD_BY_B = "cam01"  # see test_the_cameras_are_shared_out_as_the_test_expects
+HELD_BY_A = "cam00"
+SETTLE_S = 60  # both nodes up, the second one settled, the camera handed over
 MSE_ONLY = {"webrtc_h264": False, "mse_avc": True, "mse_hevc": False}
 TIMEOUT_S = 30
-
-
-@dataclass
-class StandInOwnership:
-    """Stands in for services/camera_ownership.py's Ownership (being built at the same
-    time): fixed holders, so the test decides who holds which camera."""
-
-    me: str
-    holders: dict[str, str]
-    urls: dict[str, str]
-
-    def owner(self, camera_id: str) -> str | None:
-        return self.holders.get(camera_id)
-
-    def holds(self, camera_id: str) -> bool:
-        return self.holders.get(camera_id) == self.me
-
-    def owner_url(self, camera_id: str) -> str | None:
-        owner = self.holders.get(camera_id)
-        return None if owner in (None, self.me) else self.urls[owner]
-
-
-@dataclass
-class StandInMembership:
-    """Stands in for services/cluster_membership.py's Membership: the cluster table."""
-
-    urls: dict[str, str]
-
-    def node_url(self, node_id: str) -> str | None:
-        return self.urls.get(node_id)
-
-    def live_nodes(self) -> list[Any]:
-        return [SimpleNamespace(id=i, url=u) for i, u in self.urls.items()]
+SECRET = "db-Pa55word-never-shown"  # a database password for the unreachable-database case
 
 
 @dataclass
@@ -83,7 +56,7 @@ def _config(node_id: str, port: int, database: str, simulator: Simulator, root: 
         {
             "server": {"data_dir": str(root / node_id), "port": port},
             "database": {"url": database},
-            "cluster": {"enabled": True, "node_id": node_id,
+            "cluster": {"enabled": True, "node_id": node_id, "lease_s": 3, "renew_s": 1,
                         "url": f"http://127.0.0.1:{port}", "shared_dir": str(root / "shared")},
             "ingest": {"connect_timeout_s": 5, "ring_seconds": 6},
             "events": {"diagnosis": {"enabled": False}},
@@ -110,11 +83,7 @@ def pair(
     b.config = _config("b", b.port, database, simulator, root)
     a.start()
     b.start()
-    urls = {"a": a.url, "b": b.url}
-    holders = {HELD_BY_B: "b", HELD_BY_A: "a"}
-    for process, me in ((a, "a"), (b, "b")):
-        process.node.ownership = StandInOwnership(me, holders, urls)  # type: ignore[attr-defined]
-        process.node.membership = StandInMembership(urls)  # type: ignore[attr-defined]
+    wait_until(lambda: _settled(a, b), SETTLE_S, "each node holding its preferred camera")
     try:
         yield Pair(
             a,
@@ -126,6 +95,24 @@ def pair(
     finally:
         a.stop()
         b.stop()
+
+
+def _settled(a: ServiceProcess, b: ServiceProcess) -> bool:
+    own_a, own_b = a.node.ownership, b.node.ownership
+    assert own_a is not None and own_b is not None
+    return (
+        own_b.holds(HELD_BY_B)
+        and own_a.holds(HELD_BY_A)
+        and own_a.owner_url(HELD_BY_B) == b.url
+        and own_b.owner_url(HELD_BY_A) == a.url
+    )
+
+
+def test_the_cameras_are_shared_out_as_the_test_expects() -> None:
+    assert assign([HELD_BY_A, HELD_BY_B], [("a", 1.0), ("b", 1.0)]) == {
+        HELD_BY_A: "a",
+        HELD_BY_B: "b",
+    }
 
 
 def _snapshot(node: ServiceProcess, headers: dict[str, str]) -> httpx.Response:
@@ -148,6 +135,8 @@ def test_snapshot_and_clip_through_the_node_not_holding_the_camera(pair: Pair) -
     assert through_a.content == from_b.content
     assert FORWARDED_HEADER not in through_a.headers
     assert "set-cookie" not in through_a.headers
+    assert pair.a.node.ownership is not None
+    assert not pair.a.node.ownership.holds(HELD_BY_B)  # A never read the camera itself
 
     # A clip of B's camera attached through A: cut from B's live ring, stored by B.
     case = httpx.post(
@@ -212,6 +201,12 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     mse_url = planned["mse_url"]
     assert mse_url.startswith(pair.b.url.replace("http", "ws", 1) + "/api/live/mse?")
     assert pair.handler["Authorization"].split()[1] not in mse_url
+    # A's pages may open sockets on B (the CSP's connect-src), on no other origin.
+    policy = plan.headers["content-security-policy"]
+    connect = next(p for p in policy.split("; ") if p.startswith("connect-src"))
+    sockets = {node.url.replace("http", "ws", 1) for node in (pair.a, pair.b)}
+    assert connect.split()[:2] == ["connect-src", "'self'"]
+    assert set(connect.split()[2:]) == sockets
     # A camera this node holds is planned here: no node, no ticket.
     local = httpx.post(
         f"{pair.a.url}/api/live/plan", json={**body, "camera": HELD_BY_A},
@@ -234,6 +229,42 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     assert again.value.response.status_code == 403
 
 
+def test_webrtc_through_the_node_not_holding_the_camera(pair: Pair) -> None:
+    """The offer goes to A, B answers with its own candidates: media flows from B to the
+    browser, and the viewer (named `b.<id>`) is ended through A."""
+
+    async def watch() -> tuple[str, int, int]:
+        browser = RTCPeerConnection()
+        browser.addTransceiver("video", direction="recvonly")
+        connected = asyncio.Event()
+
+        @browser.on("connectionstatechange")
+        def _state() -> None:
+            if browser.connectionState == "connected":
+                connected.set()
+
+        await browser.setLocalDescription(await browser.createOffer())
+        async with httpx.AsyncClient(base_url=pair.a.url, timeout=TIMEOUT_S) as client:
+            offer = {"camera": HELD_BY_B, "sdp": browser.localDescription.sdp}
+            answer = await client.post("/api/live/webrtc", json=offer, headers=pair.handler)
+            assert answer.status_code == 200, answer.text
+            viewer = answer.json()["viewer"]
+            await browser.setRemoteDescription(
+                type(browser.localDescription)(sdp=answer.json()["sdp"], type="answer")
+            )
+            await asyncio.wait_for(connected.wait(), TIMEOUT_S)
+            watching = len(pair.b.node.live_views)
+            left = await client.delete(f"/api/live/webrtc/{viewer}", headers=pair.handler)
+            assert left.status_code == 204, left.text
+        await browser.close()
+        return viewer, watching, left.status_code
+
+    viewer, watching, _ = asyncio.run(watch())
+    assert viewer.startswith("b.") and watching == 1
+    wait_until(lambda: len(pair.b.node.live_views) == 0, TIMEOUT_S, "B's viewer ended")
+    assert len(pair.a.node.live_views) == 0  # A only passed the offer on
+
+
 def test_viewers_of_other_nodes_are_ended_there(pair: Pair) -> None:
     # A viewer id naming node B is B's to end; B says it has no such viewer of this user.
     gone = httpx.delete(
@@ -249,32 +280,72 @@ def test_viewers_of_other_nodes_are_ended_there(pair: Pair) -> None:
 def test_cluster_nodes_needs_system_read(pair: Pair) -> None:
     refused = httpx.get(f"{pair.a.url}/api/cluster/nodes", headers=pair.operator, timeout=30)
     assert refused.status_code == 403
-    nodes = httpx.get(f"{pair.a.url}/api/cluster/nodes", headers=pair.admin, timeout=30)
-    assert nodes.status_code == 200, nodes.text
+    answer = httpx.get(f"{pair.a.url}/api/cluster/nodes", headers=pair.admin, timeout=30)
+    assert answer.status_code == 200, answer.text
+    listed = answer.json()
+    assert listed["enabled"] is True and listed["node"] == "a"
+    nodes = {node["id"]: node for node in listed["nodes"]}
+    assert set(nodes) == {"a", "b"}
+    assert all(node["live"] and node["age_s"] < 3 for node in nodes.values())
+    assert nodes["a"]["this"] and not nodes["b"]["this"]
+    assert nodes["b"]["url"] == pair.b.url and nodes["b"]["cameras"] >= 1
+
+
+def test_nodes_command_prints_the_table_or_why_not(
+    pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "node.yaml"
+    database = pair.a.config.database.url
+    assert database is not None
+    shared = {"enabled": True, "node_id": "c", "url": "http://127.0.0.1:9", "shared_dir": "s"}
+    config.write_text(
+        json.dumps({"database": {"url": database.get_secret_value()}, "cluster": shared})
+    )
+    assert main(["nodes", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line}
+    assert lines["a"][1] == "live" and lines["b"][1] == "live", out
+    assert "2 of 2 nodes live" in out
+
+    # A database that does not answer: exit 1, the reason, never the password.
+    closed = f"postgresql+psycopg://surveillance:{SECRET}@127.0.0.1:{free_port()}/cluster"
+    config.write_text(json.dumps({"database": {"url": closed}, "cluster": shared}))
+    assert main(["nodes", "--config", str(config)]) == 1
+    printed = capsys.readouterr()
+    assert "FAILED: the database cannot be read" in printed.err
+    assert SECRET not in printed.err + printed.out
+
+
+def _close_listener(node: ServiceProcess) -> None:
+    """Node B stops answering HTTP (its listening socket and connections closed) while it
+    runs on and its leases hold: the owner unreachable, as after a network failure."""
+    server = node._server
+    assert server is not None
+
+    def close() -> None:
+        for listener in server.servers:
+            listener.close()
+        for connection in list(server.server_state.connections):
+            connection.shutdown()
+
+    node.on_loop(close)
 
 
 def test_owner_down_is_a_503_naming_it_and_a_huge_body_is_refused_first(pair: Pair) -> None:
-    pair.b.stop()
-    try:
-        down = _snapshot(pair.a, pair.handler)
-        assert down.status_code == 503, down.text
-        assert down.headers["retry-after"] == "2"
-        detail = down.json()["detail"]
-        assert "'b'" in detail and str(pair.b.port) not in detail
-        assert pair.handler["Authorization"].split()[1] not in down.text
-        # Over the body cap: refused by A before any forwarding (B is down: a forward
-        # would have been a 503).
-        huge = httpx.post(
-            f"{pair.a.url}/api/cameras/{HELD_BY_B}/ptz",
-            content=b'{"pan": 0.5, "x": "' + b"x" * (1024 * 1024) + b'"}',
-            headers={**pair.operator, "content-type": "application/json"},
-            timeout=TIMEOUT_S,
-        )
-        assert huge.status_code == 413
-    finally:
-        pair.b.start()
-        # The restarted node is a new Node: give it the stand-ins again.
-        urls = {"a": pair.a.url, "b": pair.b.url}
-        holders = {HELD_BY_B: "b", HELD_BY_A: "a"}
-        pair.b.node.ownership = StandInOwnership("b", holders, urls)  # type: ignore[attr-defined]
-        pair.b.node.membership = StandInMembership(urls)  # type: ignore[attr-defined]
+    # Last in the module: node B answers no more.
+    _close_listener(pair.b)
+    down = _snapshot(pair.a, pair.handler)
+    assert down.status_code == 503, down.text
+    assert down.headers["retry-after"] == "2"
+    detail = down.json()["detail"]
+    assert "'b'" in detail and str(pair.b.port) not in detail
+    assert pair.handler["Authorization"].split()[1] not in down.text
+    # Over the body cap: refused by A before any forwarding (B is down: a forward would
+    # have been a 503).
+    huge = httpx.post(
+        f"{pair.a.url}/api/cameras/{HELD_BY_B}/ptz",
+        content=b'{"pan": 0.5, "x": "' + b"x" * (1024 * 1024) + b'"}',
+        headers={**pair.operator, "content-type": "application/json"},
+        timeout=TIMEOUT_S,
+    )
+    assert huge.status_code == 413

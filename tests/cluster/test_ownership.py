@@ -33,7 +33,7 @@ from surveillance.events.records import EventFilter, EventSpec, EventType, Sever
 from surveillance.events.store import EventStore
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
 from surveillance.recordings.store import RecordingStore
-from surveillance.services.camera_ownership import Ownership
+from surveillance.services.camera_ownership import LEASE_LOST, Ownership
 from surveillance.services.cluster_membership import Membership
 from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
@@ -224,6 +224,7 @@ async def test_cameras_spread_move_on_join_and_fail_over_with_fenced_writes(
         # ends in the database; from then on its fence refuses at once.
         await c.die()
         await until(lambda: not c.ownership.held() and not c.running(), LEASE_S + 5, "c stops")
+        assert c.ingest.camera_health(camera).main.last_error == LEASE_LOST
         with pytest.raises(LeaseLost):
             c.ownership.token(camera)
         with pytest.raises(LeaseLost):
@@ -266,3 +267,42 @@ async def test_cameras_spread_move_on_join_and_fail_over_with_fenced_writes(
             await sampling
         for peer in peers:
             await peer.stop()
+
+
+async def test_a_node_cut_off_from_the_database_stops_at_its_deadline_and_comes_back(
+    simulator: Simulator, database: str, tmp_path: Path
+) -> None:
+    config = cluster_config(simulator, database, tmp_path)
+    peers: list[Peer] = []
+    sampler = Sampler(peers, [])
+    sampling = asyncio.create_task(sampler.run())
+    # A database nobody answers at (a closed port): every statement of A's fails, as in a
+    # network partition between A and the database.
+    unreachable = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/gone")
+    try:
+        a, b = await start_peer(config, database, "a"), await start_peer(config, database, "b")
+        peers += [a, b]
+        await until(lambda: spread(peers, [a, b]), SETTLE_WITHIN_S, "cameras spread over a, b")
+        mine = a.ownership.held()
+        assert mine
+
+        reachable = a.ownership.store
+        a.ownership.store = a.membership.store = ClusterStore(unreachable)
+        # Live video goes on until the local deadline (no claim, no hand-off meanwhile)...
+        assert a.ownership.held() == mine and a.running() == mine
+        # ...then A stops reading, and B takes A's cameras once their leases ended.
+        await until(lambda: not a.ownership.held() and not a.running(), LEASE_S + 5, "a stops")
+        await until(lambda: spread(peers, [b]), SETTLE_WITHIN_S, "b takes a's cameras")
+
+        # The database answers again: A beats, renews nothing, and gets its share back.
+        a.ownership.store = a.membership.store = reachable
+        await until(lambda: spread(peers, [a, b]), SETTLE_WITHIN_S, "a's share back")
+        assert a.ownership.held() == mine
+        assert sampler.doubles == []
+    finally:
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+        for peer in peers:
+            await peer.stop()
+        unreachable.dispose()

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 
 from surveillance import db
+from surveillance.cluster import store as cluster_store
 from surveillance.cluster.errors import ClusterNeedsPostgres, LeaseLost, NodeIdTaken
 from surveillance.cluster.records import Lease, LeaseToken
 from surveillance.cluster.store import ClusterStore
@@ -180,28 +182,53 @@ def test_release_frees_a_lease_at_once_and_only_the_holders(
     assert [lease.camera_id for lease in store.renew("a", LONG_S)] == ["cam-2"]
 
 
-def test_a_fenced_write_holds_off_a_takeover_until_it_commits(
+def test_a_fenced_write_holds_off_a_takeover_of_its_camera_only(
     engine: Engine, store: ClusterStore
 ) -> None:
-    store.claim("a", ["cam-1"], SHORT_S)
-    taken: list[Lease] = []
+    store.claim("a", ["cam-1", "cam-2"], SHORT_S)
     with engine.begin() as writer:
-        store.check_fence(writer, "cam-1", LeaseToken("a", 1))  # share-locks the lease row
-        wait_until(lambda: _expired(store, "cam-1"), WAIT_S, "cam-1's lease runs out")
-        other = threading.Thread(target=lambda: taken.extend(store.claim("b", ["cam-1"], LONG_S)))
-        other.start()
-        wait_until(lambda: _waiting_on_a_lock(engine), WAIT_S, "b's claim waits for the lock")
-        assert taken == [] and other.is_alive()
-    other.join(WAIT_S)
-    assert [(lease.node_id, lease.generation) for lease in taken] == [("b", 2)]
+        store.check_fence(writer, "cam-1", LeaseToken("a", 1))  # share-locks cam-1's row
+        wait_until(lambda: _expired(store, "cam-2"), WAIT_S, "a's leases run out")
+        # Both expired, but cam-1's write is still in flight: only cam-2 is taken, at once.
+        taken = store.claim("b", ["cam-1", "cam-2"], LONG_S)
+        assert [(lease.camera_id, lease.generation) for lease in taken] == [("cam-2", 2)]
+    [taken_after] = store.claim("b", ["cam-1"], LONG_S)
+    assert (taken_after.node_id, taken_after.generation) == ("b", 2)
+    with engine.connect() as connection:  # the fence's idle limit was for that transaction only
+        setting = "SHOW idle_in_transaction_session_timeout"
+        assert connection.execute(text(setting)).scalar_one() == "0"
 
 
-def _waiting_on_a_lock(engine: Engine) -> bool:
-    with engine.connect() as connection:
-        waiting = connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        ).scalar_one()
-    return bool(waiting)
+def test_the_stores_writes_give_up_on_a_lock_instead_of_hanging(
+    engine: Engine, store: ClusterStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_store, "LOCK_TIMEOUT_S", 0.2)
+    store.claim("a", ["cam-1", "cam-2"], LONG_S)
+    with engine.begin() as writer:
+        store.check_fence(writer, "cam-1", LeaseToken("a", 1))
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            store.renew("a", LONG_S)  # waits for cam-1's writer, not forever
+        store.claim("b", ["cam-3"], LONG_S)  # what the writer does not hold goes on
+    assert [lease.camera_id for lease in store.renew("a", LONG_S)] == ["cam-1", "cam-2"]
+
+
+def test_a_writer_stopped_inside_a_fenced_transaction_is_ended_by_the_server(
+    engine: Engine, store: ClusterStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_store, "FENCED_IDLE_TIMEOUT_S", SHORT_S)
+    store.claim("a", ["cam-1"], SHORT_S)
+    stuck = engine.connect()  # a node stopped (SIGSTOP) between its fence and its commit
+    try:
+        stuck.begin()
+        store.check_fence(stuck, "cam-1", LeaseToken("a", 1))
+        taken = wait_until(
+            lambda: store.claim("b", ["cam-1"], LONG_S), WAIT_S, "cam-1 taken from the stuck"
+        )
+        assert [(lease.node_id, lease.generation) for lease in taken] == [("b", 2)]
+        with pytest.raises(DBAPIError, match="idle-in-transaction"):  # the write never lands
+            stuck.execute(text("SELECT 1"))
+    finally:
+        stuck.close()
 
 
 def test_join_refuses_a_live_id_and_takes_over_a_stopped_or_silent_one(
@@ -213,7 +240,8 @@ def test_join_refuses_a_live_id_and_takes_over_a_stopped_or_silent_one(
         "node-a", 2.0, first, None,
     )  # fmt: skip
     assert joined.live(LONG_S)
-    assert store.join("node-a", "http://a.example:8080", 2.0, first, LONG_S) is not None
+    again = store.join("node-a", "http://a.example:8080", 2.0, first, LONG_S)
+    assert again.started_at == joined.started_at  # the same process: its start stays
 
     with pytest.raises(NodeIdTaken, match=r"'node-a'.*http://a\.example:8080") as taken:
         store.join("node-a", "http://other.example:8080", 1.0, second, LONG_S)

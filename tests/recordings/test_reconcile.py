@@ -3,11 +3,14 @@ cannot account for: one no row knows is set aside, anything else is left where i
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
+from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
 from surveillance.recordings.store import RecordingStore
 from surveillance.recordings.verify import verify_recordings
-from surveillance.services.recording_reconcile import UNINDEXED_DIR, reconcile
+from surveillance.services.recording_reconcile import SHARED_STALE_S, UNINDEXED_DIR, reconcile
 from tests.recordings.conftest import T0, record
 
 
@@ -45,3 +48,49 @@ def test_files_no_row_knows_are_set_aside_never_deleted(
         "file gate-1/exports/my-holiday.mp4 is not in the index",
         "gate-1 main: file gate-1/main/note.mp4 is not in the index",
     ], checked.problems
+
+
+def test_a_starting_cluster_node_leaves_what_a_live_node_writes(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    """Cluster mode: root and index are shared. Another node's open segment (file written
+    to just now, or its row just opened without a file yet), its new file whose row this
+    node has not read, and its open gap stay as they are; stale ones are reconciled."""
+    root = tmp_path / "recordings"
+    now = time.time()
+    live_id = store.open_segment(
+        "gate-1", "main", segment_path("gate-1", "main", now - 30, SEGMENT_ID_PLACEHOLDER),
+        now - 30, "h264", 1280, 720,
+    )  # fmt: skip
+    [live] = [s for s in store.open_segments() if s.id == live_id]
+    (root / live.path).parent.mkdir(parents=True)
+    (root / live.path).write_bytes(b"being written")
+    fileless_id = store.open_segment(
+        "gate-2", "main", segment_path("gate-2", "main", now - 5, SEGMENT_ID_PLACEHOLDER),
+        now - 5, "h264", 1280, 720,
+    )  # fmt: skip
+    stale_id = store.open_segment(
+        "gate-3", "main", segment_path("gate-3", "main", T0, SEGMENT_ID_PLACEHOLDER),
+        T0, "h264", 1280, 720,
+    )  # fmt: skip
+    unread = root / segment_path("gate-1", "main", now - 2, 999)
+    unread.write_bytes(b"a new segment of a live node")
+    store.add_gap("gate-1", "main", now - 60, "camera not delivering")
+
+    report = reconcile(store, root, shared=True)
+
+    open_ids = {s.id for s in store.open_segments()}
+    assert open_ids == {live_id, fileless_id}  # the stale one (no file, old) was discarded
+    assert stale_id not in open_ids and report.discarded == 1
+    assert (root / live.path).read_bytes() == b"being written"
+    assert unread.is_file() and report.set_aside == 0
+    assert report.gaps_ended == 0
+    # Once stale (the writer is gone), the same files are reconciled as on one node.
+    old = now - SHARED_STALE_S - 60
+    for path in (root / live.path, unread):
+        os.utime(path, (old, old))
+    again = reconcile(store, root, shared=True)
+    assert live_id not in {s.id for s in store.open_segments()}
+    assert again.set_aside == 1 and not unread.exists()
+    # A single node ends every open gap, as before.
+    assert reconcile(store, root).gaps_ended == 1

@@ -25,7 +25,7 @@ async def nodes(request: Request, principal: Reader) -> NodesOut:
     load it reported; read from the database at each request (any node answers alike)."""
     node = node_of(request)
     cluster = node.config.cluster
-    store = getattr(node, "cluster_store", None)  # None: cluster mode is off
+    store = node.cluster_store  # None: cluster mode is off
     if store is None:
         return NodesOut(enabled=False, node=None, lease_s=cluster.lease_s, nodes=[])
     rows, leases = await asyncio.gather(

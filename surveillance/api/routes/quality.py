@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from surveillance.api.deps import AccessDep, AuditDep, DiagnosisDep
+from surveillance.api.forward import to_owner
 from surveillance.api.guards import requires
 from surveillance.api.schemas.cameras import UnavailableOut
 from surveillance.api.schemas.quality import (
@@ -40,9 +41,12 @@ Operator = Annotated[Principal, requires(Permission.SNAPSHOT_TAKE, Permission.EV
     responses={404: {"description": "Unknown camera"}},
 )
 async def quality(
-    camera_id: str, diagnosis: DiagnosisDep, access: AccessDep, principal: Viewer
-) -> QualityOut:
+    request: Request, camera_id: str, diagnosis: DiagnosisDep, access: AccessDep, principal: Viewer
+) -> QualityOut | Response:
     camera = access.camera(principal, camera_id)
+    forwarded = await to_owner(request, camera_id)  # the checks run where the camera is read
+    if forwarded is not None:
+        return forwarded
     reference = await asyncio.to_thread(diagnosis.reference, camera.id)
     return _quality_out(diagnosis, camera.id, reference)
 
@@ -58,13 +62,17 @@ async def quality(
     },
 )
 async def set_reference(
+    request: Request,
     camera_id: str,
     diagnosis: DiagnosisDep,
     access: AccessDep,
     audit: AuditDep,
     principal: Operator,
-) -> ReferenceOut:
+) -> ReferenceOut | Response:
     camera = access.camera(principal, camera_id)
+    forwarded = await to_owner(request, camera_id)  # its picture is in the owner's ring
+    if forwarded is not None:
+        return forwarded
     reference = await asyncio.to_thread(diagnosis.set_reference, camera.id, principal.name)
     audit(principal.name, AuditAction.CAMERA_REFERENCE, camera_id=camera.id, change="set")
     return ReferenceOut.model_validate(reference)

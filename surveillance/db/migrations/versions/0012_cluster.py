@@ -56,7 +56,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("node_id")
+    # Not batch mode: on SQLite it would copy ``events`` and drop the original, and dropping
+    # a table with foreign keys on deletes its rows first, cascading to ``event_snapshots``
+    # (SQLite docs, "DROP TABLE"); the copy also loses AUTOINCREMENT. A plain DROP COLUMN
+    # (SQLite 3.35+) keeps the table as it is.
+    op.drop_column("events", "node_id")
     for table in ("camera_status", "camera_leases", "cluster_nodes"):
         op.drop_table(table)
