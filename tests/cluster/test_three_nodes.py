@@ -239,6 +239,7 @@ def test_killed_node_cameras_come_back_online_elsewhere(cluster: Cluster) -> Non
             camera=camera,
         )
         assert_one_writer_at_a_time(camera, segments)
+    no_double_ingest_so_far(cluster)  # c taking its cameras back: each let go first
 
 
 def test_postgresql_restart_keeps_video_and_leases(cluster: Cluster) -> None:
