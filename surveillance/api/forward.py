@@ -53,6 +53,10 @@ MAX_FORWARD_BODY_BYTES = DEFAULT_BODY_BYTES  # no camera-bound route takes more
 RETRY_AFTER_S = 2
 MAX_ANSWER_BYTES = 1024 * 1024  # a JSON answer read here (one part of a larger request)
 LOG_EVERY_S = 60.0
+# A moment this recent may lie in the segment the owner is still writing (only its
+# recorder knows that segment's fragments) or in its live ring: asked of the owner. Older
+# footage is in the shared recordings, which any node reads.
+RECENT_MARGIN_S = 15.0
 # What the owner needs of the request: who is asking (cookie, bearer token, CSRF token),
 # what is sent and wanted. Origin is not sent: this node checked it; the owner sees a
 # same-node request (its own Host), as it is one by then.
@@ -138,7 +142,7 @@ def was_forwarded(request: Request) -> bool:
 
 def node_origins(connection: HTTPConnection) -> frozenset[str]:
     """The origins (scheme://host:port) of the live nodes of the cluster table."""
-    return cluster_origins(connection.app.state.node)
+    return cluster_origins(_node(connection))
 
 
 def cluster_origins(node: Node | None) -> frozenset[str]:
@@ -204,9 +208,12 @@ class Forwarder:
         *,
         path: str | None = None,
         body: bytes | None = None,
+        wait_s: float = 0.0,
     ) -> Response:
         """``request`` sent to the node at ``owner_url`` (same method, path and query unless
-        ``path`` is given; its body unless ``body`` is), the answer streamed back."""
+        ``path`` is given; its body unless ``body`` is), the answer streamed back. ``wait_s``:
+        how much longer than FORWARD_TIMEOUT_S the owner may take (a clip that waits for
+        footage still to come)."""
         origin = origin_of(owner_url)
         if origin is None:
             self.warn("bad-url", "node %s has a URL that is not http(s): not forwarded", node_id)
@@ -221,7 +228,10 @@ class Forwarder:
         headers[FORWARDED_HEADER] = _node_id(request)
         headers["accept-encoding"] = "identity"  # streamed back as it comes, not recoded
         client = self._http()
-        sent = client.build_request(request.method, target, headers=headers, content=content)
+        timeout = httpx.Timeout(FORWARD_TIMEOUT_S + wait_s, connect=CONNECT_TIMEOUT_S)
+        sent = client.build_request(
+            request.method, target, headers=headers, content=content, timeout=timeout
+        )
         try:
             answer = await client.send(sent, stream=True)
         except httpx.TimeoutException:
@@ -238,11 +248,17 @@ class Forwarder:
         )
 
     async def exchange(
-        self, request: Request, node_id: str, owner_url: str, path: str, body: bytes
+        self,
+        request: Request,
+        node_id: str,
+        owner_url: str,
+        path: str,
+        body: bytes,
+        wait_s: float = 0.0,
     ) -> tuple[int, bytes]:
         """A small JSON request of this one's user to another node (one part of a request
         that spans cameras of several nodes): the status and at most MAX_ANSWER_BYTES."""
-        answer = await self.send(request, node_id, owner_url, path=path, body=body)
+        answer = await self.send(request, node_id, owner_url, path=path, body=body, wait_s=wait_s)
         assert isinstance(answer, StreamingResponse)
         data = bytearray()
         async for chunk in answer.body_iterator:
@@ -283,7 +299,7 @@ def forwarder_of(request: Request) -> Forwarder:
     return _node(request).forwarder
 
 
-async def to_owner(request: Request, camera_id: str) -> Response | None:
+async def to_owner(request: Request, camera_id: str, wait_s: float = 0.0) -> Response | None:
     """The owner's answer when another node holds ``camera_id``; None when this node
     should answer (it holds the camera, cluster mode is off, or nobody holds it now: the
     local route then says why the camera has no picture). A request forwarded here already
@@ -291,7 +307,7 @@ async def to_owner(request: Request, camera_id: str) -> Response | None:
     owner = owner_elsewhere(request, camera_id)
     if owner is None:
         return None
-    return await forwarder_of(request).send(request, *owner)
+    return await forwarder_of(request).send(request, *owner, wait_s=wait_s)
 
 
 def owner_elsewhere(request: Request, camera_id: str) -> tuple[str, str] | None:
@@ -305,11 +321,15 @@ def owner_elsewhere(request: Request, camera_id: str) -> tuple[str, str] | None:
             raise CameraMoving(camera_id)
         return None
     if was_forwarded(request):
+        # Never twice: the node that sent it thinks we hold it; we think someone else does.
+        forwarder_of(request).warn(
+            "twice", "forwarded request for camera %s another node holds: refused", camera_id
+        )
         raise CameraMoving(camera_id)
     return ownership.owner(camera_id) or "?", owner_url
 
 
-async def to_node(request: Request, node_id: str, *, path: str | None = None) -> Response:
+async def to_node(request: Request, node_id: str) -> Response:
     """``request`` forwarded to the node ``node_id`` of the cluster table (a viewer that
     lives there). 404 when that node is not in the table."""
     membership = _node(request).membership
@@ -318,13 +338,7 @@ async def to_node(request: Request, node_id: str, *, path: str | None = None) ->
         raise NotFound(f"no node {node_id!r} in this cluster")
     if was_forwarded(request):
         raise NotForwardedTwice()
-    return await forwarder_of(request).send(request, node_id, url, path=path)
-
-
-# A moment this recent may lie in the segment the owner is still writing (only its
-# recorder knows that segment's fragments) or in its live ring: asked of the owner. Older
-# footage is in the shared recordings, which any node reads.
-RECENT_MARGIN_S = 15.0
+    return await forwarder_of(request).send(request, node_id, url)
 
 
 def owner_only(request: Request, moment: float | None, reach_s: float = 0.0) -> bool:

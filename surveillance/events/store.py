@@ -50,8 +50,9 @@ class EventStore:
         self, engine: Engine, node_id: str | None = None, fence: Fence | None = None
     ) -> None:
         """Cluster mode: ``node_id`` is written on the events this node raises (its
-        leftovers are its own), and ``fence(connection, camera_id)`` refuses (LeaseLost)
-        a camera event's raise or end once this node no longer holds the camera."""
+        leftovers, and the events it may end, are its own), and ``fence(connection,
+        camera_id)`` refuses (LeaseLost) a camera event's raise once this node no longer
+        holds the camera."""
         self._transactions = Transactions(engine)
         self._node_id = node_id
         self._fence = fence
@@ -130,8 +131,10 @@ class EventStore:
             ).one_or_none()
             if row is None:
                 return None
-            if self._fence is not None and row.camera_id is not None:
-                self._fence(session.connection(), row.camera_id)
+            if self._node_id is not None and row.node_id not in (None, self._node_id):
+                # Raised again by the camera's new owner (a hand-off): its to end. Ending
+                # is not fenced: a node that let a camera go still ends what it raised.
+                return None
             _end(row, max(at, row.started_at))
             return _record(row, _has_snapshot(session, row.id))
 

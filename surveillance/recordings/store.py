@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -327,11 +327,17 @@ class RecordingStore:
             if row.end_at is None:
                 row.end_at = max(end_at, row.start_at)
 
-    def end_open_gaps(self, end_at: float, reason_suffix: str = "") -> int:
-        """End every gap still open (after a crash: the service was down until ``end_at``);
-        how many."""
+    def end_open_gaps(
+        self,
+        end_at: float,
+        reason_suffix: str = "",
+        cameras: Callable[[str], bool] | None = None,
+    ) -> int:
+        """End every gap still open (after a crash: the service was down until ``end_at``),
+        of the ``cameras`` it accepts (None: all); how many."""
         with self._transactions.begin() as session:
             rows = session.scalars(select(GapRow).where(GapRow.end_at.is_(None))).all()
+            rows = [row for row in rows if cameras is None or cameras(row.camera_id)]
             for row in rows:
                 row.end_at = max(end_at, row.start_at)
                 row.reason = _reason(row.reason + reason_suffix)

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 # What a camera whose lease ran out under this node shows until its new owner's status.
 LEASE_LOST = "lease lost: this node could not renew it in time"
 LEASE_MARGIN_S = 1.0  # the local deadline comes this much before the database's expiry
+# A camera let go whose worker thread has not ended (a read blocked in the demuxer) is
+# released after this anyway: a camera must not stay dark for a stuck thread.
+RELEASE_WAIT_MAX_S = 30.0
 LEASED_KIND = "rtsp"  # cameras of this source kind are leased; others are pinned here
 DB_ERROR_LOG_EVERY_S = 30.0
 MIN_WAKE_S = 0.05  # the watchdog's shortest sleep
@@ -76,6 +79,7 @@ class Ownership:
         self._owners: dict[str, str] = {}  # camera -> holder, at the last lease read
         self._running: set[str] = set()  # cameras the ingest was last told are ours
         self._sync_lock = asyncio.Lock()
+        self._releasing: dict[str, float] = {}  # let go, released once not read: since
         self._quiet_until = 0.0  # monotonic; no claims of others' cameras before it
         self._db_down = False
         self._error_logged_at = -DB_ERROR_LOG_EVERY_S
@@ -104,13 +108,15 @@ class Ownership:
         await self.stop_renewing()
         await _cancel(self._watchdog_task)
         self._watchdog_task = None
-        held = sorted(self._deadlines)
+        held = set(self._deadlines) | set(self._releasing)
         self._deadlines.clear()
         self._tokens.clear()
         await self._sync()
-        if held:
+        # A camera whose reader is still ending is left to expire (a lease later).
+        done = sorted(c for c in held if not self.ingest.reading(c))
+        if done:
             with contextlib.suppress(SQLAlchemyError):
-                await asyncio.to_thread(self.store.release, self.node_id, held)
+                await asyncio.to_thread(self.store.release, self.node_id, done)
 
     # -- reads (any thread) ---------------------------------------------------------------
     def pinned(self, camera_id: str) -> bool:
@@ -196,7 +202,7 @@ class Ownership:
             ]  # fmt: skip
             await self._let_go(gone + handed)
         else:
-            await self._let_go(gone)
+            await self._let_go(gone)  # (and releases what finished ending meanwhile)
         await self._sync()
 
     async def _claim(
@@ -208,6 +214,8 @@ class Ownership:
         for camera_id in leased:
             if preferred.get(camera_id) != self.node_id or camera_id in held:
                 continue
+            if camera_id in self._releasing:
+                continue  # claimed again once released (its reader has ended)
             row = rows.get(camera_id)
             if row is not None and row.node_id != self.node_id and (row.remaining_s > 0 or quiet):
                 continue  # its holder keeps it (and hands it over when settled)
@@ -240,18 +248,33 @@ class Ownership:
                     log.exception("cluster: ending node %s's events failed", node_id)
 
     async def _let_go(self, camera_ids: Sequence[str]) -> None:
-        """Stop reading the cameras, then release their leases (in that order)."""
-        if not camera_ids:
-            return
+        """Stop reading the cameras, then release their leases once their worker threads
+        have ended (their connections closed): until then the leases stay ours, renewed
+        but not read, so the next holder cannot connect while this node still does."""
+        now = time.monotonic()
         for camera_id in camera_ids:
             self._deadlines.pop(camera_id, None)
             self._tokens.pop(camera_id, None)
-        await self._sync()
+            self._releasing.setdefault(camera_id, now)
+        if camera_ids:
+            await self._sync()
+        if not self._releasing:
+            return
+        done = [
+            c for c, since in self._releasing.items()
+            if not self.ingest.reading(c) or now - since > RELEASE_WAIT_MAX_S
+        ]  # fmt: skip
+        if not done:
+            return
         try:
-            await asyncio.to_thread(self.store.release, self.node_id, list(camera_ids))
+            await asyncio.to_thread(self.store.release, self.node_id, done)
         except SQLAlchemyError as error:
-            self._db_failed(error)  # they expire instead, a lease later
-        log.info("cluster: handed off %d cameras", len(camera_ids))
+            self._db_failed(error)  # retried next round, or they expire, a lease later
+            return
+        for camera_id in done:
+            if now - self._releasing.pop(camera_id) > RELEASE_WAIT_MAX_S:
+                log.warning("cluster: camera %s released with its reader still ending", camera_id)
+        log.info("cluster: handed off %d cameras", len(done))
 
     def _adopt(self, leases: Sequence[Lease], sent_at: float, *, every: bool = False) -> None:
         """Leases the database says are ours: their local deadlines, from before the
@@ -267,8 +290,8 @@ class Ownership:
                 del self._deadlines[camera_id]
                 self._tokens.pop(camera_id, None)
         for lease in leases:
-            if lease.node_id != self.node_id:
-                continue
+            if lease.node_id != self.node_id or lease.camera_id in self._releasing:
+                continue  # (one being let go stays ours only until its reader has ended)
             remaining = min(self.config.lease_s, lease.remaining_s)
             self._deadlines[lease.camera_id] = sent_at + remaining - LEASE_MARGIN_S
             self._tokens[lease.camera_id] = LeaseToken(self.node_id, lease.generation)
@@ -322,6 +345,7 @@ class Ownership:
         """Another process runs under this node's id: hold nothing from now on."""
         self._deadlines.clear()
         self._tokens.clear()
+        self._releasing.clear()  # the leases are the other process's now: not released
         self._wake.set()
 
     def _db_failed(self, error: SQLAlchemyError) -> None:

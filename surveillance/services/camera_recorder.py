@@ -45,6 +45,7 @@ from surveillance.services.recording_state import RecordingState, RecordingStatu
 log = logging.getLogger(__name__)
 
 TAKE_LIMIT = 10_000  # packets written per pump at most (more than a subscription holds)
+ELSEWHERE = "recorded by the node that holds the camera"  # cluster mode
 RETRY_AFTER_ERROR_S = 5.0  # a failed write or a full disk is tried again this often
 # A segment's start and end are wall-clock facts: the camera's clock only spaces the
 # packets inside it (media/recording_file.py takes a jump of that clock out of the
@@ -167,10 +168,13 @@ class CameraRecorder:
         *,
         note: str | None = None,
         space_low: Callable[[], None] = lambda: None,
+        holds: Callable[[str], bool] = lambda camera_id: True,
     ) -> None:
         """``note``: said in the status while recording (the sub-stream fallback, say);
         ``space_low``: called (on this thread) when free space is below the minimum, so
-        retention runs at once."""
+        retention runs at once; ``holds(camera_id)``: whether this node reads the camera
+        (cluster mode: another node's camera is recorded there, and no gap is written
+        here for it)."""
         self.camera_id = camera_id
         self.stream_name = stream_name
         self._stream = stream
@@ -180,6 +184,7 @@ class CameraRecorder:
         self._settings = settings
         self._note = note
         self._space_low = space_low
+        self._holds = holds
         self._open: _OpenSegment | None = None
         self._gap: _Gap | None = None
         self._held: list[Packet] = []  # a new connection's first packets (_hold)
@@ -221,7 +226,8 @@ class CameraRecorder:
         self._release_held()
         if self._open is not None:
             self._close(CLOSED_SHUTDOWN)
-        self._begin_gap(self._covered_until, GAP_SHUTDOWN, write=True)
+        if self._holds(self.camera_id):  # another node's camera: no gap of ours
+            self._begin_gap(self._covered_until, GAP_SHUTDOWN, write=True)
         self._set_status(RecordingState.OFF, "the node stopped")
 
     def retire(self) -> None:
@@ -522,6 +528,9 @@ class CameraRecorder:
 
     # -- the camera's health ---------------------------------------------------------------
     def _watch_health(self) -> None:
+        if not self._holds(self.camera_id):
+            self._elsewhere()
+            return
         health = self._stream.health
         state = health.state
         failing = state in _FAILING or (
@@ -538,6 +547,20 @@ class CameraRecorder:
         self._begin_gap(self._covered_until, reason, write=True)
         if self._status.state not in (RecordingState.DISK_FULL, RecordingState.ERROR):
             self._set_status(RecordingState.WAITING, f"camera not delivering: {reason}")
+
+    def _elsewhere(self) -> None:
+        """Another node holds the camera (cluster mode) and records it: the segment open
+        here closes, a gap of ours ends, and none is written while it is there."""
+        self._release_held()
+        if self._open is not None:
+            self._close(CLOSED_STOPPED_DELIVERING)
+        if self._gap is not None:
+            self._end_gap(time.time())
+        # What follows is the other node's to account for: no gap of ours covers it later.
+        self._covered_until = time.time()
+        self._last_end = None
+        if self._status.state is not RecordingState.WAITING or self._status.detail != ELSEWHERE:
+            self._set_status(RecordingState.WAITING, ELSEWHERE)
 
     # -- gaps -----------------------------------------------------------------------------
     def _begin_gap(self, start_at: float, reason: str, *, write: bool) -> None:

@@ -49,6 +49,8 @@ class Membership:
         self.incarnation = uuid.uuid4().hex  # this process, as opposed to a restarted one
         self._load = load
         self._nodes: dict[str, NodeRecord] = {}
+        # node id -> monotonic time since which it has been seen live without a break
+        self._live_since: dict[str, float] = {}
         self._read_at: float | None = None  # monotonic time of the last good read
         self._lost_listeners: list[Callable[[], None]] = []
         self._lost = False
@@ -114,13 +116,14 @@ class Membership:
         return node is not None and _live(node, self.config.lease_s)
 
     def live_for_s(self, node_id: str) -> float:
-        """How long the node has been running, by the database's clock at the last read
-        (0 when it is not live): a node is settled, and may be handed cameras, after
-        lease_s."""
-        node = self._nodes.get(node_id)
-        if node is None or not _live(node, self.config.lease_s):
+        """How long the node has been live without a break (0 when it is not live): a node
+        is settled, and may be handed cameras, after lease_s. A node that was silent past
+        its lease (paused, cut off) starts again from 0 when it comes back, however long
+        ago it started."""
+        since = self._live_since.get(node_id)
+        if since is None or not self.is_live(node_id):
             return 0.0
-        return max(0.0, node.heartbeat_at + node.age_s - node.started_at)
+        return max(0.0, time.monotonic() - since)
 
     def node_url(self, node_id: str) -> str | None:
         node = self._nodes.get(node_id)
@@ -154,8 +157,25 @@ class Membership:
                     listener()
 
     def _read(self) -> None:
-        self._nodes = {node.id: node for node in self.store.nodes()}
-        self._read_at = time.monotonic()
+        nodes = {node.id: node for node in self.store.nodes()}
+        now, lease_s = time.monotonic(), self.config.lease_s
+        first = self._read_at is None
+        # Reads more than a lease apart (this node cut off) may have missed another's
+        # silence: every node's unbroken run starts again now.
+        broken = not first and now - (self._read_at or now) >= lease_s
+        live_since: dict[str, float] = {}
+        for node_id, node in nodes.items():
+            if not _live(node, lease_s):
+                continue
+            if first:
+                # Nothing seen of it before: its run, by the database's clock.
+                uptime = node.heartbeat_at + node.age_s - node.started_at
+                live_since[node_id] = now - max(0.0, uptime)
+            elif broken or node_id not in self._live_since:
+                live_since[node_id] = now
+            else:
+                live_since[node_id] = self._live_since[node_id]
+        self._nodes, self._live_since, self._read_at = nodes, live_since, now
 
     def _cpu_share(self) -> float:
         """The process's CPU time over the last interval, as a share of the whole machine."""

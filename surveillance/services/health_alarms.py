@@ -133,8 +133,9 @@ class HealthAlarms:
     # -- the worker thread ----------------------------------------------------------------
     def _changed(self, camera_id: str) -> None:
         if not self._ingest.holds(camera_id):
-            # Another node's camera (cluster mode): its owner raises its alarms.
-            self._down.pop(camera_id, None)
+            # Another node's camera (cluster mode): its owner raises its alarms; what this
+            # node raised while it held the camera ends here.
+            self._forget(camera_id)
             return
         camera = self._ingest.catalog.camera(camera_id)
         try:

@@ -238,6 +238,12 @@ class IngestService:
             if not self._holds(slot.camera.id) and slot.stream.health.last_error != reason:
                 slot.stream.health.set_error(ErrorKind.UNREACHABLE, reason, StreamState.OFFLINE)
 
+    def reading(self, camera_id: str) -> bool:
+        """Whether a worker thread of the camera is still alive (a stopped one may still be
+        closing its connection): a lease is released only once this is False."""
+        found = (self._slots.get((camera_id, sub)) for sub in (False, True))
+        return any(not slot.worker.join(0) for slot in found if slot is not None)
+
     def notify_health(self, camera_id: str) -> None:
         """Tell the health listeners the camera's health changed (another node's status of
         a camera it holds arrived)."""

@@ -24,7 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from surveillance.catalog import Catalog
-from surveillance.errors import CameraNotFound, InvalidRequest, NotFound, TooBusy, Unavailable
+from surveillance.errors import (
+    CameraElsewhere,
+    CameraNotFound,
+    InvalidRequest,
+    NotFound,
+    TooBusy,
+    Unavailable,
+)
 from surveillance.media.canvas import ascii_text
 from surveillance.media.memory import give_back_freed_memory
 from surveillance.media.mosaic import GridCell, MosaicRenderer, MosaicTile, grid_rects
@@ -169,7 +176,10 @@ class MosaicService:
             if camera is None:
                 tiles.append(MosaicTile(rect, "", None))
                 continue
-            stream = self._ingest.ensure_connected(camera.id, sub=camera.has_sub_stream)
+            try:
+                stream = self._ingest.ensure_connected(camera.id, sub=camera.has_sub_stream)
+            except CameraElsewhere:  # another node's (cluster mode): an offline tile here
+                stream = self._ingest.stream(camera.id, sub=camera.has_sub_stream)
             tiles.append(MosaicTile(rect, _label(camera.name, camera.id), stream))
         return MosaicRenderer(key, tiles, width, height, fps)
 

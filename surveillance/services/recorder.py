@@ -186,7 +186,8 @@ class RecorderService:
         goes on and each camera's state says why it does not record."""
         try:
             self.root.mkdir(mode=ROOT_MODE, parents=True, exist_ok=True)
-            report = reconcile(self._store, self.root, shared=self._shared)
+            holds = self._ingest.holds if self._shared else None
+            report = reconcile(self._store, self.root, shared=self._shared, holds=holds)
         except OSError as error:
             log.error("recordings directory %s unusable: %s", self.root, error.strerror)
             return
@@ -202,9 +203,11 @@ class RecorderService:
         note = None
         if sub and not camera.has_sub_stream:
             sub, note = False, "no sub-stream: recording the main stream"
+        # Another node's camera (cluster mode) is not connected here; the recorder, as the
+        # stream's consumer, has it started once the camera's lease comes here.
         stream = (
             self._ingest.ensure_connected(camera.id, sub)
-            if camera.mode is IngestMode.ON_DEMAND
+            if camera.mode is IngestMode.ON_DEMAND and self._ingest.holds(camera.id)
             else self._ingest.stream(camera.id, sub)
         )
         self._streams = {**self._streams, camera.id: stream}
@@ -218,6 +221,7 @@ class RecorderService:
             self._settings,
             note=note,
             space_low=self._retention.wake,
+            holds=self._ingest.holds,
         )
 
     async def stop(self) -> None:

@@ -17,7 +17,8 @@ In cluster mode (``shared``) the root and the index are every node's: a starting
 not close, remove or set aside what a live node is writing. So it leaves open segments and
 unindexed files written to within :data:`SHARED_STALE_S` (a live writer adds a fragment
 every ``fragment_s``), and leaves open gaps alone (the camera's owner ends its own gap when
-its recording resumes).
+its recording resumes). Given the cameras this node holds (its leases, taken before the
+recorder starts), it reconciles those at once, whoever left them open, and no others.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,14 +53,23 @@ class ReconcileReport:
     set_aside: int  # files laid out like segments that no row knows (see the docstring)
 
 
-def reconcile(store: RecordingStore, root: Path, shared: bool = False) -> ReconcileReport:
+def reconcile(
+    store: RecordingStore,
+    root: Path,
+    shared: bool = False,
+    holds: Callable[[str], bool] | None = None,
+) -> ReconcileReport:
     """Blocking (files, database): run it in a worker thread. ``shared``: cluster mode
-    (see the module's docstring)."""
+    (see the module's docstring). ``holds``: the cameras this node holds now (cluster
+    mode): theirs it reconciles whatever their age (nobody else may write them now), the
+    others' it leaves to their owners."""
     now = time.time()
     recovered = discarded = 0
     for record in store.open_segments():
         path = root / record.path
-        if shared and _maybe_live(path, record.start_at, now):
+        if holds is not None and not holds(record.camera_id):
+            continue
+        if shared and holds is None and _maybe_live(path, record.start_at, now):
             continue
         facts = salvage(path) if path.is_file() else None
         if facts is None or not facts.frames:
@@ -73,7 +84,10 @@ def reconcile(store: RecordingStore, root: Path, shared: bool = False) -> Reconc
         store.add_gap(record.camera_id, record.stream, end_at, GAP_NOT_RUNNING)
         recovered += 1
         log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
-    gaps_ended = 0 if shared else store.end_open_gaps(now)
+    if holds is not None:
+        gaps_ended = store.end_open_gaps(now, cameras=holds)
+    else:
+        gaps_ended = 0 if shared else store.end_open_gaps(now)
     set_aside = _set_aside_unindexed(store, root, now if shared else None)
     return ReconcileReport(recovered, discarded, gaps_ended, set_aside)
 

@@ -358,6 +358,7 @@ class ZoneMotionService:
             # A camera whose URL changed while the node runs has a new stream (catalog.py).
             if (
                 zones is None
+                or not self._ingest.holds(camera_id)  # its new owner watches it (cluster)
                 or _signature(zones) != watch.signature
                 or self._current_stream(watch.camera) is not watch.stream
             ):
@@ -372,6 +373,8 @@ class ZoneMotionService:
             camera = self._catalog.camera(camera_id)
             if camera is None:
                 continue  # removed while the stopped watches ended: the next round forgets it
+            if not self._ingest.holds(camera_id):
+                continue  # another node's camera (cluster mode): its owner watches it
             stream = self._ingest.ensure_connected(camera_id, sub=camera.has_sub_stream)
             watch = CameraWatch(
                 camera, stream, zones, self._config, self._alarms, self._offline_after_s

@@ -158,6 +158,16 @@ def test_snapshot_and_clip_through_the_node_not_holding_the_camera(pair: Pair) -
         headers=pair.handler, timeout=TIMEOUT_S,
     )  # fmt: skip
     assert content.status_code == 200 and b"ftyp" in content.content[:64]
+    # One window of both cameras: A cuts its own, B cuts its camera's, one answer.
+    both = httpx.post(
+        f"{pair.a.url}/api/cases/{number}/items/clips",
+        json={"camera_ids": [HELD_BY_A, HELD_BY_B], "pre_s": 2.0},
+        headers=pair.handler, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert both.status_code == 200, both.text
+    results = {r["camera"]: r for r in both.json()["results"]}
+    assert {c: r["status"] for c, r in results.items()} == {HELD_BY_A: 201, HELD_BY_B: 201}
+    assert results[HELD_BY_B]["item"]["camera"] == HELD_BY_B
 
 
 def test_ptz_forwarded_with_a_cookie_session_and_never_twice(pair: Pair) -> None:

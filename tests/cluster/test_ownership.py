@@ -81,11 +81,12 @@ class Peer:
     events: EventBus
 
     def running(self) -> set[str]:
-        """Cameras whose main stream has a worker reading it here."""
+        """Cameras with a worker thread alive here (one asked to stop counts until its
+        thread has ended: it may still hold the camera's connection)."""
         return {
             slot.camera.id
             for slot in self.ingest._slots.values()  # the workers are what is checked
-            if not slot.sub and slot.worker.running
+            if not slot.worker.join(0)
         }
 
     async def die(self) -> None:
@@ -247,8 +248,13 @@ async def test_cameras_spread_move_on_join_and_fail_over_with_fenced_writes(
             EventStore(c.engine, "c", stale_fence).raise_event(offline(camera), time.time())
         active = a.events.search(EventFilter(camera_id=camera, active=True)).events
         assert all(e.id != raised.id for e in active)
-        # The new holder's token is a new generation.
+        # The new holder's token is a new generation; the condition is its to raise and
+        # end now: C, which let the camera go, cannot end it.
         new_holder = next(p for p in peers if camera in p.ownership.held())
+        again = await asyncio.to_thread(new_holder.events.raise_event, offline(camera))
+        assert again.id != raised.id
+        assert await asyncio.to_thread(c.events.end_event, offline(camera).key) is None
+        assert a.events.get(again.id).ended_at is None
         assert new_holder.ownership.token(camera) == LeaseToken(
             new_holder.node_id, new_holder.ownership.token(camera).generation
         )
@@ -295,7 +301,11 @@ async def test_a_node_cut_off_from_the_database_stops_at_its_deadline_and_comes_
         await until(lambda: spread(peers, [b]), SETTLE_WITHIN_S, "b takes a's cameras")
 
         # The database answers again: A beats, renews nothing, and gets its share back.
+        assert not b.membership.is_live("a")
         a.ownership.store = a.membership.store = reachable
+        # Back after a silence: settled again only a lease later, whenever it started.
+        await until(lambda: b.membership.is_live("a"), SETTLE_WITHIN_S, "a live again for b")
+        assert b.membership.live_for_s("a") < LEASE_S
         await until(lambda: spread(peers, [a, b]), SETTLE_WITHIN_S, "a's share back")
         assert a.ownership.held() == mine
         assert sampler.doubles == []

@@ -172,7 +172,7 @@ async def attach_clip(
 ) -> ItemOut | Response:
     access.camera(principal, body.camera)
     if _from_owner(request, body.at):
-        forwarded = await to_owner(request, body.camera)
+        forwarded = await to_owner(request, body.camera, wait_s=min(body.post_s, MAX_CLIP_POST_S))
         if forwarded is not None:
             return forwarded
     await asyncio.to_thread(
@@ -278,7 +278,7 @@ async def _clip_on(
     path = f"/api/cases/{quote(number, safe='')}/items/clip"
     try:
         status, data = await forwarder_of(request).exchange(
-            request, *owner, path, one.model_dump_json().encode()
+            request, *owner, path, one.model_dump_json().encode(), wait_s=body.post_s
         )
         if status == 201:
             item = ItemOut.model_validate_json(data)
