@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.cluster_nodes import NodePlan
+from surveillance.cluster.rendezvous import assign
 from tests.cluster.harness import Cluster, running_cluster
 from tests.waits import wait_until
 from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, wait_for
@@ -49,10 +50,12 @@ async def tile_frames(page: Page) -> dict[str, int]:
 
 
 async def test_wall_on_a_plays_cameras_owned_by_b(cluster: Cluster, browser: Browser) -> None:
-    placed = wait_until(lambda: owners(cluster), SETTLE_S, "one owner per camera")
-    assert placed is not None
+    # Settled: each camera with the node rendezvous hashing prefers (the first node up
+    # holds them all until the other has been live a lease time).
+    placed = assign(CAMERAS, [("a", 1.0), ("b", 1.0)])
     on_b = [c for c, n in placed.items() if n == "b"]
     assert on_b and len(on_b) < len(CAMERAS), placed  # both kinds of tile
+    wait_until(lambda: owners(cluster) == placed, SETTLE_S, "each camera on its preferred node")
     a = cluster.node("a")
     tiles = [{"x": i % 2, "y": i // 2, "w": 1, "h": 1, "camera": c} for i, c in enumerate(CAMERAS)]
     layout = {"name": "across", "title": "Across nodes", "cols": 2, "rows": 2, "tiles": tiles}
