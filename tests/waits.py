@@ -6,6 +6,7 @@ else (a slow suite); waiting for the condition itself is neither.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -26,3 +27,19 @@ def wait_until(condition: Callable[[], T], within_s: float, what: str) -> T:
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not within {within_s:g} s (last: {last!r})")
         time.sleep(POLL_S)
+
+
+EVENTUALLY_S = 30.0  # generous: a loaded two-core CI machine
+
+
+async def eventually(condition: Callable[[], T], what: str, within_s: float = EVENTUALLY_S) -> T:
+    """``wait_until`` for a test on the event loop: it sleeps with asyncio, so the services
+    under test keep running while it waits."""
+    deadline = time.monotonic() + within_s
+    while True:
+        last = condition()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {within_s:g} s (last: {last!r})")
+        await asyncio.sleep(POLL_S)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,22 +31,11 @@ from surveillance.services.cluster_notify import (
     split_payloads,
 )
 from surveillance.services.live_sessions import ACCESS_ENDED, ViewKind
+from tests.waits import eventually
 
 pytestmark = pytest.mark.postgresql
-T = TypeVar("T")
 WAIT_S = 30.0  # generous: a loaded two-core machine
 NEVER_S = 3600.0  # a periodic re-check that cannot be what ended a view
-
-
-async def eventually(condition: Callable[[], T], what: str, within_s: float = WAIT_S) -> T:
-    deadline = time.monotonic() + within_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within_s:g} s (last: {value!r})")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,8 @@ shows it in ``ingest.camera_health`` and pushes it to its health followers, with
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -17,23 +14,12 @@ from surveillance.config.models import AppConfig
 from surveillance.media.health import ErrorKind, StreamState
 from surveillance.simulator import Simulator
 from tests.cases.conftest import PostgresCluster
+from tests.waits import eventually
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.postgresql]
-T = TypeVar("T")
 WAIT_S = 40.0  # generous: a loaded two-core machine
 CAMERAS = ("cam00", "cam01")
 DOWN = "test: the camera's platform is down"
-
-
-async def eventually(condition: Callable[[], T], what: str, within_s: float = WAIT_S) -> T:
-    deadline = time.monotonic() + within_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within_s:g} s (last: {value!r})")
-        await asyncio.sleep(0.05)
 
 
 def node_config(

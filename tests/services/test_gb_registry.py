@@ -14,10 +14,9 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import Engine
@@ -37,30 +36,18 @@ from surveillance.services.gb_registry import GbRegistry, build_gb_registry
 from surveillance.services.ingest import IngestService
 from surveillance.simulator.gb_platform import GbChannelSpec, GbPlatformSimulator
 from tests.services.gb_peer import TestPlatform, catalog_body, item_xml
+from tests.waits import eventually
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 DEVICE = "34020000002000000002"
 PASSWORD = "gb-Secret-4711"
 GROUP = "34020000002150000001"
 TCP_DEVICE = "34020000001180000003"  # an NVR that speaks SIP over TCP
-WAIT_S = 20.0  # generous: a loaded CI machine
 
 
 def channel(n: int) -> str:
     return f"340200000013200{n:05d}"
-
-
-async def eventually(condition: Callable[[], T], what: str, within_s: float = WAIT_S) -> T:
-    deadline = time.monotonic() + within_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within_s} s (last: {value!r})")
-        await asyncio.sleep(0.02)
 
 
 def gb_config(tmp_path: Path) -> AppConfig:
