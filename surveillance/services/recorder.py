@@ -150,7 +150,14 @@ class RecorderService:
         self.policies.update(
             (c.id, self._policy_of(c)) for c in catalog.cameras.values() if c.runtime
         )
-        self._retention = Retention(store, self.root, self._settings, self.policies, on_removed)
+        self._retention = Retention(
+            store,
+            self.root,
+            self._settings,
+            self.policies,
+            on_removed,
+            exclusive=store.retention_turn if self._shared else None,
+        )
         # Replaced whole on changes too: the API reads it from other threads.
         self._recorders: dict[str, CameraRecorder] = {}
         self._streams: dict[str, Stream] = {}  # the stream each recorder follows
