@@ -20,7 +20,7 @@ from surveillance.local_postgres import LocalPostgres
 from surveillance.recordings.policy import CameraRecordingPolicy
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
-from surveillance.services.retention import FILE_ALREADY_GONE, Retention
+from surveillance.services.retention import FILE_ALREADY_GONE, OnRemoved, Retention
 from tests.recordings.conftest import DAY, record
 from tests.waits import wait_until
 
@@ -42,7 +42,7 @@ def test_one_node_at_a_time_removes_each_segment_once(
     stores = [RecordingStore(engine) for engine in engines]
     removed: list[list[tuple[list[int], str]]] = [[], []]
 
-    def told(node: int) -> object:
+    def told(node: int) -> OnRemoved:
         def on_removed(segments: Sequence[SegmentRecord], reason: str) -> None:
             removed[node].append(([s.id for s in segments], reason))
 
