@@ -26,6 +26,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from surveillance.catalog import Camera, Catalog, CatalogChange
@@ -49,7 +50,7 @@ from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.camera_recorder import CameraRecorder
 from surveillance.services.ingest import IngestService
-from surveillance.services.recording_reconcile import reconcile
+from surveillance.services.recording_reconcile import ReconcileReport, reconcile
 from surveillance.services.recording_state import RecordingState, RecordingStatus
 from surveillance.services.retention import OnRemoved, Retention
 
@@ -200,6 +201,17 @@ class RecorderService:
             return
         if report.recovered or report.discarded or report.set_aside:
             log.info("recordings reconciled: %s", report)
+
+    def taken_over(self, camera_ids: Collection[str]) -> ReconcileReport:
+        """Cluster mode, blocking: cameras just taken over from a node that is not live.
+        Its leftovers for them (the segment it had open, its open gaps, files it had not
+        indexed yet) are reconciled now, as at a start, not when some node restarts;
+        before this node reads them (their ingest starts after the take-over), so nothing
+        reconciled is being written here."""
+        taken = frozenset(camera_ids)
+        report = reconcile(self._store, self.root, shared=True, holds=taken.__contains__)
+        log.info("recordings of %d cameras taken over reconciled: %s", len(taken), report)
+        return report
 
     def _records(self, camera: Camera) -> bool:
         policy = self.policies.get(camera.id)

@@ -18,7 +18,10 @@ not close, remove or set aside what a live node is writing. So it leaves open se
 unindexed files written to within :data:`SHARED_STALE_S` (a live writer adds a fragment
 every ``fragment_s``), and leaves open gaps alone (the camera's owner ends its own gap when
 its recording resumes). Given the cameras this node holds (its leases, taken before the
-recorder starts), it reconciles those at once, whoever left them open, and no others.
+recorder starts), it reconciles those at once, whoever left them open, and no others (their
+unindexed files included: the others' are their holders' to judge). The same runs for the
+cameras a node takes over from a dead one (services/recorder.py ``taken_over``), so the dead
+node's open segment and gaps do not stay open until some node restarts.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def reconcile(
         gaps_ended = store.end_open_gaps(now, cameras=holds)
     else:
         gaps_ended = 0 if shared else store.end_open_gaps(now)
-    set_aside = _set_aside_unindexed(store, root, now if shared else None)
+    set_aside = _set_aside_unindexed(store, root, now if shared else None, holds)
     return ReconcileReport(recovered, discarded, gaps_ended, set_aside)
 
 
@@ -103,11 +106,18 @@ def _maybe_live(path: Path, start_at: float, now: float) -> bool:
         return True  # unreadable now: not this node's to judge
 
 
-def _set_aside_unindexed(store: RecordingStore, root: Path, shared_now: float | None) -> int:
+def _set_aside_unindexed(
+    store: RecordingStore,
+    root: Path,
+    shared_now: float | None,
+    holds: Callable[[str], bool] | None,
+) -> int:
     moved = 0
     if not root.is_dir():
         return 0
     for camera_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        if holds is not None and not holds(camera_dir.name):
+            continue
         known = store.segment_paths(camera_dir.name)  # one column, open and closed
         for path in sorted(camera_dir.rglob(f"*{SEGMENT_SUFFIX}")):
             relative = path.relative_to(root).as_posix()
