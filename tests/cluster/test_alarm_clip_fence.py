@@ -6,6 +6,7 @@ real simulator's footage."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ async def test_a_node_that_lost_the_lease_keeps_no_clip(
         await until(lambda: a.ownership.held() == set(CAMERAS), 40, "a holds every camera")
         for camera in (held, lost):
             ring = a.ingest.stream(camera).ring
-            await until(lambda r=ring: r.duration_s() >= 1.5, 40, f"{camera} streaming")
+            await until(partial(lambda r: r.duration_s() >= 1.5, ring), 40, f"{camera} streaming")
 
         # Held throughout: the clip is kept.
         kept = a.events.raise_event(alarm(held))
