@@ -335,6 +335,12 @@ class RecordingStore:
             if row.end_at is None:
                 row.end_at = max(end_at, row.start_at)
 
+    def open_gaps(self, cameras: Callable[[str], bool]) -> list[GapRecord]:
+        """The gaps still open of the ``cameras`` it accepts."""
+        with self._transactions.begin() as session:
+            rows = session.scalars(select(GapRow).where(GapRow.end_at.is_(None))).all()
+            return [from_row(GapRecord, row) for row in rows if cameras(row.camera_id)]
+
     def end_open_gaps(
         self,
         end_at: float,
