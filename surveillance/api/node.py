@@ -190,7 +190,16 @@ class Node:
         )
         live = LiveService(ingest, mosaic, peers)
         if ownership is not None:
-            ownership.on_takeover = events.end_node_events
+
+            def taken_over(node_id: str, camera_ids: Sequence[str]) -> None:
+                """A dead node's cameras: its recordings' leftovers closed, its events
+                of them ended (each whatever the other's outcome)."""
+                try:
+                    recorder.taken_over(camera_ids)
+                finally:
+                    events.end_node_events(node_id, camera_ids)
+
+            ownership.on_takeover = taken_over
 
         def load() -> dict[str, float]:
             """This node's figures for the others (cluster mode's heartbeat): cameras held,

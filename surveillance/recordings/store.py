@@ -19,6 +19,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from surveillance.config.models import RecordingStream
+from surveillance.db.advisory import RETENTION_LOCK, exclusive
 from surveillance.db.fence import Fence
 from surveillance.db.orm import Transactions, from_row
 from surveillance.errors import Conflict, NotFound
@@ -95,8 +97,14 @@ class RecordingStore:
     def __init__(self, engine: Engine, fence: Fence | None = None) -> None:
         """``fence(connection, camera_id)``: cluster mode's check, inside the transaction
         that opens a segment, that this node still holds the camera (raises LeaseLost)."""
+        self._engine = engine
         self._transactions = Transactions(engine)
         self._fence = fence
+
+    def retention_turn(self) -> AbstractContextManager[bool]:
+        """Cluster mode: a context whose value says whether this node runs the retention
+        pass now, one node at a time (services/retention.py says why)."""
+        return exclusive(self._engine, RETENTION_LOCK)
 
     # -- segments ---------------------------------------------------------------------
 
@@ -326,6 +334,12 @@ class RecordingStore:
                 raise NotFound(f"no recording gap {gap_id}")
             if row.end_at is None:
                 row.end_at = max(end_at, row.start_at)
+
+    def open_gaps(self, cameras: Callable[[str], bool]) -> list[GapRecord]:
+        """The gaps still open of the ``cameras`` it accepts."""
+        with self._transactions.begin() as session:
+            rows = session.scalars(select(GapRow).where(GapRow.end_at.is_(None))).all()
+            return [from_row(GapRecord, row) for row in rows if cameras(row.camera_id)]
 
     def end_open_gaps(
         self,

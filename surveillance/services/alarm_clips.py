@@ -11,6 +11,12 @@ clip uses), remuxed without re-encoding and put on the shelf (events/clips.py).
 Nothing is kept when the recordings cover the window (the case takes those), and nothing
 when the camera sent nothing in it; a failed write leaves nothing and logs why. Kept clips
 go with their events: an hourly pass removes those whose event retention removed.
+
+Cluster mode: only the node holding the camera keeps its alarms' clips, and one that lost
+the camera's lease while collecting writes nothing (``ingest.holds`` is looked at again
+right before the write). A clip has no row to fence; the check stands for the fence: holds()
+turns False at the local deadline, a second before the database lets another node claim
+the camera, so the new owner never reads while this node still writes.
 """
 
 from __future__ import annotations
@@ -137,8 +143,8 @@ class AlarmClips:
 
     def _collect_and_keep(self, event: EventRecord, camera_id: str) -> None:
         camera = self._catalog.camera(camera_id)
-        if camera is None:
-            return
+        if camera is None or not self._ingest.holds(camera_id):
+            return  # (another node's camera: its owner keeps the clip)
         stream = self._ingest.stream(camera_id)  # CameraNotFound: a camera it does not read
         moment = time.monotonic() - (time.time() - event.started_at)
         start, end = moment - self._pre_s, moment + self._post_s
@@ -165,6 +171,11 @@ class AlarmClips:
             duration_s=round(facts.duration_s, 3),
             note="; ".join(notes) or None,
         )
+        if not self._ingest.holds(camera_id):
+            # The lease went while the window was collected: the camera is another node's
+            # now (or soon), and this node writes nothing more for it.
+            log.info("event %d: camera %r lost its lease here, no clip kept", event.id, camera_id)
+            return
         self.shelf.put(event.id, data, kept)
 
     def recorded(self, camera_id: str, asked: Window) -> bool:

@@ -6,6 +6,12 @@ Reads ``camera.offline`` events (children of platform events included) and the n
 An event that began before the report's first day and was still going on inside it counts
 too, so the search is bounded by the report's end only; retention (``events.retain_days``)
 bounds what it reads. Blocking (database): call in a worker thread.
+
+Several nodes (cluster mode): each has its own ``node.running:<id>`` events; monitored time
+is the time ANY node ran (their union, events/availability.py's ``merged``), never the sum.
+A node that crashed and is never started again (taken out of the cluster) leaves its run
+active for ever, nobody else ending it: such a run counts only up to its last heartbeat
+plus one heartbeat interval, or the other nodes' outages would count as monitored.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from surveillance.events.availability import (
     day_span,
 )
 from surveillance.events.records import MAX_PAGE, EventFilter, EventPage, EventRecord, EventType
+from surveillance.services.node_heartbeat import HEARTBEAT_S
 
 
 class EventSearch(Protocol):
@@ -52,7 +59,7 @@ class AvailabilityService:
                 if event.camera_id is not None:
                     offline.setdefault(event.camera_id, []).append(_span(event, now))
         running = [
-            _span(event, now)
+            _run(event, now)
             for event in self._all(types=[EventType.NODE_RUNNING], cameras=None, until=until)
         ]
         return daily_availability(first, last, platforms, offline, running)
@@ -80,5 +87,14 @@ class AvailabilityService:
 
 def _span(event: EventRecord, now: float) -> Interval:
     """From the event's start to its end; an active one lasts until now. (What a crashed
-    node left active is ended at its last heartbeat when the node starts again.)"""
+    node left active is ended when it starts again, or, in cluster mode, when another node
+    takes its cameras over.)"""
     return Interval(event.started_at, event.ended_at if event.ended_at is not None else now)
+
+
+def _run(event: EventRecord, now: float) -> Interval:
+    """A node's run: an active one lasts until its last heartbeat and one interval more
+    (a live node beats every HEARTBEAT_S, so its run reaches now), never past now."""
+    if event.ended_at is not None:
+        return Interval(event.started_at, event.ended_at)
+    return Interval(event.started_at, min(now, event.last_seen_at + HEARTBEAT_S))

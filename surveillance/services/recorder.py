@@ -26,6 +26,8 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from surveillance.catalog import Camera, Catalog, CatalogChange
@@ -49,7 +51,12 @@ from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.camera_recorder import CameraRecorder
 from surveillance.services.ingest import IngestService
-from surveillance.services.recording_reconcile import reconcile
+from surveillance.services.recording_reconcile import (
+    Leftovers,
+    leftovers,
+    reconcile,
+    reconcile_leftovers,
+)
 from surveillance.services.recording_state import RecordingState, RecordingStatus
 from surveillance.services.retention import OnRemoved, Retention
 
@@ -150,12 +157,22 @@ class RecorderService:
         self.policies.update(
             (c.id, self._policy_of(c)) for c in catalog.cameras.values() if c.runtime
         )
-        self._retention = Retention(store, self.root, self._settings, self.policies, on_removed)
+        self._retention = Retention(
+            store,
+            self.root,
+            self._settings,
+            self.policies,
+            on_removed,
+            exclusive=store.retention_turn if self._shared else None,
+        )
         # Replaced whole on changes too: the API reads it from other threads.
         self._recorders: dict[str, CameraRecorder] = {}
         self._streams: dict[str, Stream] = {}  # the stream each recorder follows
         self._threads: list[_WriterThread] = []
         self._retention_task: asyncio.Task[None] | None = None
+        # Cluster mode: a dead node's leftovers of cameras taken over, closed one take-over
+        # at a time (services/recording_reconcile.py).
+        self._takeovers = ThreadPoolExecutor(1, thread_name_prefix="recordings-takeover")
         self._running = False
         catalog.on_change(self._catalog_changed)
 
@@ -194,6 +211,25 @@ class RecorderService:
         if report.recovered or report.discarded or report.set_aside:
             log.info("recordings reconciled: %s", report)
 
+    def taken_over(self, camera_ids: Collection[str]) -> None:
+        """Cluster mode: cameras just taken over from a node that is not live (the lease
+        round's worker thread, before this node reads them). What that node left open of
+        them is read now, so none of it is this node's, and closed in the background: the
+        salvage reads whole files, and the round must go on renewing leases meanwhile."""
+        left = leftovers(self._store, camera_ids)
+        if not left.segments and not left.gaps:
+            return
+        with contextlib.suppress(RuntimeError):  # stopping: the next start reconciles them
+            self._takeovers.submit(self._reconcile_taken, left)
+
+    def _reconcile_taken(self, left: Leftovers) -> None:
+        try:
+            report = reconcile_leftovers(self._store, self.root, left)
+        except Exception:  # left open until a start reconciles them
+            log.exception("reconciling the recordings of cameras taken over failed")
+            return
+        log.info("recordings of cameras taken over reconciled: %s", report)
+
     def _records(self, camera: Camera) -> bool:
         policy = self.policies.get(camera.id)
         return camera.enabled and policy is not None and policy.mode is RecordingMode.CONTINUOUS
@@ -231,6 +267,7 @@ class RecorderService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention_task
         self._running = False
+        await asyncio.to_thread(self._takeovers.shutdown, True, cancel_futures=True)
         for thread in self._threads:
             thread.stop()
         for thread in self._threads:

@@ -19,6 +19,12 @@ unindexed files written to within :data:`SHARED_STALE_S` (a live writer adds a f
 every ``fragment_s``), and leaves open gaps alone (the camera's owner ends its own gap when
 its recording resumes). Given the cameras this node holds (its leases, taken before the
 recorder starts), it reconciles those at once, whoever left them open, and no others.
+
+A camera a node takes over from a dead one (services/recorder.py ``taken_over``) has the
+dead node's open segment and gaps reconciled then, not when some node restarts: what is
+open of it is read at the take-over (:func:`leftovers`, before this node reads the camera,
+so none of it is this node's), and closed afterwards (:func:`reconcile_leftovers`, which
+salvages files: too slow for the lease round, which must renew on time).
 """
 
 from __future__ import annotations
@@ -26,12 +32,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from surveillance.media.recording_file import salvage
 from surveillance.recordings.layout import UNINDEXED_DIR, laid_out_like_a_segment
+from surveillance.recordings.records import GapRecord, SegmentRecord
 from surveillance.recordings.store import RecordingStore
 from surveillance.services.camera_recorder import close_with_facts
 
@@ -71,25 +78,64 @@ def reconcile(
             continue
         if shared and holds is None and _maybe_live(path, record.start_at, now):
             continue
-        facts = salvage(path) if path.is_file() else None
-        if facts is None or not facts.frames:
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-            store.discard_segment(record.id)
+        if _recover(store, root, record):
+            recovered += 1
+        else:
             discarded += 1
-            log.warning("recording %s had no whole fragment after a restart: removed", path)
-            continue
-        end_at = record.start_at + facts.duration_s
-        close_with_facts(store, record.id, end_at, facts, RECOVERED)
-        store.add_gap(record.camera_id, record.stream, end_at, GAP_NOT_RUNNING)
-        recovered += 1
-        log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
     if holds is not None:
         gaps_ended = store.end_open_gaps(now, cameras=holds)
     else:
         gaps_ended = 0 if shared else store.end_open_gaps(now)
     set_aside = _set_aside_unindexed(store, root, now if shared else None)
     return ReconcileReport(recovered, discarded, gaps_ended, set_aside)
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What a dead node left open of cameras taken over from it."""
+
+    segments: list[SegmentRecord]
+    gaps: list[GapRecord]
+
+
+def leftovers(store: RecordingStore, cameras: Collection[str]) -> Leftovers:
+    """Read at the take-over (two queries), before this node records the cameras."""
+    taken = frozenset(cameras)
+    segments = [s for s in store.open_segments() if s.camera_id in taken]
+    return Leftovers(segments, store.open_gaps(taken.__contains__))
+
+
+def reconcile_leftovers(store: RecordingStore, root: Path, left: Leftovers) -> ReconcileReport:
+    """Close what :func:`leftovers` read, as a start does (blocking: files, database);
+    whatever this node has written for the cameras since is not in it."""
+    now = time.time()
+    recovered = sum(_recover(store, root, record, gap_end=now) for record in left.segments)
+    for gap in left.gaps:
+        store.end_gap(gap.id, now)  # (one its writer ended meanwhile stays as it is)
+    return ReconcileReport(recovered, len(left.segments) - recovered, len(left.gaps), 0)
+
+
+def _recover(
+    store: RecordingStore, root: Path, record: SegmentRecord, gap_end: float | None = None
+) -> bool:
+    """Salvage and close an open segment left by a node that stopped (True), or remove
+    it with its file when nothing whole is in it (False). The gap from its salvaged end
+    ends at ``gap_end`` (None: left open, for the caller's end of every open gap)."""
+    path = root / record.path
+    facts = salvage(path) if path.is_file() else None
+    if facts is None or not facts.frames:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        store.discard_segment(record.id)
+        log.warning("recording %s had no whole fragment after a restart: removed", path)
+        return False
+    end_at = record.start_at + facts.duration_s
+    close_with_facts(store, record.id, end_at, facts, RECOVERED)
+    gap_id = store.add_gap(record.camera_id, record.stream, end_at, GAP_NOT_RUNNING)
+    if gap_end is not None:
+        store.end_gap(gap_id, gap_end)
+    log.info("recording %s recovered: %.1f s after a restart", record.path, facts.duration_s)
+    return True
 
 
 def _maybe_live(path: Path, start_at: float, now: float) -> bool:

@@ -12,6 +12,19 @@ recording never fills the disk: then a file of another program on the recordings
 system deletes recordings. That is said loudly: a WARNING, the figure in
 ``removed_within_retention_bytes`` (for metrics) and, per camera, in its recording status
 (services/recorder.py).
+
+Cluster mode: the recordings and their index are every node's, so ONE node runs a pass at a
+time, the one that takes a PostgreSQL advisory lock for it (``exclusive``; the others skip
+theirs). Not "each node prunes the cameras it holds": the disk budget (max_bytes,
+min_free_bytes) is the shared store's, so every node would free the whole shortfall from
+its own cameras (N times too much); footage of cameras nobody holds (a dead node's before
+their take-over, cameras taken out of the configuration) would never go; and a camera
+changing hands mid-pass could be planned by its old and new holder at once, whose removals
+(remove_segments reads the rows without locking them) would remove the same segments twice.
+One runner plans from the whole index as a single node does: never an open segment (the
+one its owner writes), never footage under a hold. A closed file another node is playing
+back may go as it can on one node (past its retention or the budget): an open file stays
+readable after unlink on a local file system; over NFS the reader may get ESTALE.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +79,12 @@ class Retention:
         settings: RecordingConfig,
         policies: Mapping[str, CameraRecordingPolicy],
         on_removed: OnRemoved | None = None,
+        exclusive: Callable[[], AbstractContextManager[bool]] | None = None,
     ) -> None:
+        """``exclusive()``: cluster mode's turn (see the module's docstring): a context
+        whose value says whether this node runs the pass."""
         self._store = store
+        self._exclusive = exclusive
         self._root = root
         self._settings = settings
         self._policies = policies
@@ -103,8 +121,15 @@ class Retention:
                 loop.call_soon_threadsafe(self._wake.set)
 
     def run_once(self, now: float | None = None) -> list[SegmentRecord]:
-        """One pass (blocking: a worker thread's); the segments it removed."""
+        """One pass (blocking: a worker thread's); the segments it removed (none when
+        another node runs the pass now)."""
         now = time.time() if now is None else now
+        if self._exclusive is None:
+            return self._pass(now)
+        with self._exclusive() as ours:
+            return self._pass(now) if ours else []
+
+    def _pass(self, now: float) -> list[SegmentRecord]:
         settings = self._settings
         try:
             free = shutil.disk_usage(self._root).free
