@@ -35,6 +35,11 @@ def principal_of(connection: HTTPConnection, credential: Credential) -> Principa
     return principal
 
 
+def ticket_origin_allowed(connection: HTTPConnection, origin: str) -> bool:
+    origin = origin.lower()
+    return origin in node_origins(connection) | {own_origin(connection)}
+
+
 class MseGuard(Guard):
     """``/api/live/mse``'s rule: the usual sign-in, or a ticket from a live node's page.
 
@@ -50,14 +55,16 @@ class MseGuard(Guard):
             connection.state.recheck = None
             return super().__call__(connection)
         is_websocket = connection.scope["type"] == "websocket"
-        origin = connection.headers.get("origin")
-        allowed = node_origins(connection) | {own_origin(connection)}
-        if origin is None or origin.lower() not in allowed:
-            self._deny(is_websocket, 403, "a ticket is taken from a cluster node's page only")
         tickets: MseTickets = connection.app.state.node.mse_tickets
         camera = connection.query_params.get("camera", "")
         stream = connection.query_params.get("stream", "main")
+        # Taken (spent) before anything is checked: a ticket refused for its origin, its
+        # camera or anything else is used up too, so one seen anywhere (a proxy's log, a
+        # shoulder) cannot be replayed from elsewhere within its life.
         taken = tickets.take(ticket, camera, stream)
+        origin = connection.headers.get("origin")
+        if origin is None or not ticket_origin_allowed(connection, origin):
+            self._deny(is_websocket, 403, "a ticket is taken from a cluster node's page only")
         if taken is None:
             self._deny(is_websocket, 403, "ticket unknown, used or expired")
         user_id, credential = taken

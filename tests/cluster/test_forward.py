@@ -225,10 +225,16 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     assert local.status_code == 200 and local.json()["node"] is None
     assert local.json()["mse_url"] is None
 
-    # From a page that is no node of the cluster: refused, and the ticket is not spent.
+    # From a page that is no node of the cluster: refused, and the ticket is spent (one
+    # seen anywhere cannot be replayed from a good origin).
     with pytest.raises(InvalidStatus) as refused:
         websocket_connect(mse_url, origin="http://evil.example", open_timeout=10)  # type: ignore[arg-type]
     assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as burnt:
+        websocket_connect(mse_url, origin=pair.a.url, open_timeout=10)  # type: ignore[arg-type]
+    assert burnt.value.response.status_code == 403
+    plan = httpx.post(f"{pair.a.url}/api/live/plan", json=body, headers=pair.handler, timeout=30)
+    mse_url = plan.json()["mse_url"]
     # From A's page: the video, once.
     with websocket_connect(mse_url, origin=pair.a.url, open_timeout=10, max_queue=None) as ws:  # type: ignore[arg-type]
         first = json.loads(ws.recv(timeout=20))
