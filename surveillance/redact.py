@@ -61,6 +61,7 @@ _CREDENTIAL_WORDS = (
     "credential",
     "session",
     "signature",
+    "ticket",  # /api/live/mse's single-use tickets (services/mse_tickets.py)
 )
 _CREDENTIAL_NAMES = frozenset({"pw", "usr", "uid", "sig", "sid"})
 

@@ -134,6 +134,7 @@ class Notifier:
         self.dropped = 0  # payloads that gave way in a full queue
         self._bad_logged_at = -BAD_PAYLOAD_LOG_EVERY_S
         self._bad_since_logged = 0
+        self.malformed = 0  # notifications dropped as malformed so far (tests, diagnostics)
         self._refused_lock = threading.Lock()
 
     # -- wiring (before start) -------------------------------------------------------------
@@ -256,13 +257,16 @@ class Notifier:
                     for callback in self._resyncs:
                         self._to_loop(callback)
                     self._receive(connection)
-            except psycopg.Error as error:
+            # Not only psycopg.Error: whatever ends a connection (a bug here, a driver's
+            # surprise) must not end the thread, or this node hears nothing from the others
+            # again and shows their cameras as they were, for good. So: reconnect, resync.
+            except Exception as error:
                 self.listening.clear()
                 if self._stopping.is_set():
                     return
                 if backoff.failures == 0:
-                    log.warning("notify: listening on %s failed (%s); reconnecting",
-                                self._where, _first_line(error))  # fmt: skip
+                    log.warning("notify: listening on %s failed (%s: %s); reconnecting",
+                                self._where, type(error).__name__, _first_line(error))  # fmt: skip
                 self._stopping.wait(backoff.next_delay())
         self.listening.clear()
 
@@ -277,12 +281,16 @@ class Notifier:
                 checked_at = time.monotonic()
 
     def _dispatch(self, channel: str, text: str) -> None:
+        """Hands one notification to the channel's handlers. Anyone who may connect to the
+        database may NOTIFY anything: whatever it sends (JSON nested deep enough to raise
+        RecursionError, a huge number, not JSON) is dropped here, never raised into the
+        listening loop."""
         handlers = self._handlers.get(channel)
         if not handlers:
             return
         try:
             payload = json.loads(text)
-        except ValueError:
+        except Exception:  # ValueError, RecursionError: both mean "not a notification of ours"
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("node"), str):
             self.refused(channel)
@@ -290,19 +298,29 @@ class Notifier:
         if payload["node"] == self.node_id:
             return  # our own, back to us
         for handler in handlers:
-            self._to_loop(handler, payload)
+            self._to_loop(self._handle, channel, handler, payload)
 
-    def refused(self, channel: str) -> None:
+    def _handle(self, channel: str, handler: Handler, payload: dict[str, Any]) -> None:
+        """One handler, on the loop: one that raises on a payload it could not read drops
+        that payload (counted and logged like a malformed one), never the others' news."""
+        try:
+            handler(payload)
+        except Exception as error:
+            self.refused(channel, f"{handler.__qualname__}: {type(error).__name__}")
+
+    def refused(self, channel: str, why: str = "") -> None:
         """A malformed notification was dropped (here, or by a handler that could not read
         its fields): anyone with access to the database may NOTIFY, so a flood of them logs
         once a minute. Any thread."""
         with self._refused_lock:
             self._bad_since_logged += 1
+            self.malformed += 1
             now = time.monotonic()
             if now - self._bad_logged_at < BAD_PAYLOAD_LOG_EVERY_S:
                 return
             count, self._bad_logged_at, self._bad_since_logged = self._bad_since_logged, now, 0
-        log.warning("notify: %d malformed notification(s) on %s dropped", count, channel)
+        log.warning("notify: %d malformed notification(s) on %s dropped%s",
+                    count, channel, f" (last: {why})" if why else "")  # fmt: skip
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         loop = self._loop

@@ -6,8 +6,11 @@ has no session cookie for B's origin (and a WebSocket cannot carry a header), so
 ticket stands for the credential that asked for the plan:
 
 - minted by B only (the owner, in memory), for one user, one camera, one stream;
-- good for TICKET_TTL_S and for one connection: taken out of the store when used;
-- compared in constant time (``hmac.compare_digest``), never logged, never in an error.
+- good for TICKET_TTL_S and for one connection: taken out of the store by any attempt to
+  use it, a refused one included (bad origin, another camera), so one seen anywhere is spent;
+- compared in constant time (``hmac.compare_digest``), never in an error, never logged:
+  it travels in the socket's query string, which uvicorn writes in its log lines, and the
+  redactor takes any ``ticket=`` value out of every line (surveillance/redact.py, logs.py).
 
 Behind the ticket is the credential the forwarded plan carried (a session cookie or an API
 token), kept in memory on B for the ticket's life: the viewer it opens is re-checked with

@@ -18,6 +18,12 @@ node must still show its health on the wall and in ``/api/cameras``. So:
   (a status left by a node that lost the camera is not shown). Each change calls
   ``ingest.notify_health(camera_id)``, so pages following ``/api/cameras/events`` on any node
   see it.
+- a status ages: the owner republishes every camera it holds every ``REFRESH_EVERY_S``, so
+  when nothing came from it for ``STALE_AFTER_S`` (three of those) its last word is no
+  longer shown as the camera's state. The camera is shown offline, with the reason "no
+  status from node X for N s" and its last live packet's real age: what the node does not
+  know it does not claim (the owner may be paused, cut off from the database, or its
+  notifications lost). A new word from the owner (or from a new owner) shows again at once.
 
 The status is JSON: ``{"main": <wire>, "sub": <wire> | null, "at": owner's time.time()}``
 (services/health_wire.py).
@@ -27,17 +33,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from surveillance.errors import SurveillanceError
-from surveillance.media.health import HealthSnapshot
+from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
 from surveillance.services.cluster_notify import (
     HEALTH_CHANNEL,
     Notifier,
@@ -52,6 +59,8 @@ log = logging.getLogger(__name__)
 PUBLISH_EVERY_S = 1.0  # an owner's changed cameras are published at most this often
 REFRESH_EVERY_S = 30.0  # and all it holds this often, for the figures
 MAX_CAMERA_ID = 256  # a longer id in a notification is not one of ours
+# Three republications missed: one lost notification or a slow pass is no reason to doubt.
+STALE_AFTER_S = 3 * REFRESH_EVERY_S
 
 
 class StatusStore(Protocol):
@@ -80,14 +89,18 @@ class RemoteStatus:
     at: float  # its publication, the owner's clock
     main: HealthSnapshot
     sub: HealthSnapshot | None
+    # When this node last heard it (time.monotonic()); not part of the word itself, so a
+    # table read of a status already known changes nothing.
+    heard_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 def status_json(main: HealthSnapshot, sub: HealthSnapshot | None, at: float) -> dict[str, Any]:
     return {"main": to_wire(main), "sub": None if sub is None else to_wire(sub), "at": at}
 
 
-def read_status(node_id: str, status: Any) -> RemoteStatus:
-    """ValueError when the status does not read."""
+def read_status(node_id: str, status: Any, heard_at: float | None = None) -> RemoteStatus:
+    """ValueError when the status does not read. ``heard_at``: when it was heard (monotonic;
+    now if None)."""
     if not isinstance(status, dict):
         raise ValueError("a camera status is a JSON object")
     at, sub = status.get("at"), status.get("sub")
@@ -96,7 +109,33 @@ def read_status(node_id: str, status: Any) -> RemoteStatus:
     if not isinstance(status.get("main"), dict) or not (sub is None or isinstance(sub, dict)):
         raise ValueError("a camera status needs its main stream's health")
     return RemoteStatus(
-        node_id, float(at), from_wire(status["main"]), None if sub is None else from_wire(sub)
+        node_id,
+        float(at),
+        from_wire(status["main"]),
+        None if sub is None else from_wire(sub),
+        time.monotonic() if heard_at is None else heard_at,
+    )
+
+
+def unheard(snapshot: HealthSnapshot, node_id: str, silent_s: float) -> HealthSnapshot:
+    """``snapshot``, the last word of ``node_id`` heard ``silent_s`` ago, as shown once it is
+    too old to vouch for the stream: offline (the node cannot say the camera works), why,
+    and the last packet's age counted to now; the owner's figures of then are dropped."""
+    now = time.time()
+    last_live_at = snapshot.last_live_at
+    return dataclasses.replace(
+        snapshot,
+        state=StreamState.OFFLINE,
+        state_since=now - silent_s,
+        last_packet_age_s=None if last_live_at is None else max(0.0, now - last_live_at),
+        retry_at=None,
+        attempting=False,
+        fps=None,
+        bitrate_kbps=None,
+        last_error=f"no status from node {node_id} for {int(silent_s)} s "
+        f"(it sends one every {int(REFRESH_EVERY_S)} s): the camera's state is unknown",
+        last_error_kind=ErrorKind.OTHER,
+        last_error_at=now,
     )
 
 
@@ -109,7 +148,9 @@ class RemoteHealth:
         notifier: Notifier,
         ingest: IngestService,
         owner: Callable[[str], str | None],
+        stale_after_s: float = STALE_AFTER_S,
     ) -> None:
+        self.stale_after_s = stale_after_s  # a word older than this is not shown as the state
         self._store = store
         self._ingest = ingest
         self._owner = owner
@@ -117,6 +158,7 @@ class RemoteHealth:
         self._statuses: dict[str, RemoteStatus] = {}  # replaced whole: read by any thread
         self._reload: asyncio.Task[None] | None = None
         self._reload_again = False
+        self._ageing: asyncio.Task[None] | None = None
         self.reloads = 0  # full reads of the table so far (tests, diagnostics)
         notifier.on(HEALTH_CHANNEL, self._notified)
         notifier.on_resync(self.resync)
@@ -129,17 +171,45 @@ class RemoteHealth:
             return None
         if self._owner(camera_id) != status.node_id:
             return None  # left by a node that lost the camera; the new one has not spoken
-        return status.sub if sub else status.main
+        snapshot = status.sub if sub else status.main
+        silent_s = time.monotonic() - status.heard_at
+        if snapshot is None or silent_s <= self.stale_after_s:
+            return snapshot
+        return unheard(snapshot, status.node_id, silent_s)
 
     async def stop(self) -> None:
-        if self._reload is not None:
-            self._reload.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reload
+        for task in (self._reload, self._ageing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- ageing ---------------------------------------------------------------------------
+    async def _age_forever(self) -> None:
+        """Tells the health followers when a camera's status turns too old (``health``
+        decides what is shown; this only says it changed, so pages do not wait for
+        another change to see it)."""
+        stale: set[str] = set()
+        while True:
+            await asyncio.sleep(max(0.2, self.stale_after_s / 10))
+            now = time.monotonic()
+            statuses = self._statuses
+            now_stale = {
+                camera_id
+                for camera_id, status in statuses.items()
+                if now - status.heard_at > self.stale_after_s
+            }
+            for camera_id in now_stale - stale:
+                self._ingest.notify_health(camera_id)
+            stale = now_stale
 
     # -- the table ------------------------------------------------------------------------
     def resync(self) -> None:
         """Read the whole table again (the loop; at each connection of the notifier)."""
+        if self._ageing is None:  # the loop's first call: statuses come from here on
+            self._ageing = asyncio.get_running_loop().create_task(
+                self._age_forever(), name="remote-health-ageing"
+            )
         if self._reload is not None and not self._reload.done():
             self._reload_again = True  # the read under way may have started too early
             return
@@ -157,9 +227,16 @@ class RemoteHealth:
                 return
             self.reloads += 1
             fresh: dict[str, RemoteStatus] = {}
+            wall_now, now = time.time(), time.monotonic()
             for camera_id, (node_id, text) in rows.items():
-                with contextlib.suppress(ValueError):
-                    fresh[camera_id] = read_status(node_id, json.loads(text))
+                with contextlib.suppress(ValueError, RecursionError):
+                    status = json.loads(text)
+                    # Heard when the owner wrote it (by its clock; never in our future): a
+                    # row a node left long ago is not news because we read it now.
+                    at = status.get("at") if isinstance(status, dict) else None
+                    age = wall_now - at if isinstance(at, int | float) else 0.0
+                    heard_at = now - min(max(0.0, age), 10 * self.stale_after_s)
+                    fresh[camera_id] = read_status(node_id, status, heard_at)
             self._merge(fresh)
             if not self._reload_again:
                 return

@@ -26,6 +26,7 @@ from surveillance.auth.roles import Role
 from surveillance.cli import main
 from surveillance.cluster.rendezvous import assign
 from surveillance.config.models import AppConfig
+from surveillance.services.live_sessions import ViewKind
 from surveillance.simulator import Simulator
 from tests.auth_helpers import TEST_PASSWORD, bearer, ensure_user
 from tests.cases.conftest import PostgresCluster
@@ -225,10 +226,16 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     assert local.status_code == 200 and local.json()["node"] is None
     assert local.json()["mse_url"] is None
 
-    # From a page that is no node of the cluster: refused, and the ticket is not spent.
+    # From a page that is no node of the cluster: refused, and the ticket is spent (one
+    # seen anywhere cannot be replayed from a good origin).
     with pytest.raises(InvalidStatus) as refused:
         websocket_connect(mse_url, origin="http://evil.example", open_timeout=10)  # type: ignore[arg-type]
     assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as burnt:
+        websocket_connect(mse_url, origin=pair.a.url, open_timeout=10)  # type: ignore[arg-type]
+    assert burnt.value.response.status_code == 403
+    plan = httpx.post(f"{pair.a.url}/api/live/plan", json=body, headers=pair.handler, timeout=30)
+    mse_url = plan.json()["mse_url"]
     # From A's page: the video, once.
     with websocket_connect(mse_url, origin=pair.a.url, open_timeout=10, max_queue=None) as ws:  # type: ignore[arg-type]
         first = json.loads(ws.recv(timeout=20))
@@ -237,6 +244,54 @@ def test_plan_on_another_node_carries_a_single_use_ticket(pair: Pair) -> None:
     with pytest.raises(InvalidStatus) as again:
         websocket_connect(mse_url, origin=pair.a.url, open_timeout=10)  # type: ignore[arg-type]
     assert again.value.response.status_code == 403
+
+    # A page on another name of the service (one of B's server.allowed_hosts: localhost,
+    # on any port, as a load balancer's) may use a ticket too; a look-alike may not.
+    for origin, opens in (
+        (f"http://localhost:{pair.a.port}", True),
+        ("https://localhost:8443", True),
+        ("http://localhost.evil.example", False),
+        ("http://user@localhost:1", False),
+    ):
+        plan = httpx.post(f"{pair.a.url}/api/live/plan", json=body, headers=pair.handler,
+                          timeout=30)  # fmt: skip
+        ticketed = plan.json()["mse_url"]
+        if opens:
+            with websocket_connect(ticketed, origin=origin, open_timeout=10, max_queue=None) as ws:  # type: ignore[arg-type]
+                assert json.loads(ws.recv(timeout=20))["type"] == "init", origin
+        else:
+            with pytest.raises(InvalidStatus) as foreign:
+                websocket_connect(ticketed, origin=origin, open_timeout=10)  # type: ignore[arg-type]
+            assert foreign.value.response.status_code == 403, origin
+
+
+def test_mse_relayed_by_the_pages_own_node(pair: Pair) -> None:
+    """The page's fallback when it cannot reach the owner: its own node relays the owner's
+    socket, with the user's credentials, never twice."""
+    a_socket = pair.a.url.replace("http", "ws", 1) + "/api/live/mse"
+    views_on_b = pair.b.node.live_views.count(ViewKind.MSE)
+    with websocket_connect(f"{a_socket}?camera={HELD_BY_B}&stream=main",
+                           additional_headers=pair.handler, open_timeout=10) as ws:  # fmt: skip
+        first = json.loads(ws.recv(timeout=20))
+        assert first["type"] == "init" and first["mime"].startswith("video/mp4"), first
+        assert isinstance(ws.recv(timeout=20), bytes)
+        assert isinstance(ws.recv(timeout=20), bytes)
+        # Served by B (A never connects a camera it does not hold): one more viewer there.
+        assert pair.b.node.live_views.count(ViewKind.MSE) == views_on_b + 1
+        assert not pair.a.node.ownership.holds(HELD_BY_B)  # type: ignore[union-attr]
+    wait_until(lambda: pair.b.node.live_views.count(ViewKind.MSE) == views_on_b, TIMEOUT_S,
+               "B's viewer ended with the page's socket")  # fmt: skip
+
+    # Without a sign-in A refuses before relaying anything; a relayed socket is never
+    # relayed again (a node that thinks another holds it says the camera is moving).
+    with pytest.raises(InvalidStatus) as anonymous:
+        websocket_connect(f"{a_socket}?camera={HELD_BY_B}", open_timeout=10)
+    assert anonymous.value.response.status_code in (401, 403)
+    hop = {**pair.handler, FORWARDED_HEADER: "b"}
+    with websocket_connect(f"{a_socket}?camera={HELD_BY_B}", additional_headers=hop,
+                           open_timeout=10) as ws:  # fmt: skip
+        moving = json.loads(ws.recv(timeout=20))
+        assert moving["type"] == "error" and "moving between nodes" in moving["detail"]
 
 
 def test_webrtc_through_the_node_not_holding_the_camera(pair: Pair) -> None:

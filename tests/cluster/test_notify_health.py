@@ -99,3 +99,17 @@ async def test_the_owners_camera_health_shows_on_the_other_node(
     owner.ingest.set_unreachable(camera, None)
     await eventually(lambda: remote_state(camera) is StreamState.ONLINE, "online again")
     assert other.remote_health.reloads >= 1  # the table was read at the first connection
+
+    # The owner falls silent (paused, cut off from the database): its last word ages out
+    # here rather than stay "online" for good, and the followers hear of it.
+    follower = other.health_events.subscribe(user_id=1)
+    await owner.health_publisher.stop()
+    other.remote_health.stale_after_s = 3.0  # the test's: three missed republications
+    await eventually(lambda: remote_state(camera) is StreamState.OFFLINE, "aged out")
+    aged = other.ingest.camera_health(camera).main
+    assert aged.last_error is not None and aged.last_error_kind is ErrorKind.OTHER
+    assert aged.last_error.startswith("no status from node owner for "), aged.last_error
+    assert aged.fps is None and aged.last_packet_age_s is not None
+    assert aged.last_packet_age_s >= 3.0  # counted to now, not the owner's figure of then
+    assert camera in await follower.changes(WAIT_S)
+    other.health_events.unsubscribe(follower)

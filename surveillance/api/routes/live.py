@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, WebSocke
 from surveillance.api.deps import AccessDep, AuditDep, LiveDep, LiveViewsDep, node_of
 from surveillance.api.forward import to_node, to_owner, was_forwarded
 from surveillance.api.guards import WS_POLICY_VIOLATION, authenticate, requires
+from surveillance.api.mse_relay import relay, relay_target
 from surveillance.api.schemas.cameras import UnavailableOut, shown_error
 from surveillance.api.schemas.live import AnswerOut, OfferIn, PlanIn, PlanOut
 from surveillance.api.ticket_guard import TICKET_PARAM, MseGuard, credential_of, recheck_of
@@ -168,7 +169,15 @@ async def mse(
     then close 1011): a WebSocket has no status to carry it once accepted. When the
     viewer's sign-in or access to the camera ends, the socket is closed with 1008 (policy
     violation) and the reason. ``ticket`` (from a plan another node forwarded here) stands
-    for the sign-in, once, from the page of a live cluster node."""
+    for the sign-in, once, from the page of a live cluster node. Without a ticket, a
+    camera another node holds is relayed from it (api/mse_relay.py): the page's fallback
+    when it cannot reach that node itself."""
+    target = None
+    if TICKET_PARAM not in websocket.query_params:  # a ticket is the owner's, used there
+        target = relay_target(websocket, camera, stream)
+    if target is not None:
+        await relay(websocket, *target)
+        return
     await websocket.accept()
     watching = False
     view: LiveView | None = None

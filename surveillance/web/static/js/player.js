@@ -148,16 +148,32 @@ export class LivePlayer {
   // single-use ticket (the page has no sign-in there). Otherwise this page's own node.
   _mseUrl() {
     if (this.plan && this.plan.mse_url) return this.plan.mse_url;
+    return this._ownMseUrl();
+  }
+
+  // This page's own node: it serves the cameras it holds and relays the others from
+  // their owner with this page's sign-in.
+  _ownMseUrl() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams({ camera: this.camera, stream: this.stream });
     return `${scheme}//${location.host}/api/live/mse?${query}`;
   }
 
-  _startMse() {
-    const ws = new WebSocket(this._mseUrl());
+  _startMse(url = this._mseUrl()) {
+    const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this._ws = ws;
-    ws.addEventListener("close", () => { this.ended = true; });
+    let heard = false;
+    ws.addEventListener("close", () => {
+      if (!heard && !this.closed && url !== this._ownMseUrl()) {
+        // The owner's socket failed before a word (this browser cannot reach that node by
+        // its cluster URL: a load balancer, another name, a TLS page): ask this page's own
+        // node, which relays it.
+        this._startMse(this._ownMseUrl());
+        return;
+      }
+      this.ended = true;
+    });
     let buffer = null;
     const queue = [];
     const pump = () => {
@@ -189,6 +205,7 @@ export class LivePlayer {
       }
     };
     ws.addEventListener("message", (event) => {
+      heard = true;
       if (typeof event.data === "string") {
         const message = JSON.parse(event.data);
         if (message.type === "init") {
