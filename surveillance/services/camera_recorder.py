@@ -43,7 +43,7 @@ from pathlib import Path
 from surveillance.cluster.errors import LeaseLost
 from surveillance.config.models import RecordingConfig
 from surveillance.media.fanout import Subscription
-from surveillance.media.health import StreamState
+from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.recording_file import MAX_EARLY_ARRIVAL_S, SegmentFacts, SegmentWriter
 from surveillance.media.recording_read import SegmentRef
@@ -51,6 +51,7 @@ from surveillance.media.stream import Stream
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
 from surveillance.recordings.records import MAX_SEGMENT_S
 from surveillance.recordings.store import RecordingStore, SegmentNotOpen
+from surveillance.services.ingest import ELSEWHERE as HELD_ELSEWHERE
 from surveillance.services.recording_state import RecordingState, RecordingStatus
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,11 @@ ASSUMED_FPS = 25.0  # a stream that does not say its frame rate
 SETTLE_S = 1.5  # a new connection's packets held this long to date it (_hold)
 MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
 # Cluster mode: how long after ``holds(camera)`` last said yes the recorder still writes
-# and closes its segment. A hand-off (services/camera_ownership.py) turns holds() false
-# while the lease stays this node's until the camera's reader has ended, and the segment
-# then closes as at any stop; a lost lease turns it false LEASE_MARGIN_S (1 s) before the
-# database lets another node claim the camera: what starts within this margin of a yes
+# and closes its segment: a lost lease turns holds() false LEASE_MARGIN_S (1 s) before the
+# database lets another node claim the camera, so what starts within this margin of a yes
 # ends before anyone can take the file over. A recorder that comes back later (its
-# process was paused) finds it past and drops the segment instead.
+# process was paused) finds it past and drops the segment instead, unless the node
+# handed the camera off (_handing_off): then the segment closes as at any stop.
 LETTING_GO_S = 0.5
 LEASE_LOST = "lease lost: the node that holds the camera now records it"
 SEGMENT_DIR_MODE = 0o700
@@ -622,12 +622,26 @@ class CameraRecorder:
 
     def _mine(self) -> bool:
         """Whether this node may still write, close or remove the camera's segment and
-        rows: it holds the camera, or did LETTING_GO_S ago (see there)."""
+        rows: it holds the camera, did LETTING_GO_S ago, or is handing it off."""
         now = time.monotonic()
         if self._holds(self.camera_id):
             self._held_at = now
             return True
-        return now - self._held_at < LETTING_GO_S
+        return now - self._held_at < LETTING_GO_S or self._handing_off()
+
+    def _handing_off(self) -> bool:
+        """holds() says no: whether this node let the camera go itself. A hand-off stops
+        the camera's ingest, which says the camera is elsewhere, before its reader has
+        ended and long before the lease is released, so no other node can have taken the
+        segment over (a take-over salvages only a dead node's). A lost lease says so
+        (LEASE_LOST of services/camera_ownership.py), or nothing yet: a paused process
+        resumes before its lease watchdog."""
+        health = self._stream.health
+        return (
+            health.state is StreamState.OFFLINE  # (the last error stays once it is over)
+            and health.last_error_kind is ErrorKind.UNREACHABLE
+            and health.last_error == HELD_ELSEWHERE
+        )
 
     def _lost(self, refused: Exception | None = None) -> None:
         """The camera's lease went to another node: drop the writer without writing,
@@ -640,13 +654,15 @@ class CameraRecorder:
         self._covered_until = time.time()
         self._last_end = None
         self._last_info = None
+        if segment is None and refused is None:
+            return  # nothing was under way (a hand-off closed it): packets left over, say
         if segment is not None:
             segment.writer.drop()
         if not self._lease_lost_logged:
             self._lease_lost_logged = True
             log.warning(
-                "recording %s/%s stopped here: %s%s", self.camera_id, self.stream_name,
-                LEASE_LOST, f" ({refused})" if refused else "",
+                "recording %s/%s stopped here, its open segment left to the new owner: %s%s",
+                self.camera_id, self.stream_name, LEASE_LOST, f" ({refused})" if refused else "",
             )  # fmt: skip
         self._set_status(RecordingState.WAITING, LEASE_LOST)
 
