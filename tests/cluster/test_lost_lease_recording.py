@@ -8,7 +8,6 @@ the camera is changed, and the old node says so once and records the camera no m
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading
