@@ -25,16 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from surveillance.config.models import ServerConfig
 
-ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 WS_POLICY_VIOLATION = 1008
 
 
 def allowed_hosts(server: ServerConfig) -> frozenset[str]:
     """The configured names, and the address the service listens on when it is one."""
-    hosts = set(server.allowed_hosts)
-    if server.host not in ANY_ADDRESS:
-        hosts.add(server.host.lower())
-    return frozenset(hosts)
+    return server.host_names()
 
 
 def host_name(header: str) -> str:

@@ -26,8 +26,10 @@ from surveillance.config.models import (
     RTP_RANGE_REVERSED,
     WILDCARD_HOSTS,
     AppConfig,
+    ClusterConfig,
     Gb28181Config,
     IngestConfig,
+    ServerConfig,
     own_sip_id,
 )
 from surveillance.config.networks import AllowedHosts
@@ -341,6 +343,7 @@ def _cross_check(
         url = _text(database, "url") if isinstance(database, dict) else None
         if url is None or not url.lower().startswith("postgresql"):
             problem(("cluster", "enabled"), CLUSTER_NEEDS_POSTGRESQL)
+        _cross_check_cluster_url(data, cluster, problem)
     recording = data.get("recording")
     recording_tags = recording.get("tags") if isinstance(recording, dict) else None
     for tag_id in recording_tags if isinstance(recording_tags, dict) else {}:
@@ -444,6 +447,24 @@ def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, An
 def _text(entry: dict[str, Any], key: str) -> str | None:
     value = entry.get(key)
     return value if isinstance(value, str) else None
+
+
+def _cross_check_cluster_url(
+    data: dict[str, Any], cluster: dict[str, Any], problem: Callable[[FieldPath, str], None]
+) -> None:
+    """Other nodes forward requests to ``cluster.url`` naming its host: this node's Host
+    check must let that name in, or every forwarded request is answered 400."""
+    try:
+        host = ClusterConfig.model_validate(cluster).host()
+        server = ServerConfig.model_validate(data.get("server") or {})
+    except ValidationError:
+        return  # their own problems are reported
+    if host is not None and host.lower() not in server.host_names():
+        problem(
+            ("cluster", "url"),
+            f"host {host!r} is not in server.allowed_hosts: other nodes forward requests "
+            "to this URL and the node would refuse them (add it there)",
+        )
 
 
 def _allowed_hosts(data: dict[str, Any]) -> AllowedHosts | None:

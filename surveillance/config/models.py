@@ -119,6 +119,14 @@ class ServerConfig(_Strict):
     def _lower_case(cls, hosts: list[str]) -> list[str]:
         return [host.lower() for host in hosts]
 
+    def host_names(self) -> frozenset[str]:
+        """The names a request may give in its Host header: ``allowed_hosts``, and the
+        address the service listens on when it is one (not a wildcard)."""
+        hosts = set(self.allowed_hosts)
+        if self.host not in (*WILDCARD_HOSTS, ""):
+            hosts.add(self.host.lower())
+        return frozenset(hosts)
+
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
@@ -895,6 +903,22 @@ class ClusterConfig(_Strict):
         description="A directory every node reads and writes (evidence, alarm clips, "
         "recordings); relative to the config file. Required when enabled.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _port_in_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                port = urlsplit(value).port  # ValueError above 65535
+            except ValueError:
+                port = 0
+            if port == 0:
+                raise ValueError("the port must be 1 to 65535")
+        return value
+
+    def host(self) -> str | None:
+        """The host name of ``url``, lower case, without brackets."""
+        return urlsplit(self.url).hostname if self.url else None
 
     @model_validator(mode="after")
     def _complete(self) -> ClusterConfig:

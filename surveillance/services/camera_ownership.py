@@ -1,10 +1,16 @@
 """Which cameras this node reads: leases in the shared database, renewed, claimed, handed on.
 
-Every ``renew_s`` a round: renew this node's leases; read every lease and the live nodes;
-claim the leased cameras this node is the preferred owner of (weighted rendezvous over the
-live nodes, cluster/rendezvous.py) that nobody holds; hand off those whose preferred owner
-is another node live for at least lease_s (settled: not one that may die at once), stopping
-their ingest BEFORE releasing them, so no two nodes read a camera at once.
+Every ``renew_s`` the leases are renewed, by a loop that does nothing else, and a round
+reads every lease and the live nodes; claims the leased cameras this node is the preferred
+owner of (weighted rendezvous over the live nodes, cluster/rendezvous.py) that nobody holds;
+hands off those whose preferred owner is another node live for at least lease_s (settled:
+not one that may die at once), stopping their ingest BEFORE releasing them, so no two nodes
+read a camera at once. Nothing slow is awaited by either loop: the ingest's starts and stops
+(a stop waits for the camera's reader thread to end, seconds for a reader blocked on a
+silent camera) and the take-over callbacks run as tasks of their own, a camera let go is
+released by whichever comes first, the end of its stop or a later round, and the lease
+statements have a database thread of their own. A renewal waiting behind a hand-off let
+the deadlines of the node's other leases pass: their cameras went dark for a second or two.
 
 "Still mine" is a LOCAL MONOTONIC deadline: the monotonic time just before the renewing
 statement was sent + lease_s - LEASE_MARGIN_S, always before the database lets anyone else
@@ -25,7 +31,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,8 +60,9 @@ DB_ERROR_LOG_EVERY_S = 30.0
 MIN_WAKE_S = 0.05  # the watchdog's shortest sleep
 
 # on_takeover(node_id, camera_ids): cameras taken over from a node that is not live (its
-# events of them are ended). Called in a worker thread.
+# events of them are ended). Called in a worker thread; their ingest starts after it.
 TakeOver = Callable[[str, Sequence[str]], object]
+T = TypeVar("T")
 
 
 class Ownership:
@@ -78,13 +87,21 @@ class Ownership:
         self._tokens: dict[str, LeaseToken] = {}
         self._owners: dict[str, str] = {}  # camera -> holder, at the last lease read
         self._running: set[str] = set()  # cameras the ingest was last told are ours
-        self._sync_lock = asyncio.Lock()
+        # Renewals, claims and releases one at a time, each with its adoption of the
+        # result: a renewal's list of all we hold must not miss a claim that overtook it.
+        self._lease_lock = asyncio.Lock()
+        # Lease statements never queue behind other work in the shared default pool
+        # (ingest joins, event writes): a thread of their own, made when first used.
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="cluster-leases")
+        self._tasks: set[asyncio.Task[None]] = set()  # ingest changes, take-overs
+        self._taking: set[str] = set()  # held, not started until on_takeover has run
         self._releasing: dict[str, float] = {}  # let go, released once not read: since
         self._quiet_until = 0.0  # monotonic; no claims of others' cameras before it
         self._db_down = False
         self._error_logged_at = -DB_ERROR_LOG_EVERY_S
         self._wake = asyncio.Event()  # the watchdog looks again (a deadline moved)
         self._rounds_task: asyncio.Task[None] | None = None
+        self._renewals_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         membership.on_lost(self._lost)
 
@@ -93,14 +110,20 @@ class Ownership:
         """The first round, then the loops. Before the ingest starts (after the membership
         joined): the node never connects a camera it does not hold."""
         await self.round()
-        self._rounds_task = asyncio.create_task(self._rounds(), name="cluster-leases")
+        self._renewals_task = asyncio.create_task(
+            _every(self.config.renew_s, self._renew, "renewal"), name="cluster-renewals"
+        )
+        self._rounds_task = asyncio.create_task(
+            _every(self.config.renew_s, self._work, "round"), name="cluster-leases"
+        )
         self._watchdog_task = asyncio.create_task(self._watchdog(), name="cluster-watchdog")
 
     async def stop_renewing(self) -> None:
         """Stop the rounds: no renewal, claim or hand-off from now on; held cameras stop
         at their local deadlines (what a node cut off from the database lives through)."""
+        await _cancel(self._renewals_task)
         await _cancel(self._rounds_task)
-        self._rounds_task = None
+        self._renewals_task = self._rounds_task = None
 
     async def stop(self) -> None:
         """Stop the loops, the ingest of the held cameras, then release them: the others
@@ -111,12 +134,15 @@ class Ownership:
         held = set(self._deadlines) | set(self._releasing)
         self._deadlines.clear()
         self._tokens.clear()
-        await self._sync()
+        self._sync()
+        while self._tasks:  # the ingest stops (bounded joins) and take-overs under way
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         # A camera whose reader is still ending is left to expire (a lease later).
         done = sorted(c for c in held if not self.ingest.reading(c))
         if done:
             with contextlib.suppress(SQLAlchemyError):
-                await asyncio.to_thread(self.store.release, self.node_id, done)
+                await self._db(self.store.release, self.node_id, done)
+        self._db_thread.shutdown(wait=False)
 
     # -- reads (any thread) ---------------------------------------------------------------
     def pinned(self, camera_id: str) -> bool:
@@ -168,18 +194,37 @@ class Ownership:
 
     # -- the round ------------------------------------------------------------------------
     async def round(self) -> None:
-        """One pass: renew, read, claim, hand off. Public for tests and the first round."""
+        """Renew, then one round: read, claim, hand off. Public for tests and the first
+        round (the loops do the two apart, each every renew_s)."""
+        if await self._renew():
+            await self._work()
+
+    async def _renew(self) -> bool:
+        """Renew this node's leases and move their local deadlines. False: the database
+        did not answer (held cameras run on until their deadlines)."""
+        if self.membership.lost:
+            return False
+        try:
+            async with self._lease_lock:
+                sent_at = time.monotonic()
+                mine = await self._db(self.store.renew, self.node_id, self.config.lease_s)
+                self._adopt(mine, sent_at, every=True)
+        except SQLAlchemyError as error:
+            self._db_failed(error)
+            self._sync()
+            return False
+        return True
+
+    async def _work(self) -> None:
+        """Read every lease and the live nodes; claim, hand off, release what has ended."""
         if self.membership.lost:
             return
         leased = self._leased_cameras()
         try:
-            sent_at = time.monotonic()
-            mine = await asyncio.to_thread(self.store.renew, self.node_id, self.config.lease_s)
-            self._adopt(mine, sent_at, every=True)
-            leases = await asyncio.to_thread(self.store.leases)
+            leases = await self._db(self.store.leases)
         except SQLAlchemyError as error:
             self._db_failed(error)
-            await self._sync()
+            self._sync()
             return
         if self._db_down:
             self._db_down = False
@@ -200,10 +245,11 @@ class Ownership:
                 if (owner := preferred.get(c)) not in (None, self.node_id)
                 and self.membership.live_for_s(owner) >= self.config.lease_s
             ]  # fmt: skip
-            await self._let_go(gone + handed)
+            self._let_go(gone + handed)
         else:
-            await self._let_go(gone)  # (and releases what finished ending meanwhile)
-        await self._sync()
+            self._let_go(gone)
+        await self._release_ended()  # (those whose stop ended without releasing them)
+        self._sync()
 
     async def _claim(
         self, leased: Collection[str], preferred: dict[str, str], rows: dict[str, Lease]
@@ -222,33 +268,42 @@ class Ownership:
             wanted.append(camera_id)
         if not wanted:
             return
-        sent_at = time.monotonic()
         try:
-            got = await asyncio.to_thread(
-                self.store.claim, self.node_id, wanted, self.config.lease_s
-            )
+            async with self._lease_lock:
+                sent_at = time.monotonic()
+                got = await self._db(self.store.claim, self.node_id, wanted, self.config.lease_s)
+                self._adopt(got, sent_at)
         except SQLAlchemyError as error:
             self._db_failed(error)
             return
-        self._adopt(got, sent_at)
+        if got:
+            log.info("cluster: claimed %d cameras: %s", len(got),
+                     ", ".join(sorted(lease.camera_id for lease in got)[:10]))  # fmt: skip
         taken: dict[str, list[str]] = {}
         for lease in got:
             row = rows.get(lease.camera_id)
             # A dead node's camera (not one handed off): its events nobody ends otherwise.
             if row and row.node_id != self.node_id and not self.membership.is_live(row.node_id):
                 taken.setdefault(row.node_id, []).append(lease.camera_id)
-        if got:
-            log.info("cluster: claimed %d cameras", len(got))
         for node_id, cameras in taken.items():
             log.info("cluster: took over %d cameras of node %s", len(cameras), node_id)
             if self.on_takeover is not None:
-                try:
-                    await asyncio.to_thread(self.on_takeover, node_id, cameras)
-                except Exception:  # its events stay active; the cameras are ours anyway
-                    log.exception("cluster: ending node %s's events failed", node_id)
+                self._taking.update(cameras)
+                self._spawn(self._take_over(self.on_takeover, node_id, cameras))
+        self._sync()  # the others' ingest starts now
 
-    async def _let_go(self, camera_ids: Sequence[str]) -> None:
-        """Stop reading the cameras, then release their leases once their worker threads
+    async def _take_over(self, on_takeover: TakeOver, node_id: str, cameras: list[str]) -> None:
+        """The dead node's events ended, then the cameras' ingest started (what this node
+        writes for them comes after what ends the old holder's), renewals going on."""
+        try:
+            await asyncio.to_thread(on_takeover, node_id, cameras)
+        except Exception:  # its events stay active; the cameras are ours anyway
+            log.exception("cluster: ending node %s's events failed", node_id)
+        self._taking.difference_update(cameras)
+        self._sync()
+
+    def _let_go(self, camera_ids: Sequence[str]) -> None:
+        """Stop reading the cameras; their leases are released once their worker threads
         have ended (their connections closed): until then the leases stay ours, renewed
         but not read, so the next holder cannot connect while this node still does."""
         now = time.monotonic()
@@ -257,24 +312,28 @@ class Ownership:
             self._tokens.pop(camera_id, None)
             self._releasing.setdefault(camera_id, now)
         if camera_ids:
-            await self._sync()
-        if not self._releasing:
-            return
-        done = [
-            c for c, since in self._releasing.items()
-            if not self.ingest.reading(c) or now - since > RELEASE_WAIT_MAX_S
-        ]  # fmt: skip
-        if not done:
-            return
+            self._sync()
+
+    async def _release_ended(self) -> None:
+        """Release the cameras let go whose readers have ended (or that waited too long)."""
         try:
-            await asyncio.to_thread(self.store.release, self.node_id, done)
+            async with self._lease_lock:  # (picked inside: a claim must not come between)
+                now = time.monotonic()
+                done = [
+                    c for c, since in self._releasing.items()
+                    if not self.ingest.reading(c) or now - since > RELEASE_WAIT_MAX_S
+                ]  # fmt: skip
+                if not done:
+                    return
+                await self._db(self.store.release, self.node_id, done)
+                for camera_id in done:
+                    if now - self._releasing.pop(camera_id, now) > RELEASE_WAIT_MAX_S:
+                        log.warning("cluster: camera %s released with its reader still ending",
+                                    camera_id)  # fmt: skip
         except SQLAlchemyError as error:
             self._db_failed(error)  # retried next round, or they expire, a lease later
             return
-        for camera_id in done:
-            if now - self._releasing.pop(camera_id) > RELEASE_WAIT_MAX_S:
-                log.warning("cluster: camera %s released with its reader still ending", camera_id)
-        log.info("cluster: handed off %d cameras", len(done))
+        log.info("cluster: handed off %d cameras: %s", len(done), ", ".join(sorted(done)[:10]))
 
     def _adopt(self, leases: Sequence[Lease], sent_at: float, *, every: bool = False) -> None:
         """Leases the database says are ours: their local deadlines, from before the
@@ -300,32 +359,41 @@ class Ownership:
     def _leased_cameras(self) -> set[str]:
         return {c.id for c in self.catalog.cameras.values() if c.source_kind == LEASED_KIND}
 
-    # -- keeping the ingest in step ------------------------------------------------------
-    async def _sync(self) -> None:
-        """Tell the ingest which leased cameras are ours now (it starts and stops workers).
-        One at a time: a stop joins worker threads, and a later change must not overtake."""
-        async with self._sync_lock:
-            want = set(self.held())
-            # Held until now but not let go (no hand-off): the lease ran out under us.
-            lost = {c for c in self._running - want if c in self._deadlines}
-            changed = (want - self._running) | (self._running - want - lost)
-            self._running = want
-            if lost:
-                log.warning(
-                    "cluster: lease lost, %d cameras no longer read here: %s",
-                    len(lost), ", ".join(sorted(lost)[:10]),
-                )  # fmt: skip
-                await self.ingest.ownership_changed(sorted(lost), LEASE_LOST)
-            if changed:
-                await self.ingest.ownership_changed(sorted(changed))
+    async def _db(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, call, *args)
 
-    async def _rounds(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.renew_s)
-            try:
-                await self.round()
-            except Exception:  # one failed round must not end the node's leases
-                log.exception("cluster: lease round failed")
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- keeping the ingest in step ------------------------------------------------------
+    def _sync(self) -> None:
+        """Tell the ingest which leased cameras are ours now (it starts and stops workers),
+        in tasks of their own: a stop waits for the worker threads to end. Tasks run in
+        the order made, and each applies its change before its first wait, so a later
+        change never overtakes an earlier one."""
+        want = set(self.held()) - self._taking
+        # Held until now but not let go (no hand-off): the lease ran out under us.
+        lost = {c for c in self._running - want if c in self._deadlines}
+        changed = (want - self._running) | (self._running - want - lost)
+        self._running = want
+        if lost:
+            log.warning(
+                "cluster: lease lost, %d cameras no longer read here: %s",
+                len(lost), ", ".join(sorted(lost)[:10]),
+            )  # fmt: skip
+            self._spawn(self._apply(self.ingest.ownership_changed(sorted(lost), LEASE_LOST)))
+        if changed:
+            self._spawn(self._apply(self.ingest.ownership_changed(sorted(changed))))
+
+    async def _apply(self, change: Awaitable[None]) -> None:
+        try:
+            await change
+        except Exception:
+            log.exception("cluster: starting or stopping cameras failed")
+        if self._releasing:
+            await self._release_ended()  # a hand-off's reader has ended: release it now
 
     async def _watchdog(self) -> None:
         """Stop the ingest of a camera as soon as its local deadline passes, whatever the
@@ -335,7 +403,7 @@ class Ownership:
             now = time.monotonic()
             running_deadlines = [self._deadlines.get(c, 0.0) for c in self._running]
             if any(d <= now for d in running_deadlines):
-                await self._sync()
+                self._sync()
                 continue
             nearest = min(running_deadlines, default=now + self.config.renew_s)
             with contextlib.suppress(TimeoutError):
@@ -346,6 +414,7 @@ class Ownership:
         self._deadlines.clear()
         self._tokens.clear()
         self._releasing.clear()  # the leases are the other process's now: not released
+        self._taking.clear()
         self._wake.set()
 
     def _db_failed(self, error: SQLAlchemyError) -> None:
@@ -358,6 +427,19 @@ class Ownership:
                 "their leases run out, no claims",
                 type(error).__name__,
             )
+
+
+async def _every(period_s: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """``job`` every ``period_s``, counted from the start of the previous one (not its
+    end: a slow one does not push the next back), never two at once."""
+    due = time.monotonic()
+    while True:
+        due = max(due + period_s, time.monotonic())
+        await asyncio.sleep(due - time.monotonic())
+        try:
+            await job()
+        except Exception:  # one failed pass must not end the node's leases
+            log.exception("cluster: lease %s failed", what)
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -465,7 +465,8 @@ class IngestService:
                     self._hold_unreachable(slot)
                     continue
                 if not self._holds(slot.camera.id):
-                    continue  # not read here: nothing to check
+                    self._end_if_hung_after_stop(slot, now, sockets)
+                    continue  # not read here: nothing else to check
                 self._check(slot, now, update_rates, sockets)
                 slot.stream.health.clear_warning_if_steady(wall_now)
 
@@ -502,6 +503,15 @@ class IngestService:
         slot.worker.end_if_hung(now, stall_after, sockets)
         if slot.camera.mode is IngestMode.ON_DEMAND and slot.camera.enabled:
             self._park_if_idle(slot, now)
+
+    def _end_if_hung_after_stop(self, slot: _StreamSlot, now: float, sockets: SocketIndex) -> None:
+        """A camera let go whose worker is still ending: a read blocked on a session the
+        server keeps open without video ends only when the node shuts it down, as for a
+        held camera. Else it outlived the hand-off: its lease was released with the old
+        connection still open while the next holder connected (a camera read twice)."""
+        if not slot.worker.join(0):
+            stall_after = slot.stream.silence_after_s(self.settings.stall_after_s)
+            slot.worker.end_if_hung(now, stall_after, sockets)
 
     def _settle_parked(self, slot: _StreamSlot) -> bool:
         """A parked on-demand stream is idle, whatever its stopping worker delivered after
