@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from surveillance.cluster.errors import LeaseLost
 from surveillance.config.models import RecordingConfig
 from surveillance.media.fanout import Subscription
@@ -84,6 +86,7 @@ MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap ro
 # handed the camera off (_handing_off): then the segment closes as at any stop.
 LETTING_GO_S = 0.5
 LEASE_LOST = "lease lost: the node that holds the camera now records it"
+DATABASE_DOWN = "database unreachable: the index catches up when it answers again"
 SEGMENT_DIR_MODE = 0o700
 
 # Why a segment was closed (recording_segments.closed_reason).
@@ -213,6 +216,10 @@ class CameraRecorder:
         self._last_end: float | None = None  # epoch s where the last closed segment ended
         self._retry_at = 0.0  # monotonic; no new segment before it
         self._lease_lost_logged = False
+        self._database_down_logged = False
+        # A segment whose file is complete but whose row could not be closed (the database
+        # did not answer): closed at the next start, before anything else is written.
+        self._unclosed: tuple[int, float, SegmentFacts, str] | None = None
         self._held_at = time.monotonic()  # when holds() last said yes (_mine)
         self._clock_logged_at = -CLOCK_LOG_EVERY_S  # monotonic
         self._status = RecordingStatus(
@@ -457,6 +464,8 @@ class CameraRecorder:
                 self._begin_gap(self._last_end, GAP_HELD_UP, write=False)
                 late_s = start_at - self._last_end
                 self._log_clock(f"the camera's packets arrived {late_s:.1f} s late; a gap")
+        if not self._close_unclosed():
+            return
         # The row first (its id names the file): a crash before the file exists leaves an
         # open row without a file, which the next start discards.
         try:
@@ -473,7 +482,11 @@ class CameraRecorder:
                 self._lease_lost_logged = True
                 log.warning("recording %s not started: %s", self.camera_id, lost)
             return
+        except SQLAlchemyError as error:
+            self._database_down(error)
+            return
         self._lease_lost_logged = False
+        self._database_back()
         path = self._root / segment_path(self.camera_id, self.stream_name, start_at, segment_id)
         try:
             path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)
@@ -529,6 +542,11 @@ class CameraRecorder:
             # Taken over meanwhile: the row (closed by its salvage, maybe) is not ours.
             self._lost(refused)
             return False
+        except SQLAlchemyError as error:
+            # The file is whole; its row waits (the next start closes it, fenced as now):
+            # the writer is done with, so no packet touches it again.
+            self._unclosed = (segment.segment_id, end_at, facts, reason)
+            self._database_down(error)
         self._open = None
         self.open_ref = None
         self._covered_until = self._last_end = end_at
@@ -555,6 +573,13 @@ class CameraRecorder:
                 self._store.discard_segment(segment.segment_id)
             except (LeaseLost, SegmentNotOpen) as refused:
                 self._lost(refused)
+                return
+            except SQLAlchemyError as database:
+                # The open row stays, with what the file holds: the next start reconciles
+                # it (salvage or discard), as after a crash.
+                self._open = None
+                self.open_ref = None
+                self._database_down(database)
                 return
             with contextlib.suppress(OSError):  # after the row: a refused one keeps its file
                 segment.path.unlink(missing_ok=True)
@@ -694,6 +719,8 @@ class CameraRecorder:
             self._store.end_gap(gap.gap_id, end_at, fenced=self._holds(self.camera_id))
         except LeaseLost as refused:
             self._lost(refused)
+        except SQLAlchemyError as error:
+            self._database_down(error)  # the row stays open: the next start ends it
 
     def _add_gap(self, gap: _Gap) -> int | None:
         """The gap's row, as the segments' (fenced; None: the lease is gone, _lost)."""
@@ -708,6 +735,48 @@ class CameraRecorder:
         except LeaseLost as refused:
             self._lost(refused)
             return None
+        except SQLAlchemyError as error:
+            self._database_down(error)  # not written: a later change writes it
+            return None
+
+    # -- the database away ----------------------------------------------------------------
+    def _close_unclosed(self) -> bool:
+        """Close the row left open while the database was away; False: not yet (it is
+        still away: nothing new starts before it)."""
+        if self._unclosed is None:
+            return True
+        segment_id, end_at, facts, reason = self._unclosed
+        try:
+            self._store.close_segment(
+                segment_id, end_at=end_at, bytes=facts.bytes, sha256=facts.sha256,
+                frames=facts.frames, init_bytes=facts.init_bytes, keyframes=facts.keyframes,
+                reason=reason, fenced=True,
+            )  # fmt: skip
+        except (LeaseLost, SegmentNotOpen) as refused:
+            self._unclosed = None
+            self._lost(refused)  # taken over meanwhile: the row is the new owner's
+            return False
+        except SQLAlchemyError as error:
+            self._database_down(error)
+            return False
+        self._unclosed = None
+        return True
+
+    def _database_down(self, error: SQLAlchemyError) -> None:
+        """Said once per outage, not per packet; retried every RETRY_AFTER_ERROR_S."""
+        self._retry_at = time.monotonic() + RETRY_AFTER_ERROR_S
+        if not self._database_down_logged:
+            self._database_down_logged = True
+            log.warning(
+                "recording %s/%s paused: %s (%s)",
+                self.camera_id, self.stream_name, DATABASE_DOWN, type(error).__name__,
+            )  # fmt: skip
+        self._set_status(RecordingState.ERROR, DATABASE_DOWN)
+
+    def _database_back(self) -> None:
+        if self._database_down_logged:
+            self._database_down_logged = False
+            log.info("recording %s/%s: database answers again", self.camera_id, self.stream_name)
 
     def _readable_s(self, segment: _OpenSegment, duration_s: float) -> float:
         """The media time of the segment the index may show: its timeline, shortened by
