@@ -35,6 +35,7 @@ from surveillance.services.camera_ownership import DB_UNREACHABLE, Ownership
 from surveillance.services.cluster_membership import Membership
 from surveillance.services.event_bus import EventBus
 from surveillance.services.ingest import IngestService
+from surveillance.services.outage_evidence import nobody_can_claim
 from surveillance.simulator import Simulator
 from tests.cases.conftest import PostgresCluster
 from tests.cluster.test_ownership import CAMERAS, LEASE_S, Peer, Sampler, cluster_config
@@ -54,8 +55,10 @@ def free_port() -> int:
 class HttpPeer:
     """A node's lease parts and its HTTP answer to ``/api/cluster/database``."""
 
-    def __init__(self, peer: Peer, server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-        self.peer, self.server, self.task = peer, server, task
+    def __init__(
+        self, peer: Peer, url: str, server: uvicorn.Server, task: asyncio.Task[None]
+    ) -> None:
+        self.peer, self.url, self.server, self.task = peer, url, server, task
 
     async def stop(self) -> None:
         await self.peer.stop()
@@ -88,7 +91,8 @@ async def start_node(config: AppConfig, url: str, node_id: str) -> HttpPeer:
     await ingest.start()
     events = EventBus(EventStore(engine, node_id, ownership.fence), catalog, config.events,
                       AuditLog(engine))  # fmt: skip
-    return HttpPeer(Peer(node_id, engine, ingest, membership, ownership, events), server, task)
+    peer = Peer(node_id, engine, ingest, membership, ownership, events)
+    return HttpPeer(peer, cluster.url or "", server, task)
 
 
 class Relay:
@@ -166,6 +170,7 @@ async def test_database_outage_keeps_live_video_and_stops_writes(
         nodes = [await start_node(config, url, "a"), await start_node(config, url, "b")]
         try:
             before = await eventually(lambda: settled(nodes), "both nodes hold cameras", WITHIN_S)
+            assert before is not None
             await eventually(
                 lambda: all(
                     live(n, c) for n in nodes for c in CAMERAS if before[c] == n.peer.node_id
@@ -181,6 +186,8 @@ async def test_database_outage_keeps_live_video_and_stops_writes(
                 # pg_ctl stop -m fast: what a database restart looks like to the nodes.
                 await asyncio.to_thread(database._pg_ctl, "stop", "-m", "fast")
                 await asyncio.sleep(3 * LEASE_S)  # well past every lease
+                # What each asks the other: both say they cannot reach it.
+                assert await nobody_can_claim([n.url for n in nodes])
                 for node in nodes:
                     ownership = node.peer.ownership
                     assert not ownership.database_reachable()
@@ -226,6 +233,7 @@ async def test_partitioned_node_stops_reading_and_its_peer_takes_over(
     a, b = nodes
     try:
         before = await eventually(lambda: settled(nodes), "both nodes hold cameras", WITHIN_S)
+        assert before is not None
         mine = [c for c in CAMERAS if before[c] == "a"]
         async with sampling(nodes) as sampler:
             relay.cut()
@@ -233,6 +241,10 @@ async def test_partitioned_node_stops_reading_and_its_peer_takes_over(
             assert not a.peer.ownership.database_reachable()
             shown = {a.peer.ingest.stream(c).health.last_error for c in mine}
             assert shown == {DB_UNREACHABLE}
+            # b says the database is fine; a node that cannot be asked is no proof either.
+            assert not await nobody_can_claim([b.url])
+            assert not await nobody_can_claim([a.url, f"http://127.0.0.1:{free_port()}"])
+            assert await nobody_can_claim([a.url])
             await eventually(
                 lambda: all(b.peer.ownership.holds(c) for c in CAMERAS), "b holds all", WITHIN_S
             )
