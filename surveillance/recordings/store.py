@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, not_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -109,6 +110,16 @@ class RecordingStore:
         """Cluster mode: a context whose value says whether this node runs the retention
         pass now, one node at a time (services/retention.py says why)."""
         return exclusive(self._engine, RETENTION_LOCK)
+
+    def answers(self) -> bool:
+        """Whether the database answers now (a recorder asks before it ends a segment: a
+        segment whose row cannot be closed goes on instead)."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(select(1))
+        except SQLAlchemyError:
+            return False
+        return True
 
     # -- segments ---------------------------------------------------------------------
 

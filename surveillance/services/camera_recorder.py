@@ -192,12 +192,15 @@ class CameraRecorder:
         note: str | None = None,
         space_low: Callable[[], None] = lambda: None,
         holds: Callable[[str], bool] = lambda camera_id: True,
+        reads: Callable[[str], bool] | None = None,
     ) -> None:
         """``note``: said in the status while recording (the sub-stream fallback, say);
         ``space_low``: called (on this thread) when free space is below the minimum, so
         retention runs at once; ``holds(camera_id)``: whether this node reads the camera
         (cluster mode: another node's camera is recorded there, and no gap is written
-        here for it)."""
+        here for it); ``reads(camera_id)``: whether it still reads it (default: holds):
+        past the lease's deadline only through a database outage every node shares, when
+        nobody can claim the camera, so its open segment goes on (see _through_outage)."""
         self.camera_id = camera_id
         self.stream_name = stream_name
         self._stream = stream
@@ -208,6 +211,7 @@ class CameraRecorder:
         self._note = note
         self._space_low = space_low
         self._holds = holds
+        self._reads = reads or holds
         self._open: _OpenSegment | None = None
         self._gap: _Gap | None = None
         self._held: list[Packet] = []  # a new connection's first packets (_hold)
@@ -300,9 +304,11 @@ class CameraRecorder:
                     age_s = max(received_s, segment.writer.placed_s or 0.0)
                     if packet.keyframe and segment.resync is not None:
                         self._close(CLOSED_CLOCK)  # the next is dated by arrival
-                    elif (packet.keyframe and age_s >= self._settings.segment_s) or (
-                        age_s >= MAX_SEGMENT_S
-                    ):
+                    elif (
+                        packet.keyframe
+                        and age_s >= self._settings.segment_s
+                        and not self._index_away()
+                    ) or age_s >= MAX_SEGMENT_S:
                         self._close(CLOSED_ROLLOVER)
                         continued_at = self._last_end
             segment = self._open
@@ -608,7 +614,7 @@ class CameraRecorder:
 
     # -- the camera's health ---------------------------------------------------------------
     def _watch_health(self) -> None:
-        if not self._holds(self.camera_id):
+        if not self._holds(self.camera_id) and not self._through_outage():
             self._elsewhere()
             return
         health = self._stream.health
@@ -652,7 +658,14 @@ class CameraRecorder:
         if self._holds(self.camera_id):
             self._held_at = now
             return True
-        return now - self._held_at < LETTING_GO_S or self._handing_off()
+        return now - self._held_at < LETTING_GO_S or self._handing_off() or self._through_outage()
+
+    def _through_outage(self) -> bool:
+        """Past the lease's deadline yet still read here: the database is away for every
+        node, so nobody can have claimed the camera. The open segment's file goes on (no
+        row is written until the database answers and the lease is claimed again; the row's
+        close is fenced then)."""
+        return self._reads(self.camera_id)
 
     def _handing_off(self) -> bool:
         """holds() says no: whether this node let the camera go itself. A hand-off stops
@@ -760,6 +773,23 @@ class CameraRecorder:
             self._database_down(error)
             return False
         self._unclosed = None
+        return True
+
+    def _index_away(self) -> bool:
+        """The segment's row cannot be closed now (the lease is being claimed again after
+        an outage, or the database does not answer): the segment goes on past its length
+        rather than end in a row nobody can write, and a hole until the database is back.
+        Asked once a segment length, so the one query it may cost is nothing."""
+        if not self._holds(self.camera_id):
+            return True
+        if self._store.answers():
+            return False
+        if not self._database_down_logged:
+            self._database_down_logged = True
+            log.warning(
+                "recording %s/%s: %s; the open segment goes on meanwhile",
+                self.camera_id, self.stream_name, DATABASE_DOWN,
+            )  # fmt: skip
         return True
 
     def _database_down(self, error: SQLAlchemyError) -> None:

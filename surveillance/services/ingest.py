@@ -214,6 +214,11 @@ class IngestService:
         alarm clips) ask. It may be read here without (a database outage)."""
         return self._writes(camera_id)
 
+    def reads(self, camera_id: str) -> bool:
+        """Whether this node reads the camera: while it holds the lease, and on past its
+        deadline through a database outage every node shares (nobody can claim it then)."""
+        return self._holds(camera_id)
+
     async def ownership_changed(self, camera_ids: Collection[str], reason: str = ELSEWHERE) -> None:
         """Start or stop the cameras' workers to match holds() (event loop thread). A camera
         let go is stopped, its viewers ended, and its worker threads joined (bounded) before

@@ -258,6 +258,7 @@ class RecorderService:
             note=note,
             space_low=self._retention.wake,
             holds=self._ingest.holds,
+            reads=self._ingest.reads,
         )
 
     async def stop(self) -> None:

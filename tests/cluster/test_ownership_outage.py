@@ -184,7 +184,7 @@ async def test_database_outage_keeps_live_video_and_stops_writes(
             }  # fmt: skip
             async with sampling(nodes) as sampler:
                 # pg_ctl stop -m fast: what a database restart looks like to the nodes.
-                await asyncio.to_thread(database._pg_ctl, "stop", "-m", "fast")
+                await asyncio.to_thread(database.halt)
                 await asyncio.sleep(3 * LEASE_S)  # well past every lease
                 # What each asks the other: both say they cannot reach it.
                 assert await nobody_can_claim([n.url for n in nodes])
@@ -199,7 +199,7 @@ async def test_database_outage_keeps_live_video_and_stops_writes(
                         assert ownership.reads(camera_id)
                         assert camera_id in node.peer.running()
                         assert live(node, camera_id), f"{camera_id} live on {node.peer.node_id}"
-                await asyncio.to_thread(database._pg_ctl, "start")
+                await asyncio.to_thread(database.resume)
                 after = await eventually(
                     lambda: (found := settled(nodes)) == before and all(
                         n.peer.ownership.token(c).generation > generations[c]
