@@ -50,7 +50,6 @@ def test_a_second_process_with_a_live_nodes_id_is_one_line(
     assert "Traceback" not in output, output
     refused = [line for line in output.splitlines() if "node not started" in line]
     assert len(refused) == 1, output
-    assert "CRITICAL [twin] surveillance.api.node: node not started: node id 'twin' is in use" in (
-        refused[0]
-    )
+    expected = "CRITICAL [twin] surveillance.api.node: node not started: node id 'twin' is in use"
+    assert expected in refused[0], refused[0]
     assert refused[0][:24].endswith("Z"), refused[0]  # 2026-12-02T06:38:24.120Z
