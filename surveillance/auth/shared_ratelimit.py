@@ -22,8 +22,13 @@ SIGN_IN_LOCK_SPACE = 0x5349_474E  # "SIGN"
 CLIENT_LENGTH = 64  # the column's width; longer addresses (none are) are cut, not refused
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:space, hashtext(:client))")
-# Rows out of the window, every address's: they count for nothing any more.
-_PRUNE = text("DELETE FROM sign_in_attempts WHERE at <= now() - make_interval(secs => :window)")
+# Rows out of the window, every address's: they count for nothing any more. SKIP LOCKED:
+# rows another node's transaction is removing right now are left to it, so two prunes
+# never wait on (or deadlock with) each other.
+_PRUNE = text(
+    "DELETE FROM sign_in_attempts WHERE id IN (SELECT id FROM sign_in_attempts"
+    " WHERE at <= now() - make_interval(secs => :window) FOR UPDATE SKIP LOCKED)"
+)
 _COUNT = text(
     "SELECT count(*), extract(epoch FROM min(at) + make_interval(secs => :window) - now())"
     " FROM sign_in_attempts WHERE client = :client"

@@ -20,11 +20,13 @@ from surveillance.config.models import AppConfig
 from tests.auth_helpers import TEST_PASSWORD, ensure_user
 from tests.cases.conftest import PostgresCluster
 from tests.service import ServiceProcess
+from tests.waits import wait_until
 
 pytestmark = pytest.mark.postgresql
 
 MAX_FAILURES = 3
 WINDOW_S = 600.0  # never runs out during a test
+SHORT_WINDOW_S = 1.0  # one that a test waits out (for the database to say so)
 TIMEOUT_S = 30
 # The test's client is 127.0.0.1, whose X-Forwarded-For uvicorn trusts by default (as from a
 # balancer named in FORWARDED_ALLOW_IPS): each "attacker" is its own forwarded address.
@@ -133,3 +135,18 @@ def test_parallel_attempts_through_two_pools_never_pass_the_limit(
     assert limiters[1].retry_after("198.51.100.1") == 0
     assert limiters[1].attempt("198.51.100.1") == 0
     assert limiters[0].attempt("198.51.100.1") > 0
+
+
+def test_attempts_leave_with_the_window_by_the_database_clock(
+    engines: tuple[Engine, Engine],
+) -> None:
+    short = SharedSignInLimiter(engines[0], MAX_FAILURES, SHORT_WINDOW_S)
+    other = SharedSignInLimiter(engines[1], MAX_FAILURES, SHORT_WINDOW_S)
+    for _ in range(MAX_FAILURES):
+        assert short.attempt("192.0.2.1") == 0
+    assert 0 < other.attempt("192.0.2.1") <= SHORT_WINDOW_S
+    wait_until(lambda: other.retry_after("192.0.2.1") == 0, TIMEOUT_S, "the window passed")
+    assert other.attempt("192.0.2.2") == 0  # any address's attempt clears the old rows
+    with engines[0].connect() as connection:
+        rows = connection.execute(text("SELECT client FROM sign_in_attempts")).scalars().all()
+    assert rows == ["192.0.2.2"]
