@@ -33,6 +33,7 @@ def _serve(config_path: Path, host: str | None, port: int | None) -> int:
     import uvicorn
 
     from surveillance.api.app import create_app
+    from surveillance.cluster.errors import NodeIdTaken
     from surveillance.config import ConfigError, load_config
     from surveillance.logs import configure_logging
     from surveillance.redact import Redactor
@@ -43,7 +44,13 @@ def _serve(config_path: Path, host: str | None, port: int | None) -> int:
         print(exc, file=sys.stderr)
         return 2
     redactor = Redactor()
-    configure_logging(redactor)
+    cluster = config.cluster
+    configure_logging(
+        redactor,
+        node_id=cluster.node_id if cluster.enabled else None,
+        # The node logs the one line that says why it did not start (api/node.py).
+        told_already=[f"{NodeIdTaken.__module__}.{NodeIdTaken.__qualname__}"],
+    )
     app = create_app(config, redactor=redactor)
     tls = config.server
     uvicorn.run(
@@ -98,6 +105,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     redactor = Redactor()
     configure_logging(redactor)
+    if not _ports_free(args.host, range(args.port, args.port + 1)):
+        return 2
     mounts = demo_mounts(args.cameras)
     log.info("demo: preparing %d simulated camera streams (clips are cached)", len(mounts))
     clip_dir = args.cache_dir / "clips"
@@ -148,6 +157,9 @@ def _demo_cluster(args: argparse.Namespace) -> int:
 
     redactor = Redactor()
     configure_logging(redactor)
+    # Before anything starts or is printed: the URLs printed must be this demo's.
+    if not _ports_free("127.0.0.1", range(args.port, args.port + args.nodes)):
+        return 2
     try:
         database = LocalPostgres()
     except PostgresMissing as exc:
@@ -183,6 +195,21 @@ def _demo_cluster(args: argparse.Namespace) -> int:
         finally:
             database.stop()
             remove_work_dir(work_dir)
+
+
+def _ports_free(host: str, ports: range) -> bool:
+    """False, with one line saying so, when another process listens on one of ``ports``."""
+    from surveillance.demo_cluster import busy_ports
+
+    busy = busy_ports(host, ports)
+    if busy:
+        listed = ", ".join(map(str, busy))
+        print(
+            f"demo: port {listed} on {host} is in use by another program; "
+            "choose free ones with --port",
+            file=sys.stderr,
+        )
+    return not busy
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -257,6 +284,8 @@ def _node_sign(engine: Engine) -> NodeSign:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from surveillance.demo_cluster import MAX_NODES, node_count
+
     parser = argparse.ArgumentParser(prog="surveillance", description=__doc__)
     parser.add_argument("--version", action="version", version=f"surveillance {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -275,8 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="with --nodes: the first node's")
     demo.add_argument(
         "--nodes",
-        type=int,
-        help="run N nodes over a throwaway PostgreSQL (ports PORT, PORT+1, ...)",
+        type=node_count,
+        help=f"run N (1 to {MAX_NODES}) nodes over a throwaway PostgreSQL "
+        "(ports PORT, PORT+1, ...)",
     )
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     demo.add_argument(

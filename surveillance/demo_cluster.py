@@ -8,20 +8,25 @@ directory. The configs hold no secret: the database trusts loopback connections 
 simulated cameras ask for no password. The GB/T 28181 platform is left out (its channels
 are pinned to the node they register to; the one-node demo shows them).
 
-A node that exits is reported and the others run on (kill one to watch its cameras move);
-Ctrl-C or SIGTERM stops every node, then the database, and removes the temporary
-directory. The nodes stay in the demo's process group, so whatever signals the group (a
-terminal's Ctrl-C, a supervisor's kill of the group) reaches them too: a terminal's Ctrl-C
-gives a node SIGINT and then the demo's SIGTERM, and uvicorn takes only a second SIGINT
-to mean "exit at once, skip the clean shutdown".
+Each node names itself on its log lines (``[node-a]``, see :mod:`.logs`). The ports are
+checked before anything starts or is printed: a busy one is a one-line error. A node that
+exits is reported and the others run on (kill one to watch its cameras move); one that
+stops cleanly (status 0: a Ctrl-C reached it) is no error. Ctrl-C or SIGTERM stops every
+node, then the database, and removes the temporary directory. The nodes stay in the demo's
+process group, so whatever signals the group (a terminal's Ctrl-C, a supervisor's kill of
+the group) reaches them too: a terminal's Ctrl-C gives a node SIGINT and then the demo's
+SIGTERM, and uvicorn takes only a second SIGINT to mean "exit at once, skip the clean
+shutdown".
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +55,31 @@ class DemoNode:
     url: str
     port: int
     config: Path
+
+
+def node_count(text: str) -> int:
+    """``--nodes``: 1 to :data:`MAX_NODES` (an argparse type: a usage error otherwise)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= count <= MAX_NODES:
+        raise argparse.ArgumentTypeError(f"takes 1 to {MAX_NODES}, not {count}")
+    return count
+
+
+def busy_ports(host: str, ports: range) -> list[int]:
+    """The ports of ``ports`` another process listens on at ``host`` now. Bound as uvicorn
+    binds (SO_REUSEADDR), so a port left in TIME_WAIT by a previous run is not busy."""
+    busy = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(port)
+    return busy
 
 
 def write_node_configs(
@@ -97,12 +127,17 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM stops the demo as Ctrl-C does (the nodes, the simulator and the database
-    are stopped on the way out), whenever it comes."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    are stopped on the way out), whenever it comes. SIGINT too, even when the shell that
+    started the demo in the background had it ignored: the nodes (uvicorn) still stop on
+    it, and the demo must not watch them go one by one as if they had failed."""
+    previous = {
+        signum: signal.signal(signum, _interrupt) for signum in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class NodeProcesses:
@@ -121,24 +156,32 @@ class NodeProcesses:
 
     def watch(self) -> int:
         """Until Ctrl-C (0, see :func:`sigterm_as_interrupt`), or until every node exited
-        (1); each exit is reported once."""
+        (0 when each stopped cleanly, else 1); each exit is reported once."""
         try:
             while True:
                 for node_id, child in self.children.items():
                     code = child.poll()
                     if code is not None and node_id not in self._reported:
                         self._reported.add(node_id)
-                        log.error(
-                            "demo: node %s (pid %d) exited with status %d; the others run on",
-                            node_id, child.pid, code,
-                        )  # fmt: skip
+                        self._report(node_id, child.pid, code)
                 if len(self._reported) == len(self.children):
+                    if all(child.returncode == 0 for child in self.children.values()):
+                        log.info("demo: every node stopped")
+                        return 0
                     log.error("demo: every node exited")
                     return 1
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
             log.info("demo: stopping the nodes")
             return 0
+
+    def _report(self, node_id: str, pid: int, code: int) -> None:
+        if code == 0:  # a clean stop: a Ctrl-C or SIGTERM reached the node
+            log.info("demo: node %s (pid %d) stopped", node_id, pid)
+            return
+        log.error(
+            "demo: node %s (pid %d) exited with status %d; the others run on", node_id, pid, code
+        )
 
     def stop(self) -> None:
         """SIGTERM to every running node, then wait; SIGKILL what is left after

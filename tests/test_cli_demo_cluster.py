@@ -176,4 +176,8 @@ def test_demo_runs_three_nodes_over_one_database_and_stops_them_all(tmp_path: Pa
         raise AssertionError("the demo's PostgreSQL still runs")
     text = log_path.read_text()
     assert text.count("exited with status") == 1  # the one killed; the others were stopped
+    assert "every node exited" not in text
+    # Each node names itself on its lines, in UTC whatever the machine's zone.
+    for node_id in node_ids:
+        assert re.search(rf"^\d{{4}}-\d\d-\d\dT[\d:.]+Z \w+ +\[{node_id}\] ", text, re.M), node_id
     assert text.count(match["password"]) == 1  # printed once, never logged

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 
 from surveillance.api.node import Node
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
-from surveillance.auth.ratelimit import SignInLimiter
+from surveillance.auth.ratelimit import AttemptLimiter
 from surveillance.auth.store import AuthStore
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog
@@ -121,7 +121,7 @@ async def _ingest(connection: HTTPConnection) -> IngestService:
     return node_of(connection).ingest
 
 
-async def _limiter(connection: HTTPConnection) -> SignInLimiter:
+async def _limiter(connection: HTTPConnection) -> AttemptLimiter:
     return node_of(connection).sign_in_limiter
 
 
@@ -203,7 +203,7 @@ DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 GbControlDep = Annotated[GbControl, Depends(_gb_control)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
-LimiterDep = Annotated[SignInLimiter, Depends(_limiter)]
+LimiterDep = Annotated[AttemptLimiter, Depends(_limiter)]
 LiveDep = Annotated[LiveService, Depends(_live)]
 LiveViewsDep = Annotated[LiveViews, Depends(_live_views)]
 MosaicDep = Annotated[MosaicService, Depends(_mosaic)]

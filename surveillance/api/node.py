@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from surveillance.api.forward import Forwarder
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
-from surveillance.auth.ratelimit import SignInLimiter
+from surveillance.auth.ratelimit import AttemptLimiter
+from surveillance.auth.shared_ratelimit import build_sign_in_limiter
 from surveillance.auth.store import AuthStore, SessionPolicy
 from surveillance.cases.service import CaseService
 from surveillance.catalog import Catalog, camera_secrets
@@ -88,7 +89,7 @@ class Node:
     mosaic: MosaicService
     auth: AuthStore
     audit: AuditLog
-    sign_in_limiter: SignInLimiter
+    sign_in_limiter: AttemptLimiter
     access: Access
     live_views: LiveViews
     health_events: HealthEvents
@@ -247,7 +248,12 @@ class Node:
             mosaic=mosaic,
             auth=auth_store,
             audit=audit,
-            sign_in_limiter=SignInLimiter(auth.sign_in_max_failures, auth.sign_in_window_s),
+            sign_in_limiter=build_sign_in_limiter(
+                engine,
+                auth.sign_in_max_failures,
+                auth.sign_in_window_s,
+                shared=config.cluster.enabled,
+            ),
             access=access,
             live_views=live_views,
             health_events=health_events,

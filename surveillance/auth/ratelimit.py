@@ -13,8 +13,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from typing import Protocol
 
 MAX_TRACKED_CLIENTS = 10_000  # bounds memory under a spray of source addresses
+
+
+class AttemptLimiter(Protocol):
+    """What the sign-in and password routes need: this node's :class:`SignInLimiter`, or in
+    cluster mode the one all nodes share (auth/shared_ratelimit.py)."""
+
+    def attempt(self, client: str) -> float: ...
+
+    def succeeded(self, client: str) -> None: ...
 
 
 class SignInLimiter:

@@ -1,4 +1,4 @@
-"""The access-control tables (created by migration 0003), as typed ORM classes.
+"""The access-control tables (migration 0003; sign_in_attempts: 0013), as typed ORM classes.
 
 Rows stay inside the auth stores: what leaves them is a :class:`~.principal.User`, a
 :class:`~.principal.Principal` or a :class:`~.tokens.TokenInfo`.
@@ -6,7 +6,9 @@ Rows stay inside the auth stores: what leaves them is a :class:`~.principal.User
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Table, Text
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from surveillance.db.orm import Base
@@ -96,3 +98,20 @@ class AuditRow(Base):
 
 # The audit log writes batches with Core statements on the same table.
 audit_table: Table = AuditRow.__table__  # type: ignore[assignment]
+
+
+class SignInAttemptRow(Base):
+    """A password attempt counted against a client address (migration 0013). Written only
+    in cluster mode, so that every node sharing the database counts the same attempts
+    (auth/shared_ratelimit.py); ``at`` is the database's clock, the one all nodes share."""
+
+    __tablename__ = "sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("sign_in_attempts_client_at", "client", "at"),
+        Index("sign_in_attempts_at", "at"),
+    )

@@ -32,7 +32,7 @@ EXPECTED_TABLES = {
     "api_tokens", "audit_log", "recording_segments", "recording_gaps", "recording_holds",
     "recording_chain_anchors", "recording_removals", "events", "event_snapshots", "zones",
     "camera_references", "gb_platforms", "gb_channels", "gb_overrides", "gb_sessions",
-    "cluster_nodes", "camera_leases", "camera_status",
+    "cluster_nodes", "camera_leases", "camera_status", "sign_in_attempts",
 }  # fmt: skip
 
 

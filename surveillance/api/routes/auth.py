@@ -18,7 +18,7 @@ from surveillance.api.schemas.auth import (
 )
 from surveillance.auth.audit import AuditAction
 from surveillance.auth.principal import Principal
-from surveillance.auth.ratelimit import SignInLimiter
+from surveillance.auth.ratelimit import AttemptLimiter
 from surveillance.auth.store import NewSession
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -42,7 +42,7 @@ def _clear_cookies(response: Response) -> None:
 
 
 def _count_attempt(
-    limiter: SignInLimiter, request: Request, audit: AuditDep, name: str, action: AuditAction
+    limiter: AttemptLimiter, request: Request, audit: AuditDep, name: str, action: AuditAction
 ) -> None:
     """Counts a password attempt from this address before the password is checked, or
     refuses it (429) when the address has used up its attempts (auth/ratelimit.py)."""

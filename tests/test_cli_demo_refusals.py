@@ -1,0 +1,82 @@
+"""`surveillance demo` refuses a busy port before anything starts or is printed, and the
+cluster demo tells a node's clean stop from a failure (real commands and processes)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from surveillance.demo_cluster import DemoNode, NodeProcesses
+from tests.conftest import CLIP_CACHE
+
+TIMEOUT_S = 60
+
+
+def _demo(*options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "surveillance.cli", "demo", *options,
+               "--cache-dir", str(CLIP_CACHE / "demo")]  # fmt: skip
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=TIMEOUT_S, env=os.environ, check=False
+    )
+
+
+def _listening_after_a_free_port() -> socket.socket:
+    """A listener on a port whose port below is free (for a second node's port)."""
+    for _ in range(50):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        with socket.socket() as below:
+            try:
+                below.bind(("127.0.0.1", int(listener.getsockname()[1]) - 1))
+            except OSError:
+                listener.close()
+                continue
+        listener.listen()
+        return listener
+    raise AssertionError("no free port below a free port")
+
+
+def test_a_busy_port_is_one_line_before_any_url_or_password() -> None:
+    with _listening_after_a_free_port() as listener:
+        busy = int(listener.getsockname()[1])
+        # The second node's port taken (the first is free), and the one-node demo's.
+        for options in (("--nodes", "2", "--port", str(busy - 1)), ("--port", str(busy))):
+            done = _demo(*options)
+            assert done.returncode == 2, done
+            assert done.stdout == "", done.stdout  # no sign-in line, no node URLs
+            errors = [line for line in done.stderr.splitlines() if " INFO " not in line]
+            assert errors == [
+                f"demo: port {busy} on 127.0.0.1 is in use by another program; "
+                "choose free ones with --port"
+            ], done.stderr
+            assert "PostgreSQL on" not in done.stderr and "preparing" not in done.stderr
+
+
+def _node(node_id: str) -> DemoNode:
+    return DemoNode(node_id, "http://127.0.0.1:1", 1, Path("unused.yaml"))
+
+
+def test_a_clean_stop_is_no_error_and_a_failure_is(caplog: pytest.LogCaptureFixture) -> None:
+    # Real child processes standing in for nodes: what is watched is only how they exit.
+    processes = NodeProcesses([_node("node-a"), _node("node-b")])
+    for node_id in ("node-a", "node-b"):
+        processes.children[node_id] = subprocess.Popen([sys.executable, "-c", "pass"])
+    with caplog.at_level(logging.INFO, "surveillance.demo_cluster"):
+        assert processes.watch() == 0
+    assert [r.levelname for r in caplog.records] == ["INFO", "INFO", "INFO"]
+    assert "every node stopped" in caplog.records[-1].getMessage()
+    caplog.clear()
+    failing = NodeProcesses([_node("node-a"), _node("node-b")])
+    failing.children["node-a"] = subprocess.Popen([sys.executable, "-c", "pass"])
+    failing.children["node-b"] = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    with caplog.at_level(logging.INFO, "surveillance.demo_cluster"):
+        assert failing.watch() == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors[0].startswith("demo: node node-b (pid ") and "status 3" in errors[0]
+    assert errors[1] == "demo: every node exited"
