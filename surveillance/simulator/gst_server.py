@@ -60,6 +60,9 @@ GATE_LEAD_S = 0.005
 GATE_HOLD_MAX_S = 0.5
 GATE_ADMIT_WAIT_S = 0.2
 
+# Flags, metadata and memory (shared, not copied): a buffer of its own to timestamp.
+_COPY_SHALLOW = Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.META | Gst.BufferCopyFlags.MEMORY
+
 # NAL unit types of parameter sets: H.264 SPS/PPS (7, 8); H.265 VPS/SPS/PPS (32, 33, 34).
 _PARAM_NALS = {"h264": {7, 8}, "h265": {32, 33, 34}}
 
@@ -669,7 +672,14 @@ class Server:
             offset = base + feed.loops * clip.loop_ns
             if offset + unit.dts > now + FEED_AHEAD_NS:
                 break
-            buffer = unit.buffer.copy()
+            # A new buffer sharing the unit's memory. Not Buffer.copy(): PyGObject copies a
+            # GstBuffer as a boxed type, which is a ref (gstbuffer.h, GST_DEFINE_MINI_OBJECT_TYPE),
+            # so the timestamps below were written into the clip's own buffer, shared by every
+            # mount of the clip and by every queue still holding it: a media whose first
+            # frames waited in its appsrc (blocked from DESCRIBE until PLAY, e.g. a node
+            # opening many cameras after a failover) got them re-timed by another mount's
+            # clock, seconds ahead, and its sink waited for them while the queue grew.
+            buffer = unit.buffer.copy_region(_COPY_SHALLOW, 0, unit.buffer.get_size())
             buffer.dts = offset + unit.dts
             buffer.pts = offset + unit.pts
             buffer.duration = unit.duration
