@@ -16,6 +16,7 @@ import socket
 import stat
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _PROC_FD = Path("/proc/self/fd")
@@ -105,8 +106,16 @@ class ConnectionWatch:
     that was open when the watch began and is reused by FFmpeg meanwhile is not seen.
     """
 
-    def __init__(self, before: set[int] | None, interval_s: float = 0.01) -> None:
+    def __init__(
+        self,
+        before: set[int] | None,
+        interval_s: float = 0.01,
+        after_sample: Callable[[], object] | None = None,
+    ) -> None:
+        """``after_sample``: called after each sample (a worker asked to stop shuts down
+        what its opening connected meanwhile)."""
         self._before = before
+        self._after_sample = after_sample
         # Only descriptors that still resolve: the listing itself holds one open (its
         # directory's), which is closed by now and may be the very number FFmpeg gets next.
         self._fds_before = (
@@ -135,6 +144,8 @@ class ConnectionWatch:
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             self._sample()
+            if self._after_sample is not None:
+                self._after_sample()
 
     def _sample(self) -> None:
         before = self._before
@@ -216,6 +227,19 @@ class SessionSockets:
                 found[inode] = count
         return found
 
+    def shut_down(self, index: SocketIndex | None = None) -> int:
+        """Shut every socket down, whatever it carries (the worker was asked to stop); how
+        many were."""
+        done = 0
+        for _, sock in _borrowed(self.inodes, index or SocketIndex()):
+            with sock:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    continue  # not connected (yet), or closed by the peer
+                done += 1
+        return done
+
     def shut_down_quiet(
         self, baseline: dict[int, int], max_bytes: int, index: SocketIndex | None = None
     ) -> int:
@@ -234,6 +258,36 @@ class SessionSockets:
                     continue  # already closed by the peer
                 done += 1
         return done
+
+
+class Claims:
+    """Which open sessions own which sockets, process-wide: a worker stopped while it opens
+    knows only that its sockets are among those that appeared since it began and reach its
+    camera's host and port; a socket another worker's session has claimed meanwhile (a
+    camera of the same platform, same port) is not among them. Sockets are the process's,
+    not a worker's: hence one registry for the process (:data:`CLAIMS`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_owner: dict[int, frozenset[int]] = {}  # id(owner) -> its inodes
+
+    def claim(self, owner: object, inodes: frozenset[int]) -> None:
+        with self._lock:
+            self._by_owner[id(owner)] = inodes
+
+    def release(self, owner: object) -> None:
+        with self._lock:
+            self._by_owner.pop(id(owner), None)
+
+    def of_others(self, owner: object) -> set[int]:
+        with self._lock:
+            return {
+                inode for key, inodes in self._by_owner.items() if key != id(owner)
+                for inode in inodes
+            }  # fmt: skip
+
+
+CLAIMS = Claims()
 
 
 class SocketIndex:
