@@ -191,6 +191,7 @@ def _socket_inode(fd_name: str) -> int | None:
 _TCP_INFO_LEN = 136
 _BYTES_RECEIVED = struct.Struct("=Q")
 _BYTES_RECEIVED_AT = 128
+_LAST_DATA_RECV_AT = 52  # tcpi_last_data_recv, u32 (Linux 2.6+)
 
 
 class SessionSockets:
@@ -227,12 +228,16 @@ class SessionSockets:
                 found[inode] = count
         return found
 
-    def shut_down(self, index: SocketIndex | None = None) -> int:
-        """Shut every socket down, whatever it carries (the worker was asked to stop); how
-        many were."""
+    def shut_down(self, others: set[int], quiet_ms: int, index: SocketIndex | None = None) -> int:
+        """Shut the sockets down (the worker was asked to stop); how many were. One of
+        ``others`` (another session claimed it too: the two opened at the same moment) only
+        if nothing arrived on it for ``quiet_ms``: a connection carrying video may be the
+        other camera's, and if it is this worker's, its next packet ends it anyway."""
         done = 0
-        for _, sock in _borrowed(self.inodes, index or SocketIndex()):
+        for inode, sock in _borrowed(self.inodes, index or SocketIndex()):
             with sock:
+                if inode in others and not _quiet_for(sock, quiet_ms):
+                    continue
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
@@ -261,11 +266,12 @@ class SessionSockets:
 
 
 class Claims:
-    """Which open sessions own which sockets, process-wide: a worker stopped while it opens
-    knows only that its sockets are among those that appeared since it began and reach its
-    camera's host and port; a socket another worker's session has claimed meanwhile (a
-    camera of the same platform, same port) is not among them. Sockets are the process's,
-    not a worker's: hence one registry for the process (:data:`CLAIMS`)."""
+    """Which sockets each open session took for its own, process-wide. A worker knows only
+    that its sockets are among those that appeared while it opened and reach its camera's
+    host and port: a camera of the same platform (same host and port) opening at the same
+    moment takes the other's socket too. A socket another session claimed is shut down by
+    a stop only if it carries no video (:meth:`SessionSockets.shut_down`). Sockets are the
+    process's, not a worker's: hence one registry for the process (:data:`CLAIMS`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -331,6 +337,20 @@ def _borrowed(inodes: frozenset[int], index: SocketIndex) -> list[tuple[int, soc
         except OSError:
             os.close(duplicate)
     return found
+
+
+def _quiet_for(sock: socket.socket, ms: int) -> bool:
+    """Whether no data arrived on ``sock`` for ``ms`` (tcpi_last_data_recv, the u32 at byte
+    52 of struct tcp_info: milliseconds since the last data received)."""
+    if sock.type != socket.SOCK_STREAM:
+        return False
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+    except OSError:
+        return False
+    if len(raw) < _LAST_DATA_RECV_AT + 4:
+        return False
+    return int(struct.unpack_from("=I", raw, _LAST_DATA_RECV_AT)[0]) >= ms
 
 
 def _bytes_received(sock: socket.socket) -> int | None:

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 # bytes a second); a socket that received more than this a second while the stream was
 # silent carries video, another camera's perhaps, and is never shut down.
 QUIET_BYTES_PER_S = 2000
+# A stopped worker shuts down a socket another session claimed too only once nothing
+# arrived on it for this long: a camera's video comes many times a second.
+STOP_QUIET_MS = 500
 
 
 @dataclass
@@ -144,21 +147,22 @@ class IngestWorker(ReconnectingWorker):
         self._shut_down_attempt(None)
 
     def _shut_down_attempt(self, index: SocketIndex | None) -> int:
+        others = CLAIMS.of_others(self)
         sockets = self._sockets
-        if sockets:  # the open session's, claimed: no other camera's among them
-            return sockets.shut_down(index)
+        if sockets:  # the open session's
+            return sockets.shut_down(others, STOP_QUIET_MS, index)
         attempt = self._attempt
         if attempt is None:
             return 0
         now = socket_inodes()
         if now is None:
             return 0
-        new = now - attempt.before - CLAIMS.of_others(self)
-        outgoing, _ = established(new, now)
-        # Another camera of the same host and port opening at this very moment is among
-        # them too: its open fails and retries after its back-off, a video never cut.
+        outgoing, _ = established(now - attempt.before, now)
+        # Another camera of the same host and port still opening is among them too: its
+        # open fails and retries after its back-off. An open session's is left if it
+        # carries video (the shut_down's rule).
         mine = {inode for inode, peer in outgoing.items() if peer in attempt.targets}
-        return SessionSockets(mine).shut_down(index)
+        return SessionSockets(mine).shut_down(others, STOP_QUIET_MS, index)
 
     def _shut_down_if_stopped(self) -> None:
         if self._stop.is_set():
@@ -304,13 +308,9 @@ class IngestWorker(ReconnectingWorker):
                 "redirected it after answering the node's own check; refused",
                 credentials_exposed=True,  # FFmpeg set the session up there before this check
             )
-        others = CLAIMS.of_others(self)  # sessions of the same host that opened meanwhile
         sockets = SessionSockets(
-            {
-                inode for inode, peer in by_inode.items()
-                if (not expected or peer in expected) and inode not in others
-            }
-        )  # fmt: skip
+            {inode for inode, peer in by_inode.items() if not expected or peer in expected}
+        )
         CLAIMS.claim(self, sockets.inodes)
         return sockets
 
