@@ -88,6 +88,14 @@ class LocalPostgres:
         production looks to the nodes."""
         self._pg_ctl("restart", "-m", "fast")
 
+    def halt(self) -> None:
+        """Stop the server (``-m fast``) and keep its data: a database outage, ended by
+        :meth:`resume` on the same port."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        self._pg_ctl("start")
+
     def stop(self) -> None:
         """Stop the server at once (``-m immediate``: nothing in it is kept) and remove
         its directory."""

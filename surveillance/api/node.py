@@ -143,7 +143,10 @@ class Node:
             notifier = Notifier(database_url(config), config.cluster.node_id)
             remote_health = RemoteHealth(cluster_store, notifier, ingest, ownership.owner)
             # Another node's camera is never connected here; its health is its owner's word.
-            ingest.set_ownership(ownership.holds, remote_health.health, ownership.owner)
+            # Writers ask holds(); the ingest reads on through a shared database outage.
+            ingest.set_ownership(
+                ownership.holds, remote_health.health, ownership.owner, ownership.reads
+            )
         # Writes for a camera are fenced by its lease in cluster mode (None: unchecked).
         fence = ownership.fence if ownership is not None else None
         node_id = config.cluster.node_id if config.cluster.enabled else None

@@ -353,6 +353,13 @@ class SegmentWriter:
         with self._lock:
             return tally.facts(self._hash.hexdigest())
 
+    def drop(self) -> None:
+        """Let go of the file without another byte, cut or sync: it is not this writer's
+        any more (cluster mode: another node took the camera over and salvages it). What
+        the muxer still holds goes to its memory sink only, never to the file."""
+        self._closed = True
+        self._release()
+
     def _check_open(self) -> None:
         if self._closed:
             raise ValueError("the segment is closed")

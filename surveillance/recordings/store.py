@@ -96,7 +96,11 @@ def _reason(text: str) -> str:
 class RecordingStore:
     def __init__(self, engine: Engine, fence: Fence | None = None) -> None:
         """``fence(connection, camera_id)``: cluster mode's check, inside the transaction
-        that opens a segment, that this node still holds the camera (raises LeaseLost)."""
+        of each write for a camera (a segment opened, closed or discarded, a gap added or
+        ended), that this node still holds the camera (raises LeaseLost): a node that
+        lost the lease (paused, cut off) must not touch what the camera's new owner
+        reconciles. ``fenced=False`` on a write skips it: for a recorder closing what it
+        let go cleanly (its hand-off, services/camera_recorder.py), and for nothing else."""
         self._engine = engine
         self._transactions = Transactions(engine)
         self._fence = fence
@@ -123,8 +127,7 @@ class RecordingStore:
         _streams(stream)
         check_relative(path)
         with self._transactions.begin() as session:
-            if self._fence is not None:
-                self._fence(session.connection(), camera_id)
+            self._check(session, camera_id)
             row = SegmentRow(
                 camera_id=camera_id, stream=stream, path=path, start_at=start_at, bytes=0,
                 codec=codec, width=width, height=height, frames=0, init_bytes=0,
@@ -145,6 +148,8 @@ class RecordingStore:
         init_bytes: int,
         keyframes: Sequence[tuple[float, int]],
         reason: str,
+        *,
+        fenced: bool = True,
     ) -> SegmentRecord:
         """Close an open segment with its file's facts and link it to its chain's tail."""
         if bytes < 0 or len(sha256) != 64:
@@ -153,6 +158,7 @@ class RecordingStore:
             row = session.get(SegmentRow, segment_id, with_for_update=True)
             if row is None:
                 raise SegmentNotFound(segment_id)
+            self._check(session, row.camera_id, fenced)
             if row.end_at is not None:
                 raise SegmentNotOpen(segment_id)
             if end_at < row.start_at:
@@ -191,12 +197,18 @@ class RecordingStore:
             session.add(anchor)
         return anchor
 
+    def _check(self, session: Session, camera_id: str, fenced: bool = True) -> None:
+        """The fence, first in a write's transaction (see __init__)."""
+        if fenced and self._fence is not None:
+            self._fence(session.connection(), camera_id)
+
     def discard_segment(self, segment_id: int) -> None:
         """Forget an open segment that holds nothing usable (its file is the caller's)."""
         with self._transactions.begin() as session:
             row = session.get(SegmentRow, segment_id, with_for_update=True)
             if row is None:
                 raise SegmentNotFound(segment_id)
+            self._check(session, row.camera_id)
             if row.end_at is not None:
                 raise SegmentNotOpen(segment_id)
             session.delete(row)
@@ -317,9 +329,12 @@ class RecordingStore:
 
     # -- gaps ---------------------------------------------------------------------------
 
-    def add_gap(self, camera_id: str, stream: str, start_at: float, reason: str) -> int:
+    def add_gap(
+        self, camera_id: str, stream: str, start_at: float, reason: str, *, fenced: bool = True
+    ) -> int:
         _streams(stream)
         with self._transactions.begin() as session:
+            self._check(session, camera_id, fenced)
             row = GapRow(
                 camera_id=camera_id, stream=stream, start_at=start_at, reason=_reason(reason)
             )
@@ -327,11 +342,12 @@ class RecordingStore:
             session.flush()
             return row.id
 
-    def end_gap(self, gap_id: int, end_at: float) -> None:
+    def end_gap(self, gap_id: int, end_at: float, *, fenced: bool = True) -> None:
         with self._transactions.begin() as session:
             row = session.get(GapRow, gap_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no recording gap {gap_id}")
+            self._check(session, row.camera_id, fenced)
             if row.end_at is None:
                 row.end_at = max(end_at, row.start_at)
 

@@ -14,12 +14,32 @@ the deadlines of the node's other leases pass: their cameras went dark for a sec
 
 "Still mine" is a LOCAL MONOTONIC deadline: the monotonic time just before the renewing
 statement was sent + lease_s - LEASE_MARGIN_S, always before the database lets anyone else
-claim. A watchdog stops the ingest of a camera when its deadline passes (renewals failing,
-the process paused) and from then on holds() is False and the fence raises LeaseLost, so a
-node cut off from the database stops writing before another may start. A database error
-keeps what is held until its deadline (live video goes on through a short restart) and
-makes no claims; once the database answers again, cameras others held are left to them for
-lease_s (they renew first).
+claim. Past it (renewals failing, the process paused) holds() is False and the fence
+raises LeaseLost, so a node cut off from the database stops WRITING (recordings, events,
+evidence, alarm clips) before another may start; a watchdog stops the ingest (READING)
+of the camera at that moment too, with one exception:
+
+A database outage. When the lease statements fail (the database unreachable, as opposed
+to a renewal that answers without a camera: "lease lost"), the node asks every peer live
+at its last read of ``cluster_nodes``, each renew round, whether it reaches the database
+(services/outage_evidence.py, ``GET /api/cluster/database``). While every one says it does
+not, nobody can claim a camera: the node goes on READING the cameras it held (reads(),
+what the ingest follows; live video goes on) for a short while after each such answer,
+writing nothing for them. A peer that reaches the database, or cannot be asked, means this
+node may be the one cut off: it stops reading at once ("database unreachable" on the
+camera). Alone in the cluster, nobody else can claim: it reads on. Safe because a node
+that has not reached the database (a failed statement, or none answered for
+DB_SILENT_S) waits lease_s after it reaches it again before claiming any camera others
+held, and says "unreachable" only in that state; meanwhile the node that read on renews
+first: the leases that expired under it are claimed again at once (generation + 1, new
+fence tokens), and one another node did take is dropped at once. (A node STARTED in the
+seconds after the database came back has seen no outage: it may claim such an expired
+lease before its reader's renewal does; the reader then finds it taken and stops.)
+
+A hand-off stops the camera's ingest first and releases the lease only once its reader
+thread has ended (renewing it meanwhile, however long that takes: the ingest monitor ends
+a let-go reader hung on a silent camera); a lease is never released under a running
+reader, so a hand-off never puts two nodes on one camera.
 
 Pinned cameras (source kind other than "rtsp": GB/T 28181 channels, whose platform
 registered to this node) are always held here and never leased.
@@ -46,15 +66,23 @@ from surveillance.cluster.store import ClusterStore
 from surveillance.config.models import ClusterConfig
 from surveillance.services.cluster_membership import Membership
 from surveillance.services.ingest import IngestService
+from surveillance.services.outage_evidence import ASK_TIMEOUT_S, nobody_can_claim
 
 log = logging.getLogger(__name__)
 
 # What a camera whose lease ran out under this node shows until its new owner's status.
-LEASE_LOST = "lease lost: this node could not renew it in time"
+LEASE_LOST = "lease lost: another node may hold it now"
+DB_UNREACHABLE = (
+    "database unreachable from this node while another node reaches it: not read here "
+    "until this node can renew its lease"
+)
 LEASE_MARGIN_S = 1.0  # the local deadline comes this much before the database's expiry
-# A camera let go whose worker thread has not ended (a read blocked in the demuxer) is
-# released after this anyway: a camera must not stay dark for a stuck thread.
-RELEASE_WAIT_MAX_S = 30.0
+# A camera let go whose worker thread has not ended after this is said in the log (once):
+# its lease stays this node's (renewed, not read) until the thread ends.
+RELEASE_WAIT_LOG_S = 30.0
+# Seconds past renew_s without an answer from the database (a statement hanging on a
+# dead connection) after which this node counts it unreachable, like a failed statement.
+DB_SILENT_EXTRA_S = 2.0
 LEASED_KIND = "rtsp"  # cameras of this source kind are leased; others are pinned here
 DB_ERROR_LOG_EVERY_S = 30.0
 MIN_WAKE_S = 0.05  # the watchdog's shortest sleep
@@ -97,12 +125,20 @@ class Ownership:
         self._taking: set[str] = set()  # held, not started until on_takeover has run
         self._releasing: dict[str, float] = {}  # let go, released once not read: since
         self._quiet_until = 0.0  # monotonic; no claims of others' cameras before it
-        self._db_down = False
+        self._db_down = False  # a lease statement failed since the last that answered
+        self._db_ok_at = time.monotonic()  # when a lease statement last answered
         self._error_logged_at = -DB_ERROR_LOG_EVERY_S
+        # Outage: held cameras may be read (not written) until this monotonic time, every
+        # live peer having said it cannot reach the database either (outage_evidence.py).
+        self._unclaimable_until = 0.0
+        self._outage_said: set[str] = set()  # what was logged of this outage (once each)
+        self._dropped: set[str] = set()  # leases found taken or gone: shown "lease lost"
+        self._slow_release_said: set[str] = set()
         self._wake = asyncio.Event()  # the watchdog looks again (a deadline moved)
         self._rounds_task: asyncio.Task[None] | None = None
         self._renewals_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
+        self._outage_task: asyncio.Task[None] | None = None
         membership.on_lost(self._lost)
 
     # -- life cycle -----------------------------------------------------------------------
@@ -117,13 +153,17 @@ class Ownership:
             _every(self.config.renew_s, self._work, "round"), name="cluster-leases"
         )
         self._watchdog_task = asyncio.create_task(self._watchdog(), name="cluster-watchdog")
+        self._outage_task = asyncio.create_task(
+            _every(self.config.renew_s, self._ask_peers, "outage check"), name="cluster-outage"
+        )
 
     async def stop_renewing(self) -> None:
         """Stop the rounds: no renewal, claim or hand-off from now on; held cameras stop
         at their local deadlines (what a node cut off from the database lives through)."""
         await _cancel(self._renewals_task)
         await _cancel(self._rounds_task)
-        self._renewals_task = self._rounds_task = None
+        await _cancel(self._outage_task)
+        self._renewals_task = self._rounds_task = self._outage_task = None
 
     async def stop(self) -> None:
         """Stop the loops, the ingest of the held cameras, then release them: the others
@@ -154,6 +194,23 @@ class Ownership:
         if self.pinned(camera_id):
             return True
         return self._deadlines.get(camera_id, 0.0) > time.monotonic()
+
+    def reads(self, camera_id: str) -> bool:
+        """This node reads the camera (what the ingest follows): it holds it, or held it
+        until a database outage that every peer shares (nobody can claim it; nothing is
+        written for it meanwhile)."""
+        if self.holds(camera_id):
+            return True
+        return camera_id in self._deadlines and self._unclaimable_until > time.monotonic()
+
+    def database_reachable(self, now: float | None = None) -> bool:
+        """Whether this node's lease statements reach the database: the last one answered
+        and one did within renew_s + DB_SILENT_EXTRA_S. False also means: once it answers
+        again, no camera another node held is claimed here for lease_s (peers rely on it,
+        GET /api/cluster/database)."""
+        now = time.monotonic() if now is None else now
+        silent_s = now - self._db_ok_at
+        return not self._db_down and silent_s < self.config.renew_s + DB_SILENT_EXTRA_S
 
     def held(self) -> frozenset[str]:
         """The leased cameras held now (pinned ones are not listed)."""
@@ -208,11 +265,23 @@ class Ownership:
             async with self._lease_lock:
                 sent_at = time.monotonic()
                 mine = await self._db(self.store.renew, self.node_id, self.config.lease_s)
-                self._adopt(mine, sent_at, every=True)
+                self._db_ok()
+                listed = {lease.camera_id for lease in mine}
+                # Read on through an outage (or a pause) past their leases: claimed again
+                # now, before anyone waiting out the outage may (generation + 1); one
+                # another node took meanwhile is not got, and stops below.
+                again = [c for c in self._running if c in self._deadlines and c not in listed]
+                got: Sequence[Lease] = []
+                if again:
+                    got = await self._db(self.store.claim, self.node_id, again, self.config.lease_s)
+                    self._log_reclaimed(again, got)
+                self._adopt([*mine, *got], sent_at, every=True)
+                self._unclaimable_until = 0.0  # from now on the leases say who reads what
         except SQLAlchemyError as error:
             self._db_failed(error)
             self._sync()
             return False
+        self._sync()
         return True
 
     async def _work(self) -> None:
@@ -226,14 +295,17 @@ class Ownership:
             self._db_failed(error)
             self._sync()
             return
-        if self._db_down:
-            self._db_down = False
-            # The others renew first: after an outage every lease may read as expired.
-            self._quiet_until = time.monotonic() + self.config.lease_s
-            log.warning("cluster: database back; claims of others' cameras resume in %g s",
-                        self.config.lease_s)  # fmt: skip
+        self._db_ok()
         rows = {lease.camera_id: lease for lease in leases}
         self._owners = {c: lease.node_id for c, lease in rows.items() if lease.remaining_s > 0}
+        # A camera read on past its lease (an outage) that another node now holds: its
+        # reader stops at once (it cannot be during a true outage; a partition, say).
+        taken = [c for c in self._running if not self.holds(c) and self._owners.get(c) not in
+                 (None, self.node_id)]  # fmt: skip
+        for camera_id in taken:
+            self._deadlines.pop(camera_id, None)
+            self._tokens.pop(camera_id, None)
+            self._dropped.add(camera_id)
         # Held leases of cameras the catalog no longer has are let go.
         gone = [c for c in self._deadlines if c not in leased]
         live = self.membership.live_nodes()
@@ -272,6 +344,7 @@ class Ownership:
             async with self._lease_lock:
                 sent_at = time.monotonic()
                 got = await self._db(self.store.claim, self.node_id, wanted, self.config.lease_s)
+                self._db_ok()
                 self._adopt(got, sent_at)
         except SQLAlchemyError as error:
             self._db_failed(error)
@@ -315,21 +388,28 @@ class Ownership:
             self._sync()
 
     async def _release_ended(self) -> None:
-        """Release the cameras let go whose readers have ended (or that waited too long)."""
+        """Release the cameras let go whose readers have ended. One whose reader has not
+        is kept (renewed, not read) however long: released under a running reader, the
+        camera could be read by two nodes. The ingest monitor ends a reader hung on a
+        silent camera; one that outlives RELEASE_WAIT_LOG_S is said once."""
         try:
             async with self._lease_lock:  # (picked inside: a claim must not come between)
                 now = time.monotonic()
-                done = [
-                    c for c, since in self._releasing.items()
-                    if not self.ingest.reading(c) or now - since > RELEASE_WAIT_MAX_S
-                ]  # fmt: skip
+                done = [c for c in self._releasing if not self.ingest.reading(c)]
+                for camera_id, since in self._releasing.items():
+                    slow = now - since > RELEASE_WAIT_LOG_S and camera_id not in done
+                    if slow and camera_id not in self._slow_release_said:
+                        self._slow_release_said.add(camera_id)
+                        log.warning("cluster: camera %s handed off, but its reader has not "
+                                    "ended after %g s: its lease is kept (not read) until it "
+                                    "does", camera_id, RELEASE_WAIT_LOG_S)  # fmt: skip
                 if not done:
                     return
                 await self._db(self.store.release, self.node_id, done)
+                self._db_ok()
                 for camera_id in done:
-                    if now - self._releasing.pop(camera_id, now) > RELEASE_WAIT_MAX_S:
-                        log.warning("cluster: camera %s released with its reader still ending",
-                                    camera_id)  # fmt: skip
+                    self._releasing.pop(camera_id, None)
+                    self._slow_release_said.discard(camera_id)
         except SQLAlchemyError as error:
             self._db_failed(error)  # retried next round, or they expire, a lease later
             return
@@ -343,11 +423,12 @@ class Ownership:
             listed = {lease.camera_id for lease in leases}
             gone = [c for c in self._deadlines if c not in listed]
             if gone:
-                log.warning("cluster: %d leases expired before renewal: %s",
-                            len(gone), ", ".join(sorted(gone)[:10]))  # fmt: skip
+                log.warning("cluster: lease lost, %d leases expired or taken before renewal: "
+                            "%s", len(gone), ", ".join(sorted(gone)[:10]))  # fmt: skip
             for camera_id in gone:
                 del self._deadlines[camera_id]
                 self._tokens.pop(camera_id, None)
+                self._dropped.add(camera_id)
         for lease in leases:
             if lease.node_id != self.node_id or lease.camera_id in self._releasing:
                 continue  # (one being let go stays ours only until its reader has ended)
@@ -373,10 +454,13 @@ class Ownership:
         in tasks of their own: a stop waits for the worker threads to end. Tasks run in
         the order made, and each applies its change before its first wait, so a later
         change never overtakes an earlier one."""
-        want = set(self.held()) - self._taking
-        # Held until now but not let go (no hand-off): the lease ran out under us.
-        lost = {c for c in self._running - want if c in self._deadlines}
-        changed = (want - self._running) | (self._running - want - lost)
+        want = {c for c in self._deadlines if self.reads(c)} - self._taking
+        # Read until now but not let go (no hand-off): the lease ran out or was taken.
+        lost = {c for c in self._running - want if c in self._deadlines or c in self._dropped}
+        cut_off = set() if self.database_reachable() else lost - self._dropped
+        lost -= cut_off
+        self._dropped.clear()
+        changed = (want - self._running) | (self._running - want - lost - cut_off)
         self._running = want
         if lost:
             log.warning(
@@ -384,6 +468,12 @@ class Ownership:
                 len(lost), ", ".join(sorted(lost)[:10]),
             )  # fmt: skip
             self._spawn(self._apply(self.ingest.ownership_changed(sorted(lost), LEASE_LOST)))
+        if cut_off:
+            self._say_once("cut off", "cluster: database unreachable here but not from every "
+                           "live peer (this node may be cut off): cameras no longer read here "
+                           "from their lease deadlines, first %d: %s", len(cut_off),
+                           ", ".join(sorted(cut_off)[:10]))  # fmt: skip
+            self._spawn(self._apply(self.ingest.ownership_changed(sorted(cut_off), DB_UNREACHABLE)))
         if changed:
             self._spawn(self._apply(self.ingest.ownership_changed(sorted(changed))))
 
@@ -401,13 +491,66 @@ class Ownership:
         while True:
             self._wake.clear()
             now = time.monotonic()
-            running_deadlines = [self._deadlines.get(c, 0.0) for c in self._running]
+            running_deadlines = [self._read_deadline(c) for c in self._running]
             if any(d <= now for d in running_deadlines):
                 self._sync()
                 continue
             nearest = min(running_deadlines, default=now + self.config.renew_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(MIN_WAKE_S, nearest - now))
+
+    def _read_deadline(self, camera_id: str) -> float:
+        deadline = self._deadlines.get(camera_id, 0.0)
+        return max(deadline, self._unclaimable_until) if camera_id in self._deadlines else 0.0
+
+    async def _ask_peers(self) -> None:
+        """During an outage, every renew round: may the cameras held be read on? Yes
+        while every peer live at the last read says it cannot reach the database either
+        (for the next round and an ask's time; never past what a peer's answer holds: it
+        claims nothing others held for lease_s after it reaches the database again)."""
+        asked_at = time.monotonic()
+        if self.database_reachable(asked_at) or not self._deadlines or self.membership.lost:
+            return
+        peers = [n.url for n in self.membership.live_nodes() if n.id != self.node_id]
+        shared = await nobody_can_claim(peers)
+        valid_s = min(self.config.renew_s + 2 * ASK_TIMEOUT_S, self.config.lease_s - LEASE_MARGIN_S)
+        self._unclaimable_until = asked_at + valid_s if shared else 0.0
+        if shared:
+            self._say_once("reading on", "cluster: database unreachable from every node (%d "
+                           "peers say so too): %d held cameras are read on, nothing is written "
+                           "for them until their leases are renewed", len(peers),
+                           len(self._deadlines))  # fmt: skip
+        self._wake.set()
+        self._sync()
+
+    def _log_reclaimed(self, wanted: Sequence[str], got: Sequence[Lease]) -> None:
+        mine = sorted(lease.camera_id for lease in got if lease.node_id == self.node_id)
+        if mine:
+            log.warning("cluster: %d cameras read on past their leases claimed again "
+                        "(new generation): %s", len(mine), ", ".join(mine[:10]))  # fmt: skip
+        taken = sorted(set(wanted) - set(mine))
+        if taken:
+            log.warning("cluster: lease lost, %d cameras read on past their leases were taken "
+                        "meanwhile: %s", len(taken), ", ".join(taken[:10]))  # fmt: skip
+
+    def _say_once(self, what: str, message: str, *args: object) -> None:
+        """One log line of each kind per outage (not per camera, not per round)."""
+        if what not in self._outage_said:
+            self._outage_said.add(what)
+            log.warning(message, *args)
+
+    def _db_ok(self) -> None:
+        """A lease statement answered. After an outage (as database_reachable() told the
+        peers) the cameras others held are left to them for lease_s: they renew first."""
+        now = time.monotonic()
+        if not self.database_reachable(now):
+            self._quiet_until = now + self.config.lease_s
+            log.warning("cluster: database reachable again; claims of others' cameras "
+                        "resume in %g s", self.config.lease_s)  # fmt: skip
+            self._outage_said.clear()
+            self._error_logged_at = -DB_ERROR_LOG_EVERY_S
+        self._db_down = False
+        self._db_ok_at = now
 
     def _lost(self) -> None:
         """Another process runs under this node's id: hold nothing from now on."""
@@ -422,9 +565,11 @@ class Ownership:
         now = time.monotonic()
         if now - self._error_logged_at >= DB_ERROR_LOG_EVERY_S:
             self._error_logged_at = now
+            # The class name only: a driver's message may carry the connection string.
             log.warning(
-                "cluster: lease database unreachable (%s): held cameras keep running until "
-                "their leases run out, no claims",
+                "cluster: lease database unreachable (%s): no claims; writes for held cameras "
+                "stop at their lease deadlines, reading goes on only while every live peer "
+                "cannot reach the database either",
                 type(error).__name__,
             )
 

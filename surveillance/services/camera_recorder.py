@@ -15,6 +15,17 @@ the recorder could not record becomes a gap row with its reason. A gap is writte
 moment it is known to be one (an outage, a failed write); the short hole of a quick
 reconnect (or of packets that came late) becomes a row only when it is longer than
 ``MIN_GAP_S``, since the recordings API merges spans closer than that anyway.
+
+Cluster mode: a node that lost a camera's lease (paused past it, cut off from the
+database) never touches that camera's files or rows again. Another node may have taken
+the camera over and salvaged the open segment (services/recording_reconcile.py): a
+packet written into that file, a cut or a removal of it would break the hash its row now
+holds. So before each write to a segment file, and before closing, cutting or removing
+one, the recorder asks ``holds(camera)``; when the lease is gone it drops its writer
+(media/recording_file.py ``SegmentWriter.drop``: not another byte) and leaves the open
+row and the file to the new owner, says so once, and records the camera no more while it
+is held elsewhere. Rows it writes for the camera (segments, gaps) are fenced by the lease
+in their transaction (recordings/store.py), and a refusal drops the writer the same way.
 """
 
 from __future__ import annotations
@@ -29,17 +40,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from surveillance.cluster.errors import LeaseLost
 from surveillance.config.models import RecordingConfig
 from surveillance.media.fanout import Subscription
-from surveillance.media.health import StreamState
+from surveillance.media.health import ErrorKind, StreamState
 from surveillance.media.packets import Packet, StreamInfo
 from surveillance.media.recording_file import MAX_EARLY_ARRIVAL_S, SegmentFacts, SegmentWriter
 from surveillance.media.recording_read import SegmentRef
 from surveillance.media.stream import Stream
 from surveillance.recordings.layout import SEGMENT_ID_PLACEHOLDER, segment_path
 from surveillance.recordings.records import MAX_SEGMENT_S
-from surveillance.recordings.store import RecordingStore
+from surveillance.recordings.store import RecordingStore, SegmentNotOpen
+from surveillance.services.ingest import ELSEWHERE as HELD_ELSEWHERE
 from surveillance.services.recording_state import RecordingState, RecordingStatus
 
 log = logging.getLogger(__name__)
@@ -64,6 +78,15 @@ CLOCK_LOG_EVERY_S = 600.0  # a camera's clock trouble is logged at most this oft
 ASSUMED_FPS = 25.0  # a stream that does not say its frame rate
 SETTLE_S = 1.5  # a new connection's packets held this long to date it (_hold)
 MIN_GAP_S = 1.0  # a hole between two segments shorter than this is not a gap row
+# Cluster mode: how long after ``holds(camera)`` last said yes the recorder still writes
+# and closes its segment: a lost lease turns holds() false LEASE_MARGIN_S (1 s) before the
+# database lets another node claim the camera, so what starts within this margin of a yes
+# ends before anyone can take the file over. A recorder that comes back later (its
+# process was paused) finds it past and drops the segment instead, unless the node
+# handed the camera off (_handing_off): then the segment closes as at any stop.
+LETTING_GO_S = 0.5
+LEASE_LOST = "lease lost: the node that holds the camera now records it"
+DATABASE_DOWN = "database unreachable: the index catches up when it answers again"
 SEGMENT_DIR_MODE = 0o700
 
 # Why a segment was closed (recording_segments.closed_reason).
@@ -193,6 +216,11 @@ class CameraRecorder:
         self._last_end: float | None = None  # epoch s where the last closed segment ended
         self._retry_at = 0.0  # monotonic; no new segment before it
         self._lease_lost_logged = False
+        self._database_down_logged = False
+        # A segment whose file is complete but whose row could not be closed (the database
+        # did not answer): closed at the next start, before anything else is written.
+        self._unclosed: tuple[int, float, SegmentFacts, str] | None = None
+        self._held_at = time.monotonic()  # when holds() last said yes (_mine)
         self._clock_logged_at = -CLOCK_LOG_EVERY_S  # monotonic
         self._status = RecordingStatus(
             RecordingState.WAITING, stream_name, "waiting for the camera's first keyframe",
@@ -248,6 +276,9 @@ class CameraRecorder:
 
     # -- packets --------------------------------------------------------------------------
     def _packet(self, packet: Packet) -> None:
+        if not self._mine():
+            self._lost()  # (once: then nothing is open, nothing is held)
+            return
         segment = self._open
         continued_at: float | None = None  # where a segment rolled over at this packet ends
         if segment is not None:
@@ -400,6 +431,8 @@ class CameraRecorder:
         ``anchored_at``: a new connection's start as its first packets date it. Neither
         moves it later than the keyframe's arrival or earlier than the last end."""
         settings = self._settings
+        if not self._holds(self.camera_id):
+            return  # let go (LETTING_GO_S): its next segment is the next holder's
         try:
             free = shutil.disk_usage(self._root).free
         except OSError as error:
@@ -431,6 +464,8 @@ class CameraRecorder:
                 self._begin_gap(self._last_end, GAP_HELD_UP, write=False)
                 late_s = start_at - self._last_end
                 self._log_clock(f"the camera's packets arrived {late_s:.1f} s late; a gap")
+        if not self._close_unclosed():
+            return
         # The row first (its id names the file): a crash before the file exists leaves an
         # open row without a file, which the next start discards.
         try:
@@ -447,7 +482,11 @@ class CameraRecorder:
                 self._lease_lost_logged = True
                 log.warning("recording %s not started: %s", self.camera_id, lost)
             return
+        except SQLAlchemyError as error:
+            self._database_down(error)
+            return
         self._lease_lost_logged = False
+        self._database_back()
         path = self._root / segment_path(self.camera_id, self.stream_name, start_at, segment_id)
         try:
             path.parent.mkdir(mode=SEGMENT_DIR_MODE, parents=True, exist_ok=True)
@@ -471,6 +510,9 @@ class CameraRecorder:
     def _close(self, reason: str) -> None:
         segment = self._open
         assert segment is not None
+        if not self._mine():
+            self._lost()
+            return
         try:
             facts = segment.writer.close()
         except Exception as error:
@@ -478,19 +520,45 @@ class CameraRecorder:
             return
         self._closed(segment, facts, reason)
 
-    def _closed(self, segment: _OpenSegment, facts: SegmentFacts, reason: str) -> None:
+    def _closed(self, segment: _OpenSegment, facts: SegmentFacts, reason: str) -> bool:
+        """False: the row was refused (the camera was taken over; _lost said so)."""
         # Never in the future: no later than the last packet's arrival (+ its frame and the
         # reorder delay the duration holds), whatever the camera's clock said.
         end_at = segment.start_at + self._readable_s(segment, facts.duration_s)
-        close_with_facts(self._store, segment.segment_id, end_at, facts, reason)
+        try:
+            self._store.close_segment(
+                segment.segment_id,
+                end_at=end_at,
+                bytes=facts.bytes,
+                sha256=facts.sha256,
+                frames=facts.frames,
+                init_bytes=facts.init_bytes,
+                keyframes=facts.keyframes,
+                reason=reason,
+                # Held: fenced by the lease. Let go (a hand-off, LETTING_GO_S): ours still.
+                fenced=self._holds(self.camera_id),
+            )
+        except (LeaseLost, SegmentNotOpen) as refused:
+            # Taken over meanwhile: the row (closed by its salvage, maybe) is not ours.
+            self._lost(refused)
+            return False
+        except SQLAlchemyError as error:
+            # The file is whole; its row waits (the next start closes it, fenced as now):
+            # the writer is done with, so no packet touches it again.
+            self._unclosed = (segment.segment_id, end_at, facts, reason)
+            self._database_down(error)
         self._open = None
         self.open_ref = None
         self._covered_until = self._last_end = end_at
+        return True
 
     def _failed(self, error: Exception) -> None:
         """A write failed: keep the segment's whole fragments, show why, retry later."""
         segment = self._open
         assert segment is not None
+        if not self._mine():
+            self._lost()  # neither cut nor removed: the file is the new owner's
+            return
         state, reason = write_failure(error)
         if not isinstance(error, OSError):
             log.error("recording %s failed", self.camera_id, exc_info=error)
@@ -498,11 +566,23 @@ class CameraRecorder:
         with contextlib.suppress(Exception):
             facts = segment.writer.abort()
         if facts is not None and facts.frames:
-            self._closed(segment, facts, reason)
+            if not self._closed(segment, facts, reason):
+                return
         else:
-            with contextlib.suppress(OSError):
+            try:
+                self._store.discard_segment(segment.segment_id)
+            except (LeaseLost, SegmentNotOpen) as refused:
+                self._lost(refused)
+                return
+            except SQLAlchemyError as database:
+                # The open row stays, with what the file holds: the next start reconciles
+                # it (salvage or discard), as after a crash.
+                self._open = None
+                self.open_ref = None
+                self._database_down(database)
+                return
+            with contextlib.suppress(OSError):  # after the row: a refused one keeps its file
                 segment.path.unlink(missing_ok=True)
-            self._store.discard_segment(segment.segment_id)
             self._open = None
             self.open_ref = None
         self._trouble(state, reason, error)
@@ -550,8 +630,9 @@ class CameraRecorder:
 
     def _elsewhere(self) -> None:
         """Another node holds the camera (cluster mode) and records it: the segment open
-        here closes, a gap of ours ends, and none is written while it is there."""
-        self._release_held()
+        here closes (handed off) or is dropped (lease lost), a gap of ours ends, and none
+        is written while it is there."""
+        self._held = []  # a new connection's first packets: no segment starts now
         if self._open is not None:
             self._close(CLOSED_STOPPED_DELIVERING)
         if self._gap is not None:
@@ -559,8 +640,56 @@ class CameraRecorder:
         # What follows is the other node's to account for: no gap of ours covers it later.
         self._covered_until = time.time()
         self._last_end = None
-        if self._status.state is not RecordingState.WAITING or self._status.detail != ELSEWHERE:
+        if self._status.state is not RecordingState.WAITING or self._status.detail not in (
+            ELSEWHERE, LEASE_LOST
+        ):  # fmt: skip
             self._set_status(RecordingState.WAITING, ELSEWHERE)
+
+    def _mine(self) -> bool:
+        """Whether this node may still write, close or remove the camera's segment and
+        rows: it holds the camera, did LETTING_GO_S ago, or is handing it off."""
+        now = time.monotonic()
+        if self._holds(self.camera_id):
+            self._held_at = now
+            return True
+        return now - self._held_at < LETTING_GO_S or self._handing_off()
+
+    def _handing_off(self) -> bool:
+        """holds() says no: whether this node let the camera go itself. A hand-off stops
+        the camera's ingest, which says the camera is elsewhere, before its reader has
+        ended and long before the lease is released, so no other node can have taken the
+        segment over (a take-over salvages only a dead node's). A lost lease says so
+        (LEASE_LOST of services/camera_ownership.py), or nothing yet: a paused process
+        resumes before its lease watchdog."""
+        health = self._stream.health
+        return (
+            health.state is StreamState.OFFLINE  # (the last error stays once it is over)
+            and health.last_error_kind is ErrorKind.UNREACHABLE
+            and health.last_error == HELD_ELSEWHERE
+        )
+
+    def _lost(self, refused: Exception | None = None) -> None:
+        """The camera's lease went to another node: drop the writer without writing,
+        cutting or closing anything; the open row and its file are the new owner's to
+        reconcile. ``refused``: the database's refusal of a row, if that told us."""
+        segment, self._open = self._open, None
+        self.open_ref = None
+        self._held = []
+        self._gap = None  # a gap of ours not ended stays open: the new owner ends it
+        self._covered_until = time.time()
+        self._last_end = None
+        self._last_info = None
+        if segment is None and refused is None:
+            return  # nothing was under way (a hand-off closed it): packets left over, say
+        if segment is not None:
+            segment.writer.drop()
+        if not self._lease_lost_logged:
+            self._lease_lost_logged = True
+            log.warning(
+                "recording %s/%s stopped here, its open segment left to the new owner: %s%s",
+                self.camera_id, self.stream_name, LEASE_LOST, f" ({refused})" if refused else "",
+            )  # fmt: skip
+        self._set_status(RecordingState.WAITING, LEASE_LOST)
 
     # -- gaps -----------------------------------------------------------------------------
     def _begin_gap(self, start_at: float, reason: str, *, write: bool) -> None:
@@ -570,9 +699,7 @@ class CameraRecorder:
         elif gap.gap_id is None:
             gap.reason = reason  # the later reason says more (a reconnect, then "refused")
         if write and gap.gap_id is None:
-            gap.gap_id = self._store.add_gap(
-                self.camera_id, self.stream_name, gap.start_at, gap.reason
-            )
+            gap.gap_id = self._add_gap(gap)
 
     def _end_gap(self, end_at: float) -> None:
         gap, self._gap = self._gap, None
@@ -582,10 +709,74 @@ class CameraRecorder:
         if gap.gap_id is None:
             if end_at - gap.start_at < MIN_GAP_S:
                 return
-            gap.gap_id = self._store.add_gap(
-                self.camera_id, self.stream_name, gap.start_at, gap.reason
-            )
-        self._store.end_gap(gap.gap_id, end_at)
+            gap.gap_id = self._add_gap(gap)
+            if gap.gap_id is None:
+                return
+        if not self._mine():
+            self._lost()  # the new owner ends it
+            return
+        try:
+            self._store.end_gap(gap.gap_id, end_at, fenced=self._holds(self.camera_id))
+        except LeaseLost as refused:
+            self._lost(refused)
+        except SQLAlchemyError as error:
+            self._database_down(error)  # the row stays open: the next start ends it
+
+    def _add_gap(self, gap: _Gap) -> int | None:
+        """The gap's row, as the segments' (fenced; None: the lease is gone, _lost)."""
+        if not self._mine():
+            self._lost()
+            return None
+        try:
+            return self._store.add_gap(
+                self.camera_id, self.stream_name, gap.start_at, gap.reason,
+                fenced=self._holds(self.camera_id),
+            )  # fmt: skip
+        except LeaseLost as refused:
+            self._lost(refused)
+            return None
+        except SQLAlchemyError as error:
+            self._database_down(error)  # not written: a later change writes it
+            return None
+
+    # -- the database away ----------------------------------------------------------------
+    def _close_unclosed(self) -> bool:
+        """Close the row left open while the database was away; False: not yet (it is
+        still away: nothing new starts before it)."""
+        if self._unclosed is None:
+            return True
+        segment_id, end_at, facts, reason = self._unclosed
+        try:
+            self._store.close_segment(
+                segment_id, end_at=end_at, bytes=facts.bytes, sha256=facts.sha256,
+                frames=facts.frames, init_bytes=facts.init_bytes, keyframes=facts.keyframes,
+                reason=reason, fenced=True,
+            )  # fmt: skip
+        except (LeaseLost, SegmentNotOpen) as refused:
+            self._unclosed = None
+            self._lost(refused)  # taken over meanwhile: the row is the new owner's
+            return False
+        except SQLAlchemyError as error:
+            self._database_down(error)
+            return False
+        self._unclosed = None
+        return True
+
+    def _database_down(self, error: SQLAlchemyError) -> None:
+        """Said once per outage, not per packet; retried every RETRY_AFTER_ERROR_S."""
+        self._retry_at = time.monotonic() + RETRY_AFTER_ERROR_S
+        if not self._database_down_logged:
+            self._database_down_logged = True
+            log.warning(
+                "recording %s/%s paused: %s (%s)",
+                self.camera_id, self.stream_name, DATABASE_DOWN, type(error).__name__,
+            )  # fmt: skip
+        self._set_status(RecordingState.ERROR, DATABASE_DOWN)
+
+    def _database_back(self) -> None:
+        if self._database_down_logged:
+            self._database_down_logged = False
+            log.info("recording %s/%s: database answers again", self.camera_id, self.stream_name)
 
     def _readable_s(self, segment: _OpenSegment, duration_s: float) -> float:
         """The media time of the segment the index may show: its timeline, shortened by

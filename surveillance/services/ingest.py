@@ -102,7 +102,8 @@ class IngestService:
         self._retired: list[IngestSource] = []  # workers of removed streams, joined at stop
         self._started = False
         self._monitor_task: asyncio.Task[None] | None = None
-        self._holds: Holds = _held_everywhere
+        self._holds: Holds = _held_everywhere  # whether the camera is READ here
+        self._writes: Holds = _held_everywhere  # whether its writers may write (holds())
         self._remote: RemoteHealth = _no_remote
         self._owner: Owner = _unknown_owner
         for camera in catalog.cameras.values():
@@ -185,22 +186,33 @@ class IngestService:
             slot.stream.add_health_listener(functools.partial(listener, slot.camera.id))
 
     # -- cluster ownership ----------------------------------------------------------------
-    def set_ownership(self, holds: Holds, remote: RemoteHealth, owner: Owner | None = None) -> None:
-        """Cluster mode: ``holds(camera_id)`` says whether this node holds the camera; one it
-        does not is never connected here, and its health is ``remote(camera_id, sub)`` (its
-        owner's published status), or offline "held by another node" until there is one.
-        ``owner`` names the holder in the error a request for the camera gets. Before
-        :meth:`start`; the holder calls :meth:`ownership_changed` when holds() changes."""
+    def set_ownership(
+        self,
+        holds: Holds,
+        remote: RemoteHealth,
+        owner: Owner | None = None,
+        reads: Holds | None = None,
+    ) -> None:
+        """Cluster mode: ``holds(camera_id)`` says whether this node holds the camera (its
+        writers may write: :meth:`holds`); ``reads(camera_id)`` (default ``holds``) whether
+        it reads it (during a database outage a node may read a camera it can no longer
+        write for). One it does not read is never connected here, and its health is
+        ``remote(camera_id, sub)`` (its owner's published status), or offline "held by
+        another node" until there is one. ``owner`` names the holder in the error a
+        request for the camera gets. Before :meth:`start`; the holder calls
+        :meth:`ownership_changed` when reads() changes."""
         if self._started:
             raise RuntimeError("set the ownership before the ingest starts")
-        self._holds, self._remote = holds, remote
+        self._holds, self._writes, self._remote = reads or holds, holds, remote
         self._owner = owner or _unknown_owner
         for slot in self._slots.values():
             if not holds(slot.camera.id) and slot.camera.enabled:
                 slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
 
     def holds(self, camera_id: str) -> bool:
-        return self._holds(camera_id)
+        """Whether this node holds the camera's lease: what its writers (recordings, events,
+        alarm clips) ask. It may be read here without (a database outage)."""
+        return self._writes(camera_id)
 
     async def ownership_changed(self, camera_ids: Collection[str], reason: str = ELSEWHERE) -> None:
         """Start or stop the cameras' workers to match holds() (event loop thread). A camera

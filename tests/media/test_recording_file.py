@@ -280,3 +280,20 @@ def test_a_clock_jump_is_taken_out_and_lost_packets_are_kept(
     facts = write_segment(tmp_path / "lost.mp4", lost)
     times = [t for t, _ in decoded_frames((tmp_path / "lost.mp4").read_bytes())]
     assert max(b - a for a, b in itertools.pairwise(times)) == pytest.approx(21 / 25, abs=0.01)
+
+
+def test_a_dropped_writer_adds_nothing_to_its_file(simulator: Simulator, tmp_path: Path) -> None:
+    """Cluster mode: a node that lost the camera lets the file go as it is (another node
+    salvaged it), with no last fragment, cut or sync of its own."""
+    packets = packets_of(simulator)["bframes"]
+    path = tmp_path / "taken-over.mp4"
+    writer = SegmentWriter(path, packets[0], fragment_s=0.5)
+    for packet in packets[1 : len(packets) // 2]:
+        writer.add(packet)
+    before = path.read_bytes()
+    assert len(before) > writer.progress().init_bytes  # whole fragments, one being built
+    writer.drop()
+    assert path.read_bytes() == before
+    with pytest.raises(ValueError, match="closed"):
+        writer.add(packets[len(packets) // 2])
+    assert path.read_bytes() == before

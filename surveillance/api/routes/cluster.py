@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from surveillance.api.deps import node_of
-from surveillance.api.guards import requires
-from surveillance.api.schemas.cluster import NodeOut, NodesOut
+from surveillance.api.guards import public, requires
+from surveillance.api.schemas.cluster import DatabaseOut, NodeOut, NodesOut
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.services.cluster_nodes import node_views
+from surveillance.services.outage_evidence import REACHABLE, UNREACHABLE
 
 router = APIRouter(prefix="/api/cluster", tags=["cluster"])
 
@@ -38,3 +39,24 @@ async def nodes(request: Request, principal: Reader) -> NodesOut:
         lease_s=cluster.lease_s,
         nodes=[NodeOut.model_validate(view) for view in views],
     )
+
+
+@router.get(
+    "/database",
+    response_model=DatabaseOut,
+    summary="Whether this node reaches the database",
+    dependencies=[public()],
+)
+def database(request: Request) -> DatabaseOut:
+    """Public (a boolean, no names): asked by the other nodes during a database outage
+    (services/outage_evidence.py). "unreachable" also promises that this node claims no
+    camera another node held for a lease after it reaches the database again."""
+    return DatabaseOut(database=database_state(request))
+
+
+def database_state(request: Request) -> str | None:
+    """ "ok" or "unreachable" by this node's own lease statements; None: not a cluster."""
+    ownership = node_of(request).ownership
+    if ownership is None:
+        return None
+    return REACHABLE if ownership.database_reachable() else UNREACHABLE

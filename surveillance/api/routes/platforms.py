@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from surveillance import __version__
 from surveillance.api.deps import AccessDep, CatalogDep, IngestDep, StartedAtDep
 from surveillance.api.guards import public, requires
+from surveillance.api.routes.cluster import database_state
 from surveillance.api.schemas.cameras import HealthOut, PlatformOut
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
@@ -34,7 +35,7 @@ def list_platforms(
 
 
 @router.get("/health", response_model=HealthOut, summary="Node health", dependencies=[public()])
-def health(ingest: IngestDep, started_at: StartedAtDep) -> HealthOut:
+def health(request: Request, ingest: IngestDep, started_at: StartedAtDep) -> HealthOut:
     """Public, for load balancers and monitors: counts only, no camera or platform names."""
     rollups = ingest.platform_health()
     by_state: dict[str, int] = {state.value: 0 for state in StreamState}
@@ -44,11 +45,13 @@ def health(ingest: IngestDep, started_at: StartedAtDep) -> HealthOut:
     # The roll-up's rule: idle GB channels a live platform can play count as available.
     available = sum(rollup.available for rollup in rollups)
     expected = sum(rollup.expected for rollup in rollups)
+    database = database_state(request)
     return HealthOut(
-        status="ok" if available == expected else "degraded",
+        status="ok" if available == expected and database != "unreachable" else "degraded",
         version=__version__,
         uptime_s=round(time.time() - started_at, 1),
         cameras_total=sum(by_state.values()),
         cameras_online=by_state["online"],
         by_state=by_state,
+        database=database,
     )

@@ -209,6 +209,11 @@ class HealthOut(BaseModel):
     cameras_total: int
     cameras_online: int
     by_state: dict[str, int]
+    database: str | None = Field(
+        default=None,
+        description='cluster mode: "ok" or "unreachable" (this node\'s lease statements); '
+        "null otherwise",
+    )
 
 
 class UnavailableOut(BaseModel):

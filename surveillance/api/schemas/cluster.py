@@ -27,3 +27,10 @@ class NodesOut(Out):
     node: str | None = Field(description="This node's id")
     lease_s: float
     nodes: list[NodeOut]
+
+
+class DatabaseOut(Out):
+    database: str | None = Field(
+        description='"ok" or "unreachable", by this node\'s last lease statements; null '
+        "outside cluster mode"
+    )
