@@ -16,6 +16,7 @@ import socket
 import stat
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _PROC_FD = Path("/proc/self/fd")
@@ -105,8 +106,16 @@ class ConnectionWatch:
     that was open when the watch began and is reused by FFmpeg meanwhile is not seen.
     """
 
-    def __init__(self, before: set[int] | None, interval_s: float = 0.01) -> None:
+    def __init__(
+        self,
+        before: set[int] | None,
+        interval_s: float = 0.01,
+        after_sample: Callable[[], object] | None = None,
+    ) -> None:
+        """``after_sample``: called after each sample (a worker asked to stop shuts down
+        what its opening connected meanwhile)."""
         self._before = before
+        self._after_sample = after_sample
         # Only descriptors that still resolve: the listing itself holds one open (its
         # directory's), which is closed by now and may be the very number FFmpeg gets next.
         self._fds_before = (
@@ -135,6 +144,8 @@ class ConnectionWatch:
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             self._sample()
+            if self._after_sample is not None:
+                self._after_sample()
 
     def _sample(self) -> None:
         before = self._before
@@ -180,6 +191,7 @@ def _socket_inode(fd_name: str) -> int | None:
 _TCP_INFO_LEN = 136
 _BYTES_RECEIVED = struct.Struct("=Q")
 _BYTES_RECEIVED_AT = 128
+_LAST_DATA_RECV_AT = 52  # tcpi_last_data_recv, u32 (Linux 2.6+)
 
 
 class SessionSockets:
@@ -216,6 +228,23 @@ class SessionSockets:
                 found[inode] = count
         return found
 
+    def shut_down(self, others: set[int], quiet_ms: int, index: SocketIndex | None = None) -> int:
+        """Shut the sockets down (the worker was asked to stop); how many were. One of
+        ``others`` (another session claimed it too: the two opened at the same moment) only
+        if nothing arrived on it for ``quiet_ms``: a connection carrying video may be the
+        other camera's, and if it is this worker's, its next packet ends it anyway."""
+        done = 0
+        for inode, sock in _borrowed(self.inodes, index or SocketIndex()):
+            with sock:
+                if inode in others and not _quiet_for(sock, quiet_ms):
+                    continue
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    continue  # not connected (yet), or closed by the peer
+                done += 1
+        return done
+
     def shut_down_quiet(
         self, baseline: dict[int, int], max_bytes: int, index: SocketIndex | None = None
     ) -> int:
@@ -234,6 +263,37 @@ class SessionSockets:
                     continue  # already closed by the peer
                 done += 1
         return done
+
+
+class Claims:
+    """Which sockets each open session took for its own, process-wide. A worker knows only
+    that its sockets are among those that appeared while it opened and reach its camera's
+    host and port: a camera of the same platform (same host and port) opening at the same
+    moment takes the other's socket too. A socket another session claimed is shut down by
+    a stop only if it carries no video (:meth:`SessionSockets.shut_down`). Sockets are the
+    process's, not a worker's: hence one registry for the process (:data:`CLAIMS`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_owner: dict[int, frozenset[int]] = {}  # id(owner) -> its inodes
+
+    def claim(self, owner: object, inodes: frozenset[int]) -> None:
+        with self._lock:
+            self._by_owner[id(owner)] = inodes
+
+    def release(self, owner: object) -> None:
+        with self._lock:
+            self._by_owner.pop(id(owner), None)
+
+    def of_others(self, owner: object) -> set[int]:
+        with self._lock:
+            return {
+                inode for key, inodes in self._by_owner.items() if key != id(owner)
+                for inode in inodes
+            }  # fmt: skip
+
+
+CLAIMS = Claims()
 
 
 class SocketIndex:
@@ -277,6 +337,20 @@ def _borrowed(inodes: frozenset[int], index: SocketIndex) -> list[tuple[int, soc
         except OSError:
             os.close(duplicate)
     return found
+
+
+def _quiet_for(sock: socket.socket, ms: int) -> bool:
+    """Whether no data arrived on ``sock`` for ``ms`` (tcpi_last_data_recv, the u32 at byte
+    52 of struct tcp_info: milliseconds since the last data received)."""
+    if sock.type != socket.SOCK_STREAM:
+        return False
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+    except OSError:
+        return False
+    if len(raw) < _LAST_DATA_RECV_AT + 4:
+        return False
+    return int(struct.unpack_from("=I", raw, _LAST_DATA_RECV_AT)[0]) >= ms
 
 
 def _bytes_received(sock: socket.socket) -> int | None:

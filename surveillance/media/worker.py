@@ -19,6 +19,7 @@ import av
 
 from surveillance.media.backoff import Backoff
 from surveillance.media.connections import (
+    CLAIMS,
     ConnectionWatch,
     Peer,
     SessionSockets,
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 # bytes a second); a socket that received more than this a second while the stream was
 # silent carries video, another camera's perhaps, and is never shut down.
 QUIET_BYTES_PER_S = 2000
+# A stopped worker shuts down a socket another session claimed too only once nothing
+# arrived on it for this long: a camera's video comes many times a second.
+STOP_QUIET_MS = 500
 
 
 @dataclass
@@ -57,6 +61,16 @@ class _Silence:
     counted_at: float  # time.monotonic() when ``received`` was read
     received: dict[int, int]  # bytes each of the session's sockets had received, by inode
     tried: bool = False  # a shutdown was tried in this silence
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt at a session, as :meth:`IngestWorker._interrupt` finds its connections
+    before the session has claimed them: those that appeared since it began and reach
+    where it connects."""
+
+    before: set[int]  # inodes of the process's sockets when the attempt began
+    targets: frozenset[Peer]  # the camera's addresses (and an allowed redirect's)
 
 
 class IngestWorker(ReconnectingWorker):
@@ -78,6 +92,7 @@ class IngestWorker(ReconnectingWorker):
         self._sockets: SessionSockets | None = None
         self._silence: _Silence | None = None  # the open session's current silence
         self._ended_because: str | None = None  # set when end_if_hung shut the session down
+        self._attempt: _Attempt | None = None  # the attempt under way (None without /proc)
 
     def end_if_hung(self, now: float, stall_after_s: float, index: SocketIndex) -> bool:
         """Called by the monitor about twice a second (``now``: time.monotonic()). Shut the
@@ -86,6 +101,10 @@ class IngestWorker(ReconnectingWorker):
         (it does not while the server sends RTCP or keep-alive answers). The worker then
         reconnects as after any failure. ``index`` finds the sockets (one per monitor round).
         True if it shut a connection down."""
+        if self._stop.is_set():
+            # Stopped and still running: stop() may have looked before the opening
+            # connected (the monitor calls this for a camera let go until its worker ends).
+            return self._shut_down_attempt(index) > 0
         health = self.stream.health
         opened_at, sockets = health.session_opened_at, self._sockets
         if opened_at is None or not sockets or self._ended_because is not None:
@@ -120,13 +139,62 @@ class IngestWorker(ReconnectingWorker):
         self._ended_because = None
         return False
 
+    def _interrupt(self) -> None:
+        """Shut down the connections of the attempt under way, in whatever phase: the
+        pre-flight, FFmpeg's open (TCP, DESCRIBE/SETUP/PLAY, waiting for the first
+        keyframe), or reading. FFmpeg's blocked call returns at once (end of stream), and
+        its own close frees the sockets: the thread then ends, and with it reading()."""
+        self._shut_down_attempt(None)
+
+    def _shut_down_attempt(self, index: SocketIndex | None) -> int:
+        others = CLAIMS.of_others(self)
+        sockets = self._sockets
+        if sockets:  # the open session's
+            return sockets.shut_down(others, STOP_QUIET_MS, index)
+        attempt = self._attempt
+        if attempt is None:
+            return 0
+        now = socket_inodes()
+        if now is None:
+            return 0
+        outgoing, _ = established(now - attempt.before, now)
+        # Another camera of the same host and port still opening is among them too: its
+        # open fails and retries after its back-off. An open session's is left if it
+        # carries video (the shut_down's rule).
+        mine = {inode for inode, peer in outgoing.items() if peer in attempt.targets}
+        return SessionSockets(mine).shut_down(others, STOP_QUIET_MS, index)
+
+    def _shut_down_if_stopped(self) -> None:
+        if self._stop.is_set():
+            self._shut_down_attempt(None)
+
     def _report(self, exc: BaseException) -> None:
+        if self._stop.is_set():
+            # Ended by stop() (its own shut-down reads as "the server ended"): no failure
+            # of the camera's; whoever stopped it says what the stream is now.
+            self._ended_because = None
+            return
         ended_because, self._ended_because = self._ended_because, None
         if ended_because is not None:
             exc = StreamOpenError(ErrorKind.TIMEOUT, ended_because)
         self._set_offline(exc)
 
-    def _open(self) -> Any:
+    def _begin_attempt(self) -> None:
+        before = socket_inodes()
+        if before is not None:
+            endpoint = Endpoint.of(self._url)
+            targets = addresses_of(endpoint.host, endpoint.port)
+            self._attempt = _Attempt(before, frozenset(targets))
+
+    def _redirected(self, url: str) -> None:
+        attempt = self._attempt
+        if attempt is not None and url != self._url:
+            endpoint = Endpoint.of(url)
+            targets = attempt.targets | addresses_of(endpoint.host, endpoint.port)
+            self._attempt = _Attempt(attempt.before, targets)
+
+    def _open(self) -> Any | None:
+        """The open container, or None when the worker was stopped meanwhile."""
         timeout_s = self._options.connect_timeout_s
         started = time.monotonic()
         answered = False  # the camera accepted the node's own DESCRIBE
@@ -135,9 +203,14 @@ class IngestWorker(ReconnectingWorker):
             checked = preflight(self._url, self._redirects, timeout_s)
             answered = checked.accepted
             url = checked.url
+            self._redirected(url)
+            if self._stop.is_set():
+                return None
             started = time.monotonic()
             sockets_before = socket_inodes()
-            watch = ConnectionWatch(sockets_before).start()
+            # Stopped while FFmpeg opens: the watch's thread shuts down what the opening
+            # connects, even what connected after stop() looked.
+            watch = ConnectionWatch(sockets_before, after_sample=self._shut_down_if_stopped).start()
             try:
                 container = open_rtsp(url, self._options)
             except Exception as exc:
@@ -209,8 +282,7 @@ class IngestWorker(ReconnectingWorker):
                 credentials_exposed=True,
             ) from exc
 
-    @staticmethod
-    def _check_peer(url: str, sockets_before: set[int] | None) -> SessionSockets | None:
+    def _check_peer(self, url: str, sockets_before: set[int] | None) -> SessionSockets | None:
         """Refuse a session FFmpeg opened somewhere else than ``url``'s host; else the
         session's sockets to that host (None without /proc).
 
@@ -236,14 +308,26 @@ class IngestWorker(ReconnectingWorker):
                 "redirected it after answering the node's own check; refused",
                 credentials_exposed=True,  # FFmpeg set the session up there before this check
             )
-        return SessionSockets(
+        sockets = SessionSockets(
             {inode for inode, peer in by_inode.items() if not expected or peer in expected}
         )
+        CLAIMS.claim(self, sockets.inodes)
+        return sockets
 
     def _session(self) -> None:
-        container = self._open()
+        self._begin_attempt()
+        try:
+            container = self._open()
+        except BaseException:
+            self._attempt = None
+            raise
+        if container is None:
+            self._attempt = None
+            return
         self.stream.health.session_opened_at = time.monotonic()
         try:
+            if self._stop.is_set():
+                return  # stopped while opening (FFmpeg may return what it had by then)
             if not container.streams.video:
                 raise StreamOpenError(ErrorKind.UNSUPPORTED, "the stream has no video track")
             video = container.streams.video[0]
@@ -292,12 +376,17 @@ class IngestWorker(ReconnectingWorker):
                         "stream %s online: %s %sx%s",
                         self.stream.key, info.codec, info.width, info.height,
                     )  # fmt: skip
+            if stop.is_set():
+                return  # stop() shut the connection down
             raise StreamOpenError(ErrorKind.ENDED, "the server ended the stream")
         finally:
             self.stream.health.session_opened_at = None
-            self._sockets = None
             self._silence = None
             container.close()
+            # Only now: stop() shuts these down until the container has closed them.
+            self._sockets = None
+            self._attempt = None
+            CLAIMS.release(self)
 
 
 def with_picture_size(

@@ -72,7 +72,14 @@ class ReconnectingWorker(ABC):
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to end, and end at once what it is blocked in (:meth:`_interrupt`):
+        a stopped camera may already be read by another node."""
         self._stop.set()
+        self._interrupt()
+
+    def _interrupt(self) -> None:  # noqa: B027 - optional: a worker may have nothing to end
+        """End the session's blocking call now (from any thread), if the worker can; else
+        the thread ends when that call returns by itself. A back-off sleep ends at once."""
 
     def join(self, timeout: float | None = None) -> bool:
         thread = self._thread

@@ -522,10 +522,11 @@ class IngestService:
             self._park_if_idle(slot, now)
 
     def _end_if_hung_after_stop(self, slot: _StreamSlot, now: float, sockets: SocketIndex) -> None:
-        """A camera let go whose worker is still ending: a read blocked on a session the
-        server keeps open without video ends only when the node shuts it down, as for a
-        held camera. Else it outlived the hand-off: its lease was released with the old
-        connection still open while the next holder connected (a camera read twice)."""
+        """A camera let go whose worker is still ending: its stop shut down the connection
+        of whatever it was doing, but an opening may have connected just after; the worker
+        shuts that down too, each round until its thread ends. Else it would outlive the
+        hand-off: a connection still open while the next holder connects (a camera read
+        twice)."""
         if not slot.worker.join(0):
             stall_after = slot.stream.silence_after_s(self.settings.stall_after_s)
             slot.worker.end_if_hung(now, stall_after, sockets)

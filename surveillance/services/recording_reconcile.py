@@ -86,7 +86,7 @@ def reconcile(
         gaps_ended = store.end_open_gaps(now, cameras=holds)
     else:
         gaps_ended = 0 if shared else store.end_open_gaps(now)
-    set_aside = _set_aside_unindexed(store, root, now if shared else None)
+    set_aside = _set_aside_unindexed(store, root, now if shared else None, holds)
     return ReconcileReport(recovered, discarded, gaps_ended, set_aside)
 
 
@@ -149,11 +149,21 @@ def _maybe_live(path: Path, start_at: float, now: float) -> bool:
         return True  # unreadable now: not this node's to judge
 
 
-def _set_aside_unindexed(store: RecordingStore, root: Path, shared_now: float | None) -> int:
+def _set_aside_unindexed(
+    store: RecordingStore,
+    root: Path,
+    shared_now: float | None,
+    holds: Callable[[str], bool] | None,
+) -> int:
+    """Set aside the unindexed files of every camera directory, or with ``holds`` only of
+    the cameras this node holds: another node's file whose row is not in the index yet, or
+    whose row that node's retention is removing, is that node's to judge."""
     moved = 0
     if not root.is_dir():
         return 0
     for camera_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        if holds is not None and not holds(camera_dir.name):
+            continue  # (".unindexed" itself is no camera this node holds)
         known = store.segment_paths(camera_dir.name)  # one column, open and closed
         for path in sorted(camera_dir.rglob(f"*{SEGMENT_SUFFIX}")):
             relative = path.relative_to(root).as_posix()

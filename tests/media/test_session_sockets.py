@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from surveillance.media.connections import SessionSockets
+from tests.waits import wait_until
 
 
 @contextmanager
@@ -67,3 +68,25 @@ def test_a_closed_socket_is_not_found_and_nothing_else_is_touched() -> None:
             assert sockets.shut_down_quiet({gone: 0}, max_bytes=10**9) == 0
             other_server.sendall(b"alive")
             assert other.recv(100) == b"alive"
+
+
+def test_a_stop_shuts_down_its_own_sockets_and_a_shared_one_only_once_quiet() -> None:
+    """shut_down (a stopped worker): its sockets whatever they carry; one another session
+    claimed too (the two opened at the same moment) only once nothing arrives on it."""
+    with connection() as (own, own_server), connection() as (shared, shared_server):
+        own_server.sendall(b"v" * 1000)  # video arriving: still the stopped worker's
+        shared_server.sendall(b"v" * 1000)  # just now: maybe the other camera's video
+        sockets = SessionSockets({inode(own), inode(shared)})
+        others = {inode(shared)}
+        assert sockets.shut_down(others, quiet_ms=60_000) == 1
+        own.settimeout(2)
+        while own.recv(65536):
+            pass  # the end, after what had arrived
+        shared_server.sendall(b"still open")
+        shared.settimeout(2)
+        assert shared.recv(2000).endswith(b"still open")
+        # Once quiet (no data for quiet_ms), it is shut down too.
+        alone = SessionSockets(others)  # (the stopped worker's own is shut down already)
+        wait_until(lambda: alone.shut_down(others, quiet_ms=200) == 1, 10, "a quiet shutdown")
+        while shared.recv(65536):
+            pass

@@ -94,3 +94,32 @@ def test_a_starting_cluster_node_leaves_what_a_live_node_writes(
     assert again.set_aside == 1 and not unread.exists()
     # A single node ends every open gap, as before.
     assert reconcile(store, root).gaps_ended == 1
+
+
+def test_a_cluster_node_reconciles_only_the_cameras_it_holds(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    """Two nodes' footage in one shared root and index: the starting node holds gate-1,
+    the other node gate-2. Stale files of gate-2 that no row knows (its owner's retention
+    removing them, or rows not read yet) and gate-2's stale open segment stay where they
+    are; gate-1's are set aside and closed as on one node."""
+    root = tmp_path / "recordings"
+    old = time.time() - SHARED_STALE_S - 60
+    mine = record(store, root, "gate-1", T0)
+    theirs = record(store, root, "gate-2", T0)
+    store.remove_segments([mine, theirs], "retention period over")  # files left behind
+    their_open_id = store.open_segment(
+        "gate-2", "main", segment_path("gate-2", "main", T0 + 120, SEGMENT_ID_PLACEHOLDER),
+        T0 + 120, "h264", 1280, 720,
+    )  # fmt: skip
+    for path in (root / mine.path, root / theirs.path):
+        os.utime(path, (old, old))
+
+    report = reconcile(store, root, shared=True, holds=lambda camera: camera == "gate-1")
+
+    assert report.set_aside == 1
+    assert (root / UNINDEXED_DIR / mine.path).is_file() and not (root / mine.path).exists()
+    assert (root / theirs.path).is_file()  # gate-2's files are its owner's to judge
+    assert not (root / UNINDEXED_DIR / "gate-2").exists()
+    assert their_open_id in {s.id for s in store.open_segments()}
+    assert report.recovered == report.discarded == 0
