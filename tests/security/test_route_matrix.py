@@ -71,6 +71,9 @@ PUBLIC = {
     ("POST", "/api/auth/login"),
     ("GET", "/login"),
     ("GET", "/favicon.ico"),  # the icon the sign-in page shows too
+    # Whether this node reaches the database ("ok" / "unreachable", nothing else): the
+    # other nodes ask it without credentials during an outage (services/outage_evidence.py).
+    ("GET", "/api/cluster/database"),
 }
 # Sensitive permissions that must guard these routes at least (catches a route that
 # declares a weaker rule than its job needs).
