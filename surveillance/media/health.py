@@ -206,6 +206,20 @@ class StreamHealth:
         if cleared:
             self._changed()
 
+    def forget_error(self, kind: ErrorKind) -> None:
+        """Forget the last error (and warning) if it is of this kind: it said where the
+        stream was, not what went wrong with the camera (a camera held by another node,
+        now read here), so keeping it beside "online" would mislead."""
+        with self._lock:
+            forgotten = self.last_error is not None and self.last_error_kind is kind
+            if forgotten:
+                self.last_error = self.last_error_kind = self.last_error_at = None
+                if self.warning_kind is kind:
+                    self.warning = self.warning_kind = self.warning_at = None
+                    self._warning_severity = 0
+        if forgotten:
+            self._changed()
+
     def packet(self, size: int, now: float, *, live: bool = True) -> None:
         """Count a packet; only a live one (media/liveness.py) is the last one seen."""
         self.packets += 1

@@ -234,6 +234,9 @@ class IngestService:
                     if slot.stream.health.last_error_kind is ErrorKind.UNREACHABLE:
                         slot.stream.health.set_state(StreamState.IDLE)
                     if slot.camera.id not in self._unreachable:
+                        # "held by another node", "lease lost": where the camera was, not
+                        # an error of the camera's.
+                        slot.stream.health.forget_error(ErrorKind.UNREACHABLE)
                         self._reachable_again(slot)
                     continue
                 if isinstance(slot.worker, MissingSource) or not slot.camera.enabled:
