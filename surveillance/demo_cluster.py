@@ -155,8 +155,11 @@ class NodeProcesses:
             )
 
     def watch(self) -> int:
-        """Until Ctrl-C (0, see :func:`sigterm_as_interrupt`), or until every node exited
-        (0 when each stopped cleanly, else 1); each exit is reported once."""
+        """Until Ctrl-C (0, see :func:`sigterm_as_interrupt`), or until every node stopped
+        cleanly (0: a Ctrl-C reached them first); each exit is reported once. Nodes that
+        died leave the database and the simulator up until Ctrl-C: nodes started again by
+        hand (the command is logged) may still be using them."""
+        told_all_gone = False
         try:
             while True:
                 for node_id, child in self.children.items():
@@ -168,8 +171,12 @@ class NodeProcesses:
                     if all(child.returncode == 0 for child in self.children.values()):
                         log.info("demo: every node stopped")
                         return 0
-                    log.error("demo: every node exited")
-                    return 1
+                    if not told_all_gone:
+                        told_all_gone = True
+                        log.warning(
+                            "demo: every node it started has exited; the database and the "
+                            "simulator stay up until Ctrl-C"
+                        )
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
             log.info("demo: stopping the nodes")
@@ -179,9 +186,12 @@ class NodeProcesses:
         if code == 0:  # a clean stop: a Ctrl-C or SIGTERM reached the node
             log.info("demo: node %s (pid %d) stopped", node_id, pid)
             return
+        config = next(node.config for node in self.nodes if node.node_id == node_id)
         log.error(
-            "demo: node %s (pid %d) exited with status %d; the others run on", node_id, pid, code
-        )
+            "demo: node %s (pid %d) exited with status %d; the others run on. To start it "
+            "again: %s -m surveillance.cli serve --config %s",
+            node_id, pid, code, sys.executable, config,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """SIGTERM to every running node, then wait; SIGKILL what is left after
