@@ -28,9 +28,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
 from surveillance.config.models import LimitsConfig
+from surveillance.db.outage_log import OutageLog
 from surveillance.errors import Forbidden, TooBusy
 from surveillance.media.peers import PeerAnswer
 from surveillance.services.access import Access
@@ -185,12 +188,18 @@ class LiveViews:
         self._task = asyncio.create_task(self._recheck_forever(), name="live-recheck")
 
     async def _recheck_forever(self) -> None:
+        outage = OutageLog(log, "re-checking live views")
         while True:
             await asyncio.sleep(self.recheck_s)
             try:
                 await self.recheck_now()
-            except Exception:  # a database hiccup must not end the re-checking for good
+            except SQLAlchemyError as error:  # the views go on; looked at again next turn
+                outage.failed(error)
+                continue
+            except Exception:  # anything else must not end the re-checking for good
                 log.exception("re-checking live views failed")
+                continue
+            outage.worked()
 
     async def recheck_now(self, only: Callable[[LiveView], bool] | None = None) -> None:
         """Look every open view's credential up once (``only``: those views), end those

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from surveillance.db.outage_log import OutageLog
 from surveillance.errors import SurveillanceError
 from surveillance.events.records import (
     EventFilter,
@@ -88,11 +89,15 @@ class NodeHeartbeat:
         )
 
     async def _run(self) -> None:
+        outage = OutageLog(log, "the node's up-time event")
         while True:
             await asyncio.sleep(self._interval_s)
             try:
                 await asyncio.to_thread(self._beat)
-            except (SurveillanceError, SQLAlchemyError):
-                # A full or locked database misses one beat; the next one may land. The
-                # report then undercounts monitored time by at most one interval.
+                outage.worked()
+            except SQLAlchemyError as error:
+                # An unreachable database misses beats; the next one may land. The report
+                # then undercounts monitored time by at most one interval past the outage.
+                outage.failed(error)
+            except SurveillanceError:  # a full or locked database: the next one may land
                 log.exception("node heartbeat not recorded")

@@ -39,7 +39,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from surveillance.config.models import RecordingConfig, RecordingMode
+from surveillance.db.outage_log import OutageLog
 from surveillance.recordings.policy import CameraRecordingPolicy
 from surveillance.recordings.records import SegmentRecord
 from surveillance.recordings.retention import plan_removals
@@ -98,9 +101,13 @@ class Retention:
     async def run(self) -> None:
         """Forever: a pass every RETENTION_INTERVAL_S, or at once when woken."""
         self._loop = asyncio.get_running_loop()
+        outage = OutageLog(log, "recording retention")
         while True:
             try:
                 await asyncio.to_thread(self.run_once)
+                outage.worked()
+            except SQLAlchemyError as error:  # tried again at the next pass
+                outage.failed(error)
             except Exception:  # a pass that failed is tried again at the next
                 log.exception("recording retention pass failed")
             with contextlib.suppress(TimeoutError):
