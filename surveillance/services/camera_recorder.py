@@ -110,7 +110,13 @@ _FAILING = (StreamState.OFFLINE, StreamState.STALLED, StreamState.DISABLED, Stre
 
 
 def close_with_facts(
-    store: RecordingStore, segment_id: int, end_at: float, facts: SegmentFacts, reason: str
+    store: RecordingStore,
+    segment_id: int,
+    end_at: float,
+    facts: SegmentFacts,
+    reason: str,
+    *,
+    fenced: bool = True,
 ) -> None:
     """Close a segment's row with what its file holds (the recorder's and the reconcile's)."""
     store.close_segment(
@@ -122,6 +128,7 @@ def close_with_facts(
         init_bytes=facts.init_bytes,
         keyframes=facts.keyframes,
         reason=reason,
+        fenced=fenced,
     )
 
 
@@ -532,18 +539,9 @@ class CameraRecorder:
         # reorder delay the duration holds), whatever the camera's clock said.
         end_at = segment.start_at + self._readable_s(segment, facts.duration_s)
         try:
-            self._store.close_segment(
-                segment.segment_id,
-                end_at=end_at,
-                bytes=facts.bytes,
-                sha256=facts.sha256,
-                frames=facts.frames,
-                init_bytes=facts.init_bytes,
-                keyframes=facts.keyframes,
-                reason=reason,
-                # Held: fenced by the lease. Let go (a hand-off, LETTING_GO_S): ours still.
-                fenced=self._holds(self.camera_id),
-            )
+            # Held: fenced by the lease. Let go (a hand-off, LETTING_GO_S): ours still.
+            fenced = self._holds(self.camera_id)
+            close_with_facts(self._store, segment.segment_id, end_at, facts, reason, fenced=fenced)
         except (LeaseLost, SegmentNotOpen) as refused:
             # Taken over meanwhile: the row (closed by its salvage, maybe) is not ours.
             self._lost(refused)
@@ -760,11 +758,7 @@ class CameraRecorder:
             return True
         segment_id, end_at, facts, reason = self._unclosed
         try:
-            self._store.close_segment(
-                segment_id, end_at=end_at, bytes=facts.bytes, sha256=facts.sha256,
-                frames=facts.frames, init_bytes=facts.init_bytes, keyframes=facts.keyframes,
-                reason=reason, fenced=True,
-            )  # fmt: skip
+            close_with_facts(self._store, segment_id, end_at, facts, reason)
         except (LeaseLost, SegmentNotOpen) as refused:
             self._unclosed = None
             self._lost(refused)  # taken over meanwhile: the row is the new owner's

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from surveillance.api.node import Node
 from surveillance.auth.roles import Permission, Role
 from surveillance.config.models import AppConfig
 from surveillance.events.records import EventSpec, EventType, Severity
-from surveillance.local_postgres import LocalPostgres, pg_bin
+from surveillance.local_postgres import LocalPostgres
 from surveillance.services.cluster_notify import (
     EVENTS_CHANNEL,
     MAX_PAYLOAD_BYTES,
@@ -31,24 +31,14 @@ from surveillance.services.cluster_notify import (
     split_payloads,
 )
 from surveillance.services.live_sessions import ACCESS_ENDED, ViewKind
+from tests.own_postgres import own_postgres
 from tests.waits import eventually
+
+__all__ = ["own_postgres"]  # the fixture
 
 pytestmark = pytest.mark.postgresql
 WAIT_S = 30.0  # generous: a loaded two-core machine
 NEVER_S = 3600.0  # a periodic re-check that cannot be what ended a view
-
-
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[LocalPostgres]:
-    """A cluster of the module's own: the restart below must not disturb other tests."""
-    bin_dir = pg_bin()
-    assert bin_dir is not None, "PostgreSQL binaries are missing (install Debian's postgresql)"
-    cluster = LocalPostgres(bin_dir)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 class Inbox:

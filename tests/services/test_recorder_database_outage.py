@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +18,19 @@ import pytest
 
 from surveillance.api.node import Node
 from surveillance.config.models import AppConfig
-from surveillance.local_postgres import LocalPostgres, pg_bin
+from surveillance.local_postgres import LocalPostgres
 from surveillance.services.camera_recorder import DATABASE_DOWN
 from surveillance.services.recorder import RecordingState
 from surveillance.simulator import Simulator
+from tests.own_postgres import own_postgres
 from tests.waits import eventually
+
+__all__ = ["own_postgres"]  # the fixture
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.postgresql]
 
 OUTAGE_S = 6.0  # several segment lengths: rollovers fail while it lasts
 ALL_TIME = (0.0, 1e12)
-
-
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[LocalPostgres]:
-    """The module's own server: stopping it must not disturb other tests."""
-    bin_dir = pg_bin()
-    assert bin_dir is not None, "PostgreSQL binaries are missing (install Debian's postgresql)"
-    server = LocalPostgres(bin_dir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def config(tmp_path: Path, url: str, simulator: Simulator, cluster: bool) -> AppConfig:
