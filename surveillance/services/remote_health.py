@@ -57,6 +57,7 @@ from surveillance.services.ingest import IngestService
 log = logging.getLogger(__name__)
 
 PUBLISH_EVERY_S = 1.0  # an owner's changed cameras are published at most this often
+WATCH_EVERY_S = 0.5  # how often staleness and changes of hands are looked for
 REFRESH_EVERY_S = 30.0  # and all it holds this often, for the figures
 MAX_CAMERA_ID = 256  # a longer id in a notification is not one of ours
 # Three republications missed: one lost notification or a slow pass is no reason to doubt.
@@ -186,12 +187,14 @@ class RemoteHealth:
 
     # -- ageing ---------------------------------------------------------------------------
     async def _age_forever(self) -> None:
-        """Tells the health followers when a camera's status turns too old (``health``
-        decides what is shown; this only says it changed, so pages do not wait for
-        another change to see it)."""
+        """Tells the health followers when what ``health`` shows of a camera changed without
+        a new word: its status turned too old, or this node learnt that the camera changed
+        hands (a failover: the new owner's first word may have come before this node read
+        the new lease; shown from then on, not at the owner's next republication)."""
         stale: set[str] = set()
+        owners: dict[str, str | None] = {}
         while True:
-            await asyncio.sleep(max(0.2, self.stale_after_s / 10))
+            await asyncio.sleep(WATCH_EVERY_S)
             now = time.monotonic()
             statuses = self._statuses
             now_stale = {
@@ -199,9 +202,11 @@ class RemoteHealth:
                 for camera_id, status in statuses.items()
                 if now - status.heard_at > self.stale_after_s
             }
-            for camera_id in now_stale - stale:
+            now_owners = {camera_id: self._owner(camera_id) for camera_id in statuses}
+            moved = {c for c, owner in now_owners.items() if owners.get(c, owner) != owner}
+            for camera_id in (now_stale - stale) | moved:
                 self._ingest.notify_health(camera_id)
-            stale = now_stale
+            stale, owners = now_stale, now_owners
 
     # -- the table ------------------------------------------------------------------------
     def resync(self) -> None:
