@@ -79,11 +79,16 @@ def test_a_clean_stop_is_no_error_and_a_failure_is(caplog: pytest.LogCaptureFixt
     failing.children["node-b"] = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     # Nodes that died leave the demo up (nodes started again by hand may use its database)
     # until Ctrl-C: a real SIGINT to this process, a second after they are gone.
+    # (Python's own SIGINT handler for the while: a pytest-xdist worker ignores SIGINT.)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupt = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     interrupt.start()
-    with caplog.at_level(logging.INFO, "surveillance.demo_cluster"):
-        assert failing.watch() == 0
-    interrupt.join()
+    try:
+        with caplog.at_level(logging.INFO, "surveillance.demo_cluster"):
+            assert failing.watch() == 0
+    finally:
+        interrupt.join()
+        signal.signal(signal.SIGINT, previous)
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
     errors = [message for level, message in said if level == "ERROR"]
     assert len(errors) == 1 and errors[0].startswith("demo: node node-b (pid ")
