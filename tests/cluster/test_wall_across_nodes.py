@@ -4,17 +4,19 @@ Chromium against two real nodes over one PostgreSQL."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from bench.cluster_nodes import NodePlan
 from surveillance.cluster.rendezvous import assign
 from tests.cluster.harness import Cluster, running_cluster
 from tests.waits import wait_until
-from tests.web.conftest import CHROMIUM, CHROMIUM_FLAGS, wait_for
+from tests.web.conftest import browser, wait_for
+
+__all__ = ["browser"]  # the fixture, shared with the wall tests
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.postgresql]
 
@@ -26,16 +28,6 @@ SETTLE_S = 90.0
 def cluster() -> Iterator[Cluster]:
     with running_cluster([NodePlan("a"), NodePlan("b")], CAMERAS) as running:
         yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 def owners(cluster: Cluster) -> dict[str, str] | None:
