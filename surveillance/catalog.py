@@ -62,6 +62,19 @@ class Location:
 
 
 @dataclass(frozen=True)
+class OnvifEndpoint:
+    """A camera's ONVIF device service, with the credentials to speak to it (the camera's,
+    over its platform's, as for its stream). Keep them private: never show or log them."""
+
+    url: str
+    username: str | None = field(repr=False)
+    password: str | None = field(repr=False)
+    ptz: bool | None = None  # None: as the device's capabilities say
+    home_preset: str | None = None  # None: the device's home position
+    events: bool = True
+
+
+@dataclass(frozen=True)
 class Camera:
     id: str
     name: str
@@ -78,6 +91,7 @@ class Camera:
     # the recorder reads; a runtime camera may carry one here).
     recording: RecordingPolicyConfig | None = None
     runtime: bool = False  # added while the node runs (a GB/T 28181 channel), not configured
+    onvif: OnvifEndpoint | None = None  # its ONVIF device service, if it has one
 
     @property
     def source_kind(self) -> str:
@@ -157,10 +171,16 @@ def camera_secrets(cameras: Iterable[Camera]) -> set[str]:
     for camera in cameras:
         for sub in (False, True) if camera.has_sub_stream else (False,):
             found |= url_secrets(camera.stream_url(sub))
+        if camera.onvif is not None:
+            found |= {s for s in (camera.onvif.username, camera.onvif.password) if s}
     return found
 
 
-def _effective_url(url: str, camera: CameraConfig, platform: PlatformConfig | None) -> str:
+def _credentials(
+    url: str, camera: CameraConfig, platform: PlatformConfig | None
+) -> tuple[str | None, str | None]:
+    """User name and password for the camera: its own, else those in the URL, else its
+    platform's."""
     in_url_user, in_url_password = url_credentials(url)
     username = camera.username or in_url_user or (platform.username if platform else None)
     password: str | None = None
@@ -170,7 +190,26 @@ def _effective_url(url: str, camera: CameraConfig, platform: PlatformConfig | No
         password = in_url_password
     elif platform and platform.password is not None:
         password = platform.password.get_secret_value()
-    return with_credentials(url, username, password)
+    return username, password
+
+
+def _effective_url(url: str, camera: CameraConfig, platform: PlatformConfig | None) -> str:
+    return with_credentials(url, *_credentials(url, camera, platform))
+
+
+def _onvif_endpoint(camera: CameraConfig, platform: PlatformConfig | None) -> OnvifEndpoint | None:
+    """The camera's device service with the same credentials as its main stream."""
+    if camera.onvif is None:
+        return None
+    username, password = _credentials(camera.url, camera, platform)
+    return OnvifEndpoint(
+        url=camera.onvif.url,
+        username=username,
+        password=password,
+        ptz=camera.onvif.ptz,
+        home_preset=camera.onvif.home_preset,
+        events=camera.onvif.events,
+    )
 
 
 class Catalog:
@@ -210,6 +249,7 @@ class Catalog:
                     _main_url=_effective_url(cam.url, cam, platform),
                     _sub_url=_effective_url(cam.sub_url, cam, platform) if cam.sub_url else None,
                     recording=cam.recording,
+                    onvif=_onvif_endpoint(cam, platform),
                 )
             )
         platforms = [Platform(p.id, p.name, p.vendor) for p in config.platforms]

@@ -32,6 +32,7 @@ RANKS = {
     "zones": 3,
     "gb28181": 3,  # GB/T 28181 signalling and its records: no media, no services
     "cluster": 3,  # membership and lease records and SQL: no services, no HTTP
+    "onvif": 3,  # ONVIF discovery and device requests, their records: no services
     "services": 4,
     # The throwaway PostgreSQL of the demo and the tests: subprocesses only, imports nothing.
     "local_postgres": 4,

@@ -28,7 +28,7 @@ class Permission(StrEnum):
     EVENTS_ACK = "events.ack"  # acknowledging and closing them
     ZONES_EDIT = "zones.edit"  # drawing, changing and removing motion zones
     REPORTS_READ = "reports.read"  # availability reports (online rate per platform and day)
-    CAMERAS_CONTROL = "cameras.control"  # steering cameras: PTZ moves and presets
+    PTZ_CONTROL = "ptz.control"  # steering cameras: PTZ moves, presets, holding the control
 
 
 _WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ, Permission.EVENTS_VIEW}
@@ -44,7 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.WALL_EDIT,
             Permission.EVENTS_ACK,
             Permission.ZONES_EDIT,
-            Permission.CAMERAS_CONTROL,
+            Permission.PTZ_CONTROL,
         }
     ),
     # Handlers watch the wall too: evidence is attached from a wall tile.

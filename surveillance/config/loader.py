@@ -159,7 +159,7 @@ def _dotted(path: FieldPath) -> str:
 
 CSV_COLUMNS = (
     "id", "name", "platform", "url", "sub_url", "tags", "lat", "lon", "place",
-    "transport", "mode", "enabled", "username", "password",
+    "transport", "mode", "enabled", "username", "password", "onvif",
 )  # fmt: skip
 
 
@@ -219,6 +219,10 @@ def _read_camera_csv(
                 if column in ("lat", "lon", "place"):
                     location[column] = value
                     doc.origins[(*base, "location", column)] = _Origin(shown, line)
+                elif column == "onvif":  # the device service address; the rest defaulted
+                    camera["onvif"] = {"url": value}
+                    doc.origins[(*base, "onvif", "url")] = _Origin(shown, line)
+                    doc.origins[(*base, "onvif")] = _Origin(shown, line)
                 else:
                     camera[column] = value
                     doc.origins[(*base, column)] = _Origin(shown, line)

@@ -349,6 +349,42 @@ def _check_stream_url(url: str) -> str:
     return url
 
 
+ONVIF_SCHEMES = ("http", "https")
+
+
+class CameraOnvifConfig(_Strict):
+    """The camera's ONVIF device service: PTZ, its clock and its motion and tamper events.
+    Its user name and password are the camera's (or its platform's), as for the stream."""
+
+    url: str = Field(
+        description="Device service address, e.g. http://10.1.2.3/onvif/device_service."
+    )
+    ptz: bool | None = Field(
+        None, description="Steer it from the wall; unset: if the device says it has PTZ."
+    )
+    home_preset: str | None = Field(
+        None,
+        max_length=64,
+        description="Preset token the camera returns to when idle; unset: the device's "
+        "home position.",
+    )
+    events: bool = Field(True, description="Motion and tamper events by PullPoint.")
+
+    @field_validator("url")
+    @classmethod
+    def _device_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ONVIF_SCHEMES:
+            raise ValueError("use an http:// or https:// device service address")
+        if not parts.hostname:
+            raise ValueError("URL has no host")
+        if parts.username or parts.password:
+            raise ValueError("no credentials in the URL: give the camera's username/password")
+        if re.search(r"\s", value):
+            raise ValueError("URL contains white space")
+        return value
+
+
 class CameraConfig(_Strict):
     id: Identifier
     name: DisplayName = Field(
@@ -376,6 +412,9 @@ class CameraConfig(_Strict):
         None,
         description="Recording policy of this camera; overrides its platform's and tags', "
         "field by field.",
+    )
+    onvif: CameraOnvifConfig | None = Field(
+        None, description="The camera's ONVIF device service (PTZ, clock, events)."
     )
 
     @field_validator("url")
@@ -935,6 +974,61 @@ class ClusterConfig(_Strict):
         return self
 
 
+class OnvifDiscoveryConfig(_Strict):
+    """How hard a discovery run may knock on the network, and how long it may take."""
+
+    probes_per_s: float = Field(
+        200.0, gt=0, le=10_000, description="Unicast WS-Discovery probes sent per second."
+    )
+    time_limit_s: float = Field(
+        30.0, gt=0, le=600, description="A run ends by then, answered or not."
+    )
+    answer_wait_s: float = Field(
+        2.0, gt=0, le=30, description="How long answers are awaited after the last probe."
+    )
+    max_hosts: int = Field(4096, ge=1, le=65_536, description="Addresses one run may probe.")
+    inspect_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="Per device: its answers to the inspection's requests."
+    )
+    inspect_concurrency: int = Field(
+        16, ge=1, le=256, description="Devices inspected at the same time."
+    )
+
+
+class OnvifConfig(_Strict):
+    discovery: OnvifDiscoveryConfig = Field(default_factory=OnvifDiscoveryConfig)
+    request_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="An ONVIF request to a camera fails after this."
+    )
+    clock_check_s: float = Field(
+        300.0, ge=10, le=86_400, description="How often each camera's clock is read."
+    )
+    clock_offset_warn_s: float = Field(
+        2.0, gt=0, le=86_400, description="A camera clock further off than this is flagged."
+    )
+
+
+class PtzConfig(_Strict):
+    lease_s: float = Field(
+        30.0,
+        ge=5,
+        le=3600,
+        description="An operator's hold on a camera's control, renewed by each command.",
+    )
+    idle_home_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="After this long without a command the camera returns home; 0: never.",
+    )
+    move_timeout_s: float = Field(
+        1.0,
+        ge=0.2,
+        le=10,
+        description="A continuous move stops by itself this long after its last refresh.",
+    )
+
+
 class AppConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -955,6 +1049,12 @@ class AppConfig(_Strict):
     )
     cluster: ClusterConfig = Field(
         default_factory=ClusterConfig, description="Several nodes over one PostgreSQL."
+    )
+    onvif: OnvifConfig = Field(
+        default_factory=OnvifConfig, description="ONVIF discovery, requests and clocks."
+    )
+    ptz: PtzConfig = Field(
+        default_factory=PtzConfig, description="Steering cameras: leases, idle return home."
     )
 
     def shared_root(self) -> Path:

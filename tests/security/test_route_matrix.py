@@ -50,7 +50,7 @@ ALLOWED: dict[Role, set[Permission]] = {
         Permission.WALL_EDIT,
         Permission.EVENTS_ACK,
         Permission.ZONES_EDIT,
-        Permission.CAMERAS_CONTROL,
+        Permission.PTZ_CONTROL,
     },
     Role.HANDLER: WALL
     | {
@@ -104,7 +104,7 @@ MUST_NEED = {
     ("GET", "/api/reports/availability.csv"): Permission.REPORTS_READ,
     ("GET", "/api/gb/platforms"): Permission.SYSTEM_READ,  # addresses of platforms
     ("PUT", "/api/cameras/{camera_id}/override"): Permission.USERS_MANAGE,
-    ("POST", "/api/cameras/{camera_id}/ptz"): Permission.CAMERAS_CONTROL,
+    ("POST", "/api/cameras/{camera_id}/ptz"): Permission.PTZ_CONTROL,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).

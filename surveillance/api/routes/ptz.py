@@ -18,7 +18,7 @@ from surveillance.services.gb_control import PtzMove, PtzPreset
 
 router = APIRouter(prefix="/api", tags=["ptz"])
 
-Controller = Annotated[Principal, requires(Permission.CAMERAS_CONTROL)]
+Controller = Annotated[Principal, requires(Permission.PTZ_CONTROL)]
 
 
 @router.post(
