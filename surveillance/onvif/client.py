@@ -227,13 +227,17 @@ class OnvifClient:
             async with asyncio.timeout(self._timeout_s):
                 yield
 
-    async def _service(self, service: str) -> Any:
-        from onvif.definition import SERVICES as LIBRARY_SERVICES
+    def offers(self, service: str) -> bool:
+        """Whether the device gave an address for ``service`` (one of :data:`SERVICES`)."""
+        from onvif.definition import SERVICES as LIBRARY_SERVICES  # see the module docstring
 
-        camera = self.camera
         if service not in SERVICES:
             raise ValueError(f"unknown ONVIF service {service!r}")
-        if service != "devicemgmt" and LIBRARY_SERVICES[service]["ns"] not in camera.xaddrs:
+        return service == "devicemgmt" or LIBRARY_SERVICES[service]["ns"] in self.camera.xaddrs
+
+    async def _service(self, service: str) -> Any:
+        camera = self.camera
+        if not self.offers(service):
             if service == "ptz":
                 raise NoPtz(f"{self.url} has no PTZ service")
             raise DeviceFault(f"{self.url} does not offer the {service} service")
