@@ -21,7 +21,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from surveillance.simulator import onvif_answers as answers
 from surveillance.simulator import onvif_faults as faults
-from surveillance.simulator.onvif_events import EventBroker
+from surveillance.simulator.onvif_events import EventBroker, EventFault
 from surveillance.simulator.onvif_ptz import Position, PresetsFull, PtzMechanics, ViewCallback
 from surveillance.simulator.onvif_soap import (
     MAX_REQUEST_BYTES,
@@ -54,6 +54,11 @@ SERVICE_PATHS = {
     "ptz_service": "tptz",
     "events_service": "tev",
 }
+# Which request namespaces each path takes: a pull point also takes WS-BaseNotification's
+# Renew and Unsubscribe.
+PATH_PREFIXES = {"tds": {"tds"}, "trt": {"trt"}, "tptz": {"tptz"}, "tev": {"tev"}}
+PULLPOINT_PREFIXES = {"tev", "wsnt"}
+PREFIX_OF = {namespace: prefix for prefix, namespace in NS.items()}
 
 Handler = Callable[[SoapRequest], "etree._Element | Awaitable[etree._Element]"]
 
@@ -89,7 +94,7 @@ class SimulatedDevice:
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._move_started = asyncio.Event()
-        self.events = EventBroker(spec)
+        self.events = EventBroker(spec, self.device_now)
         self._handlers: dict[tuple[str, str], Handler] = {
             **self._device_handlers(),
             **self._media_handlers(),
@@ -113,7 +118,7 @@ class SimulatedDevice:
             return list(self._commands)
 
     def raise_event(self, kind: Literal["motion", "tamper"], state: bool) -> None:
-        self.events.raise_event(kind, state, self.device_now())
+        self.events.raise_event(kind, state)
 
     def set_fault(self, fault_name: str | None) -> None:
         if fault_name is not None and fault_name not in DEVICE_FAULTS:
@@ -180,14 +185,14 @@ class SimulatedDevice:
     async def _answer(self, request: web.Request) -> tuple[int, bytes]:
         try:
             soap = parse_request(await request.read())
-            service = self._service_of(request)
-            if soap.namespace != NS[service]:
+            prefix = PREFIX_OF.get(soap.namespace, "")
+            if prefix not in self._prefixes_of(request):
                 raise SoapFault(400, "env:Sender", "ter:InvalidArgVal", "wrong service")
             if soap.name not in PRE_AUTH and not username_token_ok(
                 soap.header, self.spec.username, self.spec.password, self.device_now()
             ):
                 raise SoapFault(400, "env:Sender", "ter:NotAuthorized", "Sender not Authorized")
-            handler = self._handlers.get((service, soap.name))
+            handler = self._handlers.get((prefix, soap.name))
             if handler is None:
                 raise SoapFault(
                     500, "env:Receiver", "ter:ActionNotSupported", f"{soap.name} not supported"
@@ -204,16 +209,20 @@ class SimulatedDevice:
             return 413, fault("env:Sender", "ter:WellFormed", "request too large")
         except SoapFault as exc:
             return exc.status, fault(exc.code, exc.subcode, exc.reason)
+        except EventFault as exc:
+            return 400, fault("env:Sender", exc.subcode, str(exc))
 
-    def _service_of(self, request: web.Request) -> str:
+    def _prefixes_of(self, request: web.Request) -> set[str]:
         if "number" in request.match_info:
-            return "tev"
+            if not self.spec.events:
+                raise web.HTTPNotFound()
+            return PULLPOINT_PREFIXES
         service = SERVICE_PATHS.get(request.match_info["service"])
         if service is None or (service == "tptz" and not self.spec.ptz):
             raise web.HTTPNotFound()
         if service == "tev" and not self.spec.events:
             raise web.HTTPNotFound()
-        return service
+        return PATH_PREFIXES[service]
 
     def _record(self, operation: str, **args: Any) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ own clock as cameras do."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,7 +18,7 @@ from surveillance.simulator.onvif_fleet import OnvifFleet
 from surveillance.simulator.onvif_ptz import PtzMechanics
 from surveillance.simulator.onvif_specs import OnvifDeviceSpec
 from tests.onvif_net import test_subnet
-from tests.waits import wait_until
+from tests.waits import eventually, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -250,3 +251,79 @@ def test_ptz_mechanics_report_every_change_of_view() -> None:
     mechanics.continuous(-1.0, 0.0, 0.0, timeout_s=0.2)
     wait_until(lambda: (mechanics.advance(), not mechanics.moving())[1], 5, "move ends")
     assert len(views) >= 2 and views[-1][0] == pytest.approx(0.4, abs=0.02)
+
+
+def states(messages: list) -> list[tuple[str, str, str]]:
+    """(topic, property operation, State) of each notification."""
+    found = []
+    for message in messages:
+        body = message.Message._value_1  # zeep read it as a tt:Message
+        state = body.Data.SimpleItem[0].Value
+        found.append((message.Topic._value_1, body.PropertyOperation, state))
+    return found
+
+
+async def test_events_pull_point_delivers_raised_events(
+    fleet: OnvifFleet, ptz_camera: ONVIFCamera
+) -> None:
+    device = fleet.device(PTZ_HOST)
+    events = await ptz_camera.create_events_service()
+    properties = await events.GetEventProperties()
+    assert properties.FixedTopicSet is True
+    assert properties.TopicExpressionDialect == [
+        "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
+    ]
+
+    lost: list[bool] = []
+    manager = await ptz_camera.create_pullpoint_manager(
+        dt.timedelta(seconds=60), lambda: lost.append(True)
+    )
+    try:
+        assert device.events.subscriptions() == 1
+        pullpoint = manager.get_service()
+        first = await pullpoint.PullMessages({"Timeout": "PT1S", "MessageLimit": 10})
+        assert states(first.NotificationMessage) == [
+            ("tns1:VideoSource/MotionAlarm", "Initialized", "false"),
+            ("tns1:VideoSource/GlobalSceneChange/ImagingService", "Initialized", "false"),
+        ]
+        assert first.TerminationTime > first.CurrentTime
+
+        # A long poll waiting when the event is raised returns with it (the timeout is long).
+        waiting = asyncio.create_task(
+            pullpoint.PullMessages({"Timeout": "PT30S", "MessageLimit": 10})
+        )
+        await eventually(lambda: device.events.waiting_polls() == 1, "the poll waits")
+        device.raise_event("motion", True)
+        pulled = await asyncio.wait_for(waiting, 10)
+        assert states(pulled.NotificationMessage) == [
+            ("tns1:VideoSource/MotionAlarm", "Changed", "true")
+        ]
+        message = pulled.NotificationMessage[0].Message._value_1
+        assert message.Source.SimpleItem[0].Name == "Source"
+        assert message.Source.SimpleItem[0].Value == "VideoSource_1"
+        assert message.UtcTime.tzinfo is not None
+
+        device.raise_event("tamper", True)
+        device.raise_event("motion", False)
+        limited = await pullpoint.PullMessages({"Timeout": "PT5S", "MessageLimit": 1})
+        rest = await pullpoint.PullMessages({"Timeout": "PT5S", "MessageLimit": 10})
+        assert states(limited.NotificationMessage + rest.NotificationMessage) == [
+            ("tns1:VideoSource/GlobalSceneChange/ImagingService", "Changed", "true"),
+            ("tns1:VideoSource/MotionAlarm", "Changed", "false"),
+        ]
+        await pullpoint.SetSynchronizationPoint()
+        synced = await pullpoint.PullMessages({"Timeout": "PT5S", "MessageLimit": 10})
+        assert [s[1:] for s in states(synced.NotificationMessage)] == [
+            ("Initialized", "false"),
+            ("Initialized", "true"),
+        ]
+        subscription = manager._subscription
+        renewed = await subscription.Renew({"TerminationTime": "PT120S"})
+        assert (renewed.TerminationTime - renewed.CurrentTime).total_seconds() == pytest.approx(
+            120, abs=2
+        )
+    finally:
+        await manager.shutdown()  # Unsubscribe
+    assert device.events.subscriptions() == 0 and lost == []
+    with pytest.raises(zeep.exceptions.Fault):
+        await pullpoint.PullMessages({"Timeout": "PT1S", "MessageLimit": 1})
