@@ -20,17 +20,17 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from wsdiscovery.actions.probematch import (  # type: ignore[import-untyped]
+from wsdiscovery.actions.probematch import (
     constructProbeMatch,
     createProbeMatchMessage,
 )
-from wsdiscovery.envelope import SoapEnvelope  # type: ignore[import-untyped]
-from wsdiscovery.message import parseSOAPMessage  # type: ignore[import-untyped]
-from wsdiscovery.namespaces import NS_ACTION_PROBE  # type: ignore[import-untyped]
-from wsdiscovery.qname import QName  # type: ignore[import-untyped]
-from wsdiscovery.scope import Scope  # type: ignore[import-untyped]
-from wsdiscovery.service import Service  # type: ignore[import-untyped]
-from wsdiscovery.util import matchesFilter  # type: ignore[import-untyped]
+from wsdiscovery.envelope import SoapEnvelope
+from wsdiscovery.message import parseSOAPMessage
+from wsdiscovery.namespaces import NS_ACTION_PROBE
+from wsdiscovery.qname import QName
+from wsdiscovery.scope import Scope
+from wsdiscovery.service import Service
+from wsdiscovery.util import matchesFilter
 
 from surveillance.simulator import onvif_faults as faults
 from surveillance.simulator.onvif_answers import scope_items
