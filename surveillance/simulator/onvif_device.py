@@ -91,6 +91,7 @@ class SimulatedDevice:
         self._lock = threading.Lock()
         self._commands: deque[DeviceCommand] = deque(maxlen=COMMANDS_KEPT)
         self._fault = spec.fault
+        self.slow_answer_s = SLOW_ANSWER_S  # how late the "slow" fault answers (tests lower it)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._move_started = asyncio.Event()
@@ -170,7 +171,7 @@ class SimulatedDevice:
         if fault_name == "hang":
             await asyncio.Event().wait()  # until the server shuts down
         if fault_name == "slow":
-            await asyncio.sleep(SLOW_ANSWER_S)
+            await asyncio.sleep(self.slow_answer_s)
         if fault_name == "huge":
             return await faults.stream_huge(request)
         status, body = await self._answer(request)

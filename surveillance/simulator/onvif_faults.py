@@ -67,9 +67,10 @@ async def stream_huge(request: web.Request) -> web.StreamResponse:
     chunk = b"A" * HUGE_CHUNK_BYTES
     try:
         await response.write(head)
-        for _ in range((HUGE_ANSWER_BYTES - len(head) - len(tail)) // HUGE_CHUNK_BYTES):
+        chunks, rest = divmod(HUGE_ANSWER_BYTES - len(head) - len(tail), HUGE_CHUNK_BYTES)
+        for _ in range(chunks):
             await response.write(chunk)
-        await response.write(tail)
+        await response.write(chunk[:rest] + tail)
         await response.write_eof()
     except (ConnectionError, RuntimeError):
         pass  # the client gave up reading, as it should
