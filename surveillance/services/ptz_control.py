@@ -197,8 +197,11 @@ class PtzControl:
             offline = self._offline_reason(camera)
             if offline is not None:
                 raise PtzUnavailable(offline)
-            await self.take(camera, actor, command=True)  # PtzLeaseHeld: another steers
+            await self.take(camera, actor)  # PtzLeaseHeld: someone else steers
             saved = await self._send(camera.id, driver, order)
+            # Steered (only now: a camera whose device never took a command has no
+            # reason to go home).
+            await asyncio.to_thread(self.leases.steered, camera.id, actor.name)
         except SurveillanceError as exc:
             self._last.pop(camera.id, None)  # the next attempt is a command of its own
             detail = {**order.detail(), "reason": str(exc)[:REASON_CHARS]}

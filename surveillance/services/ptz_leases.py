@@ -167,6 +167,13 @@ class PtzLeaseStore:
                 previous.holder if event == "taken-over" and previous is not None else None,
             )
 
+    def steered(self, camera_id: str, holder: str, now: float | None = None) -> None:
+        """A command of ``holder``'s reached the camera: its idle time starts again."""
+        with self._transactions.begin() as session:
+            row = session.get(PtzLeaseRow, camera_id, with_for_update=True)
+            if row is not None and row.holder == holder:
+                row.last_command_at = time.time() if now is None else now
+
     def release(
         self, camera_id: str, by: str, role: Role, *, keep_for_home: bool, now: float | None = None
     ) -> PtzLease | None:
