@@ -198,7 +198,13 @@ class PtzControl:
             if offline is not None:
                 raise PtzUnavailable(offline)
             await self.take(camera, actor)  # PtzLeaseHeld: someone else steers
-            saved = await self._send(camera.id, driver, order)
+            try:
+                saved = await self._send(camera.id, driver, order)
+            except NoPtz:  # the device says it has no PTZ: nothing to hold
+                await asyncio.to_thread(
+                    self.leases.release, camera.id, actor.name, actor.role, keep_for_home=True
+                )
+                raise
             # Steered (only now: a camera whose device never took a command has no
             # reason to go home).
             await asyncio.to_thread(self.leases.steered, camera.id, actor.name)
