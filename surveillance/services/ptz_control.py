@@ -158,15 +158,13 @@ class PtzControl:
         return await asyncio.to_thread(self.leases.held)
 
     # -- leases -----------------------------------------------------------------------------
-    async def take(
-        self, camera: Camera, actor: Actor, *, takeover: bool = False, command: bool = False
-    ) -> PtzLease:
-        """Take, take over or renew ``actor``'s lease (``command``: a command comes with
-        it, the camera's idle time starts again). PtzLeaseHeld when another holds it."""
+    async def take(self, camera: Camera, actor: Actor, *, takeover: bool = False) -> PtzLease:
+        """Take, take over or renew ``actor``'s lease; PtzLeaseHeld when another holds it
+        and ``takeover`` is not asked by a strictly higher role."""
         self.drivers.driver(camera)  # NoPtz: nothing to hold
         taken = await asyncio.to_thread(
             self.leases.take, camera.id, actor.name, actor.role, self.config.lease_s,
-            takeover=takeover, command=command,
+            takeover=takeover,
         )  # fmt: skip
         if taken.event != "renewed":
             detail: dict[str, Any] = {"event": taken.event}
