@@ -54,6 +54,9 @@ from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
+from surveillance.services.ptz_control import PtzControl
+from surveillance.services.ptz_drivers import PtzDrivers
+from surveillance.services.ptz_leases import PtzLeaseStore
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.remote_events import relay_events
@@ -107,6 +110,7 @@ class Node:
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
     gb_control: GbControl  # PTZ of GB/T 28181 channels; their platforms' alarms into events
+    ptz: PtzControl  # steering cameras (ONVIF, GB/T 28181): leases, deadman, idle return home
     revocations: SessionRevocations  # revoked access ends live views and streams at once
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
@@ -226,6 +230,14 @@ class Node:
         gb_control = GbControl(config.gb28181, gb, catalog, events)
         if gb is not None:
             gb.on_alarm = gb_control.on_alarm
+        ptz = PtzControl(
+            config.ptz,
+            PtzDrivers(gb_control, _gb_ptz_type(gb), config.onvif.request_timeout_s),
+            PtzLeaseStore(engine),
+            audit,
+            ingest,
+            catalog,
+        )
         live_views = LiveViews(access, limits)
         health_events = HealthEvents(ingest, limits.event_streams_per_user)
         health_publisher = None
@@ -277,6 +289,7 @@ class Node:
             gb=gb,
             gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
             gb_control=gb_control,
+            ptz=ptz,
             revocations=revocations,
             notifier=notifier,
             remote_health=remote_health,
@@ -319,6 +332,7 @@ class Node:
         await self.mosaic.start()
         await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
         await self.live_views.start()
+        await self.ptz.start()  # cameras steered before a restart still go home
         await self.revocations.start()
         if self.notifier is not None:  # its first connection reloads what others published
             await self.notifier.start()
@@ -333,6 +347,7 @@ class Node:
         await self.live_views.close_all()
         await self.mosaic.close()
         await self.live.close()
+        await self.ptz.stop()  # moving cameras stop, while the ingest and audit still run
         self.footage.close()
         self.alarm_clips.stop()  # clips being collected end with the ingest's streams
         self.snapshots.close()
@@ -374,6 +389,16 @@ class Node:
             log.critical("node not started: %s", taken)
             raise
         await self.ownership.start()
+
+
+def _gb_ptz_type(gb: GbRegistry | None) -> Callable[[str], int | None]:
+    """A GB/T 28181 channel camera's catalog PTZType (None: not said, or no such channel)."""
+
+    def ptz_type(camera_id: str) -> int | None:
+        found = gb.cameras.channel(camera_id) if gb is not None else None
+        return None if found is None else found[1].ptz_type
+
+    return ptz_type
 
 
 def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str], None]:

@@ -117,6 +117,9 @@ class CameraOut(BaseModel):
     recording: RecordingStateOut | None = Field(
         None, description="Whether the camera is being recorded, which stream, and why not"
     )
+    ptz: bool = Field(
+        False, description="Whether it can be steered (PTZ), as far as the node knows now"
+    )
 
     @classmethod
     def of(
@@ -126,6 +129,7 @@ class CameraOut(BaseModel):
         *,
         show_url: bool,
         recording: RecordingStatus | None = None,
+        ptz: bool = False,
     ) -> CameraOut:
         location = camera.location
         return cls(
@@ -145,6 +149,7 @@ class CameraOut(BaseModel):
             health=StreamHealthOut.of(health.main, show_urls=show_url),
             sub_health=StreamHealthOut.of(health.sub, show_urls=show_url) if health.sub else None,
             recording=None if recording is None else RecordingStateOut.model_validate(recording),
+            ptz=ptz,
         )
 
 
