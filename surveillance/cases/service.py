@@ -270,9 +270,7 @@ class CaseService:
         clock = self.camera_clock
         if footage.camera_clock_offset_s is None and clock is not None:
             # Read when the item is made: a clock set right later does not rewrite it.
-            footage = dataclasses.replace(
-                footage, camera_clock_offset_s=clock(footage.camera_id)
-            )
+            footage = dataclasses.replace(footage, camera_clock_offset_s=clock(footage.camera_id))
         return await asyncio.to_thread(self._store_and_record, number, footage, actor, fence)
 
     def _store_and_record(
