@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -99,7 +100,9 @@ class OnvifEvents:
         self._states: dict[str, EventsState] = {}
         self._tasks: dict[str, tuple[Camera, asyncio.Task[None]]] = {}
         self._control: asyncio.Task[None] | None = None
-        self.subscriptions = 0  # subscriptions made so far (tests, diagnostics)
+        # Per camera: subscriptions tried and made so far (tests, diagnostics).
+        self.attempts: Counter[str] = Counter()
+        self.subscriptions: Counter[str] = Counter()
 
     def state(self, camera_id: str) -> EventsState | None:
         """Any thread."""
@@ -145,7 +148,8 @@ class OnvifEvents:
         ]
         await self._stop_tasks(stale)
         for camera_id, camera in wanted.items():
-            if camera_id not in self._tasks:
+            running = self._tasks.get(camera_id)
+            if running is None or running[1].done():
                 task = asyncio.create_task(self._follow(camera), name=f"onvif-events:{camera_id}")
                 self._tasks[camera_id] = (camera, task)
 
@@ -178,6 +182,10 @@ class OnvifEvents:
                     await self._end_all(open_keys)
                     if self.state(camera.id) != "failing":  # once per outage
                         log.warning("onvif events: %s: %s; subscribing again", camera.id, error)
+                except Exception:  # an answer of a shape nobody foresaw: the same, loudly
+                    await self._end_all(open_keys)
+                    if self.state(camera.id) != "failing":
+                        log.exception("onvif events: %s failed; subscribing again", camera.id)
                 self._set_state(camera.id, "failing")
                 await asyncio.sleep(backoff.next_delay())
         finally:
@@ -189,10 +197,11 @@ class OnvifEvents:
         endpoint = camera.onvif
         assert endpoint is not None
         timeout_s = self._config.request_timeout_s
+        self.attempts[camera.id] += 1
         async with self._connect(endpoint, timeout_s) as client:
             pull = PullPoint(client, endpoint.url, termination_s=TERMINATION_S, timeout_s=timeout_s)
             await pull.subscribe()
-            self.subscriptions += 1
+            self.subscriptions[camera.id] += 1
             if self.state(camera.id) != "subscribed":
                 log.info("onvif events: %s subscribed", camera.id)
             self._set_state(camera.id, "subscribed")
