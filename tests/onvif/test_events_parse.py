@@ -4,12 +4,12 @@ quick (no device: the PullPoint loop itself is tests/onvif/test_events.py, on si
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import onvif
 import pytest
 from zeep import Client, Settings
 from zeep.loader import parse_xml
@@ -22,7 +22,12 @@ from surveillance.services.remote_health import read_status, status_json
 
 pytestmark = pytest.mark.unit
 
-EVENTS_WSDL = Path(onvif.__file__).parent / "wsdl" / "events.wsdl"
+ONVIF_PACKAGE = importlib.util.find_spec("onvif")
+assert ONVIF_PACKAGE is not None and ONVIF_PACKAGE.origin is not None
+EVENTS_WSDL = Path(ONVIF_PACKAGE.origin).parent / "wsdl" / "events.wsdl"
+# zeep is untyped here: its calls go through Any.
+ZEEP_CLIENT: Any = Client
+PARSE_XML: Any = parse_xml
 SETTINGS = Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True,
                     xml_huge_tree=False, strict=False)  # fmt: skip
 
@@ -51,11 +56,11 @@ def message(topic: str, item: str, value: str, **extra: str) -> dict[str, str]:
 
 def pulled(*messages: dict[str, str]) -> Any:
     """A PullMessagesResponse as onvif-zeep-async's pull-point service hands it over."""
-    client = Client(str(EVENTS_WSDL), settings=SETTINGS)
+    client = ZEEP_CLIENT(str(EVENTS_WSDL), settings=SETTINGS)
     binding = client.wsdl.bindings[f"{{{EVENTS_NS}}}PullPointSubscriptionBinding"]
     body = "".join(MESSAGE.format(**m) for m in messages)
     xml = ENVELOPE.format(messages=body).encode()
-    envelope = parse_xml(xml, client.transport, settings=SETTINGS)
+    envelope = PARSE_XML(xml, client.transport, settings=SETTINGS)
     return binding.get("PullMessages").process_reply(envelope)
 
 
