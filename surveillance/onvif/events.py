@@ -160,11 +160,14 @@ def _duration(seconds: float) -> str:
     return f"PT{max(1, int(seconds))}S"  # xs:duration
 
 
-def _unsupported(fault: Fault) -> bool:
+def _unsupported(text: str) -> bool:
     """ter:ActionNotSupported (ONVIF Core s.5.11.2.3) or the like: no PullPoint here."""
+    return "NotSupported" in text or "NoSuchService" in text
+
+
+def _fault_text(fault: Fault) -> str:
     words = [str(fault.message or ""), str(getattr(fault, "code", "") or "")]
-    words += [str(code) for code in getattr(fault, "subcodes", None) or ()]
-    return any("NotSupported" in word or "NoSuchService" in word for word in words)
+    return " ".join(words + [str(code) for code in getattr(fault, "subcodes", None) or ()])
 
 
 class PullPoint:
@@ -201,11 +204,11 @@ class PullPoint:
                 )
                 self._pull = await camera.create_pullpoint_service()
         except Fault as fault:  # when the translation lets a fault through as it is
-            if _unsupported(fault):
+            if _unsupported(_fault_text(fault)):
                 raise EventsUnsupported(f"{self._url}: the device refuses PullPoint") from None
             raise
         except OnvifError as error:
-            if _unsupported_text(str(error)):
+            if _unsupported(str(error)):
                 raise EventsUnsupported(f"{self._url}: the device refuses PullPoint") from None
             raise
         self._expires_at = time.monotonic() + self._lifetime(result)
@@ -257,7 +260,3 @@ class PullPoint:
         async with translate_errors(self._url), asyncio.timeout(self._timeout_s):
             await self._subscription.Unsubscribe()
         self._subscription = None
-
-
-def _unsupported_text(text: str) -> bool:
-    return "ActionNotSupported" in text or "NotSupported" in text
