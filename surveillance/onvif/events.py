@@ -161,8 +161,9 @@ def _duration(seconds: float) -> str:
 
 
 def _unsupported(text: str) -> bool:
-    """ter:ActionNotSupported (ONVIF Core s.5.11.2.3) or the like: no PullPoint here."""
-    return "NotSupported" in text or "NoSuchService" in text
+    """ter:ActionNotSupported, reason "Optional Action Not Implemented" (ONVIF Core
+    s.5.11.2.3), or the like: no PullPoint here."""
+    return any(word in text for word in ("NotSupported", "Not Implemented", "NoSuchService"))
 
 
 def _fault_text(fault: Fault) -> str:
@@ -191,26 +192,20 @@ class PullPoint:
         camera = self._client.camera
         if EVENTS_NS not in camera.xaddrs:
             raise EventsUnsupported(f"{self._url}: the device offers no events service")
-        try:
-            async with translate_errors(self._url), asyncio.timeout(self._timeout_s):
-                events = await camera.create_events_service()
+        async with translate_errors(self._url), asyncio.timeout(self._timeout_s):
+            events = await camera.create_events_service()
+            try:
                 result = await events.CreatePullPointSubscription(
                     {"InitialTerminationTime": _duration(self._termination_s)}
                 )
-                address = result.SubscriptionReference.Address._value_1
-                camera.xaddrs[PULLPOINT_NS] = self._checked_address(address)
-                self._subscription = await camera.create_subscription_service(
-                    "PullPointSubscription"
-                )
-                self._pull = await camera.create_pullpoint_service()
-        except Fault as fault:  # when the translation lets a fault through as it is
-            if _unsupported(_fault_text(fault)):
-                raise EventsUnsupported(f"{self._url}: the device refuses PullPoint") from None
-            raise
-        except OnvifError as error:
-            if _unsupported(str(error)):
-                raise EventsUnsupported(f"{self._url}: the device refuses PullPoint") from None
-            raise
+            except Fault as fault:  # before the translation makes it a DeviceFault
+                if _unsupported(_fault_text(fault)):
+                    raise EventsUnsupported(f"{self._url}: the device refuses PullPoint") from None
+                raise
+            address = result.SubscriptionReference.Address._value_1
+            camera.xaddrs[PULLPOINT_NS] = self._checked_address(address)
+            self._subscription = await camera.create_subscription_service("PullPointSubscription")
+            self._pull = await camera.create_pullpoint_service()
         self._expires_at = time.monotonic() + self._lifetime(result)
 
     def _checked_address(self, address: Any) -> str:
