@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 READ_CONCURRENCY = 16  # clocks read at once (each a short HTTP request)
 LOG_EVERY_S = 600.0  # a camera whose clock cannot be read says so this often at most
-
-ReadOffset = Callable[[OnvifEndpoint, float], Awaitable[float]]  # (device, timeout) -> s
 
 
 class EventSink(Protocol):
@@ -77,7 +75,6 @@ class CameraClocks:
         events: EventSink,
         config: OnvifConfig,
         on_change: Callable[[str], None],
-        read: ReadOffset = read_offset,
     ) -> None:
         """``holds``: whether this node holds the camera (cluster mode: its owner reads its
         clock); ``on_change(camera_id)``: a reading changed what its health shows."""
@@ -86,7 +83,6 @@ class CameraClocks:
         self._events = events
         self._config = config
         self._on_change = on_change
-        self._read = read
         self._readings: dict[str, ClockReading] = {}  # replaced whole: read by any thread
         self._failed_logged: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -101,10 +97,6 @@ class CameraClocks:
         """For the camera's health and its evidence (services/device_health.py)."""
         reading = self._readings.get(camera_id)
         return (None, False) if reading is None else (reading.offset_s, reading.flagged)
-
-    def offset_s(self, camera_id: str) -> float | None:
-        reading = self._readings.get(camera_id)
-        return None if reading is None else reading.offset_s
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -165,7 +157,7 @@ class CameraClocks:
         if endpoint is None:
             return
         try:
-            offset = await self._read(endpoint, self._config.request_timeout_s)
+            offset = await read_offset(endpoint, self._config.request_timeout_s)
         except OnvifError as error:
             now = time.monotonic()
             if now - self._failed_logged.get(camera.id, -LOG_EVERY_S) >= LOG_EVERY_S:

@@ -25,7 +25,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from surveillance.catalog import Camera, Catalog, OnvifEndpoint
@@ -48,8 +47,6 @@ BACKOFF_MAX_S = 60.0  # ...growing to this
 UNSUPPORTED_RETRY_S = 3600.0  # a device without PullPoint is asked again this often
 JOIN_S = 3.0  # how long stop() waits for a task's unsubscribe
 
-Connect = Callable[[OnvifEndpoint, float], AbstractAsyncContextManager[Any]]
-
 
 class EventSink(Protocol):
     """What camera events need of the event bus (services/event_bus.py EventBus)."""
@@ -59,7 +56,7 @@ class EventSink(Protocol):
     def end_event(self, key: str, at: float | None = None) -> Any: ...
 
 
-def connect(endpoint: OnvifEndpoint, timeout_s: float) -> AbstractAsyncContextManager[Any]:
+def _connect(endpoint: OnvifEndpoint, timeout_s: float) -> OnvifClient:
     return OnvifClient(endpoint.url, endpoint.username, endpoint.password, timeout_s=timeout_s)
 
 
@@ -81,10 +78,6 @@ class OnvifEvents:
         events: EventSink,
         config: OnvifConfig,
         on_change: Callable[[str], None],
-        connect: Connect = connect,
-        backoff: Callable[[], Backoff] = lambda: Backoff(BACKOFF_INITIAL_S, BACKOFF_MAX_S),
-        pull_wait_s: float = PULL_WAIT_S,
-        unsupported_retry_s: float = UNSUPPORTED_RETRY_S,
     ) -> None:
         """``holds``: whether this node holds the camera; ``on_change(camera_id)``: its
         events state changed (shown with its health)."""
@@ -93,10 +86,6 @@ class OnvifEvents:
         self._events = events
         self._config = config
         self._on_change = on_change
-        self._connect = connect
-        self._backoff = backoff
-        self._pull_wait_s = pull_wait_s
-        self._unsupported_retry_s = unsupported_retry_s
         self._states: dict[str, EventsState] = {}
         self._tasks: dict[str, tuple[Camera, asyncio.Task[None]]] = {}
         self._control: asyncio.Task[None] | None = None
@@ -165,7 +154,7 @@ class OnvifEvents:
     # -- one camera ---------------------------------------------------------------------------
     async def _follow(self, camera: Camera) -> None:
         open_keys: set[str] = set()
-        backoff = self._backoff()
+        backoff = Backoff(BACKOFF_INITIAL_S, BACKOFF_MAX_S)
         try:
             while True:
                 try:
@@ -174,9 +163,9 @@ class OnvifEvents:
                     await self._end_all(open_keys)
                     if self.state(camera.id) != "unsupported":
                         log.info("onvif events: %s: %s; asked again in %g s", camera.id,
-                                 error, self._unsupported_retry_s)  # fmt: skip
+                                 error, UNSUPPORTED_RETRY_S)  # fmt: skip
                     self._set_state(camera.id, "unsupported")
-                    await asyncio.sleep(self._unsupported_retry_s)
+                    await asyncio.sleep(UNSUPPORTED_RETRY_S)
                     continue
                 except OnvifError as error:
                     await self._end_all(open_keys)
@@ -198,7 +187,7 @@ class OnvifEvents:
         assert endpoint is not None
         timeout_s = self._config.request_timeout_s
         self.attempts[camera.id] += 1
-        async with self._connect(endpoint, timeout_s) as client:
+        async with _connect(endpoint, timeout_s) as client:
             pull = PullPoint(client, endpoint.url, termination_s=TERMINATION_S, timeout_s=timeout_s)
             await pull.subscribe()
             self.subscriptions[camera.id] += 1
@@ -210,7 +199,7 @@ class OnvifEvents:
                 while True:
                     if pull.renew_due:
                         await pull.renew()
-                    for notification in await pull.pull(self._pull_wait_s, PULL_LIMIT):
+                    for notification in await pull.pull(PULL_WAIT_S, PULL_LIMIT):
                         await self._apply(camera, notification, open_keys)
             except asyncio.CancelledError:
                 # Stopped: end the subscription on the device (after a failure it is
