@@ -21,9 +21,11 @@ from fastapi.testclient import TestClient
 from surveillance.api.app import create_app
 from surveillance.auth.roles import Role
 from surveillance.catalog import Catalog
+from surveillance.cli import build_parser
 from surveillance.config import load_config
 from surveillance.config.models import AppConfig, OnvifConfig
 from surveillance.errors import Conflict
+from surveillance.services.onvif_discover_command import run as discover_command
 from surveillance.services.onvif_discovery import DiscoveryRequest, DiscoveryService
 from surveillance.simulator import Simulator
 from surveillance.simulator.onvif_fleet import OnvifFleet
@@ -189,7 +191,9 @@ def test_multicast_finds_the_devices_and_a_bad_password_is_reported(fleet: Onvif
     assert all(results[device_url(i)].report.found_by == "multicast" for i in range(8))
     good = results[device_url(0)].report
     assert good.outcome == "unauthorized" and "refused the user name and password" in good.reason
-    assert good.name == f"PTZ camera {FIRST_HOST}" and good.clock_offset_s is not None  # learnt before
+    assert (
+        good.name == f"PTZ camera {FIRST_HOST}" and good.clock_offset_s is not None
+    )  # learnt before
     assert run.gone == ["lost"]  # on the loopback network, and silent
     assert run.elapsed_s <= 15 + 2.0
 
@@ -280,3 +284,42 @@ def test_admin_discovers_by_api_and_the_imported_camera_comes_online(
             return answer.status_code == 200 and answer.json()["state"] == "online"
 
         wait_until(online, WAIT_S, "the imported camera to come online")
+
+
+def test_the_discover_command_prints_each_device_and_writes_rows(
+    fleet: OnvifFleet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DISCOVER_PASSWORD", PASSWORD)
+    config = AppConfig.model_validate(
+        {
+            "onvif": {"discovery": DISCOVERY},
+            "platforms": [{"id": "site", "name": "Site", "username": USER, "password": "x"}],
+        }
+    )
+    out = tmp_path / "found.yaml"
+    args = build_parser().parse_args(
+        ["discover", "--range", f"{host(0)}-{FIRST_HOST + 2}", "--no-multicast",
+         "--username", USER, "--password-env", "DISCOVER_PASSWORD", "--time-limit", "20",
+         "--yaml", str(out), "--platform", "site", "--tags", "traffic", "--id-prefix", "cli-"]
+    )  # fmt: skip
+    assert discover_command(args, config) == 0
+    printed = capsys.readouterr().out
+    assert f"{device_url(0)}  ok  Surveillance Sim  SimPTZ  firmware 1.0.0  PTZ" in printed
+    assert f"{device_url(2)}  malformed: " in printed and "DTD or entities" in printed
+    assert "3 devices" in printed and "2 new cameras written" in printed
+    assert PASSWORD not in printed
+    (tmp_path / "config.yaml").write_text(
+        "platforms: [{id: site, name: Site}]\n" + out.read_text(encoding="utf-8")
+    )
+    loaded = load_config(tmp_path / "config.yaml", env={})
+    assert [c.id for c in loaded.cameras] == [f"cli-ptz-camera-{FIRST_HOST}",
+                                              f"cli-ptz-camera-{FIRST_HOST + 1}"]  # fmt: skip
+    assert all(c.tags == ["traffic"] and c.onvif is not None for c in loaded.cameras)
+    # Bad arguments: 2, saying why.
+    for bad in (["--range", "10.0.0.0/8"], ["--password-env", "NOT_SET_ANYWHERE"],
+                ["--csv", str(out)]):  # fmt: skip
+        assert discover_command(build_parser().parse_args(["discover", *bad]), config) == 2
+    assert "16777214 hosts" in capsys.readouterr().err
