@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -52,7 +53,8 @@ class OnvifFleet:
         if len(set(addresses)) != len(addresses):
             raise OnvifFleetError("device addresses must be unique")
         self.interface = interface
-        self._scene_dir = scene_dir
+        self._scene_dir = scene_dir  # None: a temporary directory, removed at stop
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._pictures = pictures
         self._discovery = discovery
         self._specs = list(specs)
@@ -139,6 +141,9 @@ class OnvifFleet:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def _run(self, coroutine: Any) -> Any:
         assert self._loop is not None
@@ -170,22 +175,23 @@ class OnvifFleet:
             raise OnvifFleetError(
                 "PTZ pictures are not available: start with pictures=False"
             ) from None
+        steered = [spec for spec in self._specs if spec.ptz and spec.fault is None]
+        if not steered:
+            return self._specs
         if self._scene_dir is None:
-            raise OnvifFleetError("pictures need a scene_dir (where the scene PNG is written)")
+            self._scratch = tempfile.TemporaryDirectory(prefix="onvif-scene-")
+            self._scene_dir = Path(self._scratch.name)
         self._scene_dir.mkdir(parents=True, exist_ok=True)
         scene = write_scene(self._scene_dir / "onvif-scene.png")
-        steered = [spec for spec in self._specs if spec.ptz and spec.fault is None]
         mounts = [
             MountSpec(
                 f"onvif/{spec.address}/{kind}",
-                scene,
-                **{"ptz_scene": scene, "ptz_size": size, "ptz_fps": PICTURE_FPS},
+                # engineer B's fields: a PTZ-picture mount has a scene and no clip
+                **{"clip": None, "ptz_scene": scene, "ptz_size": size, "ptz_fps": PICTURE_FPS},
             )
             for spec in steered
             for kind, size in (("main", MAIN_SIZE), ("sub", SUB_SIZE))
         ]
-        if not mounts:
-            return self._specs
         self.simulator = Simulator(mounts, clip_dir=self._scene_dir)
         self.simulator.start()
         with_uris = []
