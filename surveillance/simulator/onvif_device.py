@@ -9,6 +9,7 @@ commands, raise_event, set_fault) may be called from any thread.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import deque
@@ -78,9 +79,12 @@ def _float_attr(element: etree._Element | None, name: str) -> float | None:
         return None
     value = element.get(name)
     try:
-        return None if value is None else float(value)
+        number = None if value is None else float(value)
     except ValueError:
         raise _invalid(f"{name} is not a number") from None
+    if number is not None and not math.isfinite(number):
+        raise _invalid(f"{name} is not finite")  # float() takes "NaN" and "INF"
+    return number
 
 
 class SimulatedDevice:

@@ -13,7 +13,7 @@ the SOAP side).
 from __future__ import annotations
 
 import asyncio
-import importlib
+import os
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,11 +25,13 @@ from typing import Any
 from surveillance.simulator.onvif_device import SimulatedDevice
 from surveillance.simulator.onvif_specs import OnvifDeviceSpec
 from surveillance.simulator.onvif_wsd import WsdResponder
+from surveillance.simulator.ptz_scene import write_scene
 from surveillance.simulator.server import MountSpec, Simulator
 
 MAIN_SIZE = (640, 360)
 SUB_SIZE = (320, 180)
 PICTURE_FPS = 10
+SCENE_NAME = "onvif-scene-2560x1440-seed0.png"  # write_scene's default size and seed
 START_TIMEOUT_S = 30.0
 
 
@@ -169,12 +171,6 @@ class OnvifFleet:
     def _start_pictures(self) -> list[OnvifDeviceSpec]:
         """Start the RTSP server with the PTZ devices' mounts; returns the specs with their
         stream URIs filled in (those that had none)."""
-        try:  # engineer B's module (the PTZ picture); imported by name until it lands on main
-            write_scene = importlib.import_module("surveillance.simulator.ptz_scene").write_scene
-        except ImportError:
-            raise OnvifFleetError(
-                "PTZ pictures are not available: start with pictures=False"
-            ) from None
         steered = [spec for spec in self._specs if spec.ptz and spec.fault is None]
         if not steered:
             return self._specs
@@ -182,12 +178,13 @@ class OnvifFleet:
             self._scratch = tempfile.TemporaryDirectory(prefix="onvif-scene-")
             self._scene_dir = Path(self._scratch.name)
         self._scene_dir.mkdir(parents=True, exist_ok=True)
-        scene = write_scene(self._scene_dir / "onvif-scene.png")
+        scene = self._scene_dir / SCENE_NAME
+        if not scene.is_file():  # made once per directory: the same seed, the same picture
+            partial = scene.with_name(f"{scene.stem}.{os.getpid()}.png")
+            os.replace(write_scene(partial), scene)  # whole, even with two fleets at once
         mounts = [
             MountSpec(
-                f"onvif/{spec.address}/{kind}",
-                # engineer B's fields: a PTZ-picture mount has a scene and no clip
-                **{"clip": None, "ptz_scene": scene, "ptz_size": size, "ptz_fps": PICTURE_FPS},
+                f"onvif/{spec.address}/{kind}", ptz_scene=scene, ptz_size=size, ptz_fps=PICTURE_FPS
             )
             for spec in steered
             for kind, size in (("main", MAIN_SIZE), ("sub", SUB_SIZE))
@@ -208,10 +205,9 @@ class OnvifFleet:
         if simulator is None or not spec.ptz or spec.fault is not None:
             return None
         paths = (f"onvif/{spec.address}/main", f"onvif/{spec.address}/sub")
-        view = getattr(simulator, "view")  # noqa: B009 (engineer B's method, until it lands)
 
         def on_view(pan: float, tilt: float, zoom: float) -> None:
             for path in paths:
-                view(path, pan, tilt, zoom)
+                simulator.view(path, pan, tilt, zoom)
 
         return on_view
