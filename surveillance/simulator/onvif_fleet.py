@@ -3,11 +3,11 @@ loopback address (every 127.x.y.z is on ``lo``, so all can use the same ports), 
 WS-Discovery responder and the RTSP pictures their PTZ moves.
 
 Pictures: one :class:`Simulator` (the GStreamer RTSP server) with two PTZ-picture mounts per
-PTZ device, ``onvif/<address>/main`` (640x360) and ``.../sub`` (320x180), both at 10 fps and
-both following the device's position (``Simulator.view``). Fault devices and fixed cameras
-get no mounts: only what a test steers needs a picture, and 20 PTZ devices are 40 cheap
-mounts of one still scene. ``pictures=False`` starts the devices alone (unit-speed tests of
-the SOAP side).
+device, ``onvif/<address>/main`` (640x360) and ``.../sub`` (320x180), both at 10 fps; a PTZ
+device's follow its position (``Simulator.view``), a fixed camera's show the scene's centre.
+A mount encodes only while watched, so 20 devices are 40 cheap mounts of one still scene.
+Fault devices get no mounts (nothing gets that far with them). ``pictures=False`` starts
+the devices alone (quick tests of the SOAP side).
 """
 
 from __future__ import annotations
@@ -101,6 +101,11 @@ class OnvifFleet:
             )
         return cls(specs, scene_dir=scene_dir, pictures=pictures, discovery=discovery)
 
+    @property
+    def specs(self) -> list[OnvifDeviceSpec]:
+        """The specs as given (a copy; stream URIs are filled in on the devices' specs)."""
+        return list(self._specs)
+
     def device(self, address: str) -> SimulatedDevice:
         for device in self.devices:
             if device.spec.address == address:
@@ -171,8 +176,8 @@ class OnvifFleet:
     def _start_pictures(self) -> list[OnvifDeviceSpec]:
         """Start the RTSP server with the PTZ devices' mounts; returns the specs with their
         stream URIs filled in (those that had none)."""
-        steered = [spec for spec in self._specs if spec.ptz and spec.fault is None]
-        if not steered:
+        served = [spec for spec in self._specs if spec.fault is None]
+        if not served:
             return self._specs
         if self._scene_dir is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="onvif-scene-")
@@ -186,14 +191,14 @@ class OnvifFleet:
             MountSpec(
                 f"onvif/{spec.address}/{kind}", ptz_scene=scene, ptz_size=size, ptz_fps=PICTURE_FPS
             )
-            for spec in steered
+            for spec in served
             for kind, size in (("main", MAIN_SIZE), ("sub", SUB_SIZE))
         ]
         self.simulator = Simulator(mounts, clip_dir=self._scene_dir)
         self.simulator.start()
         with_uris = []
         for spec in self._specs:
-            if spec in steered and not spec.rtsp_main:
+            if spec in served and not spec.rtsp_main:
                 main = self.simulator.url(f"onvif/{spec.address}/main", credentials=False)
                 sub = self.simulator.url(f"onvif/{spec.address}/sub", credentials=False)
                 spec = replace(spec, rtsp_main=main, rtsp_sub=spec.rtsp_sub or sub)

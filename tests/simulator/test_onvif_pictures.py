@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import av
 import pytest
@@ -21,17 +22,18 @@ from tests.waits import wait_until
 pytestmark = pytest.mark.rtsp
 
 SUBNET = test_subnet()
-PTZ_INDEX, BROKEN_INDEX = 0, 1
+PTZ_INDEX, BROKEN_INDEX, FIXED_INDEX = 0, 1, 2
 PORT = 8085
 MOVE_WAIT_S = 20.0  # a new view shows within ~0.2 s; generous for a loaded CI machine
 
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[OnvifFleet]:
-    with OnvifFleet.on_subnet(
-        SUBNET, 2, first_host=51, http_port=PORT, faults={BROKEN_INDEX: "hang"},
-        scene_dir=CLIP_CACHE, discovery=False,
-    ) as running:  # fmt: skip
+    specs = OnvifFleet.on_subnet(
+        SUBNET, 3, first_host=51, http_port=PORT, faults={BROKEN_INDEX: "hang"}
+    ).specs
+    specs[FIXED_INDEX] = replace(specs[FIXED_INDEX], ptz=False, model="")
+    with OnvifFleet(specs, scene_dir=CLIP_CACHE, discovery=False) as running:
         yield running
 
 
@@ -56,13 +58,17 @@ def shows(stream: Iterator[U8Array], expected: U8Array) -> bool:
 
 async def test_ptz_moves_show_in_both_profiles_pictures(fleet: OnvifFleet, scene: U8Array) -> None:
     device = fleet.devices[PTZ_INDEX]
-    broken = fleet.devices[BROKEN_INDEX]
+    broken, fixed = fleet.devices[BROKEN_INDEX], fleet.devices[FIXED_INDEX]
     assert fleet.simulator is not None
+    served = (device.spec.address, fixed.spec.address)  # no mounts for a broken device
     assert set(fleet.simulator.status()) == {
-        f"onvif/{device.spec.address}/main",
-        f"onvif/{device.spec.address}/sub",
-    }  # fmt: skip  (no mounts for a broken device)
-    assert broken.spec.rtsp_main == ""
+        f"onvif/{a}/{k}" for a in served for k in ("main", "sub")
+    }
+    assert broken.spec.rtsp_main == "" and fixed.spec.model == "SimFixed"
+    still = expected_view(scene, (640, 360), 0, 0, 0)
+    fixed_pictures = pictures(fixed.spec.rtsp_main)
+    assert difference(next(fixed_pictures), still) < MOVED_THRESHOLD
+    fixed_pictures.close()
 
     camera = ONVIFCamera(
         device.spec.address, PORT, "admin", "admin-pass", adjust_time=True, no_cache=True
