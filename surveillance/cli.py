@@ -1,4 +1,5 @@
-"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status, nodes."""
+"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status, nodes,
+discover."""
 
 from __future__ import annotations
 
@@ -267,6 +268,22 @@ def _nodes(args: argparse.Namespace) -> int:
     return nodes_command(config)
 
 
+def _discover(args: argparse.Namespace) -> int:
+    from surveillance.config import ConfigError, load_config
+    from surveillance.config.models import AppConfig
+    from surveillance.logs import configure_logging
+    from surveillance.redact import Redactor
+    from surveillance.services.onvif_discover_command import run
+
+    try:
+        config = load_config(args.config) if args.config else AppConfig()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(Redactor(), level=logging.WARNING)
+    return run(args, config)
+
+
 def _node_sign(engine: Engine) -> NodeSign:
     """The node's heartbeat (services/node_heartbeat.py): its newest node.running event,
     open and moved within two beats and a margin while the node runs."""
@@ -344,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nodes.add_argument("--config", type=Path, required=True, help="YAML configuration file")
 
+    from surveillance.services.onvif_discover_command import add_arguments as add_discover
+
+    add_discover(commands)
+
     from surveillance.auth.commands import add_arguments as add_auth_arguments
 
     add_auth_arguments(commands)
@@ -371,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _gb(args)
     if args.command == "nodes":
         return _nodes(args)
+    if args.command == "discover":
+        return _discover(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 
