@@ -324,6 +324,7 @@ class PtzControl:
         if not await asyncio.to_thread(self.leases.went_home, lease):
             return  # someone steered it meanwhile: it stays theirs
         self._last.pop(lease.camera_id, None)
+        await self.drivers.let_go(lease.camera_id)
         detail: dict[str, Any] = {"to": home, "idle_s": self.config.idle_home_s}
         if home is None:
             detail["why"] = why
