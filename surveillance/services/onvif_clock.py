@@ -3,9 +3,10 @@
 A camera stamps its pictures (the time burnt into the image, its events' times) by its own
 clock; an investigator comparing them with the server's times must know the difference. So
 for every ONVIF camera this node holds, the offset (device UTC minus server UTC, from
-GetSystemDateAndTime, which ONVIF Core s.5.9.4 lets anyone read before authenticating) is
-read at start and every ``onvif.clock_check_s``, shown in the camera's health, and recorded
-on evidence items made from its footage. A camera further off than
+GetSystemDateAndTime, which the ONVIF Core Specification's access classes put in PRE_AUTH:
+anyone may read it before authenticating) is read at start (and at once for a camera taken
+over from another node) and every ``onvif.clock_check_s``, shown in the camera's health, and
+recorded on evidence items made from its footage. A camera further off than
 ``onvif.clock_offset_warn_s`` is flagged and gets one ``camera.clock`` warning event, which
 ends when a later reading finds the clock back within the limit.
 
