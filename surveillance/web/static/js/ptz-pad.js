@@ -83,7 +83,7 @@ export class PtzPad {
       } else joystick.append(this._moveButton(cell[0], cell[1], `Move ${cell[0]} (hold)`));
     }
     this.speed = el("input", { class: "ptz-speed", type: "range", min: 0.1, max: 1, step: 0.1, value: DEFAULT_SPEED, "aria-label": "Speed" });
-    this.presets = el("select", { class: "ptz-presets", "aria-label": "Presets" });
+    this.presets = el("select", { class: "ptz-presets", "aria-label": "Presets", onchange: () => this._render() });
     this.goto = button("ptz-goto", "Go to", "Turn the camera to this preset", () => this._preset("goto"));
     this.presetName = el("input", { class: "ptz-preset-name", maxlength: 64, placeholder: "Preset name", autocomplete: "off", "aria-label": "Preset name" });
     this.save = button("ptz-save", "Save as", "Save the camera's position as a preset with this name", () => this._preset("set"));
@@ -232,7 +232,9 @@ export class PtzPad {
 
   // From the page's lease watch: who holds the camera now (null: nobody).
   showLease(lease) {
+    const wasOther = this.lease !== null && !this.lease.mine;
     this.lease = lease ? { holder: lease.holder, role: lease.role, mine: lease.holder === this.me.name } : null;
+    if (wasOther && !(this.lease && !this.lease.mine)) this._say(""); // its refusal is over
     if (this._locked() && this.held !== null) this._endHold(); // taken over: the server refuses the rest
     this._render();
   }
