@@ -97,7 +97,6 @@ export class PtzPad {
       onkeyup: (event) => this._key(event, false),
       onfocusout: (event) => { if (this.heldBy === "key" && !this.root.contains(event.relatedTarget)) this._letGo(); },
       ondblclick: (event) => event.stopPropagation(), // not the tile's full screen
-      onclick: (event) => event.stopPropagation(),
     },
     el("div", { class: "ptz-head" }, el("strong", { class: "ptz-title", text: `PTZ · ${isolated(name)}` }), close),
     this.leaseText, this.takeover, joystick,
