@@ -37,6 +37,7 @@ from surveillance.services.camera_ownership import Ownership
 from surveillance.services.cases import build_case_service
 from surveillance.services.cluster_membership import Membership
 from surveillance.services.cluster_notify import Notifier
+from surveillance.services.device_health import local_device_health, node_device_health
 from surveillance.services.diagnosis import DiagnosisService
 from surveillance.services.event_bus import EventBus
 from surveillance.services.evidence import LiveFootage
@@ -54,6 +55,11 @@ from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
 from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
+from surveillance.services.onvif_clock import CameraClocks
+from surveillance.services.onvif_events import OnvifEvents
+from surveillance.services.ptz_control import PtzControl
+from surveillance.services.ptz_drivers import PtzDrivers
+from surveillance.services.ptz_leases import PtzLeaseStore
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
 from surveillance.services.remote_events import relay_events
@@ -107,7 +113,10 @@ class Node:
     heartbeat: NodeHeartbeat  # the node's up-time as an event: the reports' monitored time
     availability: AvailabilityService  # per platform and day online rate, from the events
     gb_control: GbControl  # PTZ of GB/T 28181 channels; their platforms' alarms into events
+    ptz: PtzControl  # steering cameras (ONVIF, GB/T 28181): leases, deadman, idle return home
     revocations: SessionRevocations  # revoked access ends live views and streams at once
+    clocks: CameraClocks  # ONVIF cameras' clock offsets: health, evidence, camera.clock
+    onvif_events: OnvifEvents  # ONVIF cameras' motion and tamper into events (PullPoint)
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
     gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
@@ -226,6 +235,14 @@ class Node:
         gb_control = GbControl(config.gb28181, gb, catalog, events)
         if gb is not None:
             gb.on_alarm = gb_control.on_alarm
+        ptz = PtzControl(
+            config.ptz,
+            PtzDrivers(gb_control, _gb_ptz_type(gb), config.onvif.request_timeout_s),
+            PtzLeaseStore(engine),
+            audit,
+            ingest,
+            catalog,
+        )
         live_views = LiveViews(access, limits)
         health_events = HealthEvents(ingest, limits.event_streams_per_user)
         health_publisher = None
@@ -233,6 +250,19 @@ class Node:
             relay_events(events, notifier)
             health_publisher = HealthPublisher(cluster_store, notifier, ingest, ownership.token)
         revocations = SessionRevocations(live_views, (events, health_events), notifier)
+        # ONVIF cameras' clocks and events, read by the node that holds each; their state is
+        # shown with the camera's health (the owner's word on the other nodes).
+        clocks = CameraClocks(catalog, ingest.holds, events, config.onvif, ingest.notify_health)
+        onvif_events = OnvifEvents(
+            catalog, ingest.holds, events, config.onvif, ingest.notify_health
+        )
+        device_health = node_device_health(
+            ingest.holds,
+            local_device_health(clocks, onvif_events),
+            remote_health.device if remote_health is not None else None,
+        )
+        ingest.set_device_health(device_health)
+        cases.camera_clock = lambda camera_id: device_health(camera_id).clock_offset_s
         auth_store.on_access_changed(revocations.changed)
         return cls(
             config=config,
@@ -277,7 +307,10 @@ class Node:
             gb=gb,
             gb_player=build_gb_player(config.gb28181, gb, ingest, redactor),
             gb_control=gb_control,
+            ptz=ptz,
             revocations=revocations,
+            clocks=clocks,
+            onvif_events=onvif_events,
             notifier=notifier,
             remote_health=remote_health,
             health_publisher=health_publisher,
@@ -318,7 +351,10 @@ class Node:
         await self.recorder.start()  # reconciles the recordings, then subscribes
         await self.mosaic.start()
         await self.zone_motion.start()  # after the ingest and the bus: it decodes, it raises
+        await self.clocks.start()  # after the bus (camera.clock) and the ownership
+        await self.onvif_events.start()
         await self.live_views.start()
+        await self.ptz.start()  # cameras steered before a restart still go home
         await self.revocations.start()
         if self.notifier is not None:  # its first connection reloads what others published
             await self.notifier.start()
@@ -330,9 +366,12 @@ class Node:
         if self.health_publisher is not None:
             await self.health_publisher.stop()
         await self.zone_motion.stop()  # ends its alarms while the bus still takes them
+        await self.onvif_events.stop()  # unsubscribes, ends its events while the bus takes them
+        await self.clocks.stop()
         await self.live_views.close_all()
         await self.mosaic.close()
         await self.live.close()
+        await self.ptz.stop()  # moving cameras stop, while the ingest and audit still run
         self.footage.close()
         self.alarm_clips.stop()  # clips being collected end with the ingest's streams
         self.snapshots.close()
@@ -374,6 +413,16 @@ class Node:
             log.critical("node not started: %s", taken)
             raise
         await self.ownership.start()
+
+
+def _gb_ptz_type(gb: GbRegistry | None) -> Callable[[str], int | None]:
+    """A GB/T 28181 channel camera's catalog PTZType (None: not said, or no such channel)."""
+
+    def ptz_type(camera_id: str) -> int | None:
+        found = gb.cameras.channel(camera_id) if gb is not None else None
+        return None if found is None else found[1].ptz_type
+
+    return ptz_type
 
 
 def _audit_removals(audit: AuditLog) -> Callable[[Sequence[SegmentRecord], str], None]:

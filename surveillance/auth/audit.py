@@ -68,6 +68,8 @@ class AuditAction(StrEnum):
     CAMERA_REFERENCE = "camera.reference"  # a camera's reference picture set or removed
     GB_OVERRIDE = "gb.override"  # a GB/T 28181 channel camera's name and tags set or cleared
     CAMERA_PTZ = "camera.ptz"  # a PTZ move or preset sent to a camera
+    PTZ_LEASE = "ptz.lease"  # a camera's PTZ control taken, taken over, released, ended home
+    PTZ_HOME = "ptz.home"  # a camera sent home by the node after it was left idle
 
 
 @dataclass(frozen=True)

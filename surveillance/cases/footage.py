@@ -36,6 +36,10 @@ class Capture:
     duration_s: float | None
     frames: int
     note: str | None = None  # e.g. why a clip is shorter than asked
+    # The camera's clock minus the server's when the item was made (its ONVIF device
+    # clock, last read; None: unknown, or not an ONVIF camera): what a time burnt into the
+    # picture is off by.
+    camera_clock_offset_s: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

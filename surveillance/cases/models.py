@@ -129,6 +129,7 @@ class EvidenceItem(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     frames: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+    camera_clock_offset_s: Mapped[float | None] = mapped_column(Float)  # camera - server, s
 
 
 class CustodyEntry(Base):

@@ -15,6 +15,7 @@ created, edited or moved with a new assignee.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -93,6 +94,9 @@ class CaseService:
         # Cluster mode: items cut from a camera's live footage are written only while this
         # node holds the camera (the node sets it; None checks nothing).
         self.live_fence: Fence | None = None
+        # The camera's clock offset (camera minus server, s) as the node knows it now, for
+        # the items made from its footage (the node sets it; None: never known).
+        self.camera_clock: Callable[[str], float | None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -263,6 +267,10 @@ class CaseService:
     ) -> ItemRecord:
         """``live``: cut from the camera's live footage now (fenced in cluster mode)."""
         fence = self.live_fence if live else None
+        clock = self.camera_clock
+        if footage.camera_clock_offset_s is None and clock is not None:
+            # Read when the item is made: a clock set right later does not rewrite it.
+            footage = dataclasses.replace(footage, camera_clock_offset_s=clock(footage.camera_id))
         return await asyncio.to_thread(self._store_and_record, number, footage, actor, fence)
 
     def _store_and_record(

@@ -26,7 +26,10 @@ class EventType(StrEnum):
     QUALITY_MOVED = "quality.moved"
     QUALITY_FRAME_RATE = "quality.frame_rate"
     ZONE_MOTION = "zone.motion"
-    DEVICE_ALARM = "device.alarm"  # ONVIF / GB/T 28181 device alarms, once they land
+    DEVICE_ALARM = "device.alarm"  # GB/T 28181 platforms' device alarms
+    DEVICE_MOTION = "device.motion"  # a camera's own motion detection (ONVIF events)
+    DEVICE_TAMPER = "device.tamper"  # a camera's own tamper detection (ONVIF events)
+    CAMERA_CLOCK = "camera.clock"  # an ONVIF camera's clock off the server's by too much
     NODE_RUNNING = "node.running"  # the node's own up-time (availability); never on the wall
 
 

@@ -6,6 +6,9 @@ The wire form is the snapshot's fields by name, enums by value, times as the own
 ``time.time()``. Reading is strict about types (the text comes from the database, which
 any node, of any version, writes): a status that does not read is refused with
 ``ValueError``, never shown half-read; fields a newer node adds are ignored.
+
+A camera's device health (services/device_health.py: clock offset, events) travels beside
+its streams' as ``device``; an older node sends none, which reads as nothing known.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from surveillance.media.health import ErrorKind, HealthSnapshot, StreamState
+from surveillance.services.device_health import EVENTS_STATES, NO_DEVICE, DeviceHealth
 
 _FIELDS = {field.name: field for field in dataclasses.fields(HealthSnapshot)}
 _ENUMS: dict[str, type[StreamState] | type[ErrorKind]] = {
@@ -80,3 +84,34 @@ def _read(name: str, value: Any, *, nullable: bool) -> Any:
     if not math.isfinite(value):
         raise ValueError(f"health status: {name!r} is not finite")
     return float(value)
+
+
+def device_to_wire(device: DeviceHealth) -> dict[str, Any]:
+    offset = device.clock_offset_s
+    return {
+        "clock_offset_s": offset if offset is None or math.isfinite(offset) else None,
+        "clock_flagged": device.clock_flagged,
+        "onvif_events": device.onvif_events,
+    }
+
+
+def device_from_wire(wire: Any) -> DeviceHealth:
+    """None (an older node) reads as nothing known; ValueError when it does not read."""
+    if wire is None:
+        return NO_DEVICE
+    if not isinstance(wire, Mapping):
+        raise ValueError("device health is not an object")
+    offset, flagged, events = (
+        wire.get("clock_offset_s"),
+        wire.get("clock_flagged"),
+        wire.get("onvif_events"),
+    )
+    if offset is not None and (
+        isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset)
+    ):
+        raise ValueError("device health: 'clock_offset_s' is not a finite number")
+    if not isinstance(flagged, bool):
+        raise ValueError("device health: 'clock_flagged' is not true or false")
+    if events is not None and events not in EVENTS_STATES:
+        raise ValueError("device health: 'onvif_events' is not a known state")
+    return DeviceHealth(None if offset is None else float(offset), flagged, events)

@@ -36,6 +36,7 @@ from surveillance.media.preflight import RedirectPolicy
 from surveillance.media.source import SourceOptions
 from surveillance.media.stream import Stream
 from surveillance.media.worker import IngestWorker
+from surveillance.services.device_health import NO_DEVICE, DeviceHealth, DeviceHealthOf
 from surveillance.services.ingest_sources import IngestSource, MissingSource, WorkerFactory
 from surveillance.services.platform_rollup import CameraHealth, PlatformHealth, roll_up
 
@@ -75,6 +76,10 @@ def _unknown_owner(camera_id: str) -> str | None:
     return None
 
 
+def _no_device(camera_id: str) -> DeviceHealth:
+    return NO_DEVICE
+
+
 @dataclass
 class _StreamSlot:
     stream: Stream
@@ -106,6 +111,7 @@ class IngestService:
         self._writes: Holds = _held_everywhere  # whether its writers may write (holds())
         self._remote: RemoteHealth = _no_remote
         self._owner: Owner = _unknown_owner
+        self._device: DeviceHealthOf = _no_device
         for camera in catalog.cameras.values():
             self._slots.update(self._make_slots(camera))
         catalog.on_change(self._catalog_changed)
@@ -208,6 +214,11 @@ class IngestService:
         for slot in self._slots.values():
             if not holds(slot.camera.id) and slot.camera.enabled:
                 slot.stream.health.set_error(ErrorKind.UNREACHABLE, ELSEWHERE, StreamState.OFFLINE)
+
+    def set_device_health(self, device: DeviceHealthOf) -> None:
+        """``device(camera_id)``: what the camera's device says beside its streams (clock
+        offset, ONVIF events; services/device_health.py), shown with its health."""
+        self._device = device
 
     def holds(self, camera_id: str) -> bool:
         """Whether this node holds the camera's lease: what its writers (recordings, events,
@@ -444,7 +455,8 @@ class IngestService:
         sub_slot = slots.get((camera_id, True))
         main = self._snapshot(main_slot)
         sub = self._snapshot(sub_slot) if sub_slot else None
-        return CameraHealth(main_slot.camera, main.state, main, sub)
+        device = self._device(camera_id)
+        return CameraHealth(main_slot.camera, main.state, main, sub, device)
 
     def _snapshot(self, slot: _StreamSlot) -> HealthSnapshot:
         if self._holds(slot.camera.id):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from surveillance.catalog import Camera, Platform
 from surveillance.media.health import HealthSnapshot, StreamState
+from surveillance.services.device_health import NO_DEVICE, DeviceHealth
 
 # Worst first, for the "worst cameras" of a platform.
 _SEVERITY = {
@@ -38,6 +39,7 @@ class CameraHealth:
     state: StreamState
     main: HealthSnapshot
     sub: HealthSnapshot | None
+    device: DeviceHealth = NO_DEVICE  # its clock offset and ONVIF events (device_health.py)
 
 
 @dataclass(frozen=True)

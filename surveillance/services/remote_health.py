@@ -25,8 +25,8 @@ node must still show its health on the wall and in ``/api/cameras``. So:
   know it does not claim (the owner may be paused, cut off from the database, or its
   notifications lost). A new word from the owner (or from a new owner) shows again at once.
 
-The status is JSON: ``{"main": <wire>, "sub": <wire> | null, "at": owner's time.time()}``
-(services/health_wire.py).
+The status is JSON: ``{"main": <wire>, "sub": <wire> | null, "device": <device wire>,
+"at": owner's time.time()}`` (services/health_wire.py).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ from surveillance.services.cluster_notify import (
     PayloadTooLarge,
     split_payloads,
 )
-from surveillance.services.health_wire import from_wire, to_wire
+from surveillance.services.device_health import NO_DEVICE, DeviceHealth
+from surveillance.services.health_wire import device_from_wire, device_to_wire, from_wire, to_wire
 from surveillance.services.ingest import IngestService
 
 log = logging.getLogger(__name__)
@@ -90,13 +91,21 @@ class RemoteStatus:
     at: float  # its publication, the owner's clock
     main: HealthSnapshot
     sub: HealthSnapshot | None
+    device: DeviceHealth = NO_DEVICE  # its clock and events, as the owner measured them
     # When this node last heard it (time.monotonic()); not part of the word itself, so a
     # table read of a status already known changes nothing.
     heard_at: float = field(default_factory=time.monotonic, compare=False)
 
 
-def status_json(main: HealthSnapshot, sub: HealthSnapshot | None, at: float) -> dict[str, Any]:
-    return {"main": to_wire(main), "sub": None if sub is None else to_wire(sub), "at": at}
+def status_json(
+    main: HealthSnapshot, sub: HealthSnapshot | None, at: float, device: DeviceHealth = NO_DEVICE
+) -> dict[str, Any]:
+    return {
+        "main": to_wire(main),
+        "sub": None if sub is None else to_wire(sub),
+        "device": device_to_wire(device),
+        "at": at,
+    }
 
 
 def read_status(node_id: str, status: Any, heard_at: float | None = None) -> RemoteStatus:
@@ -114,6 +123,7 @@ def read_status(node_id: str, status: Any, heard_at: float | None = None) -> Rem
         float(at),
         from_wire(status["main"]),
         None if sub is None else from_wire(sub),
+        device_from_wire(status.get("device")),
         time.monotonic() if heard_at is None else heard_at,
     )
 
@@ -177,6 +187,18 @@ class RemoteHealth:
         if snapshot is None or silent_s <= self.stale_after_s:
             return snapshot
         return unheard(snapshot, status.node_id, silent_s)
+
+    def device(self, camera_id: str) -> DeviceHealth:
+        """The owner's word on the camera's device (clock, events), while its status is
+        current (any thread); nothing known otherwise."""
+        status = self._statuses.get(camera_id)
+        if status is None or status.node_id == self._node_id:
+            return NO_DEVICE
+        if self._owner(camera_id) != status.node_id:
+            return NO_DEVICE
+        if time.monotonic() - status.heard_at > self.stale_after_s:
+            return NO_DEVICE  # too old to vouch for: what the node does not know it does not claim
+        return status.device
 
     async def stop(self) -> None:
         for task in (self._reload, self._ageing):
@@ -343,7 +365,7 @@ class HealthPublisher:
                 health = self._ingest.camera_health(camera_id)
             except SurveillanceError:  # lost meanwhile, pinned (never leased), or removed
                 continue
-            status = status_json(health.main, health.sub, now)
+            status = status_json(health.main, health.sub, now, health.device)
             by_generation[(token.node_id, token.generation)][camera_id] = json.dumps(status)
             inline[camera_id] = status
         if not inline:

@@ -96,7 +96,7 @@ def test_manifest_keeps_the_field_names_of_format_1(bundle: tuple[Path, NodeKey,
     assert set(manifest["items"][0]) == {
         "id", "kind", "file", "sha256", "size", "media_type", "camera", "platform",
         "captured_at", "stream_time_s", "attached_at", "attached_by", "codec", "width",
-        "height", "duration_s", "frames", "note",
+        "height", "duration_s", "frames", "note", "camera_clock_offset_s",
     }  # fmt: skip
     assert set(manifest["custody"][0]) == {
         "seq", "at", "actor", "action", "item", "detail", "prev_hash", "entry_hash",

@@ -22,6 +22,7 @@ import surveillance.cluster.tables
 import surveillance.events.tables
 import surveillance.gb28181.tables
 import surveillance.recordings.tables
+import surveillance.services.ptz_leases
 import surveillance.wall.store
 import surveillance.zones.tables  # noqa: F401
 from surveillance.db.orm import Base
@@ -32,7 +33,7 @@ EXPECTED_TABLES = {
     "api_tokens", "audit_log", "recording_segments", "recording_gaps", "recording_holds",
     "recording_chain_anchors", "recording_removals", "events", "event_snapshots", "zones",
     "camera_references", "gb_platforms", "gb_channels", "gb_overrides", "gb_sessions",
-    "cluster_nodes", "camera_leases", "camera_status", "sign_in_attempts",
+    "cluster_nodes", "camera_leases", "camera_status", "sign_in_attempts", "ptz_leases",
 }  # fmt: skip
 
 

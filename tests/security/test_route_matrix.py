@@ -105,6 +105,10 @@ MUST_NEED = {
     ("GET", "/api/gb/platforms"): Permission.SYSTEM_READ,  # addresses of platforms
     ("PUT", "/api/cameras/{camera_id}/override"): Permission.USERS_MANAGE,
     ("POST", "/api/cameras/{camera_id}/ptz"): Permission.PTZ_CONTROL,
+    ("POST", "/api/cameras/{camera_id}/ptz/lease"): Permission.PTZ_CONTROL,
+    ("DELETE", "/api/cameras/{camera_id}/ptz/lease"): Permission.PTZ_CONTROL,
+    ("GET", "/api/cameras/{camera_id}/ptz"): Permission.LIVE_VIEW,
+    ("GET", "/api/ptz/leases"): Permission.LIVE_VIEW,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).
@@ -269,6 +273,7 @@ def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) 
         ("PUT", "/api/layouts/{name}"): ({"name": layout, "title": layout, **grid}, True),
         ("POST", "/api/cameras/{camera_id}/zones"): (_zone_body(), True),
         ("POST", "/api/cameras/{camera_id}/ptz"): ({"pan": 0, "tilt": 0, "zoom": 0}, True),
+        ("POST", "/api/cameras/{camera_id}/ptz/lease"): ({"takeover": False}, True),
         ("PUT", "/api/cameras/{camera_id}/zones/{zone_id}"): (_zone_body(), True),
         ("PUT", "/api/tours/{name}"): (
             {"name": "no-such-tour", "title": "t", "pages": [{"grid": grid, "dwell_s": 10}]},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -16,6 +17,7 @@ from surveillance.api.deps import (
     CatalogDep,
     HealthEventsDep,
     IngestDep,
+    PtzDep,
     RecordingsDep,
     SnapshotsDep,
 )
@@ -55,6 +57,7 @@ def list_cameras(
     ingest: IngestDep,
     recorded: RecordingsDep,
     access: AccessDep,
+    ptz: PtzDep,
     principal: Viewer,
     platform: Annotated[str | None, Query(description="Only this platform's cameras")] = None,
     tags_all: Annotated[
@@ -71,7 +74,7 @@ def list_cameras(
     cameras = catalog.select(
         platform=platform, tags_all=_split(tags_all), tags_any=_split(tags_any), text=q
     )
-    return _visible(cameras, ingest, recorded, access, principal, set(_split(state)))
+    return _visible(cameras, ingest, recorded, access, principal, ptz.steerable, set(_split(state)))
 
 
 def _visible(
@@ -80,6 +83,7 @@ def _visible(
     recorded: RecordingsService,
     access: Access,
     principal: Principal,
+    steerable: Callable[[Camera], bool],
     wanted_states: set[str] | None = None,
 ) -> list[CameraOut]:
     """Those of ``cameras`` ``principal`` may see, with their health, as they may see them."""
@@ -93,7 +97,11 @@ def _visible(
             continue  # removed from the catalog while the list was made
         if wanted_states and health.state.value not in wanted_states:
             continue
-        result.append(CameraOut.of(camera, health, show_url=show_url, recording=recording))
+        result.append(
+            CameraOut.of(
+                camera, health, show_url=show_url, recording=recording, ptz=steerable(camera)
+            )
+        )
     return result
 
 
@@ -119,10 +127,11 @@ async def camera_events(
     recorded: RecordingsDep,
     access: AccessDep,
     events: HealthEventsDep,
+    ptz: PtzDep,
     principal: Viewer,
 ) -> StreamingResponse:
     feed = events.subscribe(principal.user.id)  # 429 past the user's limit
-    source = _CameraHealthSource(catalog, ingest, recorded, access)
+    source = _CameraHealthSource(catalog, ingest, recorded, access, ptz.steerable)
     recheck = functools.partial(authenticate, request)
     return event_stream_response(
         feed, events.unsubscribe, recheck, principal, Permission.LIVE_VIEW, source
@@ -141,11 +150,13 @@ class _CameraHealthSource:
         ingest: IngestService,
         recorded: RecordingsService,
         access: Access,
+        steerable: Callable[[Camera], bool],
     ) -> None:
         self._catalog = catalog
         self._ingest = ingest
         self._recorded = recorded
         self._access = access
+        self._steerable = steerable
 
     async def view(self, principal: Principal) -> tuple[frozenset[str], bool]:
         """Which cameras, and whether with URLs."""
@@ -154,7 +165,9 @@ class _CameraHealthSource:
 
     async def snapshot(self, principal: Principal) -> tuple[str, tuple[frozenset[str], bool]]:
         cameras = self._catalog.select()
-        shown = _visible(cameras, self._ingest, self._recorded, self._access, principal)
+        shown = _visible(
+            cameras, self._ingest, self._recorded, self._access, principal, self._steerable
+        )
         payload = ",".join(camera.model_dump_json() for camera in shown)
         view = (frozenset(c.id for c in shown), self._access.sees_stream_urls(principal))
         return f"event: snapshot\ndata: [{payload}]\n\n", view
@@ -173,7 +186,13 @@ class _CameraHealthSource:
                 camera = None
             if camera is None:
                 continue  # removed: the next snapshot leaves it out
-            out = CameraOut.of(camera, health, show_url=show_url, recording=recording)
+            out = CameraOut.of(
+                camera,
+                health,
+                show_url=show_url,
+                recording=recording,
+                ptz=self._steerable(camera),
+            )
             texts.append(f"event: camera\ndata: {out.model_dump_json()}\n\n")
         return texts
 
@@ -184,12 +203,15 @@ def get_camera(
     ingest: IngestDep,
     recorded: RecordingsDep,
     access: AccessDep,
+    ptz: PtzDep,
     principal: Viewer,
 ) -> CameraOut:
     camera = access.camera(principal, camera_id)
     show_url = access.sees_stream_urls(principal)
     health, recording = ingest.camera_health(camera_id), recorded.status(camera_id)
-    return CameraOut.of(camera, health, show_url=show_url, recording=recording)
+    return CameraOut.of(
+        camera, health, show_url=show_url, recording=recording, ptz=ptz.steerable(camera)
+    )
 
 
 @router.get("/tags", response_model=list[TagOut], summary="Zone tags, built-in and declared")

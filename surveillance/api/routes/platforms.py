@@ -45,6 +45,7 @@ def health(request: Request, ingest: IngestDep, started_at: StartedAtDep) -> Hea
     # The roll-up's rule: idle GB channels a live platform can play count as available.
     available = sum(rollup.available for rollup in rollups)
     expected = sum(rollup.expected for rollup in rollups)
+    clocks_flagged = sum(1 for camera in ingest.all_health() if camera.device.clock_flagged)
     database = database_state(request)
     return HealthOut(
         status="ok" if available == expected and database != "unreachable" else "degraded",
@@ -53,5 +54,6 @@ def health(request: Request, ingest: IngestDep, started_at: StartedAtDep) -> Hea
         cameras_total=sum(by_state.values()),
         cameras_online=by_state["online"],
         by_state=by_state,
+        clocks_flagged=clocks_flagged,
         database=database,
     )

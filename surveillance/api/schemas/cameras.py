@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -114,8 +114,25 @@ class CameraOut(BaseModel):
     state: str
     health: StreamHealthOut
     sub_health: StreamHealthOut | None
+    clock_offset_s: Annotated[float | None, _rounded(3)] = Field(
+        None,
+        description="ONVIF cameras: the camera's clock minus the server's, in seconds, as last "
+        "read (every onvif.clock_check_s); null when not read",
+    )
+    clock_flagged: bool = Field(
+        False, description="The camera's clock is off by more than onvif.clock_offset_warn_s"
+    )
+    onvif_events: Literal["subscribed", "unsupported", "failing"] | None = Field(
+        None,
+        description="ONVIF motion and tamper events: subscribed (PullPoint open), unsupported "
+        "(the device has none), failing (being subscribed again); null: not an ONVIF camera "
+        "with events",
+    )
     recording: RecordingStateOut | None = Field(
         None, description="Whether the camera is being recorded, which stream, and why not"
+    )
+    ptz: bool = Field(
+        False, description="Whether it can be steered (PTZ), as far as the node knows now"
     )
 
     @classmethod
@@ -126,6 +143,7 @@ class CameraOut(BaseModel):
         *,
         show_url: bool,
         recording: RecordingStatus | None = None,
+        ptz: bool = False,
     ) -> CameraOut:
         location = camera.location
         return cls(
@@ -144,7 +162,11 @@ class CameraOut(BaseModel):
             state=health.state.value,
             health=StreamHealthOut.of(health.main, show_urls=show_url),
             sub_health=StreamHealthOut.of(health.sub, show_urls=show_url) if health.sub else None,
+            clock_offset_s=health.device.clock_offset_s,
+            clock_flagged=health.device.clock_flagged,
+            onvif_events=health.device.onvif_events,
             recording=None if recording is None else RecordingStateOut.model_validate(recording),
+            ptz=ptz,
         )
 
 
@@ -209,6 +231,11 @@ class HealthOut(BaseModel):
     cameras_total: int
     cameras_online: int
     by_state: dict[str, int]
+    clocks_flagged: int = Field(
+        0,
+        description="Cameras whose clock is off by more than onvif.clock_offset_warn_s "
+        "(each camera's offset is in GET /api/cameras)",
+    )
     database: str | None = Field(
         default=None,
         description='cluster mode: "ok" or "unreachable" (this node\'s lease statements); '

@@ -136,6 +136,10 @@ class ItemOut(Out):
     duration_s: float | None
     frames: int
     note: str | None
+    camera_clock_offset_s: float | None = Field(
+        description="The camera's clock minus the server's, in seconds, when the item was made "
+        "(ONVIF cameras; null: not known)"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

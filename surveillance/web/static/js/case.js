@@ -147,6 +147,10 @@ function itemCard(item) {
   const picture = `${item.codec} ${item.width}×${item.height}`;
   const length = item.duration_s !== null ? ` · ${item.duration_s.toFixed(2)} s, ${item.frames} frames` : "";
   const stream = item.stream_time_s !== null ? `${item.stream_time_s.toFixed(3)} s` : "—";
+  const offset = item.camera_clock_offset_s;
+  // The camera's own clock (a time burnt into its picture) against the server's.
+  const clock = offset === null || offset === undefined ? "not known"
+    : `${offset >= 0 ? "+" : "−"}${Math.abs(offset).toFixed(2)} s (camera ${offset >= 0 ? "ahead of" : "behind"} the server)`;
   return el("article", { class: `item kind-${item.kind}`, "data-item": item.id, "data-kind": item.kind },
     el("div", { class: "media" }, media),
     el("div", { class: "about" },
@@ -156,6 +160,7 @@ function itemCard(item) {
         ...fact("Platform", item.platform || "—"),
         ...fact("Captured", timeText(item.captured_at)),
         ...fact("Stream time", stream),
+        ...fact("Camera clock", clock),
         ...fact("Attached", `${timeText(item.attached_at)} by ${item.attached_by}`),
         ...fact("Media", `${picture}${length}`),
         ...fact("Size", `${sizeText(item.size)} (${item.size} bytes)`),

@@ -1,0 +1,371 @@
+"""PtzControl: steering cameras from the wall, one operator at a time.
+
+- **Leases** (services/ptz_leases.py): a command takes the camera's lease when it is free,
+  ended or the caller's own, and renews it; held by another it is refused (409, naming who
+  and for how long). A strictly higher role may take it over (``take(takeover=True)``).
+- **Deadman**: a continuous move lasts ``move_timeout_s`` after its last refresh. ONVIF
+  devices get it as the move's Timeout too (they stop even if this node goes away); here a
+  timer sends the stop, for GB/T 28181 channels (whose moves carry no timeout) and for
+  devices that ignore it. A wall refreshes a held button every ~400 ms.
+- **Idle return home**: a camera steered and then left alone for ``idle_home_s`` goes to
+  its home preset (ONVIF ``home_preset``, else the device's home position; a GB/T 28181
+  channel has none) and its lease ends. The rows say which cameras were steered, so the
+  node holding the camera does it, after a restart or a hand-over too.
+- **Audit**: ``camera.ptz`` for each distinct command (a refresh of the same move is not
+  one; a new direction, a stop and every preset command are), failures with their reason;
+  ``ptz.lease`` when a lease is taken, taken over, released or ended by the return home;
+  ``ptz.home`` (by ``system``) for each return home.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
+from surveillance.auth.roles import Role
+from surveillance.catalog import Camera, Catalog
+from surveillance.config.models import PtzConfig
+from surveillance.errors import CameraNotFound, SurveillanceError, Unavailable
+from surveillance.media.health import StreamState
+from surveillance.onvif.errors import NoPtz
+from surveillance.onvif.ptz import Preset
+from surveillance.services.ingest import IngestService
+from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind
+from surveillance.services.ptz_leases import PtzLease, PtzLeaseStore
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"  # who the audit log names for what the node does by itself
+IDLE_TICK_MAX_S = 1.0  # how often the node looks for cameras due home (at most)
+HOME_RETRY_S = 30.0  # a camera that failed to go home is tried again after this
+REASON_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sends a command: a user, their role, where from (for the audit log)."""
+
+    name: str
+    role: Role
+    client: str = ""
+
+
+@dataclass(frozen=True)
+class Move:
+    pan: float  # -1 left .. 1 right; all three 0: stop
+    tilt: float  # -1 down .. 1 up
+    zoom: float  # -1 out .. 1 in
+
+    @property
+    def stops(self) -> bool:
+        return self.pan == 0 and self.tilt == 0 and self.zoom == 0
+
+    def detail(self) -> dict[str, Any]:
+        return {"pan": self.pan, "tilt": self.tilt, "zoom": self.zoom}
+
+
+@dataclass(frozen=True)
+class PresetOrder:
+    action: Literal["goto", "set", "remove"]
+    token: str | None = None
+    name: str | None = None
+
+    def detail(self) -> dict[str, Any]:
+        return {"preset": self.action, "token": self.token, "name": self.name}
+
+
+Order = Move | PresetOrder
+
+
+@dataclass(frozen=True)
+class PtzState:
+    camera_id: str
+    controllable: bool
+    kind: PtzKind | None
+    reason: str | None
+    lease: PtzLease | None  # held now, else None
+    presets: list[Preset]
+
+
+class PtzUnavailable(Unavailable):
+    """The camera cannot take commands now (offline, disabled)."""
+
+
+class PtzControl:
+    def __init__(
+        self,
+        config: PtzConfig,
+        drivers: PtzDrivers,
+        leases: PtzLeaseStore,
+        audit: AuditLog,
+        ingest: IngestService,
+        catalog: Catalog,
+    ) -> None:
+        self.config = config
+        self.drivers = drivers
+        self.leases = leases
+        self._audit = audit
+        self._ingest = ingest
+        self._catalog = catalog
+        self._last: dict[str, tuple[str, Order]] = {}  # camera -> (who, last command sent)
+        self._deadmen: dict[str, asyncio.TimerHandle] = {}
+        self._home_failed: dict[str, float] = {}  # camera -> monotonic time to retry
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.config.idle_home_s > 0:
+            self._idle_task = asyncio.get_running_loop().create_task(self._idle_loop())
+
+    async def stop(self) -> None:
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+            await asyncio.gather(self._idle_task, return_exceptions=True)
+        for camera_id in list(self._deadmen):  # moving cameras stop with the node
+            self._deadman(camera_id)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+        await self.drivers.close()
+
+    # -- reading ----------------------------------------------------------------------------
+    async def state(self, camera: Camera) -> PtzState:
+        """What a wall shows of the camera's PTZ; presets read from the device when it
+        answers (empty when not, or not steerable)."""
+        lease = await asyncio.to_thread(self.leases.get, camera.id)
+        held = lease if lease is not None and lease.held(time.time()) else None
+        kind = self.drivers.kind(camera)
+        controllable, reason = self.drivers.controllable(camera)
+        presets: list[Preset] = []
+        if controllable and self._offline_reason(camera) is None:
+            try:
+                presets = await self.drivers.driver(camera).presets()
+            except NoPtz as no:
+                controllable, reason = False, str(no)
+            except SurveillanceError as exc:
+                reason = str(exc)[:REASON_CHARS]
+        return PtzState(camera.id, controllable, kind, reason, held, presets)
+
+    def steerable(self, camera: Camera) -> bool:
+        """Whether the camera can be steered, as far as known now (any thread; asks no
+        device): the camera list's ``ptz``."""
+        return self.drivers.controllable(camera)[0]
+
+    async def held(self) -> list[PtzLease]:
+        return await asyncio.to_thread(self.leases.held)
+
+    # -- leases -----------------------------------------------------------------------------
+    async def take(self, camera: Camera, actor: Actor, *, takeover: bool = False) -> PtzLease:
+        """Take, take over or renew ``actor``'s lease; PtzLeaseHeld when another holds it
+        and ``takeover`` is not asked by a strictly higher role."""
+        self.drivers.driver(camera)  # NoPtz: nothing to hold
+        taken = await asyncio.to_thread(
+            self.leases.take, camera.id, actor.name, actor.role, self.config.lease_s,
+            takeover=takeover,
+        )  # fmt: skip
+        if taken.event != "renewed":
+            detail: dict[str, Any] = {"event": taken.event}
+            if taken.previous_holder is not None:
+                detail["from"] = taken.previous_holder
+            self._record(actor, AuditAction.PTZ_LEASE, camera.id, detail)
+        return taken.lease
+
+    async def release(self, camera: Camera, actor: Actor) -> None:
+        ended = await asyncio.to_thread(
+            self.leases.release, camera.id, actor.name, actor.role,
+            keep_for_home=self.config.idle_home_s > 0,
+        )  # fmt: skip
+        if ended is not None:
+            detail: dict[str, Any] = {"event": "released"}
+            if ended.holder != actor.name:
+                detail["from"] = ended.holder
+            self._record(actor, AuditAction.PTZ_LEASE, camera.id, detail)
+
+    # -- commands ---------------------------------------------------------------------------
+    async def command(self, camera: Camera, actor: Actor, order: Order) -> Preset | None:
+        """Send one command under the caller's lease (taken or renewed first); the saved
+        preset for a "set". Refusals and failures are audited and raised."""
+        last = self._last.get(camera.id)
+        distinct = last != (actor.name, order)
+        try:
+            driver = self.drivers.driver(camera)
+            offline = self._offline_reason(camera)
+            if offline is not None:
+                raise PtzUnavailable(offline)
+            await self.take(camera, actor)  # PtzLeaseHeld: someone else steers
+            try:
+                saved = await self._send(camera.id, driver, order)
+            except NoPtz:  # the device says it has no PTZ: nothing to hold
+                await asyncio.to_thread(
+                    self.leases.release, camera.id, actor.name, actor.role, keep_for_home=True
+                )
+                raise
+            # Steered (only now: a camera whose device never took a command has no
+            # reason to go home).
+            await asyncio.to_thread(self.leases.steered, camera.id, actor.name)
+        except SurveillanceError as exc:
+            self._last.pop(camera.id, None)  # the next attempt is a command of its own
+            detail = {**order.detail(), "reason": str(exc)[:REASON_CHARS]}
+            self._record(actor, AuditAction.CAMERA_PTZ, camera.id, detail, outcome="failed")
+            raise
+        self._last[camera.id] = (actor.name, order)
+        if distinct:
+            detail = order.detail() if saved is None else {**order.detail(), "token": saved.token}
+            self._record(actor, AuditAction.CAMERA_PTZ, camera.id, detail)
+        return saved
+
+    async def _send(self, camera_id: str, driver: PtzDriver, order: Order) -> Preset | None:
+        if isinstance(order, Move) and not order.stops:
+            self._arm_deadman(camera_id)
+            await driver.move(order.pan, order.tilt, order.zoom, self.config.move_timeout_s)
+            return None
+        self._disarm_deadman(camera_id)
+        if isinstance(order, Move):
+            await driver.stop()
+        elif order.action == "goto" and order.token is not None:
+            await driver.goto(order.token)
+        elif order.action == "set":
+            return await driver.save(order.name or order.token or "", order.token)
+        elif order.action == "remove" and order.token is not None:
+            await driver.remove(order.token)
+        return None
+
+    def _offline_reason(self, camera: Camera) -> str | None:
+        try:
+            health = self._ingest.camera_health(camera.id)
+        except CameraNotFound:
+            return None
+        if health.state is StreamState.OFFLINE:
+            why = health.main.last_error or "it does not answer"
+            return f"camera {camera.id} is offline: {why}"[:REASON_CHARS]
+        if health.state is StreamState.DISABLED:
+            return f"camera {camera.id} is disabled in the configuration"
+        return None
+
+    # -- deadman ----------------------------------------------------------------------------
+    def _arm_deadman(self, camera_id: str) -> None:
+        self._disarm_deadman(camera_id)
+        loop = asyncio.get_running_loop()
+        self._deadmen[camera_id] = loop.call_later(
+            self.config.move_timeout_s, self._deadman, camera_id
+        )
+
+    def _disarm_deadman(self, camera_id: str) -> None:
+        handle = self._deadmen.pop(camera_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _deadman(self, camera_id: str) -> None:
+        """No refresh came: the move ends (the page went away, or lost its network)."""
+        self._disarm_deadman(camera_id)
+        self._last.pop(camera_id, None)
+        self._spawn(self._deadman_stop(camera_id))
+
+    async def _deadman_stop(self, camera_id: str) -> None:
+        camera = self._catalog.camera(camera_id)
+        if camera is None:
+            return
+        detail: dict[str, Any] = {"stop": "deadman", "after_s": self.config.move_timeout_s}
+        try:
+            await self.drivers.driver(camera).stop()
+        except SurveillanceError as exc:
+            reason = str(exc)[:REASON_CHARS]
+            self._record_system(AuditAction.CAMERA_PTZ, camera_id, {**detail, "reason": reason})
+            return
+        self._record_system(AuditAction.CAMERA_PTZ, camera_id, detail)
+
+    # -- idle return home -------------------------------------------------------------------
+    async def _idle_loop(self) -> None:
+        tick = min(IDLE_TICK_MAX_S, self.config.idle_home_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                await self.send_idle_home()
+            except Exception:  # the next tick tries again; one bad camera stops nothing
+                log.exception("ptz: the idle return home failed")
+
+    async def send_idle_home(self) -> None:
+        """Every camera this node holds that was steered and then left for idle_home_s."""
+        due = time.time() - self.config.idle_home_s
+        for lease in await asyncio.to_thread(self.leases.idle, due):
+            if not self._ingest.holds(lease.camera_id) or lease.camera_id in self._deadmen:
+                continue
+            if self._home_failed.get(lease.camera_id, 0.0) > time.monotonic():
+                continue
+            await self._go_home(lease)
+
+    async def _go_home(self, lease: PtzLease) -> None:
+        camera = self._catalog.camera(lease.camera_id)
+        home: str | None = None
+        why = "a GB/T 28181 channel has no home position"
+        try:
+            if camera is None:
+                raise NoPtz(f"camera {lease.camera_id} is no longer in the catalog")
+            driver = self.drivers.driver(camera)
+            if camera.onvif is not None:
+                preset = camera.onvif.home_preset
+                if preset is not None:
+                    await driver.goto(preset)
+                else:
+                    await driver.home()
+                home = f"preset {preset}" if preset is not None else "home position"
+        except NoPtz as no:
+            why = str(no)  # nothing to send it to: its lease ends all the same
+        except SurveillanceError as exc:
+            self._home_failed[lease.camera_id] = time.monotonic() + HOME_RETRY_S
+            log.warning("ptz: camera %s did not go home: %s", lease.camera_id, exc)
+            failed = {"to": None, "reason": str(exc)[:REASON_CHARS]}
+            self._record_system(AuditAction.PTZ_HOME, lease.camera_id, failed, outcome="failed")
+            return
+        self._home_failed.pop(lease.camera_id, None)
+        if not await asyncio.to_thread(self.leases.went_home, lease):
+            return  # someone steered it meanwhile: it stays theirs
+        self._last.pop(lease.camera_id, None)
+        detail: dict[str, Any] = {"to": home, "idle_s": self.config.idle_home_s}
+        if home is None:
+            detail["why"] = why
+        self._record_system(AuditAction.PTZ_HOME, lease.camera_id, detail)
+        event = {"event": "expired-home", "holder": lease.holder}
+        self._record_system(AuditAction.PTZ_LEASE, lease.camera_id, event)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _record(
+        self,
+        actor: Actor,
+        action: AuditAction,
+        camera_id: str,
+        detail: dict[str, Any],
+        outcome: str = "ok",
+    ) -> None:
+        self._audit.record(
+            AuditEntry(
+                user=actor.name,
+                action=action,
+                camera_id=camera_id,
+                client=actor.client,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    def _record_system(
+        self, action: AuditAction, camera_id: str, detail: dict[str, Any], outcome: str = "ok"
+    ) -> None:
+        self._audit.record(
+            AuditEntry(
+                user=SYSTEM,
+                action=action,
+                camera_id=camera_id,
+                outcome=outcome,
+                detail=detail,
+                actor_is_user=False,
+            )
+        )

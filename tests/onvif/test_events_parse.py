@@ -1,0 +1,125 @@
+"""ONVIF notifications as zeep reads them against the WSDL onvif-zeep-async ships, into
+what the service acts on; and a camera's device health across the cluster's wire. In-process,
+quick (no device: the PullPoint loop itself is tests/onvif/test_events.py, on simulated ones)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from zeep import Client, Settings
+from zeep.loader import parse_xml
+
+from surveillance.media.health import StreamHealth
+from surveillance.onvif.events import EVENTS_NS, MAX_MESSAGES, MAX_TOPIC, parse_notifications
+from surveillance.services.device_health import NO_DEVICE, DeviceHealth
+from surveillance.services.health_wire import device_from_wire, device_to_wire
+from surveillance.services.remote_health import read_status, status_json
+
+pytestmark = pytest.mark.unit
+
+ONVIF_PACKAGE = importlib.util.find_spec("onvif")
+assert ONVIF_PACKAGE is not None and ONVIF_PACKAGE.origin is not None
+EVENTS_WSDL = Path(ONVIF_PACKAGE.origin).parent / "wsdl" / "events.wsdl"
+# zeep is untyped here: its calls go through Any.
+ZEEP_CLIENT: Any = Client
+PARSE_XML: Any = parse_xml
+SETTINGS = Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                    xml_huge_tree=False, strict=False)  # fmt: skip
+
+ENVELOPE = """<?xml version="1.0"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
+  xmlns:tev="http://www.onvif.org/ver10/events/wsdl" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"
+  xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tns1="http://www.onvif.org/ver10/topics">
+<env:Body><tev:PullMessagesResponse>
+<tev:CurrentTime>2026-12-02T09:00:00Z</tev:CurrentTime>
+<tev:TerminationTime>2026-12-02T09:01:00Z</tev:TerminationTime>
+{messages}
+</tev:PullMessagesResponse></env:Body></env:Envelope>"""
+
+MESSAGE = """<wsnt:NotificationMessage>
+<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">{topic}</wsnt:Topic>
+<wsnt:Message><tt:Message UtcTime="2026-12-02T09:00:07Z" PropertyOperation="{operation}">
+<tt:Source><tt:SimpleItem Name="{source_name}" Value="{source}"/></tt:Source>
+<tt:Data><tt:SimpleItem Name="{item}" Value="{value}"/></tt:Data>
+</tt:Message></wsnt:Message></wsnt:NotificationMessage>"""
+
+
+def message(topic: str, item: str, value: str, **extra: str) -> dict[str, str]:
+    base = {"operation": "Changed", "source_name": "VideoSourceToken", "source": "VideoSource_1"}
+    return base | {"topic": topic, "item": item, "value": value} | extra
+
+
+def pulled(*messages: dict[str, str]) -> Any:
+    """A PullMessagesResponse as onvif-zeep-async's pull-point service hands it over."""
+    client = ZEEP_CLIENT(str(EVENTS_WSDL), settings=SETTINGS)
+    binding = client.wsdl.bindings[f"{{{EVENTS_NS}}}PullPointSubscriptionBinding"]
+    body = "".join(MESSAGE.format(**m) for m in messages)
+    xml = ENVELOPE.format(messages=body).encode()
+    envelope = PARSE_XML(xml, client.transport, settings=SETTINGS)
+    return binding.get("PullMessages").process_reply(envelope)
+
+
+def test_motion_tamper_and_other_topics_read_as_the_service_acts_on_them() -> None:
+    notes = parse_notifications(
+        pulled(
+            message("tns1:VideoSource/MotionAlarm", "State", "true"),
+            message("tns1:VideoSource/MotionAlarm", "State", "false", operation="Initialized"),
+            message("tns1:RuleEngine/CellMotionDetector/Motion", "IsMotion", "1"),
+            message("tns1:VideoSource/GlobalSceneChange/ImagingService", "State", "True"),
+            message("tns1:RuleEngine/TamperDetector/Tamper/", "IsTamper", "0"),
+            message("tns1:Device/Trigger/DigitalInput", "LogicalState", "true"),
+            message("tns1:VideoSource/MotionAlarm", "State", "maybe"),
+        )
+    )
+    got = [(n.topic, n.kind, n.state, n.source) for n in notes]
+    assert got == [
+        ("VideoSource/MotionAlarm", "motion", True, "VideoSource_1"),
+        ("VideoSource/MotionAlarm", "motion", False, "VideoSource_1"),
+        ("RuleEngine/CellMotionDetector/Motion", "motion", True, "VideoSource_1"),
+        ("VideoSource/GlobalSceneChange/ImagingService", "tamper", True, "VideoSource_1"),
+        ("RuleEngine/TamperDetector/Tamper", "tamper", False, "VideoSource_1"),
+        ("Device/Trigger/DigitalInput", None, None, "VideoSource_1"),  # kept, not acted on
+        ("VideoSource/MotionAlarm", "motion", None, "VideoSource_1"),  # not a boolean
+    ]
+    # The camera's own time, by its clock, in UTC.
+    assert notes[0].at == datetime(2026, 12, 2, 9, 0, 7, tzinfo=UTC)
+
+
+def test_a_hostile_device_s_messages_are_bounded_and_printable() -> None:
+    long_topic = "tns1:" + "A/" * 5000 + "MotionAlarm"
+    hostile = "evil&#10;&#9;[31m" + "x" * 500
+    many = [message("tns1:VideoSource/MotionAlarm", "State", "true", source=hostile)]
+    notes = parse_notifications(
+        pulled(message(long_topic, "State", "1"), *many * (MAX_MESSAGES + 5))
+    )
+    assert len(notes) == MAX_MESSAGES
+    assert len(notes[0].topic) <= MAX_TOPIC and notes[0].kind is None
+    source = notes[1].source or ""
+    assert source.startswith("evil") and source.isprintable() and len(source) <= 64
+    assert parse_notifications(None) == [] and parse_notifications(object()) == []
+
+
+def test_device_health_travels_to_other_nodes_and_junk_is_refused() -> None:
+    snapshot = StreamHealth().snapshot(10, 1.5, 2, 0)
+    device = DeviceHealth(clock_offset_s=7.03, clock_flagged=True, onvif_events="subscribed")
+    status = json.loads(json.dumps(status_json(snapshot, None, 99.0, device)))
+    assert read_status("node-a", status).device == device
+    # A status from a node without device health (older) reads as nothing known.
+    del status["device"]
+    assert read_status("node-a", status).device == NO_DEVICE
+    wire = device_to_wire(device)
+    assert device_from_wire(wire) == device
+    junks = [("clock_offset_s", "7"), ("clock_offset_s", True), ("clock_flagged", 1),
+             ("onvif_events", "exploded"), ("clock_offset_s", float("nan"))]  # fmt: skip
+    for field, junk in junks:
+        with pytest.raises(ValueError):
+            device_from_wire({**wire, field: junk})
+    with pytest.raises(ValueError):
+        device_from_wire([1, 2])
+    # NaN never leaves the owner (JSON has none).
+    assert device_to_wire(DeviceHealth(float("inf"), True, None))["clock_offset_s"] is None

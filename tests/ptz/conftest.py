@@ -1,0 +1,7 @@
+"""The PTZ tests use the case tests' engines: SQLite, and a throwaway PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.cases.conftest import engine, postgres
+
+__all__ = ["engine", "postgres"]
