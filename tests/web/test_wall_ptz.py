@@ -167,6 +167,7 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     await a.hover(f"{PAD} [data-move='right']")
     await a.mouse.down()
     await wait_for(lambda: _at_least(lambda: device.position()[0], 0.4), WAIT_S)
+    await wait_for(lambda: _moved_from(a, home), WAIT_S)  # the tile shows the moved picture
     assert await a.get_attribute(PAD, "data-lease") == "mine"
     assert await text(a, f"{PAD} .ptz-lease") == "You steer this camera"
     moves = [body for body in sent if body.get("pan", 0) > 0]
@@ -192,9 +193,8 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     assert {"pan": 0, "tilt": 0, "zoom": 0} in sent, sent
     stopped_at = device.position()
     assert stopped_at[0] >= 0.4
-    # The tile shows the moved picture.
-    await wait_for(lambda: _moved_from(a, home), WAIT_S)
-    # A saves the view as a preset, zooms in, and goes back to the preset.
+    # A saves the view as a preset, zooms in, and goes back to the preset (each command soon
+    # after the one before: the idle time counts from the last).
     await a.fill(f"{PAD} .ptz-preset-name", PRESET)
     await a.click(f"{PAD} .ptz-save")
     await wait_for(lambda: _true(PRESET in device.presets().values()), WAIT_S)
@@ -207,10 +207,12 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     await a.select_option(f"{PAD} .ptz-presets", label=PRESET)
     await a.click(f"{PAD} .ptz-goto")
     await wait_for(lambda: _true(close_to(device.position(), stopped_at)), WAIT_S)
-    # The admin outranks A: takes the control over, A's pad locks; the admin lets it go.
+    # The admin outranks A: takes the control over (and stops the camera: a command, from
+    # which the idle time counts now), A's pad locks; the admin lets it go.
     await wait_for(lambda: chief.is_visible(f"{PAD} .ptz-takeover"), WAIT_S)
     await chief.click(f"{PAD} .ptz-takeover")
     await wait_for(lambda: _equals(chief.get_attribute(PAD, "data-lease"), "mine"), WAIT_S)
+    await chief.click(f"{PAD} .ptz-stop")
     await wait_for(lambda: _equals(a.get_attribute(PAD, "data-lease"), "other"), WAIT_S)
     assert await a.get_attribute(TILE, "data-steered-by") == ADMIN
     await chief.click(f"{PAD} .ptz-release")
@@ -245,6 +247,8 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     assert refused and {e["outcome"] for e in refused} == {"failed"}, refused
     leases = [e["detail"] for e in entries if e["action"] == "ptz.lease"]
     assert {"event": "taken-over", "from": OPERATOR_A} in leases, leases
+    assert {"event": "released"} in leases, leases
+    assert any(e["user"] == ADMIN and e["action"] == "camera.ptz" for e in entries), entries
     homes = [e for e in entries if e["action"] == "ptz.home"]
     assert homes and homes[0]["user"] == "system", homes
 
