@@ -207,8 +207,17 @@ class OnvifClient:
         camera.device_url = self.url
         self._camera = camera
         try:
+            # Not timed: building a service reads and parses its WSDL from the package
+            # (the first time in a process: a second or more of CPU), no device involved.
+            async with translate_errors(self.url):
+                await camera.create_devicemgmt_service()
             async with self._bounded():
-                await camera.update_xaddrs()
+                try:
+                    await camera.update_xaddrs()
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    # The library reads the clock and services answers itself: a field
+                    # missing there means a body ONVIF does not describe.
+                    raise BadAnswer(f"{self.url}: its answer is not what ONVIF describes") from exc
         except BaseException:
             await self.__aexit__()
             raise
@@ -241,7 +250,7 @@ class OnvifClient:
             if service == "ptz":
                 raise NoPtz(f"{self.url} has no PTZ service")
             raise DeviceFault(f"{self.url} does not offer the {service} service")
-        async with self._bounded():
+        async with translate_errors(self.url):  # not timed: see __aenter__
             return await camera.create_onvif_service(service)
 
     async def call(self, service: str, operation: str, params: dict[str, Any] | None = None) -> Any:

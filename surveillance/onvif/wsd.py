@@ -65,7 +65,7 @@ class _Run:
 
     def drop(self, address: str, why: str) -> None:
         self.dropped_count += 1
-        if len(self.dropped) < _MAX_DROPPED:
+        if len(self.dropped) < _MAX_DROPPED and (address, why) not in self.dropped:
             self.dropped.append((address, why))
 
     def heard(self, data: bytes, address: str) -> None:

@@ -164,8 +164,12 @@ class OnvifFleet:
     def _start_pictures(self) -> list[OnvifDeviceSpec]:
         """Start the RTSP server with the PTZ devices' mounts; returns the specs with their
         stream URIs filled in (those that had none)."""
-        # Engineer B's module (the PTZ picture); imported by name until it lands on main.
-        write_scene = importlib.import_module("surveillance.simulator.ptz_scene").write_scene
+        try:  # engineer B's module (the PTZ picture); imported by name until it lands on main
+            write_scene = importlib.import_module("surveillance.simulator.ptz_scene").write_scene
+        except ImportError:
+            raise OnvifFleetError(
+                "PTZ pictures are not available: start with pictures=False"
+            ) from None
         if self._scene_dir is None:
             raise OnvifFleetError("pictures need a scene_dir (where the scene PNG is written)")
         self._scene_dir.mkdir(parents=True, exist_ok=True)
