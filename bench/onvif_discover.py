@@ -63,12 +63,8 @@ def discover_range(
 
 
 def _host(device: dict[str, Any]) -> str:
-    """The device's address as the run reports it (its own field, else its URL's host)."""
-    address = device.get("address")
-    if address:
-        return str(address)
-    url = str(device.get("device_url") or "")
-    return httpx.URL(url).host if url else ""
+    """The host of the device service URL the run reports."""
+    return httpx.URL(str(device["device_url"])).host
 
 
 def udp_sweep(

@@ -112,7 +112,9 @@ class RtspFrames(FrameWatch):
         self.url = url
 
     def read_until(self, stop: threading.Event) -> None:
-        options = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay"}
+        # No probing: at 10 fps FFmpeg would read ~3 s of stream before av.open returns.
+        options = {"rtsp_transport": "tcp", "fflags": "nobuffer", "flags": "low_delay",
+                   "analyzeduration": "0", "probesize": "32"}  # fmt: skip
         with av.open(self.url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S)) as box:
             stream = box.streams.video[0]
             stream.codec_context.thread_count = 1

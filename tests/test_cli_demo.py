@@ -265,10 +265,13 @@ def _check_onvif_cameras(client: httpx.Client, log: Path) -> None:
         return run if run["state"] == "done" else {}
 
     run = wait_until(done, 60, "the discovery of the demo's ONVIF cameras")
-    found = {d["address"]: d for d in run["devices"] if d["address"].startswith(DEMO_ONVIF_SUBNET)}
+    hosts = {httpx.URL(d["device_url"]).host: d for d in run["devices"]}
+    found = {host: d for host, d in hosts.items() if host.startswith(f"{DEMO_ONVIF_SUBNET}.")}
     assert sorted(found) == [f"{DEMO_ONVIF_SUBNET}.1", f"{DEMO_ONVIF_SUBNET}.2"], run
     assert {d["outcome"] for d in found.values()} == {"ok"}, found
-    assert {d["catalog_status"] for d in found.values()} == {"same"}, found
+    assert {(d["catalog_status"], d["camera_id"]) for d in found.values()} == {
+        ("same", camera_id) for camera_id in ONVIF_IDS
+    }, found
     assert match["password"] not in response.text + str(run)
 
 
