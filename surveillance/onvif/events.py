@@ -1,6 +1,6 @@
 """ONVIF events by PullPoint: subscribe, pull, renew, unsubscribe, and what a message means.
 
-ONVIF Core s.9.1 (Real-time Pull-Point Notification Interface): CreatePullPointSubscription
+ONVIF Core Specification, "Real-time Pull-Point Notification Interface": CreatePullPointSubscription
 on the device's events service answers with the address of a subscription of its own, on
 which PullMessages waits up to its Timeout for notifications (a long poll) and Renew
 pushes the termination time on. Termination times here are relative (``PT60S``): a camera
@@ -162,7 +162,7 @@ def _duration(seconds: float) -> str:
 
 def _unsupported(text: str) -> bool:
     """ter:ActionNotSupported, reason "Optional Action Not Implemented" (ONVIF Core
-    s.5.11.2.3), or the like: no PullPoint here."""
+    Specification, SOAP fault codes), or the like: no PullPoint here."""
     return any(word in text for word in ("NotSupported", "Not Implemented", "NoSuchService"))
 
 

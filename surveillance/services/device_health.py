@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 # "subscribed": a PullPoint subscription is open; "unsupported": the device has no events
-# service (or refuses PullPoint), asked again only at the next clock check; "failing": the
-# subscription broke and is being made again (with back-off).
+# service (or refuses PullPoint), asked again hourly; "failing": the subscription broke and
+# is being made again (with back-off).
 EventsState = Literal["subscribed", "unsupported", "failing"]
 EVENTS_STATES: tuple[EventsState, ...] = ("subscribed", "unsupported", "failing")
 

@@ -3,9 +3,10 @@
 A camera stamps its pictures (the time burnt into the image, its events' times) by its own
 clock; an investigator comparing them with the server's times must know the difference. So
 for every ONVIF camera this node holds, the offset (device UTC minus server UTC, from
-GetSystemDateAndTime, which ONVIF Core s.5.9.4 lets anyone read before authenticating) is
-read at start and every ``onvif.clock_check_s``, shown in the camera's health, and recorded
-on evidence items made from its footage. A camera further off than
+GetSystemDateAndTime, which the ONVIF Core Specification's access classes put in PRE_AUTH:
+anyone may read it before authenticating) is read at start (and at once for a camera taken
+over from another node) and every ``onvif.clock_check_s``, shown in the camera's health, and
+recorded on evidence items made from its footage. A camera further off than
 ``onvif.clock_offset_warn_s`` is flagged and gets one ``camera.clock`` warning event, which
 ends when a later reading finds the clock back within the limit.
 
@@ -18,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from surveillance.catalog import Camera, Catalog, CatalogChange, OnvifEndpoint
+from surveillance.catalog import Camera, Catalog, OnvifEndpoint
 from surveillance.config.models import OnvifConfig
 from surveillance.events.records import EventSpec, EventType, Severity
 from surveillance.onvif.client import OnvifClient
@@ -32,6 +34,9 @@ from surveillance.onvif.errors import OnvifError
 log = logging.getLogger(__name__)
 
 READ_CONCURRENCY = 16  # clocks read at once (each a short HTTP request)
+# How often the held cameras are looked at: each is read when clock_check_s has passed since
+# its last attempt, and a camera this node has just taken over (cluster mode) at once.
+ROUND_S = 5.0
 LOG_EVERY_S = 600.0  # a camera whose clock cannot be read says so this often at most
 
 
@@ -85,9 +90,8 @@ class CameraClocks:
         self._on_change = on_change
         self._readings: dict[str, ClockReading] = {}  # replaced whole: read by any thread
         self._failed_logged: dict[str, float] = {}
-        self._wake = asyncio.Event()
+        self._attempted: dict[str, float] = {}  # monotonic time of each camera's last read
         self._task: asyncio.Task[None] | None = None
-        catalog.on_change(self._catalog_changed)
 
     # -- what others read (any thread) ------------------------------------------------------
     def reading(self, camera_id: str) -> ClockReading | None:
@@ -109,23 +113,13 @@ class CameraClocks:
                 await self._task
             self._task = None
 
-    def _catalog_changed(self, change: CatalogChange) -> None:
-        """A camera added or changed is read at once, not at the next round (loop thread)."""
-        if any(camera.onvif is not None for camera in change.added + change.updated):
-            self._wake.set()
-        removed = {camera.id for camera in change.removed}
-        if removed & self._readings.keys():
-            self._readings = {k: v for k, v in self._readings.items() if k not in removed}
-
     async def _check_forever(self) -> None:
         while True:
-            self._wake.clear()
             try:
-                await self.check_now()
+                await self._round()
             except Exception:  # never ends the loop; the next round reads them again
                 log.exception("camera clocks: a round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._config.clock_check_s)
+            await asyncio.sleep(ROUND_S)
 
     # -- one round ----------------------------------------------------------------------------
     def _cameras(self) -> list[Camera]:
@@ -135,12 +129,13 @@ class CameraClocks:
             if camera.onvif is not None and camera.enabled and self._holds(camera.id)
         ]
 
-    async def check_now(self) -> None:
-        """Read every held ONVIF camera's clock (bounded concurrency)."""
+    async def _round(self) -> None:
+        """Read the clocks of the held ONVIF cameras that are due (bounded concurrency)."""
         cameras = self._cameras()
         held = {camera.id for camera in cameras}
+        self._attempted = {k: v for k, v in self._attempted.items() if k in held}
         gone = [camera_id for camera_id in self._readings if camera_id not in held]
-        if gone:  # let go (cluster mode) or no longer ONVIF: its owner, if any, tells
+        if gone:  # let go (cluster mode): its new owner reads it, raises or ends its flag
             self._readings = {k: v for k, v in self._readings.items() if k in held}
             for camera_id in gone:
                 self._on_change(camera_id)
@@ -150,7 +145,15 @@ class CameraClocks:
             async with gate:
                 await self._check(camera)
 
-        await asyncio.gather(*(one(camera) for camera in cameras))
+        now = time.monotonic()
+        due = [
+            camera
+            for camera in cameras
+            if now - self._attempted.get(camera.id, -math.inf) >= self._config.clock_check_s
+        ]
+        for camera in due:
+            self._attempted[camera.id] = now
+        await asyncio.gather(*(one(camera) for camera in due))
 
     async def _check(self, camera: Camera) -> None:
         endpoint = camera.onvif
@@ -201,7 +204,13 @@ class CameraClocks:
                 await asyncio.to_thread(self._events.raise_event, spec)
             elif before is None or before.flagged:
                 # Back within the limit (or the first reading since the node started: a
-                # flag a previous run left active ends with it).
-                await asyncio.to_thread(self._events.end_event, clock_key(camera.id))
+                # flag a previous owner left active ends with it).
+                await self._end_flag(camera.id)
         except Exception:  # the database may be full or gone: the readings stand
             log.exception("camera clocks: the clock event of %s not written", camera.id)
+
+    async def _end_flag(self, camera_id: str) -> None:
+        try:
+            await asyncio.to_thread(self._events.end_event, clock_key(camera_id))
+        except Exception:  # the database may be full or gone
+            log.exception("camera clocks: the clock event of %s not ended", camera_id)

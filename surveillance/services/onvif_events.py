@@ -12,7 +12,8 @@ fires often; zones armed on the wall are the alarms) or ``device.tamper`` (ALARM
 covered, blinded or turned the camera); while it lasts, each new true updates the same
 event (its key), and State false ends it. A subscription lost ends the camera's open
 events: nobody can say any more that the condition holds (a device that comes back reports
-its current state again when subscribed, ONVIF Core s.9.1: the initial property messages).
+its current state again when subscribed: ONVIF Core Specification, "Properties", the
+messages with PropertyOperation "Initialized").
 
 Every camera's state (subscribed, unsupported, failing) is shown with its health.
 """

@@ -40,11 +40,15 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E402
 
+# A sibling module (this script's directory is first on sys.path): the live PTZ picture.
+from gst_ptz_mount import PtzPicture  # noqa: E402
+
 FEED_INTERVAL_MS = 50  # how often the timer tops up every appsrc
 FEED_AHEAD_NS = 250 * Gst.MSECOND  # media queued ahead of the clock; bounds how late a stall bites
 RESYNC_LEAD_NS = 50 * Gst.MSECOND  # lead given to the first buffer after a start or a stall
 MAX_QUEUED_BYTES = 2_000_000  # per mount; past this the server is behind and skips to a keyframe
 PAYLOAD_TYPE = 96
+KEEP_PREPARED_POLL_MS = 20  # a live PTZ media is looked at this often until its first PLAY
 # One thread (and GLib main context) per client connection. With the default of one thread
 # shared by every client, each TCP-interleaved RTP write waits its turn in that one loop and
 # 200 clients got ~0.9 of their 2 Mbit/s while the CPU idled; unlimited threads send at rate.
@@ -101,12 +105,21 @@ class Source:
 @dataclass
 class Mount:
     path: str
-    source: Source
+    source: Source | None  # None for a live PTZ picture
     codec: str
     params_in_sdp_only: bool
     factory: GstRtspServer.RTSPMediaFactory
     shared: bool  # its source and media serve other mounts too
     refused: bool = False
+    picture: PtzPicture | None = None  # a PTZ camera's live picture, instead of a clip
+
+    def media(self) -> list[GstRtspServer.RTSPMedia]:
+        """The media serving the mount now."""
+        if self.picture is not None:
+            return self.picture.media()
+        assert self.source is not None
+        with self.source.lock:
+            return [feed.media for feed in self.source.feeds]
 
 
 @dataclass
@@ -461,7 +474,11 @@ class Server:
         # factory (so one media), mounted at each of their paths.
         groups: dict[tuple[Any, ...], tuple[Source, GstRtspServer.RTSPMediaFactory]] = {}
         auth = self._make_auth(spec["mounts"])
+        self.pictures: dict[GstRtspServer.RTSPMedia, PtzPicture] = {}  # prepared PTZ media
         for entry in spec["mounts"]:
+            if entry.get("ptz"):
+                self._add_ptz_mount(entry, auth)
+                continue
             codec = entry.get("codec", "h264")
             sdp_only = bool(entry.get("params_in_sdp_only", False))
             clip_key = (entry["file"], codec, sdp_only)
@@ -486,6 +503,18 @@ class Server:
         self.server.connect("client-connected", self._on_client_connected)
 
     # -- setup ---------------------------------------------------------------------------
+
+    def _add_ptz_mount(self, entry: dict[str, Any], auth: GstRtspServer.RTSPAuth | None) -> None:
+        path = entry["path"].strip("/")
+        picture = PtzPicture(path, entry["ptz"])
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(picture.launch())
+        # Shared: one pipeline, encoding once for every client, as a camera does.
+        factory.set_shared(True)
+        self._add_roles(factory, entry, auth)
+        factory.connect("media-configure", self._on_ptz_media_configure, picture)
+        self.mounts[path] = Mount(path, None, "h264", False, factory, True, picture=picture)
+        self.mount_points.add_factory("/" + path, factory)
 
     def _make_auth(self, entries: list[dict[str, Any]]) -> GstRtspServer.RTSPAuth | None:
         """One Basic-auth role per distinct (username, password); anonymous has its own role."""
@@ -533,6 +562,15 @@ class Server:
         # under a test suite's connect/disconnect churn that left mounts dead for the
         # session. So a shared media, once prepared, is never torn down (_keep_prepared).
         factory.set_shared(shared)
+        self._add_roles(factory, entry, auth)
+        return factory
+
+    def _add_roles(
+        self,
+        factory: GstRtspServer.RTSPMediaFactory,
+        entry: dict[str, Any],
+        auth: GstRtspServer.RTSPAuth | None,
+    ) -> None:
         if auth is not None:
             everyone = ["anonymous", *self.roles.values()]
             constructors = everyone
@@ -549,7 +587,6 @@ class Server:
                         f"media.factory.construct=(boolean){construct}"
                     )
                 )
-        return factory
 
     # -- media lifecycle (called from the RTSP server's client threads) ------------------
 
@@ -568,6 +605,43 @@ class Server:
             media.connect("prepared", self._on_shared_media_prepared)
         with source.lock:
             source.feeds.append(Feed(appsrc, media))
+
+    def _on_ptz_media_configure(
+        self,
+        _factory: GstRtspServer.RTSPMediaFactory,
+        media: GstRtspServer.RTSPMedia,
+        picture: PtzPicture,
+    ) -> None:
+        picture.configure(media)
+        # Like a shared clip's media, never torn down (_keep_ptz_prepared): a client
+        # connecting while the last one's media is being unprepared is refused (503)
+        # otherwise, which a client reconnecting at once (a test, an ingest retry) runs
+        # into. The picture drops its frames while nobody watches. Each new client starts
+        # at a keyframe (the gate), which it asks the encoder for (_on_play).
+        self.pictures[media] = picture
+        self.gates[media] = KeyframeGate()
+        media.connect("prepared", self._on_ptz_media_prepared)
+        media.connect("unprepared", self._on_ptz_media_unprepared)
+
+    def _on_ptz_media_prepared(self, media: GstRtspServer.RTSPMedia) -> None:
+        GLib.timeout_add(KEEP_PREPARED_POLL_MS, self._keep_ptz_prepared, media)
+
+    @staticmethod
+    def _keep_ptz_prepared(media: GstRtspServer.RTSPMedia) -> bool:
+        # As _keep_prepared, but a live pipeline's media is SUSPENDED from its preroll
+        # until its first PLAY (and cannot take another prepare then): wait for PREPARED.
+        status = media.get_status()
+        if status == GstRtspServer.RTSPMediaStatus.PREPARED:
+            media.prepare(None)
+            return False
+        return status in (
+            GstRtspServer.RTSPMediaStatus.PREPARING,
+            GstRtspServer.RTSPMediaStatus.SUSPENDED,
+        )
+
+    def _on_ptz_media_unprepared(self, media: GstRtspServer.RTSPMedia) -> None:
+        self.pictures.pop(media, None)
+        self.gates.pop(media, None)
 
     def _on_media_unprepared(self, media: GstRtspServer.RTSPMedia, source: Source) -> None:
         self.gates.pop(media, None)
@@ -611,6 +685,9 @@ class Server:
         gate = self.gates.get(context.media)
         if gate is not None:
             gate.admit(client, context.media, context.sessmedia)
+        picture = self.pictures.get(context.media)
+        if picture is not None:
+            picture.watch(context.media, client)
 
     def _on_pre_teardown(
         self, client: GstRtspServer.RTSPClient, _context: GstRtspServer.RTSPContext
@@ -621,11 +698,15 @@ class Server:
     def _on_client_closed(self, client: GstRtspServer.RTSPClient) -> None:
         for gate in list(self.gates.values()):
             gate.forget(client)
+        for mount in self.mounts.values():
+            if mount.picture is not None:
+                mount.picture.unwatch(client)
 
     # -- feeding --------------------------------------------------------------------------
 
     def feed_all(self) -> bool:
-        for source in {id(m.source): m.source for m in self.mounts.values()}.values():
+        sources = {id(m.source): m.source for m in self.mounts.values() if m.source is not None}
+        for source in sources.values():
             with source.lock:
                 for feed in source.feeds:
                     self._feed(source, feed)
@@ -696,9 +777,8 @@ class Server:
         """The clients playing (or set up on) each mount, in one pass over every session."""
         mounts_of: dict[int, list[Mount]] = {}  # by the hash of a media being fed
         for mount in self.mounts.values():
-            with mount.source.lock:
-                for feed in mount.source.feeds:
-                    mounts_of.setdefault(hash(feed.media), []).append(mount)
+            for media in mount.media():
+                mounts_of.setdefault(hash(media), []).append(mount)
         found: dict[str, list[GstRtspServer.RTSPClient]] = {p: [] for p in self.mounts}
         for client in self.server.client_filter(None):
             paths: set[str] = set()
@@ -726,13 +806,8 @@ class Server:
                         # holds the connection (which node ingests which camera).
                         "peer_ports": sorted(filter(None, map(_peer_port, clients[path]))),
                         "refused": mount.refused,
-                        "stalled": mount.source.stalled,
-                        "playing": bool(mount.source.feeds),
                         "shared": mount.shared,
-                        # Bytes waiting in the appsrc: grows if the server cannot keep up.
-                        "queued_bytes": sum(
-                            f.appsrc.get_current_level_bytes() for f in mount.source.feeds
-                        ),
+                        **_feeding_status(mount),
                     }
                     for path, mount in self.mounts.items()
                 },
@@ -745,6 +820,12 @@ class Server:
             if mount is None:
                 return {"ok": False, "error": f"no mount {command.get('path')!r}"}
             return self._fault(mount, command.get("kind"))
+        if cmd == "view":
+            mount = self.mounts.get(str(command.get("path", "")).strip("/"))
+            if mount is None or mount.picture is None:
+                return {"ok": False, "error": f"no PTZ mount {command.get('path')!r}"}
+            mount.picture.set_view(command.get("crop"))
+            return {"ok": True}
         return {"ok": False, "error": f"unknown command {cmd!r}"}
 
     def _fault(self, mount: Mount, kind: Any) -> dict[str, Any]:
@@ -756,6 +837,11 @@ class Server:
             closed = self._close_clients(mount)
         elif kind == "drop":
             closed = self._close_clients(mount)
+        elif kind == "stall" and mount.source is None:
+            return {
+                "ok": False,
+                "error": f"mount {mount.path!r} is a live PTZ picture: it has no stall",
+            }
         elif kind == "stall":
             sharing = [m.path for m in self.mounts.values() if m.source is mount.source]
             if len(sharing) > 1:
@@ -772,8 +858,9 @@ class Server:
             if mount.refused:
                 self.mount_points.add_factory("/" + mount.path, mount.factory)
                 mount.refused = False
-            with mount.source.lock:
-                mount.source.stalled = False
+            if mount.source is not None:
+                with mount.source.lock:
+                    mount.source.stalled = False
             closed = 0
         else:
             return {"ok": False, "error": f"unknown fault kind {kind!r}"}
@@ -823,6 +910,27 @@ class Server:
     def _on_sigterm(self) -> bool:
         self.loop.quit()
         return False
+
+
+def _feeding_status(mount: Mount) -> dict[str, Any]:
+    """Whether the mount is stalled, playing, and what waits in its appsrc queues."""
+    if mount.picture is not None:
+        return {
+            "stalled": False,
+            "playing": mount.picture.watching() > 0,  # encoding now
+            "queued_bytes": 0,
+            "crop": mount.picture.borders(),
+            "pipelines": len(mount.picture.media()),  # 1 however many clients: shared
+        }
+    source = mount.source
+    assert source is not None
+    with source.lock:
+        return {
+            "stalled": source.stalled,
+            "playing": bool(source.feeds),
+            # Bytes waiting in the appsrc: grows if the server cannot keep up.
+            "queued_bytes": sum(f.appsrc.get_current_level_bytes() for f in source.feeds),
+        }
 
 
 def _serves(session_media: GstRtspServer.RTSPSessionMedia, path: str) -> bool:

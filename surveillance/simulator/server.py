@@ -25,6 +25,7 @@ from urllib.parse import quote
 import av
 
 from surveillance.simulator.clips import ClipSpec, ensure_clip
+from surveillance.simulator.ptz_scene import scene_size, view_crop
 
 GST_PYTHON_ENV = "SURVEILLANCE_GST_PYTHON"  # interpreter with gi + GstRtspServer
 DEFAULT_GST_PYTHON = "/usr/bin/python3"
@@ -62,10 +63,12 @@ class SimulatorUnavailable(SimulatorError):
 
 @dataclass(frozen=True)
 class MountSpec:
-    """One simulated camera: an RTSP path serving a generated or recorded clip in a loop."""
+    """One simulated camera: an RTSP path serving a generated or recorded clip in a loop, or
+    a PTZ camera's live picture (``ptz_scene``: no clip)."""
 
     path: str
-    clip: ClipSpec | Path  # generated spec, or a recorded file such as ../shared/footage/*.mp4
+    # A generated spec, or a recorded file such as ../shared/footage/*.mp4; None with ptz_scene.
+    clip: ClipSpec | Path | None = None
     username: str | None = None
     password: str | None = None
     params_in_sdp_only: bool = False  # SPS/PPS only in the SDP, never in the stream
@@ -74,6 +77,22 @@ class MountSpec:
     # of the same clip, start offset and credentials: what lets one simulator process feed
     # hundreds of cameras. Its own "stall" is refused then, since it would stall them all.
     shared: bool = False
+    # A PTZ camera: the wide scene's PNG (ptz_scene.write_scene), cropped live to the view
+    # Simulator.view sets, scaled to ptz_size and encoded as H.264 at ptz_fps (always one
+    # shared pipeline per mount; params_in_sdp_only, start_offset_s and shared do not apply).
+    ptz_scene: Path | None = None
+    ptz_size: tuple[int, int] = (640, 360)
+    ptz_fps: int = 10
+
+    def __post_init__(self) -> None:
+        if (self.clip is None) == (self.ptz_scene is None):
+            raise SimulatorError(f"mount {self.path!r}: give either a clip or a ptz_scene")
+        width, height = self.ptz_size
+        if width < 16 or height < 16 or width % 2 or height % 2 or not 1 <= self.ptz_fps <= 60:
+            raise SimulatorError(
+                f"mount {self.path!r}: ptz_size {self.ptz_size} must be even and at least "
+                f"16x16, ptz_fps {self.ptz_fps} 1..60"
+            )
 
 
 @functools.cache
@@ -139,6 +158,13 @@ class Simulator:
         if len(set(paths)) != len(paths):
             raise SimulatorError("mount paths must be unique")
         self._mounts = {m.path.strip("/"): m for m in mounts}
+        # Each PTZ mount's last view (pan, tilt, zoom): sent to the running server, and
+        # given to a server started later (a restart keeps where the camera looks).
+        self._views: dict[str, tuple[float, float, float]] = {
+            path: (0.0, 0.0, 0.0) for path, m in self._mounts.items() if m.ptz_scene is not None
+        }
+        self._view_lock = threading.Lock()  # views reach the server in the order they are set
+        self._scene_sizes: dict[str, tuple[int, int]] = {}
         self._clip_dir = clip_dir
         self._host = host
         self._port = port
@@ -261,6 +287,21 @@ class Simulator:
             raise SimulatorError(f"no mount {path!r}")
         self._command({"cmd": "fault", "path": path.strip("/"), "kind": kind})
 
+    def view(self, path: str, pan: float, tilt: float, zoom: float) -> None:
+        """Point a PTZ mount: pan -1..1 (left..right), tilt -1..1 (down..up), zoom 0..1
+        (4x at 1); (0, 0, 0) is the scene's centre at the widest view (ptz_scene.view_crop).
+
+        Thread-safe. Kept for the mount: applied to pipelines made later and after a
+        restart. When the server is not running, only kept."""
+        key = path.strip("/")
+        if key not in self._views:
+            raise SimulatorError(f"no PTZ mount {path!r}")
+        crop = self._crop(key, (pan, tilt, zoom))  # ValueError for NaN or infinity
+        with self._view_lock:
+            self._views[key] = (pan, tilt, zoom)
+            if self.running:
+                self._command({"cmd": "view", "path": key, "crop": crop})
+
     def status(self) -> dict[str, Any]:
         """Per mount: connected clients, whether it is refused, stalled, playing."""
         reply = self._command({"cmd": "status"})
@@ -272,10 +313,14 @@ class Simulator:
     def _server_spec(self) -> dict[str, Any]:
         entries: list[dict[str, Any]] = []
         for path, mount in self._mounts.items():
+            if mount.ptz_scene is not None:
+                entries.append(self._ptz_entry(path, mount))
+                continue
             if isinstance(mount.clip, ClipSpec):
                 file = ensure_clip(mount.clip, self._clip_dir)
                 codec: str = mount.clip.codec
             else:
+                assert mount.clip is not None  # MountSpec: a clip or a PTZ scene
                 file = mount.clip
                 if not file.is_file():
                     raise SimulatorError(f"recorded clip {file} does not exist")
@@ -293,6 +338,37 @@ class Simulator:
                 }
             )
         return {"host": self._host, "port": self._port, "mounts": entries}
+
+    def _ptz_entry(self, path: str, mount: MountSpec) -> dict[str, Any]:
+        assert mount.ptz_scene is not None
+        if not mount.ptz_scene.is_file():
+            raise SimulatorError(f"PTZ scene {mount.ptz_scene} does not exist")
+        width, height = scene_size(mount.ptz_scene)
+        with self._view_lock:
+            view = self._views[path]
+        return {
+            "path": path,
+            "username": mount.username,
+            "password": mount.password,
+            "ptz": {
+                "scene": str(mount.ptz_scene.resolve()),
+                "scene_width": width,
+                "scene_height": height,
+                "width": mount.ptz_size[0],
+                "height": mount.ptz_size[1],
+                "fps": mount.ptz_fps,
+                "crop": self._crop(path, view),
+            },
+        }
+
+    def _crop(self, path: str, view: tuple[float, float, float]) -> dict[str, int]:
+        """The borders videocrop cuts off the mount's scene for a view."""
+        mount = self._mounts[path]
+        assert mount.ptz_scene is not None
+        size = self._scene_sizes.get(path)
+        if size is None:
+            size = self._scene_sizes[path] = scene_size(mount.ptz_scene)
+        return view_crop(size, mount.ptz_size, *view).borders(size)
 
     def _command(self, command: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -16,7 +16,7 @@ from zeep.loader import parse_xml
 
 from surveillance.media.health import StreamHealth
 from surveillance.onvif.events import EVENTS_NS, MAX_MESSAGES, MAX_TOPIC, parse_notifications
-from surveillance.services.device_health import NO_DEVICE, DeviceHealth
+from surveillance.services.device_health import NO_DEVICE, DeviceHealth, node_device_health
 from surveillance.services.health_wire import device_from_wire, device_to_wire
 from surveillance.services.remote_health import read_status, status_json
 
@@ -123,3 +123,12 @@ def test_device_health_travels_to_other_nodes_and_junk_is_refused() -> None:
         device_from_wire([1, 2])
     # NaN never leaves the owner (JSON has none).
     assert device_to_wire(DeviceHealth(float("inf"), True, None))["clock_offset_s"] is None
+
+
+def test_a_node_shows_its_own_measurements_for_its_cameras_and_the_owner_s_for_others() -> None:
+    mine, theirs = DeviceHealth(1.0, False, "subscribed"), DeviceHealth(9.0, True, "failing")
+    holds = {"held": True, "other": False}.__getitem__
+    of = node_device_health(holds, lambda camera_id: mine, lambda camera_id: theirs)
+    assert (of("held"), of("other")) == (mine, theirs)
+    # One node (no cluster): nothing from elsewhere.
+    assert node_device_health(holds, lambda camera_id: mine, None)("other") == NO_DEVICE

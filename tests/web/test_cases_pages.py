@@ -239,6 +239,9 @@ async def _walk_through(
     newest = page.locator("#items article").nth(1)
     assert await newest.get_attribute("data-item") == str(items[2]["id"])
     assert await newest.locator(".sha256").text_content() == items[2]["sha256"]
+    # Not an ONVIF camera: its clock's offset is not known, and the detail says so.
+    assert items[2]["camera_clock_offset_s"] is None
+    assert "Camera clocknot known" in (await newest.locator(".facts").text_content() or "")
 
     # A moment older than the live ring (10 s): its clip comes from the recordings.
     await _attach_a_past_moment(page, client, number)
