@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers.expat import ExpatError
@@ -58,6 +58,7 @@ class ProbeOutcome:
 class _Run:
     """What one probe run sent and heard."""
 
+    on_device: Callable[[DiscoveredDevice], None] | None = None
     sent: dict[str, FoundBy] = field(default_factory=dict)  # MessageID -> how it went
     devices: dict[str, DiscoveredDevice] = field(default_factory=dict)  # by endpoint
     dropped: list[tuple[str, str]] = field(default_factory=list)
@@ -97,13 +98,16 @@ class _Run:
         for match in envelope.getProbeResolveMatches():
             endpoint = _bounded(str(match.getEPR()))
             if endpoint and endpoint not in self.devices:
-                self.devices[endpoint] = DiscoveredDevice(
+                device = DiscoveredDevice(
                     address=address,
                     endpoint=endpoint,
                     xaddrs=_items(match.getXAddrs()),
                     scopes=_items(scope.getValue() for scope in match.getScopes()),
                     found_by=found_by,
                 )
+                self.devices[endpoint] = device
+                if self.on_device is not None:
+                    self.on_device(device)
 
 
 def _text(dom: Any, namespace: str, name: str) -> str:
@@ -187,15 +191,18 @@ async def probe(
     probes_per_s: float,
     answer_wait_s: float,
     deadline: float,
+    on_device: Callable[[DiscoveredDevice], None] | None = None,
 ) -> ProbeOutcome:
     """Probes, then listens ``answer_wait_s`` after the last probe, never past ``deadline``
     (a time of the running loop's clock, ``loop.time()``).
 
     ``unicast``: IPv4 addresses or names, each sent one Probe to port 3702;
     ``multicast_interfaces``: local IPv4 addresses to send the multicast Probe from. At most
-    ``probes_per_s`` datagrams a second leave, so a /22 does not flood a camera network."""
+    ``probes_per_s`` datagrams a second leave, so a /22 does not flood a camera network.
+    ``on_device``: called with each device as its first answer comes (on the loop), so its
+    inspection need not wait for the last probe."""
     loop = asyncio.get_running_loop()
-    run = _Run()
+    run = _Run(on_device)
     transports: list[asyncio.DatagramTransport] = []
     gap = 1.0 / max(probes_per_s, 0.1)
     next_send = loop.time()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from surveillance.catalog import Catalog
-from surveillance.config.models import OnvifConfig
+from surveillance.config.models import OnvifConfig, OnvifDiscoveryConfig
 from surveillance.errors import Conflict, InvalidRequest, NotFound
 from surveillance.onvif.catalog_rows import build_rows, to_csv, to_yaml
 from surveillance.onvif.inspect import inspect
@@ -256,61 +256,94 @@ class DiscoveryService:
         networks = local_networks(self._interfaces) if run.multicast else []
         # Leave one inspection's worth of time (or half the run) after the probes.
         inspect_budget = min(limits.inspect_timeout_s * 3, run.time_limit_s / 2)
-        outcome = await probe(
-            unicast=list(dict.fromkeys(target.host for target in targets)),
-            multicast_interfaces=[str(network.ip) for network in networks],
-            probes_per_s=limits.probes_per_s,
-            answer_wait_s=limits.answer_wait_s,
-            deadline=deadline - inspect_budget,
-        )
+        hosts = {target.host for target in targets}
+        inspections = _Inspections(limits, username, password)
+
+        def answered_probe(device: DiscoveredDevice) -> None:
+            # Inspected at once: a /24's sweep and its answer wait overlap the inspections.
+            if device.device_url and _in_scope(device, hosts, run.multicast):
+                inspections.add(device.device_url, device)
+                run.to_inspect = len(inspections)
+
+        try:
+            outcome = await probe(
+                unicast=list(dict.fromkeys(target.host for target in targets)),
+                multicast_interfaces=[str(network.ip) for network in networks],
+                probes_per_s=limits.probes_per_s,
+                answer_wait_s=limits.answer_wait_s,
+                deadline=deadline - inspect_budget,
+                on_device=answered_probe,
+            )
+        except BaseException:
+            inspections.cancel()  # the run is stopped: no inspection outlives it
+            raise
         run.probes_sent = outcome.probes_sent
         run.dropped = list(outcome.dropped)
-        hosts = {target.host for target in targets}
-        found = [d for d in outcome.devices if d.device_url and _in_scope(d, hosts, run.multicast)]
-        to_inspect: dict[str, DiscoveredDevice | None] = {}
-        for device in found:
-            to_inspect.setdefault(device.device_url or "", device)
         answered = {device.address for device in outcome.devices}
         for target in targets:  # named with a port: tried even without a WS-Discovery answer
             if target.port_given and target.host not in answered:
-                to_inspect.setdefault(target.device_url, None)
+                inspections.add(target.device_url, None)
         run.phase = "inspecting"
-        run.to_inspect = len(to_inspect)
-        reports = await self._inspect_all(to_inspect, username, password, deadline - loop.time())
+        run.to_inspect = len(inspections)
+        try:
+            reports = await inspections.finish(deadline - loop.time())
+        finally:
+            inspections.cancel()
         run.results = [self._with_status(report) for report in reports]
         seen_hosts = answered | {host_of(report.device_url) for report in reports}
         run.gone = gone_cameras(self._catalog, seen_hosts, named=hosts, networks=networks)
 
-    async def _inspect_all(
-        self,
-        devices: dict[str, DiscoveredDevice | None],
-        username: str | None,
-        password: str | None,
-        time_left_s: float,
-    ) -> list[DeviceReport]:
-        limits = self._config
-        gate = asyncio.Semaphore(limits.inspect_concurrency)
+    def _with_status(self, report: DeviceReport) -> DiscoveryResult:
+        status, camera_id, changes = catalog_status(self._catalog, report)
+        return DiscoveryResult(report, status, camera_id, changes)
 
-        async def one(url: str, discovered: DiscoveredDevice | None) -> DeviceReport:
-            async with gate:
-                return await inspect(
-                    url,
-                    username,
-                    password,
-                    timeout_s=limits.inspect_timeout_s,
-                    discovered=discovered,
-                )
 
-        tasks = {url: asyncio.create_task(one(url, d)) for url, d in devices.items()}
+class _Inspections:
+    """A run's inspections, each started as its device is found (once per device URL), at
+    most ``inspect_concurrency`` at a time."""
+
+    def __init__(
+        self, limits: OnvifDiscoveryConfig, username: str | None, password: str | None
+    ) -> None:
+        self._limits = limits
+        self._username = username
+        self._password = password
+        self._gate = asyncio.Semaphore(limits.inspect_concurrency)
+        self._tasks: dict[str, tuple[asyncio.Task[DeviceReport], DiscoveredDevice | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def add(self, url: str, discovered: DiscoveredDevice | None) -> None:
+        if url not in self._tasks:
+            self._tasks[url] = (asyncio.create_task(self._one(url, discovered)), discovered)
+
+    async def _one(self, url: str, discovered: DiscoveredDevice | None) -> DeviceReport:
+        async with self._gate:
+            return await inspect(
+                url,
+                self._username,
+                self._password,
+                timeout_s=self._limits.inspect_timeout_s,
+                discovered=discovered,
+            )
+
+    def cancel(self) -> None:
+        for task, _ in self._tasks.values():
+            task.cancel()
+        self._password = None
+
+    async def finish(self, time_left_s: float) -> list[DeviceReport]:
+        """Every report; one not done within ``time_left_s`` is cancelled and "timeout"."""
+        tasks = [task for task, _ in self._tasks.values()]
         if tasks:
-            await asyncio.wait(tasks.values(), timeout=max(0.0, time_left_s))
+            await asyncio.wait(tasks, timeout=max(0.0, time_left_s))
         reports: list[DeviceReport] = []
-        for url, task in tasks.items():
+        for url, (task, discovered) in self._tasks.items():
             if task.done() and not task.cancelled() and task.exception() is None:
                 reports.append(task.result())
                 continue
             task.cancel()
-            discovered = devices[url]
             reports.append(
                 DeviceReport(
                     device_url=url,
@@ -320,12 +353,8 @@ class DiscoveryService:
                     found_by=discovered.found_by if discovered else None,
                 )
             )
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         return reports
-
-    def _with_status(self, report: DeviceReport) -> DiscoveryResult:
-        status, camera_id, changes = catalog_status(self._catalog, report)
-        return DiscoveryResult(report, status, camera_id, changes)
 
 
 def _in_scope(device: DiscoveredDevice, hosts: Iterable[str], multicast: bool) -> bool:

@@ -67,7 +67,7 @@ def catalog_status(
     if report.sub_uri and (
         not camera.has_sub_stream or _bare(camera.stream_url(sub=True)) != report.sub_uri
     ):
-        changes.append(f"sub stream: {camera.display_url(sub=True)} -> {report.sub_uri}")
+        changes.append(f"sub stream: {camera.display_url(sub=True) or 'none'} -> {report.sub_uri}")
     return ("changed" if changes else "same"), camera.id, tuple(changes)
 
 
