@@ -166,6 +166,10 @@ def _as_json(run: DiscoveryRun) -> dict[str, Any]:
 def _write_rows(args: argparse.Namespace, catalog: Catalog, run: DiscoveryRun) -> int:
     found = [r.report for r in run.results if r.report.ok and r.status == "new"]
     tags = [tag.strip() for tag in args.tags.split(",") if tag.strip()]
+    unknown = [tag for tag in tags if tag not in catalog.tags]
+    if unknown:  # a configuration naming it would not load
+        print(f"unknown tag {unknown[0]!r}", file=sys.stderr)
+        return 2
     try:
         rows, skipped = build_rows(
             found,

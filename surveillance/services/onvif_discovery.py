@@ -192,6 +192,9 @@ class DiscoveryService:
             raise InvalidRequest(f"device {unknown[0]!r} is not a result of run {run_id}")
         if platform not in self._catalog.platforms:
             raise InvalidRequest(f"unknown platform {platform!r}")
+        unknown_tags = [tag for tag in tags if tag not in self._catalog.tags]
+        if unknown_tags:  # the configuration would not load with them
+            raise InvalidRequest(f"unknown tag {unknown_tags[0]!r}")
         chosen = [reports[url] for url in dict.fromkeys(device_urls)]
         failed = [report.device_url for report in chosen if not report.ok]
         if failed:

@@ -263,6 +263,12 @@ def test_admin_discovers_by_api_and_the_imported_camera_comes_online(
         headers=headers["admin"],
     )
     assert failed.status_code == 422 and "not inspected successfully" in failed.text
+    untagged = client.post(
+        f"/api/onvif/discovery/{run_id}/catalog",
+        json={"devices": [device_url(0)], "platform": "site", "tags": ["no-such-tag"]},
+        headers=headers["admin"],
+    )
+    assert untagged.status_code == 422 and "unknown tag 'no-such-tag'" in untagged.text
 
     # The rows as an administrator adds them: a CSV file next to the configuration.
     (tmp_path / "found.csv").write_text(rows.text, encoding="utf-8")
