@@ -86,7 +86,7 @@ def _split_port(text: str, entry: str) -> tuple[str, int | None]:
 
 
 def _port(text: str, entry: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise ValueError(f"bad target {entry!r}: the port must be 1-65535")
     return int(text)
 
@@ -114,7 +114,7 @@ def _hosts(spec: str) -> tuple[Iterator[str], int]:
 def _range(spec: str) -> tuple[Iterator[str], int]:
     first_text, last_text = spec.split("-", 1)
     first = ipaddress.ip_address(first_text)
-    if last_text.isdigit() and first.version == 4:  # 10.1.2.3-40: the last octet
+    if last_text.isascii() and last_text.isdigit() and first.version == 4:  # 10.1.2.3-40
         prefix = first_text.rsplit(".", 1)[0]
         last_text = f"{prefix}.{last_text}"
     if not _is_address(last_text):

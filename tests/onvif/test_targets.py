@@ -39,6 +39,8 @@ def test_every_form_of_target_and_the_order_written() -> None:
         ("cam one", "expected an address"),
         ("1.2.3.4:0", "port must be 1-65535"),
         ("1.2.3.4:http", "port must be 1-65535"),
+        ("1.2.3.4:\u00b2", "port must be 1-65535"),  # a digit to str.isdigit, not to int()
+        ("10.1.2.3-\u0664\u0660", "end is not an address"),
         ("999.1.1.1", "not a valid IP address"),
         ("-bad.example", "expected an address"),
         ("", "bad target ''"),
