@@ -1,4 +1,5 @@
-"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status, nodes."""
+"""The ``surveillance`` command: serve, demo, check-config, simulate, gb status, nodes,
+discover."""
 
 from __future__ import annotations
 
@@ -96,6 +97,11 @@ def _demo(args: argparse.Namespace) -> int:
         demo_config,
         demo_gb,
         demo_gb_platform,
+        demo_onvif,
+        demo_onvif_cameras,
+        demo_onvif_fleet,
+        demo_onvif_line,
+        onvif_ports_busy,
         prepare_gb_clips,
         with_gb_platform,
     )
@@ -105,17 +111,23 @@ def _demo(args: argparse.Namespace) -> int:
 
     redactor = Redactor()
     configure_logging(redactor)
+    # The GB/T 28181 platform's and the ONVIF cameras' passwords live in memory only.
+    onvif = demo_onvif()
     if not _ports_free(args.host, range(args.port, args.port + 1)):
+        return 2
+    if busy := onvif_ports_busy(onvif):
+        print(f"demo: {', '.join(busy)} (the ONVIF cameras') in use by another program",
+              file=sys.stderr)  # fmt: skip
         return 2
     mounts = demo_mounts(args.cameras)
     log.info("demo: preparing %d simulated camera streams (clips are cached)", len(mounts))
     clip_dir = args.cache_dir / "clips"
-    with Simulator(mounts, clip_dir=clip_dir) as simulator:
+    fleet = demo_onvif_fleet(onvif, args.cache_dir / "onvif")
+    with Simulator(mounts, clip_dir=clip_dir) as simulator, fleet:
         prepare_gb_clips(clip_dir)
         data_dir = args.data_dir or args.cache_dir / "demo-data"
-        # The GB/T 28181 platform's password lives in memory only, for this run.
         gb = demo_gb()
-        config = demo_config(simulator, mounts, data_dir, gb)
+        config = demo_config(simulator, mounts, data_dir, gb, demo_onvif_cameras(fleet, onvif))
         # No default account: the demo's admin gets a new password on every run, before
         # the service answers. Printed, not logged: the log's redactor would mask it.
         password = demo_admin(config)
@@ -125,7 +137,8 @@ def _demo(args: argparse.Namespace) -> int:
             "(made for this run)",
             flush=True,
         )
-        redactor.add([password, gb.password])  # and no log line carries them
+        print(demo_onvif_line(onvif), flush=True)
+        redactor.add([password, gb.password, onvif.password])  # and no log line carries them
         app = create_app(config, redactor=redactor)
         with_gb_platform(app, demo_gb_platform(gb, clip_dir))
         log.info("demo: open %s", login)
@@ -267,6 +280,22 @@ def _nodes(args: argparse.Namespace) -> int:
     return nodes_command(config)
 
 
+def _discover(args: argparse.Namespace) -> int:
+    from surveillance.config import ConfigError, load_config
+    from surveillance.config.models import AppConfig
+    from surveillance.logs import configure_logging
+    from surveillance.redact import Redactor
+    from surveillance.services.onvif_discover_command import run
+
+    try:
+        config = load_config(args.config) if args.config else AppConfig()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(Redactor(), level=logging.WARNING)
+    return run(args, config)
+
+
 def _node_sign(engine: Engine) -> NodeSign:
     """The node's heartbeat (services/node_heartbeat.py): its newest node.running event,
     open and moved within two beats and a margin while the node runs."""
@@ -344,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nodes.add_argument("--config", type=Path, required=True, help="YAML configuration file")
 
+    from surveillance.services.onvif_discover_command import add_arguments as add_discover
+
+    add_discover(commands)
+
     from surveillance.auth.commands import add_arguments as add_auth_arguments
 
     add_auth_arguments(commands)
@@ -371,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _gb(args)
     if args.command == "nodes":
         return _nodes(args)
+    if args.command == "discover":
+        return _discover(args)
     if args.command == "simulate":
         from surveillance.simulator.cli import run as run_simulator
 

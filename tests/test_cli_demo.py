@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 import httpx
@@ -28,6 +29,8 @@ from surveillance.demo import (
     DEMO_GB_CHANNELS,
     DEMO_GB_PLATFORM,
     DEMO_GB_RTP_PORTS,
+    DEMO_ONVIF_CAMERAS,
+    DEMO_ONVIF_SUBNET,
     DEMO_PLATFORMS,
     demo_admin,
     demo_gb,
@@ -48,6 +51,12 @@ GB_TAGS = {
     "33052300001320000006": ["geological-hazard"],
 }
 H265_CHANNEL = f"{DEMO_GB_PLATFORM}.33052300001320000002"
+ONVIF_LINE = re.compile(
+    r"^demo: ONVIF PTZ cameras on \S+: discover (?P<range>\S+) as (?P<name>\S+) "
+    r"with password (?P<password>\S+)$",
+    re.MULTILINE,
+)
+ONVIF_IDS = {camera_id for camera_id, *_ in DEMO_ONVIF_CAMERAS}
 SIGN_IN_LINE = re.compile(
     r"^demo: sign in at (?P<url>http://\S+/login) as (?P<name>\S+) "
     r"with password (?P<password>\S+) \(made for this run\)$",
@@ -120,8 +129,12 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
                 time.sleep(0.5)
                 continue
             assert response.status_code == 200, response.text
-            # The simulated RTSP cameras; the GB platform's channels are checked below.
-            cameras = [c for c in response.json() if c["platform"] != DEMO_GB_PLATFORM]
+            # The simulated RTSP cameras; the GB platform's channels and the ONVIF PTZ
+            # cameras are checked below.
+            cameras = [
+                c for c in response.json()
+                if c["platform"] != DEMO_GB_PLATFORM and c["id"] not in ONVIF_IDS
+            ]  # fmt: skip
             api_up = api_up or time.monotonic()
             settled = all(c["state"] in ("online", "stalled") for c in cameras)
             if cameras and (
@@ -160,6 +173,7 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
         recording = wait_for_recording(client, online[0])
         assert recording["state"] == "recording", recording
         _check_gb_platform(client)
+        _check_onvif_cameras(client, log_path)
         # There is no way in without the password: the same requests, anonymous, are refused.
         assert httpx.get(f"{base}/api/cameras", timeout=10).status_code == 401
         assert httpx.get(f"{base}/api/health", timeout=10).status_code == 200
@@ -224,6 +238,41 @@ def _check_gb_platform(client: httpx.Client) -> None:
     assert (frame.width, frame.height) == (640, 360)
     camera = client.get(f"/api/cameras/{H265_CHANNEL}").json()
     assert camera["health"]["codec"] == "hevc", camera
+
+
+def _check_onvif_cameras(client: httpx.Client, log: Path) -> None:
+    """The two simulated ONVIF PTZ cameras come online as cameras the wall can steer, and
+    the admin's discovery of their /24 finds both, inspected with the printed password,
+    as cameras the catalog already has."""
+
+    def online() -> list[dict[str, object]]:
+        found = [c for c in client.get("/api/cameras").json() if c["id"] in ONVIF_IDS]
+        return found if all(c["state"] == "online" for c in found) else []
+
+    cameras = wait_until(online, SETTLE_S * 3, "the ONVIF PTZ cameras online")
+    assert {c["id"] for c in cameras} == ONVIF_IDS
+    assert all(c["ptz"] is True and c["has_sub_stream"] for c in cameras), cameras
+    match = ONVIF_LINE.search(log.read_text())
+    assert match is not None and match["range"] == f"{DEMO_ONVIF_SUBNET}.0/24"
+    body = {"targets": [match["range"]], "multicast": False, "username": match["name"],
+            "password": match["password"]}  # fmt: skip
+    response = client.post("/api/onvif/discovery", json=body)
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+
+    def done() -> dict[str, Any]:
+        run: dict[str, Any] = client.get(f"/api/onvif/discovery/{run_id}").json()
+        return run if run["state"] == "done" else {}
+
+    run = wait_until(done, 60, "the discovery of the demo's ONVIF cameras")
+    hosts = {httpx.URL(d["device_url"]).host: d for d in run["devices"]}
+    found = {host: d for host, d in hosts.items() if host.startswith(f"{DEMO_ONVIF_SUBNET}.")}
+    assert sorted(found) == [f"{DEMO_ONVIF_SUBNET}.1", f"{DEMO_ONVIF_SUBNET}.2"], run
+    assert {d["outcome"] for d in found.values()} == {"ok"}, found
+    assert {(d["catalog_status"], d["camera_id"]) for d in found.values()} == {
+        ("same", camera_id) for camera_id in ONVIF_IDS
+    }, found
+    assert match["password"] not in response.text + str(run)
 
 
 def _sign_in(client: httpx.Client, log: Path, base: str) -> bool:

@@ -3,6 +3,7 @@ cluster demo tells a node's clean stop from a failure (real commands and process
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from surveillance.demo import DEMO_ONVIF_SUBNET, DEMO_ONVIF_WSD_PORT
 from surveillance.demo_cluster import DemoNode, NodeProcesses
 from tests.conftest import CLIP_CACHE
 
@@ -58,6 +60,26 @@ def test_a_busy_port_is_one_line_before_any_url_or_password() -> None:
                 "choose free ones with --port"
             ], done.stderr
             assert "PostgreSQL on" not in done.stderr and "preparing" not in done.stderr
+
+
+def test_a_busy_onvif_camera_port_is_one_line_before_any_password() -> None:
+    # The second ONVIF camera's WS-Discovery port. A demo running meanwhile (another test
+    # worker's) holds it already: busy all the same.
+    address = f"{DEMO_ONVIF_SUBNET}.2"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        with contextlib.suppress(OSError):
+            holder.bind((address, DEMO_ONVIF_WSD_PORT))
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = int(free.getsockname()[1])
+        done = _demo("--port", str(port))
+    assert done.returncode == 2, done
+    assert done.stdout == "", done.stdout  # no sign-in line, no ONVIF password
+    errors = [line for line in done.stderr.splitlines() if " INFO " not in line]
+    assert len(errors) == 1 and errors[0].startswith("demo: "), done.stderr
+    assert f"{address}:{DEMO_ONVIF_WSD_PORT}/udp" in errors[0]
+    assert errors[0].endswith("(the ONVIF cameras') in use by another program"), errors
+    assert "preparing" not in done.stderr
 
 
 def _node(node_id: str) -> DemoNode:

@@ -26,6 +26,7 @@ from surveillance.api.routes import (
     live,
     metrics,
     mosaic,
+    onvif,
     platforms,
     ptz,
     quality,
@@ -104,6 +105,7 @@ def create_app(config: AppConfig, *, redactor: Redactor | None = None) -> FastAP
     app.include_router(reports.router)
     app.include_router(gb.router)
     app.include_router(ptz.router)
+    app.include_router(onvif.router)
     app.include_router(cluster.router)
     pages.install(app)
     ensure_every_route_guarded(app)

@@ -32,6 +32,7 @@ from surveillance.services.ingest import IngestService
 from surveillance.services.live import LiveService
 from surveillance.services.live_sessions import LiveViews
 from surveillance.services.mosaic import MosaicService
+from surveillance.services.onvif_discovery import DiscoveryService
 from surveillance.services.ptz_control import PtzControl
 from surveillance.services.recorder import RecorderService
 from surveillance.services.recordings import RecordingsService
@@ -142,6 +143,10 @@ async def _ptz(connection: HTTPConnection) -> PtzControl:
     return node_of(connection).ptz
 
 
+async def _discovery(connection: HTTPConnection) -> DiscoveryService:
+    return node_of(connection).discovery
+
+
 async def _health_events(connection: HTTPConnection) -> HealthEvents:
     return node_of(connection).health_events
 
@@ -207,6 +212,7 @@ EventBusDep = Annotated[EventBus, Depends(_event_bus)]
 DiagnosisDep = Annotated[DiagnosisService, Depends(_diagnosis)]
 GbControlDep = Annotated[GbControl, Depends(_gb_control)]
 PtzDep = Annotated[PtzControl, Depends(_ptz)]
+DiscoveryDep = Annotated[DiscoveryService, Depends(_discovery)]
 HealthEventsDep = Annotated[HealthEvents, Depends(_health_events)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 LimiterDep = Annotated[AttemptLimiter, Depends(_limiter)]

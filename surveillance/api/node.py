@@ -56,6 +56,7 @@ from surveillance.services.mosaic import MosaicService
 from surveillance.services.mse_tickets import MseTickets
 from surveillance.services.node_heartbeat import NodeHeartbeat
 from surveillance.services.onvif_clock import CameraClocks
+from surveillance.services.onvif_discovery import DiscoveryService
 from surveillance.services.onvif_events import OnvifEvents
 from surveillance.services.ptz_control import PtzControl
 from surveillance.services.ptz_drivers import PtzDrivers
@@ -117,6 +118,7 @@ class Node:
     revocations: SessionRevocations  # revoked access ends live views and streams at once
     clocks: CameraClocks  # ONVIF cameras' clock offsets: health, evidence, camera.clock
     onvif_events: OnvifEvents  # ONVIF cameras' motion and tamper into events (PullPoint)
+    discovery: DiscoveryService  # ONVIF discovery runs an administrator starts
     started_at: float = field(default_factory=time.time)
     gb: GbRegistry | None = None  # the GB/T 28181 SIP server, when gb28181.enabled
     gb_player: GbPlayer | None = None  # its channels' video on demand (INVITE, BYE)
@@ -311,6 +313,7 @@ class Node:
             revocations=revocations,
             clocks=clocks,
             onvif_events=onvif_events,
+            discovery=DiscoveryService(config.onvif, catalog),
             notifier=notifier,
             remote_health=remote_health,
             health_publisher=health_publisher,
@@ -363,6 +366,7 @@ class Node:
 
     async def stop(self) -> None:
         self.revocations.stop()
+        await self.discovery.stop()
         if self.health_publisher is not None:
             await self.health_publisher.stop()
         await self.zone_motion.stop()  # ends its alarms while the bus still takes them

@@ -70,6 +70,7 @@ class AuditAction(StrEnum):
     CAMERA_PTZ = "camera.ptz"  # a PTZ move or preset sent to a camera
     PTZ_LEASE = "ptz.lease"  # a camera's PTZ control taken, taken over, released, ended home
     PTZ_HOME = "ptz.home"  # a camera sent home by the node after it was left idle
+    ONVIF_DISCOVER = "onvif.discover"  # a discovery run started (its targets; no password)
 
 
 @dataclass(frozen=True)

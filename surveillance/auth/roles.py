@@ -29,6 +29,7 @@ class Permission(StrEnum):
     ZONES_EDIT = "zones.edit"  # drawing, changing and removing motion zones
     REPORTS_READ = "reports.read"  # availability reports (online rate per platform and day)
     PTZ_CONTROL = "ptz.control"  # steering cameras: PTZ moves, presets, holding the control
+    DEVICES_DISCOVER = "devices.discover"  # finding ONVIF devices on a network (admins only)
 
 
 _WALL = {Permission.LIVE_VIEW, Permission.AUDIT_READ, Permission.EVENTS_VIEW}

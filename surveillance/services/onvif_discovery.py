@@ -257,7 +257,7 @@ class DiscoveryService:
         # Leave one inspection's worth of time (or half the run) after the probes.
         inspect_budget = min(limits.inspect_timeout_s * 3, run.time_limit_s / 2)
         outcome = await probe(
-            unicast=[target.host for target in targets],
+            unicast=list(dict.fromkeys(target.host for target in targets)),
             multicast_interfaces=[str(network.ip) for network in networks],
             probes_per_s=limits.probes_per_s,
             answer_wait_s=limits.answer_wait_s,

@@ -29,7 +29,7 @@ from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.roles import Role
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import PtzConfig
-from surveillance.errors import CameraNotFound, SurveillanceError, Unavailable
+from surveillance.errors import CameraNotFound, CameraUnavailable, SurveillanceError
 from surveillance.media.health import StreamState
 from surveillance.onvif.errors import NoPtz
 from surveillance.onvif.ptz import Preset
@@ -91,10 +91,6 @@ class PtzState:
     presets: list[Preset]
 
 
-class PtzUnavailable(Unavailable):
-    """The camera cannot take commands now (offline, disabled)."""
-
-
 class PtzControl:
     def __init__(
         self,
@@ -140,7 +136,7 @@ class PtzControl:
         kind = self.drivers.kind(camera)
         controllable, reason = self.drivers.controllable(camera)
         presets: list[Preset] = []
-        if controllable and self._offline_reason(camera) is None:
+        if controllable and self._offline(camera) is None:
             try:
                 presets = await self.drivers.driver(camera).presets()
             except NoPtz as no:
@@ -192,9 +188,9 @@ class PtzControl:
         distinct = last != (actor.name, order)
         try:
             driver = self.drivers.driver(camera)
-            offline = self._offline_reason(camera)
+            offline = self._offline(camera)
             if offline is not None:
-                raise PtzUnavailable(offline)
+                raise offline
             await self.take(camera, actor)  # PtzLeaseHeld: someone else steers
             try:
                 saved = await self._send(camera.id, driver, order)
@@ -233,16 +229,18 @@ class PtzControl:
             await driver.remove(order.token)
         return None
 
-    def _offline_reason(self, camera: Camera) -> str | None:
+    def _offline(self, camera: Camera) -> CameraUnavailable | None:
+        """Why the camera takes no command now (503; its stream's error, which the API
+        shows without URLs to who may not read them), or None."""
         try:
             health = self._ingest.camera_health(camera.id)
         except CameraNotFound:
             return None
         if health.state is StreamState.OFFLINE:
-            why = health.main.last_error or "it does not answer"
-            return f"camera {camera.id} is offline: {why}"[:REASON_CHARS]
+            why = (health.main.last_error or "it does not answer")[:REASON_CHARS]
+            return CameraUnavailable(camera.id, "offline", why)
         if health.state is StreamState.DISABLED:
-            return f"camera {camera.id} is disabled in the configuration"
+            return CameraUnavailable(camera.id, "disabled", "turned off in the configuration")
         return None
 
     # -- deadman ----------------------------------------------------------------------------
@@ -324,6 +322,7 @@ class PtzControl:
         if not await asyncio.to_thread(self.leases.went_home, lease):
             return  # someone steered it meanwhile: it stays theirs
         self._last.pop(lease.camera_id, None)
+        await self.drivers.let_go(lease.camera_id)
         detail: dict[str, Any] = {"to": home, "idle_s": self.config.idle_home_s}
         if home is None:
             detail["why"] = why

@@ -244,6 +244,13 @@ class PtzDrivers:
             driver = self._onvif[camera_id] = OnvifPtzDriver(camera_id, endpoint, self._timeout_s)
         return driver
 
+    async def let_go(self, camera_id: str) -> None:
+        """Close the camera's device connection (it went home: nobody steers it now; the
+        next command connects again)."""
+        driver = self._onvif.get(camera_id)
+        if driver is not None:
+            await driver.close()
+
     async def close(self) -> None:
         drivers = list(self._onvif.values())
         self._onvif.clear()

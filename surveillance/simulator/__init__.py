@@ -21,6 +21,15 @@ A GB/T 28181 lower platform (:mod:`.gb_platform`, :class:`GbPlatformSimulator`) 
 same clips as MPEG-PS over RTP (:mod:`.ps_mux` makes the PS files) and speaks SIP with its
 own small implementation (:mod:`.gb_sip`), apart from ``surveillance.gb28181`` on purpose;
 :class:`GbPlatformThread` runs one on an event loop of its own.
+
+ONVIF cameras (:mod:`.onvif_fleet`, :class:`OnvifFleet` of :class:`SimulatedDevice`): each on
+its own loopback address, an aiohttp server answering the device, media, PTZ and events
+services in SOAP built by hand (:mod:`.onvif_answers`, :mod:`.onvif_events`) with
+WS-Security digests checked on the device's clock (:mod:`.onvif_soap`), a PTZ model
+(:mod:`.onvif_ptz`) that steers the RTSP picture of its mounts, a WS-Discovery responder
+(:mod:`.onvif_wsd`) and the fault modes broken or hostile devices have (:mod:`.onvif_faults`);
+``surveillance-sim onvif`` (:mod:`.onvif_cli`) serves some by hand. They are not exported
+here: importing the package should not load aiohttp, lxml and WSDiscovery.
 """
 
 from surveillance.simulator.clips import ClipSpec, ensure_clip, read_frame_number

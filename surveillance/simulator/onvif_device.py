@@ -21,16 +21,19 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from surveillance.simulator import onvif_answers as answers
 from surveillance.simulator import onvif_faults as faults
-from surveillance.simulator.onvif_events import EventBroker, EventFault
+from surveillance.simulator.onvif_events import EventBroker
 from surveillance.simulator.onvif_ptz import Position, PresetsFull, PtzMechanics, ViewCallback
 from surveillance.simulator.onvif_soap import (
     MAX_REQUEST_BYTES,
     NS,
+    SoapFault,
     SoapRequest,
     SoapRequestError,
     envelope,
     fault,
     find,
+    float_attr,
+    invalid,
     parse_request,
     text,
     username_token_ok,
@@ -61,26 +64,6 @@ PULLPOINT_PREFIXES = {"tev", "wsnt"}
 PREFIX_OF = {namespace: prefix for prefix, namespace in NS.items()}
 
 Handler = Callable[[SoapRequest], "etree._Element | Awaitable[etree._Element]"]
-
-
-class SoapFault(Exception):
-    def __init__(self, status: int, code: str, subcode: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.subcode, self.reason = status, code, subcode, reason
-
-
-def _invalid(reason: str) -> SoapFault:
-    return SoapFault(400, "env:Sender", "ter:InvalidArgVal", reason)
-
-
-def _float_attr(element: etree._Element | None, name: str) -> float | None:
-    if element is None:
-        return None
-    value = element.get(name)
-    try:
-        return None if value is None else float(value)
-    except ValueError:
-        raise _invalid(f"{name} is not a number") from None
 
 
 class SimulatedDevice:
@@ -210,8 +193,6 @@ class SimulatedDevice:
             return 413, fault("env:Sender", "ter:WellFormed", "request too large")
         except SoapFault as exc:
             return exc.status, fault(exc.code, exc.subcode, exc.reason)
-        except EventFault as exc:
-            return 400, fault("env:Sender", exc.subcode, str(exc))
 
     def _prefixes_of(self, request: web.Request) -> set[str]:
         if "number" in request.match_info:
@@ -299,9 +280,9 @@ class SimulatedDevice:
         vector = find(soap.operation, f"tptz:{name}")
         pan_tilt = find(vector, "tt:PanTilt")
         return (
-            _float_attr(pan_tilt, "x"),
-            _float_attr(pan_tilt, "y"),
-            _float_attr(find(vector, "tt:Zoom"), "x"),
+            float_attr(pan_tilt, "x"),
+            float_attr(pan_tilt, "y"),
+            float_attr(find(vector, "tt:Zoom"), "x"),
         )
 
     def _continuous_move(self, soap: SoapRequest) -> etree._Element:
@@ -310,7 +291,7 @@ class SimulatedDevice:
         timeout_text = text(soap.operation, "tptz:Timeout")
         timeout_s = xs_duration_s(timeout_text)
         if timeout_text is not None and timeout_s is None:
-            raise _invalid("Timeout is not an xs:duration")
+            raise invalid("Timeout is not an xs:duration")
         self._ptz.continuous(pan or 0.0, tilt or 0.0, zoom or 0.0, timeout_s)
         self._move_started.set()
         self._record(

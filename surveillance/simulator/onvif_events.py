@@ -22,7 +22,15 @@ from datetime import datetime, timedelta
 from lxml import etree  # type: ignore[import-untyped]
 
 from surveillance.simulator.onvif_answers import VIDEO_SOURCE
-from surveillance.simulator.onvif_soap import SoapRequest, el, text, xs_datetime, xs_duration_s
+from surveillance.simulator.onvif_soap import (
+    SoapFault,
+    SoapRequest,
+    el,
+    invalid,
+    text,
+    xs_datetime,
+    xs_duration_s,
+)
 from surveillance.simulator.onvif_specs import OnvifDeviceSpec
 
 TOPICS = {
@@ -38,14 +46,6 @@ MAX_SUBSCRIPTIONS = 16
 QUEUE_LIMIT = 1000
 
 Handler = Callable[[SoapRequest], "etree._Element | Awaitable[etree._Element]"]
-
-
-class EventFault(Exception):
-    """Answered as a SOAP fault env:Sender with this subcode chain."""
-
-    def __init__(self, subcode: str, reason: str) -> None:
-        super().__init__(reason)
-        self.subcode = subcode
 
 
 @dataclass
@@ -87,12 +87,16 @@ def _termination(value: str | None, now: datetime) -> datetime:
             try:
                 absolute = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
-                raise EventFault("ter:InvalidArgVal", "unreadable termination time") from None
+                raise SoapFault(
+                    400, "env:Sender", "ter:InvalidArgVal", "unreadable termination time"
+                ) from None
             if absolute.tzinfo is None:
-                raise EventFault("ter:InvalidArgVal", "termination time without a zone")
+                raise SoapFault(
+                    400, "env:Sender", "ter:InvalidArgVal", "termination time without a zone"
+                )
             seconds = (absolute - now).total_seconds()
     if seconds <= 0:
-        raise EventFault("ter:InvalidArgVal", "termination time in the past")
+        raise invalid("termination time in the past")
     return now + timedelta(seconds=min(seconds, MAX_TERMINATION_S))
 
 
@@ -163,7 +167,9 @@ class EventBroker:
             del self._subscriptions[subscription.number]
             subscription = None
         if subscription is None:
-            raise EventFault("ter:InvalidArgVal/ter:NoSubscription", "no such subscription")
+            raise SoapFault(
+                400, "env:Sender", "ter:InvalidArgVal/ter:NoSubscription", "no such subscription"
+            )
         return subscription
 
     def _properties(self) -> etree._Element:
@@ -223,9 +229,13 @@ class EventBroker:
         try:
             limit = int(text(soap.operation, "tev:MessageLimit") or "0")
         except ValueError:
-            raise EventFault("ter:InvalidArgVal", "MessageLimit is not a number") from None
+            raise SoapFault(
+                400, "env:Sender", "ter:InvalidArgVal", "MessageLimit is not a number"
+            ) from None
         if wait_s is None or limit < 1:
-            raise EventFault("ter:InvalidArgVal", "a Timeout and a MessageLimit of 1 or more")
+            raise SoapFault(
+                400, "env:Sender", "ter:InvalidArgVal", "a Timeout and a MessageLimit of 1 or more"
+            )
         if not subscription.queue:
             subscription.arrived.clear()
             self._waiting += 1

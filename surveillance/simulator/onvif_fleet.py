@@ -3,17 +3,18 @@ loopback address (every 127.x.y.z is on ``lo``, so all can use the same ports), 
 WS-Discovery responder and the RTSP pictures their PTZ moves.
 
 Pictures: one :class:`Simulator` (the GStreamer RTSP server) with two PTZ-picture mounts per
-PTZ device, ``onvif/<address>/main`` (640x360) and ``.../sub`` (320x180), both at 10 fps and
-both following the device's position (``Simulator.view``). Fault devices and fixed cameras
-get no mounts: only what a test steers needs a picture, and 20 PTZ devices are 40 cheap
-mounts of one still scene. ``pictures=False`` starts the devices alone (unit-speed tests of
-the SOAP side).
+device, ``onvif/<address>/main`` (640x360) and ``.../sub`` (320x180), both at 10 fps; a PTZ
+device's follow its position (``Simulator.view``), a fixed camera's show the scene's centre.
+A mount encodes only while watched, so 20 devices are 40 cheap mounts of one still scene.
+Fault devices get no mounts (nothing gets that far with them). ``pictures=False`` starts
+the devices alone (quick tests of the SOAP side).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
+import os
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -24,11 +25,13 @@ from typing import Any
 from surveillance.simulator.onvif_device import SimulatedDevice
 from surveillance.simulator.onvif_specs import OnvifDeviceSpec
 from surveillance.simulator.onvif_wsd import WsdResponder
+from surveillance.simulator.ptz_scene import write_scene
 from surveillance.simulator.server import MountSpec, Simulator
 
 MAIN_SIZE = (640, 360)
 SUB_SIZE = (320, 180)
 PICTURE_FPS = 10
+SCENE_NAME = "onvif-scene-2560x1440-seed0.png"  # write_scene's default size and seed
 START_TIMEOUT_S = 30.0
 
 
@@ -52,7 +55,8 @@ class OnvifFleet:
         if len(set(addresses)) != len(addresses):
             raise OnvifFleetError("device addresses must be unique")
         self.interface = interface
-        self._scene_dir = scene_dir
+        self._scene_dir = scene_dir  # None: a temporary directory, removed at stop
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._pictures = pictures
         self._discovery = discovery
         self._specs = list(specs)
@@ -97,6 +101,11 @@ class OnvifFleet:
             )
         return cls(specs, scene_dir=scene_dir, pictures=pictures, discovery=discovery)
 
+    @property
+    def specs(self) -> list[OnvifDeviceSpec]:
+        """The specs as given (a copy; stream URIs are filled in on the devices' specs)."""
+        return list(self._specs)
+
     def device(self, address: str) -> SimulatedDevice:
         for device in self.devices:
             if device.spec.address == address:
@@ -139,6 +148,9 @@ class OnvifFleet:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     def _run(self, coroutine: Any) -> Any:
         assert self._loop is not None
@@ -164,33 +176,29 @@ class OnvifFleet:
     def _start_pictures(self) -> list[OnvifDeviceSpec]:
         """Start the RTSP server with the PTZ devices' mounts; returns the specs with their
         stream URIs filled in (those that had none)."""
-        try:  # engineer B's module (the PTZ picture); imported by name until it lands on main
-            write_scene = importlib.import_module("surveillance.simulator.ptz_scene").write_scene
-        except ImportError:
-            raise OnvifFleetError(
-                "PTZ pictures are not available: start with pictures=False"
-            ) from None
+        served = [spec for spec in self._specs if spec.fault is None]
+        if not served:
+            return self._specs
         if self._scene_dir is None:
-            raise OnvifFleetError("pictures need a scene_dir (where the scene PNG is written)")
+            self._scratch = tempfile.TemporaryDirectory(prefix="onvif-scene-")
+            self._scene_dir = Path(self._scratch.name)
         self._scene_dir.mkdir(parents=True, exist_ok=True)
-        scene = write_scene(self._scene_dir / "onvif-scene.png")
-        steered = [spec for spec in self._specs if spec.ptz and spec.fault is None]
+        scene = self._scene_dir / SCENE_NAME
+        if not scene.is_file():  # made once per directory: the same seed, the same picture
+            partial = scene.with_name(f"{scene.stem}.{os.getpid()}.png")
+            os.replace(write_scene(partial), scene)  # whole, even with two fleets at once
         mounts = [
             MountSpec(
-                f"onvif/{spec.address}/{kind}",
-                scene,
-                **{"ptz_scene": scene, "ptz_size": size, "ptz_fps": PICTURE_FPS},
+                f"onvif/{spec.address}/{kind}", ptz_scene=scene, ptz_size=size, ptz_fps=PICTURE_FPS
             )
-            for spec in steered
+            for spec in served
             for kind, size in (("main", MAIN_SIZE), ("sub", SUB_SIZE))
         ]
-        if not mounts:
-            return self._specs
         self.simulator = Simulator(mounts, clip_dir=self._scene_dir)
         self.simulator.start()
         with_uris = []
         for spec in self._specs:
-            if spec in steered and not spec.rtsp_main:
+            if spec in served and not spec.rtsp_main:
                 main = self.simulator.url(f"onvif/{spec.address}/main", credentials=False)
                 sub = self.simulator.url(f"onvif/{spec.address}/sub", credentials=False)
                 spec = replace(spec, rtsp_main=main, rtsp_sub=spec.rtsp_sub or sub)
@@ -202,10 +210,9 @@ class OnvifFleet:
         if simulator is None or not spec.ptz or spec.fault is not None:
             return None
         paths = (f"onvif/{spec.address}/main", f"onvif/{spec.address}/sub")
-        view = getattr(simulator, "view")  # noqa: B009 (engineer B's method, until it lands)
 
         def on_view(pan: float, tilt: float, zoom: float) -> None:
             for path in paths:
-                view(path, pan, tilt, zoom)
+                simulator.view(path, pan, tilt, zoom)
 
         return on_view

@@ -10,10 +10,13 @@ tests and benches read it from their own threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 PAN_TILT_UNITS_PER_S = 0.5  # at full speed (velocity 1.0)
 ZOOM_UNITS_PER_S = 0.4
@@ -54,6 +57,7 @@ class PtzMechanics:
         self._presets: dict[str, Preset] = {}
         self._next_token = 1
         self.on_view = on_view
+        self._report_failed = False  # logged once until a report works again
 
     def position(self) -> Position:
         with self._lock:
@@ -152,5 +156,13 @@ class PtzMechanics:
 
     def _report(self, position: Position) -> None:
         callback = self.on_view
-        if callback is not None:
+        if callback is None:
+            return
+        try:
             callback(*position)
+        except Exception as exc:  # the picture is gone (server stopped): the mechanics go on
+            if not self._report_failed:
+                log.warning("PTZ view not applied: %s", exc)
+            self._report_failed = True
+        else:
+            self._report_failed = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -48,6 +49,31 @@ _PARSER = etree.XMLParser(
 
 class SoapRequestError(Exception):
     """The request is not a SOAP envelope we can read (answered with env:Sender)."""
+
+
+class SoapFault(Exception):
+    """Answered as a SOAP fault with this HTTP status, code and subcode chain."""
+
+    def __init__(self, status: int, code: str, subcode: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.subcode, self.reason = status, code, subcode, reason
+
+
+def invalid(reason: str) -> SoapFault:
+    return SoapFault(400, "env:Sender", "ter:InvalidArgVal", reason)
+
+
+def float_attr(element: etree._Element | None, name: str) -> float | None:
+    if element is None:
+        return None
+    value = element.get(name)
+    try:
+        number = None if value is None else float(value)
+    except ValueError:
+        raise invalid(f"{name} is not a number") from None
+    if number is not None and not math.isfinite(number):
+        raise invalid(f"{name} is not finite")  # float() takes "NaN" and "INF"
+    return number
 
 
 @dataclass(frozen=True)

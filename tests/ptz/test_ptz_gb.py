@@ -41,7 +41,8 @@ from tests.services.gb_scripted import (
     start_platform,
 )
 
-pytestmark = pytest.mark.unit
+# Real SIP over loopback and waits of seconds (the deadman, the idle time): not the fast tier.
+pytestmark = pytest.mark.integration
 
 CAMERA = f"{PLATFORM}.{CHANNEL_ID}"
 FIXED = f"{PLATFORM}.34020000001320000002"
@@ -57,7 +58,9 @@ CONFIG = AppConfig.model_validate(
         },
     }
 )
-PTZ = PtzConfig(lease_s=30, idle_home_s=1.0, move_timeout_s=0.3)
+# Margins for a loaded machine: a refresh comes well within the move's timeout, and the
+# test's commands well within the idle time.
+PTZ = PtzConfig(lease_s=30, idle_home_s=3.0, move_timeout_s=1.0)
 OPERATOR = Actor("opa", Role.OPERATOR, "127.0.0.1")
 
 

@@ -109,6 +109,9 @@ MUST_NEED = {
     ("DELETE", "/api/cameras/{camera_id}/ptz/lease"): Permission.PTZ_CONTROL,
     ("GET", "/api/cameras/{camera_id}/ptz"): Permission.LIVE_VIEW,
     ("GET", "/api/ptz/leases"): Permission.LIVE_VIEW,
+    ("POST", "/api/onvif/discovery"): Permission.DEVICES_DISCOVER,
+    ("GET", "/api/onvif/discovery/{run_id}"): Permission.DEVICES_DISCOVER,
+    ("POST", "/api/onvif/discovery/{run_id}/catalog"): Permission.DEVICES_DISCOVER,
 }
 # Routes about something a camera may not have yet: 404 is their answer for the own camera
 # too (a camera without a reference picture).
@@ -165,6 +168,7 @@ def build(secure: SecureNode, method: str, path: str, other: bool) -> Call:
         "hold_id": "999999",  # a hold that does not exist: releasing it is a 404
         "event_id": "999999",  # an event that does not exist: a 404 whoever asks
         "platform_id": "no-such-gb-platform",  # this node runs no GB/T 28181 server: a 404
+        "run_id": "0000000000000000",  # a discovery run that does not exist: a 404
     }
     about = path.count("{camera_id}") + path.count("{ref}") + path.endswith("/export.zip")
     if path.startswith("/api/users/"):
@@ -274,6 +278,11 @@ def _body(secure: SecureNode, method: str, path: str, camera: str, layout: str) 
         ("POST", "/api/cameras/{camera_id}/zones"): (_zone_body(), True),
         ("POST", "/api/cameras/{camera_id}/ptz"): ({"pan": 0, "tilt": 0, "zoom": 0}, True),
         ("POST", "/api/cameras/{camera_id}/ptz/lease"): ({"takeover": False}, True),
+        # A short run against a closed port (202 first, 409 while it goes on).
+        ("POST", "/api/onvif/discovery"): (
+            {"targets": ["127.0.0.1:9"], "multicast": False, "time_limit_s": 1},
+            False,
+        ),
         ("PUT", "/api/cameras/{camera_id}/zones/{zone_id}"): (_zone_body(), True),
         ("PUT", "/api/tours/{name}"): (
             {"name": "no-such-tour", "title": "t", "pages": [{"grid": grid, "dwell_s": 10}]},

@@ -191,6 +191,10 @@ async def test_ptz_service_moves_and_keeps_presets(
     with pytest.raises(zeep.exceptions.Fault):
         await ptz.GotoPreset({**profile, "PresetToken": "1"})
 
+    with pytest.raises(zeep.exceptions.Fault) as not_finite:  # would poison the position
+        await ptz.ContinuousMove({**profile, "Velocity": {"PanTilt": {"x": float("nan"), "y": 0}}})
+    assert fault_subcode(not_finite.value) == "InvalidArgVal" and not device.moving()
+
     operations = [c.operation for c in device.commands()]
     for name in ("ContinuousMove", "Stop", "SetPreset", "GotoPreset", "GotoHomePosition"):
         assert name in operations

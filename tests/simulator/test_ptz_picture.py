@@ -40,6 +40,9 @@ from tests.waits import eventually, wait_until
 pytestmark = pytest.mark.rtsp
 
 READ_TIMEOUT_S = 10.0
+# No probing: at 10 fps FFmpeg's default probe reads ~3 s of frames before av.open returns;
+# the SDP's parameter sets tell the decoder all it needs.
+OPEN_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"}
 MOVE_WAIT_S = 20.0  # a new view shows within ~0.2 s; generous for a loaded CI machine
 SUB_USER, SUB_PASSWORD = "ptz-viewer", "pa:ss/@word"
 SCENE_SIZE = (1280, 720)  # smaller than the default: quicker to make, same behaviour
@@ -75,7 +78,7 @@ class Client:
 
     def __init__(self, url: str) -> None:
         self.container: av.container.InputContainer = av.open(
-            url, options={"rtsp_transport": "tcp"}, timeout=(READ_TIMEOUT_S, READ_TIMEOUT_S)
+            url, options=OPEN_OPTIONS, timeout=(READ_TIMEOUT_S, READ_TIMEOUT_S)
         )
         self.stream = self.container.streams.video[0]
         self.packets: list[av.Packet] = []

@@ -1,5 +1,6 @@
 // The admin page: users (role, camera scope, disabled, password), API tokens, GB/T 28181
-// platforms (gb-admin.js), a cluster's nodes (nodes-admin.js) and the audit log. Each section shows only if the session's
+// platforms (gb-admin.js), a cluster's nodes (nodes-admin.js), finding ONVIF cameras
+// (discovery-admin.js) and the audit log. Each section shows only if the session's
 // permissions allow it (session.js); the server decides anyway. Every value from the
 // server is put in the page as text.
 
@@ -8,6 +9,7 @@ import { clear, el } from "./dom.js";
 import { errorText } from "./case-format.js";
 import { GbSection } from "./gb-admin.js";
 import { NodesSection } from "./nodes-admin.js";
+import { DiscoverySection } from "./discovery-admin.js";
 import { can, whenSignedIn } from "./session.js";
 
 const ROLES = ["viewer", "operator", "handler", "admin"];
@@ -349,8 +351,10 @@ async function main() {
   const manage = can(state.me, "users.manage");
   const audit = can(state.me, "audit.read");
   const system = can(state.me, "system.read");
-  $("admin-nothing").hidden = manage || audit || system;
+  const discover = can(state.me, "devices.discover");
+  $("admin-nothing").hidden = manage || audit || system || discover;
   const tasks = [];
+  if (discover) new DiscoverySection(message).start();
   if (system) tasks.push(new GbSection(message, manage).start(), new NodesSection().start());
   if (manage) {
     $("user-add-role").replaceChildren(...roleOptions("viewer")); // least power by default

@@ -17,7 +17,8 @@ function closeMenu() {
 document.addEventListener("click", closeMenu);
 document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeMenu(); });
 
-// items: [{label, permissions: [..], needsCamera, onSelect(cameraId, tile)}].
+// items: [{label, permissions: [..], needsCamera, onSelect(cameraId, tile)}, and optionally
+// offered(cameraId): whether the item applies to that camera (greyed out when not)].
 export function addTileMenu(tile, items) {
   const button = el("button", { type: "button", class: "tile-menu-button", text: "⋯", title: "More", hidden: true });
   whenSignedIn().then((me) => {
@@ -36,7 +37,7 @@ export function addTileMenu(tile, items) {
       if (!item.permissions.every((p) => can(me, p))) continue;
       menu.append(el("button", {
         type: "button", role: "menuitem", class: "tile-menu-item", text: item.label,
-        disabled: item.needsCamera && !camera,
+        disabled: (item.needsCamera && !camera) || (item.offered && !item.offered(camera)),
         onclick: (click) => { click.stopPropagation(); closeMenu(); item.onSelect(camera, tile); },
       }));
     }

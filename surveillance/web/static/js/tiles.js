@@ -9,9 +9,10 @@
 
 import { ApiError } from "./api.js";
 import { addAttachButton } from "./attach.js";
-import { ageText, clear, el } from "./dom.js";
+import { ageText, clear, el, isolated } from "./dom.js";
 import { addPlaybackLink } from "./playback-links.js";
 import { LivePlayer } from "./player.js";
+import { addPtzButton } from "./ptz-pad.js";
 import { addTileMenu } from "./tile-menu.js";
 
 const WATCH_MS = 250; // how often a tile looks at its picture
@@ -71,8 +72,8 @@ function retryText(health, camera) {
 export class TileView {
   // tile: {x, y, w, h} in grid cells; onDrop(cameraId) when a camera is dropped on it;
   // onOpen() on a double click (full screen and back); menu: the tile menu's items
-  // (tile-menu.js).
-  constructor(tile, index, caps, { onDrop, onOpen, menu = [] }) {
+  // (tile-menu.js); onPtz() from the tile's "PTZ" button (shown on PTZ cameras' tiles).
+  constructor(tile, index, caps, { onDrop, onOpen, menu = [], onPtz = null }) {
     this.caps = caps;
     this.video = el("video", { muted: true, autoplay: true, playsinline: true });
     this.video.muted = true;
@@ -80,6 +81,7 @@ export class TileView {
     this.chips = el("span", { class: "chips" });
     // What open events say of the camera's picture ("FROZEN", "COVERED": alarms.js).
     this.events = el("span", { class: "event-badges" });
+    this.steered = el("span", { class: "badge steered" }); // "steered by NAME" (ptz-leases.js)
     this.health = el("span", { class: "badge health" });
     this.path = el("span", { class: "badge path" });
     this.notice = el("div", { class: "notice" });
@@ -93,13 +95,15 @@ export class TileView {
         if (camera) onDrop(camera);
       },
       ondblclick: onOpen,
-    }, this.video, el("div", { class: "overlay top" }, this.name, this.events, this.chips),
+    }, this.video, el("div", { class: "overlay top" }, this.name, this.events, this.steered, this.chips),
     el("div", { class: "overlay bottom" }, this.health, this.path), this.notice);
     this.root.style.gridColumn = `${tile.x + 1} / span ${tile.w}`;
     this.root.style.gridRow = `${tile.y + 1} / span ${tile.h}`;
     addAttachButton(this.root); // attach this tile's snapshot or last seconds to an open case
     addPlaybackLink(this.root); // this camera's recording from a minute ago
     if (menu.length) addTileMenu(this.root, menu);
+    if (onPtz) addPtzButton(this.root, onPtz);
+    this.panel = null; // a panel over the tile for its camera (the PTZ pad), or null
     this.player = null;
     this.camera = null; // the CameraOut shown, as last told
     this.stream = null;
@@ -118,6 +122,22 @@ export class TileView {
     this.root.classList.toggle("has-events", texts.length > 0);
   }
 
+  // holder: who steers the tile's camera when it is someone else, else null.
+  setSteeredBy(holder) {
+    const text = holder ? `steered by ${isolated(holder)}` : "";
+    if (this.steered.textContent === text) return;
+    this.steered.textContent = text;
+    if (holder) this.root.dataset.steeredBy = holder;
+    else delete this.root.dataset.steeredBy;
+  }
+
+  // A panel opened over the tile for its camera (closed when the tile shows another camera,
+  // or none, or goes): panel.camera and panel.close().
+  setPanel(panel) {
+    if (this.panel && this.panel !== panel) this.panel.close();
+    this.panel = panel;
+  }
+
   stopPlayer() {
     const player = this.player;
     this.player = null;
@@ -127,10 +147,14 @@ export class TileView {
 
   close() {
     clearInterval(this._timer);
+    this.setPanel(null);
     this.stopPlayer();
   }
 
   showEmpty() {
+    this.setPanel(null);
+    this.setSteeredBy(null);
+    delete this.root.dataset.ptz;
     this.stopPlayer();
     this.camera = null;
     this.root.classList.remove("not-live");
@@ -144,6 +168,9 @@ export class TileView {
   }
 
   showMissing(cameraId) {
+    this.setPanel(null);
+    this.setSteeredBy(null);
+    delete this.root.dataset.ptz;
     this.stopPlayer();
     this.camera = null;
     this.root.classList.remove("not-live");
@@ -162,8 +189,10 @@ export class TileView {
       || this.purpose !== purpose;
     const health = healthOf(camera, stream);
     const wasPlaying = this.camera !== null && plays(this.camera, healthOf(this.camera, this.stream));
+    if (this.panel && this.panel.camera !== camera.id) this.setPanel(null);
     this.camera = camera;
     this.root.dataset.camera = camera.id;
+    this.root.dataset.ptz = camera.ptz ? "yes" : "no";
     clear(this.chips);
     this.name.textContent = camera.name;
     this.chips.append(...chips);

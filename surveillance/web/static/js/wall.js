@@ -9,6 +9,9 @@ import { EventFeed } from "./event-feed.js";
 import { HealthFeed } from "./health-feed.js";
 import { wirePlaybackButton } from "./playback-links.js";
 import { browserCaps } from "./player.js";
+import { PtzLeaseWatch } from "./ptz-leases.js";
+import { PtzPad } from "./ptz-pad.js";
+import { whenSignedIn } from "./session.js";
 import { TileView } from "./tiles.js";
 import { clockOffsetMs, TourPlayer } from "./tour.js";
 import { askDisplay, enterWallMode, updateStatusLine, wallModeWanted } from "./wall-mode.js";
@@ -37,6 +40,8 @@ const state = {
   alarm: null,
   badges: new Map(), // camera id -> badge texts of its open events (alarms.js)
   alarmsView: null, // {alarms, sound}, made in main()
+  me: null, // the signed-in user (/api/auth/me), for the PTZ pads
+  ptz: new PtzLeaseWatch(showLeases), // who steers the PTZ cameras on the wall
 };
 
 function message(text) {
@@ -131,6 +136,7 @@ function renderWall() {
       onDrop: (camera) => assignCamera(index, camera),
       onOpen: () => toggleFullscreen(index),
       menu: tileMenu(index),
+      onPtz: () => openPtz(index),
     });
     wall.append(view.root);
     return view;
@@ -154,6 +160,8 @@ function updateTile(index) {
     const stream = streamFor(camera, state.fullscreen === index);
     view.show(camera, stream, camera.tags.map(tagChip), single ? "single" : "grid");
   }
+  view.setSteeredBy(steeredBy(cameraId));
+  state.ptz.want(state.grid.tiles.some((tile) => isPtz(tile.camera)));
 }
 
 function assignCamera(index, cameraId) {
@@ -205,6 +213,40 @@ window.addEventListener("popstate", () => {
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.fullscreen !== null) toggleFullscreen(state.fullscreen);
 });
+
+// ---- PTZ (ptz-pad.js steers, ptz-leases.js says who does) ------------------------------------
+
+function isPtz(cameraId) {
+  const camera = cameraId ? state.cameras.get(cameraId) : null;
+  return !!(camera && camera.ptz);
+}
+
+// Who steers the camera, when it is someone else than this page's user.
+function steeredBy(cameraId) {
+  const lease = cameraId ? state.ptz.leases.get(cameraId) : null;
+  return lease && (!state.me || lease.holder !== state.me.name) ? lease.holder : null;
+}
+
+function showLeases(leases) {
+  state.tiles.forEach((view, index) => {
+    const cameraId = state.grid.tiles[index].camera;
+    view.setSteeredBy(steeredBy(cameraId));
+    const pad = view.panel;
+    if (pad && !pad.closed && pad.camera === cameraId) pad.showLease(leases.get(cameraId) || null);
+  });
+}
+
+// The tile's PTZ pad: opened over it, or closed if it is open.
+function openPtz(index) {
+  const view = state.tiles[index];
+  const cameraId = state.grid.tiles[index].camera;
+  if (view.panel && !view.panel.closed) {
+    view.setPanel(null);
+    return;
+  }
+  if (!isPtz(cameraId) || !state.me) return;
+  view.setPanel(new PtzPad(view.root, { id: cameraId, name: cameraName(cameraId) }, state.me, state.ptz));
+}
 
 // ---- layouts -------------------------------------------------------------------------------
 
@@ -424,6 +466,8 @@ function tileMenu(index) {
       onSelect: (camera) => openZoneEditor(camera, cameraName(camera)) },
     { label: "Set reference picture", permissions: ["snapshot.take", "events.ack"], needsCamera: true,
       onSelect: (camera) => openReferenceDialog(camera, cameraName(camera)) },
+    { label: "PTZ…", permissions: ["ptz.control"], needsCamera: true, offered: isPtz,
+      onSelect: () => openPtz(index) },
     { label: "Use as the alarm tile", permissions: ["wall.edit"], needsCamera: false,
       onSelect: () => {
         state.alarmTile = index;
@@ -458,6 +502,7 @@ function tickClock() {
 
 async function main() {
   // The cameras on the wall at the click (a tour or an edit may have changed the layout's).
+  state.me = await whenSignedIn().catch(() => null);
   wirePlaybackButton($("playback-wall"),
     () => (state.grid ? state.grid.tiles : []).map((tile) => tile.camera).filter(Boolean));
   const [tags, platforms, presets] = await Promise.all([
