@@ -23,9 +23,10 @@ from typing import Any
 
 import av
 import numpy as np
-from surveillance.simulator.picture_change import MOVED_THRESHOLD, difference
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as websocket_connect
+
+from surveillance.simulator.picture_change import MOVED_THRESHOLD, difference
 
 KEEP_FRAMES = 200  # 20 s at the simulator's 10 fps: more than a trial lasts
 POLL_S = 0.01
