@@ -130,12 +130,19 @@ def close_to(position: tuple[float, float, float], wanted: tuple[float, float, f
     return all(math.isclose(a, b, abs_tol=0.02) for a, b in zip(position, wanted, strict=True))
 
 
-async def open_wall(browser: Browser, service: ServiceProcess, name: str, role: Role) -> Page:
-    """The wall of the one-camera layout, live, with the tile's PTZ pad open."""
+async def open_wall(
+    browser: Browser, service: ServiceProcess, name: str, role: Role, *, by_menu: bool = False
+) -> Page:
+    """The wall of the one-camera layout, live, with the tile's PTZ pad open (from the tile's
+    PTZ button, or its menu's item)."""
     page = await signed_in_page(browser, service, name, role)
     await page.goto(f"{service.url}/wall/gate")
     await wait_for(lambda: live(page), WAIT_S)
-    await page.click(f"{TILE} .ptz-button")  # shown: the camera is a PTZ camera
+    if by_menu:
+        await page.click(f"{TILE} .tile-menu-button")
+        await page.locator(".tile-menu-item", has_text="PTZ…").click()
+    else:
+        await page.click(f"{TILE} .ptz-button")  # shown: the camera is a PTZ camera
     await page.wait_for_selector(f"{PAD}[data-lease]")
     return page
 
@@ -150,7 +157,7 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     async with httpx.AsyncClient(base_url=service.url, headers=admin) as client:
         assert (await client.put("/api/layouts/gate", json=layout)).status_code == 200
     a = await open_wall(browser, service, OPERATOR_A, Role.OPERATOR)
-    b = await open_wall(browser, service, OPERATOR_B, Role.OPERATOR)
+    b = await open_wall(browser, service, OPERATOR_B, Role.OPERATOR, by_menu=True)
     chief = await open_wall(browser, service, ADMIN, Role.ADMIN)
     sent: list[dict[str, Any]] = []  # A's PTZ commands, as the page sent them
 
