@@ -5,7 +5,8 @@ is a crop window moving over a wide scene.
 Three operators watch the camera: A steers it from the tile's pad (a held button, refreshed
 while held, stopped on release), B sees "steered by A" and is refused with the server's words,
 an admin takes the control over from A and lets it go; after ptz.idle_home_s the camera is
-back home by itself, the lease is gone, and the audit log has it all.
+back home by itself, the lease is gone, and the audit log has it all. Last, B steers and
+closes the page while holding: the page stops the camera as it goes.
 """
 
 from __future__ import annotations
@@ -258,6 +259,22 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     assert any(e["user"] == ADMIN and e["action"] == "camera.ptz" for e in entries), entries
     homes = [e for e in entries if e["action"] == "ptz.home"]
     assert homes and homes[0]["user"] == "system", homes
+    # B steers now, and closes the wall while holding "up": the page's last act is a stop
+    # (not the server's deadman, which would be the system's).
+    await b.hover(f"{PAD} [data-move='up']")
+    await b.mouse.down()
+    await wait_for(lambda: _at_least(lambda: device.position()[1], 0.1), WAIT_S)
+    await b.close()
+    await wait_for(lambda: _true(not device.moving()), WAIT_S)
+    async with httpx.AsyncClient(base_url=service.url, headers=admin) as client:
+
+        async def stopped_by_b() -> bool:
+            answer = await client.get("/api/audit", params={"user": OPERATOR_B, "limit": 50})
+            found: list[dict[str, Any]] = answer.json()["entries"]
+            stop = {"pan": 0, "tilt": 0, "zoom": 0}
+            return any(e["detail"] == stop and e["outcome"] == "ok" for e in found)
+
+        await wait_for(stopped_by_b, WAIT_S)
 
 
 async def _at_least(read: Any, value: float) -> bool:
