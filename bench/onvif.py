@@ -36,6 +36,7 @@ Targets: discover_range_s <= 10 s, ptz_command_p95_ms <= 300 ms, ptz_to_picture 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -147,7 +148,7 @@ def _discover(settings: Settings, fleet: OnvifFleet, client: httpx.Client) -> Re
                                    DISCOVER_TIMEOUT_S))  # fmt: skip
         progress(NAME, f"discovery {n + 1}: {runs[-1]['seconds']:.2f} s, "
                  f"{runs[-1]['inspected_ok']} of {settings.devices} inspected; bare sweep "
-                 f"{sweeps[-1]['seconds']} s")  # fmt: skip
+                 f"{_fmt(rounded(sweeps[-1]['seconds'], 2))} s")  # fmt: skip
     return {"discover": {"runs": runs, "udp_sweeps": sweeps, "probes_per_s": rate}}
 
 
@@ -162,15 +163,15 @@ def _ptz(
         first = command_trials(service_send, device, 1)
         direct_ms = command_trials(direct_sender(direct), device, settings.commands)
         service_ms = command_trials(service_send, device, settings.commands)
-        progress(NAME, f"commands: p95 {percentile(_ok(service_ms), 95)} ms through the "
-                 f"service, {percentile(_ok(direct_ms), 95)} ms straight")  # fmt: skip
+        progress(NAME, f"commands: p95 {_q(service_ms, 95)} ms through the service, "
+                 f"{_q(direct_ms, 95)} ms straight")  # fmt: skip
         ws = f"ws://{HOST}:{service.port}/api/live/mse?camera={CAMERA}&stream=main"
         wall = _pictures(MseFrames(ws, service.credentials.headers()), service_send, direct,
                          settings.pictures)  # fmt: skip
         rtsp = _pictures(RtspFrames(spec.rtsp_main), direct_sender(direct), direct,
                          settings.pictures)  # fmt: skip
-        progress(NAME, f"pictures: median {median(_ok(wall['ms']))} ms on the wall's stream, "
-                 f"{median(_ok(rtsp['ms']))} ms straight from RTSP")  # fmt: skip
+        progress(NAME, f"pictures: median {_q(wall['ms'], 50)} ms on the wall's stream, "
+                 f"{_q(rtsp['ms'], 50)} ms straight from RTSP")  # fmt: skip
     return {
         "commands": {"first_ms": first[0], "service_ms": service_ms, "direct_ms": direct_ms},
         "pictures": {"wall": wall, "rtsp": rtsp},
@@ -184,6 +185,11 @@ def _pictures(watch: FrameWatch, send: Any, direct: DirectPtz, trials: int) -> R
     finally:
         watch.stop()
     return {"ms": times, "frames_received": watch.received, "reader_error": watch.error}
+
+
+def _q(values: Sequence[float | None], q: float) -> str:
+    """Percentile ``q`` of what was measured, for a progress line."""
+    return _fmt(rounded(percentile(_ok(values), q), 1))
 
 
 def _ok(values: Sequence[float | None]) -> list[float]:
@@ -268,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = settings_from(args, Settings(), QUICK)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per PTZ command
     if not 1 <= settings.devices <= 254:
         parser.error("--devices takes 1 to 254")
     return run_benchmark(

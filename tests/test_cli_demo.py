@@ -256,7 +256,9 @@ def _check_onvif_cameras(client: httpx.Client, log: Path) -> None:
     assert match is not None and match["range"] == f"{DEMO_ONVIF_SUBNET}.0/24"
     body = {"targets": [match["range"]], "multicast": False, "username": match["name"],
             "password": match["password"]}  # fmt: skip
-    response = client.post("/api/onvif/discovery", json=body)
+    # Signed in with a session cookie: a write carries its CSRF token, as the pages send it.
+    csrf = {"X-CSRF-Token": client.cookies["surveillance_csrf"]}
+    response = client.post("/api/onvif/discovery", json=body, headers=csrf)
     assert response.status_code == 202, response.text
     run_id = response.json()["id"]
 

@@ -47,6 +47,11 @@ BACKOFF_INITIAL_S = 1.0  # after a failure, before subscribing again...
 BACKOFF_MAX_S = 60.0  # ...growing to this
 UNSUPPORTED_RETRY_S = 3600.0  # a device without PullPoint is asked again this often
 JOIN_S = 3.0  # how long stop() waits for a task's unsubscribe
+MIN_PULL_INTERVAL_S = 0.2  # pulls of one camera, at most five a second
+# Conditions (kind and video source) of one camera open at once: a camera has a few video
+# sources; a device naming a new one in every message must not fill the events table.
+MAX_CONDITIONS = 16
+LOG_EVERY_S = 60.0  # a device over a limit says so this often at most
 
 
 class EventSink(Protocol):
@@ -93,6 +98,7 @@ class OnvifEvents:
         # Per camera: subscriptions tried and made so far (tests, diagnostics).
         self.attempts: Counter[str] = Counter()
         self.subscriptions: Counter[str] = Counter()
+        self._too_many_logged: dict[str, float] = {}
 
     def state(self, camera_id: str) -> EventsState | None:
         """Any thread."""
@@ -200,8 +206,11 @@ class OnvifEvents:
                 while True:
                     if pull.renew_due:
                         await pull.renew()
-                    for notification in await pull.pull(PULL_WAIT_S, PULL_LIMIT):
-                        await self._apply(camera, notification, open_keys)
+                    started = time.monotonic()
+                    await self._apply(camera, await pull.pull(PULL_WAIT_S, PULL_LIMIT), open_keys)
+                    # A device answering every pull at once with messages gets no more
+                    # than one pull each MIN_PULL_INTERVAL_S.
+                    await asyncio.sleep(max(0.0, started + MIN_PULL_INTERVAL_S - time.monotonic()))
             except asyncio.CancelledError:
                 # Stopped: end the subscription on the device (after a failure it is
                 # likely dead, and it ends by itself at its termination time anyway).
@@ -210,33 +219,59 @@ class OnvifEvents:
                 raise
 
     async def _apply(
-        self, camera: Camera, notification: OnvifNotification, open_keys: set[str]
+        self, camera: Camera, notifications: list[OnvifNotification], open_keys: set[str]
     ) -> None:
-        if notification.kind is None or notification.state is None:
-            return
-        key = event_key(notification.kind, camera.id, notification.source)
-        if notification.state:
-            event_type, severity, summary = KINDS[notification.kind]
-            spec = EventSpec(
-                type=event_type,
-                severity=severity,
-                key=key,
-                summary=f"{camera.name}: {summary.lower()}",
-                camera_id=camera.id,
-                platform_id=camera.platform_id,
-                detail={
-                    "topic": notification.topic,
-                    "source": notification.source,
-                    # The camera's own time of it: by ITS clock (see the clock offset).
-                    "device_time": notification.at.isoformat(),
-                },
-            )
-            if await self._write(self._events.raise_event, spec):
+        """One pull's notifications: per condition, at most a raise (it was true at some
+        point) and an end (its last word is false), whatever a device sends."""
+        conditions: dict[str, tuple[OnvifNotification | None, bool]] = {}
+        for note in notifications:
+            if note.kind is None or note.state is None:
+                continue
+            key = event_key(note.kind, camera.id, note.source)
+            known = key in conditions or key in open_keys
+            if not known and len(open_keys | conditions.keys()) >= MAX_CONDITIONS:
+                self._too_many(camera.id)
+                continue
+            true_note, _ = conditions.get(key, (None, False))
+            conditions[key] = (note if note.state else true_note, note.state)
+        for key, (true_note, last) in conditions.items():
+            if true_note is not None and await self._write(
+                self._events.raise_event, self._spec(camera, key, true_note)
+            ):
                 open_keys.add(key)
-        elif await self._write(self._events.end_event, key):
-            # Also a false in the initial state after subscribing: an event a previous
-            # subscription (or run) left active ends.
-            open_keys.discard(key)
+            # A false also ends an event a previous subscription (or run) left active: it is
+            # in the initial state a new subscription gets.
+            if not last and await self._write(self._events.end_event, key):
+                open_keys.discard(key)
+
+    @staticmethod
+    def _spec(camera: Camera, key: str, note: OnvifNotification) -> EventSpec:
+        assert note.kind is not None
+        event_type, severity, summary = KINDS[note.kind]
+        return EventSpec(
+            type=event_type,
+            severity=severity,
+            key=key,
+            summary=f"{camera.name}: {summary.lower()}",
+            camera_id=camera.id,
+            platform_id=camera.platform_id,
+            detail={
+                "topic": note.topic,
+                "source": note.source,
+                # The camera's own time of it: by ITS clock (see the clock offset).
+                "device_time": note.at.isoformat(),
+            },
+        )
+
+    def _too_many(self, camera_id: str) -> None:
+        now = time.monotonic()
+        if now - self._too_many_logged.get(camera_id, -LOG_EVERY_S) >= LOG_EVERY_S:
+            self._too_many_logged[camera_id] = now
+            log.warning(
+                "onvif events: %s reports more than %d sources at once; the others dropped",
+                camera_id,
+                MAX_CONDITIONS,
+            )
 
     async def _end_all(self, open_keys: set[str]) -> None:
         at = time.time()

@@ -16,6 +16,9 @@ SDP), Basic auth, and failures (refused, dropped, stalled, rebooted). Three piec
 - :mod:`.server` (:class:`Simulator`) runs that script from the venv and steers it over a
   JSON-lines control channel on its stdin and stdout; :class:`SimulatorFleet` splits
   large sets over several such processes.
+- A PTZ camera's mount (``MountSpec.ptz_scene``) is live instead: :mod:`.gst_ptz_mount`
+  crops a view out of a still scene (:mod:`.ptz_scene`) and encodes it as it plays;
+  :meth:`Simulator.view` moves it, and :mod:`.picture_change` tells a client it moved.
 
 A GB/T 28181 lower platform (:mod:`.gb_platform`, :class:`GbPlatformSimulator`) plays the
 same clips as MPEG-PS over RTP (:mod:`.ps_mux` makes the PS files) and speaks SIP with its

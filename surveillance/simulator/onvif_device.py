@@ -9,6 +9,7 @@ commands, raise_event, set_fault) may be called from any thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -134,6 +135,9 @@ class SimulatedDevice:
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         self.events.close()
         if self._runner is not None:
             await self._runner.cleanup()

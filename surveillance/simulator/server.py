@@ -163,7 +163,10 @@ class Simulator:
         self._views: dict[str, tuple[float, float, float]] = {
             path: (0.0, 0.0, 0.0) for path, m in self._mounts.items() if m.ptz_scene is not None
         }
-        self._view_lock = threading.Lock()  # views reach the server in the order they are set
+        # Views reach the server in the order they are set; a start holds it, so a view set
+        # meanwhile goes to the new server (never into the spec just written, then lost, nor
+        # as a command whose reply would be taken for the server's "ready").
+        self._view_lock = threading.RLock()
         self._scene_sizes: dict[str, tuple[int, int]] = {}
         self._clip_dir = clip_dir
         self._host = host
@@ -212,6 +215,10 @@ class Simulator:
         return f"rtsp://{userinfo}{host}:{self.port}/{mount.path.strip('/')}"
 
     def start(self, timeout_s: float = 30) -> None:
+        with self._view_lock:
+            self._start(timeout_s)
+
+    def _start(self, timeout_s: float) -> None:
         if self.running:
             return
         python = self._python or find_gst_python()
@@ -292,15 +299,21 @@ class Simulator:
         (4x at 1); (0, 0, 0) is the scene's centre at the widest view (ptz_scene.view_crop).
 
         Thread-safe. Kept for the mount: applied to pipelines made later and after a
-        restart. When the server is not running, only kept."""
+        restart. When the server is not running (or stops meanwhile), only kept."""
         key = path.strip("/")
         if key not in self._views:
             raise SimulatorError(f"no PTZ mount {path!r}")
         crop = self._crop(key, (pan, tilt, zoom))  # ValueError for NaN or infinity
         with self._view_lock:
             self._views[key] = (pan, tilt, zoom)
-            if self.running:
+            if not self.running:
+                return
+            try:
                 self._command({"cmd": "view", "path": key, "crop": crop})
+            except SimulatorError:
+                if self.running:
+                    raise
+                # Stopped meanwhile (a restart from another thread): kept for the next start.
 
     def status(self) -> dict[str, Any]:
         """Per mount: connected clients, whether it is refused, stalled, playing."""
@@ -387,7 +400,8 @@ class Simulator:
 
     def _read_reply(self, timeout_s: float) -> dict[str, Any]:
         process = self._process
-        assert process is not None
+        if process is None:
+            raise SimulatorError("the simulator was stopped")
         try:
             line = self._lines.get(timeout=timeout_s)
         except queue.Empty:

@@ -46,7 +46,7 @@ def report(i: int, name: str | None, **fields: object) -> DeviceReport:
         "sub_uri": f"rtsp://10.9.0.{i}:554/sub",
     }
     values.update(fields)
-    return DeviceReport(**values)  # type: ignore[arg-type]
+    return DeviceReport(**values)
 
 
 def test_rows_from_hostile_names_load_as_csv_and_as_yaml(tmp_path: Path) -> None:

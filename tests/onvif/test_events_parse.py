@@ -1,9 +1,11 @@
 """ONVIF notifications as zeep reads them against the WSDL onvif-zeep-async ships, into
-what the service acts on; and a camera's device health across the cluster's wire. In-process,
-quick (no device: the PullPoint loop itself is tests/onvif/test_events.py, on simulated ones)."""
+what the service acts on, and what a flood of them may write; a camera's device health
+across the cluster's wire. In-process, quick (no device: the PullPoint loop itself is
+tests/onvif/test_events.py, on simulated ones)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 from datetime import UTC, datetime
@@ -14,10 +16,20 @@ import pytest
 from zeep import Client, Settings
 from zeep.loader import parse_xml
 
+from surveillance.catalog import Catalog
+from surveillance.config.models import AppConfig
+from surveillance.events.records import EventSpec
 from surveillance.media.health import StreamHealth
-from surveillance.onvif.events import EVENTS_NS, MAX_MESSAGES, MAX_TOPIC, parse_notifications
+from surveillance.onvif.events import (
+    EVENTS_NS,
+    MAX_MESSAGES,
+    MAX_TOPIC,
+    OnvifNotification,
+    parse_notifications,
+)
 from surveillance.services.device_health import NO_DEVICE, DeviceHealth, node_device_health
 from surveillance.services.health_wire import device_from_wire, device_to_wire
+from surveillance.services.onvif_events import MAX_CONDITIONS, OnvifEvents
 from surveillance.services.remote_health import read_status, status_json
 
 pytestmark = pytest.mark.unit
@@ -132,3 +144,49 @@ def test_a_node_shows_its_own_measurements_for_its_cameras_and_the_owner_s_for_o
     assert (of("held"), of("other")) == (mine, theirs)
     # One node (no cluster): nothing from elsewhere.
     assert node_device_health(holds, lambda camera_id: mine, None)("other") == NO_DEVICE
+
+
+class RecordedWrites:
+    """Stands in for the event bus, recording what would be written: no simulated device
+    can flood like this (a new video source in every message, states flapping)."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str]] = []
+
+    def raise_event(self, spec: EventSpec) -> None:
+        self.writes.append(("raise", spec.key))
+
+    def end_event(self, key: str, at: float | None = None) -> None:
+        self.writes.append(("end", key))
+
+
+def test_a_flood_of_notifications_makes_few_writes_and_a_bounded_number_of_events() -> None:
+    config = AppConfig.model_validate(
+        {
+            "platforms": [{"id": "site", "name": "Site"}],
+            "cameras": [{"id": "gate", "name": "Gate", "platform": "site",
+                         "url": "rtsp://192.0.2.1/x",
+                         "onvif": {"url": "http://192.0.2.1/onvif/device_service"}}],
+        }
+    )  # fmt: skip
+    catalog = Catalog.from_config(config)
+    sink = RecordedWrites()
+    events = OnvifEvents(catalog, lambda camera_id: True, sink, config.onvif, lambda c: None)
+    camera = catalog.cameras["gate"]
+    at = datetime.now(UTC)
+
+    def note(state: bool, source: str = "VideoSource_1") -> OnvifNotification:
+        return OnvifNotification("VideoSource/MotionAlarm", "motion", state, at, source)
+
+    open_keys: set[str] = set()
+    flapping = [note(True), note(False), note(True), note(False), note(True), note(False)]
+    asyncio.run(events._apply(camera, flapping, open_keys))
+    assert sink.writes == [("raise", "device.motion:gate:VideoSource_1"),
+                           ("end", "device.motion:gate:VideoSource_1")]  # fmt: skip
+    assert open_keys == set()
+
+    sink.writes.clear()
+    many = [note(True, f"source-{i}") for i in range(3 * MAX_CONDITIONS)]
+    asyncio.run(events._apply(camera, many, open_keys))
+    assert len(sink.writes) == len(open_keys) == MAX_CONDITIONS
+    assert all(kind == "raise" for kind, _ in sink.writes)

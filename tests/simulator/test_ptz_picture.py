@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -174,7 +175,28 @@ def test_the_last_view_applies_to_later_pipelines_and_restarts(
         assert difference(reader.next_picture(), expected) < MOVED_THRESHOLD
     with pytest.raises(av.error.FFmpegError):  # credentials apply as to any mount
         Client(sim.url("ptz/sub", credentials=False))
+    # Steered from another thread (as a device's PTZ ticker does) across a restart: no
+    # view is refused or lost, the last one set shows.
+    errors: list[Exception] = []
+    steering = threading.Event()
+    steering.set()
+
+    def steer() -> None:
+        step = 0
+        while steering.is_set():
+            step += 1
+            try:
+                sim.view("ptz/main", (step % 20) / 10 - 1, 0, 0)
+            except Exception as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=steer, daemon=True)
+    thread.start()
     sim.restart()
+    steering.clear()
+    thread.join(READ_TIMEOUT_S)
+    assert errors == []
+    sim.view("ptz/main", 0, 0, 0)
     with client(sim.url("ptz/sub")) as reader:
         assert difference(reader.next_picture(), expected) < MOVED_THRESHOLD
     # Bad steering is refused, and the mount keeps working.
