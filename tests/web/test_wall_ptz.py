@@ -5,7 +5,8 @@ is a crop window moving over a wide scene.
 Three operators watch the camera: A steers it from the tile's pad (a held button, refreshed
 while held, stopped on release), B sees "steered by A" and is refused with the server's words,
 an admin takes the control over from A and lets it go; after ptz.idle_home_s the camera is
-back home by itself, the lease is gone, and the audit log has it all.
+back home by itself, the lease is gone, and the audit log has it all. Last, B steers and
+closes the page while holding: the page stops the camera as it goes.
 """
 
 from __future__ import annotations
@@ -130,12 +131,19 @@ def close_to(position: tuple[float, float, float], wanted: tuple[float, float, f
     return all(math.isclose(a, b, abs_tol=0.02) for a, b in zip(position, wanted, strict=True))
 
 
-async def open_wall(browser: Browser, service: ServiceProcess, name: str, role: Role) -> Page:
-    """The wall of the one-camera layout, live, with the tile's PTZ pad open."""
+async def open_wall(
+    browser: Browser, service: ServiceProcess, name: str, role: Role, *, by_menu: bool = False
+) -> Page:
+    """The wall of the one-camera layout, live, with the tile's PTZ pad open (from the tile's
+    PTZ button, or its menu's item)."""
     page = await signed_in_page(browser, service, name, role)
     await page.goto(f"{service.url}/wall/gate")
     await wait_for(lambda: live(page), WAIT_S)
-    await page.click(f"{TILE} .ptz-button")  # shown: the camera is a PTZ camera
+    if by_menu:
+        await page.click(f"{TILE} .tile-menu-button")
+        await page.locator(".tile-menu-item", has_text="PTZ…").click()
+    else:
+        await page.click(f"{TILE} .ptz-button")  # shown: the camera is a PTZ camera
     await page.wait_for_selector(f"{PAD}[data-lease]")
     return page
 
@@ -150,7 +158,7 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     async with httpx.AsyncClient(base_url=service.url, headers=admin) as client:
         assert (await client.put("/api/layouts/gate", json=layout)).status_code == 200
     a = await open_wall(browser, service, OPERATOR_A, Role.OPERATOR)
-    b = await open_wall(browser, service, OPERATOR_B, Role.OPERATOR)
+    b = await open_wall(browser, service, OPERATOR_B, Role.OPERATOR, by_menu=True)
     chief = await open_wall(browser, service, ADMIN, Role.ADMIN)
     sent: list[dict[str, Any]] = []  # A's PTZ commands, as the page sent them
 
@@ -251,6 +259,22 @@ async def test_an_operator_steers_a_ptz_camera_from_the_wall(
     assert any(e["user"] == ADMIN and e["action"] == "camera.ptz" for e in entries), entries
     homes = [e for e in entries if e["action"] == "ptz.home"]
     assert homes and homes[0]["user"] == "system", homes
+    # B steers now, and closes the wall while holding "up": the page's last act is a stop
+    # (not the server's deadman, which would be the system's).
+    await b.hover(f"{PAD} [data-move='up']")
+    await b.mouse.down()
+    await wait_for(lambda: _at_least(lambda: device.position()[1], 0.1), WAIT_S)
+    await b.close()
+    await wait_for(lambda: _true(not device.moving()), WAIT_S)
+    async with httpx.AsyncClient(base_url=service.url, headers=admin) as client:
+
+        async def stopped_by_b() -> bool:
+            answer = await client.get("/api/audit", params={"user": OPERATOR_B, "limit": 50})
+            found: list[dict[str, Any]] = answer.json()["entries"]
+            stop = {"pan": 0, "tilt": 0, "zoom": 0}
+            return any(e["detail"] == stop and e["outcome"] == "ok" for e in found)
+
+        await wait_for(stopped_by_b, WAIT_S)
 
 
 async def _at_least(read: Any, value: float) -> bool:

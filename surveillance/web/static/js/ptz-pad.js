@@ -58,6 +58,7 @@ export class PtzPad {
     this._timer = null;
     this._pending = 0;
     this._chain = Promise.resolve();
+    this.closed = false;
     this._build(camera.name);
     tile.append(this.root);
     this._onBlur = () => this._letGo();
