@@ -207,6 +207,7 @@ def summarize(settings: Settings, phases: Report) -> Report:
         "discover_range_s": rounded(median([r["seconds"] for r in runs]), 2),
         "discover_range_max_s": rounded(max(r["seconds"] for r in runs), 2),
         "discover_inspected_ok": min(r["inspected_ok"] for r in runs),
+        "discover_probing_s": rounded(median([r["probing_s"] or 0.0 for r in runs]), 2),
         "discover_baseline_udp_sweep_s": rounded(median([s for s in sweeps if s is not None]), 2),
         "ptz_command_p50_ms": rounded(percentile(service_ms, 50), 1),
         "ptz_command_p95_ms": rounded(percentile(service_ms, 95), 1),
@@ -250,7 +251,8 @@ def print_table(report: Report) -> None:
     for label, value, baseline in rows:
         print(f"  {label:<46}{_fmt(value):>12}{_fmt(baseline):>12}")
     print("  baselines: bare UDP probe sweep; ONVIF straight to the device; RTSP straight")
-    print(f"  discovery: {report['discover_inspected_ok']} of {report['devices']} inspected ok; "
+    print(f"  discovery: probes and answers {report['discover_probing_s']} s, then inspection; "
+          f"{report['discover_inspected_ok']} of {report['devices']} inspected ok; "
           f"first PTZ command (lease + connect) {report['ptz_command_first_ms']} ms")  # fmt: skip
     for name, target in report["targets"].items():
         verdict = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]

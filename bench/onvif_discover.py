@@ -45,15 +45,19 @@ def discover_range(
                            f"{response.text[:300]}")  # fmt: skip
     run_id = response.json()["id"]
     run: dict[str, Any] = response.json()
+    probing_s = None  # until the run reports it inspects: probes out, answers awaited
     while run["state"] != "done":
         if time.monotonic() - started > timeout_s:
             raise RuntimeError(f"discovery run {run_id} not done after {timeout_s:g} s")
         time.sleep(POLL_S)
         run = client.get(f"/api/onvif/discovery/{run_id}").json()
+        if probing_s is None and run.get("phase") != "probing":
+            probing_s = time.monotonic() - started
     seconds = time.monotonic() - started
     ours = [d for d in run["devices"] if _host(d).startswith(f"{subnet}.")]
     return {
         "seconds": seconds,
+        "probing_s": probing_s,
         "service_elapsed_s": run.get("elapsed_s"),
         "probes_sent": run.get("probes_sent"),
         "devices": len(ours),

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import CLIP_CACHE
+
 FIGURES = (
     "discover_range_s",
     "discover_baseline_udp_sweep_s",
@@ -22,13 +24,17 @@ FIGURES = (
     "ptz_to_picture_p95_ms",
     "ptz_to_picture_baseline_ms",
 )
+REPO = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 600  # the quick run takes about a minute; a loaded CI machine more
 
 
 def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "onvif.json"
+    command = [sys.executable, "-m", "bench.onvif", "--quick", "--wait-quiet", "0",
+               "--cache-dir", str(CLIP_CACHE), "--json", str(out)]  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "bench.onvif", "--quick", "--wait-quiet", "0", "--json", str(out)],
+        command,
+        cwd=REPO,  # bench/ is not installed: ``python -m`` finds it from the checkout
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
