@@ -251,7 +251,8 @@ def print_table(report: Report) -> None:
     for label, value, baseline in rows:
         print(f"  {label:<46}{_fmt(value):>12}{_fmt(baseline):>12}")
     print("  baselines: bare UDP probe sweep; ONVIF straight to the device; RTSP straight")
-    print(f"  discovery: probes and answers {report['discover_probing_s']} s, then inspection; "
+    print(f"  discovery: probing (sweep + answer wait; inspections overlap it) "
+          f"{report['discover_probing_s']} s; "
           f"{report['discover_inspected_ok']} of {report['devices']} inspected ok; "
           f"first PTZ command (lease + connect) {report['ptz_command_first_ms']} ms")  # fmt: skip
     for name, target in report["targets"].items():

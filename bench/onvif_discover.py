@@ -45,7 +45,7 @@ def discover_range(
                            f"{response.text[:300]}")  # fmt: skip
     run_id = response.json()["id"]
     run: dict[str, Any] = response.json()
-    probing_s = None  # until the run reports it inspects: probes out, answers awaited
+    probing_s = None  # until the run stops probing: the sweep and the wait for late answers
     while run["state"] != "done":
         if time.monotonic() - started > timeout_s:
             raise RuntimeError(f"discovery run {run_id} not done after {timeout_s:g} s")
