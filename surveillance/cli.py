@@ -97,13 +97,15 @@ def _demo(args: argparse.Namespace) -> int:
         demo_config,
         demo_gb,
         demo_gb_platform,
+        prepare_gb_clips,
+        with_gb_platform,
+    )
+    from surveillance.demo_onvif import (
         demo_onvif,
         demo_onvif_cameras,
         demo_onvif_fleet,
         demo_onvif_line,
         onvif_ports_busy,
-        prepare_gb_clips,
-        with_gb_platform,
     )
     from surveillance.logs import configure_logging
     from surveillance.redact import Redactor
@@ -112,7 +114,7 @@ def _demo(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor)
     # The GB/T 28181 platform's and the ONVIF cameras' passwords live in memory only.
-    onvif = demo_onvif()
+    onvif = demo_onvif(args.onvif_subnet)
     if not _ports_free(args.host, range(args.port, args.port + 1)):
         return 2
     if busy := onvif_ports_busy(onvif):
@@ -314,6 +316,7 @@ def _node_sign(engine: Engine) -> NodeSign:
 
 def build_parser() -> argparse.ArgumentParser:
     from surveillance.demo_cluster import MAX_NODES, node_count
+    from surveillance.demo_onvif import DEMO_ONVIF_SUBNET, loopback_subnet
 
     parser = argparse.ArgumentParser(prog="surveillance", description=__doc__)
     parser.add_argument("--version", action="version", version=f"surveillance {__version__}")
@@ -340,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR)
     demo.add_argument(
         "--data-dir", type=Path, help="the demo node's data (default: CACHE_DIR/demo-data)"
+    )
+    demo.add_argument(
+        "--onvif-subnet",
+        type=loopback_subnet,
+        default=DEMO_ONVIF_SUBNET,
+        help="the ONVIF cameras' addresses are SUBNET.1 and .2 (default %(default)s)",
     )
 
     verify = commands.add_parser(

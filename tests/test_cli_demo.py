@@ -29,13 +29,12 @@ from surveillance.demo import (
     DEMO_GB_CHANNELS,
     DEMO_GB_PLATFORM,
     DEMO_GB_RTP_PORTS,
-    DEMO_ONVIF_CAMERAS,
-    DEMO_ONVIF_SUBNET,
     DEMO_PLATFORMS,
     demo_admin,
     demo_gb,
     demo_gb_config,
 )
+from surveillance.demo_onvif import DEMO_ONVIF_CAMERAS
 from tests.conftest import CLIP_CACHE
 from tests.waits import wait_until
 
@@ -57,6 +56,9 @@ ONVIF_LINE = re.compile(
     re.MULTILINE,
 )
 ONVIF_IDS = {camera_id for camera_id, *_ in DEMO_ONVIF_CAMERAS}
+# Not the default 127.0.90: a demo someone runs on the same machine may hold its ports, and
+# the refusal test (tests/test_cli_demo_refusals.py) holds one of 127.0.92's.
+ONVIF_SUBNET = "127.0.91"
 SIGN_IN_LINE = re.compile(
     r"^demo: sign in at (?P<url>http://\S+/login) as (?P<name>\S+) "
     r"with password (?P<password>\S+) \(made for this run\)$",
@@ -103,7 +105,7 @@ def test_demo_serves_simulated_cameras_online(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "surveillance.cli", "demo", "--cameras", "5",
                "--port", str(port), "--cache-dir", str(CLIP_CACHE / "demo"),
                # A node of its own: the cached clips are shared, a database is not.
-               "--data-dir", str(tmp_path / "data")]  # fmt: skip
+               "--data-dir", str(tmp_path / "data"), "--onvif-subnet", ONVIF_SUBNET]  # fmt: skip
     log_path = tmp_path / "demo.log"
     log = log_path.open("w+")
     process = subprocess.Popen(
@@ -253,7 +255,7 @@ def _check_onvif_cameras(client: httpx.Client, log: Path) -> None:
     assert {c["id"] for c in cameras} == ONVIF_IDS
     assert all(c["ptz"] is True and c["has_sub_stream"] for c in cameras), cameras
     match = ONVIF_LINE.search(log.read_text())
-    assert match is not None and match["range"] == f"{DEMO_ONVIF_SUBNET}.0/24"
+    assert match is not None and match["range"] == f"{ONVIF_SUBNET}.0/24"
     body = {"targets": [match["range"]], "multicast": False, "username": match["name"],
             "password": match["password"]}  # fmt: skip
     # Signed in with a session cookie: a write carries its CSRF token, as the pages send it.
@@ -268,8 +270,8 @@ def _check_onvif_cameras(client: httpx.Client, log: Path) -> None:
 
     run = wait_until(done, 60, "the discovery of the demo's ONVIF cameras")
     hosts = {httpx.URL(d["device_url"]).host: d for d in run["devices"]}
-    found = {host: d for host, d in hosts.items() if host.startswith(f"{DEMO_ONVIF_SUBNET}.")}
-    assert sorted(found) == [f"{DEMO_ONVIF_SUBNET}.1", f"{DEMO_ONVIF_SUBNET}.2"], run
+    found = {host: d for host, d in hosts.items() if host.startswith(f"{ONVIF_SUBNET}.")}
+    assert sorted(found) == [f"{ONVIF_SUBNET}.1", f"{ONVIF_SUBNET}.2"], run
     assert {d["outcome"] for d in found.values()} == {"ok"}, found
     assert {(d["catalog_status"], d["camera_id"]) for d in found.values()} == {
         ("same", camera_id) for camera_id in ONVIF_IDS

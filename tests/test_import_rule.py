@@ -40,6 +40,7 @@ RANKS = {
     "api": 5,
     "web": 5,  # static files only (its __init__ lets importlib.resources find them)
     "demo": 6,
+    "demo_onvif": 6,  # the demo's simulated ONVIF PTZ cameras
     "demo_cluster": 6,  # `demo --nodes N`: node processes over a throwaway PostgreSQL
     "cli": 7,
 }
