@@ -11,7 +11,7 @@ Method
 ``--devices`` simulated ONVIF PTZ cameras (surveillance/simulator/onvif_fleet.py: SOAP
 device, media and PTZ services with WS-Security digest, a WS-Discovery responder each, and
 a moving picture per device from the GStreamer RTSP simulator) run in this process on
-127.0.95.1..N. The service runs as users run it (``surveillance serve --config``,
+127.0.95.1..N (``--subnet``). The service runs as users run it (``surveillance serve --config``,
 bench/service.py) with the first device as an ONVIF PTZ camera. Figures:
 
 1. **discover_range_s** -- an admin discovers 127.0.95.0/24 through the API
@@ -60,7 +60,8 @@ from surveillance.config.models import OnvifDiscoveryConfig
 from surveillance.simulator.onvif_fleet import OnvifFleet
 
 NAME = "bench.onvif"
-SUBNET = "127.0.95"  # tests use 127.0.76-78 (tests/onvif_net.py), the demo 127.0.90
+# Tests use 127.0.76-78 (tests/onvif_net.py) and 127.0.91-92, the demo 127.0.90.
+SUBNET = "127.0.95"
 CAMERA = "ptz1"
 READY_S = 60.0
 ONLINE_S = 60.0
@@ -73,6 +74,7 @@ TARGET_PICTURE_MS = 1000.0
 @dataclass(frozen=True)
 class Settings:
     devices: int = 20
+    subnet: str = SUBNET  # the devices are SUBNET.1..devices
     repeat: int = 3  # discovery runs (and bare sweeps)
     commands: int = 60  # PTZ commands per path
     pictures: int = 10  # command-to-picture trials per path
@@ -114,10 +116,10 @@ def run_phases(settings: Settings) -> Report:
     with Children() as children, tempfile.TemporaryDirectory(prefix="bench-onvif-") as name:
         tmp = Path(name)
         quiet = wait_for_quiet(NAME, settings.wait_quiet_s) if settings.wait_quiet_s else {}
-        progress(NAME, f"{settings.devices} simulated ONVIF devices on {SUBNET}.0/24")
+        progress(NAME, f"{settings.devices} simulated ONVIF devices on {settings.subnet}.0/24")
         scenes = settings.cache_dir or tmp
         fleet = OnvifFleet.on_subnet(
-            SUBNET, settings.devices, http_port=free_port(), scene_dir=scenes / "onvif"
+            settings.subnet, settings.devices, http_port=free_port(), scene_dir=scenes / "onvif"
         )
         with fleet:
             service = ServiceProcess(children, _config(tmp, fleet), free_port(), tmp / "svc.log")
@@ -143,8 +145,8 @@ def _discover(settings: Settings, fleet: OnvifFleet, client: httpx.Client) -> Re
     spec = fleet.devices[0].spec
     sweeps, runs = [], []
     for n in range(settings.repeat):
-        sweeps.append(udp_sweep(SUBNET, addresses, rate, wait))
-        runs.append(discover_range(client, SUBNET, (spec.username, spec.password),
+        sweeps.append(udp_sweep(settings.subnet, addresses, rate, wait))
+        runs.append(discover_range(client, settings.subnet, (spec.username, spec.password),
                                    DISCOVER_TIMEOUT_S))  # fmt: skip
         progress(NAME, f"discovery {n + 1}: {runs[-1]['seconds']:.2f} s, "
                  f"{runs[-1]['inspected_ok']} of {settings.devices} inspected; bare sweep "
@@ -267,6 +269,7 @@ def _fmt(value: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {NAME}", description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, help="simulated devices on the /24 (<= 254)")
+    parser.add_argument("--subnet", help=f"the devices' 127.y.z (default {SUBNET})")
     parser.add_argument("--repeat", type=int, help="discovery runs")
     parser.add_argument("--commands", type=int, help="PTZ commands per path")
     parser.add_argument("--pictures", type=int, help="command-to-picture trials per path")
