@@ -15,6 +15,11 @@ next to nothing.
 
 from __future__ import annotations
 
+import atexit
+import math
+import os
+import shutil
+import tempfile
 import threading
 from typing import Any
 
@@ -59,6 +64,90 @@ def encoder(width: int, height: int, fps: int) -> str:
     )
 
 
+# The live mark: a light square wandering in a dark one at the view's bottom-right corner.
+# Why: a real camera's picture always changes a little (sensor noise, a clock), and the
+# service's video-quality diagnosis calls a picture that never changes frozen; a still
+# scene alone raised "Picture frozen" for every simulated PTZ camera. The mark is small
+# and the rest of the view stays still, so a still view still encodes to nearly nothing
+# and picture_change (which leaves this corner out) still tells a moved view.
+MARK_BOX = 1 / 6  # the dark square's side, of the picture's height
+MARK_MARGIN = 1 / 36  # its distance from the picture's right and bottom edges
+MARK_SIDE = 2 / 5  # the light square's side, of the dark one's
+# Seconds for the light square to go across and back, horizontally and vertically: not
+# multiples of each other or of whole seconds (keyframes are a second apart, and the
+# diagnosis samples one every few seconds), so two pictures seconds apart differ.
+MARK_PERIODS_S = (6.1, 8.9)
+
+
+def live_mark_box(width: int, height: int) -> tuple[int, int, int]:
+    """The dark square of the live mark: (left, top, side) in the picture's pixels."""
+    side = max(8, round(height * MARK_BOX)) // 2 * 2
+    margin = max(2, round(height * MARK_MARGIN)) // 2 * 2
+    return width - side - margin, height - side - margin, side
+
+
+def live_mark_launch(width: int, height: int) -> str:
+    """Two overlays of one-colour pictures (mark_pictures): the dark square, fixed, and the
+    light one, which move_mark moves for each frame."""
+    dark, light = mark_pictures()
+    left, top, side = live_mark_box(width, height)
+    mark = max(2, round(side * MARK_SIDE))
+    return (
+        f"gdkpixbufoverlay location={dark} offset-x={left} offset-y={top} "
+        f"overlay-width={side} overlay-height={side} "
+        f"! gdkpixbufoverlay name=mark location={light} offset-x={left} offset-y={top} "
+        f"overlay-width={mark} overlay-height={mark}"
+    )
+
+
+def move_mark(mark: Gst.Element, pts: int, size: tuple[int, int]) -> None:
+    """Put the light square where it is at this frame's time (a path that never repeats)."""
+    left, top, side = live_mark_box(*size)
+    room = side - max(2, round(side * MARK_SIDE))
+    seconds = pts / Gst.SECOND if pts != Gst.CLOCK_TIME_NONE else 0.0
+    across, down = (0.5 - 0.5 * math.cos(2 * math.pi * seconds / p) for p in MARK_PERIODS_S)
+    mark.set_property("offset-x", left + round(room * across))
+    mark.set_property("offset-y", top + round(room * down))
+
+
+_marks: tuple[str, str] | None = None
+_marks_lock = threading.Lock()
+
+
+def mark_pictures() -> tuple[str, str]:
+    """The PNGs of the mark's two squares (dark, light), made once per server process in a
+    directory that goes with it. gdkpixbufoverlay reads its picture from a file, and the
+    server's Python has no GdkPixbuf bindings to hand it one in memory."""
+    global _marks
+    with _marks_lock:
+        if _marks is None:
+            folder = tempfile.mkdtemp(prefix="ptz-mark-")
+            atexit.register(shutil.rmtree, folder, True)
+            _marks = (
+                _solid_png(os.path.join(folder, "dark.png"), 0x202020),
+                _solid_png(os.path.join(folder, "light.png"), 0xE8E8E8),
+            )
+        return _marks
+
+
+def _solid_png(path: str, rgb: int) -> str:
+    pipeline = Gst.parse_launch(
+        f"videotestsrc pattern=solid-color foreground-color={0xFF000000 | rgb} num-buffers=1 "
+        "! video/x-raw,format=RGB,width=8,height=8 ! pngenc ! filesink name=file"
+    )
+    pipeline.get_by_name("file").set_property("location", path)
+    pipeline.set_state(Gst.State.PLAYING)
+    try:
+        message = pipeline.get_bus().timed_pop_filtered(
+            30 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR
+        )
+        if message is None or message.type != Gst.MessageType.EOS:
+            raise RuntimeError(f"cannot make the PTZ live mark's picture {path}")
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    return path
+
+
 class PtzPicture:
     """One PTZ mount: its pipeline's launch line, its current view, the media playing it
     and the clients watching them."""
@@ -90,6 +179,7 @@ class PtzPicture:
             "! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 "
             "! videocrop name=crop ! videoscale add-borders=false "
             f"! video/x-raw,width={width},height={height},pixel-aspect-ratio=1/1 "
+            f"! {live_mark_launch(width, height)} "
             f"! {encoder(width, height, self.fps)} ! h264parse "
             f"! rtph264pay name=pay0 pt={PAYLOAD_TYPE} config-interval=-1 )"
         )
@@ -116,7 +206,7 @@ class PtzPicture:
             self._watchers.pop(media, None)
 
     def _on_frame(
-        self, _pad: Gst.Pad, _info: Gst.PadProbeInfo, media: GstRtspServer.RTSPMedia
+        self, _pad: Gst.Pad, info: Gst.PadProbeInfo, media: GstRtspServer.RTSPMedia
     ) -> Gst.PadProbeReturn:
         # The media stays prepared for the next client (see gst_server, _keep_prepared), so
         # with nobody watching its frames are dropped here, before they cost anything. Not
@@ -125,7 +215,10 @@ class PtzPicture:
         with self._lock:
             watchers = self._watchers.get(media)
             idle = watchers is not None and not watchers
-        return Gst.PadProbeReturn.DROP if idle else Gst.PadProbeReturn.OK
+        if idle:
+            return Gst.PadProbeReturn.DROP
+        move_mark(media.get_element().get_by_name("mark"), info.get_buffer().pts, self.size)
+        return Gst.PadProbeReturn.OK
 
     def watch(self, media: GstRtspServer.RTSPMedia, client: GstRtspServer.RTSPClient) -> None:
         """A client plays the media (its play-request): frames flow, a keyframe first."""

@@ -7,8 +7,11 @@ for a (pan, tilt, zoom), so the server, the tests and the bench agree on it.
 The scene is built so that a moved view is a clear signal: large unique features (a label
 and a shape per grid cell, over a colour ramp that differs across the whole scene) make any
 two views a noticeable distance apart look different; static, blurred texture gives the
-encoder's motion search something to lock onto; and nothing changes over time, so a still
-view encodes to almost nothing.
+encoder's motion search something to lock onto; and nothing in the scene changes over
+time, so a still view encodes to almost nothing. (The simulator lays a small moving ball
+over the view's bottom-right corner, so the picture is live as a real camera's is: the
+service's diagnosis would call a picture that never changes frozen. ``picture_change``
+leaves that corner out.)
 """
 
 from __future__ import annotations
@@ -87,7 +90,10 @@ def view_crop(
 def expected_view(
     scene: U8Array, out_size: tuple[int, int], pan: float, tilt: float, zoom: float
 ) -> U8Array:
-    """The picture a view should show (BGR, out_size), as the server crops and scales it."""
+    """The picture a view should show (BGR, out_size), as the server crops and scales it.
+
+    The scene only: the live mark the server lays over the bottom-right corner is not in
+    it (compare with ``picture_change.difference``, which leaves that corner out)."""
     height, width = scene.shape[:2]
     crop = view_crop((width, height), out_size, pan, tilt, zoom)
     window = scene[crop.top : crop.top + crop.height, crop.left : crop.left + crop.width]
