@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from surveillance.simulator import MountSpec, SimulatorError
-from surveillance.simulator.picture_change import MOVED_THRESHOLD, difference, moved
+from surveillance.simulator.picture_change import (
+    LIVE_CORNER_FRACTION,
+    MOVED_THRESHOLD,
+    difference,
+    moved,
+)
 from surveillance.simulator.ptz_scene import (
     MAX_MAGNIFICATION,
     expected_view,
@@ -70,6 +75,15 @@ def test_the_scene_tells_views_apart_and_a_still_view_from_a_moved_one(tmp_path:
         cv2.cvtColor(view, cv2.COLOR_BGR2GRAY), (320, 180), interpolation=cv2.INTER_AREA
     )
     assert difference(view, grey) < 1.0
+    # The corner where the simulator's live mark wanders is left out, and only it: the
+    # mark (height/6 + a height/36 margin, gst_ptz_mount) fits inside it.
+    assert 1 / 6 + 1 / 36 < LIVE_CORNER_FRACTION < 0.3
+    side = math.ceil(360 * (1 / 6 + 1 / 36))
+    dark, light = view.copy(), view.copy()
+    dark[-side:, -side:], light[-side:, -side:] = 0, 255
+    assert difference(dark, light) == 0.0
+    dark[-side:, -2 * side : -side], light[-side:, -2 * side : -side] = 0, 255
+    assert difference(dark, light) > 4.0  # 2% of the picture, black against white
     with pytest.raises(ValueError, match="PNG"):
         scene_size(Path(__file__))
     with pytest.raises(ValueError, match="even"):
