@@ -24,11 +24,14 @@ _MAX_NAME = 253
 class Target:
     """One host to ask. ``port_given``: the entry named a port, so the device service is
     tried there directly even if WS-Discovery gets no answer (a routed network may drop UDP
-    3702 yet let HTTP through)."""
+    3702 yet let HTTP through). ``in_range``: every entry naming it names more hosts (a
+    network or a range), so its silence is not news: most addresses of a network hold no
+    camera; a host named alone that does not answer is reported."""
 
     host: str  # an IP address or a host name
     port: int = DEFAULT_PORT
     port_given: bool = False
+    in_range: bool = False
 
     @property
     def device_url(self) -> str:
@@ -46,15 +49,16 @@ def parse_targets(entries: Sequence[str], max_hosts: int) -> list[Target]:
     total = sum(count for _, count, _ in parsed)
     if total > max_hosts:
         raise ValueError(f"the targets name {total} hosts; at most {max_hosts} are allowed")
-    seen: set[tuple[str, int]] = set()
-    targets: list[Target] = []
-    for hosts, _, port in parsed:
+    found: dict[tuple[str, int], Target] = {}
+    for hosts, count, port in parsed:
         for host in hosts:
             key = (host, port or DEFAULT_PORT)
-            if key not in seen:
-                seen.add(key)
-                targets.append(Target(host, port or DEFAULT_PORT, port is not None))
-    return targets
+            known = found.get(key)
+            if known is None:
+                found[key] = Target(host, key[1], port is not None, count > 1)
+            elif known.in_range and count == 1:  # also named alone: reported if silent
+                found[key] = Target(host, key[1], known.port_given or port is not None)
+    return list(found.values())
 
 
 def _parse_entry(entry: str) -> tuple[Iterator[str], int, int | None]:

@@ -15,13 +15,13 @@ def test_every_form_of_target_and_the_order_written() -> None:
         max_hosts=11,  # counted as written (10.1.2.1 twice), before duplicates go
     )  # fmt: skip
     assert targets == [
-        Target("10.1.2.1"),  # the /30's network (.0) and broadcast (.3) left out
-        Target("10.1.2.2"),
-        Target("10.1.2.3", 8080, True),
-        Target("10.1.2.4", 8080, True),
-        Target("10.1.2.5", 8080, True),
-        Target("10.1.2.9"),
-        Target("10.1.2.10"),
+        Target("10.1.2.1"),  # the /30's network (.0) and broadcast (.3) left out; named alone too
+        Target("10.1.2.2", in_range=True),
+        Target("10.1.2.3", 8080, True, in_range=True),
+        Target("10.1.2.4", 8080, True, in_range=True),
+        Target("10.1.2.5", 8080, True, in_range=True),
+        Target("10.1.2.9", in_range=True),
+        Target("10.1.2.10", in_range=True),
         Target("cam-7.example.net"),
         Target("fe80::1", 81, True),
         Target("10.0.0.7"),  # 10.1.2.1 again: once
