@@ -144,6 +144,7 @@ def _table(run: DiscoveryRun) -> str:
         f"{counts['new']} new, {counts['changed']} changed, {counts['same']} same, "
         f"{failed} not inspected, {len(run.gone)} gone"
         + (f"; {run.silent} address{'es' * (run.silent != 1)} did not answer" if run.silent else "")
+        + (f"; time ran out before {run.not_probed} were probed" if run.not_probed else "")
     )
     return "\n".join(lines)
 
@@ -154,6 +155,7 @@ def _as_json(run: DiscoveryRun) -> dict[str, Any]:
         "elapsed_s": run.elapsed_s,
         "probes_sent": run.probes_sent,
         "silent": run.silent,
+        "not_probed": run.not_probed,
         "devices": [
             {
                 **dataclasses.asdict(r.report),

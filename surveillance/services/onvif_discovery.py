@@ -86,6 +86,7 @@ class DiscoveryRun:
     to_inspect: int = 0
     results: list[DiscoveryResult] = field(default_factory=list)
     silent: int = 0  # addresses of a ported network or range where nothing answered
+    not_probed: int = 0  # named addresses the time limit came before
     gone: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     ended_monotonic: float | None = None
@@ -301,6 +302,7 @@ class DiscoveryService:
             inspections.cancel()  # the run is stopped: no inspection outlives it
             raise
         run.probes_sent = outcome.probes_sent
+        run.not_probed = outcome.not_probed
         run.dropped = list(outcome.dropped)
         answered = {device.address for device in outcome.devices}
         for target in targets:  # named with a port: tried even without a WS-Discovery answer

@@ -1,15 +1,19 @@
 """The discover command's lines: in address order (numerically, not as strings), a device
 that could not be inspected shown with its outcome (never "same"), a ported range's silent
-addresses counted in the summary line rather than listed."""
+addresses counted in the summary line rather than listed, as are the addresses the time
+limit came before."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from surveillance.onvif.records import DeviceReport
+from surveillance.onvif.wsd import probe
 from surveillance.services.onvif_discover_command import _table
 from surveillance.services.onvif_discovery import DiscoveryResult, DiscoveryRun
 from surveillance.services.onvif_scope import device_order
+from tests.onvif_net import test_subnet
 
 
 def url(host: str, port: int = 80) -> str:
@@ -31,6 +35,7 @@ def test_lines_in_address_order_with_outcomes_and_the_silent_count() -> None:
         started_monotonic=0.0,
         ended_monotonic=1.0,
         silent=246,
+        not_probed=3,
     )
     run.results = [
         DiscoveryResult(DeviceReport(u, "timeout", reason=f"{u} did not answer in time"), "timeout")
@@ -45,5 +50,20 @@ def test_lines_in_address_order_with_outcomes_and_the_silent_count() -> None:
     assert sorted(urls, key=device_order) == expected
     assert lines[0].endswith("timeout: slow  [timeout (hung)]")
     assert lines[-1].endswith(
-        "0 new, 0 changed, 0 same, 6 not inspected, 0 gone; 246 addresses did not answer"
+        "0 new, 0 changed, 0 same, 6 not inspected, 0 gone; 246 addresses did not answer; "
+        "time ran out before 3 were probed"
     )
+
+
+async def test_addresses_the_time_limit_came_before_are_counted() -> None:
+    # Real UDP probes on loopback (no device needed): 10 a second, 0.35 s: most not sent.
+    loop = asyncio.get_running_loop()
+    addresses = [f"{test_subnet()}.{host}" for host in range(240, 250)]
+    outcome = await probe(
+        unicast=addresses,
+        multicast_interfaces=[],
+        probes_per_s=10,
+        answer_wait_s=0.0,
+        deadline=loop.time() + 0.35,
+    )
+    assert outcome.probes_sent + outcome.not_probed == 10 and outcome.not_probed >= 5

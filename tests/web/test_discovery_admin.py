@@ -24,8 +24,9 @@ SUBNET = test_subnet()
 FIRST_HOST = 230  # 127.0.S.230-232 (.233 silent): apart from the other ONVIF tests' devices
 HTTP_PORT = 8085
 USER, PASSWORD = "admin", "admin-pass"
-# What a hostile device may call itself: markup, a script, a right-to-left override.
-HOSTILE = '<img src=x onerror="window.pwned=1">&amp; \u202eevil'
+# What a hostile device may call itself: markup, a script, a right-to-left override, and a
+# word long enough to push the table past the page's width.
+HOSTILE = '<img src=x onerror="window.pwned=1">&amp; \u202eevil ' + "L" * 110
 WAIT_S = 30.0
 STREAM = f"rtsp://{SUBNET}.{FIRST_HOST + 9}:8554/main"  # every device's; on no device's host
 
@@ -86,6 +87,8 @@ async def test_admin_finds_cameras_and_downloads_rows(
     assert await page.locator("#discovery-table img").count() == 0
     assert await page.evaluate("window.pwned") is None
     assert "Surveillance Sim SimPTZ" in await good.inner_text()
+    page_width = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert await page.evaluate(page_width)  # the long name wraps in its cell
     assert await good.locator(".status").inner_text() == "new"
     outcome = await bad.locator(".outcome").inner_text()
     assert outcome.startswith("malformed: ") and "DTD or entities" in outcome

@@ -80,6 +80,7 @@ def run_out(run: DiscoveryRun, access: Access, principal: Principal) -> Discover
         probes_sent=run.probes_sent,
         to_inspect=run.to_inspect,
         silent=run.silent,
+        not_probed=run.not_probed,
         devices=devices,
         gone=[camera_id for camera_id in run.gone if seen(camera_id)],
         dropped=[DroppedOut(address=a, reason=r) for a, r in run.dropped],

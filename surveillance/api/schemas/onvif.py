@@ -87,6 +87,10 @@ class DiscoveryRunOut(Out):
         description="Addresses of a network or range named with a port where nothing "
         "accepted a connection (not listed as devices)"
     )
+    not_probed: int = Field(
+        description="Named addresses the time limit came before (not probed: give more time "
+        "or fewer addresses)"
+    )
     devices: list[DeviceOut]
     gone: list[str] = Field(description="Catalog ONVIF cameras in reach that did not answer")
     dropped: list[DroppedOut]

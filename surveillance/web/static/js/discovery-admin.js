@@ -80,7 +80,8 @@ export class DiscoverySection {
     $("discovery-progress").textContent = `Run ${run.id} by ${run.by}: ${phase}, `
       + `${run.elapsed_s.toFixed(1)} s of ${run.time_limit_s} s, ${run.probes_sent} probes sent, `
       + `${run.devices.length} devices`
-      + (run.silent ? `, ${run.silent} address${run.silent === 1 ? "" : "es"} did not answer` : "");
+      + (run.silent ? `, ${run.silent} address${run.silent === 1 ? "" : "es"} did not answer` : "")
+      + (run.not_probed ? `, time ran out before ${run.not_probed} were probed` : "");
     const rows = $("discovery-table").tBodies[0];
     clear(rows);
     for (const device of run.devices) rows.append(this.row(device));
