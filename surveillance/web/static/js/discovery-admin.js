@@ -37,6 +37,8 @@ export class DiscoverySection {
       this.begin();
     });
     $("discovery-download").addEventListener("click", () => this.download());
+    $("discovery-all").setAttribute("aria-label", "select all new devices");
+    $("discovery-all").title = "Select all new devices";
     $("discovery-all").addEventListener("change", (event) => {
       for (const box of this.boxes()) box.checked = event.target.checked && box.dataset.status === "new";
       this.updateDownload();
