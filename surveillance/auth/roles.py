@@ -60,6 +60,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EVIDENCE_EXPORT,
             Permission.EVENTS_ACK,
             Permission.REPORTS_READ,
+            # A handler turning a camera toward what a case needs: PTZ is for operators
+            # "and above" (issue 16), and a handler outranks an operator for take-overs.
+            Permission.PTZ_CONTROL,
         }
     ),
     Role.ADMIN: frozenset(Permission),

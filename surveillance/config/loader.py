@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -361,6 +362,7 @@ def _cross_check(
             problem(("events", "diagnosis", "tags", tag_id), f"unknown tag {tag_id!r}")
     allowed = _allowed_hosts(data)
     camera_ids: set[str] = set()
+    onvif_devices: dict[tuple[str, str, int, str], tuple[int, str]] = {}
     for index, camera in _entries(data, "cameras"):
         for field_name in ("url", "sub_url"):
             url = _text(camera, field_name)
@@ -373,6 +375,17 @@ def _cross_check(
             if camera_id in camera_ids:
                 problem(("cameras", index, "id"), f"duplicate camera id {camera_id!r}")
             camera_ids.add(camera_id)
+            device = _onvif_device(camera)
+            first = onvif_devices.setdefault(device, (index, camera_id)) if device else None
+            if first is not None and first[0] != index:
+                at = doc.origin(("cameras", first[0], "onvif", "url"), shown)
+                where = f"{at.file}:{at.line}" if at.line else at.file
+                problem(
+                    ("cameras", index, "onvif", "url"),
+                    f"camera {camera_id!r} has the same ONVIF device as camera {first[1]!r} "
+                    f"({where}): one device under two ids is steered under two "
+                    "PTZ leases at once and its streams are pulled twice; keep one of them",
+                )
         platform_ref = _text(camera, "platform")
         if platform_ref is not None and platform_ref not in platform_ids:
             problem(("cameras", index, "platform"), f"unknown platform {platform_ref!r}")
@@ -438,6 +451,23 @@ def _cross_check_gb28181(
                         (*where, "tag_rules", rule_index, "tags", tag_index),
                         f"unknown tag {tag_id!r}",
                     )
+
+
+def _onvif_device(camera: dict[str, Any]) -> tuple[str, str, int, str] | None:
+    """The camera's ONVIF device service as (scheme, host, port, path), the way two spellings
+    of one URL compare equal; None without a readable ``onvif.url``."""
+    onvif = camera.get("onvif")
+    url = _text(onvif, "url") if isinstance(onvif, dict) else None
+    try:
+        parts = urlsplit(url or "")
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None  # the field's own problem
+    scheme = parts.scheme.lower()
+    if not host or scheme not in ("http", "https"):
+        return None
+    default = 443 if scheme == "https" else 80
+    return scheme, host, port or default, parts.path.rstrip("/") or "/"
 
 
 def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:

@@ -4,7 +4,10 @@ host names, each with an optional device service port.
 ``10.1.2.3``, ``10.1.2.0/24`` (its network and broadcast addresses left out),
 ``10.1.2.3-10.1.2.40``, ``10.1.2.3-40``, ``cam-7.example.net``, any of them followed by
 ``:8080``. The count is checked before anything is expanded, so ``10.0.0.0/8`` is refused
-at once rather than built.
+at once rather than built. IPv4 only (WS-Discovery here probes IPv4: SOAP-over-UDP's
+239.255.255.250), unicast addresses only (a broadcast or multicast address would reach
+every device on a segment, not the one named), and a network written with host bits set
+(``10.1.2.5/20``) is refused with the network it would mean, not silently widened.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 DEFAULT_PORT = 80
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Multicast (224.0.0.0/4) and reserved (240.0.0.0/4, with 255.255.255.255): not one device.
+_NOT_UNICAST = ipaddress.IPv4Network("224.0.0.0/3")
 # RFC 1123 s.2.1 host names: dot-separated labels of letters, digits and inner hyphens.
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _MAX_NAME = 253
@@ -24,11 +30,14 @@ _MAX_NAME = 253
 class Target:
     """One host to ask. ``port_given``: the entry named a port, so the device service is
     tried there directly even if WS-Discovery gets no answer (a routed network may drop UDP
-    3702 yet let HTTP through)."""
+    3702 yet let HTTP through). ``in_range``: every entry naming it names more hosts (a
+    network or a range), so its silence is not news: most addresses of a network hold no
+    camera; a host named alone that does not answer is reported."""
 
     host: str  # an IP address or a host name
     port: int = DEFAULT_PORT
     port_given: bool = False
+    in_range: bool = False
 
     @property
     def device_url(self) -> str:
@@ -46,15 +55,16 @@ def parse_targets(entries: Sequence[str], max_hosts: int) -> list[Target]:
     total = sum(count for _, count, _ in parsed)
     if total > max_hosts:
         raise ValueError(f"the targets name {total} hosts; at most {max_hosts} are allowed")
-    seen: set[tuple[str, int]] = set()
-    targets: list[Target] = []
-    for hosts, _, port in parsed:
+    found: dict[tuple[str, int], Target] = {}
+    for hosts, count, port in parsed:
         for host in hosts:
             key = (host, port or DEFAULT_PORT)
-            if key not in seen:
-                seen.add(key)
-                targets.append(Target(host, port or DEFAULT_PORT, port is not None))
-    return targets
+            known = found.get(key)
+            if known is None:
+                found[key] = Target(host, key[1], port is not None, count > 1)
+            elif known.in_range and count == 1:  # also named alone: reported if silent
+                found[key] = Target(host, key[1], known.port_given or port is not None)
+    return list(found.values())
 
 
 def _parse_entry(entry: str) -> tuple[Iterator[str], int, int | None]:
@@ -62,6 +72,11 @@ def _parse_entry(entry: str) -> tuple[Iterator[str], int, int | None]:
     text = entry.strip()
     if not text or len(text) > 200 or any(c.isspace() for c in text):
         raise ValueError(f"bad target {entry!r}: expected an address, network, range or name")
+    if "://" in text:
+        raise ValueError(
+            f"bad target {entry!r}: a URL; give the device's address, network, range or "
+            "name, with :port if not 80"
+        )
     spec, port = _split_port(text, entry)
     try:
         hosts, count = _hosts(spec)
@@ -97,13 +112,18 @@ def _hosts(spec: str) -> tuple[Iterator[str], int]:
             network = ipaddress.ip_network(spec, strict=False)
         except ValueError:
             raise ValueError("not a network in CIDR notation (e.g. 10.1.2.0/24)") from None
+        _unicast_ipv4(network[0], network[-1])
+        if str(network.network_address) != spec.split("/", 1)[0]:
+            raise ValueError(f"host bits set: did you mean {network}?")
         # A /31 or /32 (RFC 3021) has no network and broadcast address to leave out.
         count = network.num_addresses if network.num_addresses <= 2 else network.num_addresses - 2
         return (str(a) for a in network.hosts()), count
     if "-" in spec and _is_address(spec.split("-", 1)[0]):
         return _range(spec)
     if _is_address(spec):
-        return iter([str(ipaddress.ip_address(spec))]), 1
+        address = ipaddress.ip_address(spec)
+        _unicast_ipv4(address, address)
+        return iter([str(address)]), 1
     if len(spec) <= _MAX_NAME and all(_LABEL.fullmatch(label) for label in spec.split(".")):
         if spec.replace(".", "").isdigit():
             raise ValueError("not a valid IP address")
@@ -120,10 +140,21 @@ def _range(spec: str) -> tuple[Iterator[str], int]:
     if not _is_address(last_text):
         raise ValueError("the range's end is not an address")
     last = ipaddress.ip_address(last_text)
-    if last.version != first.version or int(last) < int(first):
+    _unicast_ipv4(first, last)
+    if int(last) < int(first):
         raise ValueError("the range ends before it starts")
     count = int(last) - int(first) + 1
     return (str(first + i) for i in range(count)), count
+
+
+def _unicast_ipv4(first: _Address, last: _Address) -> None:
+    """Refuses IPv6, and addresses from ``first`` to ``last`` that are not one device's."""
+    if not isinstance(first, ipaddress.IPv4Address) or not isinstance(last, ipaddress.IPv4Address):
+        raise ValueError("IPv6 is not supported: give IPv4 addresses or host names")
+    if last >= _NOT_UNICAST[0]:
+        raise ValueError("a broadcast, multicast or reserved address (224.0.0.0 and above)")
+    if int(first) == 0:
+        raise ValueError("0.0.0.0 is no device's address")
 
 
 def _is_address(text: str) -> bool:

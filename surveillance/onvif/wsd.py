@@ -52,6 +52,7 @@ class ProbeOutcome:
     devices: tuple[DiscoveredDevice, ...]
     dropped: tuple[tuple[str, str], ...]  # (address, why) of hostile or malformed answers
     probes_sent: int
+    not_probed: int = 0  # unicast addresses the deadline came before
 
 
 @dataclass
@@ -207,6 +208,7 @@ async def probe(
     gap = 1.0 / max(probes_per_s, 0.1)
     next_send = loop.time()
     sent = 0
+    not_probed = 0
 
     async def send(
         transport: asyncio.DatagramTransport, to: str, found_by: FoundBy, message_id: str = ""
@@ -243,8 +245,9 @@ async def probe(
                 lambda: _Listener(run), sock=_socket("0.0.0.0", multicast_interface=None)
             )
             transports.append(transport)
-            for address in addresses:
+            for index, address in enumerate(addresses):
                 if not await send(transport, address, "unicast"):
+                    not_probed = len(addresses) - index
                     break
         if multicast:  # the repeat (same MessageID: devices answer once), after a pause
             await asyncio.sleep(max(0.0, min(_REPEAT_GAP_S, deadline - loop.time())))
@@ -256,10 +259,9 @@ async def probe(
         for transport in transports:
             with contextlib.suppress(OSError):
                 transport.close()
-    if run.dropped_count:
-        log.info(
-            "WS-Discovery: %d answers dropped (hostile or malformed), first from %s",
-            run.dropped_count,
-            run.dropped[0][0],
-        )
-    return ProbeOutcome(tuple(run.devices.values()), tuple(run.dropped), sent)
+    if run.dropped_count:  # answers, names that do not resolve, interfaces that cannot send
+        first, why = run.dropped[0]
+        log.info("WS-Discovery: %d dropped, first %s: %s", run.dropped_count, first, why)
+    if not_probed:
+        log.info("WS-Discovery: the time limit came before %d addresses were probed", not_probed)
+    return ProbeOutcome(tuple(run.devices.values()), tuple(run.dropped), sent, not_probed)

@@ -28,6 +28,7 @@ from surveillance.services.onvif_discovery import (
     DiscoveryRun,
     DiscoveryService,
 )
+from surveillance.services.onvif_scope import COMPARISONS, device_order
 
 
 def add_arguments(commands: Any) -> None:
@@ -130,16 +131,20 @@ def _line(result: DiscoveryResult) -> str:
 
 
 def _table(run: DiscoveryRun) -> str:
-    lines = [_line(result) for result in sorted(run.results, key=lambda r: r.report.device_url)]
+    ordered = sorted(run.results, key=lambda r: device_order(r.report.device_url))
+    lines = [_line(result) for result in ordered]
     if not lines:
         lines.append("no devices found")
     lines += [f"gone: {camera_id} (in reach, did not answer)" for camera_id in run.gone]
     lines += [f"dropped: {address}: {why}" for address, why in run.dropped]
-    counts = {s: sum(r.status == s for r in run.results) for s in ("new", "same", "changed")}
+    counts = {s: sum(r.status == s for r in run.results) for s in COMPARISONS}
+    failed = sum(not r.report.ok for r in run.results)
     lines.append(
         f"{len(run.results)} devices in {run.elapsed_s:.1f} s ({run.probes_sent} probes): "
         f"{counts['new']} new, {counts['changed']} changed, {counts['same']} same, "
-        f"{len(run.gone)} gone"
+        f"{failed} not inspected, {len(run.gone)} gone"
+        + (f"; {run.silent} address{'es' * (run.silent != 1)} did not answer" if run.silent else "")
+        + (f"; time ran out before {run.not_probed} were probed" if run.not_probed else "")
     )
     return "\n".join(lines)
 
@@ -149,6 +154,8 @@ def _as_json(run: DiscoveryRun) -> dict[str, Any]:
         "id": run.id,
         "elapsed_s": run.elapsed_s,
         "probes_sent": run.probes_sent,
+        "silent": run.silent,
+        "not_probed": run.not_probed,
         "devices": [
             {
                 **dataclasses.asdict(r.report),

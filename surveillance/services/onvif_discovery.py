@@ -2,6 +2,9 @@
 compare them with the catalog, in the background and within a time limit.
 
 One run at a time (a second is refused while one runs: discovery knocks on a whole network);
+an address of a network or range named with a port where nothing accepts a connection is
+counted ("246 addresses did not answer"), not listed: most addresses of a network hold no
+camera. A host named alone is listed whatever it answered, with the reason.
 the last :data:`KEPT_RUNS` are kept in memory for the admin page to read. The password a run
 is given is used by its inspections and dropped when the run ends: a finished run, its log
 lines and everything shown of it hold the user name at most.
@@ -31,6 +34,7 @@ from surveillance.onvif.wsd import probe
 from surveillance.services.onvif_scope import (
     CatalogStatus,
     catalog_status,
+    device_order,
     gone_cameras,
     host_of,
     local_networks,
@@ -39,6 +43,9 @@ from surveillance.services.onvif_scope import (
 log = logging.getLogger(__name__)
 
 KEPT_RUNS = 10
+# Connection attempts to a range's addresses at once (each is a SYN; cheap, unlike an
+# inspection, which builds SOAP services).
+KNOCKS_AT_ONCE = 32
 RunState = Literal["running", "done"]
 
 
@@ -56,7 +63,7 @@ class DiscoveryResult:
     """One device: what inspecting it gave, and how it stands against the catalog."""
 
     report: DeviceReport
-    status: CatalogStatus
+    status: CatalogStatus  # "new", "same", "changed", or the outcome if not inspected
     camera_id: str | None = None  # the catalog camera on the same host
     changes: tuple[str, ...] = ()  # "same"/"changed": what differs, for a person
 
@@ -78,6 +85,8 @@ class DiscoveryRun:
     probes_sent: int = 0
     to_inspect: int = 0
     results: list[DiscoveryResult] = field(default_factory=list)
+    silent: int = 0  # addresses of a ported network or range where nothing answered
+    not_probed: int = 0  # named addresses the time limit came before
     gone: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     ended_monotonic: float | None = None
@@ -186,7 +195,8 @@ class DiscoveryService:
     ) -> str:
         """Catalog rows (CSV or YAML) for the chosen devices of a run."""
         run = self.get(run_id)
-        reports = {result.report.device_url: result.report for result in run.results}
+        results = {result.report.device_url: result for result in run.results}
+        reports = {url: result.report for url, result in results.items()}
         unknown = [url for url in device_urls if url not in reports]
         if unknown:
             raise InvalidRequest(f"device {unknown[0]!r} is not a result of run {run_id}")
@@ -199,6 +209,15 @@ class DiscoveryService:
         failed = [report.device_url for report in chosen if not report.ok]
         if failed:
             raise InvalidRequest(f"device {failed[0]!r} was not inspected successfully")
+        # Its rows would be a second camera id for one device (a second PTZ lease, every
+        # stream pulled twice). The camera's id is not named: it may be another
+        # administrator's platform's.
+        same = [url for url in dict.fromkeys(device_urls) if results[url].status == "same"]
+        if same:
+            raise InvalidRequest(
+                f"device {same[0]!r} is already in the catalog, unchanged: "
+                "choose new (or changed) devices only"
+            )
         try:
             rows, skipped = build_rows(
                 chosen,
@@ -237,11 +256,13 @@ class DiscoveryService:
         for result in run.results:
             counts[result.report.outcome] = counts.get(result.report.outcome, 0) + 1
         log.info(
-            "discovery %s done in %.1f s: %d probes, devices %s, %d gone, %d answers dropped",
+            "discovery %s done in %.1f s: %d probes, devices %s, %d addresses silent, "
+            "%d gone, %d answers dropped",
             run.id,
             run.elapsed_s,
             run.probes_sent,
             counts or "none",
+            run.silent,
             len(run.gone),
             len(run.dropped),
         )
@@ -281,19 +302,25 @@ class DiscoveryService:
             inspections.cancel()  # the run is stopped: no inspection outlives it
             raise
         run.probes_sent = outcome.probes_sent
+        run.not_probed = outcome.not_probed
         run.dropped = list(outcome.dropped)
         answered = {device.address for device in outcome.devices}
         for target in targets:  # named with a port: tried even without a WS-Discovery answer
             if target.port_given and target.host not in answered:
-                inspections.add(target.device_url, None)
+                # A range's address is inspected only if something accepts a connection.
+                inspections.add(target.device_url, None, knock=target if target.in_range else None)
         run.phase = "inspecting"
         run.to_inspect = len(inspections)
         try:
-            reports = await inspections.finish(deadline - loop.time())
+            reports, run.silent = await inspections.finish(deadline - loop.time())
         finally:
             inspections.cancel()
+        reports.sort(key=lambda report: device_order(report.device_url))
         run.results = [self._with_status(report) for report in reports]
-        seen_hosts = answered | {host_of(report.device_url) for report in reports}
+        # Unreachable: nothing took the connection, so nothing answered from that host.
+        seen_hosts = answered | {
+            host_of(report.device_url) for report in reports if report.outcome != "unreachable"
+        }
         run.gone = gone_cameras(self._catalog, seen_hosts, named=hosts, networks=networks)
 
     def _with_status(self, report: DeviceReport) -> DiscoveryResult:
@@ -303,7 +330,9 @@ class DiscoveryService:
 
 class _Inspections:
     """A run's inspections, each started as its device is found (once per device URL), at
-    most ``inspect_concurrency`` at a time."""
+    most ``inspect_concurrency`` at a time. One added with ``knock`` (an address of a range,
+    not found by WS-Discovery) is first tried with a bare TCP connection: where nothing
+    accepts one, there is no device and no report, only a count."""
 
     def __init__(
         self, limits: OnvifDiscoveryConfig, username: str | None, password: str | None
@@ -312,16 +341,30 @@ class _Inspections:
         self._username = username
         self._password = password
         self._gate = asyncio.Semaphore(limits.inspect_concurrency)
-        self._tasks: dict[str, tuple[asyncio.Task[DeviceReport], DiscoveredDevice | None]] = {}
+        self._knocks = asyncio.Semaphore(KNOCKS_AT_ONCE)
+        self._tasks: dict[
+            str, tuple[asyncio.Task[DeviceReport | None], DiscoveredDevice | None, bool]
+        ] = {}
+        self._accepted: set[str] = set()  # knocked, and something took the connection
 
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def add(self, url: str, discovered: DiscoveredDevice | None) -> None:
+    def add(
+        self, url: str, discovered: DiscoveredDevice | None, *, knock: Target | None = None
+    ) -> None:
         if url not in self._tasks:
-            self._tasks[url] = (asyncio.create_task(self._one(url, discovered)), discovered)
+            task = asyncio.create_task(self._one(url, discovered, knock))
+            self._tasks[url] = (task, discovered, knock is not None)
 
-    async def _one(self, url: str, discovered: DiscoveredDevice | None) -> DeviceReport:
+    async def _one(
+        self, url: str, discovered: DiscoveredDevice | None, knock: Target | None
+    ) -> DeviceReport | None:
+        if knock is not None:
+            async with self._knocks:
+                if not await accepts(knock.host, knock.port, self._limits.inspect_timeout_s):
+                    return None
+            self._accepted.add(url)
         async with self._gate:
             return await inspect(
                 url,
@@ -332,21 +375,31 @@ class _Inspections:
             )
 
     def cancel(self) -> None:
-        for task, _ in self._tasks.values():
+        for task, _, _ in self._tasks.values():
             task.cancel()
         self._password = None
 
-    async def finish(self, time_left_s: float) -> list[DeviceReport]:
-        """Every report; one not done within ``time_left_s`` is cancelled and "timeout"."""
-        tasks = [task for task, _ in self._tasks.values()]
+    async def finish(self, time_left_s: float) -> tuple[list[DeviceReport], int]:
+        """Every report, and how many knocked addresses took no connection; one not done
+        within ``time_left_s`` is cancelled and "timeout" (or silent, if it was knocked on
+        and nothing had accepted the connection yet)."""
+        tasks = [task for task, _, _ in self._tasks.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=max(0.0, time_left_s))
         reports: list[DeviceReport] = []
-        for url, (task, discovered) in self._tasks.items():
+        silent = 0
+        for url, (task, discovered, knocked) in self._tasks.items():
             if task.done() and not task.cancelled() and task.exception() is None:
-                reports.append(task.result())
+                report = task.result()
+                if report is None:
+                    silent += 1
+                else:
+                    reports.append(report)
                 continue
             task.cancel()
+            if knocked and url not in self._accepted:
+                silent += 1
+                continue
             reports.append(
                 DeviceReport(
                     device_url=url,
@@ -357,7 +410,21 @@ class _Inspections:
                 )
             )
         await asyncio.gather(*tasks, return_exceptions=True)
-        return reports
+        return reports, silent
+
+
+async def accepts(host: str, port: int, timeout_s: float) -> bool:
+    """Whether something at ``host``:``port`` accepts a TCP connection within ``timeout_s``
+    (refused, no route and no answer to the SYN all say no)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _in_scope(device: DiscoveredDevice, hosts: Iterable[str], multicast: bool) -> bool:

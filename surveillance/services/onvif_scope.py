@@ -1,9 +1,12 @@
 """How discovered devices stand against the catalog: new, same, changed, or gone.
 
 A device is matched to a catalog camera by host: the camera's ``onvif`` device service host
-first, else its stream's host. A camera with ``onvif`` is "gone" when its host was in the
-run's reach (named in the targets, or on a network the multicast probe went out on) and
-nothing answered from it. Stream URLs are compared without credentials, and shown redacted.
+first, else its stream's host. A device that could not be inspected is compared with
+nothing: its status is its outcome ("timeout", "unauthorized"...), never "same". A camera
+with ``onvif`` is "gone" when its host was in the run's reach (named in the targets, or on
+a network the multicast probe went out on) and nothing answered from it (an address where
+nothing accepts a connection did not answer). Stream URLs are compared without
+credentials, and shown redacted.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from surveillance.catalog import Camera, Catalog
 from surveillance.onvif.client import safe_url
 from surveillance.onvif.records import DeviceReport
 
-CatalogStatus = Literal["new", "same", "changed"]
+Comparison = Literal["new", "same", "changed"]
+# A comparison, or for a device that could not be inspected its outcome (DeviceReport).
+CatalogStatus = str
+COMPARISONS: tuple[Comparison, ...] = ("new", "same", "changed")
 _MAX_INTERFACES = 16
 
 
@@ -36,6 +42,24 @@ def local_networks(addresses: Sequence[str] | None = None) -> list[ipaddress.IPv
     return [found.get(a) or ipaddress.IPv4Interface(f"{a}/32") for a in addresses]
 
 
+def device_order(url: str) -> tuple[int, int, str, int, str]:
+    """Sort key putting device URLs in address order (10.0.0.2 before 10.0.0.10), IPv4
+    before IPv6, addresses before host names, then by port."""
+    host = host_of(url)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return (2, 0, host, _port_of(url), url)
+    return (0 if address.version == 4 else 1, int(address), "", _port_of(url), url)
+
+
+def _port_of(url: str) -> int:
+    try:
+        return urlsplit(url).port or 0
+    except ValueError:
+        return 0
+
+
 def host_of(url: str | None) -> str:
     if not url:
         return ""
@@ -49,14 +73,14 @@ def catalog_status(
     catalog: Catalog, report: DeviceReport
 ) -> tuple[CatalogStatus, str | None, tuple[str, ...]]:
     """(status, the matching camera's id, what differs) for one inspected device. A device
-    that could not be inspected is "same" when a camera is on its host: where it is, is all
-    that is known."""
+    that could not be inspected has its outcome as status (nothing was compared), with the
+    id of the camera on its host if there is one."""
     host = host_of(report.device_url)
     camera = _camera_on(catalog.cameras.values(), host)
+    if not report.ok:
+        return report.outcome, camera.id if camera else None, ()
     if camera is None:
         return "new", None, ()
-    if not report.ok:
-        return "same", camera.id, ()
     changes: list[str] = []
     if camera.onvif is None:
         changes.append(f"not set up for ONVIF in the catalog (device service {report.device_url})")

@@ -344,3 +344,32 @@ def test_contradictory_luma_limits_are_problems_at_the_field_set_also_after_a_ta
     [problem] = info.value.problems
     assert (problem.line, problem.field) == (last + 3, "events.diagnosis.thresholds.dark_luma")
     assert problem.message.startswith("must be below bright_luma (10)")
+
+
+def test_two_cameras_on_one_onvif_device_are_a_problem_naming_both_and_where(
+    tmp_path: Path,
+) -> None:
+    # One physical PTZ camera under two ids would hold two PTZ leases at once: the YAML's
+    # camera and a CSV row (as discovery rows are added) naming the same device service,
+    # spelled differently (upper-case host, explicit default port, trailing slash).
+    onvif = "onvif: {url: http://10.0.0.21/onvif/device_service}"
+    text = GOOD.replace("    location: {lat: 30.1", f"    {onvif}\n    location: {{lat: 30.1")
+    rows = [
+        "id,name,platform,url,onvif",
+        "dup-1,Gate again,town-cctv,rtsp://10.0.0.21/x,HTTP://10.0.0.21:80/onvif/device_service/",
+        "other,Elsewhere,town-cctv,rtsp://10.0.0.30/x,http://10.0.0.21:8080/onvif/device_service",
+    ]
+    (tmp_path / "cams.csv").write_text("\n".join(rows) + "\n")
+    path = write(tmp_path, text + "camera_files: [cams.csv]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"TOWN_USER": "u"})
+    [problem] = info.value.problems  # "other": another port, another device
+    assert (problem.file, problem.line) == (str(tmp_path / "cams.csv"), 2)
+    assert problem.field == "cameras[2].onvif.url"
+    yaml_line = text.splitlines().index(f"    {onvif}") + 1
+    assert problem.message.startswith(
+        f"camera 'dup-1' has the same ONVIF device as camera 'gate-1' ({path}:{yaml_line}): "
+    )
+    assert "two PTZ leases" in problem.message
+    (tmp_path / "cams.csv").write_text("\n".join(rows[::2]) + "\n")
+    assert len(load_config(path, env={"TOWN_USER": "u"}).cameras) == 3

@@ -24,7 +24,7 @@ from surveillance.catalog import Catalog
 from surveillance.cli import build_parser
 from surveillance.config import load_config
 from surveillance.config.models import AppConfig, OnvifConfig
-from surveillance.errors import Conflict
+from surveillance.errors import Conflict, InvalidRequest
 from surveillance.services.onvif_discover_command import run as discover_command
 from surveillance.services.onvif_discovery import DiscoveryRequest, DiscoveryService
 from surveillance.simulator import Simulator
@@ -95,16 +95,27 @@ def ours(devices: Any) -> dict[str, Any]:
 
 
 def test_a_range_finds_the_devices_reports_each_fault_and_stays_in_its_time(
-    fleet: OnvifFleet,
+    fleet: OnvifFleet, simulator: Simulator
 ) -> None:
     catalog = catalog_with(
         [
             # Known, but its streams moved: "changed".
             {"id": "dome", "name": "Dome", "platform": "site", "url": "rtsp://old/dome",
              "onvif": {"url": device_url(0)}},
-            # A camera whose device is at a closed address in the range: "gone".
+            # Known as it is: "same", and no rows may be written for it again.
+            {"id": "skew", "name": "Skewed", "platform": "site",
+             "url": simulator.url("cam03", credentials=False),
+             "sub_url": simulator.url("cam04", credentials=False),
+             "onvif": {"url": device_url(1)}},
+            # Hangs: nothing compared, so its outcome, not "same"; it is there: not gone.
+            {"id": "hung", "name": "Hung", "platform": "site", "url": "rtsp://old/hung",
+             "onvif": {"url": device_url(5)}},
+            # Cameras whose devices are at closed addresses, one named alone with the port,
+            # one only in the ported range: both "gone".
             {"id": "lost", "name": "Lost", "platform": "site", "url": "rtsp://old/lost",
              "onvif": {"url": f"http://{host(9)}:{HTTP_PORT}/onvif/device_service"}},
+            {"id": "lost2", "name": "Lost 2", "platform": "site", "url": "rtsp://old/lost2",
+             "onvif": {"url": device_url(10)}},
             # Out of the range: not "gone", whatever answered.
             {"id": "elsewhere", "name": "Far", "platform": "site", "url": "rtsp://old/far",
              "onvif": {"url": "http://192.0.2.250/onvif/device_service"}},
@@ -115,7 +126,7 @@ def test_a_range_finds_the_devices_reports_each_fault_and_stays_in_its_time(
     async def discover() -> Any:
         run = service.start(
             DiscoveryRequest(
-                targets=(f"{host(0)}-{FIRST_HOST + 10}", f"{host(9)}:{HTTP_PORT}"),
+                targets=(f"{host(0)}-{FIRST_HOST + 10}:{HTTP_PORT}", f"{host(9)}:{HTTP_PORT}"),
                 multicast=False,
                 username=USER,
                 password=PASSWORD,
@@ -139,7 +150,7 @@ def test_a_range_finds_the_devices_reports_each_fault_and_stays_in_its_time(
     assert good.report.sub_uri and good.report.sub_uri != good.report.main_uri
     assert good.status == "changed" and good.camera_id == "dome"
     assert any(change.startswith("main stream:") for change in good.changes)
-    assert skewed.report.outcome == "ok" and skewed.status == "new"
+    assert skewed.report.outcome == "ok" and (skewed.status, skewed.camera_id) == ("same", "skew")
     assert skewed.report.clock_offset_s is not None and 28 < skewed.report.clock_offset_s < 32
     # Each fault: its outcome and a reason naming the device, never fatal to the run.
     expected = {
@@ -154,16 +165,32 @@ def test_a_range_finds_the_devices_reports_each_fault_and_stays_in_its_time(
         report = results[device_url(index)].report
         assert (report.outcome, report.reason.count(says)) == (outcome, 1), report
         assert device_url(index) in report.reason
-    # Its WS-Discovery answer was a DOCTYPE bomb: dropped unread, so never inspected.
+    hung = results[device_url(5)]
+    assert (hung.status, hung.camera_id, hung.changes) == ("timeout", "hung", ())
+    # Its WS-Discovery answer was a DOCTYPE bomb: dropped unread; named in a range with the
+    # port, its device service was then tried directly.
     assert (host(8), "its WS-Discovery answer declares a DTD or entities (dropped unread)") in (
         run.dropped
     )
-    assert device_url(8) not in results
-    # The closed addresses: no result, except the one named with a port (tried directly).
-    assert device_url(10) not in results
-    assert results[device_url(9)].report.outcome == "unreachable"
-    assert run.gone == []  # .209 was named, and "answered" as unreachable: not gone
+    assert results[device_url(8)].report.found_by is None
+    # The closed addresses: the one only in the range is counted, not listed; the one also
+    # named alone is listed with its reason. Both cameras there are gone.
+    assert device_url(10) not in results and run.silent == 1
+    unreachable = results[device_url(9)]
+    assert unreachable.report.outcome == "unreachable" and "cannot be reached" in (
+        unreachable.report.reason
+    )
+    assert (unreachable.status, unreachable.camera_id) == ("unreachable", "lost")
+    assert run.gone == ["lost", "lost2"]
     assert all(PASSWORD not in r.report.reason for r in run.results)
+    # In address order (the service's and the command's lines alike).
+    assert [r.report.device_url for r in run.results] == [
+        device_url(i) for i in range(10) if device_url(i) in results
+    ]
+    # Rows: for a changed device if asked, never again for one the catalog has as it is.
+    assert "onvif" in service.catalog_text(run.id, [device_url(0)], fmt="csv", platform="site")
+    with pytest.raises(InvalidRequest, match="already in the catalog, unchanged"):
+        service.catalog_text(run.id, [device_url(1), device_url(0)], fmt="csv", platform="site")
 
 
 def test_multicast_finds_the_devices_and_a_bad_password_is_reported(fleet: OnvifFleet) -> None:

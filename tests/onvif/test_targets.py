@@ -10,24 +10,23 @@ from surveillance.onvif.targets import Target, parse_targets
 
 def test_every_form_of_target_and_the_order_written() -> None:
     targets = parse_targets(
-        ["10.1.2.0/30", "10.1.2.3-5:8080", "10.1.2.9-10.1.2.10", "Cam-7.Example.net",
-         "[fe80::1]:81", "10.1.2.1", "10.0.0.7/32"],
-        max_hosts=11,  # counted as written (10.1.2.1 twice), before duplicates go
+        ["10.1.2.0/30", "10.1.2.3-5:8080", "10.1.2.9-10.1.2.10", "Cam-7.Example.net:81",
+         "10.1.2.1", "10.0.0.7/32"],
+        max_hosts=10,  # counted as written (10.1.2.1 twice), before duplicates go
     )  # fmt: skip
     assert targets == [
-        Target("10.1.2.1"),  # the /30's network (.0) and broadcast (.3) left out
-        Target("10.1.2.2"),
-        Target("10.1.2.3", 8080, True),
-        Target("10.1.2.4", 8080, True),
-        Target("10.1.2.5", 8080, True),
-        Target("10.1.2.9"),
-        Target("10.1.2.10"),
-        Target("cam-7.example.net"),
-        Target("fe80::1", 81, True),
+        Target("10.1.2.1"),  # the /30's network (.0) and broadcast (.3) left out; named alone too
+        Target("10.1.2.2", in_range=True),
+        Target("10.1.2.3", 8080, True, in_range=True),
+        Target("10.1.2.4", 8080, True, in_range=True),
+        Target("10.1.2.5", 8080, True, in_range=True),
+        Target("10.1.2.9", in_range=True),
+        Target("10.1.2.10", in_range=True),
+        Target("cam-7.example.net", 81, True),
         Target("10.0.0.7"),  # 10.1.2.1 again: once
     ]
     assert targets[2].device_url == "http://10.1.2.3:8080/onvif/device_service"
-    assert targets[8].device_url == "http://[fe80::1]:81/onvif/device_service"
+    assert targets[7].device_url == "http://cam-7.example.net:81/onvif/device_service"
 
 
 @pytest.mark.parametrize(
@@ -45,6 +44,18 @@ def test_every_form_of_target_and_the_order_written() -> None:
         ("-bad.example", "expected an address"),
         ("", "bad target ''"),
         ("x" * 201, "bad target"),
+        ("file:///etc/passwd", "a URL; give the device's address"),
+        ("http://10.1.2.3/onvif/device_service", "a URL"),
+        ("::1", "IPv6 is not supported"),
+        ("fe80::1%lo", "IPv6 is not supported"),
+        ("[::1]:80", "IPv6 is not supported"),
+        ("fe80::1-fe80::9", "IPv6 is not supported"),
+        ("255.255.255.255", "broadcast, multicast or reserved"),
+        ("224.0.0.1:80", "broadcast, multicast or reserved"),
+        ("223.255.255.250-224.0.0.2", "broadcast, multicast or reserved"),
+        ("239.0.0.0/24", "broadcast, multicast or reserved"),
+        ("0.0.0.0", "no device's address"),
+        ("127.0.93.0/20", "host bits set: did you mean 127.0.80.0/20?"),
     ],
 )
 def test_a_bad_entry_is_named(entry: str, says: str) -> None:

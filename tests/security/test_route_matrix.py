@@ -62,6 +62,7 @@ ALLOWED: dict[Role, set[Permission]] = {
         Permission.EVIDENCE_EXPORT,
         Permission.EVENTS_ACK,
         Permission.REPORTS_READ,
+        Permission.PTZ_CONTROL,
     },
     Role.ADMIN: set(Permission),
 }

@@ -62,7 +62,7 @@ def run_out(run: DiscoveryRun, access: Access, principal: Principal) -> Discover
                 found_by=report.found_by,
                 profiles=[ProfileOut.model_validate(p) for p in report.profiles],
                 # Another platform's camera: the device is shown as found, not whose it is.
-                catalog_status="new" if hidden else result.status,
+                catalog_status="new" if hidden and report.ok else result.status,
                 camera_id=seen(result.camera_id),
                 changes=[] if hidden else list(result.changes),
             )
@@ -79,6 +79,8 @@ def run_out(run: DiscoveryRun, access: Access, principal: Principal) -> Discover
         elapsed_s=run.elapsed_s,
         probes_sent=run.probes_sent,
         to_inspect=run.to_inspect,
+        silent=run.silent,
+        not_probed=run.not_probed,
         devices=devices,
         gone=[camera_id for camera_id in run.gone if seen(camera_id)],
         dropped=[DroppedOut(address=a, reason=r) for a, r in run.dropped],
@@ -148,7 +150,10 @@ async def get_discovery(
     responses={
         200: {"content": {"text/csv": {}, "application/yaml": {}}},
         404: {"description": "No such run"},
-        422: {"description": "A device not in the run, not inspected, or a bad platform"},
+        422: {
+            "description": "A device not in the run, not inspected, already in the catalog "
+            'as "same", or a bad platform'
+        },
     },
 )
 async def discovery_catalog(

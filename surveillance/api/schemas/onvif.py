@@ -58,7 +58,10 @@ class DeviceOut(Out):
     clock_offset_s: float | None
     found_by: str | None
     profiles: list[ProfileOut]
-    catalog_status: Literal["new", "same", "changed"]
+    catalog_status: str = Field(
+        description='"new", "same" or "changed" against the catalog; for a device that could '
+        "not be inspected, its outcome (nothing was compared)"
+    )
     camera_id: str | None = Field(description="The catalog camera on the same host")
     changes: list[str]
 
@@ -80,6 +83,14 @@ class DiscoveryRunOut(Out):
     elapsed_s: float
     probes_sent: int
     to_inspect: int
+    silent: int = Field(
+        description="Addresses of a network or range named with a port where nothing "
+        "accepted a connection (not listed as devices)"
+    )
+    not_probed: int = Field(
+        description="Named addresses the time limit came before (not probed: give more time "
+        "or fewer addresses)"
+    )
     devices: list[DeviceOut]
     gone: list[str] = Field(description="Catalog ONVIF cameras in reach that did not answer")
     dropped: list[DroppedOut]

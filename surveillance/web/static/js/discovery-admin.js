@@ -1,7 +1,10 @@
 // The admin page's "Find cameras (ONVIF)" section: start a discovery run (targets, multicast,
 // the user name and password to ask the devices with), follow it, read each device's outcome
 // and how it stands against the catalog (new, same, changed, gone), pick devices and download
-// them as camera rows (CSV or YAML) to add to the configuration.
+// them as camera rows (CSV or YAML) to add to the configuration. Only new and changed
+// devices can be picked, and "select all" picks the new ones: rows for a device already in
+// the catalog would be a second camera for one device (a second PTZ lease, streams pulled
+// twice). Addresses of a range where nothing answered are only counted.
 // Device names, models and reasons come from the devices: every one is put in the page as
 // text. The password field is cleared once the run has started: the page keeps no copy.
 
@@ -34,8 +37,10 @@ export class DiscoverySection {
       this.begin();
     });
     $("discovery-download").addEventListener("click", () => this.download());
+    $("discovery-all").setAttribute("aria-label", "select all new devices");
+    $("discovery-all").title = "Select all new devices";
     $("discovery-all").addEventListener("change", (event) => {
-      for (const box of this.boxes()) box.checked = event.target.checked;
+      for (const box of this.boxes()) box.checked = event.target.checked && box.dataset.status === "new";
       this.updateDownload();
     });
   }
@@ -76,7 +81,9 @@ export class DiscoverySection {
     const phase = done ? "done" : run.phase === "probing" ? "probing the network" : `inspecting ${run.to_inspect} devices`;
     $("discovery-progress").textContent = `Run ${run.id} by ${run.by}: ${phase}, `
       + `${run.elapsed_s.toFixed(1)} s of ${run.time_limit_s} s, ${run.probes_sent} probes sent, `
-      + `${run.devices.length} devices`;
+      + `${run.devices.length} devices`
+      + (run.silent ? `, ${run.silent} address${run.silent === 1 ? "" : "es"} did not answer` : "")
+      + (run.not_probed ? `, time ran out before ${run.not_probed} were probed` : "");
     const rows = $("discovery-table").tBodies[0];
     clear(rows);
     for (const device of run.devices) rows.append(this.row(device));
@@ -96,9 +103,11 @@ export class DiscoverySection {
 
   row(device) {
     const ok = device.outcome === "ok";
+    const pickable = ok && Boolean(device.main_uri) && ["new", "changed"].includes(device.catalog_status);
     const box = el("input", { type: "checkbox", class: "pick", "aria-label": `select ${device.device_url}`,
-      disabled: !ok || !device.main_uri, onchange: () => this.updateDownload() });
+      disabled: !pickable, onchange: () => this.updateDownload() });
     box.dataset.url = device.device_url;
+    box.dataset.status = device.catalog_status;
     const status = device.camera_id ? `${device.catalog_status} (${device.camera_id})` : device.catalog_status;
     return el("tr", { "data-device": device.device_url, class: ok ? null : "disabled" },
       el("td", {}, box),
