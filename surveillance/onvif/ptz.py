@@ -15,10 +15,10 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from surveillance.onvif.errors import BadAnswer, NoPtz
-from surveillance.onvif.records import MediaProfile
 
 PRESET_TEXT_MAX = 64  # a preset's token and name as shown (the API takes no longer)
 MAX_PRESETS = 512  # a device listing more is answered with its first ones
+MAX_PROFILES = 64  # profiles looked at for a PTZ configuration (cameras have a handful)
 
 
 class OnvifCalls(Protocol):
@@ -27,8 +27,6 @@ class OnvifCalls(Protocol):
     async def call(
         self, service: str, operation: str, params: dict[str, Any] | None = None
     ) -> Any: ...
-
-    async def profiles(self) -> tuple[MediaProfile, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -54,10 +52,12 @@ class OnvifPtz:
     @classmethod
     async def open(cls, client: OnvifCalls, where: str) -> OnvifPtz:
         """The device's PTZ on its first profile with a PTZ configuration; NoPtz naming
-        ``where`` when it has none."""
-        for profile in await client.profiles():
-            if profile.ptz:
-                return cls(client, profile.token)
+        ``where`` when it has none. One request (GetProfiles; not the stream URIs a
+        discovery reads too): connecting again after a failure costs as little as it can."""
+        for profile in list(await client.call("media", "GetProfiles") or [])[:MAX_PROFILES]:
+            token = _field(profile, "token")  # sent back as the device wrote it
+            if token and _field(profile, "PTZConfiguration") is not None:
+                return cls(client, str(token))
         raise NoPtz(f"{where}: the device has no PTZ (no media profile with a PTZ configuration)")
 
     async def move(self, pan: float, tilt: float, zoom: float, timeout_s: float) -> None:

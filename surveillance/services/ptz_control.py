@@ -11,6 +11,12 @@
   its home preset (ONVIF ``home_preset``, else the device's home position; a GB/T 28181
   channel has none) and its lease ends. The rows say which cameras were steered, so the
   node holding the camera does it, after a restart or a hand-over too.
+- **What can be steered**: an ONVIF camera whose configuration does not say (``ptz``
+  unset) is asked by the node holding it soon after start (a light probe in the
+  background, a few at a time: it connects and reads the profiles), so the camera list's
+  ``ptz`` and the wall's PTZ button are right before anyone opens a pad; a device known
+  to have no PTZ is refused (409) without a lease. Unknown (not answered yet) counts as
+  steerable (services/ptz_probe.py).
 - **Audit**: ``camera.ptz`` for each distinct command (a refresh of the same move is not
   one; a new direction, a stop and every preset command are), failures with their reason;
   ``ptz.lease`` when a lease is taken, taken over, released or ended by the return home;
@@ -36,6 +42,7 @@ from surveillance.onvif.ptz import Preset
 from surveillance.services.ingest import IngestService
 from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind
 from surveillance.services.ptz_leases import PtzLease, PtzLeaseStore
+from surveillance.services.ptz_probe import PtzProbe
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +116,20 @@ class PtzControl:
         self._catalog = catalog
         self._last: dict[str, tuple[str, Order]] = {}  # camera -> (who, last command sent)
         self._deadmen: dict[str, asyncio.TimerHandle] = {}
+        self._moves_sent: dict[str, asyncio.Future[bool]] = {}  # see _send
         self._home_failed: dict[str, float] = {}  # camera -> monotonic time to retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle_task: asyncio.Task[None] | None = None
+        self.probe = PtzProbe(catalog, drivers, ingest.holds)
 
     async def start(self) -> None:
+        """Starts the background work and returns (never waits for a device)."""
         if self.config.idle_home_s > 0:
             self._idle_task = asyncio.get_running_loop().create_task(self._idle_loop())
+        self.probe.start()
 
     async def stop(self) -> None:
+        await self.probe.stop()
         if self._idle_task is not None:
             self._idle_task.cancel()
             await asyncio.gather(self._idle_task, return_exceptions=True)
@@ -215,8 +227,28 @@ class PtzControl:
 
     async def _send(self, camera_id: str, driver: PtzDriver, order: Order) -> Preset | None:
         if isinstance(order, Move) and not order.stops:
-            self._arm_deadman(camera_id)
-            await driver.move(order.pan, order.tilt, order.zoom, self.config.move_timeout_s)
+            # Armed before the move is sent, so a stop sent meanwhile (queued behind it at
+            # the driver) disarms it.
+            was_moving = camera_id in self._deadmen
+            armed = self._arm_deadman(camera_id)
+            # Whether the camera may be moving once this move is answered: what a deadman
+            # firing meanwhile (a device slower than move_timeout_s) waits for.
+            may_move: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._moves_sent[camera_id] = may_move
+            try:
+                await driver.move(order.pan, order.tilt, order.zoom, self.config.move_timeout_s)
+            except SurveillanceError:
+                # The device took no move: nothing for the deadman to stop, unless an
+                # earlier move may still run.
+                may_move.set_result(was_moving)
+                if not was_moving and self._deadmen.get(camera_id) is armed:
+                    self._disarm_deadman(camera_id)
+                raise
+            finally:
+                if not may_move.done():
+                    may_move.set_result(True)
+                if self._moves_sent.get(camera_id) is may_move:
+                    del self._moves_sent[camera_id]
             return None
         self._disarm_deadman(camera_id)
         if isinstance(order, Move):
@@ -244,12 +276,12 @@ class PtzControl:
         return None
 
     # -- deadman ----------------------------------------------------------------------------
-    def _arm_deadman(self, camera_id: str) -> None:
+    def _arm_deadman(self, camera_id: str) -> asyncio.TimerHandle:
         self._disarm_deadman(camera_id)
         loop = asyncio.get_running_loop()
-        self._deadmen[camera_id] = loop.call_later(
-            self.config.move_timeout_s, self._deadman, camera_id
-        )
+        handle = loop.call_later(self.config.move_timeout_s, self._deadman, camera_id)
+        self._deadmen[camera_id] = handle
+        return handle
 
     def _disarm_deadman(self, camera_id: str) -> None:
         handle = self._deadmen.pop(camera_id, None)
@@ -266,6 +298,9 @@ class PtzControl:
         camera = self._catalog.camera(camera_id)
         if camera is None:
             return
+        sending = self._moves_sent.get(camera_id)
+        if sending is not None and not await asyncio.shield(sending):
+            return  # armed for a move the device never took, and nothing moved before
         detail: dict[str, Any] = {"stop": "deadman", "after_s": self.config.move_timeout_s}
         try:
             await self.drivers.driver(camera).stop()

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol, TypeVar
 
 from surveillance.catalog import Camera, OnvifEndpoint
 from surveillance.errors import InvalidRequest
-from surveillance.onvif.client import OnvifClient
-from surveillance.onvif.errors import DeviceFault, NoPtz, OnvifError
+from surveillance.onvif.client import OnvifClient, safe_url
+from surveillance.onvif.errors import (
+    DeviceFault,
+    DeviceTimeout,
+    DeviceUnreachable,
+    NoPtz,
+    OnvifError,
+)
 from surveillance.onvif.ptz import OnvifPtz, Preset
 from surveillance.services.gb_control import GbControl, NotControllable, PtzMove, PtzPreset
 
@@ -26,6 +34,9 @@ T = TypeVar("T")
 PtzKind = Literal["onvif", "gb28181"]
 GB_PRESETS = range(1, 256)  # GB/T 28181-2016 A.3.5: preset numbers 1-255
 GB_FIXED = 3  # catalog PTZType 3: a fixed camera (1 dome, 2 half-dome, 4 remote-controlled)
+# A device that did not answer in time or could not be reached is not asked again for this
+# long: every click on a wall would otherwise wait out the timeout once more.
+FAILURE_MEMORY_S = 15.0
 
 
 class PtzDriver(Protocol):
@@ -45,17 +56,34 @@ class PtzDriver(Protocol):
 class OnvifPtzDriver:
     """One ONVIF camera: one connected client, kept between commands (a wall refreshes a
     move every ~400 ms), dropped and made again after a failure of the connection. Commands
-    run one at a time, in the order sent, so a stop never overtakes the move it ends."""
+    run one at a time, in the order sent, so a stop never overtakes the move it ends.
 
-    def __init__(self, camera_id: str, endpoint: OnvifEndpoint, timeout_s: float) -> None:
+    A command has one deadline, ``timeout_s``, for connecting again and the request both
+    (once the driver connected a first time: that first connection may load the services'
+    WSDLs, seconds of CPU at a busy start that are no device's delay; each of its requests
+    is bounded all the same). A timeout or an unreachable device is remembered for
+    :data:`FAILURE_MEMORY_S`: the commands meanwhile (and those queued behind the failing
+    one) are refused at once with that reason instead of each waiting for the device
+    again."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        endpoint: OnvifEndpoint,
+        timeout_s: float,
+        failure_memory_s: float = FAILURE_MEMORY_S,
+    ) -> None:
         self.endpoint = endpoint
         self._camera_id = camera_id
         self._timeout_s = timeout_s
+        self._failure_memory_s = failure_memory_s
         self._lock = asyncio.Lock()
         self._client: OnvifClient | None = None
         self._ptz: OnvifPtz | None = None
         # Whether the device has PTZ: the configuration's word, else what it said.
         self.has_ptz: bool | None = endpoint.ptz
+        self._failed: tuple[float, OnvifError] | None = None  # (monotonic end, why)
+        self._deadline_s: float | None = None  # of a command; set once connected (above)
 
     async def move(self, pan: float, tilt: float, zoom: float, timeout_s: float) -> None:
         await self._run(lambda ptz: ptz.move(pan, tilt, zoom, timeout_s))
@@ -82,24 +110,74 @@ class OnvifPtzDriver:
         async with self._lock:
             await self._drop()
 
+    async def probe(self) -> None:
+        """Learn whether the device has PTZ without steering it (``has_ptz``): connect, read
+        its profiles, disconnect. A failure is raised and remembered as a command's is."""
+        async with self._lock:
+            if self._ptz is not None:
+                return  # connected for commands: it has PTZ
+            try:
+                await self._command(_nothing)
+            except NoPtz:
+                return  # has_ptz says so now
+            finally:
+                await self._drop()  # nobody steers it: no connection kept for it
+
+    def remembered_failure(self) -> OnvifError | None:
+        """The timeout or unreachable failure of the last attempt, while it is remembered:
+        the error a command gets now without the device being asked."""
+        if self._failed is None:
+            return None
+        until, error = self._failed
+        left = until - time.monotonic()
+        if left <= 0:
+            return None
+        return type(error)(f"{error} (not asked again for {math.ceil(left)} s)")
+
     async def _run(self, command: Callable[[OnvifPtz], Awaitable[T]]) -> T:
         if self.endpoint.ptz is False:
             raise NoPtz(
                 f"camera {self._camera_id!r} cannot be steered: PTZ is turned off in its "
                 "onvif section (ptz: false)"
             )
+        self._raise_remembered()
         async with self._lock:
+            self._raise_remembered()  # queued behind the command that failed
+            return await self._command(command)
+
+    def _raise_remembered(self) -> None:
+        failure = self.remembered_failure()
+        if failure is not None:
+            raise failure
+
+    async def _command(self, command: Callable[[OnvifPtz], Awaitable[T]]) -> T:
+        """``command`` on the session (connected first if need be) within one deadline;
+        what went wrong decides what is kept (the lock is held)."""
+        try:
             try:
-                return await command(await self._session())
-            except NoPtz:
-                self.has_ptz = False
-                await self._drop()
-                raise
-            except DeviceFault:
-                raise  # the device answered (no such preset...): the connection is fine
-            except OnvifError:
-                await self._drop()  # the next command connects again
-                raise
+                async with asyncio.timeout(self._deadline_s):
+                    result = await command(await self._session())
+            except TimeoutError as late:  # connecting and the request took too long together
+                where = safe_url(self.endpoint.url)
+                raise DeviceTimeout(f"{where} did not answer in time") from late
+        except NoPtz:
+            self.has_ptz = False
+            self._failed = None
+            await self._drop()
+            raise
+        except DeviceFault:
+            self._failed = None
+            raise  # the device answered (no such preset...): the connection is fine
+        except (DeviceTimeout, DeviceUnreachable) as error:
+            self._failed = (time.monotonic() + self._failure_memory_s, error)
+            await self._drop()  # the next command connects again
+            raise
+        except OnvifError:
+            self._failed = None
+            await self._drop()  # the next command connects again
+            raise
+        self._failed = None
+        return result
 
     async def _session(self) -> OnvifPtz:
         if self._ptz is None:
@@ -115,6 +193,7 @@ class OnvifPtzDriver:
                 raise
             self._client = client
             self.has_ptz = True
+            self._deadline_s = self._timeout_s
         return self._ptz
 
     async def _drop(self) -> None:
@@ -165,6 +244,10 @@ class GbPtzDriver:
         return None
 
 
+async def _nothing(ptz: OnvifPtz) -> None:
+    """A probe's command: the session was made, which is what it asked."""
+
+
 def _gb_number(token: str) -> int:
     if token.isascii() and token.isdigit() and int(token) in GB_PRESETS:
         return int(token)
@@ -180,10 +263,12 @@ class PtzDrivers:
         gb_control: GbControl,
         gb_ptz_type: Callable[[str], int | None],
         timeout_s: float,
+        failure_memory_s: float = FAILURE_MEMORY_S,
     ) -> None:
         self._gb_control = gb_control
         self._gb_ptz_type = gb_ptz_type  # a channel's catalog PTZType, None: not said
         self._timeout_s = timeout_s
+        self._failure_memory_s = failure_memory_s
         self._onvif: dict[str, OnvifPtzDriver] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -198,24 +283,39 @@ class PtzDrivers:
 
     def controllable(self, camera: Camera) -> tuple[bool, str | None]:
         """Whether the camera can be steered as far as known now, and why not. Any
-        thread; connects nothing (an ONVIF device not asked yet counts as steerable)."""
+        thread; connects nothing (an ONVIF device not asked yet counts as steerable; the
+        node holding it asks it soon after it starts: PtzControl's probe)."""
         if camera.onvif is not None:
-            known = self._onvif.get(camera.id)
-            if camera.onvif.ptz is False:
-                return False, f"camera {camera.id!r}: PTZ is turned off in its onvif section"
-            if known is not None and known.endpoint == camera.onvif and known.has_ptz is False:
-                return False, f"camera {camera.id!r} cannot be steered: the device has no PTZ"
-            return True, None
+            why = self._onvif_refusal(camera.id, camera.onvif)
+            return why is None, why
         try:
             self.driver(camera)
         except NoPtz as no:
             return False, str(no)
         return True, None
 
+    def _onvif_refusal(self, camera_id: str, endpoint: OnvifEndpoint) -> str | None:
+        if endpoint.ptz is False:
+            return f"camera {camera_id!r}: PTZ is turned off in its onvif section"
+        known = self._onvif.get(camera_id)
+        if known is not None and known.endpoint == endpoint and known.has_ptz is False:
+            return f"camera {camera_id!r} cannot be steered: the device has no PTZ"
+        return None
+
+    def known(self, camera_id: str) -> bool | None:
+        """Whether the camera's ONVIF device has PTZ as far as it said (None: not asked
+        yet, no answer, or not an ONVIF camera). Any thread."""
+        driver = self._onvif.get(camera_id)
+        return None if driver is None else driver.has_ptz
+
     def driver(self, camera: Camera) -> PtzDriver:
-        """The camera's driver; NoPtz (409) saying why it has none."""
+        """The camera's driver; NoPtz (409) saying why it has none (an ONVIF device known
+        to have no PTZ is not asked again: PtzControl's probe looks again now and then)."""
         kind = self.kind(camera)
         if kind == "onvif" and camera.onvif is not None:
+            refusal = self._onvif_refusal(camera.id, camera.onvif)
+            if refusal is not None:
+                raise NoPtz(refusal)
             return self._onvif_driver(camera.id, camera.onvif)
         if kind == "gb28181":
             if self._gb_ptz_type(camera.id) == GB_FIXED:
@@ -241,7 +341,9 @@ class PtzDrivers:
                 task = asyncio.get_running_loop().create_task(driver.close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
-            driver = self._onvif[camera_id] = OnvifPtzDriver(camera_id, endpoint, self._timeout_s)
+            driver = self._onvif[camera_id] = OnvifPtzDriver(
+                camera_id, endpoint, self._timeout_s, self._failure_memory_s
+            )
         return driver
 
     async def let_go(self, camera_id: str) -> None:

@@ -5,7 +5,8 @@ Moves, stops and presets reach the device (its position and the commands it took
 operator's lease refuses another; an admin takes it over; a camera left alone goes home
 and its lease ends; a move whose refreshes stop is stopped by the deadman; cameras that
 cannot be steered or reached are refused saying why; hostile preset names are refused or
-shown as text.
+shown as text. A fixed device is known as such from the start (the node probes it); a hung
+or slow device costs one timeout, not one per click.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.integration
 WAIT_S = 30.0  # generous: CI is a loaded 2-core machine
 IDLE_HOME_S = 8.0  # longer than any pause between one test's commands, loaded or not
 MOVE_TIMEOUT_S = 2.0  # a refresh comes well within it, even on a loaded machine
+REQUEST_TIMEOUT_S = 3.0
 FIRST_HOST = 60  # 127.0.S.60-61: apart from the other ONVIF tests' devices
 DEVICE_USER, DEVICE_PASSWORD = "admin", "admin-pass"
 HOSTILE_NAME = "<img src=x onerror=\"alert(1)\"> & 'quotes'"
@@ -46,6 +48,7 @@ class Rig:
     node: Node
     steered: SimulatedDevice
     fixed: SimulatedDevice
+    slow: SimulatedDevice
     headers: dict[str, dict[str, str]]
 
     def post(self, who: str, path: str, body: Any) -> Any:
@@ -72,15 +75,17 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     specs = [
         OnvifDeviceSpec(address=f"{subnet}.{FIRST_HOST}", name="Dome"),
         OnvifDeviceSpec(address=f"{subnet}.{FIRST_HOST + 1}", name="Fixed", ptz=False),
+        OnvifDeviceSpec(address=f"{subnet}.{FIRST_HOST + 2}", name="Hung", fault="hang"),
+        OnvifDeviceSpec(address=f"{subnet}.{FIRST_HOST + 3}", name="Slow"),  # slowed later
     ]
     with OnvifFleet(specs, pictures=False, discovery=False) as fleet:
-        steered, fixed = fleet.devices
+        steered, fixed, hung, slow = fleet.devices
         nothing_there = f"http://{subnet}.{FIRST_HOST + 9}:8080/onvif/device_service"
         config = AppConfig.model_validate(
             {
                 "server": {"data_dir": str(tmp_path_factory.mktemp("ptz-node"))},
                 "ingest": {"connect_timeout_s": 3.0, "backoff_max_s": 1.0},
-                "onvif": {"request_timeout_s": 3.0},
+                "onvif": {"request_timeout_s": REQUEST_TIMEOUT_S},
                 "ptz": {"idle_home_s": IDLE_HOME_S, "move_timeout_s": MOVE_TIMEOUT_S},
                 "platforms": [
                     {
@@ -94,6 +99,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                     _camera("dome", "rtsp://127.0.0.1:9/dome", steered.url),
                     _camera("fixed", "rtsp://127.0.0.1:9/fixed", fixed.url),
                     _camera("gone", "rtsp://127.0.0.1:9/gone", nothing_there),
+                    _camera("hung", "rtsp://127.0.0.1:9/hung", hung.url),
+                    _camera("slow", "rtsp://127.0.0.1:9/slow", slow.url),
                     # Its stream never connects: offline, refused before its device is asked.
                     {**_camera("dark", "rtsp://127.0.0.1:9/dark", steered.url),
                      "mode": "always-on"},
@@ -114,7 +121,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                     ("viewer", Role.VIEWER),
                 )
             }
-            yield Rig(client, node, steered, fixed, headers)
+            yield Rig(client, node, steered, fixed, slow, headers)
 
 
 def _camera(camera_id: str, url: str, device_url: str) -> dict[str, Any]:
@@ -132,18 +139,24 @@ def _operations(device: SimulatedDevice, since: int = 0) -> list[str]:
     return [command.operation for command in device.commands()[since:]]
 
 
+def _listed_ptz(rig: Rig) -> dict[str, bool]:
+    return {c["id"]: c["ptz"] for c in rig.get("opa", "/api/cameras").json()}
+
+
 def test_cameras_that_cannot_be_steered_are_refused_saying_why(rig: Rig) -> None:
-    listed = {c["id"]: c["ptz"] for c in rig.get("opa", "/api/cameras").json()}
+    # The fixed device is known from the start (the node asked it), before anyone opened
+    # its pad: no PTZ button, no lease on it, and the state says why.
+    wait_until(lambda: _listed_ptz(rig)["fixed"] is False, WAIT_S, "fixed camera known fixed")
+    listed = _listed_ptz(rig)
     assert listed["dome"] is True and listed["plain"] is False
+    lease = rig.post("opa", "/api/cameras/fixed/ptz/lease", {"takeover": False})
+    assert lease.status_code == 409 and "no PTZ" in lease.json()["detail"], lease.text
+    state = rig.get("opa", "/api/cameras/fixed/ptz").json()
+    assert state["controllable"] is False and "no PTZ" in state["reason"]
     plain = rig.post("opa", "/api/cameras/plain/ptz", {"pan": 0.5})
     assert plain.status_code == 409 and "no onvif section" in plain.json()["detail"]
     fixed = rig.post("opa", "/api/cameras/fixed/ptz", {"pan": 0.5})
     assert fixed.status_code == 409 and "no PTZ" in fixed.json()["detail"], fixed.text
-    # Known now: the list says so, and the state says why.
-    listed = {c["id"]: c["ptz"] for c in rig.get("opa", "/api/cameras").json()}
-    assert listed["fixed"] is False
-    state = rig.get("opa", "/api/cameras/fixed/ptz").json()
-    assert state["controllable"] is False and "no PTZ" in state["reason"]
     gone = rig.post("opa", "/api/cameras/gone/ptz", {"pan": 0.5})
     assert gone.status_code == 503, gone.text
     assert "onvif/device_service" in gone.json()["detail"]  # names the device, not the password
@@ -294,3 +307,46 @@ def test_a_move_whose_refreshes_stop_is_stopped_by_the_deadman(rig: Rig) -> None
     stops = [e for e in rig.audit("camera.ptz") if e["detail"].get("stop") == "deadman"]
     assert stops and stops[-1]["user"] == "system" and stops[-1]["camera_id"] == "dome"
     assert stops[-1]["detail"]["after_s"] == MOVE_TIMEOUT_S
+
+
+def test_a_hung_or_slow_device_costs_one_timeout_not_one_per_click(rig: Rig) -> None:
+    # The slow device answered the node's probe at start (it has PTZ); now each of its
+    # answers takes 40 % of the request timeout: connecting again (clock, services), the
+    # profiles and the move each come in time, but not all of them in one command's time.
+    drivers = rig.node.ptz.drivers
+    wait_until(lambda: drivers.known("slow") is True, WAIT_S, "the slow device probed")
+    rig.slow.slow_answer_s = 0.4 * REQUEST_TIMEOUT_S
+    rig.slow.set_fault("slow")
+    right = {"pan": 1, "tilt": 0, "zoom": 0}
+    late = rig.post("opb", "/api/cameras/slow/ptz", right)
+    assert late.status_code == 504, late.text
+    assert "did not answer in time" in late.json()["detail"]
+    assert "not asked again" not in late.json()["detail"]
+    # Remembered: the next click is answered at once with that reason, the device not asked.
+    again = rig.post("opb", "/api/cameras/slow/ptz", right)
+    assert again.status_code == 504, again.text
+    assert "did not answer in time (not asked again for" in again.json()["detail"]
+    # The hung device (its probe at start timed out): of three clicks in a row at most the
+    # first waits for it (when its failure was forgotten just before).
+    hung = [rig.post("opb", "/api/cameras/hung/ptz", right) for _ in range(3)]
+    assert [answer.status_code for answer in hung] == [504] * 3, [a.text for a in hung]
+    remembered = ["not asked again" in answer.json()["detail"] for answer in hung]
+    assert remembered[1:] == [True, True], remembered
+    state = rig.get("opb", "/api/cameras/hung/ptz").json()
+    assert state["controllable"] is True and "did not answer in time" in state["reason"]
+    assert state["presets"] == []
+
+    # No deadman stop for the moves the devices never took: the dome's deadman (armed
+    # after theirs, with the same delay) fires, theirs never do.
+    def deadman_stops(camera_id: str) -> int:
+        return sum(
+            1
+            for e in rig.audit("camera.ptz")
+            if e["camera_id"] == camera_id and e["detail"].get("stop") == "deadman"
+        )
+
+    dome_stops = deadman_stops("dome")
+    moved = rig.post("opb", "/api/cameras/dome/ptz", {"pan": 0.3, "tilt": 0, "zoom": 0})
+    assert moved.status_code == 204, moved.text
+    wait_until(lambda: deadman_stops("dome") > dome_stops, WAIT_S, "the dome's deadman")
+    assert deadman_stops("hung") == 0 and deadman_stops("slow") == 0
