@@ -37,7 +37,7 @@ from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import PtzConfig
 from surveillance.errors import CameraNotFound, CameraUnavailable, SurveillanceError
 from surveillance.media.health import StreamState
-from surveillance.onvif.errors import NoPtz
+from surveillance.onvif.errors import DeviceFault, NoPtz
 from surveillance.onvif.ptz import Preset
 from surveillance.services.ingest import IngestService
 from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind
@@ -148,7 +148,10 @@ class PtzControl:
         kind = self.drivers.kind(camera)
         controllable, reason = self.drivers.controllable(camera)
         presets: list[Preset] = []
-        if controllable and self._offline(camera) is None:
+        offline = self._offline(camera) if controllable else None
+        if offline is not None:
+            reason = str(offline)[:REASON_CHARS]  # what a command would be refused with
+        elif controllable:
             try:
                 presets = await self.drivers.driver(camera).presets()
             except NoPtz as no:
@@ -333,18 +336,13 @@ class PtzControl:
     async def _go_home(self, lease: PtzLease) -> None:
         camera = self._catalog.camera(lease.camera_id)
         home: str | None = None
-        why = "a GB/T 28181 channel has no home position"
+        why: str | None = "a GB/T 28181 channel has no home position"
         try:
             if camera is None:
                 raise NoPtz(f"camera {lease.camera_id} is no longer in the catalog")
             driver = self.drivers.driver(camera)
             if camera.onvif is not None:
-                preset = camera.onvif.home_preset
-                if preset is not None:
-                    await driver.goto(preset)
-                else:
-                    await driver.home()
-                home = f"preset {preset}" if preset is not None else "home position"
+                home, why = await self._send_home(camera.id, driver, camera.onvif.home_preset)
         except NoPtz as no:
             why = str(no)  # nothing to send it to: its lease ends all the same
         except SurveillanceError as exc:
@@ -359,11 +357,29 @@ class PtzControl:
         self._last.pop(lease.camera_id, None)
         await self.drivers.let_go(lease.camera_id)
         detail: dict[str, Any] = {"to": home, "idle_s": self.config.idle_home_s}
-        if home is None:
-            detail["why"] = why
+        if why is not None:
+            detail["why"] = why[:REASON_CHARS]
         self._record_system(AuditAction.PTZ_HOME, lease.camera_id, detail)
         event = {"event": "expired-home", "holder": lease.holder}
         self._record_system(AuditAction.PTZ_LEASE, lease.camera_id, event)
+
+    async def _send_home(
+        self, camera_id: str, driver: PtzDriver, preset: str | None
+    ) -> tuple[str, str | None]:
+        """Where the camera went, and why not to its home preset (None: it did, or it has
+        none). A home preset the device refuses (removed, never saved) is no reason to
+        leave the camera where it was: it goes to the device's home position."""
+        if preset is not None:
+            try:
+                await driver.goto(preset)
+                return f"preset {preset}", None
+            except DeviceFault as refused:
+                why = f"its home preset {preset} was refused: {refused}"
+                log.warning("ptz: camera %s: %s; sent to its home position", camera_id, why)
+                await driver.home()
+                return "home position", why
+        await driver.home()
+        return "home position", None
 
     # -- helpers ----------------------------------------------------------------------------
     def _spawn(self, work: Any) -> None:
