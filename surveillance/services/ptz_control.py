@@ -30,6 +30,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.roles import Role
@@ -41,7 +42,7 @@ from surveillance.onvif.errors import DeviceFault, NoPtz
 from surveillance.onvif.ptz import Preset
 from surveillance.services.ingest import IngestService
 from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind
-from surveillance.services.ptz_leases import PtzLease, PtzLeaseStore
+from surveillance.services.ptz_leases import ROLE_RANK, PtzLease, PtzLeaseHeld, PtzLeaseStore
 from surveillance.services.ptz_probe import PtzProbe
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ class PtzControl:
         """Take, take over or renew ``actor``'s lease; PtzLeaseHeld when another holds it
         and ``takeover`` is not asked by a strictly higher role."""
         self.drivers.driver(camera)  # NoPtz: nothing to hold
+        await self._refuse_if_device_held(camera, actor, takeover)
         taken = await asyncio.to_thread(
             self.leases.take, camera.id, actor.name, actor.role, self.config.lease_s,
             takeover=takeover,
@@ -183,6 +185,25 @@ class PtzControl:
                 detail["from"] = taken.previous_holder
             self._record(actor, AuditAction.PTZ_LEASE, camera.id, detail)
         return taken.lease
+
+    async def _refuse_if_device_held(self, camera: Camera, actor: Actor, takeover: bool) -> None:
+        """PtzLeaseHeld when another camera id of the same ONVIF device (one device listed
+        twice in the catalog) is steered by someone else: one device, one operator."""
+        if camera.onvif is None:
+            return
+        device = _device_of(camera.onvif.url)
+        now = time.time()
+        for other in list(self._catalog.cameras.values()):
+            if other.id == camera.id or other.onvif is None:
+                continue
+            if _device_of(other.onvif.url) != device:
+                continue
+            lease = await asyncio.to_thread(self.leases.get, other.id)
+            if lease is None or not lease.held(now) or lease.holder == actor.name:
+                continue
+            if takeover and ROLE_RANK.get(actor.role, 0) > lease.rank:
+                continue
+            raise PtzLeaseHeld(lease, now)
 
     async def release(self, camera: Camera, actor: Actor) -> None:
         ended = await asyncio.to_thread(
@@ -419,3 +440,9 @@ class PtzControl:
                 actor_is_user=False,
             )
         )
+
+
+def _device_of(url: str) -> str:
+    """An ONVIF device's identity in its service URL: host and port."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}:{parts.port or 0}"

@@ -206,6 +206,9 @@ def test_moves_presets_leases_and_the_return_home(rig: Rig) -> None:
     assert refused.status_code == 409
     assert "steered by opa (operator)" in refused.json()["detail"]
     assert ("dome", "opa") in rig.holders()
+    # Camera dark is the same device under another id: the same lease holds it.
+    twin = rig.post("opb", "/api/cameras/dark/ptz/lease", {"takeover": False})
+    assert twin.status_code == 409 and "steered by opa" in twin.json()["detail"], twin.text
     mine = rig.get("opa", "/api/cameras/dome/ptz").json()["lease"]
     assert mine["holder"] == "opa" and mine["mine"] is True and mine["expires_in_s"] > 0
 
