@@ -30,6 +30,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.roles import Role
@@ -37,11 +38,11 @@ from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import PtzConfig
 from surveillance.errors import CameraNotFound, CameraUnavailable, SurveillanceError
 from surveillance.media.health import StreamState
-from surveillance.onvif.errors import NoPtz
+from surveillance.onvif.errors import DeviceFault, NoPtz
 from surveillance.onvif.ptz import Preset
 from surveillance.services.ingest import IngestService
 from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind
-from surveillance.services.ptz_leases import PtzLease, PtzLeaseStore
+from surveillance.services.ptz_leases import ROLE_RANK, PtzLease, PtzLeaseHeld, PtzLeaseStore
 from surveillance.services.ptz_probe import PtzProbe
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,10 @@ class PtzControl:
         kind = self.drivers.kind(camera)
         controllable, reason = self.drivers.controllable(camera)
         presets: list[Preset] = []
-        if controllable and self._offline(camera) is None:
+        offline = self._offline(camera) if controllable else None
+        if offline is not None:
+            reason = str(offline)[:REASON_CHARS]  # what a command would be refused with
+        elif controllable:
             try:
                 presets = await self.drivers.driver(camera).presets()
             except NoPtz as no:
@@ -170,6 +174,7 @@ class PtzControl:
         """Take, take over or renew ``actor``'s lease; PtzLeaseHeld when another holds it
         and ``takeover`` is not asked by a strictly higher role."""
         self.drivers.driver(camera)  # NoPtz: nothing to hold
+        await self._refuse_if_device_held(camera, actor, takeover)
         taken = await asyncio.to_thread(
             self.leases.take, camera.id, actor.name, actor.role, self.config.lease_s,
             takeover=takeover,
@@ -180,6 +185,25 @@ class PtzControl:
                 detail["from"] = taken.previous_holder
             self._record(actor, AuditAction.PTZ_LEASE, camera.id, detail)
         return taken.lease
+
+    async def _refuse_if_device_held(self, camera: Camera, actor: Actor, takeover: bool) -> None:
+        """PtzLeaseHeld when another camera id of the same ONVIF device (one device listed
+        twice in the catalog) is steered by someone else: one device, one operator."""
+        if camera.onvif is None:
+            return
+        device = _device_of(camera.onvif.url)
+        now = time.time()
+        for other in list(self._catalog.cameras.values()):
+            if other.id == camera.id or other.onvif is None:
+                continue
+            if _device_of(other.onvif.url) != device:
+                continue
+            lease = await asyncio.to_thread(self.leases.get, other.id)
+            if lease is None or not lease.held(now) or lease.holder == actor.name:
+                continue
+            if takeover and ROLE_RANK.get(actor.role, 0) > lease.rank:
+                continue
+            raise PtzLeaseHeld(lease, now)
 
     async def release(self, camera: Camera, actor: Actor) -> None:
         ended = await asyncio.to_thread(
@@ -333,18 +357,13 @@ class PtzControl:
     async def _go_home(self, lease: PtzLease) -> None:
         camera = self._catalog.camera(lease.camera_id)
         home: str | None = None
-        why = "a GB/T 28181 channel has no home position"
+        why: str | None = "a GB/T 28181 channel has no home position"
         try:
             if camera is None:
                 raise NoPtz(f"camera {lease.camera_id} is no longer in the catalog")
             driver = self.drivers.driver(camera)
             if camera.onvif is not None:
-                preset = camera.onvif.home_preset
-                if preset is not None:
-                    await driver.goto(preset)
-                else:
-                    await driver.home()
-                home = f"preset {preset}" if preset is not None else "home position"
+                home, why = await self._send_home(camera.id, driver, camera.onvif.home_preset)
         except NoPtz as no:
             why = str(no)  # nothing to send it to: its lease ends all the same
         except SurveillanceError as exc:
@@ -359,11 +378,29 @@ class PtzControl:
         self._last.pop(lease.camera_id, None)
         await self.drivers.let_go(lease.camera_id)
         detail: dict[str, Any] = {"to": home, "idle_s": self.config.idle_home_s}
-        if home is None:
-            detail["why"] = why
+        if why is not None:
+            detail["why"] = why[:REASON_CHARS]
         self._record_system(AuditAction.PTZ_HOME, lease.camera_id, detail)
         event = {"event": "expired-home", "holder": lease.holder}
         self._record_system(AuditAction.PTZ_LEASE, lease.camera_id, event)
+
+    async def _send_home(
+        self, camera_id: str, driver: PtzDriver, preset: str | None
+    ) -> tuple[str, str | None]:
+        """Where the camera went, and why not to its home preset (None: it did, or it has
+        none). A home preset the device refuses (removed, never saved) is no reason to
+        leave the camera where it was: it goes to the device's home position."""
+        if preset is not None:
+            try:
+                await driver.goto(preset)
+                return f"preset {preset}", None
+            except DeviceFault as refused:
+                why = f"its home preset {preset} was refused: {refused}"
+                log.warning("ptz: camera %s: %s; sent to its home position", camera_id, why)
+                await driver.home()
+                return "home position", why
+        await driver.home()
+        return "home position", None
 
     # -- helpers ----------------------------------------------------------------------------
     def _spawn(self, work: Any) -> None:
@@ -403,3 +440,9 @@ class PtzControl:
                 actor_is_user=False,
             )
         )
+
+
+def _device_of(url: str) -> str:
+    """An ONVIF device's identity in its service URL: host and port."""
+    parts = urlsplit(url)
+    return f"{(parts.hostname or '').lower()}:{parts.port or 0}"

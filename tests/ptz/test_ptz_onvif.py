@@ -101,6 +101,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                     _camera("gone", "rtsp://127.0.0.1:9/gone", nothing_there),
                     _camera("hung", "rtsp://127.0.0.1:9/hung", hung.url),
                     _camera("slow", "rtsp://127.0.0.1:9/slow", slow.url),
+                    # Its home preset does not exist on the device.
+                    {**_camera("homeless", "rtsp://127.0.0.1:9/homeless", slow.url),
+                     "onvif": {"url": slow.url, "home_preset": "77"}},
                     # Its stream never connects: offline, refused before its device is asked.
                     {**_camera("dark", "rtsp://127.0.0.1:9/dark", steered.url),
                      "mode": "always-on"},
@@ -169,6 +172,8 @@ def test_cameras_that_cannot_be_steered_are_refused_saying_why(rig: Rig) -> None
     before = len(rig.steered.commands())
     dark = rig.post("opa", "/api/cameras/dark/ptz", {"pan": 0.5})
     assert dark.status_code == 503 and "offline" in dark.json()["detail"], dark.text
+    dark_state = rig.get("opa", "/api/cameras/dark/ptz").json()  # the pad says why at once
+    assert dark_state["reason"] and "offline" in dark_state["reason"], dark_state
     assert len(rig.steered.commands()) == before  # its device was not asked
     assert rig.post("opa", "/api/cameras/nosuch/ptz", {"pan": 0.5}).status_code == 404
     assert rig.post("viewer", "/api/cameras/dome/ptz", {"pan": 0.5}).status_code == 403
@@ -201,6 +206,9 @@ def test_moves_presets_leases_and_the_return_home(rig: Rig) -> None:
     assert refused.status_code == 409
     assert "steered by opa (operator)" in refused.json()["detail"]
     assert ("dome", "opa") in rig.holders()
+    # Camera dark is the same device under another id: the same lease holds it.
+    twin = rig.post("opb", "/api/cameras/dark/ptz/lease", {"takeover": False})
+    assert twin.status_code == 409 and "steered by opa" in twin.json()["detail"], twin.text
     mine = rig.get("opa", "/api/cameras/dome/ptz").json()["lease"]
     assert mine["holder"] == "opa" and mine["mine"] is True and mine["expires_in_s"] > 0
 
@@ -222,6 +230,11 @@ def test_moves_presets_leases_and_the_return_home(rig: Rig) -> None:
     assert device.presets()[token] == HOSTILE_NAME
     presets = rig.get("opa", "/api/cameras/dome/ptz").json()["presets"]
     assert {"token": token, "name": HOSTILE_NAME} in presets
+    # A GB preset number names no new ONVIF preset (the device chooses tokens): refused.
+    numbered = rig.post(
+        "opa", "/api/cameras/dome/ptz", {"preset": {"action": "set", "number": 5, "name": "x"}}
+    )
+    assert numbered.status_code == 422 and "by name" in numbered.text, numbered.text
     for bad in ({"name": "a\nb"}, {"name": "x" * 65}, {"name": "evil\u202egnp"}, {"token": "\x00"}):
         answer = rig.post("opa", "/api/cameras/dome/ptz", {"preset": {"action": "set", **bad}})
         assert answer.status_code == 422, bad
@@ -307,6 +320,24 @@ def test_a_move_whose_refreshes_stop_is_stopped_by_the_deadman(rig: Rig) -> None
     stops = [e for e in rig.audit("camera.ptz") if e["detail"].get("stop") == "deadman"]
     assert stops and stops[-1]["user"] == "system" and stops[-1]["camera_id"] == "dome"
     assert stops[-1]["detail"]["after_s"] == MOVE_TIMEOUT_S
+
+
+def test_a_missing_home_preset_sends_the_camera_to_its_home_position(rig: Rig) -> None:
+    device = rig.slow
+    start = len(device.commands())
+    moved = rig.post("opa", "/api/cameras/homeless/ptz", {"pan": 1, "tilt": 0, "zoom": 0})
+    assert moved.status_code == 204, moved.text
+    wait_until(lambda: device.position()[0] > 0.05, WAIT_S, "the device pans right")
+    rig.post("opa", "/api/cameras/homeless/ptz", {"pan": 0, "tilt": 0, "zoom": 0})
+
+    def homed() -> list[dict[str, Any]]:
+        return [e for e in rig.audit("ptz.home") if e["camera_id"] == "homeless"]
+
+    entry = wait_until(homed, WAIT_S, "homeless sent home")[-1]
+    assert entry["outcome"] == "ok" and entry["detail"]["to"] == "home position", entry
+    assert "preset 77" in entry["detail"]["why"]
+    assert _operations(device, start)[-1:] == ["GotoHomePosition"]  # (a refusal is not kept)
+    assert max(map(abs, device.position())) < 0.01
 
 
 def test_a_hung_or_slow_device_costs_one_timeout_not_one_per_click(rig: Rig) -> None:

@@ -24,6 +24,7 @@ from surveillance.api.schemas.ptz import (
 )
 from surveillance.auth.principal import Principal
 from surveillance.auth.roles import Permission
+from surveillance.errors import InvalidRequest
 from surveillance.services.ptz_control import Actor, Move, Order, PresetOrder
 from surveillance.services.ptz_leases import PtzLease
 
@@ -169,6 +170,12 @@ async def ptz_command(
     order: Order
     if body.preset is not None:
         preset = body.preset
+        if camera.onvif is not None and preset.action == "set" and preset.number is not None:
+            # An ONVIF device chooses a new preset's token; a number would name an existing one.
+            raise InvalidRequest(
+                "preset: an ONVIF camera's presets are saved by name (the device chooses the "
+                "token; give a token as GET .../ptz lists it to overwrite one), not by number"
+            )
         order = PresetOrder(preset.action, preset.resolved_token, preset.name)
     else:
         order = Move(body.pan or 0.0, body.tilt or 0.0, body.zoom or 0.0)
