@@ -32,10 +32,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.roles import Role
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import PtzConfig
+from surveillance.db.outage_log import OutageLog
 from surveillance.errors import CameraNotFound, CameraUnavailable, SurveillanceError
 from surveillance.media.health import StreamState
 from surveillance.onvif.errors import DeviceFault, NoPtz
@@ -337,12 +340,17 @@ class PtzControl:
     # -- idle return home -------------------------------------------------------------------
     async def _idle_loop(self) -> None:
         tick = min(IDLE_TICK_MAX_S, self.config.idle_home_s / 4)
+        outage = OutageLog(log, "ptz: the idle return home")
         while True:
             await asyncio.sleep(tick)
             try:
                 await self.send_idle_home()
+            except SQLAlchemyError as exc:  # the leases are in the database: wait for it
+                outage.failed(exc)
+                continue
             except Exception:  # the next tick tries again; one bad camera stops nothing
                 log.exception("ptz: the idle return home failed")
+            outage.worked()
 
     async def send_idle_home(self) -> None:
         """Every camera this node holds that was steered and then left for idle_home_s."""

@@ -223,7 +223,10 @@ export class PtzPad {
       this.reason = state.reason || "";
       this.lease = state.lease ? { holder: state.lease.holder, role: state.lease.role, mine: !!state.lease.mine } : null;
       this._fillPresets(Array.isArray(state.presets) ? state.presets : []);
-      if (clearStatus) this._say(this.controllable ? "" : `Cannot be steered: ${this.reason}`, !this.controllable);
+      // A camera that can be steered may still be unable to move now (offline, its device
+      // not answering): say so before the operator presses anything.
+      const why = this.controllable ? this.reason : `Cannot be steered: ${this.reason}`;
+      if (clearStatus) this._say(why, !this.controllable || this.reason !== "");
     } catch (error) {
       this._say(message(error), true);
     }
