@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import string
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -116,7 +117,41 @@ def _text(dom: Any, namespace: str, name: str) -> str:
 
 
 def _bounded(text: str) -> str:
-    return text[:_MAX_ITEM_CHARS]
+    """``text`` (a URI: an address or a scope, still percent-encoded) cut to
+    :data:`_MAX_ITEM_CHARS` on a whole character: never inside a ``%XX`` escape nor inside
+    the escapes of one UTF-8 character (RFC 3986 s.2.5), so that unquoting the kept part
+    gives text, not a replacement character and a stray ``%B``."""
+    if len(text) <= _MAX_ITEM_CHARS:
+        return text
+    cut = text[:_MAX_ITEM_CHARS]
+    percent = cut.rfind("%", len(cut) - 2)
+    if percent != -1:  # "...%" or "...%D": half an escape
+        cut = cut[:percent]
+    escaped = _trailing_escaped_bytes(cut)
+    for index in range(len(escaped) - 1, -1, -1):
+        byte = escaped[index]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: its lead byte is further back
+        if byte >= 0xC0:  # the lead byte of a character of 2, 3 or 4 bytes
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            kept = len(escaped) - index
+            if kept < length:
+                cut = cut[: len(cut) - 3 * kept]
+        break
+    return cut
+
+
+def _trailing_escaped_bytes(text: str) -> bytes:
+    """The bytes of the ``%XX`` escapes ``text`` ends with (at most one character's)."""
+    found: list[int] = []
+    end = len(text)
+    while len(found) < 4 and end >= 3 and text[end - 3] == "%":
+        digits = text[end - 2 : end]
+        if not all(digit in string.hexdigits for digit in digits):
+            break
+        found.insert(0, int(digits, 16))
+        end -= 3
+    return bytes(found)
 
 
 def _items(values: Any) -> tuple[str, ...]:
@@ -193,6 +228,7 @@ async def probe(
     answer_wait_s: float,
     deadline: float,
     on_device: Callable[[DiscoveredDevice], None] | None = None,
+    on_sent: Callable[[int], None] | None = None,
 ) -> ProbeOutcome:
     """Probes, then listens ``answer_wait_s`` after the last probe, never past ``deadline``
     (a time of the running loop's clock, ``loop.time()``).
@@ -201,7 +237,8 @@ async def probe(
     ``multicast_interfaces``: local IPv4 addresses to send the multicast Probe from. At most
     ``probes_per_s`` datagrams a second leave, so a /22 does not flood a camera network.
     ``on_device``: called with each device as its first answer comes (on the loop), so its
-    inspection need not wait for the last probe."""
+    inspection need not wait for the last probe. ``on_sent``: called with the number of
+    probes sent so far after each one (a sweep's progress, for whoever watches it)."""
     loop = asyncio.get_running_loop()
     run = _Run(on_device)
     transports: list[asyncio.DatagramTransport] = []
@@ -223,6 +260,8 @@ async def probe(
         run.sent[message_id] = found_by
         transport.sendto(_probe_message(message_id), (to, WSD_PORT))
         sent += 1
+        if on_sent is not None:
+            on_sent(sent)
         next_send = max(next_send + gap, loop.time())
         return True
 

@@ -289,6 +289,9 @@ class DiscoveryService:
                 inspections.add(device.device_url, device)
                 run.to_inspect = len(inspections)
 
+        def probe_sent(count: int) -> None:
+            run.probes_sent = count  # the page's progress line grows during a sweep
+
         try:
             outcome = await probe(
                 unicast=list(dict.fromkeys(target.host for target in targets)),
@@ -297,6 +300,7 @@ class DiscoveryService:
                 answer_wait_s=limits.answer_wait_s,
                 deadline=deadline - inspect_budget,
                 on_device=answered_probe,
+                on_sent=probe_sent,
             )
         except BaseException:
             inspections.cancel()  # the run is stopped: no inspection outlives it

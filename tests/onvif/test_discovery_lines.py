@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from urllib.parse import quote
 
+from surveillance.onvif.inspect import scope_value
 from surveillance.onvif.records import DeviceReport
-from surveillance.onvif.wsd import probe
+from surveillance.onvif.wsd import _bounded, probe
 from surveillance.services.onvif_discover_command import _table
 from surveillance.services.onvif_discovery import DiscoveryResult, DiscoveryRun
 from surveillance.services.onvif_scope import device_order
@@ -18,6 +20,17 @@ from tests.onvif_net import test_subnet
 
 def url(host: str, port: int = 80) -> str:
     return f"http://{host}:{port}/onvif/device_service"
+
+
+def test_a_long_name_is_cut_on_a_whole_character_not_inside_its_escapes() -> None:
+    # Each "ж" is two bytes, "%D0%B6" escaped: 512 characters end inside one of them.
+    for name in ("ж" * 400, "a" + "ж" * 400, "ab" + "ж" * 400, "😀" * 200, "x" * 600):
+        scope = "onvif://www.onvif.org/name/" + quote(name)
+        kept = _bounded(scope)
+        assert len(kept) <= 512 and scope.startswith(kept)
+        shown = scope_value([kept], "name")
+        assert shown is not None and "\ufffd" not in shown and "%" not in shown, shown
+        assert set(shown.rstrip("…")) == set(name[-1]) | set(name[:2]), shown
 
 
 def test_lines_in_address_order_with_outcomes_and_the_silent_count() -> None:
@@ -59,11 +72,14 @@ async def test_addresses_the_time_limit_came_before_are_counted() -> None:
     # Real UDP probes on loopback (no device needed): 10 a second, 0.35 s: most not sent.
     loop = asyncio.get_running_loop()
     addresses = [f"{test_subnet()}.{host}" for host in range(240, 250)]
+    progress: list[int] = []  # the count as a watcher sees it during the sweep
     outcome = await probe(
         unicast=addresses,
         multicast_interfaces=[],
         probes_per_s=10,
         answer_wait_s=0.0,
         deadline=loop.time() + 0.35,
+        on_sent=progress.append,
     )
     assert outcome.probes_sent + outcome.not_probed == 10 and outcome.not_probed >= 5
+    assert progress == list(range(1, outcome.probes_sent + 1))
