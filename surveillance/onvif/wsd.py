@@ -54,6 +54,8 @@ class ProbeOutcome:
     dropped: tuple[tuple[str, str], ...]  # (address, why) of hostile or malformed answers
     probes_sent: int
     not_probed: int = 0  # unicast addresses the deadline came before
+    # Each unicast host named as a name, and the address it was probed at.
+    resolved: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class _Run:
     devices: dict[str, DiscoveredDevice] = field(default_factory=dict)  # by endpoint
     dropped: list[tuple[str, str]] = field(default_factory=list)
     dropped_count: int = 0
+    resolved: dict[str, str] = field(default_factory=dict)  # name -> address probed
 
     def drop(self, address: str, why: str) -> None:
         self.dropped_count += 1
@@ -215,6 +218,7 @@ async def _resolve(hosts: Sequence[str], run: _Run, deadline: float) -> list[str
             async with asyncio.timeout(max(0.0, deadline - loop.time())):
                 infos = await loop.getaddrinfo(host, WSD_PORT, family=socket.AF_INET)
             addresses.append(str(infos[0][4][0]))
+            run.resolved[host] = addresses[-1]
         except (OSError, TimeoutError, IndexError):
             run.drop(host, "the name does not resolve to an IPv4 address")
     return addresses
@@ -303,4 +307,6 @@ async def probe(
         log.info("WS-Discovery: %d dropped, first %s: %s", run.dropped_count, first, why)
     if not_probed:
         log.info("WS-Discovery: the time limit came before %d addresses were probed", not_probed)
-    return ProbeOutcome(tuple(run.devices.values()), tuple(run.dropped), sent, not_probed)
+    return ProbeOutcome(
+        tuple(run.devices.values()), tuple(run.dropped), sent, not_probed, dict(run.resolved)
+    )

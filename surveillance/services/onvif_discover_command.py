@@ -66,6 +66,9 @@ def add_arguments(commands: Any) -> None:
     discover.add_argument("--json", action="store_true", help="print the run as JSON")
 
 
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT (128 + 2)
+
+
 def run(args: argparse.Namespace, config: AppConfig) -> int:
     password = None
     if args.password_env:
@@ -89,10 +92,17 @@ def run(args: argparse.Namespace, config: AppConfig) -> int:
     )
     service = DiscoveryService(config.onvif, catalog, multicast_interfaces=args.interface)
     try:
-        finished = asyncio.run(_discover(service, request))
+        finished, interrupted = asyncio.run(_discover(service, request))
     except SurveillanceError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one's stop was going on
+        print("discovery cancelled", file=sys.stderr)
+        return INTERRUPTED
+    if interrupted:  # what was inspected before Ctrl-C, then no rows: the run is partial
+        print(_table(finished))
+        print("discovery cancelled: the devices above were inspected so far", file=sys.stderr)
+        return INTERRUPTED
     if args.json:
         print(json.dumps(_as_json(finished), indent=2, default=str))
     else:
@@ -102,9 +112,18 @@ def run(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
-async def _discover(service: DiscoveryService, request: DiscoveryRequest) -> DiscoveryRun:
+async def _discover(
+    service: DiscoveryService, request: DiscoveryRequest
+) -> tuple[DiscoveryRun, bool]:
+    """The finished run, and whether Ctrl-C stopped it. asyncio.run turns the first Ctrl-C
+    into a cancellation of this task: the run is stopped here, its inspections waited for
+    (their HTTP sessions closed), so nothing is left for asyncio to report as unclosed."""
     started = service.start(request, by="cli")
-    return await service.wait(started.id)
+    try:
+        return await service.wait(started.id), False
+    except asyncio.CancelledError:
+        await service.stop()
+        return service.get(started.id), True
 
 
 def _line(result: DiscoveryResult) -> str:

@@ -303,20 +303,31 @@ class DiscoveryService:
                 on_sent=probe_sent,
             )
         except BaseException:
-            inspections.cancel()  # the run is stopped: no inspection outlives it
+            await self._stopped(run, inspections)  # no inspection outlives the run
             raise
         run.probes_sent = outcome.probes_sent
         run.not_probed = outcome.not_probed
         run.dropped = list(outcome.dropped)
         answered = {device.address for device in outcome.devices}
-        for target in targets:  # named with a port: tried even without a WS-Discovery answer
-            if target.port_given and target.host not in answered:
-                # A range's address is inspected only if something accepts a connection.
+        answered |= {name for name, ip in outcome.resolved.items() if ip in answered}
+        for target in targets:
+            if target.host in answered:
+                continue
+            # Named with a port: tried even without a WS-Discovery answer; a range's address
+            # only if something accepts a connection. A host named alone without a port is
+            # tried on the usual port (80), so that it is listed with its reason (README:
+            # "a host named alone is always listed"); a range's portless addresses are not.
+            if target.port_given:
                 inspections.add(target.device_url, None, knock=target if target.in_range else None)
+            elif not target.in_range:
+                inspections.add(target.device_url, None)
         run.phase = "inspecting"
         run.to_inspect = len(inspections)
         try:
             reports, run.silent = await inspections.finish(deadline - loop.time())
+        except BaseException:
+            await self._stopped(run, inspections)
+            raise
         finally:
             inspections.cancel()
         reports.sort(key=lambda report: device_order(report.device_url))
@@ -326,6 +337,14 @@ class DiscoveryService:
             host_of(report.device_url) for report in reports if report.outcome != "unreachable"
         }
         run.gone = gone_cameras(self._catalog, seen_hosts, named=hosts, networks=networks)
+
+    async def _stopped(self, run: DiscoveryRun, inspections: _Inspections) -> None:
+        """The run is being stopped (a shutdown, Ctrl-C of the command): its inspections
+        are cancelled and waited for (each closes its HTTP sessions), and what was
+        inspected by then is kept as the run's results."""
+        reports = await inspections.close()
+        reports.sort(key=lambda report: device_order(report.device_url))
+        run.results = [self._with_status(report) for report in reports]
 
     def _with_status(self, report: DeviceReport) -> DiscoveryResult:
         status, camera_id, changes = catalog_status(self._catalog, report)
@@ -382,6 +401,20 @@ class _Inspections:
         for task, _, _ in self._tasks.values():
             task.cancel()
         self._password = None
+
+    async def close(self) -> list[DeviceReport]:
+        """Cancels the inspections still going and waits for them; the reports of those
+        that were done."""
+        self.cancel()
+        tasks = [task for task, _, _ in self._tasks.values()]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return [
+            report
+            for task in tasks
+            if not task.cancelled()
+            and task.exception() is None
+            and (report := task.result()) is not None
+        ]
 
     async def finish(self, time_left_s: float) -> tuple[list[DeviceReport], int]:
         """Every report, and how many knocked addresses took no connection; one not done

@@ -10,6 +10,13 @@ device can have, and two closed addresses after them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -356,3 +363,45 @@ def test_the_discover_command_prints_each_device_and_writes_rows(
                 ["--csv", str(out)]):  # fmt: skip
         assert discover_command(build_parser().parse_args(["discover", *bad]), config) == 2
     assert "16777214 hosts" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_discover_command_cleanly_with_what_was_found(
+    fleet: OnvifFleet, tmp_path: Path
+) -> None:
+    # A listener that takes connections and never answers (a hung device service): the run
+    # is still inspecting it when SIGINT comes, as a person's Ctrl-C would.
+    hung = socket.create_server(("127.0.0.1", 0))
+    connected = threading.Event()
+
+    def hold() -> None:
+        held = []
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(hung.accept()[0])
+                connected.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    config = tmp_path / "config.yaml"
+    slow = {**DISCOVERY, "inspect_timeout_s": 30.0, "time_limit_s": 120.0}
+    config.write_text(f"onvif: {{discovery: {slow}}}\n", encoding="utf-8")
+    closed = host(COUNT)  # named alone without a port: nothing answers there (B8)
+    command = [str(Path(sys.executable).parent / "surveillance"), "discover", "--config",
+               str(config), "--no-multicast", "--username", USER, "--password-env", "PW",
+               "--range", f"{host(0)}:{HTTP_PORT}", "--range", closed,
+               "--range", f"127.0.0.1:{hung.getsockname()[1]}"]  # fmt: skip
+    env = {**os.environ, "PW": PASSWORD}
+    try:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert connected.wait(WAIT_S)
+        time.sleep(5.0)  # device 0's inspection done meanwhile (the hung one holds 30 s)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=WAIT_S)
+    finally:
+        hung.close()
+    printed, errors = out.decode(), err.decode()
+    assert process.returncode == 130, (printed, errors)
+    assert "Traceback" not in errors and "Unclosed" not in errors, errors
+    assert "discovery cancelled" in errors and PASSWORD not in printed + errors
+    assert f"{device_url(0)}  ok  Surveillance Sim" in printed, printed
+    # The portless host named alone is listed with its reason, not silently left out.
+    assert f"http://{closed}:80/onvif/device_service  unreachable: " in printed, printed
