@@ -6,10 +6,10 @@
 - **Deadman**: a continuous move lasts ``move_timeout_s`` after the device took it or its
   last refresh came, whichever is later (a device slower than ``move_timeout_s`` to answer
   is not stopped right after it starts; a refresh pushes the deadline when it arrives,
-  before its own round trip). ONVIF
-  devices get it as the move's Timeout too (they stop even if this node goes away); here a
-  timer sends the stop, for GB/T 28181 channels (whose moves carry no timeout) and for
-  devices that ignore it. A wall refreshes a held button every ~400 ms.
+  before its own round trip). ONVIF devices get it as the move's Timeout too (they stop
+  even if this node goes away); here a timer sends the stop, for GB/T 28181 channels
+  (whose moves carry no timeout) and for devices that ignore it. A wall refreshes a held
+  button every ~400 ms.
 - **Idle return home** (services/ptz_home.py): a camera steered and then left alone for
   ``idle_home_s`` goes home and its lease ends; one unreachable then is tried again.
 - **What can be steered**: an ONVIF camera whose configuration does not say (``ptz``
