@@ -3,14 +3,15 @@
 - **Leases** (services/ptz_leases.py): a command takes the camera's lease when it is free,
   ended or the caller's own, and renews it; held by another it is refused (409, naming who
   and for how long). A strictly higher role may take it over (``take(takeover=True)``).
-- **Deadman**: a continuous move lasts ``move_timeout_s`` after its last refresh. ONVIF
-  devices get it as the move's Timeout too (they stop even if this node goes away); here a
-  timer sends the stop, for GB/T 28181 channels (whose moves carry no timeout) and for
-  devices that ignore it. A wall refreshes a held button every ~400 ms.
-- **Idle return home**: a camera steered and then left alone for ``idle_home_s`` goes to
-  its home preset (ONVIF ``home_preset``, else the device's home position; a GB/T 28181
-  channel has none) and its lease ends. The rows say which cameras were steered, so the
-  node holding the camera does it, after a restart or a hand-over too.
+- **Deadman**: a continuous move lasts ``move_timeout_s`` after the device took it or its
+  last refresh came, whichever is later (a device slower than ``move_timeout_s`` to answer
+  is not stopped right after it starts; a refresh pushes the deadline when it arrives,
+  before its own round trip). ONVIF devices get it as the move's Timeout too (they stop
+  even if this node goes away); here a timer sends the stop, for GB/T 28181 channels
+  (whose moves carry no timeout) and for devices that ignore it. A wall refreshes a held
+  button every ~400 ms.
+- **Idle return home** (services/ptz_home.py): a camera steered and then left alone for
+  ``idle_home_s`` goes home and its lease ends; one unreachable then is tried again.
 - **What can be steered**: an ONVIF camera whose configuration does not say (``ptz``
   unset) is asked by the node holding it soon after start (a light probe in the
   background, a few at a time: it connects and reads the profiles), so the camera list's
@@ -18,7 +19,8 @@
   to have no PTZ is refused (409) without a lease. Unknown (not answered yet) counts as
   steerable (services/ptz_probe.py).
 - **Audit**: ``camera.ptz`` for each distinct command (a refresh of the same move is not
-  one; a new direction, a stop and every preset command are), failures with their reason;
+  one; a new direction, a stop and every preset command are), failures with their reason
+  (a failed refresh of the same move with the same reason is not audited again);
   ``ptz.lease`` when a lease is taken, taken over, released or ended by the return home;
   ``ptz.home`` (by ``system``) for each return home.
 """
@@ -32,27 +34,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from surveillance.auth.audit import AuditAction, AuditEntry, AuditLog
 from surveillance.auth.roles import Role
 from surveillance.catalog import Camera, Catalog
 from surveillance.config.models import PtzConfig
-from surveillance.db.outage_log import OutageLog
 from surveillance.errors import CameraNotFound, CameraUnavailable, SurveillanceError
 from surveillance.media.health import StreamState
-from surveillance.onvif.errors import DeviceFault, NoPtz
+from surveillance.onvif.errors import NoPtz
 from surveillance.onvif.ptz import Preset
 from surveillance.services.ingest import IngestService
-from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind
+from surveillance.services.ptz_drivers import PtzDriver, PtzDrivers, PtzKind, plain_reason
+from surveillance.services.ptz_home import IdleHome
 from surveillance.services.ptz_leases import ROLE_RANK, PtzLease, PtzLeaseHeld, PtzLeaseStore
 from surveillance.services.ptz_probe import PtzProbe
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"  # who the audit log names for what the node does by itself
-IDLE_TICK_MAX_S = 1.0  # how often the node looks for cameras due home (at most)
-HOME_RETRY_S = 30.0  # a camera that failed to go home is tried again after this
 REASON_CHARS = 200
 
 
@@ -119,26 +117,31 @@ class PtzControl:
         self._ingest = ingest
         self._catalog = catalog
         self._last: dict[str, tuple[str, Order]] = {}  # camera -> (who, last command sent)
+        # camera -> (who, command, reason) of the last failure audited: its refreshes are not
+        self._last_failed: dict[str, tuple[str, Order, str]] = {}
+        # A camera is moving while it has an entry; a handle that fired while a move was
+        # in flight stays (see _deadman) for that move's answer to arm it again.
         self._deadmen: dict[str, asyncio.TimerHandle] = {}
-        self._moves_sent: dict[str, asyncio.Future[bool]] = {}  # see _send
-        self._home_failed: dict[str, float] = {}  # camera -> monotonic time to retry
+        self._in_flight: dict[str, int] = {}  # camera -> moves sent, not answered yet
         self._tasks: set[asyncio.Task[None]] = set()
-        self._idle_task: asyncio.Task[None] | None = None
         self.probe = PtzProbe(catalog, drivers, ingest.holds)
+        self.home = IdleHome(
+            config.idle_home_s, drivers, leases, catalog, ingest.holds,
+            moving=lambda camera_id: camera_id in self._deadmen,
+            went_home=self._forget_last,
+            record=self._record_system,
+        )  # fmt: skip
 
     async def start(self) -> None:
         """Starts the background work and returns (never waits for a device)."""
-        if self.config.idle_home_s > 0:
-            self._idle_task = asyncio.get_running_loop().create_task(self._idle_loop())
+        self.home.start()
         self.probe.start()
 
     async def stop(self) -> None:
         await self.probe.stop()
-        if self._idle_task is not None:
-            self._idle_task.cancel()
-            await asyncio.gather(self._idle_task, return_exceptions=True)
+        await self.home.stop()
         for camera_id in list(self._deadmen):  # moving cameras stop with the node
-            self._deadman(camera_id)
+            self._deadman(camera_id, now=True)
         if self._tasks:
             await asyncio.wait(set(self._tasks))
         await self.drivers.close()
@@ -225,6 +228,11 @@ class PtzControl:
         preset for a "set". Refusals and failures are audited and raised."""
         last = self._last.get(camera.id)
         distinct = last != (actor.name, order)
+        moves = isinstance(order, Move) and not order.stops
+        if moves and last is not None and last[0] == actor.name and camera.id in self._deadmen:
+            # The holder's refresh pushes the deadline when it arrives, not once it reached
+            # the device: a refresh near the deadline is not beaten by the stop.
+            self._arm_deadman(camera.id)
         try:
             driver = self.drivers.driver(camera)
             offline = self._offline(camera)
@@ -243,9 +251,16 @@ class PtzControl:
             await asyncio.to_thread(self.leases.steered, camera.id, actor.name)
         except SurveillanceError as exc:
             self._last.pop(camera.id, None)  # the next attempt is a command of its own
-            detail = {**order.detail(), "reason": str(exc)[:REASON_CHARS]}
-            self._record(actor, AuditAction.CAMERA_PTZ, camera.id, detail, outcome="failed")
+            # ...but a held button refreshing a move that keeps failing the same way is
+            # one failure (an operator leaning on a dead camera's arrow for a minute).
+            failed = (actor.name, order, plain_reason(exc))
+            if self._last_failed.get(camera.id) != failed:
+                self._last_failed[camera.id] = failed
+                detail = {**order.detail(), "reason": str(exc)[:REASON_CHARS]}
+                self._record(actor, AuditAction.CAMERA_PTZ, camera.id, detail, outcome="failed")
             raise
+        self._last_failed.pop(camera.id, None)
+        self.home.steered(camera.id)
         self._last[camera.id] = (actor.name, order)
         if distinct:
             detail = order.detail() if saved is None else {**order.detail(), "token": saved.token}
@@ -255,27 +270,19 @@ class PtzControl:
     async def _send(self, camera_id: str, driver: PtzDriver, order: Order) -> Preset | None:
         if isinstance(order, Move) and not order.stops:
             # Armed before the move is sent, so a stop sent meanwhile (queued behind it at
-            # the driver) disarms it.
+            # the driver) disarms it; armed again from the device's answer, so a device
+            # slower than move_timeout_s is not stopped right after it starts.
             was_moving = camera_id in self._deadmen
-            armed = self._arm_deadman(camera_id)
-            # Whether the camera may be moving once this move is answered: what a deadman
-            # firing meanwhile (a device slower than move_timeout_s) waits for.
-            may_move: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self._moves_sent[camera_id] = may_move
+            self._arm_deadman(camera_id)
+            self._in_flight[camera_id] = self._in_flight.get(camera_id, 0) + 1
             try:
                 await driver.move(order.pan, order.tilt, order.zoom, self.config.move_timeout_s)
             except SurveillanceError:
                 # The device took no move: nothing for the deadman to stop, unless an
                 # earlier move may still run.
-                may_move.set_result(was_moving)
-                if not was_moving and self._deadmen.get(camera_id) is armed:
-                    self._disarm_deadman(camera_id)
+                self._answered(camera_id, moving=was_moving)
                 raise
-            finally:
-                if not may_move.done():
-                    may_move.set_result(True)
-                if self._moves_sent.get(camera_id) is may_move:
-                    del self._moves_sent[camera_id]
+            self._answered(camera_id, moving=True)
             return None
         self._disarm_deadman(camera_id)
         if isinstance(order, Move):
@@ -310,13 +317,32 @@ class PtzControl:
         self._deadmen[camera_id] = handle
         return handle
 
+    def _answered(self, camera_id: str, *, moving: bool) -> None:
+        """A move was answered: the deadline counts from now if the camera may be moving
+        (and no stop came meanwhile: its deadman is still there)."""
+        left = self._in_flight.get(camera_id, 1) - 1
+        if left > 0:
+            self._in_flight[camera_id] = left
+        else:
+            self._in_flight.pop(camera_id, None)
+        if camera_id not in self._deadmen:
+            return  # stopped meanwhile
+        if moving or left > 0:
+            self._arm_deadman(camera_id)
+        else:
+            self._disarm_deadman(camera_id)
+
     def _disarm_deadman(self, camera_id: str) -> None:
         handle = self._deadmen.pop(camera_id, None)
         if handle is not None:
             handle.cancel()
 
-    def _deadman(self, camera_id: str) -> None:
-        """No refresh came: the move ends (the page went away, or lost its network)."""
+    def _deadman(self, camera_id: str, *, now: bool = False) -> None:
+        """No refresh came: the move ends (the page went away, or lost its network). Not
+        while a move is on its way to the device: its answer arms the deadman again
+        (``now``: the node stops, every moving camera is stopped)."""
+        if not now and self._in_flight.get(camera_id, 0) > 0:
+            return  # the fired handle stays: the camera still counts as moving
         self._disarm_deadman(camera_id)
         self._last.pop(camera_id, None)
         self._spawn(self._deadman_stop(camera_id))
@@ -325,9 +351,6 @@ class PtzControl:
         camera = self._catalog.camera(camera_id)
         if camera is None:
             return
-        sending = self._moves_sent.get(camera_id)
-        if sending is not None and not await asyncio.shield(sending):
-            return  # armed for a move the device never took, and nothing moved before
         detail: dict[str, Any] = {"stop": "deadman", "after_s": self.config.move_timeout_s}
         try:
             await self.drivers.driver(camera).stop()
@@ -337,80 +360,10 @@ class PtzControl:
             return
         self._record_system(AuditAction.CAMERA_PTZ, camera_id, detail)
 
-    # -- idle return home -------------------------------------------------------------------
-    async def _idle_loop(self) -> None:
-        tick = min(IDLE_TICK_MAX_S, self.config.idle_home_s / 4)
-        outage = OutageLog(log, "ptz: the idle return home")
-        while True:
-            await asyncio.sleep(tick)
-            try:
-                await self.send_idle_home()
-            except SQLAlchemyError as exc:  # the leases are in the database: wait for it
-                outage.failed(exc)
-                continue
-            except Exception:  # the next tick tries again; one bad camera stops nothing
-                log.exception("ptz: the idle return home failed")
-            outage.worked()
-
-    async def send_idle_home(self) -> None:
-        """Every camera this node holds that was steered and then left for idle_home_s."""
-        due = time.time() - self.config.idle_home_s
-        for lease in await asyncio.to_thread(self.leases.idle, due):
-            if not self._ingest.holds(lease.camera_id) or lease.camera_id in self._deadmen:
-                continue
-            if self._home_failed.get(lease.camera_id, 0.0) > time.monotonic():
-                continue
-            await self._go_home(lease)
-
-    async def _go_home(self, lease: PtzLease) -> None:
-        camera = self._catalog.camera(lease.camera_id)
-        home: str | None = None
-        why: str | None = "a GB/T 28181 channel has no home position"
-        try:
-            if camera is None:
-                raise NoPtz(f"camera {lease.camera_id} is no longer in the catalog")
-            driver = self.drivers.driver(camera)
-            if camera.onvif is not None:
-                home, why = await self._send_home(camera.id, driver, camera.onvif.home_preset)
-        except NoPtz as no:
-            why = str(no)  # nothing to send it to: its lease ends all the same
-        except SurveillanceError as exc:
-            self._home_failed[lease.camera_id] = time.monotonic() + HOME_RETRY_S
-            log.warning("ptz: camera %s did not go home: %s", lease.camera_id, exc)
-            failed = {"to": None, "reason": str(exc)[:REASON_CHARS]}
-            self._record_system(AuditAction.PTZ_HOME, lease.camera_id, failed, outcome="failed")
-            return
-        self._home_failed.pop(lease.camera_id, None)
-        if not await asyncio.to_thread(self.leases.went_home, lease):
-            return  # someone steered it meanwhile: it stays theirs
-        self._last.pop(lease.camera_id, None)
-        await self.drivers.let_go(lease.camera_id)
-        detail: dict[str, Any] = {"to": home, "idle_s": self.config.idle_home_s}
-        if why is not None:
-            detail["why"] = why[:REASON_CHARS]
-        self._record_system(AuditAction.PTZ_HOME, lease.camera_id, detail)
-        event = {"event": "expired-home", "holder": lease.holder}
-        self._record_system(AuditAction.PTZ_LEASE, lease.camera_id, event)
-
-    async def _send_home(
-        self, camera_id: str, driver: PtzDriver, preset: str | None
-    ) -> tuple[str, str | None]:
-        """Where the camera went, and why not to its home preset (None: it did, or it has
-        none). A home preset the device refuses (removed, never saved) is no reason to
-        leave the camera where it was: it goes to the device's home position."""
-        if preset is not None:
-            try:
-                await driver.goto(preset)
-                return f"preset {preset}", None
-            except DeviceFault as refused:
-                why = f"its home preset {preset} was refused: {refused}"
-                log.warning("ptz: camera %s: %s; sent to its home position", camera_id, why)
-                await driver.home()
-                return "home position", why
-        await driver.home()
-        return "home position", None
-
     # -- helpers ----------------------------------------------------------------------------
+    def _forget_last(self, camera_id: str) -> None:
+        self._last.pop(camera_id, None)
+
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol, TypeVar
@@ -37,6 +38,7 @@ GB_FIXED = 3  # catalog PTZType 3: a fixed camera (1 dome, 2 half-dome, 4 remote
 # A device that did not answer in time or could not be reached is not asked again for this
 # long: every click on a wall would otherwise wait out the timeout once more.
 FAILURE_MEMORY_S = 15.0
+REMEMBERED = " (not asked again for {} s)"  # added to a remembered failure's reason
 
 
 class PtzDriver(Protocol):
@@ -94,8 +96,8 @@ class OnvifPtzDriver:
     async def presets(self) -> list[Preset]:
         return await self._run(lambda ptz: ptz.presets())
 
-    async def goto(self, token: str) -> None:
-        await self._run(lambda ptz: ptz.goto(token))
+    async def goto(self, token: str, *, background: bool = False) -> None:
+        await self._run(lambda ptz: ptz.goto(token), background=background)
 
     async def save(self, name: str, token: str | None = None) -> Preset:
         return await self._run(lambda ptz: ptz.save(name, token))
@@ -103,8 +105,8 @@ class OnvifPtzDriver:
     async def remove(self, token: str) -> None:
         await self._run(lambda ptz: ptz.remove(token))
 
-    async def home(self) -> None:
-        await self._run(lambda ptz: ptz.home())
+    async def home(self, *, background: bool = False) -> None:
+        await self._run(lambda ptz: ptz.home(), background=background)
 
     async def close(self) -> None:
         async with self._lock:
@@ -132,25 +134,36 @@ class OnvifPtzDriver:
         left = until - time.monotonic()
         if left <= 0:
             return None
-        return type(error)(f"{error} (not asked again for {math.ceil(left)} s)")
+        return type(error)(f"{error}{REMEMBERED.format(math.ceil(left))}")
 
-    async def _run(self, command: Callable[[OnvifPtz], Awaitable[T]]) -> T:
+    async def _run(
+        self, command: Callable[[OnvifPtz], Awaitable[T]], *, background: bool = False
+    ) -> T:
+        """``background``: a command nobody waits for (the idle return home, retried
+        until the device answers): it asks the device even while a failure is
+        remembered, and its own failure is not remembered, so an operator is never
+        refused because of it; its success clears the remembered failure (the device
+        answers again)."""
         if self.endpoint.ptz is False:
             raise NoPtz(
                 f"camera {self._camera_id!r} cannot be steered: PTZ is turned off in its "
                 "onvif section (ptz: false)"
             )
-        self._raise_remembered()
+        if not background:
+            self._raise_remembered()
         async with self._lock:
-            self._raise_remembered()  # queued behind the command that failed
-            return await self._command(command)
+            if not background:
+                self._raise_remembered()  # queued behind the command that failed
+            return await self._command(command, remember=not background)
 
     def _raise_remembered(self) -> None:
         failure = self.remembered_failure()
         if failure is not None:
             raise failure
 
-    async def _command(self, command: Callable[[OnvifPtz], Awaitable[T]]) -> T:
+    async def _command(
+        self, command: Callable[[OnvifPtz], Awaitable[T]], *, remember: bool = True
+    ) -> T:
         """``command`` on the session (connected first if need be) within one deadline;
         what went wrong decides what is kept (the lock is held)."""
         try:
@@ -169,7 +182,8 @@ class OnvifPtzDriver:
             self._failed = None
             raise  # the device answered (no such preset...): the connection is fine
         except (DeviceTimeout, DeviceUnreachable) as error:
-            self._failed = (time.monotonic() + self._failure_memory_s, error)
+            if remember:
+                self._failed = (time.monotonic() + self._failure_memory_s, error)
             await self._drop()  # the next command connects again
             raise
         except OnvifError:
@@ -242,6 +256,13 @@ class GbPtzDriver:
 
     async def close(self) -> None:
         return None
+
+
+def plain_reason(error: Exception) -> str:
+    """An error's reason without the countdown of a remembered failure: the same failure
+    answered again reads the same (audited once, services/ptz_control.py)."""
+    text = str(error)
+    return re.sub(re.escape(REMEMBERED).replace(r"\{\}", r"\d+") + "$", "", text)
 
 
 async def _nothing(ptz: OnvifPtz) -> None:

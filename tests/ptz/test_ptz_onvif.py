@@ -164,6 +164,10 @@ def test_cameras_that_cannot_be_steered_are_refused_saying_why(rig: Rig) -> None
     assert gone.status_code == 503, gone.text
     assert "onvif/device_service" in gone.json()["detail"]  # names the device, not the password
     assert DEVICE_PASSWORD not in gone.text
+    # Held on: its refreshes fail the same way (remembered now): audited once, not each.
+    for _ in range(2):
+        assert rig.post("opa", "/api/cameras/gone/ptz", {"pan": 0.5}).status_code == 503
+    assert rig.post("opa", "/api/cameras/gone/ptz", {"pan": -0.5}).status_code == 503
     wait_until(
         lambda: rig.get("admin", "/api/cameras/dark").json()["state"] == "offline",
         WAIT_S,
@@ -183,6 +187,7 @@ def test_cameras_that_cannot_be_steered_are_refused_saying_why(rig: Rig) -> None
     failed = [e for e in rig.audit("camera.ptz") if e["outcome"] == "failed"]
     assert {e["camera_id"] for e in failed} == {"plain", "fixed", "gone", "dark"}
     assert all(e["detail"]["reason"] for e in failed)
+    assert [e["detail"]["pan"] for e in failed if e["camera_id"] == "gone"] == [0.5, -0.5]
 
 
 def test_moves_presets_leases_and_the_return_home(rig: Rig) -> None:
@@ -381,3 +386,54 @@ def test_a_hung_or_slow_device_costs_one_timeout_not_one_per_click(rig: Rig) -> 
     assert moved.status_code == 204, moved.text
     wait_until(lambda: deadman_stops("dome") > dome_stops, WAIT_S, "the dome's deadman")
     assert deadman_stops("hung") == 0 and deadman_stops("slow") == 0
+
+
+def test_a_slow_or_briefly_gone_device_keeps_moving_and_goes_home_once_back(rig: Rig) -> None:
+    device, right = rig.steered, {"pan": 0.2, "tilt": 0, "zoom": 0}
+    start = len(device.commands())
+    assert rig.post("opb", "/api/cameras/dome/ptz", right).status_code == 204  # connected
+    # The device now answers later than move_timeout_s (within the request timeout): the
+    # deadman counts from its answer, so the refresh sent right after it keeps the camera
+    # moving; then the page goes away and only then the deadman stops it.
+    device.slow_answer_s = 1.1 * MOVE_TIMEOUT_S
+    device.set_fault("slow")
+    try:
+        for _ in range(2):
+            assert rig.post("opb", "/api/cameras/dome/ptz", right).status_code == 204
+        ops = wait_until(
+            lambda: (ops := _operations(device, start))[-1:] == ["Stop"] and ops,
+            WAIT_S,
+            "the deadman's Stop",
+        )
+    finally:
+        device.set_fault(None)
+    assert ops == ["ContinuousMove"] * 3 + ["Stop"], ops
+
+    # Left alone, it is due home while its device hangs: the return fails (audited once),
+    # its lease row stays, and once the device answers again it goes home after all.
+    home_entries = len(rig.audit("ptz.home"))
+    device.set_fault("hang")
+    try:
+
+        def failed_home() -> list[dict[str, Any]]:
+            return [e for e in rig.audit("ptz.home")[home_entries:] if e["outcome"] == "failed"]
+
+        failed = wait_until(failed_home, WAIT_S, "the return home failed")
+        assert failed[0]["camera_id"] == "dome" and failed[0]["detail"]["retry_s"] > 0
+        assert "did not answer in time" in failed[0]["detail"]["reason"]
+        # A background attempt leaves no remembered failure to refuse the operator with.
+        camera = rig.node.catalog.camera("dome")
+        assert camera is not None
+        driver = rig.node.ptz.drivers.onvif_driver(camera)
+        assert driver is not None and driver.remembered_failure() is None
+    finally:
+        device.set_fault(None)
+
+    def went_home() -> list[dict[str, Any]]:
+        return [e for e in rig.audit("ptz.home")[home_entries:] if e["outcome"] == "ok"]
+
+    home = wait_until(went_home, WAIT_S, "the return home once the device is back")[-1]
+    assert home["camera_id"] == "dome" and home["detail"]["attempts"] >= 2, home
+    assert max(map(abs, device.position())) < 0.01
+    assert len(failed_home()) == 1  # its retries are not audited each
+    assert "dome" not in dict(rig.holders())
